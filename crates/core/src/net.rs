@@ -1,0 +1,108 @@
+//! IP address helpers: parsing from log bytes and grouping into networks.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Parses an IP address from log bytes; `[…]` brackets are accepted and
+/// stripped. Returns `None` for anything else (host names, garbage).
+pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
+    let bytes = bytes
+        .strip_prefix(b"[")
+        .and_then(|b| b.strip_suffix(b"]"))
+        .unwrap_or(bytes);
+    if bytes.len() > 45 || bytes.is_empty() {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// The network an address belongs to for grouping slow distributed attacks:
+/// the /24 of an IPv4 address, the /64 of an IPv6 address (one customer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Network {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// The grouping network of `ip`.
+    pub fn of(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Network {
+                base: IpAddr::V4(Ipv4Addr::from(u32::from(v4) & 0xffff_ff00)),
+                prefix: 24,
+            },
+            IpAddr::V6(v6) => Network {
+                base: IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+                prefix: 64,
+            },
+        }
+    }
+
+    /// Whether `ip` falls inside this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        Network::of(ip) == *self
+    }
+}
+
+/// CIDR notation, e.g. `203.0.113.0/24`.
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.base, self.prefix)
+    }
+}
+
+impl serde::Serialize for Network {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Whether `ip` is on a network the mail server's own users usually sit on
+/// (private ranges, loopback, link-local): such a source is less telling.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_plain_and_bracketed_addresses() {
+        assert_eq!(
+            parse_ip(b"173.16.65.213"),
+            Some("173.16.65.213".parse().unwrap())
+        );
+        assert_eq!(
+            parse_ip(b"[2001:db8::1]"),
+            Some("2001:db8::1".parse().unwrap())
+        );
+        assert_eq!(parse_ip(b"suspiciousdomain1.com"), None);
+        assert_eq!(parse_ip(b""), None);
+        assert_eq!(parse_ip(b"\xff\xfe"), None);
+    }
+
+    #[test]
+    fn groups_by_slash_24_and_slash_64() {
+        let a = Network::of("203.0.113.7".parse().unwrap());
+        assert_eq!(a.to_string(), "203.0.113.0/24");
+        assert!(a.contains("203.0.113.250".parse().unwrap()));
+        assert!(!a.contains("203.0.114.1".parse().unwrap()));
+        let b = Network::of("2001:db8:1:2:3:4:5:6".parse().unwrap());
+        assert_eq!(b.to_string(), "2001:db8:1:2::/64");
+    }
+
+    #[test]
+    fn internal_ranges() {
+        assert!(is_internal("10.10.10.1".parse().unwrap()));
+        assert!(is_internal("fd00::1".parse().unwrap()));
+        assert!(!is_internal("173.16.65.213".parse().unwrap()));
+    }
+}

@@ -1,0 +1,199 @@
+//! UTC instants and the civil-date arithmetic the parsers need on hot paths.
+
+use std::fmt;
+
+/// A UTC instant, in whole seconds since the Unix epoch.
+///
+/// Log lines carry second resolution at best, so seconds are all we keep.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The instant of a civil date and time read as UTC.
+    ///
+    /// Returns `None` for out-of-range fields (month 13, hour 25, …); the day
+    /// is checked against the month's length, leap years included.
+    pub fn from_civil(year: i32, month: u8, day: u8, hour: u8, min: u8, sec: u8) -> Option<Self> {
+        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+            return None;
+        }
+        if hour > 23 || min > 59 || sec > 60 {
+            return None;
+        }
+        let days = days_from_civil(year, month, day);
+        Some(Timestamp(
+            days * 86_400 + i64::from(hour) * 3_600 + i64::from(min) * 60 + i64::from(sec),
+        ))
+    }
+
+    /// Seconds since the Unix epoch.
+    pub fn as_secs(self) -> i64 {
+        self.0
+    }
+
+    /// This instant shifted by `secs` seconds (negative moves back).
+    pub fn plus(self, secs: i64) -> Self {
+        Timestamp(self.0.saturating_add(secs))
+    }
+
+    /// The civil date and time of this instant in UTC:
+    /// `(year, month, day, hour, minute, second)`.
+    pub fn to_civil(self) -> (i32, u8, u8, u8, u8, u8) {
+        let days = self.0.div_euclid(86_400);
+        let secs = self.0.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        (
+            y,
+            m,
+            d,
+            (secs / 3_600) as u8,
+            (secs % 3_600 / 60) as u8,
+            (secs % 60) as u8,
+        )
+    }
+}
+
+/// RFC 3339 in UTC, e.g. `2012-08-03T12:03:27Z`.
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (y, mo, d, h, mi, s) = self.to_civil();
+        write!(f, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Whether `year` is a leap year in the proleptic Gregorian calendar.
+pub fn is_leap_year(year: i32) -> bool {
+    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
+}
+
+/// Number of days in `month` (1–12) of `year`.
+pub fn days_in_month(year: i32, month: u8) -> u8 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if is_leap_year(year) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(year: i32, month: u8, day: u8) -> i64 {
+    let y = i64::from(year) - i64::from(month <= 2);
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(month);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The civil date `(year, month, day)` of a day count since 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i32, u8, u8) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y as i32, m, d)
+}
+
+/// The month number (1–12) of an English three-letter month name, any case.
+pub fn month_from_abbrev(name: &[u8]) -> Option<u8> {
+    let [a, b, c] = name else { return None };
+    let key = [
+        a.to_ascii_lowercase(),
+        b.to_ascii_lowercase(),
+        c.to_ascii_lowercase(),
+    ];
+    let month = match &key {
+        b"jan" => 1,
+        b"feb" => 2,
+        b"mar" => 3,
+        b"apr" => 4,
+        b"may" => 5,
+        b"jun" => 6,
+        b"jul" => 7,
+        b"aug" => 8,
+        b"sep" => 9,
+        b"oct" => 10,
+        b"nov" => 11,
+        b"dec" => 12,
+        _ => return None,
+    };
+    Some(month)
+}
+
+/// Parses exactly `N` ASCII digits at the start of `bytes`.
+pub fn parse_digits<const N: usize>(bytes: &[u8]) -> Option<u32> {
+    let digits = bytes.get(..N)?;
+    digits.iter().try_fold(0u32, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn civil_round_trip_across_eras_and_leap_days() {
+        for days in [
+            -800_000i64,
+            -1,
+            0,
+            1,
+            11_016,
+            15_555,
+            19_793,
+            20_000,
+            2_932_896,
+        ] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days, "{y}-{m}-{d}");
+        }
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
+    }
+
+    #[test]
+    fn kerio_queue_id_instant_matches_published_example() {
+        // kerio.md: 65ee8b47 = 2024-03-11 04:40:39 UTC.
+        let t = Timestamp::from_civil(2024, 3, 11, 4, 40, 39).unwrap();
+        assert_eq!(t.0, 0x65ee8b47);
+        assert_eq!(t.to_string(), "2024-03-11T04:40:39Z");
+    }
+
+    #[test]
+    fn rejects_impossible_dates() {
+        assert!(Timestamp::from_civil(2023, 2, 29, 0, 0, 0).is_none());
+        assert!(Timestamp::from_civil(2024, 13, 1, 0, 0, 0).is_none());
+        assert!(Timestamp::from_civil(2024, 4, 31, 0, 0, 0).is_none());
+        assert!(Timestamp::from_civil(2024, 4, 30, 24, 0, 0).is_none());
+        assert!(Timestamp::from_civil(2000, 2, 29, 23, 59, 59).is_some());
+    }
+
+    #[test]
+    fn month_names_any_case() {
+        assert_eq!(month_from_abbrev(b"Aug"), Some(8));
+        assert_eq!(month_from_abbrev(b"DEC"), Some(12));
+        assert_eq!(month_from_abbrev(b"Augu"), None);
+        assert_eq!(month_from_abbrev(b"Xyz"), None);
+    }
+
+    #[test]
+    fn digits_must_all_be_digits() {
+        assert_eq!(parse_digits::<4>(b"2012/"), Some(2012));
+        assert_eq!(parse_digits::<2>(b"0x"), None);
+        assert_eq!(parse_digits::<2>(b"1"), None);
+    }
+}

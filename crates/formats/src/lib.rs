@@ -1,0 +1,90 @@
+//! Mail server log parsers: one module per server format.
+//!
+//! A parser takes one line (`&[u8]`, without its line ending) and says what it
+//! means as an [`Event`]. Parsers do no I/O and never panic on any input: a
+//! line they do not understand is reported as [`Parsed::Unknown`] or
+//! [`Parsed::Malformed`] so the caller can count it, never as an error that
+//! stops the run.
+//!
+//! Adding a format means one module here plus a variant of [`Format`].
+
+pub mod kerio;
+pub mod zone;
+
+use mailfuse_core::{Event, Timestamp};
+
+pub use zone::LocalZone;
+
+/// What a parser made of one line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Parsed<'a> {
+    /// The line reports something the detectors use.
+    Event(Event<'a>),
+    /// A line this format knows that carries nothing for detection
+    /// (start-up notices, statistics…).
+    Ignored,
+    /// Not a line of this format, or a kind of line it does not know.
+    Unknown,
+    /// A line of this format whose content could not be read (bad timestamp,
+    /// missing required field); the reason is for the skipped-lines summary.
+    Malformed(&'static str),
+}
+
+/// The log formats mailfuse reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// Kerio Connect `mail.log`, `security.log`, `audit.log` (also exported through RFC 5424 syslog).
+    Kerio,
+}
+
+impl Format {
+    /// Every format, in the order sniffing tries them.
+    pub const ALL: &'static [Format] = &[Format::Kerio];
+
+    /// Short lower-case name used in reports and flags.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Kerio => "kerio",
+        }
+    }
+
+    /// Whether `line` looks like a line of this format (used to pick the
+    /// parser for a file from its first lines).
+    pub fn recognizes(self, line: &[u8]) -> bool {
+        match self {
+            Format::Kerio => kerio::recognizes(line),
+        }
+    }
+
+    /// A parser for this format, converting local times with `zone`.
+    pub fn parser(self, zone: LocalZone) -> Box<dyn LineParser> {
+        match self {
+            Format::Kerio => Box::new(kerio::KerioParser::new(zone)),
+        }
+    }
+}
+
+/// Picks the format of a file from a sample of its first lines: the format that
+/// recognizes the most of them, if any recognizes at least one.
+pub fn sniff<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Option<Format> {
+    let mut hits = [0usize; Format::ALL.len()];
+    for line in lines {
+        for (i, format) in Format::ALL.iter().enumerate() {
+            if format.recognizes(line) {
+                hits[i] += 1;
+            }
+        }
+    }
+    let (best, &count) = hits.iter().enumerate().max_by_key(|(_, c)| **c)?;
+    (count > 0).then_some(Format::ALL[best])
+}
+
+/// A stateful parser for one log file (state: time-zone cache, year inference…).
+pub trait LineParser: Send {
+    /// The UTC instant of a line from its timestamp alone, cheaply: used to
+    /// merge several files in time order before full parsing.
+    fn timestamp(&mut self, line: &[u8]) -> Option<Timestamp>;
+
+    /// Everything the line says.
+    fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a>;
+}
