@@ -1,1 +1,229 @@
-//! placeholder
+//! Events in, incidents out.
+//!
+//! [`Detector`] is the one judgement shared by `scan` (history), `watch`
+//! (live) and, later, `policy`: feed it events in time order and it keeps
+//! per-message, per-account and per-IP state in bounded memory. It reads no
+//! file and no clock: time is the events' own, so the same events in the same
+//! order always give the same incidents.
+//!
+//! - [`correlate`] joins the lines of a message by queue id;
+//! - [`accounts`] scores each account's traffic per sending IP
+//!   (`compromised_account`);
+//! - [`guessing`] counts failed logins per IP and per network
+//!   (`password_guessing`);
+//! - [`window`] holds the sliding windows they share.
+
+pub mod accounts;
+pub mod correlate;
+pub mod guessing;
+pub mod incident;
+pub mod window;
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub use accounts::{AccountSummary, CompromiseConfig, Counts};
+pub use guessing::GuessingConfig;
+pub use incident::{Incident, IncidentKind};
+
+use accounts::Accounts;
+use correlate::MessageTable;
+use guessing::Guessing;
+
+/// Every threshold of the detectors.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DetectConfig {
+    pub compromise: CompromiseConfig,
+    pub guessing: GuessingConfig,
+    /// Seconds a message stays open for its delivery lines.
+    pub message_ttl_secs: i64,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            compromise: CompromiseConfig::default(),
+            guessing: GuessingConfig::default(),
+            message_ttl_secs: 2 * 24 * 3600,
+        }
+    }
+}
+
+/// Counters of what the detector was fed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub events: u64,
+    pub messages: u64,
+    pub deliveries: u64,
+    /// Delivery lines whose message was never seen (before the log began, or
+    /// forgotten after the time to live).
+    pub orphan_deliveries: u64,
+    pub auth_failures: u64,
+    pub auth_successes: u64,
+    pub server_blocks: u64,
+    pub first_event: Option<Timestamp>,
+    pub last_event: Option<Timestamp>,
+}
+
+/// What a whole run concluded.
+#[derive(Clone, Debug, Serialize)]
+pub struct Findings {
+    /// Compromised accounts first, then guessing; the surest first.
+    pub incidents: Vec<Incident>,
+    /// One row per account that submitted mail, busiest first.
+    pub accounts: Vec<AccountSummary>,
+    pub stats: Stats,
+}
+
+/// The detectors with their state. Feed events in time order.
+#[derive(Debug)]
+pub struct Detector {
+    messages: MessageTable,
+    accounts: Accounts,
+    guessing: Guessing,
+    stats: Stats,
+    /// Incidents already handed out by [`Detector::new_incidents`].
+    handed_out: (usize, usize),
+}
+
+impl Default for Detector {
+    fn default() -> Self {
+        Detector::new(DetectConfig::default())
+    }
+}
+
+impl Detector {
+    /// A detector with `config`'s thresholds.
+    pub fn new(config: DetectConfig) -> Self {
+        Detector {
+            messages: MessageTable::new(config.message_ttl_secs),
+            accounts: Accounts::new(config.compromise),
+            guessing: Guessing::new(config.guessing),
+            stats: Stats::default(),
+            handed_out: (0, 0),
+        }
+    }
+
+    /// Takes in one event and the log line it came from (kept as evidence).
+    pub fn observe(&mut self, event: &Event<'_>, line: &[u8]) {
+        let at = event.at();
+        self.stats.events += 1;
+        self.stats.first_event.get_or_insert(at);
+        self.stats.last_event = Some(self.stats.last_event.map_or(at, |t| t.max(at)));
+        self.accounts.note_time(at);
+        match event {
+            Event::Submission(s) => self.on_submission(s, line),
+            Event::Delivery(d) => self.on_delivery(d, line),
+            Event::AuthFailure(f) => {
+                self.stats.auth_failures += 1;
+                self.guessing.on_failure(f, line);
+            }
+            Event::AuthSuccess(s) => {
+                self.stats.auth_successes += 1;
+                let id = self.accounts.id(s.account, s.at);
+                if let Client::Ip(ip) = s.client {
+                    self.accounts.on_login(id, ip, s.service, s.at);
+                    let name = self.accounts.name(id).to_string();
+                    self.guessing.on_success(ip, &name, s.at, "logged in");
+                }
+            }
+            Event::ServerBlock(b) => {
+                self.stats.server_blocks += 1;
+                self.guessing.on_block(b);
+            }
+        }
+    }
+
+    fn on_submission(&mut self, s: &mailfuse_core::Submission<'_>, line: &[u8]) {
+        let Detector {
+            messages,
+            accounts,
+            guessing,
+            stats,
+            ..
+        } = self;
+        let message = messages.entry(s.queue_id, s.at);
+        if let Some(login) = s.account {
+            message
+                .account
+                .get_or_insert_with(|| accounts.id(login, s.at));
+        }
+        if let Some(Client::Ip(ip)) = s.client {
+            message.ip.get_or_insert(ip);
+        }
+        let change = s.recipient.map(|r| (r, message.note_recipient(r, false)));
+        let newly_counted = !message.counted && s.envelope_from.is_some();
+        if newly_counted {
+            message.counted = true;
+            stats.messages += 1;
+        }
+        let Some(id) = message.account else { return };
+        if newly_counted {
+            let ip = accounts.on_message(
+                id,
+                message.ip,
+                s.at,
+                s.envelope_from.unwrap_or_default(),
+                s.service,
+                line,
+                |ip| guessing.prior_failures(ip),
+            );
+            message.ip = Some(ip);
+            let name = accounts.name(id).to_string();
+            guessing.on_success(ip, &name, s.at, "sent mail");
+        }
+        if let (Some((recipient, change)), true) = (change, message.counted) {
+            let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            accounts.on_recipient(id, ip, s.at, recipient, change, line);
+        }
+    }
+
+    fn on_delivery(&mut self, d: &mailfuse_core::Delivery<'_>, line: &[u8]) {
+        self.stats.deliveries += 1;
+        let Some(message) = self.messages.get(d.queue_id, d.at) else {
+            self.stats.orphan_deliveries += 1;
+            return;
+        };
+        let change = message.note_recipient(d.recipient, d.status == DeliveryStatus::Failed);
+        if let (Some(id), true) = (message.account, message.counted) {
+            let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            self.accounts
+                .on_recipient(id, ip, d.at, d.recipient, change, line);
+        }
+    }
+
+    /// Incidents that tripped since the last call, in the order they tripped
+    /// (for live alerting).
+    pub fn new_incidents(&mut self) -> Vec<Incident> {
+        let (accounts_seen, guessing_seen) = self.handed_out;
+        let mut fresh = self.accounts.incidents_since(accounts_seen);
+        fresh.extend(self.guessing.incidents_since(guessing_seen));
+        self.handed_out = (self.accounts.tripped_count(), self.guessing.tripped_count());
+        fresh
+    }
+
+    /// Messages still waiting for delivery lines.
+    pub fn open_messages(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Everything concluded so far.
+    pub fn findings(&self) -> Findings {
+        let mut incidents = self.accounts.incidents();
+        incidents.extend(self.guessing.incidents());
+        incidents.sort_by(|a, b| {
+            a.kind
+                .cmp(&b.kind)
+                .then(b.score.cmp(&a.score))
+                .then(a.first_seen.cmp(&b.first_seen))
+        });
+        Findings {
+            incidents,
+            accounts: self.accounts.summaries(),
+            stats: self.stats.clone(),
+        }
+    }
+}

@@ -1,0 +1,707 @@
+//! The `compromised_account` detector and the per-account activity table.
+//!
+//! Volume alone never makes an incident (a newsletter is volume). Each
+//! account's traffic is split by sending IP into streams, and a stream becomes
+//! suspect through behaviour: an account that had never sent mail waking up, an
+//! IP the account had never used, an IP that failed logins first, recipients
+//! refused en masse (spam lists are full of dead addresses), a foreign envelope
+//! From. A stream trips when its score crosses the threshold with enough
+//! recipients behind it; the account's incident gathers its tripped streams.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use mailfuse_core::net::is_internal;
+use mailfuse_core::Timestamp;
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+use crate::guessing::PriorFailures;
+use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
+use crate::window::{HourWindow, Peak};
+
+/// Thresholds of the compromised-account detector.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompromiseConfig {
+    /// Domains of this mail server. Empty: inferred from the domains of
+    /// authenticated accounts.
+    pub local_domains: Vec<String>,
+    /// Learning period, in seconds: an IP is usual for an account once it was
+    /// used this long ago; an account that sent nothing for this long after
+    /// the log starts counts as dormant when it starts sending.
+    pub baseline_secs: i64,
+    /// Score (0–100) at which a stream trips.
+    pub score_threshold: u32,
+    /// Recipients a stream needs before it can trip (a traveller sending three
+    /// mails from a hotel is not an incident).
+    pub min_recipients: u32,
+    /// Recipients within a sliding hour that count as a burst.
+    pub burst_recipients_per_hour: u32,
+    /// Share of recipients refused permanently that looks like a spam list…
+    pub failure_ratio: f64,
+    /// …with at least this many refused.
+    pub min_failed_recipients: u32,
+    /// Share of messages with a foreign envelope From that looks forged.
+    pub foreign_from_ratio: f64,
+}
+
+impl Default for CompromiseConfig {
+    fn default() -> Self {
+        CompromiseConfig {
+            local_domains: Vec::new(),
+            baseline_secs: 24 * 3600,
+            score_threshold: 50,
+            min_recipients: 20,
+            burst_recipients_per_hour: 100,
+            failure_ratio: 0.2,
+            min_failed_recipients: 10,
+            foreign_from_ratio: 0.5,
+        }
+    }
+}
+
+/// Points each signal adds to a stream's score.
+mod points {
+    pub const DORMANT: u32 = 30;
+    pub const NEW_IP: u32 = 25;
+    pub const NEW_INTERNAL_IP: u32 = 10;
+    pub const GUESSED: u32 = 35;
+    pub const FAILURES: u32 = 40;
+    pub const FOREIGN_FROM: u32 = 30;
+    pub const BURST: u32 = 20;
+}
+
+/// Index of an account in the detector's table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AccountId(u32);
+
+/// Message and recipient counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub messages: u64,
+    pub recipients: u64,
+    pub external_recipients: u64,
+    pub failed_recipients: u64,
+    pub foreign_from_messages: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: &Counts) {
+        self.messages += other.messages;
+        self.recipients += other.recipients;
+        self.external_recipients += other.external_recipients;
+        self.failed_recipients += other.failed_recipients;
+        self.foreign_from_messages += other.foreign_from_messages;
+    }
+}
+
+/// How new a sending IP was for its account when it first sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Novelty {
+    /// Used by the account for longer than the learning period.
+    Usual,
+    /// Too early in the log to tell.
+    Learning,
+    /// Never used by an account that was established.
+    NewIp { account_since: Timestamp },
+    /// The account sent nothing for a long time and now sends from here.
+    Dormant { quiet_since: Timestamp },
+}
+
+/// One account's traffic from one IP.
+#[derive(Debug)]
+struct Stream {
+    ip: IpAddr,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    counts: Counts,
+    hour: HourWindow,
+    peak_hour: Peak,
+    novelty: Novelty,
+    prior_failures: Option<PriorFailures>,
+    first_line: String,
+    example_failure: Option<String>,
+    example_foreign_from: Option<String>,
+    tripped_at: Option<Timestamp>,
+}
+
+/// The signals a stream shows, with their points.
+struct Signals {
+    score: u32,
+    behavioural: bool,
+}
+
+/// Most IP streams kept per account; traffic from further IPs is only totalled.
+const MAX_STREAMS: usize = 256;
+/// Most known IPs remembered per account.
+const MAX_KNOWN_IPS: usize = 1024;
+
+#[derive(Debug)]
+struct Account {
+    name: String,
+    domain: Option<String>,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    first_sent: Option<Timestamp>,
+    /// When a dormant account started sending.
+    woke_at: Option<(Timestamp, Timestamp)>,
+    totals: Counts,
+    hour: HourWindow,
+    peak_minute: Peak,
+    peak_hour: Peak,
+    services: Vec<String>,
+    known_ips: FxHashMap<IpAddr, Timestamp>,
+    web_login: Option<(IpAddr, Timestamp)>,
+    streams: Vec<Stream>,
+    unattributed: Counts,
+    detected_at: Option<Timestamp>,
+}
+
+/// The per-account row of a report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccountSummary {
+    pub account: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Distinct sending IPs (0.0.0.0 = webmail with no login to match).
+    pub sending_ips: Vec<IpAddr>,
+    /// Sending IPs that were new for the account when they first sent.
+    pub new_ips: Vec<IpAddr>,
+    pub services: Vec<String>,
+    pub peak_per_minute: Peak,
+    pub peak_per_hour: Peak,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub compromised: bool,
+}
+
+/// Which recipient addresses are local.
+#[derive(Debug, Default)]
+struct LocalDomains {
+    configured: bool,
+    domains: FxHashSet<String>,
+}
+
+impl LocalDomains {
+    fn is_local(&self, address: &[u8]) -> bool {
+        match domain_of(address) {
+            Some(domain) => self
+                .domains
+                .contains(lossy(domain).to_ascii_lowercase().as_str()),
+            None => true, // a bare local name
+        }
+    }
+}
+
+/// The part after the last `@`, if any.
+fn domain_of(address: &[u8]) -> Option<&[u8]> {
+    let at = memchr_rev(b'@', address)?;
+    Some(&address[at + 1..]).filter(|d| !d.is_empty())
+}
+
+fn memchr_rev(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().rposition(|&b| b == needle)
+}
+
+/// The compromised-account detector's state.
+#[derive(Debug, Default)]
+pub struct Accounts {
+    config: CompromiseConfig,
+    ids: FxHashMap<Box<[u8]>, AccountId>,
+    accounts: Vec<Account>,
+    local: LocalDomains,
+    log_start: Option<Timestamp>,
+    /// Accounts in the order their incident tripped.
+    tripped: Vec<AccountId>,
+}
+
+impl Accounts {
+    /// A detector with `config`'s thresholds.
+    pub fn new(config: CompromiseConfig) -> Self {
+        let local = LocalDomains {
+            configured: !config.local_domains.is_empty(),
+            domains: config
+                .local_domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase())
+                .collect(),
+        };
+        Accounts {
+            config,
+            local,
+            ..Accounts::default()
+        }
+    }
+
+    /// Notes the time of the first event of the log (the start of learning).
+    pub fn note_time(&mut self, at: Timestamp) {
+        self.log_start.get_or_insert(at);
+    }
+
+    /// The id of `login` (case-insensitive), registering it if new.
+    pub fn id(&mut self, login: &[u8], at: Timestamp) -> AccountId {
+        let key: Vec<u8> = login.iter().map(u8::to_ascii_lowercase).collect();
+        if let Some(id) = self.ids.get(key.as_slice()) {
+            return *id;
+        }
+        let id = AccountId(self.accounts.len() as u32);
+        let name = lossy(&key);
+        let domain = domain_of(&key).map(lossy);
+        if let (Some(d), false) = (&domain, self.local.configured) {
+            self.local.domains.insert(d.clone());
+        }
+        self.accounts.push(Account {
+            name,
+            domain,
+            first_seen: at,
+            last_seen: at,
+            first_sent: None,
+            woke_at: None,
+            totals: Counts::default(),
+            hour: HourWindow::hour(),
+            peak_minute: Peak::default(),
+            peak_hour: Peak::default(),
+            services: Vec::new(),
+            known_ips: FxHashMap::default(),
+            web_login: None,
+            streams: Vec::new(),
+            unattributed: Counts::default(),
+            detected_at: None,
+        });
+        self.ids.insert(key.into_boxed_slice(), id);
+        id
+    }
+
+    /// The account's normalised name.
+    pub fn name(&self, id: AccountId) -> &str {
+        &self.accounts[id.0 as usize].name
+    }
+
+    /// A successful login: the IP becomes known for the account.
+    pub fn on_login(&mut self, id: AccountId, ip: IpAddr, service: &[u8], at: Timestamp) {
+        let account = &mut self.accounts[id.0 as usize];
+        account.last_seen = account.last_seen.max(at);
+        remember_ip(account, ip, at);
+        if contains_ignore_case(service, b"http") || contains_ignore_case(service, b"web") {
+            account.web_login = Some((ip, at));
+        }
+    }
+
+    /// A message submitted by the account. Returns the IP the message is
+    /// attributed to (webmail's `0.0.0.0` resolved to the account's last
+    /// webmail login when there is one).
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_message(
+        &mut self,
+        id: AccountId,
+        ip: Option<IpAddr>,
+        at: Timestamp,
+        envelope_from: &[u8],
+        service: Option<&[u8]>,
+        line: &[u8],
+        prior_failures: impl FnOnce(IpAddr) -> Option<PriorFailures>,
+    ) -> IpAddr {
+        let baseline = self.config.baseline_secs;
+        let log_start = self.log_start.unwrap_or(at);
+        let foreign_from = self.is_foreign_from(id, envelope_from);
+        let account = &mut self.accounts[id.0 as usize];
+        let ip = resolve_ip(account, ip, at);
+        account.last_seen = account.last_seen.max(at);
+        if account.first_sent.is_none() {
+            if at.as_secs() - log_start.as_secs() > baseline {
+                account.woke_at = Some((at, log_start));
+            }
+            account.first_sent = Some(at);
+        }
+        if let Some(service) = service {
+            if account.services.len() < 8
+                && !account
+                    .services
+                    .iter()
+                    .any(|s| s.as_bytes().eq_ignore_ascii_case(service))
+            {
+                account.services.push(lossy(service));
+            }
+        }
+        account.totals.messages += 1;
+        account.totals.foreign_from_messages += u64::from(foreign_from);
+        let in_hour = account.hour.add(at, 1);
+        account.peak_hour.offer(in_hour, at);
+        account.peak_minute.offer(account.hour.bucket_at(at), at);
+
+        let index = match account.streams.iter().position(|s| s.ip == ip) {
+            Some(i) => Some(i),
+            None if account.streams.len() < MAX_STREAMS => {
+                let novelty = novelty_of(account, ip, at, baseline);
+                account.streams.push(Stream {
+                    ip,
+                    first_seen: at,
+                    last_seen: at,
+                    counts: Counts::default(),
+                    hour: HourWindow::hour(),
+                    peak_hour: Peak::default(),
+                    novelty,
+                    prior_failures: prior_failures(ip),
+                    first_line: evidence_line(line),
+                    example_failure: None,
+                    example_foreign_from: None,
+                    tripped_at: None,
+                });
+                Some(account.streams.len() - 1)
+            }
+            None => None,
+        };
+        remember_ip(account, ip, at);
+        match index {
+            Some(i) => {
+                let stream = &mut account.streams[i];
+                stream.last_seen = stream.last_seen.max(at);
+                stream.counts.messages += 1;
+                if foreign_from {
+                    stream.counts.foreign_from_messages += 1;
+                    if stream.example_foreign_from.is_none() {
+                        stream.example_foreign_from = Some(lossy(envelope_from));
+                    }
+                }
+            }
+            None => {
+                account.unattributed.messages += 1;
+                account.unattributed.foreign_from_messages += u64::from(foreign_from);
+            }
+        }
+        self.evaluate(id, ip, at);
+        ip
+    }
+
+    /// A recipient of a message the account submitted: newly seen, and/or
+    /// newly refused permanently.
+    pub fn on_recipient(
+        &mut self,
+        id: AccountId,
+        ip: IpAddr,
+        at: Timestamp,
+        recipient: &[u8],
+        change: crate::correlate::RecipientChange,
+        line: &[u8],
+    ) {
+        let external = !self.local.is_local(recipient);
+        let account = &mut self.accounts[id.0 as usize];
+        let mut delta = Counts::default();
+        if change.new_recipient {
+            delta.recipients = 1;
+            delta.external_recipients = u64::from(external);
+        }
+        delta.failed_recipients = u64::from(change.new_failure);
+        account.totals.add(&delta);
+        match account.streams.iter_mut().find(|s| s.ip == ip) {
+            Some(stream) => {
+                stream.counts.add(&delta);
+                if change.new_recipient {
+                    let in_hour = stream.hour.add(at, 1);
+                    stream.peak_hour.offer(in_hour, at);
+                }
+                if change.new_failure && stream.example_failure.is_none() {
+                    stream.example_failure = Some(evidence_line(line));
+                }
+            }
+            None => account.unattributed.add(&delta),
+        }
+        self.evaluate(id, ip, at);
+    }
+
+    fn is_foreign_from(&self, id: AccountId, envelope_from: &[u8]) -> bool {
+        let Some(from_domain) = domain_of(envelope_from) else {
+            return false; // null sender (bounce) or bare name
+        };
+        let from_domain = lossy(from_domain).to_ascii_lowercase();
+        let account = &self.accounts[id.0 as usize];
+        account.domain.as_deref() != Some(from_domain.as_str())
+            && !self.local.domains.contains(&from_domain)
+    }
+
+    /// Re-scores the stream of `ip` and trips it if it crossed the threshold.
+    fn evaluate(&mut self, id: AccountId, ip: IpAddr, at: Timestamp) {
+        let config = &self.config;
+        let account = &mut self.accounts[id.0 as usize];
+        let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
+            return;
+        };
+        if stream.tripped_at.is_some()
+            || stream.counts.recipients < u64::from(config.min_recipients)
+        {
+            return;
+        }
+        let signals = signals(stream, config);
+        if signals.behavioural && signals.score >= config.score_threshold {
+            stream.tripped_at = Some(at);
+            if account.detected_at.is_none() {
+                account.detected_at = Some(at);
+                self.tripped.push(id);
+            }
+        }
+    }
+
+    /// How many account incidents have tripped so far.
+    pub fn tripped_count(&self) -> usize {
+        self.tripped.len()
+    }
+
+    /// Incidents in the order they tripped.
+    pub fn incidents(&self) -> Vec<Incident> {
+        self.incidents_since(0)
+    }
+
+    /// Incidents that tripped after the first `skip`.
+    pub fn incidents_since(&self, skip: usize) -> Vec<Incident> {
+        self.tripped
+            .iter()
+            .skip(skip)
+            .map(|id| self.incident(&self.accounts[id.0 as usize]))
+            .collect()
+    }
+
+    fn incident(&self, account: &Account) -> Incident {
+        let mut tripped: Vec<&Stream> = account
+            .streams
+            .iter()
+            .filter(|s| s.tripped_at.is_some())
+            .collect();
+        tripped.sort_by_key(|s| s.first_seen);
+        let mut counts = Counts::default();
+        let mut failed_logins = 0;
+        let mut score = 0;
+        let mut reasons = Vec::new();
+        let mut evidence = Vec::new();
+        for stream in &tripped {
+            counts.add(&stream.counts);
+            failed_logins += stream.prior_failures.as_ref().map_or(0, |p| p.count);
+            score = score.max(signals(stream, &self.config).score);
+            reasons.extend(reasons_for(stream, &self.config));
+        }
+        if let Some(first) = tripped.first() {
+            evidence.push(first.first_line.clone());
+            evidence.extend(first.example_failure.clone());
+            evidence.extend(first.prior_failures.as_ref().map(|p| p.first_line.clone()));
+        }
+        Incident {
+            kind: IncidentKind::CompromisedAccount,
+            account: Some(account.name.clone()),
+            ips: tripped.iter().map(|s| s.ip).collect(),
+            network: None,
+            first_seen: tripped
+                .iter()
+                .map(|s| s.first_seen)
+                .min()
+                .unwrap_or(account.first_seen),
+            last_seen: tripped
+                .iter()
+                .map(|s| s.last_seen)
+                .max()
+                .unwrap_or(account.last_seen),
+            detected_at: account.detected_at.unwrap_or(account.last_seen),
+            messages: counts.messages,
+            recipients: counts.recipients,
+            failed_recipients: counts.failed_recipients,
+            external_recipients: counts.external_recipients,
+            failed_logins,
+            accounts_tried: Vec::new(),
+            accounts_tried_total: 0,
+            succeeded_as: Vec::new(),
+            score: score.min(100),
+            reasons,
+            evidence,
+        }
+    }
+
+    /// One row per account that submitted mail, busiest first.
+    pub fn summaries(&self) -> Vec<AccountSummary> {
+        let mut rows: Vec<AccountSummary> = self
+            .accounts
+            .iter()
+            .filter(|a| a.totals.messages > 0)
+            .map(|a| AccountSummary {
+                account: a.name.clone(),
+                counts: a.totals,
+                sending_ips: a.streams.iter().map(|s| s.ip).collect(),
+                new_ips: a
+                    .streams
+                    .iter()
+                    .filter(|s| {
+                        matches!(s.novelty, Novelty::NewIp { .. } | Novelty::Dormant { .. })
+                    })
+                    .map(|s| s.ip)
+                    .collect(),
+                services: a.services.clone(),
+                peak_per_minute: a.peak_minute,
+                peak_per_hour: a.peak_hour,
+                first_seen: a.first_seen,
+                last_seen: a.last_seen,
+                compromised: a.detected_at.is_some(),
+            })
+            .collect();
+        rows.sort_by(|a, b| {
+            b.counts
+                .messages
+                .cmp(&a.counts.messages)
+                .then_with(|| a.account.cmp(&b.account))
+        });
+        rows
+    }
+}
+
+fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+fn remember_ip(account: &mut Account, ip: IpAddr, at: Timestamp) {
+    if account.known_ips.len() < MAX_KNOWN_IPS || account.known_ips.contains_key(&ip) {
+        let first = account.known_ips.entry(ip).or_insert(at);
+        *first = (*first).min(at);
+    }
+}
+
+/// The IP a message is attributed to: webmail submissions (`0.0.0.0` or no
+/// IP) take the account's webmail login of the last day, if any.
+fn resolve_ip(account: &Account, ip: Option<IpAddr>, at: Timestamp) -> IpAddr {
+    let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+    match ip {
+        Some(ip) if !ip.is_unspecified() => ip,
+        _ => match account.web_login {
+            Some((login_ip, login_at)) if at.as_secs() - login_at.as_secs() <= 24 * 3600 => {
+                login_ip
+            }
+            _ => unspecified,
+        },
+    }
+}
+
+/// Decides how new `ip` is for `account` at `at` (before it is remembered).
+fn novelty_of(account: &Account, ip: IpAddr, at: Timestamp, baseline: i64) -> Novelty {
+    let long_ago = |t: Timestamp| at.as_secs() - t.as_secs() >= baseline;
+    if account
+        .known_ips
+        .get(&ip)
+        .is_some_and(|first| long_ago(*first))
+    {
+        return Novelty::Usual;
+    }
+    if let Some((woke, quiet_since)) = account.woke_at {
+        if at.as_secs() - woke.as_secs() <= baseline {
+            return Novelty::Dormant { quiet_since };
+        }
+    }
+    if long_ago(account.first_seen) {
+        return Novelty::NewIp {
+            account_since: account.first_seen,
+        };
+    }
+    Novelty::Learning
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
+fn failures_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
+    stream.counts.failed_recipients >= u64::from(config.min_failed_recipients)
+        && ratio(stream.counts.failed_recipients, stream.counts.recipients) >= config.failure_ratio
+}
+
+fn foreign_from_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
+    stream.counts.foreign_from_messages >= 3
+        && ratio(stream.counts.foreign_from_messages, stream.counts.messages)
+            >= config.foreign_from_ratio
+}
+
+fn burst_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
+    stream.peak_hour.count >= config.burst_recipients_per_hour
+}
+
+fn guessed_signal(stream: &Stream) -> bool {
+    stream.prior_failures.is_some()
+}
+
+/// The stream's score; `behavioural` says whether anything but volume counts.
+fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
+    let mut score = 0;
+    let mut behavioural = false;
+    let mut add = |on: bool, pts: u32, is_behaviour: bool| {
+        if on {
+            score += pts;
+            behavioural |= is_behaviour;
+        }
+    };
+    match stream.novelty {
+        Novelty::Dormant { .. } => add(true, points::DORMANT, true),
+        Novelty::NewIp { .. } if is_internal(stream.ip) => add(true, points::NEW_INTERNAL_IP, true),
+        Novelty::NewIp { .. } => add(true, points::NEW_IP, true),
+        Novelty::Usual | Novelty::Learning => {}
+    }
+    add(guessed_signal(stream), points::GUESSED, true);
+    add(failures_signal(stream, config), points::FAILURES, true);
+    add(
+        foreign_from_signal(stream, config),
+        points::FOREIGN_FROM,
+        true,
+    );
+    add(burst_signal(stream, config), points::BURST, false);
+    Signals { score, behavioural }
+}
+
+/// The stream's signals in plain words, with figures.
+fn reasons_for(stream: &Stream, config: &CompromiseConfig) -> Vec<String> {
+    let c = &stream.counts;
+    let mut reasons = vec![format!(
+        "{} messages to {} recipients from {} between {} and {}",
+        c.messages, c.recipients, stream.ip, stream.first_seen, stream.last_seen
+    )];
+    match stream.novelty {
+        Novelty::Dormant { quiet_since } => reasons.push(format!(
+            "the account had sent no mail since the log began ({}, {} days earlier): a forgotten or forwarding-only account woke up",
+            quiet_since,
+            (stream.first_seen.as_secs() - quiet_since.as_secs()) / 86_400
+        )),
+        Novelty::NewIp { account_since } => reasons.push(format!(
+            "{} had never been used by this account (active since {}){}",
+            stream.ip,
+            account_since,
+            if is_internal(stream.ip) { ", though it is an internal address" } else { "" }
+        )),
+        Novelty::Usual | Novelty::Learning => {}
+    }
+    if let Some(prior) = &stream.prior_failures {
+        reasons.push(format!(
+            "{} failed {} logins before it sent as this account: the password was guessed",
+            stream.ip, prior.count
+        ));
+    }
+    if failures_signal(stream, config) {
+        reasons.push(format!(
+            "{} of {} recipients ({:.0}%) were refused permanently (5.x.x), typical of a spam list",
+            c.failed_recipients,
+            c.recipients,
+            100.0 * ratio(c.failed_recipients, c.recipients)
+        ));
+    }
+    if foreign_from_signal(stream, config) {
+        reasons.push(format!(
+            "{} of {} messages used an envelope From of another domain, e.g. {}",
+            c.foreign_from_messages,
+            c.messages,
+            stream.example_foreign_from.as_deref().unwrap_or("?")
+        ));
+    }
+    if burst_signal(stream, config) {
+        reasons.push(format!(
+            "burst: {} recipients within one hour (peak at {})",
+            stream.peak_hour.count, stream.peak_hour.at
+        ));
+    }
+    reasons
+}

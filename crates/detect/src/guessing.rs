@@ -1,0 +1,380 @@
+//! The `password_guessing` detector: failed logins per IP and per network.
+//!
+//! A noisy spray trips the per-IP rule (many failures within an hour). A slow
+//! distributed attack (each IP trying once or twice an hour, a whole /24
+//! taking turns) stays under it, so failures of IPs that did not trip on their
+//! own are also summed per /24 (/64 for IPv6) over a day. When an IP that
+//! failed later logs in or sends mail, the guess probably succeeded: that is
+//! the strongest signal there is, and it feeds the account detector too.
+
+use std::net::IpAddr;
+
+use mailfuse_core::net::Network;
+use mailfuse_core::{AuthFailure, BlockKind, Client, ServerBlock, Timestamp};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::Deserialize;
+
+use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
+use crate::window::{DayWindow, HourWindow, Peak};
+
+/// Thresholds of the guessing detector.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuessingConfig {
+    /// Failed logins from one IP within a sliding hour that make an incident.
+    pub ip_failures_per_hour: u32,
+    /// Failed logins from one network within a sliding day that make an
+    /// incident, counting only IPs that did not trip on their own…
+    pub network_failures_per_day: u32,
+    /// …coming from at least this many distinct IPs.
+    pub network_min_ips: u32,
+    /// Failed logins before a success that mark the success as a likely
+    /// successful guess.
+    pub failures_before_success: u32,
+}
+
+impl Default for GuessingConfig {
+    fn default() -> Self {
+        GuessingConfig {
+            ip_failures_per_hour: 10,
+            network_failures_per_day: 20,
+            network_min_ips: 3,
+            failures_before_success: 3,
+        }
+    }
+}
+
+/// Most account names remembered per guesser.
+const MAX_ACCOUNTS_KEPT: usize = 500;
+/// Most IPs remembered per network.
+const MAX_IPS_KEPT: usize = 1024;
+
+/// Who is guessing: an IP, or a host name when the log gives no IP.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+enum Guesser {
+    Ip(IpAddr),
+    Host(Box<[u8]>),
+}
+
+/// Everything known about one guesser (or one network of them).
+#[derive(Debug)]
+struct Guesses {
+    failures: u64,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    hour: HourWindow,
+    peak_hour: Peak,
+    accounts: FxHashSet<Box<str>>,
+    /// Distinct accounts tried, counting those past the remembered ones.
+    accounts_total: u64,
+    unknown_users: u64,
+    services: Vec<Box<str>>,
+    first_line: String,
+    server_blocks: u64,
+    tripped_at: Option<Timestamp>,
+    succeeded_as: Vec<(String, Timestamp, &'static str)>,
+}
+
+impl Guesses {
+    fn new(at: Timestamp, line: &[u8]) -> Self {
+        Guesses {
+            failures: 0,
+            first_seen: at,
+            last_seen: at,
+            hour: HourWindow::hour(),
+            peak_hour: Peak::default(),
+            accounts: FxHashSet::default(),
+            accounts_total: 0,
+            unknown_users: 0,
+            services: Vec::new(),
+            first_line: evidence_line(line),
+            server_blocks: 0,
+            tripped_at: None,
+            succeeded_as: Vec::new(),
+        }
+    }
+
+    /// Counts one failure; returns failures in the sliding hour.
+    fn record(&mut self, failure: &AuthFailure<'_>) -> u32 {
+        self.failures += 1;
+        self.last_seen = self.last_seen.max(failure.at);
+        let in_hour = self.hour.add(failure.at, 1);
+        self.peak_hour.offer(in_hour, failure.at);
+        if failure.kind == mailfuse_core::AuthFailureKind::UnknownUser {
+            self.unknown_users += 1;
+        }
+        if let Some(account) = failure.account {
+            let name = lossy(account).to_ascii_lowercase();
+            if !self.accounts.contains(name.as_str()) {
+                self.accounts_total += 1;
+                if self.accounts.len() < MAX_ACCOUNTS_KEPT {
+                    self.accounts.insert(name.into_boxed_str());
+                }
+            }
+        }
+        if self.services.len() < 8
+            && !self
+                .services
+                .iter()
+                .any(|s| s.as_bytes() == failure.service)
+        {
+            self.services.push(lossy(failure.service).into_boxed_str());
+        }
+        in_hour
+    }
+
+    fn incident(&self, score_base: u32) -> Incident {
+        let mut accounts: Vec<String> = self.accounts.iter().map(|a| a.to_string()).collect();
+        accounts.sort();
+        let mut reasons = vec![format!(
+            "{} failed logins between {} and {} (peak {} in one hour) over {}",
+            self.failures,
+            self.first_seen,
+            self.last_seen,
+            self.peak_hour.count,
+            self.services.join(", ")
+        )];
+        if self.accounts_total > 0 {
+            let sample: Vec<&str> = accounts.iter().take(8).map(String::as_str).collect();
+            reasons.push(format!(
+                "{} accounts tried ({}{}), {} of the attempts for accounts that do not exist",
+                self.accounts_total,
+                sample.join(", "),
+                if self.accounts_total > 8 { ", …" } else { "" },
+                self.unknown_users
+            ));
+        }
+        if self.server_blocks > 0 {
+            reasons.push(format!(
+                "the mail server blocked it {} times (anti-hammering)",
+                self.server_blocks
+            ));
+        }
+        let mut score = score_base + (self.failures / 10).min(30) as u32;
+        if self.accounts_total >= 5 {
+            score += 10;
+        }
+        for (account, at, how) in &self.succeeded_as {
+            reasons.push(format!(
+                "the guess succeeded: at {at} it {how} as {account}"
+            ));
+            score = 100;
+        }
+        Incident {
+            kind: IncidentKind::PasswordGuessing,
+            account: None,
+            ips: Vec::new(),
+            network: None,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            detected_at: self.tripped_at.unwrap_or(self.last_seen),
+            messages: 0,
+            recipients: 0,
+            failed_recipients: 0,
+            external_recipients: 0,
+            failed_logins: self.failures,
+            accounts_tried: accounts,
+            accounts_tried_total: self.accounts_total,
+            succeeded_as: self
+                .succeeded_as
+                .iter()
+                .map(|(a, _, _)| a.clone())
+                .collect(),
+            score: score.min(100),
+            reasons,
+            evidence: vec![self.first_line.clone()],
+        }
+    }
+}
+
+/// Failed logins from one network by IPs that did not trip on their own.
+#[derive(Debug)]
+struct NetworkGuesses {
+    guesses: Guesses,
+    day: DayWindow,
+    ips: FxHashSet<IpAddr>,
+    ips_total: u64,
+}
+
+/// The guessing detector's state.
+#[derive(Debug, Default)]
+pub struct Guessing {
+    config: GuessingConfig,
+    guessers: FxHashMap<Guesser, Guesses>,
+    networks: FxHashMap<Network, NetworkGuesses>,
+    /// Guessers and networks in the order they tripped.
+    tripped: Vec<TripKey>,
+}
+
+#[derive(Clone, Debug)]
+enum TripKey {
+    Guesser(Guesser),
+    Network(Network),
+}
+
+/// What the detector knows of an IP's failed logins before a given moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriorFailures {
+    pub count: u64,
+    pub first_line: String,
+}
+
+impl Guessing {
+    /// A detector with `config`'s thresholds.
+    pub fn new(config: GuessingConfig) -> Self {
+        Guessing {
+            config,
+            ..Guessing::default()
+        }
+    }
+
+    /// Counts a failed login. Returns true when it made a new incident.
+    pub fn on_failure(&mut self, failure: &AuthFailure<'_>, line: &[u8]) -> bool {
+        if !failure.kind.is_guess() {
+            return false;
+        }
+        let guesser = match failure.client {
+            Client::Ip(ip) => Guesser::Ip(ip),
+            Client::Host(host) => Guesser::Host(host.into()),
+            Client::Unknown => return false,
+        };
+        let state = self
+            .guessers
+            .entry(guesser.clone())
+            .or_insert_with(|| Guesses::new(failure.at, line));
+        let in_hour = state.record(failure);
+        let mut tripped = false;
+        if state.tripped_at.is_none() && in_hour >= self.config.ip_failures_per_hour {
+            state.tripped_at = Some(failure.at);
+            self.tripped.push(TripKey::Guesser(guesser));
+            tripped = true;
+        }
+        let alone_tripped = state.tripped_at.is_some();
+        if let (Client::Ip(ip), false) = (failure.client, alone_tripped) {
+            tripped |= self.count_for_network(ip, failure, line);
+        }
+        tripped
+    }
+
+    fn count_for_network(&mut self, ip: IpAddr, failure: &AuthFailure<'_>, line: &[u8]) -> bool {
+        let network = Network::of(ip);
+        let net = self
+            .networks
+            .entry(network)
+            .or_insert_with(|| NetworkGuesses {
+                guesses: Guesses::new(failure.at, line),
+                day: DayWindow::day(),
+                ips: FxHashSet::default(),
+                ips_total: 0,
+            });
+        net.guesses.record(failure);
+        let in_day = net.day.add(failure.at, 1);
+        if !net.ips.contains(&ip) {
+            net.ips_total += 1;
+            if net.ips.len() < MAX_IPS_KEPT {
+                net.ips.insert(ip);
+            }
+        }
+        if net.guesses.tripped_at.is_none()
+            && in_day >= self.config.network_failures_per_day
+            && net.ips_total >= u64::from(self.config.network_min_ips)
+        {
+            net.guesses.tripped_at = Some(failure.at);
+            self.tripped.push(TripKey::Network(network));
+            return true;
+        }
+        false
+    }
+
+    /// Counts a block the server itself imposed on a client.
+    pub fn on_block(&mut self, block: &ServerBlock<'_>) {
+        if block.kind != BlockKind::AntiHammering {
+            return;
+        }
+        if let Client::Ip(ip) = block.client {
+            if let Some(state) = self.guessers.get_mut(&Guesser::Ip(ip)) {
+                state.server_blocks += 1;
+            }
+        }
+    }
+
+    /// Failed logins `ip` had before now, if enough to matter.
+    pub fn prior_failures(&self, ip: IpAddr) -> Option<PriorFailures> {
+        let state = self.guessers.get(&Guesser::Ip(ip))?;
+        (state.failures >= u64::from(self.config.failures_before_success)).then(|| PriorFailures {
+            count: state.failures,
+            first_line: state.first_line.clone(),
+        })
+    }
+
+    /// Records that `ip` logged in or sent mail as `account` (`how` says
+    /// which, e.g. "sent mail"). After enough failures, that is a guess that
+    /// succeeded.
+    pub fn on_success(&mut self, ip: IpAddr, account: &str, at: Timestamp, how: &'static str) {
+        let threshold = u64::from(self.config.failures_before_success);
+        let mark = |g: &mut Guesses| {
+            if g.failures >= threshold
+                && g.succeeded_as.len() < 16
+                && !g.succeeded_as.iter().any(|(a, _, _)| a == account)
+            {
+                g.succeeded_as.push((account.to_string(), at, how));
+            }
+        };
+        if let Some(state) = self.guessers.get_mut(&Guesser::Ip(ip)) {
+            mark(state);
+        }
+        if let Some(net) = self.networks.get_mut(&Network::of(ip)) {
+            if net.ips.contains(&ip) {
+                mark(&mut net.guesses);
+            }
+        }
+    }
+
+    /// Incidents in the order they tripped.
+    pub fn incidents(&self) -> Vec<Incident> {
+        self.incidents_since(0)
+    }
+
+    /// How many incidents have tripped so far.
+    pub fn tripped_count(&self) -> usize {
+        self.tripped.len()
+    }
+
+    /// Incidents that tripped after the first `skip`.
+    pub fn incidents_since(&self, skip: usize) -> Vec<Incident> {
+        self.tripped
+            .iter()
+            .skip(skip)
+            .filter_map(|key| match key {
+                TripKey::Guesser(g) => {
+                    let state = self.guessers.get(g)?;
+                    let mut incident = state.incident(40);
+                    match g {
+                        Guesser::Ip(ip) => incident.ips = vec![*ip],
+                        Guesser::Host(host) => incident.reasons.insert(
+                            0,
+                            format!("from host {} (the log gives no IP)", lossy(host)),
+                        ),
+                    }
+                    Some(incident)
+                }
+                TripKey::Network(network) => {
+                    let net = self.networks.get(network)?;
+                    let mut incident = net.guesses.incident(50);
+                    let mut ips: Vec<IpAddr> = net.ips.iter().copied().collect();
+                    ips.sort();
+                    incident.reasons.insert(
+                        0,
+                        format!(
+                            "slow distributed guessing from {} IPs of {}, each staying under the per-IP limit",
+                            net.ips_total, network
+                        ),
+                    );
+                    incident.ips = ips;
+                    incident.network = Some(*network);
+                    Some(incident)
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,90 @@
+//! What the detectors conclude: incidents, with their reasons and evidence.
+
+use std::net::IpAddr;
+
+use mailfuse_core::net::Network;
+use mailfuse_core::Timestamp;
+use serde::Serialize;
+
+/// The kinds of incident mailfuse raises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentKind {
+    /// Someone else is sending mail as this account.
+    CompromisedAccount,
+    /// An IP or a network is guessing passwords.
+    PasswordGuessing,
+}
+
+impl IncidentKind {
+    /// The name used in reports and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            IncidentKind::CompromisedAccount => "compromised_account",
+            IncidentKind::PasswordGuessing => "password_guessing",
+        }
+    }
+}
+
+/// One finding, with everything an admin needs to act on it.
+///
+/// Text fields that came from a log (account names, addresses, evidence lines)
+/// are untrusted: outputs must escape them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Incident {
+    pub kind: IncidentKind,
+    /// The hijacked account (compromised accounts only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The IPs involved: the spammer's sending IPs, or the guessing IPs.
+    pub ips: Vec<IpAddr>,
+    /// The attacking network, for distributed guessing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// When the evidence first crossed the threshold (what `watch` would alert at).
+    pub detected_at: Timestamp,
+    pub messages: u64,
+    pub recipients: u64,
+    pub failed_recipients: u64,
+    pub external_recipients: u64,
+    /// Failed logins (guessing), or failed logins of the sending IPs before they sent.
+    pub failed_logins: u64,
+    /// Accounts the guesser tried (at most a few hundred are listed).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts_tried: Vec<String>,
+    /// How many distinct accounts were tried in all.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub accounts_tried_total: u64,
+    /// Accounts a guessing IP later logged in or sent as: the guess succeeded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub succeeded_as: Vec<String>,
+    /// 0–100: how sure mailfuse is.
+    pub score: u32,
+    /// Why, in plain words, with figures.
+    pub reasons: Vec<String>,
+    /// Log lines to look at, first the one that starts the story.
+    pub evidence: Vec<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Text of a log line kept as evidence: lossy UTF-8, capped in length so one
+/// hostile 10 MB line cannot bloat a report.
+pub fn evidence_line(line: &[u8]) -> String {
+    const MAX: usize = 2048;
+    let clipped = &line[..line.len().min(MAX)];
+    let mut text = String::from_utf8_lossy(clipped).into_owned();
+    if line.len() > MAX {
+        text.push('…');
+    }
+    text
+}
+
+/// Log bytes as an owned lossy string (account names, addresses).
+pub fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}

@@ -1,0 +1,397 @@
+//! The detectors' decisions on the scenarios an admin meets, built from
+//! events directly (the parsers have their own tests).
+
+use std::net::IpAddr;
+
+use mailfuse_core::{
+    AuthFailure, AuthFailureKind, AuthSuccess, Client, Delivery, DeliveryStatus, Event, Submission,
+    Timestamp,
+};
+use mailfuse_detect::{Detector, Findings, IncidentKind};
+
+const DAY: i64 = 86_400;
+/// Monday 2026-11-02 00:00 UTC.
+const START: i64 = 1_793_577_600;
+
+fn at(secs: i64) -> Timestamp {
+    Timestamp(START + secs)
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// Feeds events and keeps the byte strings they borrow alive.
+struct Feed {
+    detector: Detector,
+    next_queue_id: u64,
+}
+
+impl Feed {
+    fn new() -> Self {
+        Feed {
+            detector: Detector::default(),
+            next_queue_id: 0,
+        }
+    }
+
+    /// One message from `account` at `ip` with envelope `from` to `rcpts`,
+    /// each recipient's fate given (true = refused permanently).
+    fn send(&mut self, t: i64, account: &str, client: &str, from: &str, rcpts: &[(&str, bool)]) {
+        self.next_queue_id += 1;
+        let qid = format!("{:08x}-{:08x}", at(t).0, self.next_queue_id);
+        let line = format!("Recv: Queue-ID: {qid}, From: <{from}>, User: {account}");
+        let submission = Submission {
+            at: at(t),
+            queue_id: qid.as_bytes(),
+            account: Some(account.as_bytes()),
+            client: Some(Client::Ip(ip(client))),
+            service: Some(b"SMTP"),
+            envelope_from: Some(from.as_bytes()),
+            recipient: rcpts.first().map(|(r, _)| r.as_bytes()),
+            ..Submission::default()
+        };
+        self.detector
+            .observe(&Event::Submission(submission), line.as_bytes());
+        for (rcpt, failed) in rcpts {
+            let delivery = Delivery {
+                at: at(t + 5),
+                queue_id: qid.as_bytes(),
+                recipient: rcpt.as_bytes(),
+                status: if *failed {
+                    DeliveryStatus::Failed
+                } else {
+                    DeliveryStatus::Delivered
+                },
+                dsn: Some(if *failed { b"5.1.1" } else { b"2.0.0" }),
+                detail: b"",
+                relay: None,
+            };
+            let line = format!("Sent: Queue-ID: {qid}, Recipient: <{rcpt}>");
+            self.detector
+                .observe(&Event::Delivery(delivery), line.as_bytes());
+        }
+    }
+
+    fn fail_login(&mut self, t: i64, client: &str, account: Option<&str>) {
+        let failure = AuthFailure {
+            at: at(t),
+            client: Client::Ip(ip(client)),
+            account: account.map(str::as_bytes),
+            service: b"SMTP",
+            kind: AuthFailureKind::BadPassword,
+        };
+        let line = format!("Failed SMTP login from {client}");
+        self.detector
+            .observe(&Event::AuthFailure(failure), line.as_bytes());
+    }
+
+    fn login(&mut self, t: i64, client: &str, account: &str, service: &str) {
+        let success = AuthSuccess {
+            at: at(t),
+            client: Client::Ip(ip(client)),
+            account: account.as_bytes(),
+            service: service.as_bytes(),
+        };
+        self.detector
+            .observe(&Event::AuthSuccess(success), b"audit");
+    }
+
+    /// Three ordinary working days for a few office users, to give the
+    /// detector a baseline.
+    fn office_week(&mut self) {
+        for day in 0..3 {
+            for hour in 8..17 {
+                for (i, user) in ["j.novak", "m.svoboda", "marketing"].iter().enumerate() {
+                    let t = day * DAY + hour * 3600 + i as i64 * 600;
+                    let account = format!("{user}@acme.example");
+                    self.send(
+                        t,
+                        &account,
+                        "198.51.100.10",
+                        &account,
+                        &[("partner@partner.example", false)],
+                    );
+                }
+            }
+        }
+    }
+
+    fn findings(&self) -> Findings {
+        self.detector.findings()
+    }
+}
+
+fn spam_recipient(i: usize) -> String {
+    format!("victim{i}@aol.example")
+}
+
+#[test]
+fn seed_story_dormant_sales_account_guessed_then_relaying() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    for i in 0..30 {
+        feed.fail_login(3 * DAY + 21 * 3600 + i * 60, "173.16.65.213", None);
+    }
+    let rcpts: Vec<String> = (0..600).map(spam_recipient).collect();
+    for (i, r) in rcpts.iter().enumerate() {
+        let t = 4 * DAY + 2 * 3600 + i as i64 * 10;
+        feed.send(
+            t,
+            "sales@acme.example",
+            "173.16.65.213",
+            "admin@redbullcarwrap.example",
+            &[(r, i % 5 < 3)],
+        );
+    }
+    let findings = feed.findings();
+    let hijack = findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::CompromisedAccount)
+        .expect("the hijack is found");
+    assert_eq!(hijack.account.as_deref(), Some("sales@acme.example"));
+    assert_eq!(hijack.ips, vec![ip("173.16.65.213")]);
+    assert_eq!(
+        (hijack.messages, hijack.recipients, hijack.failed_recipients),
+        (600, 600, 360)
+    );
+    assert_eq!(hijack.first_seen, at(4 * DAY + 2 * 3600));
+    assert!(
+        hijack.evidence[0].contains("User: sales@acme.example"),
+        "{:?}",
+        hijack.evidence
+    );
+    let reasons = hijack.reasons.join("\n");
+    for expected in [
+        "sent no mail",
+        "failed 30 logins",
+        "refused permanently",
+        "admin@redbullcarwrap.example",
+    ] {
+        assert!(
+            reasons.contains(expected),
+            "missing {expected:?} in:\n{reasons}"
+        );
+    }
+    assert_eq!(hijack.score, 100);
+    let guessing = findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::PasswordGuessing)
+        .expect("the guessing is found");
+    assert_eq!(guessing.ips, vec![ip("173.16.65.213")]);
+    assert_eq!(
+        guessing.succeeded_as,
+        vec!["sales@acme.example".to_string()]
+    );
+    assert_eq!(guessing.score, 100);
+    assert_eq!(findings.incidents.len(), 2, "{:#?}", findings.incidents);
+    let sales = findings
+        .accounts
+        .iter()
+        .find(|a| a.account == "sales@acme.example")
+        .unwrap();
+    assert!(sales.compromised);
+    assert_eq!(sales.new_ips, vec![ip("173.16.65.213")]);
+}
+
+#[test]
+fn phished_account_sending_with_its_own_from_from_a_foreign_ip() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    let rcpts: Vec<String> = (0..300).map(spam_recipient).collect();
+    for (i, r) in rcpts.iter().enumerate() {
+        let t = 3 * DAY + 20 * 3600 + i as i64 * 6;
+        feed.send(
+            t,
+            "j.novak@acme.example",
+            "41.58.12.9",
+            "j.novak@acme.example",
+            &[(r, i % 4 == 0)],
+        );
+    }
+    let findings = feed.findings();
+    assert_eq!(findings.incidents.len(), 1, "{:#?}", findings.incidents);
+    let incident = &findings.incidents[0];
+    assert_eq!(incident.kind, IncidentKind::CompromisedAccount);
+    assert_eq!(incident.account.as_deref(), Some("j.novak@acme.example"));
+    assert_eq!(
+        incident.ips,
+        vec![ip("41.58.12.9")],
+        "the office IP is not blamed"
+    );
+    assert_eq!(incident.messages, 300);
+    let reasons = incident.reasons.join("\n");
+    assert!(
+        reasons.contains("41.58.12.9 had never been used"),
+        "{reasons}"
+    );
+    assert!(
+        !reasons.contains("another domain"),
+        "own From is not forged: {reasons}"
+    );
+}
+
+#[test]
+fn spray_from_one_ip_is_password_guessing_with_accounts_tried() {
+    let mut feed = Feed::new();
+    let names = ["admin", "info", "sales", "support", "test", "postmaster"];
+    for i in 0..200 {
+        let account = format!("{}@acme.example", names[i % names.len()]);
+        feed.fail_login(i as i64 * 9, "45.155.205.99", Some(&account));
+    }
+    let findings = feed.findings();
+    assert_eq!(findings.incidents.len(), 1, "{:#?}", findings.incidents);
+    let incident = &findings.incidents[0];
+    assert_eq!(incident.kind, IncidentKind::PasswordGuessing);
+    assert_eq!(incident.ips, vec![ip("45.155.205.99")]);
+    assert_eq!(incident.failed_logins, 200);
+    assert_eq!(incident.accounts_tried_total, 6);
+    assert!(incident
+        .accounts_tried
+        .contains(&"postmaster@acme.example".to_string()));
+    assert_eq!(
+        incident.detected_at,
+        at(9 * 9),
+        "trips at the 10th failure in the hour"
+    );
+    assert!(incident.network.is_none());
+}
+
+#[test]
+fn slow_guessing_spread_over_a_slash_24_is_caught_per_network() {
+    let mut feed = Feed::new();
+    for hour in 0..48i64 {
+        for host in 0..40i64 {
+            if (hour + host) % 3 == 0 {
+                let account = format!("user{}@acme.example", hour * 40 + host);
+                feed.fail_login(
+                    hour * 3600 + host * 60,
+                    &format!("185.220.101.{}", host + 10),
+                    Some(&account),
+                );
+            }
+        }
+    }
+    let findings = feed.findings();
+    assert_eq!(findings.incidents.len(), 1, "{:#?}", findings.incidents);
+    let incident = &findings.incidents[0];
+    assert_eq!(incident.kind, IncidentKind::PasswordGuessing);
+    assert_eq!(
+        incident.network.map(|n| n.to_string()).as_deref(),
+        Some("185.220.101.0/24")
+    );
+    assert_eq!(incident.ips.len(), 40);
+    assert!(
+        incident.reasons[0].contains("slow distributed guessing from 40 IPs"),
+        "{:?}",
+        incident.reasons
+    );
+}
+
+#[test]
+fn clean_newsletter_from_the_usual_office_ip_is_not_an_incident() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    for i in 0..800usize {
+        let r = format!("customer{i}@customers.example");
+        let t = 3 * DAY + 10 * 3600 + i as i64 * 4;
+        feed.send(
+            t,
+            "marketing@acme.example",
+            "198.51.100.10",
+            "marketing@acme.example",
+            &[(&r, i % 100 == 0)],
+        );
+    }
+    let findings = feed.findings();
+    assert!(findings.incidents.is_empty(), "{:#?}", findings.incidents);
+    let marketing = findings
+        .accounts
+        .iter()
+        .find(|a| a.account == "marketing@acme.example")
+        .unwrap();
+    assert_eq!(marketing.counts.messages, 827);
+    assert!(
+        marketing.peak_per_hour.count >= 800,
+        "{:?}",
+        marketing.peak_per_hour
+    );
+    assert!(!marketing.compromised);
+}
+
+#[test]
+fn user_who_mistyped_the_password_four_times_is_not_an_incident() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    for i in 0..4 {
+        feed.fail_login(
+            DAY + 8 * 3600 + i * 20,
+            "198.51.100.10",
+            Some("k.dvorak@acme.example"),
+        );
+    }
+    feed.login(
+        DAY + 8 * 3600 + 100,
+        "198.51.100.10",
+        "k.dvorak@acme.example",
+        "HTTP/WebMail",
+    );
+    let findings = feed.findings();
+    assert!(findings.incidents.is_empty(), "{:#?}", findings.incidents);
+    assert_eq!(findings.stats.auth_failures, 4);
+}
+
+#[test]
+fn webmail_submissions_take_the_ip_of_the_webmail_login() {
+    let mut feed = Feed::new();
+    feed.login(100, "203.0.113.50", "eva@acme.example", "HTTP/WebMail");
+    feed.send(
+        200,
+        "eva@acme.example",
+        "0.0.0.0",
+        "eva@acme.example",
+        &[("x@y.example", false)],
+    );
+    let findings = feed.findings();
+    assert_eq!(findings.accounts[0].sending_ips, vec![ip("203.0.113.50")]);
+}
+
+#[test]
+fn same_events_same_incidents_and_each_handed_out_once() {
+    let run = || {
+        let mut feed = Feed::new();
+        feed.office_week();
+        for i in 0..200 {
+            feed.fail_login(DAY + i * 5, "45.155.205.99", Some("admin@acme.example"));
+        }
+        let first = feed.detector.new_incidents();
+        let second = feed.detector.new_incidents();
+        (first, second, feed.findings().incidents)
+    };
+    let (first, second, all) = run();
+    assert_eq!(first.len(), 1);
+    assert!(second.is_empty(), "an incident is handed out once");
+    assert_eq!(all, run().2, "deterministic");
+}
+
+#[test]
+fn open_messages_do_not_grow_with_the_log() {
+    let mut feed = Feed::new();
+    for i in 0..5000 {
+        feed.send(
+            i * 120,
+            "j.novak@acme.example",
+            "198.51.100.10",
+            "j.novak@acme.example",
+            &[("p@q.example", false)],
+        );
+    }
+    let two_days_of_messages = (2 * DAY / 120) as usize + 1;
+    assert!(
+        feed.detector.open_messages() <= two_days_of_messages,
+        "{}",
+        feed.detector.open_messages()
+    );
+}
