@@ -139,7 +139,8 @@ const MAX_KNOWN_IPS: usize = 1024;
 #[derive(Debug)]
 struct Account {
     name: String,
-    domain: Option<String>,
+    /// Lower-case domain of the login, if it has one.
+    domain: Option<Box<[u8]>>,
     first_seen: Timestamp,
     last_seen: Timestamp,
     first_sent: Option<Timestamp>,
@@ -179,29 +180,34 @@ pub struct AccountSummary {
 #[derive(Debug, Default)]
 struct LocalDomains {
     configured: bool,
-    domains: FxHashSet<String>,
+    /// Lower-case domain names.
+    domains: FxHashSet<Box<[u8]>>,
 }
 
 impl LocalDomains {
-    fn is_local(&self, address: &[u8]) -> bool {
-        match domain_of(address) {
-            Some(domain) => self
-                .domains
-                .contains(lossy(domain).to_ascii_lowercase().as_str()),
-            None => true, // a bare local name
-        }
+    /// Whether `domain` (any case) is local; `scratch` avoids an allocation.
+    fn contains(&self, domain: &[u8], scratch: &mut Vec<u8>) -> bool {
+        self.domains.contains(lowercase_into(domain, scratch))
     }
+
+    fn is_local_address(&self, address: &[u8], scratch: &mut Vec<u8>) -> bool {
+        domain_of(address).is_none_or(|domain| self.contains(domain, scratch))
+    }
+}
+
+/// `bytes` in ASCII lower case, written into `scratch`.
+fn lowercase_into<'s>(bytes: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
+    scratch.clear();
+    scratch.extend(bytes.iter().map(u8::to_ascii_lowercase));
+    scratch
 }
 
 /// The part after the last `@`, if any.
 fn domain_of(address: &[u8]) -> Option<&[u8]> {
-    let at = memchr_rev(b'@', address)?;
+    let at = address.iter().rposition(|&b| b == b'@')?;
     Some(&address[at + 1..]).filter(|d| !d.is_empty())
 }
 
-fn memchr_rev(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().rposition(|&b| b == needle)
-}
 
 /// The compromised-account detector's state.
 #[derive(Debug, Default)]
@@ -213,6 +219,8 @@ pub struct Accounts {
     log_start: Option<Timestamp>,
     /// Accounts in the order their incident tripped.
     tripped: Vec<AccountId>,
+    /// Reused buffer for lower-casing names without allocating.
+    scratch: Vec<u8>,
 }
 
 impl Accounts {
@@ -223,7 +231,7 @@ impl Accounts {
             domains: config
                 .local_domains
                 .iter()
-                .map(|d| d.to_ascii_lowercase())
+                .map(|d| d.to_ascii_lowercase().into_bytes().into_boxed_slice())
                 .collect(),
         };
         Accounts {
@@ -240,18 +248,18 @@ impl Accounts {
 
     /// The id of `login` (case-insensitive), registering it if new.
     pub fn id(&mut self, login: &[u8], at: Timestamp) -> AccountId {
-        let key: Vec<u8> = login.iter().map(u8::to_ascii_lowercase).collect();
-        if let Some(id) = self.ids.get(key.as_slice()) {
+        let key = lowercase_into(login, &mut self.scratch);
+        if let Some(id) = self.ids.get(key) {
             return *id;
         }
+        let key: Box<[u8]> = key.into();
         let id = AccountId(self.accounts.len() as u32);
-        let name = lossy(&key);
-        let domain = domain_of(&key).map(lossy);
+        let domain: Option<Box<[u8]>> = domain_of(&key).map(Into::into);
         if let (Some(d), false) = (&domain, self.local.configured) {
             self.local.domains.insert(d.clone());
         }
         self.accounts.push(Account {
-            name,
+            name: lossy(&key),
             domain,
             first_seen: at,
             last_seen: at,
@@ -268,7 +276,7 @@ impl Accounts {
             unattributed: Counts::default(),
             detected_at: None,
         });
-        self.ids.insert(key.into_boxed_slice(), id);
+        self.ids.insert(key, id);
         id
     }
 
@@ -384,7 +392,7 @@ impl Accounts {
         change: crate::correlate::RecipientChange,
         line: &[u8],
     ) {
-        let external = !self.local.is_local(recipient);
+        let external = !self.local.is_local_address(recipient, &mut self.scratch);
         let account = &mut self.accounts[id.0 as usize];
         let mut delta = Counts::default();
         if change.new_recipient {
@@ -409,14 +417,13 @@ impl Accounts {
         self.evaluate(id, ip, at);
     }
 
-    fn is_foreign_from(&self, id: AccountId, envelope_from: &[u8]) -> bool {
+    fn is_foreign_from(&mut self, id: AccountId, envelope_from: &[u8]) -> bool {
         let Some(from_domain) = domain_of(envelope_from) else {
             return false; // null sender (bounce) or bare name
         };
-        let from_domain = lossy(from_domain).to_ascii_lowercase();
-        let account = &self.accounts[id.0 as usize];
-        account.domain.as_deref() != Some(from_domain.as_str())
-            && !self.local.domains.contains(&from_domain)
+        let own = self.accounts[id.0 as usize].domain.as_deref();
+        !own.is_some_and(|d| d.eq_ignore_ascii_case(from_domain))
+            && !self.local.contains(from_domain, &mut self.scratch)
     }
 
     /// Re-scores the stream of `ip` and trips it if it crossed the threshold.

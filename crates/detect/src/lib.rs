@@ -126,8 +126,8 @@ impl Detector {
                 let id = self.accounts.id(s.account, s.at);
                 if let Client::Ip(ip) = s.client {
                     self.accounts.on_login(id, ip, s.service, s.at);
-                    let name = self.accounts.name(id).to_string();
-                    self.guessing.on_success(ip, &name, s.at, "logged in");
+                    let name = self.accounts.name(id);
+                    self.guessing.on_success(ip, name, s.at, "logged in");
                 }
             }
             Event::ServerBlock(b) => {
@@ -172,8 +172,7 @@ impl Detector {
                 |ip| guessing.prior_failures(ip),
             );
             message.ip = Some(ip);
-            let name = accounts.name(id).to_string();
-            guessing.on_success(ip, &name, s.at, "sent mail");
+            guessing.on_success(ip, accounts.name(id), s.at, "sent mail");
         }
         if let (Some((recipient, change)), true) = (change, message.counted) {
             let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
