@@ -208,7 +208,6 @@ fn domain_of(address: &[u8]) -> Option<&[u8]> {
     Some(&address[at + 1..]).filter(|d| !d.is_empty())
 }
 
-
 /// The compromised-account detector's state.
 #[derive(Debug, Default)]
 pub struct Accounts {

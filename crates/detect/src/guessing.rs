@@ -136,13 +136,19 @@ impl Guesses {
         )];
         if self.accounts_total > 0 {
             let sample: Vec<&str> = accounts.iter().take(8).map(String::as_str).collect();
-            reasons.push(format!(
-                "{} accounts tried ({}{}), {} of the attempts for accounts that do not exist",
+            let mut reason = format!(
+                "{} accounts tried ({}{})",
                 self.accounts_total,
                 sample.join(", "),
                 if self.accounts_total > 8 { ", …" } else { "" },
-                self.unknown_users
-            ));
+            );
+            if self.unknown_users > 0 {
+                reason.push_str(&format!(
+                    ", {} of the attempts for accounts that do not exist",
+                    self.unknown_users
+                ));
+            }
+            reasons.push(reason);
         }
         if self.server_blocks > 0 {
             reasons.push(format!(

@@ -9,6 +9,7 @@
 //! Adding a format means one module here plus a variant of [`Format`].
 
 pub mod kerio;
+pub mod syslog5424;
 pub mod zone;
 
 use mailfuse_core::{Event, Timestamp};

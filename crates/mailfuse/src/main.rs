@@ -1,1 +1,114 @@
-fn main() {}
+//! `mailfuse`: the command line, wiring sources → formats → detectors → outputs.
+
+mod cli;
+mod engine;
+mod output;
+mod progress;
+mod source;
+mod trace;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use mailfuse_detect::{DetectConfig, Detector};
+use mailfuse_formats::LocalZone;
+
+use cli::{Cli, Command, InputArgs, ScanArgs, TraceArgs};
+use engine::ReadOptions;
+
+/// Exit status for "something found" (incidents, or the traced message).
+const EXIT_FOUND: u8 = 1;
+/// Exit status for errors (bad arguments, unreadable inputs).
+const EXIT_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Trace(args) => trace(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailfuse: error: {e:#}");
+            ExitCode::from(EXIT_ERROR)
+        }
+    }
+}
+
+fn read_options(input: &InputArgs) -> Result<ReadOptions> {
+    let zone = input
+        .timezone
+        .as_deref()
+        .map(LocalZone::parse)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    Ok(ReadOptions {
+        zone,
+        max_line: input.max_line_bytes.max(256),
+        progress: !input.no_progress,
+    })
+}
+
+fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let options = read_options(&args.input)?;
+    let mut config = DetectConfig::default();
+    config.compromise.local_domains = args.local_domains.clone();
+    let mut detector = Detector::new(config);
+    let summary = engine::read_all(&args.input.paths, &options, |event, line| {
+        detector.observe(event, line)
+    })?;
+    let findings = detector.findings();
+    let found = !findings.incidents.is_empty();
+    with_output(args.output.as_deref(), |out| match args.format {
+        cli::Format::Text => output::text::write_scan(out, &summary, &findings),
+        cli::Format::Json => output::json::write_scan(out, &summary, &findings),
+    })?;
+    Ok(if found {
+        ExitCode::from(EXIT_FOUND)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn trace(args: TraceArgs) -> Result<ExitCode> {
+    let options = read_options(&args.input)?;
+    let story = trace::trace(&args.queue_id, &args.input.paths, &options)?;
+    with_output(None, |out| match args.format {
+        cli::Format::Text => output::text::write_trace(out, &args.queue_id, story.as_ref()),
+        cli::Format::Json => output::json::write_trace(out, &args.queue_id, story.as_ref()),
+    })?;
+    Ok(if story.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FOUND)
+    })
+}
+
+/// Runs `write` on the output file, or on standard output; a closed pipe
+/// (`mailfuse scan … | head`) is not an error.
+fn with_output(
+    path: Option<&std::path::Path>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    let result = match path {
+        Some(path) => {
+            let file =
+                File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+            let mut out = BufWriter::new(file);
+            write(&mut out).and_then(|()| out.flush())
+        }
+        None => {
+            let stdout = io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            write(&mut out).and_then(|()| out.flush())
+        }
+    };
+    match result {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write the report"),
+    }
+}

@@ -1,0 +1,83 @@
+//! The command line.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Finds hijacked mail accounts and password guessing in mail server logs.
+#[derive(Debug, Parser)]
+#[command(name = "mailfuse", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyse logs: which accounts were hijacked, from which IPs, since when,
+    /// how many messages; which IPs guessed passwords.
+    ///
+    /// Exit status: 0 nothing found, 1 incidents found, 2 error.
+    Scan(ScanArgs),
+    /// Tell the whole story of one message: who sent it, from where, after
+    /// which logins, and what became of every recipient.
+    ///
+    /// Exit status: 0 found, 1 not in the logs, 2 error.
+    Trace(TraceArgs),
+}
+
+/// Options shared by every command that reads logs.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// Log files or directories (Kerio's mail.log, security.log and audit.log
+    /// side by side); `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Time zone of the server's local timestamps: an IANA name
+    /// (Europe/Prague) or an offset (+07:00). Default: derived from Kerio
+    /// Queue-IDs, else UTC.
+    #[arg(long, value_name = "ZONE")]
+    pub timezone: Option<String>,
+    /// Lines longer than this many bytes are skipped and counted.
+    #[arg(long, default_value_t = crate::source::lines::DEFAULT_MAX_LINE, value_name = "BYTES")]
+    pub max_line_bytes: usize,
+    /// Never show a progress bar (it only shows on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// A domain of this mail server (repeatable). Default: the domains of the
+    /// authenticated accounts in the logs.
+    #[arg(long = "local-domain", value_name = "DOMAIN")]
+    pub local_domains: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// The queue id, as in the log (Kerio: `501c1268-0001243c`).
+    #[arg(value_name = "QUEUE-ID")]
+    pub queue_id: String,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Readable report for a terminal or an email.
+    Text,
+    /// One JSON object, for scripts.
+    Json,
+}

@@ -1,0 +1,255 @@
+//! Drives the pipeline: inputs → format parsers → events, in time order.
+//!
+//! Each input gets its own parser (formats are sniffed per file). When several
+//! inputs are read together (Kerio's mail.log, security.log and audit.log side
+//! by side), their lines are merged by timestamp so the detectors see one
+//! history: a failed login in security.log comes before the spam it enabled in
+//! mail.log.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+use mailfuse_core::{Event, Timestamp};
+use mailfuse_formats::{kerio, Format, LineParser, LocalZone, Parsed};
+use serde::Serialize;
+
+use crate::progress::Progress;
+use crate::source;
+use crate::source::lines::{Advance, LineReader};
+
+/// How to read the inputs.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// The log's time zone, when the user gave it (`--timezone`).
+    pub zone: Option<LocalZone>,
+    /// Longest line kept; longer ones are skipped and counted.
+    pub max_line: usize,
+    /// Show a progress bar (only on a terminal).
+    pub progress: bool,
+}
+
+/// What happened to one input file.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InputReport {
+    pub path: String,
+    /// The format recognised, or none (the file was skipped).
+    pub format: Option<&'static str>,
+    pub bytes: u64,
+    pub lines: u64,
+    pub events: u64,
+    /// Known lines with nothing for the detectors.
+    pub ignored: u64,
+    /// Lines the parser did not recognise.
+    pub unknown: u64,
+    /// Lines of a known kind that could not be read, by reason.
+    pub malformed: BTreeMap<&'static str, u64>,
+    /// Lines longer than the limit, skipped unread.
+    pub too_long: u64,
+    /// Why reading stopped early, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl InputReport {
+    /// Lines that were skipped: unknown, malformed or too long.
+    pub fn skipped(&self) -> u64 {
+        self.unknown + self.malformed.values().sum::<u64>() + self.too_long
+    }
+}
+
+/// The time zone used for local timestamps, and where it came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct ZoneReport {
+    pub zone: String,
+    pub source: &'static str,
+}
+
+/// One input being read.
+struct Reader {
+    report: InputReport,
+    lines: LineReader<Box<dyn std::io::Read + Send>>,
+    parser: Box<dyn LineParser>,
+    /// Timestamp of the current line (or of the last dated one).
+    at: Timestamp,
+    /// The current line is a line (not end of input).
+    has_line: bool,
+}
+
+impl Reader {
+    /// Reads the next line, counting what is skipped; false at the end.
+    fn advance(&mut self) -> bool {
+        loop {
+            match self.lines.advance() {
+                Ok(Advance::Line) => {
+                    self.report.lines += 1;
+                    if let Some(at) = self.parser.timestamp(self.lines.current()) {
+                        self.at = at;
+                    }
+                    self.has_line = true;
+                    return true;
+                }
+                Ok(Advance::TooLong(_)) => {
+                    self.report.lines += 1;
+                    self.report.too_long += 1;
+                }
+                Ok(Advance::End) => break,
+                Err(e) => {
+                    self.report.error =
+                        Some(format!("read error after {} lines: {e}", self.report.lines));
+                    break;
+                }
+            }
+        }
+        self.report.bytes = self.lines.bytes_read();
+        self.has_line = false;
+        false
+    }
+}
+
+/// Everything a run read, for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReadSummary {
+    pub inputs: Vec<InputReport>,
+    pub time_zone: ZoneReport,
+}
+
+/// Reads every input and hands each event, with its line, to `visit`, in
+/// time order across inputs. Fails only when no input can be read at all.
+pub fn read_all(
+    paths: &[PathBuf],
+    options: &ReadOptions,
+    mut visit: impl FnMut(&Event<'_>, &[u8]),
+) -> Result<ReadSummary> {
+    let inputs = source::discover(paths)?;
+    if inputs.is_empty() {
+        bail!("no log files found in {}", display_paths(paths));
+    }
+    let mut opened = Vec::new();
+    let mut reports = Vec::new();
+    for input in &inputs {
+        let mut report = InputReport {
+            path: input.label(),
+            ..InputReport::default()
+        };
+        match source::open(input) {
+            Ok(file) => match source::sniff(&file.sample) {
+                Some(format) => {
+                    report.format = Some(format.name());
+                    opened.push((report, format, file));
+                }
+                None => {
+                    report.bytes = file.size.unwrap_or(file.sample.len() as u64);
+                    report.error = Some("not a log format mailfuse knows; skipped".into());
+                    reports.push(report);
+                }
+            },
+            Err(e) => {
+                report.error = Some(format!("cannot open: {e}"));
+                reports.push(report);
+            }
+        }
+    }
+    if opened.is_empty() {
+        let why: Vec<String> = reports
+            .iter()
+            .map(|r| format!("{}: {}", r.path, r.error.as_deref().unwrap_or("?")))
+            .collect();
+        bail!(
+            "no readable mail log among the inputs:\n  {}",
+            why.join("\n  ")
+        );
+    }
+    let time_zone = choose_zone(options, &opened);
+    let total_bytes = opened.iter().filter_map(|(_, _, f)| f.size).sum();
+    let mut progress = Progress::new(options.progress, total_bytes);
+    let mut readers: Vec<Reader> = opened
+        .into_iter()
+        .map(|(report, format, file)| Reader {
+            report,
+            lines: LineReader::new(file.reader, options.max_line),
+            parser: format.parser(time_zone.0.clone()),
+            at: Timestamp::default(),
+            has_line: false,
+        })
+        .collect();
+    for reader in &mut readers {
+        reader.advance();
+    }
+    let mut processed_lines = 0u64;
+    // Pick the input whose current line is earliest; ties go to the input
+    // named first, so the order is reproducible.
+    while let Some(reader) = readers
+        .iter_mut()
+        .filter(|r| r.has_line)
+        .min_by_key(|r| r.at)
+    {
+        let line = reader.lines.current();
+        match reader.parser.parse(line) {
+            Parsed::Event(event) => {
+                reader.report.events += 1;
+                visit(&event, line);
+            }
+            Parsed::Ignored => reader.report.ignored += 1,
+            Parsed::Unknown => reader.report.unknown += 1,
+            Parsed::Malformed(why) => *reader.report.malformed.entry(why).or_default() += 1,
+        }
+        reader.advance();
+        processed_lines += 1;
+        if processed_lines.is_multiple_of(65_536) {
+            progress.set(readers.iter().map(|r| r.lines.bytes_read()).sum());
+        }
+    }
+    progress.finish();
+    reports.extend(readers.into_iter().map(|r| r.report));
+    reports.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(ReadSummary {
+        inputs: reports,
+        time_zone: time_zone.1,
+    })
+}
+
+/// The zone for local timestamps: the user's, else derived from Kerio
+/// Queue-IDs in the inputs' first lines, else UTC (said in the report).
+fn choose_zone(
+    options: &ReadOptions,
+    opened: &[(InputReport, Format, source::Opened)],
+) -> (LocalZone, ZoneReport) {
+    if let Some(zone) = &options.zone {
+        let report = ZoneReport {
+            zone: zone.describe(),
+            source: "--timezone",
+        };
+        return (zone.clone(), report);
+    }
+    let derived = opened
+        .iter()
+        .filter(|(_, format, _)| *format == Format::Kerio)
+        .flat_map(|(_, _, file)| source::sample_lines(&file.sample))
+        .find_map(kerio::derive_offset);
+    match derived {
+        Some(offset) => {
+            let zone = LocalZone::Fixed(offset);
+            let report = ZoneReport {
+                zone: zone.describe(),
+                source: "derived from Kerio Queue-IDs",
+            };
+            (zone, report)
+        }
+        None => (
+            LocalZone::default(),
+            ZoneReport {
+                zone: "UTC".into(),
+                source: "assumed: no Queue-ID to derive it from; pass --timezone if the server is not on UTC",
+            },
+        ),
+    }
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,58 @@
+//! JSON reports: one object per run, stable field names (documented in the README).
+
+use std::io::{self, Write};
+
+use mailfuse_detect::{AccountSummary, Findings, Incident, Stats};
+use serde::Serialize;
+
+use crate::engine::{InputReport, ReadSummary, ZoneReport};
+use crate::trace::Story;
+
+#[derive(Serialize)]
+struct ScanJson<'a> {
+    mailfuse_version: &'static str,
+    time_zone: &'a ZoneReport,
+    inputs: &'a [InputReport],
+    skipped_lines: u64,
+    stats: &'a Stats,
+    incidents: &'a [Incident],
+    accounts: &'a [AccountSummary],
+}
+
+/// Writes the scan report as one JSON object.
+pub fn write_scan(
+    out: &mut dyn Write,
+    summary: &ReadSummary,
+    findings: &Findings,
+) -> io::Result<()> {
+    let report = ScanJson {
+        mailfuse_version: env!("CARGO_PKG_VERSION"),
+        time_zone: &summary.time_zone,
+        inputs: &summary.inputs,
+        skipped_lines: summary.inputs.iter().map(InputReport::skipped).sum(),
+        stats: &findings.stats,
+        incidents: &findings.incidents,
+        accounts: &findings.accounts,
+    };
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    writeln!(out)
+}
+
+#[derive(Serialize)]
+struct TraceJson<'a> {
+    queue_id: &'a str,
+    found: bool,
+    #[serde(flatten)]
+    story: Option<&'a Story>,
+}
+
+/// Writes a message's story as one JSON object (`found: false` if absent).
+pub fn write_trace(out: &mut dyn Write, queue_id: &str, story: Option<&Story>) -> io::Result<()> {
+    let report = TraceJson {
+        queue_id,
+        found: story.is_some(),
+        story,
+    };
+    serde_json::to_writer_pretty(&mut *out, &report)?;
+    writeln!(out)
+}

@@ -1,0 +1,344 @@
+//! The readable report: incidents first (what to do now), then the
+//! per-account table, then what was read and skipped.
+
+use std::io::{self, Write};
+
+use mailfuse_core::text::Sanitized;
+use mailfuse_core::Timestamp;
+use mailfuse_detect::{Findings, Incident, IncidentKind};
+
+use crate::engine::{InputReport, ReadSummary};
+use crate::trace::Story;
+
+/// Untrusted text, made safe for a terminal.
+fn safe(text: &str) -> Sanitized<'_> {
+    Sanitized(text.as_bytes())
+}
+
+/// `1234567` → `1,234,567`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn time(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "-".into(), |t| t.to_string())
+}
+
+/// Writes the scan report.
+pub fn write_scan(
+    out: &mut dyn Write,
+    summary: &ReadSummary,
+    findings: &Findings,
+) -> io::Result<()> {
+    let stats = &findings.stats;
+    let lines: u64 = summary.inputs.iter().map(|i| i.lines).sum();
+    writeln!(
+        out,
+        "mailfuse scan: {} input(s), {} lines, {} messages, {} failed logins",
+        summary.inputs.len(),
+        thousands(lines),
+        thousands(stats.messages),
+        thousands(stats.auth_failures),
+    )?;
+    writeln!(
+        out,
+        "period: {} to {} (times in UTC; server clock {}, {})",
+        time(stats.first_event),
+        time(stats.last_event),
+        summary.time_zone.zone,
+        summary.time_zone.source
+    )?;
+    writeln!(out)?;
+    if findings.incidents.is_empty() {
+        writeln!(out, "No incidents found.")?;
+    } else {
+        writeln!(out, "INCIDENTS ({})", findings.incidents.len())?;
+        for (n, incident) in findings.incidents.iter().enumerate() {
+            writeln!(out)?;
+            write_incident(out, n + 1, incident)?;
+        }
+    }
+    writeln!(out)?;
+    write_accounts(out, findings)?;
+    writeln!(out)?;
+    write_inputs(out, &summary.inputs)
+}
+
+fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Result<()> {
+    let ips: Vec<String> = incident.ips.iter().map(|ip| ip.to_string()).collect();
+    match incident.kind {
+        IncidentKind::CompromisedAccount => {
+            writeln!(
+                out,
+                "[{n}] COMPROMISED ACCOUNT  {}  (score {})",
+                safe(incident.account.as_deref().unwrap_or("?")),
+                incident.score
+            )?;
+            writeln!(out, "    sending IPs: {}", ips.join(", "))?;
+            writeln!(
+                out,
+                "    traffic:     {} messages, {} recipients ({} external), {} refused permanently",
+                thousands(incident.messages),
+                thousands(incident.recipients),
+                thousands(incident.external_recipients),
+                thousands(incident.failed_recipients)
+            )?;
+        }
+        IncidentKind::PasswordGuessing => {
+            let who = match &incident.network {
+                Some(network) => format!("network {network} ({} IPs)", incident.ips.len()),
+                None if ips.is_empty() => "a host with no IP in the log".into(),
+                None => ips.join(", "),
+            };
+            writeln!(
+                out,
+                "[{n}] PASSWORD GUESSING  {who}  (score {})",
+                incident.score
+            )?;
+            if let Some(network) = &incident.network {
+                let shown: Vec<&str> = ips.iter().take(10).map(String::as_str).collect();
+                let more = if ips.len() > 10 { ", …" } else { "" };
+                writeln!(
+                    out,
+                    "    IPs:         {}{more}  ({network})",
+                    shown.join(", ")
+                )?;
+            }
+            let tried = match incident.accounts_tried_total {
+                0 => "the log does not name the accounts tried".to_string(),
+                n => format!("{} accounts tried", thousands(n)),
+            };
+            writeln!(
+                out,
+                "    attempts:    {} failed logins, {tried}",
+                thousands(incident.failed_logins),
+            )?;
+            if !incident.succeeded_as.is_empty() {
+                let who: Vec<String> = incident
+                    .succeeded_as
+                    .iter()
+                    .map(|a| safe(a).to_string())
+                    .collect();
+                writeln!(out, "    SUCCEEDED:   then used {}", who.join(", "))?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "    period:      {} to {} (detected {})",
+        incident.first_seen, incident.last_seen, incident.detected_at
+    )?;
+    writeln!(out, "    why:")?;
+    for reason in &incident.reasons {
+        writeln!(out, "      - {}", safe(reason))?;
+    }
+    writeln!(out, "    evidence:")?;
+    for line in &incident.evidence {
+        writeln!(out, "      {}", safe(line))?;
+    }
+    if incident.kind == IncidentKind::CompromisedAccount {
+        writeln!(
+            out,
+            "    to do:       change the password (or disable the account), remove its queued messages, block {} for a few weeks",
+            ips.join(", ")
+        )?;
+    }
+    Ok(())
+}
+
+fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
+    writeln!(out, "ACCOUNTS THAT SENT MAIL ({})", findings.accounts.len())?;
+    if findings.accounts.is_empty() {
+        return Ok(());
+    }
+    let width = findings
+        .accounts
+        .iter()
+        .map(|a| safe(&a.account).to_string().chars().count())
+        .max()
+        .unwrap_or(7)
+        .clamp(7, 40);
+    writeln!(
+        out,
+        "  {:<width$}  {:>8} {:>8} {:>8} {:>7} {:>4} {:>4} {:>8} {:>6} {:>6}  first / last seen",
+        "account",
+        "messages",
+        "rcpts",
+        "external",
+        "failed",
+        "IPs",
+        "new",
+        "foreignF",
+        "max/m",
+        "max/h"
+    )?;
+    for a in &findings.accounts {
+        let name = safe(&a.account).to_string();
+        let marker = if a.compromised { "!" } else { " " };
+        writeln!(
+            out,
+            "{marker} {:<width$}  {:>8} {:>8} {:>8} {:>7} {:>4} {:>4} {:>8} {:>6} {:>6}  {} / {}",
+            name,
+            thousands(a.counts.messages),
+            thousands(a.counts.recipients),
+            thousands(a.counts.external_recipients),
+            thousands(a.counts.failed_recipients),
+            a.sending_ips.len(),
+            a.new_ips.len(),
+            thousands(a.counts.foreign_from_messages),
+            a.peak_per_minute.count,
+            a.peak_per_hour.count,
+            a.first_seen,
+            a.last_seen,
+        )?;
+    }
+    writeln!(out, "  (! = compromised; new = sending IPs the account had not used before; foreignF = messages with another domain's From)")
+}
+
+fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
+    let skipped: u64 = inputs.iter().map(InputReport::skipped).sum();
+    writeln!(out, "INPUTS ({} skipped lines)", thousands(skipped))?;
+    for input in inputs {
+        write!(
+            out,
+            "  {}: {}, {} lines, {} events",
+            safe(&input.path),
+            input.format.unwrap_or("unknown format"),
+            thousands(input.lines),
+            thousands(input.events)
+        )?;
+        if input.skipped() > 0 {
+            let mut parts = Vec::new();
+            if input.unknown > 0 {
+                parts.push(format!("{} unrecognised", thousands(input.unknown)));
+            }
+            for (why, n) in &input.malformed {
+                parts.push(format!("{} {why}", thousands(*n)));
+            }
+            if input.too_long > 0 {
+                parts.push(format!("{} too long", thousands(input.too_long)));
+            }
+            write!(out, "; skipped {}", parts.join(", "))?;
+        }
+        if let Some(error) = &input.error {
+            write!(out, "; {}", safe(error))?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// Writes a message's story.
+pub fn write_trace(out: &mut dyn Write, queue_id: &str, story: Option<&Story>) -> io::Result<()> {
+    let Some(story) = story else {
+        return writeln!(out, "Queue-ID {} is not in these logs.", safe(queue_id));
+    };
+    writeln!(out, "Message {}", safe(queue_id))?;
+    if let Some(r) = &story.received {
+        let field = |v: &Option<String>| {
+            v.as_deref()
+                .map_or_else(|| "-".into(), |s| safe(s).to_string())
+        };
+        writeln!(out, "  received:   {}", time(r.at))?;
+        writeln!(
+            out,
+            "  account:    {}",
+            r.account.as_deref().map_or_else(
+                || "none (not authenticated)".into(),
+                |a| safe(a).to_string()
+            )
+        )?;
+        writeln!(out, "  from host:  {}", field(&r.client))?;
+        writeln!(
+            out,
+            "  service:    {}{}",
+            field(&r.service),
+            if r.tls == Some(true) { " (TLS)" } else { "" }
+        )?;
+        writeln!(
+            out,
+            "  from:       <{}>{}",
+            field(&r.envelope_from),
+            if r.bounce { " (bounce)" } else { "" }
+        )?;
+        if let Some(subject) = &r.subject {
+            writeln!(out, "  subject:    {}", safe(subject))?;
+        }
+        if let Some(size) = r.size {
+            writeln!(out, "  size:       {} bytes", thousands(size))?;
+        }
+    } else {
+        writeln!(
+            out,
+            "  (no line says how it was received: it entered the queue before these logs begin)"
+        )?;
+    }
+    let failed = story
+        .deliveries
+        .iter()
+        .filter(|d| d.status == mailfuse_core::DeliveryStatus::Failed)
+        .count();
+    writeln!(
+        out,
+        "  recipients: {} delivery lines, {failed} refused permanently",
+        story.deliveries.len()
+    )?;
+    for d in &story.deliveries {
+        writeln!(
+            out,
+            "    {}  {:<9} <{}>  {} {}",
+            d.at,
+            format!("{:?}", d.status).to_lowercase(),
+            safe(&d.recipient),
+            d.dsn
+                .as_deref()
+                .map_or_else(String::new, |s| safe(s).to_string()),
+            safe(&d.detail)
+        )?;
+    }
+    let logins = &story.logins;
+    if logins.failed_from_ip > 0 {
+        writeln!(
+            out,
+            "  before it:  {} failed logins from the same IP between {} and {}{}",
+            thousands(logins.failed_from_ip),
+            time(logins.first_failure),
+            time(logins.last_failure),
+            if logins.accounts_tried.is_empty() {
+                String::new()
+            } else {
+                let tried: Vec<String> = logins
+                    .accounts_tried
+                    .iter()
+                    .map(|a| safe(a).to_string())
+                    .collect();
+                format!(" (tried {})", tried.join(", "))
+            }
+        )?;
+        for line in &logins.failure_lines {
+            writeln!(out, "      {}", safe(line))?;
+        }
+    }
+    for s in &logins.successes {
+        writeln!(
+            out,
+            "  login:      {} {} from {}",
+            s.at,
+            safe(&s.service),
+            safe(&s.client)
+        )?;
+    }
+    writeln!(out, "  lines ({}):", thousands(story.lines_total))?;
+    for line in &story.lines {
+        writeln!(out, "    {}", safe(line))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The `mailfuse` command as a user runs it: the bundled example, exit codes,
+//! the JSON contract, `trace`, and hostile input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+fn mailfuse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mailfuse runs")
+}
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kerio")
+}
+
+fn json_of(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn incidents_of_kind<'a>(report: &'a Value, kind: &str) -> Vec<&'a Value> {
+    report["incidents"]
+        .as_array()
+        .expect("incidents array")
+        .iter()
+        .filter(|i| i["kind"] == kind)
+        .collect()
+}
+
+#[test]
+fn example_scan_finds_the_hijacked_sales_account_and_the_guessers() {
+    let dir = example_dir();
+    let output = mailfuse(&["scan", "--format", "json", dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "exit 1 = incidents found");
+    let report = json_of(&output);
+
+    let hijacks = incidents_of_kind(&report, "compromised_account");
+    assert_eq!(
+        hijacks.len(),
+        1,
+        "exactly one hijacked account: {hijacks:#?}"
+    );
+    let sales = hijacks[0];
+    assert_eq!(sales["account"], "sales@acme-tools.example");
+    assert_eq!(sales["ips"], serde_json::json!(["173.16.65.213"]));
+    assert!(sales["messages"].as_u64().unwrap() > 1000);
+    assert!(
+        sales["failed_recipients"].as_u64().unwrap() * 2 > sales["recipients"].as_u64().unwrap()
+    );
+    let evidence = sales["evidence"][0].as_str().unwrap();
+    assert!(
+        evidence.contains("Recv: Queue-ID:") && evidence.contains("User: sales@acme-tools.example"),
+        "{evidence}"
+    );
+    assert!(
+        evidence.contains("Sender-Host: 173.16.65.213"),
+        "{evidence}"
+    );
+    for field in ["first_seen", "last_seen", "recipients", "score", "reasons"] {
+        assert!(!sales[field].is_null(), "field {field} missing");
+    }
+
+    let guessing = incidents_of_kind(&report, "password_guessing");
+    let by_ip = |ip: &str| {
+        guessing.iter().find(|i| {
+            i["ips"].as_array().unwrap().iter().any(|v| v == ip) && i["network"].is_null()
+        })
+    };
+    let spray = by_ip("45.155.205.99").expect("the spray is found");
+    assert!(spray["failed_logins"].as_u64().unwrap() >= 100);
+    let sales_guesser = by_ip("173.16.65.213").expect("the sales guesser is found");
+    assert_eq!(
+        sales_guesser["succeeded_as"],
+        serde_json::json!(["sales@acme-tools.example"])
+    );
+    let slow = guessing
+        .iter()
+        .find(|i| i["network"] == "185.220.101.0/24")
+        .expect("the slow /24 guessing is found");
+    assert!(slow["ips"].as_array().unwrap().len() >= 10);
+
+    let accounts = report["accounts"].as_array().unwrap();
+    let marketing = accounts
+        .iter()
+        .find(|a| a["account"] == "marketing@acme-tools.example")
+        .expect("marketing row");
+    assert_eq!(
+        marketing["compromised"], false,
+        "the newsletter is not an incident"
+    );
+    assert!(marketing["recipients"].as_u64().unwrap() >= 500);
+    assert!(
+        !hijacks.iter().chain(guessing.iter()).any(|i| i["ips"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "198.51.100.10")),
+        "the office IP (with the user who mistyped a password) is never blamed"
+    );
+    assert_eq!(report["time_zone"]["zone"], "UTC+01:00");
+}
+
+#[test]
+fn example_text_report_names_account_ip_and_evidence_and_is_terminal_safe() {
+    let output = mailfuse(&["scan", example_dir().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8(output.stdout).expect("UTF-8 report");
+    assert!(
+        text.contains("COMPROMISED ACCOUNT  sales@acme-tools.example"),
+        "{text}"
+    );
+    assert!(text.contains("173.16.65.213"));
+    assert!(text.contains("Recv: Queue-ID:"));
+    assert!(!text.contains('\x1b'), "no raw escape reaches the terminal");
+    let incidents_at = text.find("INCIDENTS").unwrap();
+    let accounts_at = text.find("ACCOUNTS THAT SENT MAIL").unwrap();
+    assert!(incidents_at < accounts_at, "incidents come first");
+}
+
+#[test]
+fn trace_tells_the_story_of_the_first_spam_message() {
+    let dir = example_dir();
+    let scan = json_of(&mailfuse(&[
+        "scan",
+        "--format",
+        "json",
+        dir.to_str().unwrap(),
+    ]));
+    let evidence = scan["incidents"][0]["evidence"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let queue_id = evidence
+        .split("Queue-ID: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .expect("queue id in evidence");
+
+    let output = mailfuse(&["trace", queue_id, dir.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("account:    sales@acme-tools.example"),
+        "{text}"
+    );
+    assert!(text.contains("from host:  173.16.65.213"), "{text}");
+    assert!(text.contains("failed logins from the same IP"), "{text}");
+
+    let json = json_of(&mailfuse(&[
+        "trace",
+        "--format",
+        "json",
+        queue_id,
+        dir.to_str().unwrap(),
+    ]));
+    assert_eq!(json["found"], true);
+    assert_eq!(json["received"]["account"], "sales@acme-tools.example");
+    assert!(json["logins"]["failed_from_ip"].as_u64().unwrap() >= 10);
+    assert!(!json["deliveries"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn trace_of_an_unknown_queue_id_exits_1() {
+    let output = mailfuse(&[
+        "trace",
+        "deadbeef-00000000",
+        example_dir().to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("is not in these logs"));
+}
+
+#[test]
+fn missing_input_is_an_error_with_exit_2_and_a_clear_message() {
+    let output = mailfuse(&["scan", "/nonexistent/mail.log"]);
+    assert_eq!(output.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(err.contains("/nonexistent/mail.log"), "{err}");
+}
+
+#[test]
+fn a_clean_log_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mail.log"),
+        "[02/Nov/2026 09:00:00] Recv: Queue-ID: 6ae84300-00000001, Service: SMTP, From: <a@acme.example>, To: <b@partner.example>, Size: 900, Sender-Host: 198.51.100.10, User: a@acme.example, SSL: yes\n\
+         [02/Nov/2026 09:00:01] Sent: Queue-ID: 6ae84300-00000001, Recipient: <b@partner.example>, Result: relayed, Status: 2.0.0 OK\n",
+    )
+    .unwrap();
+    let output = mailfuse(&["scan", "--format", "json", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let report = json_of(&output);
+    assert_eq!(report["incidents"], serde_json::json!([]));
+    assert_eq!(report["stats"]["messages"], 1);
+    assert_eq!(
+        report["time_zone"]["zone"], "UTC+01:00",
+        "derived from the Queue-ID"
+    );
+}
+
+/// A directory of hostile input: invalid UTF-8 (Windows code page), NUL
+/// bytes, a 10 MB line, a truncated last line, an empty file, unrelated
+/// files, terminal escapes and HTML in Subject/From.
+fn hostile_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mail = Vec::new();
+    mail.extend_from_slice(b"[02/Nov/2026 09:00:00] Recv: Queue-ID: 6ae84300-00000001, Service: SMTP, From: <\x1b]0;pwned\x07evil@x.example>, To: <b@partner.example>, Size: 900, Sender-Host: 198.51.100.10, User: a@acme.example, SSL: yes, Subject: \x1b[2J<script>alert(1)</script> caf\xe9 \x9b31m\n");
+    mail.extend_from_slice(b"[02/Nov/2026 09:00:01] Sent: Queue-ID: 6ae84300-00000001, Recipient: <b@partner.example>, Result: relayed, Status: 2.0.0 OK\n");
+    mail.extend_from_slice(
+        b"[02/Nov/2026 09:00:02] Recv: Queue-ID: \x00\x00\x00, Service: SMTP\x00\n",
+    );
+    mail.extend_from_slice(b"[02/Nov/2026 09:00:03] Recv: Queue-ID: 6ae84303-00000002, Subject: ");
+    mail.extend(std::iter::repeat_n(b'A', 10 * 1024 * 1024));
+    mail.push(b'\n');
+    mail.extend_from_slice(b"[99/Zzz/2026 09:00:04] Sent: garbage\n");
+    mail.extend_from_slice(b"complete nonsense \xff\xfe\n");
+    mail.extend_from_slice(
+        b"[02/Nov/2026 09:00:05] Sent: Queue-ID: 6ae84300-00000001, Recipient: <c@partner.ex",
+    );
+    std::fs::write(dir.path().join("mail.log"), mail).unwrap();
+    std::fs::write(dir.path().join("security.log"), b"").unwrap();
+    std::fs::write(
+        dir.path().join("README.txt"),
+        b"notes about the server\nnothing to see\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("logo.png"),
+        b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00",
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn hostile_input_never_crashes_is_counted_and_is_escaped() {
+    let dir = hostile_dir();
+    let output = mailfuse(&["scan", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("the report is valid UTF-8");
+    assert!(
+        !text.contains('\x1b') && !text.contains('\x07') && !text.contains('\u{9b}'),
+        "{text}"
+    );
+    assert!(
+        text.contains("too long"),
+        "the 10 MB line is counted: {text}"
+    );
+    assert!(
+        text.contains("README.txt") && text.contains("skipped"),
+        "{text}"
+    );
+
+    let report = json_of(&mailfuse(&[
+        "scan",
+        "--format",
+        "json",
+        dir.path().to_str().unwrap(),
+    ]));
+    assert!(
+        report["skipped_lines"].as_u64().unwrap() >= 3,
+        "{:#}",
+        report["inputs"]
+    );
+    let mail = report["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["path"].as_str().unwrap().ends_with("mail.log"))
+        .unwrap();
+    assert_eq!(mail["too_long"], 1);
+    assert_eq!(mail["lines"], 7);
+    assert_eq!(report["stats"]["messages"], 1);
+    let raw = String::from_utf8(
+        mailfuse(&["scan", "--format", "json", dir.path().to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    assert!(!raw.contains('\x1b'), "JSON escapes control characters");
+}
+
+#[test]
+fn trace_escapes_hostile_subjects() {
+    let dir = hostile_dir();
+    let output = mailfuse(&["trace", "6ae84300-00000001", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        text.contains("\\x1b[2J<script>"),
+        "escape shown as text: {text}"
+    );
+    assert!(!text.contains('\x1b'));
+}
+
+#[test]
+fn reads_standard_input() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+        .args(["scan", "--format", "json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = std::fs::read(example_dir().join("mail.log")).unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&log).unwrap();
+    }
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_of(&output);
+    assert_eq!(
+        incidents_of_kind(&report, "compromised_account")[0]["account"],
+        "sales@acme-tools.example"
+    );
+}
