@@ -1,1 +1,134 @@
-fn main() {}
+//! `mailfuse-loggen`: writes the bundled example logs and benchmark logs.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use mailfuse_loggen::{bench, example};
+
+#[derive(Parser)]
+#[command(
+    name = "mailfuse-loggen",
+    version,
+    about = "Writes synthetic Kerio Connect logs for mailfuse's example and benchmarks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes one week of a small company's mail.log, security.log and
+    /// audit.log, with the hijack of the `sales` account on Thursday night.
+    Example {
+        /// Directory for the three files (created if missing).
+        #[arg(long, default_value = "examples/kerio")]
+        out: PathBuf,
+        #[arg(long, default_value_t = example::DEFAULT_SEED)]
+        seed: u64,
+    },
+    /// Writes a large mail.log of mixed traffic with one hijack burst in the middle.
+    Bench {
+        /// Size to reach, e.g. 500M (suffixes K, M, G are binary multiples).
+        #[arg(long, value_parser = bench::parse_size)]
+        size: u64,
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = bench::DEFAULT_SEED)]
+        seed: u64,
+        /// People in the organisation (more people, fewer days for the same size).
+        #[arg(long, default_value_t = bench::DEFAULT_STAFF)]
+        staff: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Command::Example { out, seed } => write_example(&out, seed),
+        Command::Bench {
+            size,
+            out,
+            seed,
+            staff,
+        } => write_bench(&out, size, seed, staff),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("mailfuse-loggen: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn write_example(dir: &Path, seed: u64) -> Result<(), String> {
+    let logs = example::generate(seed);
+    fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    for (name, bytes) in [
+        ("mail.log", &logs.mail),
+        ("security.log", &logs.security),
+        ("audit.log", &logs.audit),
+    ] {
+        let path = dir.join(name);
+        fs::write(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count();
+        eprintln!(
+            "wrote {} ({} bytes, {lines} lines)",
+            path.display(),
+            bytes.len()
+        );
+    }
+    eprintln!("first spam message: queue id {}", logs.first_spam.queue_id);
+    eprintln!("{}", logs.first_spam.line);
+    Ok(())
+}
+
+fn write_bench(path: &Path, size: u64, seed: u64, staff: usize) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let config = bench::BenchConfig {
+        target_bytes: size,
+        seed,
+        staff,
+    };
+    let started = Instant::now();
+    let report = bench::generate(file, &config)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "wrote {} ({} bytes, {} lines, {} messages) in {secs:.2} s ({:.0} MB/s)",
+        path.display(),
+        report.bytes,
+        report.lines,
+        report.messages,
+        report.bytes as f64 / 1e6 / secs.max(1e-9),
+    );
+    eprintln!(
+        "covers {} to {} ({} days)",
+        stamp(report.first),
+        stamp(report.last),
+        (report.last.0 - report.first.0) / 86_400 + 1
+    );
+    match report.burst {
+        Some((queue, at)) => eprintln!(
+            "hijack burst: {} spam messages through sales@{} from {}, first queue id {queue}",
+            report.spam_messages,
+            bench::DOMAIN,
+            stamp(at),
+        ),
+        None => eprintln!("hijack burst: none (the file ends before the night after its middle)"),
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD HH:MM` of a wall time, for messages.
+fn stamp(at: mailfuse_loggen::clock::Wall) -> String {
+    let (y, mo, d, h, mi, _) = mailfuse_core::Timestamp(at.0).to_civil();
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}")
+}

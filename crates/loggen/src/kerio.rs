@@ -1,0 +1,695 @@
+//! Kerio Connect's log lines, written byte for byte as the server writes them.
+//!
+//! Every line the generators produce goes through [`LineWriter::write`], which
+//! appends it to a byte buffer: no allocation and no `fmt` machinery per line,
+//! because the benchmark writes millions of them. Values are plain `Copy`
+//! structs borrowing `&str` from name lists, so building a line is free too.
+//!
+//! Formats follow `kerio.md` (Kerio 8+ field order for mail.log).
+
+use crate::clock::{StampWriter, Wall};
+use mailfuse_core::Timestamp;
+
+/// An IPv4 address; generated logs only need IPv4.
+pub type Ip = [u8; 4];
+
+/// Kerio's placeholder client address for webmail submissions (v9+).
+pub const NO_HOST: Ip = [0, 0, 0, 0];
+
+/// The host Kerio names for local deliveries.
+pub const LOCALHOST: Ip = [127, 0, 0, 1];
+
+/// A mail address whose local part is up to three pieces concatenated
+/// (`["j", ".", "novak"]`), so addresses can be composed from name lists
+/// without allocating a string for each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Addr<'a> {
+    pub local: [&'a str; 3],
+    pub domain: &'a str,
+}
+
+impl<'a> Addr<'a> {
+    /// `local@domain`.
+    pub const fn new(local: &'a str, domain: &'a str) -> Self {
+        Addr {
+            local: [local, "", ""],
+            domain,
+        }
+    }
+
+    /// `a` `b` `c` `@domain`, e.g. `("jan", ".", "novak")`.
+    pub const fn composed(a: &'a str, b: &'a str, c: &'a str, domain: &'a str) -> Self {
+        Addr {
+            local: [a, b, c],
+            domain,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        for piece in self.local {
+            out.str(piece);
+        }
+        out.push(b'@');
+        out.str(self.domain);
+    }
+}
+
+impl std::fmt::Display for Addr<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let [a, b, c] = self.local;
+        write!(f, "{a}{b}{c}@{}", self.domain)
+    }
+}
+
+/// A Kerio queue id: the UTC Unix time the message was queued (8 hex digits)
+/// and the server's message counter (8 hex digits), e.g. `501c1268-0001243c`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueId {
+    pub utc: u32,
+    pub counter: u32,
+}
+
+impl QueueId {
+    pub fn new(queued: Timestamp, counter: u32) -> Self {
+        QueueId {
+            utc: queued.0 as u32,
+            counter,
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        out.hex(u64::from(self.utc), 8);
+        out.push(b'-');
+        out.hex(u64::from(self.counter), 8);
+    }
+}
+
+impl std::fmt::Display for QueueId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:08x}-{:08x}", self.utc, self.counter)
+    }
+}
+
+/// How a message entered the server (Kerio's `Service:`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Service {
+    #[default]
+    Smtp,
+    /// Webmail (the "Kerio Connect Client"); logs `Sender-Host: 0.0.0.0`.
+    WebClient,
+    /// HTTP-based desktop clients (Outlook with KOFF, ActiveSync).
+    Http,
+}
+
+impl Service {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Service::Smtp => "SMTP",
+            Service::WebClient => "Kerio Connect Client",
+            Service::Http => "HTTP",
+        }
+    }
+}
+
+/// A subject line: an optional reply/forward prefix and the text. Taken from
+/// the message as is — it may hold commas, non-ASCII text or control bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Subject<'a> {
+    pub prefix: &'a str,
+    pub text: &'a str,
+}
+
+/// Which mail program made a Message-ID, which decides its shape.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MsgIdStyle {
+    /// Kerio's webmail: `<3533420989-24989@domain>`.
+    #[default]
+    Kerio,
+    /// Outlook: `<000001dc4c1a$2f1e0a40$8d5a1ec0@domain>`.
+    Outlook,
+    /// Thunderbird and most others: `<8f2c51a0-3b7e@domain>`.
+    Uuid,
+}
+
+/// A Message-ID built from two random numbers in the style of a mail program.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MsgId<'a> {
+    pub style: MsgIdStyle,
+    pub a: u64,
+    pub b: u64,
+    pub domain: &'a str,
+}
+
+impl MsgId<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        out.push(b'<');
+        match self.style {
+            MsgIdStyle::Kerio => {
+                out.dec(self.a % 10_000_000_000);
+                out.push(b'-');
+                out.dec(self.b % 100_000);
+            }
+            MsgIdStyle::Outlook => {
+                out.str("000001dc");
+                out.hex(self.a & 0xffff_ffff, 8);
+                out.push(b'$');
+                out.hex(self.a >> 32, 8);
+                out.push(b'$');
+                out.hex(self.b & 0xffff_ffff, 8);
+            }
+            MsgIdStyle::Uuid => {
+                out.hex(self.a & 0xffff_ffff, 8);
+                out.push(b'-');
+                out.hex(self.b & 0xffff, 4);
+                out.push(b'-');
+                out.hex(self.a >> 48, 4);
+            }
+        }
+        out.push(b'@');
+        out.str(self.domain);
+        out.push(b'>');
+    }
+}
+
+/// One piece of a remote server's reply text, which often quotes the
+/// recipient; replies are static templates filled in when written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Piece {
+    Text(&'static str),
+    /// The recipient address.
+    Rcpt,
+    /// The recipient's domain.
+    Domain,
+    /// The remote server's own queue id (upper-case hex).
+    Token,
+}
+
+/// Kerio's `Result:` of one delivery attempt.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Disposition {
+    /// Stored in a local mailbox.
+    #[default]
+    Delivered,
+    /// Accepted by the remote server.
+    Relayed,
+    /// Refused for good.
+    Failed,
+    /// Refused for now; Kerio retries later.
+    Deferred,
+}
+
+impl Disposition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Delivered => "delivered",
+            Disposition::Relayed => "relayed",
+            Disposition::Failed => "failed",
+            Disposition::Deferred => "deferred",
+        }
+    }
+}
+
+/// How one delivery attempt ended: Kerio's `Result:` and `Status:`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub result: Disposition,
+    /// The status text: a template from [`crate::vocab`].
+    pub status: &'static [Piece],
+    /// Fills [`Piece::Token`].
+    pub token: u64,
+}
+
+impl Default for Outcome {
+    fn default() -> Self {
+        Outcome {
+            result: Disposition::Delivered,
+            status: crate::vocab::LOCAL_DELIVERY,
+            token: 0,
+        }
+    }
+}
+
+/// A `Recv:` line: a message entered the queue.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recv<'a> {
+    pub queue: QueueId,
+    pub service: Service,
+    pub from: Addr<'a>,
+    /// The first envelope recipient: Kerio's `Recv:` names only one.
+    pub to: Addr<'a>,
+    pub size: u32,
+    pub sender_host: Ip,
+    /// The authenticated login; `None` for mail from other servers.
+    pub user: Option<Addr<'a>>,
+    /// Whether the client used TLS; Kerio omits the field otherwise.
+    pub ssl: bool,
+    pub subject: Subject<'a>,
+    pub msg_id: MsgId<'a>,
+}
+
+/// A `Sent:` line: one recipient's delivery attempt ended.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Sent<'a> {
+    pub queue: QueueId,
+    pub rcpt: Addr<'a>,
+    pub outcome: Outcome,
+    pub remote_host: Ip,
+    pub msg_id: MsgId<'a>,
+}
+
+/// Every kind of line the generators write, across the three log files.
+// `Recv` is much larger than the rest; lines are transient values written
+// right away (the example keeps ~25k of them), so boxing would only cost.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Line<'a> {
+    // mail.log
+    Recv(Recv<'a>),
+    Sent(Sent<'a>),
+
+    // security.log
+    /// `Failed SMTP login from IP with SASL method LOGIN.` — Kerio does not
+    /// name the account here.
+    FailedSmtpLogin {
+        ip: Ip,
+    },
+    /// `SMTP: User X doesn't exist. Attempt from IP address IP.`
+    SmtpUnknownUser {
+        user: Addr<'a>,
+        ip: Ip,
+    },
+    /// `SMTP: AntiHammering - IP address IP will be blocked for 5 minutes, …`
+    AntiHammeringBlock {
+        ip: Ip,
+    },
+    /// `SMTP: AntiHammering: connection from IP address IP is blocked`
+    AntiHammeringRefused {
+        ip: Ip,
+    },
+    /// `HTTP/WebMail: Invalid password for user X. Attempt from IP address IP`
+    InvalidPassword {
+        proto: &'static str,
+        user: Addr<'a>,
+        ip: Ip,
+    },
+    /// `Failed IMAP login from IP, user X`
+    FailedImapLogin {
+        ip: Ip,
+        user: Addr<'a>,
+    },
+    /// `Relay attempt from IP address IP, mail from <a> to <b> rejected`
+    RelayAttempt {
+        ip: Ip,
+        from: Addr<'a>,
+        to: Addr<'a>,
+    },
+    /// `IP address IP found in DNS blacklist LIST, mail from <a> to <b> rejected`
+    DnsBlacklist {
+        ip: Ip,
+        list: &'static str,
+        from: Addr<'a>,
+        to: Addr<'a>,
+    },
+    /// `Attempt to deliver to unknown recipient <r>, from <a>, IP address IP`
+    UnknownRecipient {
+        rcpt: Addr<'a>,
+        from: Addr<'a>,
+        ip: Ip,
+    },
+    /// `SMTP Spam attack detected from IP, client closed connection before SMTP greeting`
+    SpamAttack {
+        ip: Ip,
+    },
+
+    // audit.log
+    /// `IMAP: User X authenticated from IP address IP`
+    Login {
+        proto: &'static str,
+        user: Addr<'a>,
+        ip: Ip,
+    },
+}
+
+/// Writes lines, remembering the day of the last time stamp.
+#[derive(Clone, Debug, Default)]
+pub struct LineWriter {
+    stamp: StampWriter,
+}
+
+impl LineWriter {
+    /// Appends `line`, stamped `at`, with its `\n` to `out`.
+    pub fn write(&mut self, out: &mut Vec<u8>, at: Wall, line: &Line<'_>) {
+        self.stamp.write(out, at);
+        match line {
+            Line::Recv(r) => write_recv(out, r),
+            Line::Sent(s) => write_sent(out, s),
+            Line::FailedSmtpLogin { ip } => {
+                out.str("Failed SMTP login from ");
+                out.ip(*ip);
+                out.str(" with SASL method LOGIN.");
+            }
+            Line::SmtpUnknownUser { user, ip } => {
+                out.str("SMTP: User ");
+                user.write(out);
+                out.str(" doesn't exist. Attempt from IP address ");
+                out.ip(*ip);
+                out.push(b'.');
+            }
+            Line::AntiHammeringBlock { ip } => {
+                out.str("SMTP: AntiHammering - IP address ");
+                out.ip(*ip);
+                out.str(
+                    " will be blocked for 5 minutes, too many failed logins from this IP address.",
+                );
+            }
+            Line::AntiHammeringRefused { ip } => {
+                out.str("SMTP: AntiHammering: connection from IP address ");
+                out.ip(*ip);
+                out.str(" is blocked");
+            }
+            Line::InvalidPassword { proto, user, ip } => {
+                out.str(proto);
+                out.str(": Invalid password for user ");
+                user.write(out);
+                out.str(". Attempt from IP address ");
+                out.ip(*ip);
+            }
+            Line::FailedImapLogin { ip, user } => {
+                out.str("Failed IMAP login from ");
+                out.ip(*ip);
+                out.str(", user ");
+                user.write(out);
+            }
+            Line::RelayAttempt { ip, from, to } => {
+                out.str("Relay attempt from IP address ");
+                out.ip(*ip);
+                write_envelope(out, from, to);
+                out.str(" rejected");
+            }
+            Line::DnsBlacklist { ip, list, from, to } => {
+                out.str("IP address ");
+                out.ip(*ip);
+                out.str(" found in DNS blacklist ");
+                out.str(list);
+                write_envelope(out, from, to);
+                out.str(" rejected");
+            }
+            Line::UnknownRecipient { rcpt, from, ip } => {
+                out.str("Attempt to deliver to unknown recipient <");
+                rcpt.write(out);
+                out.str(">, from <");
+                from.write(out);
+                out.str(">, IP address ");
+                out.ip(*ip);
+            }
+            Line::SpamAttack { ip } => {
+                out.str("SMTP Spam attack detected from ");
+                out.ip(*ip);
+                out.str(", client closed connection before SMTP greeting");
+            }
+            Line::Login { proto, user, ip } => {
+                out.str(proto);
+                out.str(": User ");
+                user.write(out);
+                out.str(" authenticated from IP address ");
+                out.ip(*ip);
+            }
+        }
+        out.push(b'\n');
+    }
+}
+
+/// `Recv:` in Kerio 8+ field order (`User:` after `Sender-Host:`).
+fn write_recv(out: &mut Vec<u8>, r: &Recv<'_>) {
+    out.str("Recv: Queue-ID: ");
+    r.queue.write(out);
+    out.str(", Service: ");
+    out.str(r.service.as_str());
+    out.str(", From: <");
+    r.from.write(out);
+    out.str(">, To: <");
+    r.to.write(out);
+    out.str(">, Size: ");
+    out.dec(u64::from(r.size));
+    out.str(", Sender-Host: ");
+    out.ip(r.sender_host);
+    if let Some(user) = &r.user {
+        out.str(", User: ");
+        user.write(out);
+    }
+    if r.ssl {
+        out.str(", SSL: yes");
+    }
+    out.str(", Subject: ");
+    out.str(r.subject.prefix);
+    out.str(r.subject.text);
+    out.str(", Msg-Id: ");
+    r.msg_id.write(out);
+}
+
+fn write_sent(out: &mut Vec<u8>, s: &Sent<'_>) {
+    out.str("Sent: Queue-ID: ");
+    s.queue.write(out);
+    out.str(", Recipient: <");
+    s.rcpt.write(out);
+    out.str(">, Result: ");
+    out.str(s.outcome.result.as_str());
+    out.str(", Status: ");
+    for piece in s.outcome.status {
+        match piece {
+            Piece::Text(text) => out.str(text),
+            Piece::Rcpt => s.rcpt.write(out),
+            Piece::Domain => out.str(s.rcpt.domain),
+            Piece::Token => out.hex_upper(s.outcome.token, 10),
+        }
+    }
+    out.str(", Remote-Host: ");
+    out.ip(s.remote_host);
+    out.str(", Msg-Id: ");
+    s.msg_id.write(out);
+}
+
+/// `, mail from <a> to <b>` of security.log's rejection lines.
+fn write_envelope(out: &mut Vec<u8>, from: &Addr<'_>, to: &Addr<'_>) {
+    out.str(", mail from <");
+    from.write(out);
+    out.str("> to <");
+    to.write(out);
+    out.push(b'>');
+}
+
+/// Appending text and numbers to a byte buffer without `fmt`.
+trait Put {
+    fn str(&mut self, s: &str);
+    fn dec(&mut self, n: u64);
+    /// `n`'s lowest `width` hex digits, lower case, zero-padded.
+    fn hex(&mut self, n: u64, width: u32);
+    fn hex_upper(&mut self, n: u64, width: u32);
+    fn ip(&mut self, ip: Ip);
+}
+
+impl Put for Vec<u8> {
+    fn str(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+
+    fn dec(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.extend_from_slice(&digits[i..]);
+    }
+
+    fn hex(&mut self, n: u64, width: u32) {
+        put_hex(self, n, width, b"0123456789abcdef");
+    }
+
+    fn hex_upper(&mut self, n: u64, width: u32) {
+        put_hex(self, n, width, b"0123456789ABCDEF");
+    }
+
+    fn ip(&mut self, ip: Ip) {
+        for (i, octet) in ip.into_iter().enumerate() {
+            if i > 0 {
+                self.push(b'.');
+            }
+            self.dec(u64::from(octet));
+        }
+    }
+}
+
+fn put_hex(out: &mut Vec<u8>, n: u64, width: u32, digits: &[u8; 16]) {
+    for shift in (0..width).rev() {
+        out.push(digits[((n >> (shift * 4)) & 0xf) as usize]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vocab;
+
+    fn render(line: Line<'_>) -> String {
+        let mut out = Vec::new();
+        LineWriter::default().write(&mut out, Wall::civil(2012, 8, 3, 14, 3, 27), &line);
+        String::from_utf8(out).unwrap()
+    }
+
+    const SALES: Addr<'static> = Addr::new("sales", "example.com");
+
+    #[test]
+    fn recv_has_kerio_8_field_order() {
+        let line = render(Line::Recv(Recv {
+            queue: QueueId {
+                utc: 0x501c_1268,
+                counter: 0x0001_243c,
+            },
+            service: Service::Smtp,
+            from: Addr::new("admin", "redbullcarwrap.com"),
+            to: Addr::composed("a", "caraballo", "", "adelphia.net"),
+            size: 2275,
+            sender_host: [173, 16, 65, 213],
+            user: Some(SALES),
+            ssl: false,
+            subject: Subject {
+                prefix: "Re: ",
+                text: "hi, there",
+            },
+            msg_id: MsgId {
+                style: MsgIdStyle::Kerio,
+                a: 3_533_420_989,
+                b: 24_989,
+                domain: "domain",
+            },
+        }));
+        assert_eq!(
+            line,
+            "[03/Aug/2012 14:03:27] Recv: Queue-ID: 501c1268-0001243c, Service: SMTP, \
+             From: <admin@redbullcarwrap.com>, To: <acaraballo@adelphia.net>, Size: 2275, \
+             Sender-Host: 173.16.65.213, User: sales@example.com, Subject: Re: hi, there, \
+             Msg-Id: <3533420989-24989@domain>\n"
+        );
+    }
+
+    #[test]
+    fn sent_fills_reply_templates() {
+        let sent = Sent {
+            queue: QueueId {
+                utc: 0x501c_1268,
+                counter: 0x0001_243c,
+            },
+            rcpt: Addr::composed("a", "carbon", "", "netzero.net"),
+            outcome: Outcome {
+                result: Disposition::Failed,
+                status: vocab::REFUSALS[0],
+                token: 0,
+            },
+            remote_host: [192, 0, 2, 7],
+            msg_id: MsgId {
+                style: MsgIdStyle::Uuid,
+                a: 0x0123_4567_89ab_cdef,
+                b: 0xbeef,
+                domain: "x.example",
+            },
+        };
+        assert_eq!(
+            render(Line::Sent(sent)),
+            "[03/Aug/2012 14:03:27] Sent: Queue-ID: 501c1268-0001243c, Recipient: \
+             <acarbon@netzero.net>, Result: failed, Status: 5.1.1 550 acarbon@netzero.net is \
+             not a valid user, Remote-Host: 192.0.2.7, Msg-Id: <89abcdef-beef-0123@x.example>\n"
+        );
+        let local = Sent {
+            outcome: Outcome::default(),
+            remote_host: LOCALHOST,
+            ..sent
+        };
+        assert!(render(Line::Sent(local))
+            .contains("Result: delivered, Status: 2.0.0 , Remote-Host: 127.0.0.1, Msg-Id: <"));
+    }
+
+    #[test]
+    fn security_and_audit_lines() {
+        let ip = [45, 155, 205, 99];
+        let cases = [
+            (
+                Line::FailedSmtpLogin { ip },
+                "Failed SMTP login from 45.155.205.99 with SASL method LOGIN.",
+            ),
+            (
+                Line::SmtpUnknownUser { user: SALES, ip },
+                "SMTP: User sales@example.com doesn't exist. Attempt from IP address 45.155.205.99.",
+            ),
+            (
+                Line::AntiHammeringBlock { ip },
+                "SMTP: AntiHammering - IP address 45.155.205.99 will be blocked for 5 minutes, \
+                 too many failed logins from this IP address.",
+            ),
+            (
+                Line::InvalidPassword {
+                    proto: "HTTP/WebMail",
+                    user: SALES,
+                    ip,
+                },
+                "HTTP/WebMail: Invalid password for user sales@example.com. Attempt from IP \
+                 address 45.155.205.99",
+            ),
+            (
+                Line::FailedImapLogin { ip, user: SALES },
+                "Failed IMAP login from 45.155.205.99, user sales@example.com",
+            ),
+            (
+                Line::DnsBlacklist {
+                    ip,
+                    list: "SpamCop",
+                    from: SALES,
+                    to: SALES,
+                },
+                "IP address 45.155.205.99 found in DNS blacklist SpamCop, mail from \
+                 <sales@example.com> to <sales@example.com> rejected",
+            ),
+            (
+                Line::UnknownRecipient {
+                    rcpt: SALES,
+                    from: SALES,
+                    ip,
+                },
+                "Attempt to deliver to unknown recipient <sales@example.com>, from \
+                 <sales@example.com>, IP address 45.155.205.99",
+            ),
+            (
+                Line::Login {
+                    proto: "IMAP",
+                    user: SALES,
+                    ip,
+                },
+                "IMAP: User sales@example.com authenticated from IP address 45.155.205.99",
+            ),
+        ];
+        for (line, text) in cases {
+            assert_eq!(render(line), format!("[03/Aug/2012 14:03:27] {text}\n"));
+        }
+    }
+
+    #[test]
+    fn numbers() {
+        let mut out = Vec::new();
+        out.dec(0);
+        out.push(b' ');
+        out.dec(u64::MAX);
+        out.push(b' ');
+        out.hex(0x1ab, 8);
+        out.push(b' ');
+        out.ip([0, 10, 100, 255]);
+        assert_eq!(
+            out,
+            b"0 18446744073709551615 000001ab 0.10.100.255".as_slice()
+        );
+    }
+}

@@ -1,0 +1,26 @@
+//! Synthetic Kerio Connect logs for mailfuse's bundled example and benchmarks.
+//!
+//! Real mail logs cannot be shipped (they are full of people's addresses), yet
+//! the detectors need realistic input to be demonstrated and measured on: an
+//! office's ordinary mail with its quirks (webmail, people working from home,
+//! a newsletter, typos) and, hidden in it, the attacks an admin actually meets.
+//!
+//! Everything is driven by one seeded PRNG and integer arithmetic only, so a
+//! seed gives the same bytes on every machine and every run: the example files
+//! can be regenerated and diffed, and a benchmark file is the same everywhere.
+//!
+//! * [`example`]: one week of a small company, written to `examples/kerio/`.
+//! * [`mod@bench`]: a mail.log of any size, streamed fast, for `bench/scan.sh`.
+//!
+//! The pieces they share: [`kerio`] writes Kerio's line formats, [`traffic`]
+//! models ordinary mail, [`attack`] the hijacker's spam run, [`vocab`] holds
+//! the names and texts, [`clock`] the server's wall clock, [`rng`] the PRNG.
+
+pub mod attack;
+pub mod bench;
+pub mod clock;
+pub mod example;
+pub mod kerio;
+pub mod rng;
+pub mod traffic;
+pub mod vocab;
