@@ -4,15 +4,19 @@
 //! recipient; Postfix: `smtpd`, `qmgr`, then one delivery line per
 //! recipient). The table keeps what is needed to attribute each recipient's
 //! fate to the account and IP that submitted the message. Memory is bounded by
-//! the messages still open: an entry is dropped once it is older than the
-//! configured time to live (deliveries after that are counted as orphans).
+//! the messages still open: an entry is dropped once every recipient has its
+//! final fate, or when the server says the message is gone, or at the latest
+//! once it is older than the configured time to live (deliveries after that
+//! are counted as orphans).
 
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
-use mailfuse_core::Timestamp;
+use mailfuse_core::{DeliveryStatus, Timestamp};
 use rustc_hash::{FxHashMap, FxHasher};
+use smallvec::SmallVec;
 
 use crate::accounts::AccountId;
 
@@ -24,13 +28,27 @@ const MAX_TRACKED_RECIPIENTS: usize = 4096;
 #[derive(Debug, Default)]
 pub struct OpenMessage {
     pub first_seen: Timestamp,
+    /// The time of its latest line.
+    pub last_seen: Timestamp,
     pub account: Option<AccountId>,
     pub ip: Option<IpAddr>,
     /// The message was counted as submitted (its envelope sender is known).
     pub counted: bool,
-    /// Recipients seen so far: a hash of the address and whether it failed.
-    recipients: Vec<(u64, bool)>,
+    /// How many recipients the server said the message has (Postfix `nrcpt`).
+    pub expected_recipients: Option<u32>,
+    /// Recipients seen so far: a hash of the address whose two low bits are
+    /// [`FAILED`] and [`SETTLED`]. Most messages have one or two: those stay
+    /// inline, unallocated.
+    recipients: SmallVec<[u64; 2]>,
+    /// More recipients than [`MAX_TRACKED_RECIPIENTS`] were seen.
+    overflowed: bool,
 }
+
+/// Recipient flag: the recipient failed permanently.
+const FAILED: u64 = 0b01;
+/// Recipient flag: the recipient's fate is final (delivered or failed).
+const SETTLED: u64 = 0b10;
+const FLAGS: u64 = FAILED | SETTLED;
 
 /// What a newly seen recipient line changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,23 +60,35 @@ pub struct RecipientChange {
 }
 
 impl OpenMessage {
-    /// Records `recipient` (and whether this line says it failed permanently).
-    pub fn note_recipient(&mut self, recipient: &[u8], failed: bool) -> RecipientChange {
-        let key = recipient_hash(recipient);
-        if let Some(entry) = self.recipients.iter_mut().find(|(k, _)| *k == key) {
-            let new_failure = failed && !entry.1;
-            entry.1 |= failed;
+    /// Records `recipient` and, from a delivery line, its `status`
+    /// (`None`: a submission line naming it).
+    pub fn note_recipient(
+        &mut self,
+        recipient: &[u8],
+        status: Option<DeliveryStatus>,
+    ) -> RecipientChange {
+        let flags = match status {
+            None | Some(DeliveryStatus::Deferred) => 0,
+            Some(DeliveryStatus::Delivered) => SETTLED,
+            Some(DeliveryStatus::Failed) => SETTLED | FAILED,
+        };
+        let key = recipient_hash(recipient) & !FLAGS;
+        if let Some(entry) = self.recipients.iter_mut().find(|k| **k & !FLAGS == key) {
+            let new_failure = flags & FAILED != 0 && *entry & FAILED == 0;
+            *entry |= flags;
             return RecipientChange {
                 new_recipient: false,
                 new_failure,
             };
         }
         if self.recipients.len() < MAX_TRACKED_RECIPIENTS {
-            self.recipients.push((key, failed));
+            self.recipients.push(key | flags);
+        } else {
+            self.overflowed = true;
         }
         RecipientChange {
             new_recipient: true,
-            new_failure: failed,
+            new_failure: flags & FAILED != 0,
         }
     }
 
@@ -69,7 +99,20 @@ impl OpenMessage {
 
     /// Distinct recipients that failed permanently so far.
     pub fn failed_count(&self) -> u32 {
-        self.recipients.iter().filter(|(_, f)| *f).count() as u32
+        self.recipients.iter().filter(|k| *k & FAILED != 0).count() as u32
+    }
+
+    /// Every recipient has its final fate: the server is done with the
+    /// message. (Kerio names all recipients in `Recv:` lines before any
+    /// `Sent:`; Postfix gives their number, `nrcpt`.)
+    pub fn is_settled(&self) -> bool {
+        let all_named = self
+            .expected_recipients
+            .is_none_or(|n| self.recipients.len() >= n as usize);
+        !self.overflowed
+            && all_named
+            && !self.recipients.is_empty()
+            && self.recipients.iter().all(|k| k & SETTLED != 0)
     }
 }
 
@@ -83,23 +126,73 @@ fn recipient_hash(address: &[u8]) -> u64 {
     h.finish()
 }
 
-/// Open messages by queue id, expiring after a time to live.
+/// A queue id as a fixed-size value: hashing and comparing it touches no
+/// heap memory, which matters at one lookup per log line.
+///
+/// Ids of up to 31 bytes (every format known: Kerio 17, Postfix ≤ 17, Exim
+/// ≤ 23) are stored as they are; a longer one is reduced to two independent
+/// 64-bit hashes, marked by a length byte no real id has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct QueueKey {
+    len: u8,
+    bytes: [u8; 31],
+}
+
+impl QueueKey {
+    /// The key of `queue_id`.
+    pub fn new(queue_id: &[u8]) -> Self {
+        let mut bytes = [0u8; 31];
+        if let Some(exact) = bytes.get_mut(..queue_id.len()) {
+            exact.copy_from_slice(queue_id);
+            return QueueKey {
+                len: queue_id.len() as u8,
+                bytes,
+            };
+        }
+        for (seed, half) in [(0x9e37_79b9_u64, 0..8), (0x85eb_ca6b_u64, 8..16)] {
+            let mut h = FxHasher::with_seed(seed as usize);
+            queue_id.hash(&mut h);
+            bytes[half].copy_from_slice(&h.finish().to_le_bytes());
+        }
+        QueueKey {
+            len: u8::MAX,
+            bytes,
+        }
+    }
+}
+
+/// How long messages stay open.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    /// Seconds after its first line that any message is forgotten.
+    pub ttl_secs: i64,
+    /// Seconds of silence after which a settled message (every recipient
+    /// seen has its final fate) is forgotten. Kerio names one recipient in
+    /// `Recv:`, so more `Sent:` lines may follow a settled message: the
+    /// grace must outlast the pauses between them.
+    pub settled_grace_secs: i64,
+}
+
+/// Open messages by queue id, forgotten once settled and quiet, or too old.
 #[derive(Debug)]
 pub struct MessageTable {
-    open: FxHashMap<Box<[u8]>, OpenMessage>,
-    /// Queue ids in order of first sighting, for expiry.
-    by_age: VecDeque<(Timestamp, Box<[u8]>)>,
-    ttl_secs: i64,
+    open: FxHashMap<QueueKey, OpenMessage>,
+    /// Queue ids in order of first sighting, for the time to live.
+    by_age: VecDeque<(Timestamp, QueueKey)>,
+    /// Queue ids of messages found settled, by the time they were.
+    settled: VecDeque<(Timestamp, QueueKey)>,
+    lifetimes: Lifetimes,
     expired: u64,
 }
 
 impl MessageTable {
-    /// A table that forgets messages `ttl_secs` after their first line.
-    pub fn new(ttl_secs: i64) -> Self {
+    /// A table that forgets messages after `lifetimes`.
+    pub fn new(lifetimes: Lifetimes) -> Self {
         MessageTable {
             open: FxHashMap::default(),
             by_age: VecDeque::new(),
-            ttl_secs,
+            settled: VecDeque::new(),
+            lifetimes,
             expired: 0,
         }
     }
@@ -107,25 +200,38 @@ impl MessageTable {
     /// The message with `queue_id`, created if unknown.
     pub fn entry(&mut self, queue_id: &[u8], at: Timestamp) -> &mut OpenMessage {
         self.expire(at);
-        if !self.open.contains_key(queue_id) {
-            let key: Box<[u8]> = queue_id.into();
-            self.by_age.push_back((at, key.clone()));
-            self.open.insert(
-                key,
-                OpenMessage {
-                    first_seen: at,
-                    ..OpenMessage::default()
-                },
-            );
-        }
-        // The entry exists: it was found or inserted just above.
-        self.open.get_mut(queue_id).expect("entry present")
+        let key = QueueKey::new(queue_id);
+        let message = self.open.entry(key).or_insert_with(|| {
+            self.by_age.push_back((at, key));
+            OpenMessage {
+                first_seen: at,
+                ..OpenMessage::default()
+            }
+        });
+        message.last_seen = message.last_seen.max(at);
+        message
     }
 
     /// The message with `queue_id`, if it is open.
     pub fn get(&mut self, queue_id: &[u8], at: Timestamp) -> Option<&mut OpenMessage> {
         self.expire(at);
-        self.open.get_mut(queue_id)
+        let message = self.open.get_mut(&QueueKey::new(queue_id))?;
+        message.last_seen = message.last_seen.max(at);
+        Some(message)
+    }
+
+    /// Notes that the message `queue_id` may be settled: it is forgotten
+    /// after the grace if it still is and nothing more came for it. Most
+    /// messages settle within seconds, so the table holds those of the last
+    /// grace period and the deferred ones: small enough for the CPU cache.
+    pub fn settle(&mut self, queue_id: &[u8], at: Timestamp) {
+        self.settled.push_back((at, QueueKey::new(queue_id)));
+    }
+
+    /// Forgets a message the server says is gone (Postfix `removed`, Exim
+    /// `Completed`).
+    pub fn remove(&mut self, queue_id: &[u8]) {
+        self.open.remove(&QueueKey::new(queue_id));
     }
 
     /// Messages currently open.
@@ -144,12 +250,32 @@ impl MessageTable {
     }
 
     fn expire(&mut self, now: Timestamp) {
-        while let Some((first_seen, _)) = self.by_age.front() {
-            if now.as_secs() - first_seen.as_secs() <= self.ttl_secs {
+        let Lifetimes {
+            ttl_secs,
+            settled_grace_secs,
+        } = self.lifetimes;
+        while let Some(&(settled_at, key)) = self.settled.front() {
+            if now.as_secs() - settled_at.as_secs() <= settled_grace_secs {
                 break;
             }
-            if let Some((_, key)) = self.by_age.pop_front() {
-                if self.open.remove(&key).is_some() {
+            self.settled.pop_front();
+            // Forget it unless a line came since (it was then noted again,
+            // or is no longer settled).
+            if let Entry::Occupied(open) = self.open.entry(key) {
+                if open.get().last_seen == settled_at && open.get().is_settled() {
+                    open.remove();
+                }
+            }
+        }
+        while let Some(&(first_seen, key)) = self.by_age.front() {
+            if now.as_secs() - first_seen.as_secs() <= ttl_secs {
+                break;
+            }
+            self.by_age.pop_front();
+            // The id may since have been removed, or reused by a newer message.
+            if let Entry::Occupied(open) = self.open.entry(key) {
+                if open.get().first_seen == first_seen {
+                    open.remove();
                     self.expired += 1;
                 }
             }
@@ -161,12 +287,20 @@ impl MessageTable {
 mod tests {
     use super::*;
 
+    /// A table whose messages live `ttl_secs`, settled or not.
+    fn table(ttl_secs: i64) -> MessageTable {
+        MessageTable::new(Lifetimes {
+            ttl_secs,
+            settled_grace_secs: ttl_secs,
+        })
+    }
+
     #[test]
     fn recipients_are_counted_once_and_failures_once() {
-        let mut table = MessageTable::new(3600);
+        let mut table = table(3600);
         let m = table.entry(b"q1", Timestamp(100));
-        assert!(m.note_recipient(b"a@x.test", false).new_recipient);
-        let again = m.note_recipient(b"A@X.test", true);
+        assert!(m.note_recipient(b"a@x.test", None).new_recipient);
+        let again = m.note_recipient(b"A@X.test", Some(DeliveryStatus::Failed));
         assert_eq!(
             again,
             RecipientChange {
@@ -174,13 +308,42 @@ mod tests {
                 new_failure: true
             }
         );
-        assert!(!m.note_recipient(b"a@x.test", true).new_failure);
+        assert!(
+            !m.note_recipient(b"a@x.test", Some(DeliveryStatus::Failed))
+                .new_failure
+        );
         assert_eq!((m.recipient_count(), m.failed_count()), (1, 1));
     }
 
     #[test]
+    fn a_message_is_settled_when_every_recipient_has_its_final_fate() {
+        let mut m = OpenMessage::default();
+        assert!(!m.is_settled(), "no recipient yet");
+        m.note_recipient(b"a@x.test", None);
+        m.note_recipient(b"b@x.test", None);
+        m.note_recipient(b"a@x.test", Some(DeliveryStatus::Delivered));
+        m.note_recipient(b"b@x.test", Some(DeliveryStatus::Deferred));
+        assert!(!m.is_settled(), "b is only deferred");
+        m.note_recipient(b"B@x.test", Some(DeliveryStatus::Failed));
+        assert!(m.is_settled());
+        assert_eq!(m.failed_count(), 1);
+    }
+
+    #[test]
+    fn a_known_recipient_count_must_be_reached_before_settling() {
+        let mut m = OpenMessage {
+            expected_recipients: Some(2),
+            ..OpenMessage::default()
+        };
+        m.note_recipient(b"a@x.test", Some(DeliveryStatus::Delivered));
+        assert!(!m.is_settled());
+        m.note_recipient(b"b@x.test", Some(DeliveryStatus::Delivered));
+        assert!(m.is_settled());
+    }
+
+    #[test]
     fn memory_is_bounded_by_open_messages() {
-        let mut table = MessageTable::new(60);
+        let mut table = table(60);
         for i in 0..1000i64 {
             table.entry(format!("q{i}").as_bytes(), Timestamp(i));
         }
@@ -192,5 +355,57 @@ mod tests {
         assert_eq!(table.expired(), 1000 - table.len() as u64);
         assert!(table.get(b"q0", Timestamp(1000)).is_none());
         assert!(table.get(b"q999", Timestamp(1000)).is_some());
+    }
+
+    #[test]
+    fn long_queue_ids_still_have_distinct_keys() {
+        let a = QueueKey::new(&[b'a'; 40]);
+        let mut other = [b'a'; 40];
+        other[39] = b'b';
+        assert_ne!(a, QueueKey::new(&other));
+        assert_eq!(a, QueueKey::new(&[b'a'; 40]));
+        assert_ne!(QueueKey::new(b"ab"), QueueKey::new(b"ab\0"));
+    }
+
+    #[test]
+    fn removed_messages_are_forgotten_and_a_reused_id_survives_old_expiry() {
+        let mut table = table(60);
+        table.entry(b"q1", Timestamp(0));
+        table.remove(b"q1");
+        assert!(table.is_empty());
+        table.entry(b"q1", Timestamp(50)).counted = true;
+        assert!(
+            table.get(b"q1", Timestamp(100)).is_some(),
+            "expiry of the first q1 spares the second"
+        );
+        assert!(table.get(b"q1", Timestamp(111)).is_none());
+    }
+
+    #[test]
+    fn a_settled_message_is_forgotten_after_a_quiet_grace_only() {
+        let mut table = MessageTable::new(Lifetimes {
+            ttl_secs: 10_000,
+            settled_grace_secs: 60,
+        });
+        for id in [&b"quiet"[..], b"busy", b"deferred"] {
+            let m = table.entry(id, Timestamp(0));
+            m.note_recipient(b"a@x.test", Some(DeliveryStatus::Delivered));
+            table.settle(id, Timestamp(0));
+        }
+        let deferred = table.get(b"deferred", Timestamp(10)).expect("open");
+        deferred.note_recipient(b"b@x.test", Some(DeliveryStatus::Deferred));
+        // Kerio: a second recipient's line after the first one settled.
+        let busy = table.get(b"busy", Timestamp(30)).expect("open");
+        busy.note_recipient(b"c@x.test", Some(DeliveryStatus::Delivered));
+        table.settle(b"busy", Timestamp(30));
+
+        let mut open_at = |secs| {
+            table.entry(b"clock", Timestamp(secs)); // time passes
+            let open = |id: &[u8]| table.open.contains_key(&QueueKey::new(id));
+            [open(b"quiet"), open(b"busy"), open(b"deferred")]
+        };
+        assert_eq!(open_at(61), [false, true, true], "busy had a line since");
+        assert_eq!(open_at(91), [false, false, true], "deferred is not settled");
+        assert_eq!(table.expired(), 0, "settled messages are not expired ones");
     }
 }

@@ -21,7 +21,7 @@ pub mod window;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
+use mailfuse_core::{Client, Event, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{AccountSummary, CompromiseConfig, Counts};
@@ -29,7 +29,7 @@ pub use guessing::GuessingConfig;
 pub use incident::{Incident, IncidentKind};
 
 use accounts::Accounts;
-use correlate::MessageTable;
+use correlate::{Lifetimes, MessageTable};
 use guessing::Guessing;
 
 /// Every threshold of the detectors.
@@ -40,6 +40,10 @@ pub struct DetectConfig {
     pub guessing: GuessingConfig,
     /// Seconds a message stays open for its delivery lines.
     pub message_ttl_secs: i64,
+    /// Seconds a message whose recipients all have their final fate stays
+    /// open for more delivery lines (Kerio names only one recipient in its
+    /// `Recv:` line, so settled is not always finished).
+    pub settled_grace_secs: i64,
 }
 
 impl Default for DetectConfig {
@@ -48,6 +52,7 @@ impl Default for DetectConfig {
             compromise: CompromiseConfig::default(),
             guessing: GuessingConfig::default(),
             message_ttl_secs: 2 * 24 * 3600,
+            settled_grace_secs: 3600,
         }
     }
 }
@@ -99,7 +104,10 @@ impl Detector {
     /// A detector with `config`'s thresholds.
     pub fn new(config: DetectConfig) -> Self {
         Detector {
-            messages: MessageTable::new(config.message_ttl_secs),
+            messages: MessageTable::new(Lifetimes {
+                ttl_secs: config.message_ttl_secs,
+                settled_grace_secs: config.settled_grace_secs,
+            }),
             accounts: Accounts::new(config.compromise),
             guessing: Guessing::new(config.guessing),
             stats: Stats::default(),
@@ -154,7 +162,7 @@ impl Detector {
         if let Some(Client::Ip(ip)) = s.client {
             message.ip.get_or_insert(ip);
         }
-        let change = s.recipient.map(|r| (r, message.note_recipient(r, false)));
+        let change = s.recipient.map(|r| (r, message.note_recipient(r, None)));
         let newly_counted = !message.counted && s.envelope_from.is_some();
         if newly_counted {
             message.counted = true;
@@ -186,11 +194,14 @@ impl Detector {
             self.stats.orphan_deliveries += 1;
             return;
         };
-        let change = message.note_recipient(d.recipient, d.status == DeliveryStatus::Failed);
+        let change = message.note_recipient(d.recipient, Some(d.status));
         if let (Some(id), true) = (message.account, message.counted) {
             let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             self.accounts
                 .on_recipient(id, ip, d.at, d.recipient, change, line);
+        }
+        if message.is_settled() {
+            self.messages.settle(d.queue_id, d.at);
         }
     }
 

@@ -78,7 +78,7 @@ pub(super) fn scan<'a, const N: usize>(
         let wanted = fields
             .iter()
             .zip(values.iter_mut())
-            .find(|(field, _)| field.key == key);
+            .find(|(field, _)| same_key(field.key, key));
         let extent = wanted
             .as_ref()
             .map_or(Extent::AnyKey, |(field, _)| field.extent);
@@ -104,7 +104,9 @@ impl Extent {
                 let after_address = closing_angle(text).map_or(0, |close| close + 1);
                 split_at_boundary(text, after_address, |_| true)
             }
-            Extent::OnlyKeys(keys) => split_at_boundary(text, 0, |key| keys.contains(&key)),
+            Extent::OnlyKeys(keys) => {
+                split_at_boundary(text, 0, |key| keys.iter().any(|k| same_key(k, key)))
+            }
         }
     }
 }
@@ -127,6 +129,13 @@ fn split_at_boundary<'a>(
         }
     }
     (text, None)
+}
+
+/// Whether two keys are equal. Keys are a few bytes long: an inlined loop
+/// beats a call to `memcmp`, which slice equality makes, at several
+/// comparisons per field.
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// The key at the start of `text` and what follows its `: `, if `text`

@@ -10,13 +10,17 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use mailfuse_core::{Event, Timestamp};
-use mailfuse_formats::{kerio, Format, LineParser, LocalZone, Parsed};
+use mailfuse_core::Event;
+use mailfuse_formats::{kerio, Format, LocalZone, Parsed};
 use serde::Serialize;
 
 use crate::progress::Progress;
 use crate::source;
-use crate::source::lines::{Advance, LineReader};
+use std::sync::mpsc::Receiver;
+
+use ahead::{Ahead, Block, ParsedLine};
+
+mod ahead;
 
 /// How to read the inputs.
 #[derive(Clone, Debug)]
@@ -65,45 +69,96 @@ pub struct ZoneReport {
     pub source: &'static str,
 }
 
-/// One input being read.
-struct Reader {
+/// One input being read: the block its thread parsed ahead, and where in it.
+struct Cursor {
     report: InputReport,
-    lines: LineReader<Box<dyn std::io::Read + Send>>,
-    parser: Box<dyn LineParser>,
-    /// Timestamp of the current line (or of the last dated one).
-    at: Timestamp,
-    /// The current line is a line (not end of input).
-    has_line: bool,
+    ahead: Receiver<Ahead>,
+    block: Option<Block>,
+    /// Index of the current line in `block`.
+    index: usize,
+    bytes_read: u64,
 }
 
-impl Reader {
-    /// Reads the next line, counting what is skipped; false at the end.
-    fn advance(&mut self) -> bool {
+impl Cursor {
+    fn new(report: InputReport, ahead: Receiver<Ahead>) -> Self {
+        let mut cursor = Cursor {
+            report,
+            ahead,
+            block: None,
+            index: 0,
+            bytes_read: 0,
+        };
+        cursor.next_block();
+        cursor
+    }
+
+    /// The current line, unless the input is exhausted.
+    fn current(&self) -> Option<&ParsedLine<'_>> {
+        self.block.as_ref()?.lines.get().0.get(self.index)
+    }
+
+    /// Counts the current line and hands its event, if any, to `visit`.
+    fn visit_current(&mut self, visit: &mut impl FnMut(&Event<'_>, &[u8])) {
+        let Cursor {
+            report,
+            block,
+            index,
+            ..
+        } = self;
+        let Some(line) = block.as_ref().and_then(|b| b.lines.get().0.get(*index)) else {
+            return;
+        };
+        match &line.parsed {
+            Parsed::Event(event) => {
+                report.events += 1;
+                visit(event, line.line);
+            }
+            Parsed::Ignored => report.ignored += 1,
+            Parsed::Unknown => report.unknown += 1,
+            Parsed::Malformed(why) => *report.malformed.entry(why).or_default() += 1,
+        }
+    }
+
+    /// Moves to the next line.
+    fn advance(&mut self) {
+        self.index += 1;
+        let block_done = self
+            .block
+            .as_ref()
+            .is_some_and(|b| self.index >= b.lines.get().0.len());
+        if block_done {
+            self.next_block();
+        }
+    }
+
+    /// Takes the next block with a line in it, counting what it says.
+    fn next_block(&mut self) {
+        self.block = None;
+        self.index = 0;
         loop {
-            match self.lines.advance() {
-                Ok(Advance::Line) => {
-                    self.report.lines += 1;
-                    if let Some(at) = self.parser.timestamp(self.lines.current()) {
-                        self.at = at;
+            match self.ahead.recv() {
+                Ok(Ahead::Block(block)) => {
+                    let lines = block.lines.get().0.len() as u64;
+                    self.report.lines += lines + block.too_long;
+                    self.report.too_long += block.too_long;
+                    self.bytes_read = block.bytes_read;
+                    if lines > 0 {
+                        self.block = Some(block);
+                        return;
                     }
-                    self.has_line = true;
-                    return true;
                 }
-                Ok(Advance::TooLong(_)) => {
-                    self.report.lines += 1;
-                    self.report.too_long += 1;
+                Ok(Ahead::End { bytes_read, error }) => {
+                    self.bytes_read = bytes_read;
+                    self.report.error = error;
+                    break;
                 }
-                Ok(Advance::End) => break,
-                Err(e) => {
-                    self.report.error =
-                        Some(format!("read error after {} lines: {e}", self.report.lines));
+                Err(_) => {
+                    self.report.error = Some("the reading thread stopped unexpectedly".into());
                     break;
                 }
             }
         }
-        self.report.bytes = self.lines.bytes_read();
-        self.has_line = false;
-        false
+        self.report.bytes = self.bytes_read;
     }
 }
 
@@ -163,45 +218,35 @@ pub fn read_all(
     let time_zone = choose_zone(options, &opened);
     let total_bytes = opened.iter().filter_map(|(_, _, f)| f.size).sum();
     let mut progress = Progress::new(options.progress, total_bytes);
-    let mut readers: Vec<Reader> = opened
-        .into_iter()
-        .map(|(report, format, file)| Reader {
-            report,
-            lines: LineReader::new(file.reader, options.max_line),
-            parser: format.parser(time_zone.0.clone()),
-            at: Timestamp::default(),
-            has_line: false,
-        })
-        .collect();
-    for reader in &mut readers {
-        reader.advance();
-    }
-    let mut processed_lines = 0u64;
-    // Pick the input whose current line is earliest; ties go to the input
-    // named first, so the order is reproducible.
-    while let Some(reader) = readers
-        .iter_mut()
-        .filter(|r| r.has_line)
-        .min_by_key(|r| r.at)
-    {
-        let line = reader.lines.current();
-        match reader.parser.parse(line) {
-            Parsed::Event(event) => {
-                reader.report.events += 1;
-                visit(&event, line);
+    std::thread::scope(|scope| {
+        let mut cursors: Vec<Cursor> = opened
+            .into_iter()
+            .map(|(report, format, file)| {
+                let parser = format.parser(time_zone.0.clone());
+                let ahead = ahead::spawn(scope, file.reader, parser, options.max_line);
+                Cursor::new(report, ahead)
+            })
+            .collect();
+        let mut processed_lines = 0u64;
+        // Take the input whose current line is earliest; ties go to the
+        // input named first, so the order is reproducible.
+        while let Some((_, earliest)) = cursors
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((c.current()?.at, i)))
+            .min()
+        {
+            let cursor = &mut cursors[earliest];
+            cursor.visit_current(&mut visit);
+            cursor.advance();
+            processed_lines += 1;
+            if processed_lines.is_multiple_of(65_536) {
+                progress.set(cursors.iter().map(|c| c.bytes_read).sum());
             }
-            Parsed::Ignored => reader.report.ignored += 1,
-            Parsed::Unknown => reader.report.unknown += 1,
-            Parsed::Malformed(why) => *reader.report.malformed.entry(why).or_default() += 1,
         }
-        reader.advance();
-        processed_lines += 1;
-        if processed_lines.is_multiple_of(65_536) {
-            progress.set(readers.iter().map(|r| r.lines.bytes_read()).sum());
-        }
-    }
+        reports.extend(cursors.into_iter().map(|c| c.report));
+    });
     progress.finish();
-    reports.extend(readers.into_iter().map(|r| r.report));
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(ReadSummary {
         inputs: reports,
