@@ -17,6 +17,7 @@ pub enum Event<'a> {
     AuthFailure(AuthFailure<'a>),
     AuthSuccess(AuthSuccess<'a>),
     ServerBlock(ServerBlock<'a>),
+    Removed(Removed<'a>),
 }
 
 impl Event<'_> {
@@ -28,6 +29,7 @@ impl Event<'_> {
             Event::AuthFailure(e) => e.at,
             Event::AuthSuccess(e) => e.at,
             Event::ServerBlock(e) => e.at,
+            Event::Removed(e) => e.at,
         }
     }
 
@@ -36,6 +38,7 @@ impl Event<'_> {
         match self {
             Event::Submission(e) => Some(e.queue_id),
             Event::Delivery(e) => Some(e.queue_id),
+            Event::Removed(e) => Some(e.queue_id),
             _ => None,
         }
     }
@@ -157,6 +160,12 @@ pub struct AuthFailure<'a> {
     /// `SMTP`, `IMAP`, `POP3`, `HTTP/WebMail`…
     pub service: &'a [u8],
     pub kind: AuthFailureKind,
+    /// Failed attempts this line reports: 1 for most lines, N for a
+    /// summary (Dovecot `auth failed, N attempts`), 0 for a line that only
+    /// names the account tried while the process facing the client logs
+    /// the attempt itself (Dovecot's auth process behind Postfix or
+    /// `imap-login`): counting both would count each guess twice.
+    pub attempts: u32,
 }
 
 /// A successful login: tells which IPs an account usually comes from.
@@ -194,4 +203,12 @@ pub struct ServerBlock<'a> {
     pub kind: BlockKind,
     /// The server's own words.
     pub detail: &'a [u8],
+}
+
+/// The server is done with a message and dropped it from its queue
+/// (Postfix `removed`, Exim `Completed`): no more lines will name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removed<'a> {
+    pub at: Timestamp,
+    pub queue_id: &'a [u8],
 }

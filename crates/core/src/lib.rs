@@ -15,6 +15,6 @@ pub mod time;
 
 pub use event::{
     AuthFailure, AuthFailureKind, AuthSuccess, BlockKind, Client, Delivery, DeliveryStatus, Event,
-    ServerBlock, Submission,
+    Removed, ServerBlock, Submission,
 };
 pub use time::Timestamp;

@@ -94,11 +94,11 @@ impl Guesses {
         }
     }
 
-    /// Counts one failure; returns failures in the sliding hour.
+    /// Counts a line's failed attempts; returns failures in the sliding hour.
     fn record(&mut self, failure: &AuthFailure<'_>) -> u32 {
-        self.failures += 1;
+        self.failures += u64::from(failure.attempts);
         self.last_seen = self.last_seen.max(failure.at);
-        let in_hour = self.hour.add(failure.at, 1);
+        let in_hour = self.hour.add(failure.at, failure.attempts);
         self.peak_hour.offer(in_hour, failure.at);
         if failure.kind == mailfuse_core::AuthFailureKind::UnknownUser {
             self.unknown_users += 1;
@@ -274,7 +274,7 @@ impl Guessing {
                 ips_total: 0,
             });
         net.guesses.record(failure);
-        let in_day = net.day.add(failure.at, 1);
+        let in_day = net.day.add(failure.at, failure.attempts);
         if !net.ips.contains(&ip) {
             net.ips_total += 1;
             if net.ips.len() < MAX_IPS_KEPT {

@@ -142,6 +142,7 @@ impl Detector {
                 self.stats.server_blocks += 1;
                 self.guessing.on_block(b);
             }
+            Event::Removed(r) => self.messages.remove(r.queue_id),
         }
     }
 

@@ -80,6 +80,7 @@ impl Feed {
             account: account.map(str::as_bytes),
             service: b"SMTP",
             kind: AuthFailureKind::BadPassword,
+            attempts: 1,
         };
         let line = format!("Failed SMTP login from {client}");
         self.detector

@@ -8,7 +8,9 @@
 //!
 //! Adding a format means one module here plus a variant of [`Format`].
 
+pub mod exim;
 pub mod kerio;
+pub mod syslog;
 pub mod syslog5424;
 pub mod zone;
 
@@ -31,21 +33,40 @@ pub enum Parsed<'a> {
     Malformed(&'static str),
 }
 
+/// What a parser needs to know of the file it reads, besides its lines.
+#[derive(Clone, Debug, Default)]
+pub struct ParseContext {
+    /// The zone of timestamps written in local time without an offset.
+    pub zone: LocalZone,
+    /// A moment at or after the file's last line (its modification time;
+    /// now, for a stream): the year of timestamps written without one (RFC
+    /// 3164 `Nov 22 10:01:02`). Without it such lines are malformed.
+    pub year_reference: Option<Timestamp>,
+}
+
 /// The log formats mailfuse reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
     /// Kerio Connect `mail.log`, `security.log`, `audit.log` (also exported through RFC 5424 syslog).
     Kerio,
+    /// Syslog files of a Postfix and Dovecot server (`/var/log/mail.log`,
+    /// Postfix's `maillog_file`, Dovecot's `log_path`): both programs'
+    /// lines, mixed, in RFC 3164 or RFC 3339 syslog.
+    Syslog,
+    /// Exim's `mainlog`.
+    Exim,
 }
 
 impl Format {
     /// Every format, in the order sniffing tries them.
-    pub const ALL: &'static [Format] = &[Format::Kerio];
+    pub const ALL: &'static [Format] = &[Format::Kerio, Format::Syslog, Format::Exim];
 
     /// Short lower-case name used in reports and flags.
     pub fn name(self) -> &'static str {
         match self {
             Format::Kerio => "kerio",
+            Format::Syslog => "syslog",
+            Format::Exim => "exim",
         }
     }
 
@@ -54,13 +75,17 @@ impl Format {
     pub fn recognizes(self, line: &[u8]) -> bool {
         match self {
             Format::Kerio => kerio::recognizes(line),
+            Format::Syslog => syslog::recognizes(line),
+            Format::Exim => exim::recognizes(line),
         }
     }
 
-    /// A parser for this format, converting local times with `zone`.
-    pub fn parser(self, zone: LocalZone) -> Box<dyn LineParser> {
+    /// A parser for a file of this format.
+    pub fn parser(self, context: &ParseContext) -> Box<dyn LineParser> {
         match self {
-            Format::Kerio => Box::new(kerio::KerioParser::new(zone)),
+            Format::Kerio => Box::new(kerio::KerioParser::new(context.zone.clone())),
+            Format::Syslog => Box::new(syslog::SyslogParser::new(context)),
+            Format::Exim => Box::new(exim::EximParser::new(context)),
         }
     }
 }

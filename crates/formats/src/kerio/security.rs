@@ -214,6 +214,7 @@ fn auth_failure<'a>(
         account: account.filter(|account| !account.is_empty()),
         service,
         kind,
+        attempts: 1,
     }))
 }
 
@@ -272,6 +273,7 @@ mod tests {
                 account: None,
                 service: b"SMTP",
                 kind: AuthFailureKind::BadPassword,
+                attempts: 1,
             }
         );
         let by_name = b"[17/Nov/2023 11:31:07] Failed SMTP login from suspiciousdomain1.example with SASL method LOGIN.";
@@ -294,6 +296,7 @@ mod tests {
                 account,
                 service,
                 kind,
+                attempts: 1,
             };
             assert_eq!(failure(line.as_bytes()), expected, "{line}");
         };
@@ -341,6 +344,7 @@ mod tests {
                 account: Some(b"someone@example.xyz"),
                 service: b"HTTP/WebMail",
                 kind: AuthFailureKind::BadPassword,
+                attempts: 1,
             }
         );
         let imap = b"[25/Aug/2022 16:44:05] IMAP: Invalid password for user bob. Attempt from IP address 2001:db8::7.";
@@ -363,6 +367,7 @@ mod tests {
                 account: Some(b"printer@example.com"),
                 service: b"SMTP",
                 kind: AuthFailureKind::UnknownUser,
+                attempts: 1,
             }
         );
     }
@@ -378,6 +383,7 @@ mod tests {
                 account: Some(b"someone@example.com"),
                 service: b"IMAP",
                 kind: AuthFailureKind::Denied,
+                attempts: 1,
             }
         );
     }
@@ -393,6 +399,7 @@ mod tests {
                 account: None,
                 service: b"HTTP/WebAdmin",
                 kind: AuthFailureKind::Denied,
+                attempts: 1,
             }
         );
         let guessed = b"[17/May/2017 19:45:28] Administration login into Web Administration from 198.51.100.136 failed: bad user name or password";

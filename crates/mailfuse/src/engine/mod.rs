@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use mailfuse_core::Event;
-use mailfuse_formats::{kerio, Format, LocalZone, Parsed};
+use mailfuse_formats::{kerio, Format, LocalZone, ParseContext, Parsed};
 use serde::Serialize;
 
 use crate::progress::Progress;
@@ -222,7 +222,10 @@ pub fn read_all(
         let mut cursors: Vec<Cursor> = opened
             .into_iter()
             .map(|(report, format, file)| {
-                let parser = format.parser(time_zone.0.clone());
+                let parser = format.parser(&ParseContext {
+                    zone: time_zone.0.clone(),
+                    year_reference: file.modified,
+                });
                 let ahead = ahead::spawn(scope, file.reader, parser, options.max_line);
                 Cursor::new(report, ahead)
             })

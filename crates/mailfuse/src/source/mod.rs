@@ -6,7 +6,9 @@ pub mod lines;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
 
+use mailfuse_core::Timestamp;
 use mailfuse_formats::Format;
 
 /// Bytes read from the start of a file to recognise its format.
@@ -63,18 +65,23 @@ pub struct Opened {
     pub sample: Vec<u8>,
     /// Total size when known (for progress).
     pub size: Option<u64>,
+    /// When the input was last written (now, for a stream): dates the
+    /// timestamps that carry no year.
+    pub modified: Option<Timestamp>,
 }
 
 /// Opens an input and reads its first bytes for sniffing; the returned reader
 /// still yields the whole input from the start.
 pub fn open(input: &InputPath) -> io::Result<Opened> {
-    let (mut raw, size): (Box<dyn Read + Send>, Option<u64>) = match input {
+    let (mut raw, size, modified): (Box<dyn Read + Send>, _, _) = match input {
         InputPath::File(path) => {
             let file = File::open(path)?;
-            let size = file.metadata().ok().map(|m| m.len());
-            (Box::new(file), size)
+            let meta = file.metadata().ok();
+            let size = meta.as_ref().map(|m| m.len());
+            let modified = meta.and_then(|m| m.modified().ok());
+            (Box::new(file), size, modified)
         }
-        InputPath::Stdin => (Box::new(io::stdin()), None),
+        InputPath::Stdin => (Box::new(io::stdin()), None, Some(SystemTime::now())),
     };
     let mut sample = Vec::with_capacity(SAMPLE_BYTES);
     (&mut raw)
@@ -85,7 +92,14 @@ pub fn open(input: &InputPath) -> io::Result<Opened> {
         reader,
         sample,
         size,
+        modified: modified.and_then(timestamp_of),
     })
+}
+
+/// A system time as a [`Timestamp`], if it is after 1970.
+fn timestamp_of(time: SystemTime) -> Option<Timestamp> {
+    let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Timestamp(i64::try_from(secs).ok()?))
 }
 
 /// The complete lines of a sample (a cut-off last line is left out unless
