@@ -21,7 +21,7 @@ pub mod window;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use mailfuse_core::{Client, Event, Timestamp};
+use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use accounts::{AccountSummary, CompromiseConfig, Counts};
@@ -62,7 +62,14 @@ impl Default for DetectConfig {
 pub struct Stats {
     pub events: u64,
     pub messages: u64,
+    /// Recipients named in submission or delivery lines, each counted once
+    /// per message.
+    pub recipients: u64,
+    /// Delivery lines, and how they ended.
     pub deliveries: u64,
+    pub delivered: u64,
+    pub deferred: u64,
+    pub failed: u64,
     /// Delivery lines whose message was never seen (before the log began, or
     /// forgotten after the time to live).
     pub orphan_deliveries: u64,
@@ -163,7 +170,11 @@ impl Detector {
         if let Some(Client::Ip(ip)) = s.client {
             message.ip.get_or_insert(ip);
         }
+        if let Some(count) = s.recipient_count {
+            message.expected_recipients = Some(count);
+        }
         let change = s.recipient.map(|r| (r, message.note_recipient(r, None)));
+        stats.recipients += u64::from(change.is_some_and(|(_, c)| c.new_recipient));
         let newly_counted = !message.counted && s.envelope_from.is_some();
         if newly_counted {
             message.counted = true;
@@ -191,11 +202,17 @@ impl Detector {
 
     fn on_delivery(&mut self, d: &mailfuse_core::Delivery<'_>, line: &[u8]) {
         self.stats.deliveries += 1;
+        match d.status {
+            DeliveryStatus::Delivered => self.stats.delivered += 1,
+            DeliveryStatus::Deferred => self.stats.deferred += 1,
+            DeliveryStatus::Failed => self.stats.failed += 1,
+        }
         let Some(message) = self.messages.get(d.queue_id, d.at) else {
             self.stats.orphan_deliveries += 1;
             return;
         };
         let change = message.note_recipient(d.recipient, Some(d.status));
+        self.stats.recipients += u64::from(change.new_recipient);
         if let (Some(id), true) = (message.account, message.counted) {
             let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             self.accounts

@@ -1,4 +1,10 @@
 //! Syslog files of a Postfix and Dovecot server. (Being written.)
+//!
+//! The envelope (timestamp, host, program) is read here; the message is
+//! handed to the program's parser: [`postfix`] or [`dovecot`].
+
+mod dovecot;
+mod postfix;
 
 use mailfuse_core::Timestamp;
 
@@ -10,12 +16,16 @@ pub fn recognizes(_line: &[u8]) -> bool {
 }
 
 /// Parser of Postfix and Dovecot syslog lines.
-pub struct SyslogParser {}
+pub struct SyslogParser {
+    dovecot: dovecot::DovecotState,
+}
 
 impl SyslogParser {
     /// A parser for a file read with `context`.
     pub fn new(_context: &ParseContext) -> Self {
-        SyslogParser {}
+        SyslogParser {
+            dovecot: dovecot::DovecotState::default(),
+        }
     }
 }
 
@@ -24,7 +34,12 @@ impl LineParser for SyslogParser {
         None
     }
 
-    fn parse<'a>(&mut self, _line: &'a [u8]) -> Parsed<'a> {
-        Parsed::Unknown
+    fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
+        // Placeholder dispatch until the envelope parser lands.
+        let at = Timestamp(0);
+        match line.strip_prefix(b"postfix/") {
+            Some(rest) => postfix::parse(at, b"smtpd", rest),
+            None => dovecot::parse(at, line, &mut self.dovecot),
+        }
     }
 }
