@@ -15,7 +15,7 @@ use mailfuse_formats::{kerio, Format, LocalZone, ParseContext, Parsed};
 use serde::Serialize;
 
 use crate::progress::Progress;
-use crate::source;
+use crate::source::{self, Problems};
 use std::sync::mpsc::Receiver;
 
 use ahead::{Ahead, Block, ParsedLine};
@@ -50,9 +50,12 @@ pub struct InputReport {
     pub malformed: BTreeMap<&'static str, u64>,
     /// Lines longer than the limit, skipped unread.
     pub too_long: u64,
-    /// Why reading stopped early, if it did.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    /// The files of a rotated set read as this input, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<String>,
+    /// What could not be read (the input, or some of its members), and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
 }
 
 impl InputReport {
@@ -77,16 +80,19 @@ struct Cursor {
     /// Index of the current line in `block`.
     index: usize,
     bytes_read: u64,
+    /// Where the input's reader notes members it could not read.
+    problems: Problems,
 }
 
 impl Cursor {
-    fn new(report: InputReport, ahead: Receiver<Ahead>) -> Self {
+    fn new(report: InputReport, ahead: Receiver<Ahead>, problems: Problems) -> Self {
         let mut cursor = Cursor {
             report,
             ahead,
             block: None,
             index: 0,
             bytes_read: 0,
+            problems,
         };
         cursor.next_block();
         cursor
@@ -149,11 +155,15 @@ impl Cursor {
                 }
                 Ok(Ahead::End { bytes_read, error }) => {
                     self.bytes_read = bytes_read;
-                    self.report.error = error;
+                    if let Ok(mut problems) = self.problems.lock() {
+                        self.report.errors.append(&mut problems);
+                    }
+                    self.report.errors.extend(error);
                     break;
                 }
                 Err(_) => {
-                    self.report.error = Some("the reading thread stopped unexpectedly".into());
+                    let stopped = "the reading thread stopped unexpectedly".to_string();
+                    self.report.errors.push(stopped);
                     break;
                 }
             }
@@ -185,6 +195,7 @@ pub fn read_all(
     for input in &inputs {
         let mut report = InputReport {
             path: input.label(),
+            members: input.rotated_members(),
             ..InputReport::default()
         };
         match source::open(input) {
@@ -195,12 +206,13 @@ pub fn read_all(
                 }
                 None => {
                     report.bytes = file.size.unwrap_or(file.sample.len() as u64);
-                    report.error = Some("not a log format mailfuse knows; skipped".into());
+                    let unknown = "not a log format mailfuse knows; skipped".to_string();
+                    report.errors.push(unknown);
                     reports.push(report);
                 }
             },
             Err(e) => {
-                report.error = Some(format!("cannot open: {e}"));
+                report.errors.push(format!("cannot open: {e}"));
                 reports.push(report);
             }
         }
@@ -208,7 +220,7 @@ pub fn read_all(
     if opened.is_empty() {
         let why: Vec<String> = reports
             .iter()
-            .map(|r| format!("{}: {}", r.path, r.error.as_deref().unwrap_or("?")))
+            .map(|r| format!("{}: {}", r.path, r.errors.join("; ")))
             .collect();
         bail!(
             "no readable mail log among the inputs:\n  {}",
@@ -227,7 +239,7 @@ pub fn read_all(
                     year_reference: file.modified,
                 });
                 let ahead = ahead::spawn(scope, file.reader, parser, options.max_line);
-                Cursor::new(report, ahead)
+                Cursor::new(report, ahead, file.problems)
             })
             .collect();
         let mut processed_lines = 0u64;

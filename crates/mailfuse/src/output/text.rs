@@ -228,10 +228,18 @@ fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
             }
             write!(out, "; skipped {}", parts.join(", "))?;
         }
-        if let Some(error) = &input.error {
-            write!(out, "; {}", safe(error))?;
-        }
         writeln!(out)?;
+        if !input.members.is_empty() {
+            let members: Vec<String> = input.members.iter().map(|m| safe(m).to_string()).collect();
+            writeln!(
+                out,
+                "    read as one log, oldest first: {}",
+                members.join(", ")
+            )?;
+        }
+        for error in &input.errors {
+            writeln!(out, "    error: {}", safe(error))?;
+        }
     }
     Ok(())
 }

@@ -1,0 +1,127 @@
+//! Rotated log sets: `mail.log`, `mail.log.1`, `mail.log.2.gz`, …, or
+//! logrotate's `dateext` names (`mail.log-20251101.gz`), read as one log,
+//! oldest member first.
+
+use std::cmp::Reverse;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Compression suffixes logrotate and admins add.
+const COMPRESSED: [&str; 5] = [".gz", ".zst", ".bz2", ".xz", ".zstd"];
+
+/// Where a file stands in its set; ordered oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Age {
+    /// `-YYYYMMDD` (or with hours): older dates first.
+    Dated(String),
+    /// `.N`: larger numbers are older.
+    Numbered(Reverse<u64>),
+    /// The file being written.
+    Current,
+}
+
+/// The set a file name belongs to (the name without rotation and
+/// compression suffixes) and its place in it.
+fn rotation_key(name: &str) -> (&str, Age) {
+    let mut base = name;
+    if let Some(stripped) = COMPRESSED.iter().find_map(|ext| base.strip_suffix(ext)) {
+        base = stripped;
+    }
+    if let Some((stem, number)) = base.rsplit_once('.') {
+        let digits = !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit());
+        if let (true, false, Ok(n)) = (digits, stem.is_empty(), number.parse::<u64>()) {
+            return (stem, Age::Numbered(Reverse(n)));
+        }
+    }
+    if let Some((stem, date)) = base.rsplit_once('-') {
+        let is_date = matches!(date.len(), 8 | 10) && date.bytes().all(|b| b.is_ascii_digit());
+        if is_date && !stem.is_empty() {
+            return (stem, Age::Dated(date.to_string()));
+        }
+    }
+    (base, Age::Current)
+}
+
+/// Groups `files` into rotation sets (same folder, same base name), each
+/// ordered oldest first; sets are ordered by their base path.
+pub fn group(files: Vec<PathBuf>) -> Vec<Vec<PathBuf>> {
+    let mut sets: BTreeMap<PathBuf, Vec<(Age, PathBuf)>> = BTreeMap::new();
+    for file in files {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (base, age) = rotation_key(&name);
+        let set = file.parent().unwrap_or(Path::new("")).join(base);
+        sets.entry(set).or_default().push((age, file));
+    }
+    sets.into_values()
+        .map(|mut members| {
+            members.sort();
+            members.dedup_by(|a, b| a.1 == b.1);
+            members.into_iter().map(|(_, path)| path).collect()
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(sets: Vec<Vec<PathBuf>>) -> Vec<Vec<String>> {
+        sets.into_iter()
+            .map(|set| set.iter().map(|p| p.display().to_string()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_numbered_set_is_read_oldest_first() {
+        let files = [
+            "log/mail.log",
+            "log/mail.log.1",
+            "log/mail.log.10.gz",
+            "log/mail.log.2.gz",
+        ]
+        .map(PathBuf::from)
+        .to_vec();
+        assert_eq!(
+            names(group(files)),
+            [[
+                "log/mail.log.10.gz",
+                "log/mail.log.2.gz",
+                "log/mail.log.1",
+                "log/mail.log"
+            ]]
+        );
+    }
+
+    #[test]
+    fn dated_members_and_separate_sets() {
+        let files = [
+            "mail.log",
+            "mail.err",
+            "mail.log-20251108",
+            "mail.log-20251101.zst",
+            "mail.err.1",
+            "security.log",
+        ]
+        .map(PathBuf::from)
+        .to_vec();
+        assert_eq!(
+            names(group(files)),
+            [
+                vec!["mail.err.1", "mail.err"],
+                vec!["mail.log-20251101.zst", "mail.log-20251108", "mail.log"],
+                vec!["security.log"],
+            ]
+        );
+    }
+
+    #[test]
+    fn names_that_only_look_rotated_stay_whole() {
+        assert_eq!(rotation_key("mainlog"), ("mainlog", Age::Current));
+        assert_eq!(rotation_key(".1"), (".1", Age::Current));
+        assert_eq!(rotation_key("backup-2025"), ("backup-2025", Age::Current));
+        assert_eq!(rotation_key("exim.log.gz"), ("exim.log", Age::Current));
+    }
+}
