@@ -76,15 +76,54 @@ fn is_zero(n: &u64) -> bool {
 /// hostile 10 MB line cannot bloat a report.
 pub fn evidence_line(line: &[u8]) -> String {
     const MAX: usize = 2048;
+    let (line, redacted) = without_password(line);
     let clipped = &line[..line.len().min(MAX)];
     let mut text = String::from_utf8_lossy(clipped).into_owned();
     if line.len() > MAX {
         text.push('…');
     }
+    if redacted {
+        text.push_str(REDACTED);
+    }
     text
+}
+
+/// What Dovecot writes before the password a client tried, with
+/// `auth_verbose_passwords` (2.4 shows it in its default failure lines).
+const PASSWORD_MARKER: &[u8] = b"given password: ";
+/// What stands in for the password in reports.
+const REDACTED: &str = "[password removed by mailfuse])";
+
+/// The line cut before a password it shows, and whether it was cut: a
+/// report must never spread a password, even a wrong one (it is often a
+/// typo of the right one, or the right one of another account).
+fn without_password(line: &[u8]) -> (&[u8], bool) {
+    match line
+        .windows(PASSWORD_MARKER.len())
+        .position(|w| w == PASSWORD_MARKER)
+    {
+        Some(at) => (&line[..at + PASSWORD_MARKER.len()], true),
+        None => (line, false),
+    }
 }
 
 /// Log bytes as an owned lossy string (account names, addresses).
 pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_never_shows_a_password_dovecot_logged() {
+        let line = b"Aug 30 00:10:57 auth(info@example.com,192.0.2.110,sasl:login)<CvN+E95Uf4e7eEnj>: Info: sql: Password mismatch (given password: Summer2024!)";
+        let shown = evidence_line(line);
+        assert!(!shown.contains("Summer2024"), "{shown}");
+        assert!(shown.ends_with("(given password: [password removed by mailfuse])"));
+        let sha = b"auth: sql(u,1.2.3.4): unknown user (SHA1 of given password: 5baa61e4)";
+        assert!(!evidence_line(sha).contains("5baa61e4"));
+        assert_eq!(evidence_line(b"plain line"), "plain line");
+    }
 }
