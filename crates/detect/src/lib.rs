@@ -73,6 +73,7 @@ pub struct Stats {
     /// Delivery lines whose message was never seen (before the log began, or
     /// forgotten after the time to live).
     pub orphan_deliveries: u64,
+    /// Failed login attempts (a summary line counts its attempts).
     pub auth_failures: u64,
     pub auth_successes: u64,
     pub server_blocks: u64,
@@ -133,7 +134,7 @@ impl Detector {
             Event::Submission(s) => self.on_submission(s, line),
             Event::Delivery(d) => self.on_delivery(d, line),
             Event::AuthFailure(f) => {
-                self.stats.auth_failures += 1;
+                self.stats.auth_failures += u64::from(f.attempts);
                 self.guessing.on_failure(f, line);
             }
             Event::AuthSuccess(s) => {
