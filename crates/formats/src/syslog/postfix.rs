@@ -18,7 +18,9 @@
 //!   parts (Postfix ≥ 3.5 logs addresses quoted, so `"a>, status=sent"@x`
 //!   stays one address); then fields in order up to `status=`, whose
 //!   remote reply runs to the end of the line;
-//! - a SASL login that was tried runs to the end of the line;
+//! - a SASL login that was tried runs to the end of the line; a successful
+//!   one (`client=…, sasl_username=`) is the first, up to `, sasl_sender=`
+//!   (which the client chose and Postfix writes after it);
 //! - a block's reason is the reply before the first `; from=<`.
 //!
 //! Ambiguities left: Postfix before 3.5 logs addresses unquoted, so a
