@@ -1,12 +1,606 @@
-//! Postfix lines. (Being written.)
+//! Postfix lines.
+//!
+//! A message's story is spread over its daemons' lines, joined by queue id
+//! (`2441AB4574: …`): `smtpd` names the client and SASL login (or `pickup` a
+//! local submission), `cleanup` the Message-ID, `qmgr` the envelope sender,
+//! size and recipient count, each delivery agent (`smtp`, `lmtp`, `local`,
+//! `virtual`, `pipe`, `error`…) one recipient's outcome, and `qmgr` the end
+//! (`removed`). Lines without a queue id report refused clients (`NOQUEUE:
+//! reject: …`) and failed SMTP AUTH (`warning: host[ip]: SASL LOGIN
+//! authentication failed: …`).
+//!
+//! Much of a line is written by others: addresses (MAIL FROM, RCPT TO),
+//! Message-IDs, HELO names, SASL logins tried, remote servers' replies.
+//! Each value is therefore read from the end Postfix controls:
+//! - `qmgr`'s sender from the end of the line, which Postfix writes last
+//!   (`>, size=N, nrcpt=N (queue active)`);
+//! - a delivery's recipient up to its closing `>`, skipping quoted local
+//!   parts (Postfix ≥ 3.5 logs addresses quoted, so `"a>, status=sent"@x`
+//!   stays one address); then fields in order up to `status=`, whose
+//!   remote reply runs to the end of the line;
+//! - a SASL login that was tried runs to the end of the line; a successful
+//!   one (`client=…, sasl_username=`) is the first, up to `, sasl_sender=`
+//!   (which the client chose and Postfix writes after it);
+//! - a block's reason is the reply before the first `; from=<`.
+//!
+//! Ambiguities left: Postfix before 3.5 logs addresses unquoted, so a
+//! recipient containing `>, relay=…, status=sent (` reads as that status; a
+//! recipient or HELO can shorten a block's reply (a `; from=<` of its own)
+//! and, in the `<address>` before the reason, choose the block's kind.
 
-use mailfuse_core::Timestamp;
+use mailfuse_core::net::parse_ip;
+use mailfuse_core::{
+    AuthFailure, AuthFailureKind, BlockKind, Client, Delivery, DeliveryStatus, Event, Removed,
+    ServerBlock, Submission, Timestamp,
+};
+use memchr::{memchr, memchr2, memchr_iter, memmem};
 
 use crate::Parsed;
 
-/// A Postfix line: `service` is the last part of the syslog program name
-/// (`smtpd` for `postfix/submission/smtpd`), `message` the text after
-/// `program[pid]: `.
-pub(super) fn parse<'a>(_at: Timestamp, _service: &'a [u8], _message: &'a [u8]) -> Parsed<'a> {
-    Parsed::Unknown
+/// Short queue ids are at least 6 upper-case hex digits (5 for the
+/// microseconds, then the inode number).
+const SHORT_QUEUE_ID: std::ops::RangeInclusive<usize> = 6..=16;
+
+/// Long queue ids (`enable_long_queue_ids`): 10 base-52 characters of time,
+/// `z`, the inode number in base 51.
+const LONG_QUEUE_ID: std::ops::RangeInclusive<usize> = 12..=24;
+
+/// The daemons whose lines say nothing about mail or logins, apart from the
+/// queue lines and `NOQUEUE` refusals read before these are consulted
+/// (`postsuper: QID: removed`, postscreen's DNSBL refusals).
+const QUIET_DAEMONS: &[&[u8]] = &[
+    b"postscreen",
+    b"anvil",
+    b"master",
+    b"dnsblog",
+    b"tlsproxy",
+    b"scache",
+    b"tlsmgr",
+    b"verify",
+    b"proxymap",
+    b"trivial-rewrite",
+    b"postfix-script",
+    b"postlogd",
+    b"postsuper",
+    b"postqueue",
+    b"postdrop",
+    b"sendmail",
+    b"postmap",
+];
+
+/// Lines without a queue id that carry nothing for detection: connections
+/// (the SASL warning already told of failed logins; `auth=0/1` repeats it),
+/// TLS, start-up, statistics, trouble of the server itself.
+const NOISE: &[&[u8]] = &[
+    b"connect from ",
+    b"disconnect from ",
+    b"lost connection after ",
+    b"timeout after ",
+    b"too many errors after ",
+    b"improper command pipelining after ",
+    b"Anonymous TLS connection established ",
+    b"Untrusted TLS connection established ",
+    b"Trusted TLS connection established ",
+    b"Verified TLS connection established ",
+    b"SSL_accept error from ",
+    b"TLS library problem",
+    b"connect to ",
+    b"statistics: ",
+    b"daemon started",
+    b"reload ",
+    b"terminating on signal",
+    b"fatal: ",
+    b"panic: ",
+    b"error: ",
+];
+
+/// Queue lines that carry nothing for detection: notifications (the
+/// notification is a message of its own, with its own queue id), a remote
+/// server's words before the `to=<…>` line that settles the recipient,
+/// actions that let the message through or drop it silently, queue
+/// administration, header and body checks (see [`queue_event`]).
+const QUEUE_NOISE: &[&[u8]] = &[
+    b"sender non-delivery notification: ",
+    b"sender delivery status notification: ",
+    b"sender delay notification: ",
+    b"postmaster non-delivery notification: ",
+    b"resent-message-id=",
+    b"host ",
+    b"lost connection with ",
+    b"conversation with ",
+    b"enabling PIX workarounds",
+    b"Cannot start TLS",
+    b"SASL authentication failed",
+    b"warning: ",
+    b"info: ",
+    b"warn: ",
+    b"reject_warning: ",
+    b"hold: ",
+    b"discard: ",
+    b"filter: ",
+    b"redirect: ",
+    b"replace: ",
+    b"prepend: ",
+    b"placed on hold",
+    b"released from hold",
+    b"requeued",
+    b"skipped, still being delivered",
+];
+
+/// `NOQUEUE:` actions that did not refuse the client.
+const NOQUEUE_NOISE: &[&[u8]] = &[
+    b"reject_warning: ",
+    b"warn: ",
+    b"hold: ",
+    b"discard: ",
+    b"filter: ",
+    b"redirect: ",
+    b"info: ",
+];
+
+/// The refusal actions: `reject` (smtpd's restrictions, postscreen) and
+/// `milter-reject` (a milter's verdict).
+const REFUSALS: &[&[u8]] = &[b"reject: ", b"milter-reject: "];
+
+/// Where a successful SASL login's name ends: the field Postfix writes
+/// after it, when there is one (each starts with `,`: see [`before_first`]).
+const AFTER_SASL_USERNAME: &[&[u8]] = &[b", sasl_sender=", b", orig_queue_id=", b", orig_client="];
+
+/// A Postfix line: `program` is its syslog name (`postfix/submission/smtpd`),
+/// `message` the text after `program[pid]: `.
+pub(super) fn parse<'a>(at: Timestamp, program: &'a [u8], message: &'a [u8]) -> Parsed<'a> {
+    if let Some((queue_id, text)) = queue_line(message) {
+        return queue_event(at, program, queue_id, text);
+    }
+    if let Some(text) = message.strip_prefix(b"NOQUEUE: ") {
+        if let Some(refusal) = strip_any_prefix(text, REFUSALS) {
+            return block(at, refusal)
+                .unwrap_or(Parsed::Malformed("postfix refusal without a client"));
+        }
+        return if starts_with_any(text, NOQUEUE_NOISE) {
+            Parsed::Ignored
+        } else {
+            Parsed::Unknown
+        };
+    }
+    if let Some(text) = message.strip_prefix(b"warning: ") {
+        // Warnings are about the server's health, except failed logins.
+        return auth_failure(at, text).unwrap_or(Parsed::Ignored);
+    }
+    if QUIET_DAEMONS.contains(&daemon(program)) || starts_with_any(message, NOISE) {
+        Parsed::Ignored
+    } else {
+        Parsed::Unknown
+    }
 }
+
+/// The queue id and the text after `QID: `, if `message` is a queue line.
+fn queue_line(message: &[u8]) -> Option<(&[u8], &[u8])> {
+    let head = message.get(..=*LONG_QUEUE_ID.end()).unwrap_or(message);
+    let (queue_id, text) = message.split_at_checked(memchr(b':', head)?)?;
+    let text = text.strip_prefix(b": ")?;
+    is_queue_id(queue_id).then_some((queue_id, text))
+}
+
+/// Whether `id` is a short (upper-case hex) or long (alphanumeric) queue id.
+/// Long ids start with the time in base 52, whose first character stays a
+/// digit until 2090: requiring a digit keeps words such as `warning` or
+/// `NOQUEUE` from passing for one.
+fn is_queue_id(id: &[u8]) -> bool {
+    let short = SHORT_QUEUE_ID.contains(&id.len())
+        && id.iter().all(|&b| matches!(b, b'0'..=b'9' | b'A'..=b'F'));
+    short
+        || (LONG_QUEUE_ID.contains(&id.len())
+            && id.iter().all(u8::is_ascii_alphanumeric)
+            && id.iter().any(u8::is_ascii_digit))
+}
+
+/// A line about one message.
+///
+/// `cleanup`'s header and body checks (`QID: reject: header Subject: … from
+/// host[ip]; from=<…>`) are ignored: the client is named after text the
+/// sender wrote, so it cannot be told from a forged one.
+fn queue_event<'a>(
+    at: Timestamp,
+    program: &'a [u8],
+    queue_id: &'a [u8],
+    text: &'a [u8],
+) -> Parsed<'a> {
+    if let Some(fields) = text.strip_prefix(b"to=<") {
+        return delivery(at, queue_id, fields);
+    }
+    if let Some(fields) = text.strip_prefix(b"client=") {
+        return client_submission(at, program, queue_id, fields);
+    }
+    if let Some(fields) = text.strip_prefix(b"from=<") {
+        return queue_manager(at, queue_id, fields);
+    }
+    if let Some(id) = text.strip_prefix(b"message-id=") {
+        let id = without_angles(id);
+        return submission(Submission {
+            at,
+            queue_id,
+            message_id: (!id.is_empty()).then_some(id),
+            ..Submission::default()
+        });
+    }
+    if text.starts_with(b"uid=") {
+        // `pickup`: `uid=1000 from=<user>`, mail from a local program
+        // (sendmail); qmgr gives the rewritten sender.
+        return submission(Submission {
+            at,
+            queue_id,
+            client: Some(Client::Unknown),
+            service: Some(b"pickup"),
+            ..Submission::default()
+        });
+    }
+    if text == b"removed" {
+        return Parsed::Event(Event::Removed(Removed { at, queue_id }));
+    }
+    if let Some(refusal) = strip_any_prefix(text, REFUSALS) {
+        return block(at, refusal).unwrap_or(Parsed::Ignored);
+    }
+    if starts_with_any(text, QUEUE_NOISE) {
+        Parsed::Ignored
+    } else {
+        Parsed::Unknown
+    }
+}
+
+fn submission(submission: Submission<'_>) -> Parsed<'_> {
+    Parsed::Event(Event::Submission(submission))
+}
+
+/// `smtpd`: `client=host[ip][:port][, sasl_method=M, sasl_username=U[,
+/// sasl_sender=S]]`, the first line of a message received over SMTP.
+fn client_submission<'a>(
+    at: Timestamp,
+    program: &'a [u8],
+    queue_id: &'a [u8],
+    fields: &'a [u8],
+) -> Parsed<'a> {
+    let Some((client, rest)) = client_prefix(fields) else {
+        return Parsed::Malformed("postfix client= without host[address]");
+    };
+    let account = memmem::find(rest, b", sasl_username=")
+        .and_then(|start| rest.get(start + b", sasl_username=".len()..))
+        .map(|login| before_first(login, AFTER_SASL_USERNAME))
+        .filter(|login| !login.is_empty());
+    submission(Submission {
+        at,
+        queue_id,
+        account,
+        client: Some(client),
+        service: Some(smtpd_service(program)),
+        ..Submission::default()
+    })
+}
+
+/// `qmgr`: `from=<sender>, size=N, nrcpt=N (queue active)`, read from the
+/// end (see the module notes); `from=<…>, status=expired, returned to
+/// sender` is ignored: the recipients' own lines said they were deferred,
+/// and the sender's bounce is a message of its own.
+fn queue_manager<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'a> {
+    if fields.ends_with(b">, status=expired, returned to sender") {
+        return Parsed::Ignored;
+    }
+    let Some(fields) = fields.strip_suffix(b" (queue active)") else {
+        return Parsed::Unknown;
+    };
+    let Some((rest, recipient_count)) = split_last_field(fields, b", nrcpt=") else {
+        return Parsed::Malformed("postfix queue manager line without nrcpt");
+    };
+    let Some((rest, size)) = split_last_field(rest, b", size=") else {
+        return Parsed::Malformed("postfix queue manager line without size");
+    };
+    let Some(sender) = rest.strip_suffix(b">") else {
+        return Parsed::Malformed("postfix queue manager line without from=<…>");
+    };
+    submission(Submission {
+        at,
+        queue_id,
+        envelope_from: Some(sender),
+        recipient_count: decimal(recipient_count).and_then(|n| u32::try_from(n).ok()),
+        size: decimal(size),
+        is_bounce: sender.is_empty(),
+        ..Submission::default()
+    })
+}
+
+/// A delivery agent's `to=<rcpt>, [orig_to=<…>, ]relay=…, delay=…,
+/// delays=…, dsn=…, status=word (detail)`, from the text after `to=<`.
+fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'a> {
+    let Some((recipient, mut rest)) = address(fields) else {
+        return Parsed::Malformed("postfix delivery with an unterminated recipient");
+    };
+    let (mut relay, mut dsn) = (None, None);
+    loop {
+        let Some(field) = rest.strip_prefix(b", ") else {
+            return Parsed::Malformed("postfix delivery without a status");
+        };
+        let Some((key, value)) = key_value(field) else {
+            return Parsed::Malformed("postfix delivery field without a value");
+        };
+        if key == b"status" {
+            let (word, detail) = word(value);
+            let Some(status) = delivery_status(word) else {
+                return Parsed::Malformed("postfix delivery with an unknown status");
+            };
+            return Parsed::Event(Event::Delivery(Delivery {
+                at,
+                queue_id,
+                recipient,
+                status,
+                dsn,
+                detail: detail
+                    .strip_prefix(b"(")
+                    .and_then(|inside| inside.strip_suffix(b")"))
+                    .unwrap_or(detail),
+                relay: relay.filter(|relay| relay != b"none"),
+            }));
+        }
+        let (value, next) = match value.strip_prefix(b"<") {
+            Some(address_text) => match address(address_text) {
+                Some(parsed) => parsed,
+                None => return Parsed::Malformed("postfix delivery with an unterminated address"),
+            },
+            None => {
+                let end = memmem::find(value, b", ").unwrap_or(value.len());
+                value.split_at(end)
+            }
+        };
+        match key {
+            b"relay" => relay = Some(value),
+            b"dsn" => dsn = Some(value),
+            _ => {}
+        }
+        rest = next;
+    }
+}
+
+fn delivery_status(word: &[u8]) -> Option<DeliveryStatus> {
+    Some(match word {
+        b"sent" | b"deliverable" => DeliveryStatus::Delivered,
+        b"deferred" => DeliveryStatus::Deferred,
+        b"bounced" | b"expired" | b"undeliverable" => DeliveryStatus::Failed,
+        _ => return None,
+    })
+}
+
+/// A refusal, from the text after `reject: `: `CMD from host[ip][:port]:
+/// reply[; from=<…> to=<…> proto=… helo=<…>]`. `None` when no client
+/// follows the command (cleanup's header and body checks).
+fn block<'a>(at: Timestamp, text: &'a [u8]) -> Option<Parsed<'a>> {
+    let (command, rest) = word(text);
+    if command.is_empty() || !command.iter().all(|&b| b.is_ascii_uppercase() || b == b'-') {
+        return None;
+    }
+    let (client, rest) = client_prefix(rest.strip_prefix(b"from ")?)?;
+    let reply = rest.strip_prefix(b": ")?;
+    let reply = memmem::find(reply, b"; from=<").map_or(reply, |end| reply.split_at(end).0);
+    Some(Parsed::Event(Event::ServerBlock(ServerBlock {
+        at,
+        client,
+        kind: block_kind(reply),
+        detail: reply,
+    })))
+}
+
+/// What a refusal's reply says it is about, from the reason after the SMTP
+/// codes and the `<address>: ` the reason is about. Greylisting (a policy
+/// server's `Recipient address rejected: Greylisted`) is no unknown
+/// recipient.
+fn block_kind(reply: &[u8]) -> BlockKind {
+    let reason = reason(reply);
+    let says = |phrase: &[u8]| memmem::find(reason, phrase).is_some();
+    if says(b"blocked using ") {
+        BlockKind::Dnsbl
+    } else if says(b"Relay access denied") {
+        BlockKind::RelayAttempt
+    } else if (says(b"User unknown") || says(b"Recipient address rejected")) && !says(b"reylist") {
+        BlockKind::UnknownRecipient
+    } else {
+        BlockKind::Other
+    }
+}
+
+/// `554 5.7.1 <a@b>: Relay access denied` → `Relay access denied`.
+fn reason(reply: &[u8]) -> &[u8] {
+    let (code, after_code) = word(reply);
+    let mut reason = if code.len() == 3 && code.iter().all(u8::is_ascii_digit) {
+        after_code
+    } else {
+        reply
+    };
+    let (dsn, after_dsn) = word(reason);
+    if dsn.first().is_some_and(|b| matches!(b, b'2' | b'4' | b'5')) && dsn.contains(&b'.') {
+        reason = after_dsn;
+    }
+    if reason.starts_with(b"<") {
+        if let Some(end) = memmem::find(reason, b">: ") {
+            reason = reason.get(end + 3..).unwrap_or_default();
+        }
+    }
+    reason
+}
+
+/// `smtpd`'s `warning: host[ip]: SASL MECH authentication failed: reason[,
+/// sasl_username=login]`. The login was typed by the client and is written
+/// last, so it runs to the end of the line; the reason (from the
+/// authentication server) ends at the first `, sasl_username=`.
+fn auth_failure<'a>(at: Timestamp, text: &'a [u8]) -> Option<Parsed<'a>> {
+    let (client, rest) = client_prefix(text)?;
+    let rest = rest.strip_prefix(b": SASL ")?;
+    let (_mechanism, rest) = word(rest);
+    let rest = rest.strip_prefix(b"authentication failed")?;
+    let (reason, account) = match memmem::find(rest, b", sasl_username=") {
+        Some(start) => {
+            let (reason, login) = rest.split_at(start);
+            (reason, login.get(b", sasl_username=".len()..))
+        }
+        None => (rest, None),
+    };
+    // The server could not check the password: no guess was judged.
+    let kind = if memmem::find(reason, b"authentication server").is_some() {
+        AuthFailureKind::ServerFault
+    } else {
+        AuthFailureKind::BadPassword
+    };
+    Some(Parsed::Event(Event::AuthFailure(AuthFailure {
+        at,
+        client,
+        account: account.filter(|login| !login.is_empty()),
+        service: b"SMTP",
+        kind,
+        attempts: 1,
+    })))
+}
+
+/// `host[ip]` or `host[ip]:port` at the start of `text` (the host is a
+/// checked DNS name, `unknown`, or nothing for postscreen's `[ip]:port`):
+/// the client and the text after it.
+fn client_prefix(text: &[u8]) -> Option<(Client<'_>, &[u8])> {
+    let (host, rest) = text.split_at_checked(memchr(b'[', text)?)?;
+    if !host
+        .iter()
+        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return None;
+    }
+    let rest = rest.get(1..)?;
+    let (ip, rest) = rest.split_at_checked(memchr(b']', rest)?)?;
+    let rest = rest.get(1..)?;
+    let client = match parse_ip(ip) {
+        Some(ip) => Client::Ip(ip),
+        None if !host.is_empty() && host != b"unknown" => Client::Host(host),
+        None => Client::Unknown,
+    };
+    Some((client, without_port(rest)))
+}
+
+/// `text` without a leading `:port`.
+fn without_port(text: &[u8]) -> &[u8] {
+    let Some(port) = text.strip_prefix(b":") else {
+        return text;
+    };
+    let digits = port.iter().take_while(|b| b.is_ascii_digit()).count();
+    if digits == 0 {
+        return text;
+    }
+    port.get(digits..).unwrap_or_default()
+}
+
+/// The master.cf service an `smtpd` runs as: the part of its syslog name
+/// before the daemon (`postfix/submission/smtpd` → `submission`), or `smtp`
+/// when the name has none (`postfix/smtpd`, `postfix-in/smtpd`).
+fn smtpd_service(program: &[u8]) -> &[u8] {
+    let mut parts = program.rsplit(|&b| b == b'/').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some(service), Some(_)) => service,
+        _ => b"smtp",
+    }
+}
+
+/// The daemon of a syslog name: `postfix/submission/smtpd` → `smtpd`.
+fn daemon(program: &[u8]) -> &[u8] {
+    program.rsplit(|&b| b == b'/').next().unwrap_or(program)
+}
+
+/// An address from the text after its `<`, and the text after its `>`:
+/// a `>` inside a quoted local part (`"a>b"@example.com`) does not end it.
+fn address(text: &[u8]) -> Option<(&[u8], &[u8])> {
+    let mut from = 0;
+    loop {
+        let found = from + memchr2(b'>', b'"', text.get(from..)?)?;
+        if text.get(found) == Some(&b'>') {
+            let (address, rest) = text.split_at(found);
+            return Some((address, rest.get(1..).unwrap_or_default()));
+        }
+        from = found + 1 + quoted_len(text.get(found + 1..)?)?;
+    }
+}
+
+/// The length of a quoted string's content and closing quote, from the text
+/// after its opening quote (`\"` and `\\` are escapes).
+fn quoted_len(text: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    loop {
+        let found = from + memchr2(b'"', b'\\', text.get(from..)?)?;
+        if text.get(found) == Some(&b'"') {
+            return Some(found + 1);
+        }
+        from = found + 2;
+    }
+}
+
+/// `key=value…` → (`key`, `value…`). Postfix's keys are short words.
+fn key_value(field: &[u8]) -> Option<(&[u8], &[u8])> {
+    const LONGEST_KEY: usize = 16;
+    let head = field.get(..=LONGEST_KEY).unwrap_or(field);
+    let (key, value) = field.split_at_checked(memchr(b'=', head)?)?;
+    Some((key, value.get(1..)?))
+}
+
+/// The text before the last `marker`, and the value after it.
+fn split_last_field<'a>(text: &'a [u8], marker: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
+    let start = memmem::rfind(text, marker)?;
+    let (before, field) = text.split_at(start);
+    Some((before, field.get(marker.len()..)?))
+}
+
+/// `text` up to the first of `ends` (each starting with `,`) it contains,
+/// or all of it.
+fn before_first<'a>(text: &'a [u8], ends: &[&[u8]]) -> &'a [u8] {
+    let end = memchr_iter(b',', text)
+        .find(|&comma| {
+            text.get(comma..)
+                .is_some_and(|rest| starts_with_any(rest, ends))
+        })
+        .unwrap_or(text.len());
+    text.split_at(end).0
+}
+
+/// The text before the first space, and the text after it (empty if none).
+fn word(text: &[u8]) -> (&[u8], &[u8]) {
+    match memchr(b' ', text) {
+        Some(space) => {
+            let (word, rest) = text.split_at(space);
+            (word, rest.get(1..).unwrap_or_default())
+        }
+        None => (text, b""),
+    }
+}
+
+fn starts_with_any(text: &[u8], prefixes: &[&[u8]]) -> bool {
+    prefixes.iter().any(|prefix| text.starts_with(prefix))
+}
+
+fn strip_any_prefix<'a>(text: &'a [u8], prefixes: &[&[u8]]) -> Option<&'a [u8]> {
+    prefixes
+        .iter()
+        .find_map(|prefix| text.strip_prefix(*prefix))
+}
+
+/// A message id or address without its angle brackets.
+fn without_angles(value: &[u8]) -> &[u8] {
+    value
+        .strip_prefix(b"<")
+        .and_then(|inner| inner.strip_suffix(b">"))
+        .unwrap_or(value)
+}
+
+/// A non-negative decimal number that fits in `u64`.
+fn decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |acc, &b| {
+        let digit = char::from(b).to_digit(10)?;
+        acc.checked_mul(10)?.checked_add(u64::from(digit))
+    })
+}
+
+#[cfg(test)]
+#[path = "postfix_tests.rs"]
+mod tests;
