@@ -279,6 +279,18 @@ impl Accounts {
         id
     }
 
+    /// Notes a service the account submitted mail through (SMTP, webmail,
+    /// Postfix's `submission`…).
+    pub fn note_service(&mut self, id: AccountId, service: &[u8]) {
+        let services = &mut self.accounts[id.0 as usize].services;
+        let known = services
+            .iter()
+            .any(|s| s.as_bytes().eq_ignore_ascii_case(service));
+        if !known && services.len() < 8 {
+            services.push(lossy(service));
+        }
+    }
+
     /// The account's normalised name.
     pub fn name(&self, id: AccountId) -> &str {
         &self.accounts[id.0 as usize].name
@@ -304,7 +316,6 @@ impl Accounts {
         ip: Option<IpAddr>,
         at: Timestamp,
         envelope_from: &[u8],
-        service: Option<&[u8]>,
         line: &[u8],
         prior_failures: impl FnOnce(IpAddr) -> Option<PriorFailures>,
     ) -> IpAddr {
@@ -319,16 +330,6 @@ impl Accounts {
                 account.woke_at = Some((at, log_start));
             }
             account.first_sent = Some(at);
-        }
-        if let Some(service) = service {
-            if account.services.len() < 8
-                && !account
-                    .services
-                    .iter()
-                    .any(|s| s.as_bytes().eq_ignore_ascii_case(service))
-            {
-                account.services.push(lossy(service));
-            }
         }
         account.totals.messages += 1;
         account.totals.foreign_from_messages += u64::from(foreign_from);

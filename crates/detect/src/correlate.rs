@@ -42,6 +42,9 @@ pub struct OpenMessage {
     recipients: SmallVec<[u64; 2]>,
     /// More recipients than [`MAX_TRACKED_RECIPIENTS`] were seen.
     overflowed: bool,
+    /// The line that named the login, kept until the message counts (when
+    /// a later line gives its sender) to serve as evidence.
+    pub first_line: Option<Box<[u8]>>,
 }
 
 /// Recipient flag: the recipient failed permanently.

@@ -164,9 +164,17 @@ impl Detector {
         } = self;
         let message = messages.entry(s.queue_id, s.at);
         if let Some(login) = s.account {
-            message
+            let id = *message
                 .account
                 .get_or_insert_with(|| accounts.id(login, s.at));
+            if let Some(service) = s.service {
+                accounts.note_service(id, service);
+            }
+            // Postfix names the login (smtpd) before the sender (qmgr): keep
+            // the line naming it as the evidence for when the message counts.
+            if !message.counted && s.envelope_from.is_none() && message.first_line.is_none() {
+                message.first_line = Some(line.into());
+            }
         }
         if let Some(Client::Ip(ip)) = s.client {
             message.ip.get_or_insert(ip);
@@ -183,13 +191,13 @@ impl Detector {
         }
         let Some(id) = message.account else { return };
         if newly_counted {
+            let first_line = message.first_line.take();
             let ip = accounts.on_message(
                 id,
                 message.ip,
                 s.at,
                 s.envelope_from.unwrap_or_default(),
-                s.service,
-                line,
+                first_line.as_deref().unwrap_or(line),
                 |ip| guessing.prior_failures(ip),
             );
             message.ip = Some(ip);
