@@ -81,8 +81,8 @@ fn main() {
         (b"1rK9Xa-0001ab-Cd ** x@y: ", b"550 550 "),
         (b"H=(", b"x [192.0.2.1] "),
         (
-            b"a authenticator failed for (x) [192.0.2.1]: 535 (set_id=",
-            b"(set_id=) ",
+            b"a authenticator failed for (",
+            b"x [192.0.2.1] I=[10.0.0.1]:25 ",
         ),
     ];
     for (opening, repeated) in hostile {
