@@ -2,15 +2,13 @@
 //!
 //! `cargo run --release -p mailfuse-formats --example exim_throughput [FILTER]`
 //! (FILTER: run only the lines whose text after the message id or time
-//! starts with it, e.g. `<=`). Typical lines report the best of several
-//! batches: on a shared machine the minimum is the figure that reflects the
-//! code rather than its neighbours.
+//! starts with it, e.g. `<=`).
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+#[path = "support/throughput.rs"]
+mod support;
 
 use mailfuse_formats::exim::EximParser;
-use mailfuse_formats::{LineParser, LocalZone, ParseContext, Parsed};
+use mailfuse_formats::{LocalZone, ParseContext};
 
 /// Where a typical line's text starts (after `YYYY-MM-DD HH:MM:SS `).
 const TEXT_AT: usize = 20;
@@ -28,8 +26,19 @@ const TYPICAL: [&[u8]; 7] = [
     b"2024-03-21 19:26:09 SMTP connection from (laptop) [203.0.113.7]:51234 I=[10.0.0.1]:587 (TCP/IP connection count = 1)",
 ];
 
-const BATCHES: u32 = 20;
-const LINES_PER_BATCH: u32 = 100_000;
+const HOSTILE: [(&[u8], &[u8]); 5] = [
+    (
+        b"1rK9Xa-0001ab-Cd <= a@b H=(x) [192.0.2.1]:1 P=esmtp S=1 T=\"",
+        b"A=plain:ceo \\\" ",
+    ),
+    (b"1rK9Xa-0001ab-Cd <= \"", b" A=plain:ceo P=esmtpa"),
+    (b"1rK9Xa-0001ab-Cd ** x@y: ", b"550 550 "),
+    (b"H=(", b"x [192.0.2.1] "),
+    (
+        b"a authenticator failed for (",
+        b"x [192.0.2.1] I=[10.0.0.1]:25 ",
+    ),
+];
 
 /// The text a line is filtered and labelled by: after its message id, if any.
 fn label(line: &[u8]) -> &[u8] {
@@ -43,65 +52,13 @@ fn label(line: &[u8]) -> &[u8] {
 }
 
 fn main() {
-    let filter = std::env::args().nth(1).unwrap_or_default();
-    let selected = |line: &[u8]| label(line).starts_with(filter.as_bytes());
     let context = ParseContext {
         zone: LocalZone::parse("Europe/Prague").expect("a known zone"),
         year_reference: None,
     };
     let mut parser = EximParser::new(&context);
-    for line in TYPICAL.into_iter().filter(|line| selected(line)) {
-        assert!(!matches!(parser.parse(line), Parsed::Unknown));
-        let best = (0..BATCHES)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..LINES_PER_BATCH {
-                    black_box(parser.parse(black_box(line)));
-                }
-                start.elapsed()
-            })
-            .min()
-            .unwrap_or(Duration::MAX);
-        let per_line = best / LINES_PER_BATCH;
-        let shown = label(line);
-        println!(
-            "{:>4} ns/line {:>5.0} MB/s  {:>3} bytes  {}",
-            per_line.as_nanos(),
-            line.len() as f64 / per_line.as_secs_f64() / 1e6,
-            line.len(),
-            String::from_utf8_lossy(&shown[..shown.len().min(30)]),
-        );
-    }
-    let hostile: [(&[u8], &[u8]); 5] = [
-        (
-            b"1rK9Xa-0001ab-Cd <= a@b H=(x) [192.0.2.1]:1 P=esmtp S=1 T=\"",
-            b"A=plain:ceo \\\" ",
-        ),
-        (b"1rK9Xa-0001ab-Cd <= \"", b" A=plain:ceo P=esmtpa"),
-        (b"1rK9Xa-0001ab-Cd ** x@y: ", b"550 550 "),
-        (b"H=(", b"x [192.0.2.1] "),
-        (
-            b"a authenticator failed for (",
-            b"x [192.0.2.1] I=[10.0.0.1]:25 ",
-        ),
-    ];
-    for (opening, repeated) in hostile {
-        let mut line = b"2024-01-10 10:00:00 ".to_vec();
-        line.extend_from_slice(opening);
-        if !selected(&line) {
-            continue;
-        }
-        while line.len() < 10 << 20 {
-            line.extend_from_slice(repeated);
-        }
-        let start = Instant::now();
-        black_box(parser.parse(black_box(&line)));
-        let elapsed = start.elapsed();
-        let shown = label(&line);
-        println!(
-            "10 MB line {:>6.0} MB/s  {}",
-            line.len() as f64 / elapsed.as_secs_f64() / 1e6,
-            String::from_utf8_lossy(&shown[..30]),
-        );
-    }
+    let mut bench = support::Bench::new(&mut parser, label);
+    bench.typical(&TYPICAL);
+    bench.timestamp(TYPICAL[0]);
+    bench.hostile(b"2024-01-10 10:00:00 ", &HOSTILE);
 }

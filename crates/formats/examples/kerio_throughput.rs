@@ -2,14 +2,12 @@
 //!
 //! `cargo run --release -p mailfuse-formats --example kerio_throughput [FILTER]`
 //! (FILTER: run only the lines whose body starts with it, e.g. `Recv`).
-//! Typical lines report the best of several batches: on a shared machine the
-//! minimum is the figure that reflects the code rather than its neighbours.
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+#[path = "support/throughput.rs"]
+mod support;
 
 use mailfuse_formats::kerio::KerioParser;
-use mailfuse_formats::{LineParser, LocalZone, Parsed};
+use mailfuse_formats::LocalZone;
 
 const TYPICAL: [&[u8]; 6] = [
     // kerio.md's 8+ Recv line: 232 bytes.
@@ -22,63 +20,26 @@ const TYPICAL: [&[u8]; 6] = [
     b"[11/Mar/2024 11:40:41] IMAP: User john.doe@example.com authenticated from IP address 10.150.90.11",
 ];
 
-const BATCHES: u32 = 20;
-const LINES_PER_BATCH: u32 = 100_000;
+const HOSTILE: [(&[u8], &[u8]); 5] = [
+    (b"Recv: Queue-ID: 1, Subject: ", b"x, "),
+    (b"Recv: Queue-ID: 1, From: <\"", b"a>, User: b, "),
+    (
+        b"Sent: Queue-ID: 1, Recipient: <r>, Result: failed, Status: ",
+        b"5.1.1 <a>, b: c, ",
+    ),
+    (b"SMTP: User ", b"x. Attempt from IP address "),
+    (b"Recv: ", b"Key: , "),
+];
+
+/// A line's body, after `[DD/Mon/YYYY HH:MM:SS] `.
+fn body(line: &[u8]) -> &[u8] {
+    line.get(23..).unwrap_or_default()
+}
 
 fn main() {
-    let filter = std::env::args().nth(1).unwrap_or_default();
-    let selected = |line: &[u8]| {
-        line.get(23..)
-            .is_some_and(|body| body.starts_with(filter.as_bytes()))
-    };
     let mut parser = KerioParser::new(LocalZone::parse("Europe/Prague").expect("a known zone"));
-    for line in TYPICAL.into_iter().filter(|line| selected(line)) {
-        assert!(matches!(parser.parse(line), Parsed::Event(_)));
-        let best = (0..BATCHES)
-            .map(|_| {
-                let start = Instant::now();
-                for _ in 0..LINES_PER_BATCH {
-                    black_box(parser.parse(black_box(line)));
-                }
-                start.elapsed()
-            })
-            .min()
-            .unwrap_or(Duration::MAX);
-        let per_line = best / LINES_PER_BATCH;
-        println!(
-            "{:>4} ns/line {:>5.0} MB/s  {:>3} bytes  {}",
-            per_line.as_nanos(),
-            line.len() as f64 / per_line.as_secs_f64() / 1e6,
-            line.len(),
-            String::from_utf8_lossy(&line[23..50]),
-        );
-    }
-    let hostile: [(&[u8], &[u8]); 5] = [
-        (b"Recv: Queue-ID: 1, Subject: ", b"x, "),
-        (b"Recv: Queue-ID: 1, From: <\"", b"a>, User: b, "),
-        (
-            b"Sent: Queue-ID: 1, Recipient: <r>, Result: failed, Status: ",
-            b"5.1.1 <a>, b: c, ",
-        ),
-        (b"SMTP: User ", b"x. Attempt from IP address "),
-        (b"Recv: ", b"Key: , "),
-    ];
-    for (opening, repeated) in hostile {
-        let mut line = b"[10/Jan/2024 10:00:00] ".to_vec();
-        line.extend_from_slice(opening);
-        if !selected(&line) {
-            continue;
-        }
-        while line.len() < 10 << 20 {
-            line.extend_from_slice(repeated);
-        }
-        let start = Instant::now();
-        black_box(parser.parse(black_box(&line)));
-        let elapsed = start.elapsed();
-        println!(
-            "10 MB line {:>6.0} MB/s  {}",
-            line.len() as f64 / elapsed.as_secs_f64() / 1e6,
-            String::from_utf8_lossy(&line[23..50]),
-        );
-    }
+    let mut bench = support::Bench::new(&mut parser, body);
+    bench.typical(&TYPICAL);
+    bench.timestamp(TYPICAL[0]);
+    bench.hostile(b"[10/Jan/2024 10:00:00] ", &HOSTILE);
 }

@@ -12,6 +12,7 @@ pub mod exim;
 pub mod kerio;
 pub mod syslog;
 pub mod syslog5424;
+mod values;
 pub mod zone;
 
 use mailfuse_core::{Event, Timestamp};

@@ -4,7 +4,8 @@
 use mailfuse_core::{Client, Delivery, DeliveryStatus, Event, Removed, Submission, Timestamp};
 
 use super::session;
-use super::words::{decimal, enhanced_code, field, unquoted, without_angles, Host, Words};
+use super::words::{enhanced_code, field, unquoted, Host, Words};
+use crate::values::{decimal, without_angles};
 use crate::Parsed;
 
 /// Flags of delivery lines: `=>` the first address of a delivery, `->` the

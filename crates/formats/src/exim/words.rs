@@ -15,6 +15,8 @@ use std::net::IpAddr;
 use mailfuse_core::{net, Client};
 use memchr::memchr;
 
+use crate::values::is_enhanced_status_code;
+
 /// The words of a text, split at spaces outside quotes and escapes.
 #[derive(Clone, Debug)]
 pub(super) struct Words<'a> {
@@ -167,25 +169,6 @@ pub(super) fn unquoted(value: &[u8]) -> &[u8] {
     inner.strip_suffix(b"\"").unwrap_or(inner)
 }
 
-/// An address or list without its angle brackets (`<>` gives `""`).
-pub(super) fn without_angles(value: &[u8]) -> &[u8] {
-    value
-        .strip_prefix(b"<")
-        .and_then(|inner| inner.strip_suffix(b">"))
-        .unwrap_or(value)
-}
-
-/// A non-negative decimal number that fits in `u64`.
-pub(super) fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |acc, &b| {
-        let digit = char::from(b).to_digit(10)?;
-        acc.checked_mul(10)?.checked_add(u64::from(digit))
-    })
-}
-
 /// A host as Exim writes it (`H=`, `authenticator failed for`): an
 /// optional name (from DNS), an optional `(helo)` and an optional
 /// `[ip]:port`, in that order.
@@ -269,23 +252,13 @@ pub(super) fn enhanced_code(text: &[u8]) -> Option<&[u8]> {
             continue;
         };
         let is_reply = matches!(class, b'2' | b'4' | b'5') && reply.iter().all(u8::is_ascii_digit);
-        if let Some(code) = code.filter(|code| is_reply && is_enhanced_code(code, class)) {
+        if let Some(code) = code.filter(|code| {
+            is_reply && code.first() == Some(&class) && is_enhanced_status_code(code)
+        }) {
             return Some(code);
         }
     }
     None
-}
-
-/// Whether `code` is `class.d{1,3}.d{1,3}` (RFC 3463).
-fn is_enhanced_code(code: &[u8], class: u8) -> bool {
-    let mut parts = code.split(|&b| b == b'.');
-    let number = |part: Option<&[u8]>| {
-        part.is_some_and(|p| (1..=3).contains(&p.len()) && p.iter().all(u8::is_ascii_digit))
-    };
-    parts.next() == Some(&[class][..])
-        && number(parts.next())
-        && number(parts.next())
-        && parts.next().is_none()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ use mailfuse_core::{Delivery, DeliveryStatus, Event, Submission, Timestamp};
 
 use super::fields::{self, Field};
 use super::tokens::client_named;
+use crate::values::{decimal, is_enhanced_status_code, without_angles};
 use crate::Parsed;
 
 /// The `Recv:` fields read, in the order [`submission`] destructures them.
@@ -125,37 +126,6 @@ fn split_status(status: &[u8]) -> (Option<&[u8]>, &[u8]) {
     } else {
         (None, status)
     }
-}
-
-/// Whether `code` is an RFC 3463 enhanced status code: class 2, 4 or 5,
-/// then subject and detail of 1 to 3 digits (`2.0.0`, `5.7.26`).
-fn is_enhanced_status_code(code: &[u8]) -> bool {
-    let is_number =
-        |part: &[u8]| (1..=3).contains(&part.len()) && part.iter().all(u8::is_ascii_digit);
-    let mut parts = code.split(|&b| b == b'.');
-    matches!(parts.next(), Some([b'2' | b'4' | b'5']))
-        && parts.next().is_some_and(is_number)
-        && parts.next().is_some_and(is_number)
-        && parts.next().is_none()
-}
-
-/// An address or message id without its angle brackets (`<>` gives `""`).
-fn without_angles(value: &[u8]) -> &[u8] {
-    value
-        .strip_prefix(b"<")
-        .and_then(|inner| inner.strip_suffix(b">"))
-        .unwrap_or(value)
-}
-
-/// A non-negative decimal number that fits in `u64`.
-fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |acc, &b| {
-        let digit = char::from(b).to_digit(10)?;
-        acc.checked_mul(10)?.checked_add(u64::from(digit))
-    })
 }
 
 fn yes_or_no(value: &[u8]) -> Option<bool> {

@@ -35,6 +35,7 @@ use mailfuse_core::{
 };
 use memchr::{memchr, memchr2, memchr_iter, memmem};
 
+use crate::values::{decimal, without_angles};
 use crate::Parsed;
 
 /// Short queue ids are at least 6 upper-case hex digits (5 for the
@@ -580,25 +581,6 @@ fn strip_any_prefix<'a>(text: &'a [u8], prefixes: &[&[u8]]) -> Option<&'a [u8]> 
     prefixes
         .iter()
         .find_map(|prefix| text.strip_prefix(*prefix))
-}
-
-/// A message id or address without its angle brackets.
-fn without_angles(value: &[u8]) -> &[u8] {
-    value
-        .strip_prefix(b"<")
-        .and_then(|inner| inner.strip_suffix(b">"))
-        .unwrap_or(value)
-}
-
-/// A non-negative decimal number that fits in `u64`.
-fn decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |acc, &b| {
-        let digit = char::from(b).to_digit(10)?;
-        acc.checked_mul(10)?.checked_add(u64::from(digit))
-    })
 }
 
 #[cfg(test)]
