@@ -9,6 +9,8 @@
 //! Adding a format means one module here plus a variant of [`Format`].
 
 pub mod exim;
+#[cfg(test)]
+mod expect;
 pub mod kerio;
 pub mod syslog;
 pub mod syslog5424;

@@ -234,17 +234,11 @@ mod tests {
     const ARRIVAL: &[u8] = b"2024-03-21 19:26:06 1rK9Xa-0001ab-Cd <= alice@example.com H=(laptop) [203.0.113.7]:51234 P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_login:alice@example.com S=2275 id=abc@laptop T=\"Quarterly report\"";
 
     fn submission(line: &[u8]) -> Submission<'_> {
-        match event(line) {
-            Event::Submission(s) => s,
-            other => panic!("{other:?}"),
-        }
+        crate::expect::submission(parse(line))
     }
 
     fn delivery(line: &[u8]) -> Delivery<'_> {
-        match event(line) {
-            Event::Delivery(d) => d,
-            other => panic!("{other:?}"),
-        }
+        crate::expect::delivery(parse(line))
     }
 
     fn ip(text: &str) -> Option<Client<'static>> {

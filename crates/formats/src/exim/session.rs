@@ -151,9 +151,9 @@ fn block<'a>(at: Timestamp, client: Client<'a>, kind: BlockKind, detail: &'a [u8
 
 #[cfg(test)]
 mod tests {
-    use mailfuse_core::{AuthFailure, AuthFailureKind, BlockKind, Client, Event, ServerBlock};
+    use mailfuse_core::{AuthFailure, AuthFailureKind, BlockKind, Client, ServerBlock};
 
-    use super::super::test_support::{event, parse, utc};
+    use super::super::test_support::{parse, utc};
     use crate::Parsed;
 
     fn ip(text: &str) -> Client<'static> {
@@ -161,17 +161,11 @@ mod tests {
     }
 
     fn auth_failure(line: &[u8]) -> AuthFailure<'_> {
-        match event(line) {
-            Event::AuthFailure(f) => f,
-            other => panic!("{other:?}"),
-        }
+        crate::expect::auth_failure(parse(line))
     }
 
     fn block(line: &[u8]) -> ServerBlock<'_> {
-        match event(line) {
-            Event::ServerBlock(b) => b,
-            other => panic!("{other:?}"),
-        }
+        crate::expect::block(parse(line))
     }
 
     #[test]

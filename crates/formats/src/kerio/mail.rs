@@ -152,17 +152,11 @@ mod tests {
     }
 
     fn submission(line: &[u8]) -> Submission<'_> {
-        match parse(line) {
-            Parsed::Event(Event::Submission(submission)) => submission,
-            other => panic!("not a submission: {other:?}"),
-        }
+        crate::expect::submission(parse(line))
     }
 
     fn delivery(line: &[u8]) -> Delivery<'_> {
-        match parse(line) {
-            Parsed::Event(Event::Delivery(delivery)) => delivery,
-            other => panic!("not a delivery: {other:?}"),
-        }
+        crate::expect::delivery(parse(line))
     }
 
     #[test]

@@ -249,17 +249,11 @@ mod tests {
     }
 
     fn failure(line: &[u8]) -> AuthFailure<'_> {
-        match parse(line) {
-            Parsed::Event(Event::AuthFailure(failure)) => failure,
-            other => panic!("not a failed login: {other:?}"),
-        }
+        crate::expect::auth_failure(parse(line))
     }
 
     fn block(line: &[u8]) -> ServerBlock<'_> {
-        match parse(line) {
-            Parsed::Event(Event::ServerBlock(block)) => block,
-            other => panic!("not a server block: {other:?}"),
-        }
+        crate::expect::block(parse(line))
     }
 
     #[test]

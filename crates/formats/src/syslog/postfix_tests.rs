@@ -28,31 +28,19 @@ fn ip(text: &str) -> Client<'static> {
 }
 
 fn submission(line: &[u8]) -> Submission<'_> {
-    match parse(line) {
-        Parsed::Event(Event::Submission(submission)) => submission,
-        other => panic!("not a submission: {other:?}"),
-    }
+    crate::expect::submission(parse(line))
 }
 
 fn delivery(line: &[u8]) -> Delivery<'_> {
-    match parse(line) {
-        Parsed::Event(Event::Delivery(delivery)) => delivery,
-        other => panic!("not a delivery: {other:?}"),
-    }
+    crate::expect::delivery(parse(line))
 }
 
 fn block(line: &[u8]) -> ServerBlock<'_> {
-    match parse(line) {
-        Parsed::Event(Event::ServerBlock(block)) => block,
-        other => panic!("not a block: {other:?}"),
-    }
+    crate::expect::block(parse(line))
 }
 
 fn auth_failure(line: &[u8]) -> AuthFailure<'_> {
-    match parse(line) {
-        Parsed::Event(Event::AuthFailure(failure)) => failure,
-        other => panic!("not an auth failure: {other:?}"),
-    }
+    crate::expect::auth_failure(parse(line))
 }
 
 #[test]
