@@ -19,12 +19,14 @@ const INITIALS: &[&str] = &[
     "v", "w",
 ];
 
-/// One spam message and whether the spammer opened a new SMTP connection
-/// (and so authenticated again) for it.
+/// One spam message, whether the spammer opened a new SMTP connection (and
+/// so authenticated again) for it, and whether they drop the connection
+/// after it (formats that log disconnects need to know).
 #[derive(Clone, Copy, Debug)]
 pub struct Spam<'a> {
     pub msg: Message<'a>,
     pub new_session: bool,
+    pub ends_session: bool,
 }
 
 /// The spammer's run through a hijacked account from `start` to `end`:
@@ -54,6 +56,11 @@ impl<'a> SpamRun<'a> {
             cursor: (0, vocab::US_SURNAMES.partition_point(|s| *s < "caraballo")),
             session_left: 0,
         }
+    }
+
+    /// The hijacked account.
+    pub fn victim(&self) -> Addr<'a> {
+        self.victim
     }
 
     /// When the next message comes, if the run is not over.
@@ -86,7 +93,11 @@ impl<'a> SpamRun<'a> {
         let backlog = ((at.0 - self.start.0) / 90).min(170) as u32;
         let after = 1 + backlog + rng.below(15) as u32;
         msg.relay(rng, rcpt, domain.mx, after, 600);
-        Some(Spam { msg, new_session })
+        Some(Spam {
+            msg,
+            new_session,
+            ends_session: self.session_left == 0 || self.next_at > self.end,
+        })
     }
 
     /// The next address of the harvested list, at `domain`.

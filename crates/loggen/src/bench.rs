@@ -1,21 +1,29 @@
-//! A Kerio mail.log of any size for benchmarks: the example's kind of traffic
-//! for a larger organisation, over as many days as the size needs, with one
+//! A mail log of any size for benchmarks: the example's kind of traffic for
+//! a larger organisation, over as many days as the size needs, with one
 //! hijack burst (the story's spam run through `sales`) in the middle.
 //!
+//! The traffic is the same whatever the format: [`Render`] turns it into
+//! lines, [`crate::kerio::KerioRender`] as Kerio's mail.log,
+//! [`crate::postfix::PostfixRender`] as a Postfix and Dovecot syslog.
+//!
 //! Written as a stream: messages are generated in time order hour by hour,
-//! their `Recv:` line is written at once and their `Sent:` lines wait in a
-//! small heap until the clock passes them, so the file is in time order
-//! without holding it in memory. Lines are rendered straight into one reused
-//! buffer that is handed to the writer in large chunks — no allocation per
-//! line — which keeps generation far faster than the disk.
+//! the lines due when a message arrives are written at once and the later
+//! ones (deliveries, disconnects) wait in a small heap until the clock passes
+//! them, so the file is in time order without holding it in memory. Lines
+//! are rendered straight into one reused buffer that is handed to the writer
+//! in large chunks — no allocation per line — which keeps generation far
+//! faster than the disk.
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
+use std::fmt::Display;
 use std::io::{self, Write};
+use std::str::FromStr;
 
 use crate::attack::SpamRun;
 use crate::clock::{Wall, DAY, HOUR, MINUTE};
-use crate::kerio::{Ip, Line, LineWriter, QueueId, Sent};
+use crate::kerio::{Ip, KerioRender};
+use crate::postfix::PostfixRender;
 use crate::rng::Rng;
 use crate::traffic::{is_office_hours, Message, Org};
 
@@ -28,8 +36,8 @@ pub const OFFICE_IP: Ip = [198, 51, 100, 20];
 /// The server's clock: UTC+01:00, as in the example.
 pub const UTC_OFFSET: i64 = HOUR;
 
-/// Staff of the default benchmark organisation: enough mail for ~15 MB a
-/// working day, so 500 MB spans about seven weeks.
+/// Staff of the default benchmark organisation: 500 MB span about three
+/// weeks of Kerio's log, eleven days of Postfix's (more lines per message).
 pub const DEFAULT_STAFF: usize = 1_200;
 
 pub const DEFAULT_SEED: u64 = 500;
@@ -37,15 +45,41 @@ pub const DEFAULT_SEED: u64 = 500;
 /// Buffered bytes handed to the writer at once.
 const CHUNK: usize = 1 << 20;
 
+/// The log format a benchmark file is written in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    /// Kerio Connect's mail.log.
+    #[default]
+    Kerio,
+    /// Postfix and Dovecot lines in one syslog file (`/var/log/mail.log`).
+    Postfix,
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "kerio" => Ok(Format::Kerio),
+            "postfix" => Ok(Format::Postfix),
+            _ => Err(format!(
+                "unknown format {text:?}: expected kerio or postfix"
+            )),
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Clone, Debug)]
 pub struct BenchConfig {
-    /// Stop after the line that reaches this many bytes (pending deliveries
-    /// of the last messages are still written, so the file is a little longer).
+    /// Stop after the message that reaches this many bytes (pending
+    /// deliveries of the last messages are still written, so the file is a
+    /// little longer).
     pub target_bytes: u64,
     pub seed: u64,
     /// People in the organisation, besides its role mailboxes.
     pub staff: usize,
+    pub format: Format,
 }
 
 impl BenchConfig {
@@ -54,6 +88,7 @@ impl BenchConfig {
             target_bytes,
             seed: DEFAULT_SEED,
             staff: DEFAULT_STAFF,
+            format: Format::default(),
         }
     }
 }
@@ -63,18 +98,156 @@ impl BenchConfig {
 pub struct BenchReport {
     pub bytes: u64,
     pub lines: u64,
+    /// Messages the traffic model made (spam included); not counting the
+    /// server's own, such as Postfix's non-delivery notifications.
     pub messages: u64,
     /// Time of the first and last line.
     pub first: Wall,
     pub last: Wall,
     /// The first spam message's queue id and time, if the file reached the burst.
-    pub burst: Option<(QueueId, Wall)>,
+    pub burst: Option<(String, Wall)>,
     pub spam_messages: u64,
+    /// The format's own counts, named, e.g. Postfix's in `pflogsumm`'s terms.
+    pub tally: Vec<(&'static str, u64)>,
 }
 
-/// Writes a mail.log of at least `cfg.target_bytes` to `out`.
+/// Whether a message came on a connection of its own or on one the sender
+/// keeps open for several (the spammer's), for formats that log connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Connection {
+    /// The client connected (and authenticated, if it does) for this message.
+    pub opens: bool,
+    /// The client disconnects after this message.
+    pub closes: bool,
+}
+
+impl Connection {
+    /// One message, one connection: ordinary clients and servers.
+    pub const OWN: Connection = Connection {
+        opens: true,
+        closes: true,
+    };
+}
+
+/// Lines already written, in the buffer that goes to the file.
+#[derive(Debug, Default)]
+pub struct Lines {
+    buf: Vec<u8>,
+    count: u64,
+}
+
+impl Lines {
+    #[cfg(test)]
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// The buffer to append one more line to (with its `\n`).
+    pub fn line(&mut self) -> &mut Vec<u8> {
+        self.count += 1;
+        &mut self.buf
+    }
+}
+
+/// Lines waiting for their time, in time order, each kind `L` as its format
+/// needs to render it.
+#[derive(Debug)]
+pub struct Schedule<L> {
+    heap: BinaryHeap<Reverse<Pending<L>>>,
+    /// Tie-break keeping lines of the same second in the order they were made.
+    seq: u64,
+}
+
+impl<L> Schedule<L> {
+    fn new() -> Self {
+        Schedule {
+            heap: BinaryHeap::new(),
+            seq: 0,
+        }
+    }
+
+    /// Renders `later` at `at`, after anything already scheduled for that
+    /// second. `at` must not be before the line being rendered.
+    pub fn push(&mut self, at: Wall, later: L) {
+        self.seq += 1;
+        self.heap.push(Reverse(Pending {
+            at,
+            seq: self.seq,
+            later,
+        }));
+    }
+
+    fn next_at(&self) -> Option<Wall> {
+        self.heap.peek().map(|p| p.0.at)
+    }
+
+    fn pop(&mut self) -> Option<(Wall, L)> {
+        self.heap.pop().map(|Reverse(p)| (p.at, p.later))
+    }
+}
+
+/// How a log format writes the traffic.
+pub trait Render<'a> {
+    /// Something the format writes after a message's arrival: a delivery,
+    /// a disconnect, the queue's removal of the message.
+    type Later;
+    /// How the format names a message (shown for the burst's first one).
+    type QueueId: Display;
+
+    /// Writes the lines of `msg` due at its arrival and schedules the rest.
+    fn message(
+        &mut self,
+        msg: &Message<'a>,
+        connection: Connection,
+        lines: &mut Lines,
+        schedule: &mut Schedule<Self::Later>,
+    ) -> Self::QueueId;
+
+    /// Writes `later`, due at `at`; it may schedule more.
+    fn later(
+        &mut self,
+        at: Wall,
+        later: Self::Later,
+        lines: &mut Lines,
+        schedule: &mut Schedule<Self::Later>,
+    );
+
+    /// The hijack starting at `run`'s first message has been planned at
+    /// `now`: schedule whatever the format shows of it beforehand.
+    fn hijack_planned(
+        &mut self,
+        _now: Wall,
+        _run: &SpamRun<'a>,
+        _schedule: &mut Schedule<Self::Later>,
+    ) {
+    }
+
+    /// The file ends at `at`: close whatever is still open (the spammer's
+    /// connection, if the file ends during the run).
+    fn close(&mut self, _at: Wall, _lines: &mut Lines) {}
+
+    /// The format's own counts, for [`BenchReport::tally`].
+    fn tally(&self) -> Vec<(&'static str, u64)> {
+        Vec::new()
+    }
+}
+
+/// Writes a mail log of at least `cfg.target_bytes` to `out`.
 pub fn generate<W: Write>(out: W, cfg: &BenchConfig) -> io::Result<BenchReport> {
     let root = Rng::new(cfg.seed);
+    match cfg.format {
+        Format::Kerio => stream(out, cfg, &root, KerioRender::new(UTC_OFFSET)),
+        // Its own random stream: the traffic stays the same as Kerio's.
+        Format::Postfix => stream(out, cfg, &root, PostfixRender::new(DOMAIN, root.fork(3))),
+    }
+}
+
+fn stream<'a, W: Write, R: Render<'a>>(
+    out: W,
+    cfg: &BenchConfig,
+    root: &Rng,
+    render: R,
+) -> io::Result<BenchReport> {
     let org = Org::synthetic(DOMAIN, OFFICE_IP, cfg.staff, &mut root.fork(0));
     let senders: Vec<usize> = (0..org.people.len())
         .filter(|&i| org.people[i].daily > 0)
@@ -85,7 +258,7 @@ pub fn generate<W: Write>(out: W, cfg: &BenchConfig) -> io::Result<BenchReport> 
     let mut spam: Option<SpamRun<'_>> = None;
 
     let start = Wall::civil(2026, 11, 2, 0, 0, 0);
-    let mut stream = Stream::new(out);
+    let mut stream = Stream::new(out, render);
     stream.report.first = start;
     let mut offsets: Vec<i64> = Vec::new();
     let mut hour = start;
@@ -94,11 +267,11 @@ pub fn generate<W: Write>(out: W, cfg: &BenchConfig) -> io::Result<BenchReport> 
         if spam.is_none() && stream.bytes() >= cfg.target_bytes / 2 {
             let night = hour.midnight().plus(if hour.hour() < 2 { 0 } else { DAY });
             let begin = night.at(2 * HOUR + 13 * MINUTE + spam_rng.between(0, 59));
-            spam = Some(SpamRun::new(
-                victim,
-                begin,
-                night.at(6 * HOUR + 40 * MINUTE),
-            ));
+            let run = SpamRun::new(victim, begin, night.at(6 * HOUR + 40 * MINUTE));
+            stream
+                .render
+                .hijack_planned(hour, &run, &mut stream.schedule);
+            spam = Some(run);
         }
         offsets.clear();
         offsets.extend((0..org.hourly_volume(&mut rng, hour)).map(|_| rng.between(0, HOUR - 1)));
@@ -116,7 +289,7 @@ pub fn generate<W: Write>(out: W, cfg: &BenchConfig) -> io::Result<BenchReport> 
             } else {
                 org.inbound(&mut rng, at)
             };
-            stream.message(&msg)?;
+            stream.message(&msg, Connection::OWN)?;
             if stream.bytes() >= cfg.target_bytes {
                 break;
             }
@@ -126,77 +299,82 @@ pub fn generate<W: Write>(out: W, cfg: &BenchConfig) -> io::Result<BenchReport> 
     stream.finish()
 }
 
-/// A `Sent:` line waiting for its time.
-struct Pending<'a> {
+/// Something scheduled for its time.
+#[derive(Debug)]
+struct Pending<L> {
     at: Wall,
-    /// Tie-break keeping lines of the same second in the order they were made.
     seq: u64,
-    sent: Sent<'a>,
+    later: L,
 }
 
-impl PartialEq for Pending<'_> {
+impl<L> PartialEq for Pending<L> {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
     }
 }
 
-impl Eq for Pending<'_> {}
+impl<L> Eq for Pending<L> {}
 
-impl PartialOrd for Pending<'_> {
+impl<L> PartialOrd for Pending<L> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl Ord for Pending<'_> {
+impl<L> Ord for Pending<L> {
     fn cmp(&self, other: &Self) -> Ordering {
         (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
 
-/// The output side: numbering, time ordering and buffered writing.
-struct Stream<'a, W> {
+/// The output side: time ordering and buffered writing.
+struct Stream<'a, W, R: Render<'a>> {
     out: W,
-    buf: Vec<u8>,
+    render: R,
+    lines: Lines,
     flushed: u64,
-    writer: LineWriter,
-    pending: BinaryHeap<Reverse<Pending<'a>>>,
-    seq: u64,
-    counter: u32,
+    schedule: Schedule<R::Later>,
     report: BenchReport,
 }
 
-impl<'a, W: Write> Stream<'a, W> {
-    fn new(out: W) -> Self {
+impl<'a, W: Write, R: Render<'a>> Stream<'a, W, R> {
+    fn new(out: W, render: R) -> Self {
         Stream {
             out,
-            buf: Vec::with_capacity(CHUNK + 4096),
+            render,
+            lines: Lines {
+                buf: Vec::with_capacity(CHUNK + 64 * 1024),
+                count: 0,
+            },
             flushed: 0,
-            writer: LineWriter::default(),
-            pending: BinaryHeap::new(),
-            seq: 0,
-            counter: 0x0010_0000,
+            schedule: Schedule::new(),
             report: BenchReport::default(),
         }
     }
 
     fn bytes(&self) -> u64 {
-        self.flushed + self.buf.len() as u64
+        self.flushed + self.lines.buf.len() as u64
     }
 
-    fn write(&mut self, at: Wall, line: &Line<'_>) -> io::Result<()> {
-        self.writer.write(&mut self.buf, at, line);
-        self.report.lines += 1;
+    /// Notes that lines stamped `at` were written; hands full chunks over.
+    fn wrote(&mut self, at: Wall) -> io::Result<()> {
         self.report.last = at;
-        if self.buf.len() >= CHUNK {
-            self.out.write_all(&self.buf)?;
-            self.flushed += self.buf.len() as u64;
-            self.buf.clear();
+        if self.lines.buf.len() >= CHUNK {
+            self.out.write_all(&self.lines.buf)?;
+            self.flushed += self.lines.buf.len() as u64;
+            self.lines.buf.clear();
         }
         Ok(())
     }
 
-    /// Writes everything due up to `until`: pending deliveries and spam
+    /// Writes something scheduled.
+    fn later(&mut self, at: Wall, later: R::Later) -> io::Result<()> {
+        self.render
+            .later(at, later, &mut self.lines, &mut self.schedule);
+        self.wrote(at)
+    }
+
+    /// Writes everything due up to `until`: scheduled lines and spam
     /// messages, merged in time order.
     fn advance(
         &mut self,
@@ -209,52 +387,54 @@ impl<'a, W: Write> Stream<'a, W> {
                 .as_ref()
                 .and_then(|run| run.next_at())
                 .filter(|&t| t <= until);
-            let sent_at = self.pending.peek().map(|p| p.0.at).filter(|&t| t <= until);
-            // A delivery due at the same second as a spam message goes first:
-            // it was queued earlier.
-            let spam_first = match (sent_at, spam_at) {
+            let later_at = self.schedule.next_at().filter(|&t| t <= until);
+            // A line due at the same second as a spam message goes first:
+            // its message was queued earlier.
+            let spam_first = match (later_at, spam_at) {
                 (None, None) => return Ok(()),
-                (Some(sent), Some(spam)) => spam < sent,
-                (sent, _) => sent.is_none(),
+                (Some(later), Some(spam)) => spam < later,
+                (later, _) => later.is_none(),
             };
             if spam_first {
                 let run = spam.as_deref_mut().expect("spam_at implies a run");
                 let spam = run.next(rng).expect("next_at said a message is due");
-                let queue = self.message(&spam.msg)?;
+                let connection = Connection {
+                    opens: spam.new_session,
+                    closes: spam.ends_session,
+                };
+                let queue = self.message(&spam.msg, connection)?;
                 self.report.spam_messages += 1;
-                self.report.burst.get_or_insert((queue, spam.msg.at));
+                if self.report.burst.is_none() {
+                    self.report.burst = Some((queue.to_string(), spam.msg.at));
+                }
             } else {
-                let Reverse(p) = self.pending.pop().expect("peeked");
-                self.write(p.at, &Line::Sent(p.sent))?;
+                let (at, later) = self.schedule.pop().expect("peeked");
+                self.later(at, later)?;
             }
         }
     }
 
-    /// Writes the message's `Recv:` line and queues its deliveries.
-    fn message(&mut self, msg: &Message<'a>) -> io::Result<QueueId> {
-        let queue = QueueId::new(msg.at.utc(UTC_OFFSET), self.counter);
-        self.counter = self.counter.wrapping_add(1);
+    /// Writes the message's first lines and schedules the others.
+    fn message(&mut self, msg: &Message<'a>, connection: Connection) -> io::Result<R::QueueId> {
         self.report.messages += 1;
-        self.write(msg.at, &Line::Recv(msg.recv(queue)))?;
-        for (at, sent) in msg.sents(queue) {
-            self.seq += 1;
-            self.pending.push(Reverse(Pending {
-                at,
-                seq: self.seq,
-                sent,
-            }));
-        }
+        let queue = self
+            .render
+            .message(msg, connection, &mut self.lines, &mut self.schedule);
+        self.wrote(msg.at)?;
         Ok(queue)
     }
 
-    /// Writes the deliveries still pending and everything buffered.
+    /// Writes the lines still scheduled and everything buffered.
     fn finish(mut self) -> io::Result<BenchReport> {
-        while let Some(Reverse(p)) = self.pending.pop() {
-            self.write(p.at, &Line::Sent(p.sent))?;
+        while let Some((at, later)) = self.schedule.pop() {
+            self.later(at, later)?;
         }
-        self.out.write_all(&self.buf)?;
+        self.render.close(self.report.last, &mut self.lines);
+        self.out.write_all(&self.lines.buf)?;
         self.out.flush()?;
         self.report.bytes = self.bytes();
+        self.report.lines = self.lines.count;
+        self.report.tally = self.render.tally();
         Ok(self.report)
     }
 }

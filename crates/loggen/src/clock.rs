@@ -1,4 +1,5 @@
-//! The mail server's wall clock and Kerio's `[DD/Mon/YYYY HH:MM:SS]` prefix.
+//! The mail server's wall clock, Kerio's `[DD/Mon/YYYY HH:MM:SS]` prefix and
+//! syslog's `Mon DD HH:MM:SS` (RFC 3164).
 
 use mailfuse_core::Timestamp;
 
@@ -124,13 +125,55 @@ impl StampWriter {
             self.date[8..10].copy_from_slice(&two_digits(year / 100));
             self.date[10..12].copy_from_slice(&two_digits(year % 100));
         }
-        let secs = at.secs_of_day();
-        let h = two_digits(secs / HOUR);
-        let m = two_digits(secs % HOUR / MINUTE);
-        let s = two_digits(secs % MINUTE);
         out.extend_from_slice(&self.date);
-        out.extend_from_slice(&[h[0], h[1], b':', m[0], m[1], b':', s[0], s[1], b']', b' ']);
+        out.extend_from_slice(&time_of_day(at));
+        out.extend_from_slice(b"] ");
     }
+}
+
+/// Writes syslog's RFC 3164 prefix `Nov  2 08:13:05 `: no year, the day of
+/// the month padded with a space. Like [`StampWriter`], it formats the date
+/// once a day.
+#[derive(Clone, Debug)]
+pub struct SyslogStampWriter {
+    day: i64,
+    date: [u8; 7],
+}
+
+impl Default for SyslogStampWriter {
+    fn default() -> Self {
+        SyslogStampWriter {
+            day: i64::MIN,
+            date: *b"Mon dd ",
+        }
+    }
+}
+
+impl SyslogStampWriter {
+    /// Appends the prefix for `at` to `out`.
+    pub fn write(&mut self, out: &mut Vec<u8>, at: Wall) {
+        let day = at.0.div_euclid(DAY);
+        if day != self.day {
+            self.day = day;
+            let (_, month, mday, ..) = Timestamp(at.0).to_civil();
+            self.date[..3].copy_from_slice(MONTHS[usize::from(month) - 1]);
+            let [tens, ones] = two_digits(i64::from(mday));
+            self.date[4] = if tens == b'0' { b' ' } else { tens };
+            self.date[5] = ones;
+        }
+        out.extend_from_slice(&self.date);
+        out.extend_from_slice(&time_of_day(at));
+        out.push(b' ');
+    }
+}
+
+/// `HH:MM:SS` of `at`.
+fn time_of_day(at: Wall) -> [u8; 8] {
+    let secs = at.secs_of_day();
+    let h = two_digits(secs / HOUR);
+    let m = two_digits(secs % HOUR / MINUTE);
+    let s = two_digits(secs % MINUTE);
+    [h[0], h[1], b':', m[0], m[1], b':', s[0], s[1]]
 }
 
 /// `n` (0–99) as two ASCII digits.
@@ -153,6 +196,20 @@ mod tests {
         assert_eq!(
             out,
             b"[02/Nov/2026 23:59:59] [03/Nov/2026 00:00:00] [03/Aug/2012 14:03:27] ".as_slice()
+        );
+    }
+
+    #[test]
+    fn syslog_stamps_pad_the_day_with_a_space() {
+        let mut w = SyslogStampWriter::default();
+        let mut out = Vec::new();
+        let t = Wall::civil(2026, 11, 9, 23, 59, 59);
+        w.write(&mut out, t);
+        w.write(&mut out, t.plus(1));
+        w.write(&mut out, Wall::civil(2026, 1, 31, 8, 5, 0));
+        assert_eq!(
+            out,
+            b"Nov  9 23:59:59 Nov 10 00:00:00 Jan 31 08:05:00 ".as_slice()
         );
     }
 

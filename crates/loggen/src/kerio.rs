@@ -7,7 +7,9 @@
 //!
 //! Formats follow `kerio.md` (Kerio 8+ field order for mail.log).
 
+use crate::bench::{Connection, Lines, Render, Schedule};
 use crate::clock::{StampWriter, Wall};
+use crate::traffic::Message;
 use mailfuse_core::Timestamp;
 
 /// An IPv4 address; generated logs only need IPv4.
@@ -45,7 +47,7 @@ impl<'a> Addr<'a> {
         }
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         for piece in self.local {
             out.str(piece);
         }
@@ -77,7 +79,7 @@ impl QueueId {
         }
     }
 
-    fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.hex(u64::from(self.utc), 8);
         out.push(b'-');
         out.hex(u64::from(self.counter), 8);
@@ -141,7 +143,7 @@ pub struct MsgId<'a> {
 }
 
 impl MsgId<'_> {
-    fn write(&self, out: &mut Vec<u8>) {
+    pub(crate) fn write(&self, out: &mut Vec<u8>) {
         out.push(b'<');
         match self.style {
             MsgIdStyle::Kerio => {
@@ -455,18 +457,71 @@ fn write_sent(out: &mut Vec<u8>, s: &Sent<'_>) {
     out.str(">, Result: ");
     out.str(s.outcome.result.as_str());
     out.str(", Status: ");
-    for piece in s.outcome.status {
-        match piece {
-            Piece::Text(text) => out.str(text),
-            Piece::Rcpt => s.rcpt.write(out),
-            Piece::Domain => out.str(s.rcpt.domain),
-            Piece::Token => out.hex_upper(s.outcome.token, 10),
-        }
-    }
+    write_status(out, &s.outcome, &s.rcpt);
     out.str(", Remote-Host: ");
     out.ip(s.remote_host);
     out.str(", Msg-Id: ");
     s.msg_id.write(out);
+}
+
+/// An attempt's status as Kerio writes it: the DSN code, a space and the
+/// server's reply (`5.1.1 550 5.1.1 <x@y>: Recipient address rejected`).
+pub(crate) fn write_status(out: &mut Vec<u8>, outcome: &Outcome, rcpt: &Addr<'_>) {
+    for piece in outcome.status {
+        match piece {
+            Piece::Text(text) => out.str(text),
+            Piece::Rcpt => rcpt.write(out),
+            Piece::Domain => out.str(rcpt.domain),
+            Piece::Token => out.hex_upper(outcome.token, 10),
+        }
+    }
+}
+
+/// Renders the benchmark's traffic as Kerio's mail.log: a `Recv:` line when
+/// a message arrives, a `Sent:` line per delivery attempt.
+#[derive(Clone, Debug)]
+pub struct KerioRender {
+    writer: LineWriter,
+    /// The server's message counter, the second half of queue ids.
+    counter: u32,
+    utc_offset: i64,
+}
+
+impl KerioRender {
+    /// A server `utc_offset` seconds ahead of UTC (queue ids hold UTC).
+    pub fn new(utc_offset: i64) -> Self {
+        KerioRender {
+            writer: LineWriter::default(),
+            counter: 0x0010_0000,
+            utc_offset,
+        }
+    }
+}
+
+impl<'a> Render<'a> for KerioRender {
+    type Later = Sent<'a>;
+    type QueueId = QueueId;
+
+    fn message(
+        &mut self,
+        msg: &Message<'a>,
+        _: Connection,
+        lines: &mut Lines,
+        schedule: &mut Schedule<Sent<'a>>,
+    ) -> QueueId {
+        let queue = QueueId::new(msg.at.utc(self.utc_offset), self.counter);
+        self.counter = self.counter.wrapping_add(1);
+        self.writer
+            .write(lines.line(), msg.at, &Line::Recv(msg.recv(queue)));
+        for (at, sent) in msg.sents(queue) {
+            schedule.push(at, sent);
+        }
+        queue
+    }
+
+    fn later(&mut self, at: Wall, sent: Sent<'a>, lines: &mut Lines, _: &mut Schedule<Sent<'a>>) {
+        self.writer.write(lines.line(), at, &Line::Sent(sent));
+    }
 }
 
 /// `, mail from <a> to <b>` of security.log's rejection lines.
@@ -479,7 +534,7 @@ fn write_envelope(out: &mut Vec<u8>, from: &Addr<'_>, to: &Addr<'_>) {
 }
 
 /// Appending text and numbers to a byte buffer without `fmt`.
-trait Put {
+pub(crate) trait Put {
     fn str(&mut self, s: &str);
     fn dec(&mut self, n: u64);
     /// `n`'s lowest `width` hex digits, lower case, zero-padded.

@@ -1,4 +1,4 @@
-//! Synthetic Kerio Connect logs for mailfuse's bundled example and benchmarks.
+//! Synthetic mail server logs for mailfuse's bundled example and benchmarks.
 //!
 //! Real mail logs cannot be shipped (they are full of people's addresses), yet
 //! the detectors need realistic input to be demonstrated and measured on: an
@@ -10,9 +10,11 @@
 //! can be regenerated and diffed, and a benchmark file is the same everywhere.
 //!
 //! * [`example`]: one week of a small company, written to `examples/kerio/`.
-//! * [`mod@bench`]: a mail.log of any size, streamed fast, for `bench/scan.sh`.
+//! * [`mod@bench`]: a mail log of any size, streamed fast, for `bench/scan.sh`
+//!   (Kerio) and `bench/postfix.sh` (Postfix and Dovecot).
 //!
-//! The pieces they share: [`kerio`] writes Kerio's line formats, [`traffic`]
+//! The pieces they share: [`kerio`] writes Kerio's line formats, [`postfix`]
+//! Postfix's and Dovecot's (benchmark only), [`traffic`]
 //! models ordinary mail, [`attack`] the hijacker's spam run, [`vocab`] holds
 //! the names and texts, [`clock`] the server's wall clock, [`rng`] the PRNG.
 
@@ -21,6 +23,7 @@ pub mod bench;
 pub mod clock;
 pub mod example;
 pub mod kerio;
+pub mod postfix;
 pub mod rng;
 pub mod traffic;
 pub mod vocab;

@@ -3,7 +3,7 @@
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use mailfuse_loggen::{bench, example};
@@ -12,7 +12,7 @@ use mailfuse_loggen::{bench, example};
 #[command(
     name = "mailfuse-loggen",
     version,
-    about = "Writes synthetic Kerio Connect logs for mailfuse's example and benchmarks"
+    about = "Writes synthetic mail server logs for mailfuse's example and benchmarks"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -30,8 +30,12 @@ enum Command {
         #[arg(long, default_value_t = example::DEFAULT_SEED)]
         seed: u64,
     },
-    /// Writes a large mail.log of mixed traffic with one hijack burst in the middle.
+    /// Writes a large mail log of mixed traffic with one hijack burst in the middle.
     Bench {
+        /// kerio (Kerio Connect's mail.log) or postfix (Postfix and Dovecot
+        /// in one syslog file).
+        #[arg(long, default_value = "kerio", value_parser = clap::value_parser!(bench::Format))]
+        format: bench::Format,
         /// Size to reach, e.g. 500M (suffixes K, M, G are binary multiples).
         #[arg(long, value_parser = bench::parse_size)]
         size: u64,
@@ -50,11 +54,12 @@ fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Example { out, seed } => write_example(&out, seed),
         Command::Bench {
+            format,
             size,
             out,
             seed,
             staff,
-        } => write_bench(&out, size, seed, staff),
+        } => write_bench(&out, size, seed, staff, format),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,7 +92,13 @@ fn write_example(dir: &Path, seed: u64) -> Result<(), String> {
     Ok(())
 }
 
-fn write_bench(path: &Path, size: u64, seed: u64, staff: usize) -> Result<(), String> {
+fn write_bench(
+    path: &Path,
+    size: u64,
+    seed: u64,
+    staff: usize,
+    format: bench::Format,
+) -> Result<(), String> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
@@ -96,10 +107,21 @@ fn write_bench(path: &Path, size: u64, seed: u64, staff: usize) -> Result<(), St
         target_bytes: size,
         seed,
         staff,
+        format,
     };
     let started = Instant::now();
-    let report = bench::generate(file, &config)
+    let report = bench::generate(&file, &config)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    // A log's modification time is its last line's: readers take the year of
+    // RFC 3164 stamps (which have none) from it.
+    let last_line =
+        UNIX_EPOCH + Duration::from_secs(report.last.utc(bench::UTC_OFFSET).0.max(0) as u64);
+    file.set_modified(last_line).map_err(|e| {
+        format!(
+            "cannot set the modification time of {}: {e}",
+            path.display()
+        )
+    })?;
     let secs = started.elapsed().as_secs_f64();
     eprintln!(
         "wrote {} ({} bytes, {} lines, {} messages) in {secs:.2} s ({:.0} MB/s)",
@@ -123,6 +145,14 @@ fn write_bench(path: &Path, size: u64, seed: u64, staff: usize) -> Result<(), St
             stamp(at),
         ),
         None => eprintln!("hijack burst: none (the file ends before the night after its middle)"),
+    }
+    if !report.tally.is_empty() {
+        let counts: Vec<String> = report
+            .tally
+            .iter()
+            .map(|(name, n)| format!("{n} {name}"))
+            .collect();
+        eprintln!("counts: {}", counts.join(", "));
     }
     Ok(())
 }

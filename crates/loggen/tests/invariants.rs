@@ -20,9 +20,9 @@ fn week() -> &'static ExampleLogs {
 /// days and reach the hijack burst.
 fn small_bench(seed: u64) -> Vec<u8> {
     let config = BenchConfig {
-        target_bytes: 3 << 20,
         seed,
         staff: 40,
+        ..BenchConfig::new(3 << 20)
     };
     let mut out = Vec::new();
     bench::generate(&mut out, &config).unwrap();
