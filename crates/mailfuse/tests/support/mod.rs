@@ -1,0 +1,290 @@
+//! A mail server lab on loopback for end-to-end tests: real Postfix and
+//! Dovecot instances in a temp dir, a relay sink, and swaks as the client.
+//! See `postfix_e2e.rs` for what it is for.
+
+pub mod dovecot;
+pub mod postfix;
+pub mod smtp_sink;
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use dovecot::Dovecot;
+use postfix::Postfix;
+use smtp_sink::SmtpSink;
+
+/// The commands the lab runs; `scripts/install-test-deps` installs them.
+const TOOLS: [&str; 6] = [
+    "postfix",
+    "postqueue",
+    "dovecot",
+    "doveadm",
+    "swaks",
+    "pflogsumm",
+];
+
+/// Set to keep the lab's directory even when the test passes.
+pub const KEEP_ENV: &str = "MAILFUSE_E2E_KEEP";
+
+/// The installed command `name`, or a test failure saying how to get it.
+pub fn tool(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/bin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| {
+            panic!("`{name}` is not installed: run scripts/install-test-deps (as root) first")
+        })
+}
+
+/// Runs `command`, failing the test with its output unless it succeeds.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed ({}):\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Runs a command that starts a daemon. The daemon may keep the command's
+/// stdout and stderr open, so they go to `output_file`, not to a pipe that
+/// would never close.
+pub fn start_daemon(command: &mut Command, output_file: &Path) {
+    let output = fs::File::create(output_file).unwrap();
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(output.try_clone().unwrap())
+        .stderr(output)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+    assert!(
+        status.success(),
+        "{command:?} failed ({status}):\n{}",
+        fs::read_to_string(output_file).unwrap_or_default()
+    );
+}
+
+/// Polls `done` every 50 ms until it holds or `timeout` passes; tells which.
+pub fn try_wait_until(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    true
+}
+
+/// Like [`try_wait_until`], failing the test on timeout.
+pub fn wait_until(what: &str, timeout: Duration, done: impl FnMut() -> bool) {
+    assert!(
+        try_wait_until(timeout, done),
+        "timed out after {timeout:?} waiting for {what}"
+    );
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().unwrap().port()
+}
+
+/// Whether `pid` runs (a zombie does not).
+pub fn process_is_alive(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|stat| {
+            // The state follows the command name in parentheses.
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z')
+        })
+        .unwrap_or(false)
+}
+
+/// Kills every process whose working directory is inside `dir`: what a
+/// server of the lab left behind, and nothing else on the machine.
+pub fn kill_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let in_lab = fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(dir));
+        if in_lab && process_is_alive(pid) {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .output();
+        }
+    }
+}
+
+/// The lab's temp dir: removed when the test passes, kept (and its path
+/// printed) when it fails or when `MAILFUSE_E2E_KEEP` is set.
+struct Workdir(Option<tempfile::TempDir>);
+
+impl Drop for Workdir {
+    fn drop(&mut self) {
+        let Some(dir) = self.0.take() else { return };
+        if std::thread::panicking() || std::env::var_os(KEEP_ENV).is_some() {
+            eprintln!("e2e: kept the lab's files in {}", dir.keep().display());
+        }
+    }
+}
+
+/// Postfix, Dovecot and the sink, each in its own corner of one temp dir.
+/// Fields drop in order: the servers stop before the directory goes.
+pub struct Lab {
+    postfix: Postfix,
+    dovecot: Dovecot,
+    pub sink: SmtpSink,
+    submission_port: u16,
+    _workdir: Workdir,
+}
+
+impl Lab {
+    /// Starts the lab with `users` (address, password) known to Dovecot.
+    /// Needs root (the servers switch to their system users) and the tools
+    /// that `scripts/install-test-deps` installs.
+    pub fn start(users: &[(&str, &str)]) -> Lab {
+        for name in TOOLS {
+            tool(name);
+        }
+        let uid = fs::metadata("/proc/self")
+            .map(|m| m.uid())
+            .unwrap_or(u32::MAX);
+        assert_eq!(
+            uid, 0,
+            "the Postfix/Dovecot end-to-end test runs as root (CI does); \
+             it starts its own servers, installed by scripts/install-test-deps"
+        );
+
+        let dir = tempfile::Builder::new()
+            .prefix("mailfuse-e2e-")
+            .tempdir()
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        // The servers' unprivileged processes read their files under it.
+        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+        let workdir = Workdir(Some(dir));
+        eprintln!("e2e: lab in {}", root.display());
+
+        let sink = SmtpSink::start();
+        let submission_port = free_port();
+        let postfix = Postfix::start(&root, submission_port, sink.port());
+        let dovecot = Dovecot::start(&root, &postfix.auth_socket(), users);
+        Lab {
+            postfix,
+            dovecot,
+            sink,
+            submission_port,
+            _workdir: workdir,
+        }
+    }
+
+    pub fn postfix_log(&self) -> &Path {
+        self.postfix.log_path()
+    }
+
+    pub fn dovecot_log(&self) -> &Path {
+        self.dovecot.log_path()
+    }
+
+    /// Submits a message as `user` from `client_ip` (any 127.0.0.0/8
+    /// address), asserting Postfix queued it; returns its queue id.
+    pub fn send(
+        &self,
+        client_ip: &str,
+        user: &str,
+        password: &str,
+        envelope_from: &str,
+        to: &[String],
+    ) -> String {
+        let output = self.swaks(client_ip, user, password, envelope_from, to);
+        let transcript = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "swaks as {user} from {client_ip} failed ({}):\n{transcript}",
+            output.status
+        );
+        transcript
+            .lines()
+            .find_map(|line| line.split("queued as ").nth(1))
+            .map(|id| id.trim().to_string())
+            .unwrap_or_else(|| panic!("no queue id in swaks' transcript:\n{transcript}"))
+    }
+
+    /// Tries to log in as `user` with a wrong password, asserting it fails.
+    pub fn fail_login(&self, client_ip: &str, user: &str, wrong_password: &str) {
+        let output = self.swaks(
+            client_ip,
+            user,
+            wrong_password,
+            user,
+            &["someone@partner.example".to_string()],
+        );
+        // swaks exits 28 when AUTH is refused.
+        assert_eq!(
+            output.status.code(),
+            Some(28),
+            "a wrong password for {user} was not refused:\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+
+    fn swaks(
+        &self,
+        client_ip: &str,
+        user: &str,
+        password: &str,
+        envelope_from: &str,
+        to: &[String],
+    ) -> Output {
+        let server = format!("127.0.0.1:{}", self.submission_port);
+        Command::new(tool("swaks"))
+            .args(["--server", &server, "--local-interface", client_ip])
+            .args(["--auth", "LOGIN", "--auth-user", user])
+            .args(["--auth-password", password])
+            .args(["--from", envelope_from, "--to", &to.join(",")])
+            .args(["--timeout", "15"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("swaks runs")
+    }
+
+    /// Waits until Postfix has handed off every message, then stops both
+    /// servers so their logs are complete and no longer change.
+    pub fn finish(&mut self) {
+        self.postfix.wait_for_empty_queue(Duration::from_secs(30));
+        // postlogd writes what it is sent a moment later: wait until the
+        // log has been quiet for half a second.
+        let size = |path: &Path| fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let mut last = (size(self.postfix_log()), Instant::now());
+        try_wait_until(Duration::from_secs(5), || {
+            let now = size(self.postfix_log());
+            if now != last.0 {
+                last = (now, Instant::now());
+            }
+            last.1.elapsed() >= Duration::from_millis(500)
+        });
+        self.postfix.stop();
+        self.dovecot.stop();
+    }
+}
