@@ -58,6 +58,29 @@ impl serde::Serialize for Network {
     }
 }
 
+/// Reads the form [`Display`](fmt::Display) writes; the network must be the
+/// grouping one of its address (`/24` for IPv4, `/64` for IPv6).
+impl std::str::FromStr for Network {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let invalid = || format!("not a /24 (IPv4) or /64 (IPv6) network: {text:?}");
+        let (base, prefix) = text.split_once('/').ok_or_else(invalid)?;
+        let base: IpAddr = base.parse().map_err(|_| invalid())?;
+        let network = Network::of(base);
+        (network.base == base && prefix.parse::<u8>() == Ok(network.prefix))
+            .then_some(network)
+            .ok_or_else(invalid)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Network {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Whether `ip` is on a network the mail server's own users usually sit on
 /// (private ranges, loopback, link-local): such a source is less telling.
 pub fn is_internal(ip: IpAddr) -> bool {
@@ -73,6 +96,17 @@ pub fn is_internal(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn networks_parse_what_they_display() {
+        for ip in ["203.0.113.7", "2001:db8:1:2:3:4:5:6"] {
+            let network = Network::of(ip.parse().unwrap());
+            assert_eq!(network.to_string().parse::<Network>(), Ok(network));
+        }
+        for bad in ["203.0.113.7/24", "203.0.113.0/16", "203.0.113.0", "x/24"] {
+            assert!(bad.parse::<Network>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_plain_and_bracketed_addresses() {

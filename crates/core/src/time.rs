@@ -67,6 +67,48 @@ impl serde::Serialize for Timestamp {
     }
 }
 
+/// Reads the form [`Display`](fmt::Display) writes: `2012-08-03T12:03:27Z`.
+impl std::str::FromStr for Timestamp {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bytes = text.as_bytes();
+        let shaped = bytes.len() == 20
+            && [
+                (4, b'-'),
+                (7, b'-'),
+                (10, b'T'),
+                (13, b':'),
+                (16, b':'),
+                (19, b'Z'),
+            ]
+            .iter()
+            .all(|&(i, c)| bytes.get(i) == Some(&c));
+        let field = |range: std::ops::Range<usize>| {
+            let digits = bytes.get(range)?;
+            digits.iter().try_fold(0u32, |acc, &b| {
+                b.is_ascii_digit().then(|| acc * 10 + u32::from(b - b'0'))
+            })
+        };
+        let parsed = shaped
+            .then(|| {
+                let year = i32::try_from(field(0..4)?).ok()?;
+                let [mo, d, h, mi, s] = [5..7, 8..10, 11..13, 14..16, 17..19]
+                    .map(|r| field(r).and_then(|v| u8::try_from(v).ok()));
+                Timestamp::from_civil(year, mo?, d?, h?, mi?, s?)
+            })
+            .flatten();
+        parsed.ok_or_else(|| format!("not a UTC time like 2026-11-23T10:51:00Z: {text:?}"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Whether `year` is a leap year in the proleptic Gregorian calendar.
 pub fn is_leap_year(year: i32) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
@@ -145,6 +187,28 @@ pub fn parse_digits<const N: usize>(bytes: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_and_parse_round_trip() {
+        for secs in [0, 1_763_895_060, -86_400, 4_102_444_799] {
+            let t = Timestamp(secs);
+            assert_eq!(t.to_string().parse::<Timestamp>(), Ok(t));
+        }
+        for bad in [
+            "",
+            "2026-11-23 10:51:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-23T10:51:00",
+            "2026-11-23T10:51:0xZ",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+        }
+        let json = serde_json::to_string(&Timestamp(60)).unwrap();
+        assert_eq!(
+            serde_json::from_str::<Timestamp>(&json).unwrap(),
+            Timestamp(60)
+        );
+    }
 
     #[test]
     fn civil_round_trip_across_eras_and_leap_days() {

@@ -4,10 +4,10 @@ use std::net::IpAddr;
 
 use mailfuse_core::net::Network;
 use mailfuse_core::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The kinds of incident mailfuse raises.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentKind {
     /// Someone else is sending mail as this account.
@@ -30,16 +30,16 @@ impl IncidentKind {
 ///
 /// Text fields that came from a log (account names, addresses, evidence lines)
 /// are untrusted: outputs must escape them.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub kind: IncidentKind,
     /// The hijacked account (compromised accounts only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// The IPs involved: the spammer's sending IPs, or the guessing IPs.
     pub ips: Vec<IpAddr>,
     /// The attacking network, for distributed guessing.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
@@ -52,13 +52,13 @@ pub struct Incident {
     /// Failed logins (guessing), or failed logins of the sending IPs before they sent.
     pub failed_logins: u64,
     /// Accounts the guesser tried (at most a few hundred are listed).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts_tried: Vec<String>,
     /// How many distinct accounts were tried in all.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub accounts_tried_total: u64,
     /// Accounts a guessing IP later logged in or sent as: the guess succeeded.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub succeeded_as: Vec<String>,
     /// 0–100: how sure mailfuse is.
     pub score: u32,

@@ -1,0 +1,1 @@
+//! Kerio Connect Administration API. (Being written.)

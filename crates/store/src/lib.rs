@@ -1,0 +1,1 @@
+//! mailfuse state. (Being written.)
