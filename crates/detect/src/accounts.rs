@@ -72,11 +72,11 @@ mod points {
 }
 
 /// Index of an account in the detector's table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AccountId(u32);
 
 /// Message and recipient counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     pub messages: u64,
     pub recipients: u64,
@@ -96,7 +96,7 @@ impl Counts {
 }
 
 /// How new a sending IP was for its account when it first sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 enum Novelty {
     /// Used by the account for longer than the learning period.
     Usual,
@@ -109,7 +109,7 @@ enum Novelty {
 }
 
 /// One account's traffic from one IP.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Stream {
     ip: IpAddr,
     first_seen: Timestamp,
@@ -136,7 +136,7 @@ const MAX_STREAMS: usize = 256;
 /// Most known IPs remembered per account.
 const MAX_KNOWN_IPS: usize = 1024;
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Account {
     name: String,
     /// Lower-case domain of the login, if it has one.
@@ -177,7 +177,7 @@ pub struct AccountSummary {
 }
 
 /// Which recipient addresses are local.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct LocalDomains {
     configured: bool,
     /// Lower-case domain names.
@@ -185,6 +185,18 @@ struct LocalDomains {
 }
 
 impl LocalDomains {
+    /// The configured `domains`; none means they are inferred from the
+    /// authenticated accounts.
+    fn configured(domains: &[String]) -> Self {
+        LocalDomains {
+            configured: !domains.is_empty(),
+            domains: domains
+                .iter()
+                .map(|d| d.to_ascii_lowercase().into_bytes().into_boxed_slice())
+                .collect(),
+        }
+    }
+
     /// Whether `domain` (any case) is local; `scratch` avoids an allocation.
     fn contains(&self, domain: &[u8], scratch: &mut Vec<u8>) -> bool {
         self.domains.contains(lowercase_into(domain, scratch))
@@ -209,8 +221,10 @@ fn domain_of(address: &[u8]) -> Option<&[u8]> {
 }
 
 /// The compromised-account detector's state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Accounts {
+    /// Set from the configuration, not stored.
+    #[serde(skip)]
     config: CompromiseConfig,
     ids: FxHashMap<Box<[u8]>, AccountId>,
     accounts: Vec<Account>,
@@ -219,20 +233,14 @@ pub struct Accounts {
     /// Accounts in the order their incident tripped.
     tripped: Vec<AccountId>,
     /// Reused buffer for lower-casing names without allocating.
+    #[serde(skip)]
     scratch: Vec<u8>,
 }
 
 impl Accounts {
     /// A detector with `config`'s thresholds.
     pub fn new(config: CompromiseConfig) -> Self {
-        let local = LocalDomains {
-            configured: !config.local_domains.is_empty(),
-            domains: config
-                .local_domains
-                .iter()
-                .map(|d| d.to_ascii_lowercase().into_bytes().into_boxed_slice())
-                .collect(),
-        };
+        let local = LocalDomains::configured(&config.local_domains);
         Accounts {
             config,
             local,
@@ -243,6 +251,16 @@ impl Accounts {
     /// Notes the time of the first event of the log (the start of learning).
     pub fn note_time(&mut self, at: Timestamp) {
         self.log_start.get_or_insert(at);
+    }
+
+    /// Takes new thresholds and local domains (after a restore with a
+    /// changed configuration); inferred local domains are kept unless
+    /// domains are now configured.
+    pub fn set_config(&mut self, config: CompromiseConfig) {
+        if !config.local_domains.is_empty() {
+            self.local = LocalDomains::configured(&config.local_domains);
+        }
+        self.config = config;
     }
 
     /// The id of `login` (case-insensitive), registering it if new.

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 
 use mailfuse_core::{DeliveryStatus, Timestamp};
 use rustc_hash::{FxHashMap, FxHasher};
+use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
 use crate::accounts::AccountId;
@@ -25,7 +26,7 @@ use crate::accounts::AccountId;
 const MAX_TRACKED_RECIPIENTS: usize = 4096;
 
 /// What the table knows of one message still in flight.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct OpenMessage {
     pub first_seen: Timestamp,
     /// The time of its latest line.
@@ -135,7 +136,7 @@ fn recipient_hash(address: &[u8]) -> u64 {
 /// Ids of up to 31 bytes (every format known: Kerio 17, Postfix ≤ 17, Exim
 /// ≤ 23) are stored as they are; a longer one is reduced to two independent
 /// 64-bit hashes, marked by a length byte no real id has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct QueueKey {
     len: u8,
     bytes: [u8; 31],
@@ -165,7 +166,7 @@ impl QueueKey {
 }
 
 /// How long messages stay open.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Lifetimes {
     /// Seconds after its first line that any message is forgotten.
     pub ttl_secs: i64,
@@ -177,7 +178,7 @@ pub struct Lifetimes {
 }
 
 /// Open messages by queue id, forgotten once settled and quiet, or too old.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct MessageTable {
     open: FxHashMap<QueueKey, OpenMessage>,
     /// Queue ids in order of first sighting, for the time to live.
@@ -198,6 +199,11 @@ impl MessageTable {
             lifetimes,
             expired: 0,
         }
+    }
+
+    /// Takes new lifetimes (after a restore with a changed configuration).
+    pub fn set_lifetimes(&mut self, lifetimes: Lifetimes) {
+        self.lifetimes = lifetimes;
     }
 
     /// The message with `queue_id`, created if unknown.

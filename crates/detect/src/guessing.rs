@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use mailfuse_core::net::Network;
 use mailfuse_core::{AuthFailure, BlockKind, Client, ServerBlock, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
 use crate::window::{DayWindow, HourWindow, Peak};
@@ -50,14 +50,14 @@ const MAX_ACCOUNTS_KEPT: usize = 500;
 const MAX_IPS_KEPT: usize = 1024;
 
 /// Who is guessing: an IP, or a host name when the log gives no IP.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum Guesser {
     Ip(IpAddr),
     Host(Box<[u8]>),
 }
 
 /// Everything known about one guesser (or one network of them).
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Guesses {
     failures: u64,
     first_seen: Timestamp,
@@ -72,7 +72,7 @@ struct Guesses {
     first_line: String,
     server_blocks: u64,
     tripped_at: Option<Timestamp>,
-    succeeded_as: Vec<(String, Timestamp, &'static str)>,
+    succeeded_as: Vec<(String, Timestamp, Success)>,
 }
 
 impl Guesses {
@@ -194,7 +194,7 @@ impl Guesses {
 }
 
 /// Failed logins from one network by IPs that did not trip on their own.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct NetworkGuesses {
     guesses: Guesses,
     day: DayWindow,
@@ -202,9 +202,27 @@ struct NetworkGuesses {
     ips_total: u64,
 }
 
+/// How a guessing IP showed it had the password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Success {
+    LoggedIn,
+    SentMail,
+}
+
+impl std::fmt::Display for Success {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Success::LoggedIn => "logged in",
+            Success::SentMail => "sent mail",
+        })
+    }
+}
+
 /// The guessing detector's state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Guessing {
+    /// Set from the configuration, not stored.
+    #[serde(skip)]
     config: GuessingConfig,
     guessers: FxHashMap<Guesser, Guesses>,
     networks: FxHashMap<Network, NetworkGuesses>,
@@ -212,14 +230,14 @@ pub struct Guessing {
     tripped: Vec<TripKey>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 enum TripKey {
     Guesser(Guesser),
     Network(Network),
 }
 
 /// What the detector knows of an IP's failed logins before a given moment.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriorFailures {
     pub count: u64,
     pub first_line: String,
@@ -313,10 +331,15 @@ impl Guessing {
         })
     }
 
+    /// Takes new thresholds (after a restore with a changed configuration).
+    pub fn set_config(&mut self, config: GuessingConfig) {
+        self.config = config;
+    }
+
     /// Records that `ip` logged in or sent mail as `account` (`how` says
     /// which, e.g. "sent mail"). After enough failures, that is a guess that
     /// succeeded.
-    pub fn on_success(&mut self, ip: IpAddr, account: &str, at: Timestamp, how: &'static str) {
+    pub fn on_success(&mut self, ip: IpAddr, account: &str, at: Timestamp, how: Success) {
         let threshold = u64::from(self.config.failures_before_success);
         let mark = |g: &mut Guesses| {
             if g.failures >= threshold

@@ -30,7 +30,7 @@ pub use incident::{Incident, IncidentKind};
 
 use accounts::Accounts;
 use correlate::{Lifetimes, MessageTable};
-use guessing::Guessing;
+use guessing::{Guessing, Success};
 
 /// Every threshold of the detectors.
 #[derive(Clone, Debug, Deserialize)]
@@ -57,8 +57,14 @@ impl Default for DetectConfig {
     }
 }
 
+/// A snapshot that could not be written or read back (a bug, or a stored
+/// state from an incompatible version).
+#[derive(Debug, thiserror::Error)]
+#[error("detector state: {0}")]
+pub struct SnapshotError(String);
+
 /// Counters of what the detector was fed.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     pub events: u64,
     pub messages: u64,
@@ -92,7 +98,7 @@ pub struct Findings {
 }
 
 /// The detectors with their state. Feed events in time order.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Detector {
     messages: MessageTable,
     accounts: Accounts,
@@ -143,7 +149,7 @@ impl Detector {
                 if let Client::Ip(ip) = s.client {
                     self.accounts.on_login(id, ip, s.service, s.at);
                     let name = self.accounts.name(id);
-                    self.guessing.on_success(ip, name, s.at, "logged in");
+                    self.guessing.on_success(ip, name, s.at, Success::LoggedIn);
                 }
             }
             Event::ServerBlock(b) => {
@@ -201,7 +207,7 @@ impl Detector {
                 |ip| guessing.prior_failures(ip),
             );
             message.ip = Some(ip);
-            guessing.on_success(ip, accounts.name(id), s.at, "sent mail");
+            guessing.on_success(ip, accounts.name(id), s.at, Success::SentMail);
         }
         if let (Some((recipient, change)), true) = (change, message.counted) {
             let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
@@ -230,6 +236,27 @@ impl Detector {
         if message.is_settled() {
             self.messages.settle(d.queue_id, d.at);
         }
+    }
+
+    /// The detector's whole state (windows, open messages, accounts, what
+    /// was handed out), for [`Detector::restore`]: `watch` stores it with
+    /// its read positions so a restart goes on exactly where it stopped.
+    pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
+        rmp_serde::to_vec_named(self).map_err(|e| SnapshotError(e.to_string()))
+    }
+
+    /// A detector in the state `snapshot` saved, with `config`'s thresholds
+    /// (the configuration may have changed since).
+    pub fn restore(snapshot: &[u8], config: DetectConfig) -> Result<Self, SnapshotError> {
+        let mut detector: Detector =
+            rmp_serde::from_slice(snapshot).map_err(|e| SnapshotError(e.to_string()))?;
+        detector.messages.set_lifetimes(Lifetimes {
+            ttl_secs: config.message_ttl_secs,
+            settled_grace_secs: config.settled_grace_secs,
+        });
+        detector.accounts.set_config(config.compromise);
+        detector.guessing.set_config(config.guessing);
+        Ok(detector)
     }
 
     /// Incidents that tripped since the last call, in the order they tripped

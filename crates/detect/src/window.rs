@@ -1,6 +1,7 @@
 //! Sliding-window counters with a fixed memory footprint.
 
 use mailfuse_core::Timestamp;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Counts what happened in the last `N × width` seconds, in `N` buckets of
 /// `width` seconds each. Memory is `N` counters whatever the traffic, so one
@@ -17,6 +18,40 @@ pub struct Rolling<const N: usize> {
     /// Absolute index (`secs / width`) of the newest bucket.
     newest: i64,
     sum: u32,
+}
+
+/// A [`Rolling`] as stored (serde's arrays stop at 32 elements).
+#[derive(Serialize, Deserialize)]
+struct StoredRolling {
+    width: i64,
+    buckets: Vec<u32>,
+    newest: i64,
+}
+
+impl<const N: usize> Serialize for Rolling<N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        StoredRolling {
+            width: self.width,
+            buckets: self.buckets.to_vec(),
+            newest: self.newest,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for Rolling<N> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let stored = StoredRolling::deserialize(deserializer)?;
+        let buckets: [u32; N] = stored.buckets.try_into().map_err(|b: Vec<u32>| {
+            serde::de::Error::custom(format!("a window of {N} buckets, not {}", b.len()))
+        })?;
+        Ok(Rolling {
+            width: stored.width.max(1),
+            sum: buckets.iter().fold(0u32, |sum, &n| sum.saturating_add(n)),
+            buckets,
+            newest: stored.newest,
+        })
+    }
 }
 
 impl<const N: usize> Rolling<N> {
@@ -97,7 +132,7 @@ impl DayWindow {
 }
 
 /// The largest value a quantity has reached, and when.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peak {
     pub count: u32,
     pub at: Timestamp,

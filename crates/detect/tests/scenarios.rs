@@ -7,7 +7,7 @@ use mailfuse_core::{
     AuthFailure, AuthFailureKind, AuthSuccess, Client, Delivery, DeliveryStatus, Event, Submission,
     Timestamp,
 };
-use mailfuse_detect::{Detector, Findings, IncidentKind};
+use mailfuse_detect::{DetectConfig, Detector, Findings, IncidentKind};
 
 const DAY: i64 = 86_400;
 /// Monday 2026-11-02 00:00 UTC.
@@ -120,6 +120,35 @@ impl Feed {
 
     fn findings(&self) -> Findings {
         self.detector.findings()
+    }
+
+    /// What a restart of `watch` does: the state goes through its stored
+    /// form and comes back.
+    fn restart(&mut self) {
+        let snapshot = self.detector.snapshot().expect("snapshot");
+        self.detector = Detector::restore(&snapshot, DetectConfig::default()).expect("restore");
+    }
+
+    fn seed_story_with_restarts(&mut self, restart_every: Option<usize>) {
+        self.office_week();
+        for i in 0..30 {
+            self.fail_login(3 * DAY + 21 * 3600 + i * 60, "173.16.65.213", None);
+        }
+        for i in 0..600 {
+            if restart_every.is_some_and(|every| i % every == every - 1) {
+                self.restart();
+            }
+            let t = 4 * DAY + 2 * 3600 + i as i64 * 10;
+            let rcpt = spam_recipient(i);
+            let from = "admin@redbullcarwrap.example";
+            self.send(
+                t,
+                "sales@acme.example",
+                "173.16.65.213",
+                from,
+                &[(&rcpt, i % 5 < 3)],
+            );
+        }
     }
 }
 
@@ -375,6 +404,28 @@ fn same_events_same_incidents_and_each_handed_out_once() {
     assert_eq!(first.len(), 1);
     assert!(second.is_empty(), "an incident is handed out once");
     assert_eq!(all, run().2, "deterministic");
+}
+
+#[test]
+fn a_restored_detector_goes_on_as_if_it_never_stopped() {
+    let mut straight = Feed::new();
+    straight.seed_story_with_restarts(None);
+    let mut restarted = Feed::new();
+    restarted.seed_story_with_restarts(Some(7));
+
+    let (a, b) = (straight.findings(), restarted.findings());
+    assert_eq!(a.incidents, b.incidents);
+    assert_eq!(a.accounts, b.accounts);
+    assert_eq!(a.stats, b.stats);
+    assert_eq!(
+        straight.detector.new_incidents(),
+        restarted.detector.new_incidents()
+    );
+    restarted.restart();
+    assert!(
+        restarted.detector.new_incidents().is_empty(),
+        "what was handed out before a restart is not handed out again"
+    );
 }
 
 #[test]
