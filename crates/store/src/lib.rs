@@ -1,1 +1,435 @@
-//! mailfuse state. (Being written.)
+//! mailfuse's durable state, in one SQLite database (WAL mode): what `watch`
+//! must not forget across restarts, and what `status`, `unlock` and
+//! `unblock` read and change from another process.
+//!
+//! - **progress**: the detector's state and the read position of every
+//!   followed log, saved together in one transaction, so a restart (even
+//!   after `kill -9`) neither loses nor counts twice a line;
+//! - **incidents**: each once, by a key the caller derives from what tripped;
+//! - **actions**: every action taken or attempted, for idempotency and audit;
+//! - **locks** (accounts) and **blocks** (IPs, with expiry).
+//!
+//! Times are stored as UTC seconds. Names of accounts are stored lower-case.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use mailfuse_core::Timestamp;
+use rusqlite::{params, Connection, OptionalExtension};
+
+/// The schema version this code writes (SQLite's `user_version`).
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE progress (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    saved_at INTEGER NOT NULL,
+    detector BLOB NOT NULL,
+    positions TEXT NOT NULL
+);
+CREATE TABLE incidents (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    detected_at INTEGER NOT NULL,
+    json TEXT NOT NULL
+);
+CREATE INDEX incidents_by_time ON incidents (detected_at);
+CREATE TABLE actions (
+    id INTEGER PRIMARY KEY,
+    incident_key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX actions_by_incident ON actions (incident_key, action, target);
+CREATE TABLE locks (
+    account TEXT PRIMARY KEY,
+    since INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    incident_key TEXT
+);
+CREATE TABLE blocks (
+    ip TEXT PRIMARY KEY,
+    since INTEGER NOT NULL,
+    until INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    incident_key TEXT
+);
+";
+
+/// Why the store could not do something.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(
+        "state database has schema version {found}, this mailfuse knows {SCHEMA_VERSION}: \
+         use the mailfuse that wrote it, or move the file away to start afresh"
+    )]
+    Version { found: i64 },
+    #[error("state database holds a bad value: {0}")]
+    Corrupt(String),
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// The saved progress of `watch`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub saved_at: Timestamp,
+    /// The detector's snapshot.
+    pub detector: Vec<u8>,
+    /// The followers' checkpoints, as JSON (the caller's format).
+    pub positions: String,
+}
+
+/// An incident as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredIncident {
+    pub key: String,
+    pub kind: String,
+    /// The account or IP (or network) it is about.
+    pub subject: String,
+    pub detected_at: Timestamp,
+    /// The whole incident, as JSON.
+    pub json: String,
+}
+
+/// One action taken or attempted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionRecord {
+    pub incident_key: String,
+    /// Which action (`email`, `kerio.disable_user`…).
+    pub action: String,
+    /// What it acted on (an account, an IP, an address).
+    pub target: String,
+    pub at: Timestamp,
+    pub ok: bool,
+    /// What happened, in words (or why it failed).
+    pub outcome: String,
+}
+
+/// A locked account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Lock {
+    pub account: String,
+    pub since: Timestamp,
+    pub reason: String,
+    pub incident_key: Option<String>,
+}
+
+/// A blocked IP, until an expiry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Block {
+    pub ip: IpAddr,
+    pub since: Timestamp,
+    pub until: Timestamp,
+    pub reason: String,
+    pub incident_key: Option<String>,
+}
+
+/// The state database.
+pub struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // Durable at each commit: an acted-on incident must not be redone.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Store::prepare(conn)
+    }
+
+    /// A database in memory, for tests and `--dry-run` sessions.
+    pub fn in_memory() -> Result<Store> {
+        Store::prepare(Connection::open_in_memory()?)
+    }
+
+    fn prepare(conn: Connection) -> Result<Store> {
+        // `status` or `unlock` may run while `watch` writes.
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        match version {
+            0 => {
+                conn.execute_batch(SCHEMA)?;
+                conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            }
+            SCHEMA_VERSION => {}
+            found => return Err(StoreError::Version { found }),
+        }
+        Ok(Store { conn })
+    }
+
+    /// Saves the detector's state and the read positions, together.
+    pub fn save_progress(&mut self, progress: &Progress) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO progress (id, saved_at, detector, positions) VALUES (1, ?1, ?2, ?3)
+             ON CONFLICT (id) DO UPDATE SET saved_at = ?1, detector = ?2, positions = ?3",
+            params![
+                progress.saved_at.as_secs(),
+                progress.detector,
+                progress.positions
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The last saved progress, if any.
+    pub fn progress(&self) -> Result<Option<Progress>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT saved_at, detector, positions FROM progress WHERE id = 1",
+                [],
+                |row| {
+                    Ok(Progress {
+                        saved_at: Timestamp(row.get(0)?),
+                        detector: row.get(1)?,
+                        positions: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records an incident; false if one with the same key is already known.
+    pub fn add_incident(&mut self, incident: &StoredIncident) -> Result<bool> {
+        let added = self.conn.execute(
+            "INSERT OR IGNORE INTO incidents (key, kind, subject, detected_at, json)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                incident.key,
+                incident.kind,
+                incident.subject,
+                incident.detected_at.as_secs(),
+                incident.json
+            ],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// The latest incidents, newest first.
+    pub fn recent_incidents(&self, limit: usize) -> Result<Vec<StoredIncident>> {
+        let mut statement = self.conn.prepare(
+            "SELECT key, kind, subject, detected_at, json FROM incidents
+             ORDER BY detected_at DESC, key LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit_of(limit)], |row| {
+            Ok(StoredIncident {
+                key: row.get(0)?,
+                kind: row.get(1)?,
+                subject: row.get(2)?,
+                detected_at: Timestamp(row.get(3)?),
+                json: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records an action taken or attempted.
+    pub fn record_action(&mut self, record: &ActionRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO actions (incident_key, action, target, at, ok, outcome)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                record.incident_key,
+                record.action,
+                record.target,
+                record.at.as_secs(),
+                record.ok,
+                record.outcome
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Whether `action` on `target` already succeeded for the incident: an
+    /// action is never repeated (one alert per incident, even across restarts).
+    pub fn action_succeeded(&self, incident_key: &str, action: &str, target: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM actions
+                 WHERE incident_key = ?1 AND action = ?2 AND target = ?3 AND ok
+                 LIMIT 1",
+                params![incident_key, action, target],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// The latest actions, newest first.
+    pub fn recent_actions(&self, limit: usize) -> Result<Vec<ActionRecord>> {
+        let mut statement = self.conn.prepare(
+            "SELECT incident_key, action, target, at, ok, outcome FROM actions
+             ORDER BY at DESC, id DESC LIMIT ?1",
+        )?;
+        let rows = statement.query_map([limit_of(limit)], |row| {
+            Ok(ActionRecord {
+                incident_key: row.get(0)?,
+                action: row.get(1)?,
+                target: row.get(2)?,
+                at: Timestamp(row.get(3)?),
+                ok: row.get(4)?,
+                outcome: row.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Locks an account; false if it already was.
+    pub fn lock(&mut self, lock: &Lock) -> Result<bool> {
+        let added = self.conn.execute(
+            "INSERT OR IGNORE INTO locks (account, since, reason, incident_key)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                lock.account.to_lowercase(),
+                lock.since.as_secs(),
+                lock.reason,
+                lock.incident_key
+            ],
+        )?;
+        Ok(added == 1)
+    }
+
+    /// Unlocks an account; false if it was not locked.
+    pub fn unlock(&mut self, account: &str) -> Result<bool> {
+        let removed = self.conn.execute(
+            "DELETE FROM locks WHERE account = ?1",
+            [account.to_lowercase()],
+        )?;
+        Ok(removed == 1)
+    }
+
+    /// Whether the account is locked.
+    pub fn is_locked(&self, account: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM locks WHERE account = ?1",
+                [account.to_lowercase()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Every locked account, oldest lock first.
+    pub fn locks(&self) -> Result<Vec<Lock>> {
+        let mut statement = self.conn.prepare(
+            "SELECT account, since, reason, incident_key FROM locks ORDER BY since, account",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(Lock {
+                account: row.get(0)?,
+                since: Timestamp(row.get(1)?),
+                reason: row.get(2)?,
+                incident_key: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Blocks an IP until `block.until`; false if it already was (an
+    /// existing block is extended when the new one lasts longer).
+    pub fn block(&mut self, block: &Block) -> Result<bool> {
+        let transaction = self.conn.transaction()?;
+        let ip = block.ip.to_string();
+        let existing: Option<i64> = transaction
+            .query_row("SELECT until FROM blocks WHERE ip = ?1", [&ip], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        let added = match existing {
+            Some(until) => {
+                if until < block.until.as_secs() {
+                    transaction.execute(
+                        "UPDATE blocks SET until = ?2 WHERE ip = ?1",
+                        params![ip, block.until.as_secs()],
+                    )?;
+                }
+                false
+            }
+            None => {
+                transaction.execute(
+                    "INSERT INTO blocks (ip, since, until, reason, incident_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        ip,
+                        block.since.as_secs(),
+                        block.until.as_secs(),
+                        block.reason,
+                        block.incident_key
+                    ],
+                )?;
+                true
+            }
+        };
+        transaction.commit()?;
+        Ok(added)
+    }
+
+    /// Lifts a block; false if the IP was not blocked.
+    pub fn unblock(&mut self, ip: IpAddr) -> Result<bool> {
+        let removed = self
+            .conn
+            .execute("DELETE FROM blocks WHERE ip = ?1", [ip.to_string()])?;
+        Ok(removed == 1)
+    }
+
+    /// Every block, soonest expiry first.
+    pub fn blocks(&self) -> Result<Vec<Block>> {
+        self.blocks_where("1", [])
+    }
+
+    /// Blocks whose time is up at `now`.
+    pub fn expired_blocks(&self, now: Timestamp) -> Result<Vec<Block>> {
+        self.blocks_where("until <= ?1", [now.as_secs()])
+    }
+
+    fn blocks_where(&self, condition: &str, values: impl rusqlite::Params) -> Result<Vec<Block>> {
+        let mut statement = self.conn.prepare(&format!(
+            "SELECT ip, since, until, reason, incident_key FROM blocks
+             WHERE {condition} ORDER BY until, ip"
+        ))?;
+        let rows = statement.query_map(values, |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                Timestamp(row.get(1)?),
+                Timestamp(row.get(2)?),
+                row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (ip, since, until, reason, incident_key) = row?;
+            let ip = ip
+                .parse()
+                .map_err(|_| StoreError::Corrupt(format!("blocked IP {ip:?}")))?;
+            Ok(Block {
+                ip,
+                since,
+                until,
+                reason,
+                incident_key,
+            })
+        })
+        .collect()
+    }
+}
+
+/// A row limit as SQLite takes it.
+fn limit_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests;

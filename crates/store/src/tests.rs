@@ -1,0 +1,175 @@
+use super::*;
+
+fn incident(key: &str, at: i64) -> StoredIncident {
+    StoredIncident {
+        key: key.to_string(),
+        kind: "compromised_account".to_string(),
+        subject: "sales@example.com".to_string(),
+        detected_at: Timestamp(at),
+        json: "{}".to_string(),
+    }
+}
+
+fn action(key: &str, name: &str, ok: bool, at: i64) -> ActionRecord {
+    ActionRecord {
+        incident_key: key.to_string(),
+        action: name.to_string(),
+        target: "sales@example.com".to_string(),
+        at: Timestamp(at),
+        ok,
+        outcome: if ok { "done" } else { "refused" }.to_string(),
+    }
+}
+
+fn block(ip: &str, until: i64) -> Block {
+    Block {
+        ip: ip.parse().unwrap(),
+        since: Timestamp(0),
+        until: Timestamp(until),
+        reason: "guessing".to_string(),
+        incident_key: None,
+    }
+}
+
+#[test]
+fn progress_survives_reopening_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let saved = Progress {
+        saved_at: Timestamp(42),
+        detector: vec![0, 159, 255],
+        positions: r#"[{"offset":7}]"#.to_string(),
+    };
+    {
+        let mut store = Store::open(&path).unwrap();
+        assert_eq!(store.progress().unwrap(), None);
+        store.save_progress(&saved).unwrap();
+        let newer = Progress {
+            saved_at: Timestamp(43),
+            ..saved.clone()
+        };
+        store.save_progress(&newer).unwrap();
+    }
+    let store = Store::open(&path).unwrap();
+    let loaded = store.progress().unwrap().unwrap();
+    assert_eq!(
+        (loaded.saved_at, loaded.detector),
+        (Timestamp(43), saved.detector)
+    );
+}
+
+#[test]
+fn an_incident_is_recorded_once_and_listed_newest_first() {
+    let mut store = Store::in_memory().unwrap();
+    assert!(store.add_incident(&incident("a", 10)).unwrap());
+    assert!(!store.add_incident(&incident("a", 10)).unwrap());
+    assert!(store.add_incident(&incident("b", 20)).unwrap());
+    let keys: Vec<String> = store
+        .recent_incidents(10)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.key)
+        .collect();
+    assert_eq!(keys, ["b", "a"]);
+    assert_eq!(store.recent_incidents(1).unwrap().len(), 1);
+}
+
+#[test]
+fn only_a_successful_action_counts_as_done() {
+    let mut store = Store::in_memory().unwrap();
+    store
+        .record_action(&action("a", "email", false, 1))
+        .unwrap();
+    assert!(!store
+        .action_succeeded("a", "email", "sales@example.com")
+        .unwrap());
+    store.record_action(&action("a", "email", true, 2)).unwrap();
+    assert!(store
+        .action_succeeded("a", "email", "sales@example.com")
+        .unwrap());
+    assert!(!store
+        .action_succeeded("b", "email", "sales@example.com")
+        .unwrap());
+    assert!(!store
+        .action_succeeded("a", "webhook", "sales@example.com")
+        .unwrap());
+    let recent = store.recent_actions(10).unwrap();
+    assert_eq!(
+        recent.iter().map(|a| a.ok).collect::<Vec<_>>(),
+        [true, false]
+    );
+}
+
+#[test]
+fn locks_ignore_case_and_unlock_once() {
+    let mut store = Store::in_memory().unwrap();
+    let lock = Lock {
+        account: "Sales@Example.com".to_string(),
+        since: Timestamp(5),
+        reason: "sent spam".to_string(),
+        incident_key: Some("a".to_string()),
+    };
+    assert!(store.lock(&lock).unwrap());
+    assert!(!store.lock(&lock).unwrap());
+    assert!(store.is_locked("SALES@example.COM").unwrap());
+    assert_eq!(store.locks().unwrap()[0].account, "sales@example.com");
+    assert!(store.unlock("sales@example.com").unwrap());
+    assert!(!store.unlock("sales@example.com").unwrap());
+    assert!(!store.is_locked("sales@example.com").unwrap());
+}
+
+#[test]
+fn blocks_expire_and_a_longer_block_extends() {
+    let mut store = Store::in_memory().unwrap();
+    assert!(store.block(&block("203.0.113.7", 100)).unwrap());
+    assert!(store.block(&block("2001:db8::1", 300)).unwrap());
+    assert!(!store.block(&block("203.0.113.7", 50)).unwrap());
+    assert_eq!(
+        store.blocks().unwrap()[0].until,
+        Timestamp(100),
+        "not shortened"
+    );
+    assert!(!store.block(&block("203.0.113.7", 200)).unwrap());
+    let expired = |now| {
+        store
+            .expired_blocks(Timestamp(now))
+            .unwrap()
+            .into_iter()
+            .map(|b| b.ip.to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(expired(150), Vec::<String>::new());
+    assert_eq!(expired(250), ["203.0.113.7"]);
+    assert_eq!(expired(300), ["203.0.113.7", "2001:db8::1"]);
+    assert!(store.unblock("203.0.113.7".parse().unwrap()).unwrap());
+    assert_eq!(store.blocks().unwrap().len(), 1);
+}
+
+#[test]
+fn a_database_from_a_newer_schema_is_refused_with_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let error = Store::open(&path).err().expect("refused").to_string();
+    assert!(error.contains("schema version 99"), "{error}");
+}
+
+#[test]
+fn a_second_connection_sees_a_lock_made_by_the_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut daemon = Store::open(&path).unwrap();
+    let cli = Store::open(&path).unwrap();
+    daemon
+        .lock(&Lock {
+            account: "sales@example.com".to_string(),
+            since: Timestamp(1),
+            reason: "spam".to_string(),
+            incident_key: None,
+        })
+        .unwrap();
+    assert!(cli.is_locked("sales@example.com").unwrap());
+}
