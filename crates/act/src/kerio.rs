@@ -1,1 +1,0 @@
-//! Kerio Connect Administration API. (Being written.)

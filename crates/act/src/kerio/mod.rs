@@ -1,0 +1,337 @@
+//! Kerio Connect through its Administration API (JSON-RPC 2.0 on
+//! `https://HOST:4040/admin/api/jsonrpc/`): disable a hijacked account,
+//! remove the messages it queued, and block the attacker's IP through an IP
+//! address group (which Kerio must reference, e.g. in the spam filter's
+//! custom blacklist set to Block, or in an access-policy rule).
+
+mod rpc;
+mod tls;
+
+use std::net::IpAddr;
+
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::ActError;
+
+/// Kerio Connect's section of the configuration.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KerioConfig {
+    /// Admin API endpoint, e.g. `https://mail.example.com:4040/admin/api/jsonrpc/`.
+    pub url: String,
+    /// Administrator login (an account with the right to edit users, the
+    /// queue and IP address groups).
+    pub user: String,
+    /// Its password; the caller reads it from a secrets file.
+    pub password: String,
+    /// IP address group the blocked IPs are added to.
+    #[serde(default = "default_ip_group")]
+    pub ip_group: String,
+    /// Hex SHA-256 of the server's leaf certificate (DER), colons allowed,
+    /// for Kerio's self-signed certificate: when set, only that certificate
+    /// is accepted and chain validation is skipped; when unset, the
+    /// certificate must chain to the system's roots.
+    #[serde(default)]
+    pub tls_pin_sha256: Option<String>,
+    /// Connect and request timeout, in seconds.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
+}
+
+fn default_ip_group() -> String {
+    "mailfuse blocked".to_owned()
+}
+
+fn default_timeout_secs() -> u64 {
+    10
+}
+
+/// Keeps the password out of logs.
+impl std::fmt::Debug for KerioConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KerioConfig")
+            .field("url", &self.url)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("ip_group", &self.ip_group)
+            .field("tls_pin_sha256", &self.tls_pin_sha256)
+            .field("timeout_secs", &self.timeout_secs)
+            .finish()
+    }
+}
+
+/// What an action did: the caller records `AlreadyDone` differently (the
+/// admin, or an earlier run, got there first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    Done,
+    AlreadyDone,
+}
+
+/// Queue messages fetched per `Queue.get` call.
+const QUEUE_PAGE: u64 = 500;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct List<T> {
+    list: Vec<T>,
+    /// Absent from some replies; paging then stops at a short page.
+    #[serde(default)]
+    total_items: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Domain {
+    id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct User {
+    id: String,
+    login_name: String,
+    is_enabled: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueuedMessage {
+    id: String,
+    /// Empty for messages that arrived without SMTP authentication.
+    #[serde(default)]
+    auth_sender: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueRemoved {
+    delete_items: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IpEntry {
+    id: String,
+    group_id: String,
+    group_name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    host: String,
+}
+
+impl IpEntry {
+    fn is_host(&self, ip: IpAddr) -> bool {
+        self.kind == "Host" && self.host.trim().parse::<IpAddr>().ok() == Some(ip)
+    }
+}
+
+/// A Kerio Connect server. Logs in on first use and keeps the session.
+pub struct Kerio {
+    client: rpc::Client,
+    ip_group: String,
+}
+
+impl Kerio {
+    /// Checks the configuration and prepares the HTTPS client; nothing is
+    /// sent until the first action.
+    pub fn new(config: KerioConfig) -> Result<Kerio, ActError> {
+        Ok(Kerio {
+            client: rpc::Client::new(&config)?,
+            ip_group: config.ip_group,
+        })
+    }
+
+    /// Disables the account `login` (`user@domain`).
+    pub async fn disable_user(&self, login: &str) -> Result<Change, ActError> {
+        self.set_enabled(login, false).await
+    }
+
+    /// Enables the account `login` again (`user@domain`).
+    pub async fn enable_user(&self, login: &str) -> Result<Change, ActError> {
+        self.set_enabled(login, true).await
+    }
+
+    /// Removes the queued messages submitted by `login`, recognised by the
+    /// authenticated sender: the envelope From is the attacker's choice, and
+    /// legitimate mail with the same From must stay. Returns how many the
+    /// server removed. Messages that leave the queue while it is being paged
+    /// through may shift the pages and let one escape; a second run catches
+    /// it.
+    pub async fn remove_queued_from(&self, login: &str) -> Result<u64, ActError> {
+        let mut ids = Vec::new();
+        let mut start = 0;
+        loop {
+            let page: List<QueuedMessage> = self
+                .client
+                .call(
+                    "Queue.get",
+                    json!({"query": {"start": start, "limit": QUEUE_PAGE}}),
+                )
+                .await?;
+            let fetched = page.list.len() as u64;
+            ids.extend(
+                page.list
+                    .into_iter()
+                    .filter(|message| message.auth_sender.eq_ignore_ascii_case(login))
+                    .map(|message| message.id),
+            );
+            start += fetched;
+            let last_page = match page.total_items {
+                Some(total) => start >= total,
+                None => fetched < QUEUE_PAGE,
+            };
+            if fetched == 0 || last_page {
+                break;
+            }
+        }
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let removed: QueueRemoved = self
+            .client
+            .call("Queue.remove", json!({"messageIds": ids}))
+            .await?;
+        Ok(removed.delete_items)
+    }
+
+    /// Adds `ip` to the blocking group, with `description` shown in Kerio's
+    /// administration (say why and until when).
+    pub async fn block_ip(&self, ip: IpAddr, description: &str) -> Result<Change, ActError> {
+        let entries = self.group_entries().await?;
+        if entries.iter().any(|entry| entry.is_host(ip)) {
+            return Ok(Change::AlreadyDone);
+        }
+        // An empty groupId with a name creates the group.
+        let group_id = entries
+            .first()
+            .map(|entry| entry.group_id.as_str())
+            .unwrap_or_default();
+        let entry = json!({
+            "groupId": group_id,
+            "groupName": self.ip_group,
+            "type": "Host",
+            "host": ip.to_string(),
+            "description": description,
+            "enabled": true,
+        });
+        self.client
+            .call::<serde::de::IgnoredAny>("IpAddressGroups.create", json!({"groups": [entry]}))
+            .await?;
+        Ok(Change::Done)
+    }
+
+    /// Removes every entry for `ip` from the blocking group.
+    pub async fn unblock_ip(&self, ip: IpAddr) -> Result<Change, ActError> {
+        let ids: Vec<String> = self
+            .group_entries()
+            .await?
+            .into_iter()
+            .filter(|entry| entry.is_host(ip))
+            .map(|entry| entry.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(Change::AlreadyDone);
+        }
+        self.client
+            .call::<serde::de::IgnoredAny>("IpAddressGroups.remove", json!({"groupIds": ids}))
+            .await?;
+        Ok(Change::Done)
+    }
+
+    /// Logs out. A later action logs in again.
+    pub async fn close(&self) -> Result<(), ActError> {
+        self.client.logout().await
+    }
+
+    async fn set_enabled(&self, login: &str, enabled: bool) -> Result<Change, ActError> {
+        let user = self.find_user(login).await?;
+        if user.is_enabled == enabled {
+            return Ok(Change::AlreadyDone);
+        }
+        self.client
+            .call::<serde::de::IgnoredAny>(
+                "Users.set",
+                json!({"userIds": [user.id], "pattern": {"isEnabled": enabled}}),
+            )
+            .await?;
+        Ok(Change::Done)
+    }
+
+    /// The entries of the blocking group.
+    async fn group_entries(&self) -> Result<Vec<IpEntry>, ActError> {
+        let entries: List<IpEntry> = self
+            .client
+            .call(
+                "IpAddressGroups.get",
+                json!({"query": {
+                    "conditions": [{"fieldName": "groupName", "comparator": "Eq", "value": self.ip_group}],
+                    "start": 0, "limit": -1,
+                }}),
+            )
+            .await?;
+        Ok(entries
+            .list
+            .into_iter()
+            // Kerio's Eq ignores case; matching the same way avoids a
+            // second group that differs only in case.
+            .filter(|entry| entry.group_name.eq_ignore_ascii_case(&self.ip_group))
+            .collect())
+    }
+
+    /// The account behind `user@domain`: Kerio's login name is the local part.
+    async fn find_user(&self, login: &str) -> Result<User, ActError> {
+        let Some((local, domain)) = login.rsplit_once('@') else {
+            return Err(ActError::new(
+                "kerio",
+                format!("`{login}` has no domain: give the account as user@domain"),
+            ));
+        };
+        let domains: List<Domain> = self
+            .client
+            .call(
+                "Domains.get",
+                json!({"query": {
+                    "conditions": [{"fieldName": "name", "comparator": "Eq", "value": domain}],
+                    "start": 0, "limit": 1, "fields": ["id"],
+                }}),
+            )
+            .await?;
+        let Some(domain_id) = domains.list.into_iter().next().map(|d| d.id) else {
+            return Err(ActError::new(
+                "kerio",
+                format!("domain `{domain}` (of {login}) is not a domain of this Kerio Connect"),
+            ));
+        };
+        let users: List<User> = self
+            .client
+            .call(
+                "Users.get",
+                json!({
+                    "query": {
+                        "conditions": [{"fieldName": "loginName", "comparator": "Eq", "value": local}],
+                        "combining": "And", "start": 0, "limit": -1,
+                        "fields": ["id", "loginName", "isEnabled"],
+                    },
+                    "domainId": domain_id,
+                }),
+            )
+            .await?;
+        // The server's match may be looser than ours (Like-style or with
+        // the domain): keep only the exact account.
+        users
+            .list
+            .into_iter()
+            .find(|user| {
+                user.login_name.eq_ignore_ascii_case(local)
+                    || user.login_name.eq_ignore_ascii_case(login)
+            })
+            .ok_or_else(|| {
+                ActError::new(
+                    "kerio",
+                    format!("no user `{local}` in domain {domain} (renamed or deleted?)"),
+                )
+            })
+    }
+}
