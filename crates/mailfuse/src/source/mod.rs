@@ -3,6 +3,7 @@
 //! from its first lines.
 
 mod decompress;
+pub mod follow;
 pub mod lines;
 mod rotation;
 

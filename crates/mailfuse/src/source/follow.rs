@@ -1,0 +1,1144 @@
+//! Following one live log file for `mailfuse watch`, across rotations, with
+//! a checkpoint to resume after a restart without losing or repeating lines.
+//!
+//! The caller polls (every 250 ms); the follower never sleeps. It keeps the
+//! open descriptor of the file it reads and compares it with what the path
+//! names now:
+//! - the path names another, non-empty file (rename+create rotation): the old
+//!   file is read to its end first, then the new one from its start. While
+//!   the new file is still empty the old one is followed on, as the writer
+//!   may not have reopened yet (syslog before its HUP);
+//! - the path is gone: the open file is still read (the writer may still
+//!   write to it) until a file appears at the path again;
+//! - the same file became shorter than what was read, or its first bytes
+//!   changed (copytruncate, even when it regrew before the poll): the rest of
+//!   the old content is read from the uncompressed copy next to it
+//!   (`name.1`, `name-20240101`...: the sibling starting with the bytes read
+//!   and at least as long), then the file from its start.
+//!
+//! Known limits, shared with every tail-based tool:
+//! - copytruncate: if the copy cannot be found (compressed at once, moved to
+//!   another folder), the lines written between our last poll and the
+//!   truncation are lost; lines written between logrotate's copy and its
+//!   truncation are lost by logrotate itself;
+//! - a file rotated in and out between two polls (two rotations within one
+//!   interval) is never seen;
+//! - a writer that keeps writing to the old file after the new one received
+//!   data (several writers, one of them late to reopen) loses those lines;
+//! - truncation that regrew past our offset is told by the first bytes only:
+//!   new content starting with the very same bytes would be missed.
+
+// Not called by the binary until `mailfuse watch` is wired in; remove then.
+#![cfg_attr(not(test), allow(dead_code))]
+
+use std::fmt;
+use std::fs::{self, File, Metadata};
+use std::io;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+
+use memchr::memchr_iter;
+use serde::{Deserialize, Serialize};
+
+/// Bytes at a file's start that identify it (see [`Checkpoint::fingerprint`]).
+const HEAD_BYTES: usize = 256;
+/// Bytes read from a file at a time.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Where to resume after a restart: the file by device and inode, and the
+/// offset just after the last line handed out (or skipped as over-long).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// The followed path (not the name the file may have after rotation).
+    pub path: PathBuf,
+    pub dev: u64,
+    /// 0 when no file was open yet: the checkpoint then points at nothing.
+    pub ino: u64,
+    pub offset: u64,
+    /// FNV-1a of the file's first `min(256, offset)` bytes: tells the file
+    /// from a new one that reuses its inode number. Only bytes before
+    /// `offset` are hashed: they were read and must not change.
+    pub fingerprint: u64,
+}
+
+/// Something the caller should log; given once per event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// Reading goes on at the checkpoint's offset in the same file.
+    Resumed { offset: u64 },
+    /// The file was rotated while we were stopped: the rest of the old file,
+    /// found under a new name, is read first from the checkpoint's offset.
+    ResumedFromRotated { file: PathBuf, offset: u64 },
+    /// The checkpointed data cannot be found: the lines after `offset` in it
+    /// may be lost; the file at the path is read from its start.
+    CheckpointLost { offset: u64, cause: LossCause },
+    /// The path names a new file; the old one was read to its end.
+    Rotated,
+    /// The file shrank or was rewritten in place (copytruncate) and is read
+    /// from its start again; the old content's rest was read from
+    /// `recovered_from` when its copy was found.
+    Truncated { recovered_from: Option<PathBuf> },
+    /// The path no longer names a file; the open one is still read.
+    Deleted,
+    /// No file at the path; it is looked for at each poll.
+    Waiting,
+    /// A file appeared at the path after waiting.
+    Appeared,
+}
+
+/// Why a checkpoint could not be resumed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossCause {
+    /// Rotated away, and the old file is deleted or compressed.
+    RotatedAway,
+    /// The same file is now shorter than the offset.
+    TruncatedWhileDown,
+    /// The inode now holds other content (rewritten, or its number reused).
+    Replaced,
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::Resumed { offset } => write!(f, "resumed at byte {offset}"),
+            Notice::ResumedFromRotated { file, offset } => write!(
+                f,
+                "rotated while stopped: reading {} from byte {offset} first",
+                file.display()
+            ),
+            Notice::CheckpointLost { offset, cause } => {
+                let why = match cause {
+                    LossCause::RotatedAway => "rotated while stopped and the old file is gone",
+                    LossCause::TruncatedWhileDown => "truncated while stopped",
+                    LossCause::Replaced => "rewritten while stopped (or its inode reused)",
+                };
+                write!(
+                    f,
+                    "{why}: lines after byte {offset} of the old content may be lost; reading from the start"
+                )
+            }
+            Notice::Rotated => write!(f, "rotated: old file read to its end, reading the new one"),
+            Notice::Truncated {
+                recovered_from: Some(copy),
+            } => write!(
+                f,
+                "truncated: last lines read from {}, reading from the start again",
+                copy.display()
+            ),
+            Notice::Truncated {
+                recovered_from: None,
+            } => write!(
+                f,
+                "truncated and no copy found: lines written since the last poll may be lost"
+            ),
+            Notice::Deleted => write!(f, "deleted or renamed: still reading the open file"),
+            Notice::Waiting => write!(f, "waiting for the file to appear"),
+            Notice::Appeared => write!(f, "the file appeared"),
+        }
+    }
+}
+
+/// What one [`Follower::poll`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PollReport {
+    /// Lines handed out.
+    pub lines: u64,
+    /// Bytes read from files.
+    pub bytes: u64,
+    /// Lines longer than the limit, skipped.
+    pub skipped: u64,
+    pub notices: Vec<Notice>,
+}
+
+/// Follows one path. Memory stays within `max_line` plus a 64 KiB read
+/// buffer whatever the input.
+pub struct Follower {
+    path: PathBuf,
+    /// The file being read; `None` while no file exists at the path.
+    current: Option<Tracked>,
+    cutter: LineCutter,
+    /// A `Waiting` notice was given and no file was opened since.
+    waiting: bool,
+}
+
+impl Follower {
+    /// Starts following `path`: at the checkpoint when one is given (see the
+    /// module doc for rotations that happened meanwhile), else at the start
+    /// of the file. A missing file is waited for, not an error.
+    pub fn open(
+        path: &Path,
+        resume: Option<&Checkpoint>,
+        max_line: usize,
+    ) -> io::Result<(Follower, Vec<Notice>)> {
+        let mut notices = Vec::new();
+        let at_path = Tracked::open(path)?;
+        let current = match resume.filter(|cp| cp.ino != 0) {
+            Some(cp) if cp.path != path => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "checkpoint of {} given for {}",
+                        cp.path.display(),
+                        path.display()
+                    ),
+                ))
+            }
+            Some(cp) => resume_at(path, cp, at_path, &mut notices)?,
+            None => at_path,
+        };
+        let waiting = current.is_none();
+        if waiting {
+            notices.push(Notice::Waiting);
+        }
+        let follower = Follower {
+            path: path.to_path_buf(),
+            current,
+            cutter: LineCutter::new(max_line),
+            waiting,
+        };
+        Ok((follower, notices))
+    }
+
+    /// Hands every complete line available now to `on_line`, in order,
+    /// without its `\n` or `\r\n`. A last line without `\n` is held until
+    /// completed, unless its file is left for a new one. After an error the
+    /// lines already handed out stay counted in the checkpoint; the next
+    /// poll goes on from there.
+    pub fn poll(&mut self, on_line: &mut dyn FnMut(&[u8])) -> io::Result<PollReport> {
+        let Follower {
+            path,
+            current,
+            cutter,
+            waiting,
+        } = self;
+        let mut report = PollReport::default();
+        loop {
+            let Some(file) = current.as_mut() else {
+                let Some(opened) = Tracked::open(path)? else {
+                    if !*waiting {
+                        *waiting = true;
+                        report.notices.push(Notice::Waiting);
+                    }
+                    return Ok(report);
+                };
+                *current = Some(opened);
+                if std::mem::take(waiting) {
+                    report.notices.push(Notice::Appeared);
+                }
+                continue;
+            };
+            if file.truncated()? {
+                let recovered_from = read_copy(path, file, cutter, &mut report, on_line)?;
+                cutter.finish_line(&mut report, on_line);
+                file.restart();
+                report.notices.push(Notice::Truncated { recovered_from });
+            }
+            cutter.read_to_end(file, &mut report, on_line)?;
+            match path_now(path, file)? {
+                PathNow::Same | PathNow::NewButEmpty => return Ok(report),
+                PathNow::Missing => {
+                    if !*waiting {
+                        *waiting = true;
+                        report.notices.push(Notice::Deleted);
+                        report.notices.push(Notice::Waiting);
+                    }
+                    return Ok(report);
+                }
+                PathNow::Replaced(next) => {
+                    // The writer moved on: what it wrote to the old file
+                    // since the read above is there now.
+                    cutter.read_to_end(file, &mut report, on_line)?;
+                    cutter.finish_line(&mut report, on_line);
+                    *current = Some(next);
+                    *waiting = false;
+                    report.notices.push(Notice::Rotated);
+                }
+            }
+        }
+    }
+
+    /// The position just after the last line handed out (or skipped), to
+    /// persist together with what was done with the lines.
+    pub fn checkpoint(&self) -> Checkpoint {
+        match &self.current {
+            Some(file) => file.checkpoint_at(&self.path, file.line_end),
+            None => Checkpoint {
+                path: self.path.clone(),
+                dev: 0,
+                ino: 0,
+                offset: 0,
+                fingerprint: fnv1a(&[]),
+            },
+        }
+    }
+}
+
+/// Where to start when resuming `cp`; `at_path` is the file the path names.
+fn resume_at(
+    path: &Path,
+    cp: &Checkpoint,
+    mut at_path: Option<Tracked>,
+    notices: &mut Vec<Notice>,
+) -> io::Result<Option<Tracked>> {
+    let mut cause = LossCause::RotatedAway;
+    if let Some(file) = at_path
+        .as_mut()
+        .filter(|f| (f.dev, f.ino) == (cp.dev, cp.ino))
+    {
+        if file.seek_checked(cp.offset, cp.fingerprint)? {
+            notices.push(Notice::Resumed { offset: cp.offset });
+            return Ok(at_path);
+        }
+        cause = if file.file.metadata()?.len() < cp.offset {
+            LossCause::TruncatedWhileDown
+        } else {
+            LossCause::Replaced
+        };
+    }
+    let exclude = at_path.as_ref().map(|f| f.ino);
+    if let Some((rotated_path, rotated)) = find_rotated(path, cp, exclude) {
+        notices.push(Notice::ResumedFromRotated {
+            file: rotated_path,
+            offset: cp.offset,
+        });
+        return Ok(Some(rotated));
+    }
+    notices.push(Notice::CheckpointLost {
+        offset: cp.offset,
+        cause,
+    });
+    Ok(at_path)
+}
+
+/// After `file` was truncated in place, reads the rest of its old content
+/// from a copy next to it, if one is found.
+fn read_copy(
+    path: &Path,
+    file: &Tracked,
+    cutter: &mut LineCutter,
+    report: &mut PollReport,
+    on_line: &mut dyn FnMut(&[u8]),
+) -> io::Result<Option<PathBuf>> {
+    let read_so_far = file.checkpoint_at(path, file.pos);
+    let Some((copy_path, mut copy)) = find_rotated(path, &read_so_far, Some(file.ino)) else {
+        return Ok(None);
+    };
+    cutter.read_to_end(&mut copy, report, on_line)?;
+    Ok(Some(copy_path))
+}
+
+/// Looks in `path`'s folder for the data `want` points into, and opens it
+/// at `want.offset`: the file with `want`'s inode (renamed by rotation), else
+/// the longest file named like `path` (`name.1`, `name-20240101`) whose
+/// first bytes match (a copytruncate copy). Only files at least `offset`
+/// long whose fingerprint matches are taken; the file named `path` and
+/// inode `exclude` are not candidates.
+fn find_rotated(
+    path: &Path,
+    want: &Checkpoint,
+    exclude: Option<u64>,
+) -> Option<(PathBuf, Tracked)> {
+    let base = path.file_name()?.as_encoded_bytes();
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let mut longest: Option<(PathBuf, Tracked, u64)> = None;
+    for entry in fs::read_dir(dir).ok()?.flatten() {
+        let name = entry.file_name();
+        let Ok(meta) = entry.metadata() else { continue };
+        if name.as_encoded_bytes() == base
+            || !meta.is_file()
+            || meta.dev() != want.dev
+            || Some(meta.ino()) == exclude
+            || meta.len() < want.offset
+        {
+            continue;
+        }
+        let by_inode = meta.ino() == want.ino;
+        let by_content = want.offset > 0 && name.as_encoded_bytes().starts_with(base);
+        if !by_inode && !by_content {
+            continue;
+        }
+        let candidate = entry.path();
+        let Ok(Some(mut file)) = Tracked::open(&candidate) else {
+            continue;
+        };
+        if !file.is(&meta)
+            || !file
+                .seek_checked(want.offset, want.fingerprint)
+                .unwrap_or(false)
+        {
+            continue;
+        }
+        if by_inode {
+            return Some((candidate, file));
+        }
+        if longest.as_ref().is_none_or(|(_, _, len)| meta.len() > *len) {
+            longest = Some((candidate, file, meta.len()));
+        }
+    }
+    longest.map(|(candidate, file, _)| (candidate, file))
+}
+
+/// What the followed path names, compared with the file being read.
+enum PathNow {
+    Same,
+    Missing,
+    /// Another file, still empty: the writer may not have switched yet.
+    NewButEmpty,
+    /// Another file with data, opened from its start.
+    Replaced(Tracked),
+}
+
+fn path_now(path: &Path, file: &Tracked) -> io::Result<PathNow> {
+    let meta = match fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(PathNow::Missing),
+        Err(e) => return Err(e),
+    };
+    if file.is(&meta) {
+        return Ok(PathNow::Same);
+    }
+    if meta.len() == 0 {
+        return Ok(PathNow::NewButEmpty);
+    }
+    Ok(match Tracked::open(path)? {
+        None => PathNow::Missing,
+        Some(next) if (next.dev, next.ino) == (file.dev, file.ino) => PathNow::Same,
+        Some(next) => PathNow::Replaced(next),
+    })
+}
+
+/// An open file and how far it was read.
+struct Tracked {
+    file: File,
+    dev: u64,
+    ino: u64,
+    /// Offset of the next byte to read.
+    pos: u64,
+    /// Offset just after the last complete line: where a restart resumes.
+    line_end: u64,
+    /// The file's first `min(HEAD_BYTES, pos)` bytes.
+    head: Vec<u8>,
+}
+
+impl Tracked {
+    /// The regular file at `path`, at its start; `None` if there is none.
+    fn open(path: &Path) -> io::Result<Option<Tracked>> {
+        match Self::open_regular(path) {
+            Ok(file) => Ok(Some(file)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+        }
+    }
+
+    fn open_regular(path: &Path) -> io::Result<Tracked> {
+        let ensure_regular = |meta: &Metadata| match meta.is_file() {
+            true => Ok(()),
+            false => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a regular file",
+            )),
+        };
+        // Checked before opening too: opening a FIFO would block the poll.
+        ensure_regular(&fs::metadata(path)?)?;
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        ensure_regular(&meta)?;
+        Ok(Tracked {
+            file,
+            dev: meta.dev(),
+            ino: meta.ino(),
+            pos: 0,
+            line_end: 0,
+            head: Vec::new(),
+        })
+    }
+
+    fn is(&self, meta: &Metadata) -> bool {
+        (self.dev, self.ino) == (meta.dev(), meta.ino())
+    }
+
+    /// Moves to `offset` if the file is that long and its first bytes hash
+    /// to `fingerprint`; tells whether it did.
+    fn seek_checked(&mut self, offset: u64, fingerprint: u64) -> io::Result<bool> {
+        if self.file.metadata()?.len() < offset {
+            return Ok(false);
+        }
+        let mut head = vec![0; head_len(offset)];
+        if !read_start(&self.file, &mut head)? || fnv1a(&head) != fingerprint {
+            return Ok(false);
+        }
+        self.pos = offset;
+        self.line_end = offset;
+        self.head = head;
+        Ok(true)
+    }
+
+    /// The file is shorter than what was read, or starts with other bytes.
+    fn truncated(&self) -> io::Result<bool> {
+        if self.file.metadata()?.len() < self.pos {
+            return Ok(true);
+        }
+        if self.head.is_empty() {
+            return Ok(false);
+        }
+        let mut now = [0; HEAD_BYTES];
+        let Some(now) = now.get_mut(..self.head.len()) else {
+            return Ok(true);
+        };
+        Ok(!read_start(&self.file, now)? || *now != self.head[..])
+    }
+
+    fn restart(&mut self) {
+        self.pos = 0;
+        self.line_end = 0;
+        self.head.clear();
+    }
+
+    /// A checkpoint at `offset`, which must not be past `pos`.
+    fn checkpoint_at(&self, path: &Path, offset: u64) -> Checkpoint {
+        let hashed = self.head.get(..head_len(offset)).unwrap_or(&self.head);
+        Checkpoint {
+            path: path.to_path_buf(),
+            dev: self.dev,
+            ino: self.ino,
+            offset,
+            fingerprint: fnv1a(hashed),
+        }
+    }
+
+    /// Keeps the part of `chunk` (read at `pos`) that falls in the head.
+    fn note_head(&mut self, chunk: &[u8]) {
+        let room = HEAD_BYTES.saturating_sub(self.head.len());
+        if room > 0 && usize::try_from(self.pos).is_ok_and(|pos| pos == self.head.len()) {
+            self.head
+                .extend_from_slice(chunk.get(..room).unwrap_or(chunk));
+        }
+    }
+}
+
+fn head_len(offset: u64) -> usize {
+    usize::try_from(offset).map_or(HEAD_BYTES, |offset| offset.min(HEAD_BYTES))
+}
+
+/// Fills `buf` from the start of `file`; false if the file is shorter.
+fn read_start(file: &File, buf: &mut [u8]) -> io::Result<bool> {
+    match file.read_exact_at(buf, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// 64-bit FNV-1a: stable across Rust versions, unlike `DefaultHasher`, so
+/// persisted fingerprints stay comparable after an upgrade.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Reads files and cuts them into lines, keeping an unfinished line across
+/// reads (and across files, when the follower leaves one mid-line).
+struct LineCutter {
+    buf: Vec<u8>,
+    pending: Pending,
+}
+
+/// The unfinished line: at most `max_line + 1` bytes (room for a `\r`), or
+/// only the fact that it is over-long and being skipped.
+struct Pending {
+    partial: Vec<u8>,
+    skipping: bool,
+    max_line: usize,
+}
+
+impl LineCutter {
+    fn new(max_line: usize) -> Self {
+        LineCutter {
+            buf: vec![0; READ_CHUNK],
+            pending: Pending {
+                partial: Vec::new(),
+                skipping: false,
+                max_line,
+            },
+        }
+    }
+
+    /// Hands out the complete lines from `file.pos` to its current end.
+    fn read_to_end(
+        &mut self,
+        file: &mut Tracked,
+        report: &mut PollReport,
+        on_line: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<()> {
+        loop {
+            let n = match file.file.read_at(&mut self.buf, file.pos) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            let chunk = self.buf.get(..n).unwrap_or_default();
+            file.note_head(chunk);
+            let chunk_start = file.pos;
+            file.pos += n as u64;
+            report.bytes += n as u64;
+            if let Some(end) = self.pending.feed(chunk, report, on_line) {
+                file.line_end = chunk_start + end as u64;
+            }
+        }
+    }
+
+    /// Hands out the unfinished line as it is (its file is being left).
+    fn finish_line(&mut self, report: &mut PollReport, on_line: &mut dyn FnMut(&[u8])) {
+        if self.pending.skipping || !self.pending.partial.is_empty() {
+            self.pending.end_line(&[], report, on_line);
+        }
+    }
+}
+
+impl Pending {
+    /// Cuts `chunk` at its newlines; returns the offset in `chunk` just
+    /// after the last one.
+    fn feed(
+        &mut self,
+        chunk: &[u8],
+        report: &mut PollReport,
+        on_line: &mut dyn FnMut(&[u8]),
+    ) -> Option<usize> {
+        let mut start = 0;
+        for newline in memchr_iter(b'\n', chunk) {
+            self.end_line(
+                chunk.get(start..newline).unwrap_or_default(),
+                report,
+                on_line,
+            );
+            start = newline + 1;
+        }
+        let rest = chunk.get(start..).unwrap_or_default();
+        if !self.skipping {
+            if self.partial.len() + rest.len() > self.max_line.saturating_add(1) {
+                self.skipping = true;
+                self.partial = Vec::new();
+            } else {
+                self.partial.reserve_exact(rest.len());
+                self.partial.extend_from_slice(rest);
+            }
+        }
+        (start > 0).then_some(start)
+    }
+
+    /// Completes the unfinished line with `tail` and hands it out, or counts
+    /// it as skipped if it is too long.
+    fn end_line(&mut self, tail: &[u8], report: &mut PollReport, on_line: &mut dyn FnMut(&[u8])) {
+        let too_long =
+            self.skipping || self.partial.len() + tail.len() > self.max_line.saturating_add(1);
+        let line = if too_long || self.partial.is_empty() {
+            tail
+        } else {
+            self.partial.reserve_exact(tail.len());
+            self.partial.extend_from_slice(tail);
+            &self.partial
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if too_long || line.len() > self.max_line {
+            report.skipped += 1;
+        } else {
+            report.lines += 1;
+            on_line(line);
+        }
+        self.skipping = false;
+        self.partial.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    const MAX: usize = 1024;
+
+    struct Log {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl Log {
+        fn new() -> Self {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("mail.log");
+            Log { _dir: dir, path }
+        }
+
+        fn sibling(&self, name: &str) -> PathBuf {
+            self.path.with_file_name(name)
+        }
+
+        fn append(&self, text: &str) {
+            append_to(&self.path, text);
+        }
+
+        /// logrotate's default: rename, then create the new file.
+        fn rotate_to(&self, name: &str) -> PathBuf {
+            let rotated = self.sibling(name);
+            fs::rename(&self.path, &rotated).unwrap();
+            File::create(&self.path).unwrap();
+            rotated
+        }
+
+        /// copytruncate's second step, or `> file`.
+        fn truncate(&self) {
+            File::options()
+                .write(true)
+                .open(&self.path)
+                .unwrap()
+                .set_len(0)
+                .unwrap();
+        }
+
+        fn follow(&self, resume: Option<&Checkpoint>) -> (Follower, Vec<Notice>) {
+            Follower::open(&self.path, resume, MAX).unwrap()
+        }
+    }
+
+    fn append_to(path: &Path, text: &str) {
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn poll(follower: &mut Follower) -> (Vec<String>, PollReport) {
+        let mut lines = Vec::new();
+        let report = follower
+            .poll(&mut |line| lines.push(String::from_utf8_lossy(line).into_owned()))
+            .unwrap();
+        assert_eq!(report.lines, lines.len() as u64);
+        (lines, report)
+    }
+
+    fn lines(follower: &mut Follower) -> Vec<String> {
+        poll(follower).0
+    }
+
+    fn line(n: usize) -> String {
+        format!("Jan  5 10:00:{n:02} mx postfix/smtpd[101]: connect from unknown[192.0.2.{n}]")
+    }
+
+    fn text(range: std::ops::Range<usize>) -> String {
+        range.map(|n| line(n) + "\n").collect()
+    }
+
+    fn expected(range: std::ops::Range<usize>) -> Vec<String> {
+        range.map(line).collect()
+    }
+
+    #[test]
+    fn reads_appends_across_polls() {
+        let log = Log::new();
+        log.append(&text(0..3));
+        let (mut follower, notices) = log.follow(None);
+        assert!(notices.is_empty());
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(0..3));
+        assert_eq!(report.bytes, text(0..3).len() as u64);
+        assert!(lines(&mut follower).is_empty());
+        log.append(&text(3..5));
+        assert_eq!(lines(&mut follower), expected(3..5));
+    }
+
+    #[test]
+    fn holds_a_partial_last_line_until_completed() {
+        let log = Log::new();
+        log.append("first\nsecond half");
+        let (mut follower, _) = log.follow(None);
+        assert_eq!(lines(&mut follower), ["first"]);
+        assert_eq!(follower.checkpoint().offset, 6);
+        log.append(" done\nthird");
+        assert_eq!(lines(&mut follower), ["second half done"]);
+        log.append("\n");
+        assert_eq!(lines(&mut follower), ["third"]);
+    }
+
+    #[test]
+    fn rename_rotation_keeps_lines_written_to_the_old_file_after_the_rename() {
+        let log = Log::new();
+        log.append(&text(0..2));
+        let (mut follower, _) = log.follow(None);
+        assert_eq!(lines(&mut follower), expected(0..2));
+        let mut writer = fs::OpenOptions::new().append(true).open(&log.path).unwrap();
+        log.rotate_to("mail.log.1");
+        writer.write_all(text(2..4).as_bytes()).unwrap();
+        log.append(&text(4..5));
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(0..5)[2..]);
+        assert_eq!(report.notices, [Notice::Rotated]);
+        log.append(&text(5..6));
+        assert_eq!(lines(&mut follower), expected(5..6));
+    }
+
+    #[test]
+    fn keeps_following_the_old_file_while_the_new_one_is_empty() {
+        let log = Log::new();
+        log.append(&text(0..1));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let rotated = log.rotate_to("mail.log-20240105");
+        append_to(&rotated, &text(1..2));
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(1..2));
+        assert!(report.notices.is_empty());
+        append_to(&rotated, &text(2..3));
+        log.append(&text(3..4));
+        assert_eq!(lines(&mut follower), expected(2..4));
+    }
+
+    #[test]
+    fn a_partial_line_is_handed_out_when_its_file_is_rotated_away() {
+        let log = Log::new();
+        log.append("a\ncut off");
+        let (mut follower, _) = log.follow(None);
+        assert_eq!(lines(&mut follower), ["a"]);
+        log.rotate_to("mail.log.1");
+        log.append("b\n");
+        assert_eq!(lines(&mut follower), ["cut off", "b"]);
+    }
+
+    #[test]
+    fn copytruncate_without_a_copy_starts_over_with_a_notice() {
+        let log = Log::new();
+        log.append(&text(0..3));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        log.truncate();
+        log.append(&text(3..4));
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(3..4));
+        assert_eq!(
+            report.notices,
+            [Notice::Truncated {
+                recovered_from: None
+            }]
+        );
+    }
+
+    #[test]
+    fn copytruncate_reads_the_lines_since_the_last_poll_from_the_copy() {
+        let log = Log::new();
+        log.append(&text(0..2));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        log.append(&text(2..4));
+        log.append("unfinished ");
+        let copy = log.sibling("mail.log.1");
+        fs::copy(&log.path, &copy).unwrap();
+        log.truncate();
+        log.append(&text(4..5));
+        let (got, report) = poll(&mut follower);
+        let mut want = expected(2..4);
+        want.push("unfinished ".into());
+        want.extend(expected(4..5));
+        assert_eq!(got, want);
+        assert_eq!(
+            report.notices,
+            [Notice::Truncated {
+                recovered_from: Some(copy)
+            }]
+        );
+    }
+
+    #[test]
+    fn copytruncate_is_seen_even_when_the_file_regrew_past_our_offset() {
+        let log = Log::new();
+        log.append("short\n");
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        log.truncate();
+        log.append(&text(0..2));
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(0..2));
+        assert_eq!(report.notices.len(), 1);
+    }
+
+    #[test]
+    fn delete_then_recreate() {
+        let log = Log::new();
+        log.append(&text(0..1));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let mut writer = fs::OpenOptions::new().append(true).open(&log.path).unwrap();
+        fs::remove_file(&log.path).unwrap();
+        writer.write_all(text(1..2).as_bytes()).unwrap();
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(1..2));
+        assert_eq!(report.notices, [Notice::Deleted, Notice::Waiting]);
+        writer.write_all(text(2..3).as_bytes()).unwrap();
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(2..3));
+        assert!(report.notices.is_empty(), "notices are not repeated");
+        log.append(&text(3..4));
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(3..4));
+        assert_eq!(report.notices, [Notice::Rotated]);
+    }
+
+    #[test]
+    fn waits_for_a_missing_file() {
+        let log = Log::new();
+        let (mut follower, notices) = log.follow(None);
+        assert_eq!(notices, [Notice::Waiting]);
+        assert_eq!(follower.checkpoint().ino, 0);
+        assert_eq!(poll(&mut follower).1, PollReport::default());
+        log.append(&text(0..2));
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(0..2));
+        assert_eq!(report.notices, [Notice::Appeared]);
+    }
+
+    #[test]
+    fn resumes_at_the_exact_line_after_a_crash() {
+        let log = Log::new();
+        log.append(&text(0..3));
+        let (mut follower, _) = log.follow(None);
+        assert_eq!(lines(&mut follower), expected(0..3));
+        let saved = follower.checkpoint();
+        log.append(&text(3..5));
+        assert_eq!(lines(&mut follower), expected(3..5));
+        drop(follower); // crashed before persisting the newer checkpoint
+        log.append("partial");
+        let (mut follower, notices) = log.follow(Some(&saved));
+        assert_eq!(
+            notices,
+            [Notice::Resumed {
+                offset: saved.offset
+            }]
+        );
+        assert_eq!(lines(&mut follower), expected(3..5));
+        let saved = follower.checkpoint();
+        drop(follower);
+        log.append(" line\n");
+        let (mut follower, _) = log.follow(Some(&saved));
+        assert_eq!(lines(&mut follower), ["partial line"]);
+    }
+
+    #[test]
+    fn resumes_in_the_rotated_file_found_by_inode() {
+        let log = Log::new();
+        log.append(&text(0..2));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let saved = follower.checkpoint();
+        drop(follower);
+        log.append(&text(2..4));
+        let rotated = log.rotate_to("mail.log.1");
+        log.append(&text(4..5));
+        let (mut follower, notices) = log.follow(Some(&saved));
+        assert_eq!(
+            notices,
+            [Notice::ResumedFromRotated {
+                file: rotated,
+                offset: saved.offset
+            }]
+        );
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(2..5));
+        assert_eq!(report.notices, [Notice::Rotated]);
+    }
+
+    #[test]
+    fn resume_tells_when_the_rotated_file_is_gone() {
+        let log = Log::new();
+        log.append(&text(0..2));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let saved = follower.checkpoint();
+        drop(follower);
+        let rotated = log.rotate_to("mail.log-20240105");
+        fs::write(
+            log.sibling("mail.log-20240105.gz"),
+            b"\x1f\x8b\x08compressed",
+        )
+        .unwrap();
+        fs::remove_file(rotated).unwrap();
+        log.append(&text(2..3));
+        let (mut follower, notices) = log.follow(Some(&saved));
+        assert_eq!(
+            notices,
+            [Notice::CheckpointLost {
+                offset: saved.offset,
+                cause: LossCause::RotatedAway
+            }]
+        );
+        assert_eq!(lines(&mut follower), expected(2..3));
+    }
+
+    #[test]
+    fn resume_after_truncation_while_down() {
+        let log = Log::new();
+        log.append(&text(0..3));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let saved = follower.checkpoint();
+        drop(follower);
+        log.truncate();
+        log.append("new\n");
+        let (mut follower, notices) = log.follow(Some(&saved));
+        assert_eq!(
+            notices,
+            [Notice::CheckpointLost {
+                offset: saved.offset,
+                cause: LossCause::TruncatedWhileDown
+            }]
+        );
+        assert_eq!(lines(&mut follower), ["new"]);
+    }
+
+    #[test]
+    fn resume_after_copytruncate_while_down_reads_the_copy() {
+        let log = Log::new();
+        log.append(&text(0..2));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let saved = follower.checkpoint();
+        drop(follower);
+        log.append(&text(2..3));
+        fs::write(log.sibling("mail.log.2"), text(90..99)).unwrap();
+        let copy = log.sibling("mail.log.1");
+        fs::copy(&log.path, &copy).unwrap();
+        log.truncate();
+        log.append(&text(3..4));
+        let (mut follower, notices) = log.follow(Some(&saved));
+        assert_eq!(
+            notices,
+            [Notice::ResumedFromRotated {
+                file: copy,
+                offset: saved.offset
+            }]
+        );
+        assert_eq!(lines(&mut follower), expected(2..4));
+    }
+
+    #[test]
+    fn fingerprint_tells_a_rewritten_inode() {
+        let log = Log::new();
+        log.append(&text(0..2));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let saved = follower.checkpoint();
+        drop(follower);
+        fs::write(&log.path, text(10..15)).unwrap(); // same inode, other content
+        let (mut follower, notices) = log.follow(Some(&saved));
+        assert_eq!(
+            notices,
+            [Notice::CheckpointLost {
+                offset: saved.offset,
+                cause: LossCause::Replaced
+            }]
+        );
+        assert_eq!(lines(&mut follower), expected(10..15));
+        let forged = Checkpoint {
+            fingerprint: saved.fingerprint ^ 1,
+            ..follower.checkpoint()
+        };
+        let (_, notices) = log.follow(Some(&forged));
+        assert!(matches!(notices[..], [Notice::CheckpointLost { .. }]));
+    }
+
+    #[test]
+    fn crlf_is_stripped() {
+        let log = Log::new();
+        log.append("a\r\nb\rc\r\n\r\n");
+        let (mut follower, _) = log.follow(None);
+        assert_eq!(lines(&mut follower), ["a", "b\rc", ""]);
+    }
+
+    #[test]
+    fn hostile_bytes_pass_through_unchanged() {
+        let log = Log::new();
+        fs::write(&log.path, b"nul\0inside\n\xff\xfe bad utf8\n").unwrap();
+        let (mut follower, _) = log.follow(None);
+        let mut got = Vec::new();
+        follower.poll(&mut |line| got.push(line.to_vec())).unwrap();
+        assert_eq!(
+            got,
+            [b"nul\0inside".to_vec(), b"\xff\xfe bad utf8".to_vec()]
+        );
+    }
+
+    #[test]
+    fn over_long_lines_are_skipped_in_bounded_memory() {
+        let log = Log::new();
+        let long = "x".repeat(10 * MAX);
+        log.append(&format!("before\n{long}\n{}\r\n", "y".repeat(MAX)));
+        let (mut follower, _) = log.follow(None);
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, ["before".to_string(), "y".repeat(MAX)]);
+        assert_eq!(report.skipped, 1);
+        // An over-long line arriving in pieces across polls.
+        for _ in 0..20 {
+            log.append(&long);
+            let (got, report) = poll(&mut follower);
+            assert!(got.is_empty() && report.skipped == 0);
+            assert!(follower.cutter.pending.partial.capacity() <= MAX + 1);
+        }
+        log.append("\nafter\n");
+        let (got, report) = poll(&mut follower);
+        assert_eq!((got, report.skipped), (vec!["after".to_string()], 1));
+    }
+
+    #[test]
+    fn many_rotations_in_a_row() {
+        let log = Log::new();
+        let (mut follower, _) = log.follow(None);
+        let mut got = Vec::new();
+        for round in 0..10 {
+            log.append(&text(round * 10..round * 10 + 5));
+            got.extend(lines(&mut follower));
+            let mut writer = fs::OpenOptions::new().append(true).open(&log.path).unwrap();
+            if round > 0 {
+                fs::rename(log.sibling("mail.log.1"), log.sibling("mail.log.2")).unwrap();
+            }
+            log.rotate_to("mail.log.1");
+            writer
+                .write_all(text(round * 10 + 5..round * 10 + 8).as_bytes())
+                .unwrap();
+            log.append(&text(round * 10 + 8..round * 10 + 10));
+            let (more, report) = poll(&mut follower);
+            assert_eq!(report.notices, [Notice::Rotated]);
+            got.extend(more);
+        }
+        assert_eq!(got, expected(0..100));
+    }
+
+    #[test]
+    fn a_directory_or_fifo_at_the_path_is_an_error_not_a_hang() {
+        let log = Log::new();
+        fs::create_dir(&log.path).unwrap();
+        assert!(Follower::open(&log.path, None, MAX).is_err());
+        fs::remove_dir(&log.path).unwrap();
+        let (mut follower, _) = log.follow(None);
+        let fifo = std::process::Command::new("mkfifo").arg(&log.path).status();
+        if fifo.is_ok_and(|status| status.success()) {
+            assert!(follower.poll(&mut |_| {}).is_err());
+        }
+    }
+
+    #[test]
+    fn checkpoint_round_trips_through_json() {
+        let log = Log::new();
+        log.append(&text(0..1));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let saved = follower.checkpoint();
+        let json = serde_json::to_string(&saved).unwrap();
+        assert_eq!(serde_json::from_str::<Checkpoint>(&json).unwrap(), saved);
+        let other = Log::new();
+        assert!(Follower::open(&other.path, Some(&saved), MAX).is_err());
+    }
+}
