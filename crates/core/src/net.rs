@@ -81,6 +81,62 @@ impl<'de> serde::Deserialize<'de> for Network {
     }
 }
 
+/// A network of any prefix, as an admin writes it in an allow-list
+/// (`198.51.100.0/24`, `2001:db8::/48`, or a single address).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cidr {
+    base: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is inside.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.base, ip) {
+            (IpAddr::V4(base), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(base) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(base), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(base) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for Cidr {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let invalid = || format!("not an address or network like 198.51.100.0/24: {text:?}");
+        let (base, prefix) = text.split_once('/').unwrap_or((text, ""));
+        let base: IpAddr = base.trim().parse().map_err(|_| invalid())?;
+        let max = if base.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix.trim() {
+            "" => max,
+            digits => digits
+                .parse::<u8>()
+                .ok()
+                .filter(|&p| p <= max)
+                .ok_or_else(invalid)?,
+        };
+        Ok(Cidr { base, prefix })
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// Whether `ip` is on a network the mail server's own users usually sit on
 /// (private ranges, loopback, link-local): such a source is less telling.
 pub fn is_internal(ip: IpAddr) -> bool {
@@ -96,6 +152,22 @@ pub fn is_internal(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cidrs_contain_what_they_should() {
+        let cidr: Cidr = "198.51.100.0/24".parse().unwrap();
+        assert!(cidr.contains("198.51.100.77".parse().unwrap()));
+        assert!(!cidr.contains("198.51.101.1".parse().unwrap()));
+        assert!(!cidr.contains("::1".parse().unwrap()));
+        let one: Cidr = "2001:db8::7".parse().unwrap();
+        assert!(one.contains("2001:db8::7".parse().unwrap()));
+        assert!(!one.contains("2001:db8::8".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("203.0.113.9".parse().unwrap()));
+        for bad in ["198.51.100.0/33", "x", "1.2.3.4/-1", "::/129"] {
+            assert!(bad.parse::<Cidr>().is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn networks_parse_what_they_display() {

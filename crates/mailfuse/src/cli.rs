@@ -24,6 +24,55 @@ pub enum Command {
     ///
     /// Exit status: 0 found, 1 not in the logs, 2 error.
     Trace(TraceArgs),
+    /// Follow the logs live and act within a second when an account is
+    /// hijacked or an IP guesses passwords: lock, hold, block, alert.
+    Watch(ConfigArgs),
+    /// Check the configuration file and report every problem at once.
+    ///
+    /// Exit status: 0 valid, 2 problems found.
+    CheckConfig(ConfigArgs),
+    /// Show locked accounts, blocked IPs, and recent incidents and actions.
+    Status(StatusArgs),
+    /// Unlock an account that watch locked (and undo the lock where it was made).
+    Unlock(UnlockArgs),
+    /// Lift the block of an IP before it expires.
+    Unblock(UnblockArgs),
+}
+
+/// Where the configuration is.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The configuration file.
+    #[arg(short, long, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// How many recent incidents and actions to show.
+    #[arg(long, default_value_t = 10)]
+    pub recent: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct UnlockArgs {
+    /// The account, as the log names it (`sales@example.com`).
+    pub account: String,
+    #[command(flatten)]
+    pub config: ConfigArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UnblockArgs {
+    /// The blocked IP address.
+    pub ip: std::net::IpAddr,
+    #[command(flatten)]
+    pub config: ConfigArgs,
 }
 
 /// Options shared by every command that reads logs.

@@ -1,11 +1,13 @@
 //! `mailfuse`: the command line, wiring sources → formats → detectors → outputs.
 
 mod cli;
+mod config;
 mod engine;
 mod output;
 mod progress;
 mod source;
 mod trace;
+mod watch;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -16,7 +18,10 @@ use clap::Parser;
 use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
-use cli::{Cli, Command, InputArgs, ScanArgs, TraceArgs};
+use cli::{
+    Cli, Command, ConfigArgs, InputArgs, ScanArgs, StatusArgs, TraceArgs, UnblockArgs, UnlockArgs,
+};
+use config::Config;
 use engine::ReadOptions;
 
 /// Exit status for "something found" (incidents, or the traced message).
@@ -29,6 +34,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan(args),
         Command::Trace(args) => trace(args),
+        Command::Watch(args) => watch(&args),
+        Command::CheckConfig(args) => check_config(&args),
+        Command::Status(args) => status(&args),
+        Command::Unlock(args) => unlock(&args),
+        Command::Unblock(args) => unblock(&args),
     };
     match result {
         Ok(code) => code,
@@ -86,6 +96,83 @@ fn trace(args: TraceArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_FOUND)
     })
+}
+
+fn load_config(args: &ConfigArgs) -> Result<Config> {
+    Config::load(&args.config)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.to_string().trim_end()))
+}
+
+fn watch(args: &ConfigArgs) -> Result<ExitCode> {
+    init_logging();
+    watch::run(load_config(args)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs to standard error (the journal, under systemd); `RUST_LOG`
+/// overrides the level (`info` by default).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(io::stderr)
+        .init();
+}
+
+fn check_config(args: &ConfigArgs) -> Result<ExitCode> {
+    match Config::load(&args.config) {
+        Ok(_) => {
+            println!("{}: valid", args.config.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(problems) => {
+            eprint!("{}: {problems}", args.config.display());
+            Ok(ExitCode::from(EXIT_ERROR))
+        }
+    }
+}
+
+fn open_store(config: &Config) -> Result<mailfuse_store::Store> {
+    let path = &config.watch.state;
+    mailfuse_store::Store::open(path).with_context(|| format!("cannot open {}", path.display()))
+}
+
+fn status(args: &StatusArgs) -> Result<ExitCode> {
+    let config = load_config(&args.config)?;
+    let store = open_store(&config)?;
+    let status = output::status::Status::read(&store, &config.detect, args.recent)?;
+    with_output(None, |out| match args.format {
+        cli::Format::Text => output::status::write_text(out, &status),
+        cli::Format::Json => output::status::write_json(out, &status),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
+    let config = load_config(&args.config)?;
+    let mut store = open_store(&config)?;
+    let mut responder = watch::respond::Responder::new(&config)?;
+    if responder.unlock(&mut store, &args.account)? {
+        println!("{} unlocked", args.account);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} was not locked", args.account);
+        Ok(ExitCode::from(EXIT_FOUND))
+    }
+}
+
+fn unblock(args: &UnblockArgs) -> Result<ExitCode> {
+    let config = load_config(&args.config)?;
+    let mut store = open_store(&config)?;
+    let mut responder = watch::respond::Responder::new(&config)?;
+    if responder.unblock(&mut store, args.ip)? {
+        println!("{} unblocked", args.ip);
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} was not blocked", args.ip);
+        Ok(ExitCode::from(EXIT_FOUND))
+    }
 }
 
 /// Runs `write` on the output file, or on standard output; a closed pipe

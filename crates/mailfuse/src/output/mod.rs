@@ -4,4 +4,5 @@
 //! through [`mailfuse_core::text::Sanitized`]; JSON escapes control characters.
 
 pub mod json;
+pub mod status;
 pub mod text;

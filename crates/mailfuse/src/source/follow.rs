@@ -28,9 +28,6 @@
 //! - truncation that regrew past our offset is told by the first bytes only:
 //!   new content starting with the very same bytes would be missed.
 
-// Not called by the binary until `mailfuse watch` is wired in; remove then.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::fmt;
 use std::fs::{self, File, Metadata};
 use std::io;

@@ -1,0 +1,378 @@
+//! The configuration file of `watch` (and `status`, `unlock`, `unblock`):
+//! TOML, with passwords in a separate secrets file that only root may read.
+//!
+//! Loading collects every problem it finds, each with the key's path
+//! (`actions.email.port: invalid type…`), so `mailfuse check-config`
+//! reports them all at once rather than one per run.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use mailfuse_core::net::Cidr;
+use mailfuse_detect::DetectConfig;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use toml::{Table, Value};
+
+/// Where `watch` looks for its configuration by default.
+pub const DEFAULT_PATH: &str = "/etc/mailfuse/mailfuse.toml";
+
+/// The whole configuration.
+#[derive(Debug)]
+pub struct Config {
+    pub watch: WatchConfig,
+    pub detect: DetectConfig,
+    pub allow: AllowConfig,
+    pub actions: ActionsConfig,
+}
+
+/// What to do about incidents. Each action runs when its section is
+/// present; `compromised_account` and `password_guessing` may narrow which
+/// run for which kind of incident.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// How long an attacking IP stays blocked (`21d`): spammers drop their
+    /// IPs, which may later belong to someone legitimate.
+    #[serde(default = "default_block_for", deserialize_with = "duration")]
+    pub block_for: i64,
+    /// Incidents detected longer ago than this (`1h`) — found while
+    /// catching up on old log lines — are recorded but not acted on.
+    #[serde(default = "default_act_within", deserialize_with = "duration")]
+    pub act_within: i64,
+    /// Actions for a hijacked account (default: every configured one).
+    pub compromised_account: Option<Vec<ActionName>>,
+    /// Actions for password guessing (default: every configured one but
+    /// account locks, which have no account to lock).
+    pub password_guessing: Option<Vec<ActionName>>,
+    /// Kerio Connect: disable the account, remove its queued messages,
+    /// block the IP through an IP address group.
+    pub kerio: Option<mailfuse_act::kerio::KerioConfig>,
+}
+
+/// The actions there are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionName {
+    Kerio,
+}
+
+fn default_block_for() -> i64 {
+    21 * 86_400
+}
+
+fn default_act_within() -> i64 {
+    3600
+}
+
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map_err(serde::de::Error::custom)
+}
+
+/// What to follow and where to keep state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Log files to follow, or directories (Kerio's `store/logs`: its
+    /// `mail.log`, `security.log` and `audit.log`).
+    pub logs: Vec<PathBuf>,
+    /// The state database (created if missing).
+    #[serde(default = "default_state")]
+    pub state: PathBuf,
+    /// How often the logs are checked for new lines, in milliseconds.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+    /// How often progress is saved, in seconds (and after every incident).
+    #[serde(default = "default_save_secs")]
+    pub save_every_secs: u64,
+    /// Only log and alert: lock, hold and block nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Time zone of local timestamps (IANA name or offset); default:
+    /// derived from Kerio Queue-IDs, else UTC.
+    pub timezone: Option<String>,
+    /// The secrets file (passwords), readable by its owner only.
+    pub secrets: Option<PathBuf>,
+}
+
+fn default_state() -> PathBuf {
+    PathBuf::from("/var/lib/mailfuse/state.db")
+}
+
+fn default_poll_ms() -> u64 {
+    250
+}
+
+fn default_save_secs() -> u64 {
+    5
+}
+
+/// Accounts and networks never acted against (alerts still name them).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowConfig {
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub networks: Vec<Cidr>,
+}
+
+impl AllowConfig {
+    pub fn allows_account(&self, account: &str) -> bool {
+        self.accounts
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(account))
+    }
+
+    pub fn allows_ip(&self, ip: std::net::IpAddr) -> bool {
+        self.networks.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// One problem in the configuration.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// The key's path (`watch.logs`), or the file when the problem is the file.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Every problem found, for the error message.
+#[derive(Debug)]
+pub struct Problems(pub Vec<Problem>);
+
+impl fmt::Display for Problems {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(
+            f,
+            "{n} problem{} in the configuration:",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for problem in &self.0 {
+            writeln!(f, "  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Problems {}
+
+/// Top-level sections and whether they may be left out.
+const SECTIONS: [(&str, bool); 4] = [
+    ("watch", false),
+    ("detect", true),
+    ("allow", true),
+    ("actions", true),
+];
+
+/// Keys that hold secrets: only the secrets file may set them.
+const SECRET_KEYS: [&str; 2] = ["password", "token"];
+
+impl Config {
+    /// Reads the configuration at `path` and the secrets file it names.
+    pub fn load(path: &Path) -> Result<Config, Problems> {
+        let file_problem = |message: String| {
+            Problems(vec![Problem {
+                path: path.display().to_string(),
+                message,
+            }])
+        };
+        let text =
+            std::fs::read_to_string(path).map_err(|e| file_problem(format!("cannot read: {e}")))?;
+        let mut table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| file_problem(e.to_string()))?;
+        let mut problems = Vec::new();
+        find_secrets(&table, "", &mut problems);
+        if let Some(secrets) = secrets_path(&table) {
+            match load_secrets(&secrets) {
+                Ok(secrets) => merge(&mut table, secrets),
+                Err(problem) => problems.push(problem),
+            }
+        }
+        Config::from_table(table, problems)
+    }
+
+    /// The configuration in `table`, adding to the `problems` already found.
+    fn from_table(mut table: Table, mut problems: Vec<Problem>) -> Result<Config, Problems> {
+        for key in table.keys() {
+            if !SECTIONS.iter().any(|(name, _)| name == key) {
+                problems.push(Problem {
+                    path: key.clone(),
+                    message: format!(
+                        "unknown section (known: {})",
+                        SECTIONS.map(|(name, _)| name).join(", ")
+                    ),
+                });
+            }
+        }
+        let watch: Option<WatchConfig> = section(&mut table, "watch", false, &mut problems);
+        let detect = section(&mut table, "detect", true, &mut problems);
+        let allow = section(&mut table, "allow", true, &mut problems);
+        let actions = section(&mut table, "actions", true, &mut problems);
+        if let Some(watch) = &watch {
+            if watch.logs.is_empty() {
+                problems.push(Problem {
+                    path: "watch.logs".into(),
+                    message: "name at least one log file or directory to follow".into(),
+                });
+            }
+            if let Some(zone) = &watch.timezone {
+                if let Err(e) = mailfuse_formats::LocalZone::parse(zone) {
+                    problems.push(Problem {
+                        path: "watch.timezone".into(),
+                        message: e,
+                    });
+                }
+            }
+        }
+        match (watch, detect, allow, actions) {
+            (Some(watch), Some(detect), Some(allow), Some(actions)) if problems.is_empty() => {
+                Ok(Config {
+                    watch,
+                    detect,
+                    allow,
+                    actions,
+                })
+            }
+            _ => Err(Problems(problems)),
+        }
+    }
+}
+
+/// Deserializes section `name` (its default when absent and `optional`),
+/// noting a problem with its key path when it is wrong.
+fn section<T: DeserializeOwned + Default>(
+    table: &mut Table,
+    name: &str,
+    optional: bool,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
+    let Some(value) = table.remove(name) else {
+        if optional {
+            return Some(T::default());
+        }
+        problems.push(Problem {
+            path: name.to_string(),
+            message: "missing section".into(),
+        });
+        return None;
+    };
+    serde_path_to_error::deserialize(value)
+        .map_err(|e| {
+            let inner = e.path().to_string();
+            problems.push(Problem {
+                path: if inner == "." {
+                    name.to_string()
+                } else {
+                    format!("{name}.{inner}")
+                },
+                message: e.into_inner().to_string(),
+            });
+        })
+        .ok()
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            logs: Vec::new(),
+            state: default_state(),
+            poll_ms: default_poll_ms(),
+            save_every_secs: default_save_secs(),
+            dry_run: false,
+            timezone: None,
+            secrets: None,
+        }
+    }
+}
+
+/// Notes secret keys set in the main file (which is often world-readable).
+fn find_secrets(table: &Table, prefix: &str, problems: &mut Vec<Problem>) {
+    for (key, value) in table {
+        let path = format!("{prefix}{key}");
+        match value {
+            Value::Table(inner) => find_secrets(inner, &format!("{path}."), problems),
+            _ if SECRET_KEYS.contains(&key.as_str()) => problems.push(Problem {
+                path,
+                message:
+                    "secrets belong in the secrets file (watch.secrets), readable by its owner only"
+                        .into(),
+            }),
+            _ => {}
+        }
+    }
+}
+
+fn secrets_path(table: &Table) -> Option<PathBuf> {
+    let watch = table.get("watch")?.as_table()?;
+    Some(PathBuf::from(watch.get("secrets")?.as_str()?))
+}
+
+/// The secrets file's table, if only its owner can read it.
+fn load_secrets(path: &Path) -> Result<Table, Problem> {
+    let problem = |message: String| Problem {
+        path: "watch.secrets".into(),
+        message: format!("{}: {message}", path.display()),
+    };
+    let metadata = std::fs::metadata(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions());
+    if mode & 0o077 != 0 {
+        return Err(problem(format!(
+            "readable by others (mode {:o}): run chmod 600 on it",
+            mode & 0o777
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+    text.parse::<Table>().map_err(|e| problem(e.to_string()))
+}
+
+/// Adds `extra`'s keys into `table`, recursively (the secrets file mirrors
+/// the configuration's sections).
+fn merge(table: &mut Table, extra: Table) {
+    for (key, value) in extra {
+        match (table.get_mut(&key), value) {
+            (Some(Value::Table(inner)), Value::Table(extra)) => merge(inner, extra),
+            (_, value) => {
+                table.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Parses durations such as `90s`, `15m`, `12h`, `21d`, `2w` into seconds.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => {
+            return Err(format!(
+                "not a duration like 90s, 15m, 12h, 21d or 2w: {text:?}"
+            ))
+        }
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_secs))
+        .ok_or_else(|| format!("not a duration like 90s, 15m, 12h, 21d or 2w: {text:?}"))
+}
+
+#[cfg(test)]
+mod tests;

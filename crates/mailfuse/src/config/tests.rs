@@ -1,0 +1,106 @@
+use std::os::unix::fs::PermissionsExt;
+
+use super::*;
+
+fn write(dir: &Path, name: &str, text: &str, mode: u32) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+fn problems(text: &str) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "mailfuse.toml", text, 0o644);
+    match Config::load(&path) {
+        Ok(_) => Vec::new(),
+        Err(Problems(found)) => found.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn a_minimal_file_takes_the_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mailfuse.toml",
+        "[watch]\nlogs = [\"/var/log/mail.log\"]\n",
+        0o644,
+    );
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.watch.poll_ms, 250);
+    assert_eq!(
+        config.watch.state,
+        PathBuf::from("/var/lib/mailfuse/state.db")
+    );
+    assert_eq!(config.detect.compromise.min_recipients, 20);
+    assert!(!config.watch.dry_run);
+}
+
+#[test]
+fn every_problem_is_reported_at_once_with_its_path() {
+    let found = problems(
+        "[watch]\nlogs = []\npoll_ms = \"fast\"\n\n[detect.compromise]\nmin_recipients = -1\n\n[allow]\nnetworks = [\"10.0.0.0/33\"]\n\n[alerts]\nx = 1\n",
+    );
+    let joined = found.join("\n");
+    for expected in [
+        "alerts: unknown section",
+        "watch.poll_ms: invalid type",
+        "detect.compromise.min_recipients: invalid value",
+        "allow.networks[0]: not an address or network",
+    ] {
+        assert!(
+            joined.contains(expected),
+            "missing {expected:?} in:\n{joined}"
+        );
+    }
+}
+
+#[test]
+fn passwords_in_the_main_file_are_refused() {
+    let found = problems("[watch]\nlogs = [\"/x\"]\n\n[detect]\npassword = \"hunter2\"\n");
+    assert!(found
+        .iter()
+        .any(|p| p.starts_with("detect.password: secrets belong")));
+}
+
+#[test]
+fn a_secrets_file_others_can_read_is_refused_and_a_private_one_is_merged() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = write(
+        dir.path(),
+        "secrets.toml",
+        "[detect.guessing]\nnetwork_min_ips = 7\n",
+        0o640,
+    );
+    let main = format!(
+        "[watch]\nlogs = [\"/x\"]\nsecrets = \"{}\"\n",
+        secrets.display()
+    );
+    let path = write(dir.path(), "mailfuse.toml", &main, 0o644);
+    let error = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        error.contains("readable by others (mode 640): run chmod 600"),
+        "{error}"
+    );
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.detect.guessing.network_min_ips, 7);
+}
+
+#[test]
+fn a_file_that_is_not_toml_says_where() {
+    let found = problems("[watch\nlogs = 1");
+    assert_eq!(found.len(), 1);
+    assert!(found[0].contains("mailfuse.toml"), "{found:?}");
+}
+
+#[test]
+fn durations() {
+    assert_eq!(parse_duration("21d"), Ok(21 * 86_400));
+    assert_eq!(parse_duration("90s"), Ok(90));
+    assert_eq!(parse_duration(" 2w "), Ok(14 * 86_400));
+    for bad in ["", "d", "5", "5y", "-5m", "99999999999999999999d"] {
+        assert!(parse_duration(bad).is_err(), "{bad}");
+    }
+}

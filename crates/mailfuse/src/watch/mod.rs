@@ -1,0 +1,178 @@
+//! `mailfuse watch`: follow the logs live, feed the same detectors as
+//! `scan`, and act on what trips.
+//!
+//! The loop polls every followed file (every `poll_ms`), hands each new
+//! line's event to the detector, and gives each new incident to the
+//! [`respond`] module. Every few seconds, and at once after an incident, it
+//! saves the detector's state together with the files' read positions in
+//! one transaction: after a restart, even after `kill -9`, reading resumes
+//! at the line after the last one the saved state has seen, so no line is
+//! lost and none is counted twice. Incidents re-found after a crash are
+//! recognised by their key, and actions already done are not repeated.
+
+mod inputs;
+pub mod respond;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use mailfuse_detect::{Detector, Incident};
+use mailfuse_formats::LocalZone;
+use mailfuse_store::{Progress, Store};
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::source::follow::Checkpoint;
+use inputs::Input;
+use respond::Responder;
+
+/// Runs until SIGTERM or SIGINT (then saves and returns).
+pub fn run(config: Config) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    stop_on_signals(stop.clone())?;
+    let mut watch = Watch::start(config)?;
+    watch.run_until(&stop)
+}
+
+/// The running watch: inputs, detector, state.
+pub struct Watch {
+    config: Config,
+    zone: Option<LocalZone>,
+    inputs: Vec<Input>,
+    detector: Detector,
+    store: Store,
+    responder: Responder,
+}
+
+impl Watch {
+    /// Opens the state and resumes every input where the saved progress
+    /// left it.
+    pub fn start(config: Config) -> Result<Watch> {
+        let store = Store::open(&config.watch.state)
+            .with_context(|| format!("cannot open {}", config.watch.state.display()))?;
+        let progress = store.progress()?;
+        let (detector, positions) = match &progress {
+            Some(progress) => {
+                let detector = Detector::restore(&progress.detector, config.detect.clone())
+                    .context(
+                        "the saved state cannot be read: move the state file away to start afresh",
+                    )?;
+                let positions: Vec<Checkpoint> = serde_json::from_str(&progress.positions)
+                    .context("the saved read positions cannot be read")?;
+                info!(saved_at = %progress.saved_at, "resuming from saved state");
+                (detector, positions)
+            }
+            None => (Detector::new(config.detect.clone()), Vec::new()),
+        };
+        let zone = config
+            .watch
+            .timezone
+            .as_deref()
+            .map(LocalZone::parse)
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        let mut inputs = Vec::new();
+        for path in inputs::files(&config.watch.logs) {
+            let resume = positions.iter().find(|c| c.path == path);
+            let input = Input::open(&path, resume)
+                .with_context(|| format!("cannot follow {}", path.display()))?;
+            inputs.push(input);
+        }
+        let responder = Responder::new(&config)?;
+        Ok(Watch {
+            config,
+            zone,
+            inputs,
+            detector,
+            store,
+            responder,
+        })
+    }
+
+    fn run_until(&mut self, stop: &AtomicBool) -> Result<()> {
+        let poll = Duration::from_millis(self.config.watch.poll_ms.max(10));
+        let save_every = Duration::from_secs(self.config.watch.save_every_secs.max(1));
+        let mut last_save = Instant::now();
+        info!(
+            files = self.inputs.len(),
+            state = %self.config.watch.state.display(),
+            dry_run = self.config.watch.dry_run,
+            secrets = ?self.config.watch.secrets,
+            "watching"
+        );
+        while !stop.load(Ordering::Relaxed) {
+            let tripped = self.poll_once()?;
+            if tripped || last_save.elapsed() >= save_every {
+                self.save()?;
+                last_save = Instant::now();
+            }
+            self.responder.expire_blocks(&mut self.store, inputs::now());
+            std::thread::sleep(poll);
+        }
+        self.save()?;
+        info!("stopped; progress saved");
+        Ok(())
+    }
+
+    /// Reads what is new in every input and acts on what tripped; true if
+    /// something did.
+    pub fn poll_once(&mut self) -> Result<bool> {
+        let Watch {
+            zone,
+            inputs,
+            detector,
+            ..
+        } = self;
+        for input in inputs.iter_mut() {
+            input.poll(zone, &mut |event, line| detector.observe(event, line));
+        }
+        let incidents: Vec<Incident> = self.detector.new_incidents();
+        for incident in &incidents {
+            self.responder.respond(incident, &mut self.store);
+        }
+        Ok(!incidents.is_empty())
+    }
+
+    /// Saves the detector's state and the read positions together.
+    pub fn save(&mut self) -> Result<()> {
+        let positions: Vec<Checkpoint> = self.inputs.iter().map(Input::checkpoint).collect();
+        let progress = Progress {
+            saved_at: inputs::now(),
+            detector: self.detector.snapshot()?,
+            positions: serde_json::to_string(&positions)?,
+        };
+        self.store
+            .save_progress(&progress)
+            .context("cannot save progress")
+    }
+}
+
+/// Sets `stop` on SIGTERM or SIGINT.
+fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    warn!("cannot listen for signals: stop with kill -9");
+                    return;
+                };
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                info!("stopping");
+                stop.store(true, Ordering::Relaxed);
+            });
+        })?;
+    Ok(())
+}

@@ -1,0 +1,342 @@
+//! What `watch` does when an incident trips: record it once, then act —
+//! locks first (they stop the spam), then blocks, then alerts that say what
+//! was done. Every action is recorded in the store; one that already
+//! succeeded for the incident (before a restart) is not repeated.
+
+use std::future::Future;
+use std::net::IpAddr;
+
+use anyhow::{Context, Result};
+use mailfuse_act::kerio::{Change, Kerio};
+use mailfuse_act::ActError;
+use mailfuse_core::Timestamp;
+use mailfuse_detect::{Incident, IncidentKind};
+use mailfuse_store::{ActionRecord, Block, Lock, Store, StoredIncident};
+use tracing::{error, info, warn};
+
+use crate::config::{ActionName, AllowConfig, Config};
+
+/// Acts on incidents as configured.
+pub struct Responder {
+    dry_run: bool,
+    allow: AllowConfig,
+    block_secs: i64,
+    act_within: i64,
+    for_accounts: Vec<ActionName>,
+    for_guessing: Vec<ActionName>,
+    kerio: Option<Kerio>,
+    /// Runs the actions, which are async (network); one at a time, in order.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Responder {
+    pub fn new(config: &Config) -> Result<Responder> {
+        let actions = &config.actions;
+        let kerio = actions
+            .kerio
+            .clone()
+            .map(Kerio::new)
+            .transpose()
+            .context("actions.kerio")?;
+        let configured: Vec<ActionName> = kerio.iter().map(|_| ActionName::Kerio).collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Responder {
+            dry_run: config.watch.dry_run,
+            allow: config.allow.clone(),
+            block_secs: actions.block_for,
+            act_within: actions.act_within,
+            for_accounts: actions
+                .compromised_account
+                .clone()
+                .unwrap_or_else(|| configured.clone()),
+            for_guessing: actions.password_guessing.clone().unwrap_or(configured),
+            kerio,
+            runtime,
+        })
+    }
+
+    fn uses(&self, kind: IncidentKind, action: ActionName) -> bool {
+        match kind {
+            IncidentKind::CompromisedAccount => self.for_accounts.contains(&action),
+            IncidentKind::PasswordGuessing => self.for_guessing.contains(&action),
+        }
+    }
+
+    /// Records `incident` and acts on it.
+    pub fn respond(&mut self, incident: &Incident, store: &mut Store) {
+        let key = incident_key(incident);
+        let stored = StoredIncident {
+            key: key.clone(),
+            kind: incident.kind.name().to_string(),
+            subject: subject(incident),
+            detected_at: incident.detected_at,
+            json: serde_json::to_string(incident).unwrap_or_default(),
+        };
+        match store.add_incident(&stored) {
+            Ok(true) => warn!(key, score = incident.score, "incident: {}", stored.subject),
+            Ok(false) => info!(
+                key,
+                "incident already known (restart): finishing its actions"
+            ),
+            Err(e) => error!(key, "cannot record the incident: {e}"),
+        }
+        let now = crate::watch::inputs::now();
+        if now.as_secs() - incident.detected_at.as_secs() > self.act_within {
+            warn!(
+                key,
+                "detected at {}, before actions.act_within: recorded, not acted on",
+                incident.detected_at
+            );
+            return;
+        }
+        if incident.kind == IncidentKind::CompromisedAccount {
+            if let Some(account) = &incident.account {
+                self.lock(store, &key, incident.kind, account, now);
+            }
+        }
+        for &ip in &incident.ips {
+            self.block(store, &key, incident.kind, ip, now);
+        }
+    }
+
+    fn lock(
+        &mut self,
+        store: &mut Store,
+        key: &str,
+        kind: IncidentKind,
+        account: &str,
+        now: Timestamp,
+    ) {
+        if self.allow.allows_account(account) {
+            info!(account, "allow-listed: not locked");
+            return;
+        }
+        if self.dry_run {
+            info!(account, "dry run: would lock");
+            return;
+        }
+        let lock = Lock {
+            account: account.to_string(),
+            since: now,
+            reason: "sent spam".to_string(),
+            incident_key: Some(key.to_string()),
+        };
+        let outcome = store.lock(&lock);
+        record(
+            store,
+            key,
+            "lock",
+            account,
+            now,
+            outcome.map(|_| "locked".into()),
+        );
+        if let (true, Some(kerio)) = (self.uses(kind, ActionName::Kerio), &self.kerio) {
+            let disable = async {
+                Ok(said(
+                    kerio.disable_user(account).await?,
+                    "account disabled in Kerio",
+                ))
+            };
+            act(
+                &self.runtime,
+                store,
+                key,
+                "kerio.disable_user",
+                account,
+                disable,
+            );
+            let remove = async {
+                let removed = kerio.remove_queued_from(account).await?;
+                Ok(format!(
+                    "{removed} queued messages it submitted removed from Kerio's queue"
+                ))
+            };
+            act(
+                &self.runtime,
+                store,
+                key,
+                "kerio.remove_queued",
+                account,
+                remove,
+            );
+        }
+    }
+
+    fn block(
+        &mut self,
+        store: &mut Store,
+        key: &str,
+        kind: IncidentKind,
+        ip: IpAddr,
+        now: Timestamp,
+    ) {
+        if self.allow.allows_ip(ip) {
+            info!(%ip, "allow-listed: not blocked");
+            return;
+        }
+        if self.dry_run {
+            info!(%ip, "dry run: would block");
+            return;
+        }
+        let block = Block {
+            ip,
+            since: now,
+            until: now.plus(self.block_secs),
+            reason: "attack".to_string(),
+            incident_key: Some(key.to_string()),
+        };
+        let outcome = store.block(&block);
+        let target = ip.to_string();
+        record(
+            store,
+            key,
+            "block",
+            &target,
+            now,
+            outcome.map(|_| format!("blocked until {}", block.until)),
+        );
+        if let (true, Some(kerio)) = (self.uses(kind, ActionName::Kerio), &self.kerio) {
+            let description = format!("mailfuse {key}, until {}", block.until);
+            let add = async {
+                Ok(said(
+                    kerio.block_ip(ip, &description).await?,
+                    "IP added to Kerio's blocked group",
+                ))
+            };
+            act(&self.runtime, store, key, "kerio.block_ip", &target, add);
+        }
+    }
+
+    /// Unlocks `account` (`mailfuse unlock`), also where the lock was made;
+    /// false if it was not locked.
+    pub fn unlock(&mut self, store: &mut Store, account: &str) -> Result<bool> {
+        if let Some(kerio) = &self.kerio {
+            let change = self.runtime.block_on(kerio.enable_user(account))?;
+            info!(account, "{}", said(change, "account enabled in Kerio"));
+        }
+        Ok(store.unlock(account)?)
+    }
+
+    /// Lifts the block of `ip` (`mailfuse unblock`, or at its expiry), also
+    /// where it was made; false if it had none.
+    pub fn unblock(&mut self, store: &mut Store, ip: IpAddr) -> Result<bool> {
+        if let Some(kerio) = &self.kerio {
+            let change = self.runtime.block_on(kerio.unblock_ip(ip))?;
+            info!(%ip, "{}", said(change, "IP removed from Kerio's blocked group"));
+        }
+        Ok(store.unblock(ip)?)
+    }
+
+    /// Lifts the blocks whose time is up.
+    pub fn expire_blocks(&mut self, store: &mut Store, now: Timestamp) {
+        let expired = match store.expired_blocks(now) {
+            Ok(expired) => expired,
+            Err(e) => {
+                error!("cannot read blocks: {e}");
+                return;
+            }
+        };
+        for block in expired {
+            match self.unblock(store, block.ip) {
+                Ok(_) => info!(ip = %block.ip, "block expired and lifted"),
+                Err(e) => error!(ip = %block.ip, "cannot lift the block: {e}"),
+            }
+        }
+    }
+}
+
+/// Runs `action` on `target` for the incident `key` unless it already
+/// succeeded (before a restart), and records the outcome. (A future does
+/// nothing until run: building it before the check costs nothing.)
+fn act(
+    runtime: &tokio::runtime::Runtime,
+    store: &mut Store,
+    key: &str,
+    name: &str,
+    target: &str,
+    action: impl Future<Output = Result<String, ActError>>,
+) {
+    match store.action_succeeded(key, name, target) {
+        Ok(true) => return,
+        Ok(false) => {}
+        Err(e) => error!(name, target, "cannot read past actions: {e}"),
+    }
+    let outcome = runtime.block_on(action);
+    if let Ok(done) = &outcome {
+        info!(action = name, target, "{done}");
+    }
+    record(
+        store,
+        key,
+        name,
+        target,
+        crate::watch::inputs::now(),
+        outcome,
+    );
+}
+
+/// What a change did, in words.
+fn said(change: Change, done: &str) -> String {
+    match change {
+        Change::Done => done.to_string(),
+        Change::AlreadyDone => format!("{done} (already)"),
+    }
+}
+
+/// Records an action's outcome, logging failures.
+fn record(
+    store: &mut Store,
+    key: &str,
+    action: &str,
+    target: &str,
+    at: Timestamp,
+    outcome: Result<String, impl std::fmt::Display>,
+) {
+    let (ok, outcome) = match outcome {
+        Ok(done) => (true, done),
+        Err(e) => {
+            error!(action, target, "failed: {e}");
+            (false, e.to_string())
+        }
+    };
+    let record = ActionRecord {
+        incident_key: key.to_string(),
+        action: action.to_string(),
+        target: target.to_string(),
+        at,
+        ok,
+        outcome,
+    };
+    if let Err(e) = store.record_action(&record) {
+        error!(action, target, "cannot record the action: {e}");
+    }
+}
+
+/// What an incident is about: the account, else the network or the IPs.
+fn subject(incident: &Incident) -> String {
+    if let Some(account) = &incident.account {
+        return account.clone();
+    }
+    if let Some(network) = &incident.network {
+        return network.to_string();
+    }
+    incident
+        .ips
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The same incident found again (after a restart, replaying lines) gets
+/// the same key: kind, subject and the time its run began.
+pub fn incident_key(incident: &Incident) -> String {
+    format!(
+        "{}:{}:{}",
+        incident.kind.name(),
+        subject(incident),
+        incident.first_seen
+    )
+}

@@ -1,0 +1,239 @@
+//! `mailfuse watch` as a daemon: it follows logs that grow, survives
+//! `kill -9` without losing or double-counting a line, and reports through
+//! `status`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/kerio")
+        .join(name)
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("mailfuse runs")
+}
+
+/// A watch daemon, killed when dropped (even when the test fails).
+struct Daemon(Child);
+
+impl Daemon {
+    fn start(config: &Path) -> Daemon {
+        let child = Command::new(BIN)
+            .args(["watch", "--config", config.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("watch starts");
+        Daemon(child)
+    }
+
+    fn kill_9(mut self) {
+        self.0.kill().expect("kill -9");
+        self.0.wait().expect("reaped");
+    }
+
+    /// SIGTERM, then wait for a clean exit.
+    fn stop(mut self) {
+        let pid = self.0.id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(sent.success());
+        let status = self.0.wait().expect("exits");
+        assert!(status.success(), "watch exits cleanly on SIGTERM: {status}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+/// The events `scan` finds in the logs as they are now.
+fn scanned_events(logs: &Path) -> u64 {
+    let output = run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timezone",
+        "+01:00",
+        logs.to_str().unwrap(),
+    ]);
+    json(&output)["stats"]["events"].as_u64().expect("events")
+}
+
+/// Waits until watch's saved progress has read `events` events.
+fn wait_for_events(config: &Path, events: u64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let output = run(&[
+            "status",
+            "--format",
+            "json",
+            "--config",
+            config.to_str().unwrap(),
+        ]);
+        if output.status.success() {
+            let status = json(&output);
+            let seen = status["progress"]["stats"]["events"].as_u64().unwrap_or(0);
+            assert!(
+                seen <= events,
+                "counted twice: {seen} events saved, {events} in the logs"
+            );
+            if seen == events {
+                return status;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "watch did not catch up with {events} events"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let names = ["mail.log", "security.log", "audit.log"];
+    let contents: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(example(n)).unwrap())
+        .collect();
+    for name in names {
+        std::fs::write(logs.join(name), b"").unwrap();
+    }
+    let config = dir.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\ntimezone = \"+01:00\"\n",
+            logs.display(),
+            dir.path().join("state.db").display()
+        ),
+    )
+    .unwrap();
+
+    const CHUNKS: usize = 5;
+    let mut daemon = Some(Daemon::start(&config));
+    for chunk in 0..CHUNKS {
+        for (name, content) in names.iter().zip(&contents) {
+            let lines: Vec<&[u8]> = content.split_inclusive(|&b| b == b'\n').collect();
+            let per_chunk = lines.len().div_ceil(CHUNKS);
+            let part: Vec<u8> = lines
+                .iter()
+                .skip(chunk * per_chunk)
+                .take(per_chunk)
+                .copied()
+                .flatten()
+                .copied()
+                .collect();
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .open(logs.join(name))
+                .unwrap();
+            file.write_all(&part).unwrap();
+        }
+        if chunk == 1 || chunk == 3 {
+            // Crash while the chunk may be half read and unsaved.
+            std::thread::sleep(Duration::from_millis(30 * chunk as u64));
+            daemon.take().expect("running").kill_9();
+            daemon = Some(Daemon::start(&config));
+        }
+        wait_for_events(&config, scanned_events(&logs));
+    }
+    daemon.take().expect("running").stop();
+
+    let output = run(&[
+        "status",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let status = json(&output);
+    let full = json(&run(&[
+        "scan",
+        "--format",
+        "json",
+        "--timezone",
+        "+01:00",
+        logs.to_str().unwrap(),
+    ]));
+    for counter in [
+        "events",
+        "messages",
+        "deliveries",
+        "auth_failures",
+        "auth_successes",
+    ] {
+        assert_eq!(
+            status["progress"]["stats"][counter], full["stats"][counter],
+            "{counter}: watch and scan agree"
+        );
+    }
+    let subjects: Vec<&str> = status["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["subject"].as_str())
+        .collect();
+    assert!(
+        subjects.contains(&"sales@acme-tools.example"),
+        "{subjects:?}"
+    );
+    assert!(subjects.contains(&"45.155.205.99"), "{subjects:?}");
+    let locked: Vec<&str> = status["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["account"].as_str())
+        .collect();
+    assert_eq!(locked, ["sales@acme-tools.example"]);
+
+    // unlock restores the account, once.
+    let unlock = run(&[
+        "unlock",
+        "sales@acme-tools.example",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert!(
+        unlock.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unlock.stderr)
+    );
+    let again = run(&[
+        "unlock",
+        "sales@acme-tools.example",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(again.status.code(), Some(1), "not locked any more");
+}
