@@ -9,7 +9,11 @@
 //! Actions do I/O and nothing else: what to do, and whether it was already
 //! done, is decided by the caller from the store.
 
+pub mod command;
+pub mod email;
 pub mod kerio;
+pub mod message;
+pub mod webhook;
 
 /// An action that could not be carried out, and why, in words for the admin.
 #[derive(Debug, thiserror::Error)]
