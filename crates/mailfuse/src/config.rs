@@ -48,6 +48,12 @@ pub struct ActionsConfig {
     /// Kerio Connect: disable the account, remove its queued messages,
     /// block the IP through an IP address group.
     pub kerio: Option<mailfuse_act::kerio::KerioConfig>,
+    /// Mail the admin, once per incident.
+    pub email: Option<mailfuse_act::email::EmailConfig>,
+    /// POST the incident as JSON (Slack, Teams, Mattermost compatible).
+    pub webhook: Option<mailfuse_act::webhook::WebhookConfig>,
+    /// Run a program with the incident in its arguments and environment.
+    pub command: Option<mailfuse_act::command::CommandConfig>,
 }
 
 /// The actions there are.
@@ -55,6 +61,9 @@ pub struct ActionsConfig {
 #[serde(rename_all = "lowercase")]
 pub enum ActionName {
     Kerio,
+    Email,
+    Webhook,
+    Command,
 }
 
 fn default_block_for() -> i64 {
@@ -94,6 +103,8 @@ pub struct WatchConfig {
     pub timezone: Option<String>,
     /// The secrets file (passwords), readable by its owner only.
     pub secrets: Option<PathBuf>,
+    /// The mail server's name in alerts (default: this machine's host name).
+    pub hostname: Option<String>,
 }
 
 fn default_state() -> PathBuf {
@@ -291,6 +302,7 @@ impl Default for WatchConfig {
             dry_run: false,
             timezone: None,
             secrets: None,
+            hostname: None,
         }
     }
 }

@@ -129,13 +129,24 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
     for name in names {
         std::fs::write(logs.join(name), b"").unwrap();
     }
+    // The alert hook: one line per call, to count alerts.
+    let alerts = dir.path().join("alerts.txt");
+    let hook = dir.path().join("hook.sh");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$1 $2 $3\" >> {}\n", alerts.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = dir.path().join("mailfuse.toml");
     std::fs::write(
         &config,
         format!(
-            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\ntimezone = \"+01:00\"\n",
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\ntimezone = \"+01:00\"\n\n\
+             [actions]\nact_within = \"3650d\"\n\n[actions.command]\nprogram = \"{}\"\nargs = [\"{{kind}}\", \"{{account}}\", \"{{ip}}\"]\n",
             logs.display(),
-            dir.path().join("state.db").display()
+            dir.path().join("state.db").display(),
+            hook.display()
         ),
     )
     .unwrap();
@@ -216,6 +227,23 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
         .filter_map(|l| l["account"].as_str())
         .collect();
     assert_eq!(locked, ["sales@acme-tools.example"]);
+
+    // One alert per incident, although the incidents were found again
+    // after each kill -9.
+    let sent = std::fs::read_to_string(&alerts).unwrap_or_default();
+    let mut lines: Vec<&str> = sent.lines().collect();
+    assert_eq!(
+        lines.len(),
+        subjects.len(),
+        "one alert per incident:\n{sent}"
+    );
+    lines.sort_unstable();
+    lines.dedup();
+    assert_eq!(lines.len(), subjects.len(), "no alert twice:\n{sent}");
+    assert!(
+        lines.contains(&"compromised_account sales@acme-tools.example 173.16.65.213"),
+        "{sent}"
+    );
 
     // unlock restores the account, once.
     let unlock = run(&[

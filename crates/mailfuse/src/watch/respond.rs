@@ -7,7 +7,10 @@ use std::future::Future;
 use std::net::IpAddr;
 
 use anyhow::{Context, Result};
+use mailfuse_act::command::Command;
+use mailfuse_act::email::Email;
 use mailfuse_act::kerio::{Change, Kerio};
+use mailfuse_act::webhook::Webhook;
 use mailfuse_act::ActError;
 use mailfuse_core::Timestamp;
 use mailfuse_detect::{Incident, IncidentKind};
@@ -25,6 +28,11 @@ pub struct Responder {
     for_accounts: Vec<ActionName>,
     for_guessing: Vec<ActionName>,
     kerio: Option<Kerio>,
+    email: Option<Email>,
+    webhook: Option<Webhook>,
+    command: Option<Command>,
+    /// The mail server's name, for alerts.
+    host: String,
     /// Runs the actions, which are async (network); one at a time, in order.
     runtime: tokio::runtime::Runtime,
 }
@@ -38,7 +46,34 @@ impl Responder {
             .map(Kerio::new)
             .transpose()
             .context("actions.kerio")?;
-        let configured: Vec<ActionName> = kerio.iter().map(|_| ActionName::Kerio).collect();
+        let email = actions
+            .email
+            .clone()
+            .map(Email::new)
+            .transpose()
+            .context("actions.email")?;
+        let webhook = actions
+            .webhook
+            .clone()
+            .map(Webhook::new)
+            .transpose()
+            .context("actions.webhook")?;
+        let command = actions
+            .command
+            .clone()
+            .map(Command::new)
+            .transpose()
+            .context("actions.command")?;
+        let configured: Vec<ActionName> = [
+            (kerio.is_some(), ActionName::Kerio),
+            (email.is_some(), ActionName::Email),
+            (webhook.is_some(), ActionName::Webhook),
+            (command.is_some(), ActionName::Command),
+        ]
+        .into_iter()
+        .filter_map(|(present, name)| present.then_some(name))
+        .collect();
+        let host = config.watch.hostname.clone().unwrap_or_else(this_host);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -53,6 +88,10 @@ impl Responder {
                 .unwrap_or_else(|| configured.clone()),
             for_guessing: actions.password_guessing.clone().unwrap_or(configured),
             kerio,
+            email,
+            webhook,
+            command,
+            host,
             runtime,
         })
     }
@@ -91,13 +130,51 @@ impl Responder {
             );
             return;
         }
+        let mut done = Vec::new();
         if incident.kind == IncidentKind::CompromisedAccount {
             if let Some(account) = &incident.account {
-                self.lock(store, &key, incident.kind, account, now);
+                self.lock(store, &key, incident.kind, account, now, &mut done);
             }
         }
         for &ip in &incident.ips {
-            self.block(store, &key, incident.kind, ip, now);
+            self.block(store, &key, incident.kind, ip, now, &mut done);
+        }
+        if self.dry_run {
+            done.push("dry run: nothing was locked, removed or blocked".to_string());
+        }
+        self.alert(store, &key, incident, &done);
+    }
+
+    /// Tells the admin, with what was done.
+    fn alert(&mut self, store: &mut Store, key: &str, incident: &Incident, done: &[String]) {
+        let kind = incident.kind;
+        let host = self.host.as_str();
+        if let (true, Some(email)) = (self.uses(kind, ActionName::Email), &self.email) {
+            let send = async {
+                email
+                    .send(incident, host, done)
+                    .await
+                    .map(|()| "alert mailed".to_string())
+            };
+            act(&self.runtime, store, key, "email", "admin", send);
+        }
+        if let (true, Some(webhook)) = (self.uses(kind, ActionName::Webhook), &self.webhook) {
+            let post = async {
+                webhook
+                    .send(incident, host, done)
+                    .await
+                    .map(|()| "webhook called".to_string())
+            };
+            act(&self.runtime, store, key, "webhook", "admin", post);
+        }
+        if let (true, Some(command)) = (self.uses(kind, ActionName::Command), &self.command) {
+            let run = async {
+                command
+                    .run(incident, done)
+                    .await
+                    .map(|()| "command ran".to_string())
+            };
+            act(&self.runtime, store, key, "command", "admin", run);
         }
     }
 
@@ -108,6 +185,7 @@ impl Responder {
         kind: IncidentKind,
         account: &str,
         now: Timestamp,
+        done: &mut Vec<String>,
     ) {
         if self.allow.allows_account(account) {
             info!(account, "allow-listed: not locked");
@@ -123,15 +201,10 @@ impl Responder {
             reason: "sent spam".to_string(),
             incident_key: Some(key.to_string()),
         };
-        let outcome = store.lock(&lock);
-        record(
-            store,
-            key,
-            "lock",
-            account,
-            now,
-            outcome.map(|_| "locked".into()),
-        );
+        let outcome = store
+            .lock(&lock)
+            .map(|_| format!("{account} locked by mailfuse"));
+        done.extend(record(store, key, "lock", account, now, outcome));
         if let (true, Some(kerio)) = (self.uses(kind, ActionName::Kerio), &self.kerio) {
             let disable = async {
                 Ok(said(
@@ -139,28 +212,28 @@ impl Responder {
                     "account disabled in Kerio",
                 ))
             };
-            act(
+            done.extend(act(
                 &self.runtime,
                 store,
                 key,
                 "kerio.disable_user",
                 account,
                 disable,
-            );
+            ));
             let remove = async {
                 let removed = kerio.remove_queued_from(account).await?;
                 Ok(format!(
                     "{removed} queued messages it submitted removed from Kerio's queue"
                 ))
             };
-            act(
+            done.extend(act(
                 &self.runtime,
                 store,
                 key,
                 "kerio.remove_queued",
                 account,
                 remove,
-            );
+            ));
         }
     }
 
@@ -171,6 +244,7 @@ impl Responder {
         kind: IncidentKind,
         ip: IpAddr,
         now: Timestamp,
+        done: &mut Vec<String>,
     ) {
         if self.allow.allows_ip(ip) {
             info!(%ip, "allow-listed: not blocked");
@@ -187,16 +261,11 @@ impl Responder {
             reason: "attack".to_string(),
             incident_key: Some(key.to_string()),
         };
-        let outcome = store.block(&block);
+        let outcome = store
+            .block(&block)
+            .map(|_| format!("{ip} blocked until {}", block.until));
         let target = ip.to_string();
-        record(
-            store,
-            key,
-            "block",
-            &target,
-            now,
-            outcome.map(|_| format!("blocked until {}", block.until)),
-        );
+        done.extend(record(store, key, "block", &target, now, outcome));
         if let (true, Some(kerio)) = (self.uses(kind, ActionName::Kerio), &self.kerio) {
             let description = format!("mailfuse {key}, until {}", block.until);
             let add = async {
@@ -205,7 +274,14 @@ impl Responder {
                     "IP added to Kerio's blocked group",
                 ))
             };
-            act(&self.runtime, store, key, "kerio.block_ip", &target, add);
+            done.extend(act(
+                &self.runtime,
+                store,
+                key,
+                "kerio.block_ip",
+                &target,
+                add,
+            ));
         }
     }
 
@@ -257,9 +333,9 @@ fn act(
     name: &str,
     target: &str,
     action: impl Future<Output = Result<String, ActError>>,
-) {
+) -> Option<String> {
     match store.action_succeeded(key, name, target) {
-        Ok(true) => return,
+        Ok(true) => return None,
         Ok(false) => {}
         Err(e) => error!(name, target, "cannot read past actions: {e}"),
     }
@@ -274,7 +350,7 @@ fn act(
         target,
         crate::watch::inputs::now(),
         outcome,
-    );
+    )
 }
 
 /// What a change did, in words.
@@ -285,7 +361,8 @@ fn said(change: Change, done: &str) -> String {
     }
 }
 
-/// Records an action's outcome, logging failures.
+/// Records an action's outcome, logging failures; what was done, if it
+/// succeeded.
 fn record(
     store: &mut Store,
     key: &str,
@@ -293,7 +370,7 @@ fn record(
     target: &str,
     at: Timestamp,
     outcome: Result<String, impl std::fmt::Display>,
-) {
+) -> Option<String> {
     let (ok, outcome) = match outcome {
         Ok(done) => (true, done),
         Err(e) => {
@@ -312,6 +389,14 @@ fn record(
     if let Err(e) = store.record_action(&record) {
         error!(action, target, "cannot record the action: {e}");
     }
+    ok.then_some(record.outcome)
+}
+
+/// This machine's host name, for alerts.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "this mail server".to_string())
 }
 
 /// What an incident is about: the account, else the network or the IPs.
