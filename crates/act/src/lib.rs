@@ -3,7 +3,7 @@
 //!
 //! - alerts: [`email`], [`webhook`], [`command`];
 //! - account locks and queue holds: [`kerio`] (Kerio Connect Admin API),
-//!   [`postfix`] (lock list for the policy server, `postsuper -h`);
+//!   [`postfix`] (a `check_sasl_access` lock map, `postsuper -h`);
 //! - IP blocks with expiry: [`nftables`], [`kerio`] (IP address group).
 //!
 //! Actions do I/O and nothing else: what to do, and whether it was already
@@ -13,6 +13,9 @@ pub mod command;
 pub mod email;
 pub mod kerio;
 pub mod message;
+pub mod nftables;
+pub mod postfix;
+mod tool;
 pub mod webhook;
 
 /// An action that could not be carried out, and why, in words for the admin.

@@ -54,6 +54,11 @@ pub struct ActionsConfig {
     pub webhook: Option<mailfuse_act::webhook::WebhookConfig>,
     /// Run a program with the incident in its arguments and environment.
     pub command: Option<mailfuse_act::command::CommandConfig>,
+    /// Postfix: lock the account in a `check_sasl_access` map and put its
+    /// queued messages on hold.
+    pub postfix: Option<mailfuse_act::postfix::PostfixConfig>,
+    /// nftables: add the IP to a set with a timeout.
+    pub nftables: Option<mailfuse_act::nftables::NftablesConfig>,
 }
 
 /// The actions there are.
@@ -64,6 +69,8 @@ pub enum ActionName {
     Email,
     Webhook,
     Command,
+    Postfix,
+    Nftables,
 }
 
 fn default_block_for() -> i64 {
@@ -358,6 +365,18 @@ fn merge(table: &mut Table, extra: Table) {
             }
         }
     }
+}
+
+/// A duration in the largest whole unit (`21d`, `90m`).
+pub fn describe_duration(secs: i64) -> String {
+    let units = [(7 * 86_400, "w"), (86_400, "d"), (3600, "h"), (60, "m")];
+    units
+        .iter()
+        .find(|(unit, _)| secs >= *unit && secs % unit == 0)
+        .map_or_else(
+            || format!("{secs}s"),
+            |(unit, name)| format!("{}{name}", secs / unit),
+        )
 }
 
 /// Parses durations such as `90s`, `15m`, `12h`, `21d`, `2w` into seconds.

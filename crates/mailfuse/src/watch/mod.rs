@@ -11,13 +11,16 @@
 //! recognised by their key, and actions already done are not repeated.
 
 mod inputs;
+mod recent;
 pub mod respond;
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use mailfuse_core::Event;
 use mailfuse_detect::{Detector, Incident};
 use mailfuse_formats::LocalZone;
 use mailfuse_store::{Progress, Store};
@@ -26,6 +29,7 @@ use tracing::{info, warn};
 use crate::config::Config;
 use crate::source::follow::Checkpoint;
 use inputs::Input;
+use recent::RecentSubmissions;
 use respond::Responder;
 
 /// Runs until SIGTERM or SIGINT (then saves and returns).
@@ -44,6 +48,11 @@ pub struct Watch {
     detector: Detector,
     store: Store,
     responder: Responder,
+    /// Queue ids each account submitted lately (to hold them on a lock).
+    recent: RecentSubmissions,
+    /// Locked accounts (lower-case), mirrored from the store: their new
+    /// messages are held as they are seen.
+    locked: HashSet<String>,
 }
 
 impl Watch {
@@ -81,14 +90,18 @@ impl Watch {
             inputs.push(input);
         }
         let responder = Responder::new(&config)?;
-        Ok(Watch {
+        let mut watch = Watch {
             config,
             zone,
             inputs,
             detector,
             store,
             responder,
-        })
+            recent: RecentSubmissions::default(),
+            locked: HashSet::new(),
+        };
+        watch.refresh_locks();
+        Ok(watch)
     }
 
     fn run_until(&mut self, stop: &AtomicBool) -> Result<()> {
@@ -106,6 +119,8 @@ impl Watch {
             let tripped = self.poll_once()?;
             if tripped || last_save.elapsed() >= save_every {
                 self.save()?;
+                self.refresh_locks();
+                self.recent.forget_idle();
                 last_save = Instant::now();
             }
             self.responder.expire_blocks(&mut self.store, inputs::now());
@@ -123,16 +138,51 @@ impl Watch {
             zone,
             inputs,
             detector,
+            recent,
+            locked,
             ..
         } = self;
+        let mut late: Vec<(String, String)> = Vec::new();
         for input in inputs.iter_mut() {
-            input.poll(zone, &mut |event, line| detector.observe(event, line));
+            input.poll(zone, &mut |event, line| {
+                if let Event::Submission(s) = event {
+                    if let Some(account) = s.account {
+                        recent.note(account, s.queue_id, s.at);
+                        let account = String::from_utf8_lossy(account).to_lowercase();
+                        if locked.contains(&account) {
+                            late.push((account, String::from_utf8_lossy(s.queue_id).into_owned()));
+                        }
+                    }
+                }
+                detector.observe(event, line);
+            });
+        }
+        late.dedup();
+        for (account, queue_id) in late {
+            let ids = [queue_id];
+            self.responder.hold_late(&mut self.store, &account, &ids);
         }
         let incidents: Vec<Incident> = self.detector.new_incidents();
         for incident in &incidents {
-            self.responder.respond(incident, &mut self.store);
+            let queued = incident
+                .account
+                .as_deref()
+                .map(|account| self.recent.of(account))
+                .unwrap_or_default();
+            self.responder.respond(incident, &queued, &mut self.store);
+        }
+        if !incidents.is_empty() {
+            self.refresh_locks();
         }
         Ok(!incidents.is_empty())
+    }
+
+    /// Reloads the locked accounts (the CLI may have unlocked one).
+    fn refresh_locks(&mut self) {
+        match self.store.locks() {
+            Ok(locks) => self.locked = locks.into_iter().map(|l| l.account).collect(),
+            Err(e) => warn!("cannot read locks: {e}"),
+        }
     }
 
     /// Saves the detector's state and the read positions together.

@@ -10,6 +10,8 @@ use anyhow::{Context, Result};
 use mailfuse_act::command::Command;
 use mailfuse_act::email::Email;
 use mailfuse_act::kerio::{Change, Kerio};
+use mailfuse_act::nftables::Nftables;
+use mailfuse_act::postfix::Postfix;
 use mailfuse_act::webhook::Webhook;
 use mailfuse_act::ActError;
 use mailfuse_core::Timestamp;
@@ -18,6 +20,14 @@ use mailfuse_store::{ActionRecord, Block, Lock, Store, StoredIncident};
 use tracing::{error, info, warn};
 
 use crate::config::{ActionName, AllowConfig, Config};
+
+/// The incident being acted on.
+#[derive(Clone, Copy)]
+struct Case<'a> {
+    key: &'a str,
+    kind: IncidentKind,
+    now: Timestamp,
+}
 
 /// Acts on incidents as configured.
 pub struct Responder {
@@ -31,6 +41,8 @@ pub struct Responder {
     email: Option<Email>,
     webhook: Option<Webhook>,
     command: Option<Command>,
+    postfix: Option<Postfix>,
+    nftables: Option<Nftables>,
     /// The mail server's name, for alerts.
     host: String,
     /// Runs the actions, which are async (network); one at a time, in order.
@@ -64,8 +76,22 @@ impl Responder {
             .map(Command::new)
             .transpose()
             .context("actions.command")?;
+        let postfix = actions
+            .postfix
+            .clone()
+            .map(Postfix::new)
+            .transpose()
+            .context("actions.postfix")?;
+        let nftables = actions
+            .nftables
+            .clone()
+            .map(Nftables::new)
+            .transpose()
+            .context("actions.nftables")?;
         let configured: Vec<ActionName> = [
             (kerio.is_some(), ActionName::Kerio),
+            (postfix.is_some(), ActionName::Postfix),
+            (nftables.is_some(), ActionName::Nftables),
             (email.is_some(), ActionName::Email),
             (webhook.is_some(), ActionName::Webhook),
             (command.is_some(), ActionName::Command),
@@ -91,6 +117,8 @@ impl Responder {
             email,
             webhook,
             command,
+            postfix,
+            nftables,
             host,
             runtime,
         })
@@ -103,8 +131,9 @@ impl Responder {
         }
     }
 
-    /// Records `incident` and acts on it.
-    pub fn respond(&mut self, incident: &Incident, store: &mut Store) {
+    /// Records `incident` and acts on it; `queued` are the queue ids its
+    /// account submitted lately (held if the account is locked).
+    pub fn respond(&mut self, incident: &Incident, queued: &[String], store: &mut Store) {
         let key = incident_key(incident);
         let stored = StoredIncident {
             key: key.clone(),
@@ -130,14 +159,19 @@ impl Responder {
             );
             return;
         }
+        let case = Case {
+            key: &key,
+            kind: incident.kind,
+            now,
+        };
         let mut done = Vec::new();
         if incident.kind == IncidentKind::CompromisedAccount {
             if let Some(account) = &incident.account {
-                self.lock(store, &key, incident.kind, account, now, &mut done);
+                self.lock(store, &case, account, queued, &mut done);
             }
         }
         for &ip in &incident.ips {
-            self.block(store, &key, incident.kind, ip, now, &mut done);
+            self.block(store, &case, ip, &mut done);
         }
         if self.dry_run {
             done.push("dry run: nothing was locked, removed or blocked".to_string());
@@ -181,12 +215,12 @@ impl Responder {
     fn lock(
         &mut self,
         store: &mut Store,
-        key: &str,
-        kind: IncidentKind,
+        case: &Case<'_>,
         account: &str,
-        now: Timestamp,
+        queued: &[String],
         done: &mut Vec<String>,
     ) {
+        let Case { key, kind, now } = *case;
         if self.allow.allows_account(account) {
             info!(account, "allow-listed: not locked");
             return;
@@ -235,17 +269,55 @@ impl Responder {
                 remove,
             ));
         }
+        if let (true, Some(postfix)) = (self.uses(kind, ActionName::Postfix), &self.postfix) {
+            let locked = locked_accounts(store);
+            let write = async {
+                postfix.write_locks(&locked).await?;
+                Ok(format!("{account} refused by Postfix (lock map rebuilt)"))
+            };
+            done.extend(act(
+                &self.runtime,
+                store,
+                key,
+                "postfix.lock",
+                account,
+                write,
+            ));
+            if postfix.holds() {
+                let hold = async {
+                    let held = postfix.hold(queued).await?;
+                    Ok(format!("{held} of its queued messages put on hold (postsuper -H releases, -d deletes)"))
+                };
+                done.extend(act(
+                    &self.runtime,
+                    store,
+                    key,
+                    "postfix.hold",
+                    account,
+                    hold,
+                ));
+            }
+        }
     }
 
-    fn block(
-        &mut self,
-        store: &mut Store,
-        key: &str,
-        kind: IncidentKind,
-        ip: IpAddr,
-        now: Timestamp,
-        done: &mut Vec<String>,
-    ) {
+    /// Holds messages a locked account got in before the lock took effect.
+    pub fn hold_late(&mut self, store: &mut Store, account: &str, queue_ids: &[String]) {
+        let Some(postfix) = self.postfix.as_ref().filter(|p| p.holds()) else {
+            return;
+        };
+        if self.dry_run || queue_ids.is_empty() {
+            return;
+        }
+        let outcome = self
+            .runtime
+            .block_on(postfix.hold(queue_ids))
+            .map(|held| format!("{held} more messages put on hold ({})", queue_ids.join(" ")));
+        let now = crate::watch::inputs::now();
+        record(store, "late", "postfix.hold", account, now, outcome);
+    }
+
+    fn block(&mut self, store: &mut Store, case: &Case<'_>, ip: IpAddr, done: &mut Vec<String>) {
+        let Case { key, kind, now } = *case;
         if self.allow.allows_ip(ip) {
             info!(%ip, "allow-listed: not blocked");
             return;
@@ -283,6 +355,24 @@ impl Responder {
                 add,
             ));
         }
+        if let (true, Some(nftables)) = (self.uses(kind, ActionName::Nftables), &self.nftables) {
+            let secs = self.block_secs;
+            let add = async {
+                nftables.block(ip, secs).await?;
+                Ok(format!(
+                    "{ip} dropped by nftables for {}",
+                    crate::config::describe_duration(secs)
+                ))
+            };
+            done.extend(act(
+                &self.runtime,
+                store,
+                key,
+                "nftables.block",
+                &target,
+                add,
+            ));
+        }
     }
 
     /// Unlocks `account` (`mailfuse unlock`), also where the lock was made;
@@ -292,7 +382,13 @@ impl Responder {
             let change = self.runtime.block_on(kerio.enable_user(account))?;
             info!(account, "{}", said(change, "account enabled in Kerio"));
         }
-        Ok(store.unlock(account)?)
+        let unlocked = store.unlock(account)?;
+        if let Some(postfix) = &self.postfix {
+            let locked = locked_accounts(store);
+            self.runtime.block_on(postfix.write_locks(&locked))?;
+            info!(account, "removed from Postfix's lock map");
+        }
+        Ok(unlocked)
     }
 
     /// Lifts the block of `ip` (`mailfuse unblock`, or at its expiry), also
@@ -301,6 +397,11 @@ impl Responder {
         if let Some(kerio) = &self.kerio {
             let change = self.runtime.block_on(kerio.unblock_ip(ip))?;
             info!(%ip, "{}", said(change, "IP removed from Kerio's blocked group"));
+        }
+        if let Some(nftables) = &self.nftables {
+            if self.runtime.block_on(nftables.unblock(ip))? {
+                info!(%ip, "removed from the nftables set");
+            }
         }
         Ok(store.unblock(ip)?)
     }
@@ -351,6 +452,17 @@ fn act(
         crate::watch::inputs::now(),
         outcome,
     )
+}
+
+/// The accounts locked now, for the lock map.
+fn locked_accounts(store: &Store) -> Vec<String> {
+    match store.locks() {
+        Ok(locks) => locks.into_iter().map(|l| l.account).collect(),
+        Err(e) => {
+            error!("cannot read locks: {e}");
+            Vec::new()
+        }
+    }
 }
 
 /// What a change did, in words.
