@@ -73,17 +73,15 @@ fn json(output: &Output) -> Value {
     })
 }
 
-/// The events `scan` finds in the logs as they are now.
-fn scanned_events(logs: &Path) -> u64 {
-    let output = run(&[
-        "scan",
-        "--format",
-        "json",
-        "--timezone",
-        "+01:00",
-        logs.to_str().unwrap(),
-    ]);
-    json(&output)["stats"]["events"].as_u64().expect("events")
+/// What `scan` says of the logs as they are now.
+fn scan(logs: &Path) -> Value {
+    let args = ["scan", "--format", "json", "--timezone", "+01:00"];
+    let output = Command::new(BIN)
+        .args(args)
+        .arg(logs)
+        .output()
+        .expect("scan runs");
+    json(&output)
 }
 
 /// Waits until watch's saved progress has read `events` events.
@@ -177,7 +175,8 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
             daemon.take().expect("running").kill_9();
             daemon = Some(Daemon::start(&config));
         }
-        wait_for_events(&config, scanned_events(&logs));
+        let events = scan(&logs)["stats"]["events"].as_u64().expect("events");
+        wait_for_events(&config, events);
     }
     daemon.take().expect("running").stop();
 
@@ -189,14 +188,7 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
         config.to_str().unwrap(),
     ]);
     let status = json(&output);
-    let full = json(&run(&[
-        "scan",
-        "--format",
-        "json",
-        "--timezone",
-        "+01:00",
-        logs.to_str().unwrap(),
-    ]));
+    let full = scan(&logs);
     for counter in [
         "events",
         "messages",
