@@ -33,6 +33,8 @@ use mailfuse_core::{
     AuthFailure, AuthFailureKind, BlockKind, Client, Delivery, DeliveryStatus, Event, Removed,
     ServerBlock, Submission, Timestamp,
 };
+use std::sync::LazyLock;
+
 use memchr::{memchr, memchr2, memchr_iter, memmem};
 
 use crate::values::{decimal, without_angles};
@@ -253,6 +255,16 @@ fn submission(submission: Submission<'_>) -> Parsed<'_> {
     Parsed::Event(Event::Submission(submission))
 }
 
+/// Searched in every `client=` line: built once (building a searcher
+/// costs more than a short search).
+static SASL_USERNAME: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b", sasl_username="));
+
+/// Where `, ` first occurs in `text` (a field separator).
+fn comma_space(text: &[u8]) -> Option<usize> {
+    memchr_iter(b',', text).find(|&i| text.get(i + 1) == Some(&b' '))
+}
+
 /// `smtpd`: `client=host[ip][:port][, sasl_method=M, sasl_username=U[,
 /// sasl_sender=S]]`, the first line of a message received over SMTP.
 fn client_submission<'a>(
@@ -264,8 +276,9 @@ fn client_submission<'a>(
     let Some((client, rest)) = client_prefix(fields) else {
         return Parsed::Malformed("postfix client= without host[address]");
     };
-    let account = memmem::find(rest, b", sasl_username=")
-        .and_then(|start| rest.get(start + b", sasl_username=".len()..))
+    let account = SASL_USERNAME
+        .find(rest)
+        .and_then(|start| rest.get(start + SASL_USERNAME.needle().len()..))
         .map(|login| before_first(login, AFTER_SASL_USERNAME))
         .filter(|login| !login.is_empty());
     submission(Submission {
@@ -347,7 +360,7 @@ fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'
                 None => return Parsed::Malformed("postfix delivery with an unterminated address"),
             },
             None => {
-                let end = memmem::find(value, b", ").unwrap_or(value.len());
+                let end = comma_space(value).unwrap_or(value.len());
                 value.split_at(end)
             }
         };
