@@ -1,6 +1,9 @@
 //! A mail server lab on loopback for end-to-end tests: real Postfix and
 //! Dovecot instances in a temp dir, a relay sink, and swaks as the client.
-//! See `postfix_e2e.rs` for what it is for.
+//! See `postfix_e2e.rs` and `watch_postfix_e2e.rs` for what it is for.
+
+// Each test uses the part of the lab it needs; the rest is dead code to it.
+#![allow(dead_code)]
 
 pub mod dovecot;
 pub mod postfix;
@@ -14,7 +17,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use dovecot::Dovecot;
-use postfix::Postfix;
+use postfix::{Options, Postfix};
 use smtp_sink::SmtpSink;
 
 /// The commands the lab runs; `scripts/install-test-deps` installs them.
@@ -136,6 +139,14 @@ pub fn kill_leftovers(dir: &Path) {
     }
 }
 
+/// The queue id in a swaks transcript's reply to the message's end.
+fn queue_id(transcript: &str) -> Option<String> {
+    transcript
+        .lines()
+        .find_map(|line| line.split("queued as ").nth(1))
+        .map(|id| id.trim().to_string())
+}
+
 /// The lab's temp dir: removed when the test passes, kept (and its path
 /// printed) when it fails or when `MAILFUSE_E2E_KEEP` is set.
 struct Workdir(Option<tempfile::TempDir>);
@@ -156,7 +167,17 @@ pub struct Lab {
     dovecot: Dovecot,
     pub sink: SmtpSink,
     submission_port: u16,
+    root: PathBuf,
     _workdir: Workdir,
+}
+
+/// What Postfix answered to a submission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submission {
+    /// Queued, with this queue id.
+    Accepted(String),
+    /// Refused; the server's first error reply (or swaks' complaint).
+    Refused(String),
 }
 
 impl Lab {
@@ -164,6 +185,11 @@ impl Lab {
     /// Needs root (the servers switch to their system users) and the tools
     /// that `scripts/install-test-deps` installs.
     pub fn start(users: &[(&str, &str)]) -> Lab {
+        Lab::start_with(users, &Options::default())
+    }
+
+    /// Like [`Lab::start`], with Postfix set up with `options`.
+    pub fn start_with(users: &[(&str, &str)], options: &Options) -> Lab {
         for name in TOOLS {
             tool(name);
         }
@@ -188,15 +214,25 @@ impl Lab {
 
         let sink = SmtpSink::start();
         let submission_port = free_port();
-        let postfix = Postfix::start(&root, submission_port, sink.port());
+        let postfix = Postfix::start(&root, submission_port, sink.port(), options);
         let dovecot = Dovecot::start(&root, &postfix.auth_socket(), users);
         Lab {
             postfix,
             dovecot,
             sink,
             submission_port,
+            root,
             _workdir: workdir,
         }
+    }
+
+    /// The lab's directory, for files a test adds.
+    pub fn dir(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn postfix(&self) -> &Postfix {
+        &self.postfix
     }
 
     pub fn postfix_log(&self) -> &Path {
@@ -224,11 +260,33 @@ impl Lab {
             "swaks as {user} from {client_ip} failed ({}):\n{transcript}",
             output.status
         );
-        transcript
-            .lines()
-            .find_map(|line| line.split("queued as ").nth(1))
-            .map(|id| id.trim().to_string())
+        queue_id(&transcript)
             .unwrap_or_else(|| panic!("no queue id in swaks' transcript:\n{transcript}"))
+    }
+
+    /// Submits a message like [`Lab::send`], telling whether Postfix
+    /// queued it or refused it.
+    pub fn submit(
+        &self,
+        client_ip: &str,
+        user: &str,
+        password: &str,
+        envelope_from: &str,
+        to: &[String],
+    ) -> Submission {
+        let output = self.swaks(client_ip, user, password, envelope_from, to);
+        let transcript = String::from_utf8_lossy(&output.stdout);
+        match queue_id(&transcript) {
+            Some(id) if output.status.success() => Submission::Accepted(id),
+            _ => Submission::Refused(
+                // swaks marks the server's error replies `<**`, its own `***`.
+                transcript
+                    .lines()
+                    .find(|line| line.starts_with("<** ") || line.starts_with("*** "))
+                    .map(|line| line.get(4..).unwrap_or(line).to_string())
+                    .unwrap_or_else(|| format!("swaks exited {}", output.status)),
+            ),
+        }
     }
 
     /// Tries to log in as `user` with a wrong password, asserting it fails.

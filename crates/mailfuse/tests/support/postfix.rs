@@ -1,20 +1,65 @@
 //! A private Postfix instance: its own config, queue and data directories
 //! and its own log file (postlogd's `maillog_file`), a SASL submission
 //! service on a free loopback port, relaying everything to the sink.
+//! [`Options`] add what `mailfuse watch` acts through: an access map of
+//! locked logins, local mailboxes for the admin's alerts, and a relay that
+//! keeps mail queued.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+
+use serde_json::Value;
 
 use super::{
     kill_leftovers, process_is_alive, run_ok, start_daemon, tool, try_wait_until, wait_until,
 };
 
+/// What a lab needs beyond the plain one; the default is the plain one.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Refuse relaying for the logins listed in an access map
+    /// (`check_sasl_access hash:<config dir>/mailfuse_locked`, created
+    /// empty), as `mailfuse watch`'s Postfix action expects.
+    pub lock_map: bool,
+    /// Deliver mail for these addresses to Maildirs under `<lab>/mail/`.
+    pub local_mailboxes: Option<LocalMailboxes>,
+    /// Keep relayed mail in the queue (`defer_transports = smtp`) instead
+    /// of handing it to the sink, so that there is queued mail to hold.
+    pub defer_relay: bool,
+    /// Log timestamps in UTC whatever the machine's zone (`TZ=UTC`).
+    pub utc_log: bool,
+}
+
+/// Local mailboxes and the plain smtpd that takes mail for them.
+#[derive(Clone, Debug)]
+pub struct LocalMailboxes {
+    /// Addresses, each with a Maildir `<lab>/mail/<domain>/<user>/`.
+    pub addresses: Vec<String>,
+    /// A loopback port where smtpd takes mail for them without AUTH (and
+    /// relays nothing).
+    pub port: u16,
+}
+
+/// A message in the queue, from `postqueue -j`.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    pub queue_id: String,
+    /// `incoming`, `active`, `deferred`, `hold` or `maildrop`.
+    pub queue_name: String,
+}
+
+/// Who owns the local mailboxes: virtual(8) delivers as this user, with
+/// its number as uid and gid (Debian's nobody and nogroup).
+const MAILBOX_OWNER: (&str, u32) = ("nobody", 65534);
+
 pub struct Postfix {
     config_dir: PathBuf,
     queue_dir: PathBuf,
     log: PathBuf,
+    mail_dir: PathBuf,
     running: bool,
 }
 
@@ -22,7 +67,7 @@ impl Postfix {
     /// Writes main.cf and master.cf under `root`, checks them, and starts
     /// Postfix. Its SASL service is `<queue>/private/auth`, which Dovecot
     /// is expected to serve (see [`Postfix::auth_socket`]).
-    pub fn start(root: &Path, submission_port: u16, relay_port: u16) -> Postfix {
+    pub fn start(root: &Path, submission_port: u16, relay_port: u16, options: &Options) -> Postfix {
         let config_dir = root.join("postfix");
         let queue_dir = root.join("queue");
         let data_dir = root.join("data");
@@ -30,28 +75,47 @@ impl Postfix {
         for dir in [&config_dir, &queue_dir, &data_dir] {
             fs::create_dir_all(dir).unwrap();
         }
-        fs::write(
-            config_dir.join("main.cf"),
-            main_cf(root, &queue_dir, &data_dir, &log, relay_port),
-        )
-        .unwrap();
-        fs::write(config_dir.join("master.cf"), master_cf(submission_port)).unwrap();
-        // master and postlogd write their state here as the postfix user.
-        run_ok(Command::new("chown").arg("postfix").arg(&data_dir));
-
         let mut postfix = Postfix {
             config_dir,
             queue_dir,
             log,
+            mail_dir: root.join("mail"),
             running: false,
         };
+        let mut main = main_cf(
+            root,
+            &postfix.queue_dir,
+            &data_dir,
+            &postfix.log,
+            relay_port,
+        );
+        main.push_str(&postfix.extras(options));
+        fs::write(postfix.config_dir.join("main.cf"), main).unwrap();
+        fs::write(
+            postfix.config_dir.join("master.cf"),
+            master_cf(submission_port, options),
+        )
+        .unwrap();
+        // master and postlogd write their state here as the postfix user.
+        run_ok(Command::new("chown").arg("postfix").arg(&data_dir));
+
+        if options.lock_map {
+            run_ok(
+                Command::new(tool("postmap"))
+                    .arg("-c")
+                    .arg(&postfix.config_dir)
+                    .arg(format!("hash:{}", postfix.lock_map().display())),
+            );
+        }
         // `check` also creates the queue's subdirectories with their owners.
         run_ok(postfix.command().arg("check"));
         postfix.running = true;
-        start_daemon(
-            postfix.command().arg("start"),
-            &root.join("postfix-start.out"),
-        );
+        let mut start = postfix.command();
+        if options.utc_log {
+            // The master passes TZ on to its daemons (`import_environment`).
+            start.env("TZ", "UTC");
+        }
+        start_daemon(start.arg("start"), &root.join("postfix-start.out"));
         // The master logs this once its listeners are up. (Probing the port
         // instead would leave a stray connection in the log.)
         wait_until(
@@ -64,6 +128,60 @@ impl Postfix {
             },
         );
         postfix
+    }
+
+    /// main.cf's lines for `options`, after creating the files they name.
+    fn extras(&self, options: &Options) -> String {
+        let mut extras = String::new();
+        if options.lock_map {
+            let map = self.lock_map();
+            fs::write(&map, "").unwrap();
+            extras.push_str(&format!(
+                "smtpd_relay_restrictions = check_sasl_access hash:{}, \
+                 permit_sasl_authenticated, reject\n",
+                map.display()
+            ));
+        }
+        if let Some(local) = &options.local_mailboxes {
+            extras.push_str(&self.local_delivery(local));
+        }
+        if options.defer_relay {
+            extras.push_str("defer_transports = smtp\n");
+        }
+        extras
+    }
+
+    /// Sets up virtual(8) delivery to Maildirs for `local`'s addresses;
+    /// returns main.cf's lines for it.
+    fn local_delivery(&self, local: &LocalMailboxes) -> String {
+        let (owner, id) = MAILBOX_OWNER;
+        let mut domains: Vec<&str> = Vec::new();
+        let mut map = String::new();
+        for address in &local.addresses {
+            let (user, domain) = address
+                .split_once('@')
+                .unwrap_or_else(|| panic!("not an address: {address}"));
+            if !domains.contains(&domain) {
+                domains.push(domain);
+                let dir = self.mail_dir.join(domain);
+                fs::create_dir_all(&dir).unwrap();
+                run_ok(Command::new("chown").arg(owner).arg(&dir));
+            }
+            map.push_str(&format!("{address} {domain}/{user}/\n"));
+        }
+        let map_file = self.config_dir.join("mailboxes");
+        fs::write(&map_file, map).unwrap();
+        fs::set_permissions(&self.mail_dir, fs::Permissions::from_mode(0o755)).unwrap();
+        format!(
+            "virtual_mailbox_domains = {domains}\n\
+             virtual_mailbox_base = {base}\n\
+             virtual_mailbox_maps = texthash:{map}\n\
+             virtual_uid_maps = static:{id}\n\
+             virtual_gid_maps = static:{id}\n",
+            domains = domains.join(", "),
+            base = self.mail_dir.display(),
+            map = map_file.display(),
+        )
     }
 
     /// `postfix -c <config dir>`.
@@ -80,6 +198,46 @@ impl Postfix {
 
     pub fn log_path(&self) -> &Path {
         &self.log
+    }
+
+    pub fn config_dir(&self) -> &Path {
+        &self.config_dir
+    }
+
+    /// The access map of locked logins ([`Options::lock_map`]), without
+    /// the `.db` suffix.
+    pub fn lock_map(&self) -> PathBuf {
+        self.config_dir.join("mailfuse_locked")
+    }
+
+    /// Where new mail for a local `address` arrives (Maildir `new/`).
+    pub fn maildir_new(&self, address: &str) -> PathBuf {
+        let (user, domain) = address
+            .split_once('@')
+            .unwrap_or_else(|| panic!("not an address: {address}"));
+        self.mail_dir.join(domain).join(user).join("new")
+    }
+
+    /// The messages in the queue now (`postqueue -j`).
+    pub fn queue(&self) -> Vec<Queued> {
+        let output = run_ok(
+            Command::new(tool("postqueue"))
+                .arg("-c")
+                .arg(&self.config_dir)
+                .arg("-j"),
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|line| {
+                let entry: Value = serde_json::from_str(line)
+                    .unwrap_or_else(|e| panic!("postqueue -j printed {line:?}: {e}"));
+                let text = |key: &str| entry[key].as_str().unwrap_or_default().to_string();
+                Queued {
+                    queue_id: text("queue_id"),
+                    queue_name: text("queue_name"),
+                }
+            })
+            .collect()
     }
 
     /// Waits until every message, bounces included, has left the queue.
@@ -165,8 +323,27 @@ biff = no
 }
 
 /// Debian's stock services without chroot (the queue is not set up as a
-/// chroot jail), plus the submission service the clients use.
-fn master_cf(submission_port: u16) -> String {
+/// chroot jail), plus the submission service the clients use, and what
+/// `options` need.
+fn master_cf(submission_port: u16, options: &Options) -> String {
+    // With a lock map, submission uses main.cf's restrictions, which name it.
+    let relay_restrictions = if options.lock_map {
+        ""
+    } else {
+        "\n  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject"
+    };
+    let local_services = match &options.local_mailboxes {
+        Some(local) => format!(
+            "\
+127.0.0.1:{port} inet n - n - - smtpd
+  -o syslog_name=postfix/local-in
+  -o smtpd_relay_restrictions=permit_auth_destination,reject
+virtual   unix  -       n       n       -       -       virtual
+",
+            port = local.port
+        ),
+        None => String::new(),
+    };
     format!(
         "\
 # Written by the mailfuse end-to-end test harness.
@@ -176,9 +353,8 @@ fn master_cf(submission_port: u16) -> String {
   -o smtpd_sasl_type=dovecot
   -o smtpd_sasl_path=private/auth
   -o smtpd_tls_security_level=none
-  -o smtpd_tls_auth_only=no
-  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
-pickup    unix  n       -       n       60      1       pickup
+  -o smtpd_tls_auth_only=no{relay_restrictions}
+{local_services}pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
