@@ -14,6 +14,8 @@ pub enum IncidentKind {
     CompromisedAccount,
     /// An IP or a network is guessing passwords.
     PasswordGuessing,
+    /// An account sent more than a configured limit allows.
+    LimitExceeded,
 }
 
 impl IncidentKind {
@@ -22,6 +24,7 @@ impl IncidentKind {
         match self {
             IncidentKind::CompromisedAccount => "compromised_account",
             IncidentKind::PasswordGuessing => "password_guessing",
+            IncidentKind::LimitExceeded => "limit_exceeded",
         }
     }
 }
@@ -33,10 +36,11 @@ impl IncidentKind {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
     pub kind: IncidentKind,
-    /// The hijacked account (compromised accounts only).
+    /// The hijacked account, or the account over its limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
-    /// The IPs involved: the spammer's sending IPs, or the guessing IPs.
+    /// The IPs involved: the spammer's sending IPs, the guessing IPs, or
+    /// the IPs the account sent from within the window over its limit.
     pub ips: Vec<IpAddr>,
     /// The attacking network, for distributed guessing.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -11,12 +11,15 @@
 //!   (`compromised_account`);
 //! - [`guessing`] counts failed logins per IP and per network
 //!   (`password_guessing`);
+//! - [`limits`] holds each account to the admin's outbound limits
+//!   (`limit_exceeded`);
 //! - [`window`] holds the sliding windows they share.
 
 pub mod accounts;
 pub mod correlate;
 pub mod guessing;
 pub mod incident;
+pub mod limits;
 pub mod window;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -27,10 +30,12 @@ use serde::{Deserialize, Serialize};
 pub use accounts::{AccountSummary, CompromiseConfig, Counts};
 pub use guessing::GuessingConfig;
 pub use incident::{Incident, IncidentKind};
+pub use limits::{AccountLimit, LimitSpec, LimitsConfig};
 
 use accounts::Accounts;
 use correlate::{Lifetimes, MessageTable};
 use guessing::{Guessing, Success};
+use limits::Limits;
 
 /// Every threshold of the detectors.
 #[derive(Clone, Debug, Deserialize)]
@@ -38,6 +43,8 @@ use guessing::{Guessing, Success};
 pub struct DetectConfig {
     pub compromise: CompromiseConfig,
     pub guessing: GuessingConfig,
+    /// Outbound limits per account (none by default).
+    pub limits: LimitsConfig,
     /// Seconds a message stays open for its delivery lines.
     pub message_ttl_secs: i64,
     /// Seconds a message whose recipients all have their final fate stays
@@ -51,6 +58,7 @@ impl Default for DetectConfig {
         DetectConfig {
             compromise: CompromiseConfig::default(),
             guessing: GuessingConfig::default(),
+            limits: LimitsConfig::default(),
             message_ttl_secs: 2 * 24 * 3600,
             settled_grace_secs: 3600,
         }
@@ -90,7 +98,8 @@ pub struct Stats {
 /// What a whole run concluded.
 #[derive(Clone, Debug, Serialize)]
 pub struct Findings {
-    /// Compromised accounts first, then guessing; the surest first.
+    /// Compromised accounts first, then guessing, then limits exceeded;
+    /// the surest first.
     pub incidents: Vec<Incident>,
     /// One row per account that submitted mail, busiest first.
     pub accounts: Vec<AccountSummary>,
@@ -103,9 +112,16 @@ pub struct Detector {
     messages: MessageTable,
     accounts: Accounts,
     guessing: Guessing,
+    /// Defaulted so that snapshots from before limits still restore.
+    #[serde(default)]
+    limits: Limits,
     stats: Stats,
     /// Incidents already handed out by [`Detector::new_incidents`].
     handed_out: (usize, usize),
+    /// Limit incidents already handed out (apart from `handed_out`, for
+    /// the same reason).
+    #[serde(default)]
+    limits_handed_out: usize,
 }
 
 impl Default for Detector {
@@ -124,8 +140,10 @@ impl Detector {
             }),
             accounts: Accounts::new(config.compromise),
             guessing: Guessing::new(config.guessing),
+            limits: Limits::new(&config.limits),
             stats: Stats::default(),
             handed_out: (0, 0),
+            limits_handed_out: 0,
         }
     }
 
@@ -165,6 +183,7 @@ impl Detector {
             messages,
             accounts,
             guessing,
+            limits,
             stats,
             ..
         } = self;
@@ -198,20 +217,25 @@ impl Detector {
         let Some(id) = message.account else { return };
         if newly_counted {
             let first_line = message.first_line.take();
+            let evidence = first_line.as_deref().unwrap_or(line);
             let ip = accounts.on_message(
                 id,
                 message.ip,
                 s.at,
                 s.envelope_from.unwrap_or_default(),
-                first_line.as_deref().unwrap_or(line),
+                evidence,
                 |ip| guessing.prior_failures(ip),
             );
             message.ip = Some(ip);
             guessing.on_success(ip, accounts.name(id), s.at, Success::SentMail);
+            limits.on_message(id, accounts.name(id), ip, s.at, evidence);
         }
         if let (Some((recipient, change)), true) = (change, message.counted) {
             let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             accounts.on_recipient(id, ip, s.at, recipient, change, line);
+            if change.new_recipient {
+                limits.on_recipient(id, accounts.name(id), s.at, line);
+            }
         }
     }
 
@@ -232,6 +256,10 @@ impl Detector {
             let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             self.accounts
                 .on_recipient(id, ip, d.at, d.recipient, change, line);
+            if change.new_recipient {
+                let name = self.accounts.name(id);
+                self.limits.on_recipient(id, name, d.at, line);
+            }
         }
         if message.is_settled() {
             self.messages.settle(d.queue_id, d.at);
@@ -256,6 +284,7 @@ impl Detector {
         });
         detector.accounts.set_config(config.compromise);
         detector.guessing.set_config(config.guessing);
+        detector.limits.set_config(&config.limits);
         Ok(detector)
     }
 
@@ -265,7 +294,9 @@ impl Detector {
         let (accounts_seen, guessing_seen) = self.handed_out;
         let mut fresh = self.accounts.incidents_since(accounts_seen);
         fresh.extend(self.guessing.incidents_since(guessing_seen));
+        fresh.extend(self.limits.incidents_since(self.limits_handed_out));
         self.handed_out = (self.accounts.tripped_count(), self.guessing.tripped_count());
+        self.limits_handed_out = self.limits.tripped_count();
         fresh
     }
 
@@ -278,6 +309,7 @@ impl Detector {
     pub fn findings(&self) -> Findings {
         let mut incidents = self.accounts.incidents();
         incidents.extend(self.guessing.incidents());
+        incidents.extend(self.limits.incidents());
         incidents.sort_by(|a, b| {
             a.kind
                 .cmp(&b.kind)
