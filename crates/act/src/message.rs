@@ -77,6 +77,12 @@ fn headline(incident: &Incident) -> String {
             who(incident),
             incident.score
         ),
+        IncidentKind::LimitExceeded => format!(
+            "mailfuse: {} went over its sending limit ({} messages, {} recipients)",
+            incident.account.as_deref().unwrap_or("an account"),
+            incident.messages,
+            incident.recipients
+        ),
         IncidentKind::PasswordGuessing => match incident.succeeded_as.as_slice() {
             [] => format!(
                 "mailfuse: {} is guessing passwords ({} failed logins)",
@@ -122,6 +128,11 @@ fn actions(incident: &Incident, done: &[String]) -> Actions {
             "hold or delete the spam still in the queue",
             "check the account for forwarding rules and app passwords the attacker added",
             "block the sending IPs",
+        ],
+        IncidentKind::LimitExceeded => vec![
+            "ask the account's owner whether this mail is theirs",
+            "if it is not, change the password and hold the queued messages",
+            "if it is (a mailing), raise the account's limit in detect.limits.override",
         ],
         IncidentKind::PasswordGuessing if !incident.succeeded_as.is_empty() => vec![
             "change the passwords of the accounts the guesser got into",
@@ -234,6 +245,14 @@ fn what_happened(incident: &Incident) -> String {
     match incident.kind {
         IncidentKind::CompromisedAccount => format!(
             "Someone else appears to be sending mail as {}, from {}.",
+            clean(
+                incident.account.as_deref().unwrap_or("an account"),
+                NAME_MAX
+            ),
+            who(incident)
+        ),
+        IncidentKind::LimitExceeded => format!(
+            "{} sent more than its limit allows, from {}.",
             clean(
                 incident.account.as_deref().unwrap_or("an account"),
                 NAME_MAX

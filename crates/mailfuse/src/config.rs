@@ -45,6 +45,11 @@ pub struct ActionsConfig {
     /// Actions for password guessing (default: every configured one but
     /// account locks, which have no account to lock).
     pub password_guessing: Option<Vec<ActionName>>,
+    /// Actions for an account over its sending limit (`detect.limits`);
+    /// default: alerts only (email, webhook, command). The account is
+    /// locked when a lock action is listed; its IPs — often the office's —
+    /// are never blocked for this.
+    pub limit_exceeded: Option<Vec<ActionName>>,
     /// Kerio Connect: disable the account, remove its queued messages,
     /// block the IP through an IP address group.
     pub kerio: Option<mailfuse_act::kerio::KerioConfig>,

@@ -75,10 +75,15 @@ pub fn write_scan(
 fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Result<()> {
     let ips: Vec<String> = incident.ips.iter().map(|ip| ip.to_string()).collect();
     match incident.kind {
-        IncidentKind::CompromisedAccount => {
+        IncidentKind::CompromisedAccount | IncidentKind::LimitExceeded => {
+            let title = if incident.kind == IncidentKind::LimitExceeded {
+                "OVER ITS SENDING LIMIT"
+            } else {
+                "COMPROMISED ACCOUNT"
+            };
             writeln!(
                 out,
-                "[{n}] COMPROMISED ACCOUNT  {}  (score {})",
+                "[{n}] {title}  {}  (score {})",
                 safe(incident.account.as_deref().unwrap_or("?")),
                 incident.score
             )?;

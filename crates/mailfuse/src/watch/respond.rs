@@ -37,6 +37,7 @@ pub struct Responder {
     act_within: i64,
     for_accounts: Vec<ActionName>,
     for_guessing: Vec<ActionName>,
+    for_limits: Vec<ActionName>,
     kerio: Option<Kerio>,
     email: Option<Email>,
     webhook: Option<Webhook>,
@@ -112,6 +113,14 @@ impl Responder {
                 .compromised_account
                 .clone()
                 .unwrap_or_else(|| configured.clone()),
+            for_limits: actions.limit_exceeded.clone().unwrap_or_else(|| {
+                let alerts = [ActionName::Email, ActionName::Webhook, ActionName::Command];
+                configured
+                    .iter()
+                    .copied()
+                    .filter(|a| alerts.contains(a))
+                    .collect()
+            }),
             for_guessing: actions.password_guessing.clone().unwrap_or(configured),
             kerio,
             email,
@@ -128,6 +137,7 @@ impl Responder {
         match kind {
             IncidentKind::CompromisedAccount => self.for_accounts.contains(&action),
             IncidentKind::PasswordGuessing => self.for_guessing.contains(&action),
+            IncidentKind::LimitExceeded => self.for_limits.contains(&action),
         }
     }
 
@@ -165,13 +175,23 @@ impl Responder {
             now,
         };
         let mut done = Vec::new();
-        if incident.kind == IncidentKind::CompromisedAccount {
-            if let Some(account) = &incident.account {
-                self.lock(store, &case, account, queued, &mut done);
-            }
+        let locks = match incident.kind {
+            IncidentKind::CompromisedAccount => true,
+            // Over a limit is not proof of a hijack: lock only when asked.
+            IncidentKind::LimitExceeded => [ActionName::Postfix, ActionName::Kerio]
+                .into_iter()
+                .any(|lock| self.uses(incident.kind, lock)),
+            IncidentKind::PasswordGuessing => false,
+        };
+        if let (true, Some(account)) = (locks, &incident.account) {
+            self.lock(store, &case, account, queued, &mut done);
         }
-        for &ip in &incident.ips {
-            self.block(store, &case, ip, &mut done);
+        // A limit is crossed from the account's usual IPs, often the
+        // office's own: those are never blocked for it.
+        if incident.kind != IncidentKind::LimitExceeded {
+            for &ip in &incident.ips {
+                self.block(store, &case, ip, &mut done);
+            }
         }
         if self.dry_run {
             done.push("dry run: nothing was locked, removed or blocked".to_string());
