@@ -298,7 +298,14 @@ fn section<T: DeserializeOwned + Default>(
                 } else {
                     format!("{name}.{inner}")
                 },
-                message: e.into_inner().to_string(),
+                // toml appends where the key is, which the path says already.
+                message: e
+                    .into_inner()
+                    .to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
             });
         })
         .ok()

@@ -117,15 +117,27 @@ fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&io::stderr()))
         .init();
 }
 
 fn check_config(args: &ConfigArgs) -> Result<ExitCode> {
     match Config::load(&args.config) {
-        Ok(_) => {
-            println!("{}: valid", args.config.display());
-            Ok(ExitCode::SUCCESS)
-        }
+        // The actions check what a file cannot say alone (a hook program
+        // that exists, addresses that parse, a valid TLS pin).
+        Ok(config) => match watch::respond::Responder::new(&config) {
+            Ok(_) => {
+                println!("{}: valid", args.config.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!(
+                    "{}: 1 problem in the configuration:\n  {e:#}",
+                    args.config.display()
+                );
+                Ok(ExitCode::from(EXIT_ERROR))
+            }
+        },
         Err(problems) => {
             eprint!("{}: {problems}", args.config.display());
             Ok(ExitCode::from(EXIT_ERROR))

@@ -140,7 +140,26 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Store> {
+        // Switching a new file to WAL needs a moment alone with it, and
+        // SQLite reports "busy" at once rather than waiting when another
+        // process is opening it too: try again for a few seconds.
+        let mut attempts = 0;
+        loop {
+            match Store::open_once(path) {
+                Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy && attempts < 200 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(10 + attempts % 7));
+                }
+                result => return result,
+            }
+        }
+    }
+
+    fn open_once(path: &Path) -> Result<Store> {
         let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // Durable at each commit: an acted-on incident must not be redone.
         conn.pragma_update(None, "synchronous", "FULL")?;
@@ -152,18 +171,24 @@ impl Store {
         Store::prepare(Connection::open_in_memory()?)
     }
 
-    fn prepare(conn: Connection) -> Result<Store> {
+    fn prepare(mut conn: Connection) -> Result<Store> {
         // `status` or `unlock` may run while `watch` writes.
         conn.busy_timeout(Duration::from_secs(10))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+        // Two processes opening a new file at once: the write lock taken
+        // first makes one create the schema and the other see it.
+        let transaction =
+            conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let version: i64 =
+            transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
         match version {
             0 => {
-                conn.execute_batch(SCHEMA)?;
-                conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+                transaction.execute_batch(SCHEMA)?;
+                transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
             }
             SCHEMA_VERSION => {}
             found => return Err(StoreError::Version { found }),
         }
+        transaction.commit()?;
         Ok(Store { conn })
     }
 

@@ -158,6 +158,21 @@ fn a_database_from_a_newer_schema_is_refused_with_advice() {
 }
 
 #[test]
+fn processes_opening_a_new_file_at_once_agree_on_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let openers: Vec<_> = (0..8)
+        .map(|_| {
+            let path = path.clone();
+            std::thread::spawn(move || Store::open(&path).map(|_| ()))
+        })
+        .collect();
+    for opener in openers {
+        opener.join().unwrap().expect("every opener succeeds");
+    }
+}
+
+#[test]
 fn a_second_connection_sees_a_lock_made_by_the_first() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");

@@ -91,6 +91,20 @@ fn recognise(path: &Path, line: &[u8], zone: &Option<LocalZone>) -> Option<Box<d
     }))
 }
 
+/// The server's UTC offset derived from Kerio Queue-IDs in the first
+/// 64 KiB of `files`, if any has one.
+pub fn derive_zone(files: &[PathBuf]) -> Option<LocalZone> {
+    files.iter().find_map(|path| {
+        let mut sample = Vec::new();
+        let file = std::fs::File::open(path).ok()?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(file, 64 * 1024), &mut sample).ok()?;
+        sample
+            .split(|&b| b == b'\n')
+            .find_map(kerio::derive_offset)
+            .map(LocalZone::Fixed)
+    })
+}
+
 /// The wall clock, as a [`Timestamp`].
 pub fn now() -> Timestamp {
     let secs = std::time::SystemTime::now()

@@ -75,15 +75,19 @@ impl Watch {
             }
             None => (Detector::new(config.detect.clone()), Vec::new()),
         };
-        let zone = config
+        let configured_zone = config
             .watch
             .timezone
             .as_deref()
             .map(LocalZone::parse)
             .transpose()
             .map_err(anyhow::Error::msg)?;
+        let files = inputs::files(&config.watch.logs);
+        // One zone for all the files, as `scan` does: Kerio's security.log
+        // and audit.log have no Queue-IDs to derive it from.
+        let zone = configured_zone.or_else(|| inputs::derive_zone(&files));
         let mut inputs = Vec::new();
-        for path in inputs::files(&config.watch.logs) {
+        for path in files {
             let resume = positions.iter().find(|c| c.path == path);
             let input = Input::open(&path, resume)
                 .with_context(|| format!("cannot follow {}", path.display()))?;
@@ -101,6 +105,9 @@ impl Watch {
             locked: HashSet::new(),
         };
         watch.refresh_locks();
+        watch
+            .responder
+            .restore_blocks(&mut watch.store, inputs::now());
         Ok(watch)
     }
 

@@ -426,6 +426,27 @@ impl Responder {
         Ok(store.unblock(ip)?)
     }
 
+    /// Puts the blocks still running back into nftables: its sets are
+    /// empty after a reboot, and the store remembers what they held.
+    pub fn restore_blocks(&mut self, store: &mut Store, now: Timestamp) {
+        let Some(nftables) = &self.nftables else {
+            return;
+        };
+        let blocks = match store.blocks() {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                error!("cannot read blocks: {e}");
+                return;
+            }
+        };
+        for block in blocks.iter().filter(|b| b.until > now) {
+            let left = block.until.as_secs() - now.as_secs();
+            if let Err(e) = self.runtime.block_on(nftables.block(block.ip, left)) {
+                error!(ip = %block.ip, "cannot restore the block: {e}");
+            }
+        }
+    }
+
     /// Lifts the blocks whose time is up.
     pub fn expire_blocks(&mut self, store: &mut Store, now: Timestamp) {
         let expired = match store.expired_blocks(now) {
