@@ -17,10 +17,6 @@ const SECRETS_LINE: &str = "secrets = \"/etc/mailfuse/secrets.toml\"";
 const LOGS_LINE: &str = "logs = [\"/var/log/mail.log\"]";
 const STATE_LINE: &str = "state = \"/var/lib/mailfuse/state.db\"";
 
-/// Actions being added on main: the example keeps their sections commented
-/// out and the uncommented check leaves them (and their names in the
-/// per-kind lists) out until this build knows them. Empty it once they land.
-
 fn dist(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../dist")
