@@ -289,26 +289,107 @@ fn section<T: DeserializeOwned + Default>(
         });
         return None;
     };
-    serde_path_to_error::deserialize(value)
-        .map_err(|e| {
-            let inner = e.path().to_string();
-            problems.push(Problem {
-                path: if inner == "." {
-                    name.to_string()
-                } else {
-                    format!("{name}.{inner}")
-                },
-                // toml appends where the key is, which the path says already.
-                message: e
-                    .into_inner()
-                    .to_string()
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .to_string(),
-            });
-        })
-        .ok()
+    // serde stops at the first error: note it, take the key out, try
+    // again, so one run lists every wrong key of the section.
+    let mut value = value;
+    let mut found = false;
+    // Elements taken out of each array so far: later errors in it are
+    // reported at their index in the file.
+    let mut taken: Vec<(Vec<Step>, usize)> = Vec::new();
+    for _ in 0..64 {
+        let error = match serde_path_to_error::deserialize(value.clone()) {
+            Ok(parsed) if !found => return Some(parsed),
+            Ok(_) => return None,
+            Err(error) => error,
+        };
+        found = true;
+        let mut steps: Vec<Step> = error.path().iter().filter_map(Step::of).collect();
+        // toml appends where the key is, which the path says already.
+        let message = error.into_inner().to_string();
+        let message = message.lines().next().unwrap_or_default().to_string();
+        let mut shown = steps.clone();
+        if let Some((Step::Index(i), parent)) = shown.split_last_mut() {
+            let parent = parent.to_vec();
+            *i += taken.iter().filter(|(p, _)| *p == parent).count();
+        }
+        problems.push(Problem {
+            path: path_of(name, &shown),
+            message: message.clone(),
+        });
+        let unknown = message
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next());
+        if let Some(field) = unknown {
+            // The path may or may not end with the unknown key itself.
+            if !matches!(steps.last(), Some(Step::Key(k)) if k == field) {
+                steps.push(Step::Key(field.to_string()));
+            }
+        }
+        if let Some((Step::Index(i), parent)) = steps.split_last() {
+            taken.push((parent.to_vec(), *i));
+        }
+        if !remove_at(&mut value, &steps) {
+            break;
+        }
+    }
+    None
+}
+
+/// `section.key[0].key`, as an admin reads it.
+fn path_of(section: &str, steps: &[Step]) -> String {
+    let mut path = section.to_string();
+    for step in steps {
+        match step {
+            Step::Key(key) => {
+                path.push('.');
+                path.push_str(key);
+            }
+            Step::Index(i) => path.push_str(&format!("[{i}]")),
+        }
+    }
+    path
+}
+
+/// Takes the value at `steps` out of `value`; false when there is none.
+fn remove_at(value: &mut Value, steps: &[Step]) -> bool {
+    let Some((last, parent)) = steps.split_last() else {
+        return false;
+    };
+    let mut node = value;
+    for step in parent {
+        let inner = match (node, step) {
+            (Value::Table(table), Step::Key(key)) => table.get_mut(key),
+            (Value::Array(items), Step::Index(i)) => items.get_mut(*i),
+            _ => None,
+        };
+        let Some(inner) = inner else { return false };
+        node = inner;
+    }
+    match (node, last) {
+        (Value::Table(table), Step::Key(key)) => table.remove(key).is_some(),
+        (Value::Array(items), Step::Index(i)) if *i < items.len() => {
+            items.remove(*i);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// One step of a key's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Step {
+    fn of(segment: &serde_path_to_error::Segment) -> Option<Step> {
+        match segment {
+            serde_path_to_error::Segment::Map { key } => Some(Step::Key(key.clone())),
+            serde_path_to_error::Segment::Seq { index } => Some(Step::Index(*index)),
+            _ => None,
+        }
+    }
 }
 
 impl Default for WatchConfig {

@@ -40,12 +40,15 @@ fn a_minimal_file_takes_the_defaults() {
 #[test]
 fn every_problem_is_reported_at_once_with_its_path() {
     let found = problems(
-        "[watch]\nlogs = []\npoll_ms = \"fast\"\n\n[detect.compromise]\nmin_recipients = -1\n\n[allow]\nnetworks = [\"10.0.0.0/33\"]\n\n[alerts]\nx = 1\n",
+        "[watch]\nlogs = []\npoll_ms = \"fast\"\nsave_every_secs = -2\ncolour = true\n\n[detect.compromise]\nmin_recipients = -1\n\n[allow]\nnetworks = [\"10.0.0.0/33\", \"x\"]\n\n[alerts]\nx = 1\n",
     );
     let joined = found.join("\n");
     for expected in [
         "alerts: unknown section",
         "watch.poll_ms: invalid type",
+        "watch.save_every_secs: invalid value",
+        "watch.colour: unknown field `colour`",
+        "allow.networks[1]: not an address or network",
         "detect.compromise.min_recipients: invalid value",
         "allow.networks[0]: not an address or network",
     ] {
