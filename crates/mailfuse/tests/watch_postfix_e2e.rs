@@ -249,20 +249,7 @@ fn watch_locks_the_hijacked_account_on_a_real_postfix_holds_its_spam_and_alerts(
         ALICE.0,
         &["carol@partner.example".to_string()],
     );
-    for guess in [
-        "123456",
-        "password",
-        "sales",
-        "sales123",
-        "Sales2024",
-        "qwerty",
-    ]
-    .iter()
-    .cycle()
-    .take(GUESSES)
-    {
-        lab.fail_login(ATTACKER_IP, SALES.0, guess);
-    }
+    lab.guess_passwords(ATTACKER_IP, SALES.0, GUESSES);
     let burst: Vec<Submission> = (0..SPAM_MESSAGES)
         .map(|i| lab.submit(ATTACKER_IP, SALES.0, SALES.1, FORGED_FROM, &spam_to(i)))
         .collect();

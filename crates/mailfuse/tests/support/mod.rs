@@ -289,6 +289,22 @@ impl Lab {
         }
     }
 
+    /// `times` failed logins as `user` from `client_ip`, with the
+    /// passwords a guesser tries first.
+    pub fn guess_passwords(&self, client_ip: &str, user: &str, times: usize) {
+        let guesses = [
+            "123456",
+            "password",
+            "sales",
+            "sales123",
+            "Sales2024",
+            "qwerty",
+        ];
+        for guess in guesses.iter().cycle().take(times) {
+            self.fail_login(client_ip, user, guess);
+        }
+    }
+
     /// Tries to log in as `user` with a wrong password, asserting it fails.
     pub fn fail_login(&self, client_ip: &str, user: &str, wrong_password: &str) {
         let output = self.swaks(
