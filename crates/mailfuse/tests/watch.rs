@@ -257,3 +257,57 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
     ]);
     assert_eq!(again.status.code(), Some(1), "not locked any more");
 }
+
+#[test]
+fn catching_up_on_written_logs_watch_judges_like_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    for name in ["mail.log", "security.log", "audit.log"] {
+        std::fs::copy(example(name), logs.join(name)).unwrap();
+    }
+    let config = dir.path().join("mailfuse.toml");
+    // No timezone: derived from mail.log's Queue-IDs for every file, as scan does.
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\n",
+            logs.display(),
+            dir.path().join("state.db").display()
+        ),
+    )
+    .unwrap();
+    let scanned = {
+        let output = Command::new(BIN)
+            .args(["scan", "--format", "json"])
+            .arg(&logs)
+            .output()
+            .expect("scan runs");
+        json(&output)
+    };
+    let events = scanned["stats"]["events"].as_u64().expect("events");
+    let daemon = Daemon::start(&config);
+    let status = wait_for_events(&config, events);
+    daemon.stop();
+
+    let mut from_scan: Vec<Value> = scanned["incidents"].as_array().unwrap().clone();
+    let mut from_watch: Vec<Value> = status["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["incident"].clone())
+        .collect();
+    let key = |i: &Value| {
+        (
+            i["kind"].to_string(),
+            i["first_seen"].to_string(),
+            i["ips"].to_string(),
+        )
+    };
+    from_scan.sort_by_key(key);
+    from_watch.sort_by_key(key);
+    assert_eq!(
+        from_watch, from_scan,
+        "the same incidents, reasons and evidence"
+    );
+}

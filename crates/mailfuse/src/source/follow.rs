@@ -145,6 +145,8 @@ pub struct PollReport {
     /// Lines longer than the limit, skipped.
     pub skipped: u64,
     pub notices: Vec<Notice>,
+    /// [`Follower::poll_some`] stopped at its byte budget: more is there.
+    pub more: bool,
 }
 
 /// Follows one path. Memory stays within `max_line` plus a 64 KiB read
@@ -201,7 +203,20 @@ impl Follower {
     /// completed, unless its file is left for a new one. After an error the
     /// lines already handed out stay counted in the checkpoint; the next
     /// poll goes on from there.
+    #[cfg(test)]
     pub fn poll(&mut self, on_line: &mut dyn FnMut(&[u8])) -> io::Result<PollReport> {
+        self.poll_some(u64::MAX, on_line)
+    }
+
+    /// Like [`Follower::poll`], but stops once about `budget` bytes were
+    /// read (at a chunk's end: lines are never split), saying so in
+    /// [`PollReport::more`]. Lets a caller merge several files in time
+    /// order while catching up, in bounded memory.
+    pub fn poll_some(
+        &mut self,
+        budget: u64,
+        on_line: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<PollReport> {
         let Follower {
             path,
             current,
@@ -230,7 +245,10 @@ impl Follower {
                 file.restart();
                 report.notices.push(Notice::Truncated { recovered_from });
             }
-            cutter.read_to_end(file, &mut report, on_line)?;
+            if !cutter.read_up_to(file, budget, &mut report, on_line)? {
+                report.more = true;
+                return Ok(report);
+            }
             match path_now(path, file)? {
                 PathNow::Same | PathNow::NewButEmpty => return Ok(report),
                 PathNow::Missing => {
@@ -571,9 +589,24 @@ impl LineCutter {
         report: &mut PollReport,
         on_line: &mut dyn FnMut(&[u8]),
     ) -> io::Result<()> {
+        self.read_up_to(file, u64::MAX, report, on_line).map(drop)
+    }
+
+    /// Reads until the end of the file (true) or until the poll has read
+    /// `budget` bytes (false).
+    fn read_up_to(
+        &mut self,
+        file: &mut Tracked,
+        budget: u64,
+        report: &mut PollReport,
+        on_line: &mut dyn FnMut(&[u8]),
+    ) -> io::Result<bool> {
         loop {
+            if report.bytes >= budget {
+                return Ok(false);
+            }
             let n = match file.file.read_at(&mut self.buf, file.pos) {
-                Ok(0) => return Ok(()),
+                Ok(0) => return Ok(true),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -734,6 +767,31 @@ mod tests {
 
     fn expected(range: std::ops::Range<usize>) -> Vec<String> {
         range.map(line).collect()
+    }
+
+    #[test]
+    fn a_byte_budget_hands_the_file_out_in_pieces_in_order() {
+        let log = Log::new();
+        log.append(&text(0..60));
+        let (mut follower, _) = log.follow(None);
+        let mut seen = Vec::new();
+        let mut polls = 0;
+        loop {
+            polls += 1;
+            let report = follower
+                .poll_some(1, &mut |l| {
+                    seen.push(String::from_utf8_lossy(l).into_owned())
+                })
+                .unwrap();
+            if !report.more {
+                break;
+            }
+            assert!(polls < 100, "a budget still makes progress");
+        }
+        assert_eq!(seen, expected(0..60));
+        let (mut resumed, _) = log.follow(Some(&follower.checkpoint()));
+        log.append(&text(60..61));
+        assert_eq!(lines(&mut resumed), expected(60..61));
     }
 
     #[test]

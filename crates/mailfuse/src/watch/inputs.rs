@@ -1,6 +1,7 @@
 //! The logs `watch` follows: one follower per file, each with the parser
 //! of the format its first recognisable line shows.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use mailfuse_core::Event;
@@ -11,14 +12,22 @@ use tracing::{info, warn};
 use crate::source::follow::{Checkpoint, Follower};
 use crate::source::lines::DEFAULT_MAX_LINE;
 
-/// One followed file.
+/// Bytes read ahead per file while merging several files by time: memory
+/// stays bounded however far behind watch is.
+const READ_AHEAD: u64 = 256 * 1024;
+
+/// One followed file, with the lines read but not yet handed out.
 pub struct Input {
     pub path: PathBuf,
     follower: Follower,
     /// Set once a line shows the format.
     parser: Option<Box<dyn LineParser>>,
-    /// Lines read before the format was known (skipped).
-    pub unrecognised: u64,
+    /// Lines read ahead, with their times, oldest first.
+    ahead: VecDeque<(Timestamp, Vec<u8>)>,
+    /// The file may hold more than what was read ahead.
+    more: bool,
+    /// The time of the last dated line (an undated line takes it).
+    last_at: Timestamp,
 }
 
 /// What to do with each parsed line.
@@ -35,43 +44,84 @@ impl Input {
             path: path.to_path_buf(),
             follower,
             parser: None,
-            unrecognised: 0,
+            ahead: VecDeque::new(),
+            more: true,
+            last_at: Timestamp::default(),
         })
     }
 
-    /// Reads the lines written since the last poll and hands their events
-    /// to `on_event`; returns how many lines were read.
-    pub fn poll(&mut self, zone: &Option<LocalZone>, on_event: &mut OnEvent<'_>) -> u64 {
+    /// Hands out every new line of `inputs` in time order, merged across
+    /// the files as `scan` merges them, each file read a bounded piece
+    /// ahead. A line is handed out once every file that may still have
+    /// lines shows one at least as late.
+    pub fn merge(inputs: &mut [Input], zone: &Option<LocalZone>, on_event: &mut OnEvent<'_>) {
+        for input in inputs.iter_mut() {
+            input.more = true;
+        }
+        loop {
+            for input in inputs.iter_mut() {
+                while input.ahead.is_empty() && input.more {
+                    input.read_ahead(zone);
+                }
+            }
+            let earliest = inputs
+                .iter()
+                .enumerate()
+                .filter_map(|(i, input)| Some((input.ahead.front()?.0, i)))
+                .min();
+            let Some((_, i)) = earliest else { return };
+            let Some(input) = inputs.get_mut(i) else {
+                return;
+            };
+            input.hand_out(on_event);
+        }
+    }
+
+    /// Reads the next piece of the file into `ahead`.
+    fn read_ahead(&mut self, zone: &Option<LocalZone>) {
         let Input {
             path,
             follower,
             parser,
-            unrecognised,
+            ahead,
+            more,
+            last_at,
         } = self;
-        let mut lines = 0;
-        let result = follower.poll(&mut |line: &[u8]| {
-            lines += 1;
+        let result = follower.poll_some(READ_AHEAD, &mut |line: &[u8]| {
             if parser.is_none() {
                 *parser = recognise(path, line, zone);
             }
-            match parser.as_mut().map(|p| p.parse(line)) {
-                Some(Parsed::Event(event)) => on_event(&event, line),
-                Some(_) => {}
-                None => *unrecognised += 1,
+            if let Some(at) = parser.as_mut().and_then(|p| p.timestamp(line)) {
+                *last_at = at;
             }
+            ahead.push_back((*last_at, line.to_vec()));
         });
         match result {
             Ok(report) => {
+                *more = report.more;
                 for notice in report.notices {
                     info!(path = %path.display(), "{notice}");
                 }
             }
-            Err(e) => warn!(path = %path.display(), "cannot read: {e}"),
+            Err(e) => {
+                *more = false;
+                warn!(path = %path.display(), "cannot read: {e}");
+            }
         }
-        lines
     }
 
-    /// Where reading stands: saved with the detector's state.
+    /// Parses the oldest line read ahead and hands its event out.
+    fn hand_out(&mut self, on_event: &mut OnEvent<'_>) {
+        let Some((_, line)) = self.ahead.pop_front() else {
+            return;
+        };
+        if let Some(Parsed::Event(event)) = self.parser.as_mut().map(|p| p.parse(&line)) {
+            on_event(&event, &line);
+        }
+    }
+
+    /// Where reading stands: saved with the detector's state (everything
+    /// read ahead has been handed out when it is saved).
     pub fn checkpoint(&self) -> Checkpoint {
         self.follower.checkpoint()
     }

@@ -150,20 +150,18 @@ impl Watch {
             ..
         } = self;
         let mut late: Vec<(String, String)> = Vec::new();
-        for input in inputs.iter_mut() {
-            input.poll(zone, &mut |event, line| {
-                if let Event::Submission(s) = event {
-                    if let Some(account) = s.account {
-                        recent.note(account, s.queue_id, s.at);
-                        let account = String::from_utf8_lossy(account).to_lowercase();
-                        if locked.contains(&account) {
-                            late.push((account, String::from_utf8_lossy(s.queue_id).into_owned()));
-                        }
+        Input::merge(inputs, zone, &mut |event, line| {
+            if let Event::Submission(s) = event {
+                if let Some(account) = s.account {
+                    recent.note(account, s.queue_id, s.at);
+                    let account = String::from_utf8_lossy(account).to_lowercase();
+                    if locked.contains(&account) {
+                        late.push((account, String::from_utf8_lossy(s.queue_id).into_owned()));
                     }
                 }
-                detector.observe(event, line);
-            });
-        }
+            }
+            detector.observe(event, line);
+        });
         late.dedup();
         for (account, queue_id) in late {
             let ids = [queue_id];
