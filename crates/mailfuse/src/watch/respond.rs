@@ -249,10 +249,14 @@ impl Responder {
             info!(account, "dry run: would lock");
             return;
         }
+        let reason = match kind {
+            IncidentKind::LimitExceeded => "over its sending limit",
+            _ => "sent spam",
+        };
         let lock = Lock {
             account: account.to_string(),
             since: now,
-            reason: "sent spam".to_string(),
+            reason: reason.to_string(),
             incident_key: Some(key.to_string()),
         };
         let outcome = store
