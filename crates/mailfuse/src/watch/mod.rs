@@ -128,9 +128,9 @@ impl Watch {
                 self.save()?;
                 self.refresh_locks();
                 self.recent.forget_idle();
+                self.responder.expire_blocks(&mut self.store, inputs::now());
                 last_save = Instant::now();
             }
-            self.responder.expire_blocks(&mut self.store, inputs::now());
             std::thread::sleep(poll);
         }
         self.save()?;
@@ -154,18 +154,25 @@ impl Watch {
             if let Event::Submission(s) = event {
                 if let Some(account) = s.account {
                     recent.note(account, s.queue_id, s.at);
-                    let account = String::from_utf8_lossy(account).to_lowercase();
-                    if locked.contains(&account) {
-                        late.push((account, String::from_utf8_lossy(s.queue_id).into_owned()));
+                    if !locked.is_empty() {
+                        let account = String::from_utf8_lossy(account).to_lowercase();
+                        if locked.contains(&account) {
+                            let queue_id = String::from_utf8_lossy(s.queue_id).into_owned();
+                            late.push((account, queue_id));
+                        }
                     }
                 }
             }
             detector.observe(event, line);
         });
+        // One postsuper run per account for what slipped in this poll.
+        late.sort_unstable();
         late.dedup();
-        for (account, queue_id) in late {
-            let ids = [queue_id];
-            self.responder.hold_late(&mut self.store, &account, &ids);
+        for group in late.chunk_by(|a, b| a.0 == b.0) {
+            let ids: Vec<String> = group.iter().map(|(_, id)| id.clone()).collect();
+            if let Some((account, _)) = group.first() {
+                self.responder.hold_late(&mut self.store, account, &ids);
+            }
         }
         let incidents: Vec<Incident> = self.detector.new_incidents();
         for incident in &incidents {
