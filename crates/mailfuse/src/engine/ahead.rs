@@ -135,13 +135,20 @@ fn parse_block<'a>(
         .map(|&end| {
             let line = text.get(start..end).unwrap_or_default();
             start = end;
-            if let Some(stamp) = parser.timestamp(line) {
+            let parsed = parser.parse(line);
+            // An event carries its time: read the stamp again only for
+            // the other lines.
+            let stamp = match &parsed {
+                Parsed::Event(event) => Some(event.at()),
+                _ => parser.timestamp(line),
+            };
+            if let Some(stamp) = stamp {
                 *at = stamp;
             }
             ParsedLine {
                 at: *at,
                 line,
-                parsed: parser.parse(line),
+                parsed,
             }
         })
         .collect();
