@@ -188,11 +188,7 @@ impl RequestReader {
 
     /// The next complete request; `Ok(None)` until more bytes are fed. An
     /// error comes only after the requests completed before it.
-    #[allow(
-        clippy::should_implement_trait,
-        reason = "fallible, and `None` only means \"not yet\", not the end"
-    )]
-    pub fn next(&mut self) -> Result<Option<Request>, ProtocolError> {
+    pub fn next_request(&mut self) -> Result<Option<Request>, ProtocolError> {
         match self.ready.pop_front() {
             Some(request) => Ok(Some(request)),
             None => self.failed.clone().map_or(Ok(None), Err),
@@ -371,7 +367,7 @@ server_port=587
         reader.feed(bytes);
         let mut out = Vec::new();
         loop {
-            match reader.next() {
+            match reader.next_request() {
                 Ok(Some(request)) => out.push(Ok(request)),
                 Ok(None) => return out,
                 Err(error) => {
@@ -486,13 +482,13 @@ server_port=587
         let (last, head) = RCPT_REQUEST.split_last().unwrap();
         for byte in head {
             reader.feed(std::slice::from_ref(byte));
-            assert!(reader.next().unwrap().is_none());
+            assert!(reader.next_request().unwrap().is_none());
         }
         reader.feed(std::slice::from_ref(last));
-        let request = reader.next().unwrap().unwrap();
+        let request = reader.next_request().unwrap().unwrap();
         assert_eq!(request.sasl_username(), Some(&b"you@bar.tld"[..]));
         assert_eq!(request.get("server_port"), Some(&b"587"[..]));
-        assert!(reader.next().unwrap().is_none());
+        assert!(reader.next_request().unwrap().is_none());
     }
 
     #[test]
@@ -543,14 +539,14 @@ server_port=587
             reader.feed(b"ccert_subject=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n");
             assert!(reader.buf.capacity() <= max_bytes);
         }
-        assert_eq!(reader.next().unwrap_err(), ProtocolError::TooLarge);
+        assert_eq!(reader.next_request().unwrap_err(), ProtocolError::TooLarge);
         assert_eq!(
-            reader.next().unwrap_err(),
+            reader.next_request().unwrap_err(),
             ProtocolError::TooLarge,
             "stays failed"
         );
         reader.feed(b"\n");
-        assert_eq!(reader.next().unwrap_err(), ProtocolError::TooLarge);
+        assert_eq!(reader.next_request().unwrap_err(), ProtocolError::TooLarge);
     }
 
     #[test]
@@ -572,7 +568,7 @@ server_port=587
             reader.feed(&chunk);
             assert!(reader.buf.capacity() <= 1024);
         }
-        assert_eq!(reader.next().unwrap_err(), ProtocolError::TooLarge);
+        assert_eq!(reader.next_request().unwrap_err(), ProtocolError::TooLarge);
     }
 
     #[test]
@@ -605,16 +601,16 @@ server_port=587
     fn complete_then_partial_request() {
         let mut reader = RequestReader::new(4096);
         reader.feed(b"protocol_state=RCPT\nsasl_username=a\n\nprotocol_state=DA");
-        let first = reader.next().unwrap().unwrap();
+        let first = reader.next_request().unwrap().unwrap();
         assert_eq!(first.sasl_username(), Some(&b"a"[..]));
-        assert!(reader.next().unwrap().is_none());
+        assert!(reader.next_request().unwrap().is_none());
         reader.feed(b"TA\nsasl_username=b\n");
-        assert!(reader.next().unwrap().is_none());
+        assert!(reader.next_request().unwrap().is_none());
         reader.feed(b"\n");
-        let second = reader.next().unwrap().unwrap();
+        let second = reader.next_request().unwrap().unwrap();
         assert_eq!(second.protocol_state(), ProtocolState::Data);
         assert_eq!(second.sasl_username(), Some(&b"b"[..]));
-        assert!(reader.next().unwrap().is_none());
+        assert!(reader.next_request().unwrap().is_none());
     }
 
     #[test]
