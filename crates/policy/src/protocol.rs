@@ -147,7 +147,7 @@ pub struct RequestReader {
     line_start: usize,
     /// The complete lines of the request being received.
     attributes: Vec<Attribute>,
-    /// Requests complete but not yet taken by [`RequestReader::next`].
+    /// Requests complete but not yet taken by [`RequestReader::next_request`].
     ready: VecDeque<Request>,
     /// Set on the first error; later bytes are ignored.
     failed: Option<ProtocolError>,
@@ -168,7 +168,7 @@ impl RequestReader {
     }
 
     /// Takes bytes as they were read. Requests they complete are queued for
-    /// [`RequestReader::next`], so the queue grows only by what is fed.
+    /// [`RequestReader::next_request`], so the queue grows only by what is fed.
     pub fn feed(&mut self, bytes: &[u8]) {
         let mut rest = bytes;
         while self.failed.is_none() && !rest.is_empty() {
