@@ -7,8 +7,10 @@
 //! - **limiter**: the per-account sending limits that decide the action;
 //! - **server**: the socket loop that feeds bytes to the codec and answers.
 //!
-//! Only the codec exists so far.
+//! The codec and the limiter exist so far.
 
+pub mod limiter;
 pub mod protocol;
 
+pub use limiter::{ConfigError, Counting, Limit, Limiter, LimitsConfig, Override, Verdict};
 pub use protocol::{encode, Action, ProtocolError, ProtocolState, Request, RequestReader};
