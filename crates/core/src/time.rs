@@ -109,6 +109,29 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     }
 }
 
+/// Seconds in a duration written as a whole number and one unit: `90s`,
+/// `15m`, `12h`, `21d`, `2w` (configuration files: windows, block times).
+/// Zero, signs, spaces and overflow are refused.
+pub fn parse_duration(text: &str) -> Result<i64, String> {
+    let invalid = || format!("not a duration like 90s, 15m, 12h, 21d or 2w: {text:?}");
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let (number, unit) = text.split_at_checked(digits).ok_or_else(invalid)?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(invalid()),
+    };
+    number
+        .parse::<i64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit_secs))
+        .filter(|&secs| secs > 0)
+        .ok_or_else(invalid)
+}
+
 /// Whether `year` is a leap year in the proleptic Gregorian calendar.
 pub fn is_leap_year(year: i32) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
@@ -187,6 +210,27 @@ pub fn parse_digits<const N: usize>(bytes: &[u8]) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("21d"), Ok(21 * 86_400));
+        assert_eq!(parse_duration("90s"), Ok(90));
+        assert_eq!(parse_duration("2w"), Ok(14 * 86_400));
+        for bad in [
+            "",
+            "d",
+            "5",
+            "5y",
+            "-5m",
+            "+5m",
+            " 5m",
+            "5 m",
+            "0s",
+            "99999999999999999999d",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn display_and_parse_round_trip() {

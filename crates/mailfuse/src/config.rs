@@ -474,28 +474,7 @@ pub fn describe_duration(secs: i64) -> String {
 
 /// Parses durations such as `90s`, `15m`, `12h`, `21d`, `2w` into seconds.
 pub fn parse_duration(text: &str) -> Result<i64, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => {
-            return Err(format!(
-                "not a duration like 90s, 15m, 12h, 21d or 2w: {text:?}"
-            ))
-        }
-    };
-    number
-        .parse::<i64>()
-        .ok()
-        .and_then(|n| n.checked_mul(unit_secs))
-        .ok_or_else(|| format!("not a duration like 90s, 15m, 12h, 21d or 2w: {text:?}"))
+    mailfuse_core::time::parse_duration(text.trim())
 }
 
 #[cfg(test)]

