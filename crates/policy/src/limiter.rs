@@ -94,7 +94,7 @@ fn deserialize_window<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64,
     let text = String::deserialize(deserializer)?;
     parse_window(&text).ok_or_else(|| {
         serde::de::Error::custom(format!(
-            "invalid window {text:?}: expected a positive number then s, m, h or d (e.g. \"1h\")"
+            "invalid window {text:?}: expected a positive number then s, m, h, d or w (e.g. \"1h\")"
         ))
     })
 }
