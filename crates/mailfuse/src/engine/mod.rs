@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use mailfuse_core::Event;
-use mailfuse_formats::{kerio, Format, LocalZone, ParseContext, Parsed};
+use mailfuse_formats::{Format, LocalZone, ParseContext, Parsed};
 use serde::Serialize;
 
 use crate::progress::Progress;
@@ -285,8 +285,7 @@ fn choose_zone(
     let derived = opened
         .iter()
         .filter(|(_, format, _)| *format == Format::Kerio)
-        .flat_map(|(_, _, file)| source::sample_lines(&file.sample))
-        .find_map(kerio::derive_offset);
+        .find_map(|(_, _, file)| source::kerio_offset(&file.sample));
     match derived {
         Some(offset) => {
             let zone = LocalZone::Fixed(offset);

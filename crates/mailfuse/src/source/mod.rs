@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailfuse_core::Timestamp;
-use mailfuse_formats::Format;
+use mailfuse_formats::{kerio, Format};
 
 use decompress::{decompressed, Compression};
 
@@ -308,7 +308,7 @@ fn member_problem(current: &Current, e: &io::Error) -> String {
 }
 
 /// A system time as a [`Timestamp`], if it is after 1970.
-fn timestamp_of(time: SystemTime) -> Option<Timestamp> {
+pub fn timestamp_of(time: SystemTime) -> Option<Timestamp> {
     let secs = time.duration_since(UNIX_EPOCH).ok()?.as_secs();
     Some(Timestamp(i64::try_from(secs).ok()?))
 }
@@ -328,6 +328,12 @@ pub fn sample_lines(sample: &[u8]) -> impl Iterator<Item = &[u8]> {
         .split(|&b| b == b'\n')
         .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
         .filter(|l| !l.is_empty())
+}
+
+/// The server's UTC offset, derived from the first Kerio Queue-ID in an
+/// input's sample (see [`kerio::derive_offset`]).
+pub fn kerio_offset(sample: &[u8]) -> Option<i32> {
+    sample_lines(sample).find_map(kerio::derive_offset)
 }
 
 /// The format of an input, judged on its sample.

@@ -11,6 +11,7 @@ use tracing::{info, warn};
 
 use crate::source::follow::{Checkpoint, Follower};
 use crate::source::lines::DEFAULT_MAX_LINE;
+use crate::source::{self, InputPath};
 
 /// Bytes read ahead per file while merging several files by time: memory
 /// stays bounded however far behind watch is.
@@ -145,22 +146,14 @@ fn recognise(path: &Path, line: &[u8], zone: &Option<LocalZone>) -> Option<Box<d
 /// 64 KiB of `files`, if any has one.
 pub fn derive_zone(files: &[PathBuf]) -> Option<LocalZone> {
     files.iter().find_map(|path| {
-        let mut sample = Vec::new();
-        let file = std::fs::File::open(path).ok()?;
-        std::io::Read::read_to_end(&mut std::io::Read::take(file, 64 * 1024), &mut sample).ok()?;
-        sample
-            .split(|&b| b == b'\n')
-            .find_map(kerio::derive_offset)
-            .map(LocalZone::Fixed)
+        let opened = source::open(&InputPath::Files(vec![path.clone()])).ok()?;
+        source::kerio_offset(&opened.sample).map(LocalZone::Fixed)
     })
 }
 
 /// The wall clock, as a [`Timestamp`].
 pub fn now() -> Timestamp {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    Timestamp(i64::try_from(secs).unwrap_or(i64::MAX))
+    source::timestamp_of(std::time::SystemTime::now()).unwrap_or_default()
 }
 
 /// The files to follow for the configured paths: a directory stands for

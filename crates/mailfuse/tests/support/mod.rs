@@ -253,15 +253,12 @@ impl Lab {
         envelope_from: &str,
         to: &[String],
     ) -> String {
-        let output = self.swaks(client_ip, user, password, envelope_from, to);
-        let transcript = String::from_utf8_lossy(&output.stdout);
-        assert!(
-            output.status.success(),
-            "swaks as {user} from {client_ip} failed ({}):\n{transcript}",
-            output.status
-        );
-        queue_id(&transcript)
-            .unwrap_or_else(|| panic!("no queue id in swaks' transcript:\n{transcript}"))
+        match self.submit(client_ip, user, password, envelope_from, to) {
+            Submission::Accepted(queue_id) => queue_id,
+            Submission::Refused(reply) => {
+                panic!("swaks as {user} from {client_ip} was refused: {reply}")
+            }
+        }
     }
 
     /// Submits a message like [`Lab::send`], telling whether Postfix
