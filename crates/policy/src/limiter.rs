@@ -17,7 +17,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 
 /// The limits of every key, the per-key replacements, and the keys never
 /// limited.
@@ -34,11 +34,11 @@ pub struct LimitsConfig {
 }
 
 /// At most `max` of what `counts` counts within any `window_secs` seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limit {
     /// Written `"30s"`, `"10m"`, `"1h"` or `"1d"` in the config.
-    #[serde(rename = "window", deserialize_with = "deserialize_window")]
+    #[serde(rename = "window", deserialize_with = "deserialize_window", serialize_with = "serialize_window")]
     pub window_secs: u64,
     pub max: u64,
     pub counts: Counting,
@@ -46,7 +46,7 @@ pub struct Limit {
 
 /// What a limit counts: messages, or their accepted recipients (a message
 /// to 50 people counts 50).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Counting {
     Messages,
@@ -99,8 +99,26 @@ fn deserialize_window<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64,
     })
 }
 
+fn serialize_window<S: serde::Serializer>(secs: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&format!("{secs}s"))
+}
+
+/// The counts of a [`Limiter`], to persist across restarts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimiterSnapshot {
+    keys: Vec<KeySnapshot>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct KeySnapshot {
+    key: String,
+    last_seen: u64,
+    /// Each limit with its `(second, amount)` entries, oldest first.
+    windows: Vec<(Limit, Vec<(u64, u64)>)>,
+}
+
 /// Lower-cases a key, borrowing it when it already is (the usual case).
-fn normalize(key: &str) -> Cow<'_, str> {
+pub fn normalize(key: &str) -> Cow<'_, str> {
     if key.chars().any(char::is_uppercase) {
         Cow::Owned(key.to_lowercase())
     } else {
@@ -281,6 +299,94 @@ impl Limiter {
                 .and_then(|limits| limits.iter().map(|limit| limit.window_secs).max());
             longest.is_some_and(|longest| now.saturating_sub(state.last_seen) < longest)
         });
+    }
+
+    /// The limits that apply to `key`: `None` when it is allow-listed.
+    pub fn limits_of(&self, key: &str) -> Option<&[Limit]> {
+        self.rules.limits_of(&normalize(key))
+    }
+
+    /// What each limit of `key` holds at `now`, in configured order.
+    pub fn usage(&mut self, key: &str, now: u64) -> Vec<(Limit, u64)> {
+        let key = normalize(key);
+        let Some(limits) = self.rules.limits_of(&key) else {
+            return Vec::new();
+        };
+        let mut windows = self.keys.get_mut(key.as_ref()).map(|s| &mut s.windows);
+        limits
+            .iter()
+            .enumerate()
+            .map(|(index, limit)| {
+                let held = windows
+                    .as_mut()
+                    .and_then(|windows| windows.get_mut(index))
+                    .map_or(0, |window| {
+                        window.expire(now, limit.window_secs);
+                        window.total
+                    });
+                (*limit, held)
+            })
+            .collect()
+    }
+
+    /// The keys holding counts, for listings.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Every key's counts, each tagged with its limit, so a restart under a
+    /// changed configuration keeps the counts of the limits that stayed.
+    pub fn snapshot(&self) -> LimiterSnapshot {
+        let keys = self
+            .keys
+            .iter()
+            .filter_map(|(key, state)| {
+                let limits = self.rules.limits_of(key)?;
+                let windows = limits
+                    .iter()
+                    .zip(&state.windows)
+                    .map(|(limit, window)| (*limit, window.entries.iter().copied().collect()))
+                    .collect();
+                Some(KeySnapshot {
+                    key: key.clone(),
+                    last_seen: state.last_seen,
+                    windows,
+                })
+            })
+            .collect();
+        LimiterSnapshot { keys }
+    }
+
+    /// Takes back the counts of a [`Limiter::snapshot`]; counts of limits no
+    /// longer configured for their key are dropped.
+    pub fn restore(&mut self, snapshot: LimiterSnapshot) {
+        for saved in snapshot.keys {
+            let key = normalize(&saved.key).into_owned();
+            let Some(limits) = self.rules.limits_of(&key) else {
+                continue;
+            };
+            let windows = limits
+                .iter()
+                .map(|limit| {
+                    let mut window = Window::default();
+                    let entries = saved
+                        .windows
+                        .iter()
+                        .find(|(saved, _)| saved == limit)
+                        .map(|(_, entries)| entries.as_slice())
+                        .unwrap_or_default();
+                    for &(second, amount) in entries {
+                        window.add(second, amount);
+                    }
+                    window
+                })
+                .collect();
+            let state = KeyState {
+                windows,
+                last_seen: saved.last_seen,
+            };
+            self.keys.insert(key, state);
+        }
     }
 
     /// How many keys hold counts (for metrics and tests).

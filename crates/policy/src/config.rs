@@ -1,0 +1,314 @@
+//! The `[policy]` section of the configuration, with built-in defaults so
+//! `mailfuse policy` runs without a configuration file.
+
+use std::time::Duration;
+
+use mailfuse_core::net::Cidr;
+use serde::{Deserialize, Deserializer};
+
+use crate::limiter::{Counting, Limit, LimitsConfig, Override};
+
+/// Everything `mailfuse policy` is told.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// Where to listen: `127.0.0.1:10040`, `[::1]:10040` or `unix:/path`.
+    pub listen: Vec<String>,
+    /// The limits of every key (empty list: built-in defaults).
+    pub limits: Vec<Limit>,
+    /// Per-key replacements of the limits.
+    pub overrides: Vec<Override>,
+    /// Keys never limited (newsletter accounts, monitoring).
+    pub allow: Vec<String>,
+    /// What a message over a limit gets.
+    pub over_limit: OverLimit,
+    /// The stage at which an accepted message is counted.
+    pub count_at: CountAt,
+    /// The answer when mailfuse itself fails (store unreachable with no
+    /// fallback, a bug): `dunno` lets mail through (fail open), `defer`
+    /// makes Postfix try later (fail closed).
+    pub on_error: OnError,
+    /// Clients allowed to relay without logging in (web servers, scanners):
+    /// their mail is limited by `relay_key`. Mail from elsewhere without a
+    /// login is inbound mail and not limited.
+    pub trusted_networks: Vec<Cidr>,
+    /// What limits unauthenticated relay from trusted networks.
+    pub relay_key: RelayKey,
+    /// The domains of this mail server, for the forged-sender trip (the
+    /// login's own domain always counts as local).
+    pub local_domains: Vec<String>,
+    /// Behaviour that locks an account at once.
+    pub trips: TripsConfig,
+    /// Longest request accepted, in bytes; a longer one closes the connection.
+    pub max_request_bytes: usize,
+    /// Connections served at once; more are closed at once (and logged).
+    pub max_connections: usize,
+    /// A connection idle this long is closed (Postfix reconnects).
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub idle_timeout: Duration,
+    /// How often the embedded store saves the counters.
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub save_every: Duration,
+    /// Share counters and locks through Redis (several mail servers).
+    pub redis: Option<RedisConfig>,
+}
+
+/// The verdict for a message over a limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverLimit {
+    /// `DEFER_IF_PERMIT`: 4xx unless another restriction rejects; the
+    /// sender's server tries later, when the window has room.
+    #[default]
+    DeferIfPermit,
+    /// `DEFER`: 4xx, whatever else says.
+    Defer,
+    /// `HOLD`: accepted into the hold queue, for the admin to release
+    /// (`postsuper -H`) or delete.
+    Hold,
+    /// `REJECT`: 5xx, the message bounces to its sender.
+    Reject,
+}
+
+/// When a message is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CountAt {
+    /// After the message data (`smtpd_end_of_data_restrictions`).
+    #[default]
+    EndOfMessage,
+    /// At the DATA command (`smtpd_data_restrictions`).
+    Data,
+}
+
+/// The answer when mailfuse cannot decide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Let the mail through (fail open).
+    #[default]
+    Dunno,
+    /// Ask the client to try later (fail closed).
+    Defer,
+}
+
+/// What names unauthenticated relay from a trusted network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RelayKey {
+    /// The envelope sender (one web application sending as many users
+    /// counts per user).
+    #[default]
+    Sender,
+    /// The client's IP (one limit per relaying host).
+    ClientAddress,
+}
+
+/// Behaviour that locks an account: the signs of a hijack that a request
+/// carries, as `watch` reads them from logs.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TripsConfig {
+    /// Lock when one account sends from more than this many IPs within
+    /// `window` (0: off).
+    pub max_ips: usize,
+    /// Lock when one account sends from more than this many networks (/24
+    /// for IPv4, /64 for IPv6) within `window` (0: off).
+    pub max_networks: usize,
+    #[serde(deserialize_with = "deserialize_duration")]
+    pub window: Duration,
+    /// Lock an account that sends with an envelope sender outside its
+    /// login's domain and `local_domains`.
+    pub forged_sender: bool,
+}
+
+/// Where the shared counters live.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:6379/0` (`rediss://` for TLS; a password goes in the
+    /// secrets file as `policy.redis.password`).
+    pub url: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Prefix of every key, so several mailfuse clusters can share one Redis.
+    #[serde(default = "default_prefix")]
+    pub prefix: String,
+    /// Longest wait for Redis before deciding locally.
+    #[serde(default = "default_redis_timeout", deserialize_with = "deserialize_duration")]
+    pub timeout: Duration,
+}
+
+fn default_prefix() -> String {
+    "mailfuse".to_string()
+}
+
+fn default_redis_timeout() -> Duration {
+    Duration::from_millis(250)
+}
+
+/// The listen address of the documentation and of Postfix's examples.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:10040";
+
+/// Limits an office worker never reaches and a spammer reaches in minutes:
+/// 50 recipients a minute, 300 an hour, 1000 a day.
+pub fn default_limits() -> Vec<Limit> {
+    [(60, 50), (3_600, 300), (86_400, 1_000)]
+        .into_iter()
+        .map(|(window_secs, max)| Limit {
+            window_secs,
+            max,
+            counts: Counting::Recipients,
+        })
+        .collect()
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            listen: vec![DEFAULT_LISTEN.to_string()],
+            limits: Vec::new(),
+            overrides: Vec::new(),
+            allow: Vec::new(),
+            over_limit: OverLimit::default(),
+            count_at: CountAt::default(),
+            on_error: OnError::default(),
+            trusted_networks: Vec::new(),
+            relay_key: RelayKey::default(),
+            local_domains: Vec::new(),
+            trips: TripsConfig::default(),
+            max_request_bytes: 16 * 1024,
+            max_connections: 20_000,
+            idle_timeout: Duration::from_secs(600),
+            save_every: Duration::from_secs(10),
+            redis: None,
+        }
+    }
+}
+
+impl Default for TripsConfig {
+    fn default() -> Self {
+        TripsConfig {
+            max_ips: 10,
+            max_networks: 5,
+            window: Duration::from_secs(3_600),
+            forged_sender: true,
+        }
+    }
+}
+
+impl PolicyConfig {
+    /// The limiter's configuration: the configured limits, else the
+    /// built-in ones.
+    pub fn limits_config(&self) -> LimitsConfig {
+        let limits = if self.limits.is_empty() {
+            default_limits()
+        } else {
+            self.limits.clone()
+        };
+        LimitsConfig {
+            limits,
+            overrides: self.overrides.clone(),
+            allow: self.allow.clone(),
+        }
+    }
+}
+
+fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    let millis = text
+        .strip_suffix("ms")
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|n| *n > 0);
+    if let Some(millis) = millis {
+        return Ok(Duration::from_millis(millis));
+    }
+    mailfuse_core::time::parse_duration(&text)
+        .ok()
+        .and_then(|secs| u64::try_from(secs).ok())
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: expected a positive number then ms, s, m, h, d or w (e.g. \"10m\")"
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_runs_on_defaults() {
+        let config: PolicyConfig = toml::from_str("").unwrap();
+        assert_eq!(config, PolicyConfig::default());
+        assert_eq!(config.limits_config().limits, default_limits());
+        assert_eq!(config.listen, vec!["127.0.0.1:10040".to_string()]);
+    }
+
+    #[test]
+    fn full_config_reads() {
+        let config: PolicyConfig = toml::from_str(
+            r#"
+            listen = ["127.0.0.1:10040", "unix:/var/spool/postfix/private/mailfuse"]
+            over_limit = "hold"
+            count_at = "data"
+            on_error = "defer"
+            trusted_networks = ["10.0.0.0/8"]
+            relay_key = "client_address"
+            local_domains = ["example.com"]
+            idle_timeout = "5m"
+            allow = ["newsletter@example.com"]
+
+            [[limits]]
+            window = "1m"
+            max = 30
+            counts = "recipients"
+
+            [[overrides]]
+            key = "sales@example.com"
+            limits = [{ window = "1h", max = 5, counts = "messages" }]
+
+            [trips]
+            max_ips = 3
+            max_networks = 0
+            window = "1d"
+            forged_sender = false
+
+            [redis]
+            url = "redis://127.0.0.1:6379/"
+            timeout = "100ms"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.over_limit, OverLimit::Hold);
+        assert_eq!(config.count_at, CountAt::Data);
+        assert_eq!(config.on_error, OnError::Defer);
+        assert_eq!(config.relay_key, RelayKey::ClientAddress);
+        assert_eq!(config.idle_timeout, Duration::from_secs(300));
+        assert_eq!(config.trips.max_ips, 3);
+        assert_eq!(config.trips.window, Duration::from_secs(86_400));
+        assert!(!config.trips.forged_sender);
+        let redis = config.redis.as_ref().unwrap();
+        assert_eq!(redis.timeout, Duration::from_millis(100));
+        assert_eq!(redis.prefix, "mailfuse");
+        assert_eq!(config.limits_config().limits.len(), 1);
+        assert_eq!(config.limits_config().overrides.len(), 1);
+    }
+
+    #[test]
+    fn wrong_values_are_refused() {
+        for text in [
+            "over_limit = \"bounce\"",
+            "count_at = \"rcpt\"",
+            "idle_timeout = \"0s\"",
+            "idle_timeout = 10",
+            "[trips]\nmax_ip = 3",
+            "[redis]\nprefix = \"x\"",
+            "listen = \"127.0.0.1:1\"",
+            "trusted_networks = [\"10.0.0.0/33\"]",
+        ] {
+            assert!(toml::from_str::<PolicyConfig>(text).is_err(), "{text}");
+        }
+    }
+}

@@ -1,0 +1,226 @@
+//! The embedded store: everything in memory behind one mutex (a decision
+//! holds it for microseconds), saved as a [`MemorySnapshot`] by the caller
+//! now and then so a restart keeps the windows.
+//!
+//! Locks come from two places: the state database (`watch`'s locks and ours,
+//! refreshed by [`Memory::set_locks`]) and locks tripped here that the
+//! database has not shown yet, kept a minute so a refresh racing the write
+//! cannot lift them.
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+use std::sync::{Mutex, MutexGuard};
+
+use mailfuse_core::net::Network;
+use serde::{Deserialize, Serialize};
+
+use super::{Answer, Ask, Diversity, Trip, Usage};
+use crate::limiter::{normalize, Limiter, LimiterSnapshot, LimitsConfig};
+
+/// How long a lock tripped here stands without the database showing it.
+const PENDING_LOCK_SECS: u64 = 60;
+
+/// IPs remembered per account at most: a bound for hostile traffic that
+/// the thresholds (when off) would not give.
+const MAX_IPS_PER_ACCOUNT: usize = 1_024;
+
+/// The counts, the IPs seen and the locks of one server.
+pub struct Memory {
+    state: Mutex<State>,
+    diversity: Diversity,
+}
+
+struct State {
+    limiter: Limiter,
+    /// Lower-cased account → the IPs it sent from, with when last.
+    seen: HashMap<String, Vec<(IpAddr, u64)>>,
+    /// Lower-cased accounts locked in the state database.
+    confirmed: HashSet<String>,
+    /// Lower-cased accounts tripped here → when.
+    pending: HashMap<String, u64>,
+}
+
+/// What a restart keeps.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct MemorySnapshot {
+    limiter: LimiterSnapshot,
+    seen: Vec<(String, Vec<(IpAddr, u64)>)>,
+}
+
+impl Memory {
+    pub fn new(limits: LimitsConfig, diversity: Diversity) -> Result<Self, crate::ConfigError> {
+        let state = State {
+            limiter: Limiter::new(limits)?,
+            seen: HashMap::new(),
+            confirmed: HashSet::new(),
+            pending: HashMap::new(),
+        };
+        Ok(Memory {
+            state: Mutex::new(state),
+            diversity,
+        })
+    }
+
+    /// A poisoned lock only means a panic elsewhere; the data is still sound.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// See [`super::Counters::check`].
+    pub fn check(&self, ask: &Ask<'_>) -> Answer {
+        let mut state = self.state();
+        if let Some(account) = ask.account {
+            let account = normalize(account);
+            if state.is_locked(&account) {
+                return Answer::Locked;
+            }
+            if let Some(ip) = ask.client {
+                if let Some(trip) = state.note_ip(&account, ip, ask.now, &self.diversity) {
+                    state.pending.insert(account.into_owned(), ask.now);
+                    return Answer::Tripped(trip);
+                }
+            }
+        }
+        state
+            .limiter
+            .check(ask.key, ask.now, ask.messages, ask.recipients)
+            .into()
+    }
+
+    /// See [`super::Counters::record`].
+    pub fn record(&self, key: &str, now: u64, messages: u64, recipients: u64) {
+        self.state().limiter.record(key, now, messages, recipients);
+    }
+
+    /// Locks `account` here until the database shows it (or a minute).
+    pub fn lock(&self, account: &str, now: u64) {
+        self.state()
+            .pending
+            .insert(normalize(account).into_owned(), now);
+    }
+
+    pub fn is_locked(&self, account: &str) -> bool {
+        self.state().is_locked(&normalize(account))
+    }
+
+    /// Replaces the locks read from the state database (an unlock there
+    /// lifts the lock here); locks tripped here in the last minute stay.
+    pub fn set_locks<I: IntoIterator<Item = String>>(&self, locked: I, now: u64) {
+        let confirmed: HashSet<String> = locked
+            .into_iter()
+            .map(|account| normalize(&account).into_owned())
+            .collect();
+        let mut state = self.state();
+        state.pending.retain(|account, since| {
+            !confirmed.contains(account) && now.saturating_sub(*since) < PENDING_LOCK_SECS
+        });
+        state.confirmed = confirmed;
+    }
+
+    /// Forgets what no window or trip can still use.
+    pub fn prune(&self, now: u64) {
+        let window = self.diversity.window_secs;
+        let mut state = self.state();
+        state.limiter.prune(now);
+        state.seen.retain(|_, ips| {
+            ips.retain(|&(_, at)| now.saturating_sub(at) < window);
+            !ips.is_empty()
+        });
+    }
+
+    /// The `n` keys closest to (or furthest past) one of their limits.
+    pub fn top(&self, now: u64, n: usize) -> Vec<Usage> {
+        let mut state = self.state();
+        let keys: Vec<String> = state.limiter.keys().map(str::to_owned).collect();
+        let mut usage: Vec<Usage> = keys
+            .into_iter()
+            .map(|key| {
+                let windows = state.limiter.usage(&key, now);
+                Usage { key, windows }
+            })
+            .filter(|usage| usage.windows.iter().any(|&(_, held)| held > 0))
+            .collect();
+        let fill = |usage: &Usage| {
+            usage
+                .windows
+                .iter()
+                .map(|(limit, held)| *held as f64 / limit.max.max(1) as f64)
+                .fold(0.0, f64::max)
+        };
+        usage.sort_by(|a, b| fill(b).total_cmp(&fill(a)).then_with(|| a.key.cmp(&b.key)));
+        usage.truncate(n);
+        usage
+    }
+
+    pub fn snapshot(&self) -> MemorySnapshot {
+        let state = self.state();
+        MemorySnapshot {
+            limiter: state.limiter.snapshot(),
+            seen: state
+                .seen
+                .iter()
+                .map(|(account, ips)| (account.clone(), ips.clone()))
+                .collect(),
+        }
+    }
+
+    pub fn restore(&self, snapshot: MemorySnapshot) {
+        let mut state = self.state();
+        state.limiter.restore(snapshot.limiter);
+        state.seen.extend(snapshot.seen);
+    }
+
+    /// How many keys hold counts.
+    pub fn tracked_keys(&self) -> usize {
+        self.state().limiter.tracked_keys()
+    }
+}
+
+impl State {
+    fn is_locked(&self, account: &str) -> bool {
+        self.confirmed.contains(account) || self.pending.contains_key(account)
+    }
+
+    /// Notes that `account` sent from `ip` at `now`; the trip when that
+    /// makes too many IPs or networks within the window.
+    fn note_ip(
+        &mut self,
+        account: &str,
+        ip: IpAddr,
+        now: u64,
+        diversity: &Diversity,
+    ) -> Option<Trip> {
+        if diversity.max_ips == 0 && diversity.max_networks == 0 {
+            return None;
+        }
+        let window_secs = diversity.window_secs;
+        let ips = self.seen.entry(account.to_owned()).or_default();
+        ips.retain(|&(_, at)| now.saturating_sub(at) < window_secs);
+        match ips.iter_mut().find(|(seen, _)| *seen == ip) {
+            Some((_, at)) => *at = now.max(*at),
+            None => {
+                if ips.len() >= MAX_IPS_PER_ACCOUNT {
+                    ips.remove(0);
+                }
+                ips.push((ip, now));
+            }
+        }
+        let window = std::time::Duration::from_secs(window_secs);
+        if diversity.max_ips > 0 && ips.len() > diversity.max_ips {
+            return Some(Trip::ManyIps {
+                count: ips.len(),
+                window,
+            });
+        }
+        if diversity.max_networks > 0 {
+            let networks: HashSet<Network> = ips.iter().map(|&(ip, _)| Network::of(ip)).collect();
+            if networks.len() > diversity.max_networks {
+                return Some(Trip::ManyNetworks {
+                    count: networks.len(),
+                    window,
+                });
+            }
+        }
+        None
+    }
+}

@@ -1,0 +1,322 @@
+//! From one request to one action: whom the request counts against, then
+//! locks, trips and limits at RCPT, the count when the message is in.
+//!
+//! Requests of other stages get `DUNNO`, except that a locked account is
+//! refused at every stage it is asked about. Mail without a login from
+//! outside `trusted_networks` is inbound mail: never limited.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use mailfuse_core::net::Cidr;
+use tracing::{error, warn};
+
+use crate::clock::Clock;
+use crate::config::{CountAt, OnError, OverLimit, PolicyConfig, RelayKey};
+use crate::counters::{human, Answer, Ask, Counters, Trip};
+use crate::limiter::{Counting, Limit};
+use crate::metrics::{Outcome, PolicyMetrics};
+use crate::protocol::{Action, ProtocolState, Request};
+
+/// A lock tripped by a request, for the caller to record and alert about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TripReport {
+    pub account: String,
+    pub trip: Trip,
+    pub client: Option<IpAddr>,
+    /// The envelope sender, lossily decoded.
+    pub sender: String,
+    pub at: u64,
+}
+
+/// What one connection remembers between requests: the recipients already
+/// accepted for the message in progress, so a recipient limit is checked
+/// with them.
+#[derive(Debug, Default)]
+pub struct Session {
+    instance: Vec<u8>,
+    accepted: u64,
+}
+
+impl Session {
+    /// The recipients accepted so far for the message `instance`.
+    fn accepted_for(&mut self, instance: &[u8]) -> u64 {
+        if self.instance != instance {
+            self.instance.clear();
+            self.instance.extend_from_slice(instance);
+            self.accepted = 0;
+        }
+        self.accepted
+    }
+
+    fn reset(&mut self) {
+        self.instance.clear();
+        self.accepted = 0;
+    }
+}
+
+/// The settings a decision reads.
+struct Settings {
+    over_limit: OverLimit,
+    count_at: CountAt,
+    on_error: OnError,
+    trusted_networks: Vec<Cidr>,
+    relay_key: RelayKey,
+    local_domains: Vec<String>,
+    forged_sender: bool,
+}
+
+/// Decides requests; shared by every connection.
+pub struct Policy {
+    settings: Settings,
+    counters: Counters,
+    clock: Arc<dyn Clock>,
+    on_trip: Box<dyn Fn(TripReport) + Send + Sync>,
+    metrics: Arc<PolicyMetrics>,
+}
+
+/// Whom a request counts against.
+struct Subject {
+    key: String,
+    /// The login, when there is one.
+    account: Option<String>,
+}
+
+impl Policy {
+    pub fn new(
+        config: &PolicyConfig,
+        counters: Counters,
+        clock: Arc<dyn Clock>,
+        on_trip: Box<dyn Fn(TripReport) + Send + Sync>,
+        metrics: Arc<PolicyMetrics>,
+    ) -> Self {
+        let settings = Settings {
+            over_limit: config.over_limit,
+            count_at: config.count_at,
+            on_error: config.on_error,
+            trusted_networks: config.trusted_networks.clone(),
+            relay_key: config.relay_key,
+            local_domains: config
+                .local_domains
+                .iter()
+                .map(|domain| domain.trim().to_ascii_lowercase())
+                .collect(),
+            forged_sender: config.trips.forged_sender,
+        };
+        Policy {
+            settings,
+            counters,
+            clock,
+            on_trip,
+            metrics,
+        }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    pub fn metrics(&self) -> &PolicyMetrics {
+        &self.metrics
+    }
+
+    /// The action for `request`, counting it when the message is in.
+    pub async fn decide(&self, request: &Request, session: &mut Session) -> Action {
+        let started = Instant::now();
+        let (action, outcome) = self.answer(request, session).await;
+        self.metrics.observe(outcome, started.elapsed());
+        action
+    }
+
+    async fn answer(&self, request: &Request, session: &mut Session) -> (Action, Outcome) {
+        let Some(subject) = self.subject(request) else {
+            return (Action::Dunno, Outcome::Dunno);
+        };
+        let state = request.protocol_state();
+        let counted_here = matches!(
+            (state, self.settings.count_at),
+            (ProtocolState::EndOfMessage, CountAt::EndOfMessage) | (ProtocolState::Data, CountAt::Data)
+        );
+        if state == ProtocolState::Rcpt {
+            return self.at_rcpt(request, session, &subject).await;
+        }
+        if let Some(account) = &subject.account {
+            if self.counters.local().is_locked(account) {
+                return (locked(account), Outcome::Locked);
+            }
+        }
+        if !counted_here {
+            return (Action::Dunno, Outcome::Dunno);
+        }
+        session.reset();
+        let recipients = u64::from(request.recipient_count().max(1));
+        let now = self.clock.now();
+        match self.counters.record(&subject.key, now, 1, recipients).await {
+            Ok(()) => (Action::Dunno, Outcome::Dunno),
+            Err(e) => {
+                error!(key = %subject.key, "cannot count the message: {e}");
+                // The message is in either way: the count is what was lost.
+                (Action::Dunno, Outcome::Error)
+            }
+        }
+    }
+
+    async fn at_rcpt(
+        &self,
+        request: &Request,
+        session: &mut Session,
+        subject: &Subject,
+    ) -> (Action, Outcome) {
+        let now = self.clock.now();
+        let account = subject.account.as_deref();
+        if let Some(account) = account {
+            if let Some(domain) = self.forged_domain(request, account) {
+                return self
+                    .trip(request, account, now, Trip::ForgedSender { domain })
+                    .await;
+            }
+        }
+        let accepted = session.accepted_for(request.instance().unwrap_or_default());
+        let ask = Ask {
+            key: &subject.key,
+            account,
+            client: request.client_address(),
+            now,
+            messages: 1,
+            recipients: accepted + 1,
+        };
+        match self.counters.check(&ask).await {
+            Ok(Answer::Allowed) => {
+                session.accepted += 1;
+                (Action::Dunno, Outcome::Dunno)
+            }
+            Ok(Answer::Over { limit, .. }) => {
+                warn!(key = %subject.key, "over its limit of {}", per(&limit));
+                (self.over_limit(&subject.key, &limit), Outcome::OverLimit)
+            }
+            Ok(Answer::Locked) => (
+                locked(account.unwrap_or(&subject.key)),
+                Outcome::Locked,
+            ),
+            Ok(Answer::Tripped(trip)) => {
+                let account = account.unwrap_or(&subject.key);
+                self.report(request, account, now, trip);
+                (locked(account), Outcome::Tripped)
+            }
+            Err(e) => {
+                error!(key = %subject.key, "cannot decide: {e}");
+                (self.on_error(), Outcome::Error)
+            }
+        }
+    }
+
+    /// Locks `account` for `trip` and says so.
+    async fn trip(
+        &self,
+        request: &Request,
+        account: &str,
+        now: u64,
+        trip: Trip,
+    ) -> (Action, Outcome) {
+        if let Err(e) = self.counters.lock(account, now).await {
+            error!(account, "cannot share the lock: {e}");
+            self.counters.local().lock(account, now);
+        }
+        self.report(request, account, now, trip);
+        (locked(account), Outcome::Tripped)
+    }
+
+    fn report(&self, request: &Request, account: &str, now: u64, trip: Trip) {
+        warn!(account, "locked: {trip}");
+        (self.on_trip)(TripReport {
+            account: account.to_string(),
+            trip,
+            client: request.client_address(),
+            sender: String::from_utf8_lossy(request.sender().unwrap_or_default()).into_owned(),
+            at: now,
+        });
+    }
+
+    /// The login, else (from a trusted network) the sender or client.
+    fn subject(&self, request: &Request) -> Option<Subject> {
+        if let Some(login) = request.sasl_username() {
+            let login = String::from_utf8_lossy(login).into_owned();
+            return Some(Subject {
+                key: login.clone(),
+                account: Some(login),
+            });
+        }
+        let client = request.client_address()?;
+        if !self
+            .settings
+            .trusted_networks
+            .iter()
+            .any(|network| network.contains(client))
+        {
+            return None;
+        }
+        let sender = request.sender().filter(|sender| !sender.is_empty());
+        let key = match (self.settings.relay_key, sender) {
+            (RelayKey::Sender, Some(sender)) => String::from_utf8_lossy(sender).into_owned(),
+            _ => client.to_string(),
+        };
+        Some(Subject { key, account: None })
+    }
+
+    /// The sender's domain when it is neither the login's nor a local one;
+    /// `None` when there is nothing to compare (a bounce, no domains known).
+    fn forged_domain(&self, request: &Request, account: &str) -> Option<String> {
+        if !self.settings.forged_sender {
+            return None;
+        }
+        let sender = request.sender()?;
+        let at = memchr::memrchr(b'@', sender)?;
+        let domain = String::from_utf8_lossy(sender.get(at + 1..)?).to_ascii_lowercase();
+        let own = account
+            .rsplit_once('@')
+            .map(|(_, domain)| domain.to_ascii_lowercase());
+        if own.is_none() && self.settings.local_domains.is_empty() {
+            return None;
+        }
+        let known = own.as_deref() == Some(domain.as_str())
+            || self.settings.local_domains.contains(&domain);
+        (!known).then_some(domain)
+    }
+
+    fn over_limit(&self, key: &str, limit: &Limit) -> Action {
+        let text = format!(
+            "mailfuse: {key} reached its sending limit of {}, try again later",
+            per(limit)
+        );
+        match self.settings.over_limit {
+            OverLimit::DeferIfPermit => Action::DeferIfPermit(text),
+            OverLimit::Defer => Action::Defer(text),
+            OverLimit::Hold => Action::Hold(text),
+            OverLimit::Reject => Action::Reject(text),
+        }
+    }
+
+    fn on_error(&self) -> Action {
+        match self.settings.on_error {
+            OnError::Dunno => Action::Dunno,
+            OnError::Defer => Action::Defer("mailfuse: temporary policy failure".to_string()),
+        }
+    }
+}
+
+/// `30 recipients per 1m`.
+fn per(limit: &Limit) -> String {
+    let what = match limit.counts {
+        Counting::Messages => "messages",
+        Counting::Recipients => "recipients",
+    };
+    let window = human(std::time::Duration::from_secs(limit.window_secs));
+    format!("{} {what} per {window}", limit.max)
+}
+
+fn locked(account: &str) -> Action {
+    Action::Reject(format!(
+        "mailfuse: {account} is locked after suspicious sending, contact your postmaster"
+    ))
+}

@@ -1,0 +1,129 @@
+//! The policy server's Prometheus metrics: decisions by outcome with their
+//! latency, connections, protocol errors and the store's health. No label
+//! names an account (cardinality).
+
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// What a decision came to.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Outcome {
+    /// Let through (`DUNNO`).
+    Dunno,
+    /// Over a limit: the configured `over_limit` action.
+    OverLimit,
+    /// A locked account refused.
+    Locked,
+    /// This request locked the account.
+    Tripped,
+    /// mailfuse could not decide: the `on_error` action.
+    Error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    verdict: Outcome,
+}
+
+/// The counters, registered once, shared by every connection.
+#[derive(Debug)]
+pub struct PolicyMetrics {
+    decisions: Family<OutcomeLabels, Counter>,
+    latency: Histogram,
+    pub connections: Gauge,
+    pub refused_connections: Counter,
+    pub protocol_errors: Counter,
+    /// Decisions made on local counts because Redis was unreachable.
+    pub fallback_decisions: Counter,
+    /// 1 while Redis answers (0 with the embedded store too).
+    pub redis_up: Gauge,
+    pub store_errors: Counter,
+}
+
+impl PolicyMetrics {
+    /// Registers the metrics in `registry` under `mailfuse_policy_*`.
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = PolicyMetrics::default();
+        let registry = registry.sub_registry_with_prefix("policy");
+        registry.register(
+            "decisions",
+            "Policy requests answered, by verdict",
+            metrics.decisions.clone(),
+        );
+        registry.register(
+            "decision_seconds",
+            "Time to answer a policy request",
+            metrics.latency.clone(),
+        );
+        registry.register(
+            "connections",
+            "Open connections from Postfix",
+            metrics.connections.clone(),
+        );
+        registry.register(
+            "refused_connections",
+            "Connections closed at once because max_connections were open",
+            metrics.refused_connections.clone(),
+        );
+        registry.register(
+            "protocol_errors",
+            "Connections closed without reply: malformed or oversize requests",
+            metrics.protocol_errors.clone(),
+        );
+        registry.register(
+            "fallback_decisions",
+            "Decisions on local counts while Redis was unreachable",
+            metrics.fallback_decisions.clone(),
+        );
+        registry.register(
+            "redis_up",
+            "1 while the shared Redis store answers",
+            metrics.redis_up.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Errors of the counters store",
+            metrics.store_errors.clone(),
+        );
+        metrics
+    }
+
+    pub fn observe(&self, verdict: Outcome, took: Duration) {
+        self.decisions
+            .get_or_create(&OutcomeLabels { verdict })
+            .inc();
+        self.latency.observe(took.as_secs_f64());
+    }
+
+    /// Decisions so far with `verdict` (tests, logs).
+    pub fn decisions(&self, verdict: Outcome) -> u64 {
+        self.decisions.get_or_create(&OutcomeLabels { verdict }).get()
+    }
+}
+
+impl Default for PolicyMetrics {
+    fn default() -> Self {
+        // 10 µs to 1 s: answers normally take microseconds, Redis a
+        // millisecond, a struggling store up to its timeout.
+        let buckets = [
+            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
+            0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+        ];
+        PolicyMetrics {
+            decisions: Family::default(),
+            latency: Histogram::new(buckets),
+            connections: Gauge::default(),
+            refused_connections: Counter::default(),
+            protocol_errors: Counter::default(),
+            fallback_decisions: Counter::default(),
+            redis_up: Gauge::default(),
+            store_errors: Counter::default(),
+        }
+    }
+}

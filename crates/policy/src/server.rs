@@ -1,0 +1,246 @@
+//! The sockets: TCP and unix listeners, one task per Postfix connection,
+//! kept open across requests (Postfix reuses them).
+//!
+//! A connection reads what arrives, answers every complete request in it
+//! (pipelined requests get their replies in one write) and waits for more.
+//! A malformed or oversize request closes the connection without a reply, as
+//! the protocol asks: Postfix then logs it and applies its `default_action`.
+
+use std::future::Future;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::Semaphore;
+use tracing::{debug, info, warn};
+
+use crate::decide::{Policy, Session};
+use crate::protocol::{encode, RequestReader};
+
+/// Bytes read from a socket at once: a request is a few hundred bytes.
+const READ_CHUNK: usize = 2_048;
+
+/// Where to listen, as written in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    Tcp(std::net::SocketAddr),
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for Address {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Some(path) = text.strip_prefix("unix:") {
+            if path.is_empty() {
+                return Err("unix: needs a socket path (unix:/path/to/socket)".into());
+            }
+            return Ok(Address::Unix(PathBuf::from(path)));
+        }
+        text.parse().map(Address::Tcp).map_err(|_| {
+            format!("invalid listen address {text:?}: expected IP:PORT (127.0.0.1:10040) or unix:/path")
+        })
+    }
+}
+
+impl std::fmt::Display for Address {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Address::Tcp(address) => write!(f, "{address}"),
+            Address::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// A bound socket.
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+impl Listener {
+    /// Binds `address`; a unix socket left by a previous run is replaced,
+    /// and the new one is made readable and writable by its group (give it
+    /// Postfix's group).
+    pub async fn bind(address: &Address) -> io::Result<Listener> {
+        match address {
+            Address::Tcp(address) => Ok(Listener::Tcp(TcpListener::bind(address).await?)),
+            Address::Unix(path) => {
+                match std::fs::remove_file(path) {
+                    Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                    _ => {}
+                }
+                let listener = UnixListener::bind(path)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))?;
+                Ok(Listener::Unix(listener, path.clone()))
+            }
+        }
+    }
+
+    /// The address really bound (the port chosen for `:0`).
+    pub fn local_address(&self) -> io::Result<Address> {
+        match self {
+            Listener::Tcp(listener) => listener.local_addr().map(Address::Tcp),
+            Listener::Unix(_, path) => Ok(Address::Unix(path.clone())),
+        }
+    }
+}
+
+/// How connections are served.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_request_bytes: usize,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+}
+
+/// Serves `listeners` until `shutdown` completes.
+pub async fn serve(
+    listeners: Vec<Listener>,
+    policy: Arc<Policy>,
+    limits: Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut tasks = tokio::task::JoinSet::new();
+    for listener in listeners {
+        tasks.spawn(accept_loop(listener, policy.clone(), limits, slots.clone()));
+    }
+    shutdown.await;
+    tasks.shutdown().await;
+}
+
+async fn accept_loop(
+    listener: Listener,
+    policy: Arc<Policy>,
+    limits: Limits,
+    slots: Arc<Semaphore>,
+) {
+    let name = listener
+        .local_address()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    info!("policy service listening on {name}");
+    loop {
+        let accepted = match &listener {
+            Listener::Tcp(listener) => listener.accept().await.map(|(stream, peer)| {
+                let _ = stream.set_nodelay(true);
+                (Stream::Tcp(stream), peer.to_string())
+            }),
+            Listener::Unix(listener, _) => listener
+                .accept()
+                .await
+                .map(|(stream, _)| (Stream::Unix(stream), "unix".to_string())),
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                // Out of descriptors, usually: wait rather than spin.
+                warn!("cannot accept on {name}: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            policy.metrics().refused_connections.inc();
+            warn!(
+                peer,
+                "{} connections open (policy.max_connections): closing this one",
+                limits.max_connections
+            );
+            continue;
+        };
+        let policy = policy.clone();
+        tokio::spawn(async move {
+            policy.metrics().connections.inc();
+            let result = match stream {
+                Stream::Tcp(stream) => connection(stream, &policy, limits, &peer).await,
+                Stream::Unix(stream) => connection(stream, &policy, limits, &peer).await,
+            };
+            if let Err(e) = result {
+                debug!(peer, "connection ended: {e}");
+            }
+            policy.metrics().connections.dec();
+            drop(slot);
+        });
+    }
+}
+
+enum Stream {
+    Tcp(tokio::net::TcpStream),
+    Unix(tokio::net::UnixStream),
+}
+
+/// Serves one Postfix connection until it closes, idles out or errs.
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    policy: &Policy,
+    limits: Limits,
+    peer: &str,
+) -> io::Result<()> {
+    let mut reader = RequestReader::new(limits.max_request_bytes);
+    let mut session = Session::default();
+    let mut chunk = [0u8; READ_CHUNK];
+    let mut replies = Vec::new();
+    loop {
+        let read = tokio::time::timeout(limits.idle_timeout, stream.read(&mut chunk)).await;
+        let n = match read {
+            Err(_) => {
+                debug!(peer, "idle for {:?}: closing", limits.idle_timeout);
+                return Ok(());
+            }
+            Ok(read) => read?,
+        };
+        let Some(bytes) = chunk.get(..n).filter(|bytes| !bytes.is_empty()) else {
+            return Ok(());
+        };
+        reader.feed(bytes);
+        loop {
+            match reader.next_request() {
+                Ok(Some(request)) => {
+                    let action = policy.decide(&request, &mut session).await;
+                    replies.extend_from_slice(&encode(&action));
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    policy.metrics().protocol_errors.inc();
+                    warn!(peer, "{e}: closing the connection without a reply");
+                    // Answers to the requests before the bad one still go.
+                    stream.write_all(&replies).await?;
+                    return Ok(());
+                }
+            }
+        }
+        if !replies.is_empty() {
+            stream.write_all(&replies).await?;
+            replies.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse() {
+        assert_eq!(
+            "127.0.0.1:10040".parse::<Address>().unwrap(),
+            Address::Tcp("127.0.0.1:10040".parse().unwrap())
+        );
+        assert_eq!(
+            "[::1]:10040".parse::<Address>().unwrap().to_string(),
+            "[::1]:10040"
+        );
+        assert_eq!(
+            "unix:/run/mailfuse/policy".parse::<Address>().unwrap(),
+            Address::Unix(PathBuf::from("/run/mailfuse/policy"))
+        );
+        for bad in ["", "unix:", "localhost:10040", "127.0.0.1", "10040"] {
+            assert!(bad.parse::<Address>().is_err(), "{bad}");
+        }
+    }
+}
