@@ -18,10 +18,12 @@ use std::time::Duration;
 use mailfuse_core::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 
-/// The schema version this code writes (SQLite's `user_version`).
-const SCHEMA_VERSION: i64 = 1;
+/// The schema, one step per version (SQLite's `user_version` counts the
+/// steps applied): a database written by an older mailfuse gets the steps
+/// it lacks, in order; never change a step once released.
+const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
 
-const SCHEMA: &str = "
+const SCHEMA_V1: &str = "
 CREATE TABLE progress (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     saved_at INTEGER NOT NULL,
@@ -61,14 +63,24 @@ CREATE TABLE blocks (
 );
 ";
 
+/// Named state saved whole now and then (the policy server's counters).
+const SCHEMA_V2: &str = "
+CREATE TABLE blobs (
+    name TEXT PRIMARY KEY,
+    saved_at INTEGER NOT NULL,
+    data BLOB NOT NULL
+);
+";
+
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error(
-        "state database has schema version {found}, this mailfuse knows {SCHEMA_VERSION}: \
-         use the mailfuse that wrote it, or move the file away to start afresh"
+        "state database has schema version {found}, this mailfuse knows up to {}: \
+         use the mailfuse that wrote it, or move the file away to start afresh",
+        MIGRATIONS.len()
     )]
     Version { found: i64 },
     #[error("state database holds a bad value: {0}")]
@@ -180,13 +192,13 @@ impl Store {
             conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: i64 =
             transaction.pragma_query_value(None, "user_version", |row| row.get(0))?;
-        match version {
-            0 => {
-                transaction.execute_batch(SCHEMA)?;
-                transaction.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            }
-            SCHEMA_VERSION => {}
-            found => return Err(StoreError::Version { found }),
+        let applied = usize::try_from(version)
+            .ok()
+            .filter(|&applied| applied <= MIGRATIONS.len())
+            .ok_or(StoreError::Version { found: version })?;
+        for (step, schema) in MIGRATIONS.iter().enumerate().skip(applied) {
+            transaction.execute_batch(schema)?;
+            transaction.pragma_update(None, "user_version", step as i64 + 1)?;
         }
         transaction.commit()?;
         Ok(Store { conn })
@@ -220,6 +232,28 @@ impl Store {
                         positions: row.get(2)?,
                     })
                 },
+            )
+            .optional()?)
+    }
+
+    /// Saves `data` under `name`, replacing what was saved before.
+    pub fn save_blob(&mut self, name: &str, saved_at: Timestamp, data: &[u8]) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO blobs (name, saved_at, data) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET saved_at = ?2, data = ?3",
+            params![name, saved_at.as_secs(), data],
+        )?;
+        Ok(())
+    }
+
+    /// What was last saved under `name`, with when.
+    pub fn blob(&self, name: &str) -> Result<Option<(Timestamp, Vec<u8>)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT saved_at, data FROM blobs WHERE name = ?1",
+                [name],
+                |row| Ok((Timestamp(row.get(0)?), row.get(1)?)),
             )
             .optional()?)
     }

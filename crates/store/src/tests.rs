@@ -188,3 +188,46 @@ fn a_second_connection_sees_a_lock_made_by_the_first() {
         .unwrap();
     assert!(cli.is_locked("sales@example.com").unwrap());
 }
+
+#[test]
+fn a_blob_is_replaced_and_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.blob("policy.counters").unwrap(), None);
+    store
+        .save_blob("policy.counters", Timestamp(10), b"first")
+        .unwrap();
+    store
+        .save_blob("policy.counters", Timestamp(20), b"second")
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(
+        store.blob("policy.counters").unwrap(),
+        Some((Timestamp(20), b"second".to_vec()))
+    );
+}
+
+#[test]
+fn a_database_of_the_first_schema_gains_the_later_tables_and_keeps_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let conn = Connection::open(&path).unwrap();
+    conn.execute_batch(super::SCHEMA_V1).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute(
+        "INSERT INTO locks (account, since, reason) VALUES ('sales@example.com', 1, 'spam')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    assert!(store.is_locked("sales@example.com").unwrap());
+    store.save_blob("x", Timestamp(1), b"y").unwrap();
+    let version: i64 = Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, super::MIGRATIONS.len() as i64);
+}
