@@ -27,6 +27,10 @@ pub enum Command {
     /// Follow the logs live and act within a second when an account is
     /// hijacked or an IP guesses passwords: lock, hold, block, alert.
     Watch(ConfigArgs),
+    /// Serve Postfix's policy delegation protocol: per-account sending
+    /// limits checked before Postfix accepts a message, hijacked accounts
+    /// locked at the door.
+    Policy(PolicyArgs),
     /// Check the configuration file and report every problem at once.
     ///
     /// Exit status: 0 valid, 2 problems found.
@@ -45,6 +49,21 @@ pub struct ConfigArgs {
     /// The configuration file.
     #[arg(short, long, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The configuration file. Without it, /etc/mailfuse/mailfuse.toml if
+    /// it exists, else built-in defaults.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Listen here instead of policy.listen (repeatable):
+    /// 127.0.0.1:10040, [::1]:10040 or unix:/path/to/socket.
+    #[arg(long, value_name = "ADDRESS")]
+    pub listen: Vec<String>,
+    /// The state database instead of watch.state (locks, saved counters).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

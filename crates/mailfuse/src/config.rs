@@ -24,6 +24,8 @@ pub struct Config {
     pub detect: DetectConfig,
     pub allow: AllowConfig,
     pub actions: ActionsConfig,
+    /// `mailfuse policy`'s settings (built-in defaults when absent).
+    pub policy: mailfuse_policy::PolicyConfig,
 }
 
 /// What to do about incidents. Each action runs when its section is
@@ -189,11 +191,12 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// Top-level sections and whether they may be left out.
-const SECTIONS: [(&str, bool); 4] = [
+const SECTIONS: [(&str, bool); 5] = [
     ("watch", false),
     ("detect", true),
     ("allow", true),
     ("actions", true),
+    ("policy", true),
 ];
 
 /// Keys that hold secrets: only the secrets file may set them.
@@ -224,6 +227,15 @@ impl Config {
         Config::from_table(table, problems)
     }
 
+    /// The built-in configuration of `mailfuse policy` run without a file.
+    pub fn policy_defaults() -> Config {
+        let mut table = Table::new();
+        table.insert("policy".into(), Value::Table(Table::new()));
+        // An empty [policy] section is valid by construction.
+        Config::from_table(table, Vec::new())
+            .unwrap_or_else(|problems| unreachable!("built-in defaults: {problems}"))
+    }
+
     /// The configuration in `table`, adding to the `problems` already found.
     fn from_table(mut table: Table, mut problems: Vec<Problem>) -> Result<Config, Problems> {
         for key in table.keys() {
@@ -237,12 +249,19 @@ impl Config {
                 });
             }
         }
-        let watch: Option<WatchConfig> = section(&mut table, "watch", false, &mut problems);
+        // A policy-only server needs no logs to follow.
+        let policy_only = table.contains_key("policy") && !table.contains_key("watch");
+        let watch: Option<WatchConfig> = section(&mut table, "watch", policy_only, &mut problems);
         let detect = section(&mut table, "detect", true, &mut problems);
         let allow = section(&mut table, "allow", true, &mut problems);
         let actions = section(&mut table, "actions", true, &mut problems);
+        let policy: Option<mailfuse_policy::PolicyConfig> =
+            section(&mut table, "policy", true, &mut problems);
+        if let Some(policy) = &policy {
+            check_policy(policy, &mut problems);
+        }
         if let Some(watch) = &watch {
-            if watch.logs.is_empty() {
+            if watch.logs.is_empty() && !policy_only {
                 problems.push(Problem {
                     path: "watch.logs".into(),
                     message: "name at least one log file or directory to follow".into(),
@@ -257,17 +276,38 @@ impl Config {
                 }
             }
         }
-        match (watch, detect, allow, actions) {
-            (Some(watch), Some(detect), Some(allow), Some(actions)) if problems.is_empty() => {
+        match (watch, detect, allow, actions, policy) {
+            (Some(watch), Some(detect), Some(allow), Some(actions), Some(policy))
+                if problems.is_empty() =>
+            {
                 Ok(Config {
                     watch,
                     detect,
                     allow,
                     actions,
+                    policy,
                 })
             }
             _ => Err(Problems(problems)),
         }
+    }
+}
+
+/// Notes what the `[policy]` types alone cannot check.
+fn check_policy(policy: &mailfuse_policy::PolicyConfig, problems: &mut Vec<Problem>) {
+    for (i, listen) in policy.listen.iter().enumerate() {
+        if let Err(message) = listen.parse::<mailfuse_policy::Address>() {
+            problems.push(Problem {
+                path: format!("policy.listen[{i}]"),
+                message,
+            });
+        }
+    }
+    if let Err(e) = mailfuse_policy::Limiter::new(policy.limits_config()) {
+        problems.push(Problem {
+            path: "policy.overrides".into(),
+            message: e.to_string(),
+        });
     }
 }
 

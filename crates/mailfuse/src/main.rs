@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod engine;
 mod output;
+mod policy;
 mod progress;
 mod source;
 mod trace;
@@ -19,7 +20,8 @@ use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
 use cli::{
-    Cli, Command, ConfigArgs, InputArgs, ScanArgs, StatusArgs, TraceArgs, UnblockArgs, UnlockArgs,
+    Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, StatusArgs, TraceArgs, UnblockArgs,
+    UnlockArgs,
 };
 use config::Config;
 use engine::ReadOptions;
@@ -35,6 +37,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(args),
         Command::Trace(args) => trace(args),
         Command::Watch(args) => watch(&args),
+        Command::Policy(args) => serve_policy(args),
         Command::CheckConfig(args) => check_config(&args),
         Command::Status(args) => status(&args),
         Command::Unlock(args) => unlock(&args),
@@ -106,6 +109,29 @@ fn load_config(args: &ConfigArgs) -> Result<Config> {
 fn watch(args: &ConfigArgs) -> Result<ExitCode> {
     init_logging();
     watch::run(load_config(args)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn serve_policy(args: PolicyArgs) -> Result<ExitCode> {
+    init_logging();
+    let default = std::path::Path::new(config::DEFAULT_PATH);
+    let config = match &args.config {
+        Some(path) => load_config(&ConfigArgs {
+            config: path.clone(),
+        })?,
+        None if default.exists() => load_config(&ConfigArgs {
+            config: default.to_path_buf(),
+        })?,
+        None => {
+            tracing::info!("no configuration file: built-in defaults");
+            Config::policy_defaults()
+        }
+    };
+    let options = policy::Options {
+        listen: args.listen,
+        state: args.state,
+    };
+    policy::run(config, options)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -5,8 +5,9 @@
 //! refused at every stage it is asked about. Mail without a login from
 //! outside `trusted_networks` is inbound mail: never limited.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mailfuse_core::net::Cidr;
@@ -74,7 +75,12 @@ pub struct Policy {
     clock: Arc<dyn Clock>,
     on_trip: Box<dyn Fn(TripReport) + Send + Sync>,
     metrics: Arc<PolicyMetrics>,
+    /// Keys logged as over a limit → when.
+    warned: Mutex<HashMap<String, u64>>,
 }
+
+/// How often an account over its limit is logged.
+const WARN_EVERY_SECS: u64 = 60;
 
 /// Whom a request counts against.
 struct Subject {
@@ -110,6 +116,7 @@ impl Policy {
             clock,
             on_trip,
             metrics,
+            warned: Mutex::new(HashMap::new()),
         }
     }
 
@@ -192,7 +199,9 @@ impl Policy {
                 (Action::Dunno, Outcome::Dunno)
             }
             Ok(Answer::Over { limit, .. }) => {
-                warn!(key = %subject.key, "over its limit of {}", per(&limit));
+                if self.first_over(&subject.key, now) {
+                    warn!(key = %subject.key, "over its limit of {}", per(&limit));
+                }
                 (self.over_limit(&subject.key, &limit), Outcome::OverLimit)
             }
             Ok(Answer::Locked) => (
@@ -267,7 +276,7 @@ impl Policy {
     /// The sender's domain when it is neither the login's nor a local one;
     /// `None` when there is nothing to compare (a bounce, no domains known).
     fn forged_domain(&self, request: &Request, account: &str) -> Option<String> {
-        if !self.settings.forged_sender {
+        if !self.settings.forged_sender || self.counters.local().is_allowed(account) {
             return None;
         }
         let sender = request.sender()?;
@@ -282,6 +291,26 @@ impl Policy {
         let known = own.as_deref() == Some(domain.as_str())
             || self.settings.local_domains.contains(&domain);
         (!known).then_some(domain)
+    }
+
+    /// Whether `key` went over a limit for the first time in a minute: a
+    /// spammer is refused thousands of times, the log says it once.
+    fn first_over(&self, key: &str, now: u64) -> bool {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        if warned.len() > 10_000 {
+            warned.retain(|_, at| now.saturating_sub(*at) < WARN_EVERY_SECS);
+        }
+        match warned.get_mut(key) {
+            Some(at) if now.saturating_sub(*at) < WARN_EVERY_SECS => false,
+            Some(at) => {
+                *at = now;
+                true
+            }
+            None => {
+                warned.insert(key.to_string(), now);
+                true
+            }
+        }
     }
 
     fn over_limit(&self, key: &str, limit: &Limit) -> Action {

@@ -42,7 +42,7 @@ struct State {
 
 /// What a restart keeps.
 #[derive(Debug, Default, Serialize, Deserialize)]
-pub struct MemorySnapshot {
+struct MemorySnapshot {
     limiter: LimiterSnapshot,
     seen: Vec<(String, Vec<(IpAddr, u64)>)>,
 }
@@ -74,7 +74,8 @@ impl Memory {
             if state.is_locked(&account) {
                 return Answer::Locked;
             }
-            if let Some(ip) = ask.client {
+            let allowed = state.limiter.limits_of(&account).is_none();
+            if let (false, Some(ip)) = (allowed, ask.client) {
                 if let Some(trip) = state.note_ip(&account, ip, ask.now, &self.diversity) {
                     state.pending.insert(account.into_owned(), ask.now);
                     return Answer::Tripped(trip);
@@ -97,6 +98,11 @@ impl Memory {
         self.state()
             .pending
             .insert(normalize(account).into_owned(), now);
+    }
+
+    /// Whether `key` is allow-listed: never limited, never tripped.
+    pub fn is_allowed(&self, key: &str) -> bool {
+        self.state().limiter.limits_of(key).is_none()
     }
 
     pub fn is_locked(&self, account: &str) -> bool {
@@ -152,7 +158,18 @@ impl Memory {
         usage
     }
 
-    pub fn snapshot(&self) -> MemorySnapshot {
+    /// The counts and IPs seen, as bytes to save (MessagePack).
+    pub fn save(&self) -> Vec<u8> {
+        rmp_serde::to_vec(&self.snapshot()).unwrap_or_default()
+    }
+
+    /// Takes back what [`Memory::save`] wrote.
+    pub fn load(&self, bytes: &[u8]) -> Result<(), rmp_serde::decode::Error> {
+        self.restore(rmp_serde::from_slice(bytes)?);
+        Ok(())
+    }
+
+    fn snapshot(&self) -> MemorySnapshot {
         let state = self.state();
         MemorySnapshot {
             limiter: state.limiter.snapshot(),
@@ -164,7 +181,7 @@ impl Memory {
         }
     }
 
-    pub fn restore(&self, snapshot: MemorySnapshot) {
+    fn restore(&self, snapshot: MemorySnapshot) {
         let mut state = self.state();
         state.limiter.restore(snapshot.limiter);
         state.seen.extend(snapshot.seen);

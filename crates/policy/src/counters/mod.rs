@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use crate::limiter::{Limit, LimitsConfig, Verdict};
 
-pub use memory::{Memory, MemorySnapshot};
+pub use memory::Memory;
 pub use redis::{Redis, RedisStatus};
 
 /// One question at RCPT: may `key` send `messages` more messages carrying

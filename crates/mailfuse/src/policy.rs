@@ -1,0 +1,243 @@
+//! `mailfuse policy`: the Postfix policy server (`crates/policy`) wired to
+//! the state database and to `watch`'s actions.
+//!
+//! The sockets are served on a tokio runtime. One plain thread, the keeper,
+//! owns the database: it records each tripped lock as an incident and runs
+//! the configured actions for it (locks, blocks, alerts — as `watch` does),
+//! refreshes the locked accounts from the database twice a second (so
+//! `mailfuse unlock`, or a lock by `watch`, takes effect at once), and saves
+//! the counters every `policy.save_every` and at exit.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use mailfuse_core::Timestamp;
+use mailfuse_detect::{Incident, IncidentKind};
+use mailfuse_policy::counters::Diversity;
+use mailfuse_policy::server::{self, Limits};
+use mailfuse_policy::{
+    Address, Clock, Counters, Listener, Policy, PolicyMetrics, SystemClock, TripReport,
+};
+use mailfuse_store::Store;
+use prometheus_client::registry::Registry;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::watch::respond::Responder;
+
+/// Where the counters are saved in the state database.
+const COUNTERS_BLOB: &str = "policy.counters";
+
+/// How often the keeper reads the locks from the database.
+const LOCKS_EVERY: Duration = Duration::from_millis(500);
+
+/// Command-line replacements of configured values.
+pub struct Options {
+    pub listen: Vec<String>,
+    pub state: Option<PathBuf>,
+}
+
+/// Serves until SIGTERM or SIGINT.
+pub fn run(mut config: Config, options: Options) -> Result<()> {
+    if !options.listen.is_empty() {
+        config.policy.listen = options.listen;
+    }
+    let addresses = config
+        .policy
+        .listen
+        .iter()
+        .map(|text| text.parse::<Address>().map_err(anyhow::Error::msg))
+        .collect::<Result<Vec<_>>>()?;
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        warn!("cannot raise the open files limit: {e}");
+    }
+    let state = options.state.unwrap_or_else(|| config.watch.state.clone());
+    let store =
+        Store::open(&state).with_context(|| format!("cannot open {}", state.display()))?;
+    let responder = Responder::new(&config)?;
+    let mut registry = Registry::with_prefix("mailfuse");
+    let metrics = Arc::new(PolicyMetrics::register(&mut registry));
+    let policy_config = &config.policy;
+    let diversity = Diversity {
+        max_ips: policy_config.trips.max_ips,
+        max_networks: policy_config.trips.max_networks,
+        window_secs: policy_config.trips.window.as_secs(),
+    };
+    // [allow] accounts are never limited, tripped or locked, by watch or here.
+    let mut limits = policy_config.limits_config();
+    limits.allow.extend(config.allow.accounts.iter().cloned());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let counters = match &policy_config.redis {
+            None => Counters::memory(limits, diversity)?,
+            Some(_) => anyhow::bail!("policy.redis: the Redis store is not available yet"),
+        };
+        restore_counters(&store, counters.local());
+        let clock = Arc::new(SystemClock);
+        refresh_locks(&store, counters.local(), clock.now(), &metrics);
+        let (trips_to_keeper, trips) = std::sync::mpsc::channel();
+        let on_trip = Box::new(move |report: TripReport| {
+            // The keeper is gone only at shutdown.
+            let _ = trips_to_keeper.send(report);
+        });
+        let policy = Arc::new(Policy::new(
+            policy_config,
+            counters,
+            clock,
+            on_trip,
+            metrics.clone(),
+        ));
+        let mut listeners = Vec::new();
+        for address in &addresses {
+            let listener = Listener::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address}"))?;
+            listeners.push(listener);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let keeper = {
+            let policy = policy.clone();
+            let stop = stop.clone();
+            let save_every = policy_config.save_every;
+            std::thread::spawn(move || keep(store, responder, &policy, trips, &stop, save_every))
+        };
+        let limits = Limits {
+            max_request_bytes: policy_config.max_request_bytes,
+            max_connections: policy_config.max_connections,
+            idle_timeout: policy_config.idle_timeout,
+        };
+        server::serve(listeners, policy, limits, shutdown()).await;
+        info!("stopping: saving the counters");
+        stop.store(true, Ordering::SeqCst);
+        if keeper.join().is_err() {
+            error!("the keeper thread panicked: counters since the last save are lost");
+        }
+        for address in &addresses {
+            if let Address::Unix(path) = address {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Completes at SIGTERM (systemd) or SIGINT (Ctrl-C).
+async fn shutdown() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        error!("cannot catch SIGTERM/SIGINT: stop with SIGKILL (counters since the last save are lost)");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM"),
+        _ = int.recv() => info!("SIGINT"),
+    }
+}
+
+/// The keeper thread's loop; see the module doc.
+fn keep(
+    mut store: Store,
+    mut responder: Responder,
+    policy: &Policy,
+    trips: Receiver<TripReport>,
+    stop: &AtomicBool,
+    save_every: Duration,
+) {
+    let clock = SystemClock;
+    let local = policy.counters().local();
+    let metrics = policy.metrics();
+    let mut saved = Instant::now();
+    loop {
+        match trips.recv_timeout(LOCKS_EVERY) {
+            Ok(report) => responder.respond(&incident_of(&report), &[], &mut store),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => {}
+        }
+        let stopping = stop.load(Ordering::SeqCst);
+        refresh_locks(&store, local, clock.now(), metrics);
+        if stopping || saved.elapsed() >= save_every {
+            let now = clock.now();
+            local.prune(now);
+            let at = Timestamp(i64::try_from(now).unwrap_or(i64::MAX));
+            if let Err(e) = store.save_blob(COUNTERS_BLOB, at, &local.save()) {
+                metrics.store_errors.inc();
+                error!("cannot save the counters: {e}");
+            }
+            saved = Instant::now();
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
+/// Takes the locks in the database as the truth (watch's and ours).
+fn refresh_locks(
+    store: &Store,
+    local: &mailfuse_policy::counters::Memory,
+    now: u64,
+    metrics: &PolicyMetrics,
+) {
+    match store.locks() {
+        Ok(locks) => local.set_locks(locks.into_iter().map(|lock| lock.account), now),
+        Err(e) => {
+            metrics.store_errors.inc();
+            warn!("cannot read the locked accounts: {e}");
+        }
+    }
+}
+
+/// Loads the counters saved by the last run, if any.
+fn restore_counters(store: &Store, local: &mailfuse_policy::counters::Memory) {
+    match store.blob(COUNTERS_BLOB) {
+        Ok(Some((at, bytes))) => match local.load(&bytes) {
+            Ok(()) => info!("counters restored from {at}"),
+            Err(e) => warn!("saved counters unreadable, starting from zero: {e}"),
+        },
+        Ok(None) => {}
+        Err(e) => warn!("cannot read the saved counters, starting from zero: {e}"),
+    }
+}
+
+/// A tripped lock as an incident, for the store, the actions and alerts.
+fn incident_of(report: &TripReport) -> Incident {
+    let at = Timestamp(i64::try_from(report.at).unwrap_or(i64::MAX));
+    let client = report
+        .client
+        .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    Incident {
+        kind: IncidentKind::CompromisedAccount,
+        account: Some(report.account.clone()),
+        ips: report.client.into_iter().collect(),
+        network: None,
+        first_seen: at,
+        last_seen: at,
+        detected_at: at,
+        messages: 0,
+        recipients: 0,
+        failed_recipients: 0,
+        external_recipients: 0,
+        failed_logins: 0,
+        accounts_tried: Vec::new(),
+        accounts_tried_total: 0,
+        succeeded_as: Vec::new(),
+        score: 90,
+        reasons: vec![format!(
+            "{} (mailfuse policy locked it at the door)",
+            report.trip
+        )],
+        evidence: vec![format!(
+            "policy request: sasl_username={} client_address={client} sender={}",
+            report.account, report.sender
+        )],
+    }
+}
