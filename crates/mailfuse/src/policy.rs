@@ -56,8 +56,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         warn!("cannot raise the open files limit: {e}");
     }
     let state = options.state.unwrap_or_else(|| config.watch.state.clone());
-    let store =
-        Store::open(&state).with_context(|| format!("cannot open {}", state.display()))?;
+    let store = Store::open(&state).with_context(|| format!("cannot open {}", state.display()))?;
     let responder = Responder::new(&config)?;
     let mut registry = Registry::with_prefix("mailfuse");
     let metrics = Arc::new(PolicyMetrics::register(&mut registry));

@@ -143,7 +143,8 @@ impl Policy {
         let state = request.protocol_state();
         let counted_here = matches!(
             (state, self.settings.count_at),
-            (ProtocolState::EndOfMessage, CountAt::EndOfMessage) | (ProtocolState::Data, CountAt::Data)
+            (ProtocolState::EndOfMessage, CountAt::EndOfMessage)
+                | (ProtocolState::Data, CountAt::Data)
         );
         if state == ProtocolState::Rcpt {
             return self.at_rcpt(request, session, &subject).await;
@@ -204,10 +205,7 @@ impl Policy {
                 }
                 (self.over_limit(&subject.key, &limit), Outcome::OverLimit)
             }
-            Ok(Answer::Locked) => (
-                locked(account.unwrap_or(&subject.key)),
-                Outcome::Locked,
-            ),
+            Ok(Answer::Locked) => (locked(account.unwrap_or(&subject.key)), Outcome::Locked),
             Ok(Answer::Tripped(trip)) => {
                 let account = account.unwrap_or(&subject.key);
                 self.report(request, account, now, trip);
@@ -349,3 +347,6 @@ fn locked(account: &str) -> Action {
         "mailfuse: {account} is locked after suspicious sending, contact your postmaster"
     ))
 }
+
+#[cfg(test)]
+mod tests;

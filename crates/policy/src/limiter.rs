@@ -38,7 +38,11 @@ pub struct LimitsConfig {
 #[serde(deny_unknown_fields)]
 pub struct Limit {
     /// Written `"30s"`, `"10m"`, `"1h"` or `"1d"` in the config.
-    #[serde(rename = "window", deserialize_with = "deserialize_window", serialize_with = "serialize_window")]
+    #[serde(
+        rename = "window",
+        deserialize_with = "deserialize_window",
+        serialize_with = "serialize_window"
+    )]
     pub window_secs: u64,
     pub max: u64,
     pub counts: Counting,

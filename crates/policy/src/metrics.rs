@@ -103,7 +103,9 @@ impl PolicyMetrics {
 
     /// Decisions so far with `verdict` (tests, logs).
     pub fn decisions(&self, verdict: Outcome) -> u64 {
-        self.decisions.get_or_create(&OutcomeLabels { verdict }).get()
+        self.decisions
+            .get_or_create(&OutcomeLabels { verdict })
+            .get()
     }
 }
 
@@ -112,8 +114,8 @@ impl Default for PolicyMetrics {
         // 10 µs to 1 s: answers normally take microseconds, Redis a
         // millisecond, a struggling store up to its timeout.
         let buckets = [
-            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
-            0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
+            0.025, 0.05, 0.1, 0.25, 1.0,
         ];
         PolicyMetrics {
             decisions: Family::default(),
