@@ -2,9 +2,10 @@
 //! latency, connections, protocol errors and the store's health. No label
 //! names an account (cardinality).
 
+use std::fmt::Write;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -12,7 +13,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// What a decision came to.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Outcome {
     /// Let through (`DUNNO`).
     Dunno,
@@ -24,6 +25,25 @@ pub enum Outcome {
     Tripped,
     /// mailfuse could not decide: the `on_error` action.
     Error,
+}
+
+impl Outcome {
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Dunno => "dunno",
+            Outcome::OverLimit => "over_limit",
+            Outcome::Locked => "locked",
+            Outcome::Tripped => "tripped",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.name())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -127,5 +147,32 @@ impl Default for PolicyMetrics {
             redis_up: Gauge::default(),
             store_errors: Counter::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_verdicts_in_snake_case_without_accounts() {
+        let mut registry = Registry::with_prefix("mailfuse");
+        let metrics = PolicyMetrics::register(&mut registry);
+        metrics.observe(Outcome::OverLimit, Duration::from_micros(30));
+        metrics.observe(Outcome::Dunno, Duration::from_micros(5));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("mailfuse_policy_decisions_total{verdict=\"over_limit\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mailfuse_policy_decision_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mailfuse_policy_decision_seconds_bucket{le=\"0.00001\"} 1"),
+            "{text}"
+        );
     }
 }
