@@ -270,7 +270,13 @@ fn write_panel(
             esc(bars.name)
         )?;
     }
-    for line in panel.series.iter().skip(1) {
+    // A line of zeros would only hide the base line.
+    for line in panel
+        .series
+        .iter()
+        .skip(1)
+        .filter(|l| l.values.iter().any(|&v| v > 0))
+    {
         let half = bar_width / 2.0;
         let points: Vec<String> = line
             .values
