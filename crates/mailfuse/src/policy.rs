@@ -75,7 +75,9 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
     runtime.block_on(async {
         let counters = match &policy_config.redis {
             None => Counters::memory(limits, diversity)?,
-            Some(_) => anyhow::bail!("policy.redis: the Redis store is not available yet"),
+            Some(redis) => Counters::redis(redis, limits, diversity, metrics.clone())
+                .await
+                .context("policy.redis")?,
         };
         restore_counters(&store, counters.local());
         let clock = Arc::new(SystemClock);
