@@ -93,6 +93,11 @@ impl Memory {
         self.state().limiter.record(key, now, messages, recipients);
     }
 
+    /// See [`Limiter::catch_up`].
+    pub fn catch_up(&self, key: &str, now: u64, totals: &[u64]) {
+        self.state().limiter.catch_up(key, now, totals);
+    }
+
     /// Locks `account` here until the database shows it (or a minute).
     pub fn lock(&self, account: &str, now: u64) {
         self.state()

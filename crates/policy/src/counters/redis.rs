@@ -552,8 +552,12 @@ impl Shared {
                 window,
             })),
             Some("totals") => {
-                for (index, limit) in limits.iter().enumerate() {
-                    let held = number(index + 1)?;
+                let totals = (1..=limits.len())
+                    .map(number)
+                    .collect::<Result<Vec<u64>, _>>()?;
+                // Keep the local counts warm with the cluster's, for an outage.
+                self.local.catch_up(ask.key, ask.now, &totals);
+                for (limit, &held) in limits.iter().zip(&totals) {
                     let amount = match limit.counts {
                         Counting::Messages => ask.messages,
                         Counting::Recipients => ask.recipients,
