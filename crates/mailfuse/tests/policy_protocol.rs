@@ -1,19 +1,16 @@
 //! `mailfuse policy` on the wire: the real binary on loopback, driven the
 //! way Postfix drives it (and the ways Postfix never would).
 
-use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+mod policy_support;
+
+use std::io::Write;
+use std::net::TcpStream;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running `mailfuse policy`, killed on drop (even when a test fails).
-struct Server {
-    child: Child,
-    address: SocketAddr,
-    dir: tempfile::TempDir,
-}
+use policy_support::{closed_without_reply, end, free_port, rcpt, replies, request, Server};
 
 const CONFIG: &str = r#"
 [policy]
@@ -26,155 +23,9 @@ max = 2
 counts = "recipients"
 "#;
 
-impl Server {
-    fn start() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        Server::start_in(dir, &[])
-    }
-
-    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Server {
-        let port = free_port();
-        let address: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let config = dir.path().join("mailfuse.toml");
-        std::fs::write(&config, CONFIG).unwrap();
-        let log = std::fs::File::create(dir.path().join("policy.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
-            .arg("policy")
-            .arg("-c")
-            .arg(&config)
-            .arg("--state")
-            .arg(dir.path().join("state.db"))
-            .arg("--listen")
-            .arg(address.to_string())
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let server = Server {
-            child,
-            address,
-            dir,
-        };
-        server.wait_listening();
-        server
-    }
-
-    fn wait_listening(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(self.address).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "server never listened:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(self.address).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        stream
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("policy.log")).unwrap_or_default()
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// SIGTERM, and the exit status.
-    fn stop(mut self) -> (tempfile::TempDir, std::process::ExitStatus) {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let status = self.child.wait().unwrap();
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        (dir, status)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A request as Postfix 3.7 writes it.
-fn request(state: &str, login: &str, instance: &str, extra: &[(&str, &str)]) -> Vec<u8> {
-    let mut text = format!(
-        "request=smtpd_access_policy\nprotocol_state={state}\nprotocol_name=ESMTP\n\
-         client_address=192.0.2.10\nclient_name=unknown\nhelo_name=laptop\n\
-         sender={login}\nqueue_id=\ninstance={instance}\nsize=0\n\
-         sasl_method=PLAIN\nsasl_username={login}\n"
-    );
-    for (name, value) in extra {
-        text.push_str(&format!("{name}={value}\n"));
-    }
-    text.push('\n');
-    text.into_bytes()
-}
-
-fn rcpt(login: &str, instance: &str) -> Vec<u8> {
-    request(
-        "RCPT",
-        login,
-        instance,
-        &[
-            ("recipient", "someone@elsewhere.test"),
-            ("recipient_count", "0"),
-        ],
-    )
-}
-
-fn end(login: &str, instance: &str, recipients: u32) -> Vec<u8> {
-    request(
-        "END-OF-MESSAGE",
-        login,
-        instance,
-        &[("recipient_count", &recipients.to_string())],
-    )
-}
-
-/// Reads `n` replies (each `action=…\n\n`).
-fn replies(stream: &mut impl Read, n: usize) -> Vec<String> {
-    let mut text = String::new();
-    let mut buf = [0u8; 4096];
-    while text.matches("\n\n").count() < n {
-        let read = stream.read(&mut buf).expect("a reply in time");
-        assert!(read > 0, "connection closed after {text:?}");
-        text.push_str(std::str::from_utf8(&buf[..read]).unwrap());
-    }
-    text.split_terminator("\n\n").map(str::to_string).collect()
-}
-
-/// Whether the server closes the connection without writing anything more.
-fn closed_without_reply(stream: &mut TcpStream) -> bool {
-    let mut buf = [0u8; 256];
-    match stream.read(&mut buf) {
-        Ok(0) => true,
-        Ok(n) => panic!("unexpected reply {:?}", String::from_utf8_lossy(&buf[..n])),
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => true,
-        Err(e) => panic!("no close within the timeout: {e}"),
-    }
-}
-
 #[test]
 fn pipelined_requests_get_their_replies_in_order_on_one_kept_connection() {
-    let server = Server::start();
+    let server = Server::start(CONFIG);
     let mut stream = server.connect();
     let mut burst = Vec::new();
     for instance in ["1", "2"] {
@@ -197,7 +48,7 @@ fn pipelined_requests_get_their_replies_in_order_on_one_kept_connection() {
 
 #[test]
 fn a_request_split_into_single_bytes_is_answered_once() {
-    let server = Server::start();
+    let server = Server::start(CONFIG);
     let mut stream = server.connect();
     stream.set_nodelay(true).unwrap();
     for byte in rcpt("alice@example.com", "1") {
@@ -211,7 +62,7 @@ fn a_request_split_into_single_bytes_is_answered_once() {
 
 #[test]
 fn oversize_and_garbage_requests_close_the_connection_without_a_reply() {
-    let mut server = Server::start();
+    let mut server = Server::start(CONFIG);
     let huge = "x".repeat(8_192);
     let oversize = request("RCPT", "alice@example.com", "1", &[("recipient", &huge)]);
     let mut before_garbage = rcpt("alice@example.com", "2");
@@ -249,7 +100,7 @@ fn oversize_and_garbage_requests_close_the_connection_without_a_reply() {
 
 #[test]
 fn clients_vanishing_mid_request_or_mid_reply_do_not_disturb_the_others() {
-    let mut server = Server::start();
+    let mut server = Server::start(CONFIG);
     for i in 0..50 {
         let mut stream = server.connect();
         let request = rcpt("alice@example.com", &i.to_string());
@@ -301,7 +152,7 @@ fn rss_kib(pid: u32) -> u64 {
 fn ten_thousand_idle_connections_are_held_and_the_server_still_answers() {
     const IDLE: usize = 10_000;
     allow_open_files(IDLE as u64 + 200);
-    let mut server = Server::start();
+    let mut server = Server::start(CONFIG);
     let before = rss_kib(server.child.id());
     let mut idle = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
@@ -339,7 +190,7 @@ fn a_unix_socket_listener_serves_like_tcp() {
     let dir = tempfile::tempdir().unwrap();
     let socket: PathBuf = dir.path().join("policy.sock");
     let listen = format!("unix:{}", socket.display());
-    let server = Server::start_in(dir, &["--listen", &listen]);
+    let server = Server::start_in(CONFIG, dir, &["--listen", &listen]);
     wait_for(&socket);
     let mut stream = UnixStream::connect(&socket).unwrap();
     stream
@@ -369,7 +220,7 @@ fn wait_for(path: &Path) {
 
 #[test]
 fn counts_survive_a_restart() {
-    let server = Server::start();
+    let server = Server::start(CONFIG);
     let mut stream = server.connect();
     stream.write_all(&rcpt("alice@example.com", "1")).unwrap();
     stream.write_all(&end("alice@example.com", "1", 2)).unwrap();
@@ -377,7 +228,7 @@ fn counts_survive_a_restart() {
     drop(stream);
     let (dir, status) = server.stop();
     assert!(status.success(), "{status}");
-    let server = Server::start_in(dir, &[]);
+    let server = Server::start_in(CONFIG, dir, &[]);
     let mut stream = server.connect();
     stream.write_all(&rcpt("alice@example.com", "2")).unwrap();
     let answer = replies(&mut stream, 1);

@@ -714,8 +714,14 @@ mod tests {
         limiter.catch_up("alice", T0 + 6, &[2, 0]);
         assert_eq!(limiter.usage("alice", T0 + 6), vec![(minute, 9), (hour, 1)]);
         // The learnt 5 leave a minute after they were learnt, not before.
-        assert_eq!(limiter.usage("alice", T0 + 60), vec![(minute, 5), (hour, 1)]);
-        assert_eq!(limiter.usage("alice", T0 + 65), vec![(minute, 0), (hour, 1)]);
+        assert_eq!(
+            limiter.usage("alice", T0 + 60),
+            vec![(minute, 5), (hour, 1)]
+        );
+        assert_eq!(
+            limiter.usage("alice", T0 + 65),
+            vec![(minute, 0), (hour, 1)]
+        );
     }
 
     #[test]
