@@ -179,6 +179,11 @@ impl Policy {
         let now = self.clock.now();
         let account = subject.account.as_deref();
         if let Some(account) = account {
+            // Locked first: a locked account trips nothing more (one lock,
+            // one incident, one alert).
+            if self.counters.local().is_locked(account) {
+                return (locked(account), Outcome::Locked);
+            }
             if let Some(domain) = self.forged_domain(request, account) {
                 return self
                     .trip(request, account, now, Trip::ForgedSender { domain })
@@ -312,15 +317,17 @@ impl Policy {
     }
 
     fn over_limit(&self, key: &str, limit: &Limit) -> Action {
-        let text = format!(
-            "mailfuse: {key} reached its sending limit of {}, try again later",
+        let reached = format!(
+            "mailfuse: {key} reached its sending limit of {}",
             per(limit)
         );
+        let later = || format!("{reached}, try again later");
         match self.settings.over_limit {
-            OverLimit::DeferIfPermit => Action::DeferIfPermit(text),
-            OverLimit::Defer => Action::Defer(text),
-            OverLimit::Hold => Action::Hold(text),
-            OverLimit::Reject => Action::Reject(text),
+            OverLimit::DeferIfPermit => Action::DeferIfPermit(later()),
+            OverLimit::Defer => Action::Defer(later()),
+            // Accepted, for the postmaster to release or delete.
+            OverLimit::Hold => Action::Hold(format!("{reached}, held for review")),
+            OverLimit::Reject => Action::Reject(reached),
         }
     }
 

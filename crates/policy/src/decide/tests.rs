@@ -304,6 +304,9 @@ fn a_forged_sender_domain_locks_the_account_once_and_for_every_stage() {
             "{state}"
         );
     }
+    // Forged again, seconds later: still one lock, one trip.
+    f.clock.advance(5);
+    assert!(is_locked_reply(&f.decide(&forged, &mut session)));
     let trips = f.trips.lock().unwrap();
     assert_eq!(trips.len(), 1);
     assert_eq!(trips[0].account, "sales@example.com");
