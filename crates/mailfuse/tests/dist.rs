@@ -109,6 +109,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[detect.compromise]",
         "[actions.kerio]",
         "[actions.webhook]",
+        "[web]",
     ] {
         assert!(config.contains(section), "{section} was not uncommented");
     }

@@ -188,3 +188,112 @@ fn a_second_connection_sees_a_lock_made_by_the_first() {
         .unwrap();
     assert!(cli.is_locked("sales@example.com").unwrap());
 }
+
+fn window(account: &str, window_secs: i64, count: u64, max: Option<u64>) -> SenderWindow {
+    SenderWindow {
+        account: account.to_string(),
+        window_secs,
+        metric: "messages".to_string(),
+        count,
+        max,
+    }
+}
+
+#[test]
+fn senders_are_replaced_per_source_and_listed_busiest_first() {
+    let mut store = Store::in_memory().unwrap();
+    store
+        .replace_senders(
+            "watch",
+            Timestamp(10),
+            &[
+                window("Quiet@example.com", 60, 1, Some(30)),
+                window("busy@example.com", 3600, 250, None),
+            ],
+        )
+        .unwrap();
+    store
+        .replace_senders(
+            "policy",
+            Timestamp(11),
+            &[window("p@example.com", 60, 5, None)],
+        )
+        .unwrap();
+    let rows = store.senders().unwrap();
+    let seen: Vec<(&str, &str, u64)> = rows
+        .iter()
+        .map(|r| (r.source.as_str(), r.window.account.as_str(), r.window.count))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("watch", "busy@example.com", 250),
+            ("policy", "p@example.com", 5),
+            ("watch", "quiet@example.com", 1),
+        ]
+    );
+    assert_eq!(rows[2].window.max, Some(30));
+    assert_eq!(rows[0].updated_at, Timestamp(10));
+
+    // A refresh replaces the source's rows only.
+    store
+        .replace_senders(
+            "watch",
+            Timestamp(20),
+            &[window("busy@example.com", 60, u64::MAX, None)],
+        )
+        .unwrap();
+    let rows = store.senders().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].window.count,
+        i64::MAX as u64,
+        "clamped, not wrapped"
+    );
+    assert_eq!(rows[1].source, "policy");
+}
+
+#[test]
+fn a_version_1_file_gets_the_senders_table_when_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute(
+            "INSERT INTO locks (account, since, reason) VALUES ('a@example.com', 1, 'spam')",
+            [],
+        )
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.locks().unwrap().len(), 1, "old rows kept");
+    store
+        .replace_senders(
+            "watch",
+            Timestamp(1),
+            &[window("a@example.com", 60, 2, None)],
+        )
+        .unwrap();
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.senders().unwrap().len(), 1);
+}
+
+#[test]
+fn incidents_are_counted_by_kind() {
+    let mut store = Store::in_memory().unwrap();
+    store.add_incident(&incident("a", 1)).unwrap();
+    store.add_incident(&incident("b", 2)).unwrap();
+    let mut guessing = incident("c", 3);
+    guessing.kind = "password_guessing".to_string();
+    store.add_incident(&guessing).unwrap();
+    assert_eq!(
+        store.incident_counts().unwrap(),
+        [
+            ("compromised_account".to_string(), 2),
+            ("password_guessing".to_string(), 1)
+        ]
+    );
+}
