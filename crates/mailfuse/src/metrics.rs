@@ -111,10 +111,6 @@ pub struct WatchMetrics {
 pub struct LineCounters([Counter; 5]);
 
 impl LineCounters {
-    pub fn count(&self, outcome: LineOutcome) {
-        self.add(outcome, 1);
-    }
-
     pub fn add(&self, outcome: LineOutcome, lines: u64) {
         if let Some(counter) = self.0.get(outcome as usize) {
             counter.inc_by(lines);
@@ -282,7 +278,7 @@ mod tests {
     fn counts_show_under_the_prefix_with_their_labels() {
         let metrics = WatchMetrics::default();
         let kerio = metrics.lines_of("kerio");
-        kerio.count(LineOutcome::Event);
+        kerio.add(LineOutcome::Event, 1);
         kerio.add(LineOutcome::TooLong, 2);
         metrics.incident("compromised_account");
         metrics.action("kerio.disable_user", false);

@@ -24,8 +24,9 @@ pub struct Input {
     follower: Follower,
     /// Set once a line shows the format.
     parser: Option<Box<dyn LineParser>>,
-    /// Lines counted under the file's format (`unknown` until it shows).
-    counters: LineCounters,
+    /// Lines counted under the file's format, once it shows (lines before
+    /// are counted under `unknown`).
+    counters: Option<LineCounters>,
     /// Lines read ahead, with their times, oldest first.
     ahead: VecDeque<(Timestamp, Vec<u8>)>,
     /// The file may hold more than what was read ahead.
@@ -39,11 +40,7 @@ pub type OnEvent<'a> = dyn FnMut(&Event<'_>, &[u8]) + 'a;
 
 impl Input {
     /// Starts following `path`, from `resume` if given.
-    pub fn open(
-        path: &Path,
-        resume: Option<&Checkpoint>,
-        metrics: &WatchMetrics,
-    ) -> std::io::Result<Input> {
+    pub fn open(path: &Path, resume: Option<&Checkpoint>) -> std::io::Result<Input> {
         let (follower, notices) = Follower::open(path, resume, DEFAULT_MAX_LINE)?;
         for notice in notices {
             info!(path = %path.display(), "{notice}");
@@ -52,7 +49,7 @@ impl Input {
             path: path.to_path_buf(),
             follower,
             parser: None,
-            counters: metrics.lines_of(UNKNOWN_FORMAT),
+            counters: None,
             ahead: VecDeque::new(),
             more: true,
             last_at: Timestamp::default(),
@@ -87,7 +84,7 @@ impl Input {
             let Some(input) = inputs.get_mut(i) else {
                 return;
             };
-            input.hand_out(on_event);
+            input.hand_out(metrics, on_event);
         }
     }
 
@@ -106,7 +103,7 @@ impl Input {
             if parser.is_none() {
                 if let Some((format, recognised)) = recognise(path, line, zone) {
                     *parser = Some(recognised);
-                    *counters = metrics.lines_of(format.name());
+                    *counters = Some(metrics.lines_of(format.name()));
                 }
             }
             if let Some(at) = parser.as_mut().and_then(|p| p.timestamp(line)) {
@@ -116,7 +113,9 @@ impl Input {
         });
         match result {
             Ok(report) => {
-                counters.add(LineOutcome::TooLong, report.skipped);
+                if report.skipped > 0 {
+                    count(counters, metrics, LineOutcome::TooLong, report.skipped);
+                }
                 *more = report.more;
                 for notice in report.notices {
                     info!(path = %path.display(), "{notice}");
@@ -130,7 +129,7 @@ impl Input {
     }
 
     /// Parses the oldest line read ahead, counts it, and hands its event out.
-    fn hand_out(&mut self, on_event: &mut OnEvent<'_>) {
+    fn hand_out(&mut self, metrics: &WatchMetrics, on_event: &mut OnEvent<'_>) {
         let Some((_, line)) = self.ahead.pop_front() else {
             return;
         };
@@ -143,7 +142,7 @@ impl Input {
             Some(Parsed::Malformed(_)) => LineOutcome::Malformed,
             Some(Parsed::Unknown) | None => LineOutcome::Unknown,
         };
-        self.counters.count(outcome);
+        count(&self.counters, metrics, outcome, 1);
     }
 
     /// Where reading stands: saved with the detector's state (everything
@@ -155,6 +154,20 @@ impl Input {
 
 /// The format label of lines read before their file showed its format.
 const UNKNOWN_FORMAT: &str = "unknown";
+
+/// Counts `lines` under the file's format, or under `unknown` before its
+/// format showed (resolved each time: such lines are few).
+fn count(
+    counters: &Option<LineCounters>,
+    metrics: &WatchMetrics,
+    outcome: LineOutcome,
+    lines: u64,
+) {
+    match counters {
+        Some(counters) => counters.add(outcome, lines),
+        None => metrics.lines_of(UNKNOWN_FORMAT).add(outcome, lines),
+    }
+}
 
 /// The format and parser for a file whose line this is, if the line shows
 /// the format.

@@ -24,7 +24,7 @@ ul{margin:.2em 0;padding-left:1.2em}pre{margin:.2em 0;white-space:pre-wrap;word-
 button{cursor:pointer;border:1px solid #b3261e;background:#fff;color:#b3261e;border-radius:4px;padding:.15em .7em}
 header button,header a{color:#fff;border-color:#fff;background:none}
 .login{max-width:24em;margin:4em auto}.login input{width:100%;box-sizing:border-box;margin:.4em 0;padding:.4em}
-.error{color:#b3261e}
+.error{color:#b3261e}td.evidence{width:40%}
 ";
 
 /// A whole page around `body`.
@@ -97,10 +97,11 @@ pub fn dashboard(nonce: &str, view: &View, viewer: &Viewer<'_>) -> String {
         Viewer::ReadOnly => None,
     };
     let mut body = String::new();
-    incidents(&mut body, &view.incidents);
+    // The short lists first; blocks can run to hundreds of IPs.
     locks(&mut body, &view.locks, csrf);
-    blocks(&mut body, &view.blocks, view.now, csrf);
     senders(&mut body, &view.senders, view.now);
+    incidents(&mut body, &view.incidents);
+    blocks(&mut body, &view.blocks, view.now, csrf);
     actions(&mut body, &view.actions);
     page(nonce, "mailfuse dashboard", &header, &body)
 }
@@ -160,7 +161,7 @@ fn incidents(out: &mut String, incidents: &[StoredIncident]) {
         for reason in strings("reasons") {
             let _ = write!(out, "<li>{}</li>", Text(&reason));
         }
-        out.push_str("</ul></td><td>");
+        out.push_str("</ul></td><td class=\"evidence\">");
         for line in strings("evidence") {
             let _ = write!(out, "<pre>{}</pre>", Text(&line));
         }
@@ -211,7 +212,7 @@ fn blocks(out: &mut String, blocks: &[Block], now: Timestamp, csrf: Option<&str>
         let ip = block.ip.to_string();
         let left = block.until.as_secs().saturating_sub(now.as_secs());
         let expiry = if left > 0 {
-            format!("in {}", describe_duration(left))
+            format!("in {}", roughly(left))
         } else {
             "expired".to_string()
         };
@@ -256,11 +257,7 @@ fn senders(out: &mut String, senders: &[Sender], now: Timestamp) {
         let limit = window
             .max
             .map_or_else(|| "none".to_string(), |max| max.to_string());
-        let age = describe_duration(
-            now.as_secs()
-                .saturating_sub(sender.updated_at.as_secs())
-                .max(0),
-        );
+        let age = roughly(now.as_secs().saturating_sub(sender.updated_at.as_secs()));
         let _ = write!(
             out,
             "<tr class=\"sender\"><td>{}</td><td>{}</td><td class=\"n\">{} {}</td><td class=\"n\">{limit}</td>\
@@ -273,6 +270,25 @@ fn senders(out: &mut String, senders: &[Sender], now: Timestamp) {
         );
     }
     out.push_str("</table></section>");
+}
+
+/// A span of time in its two largest units, rounded down (`20d 23h`).
+fn roughly(secs: i64) -> String {
+    let units = [(86_400, "d"), (3600, "h"), (60, "m"), (1, "s")];
+    let secs = secs.max(0);
+    for (i, (unit, name)) in units.iter().enumerate() {
+        if secs >= *unit || *unit == 1 {
+            let mut text = format!("{}{name}", secs / unit);
+            if let Some((next, next_name)) = units.get(i + 1) {
+                let rest = (secs % unit) / next;
+                if rest > 0 {
+                    text.push_str(&format!(" {rest}{next_name}"));
+                }
+            }
+            return text;
+        }
+    }
+    String::new()
 }
 
 fn actions(out: &mut String, actions: &[ActionRecord]) {
@@ -298,4 +314,19 @@ fn actions(out: &mut String, actions: &[ActionRecord]) {
         );
     }
     out.push_str("</table></section>");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_in_two_units() {
+        assert_eq!(roughly(1_814_396), "20d 23h");
+        assert_eq!(roughly(86_400), "1d");
+        assert_eq!(roughly(3_725), "1h 2m");
+        assert_eq!(roughly(59), "59s");
+        assert_eq!(roughly(0), "0s");
+        assert_eq!(roughly(-5), "0s");
+    }
 }
