@@ -41,6 +41,9 @@ pub enum Command {
     Unlock(UnlockArgs),
     /// Lift the block of an IP before it expires.
     Unblock(UnblockArgs),
+    /// Serve the dashboard: incidents, locks and blocks (with unlock and
+    /// unblock buttons), top senders, recent actions; and `/metrics`.
+    Serve(ConfigArgs),
 }
 
 /// Where the configuration is.

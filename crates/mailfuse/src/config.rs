@@ -1,4 +1,5 @@
-//! The configuration file of `watch` (and `status`, `unlock`, `unblock`):
+//! The configuration file of `watch` (and `status`, `unlock`, `unblock`,
+//! `serve`):
 //! TOML, with passwords in a separate secrets file that only root may read.
 //!
 //! Loading collects every problem it finds, each with the key's path
@@ -6,6 +7,7 @@
 //! reports them all at once rather than one per run.
 
 use std::fmt;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mailfuse_core::net::Cidr;
@@ -26,6 +28,7 @@ pub struct Config {
     pub actions: ActionsConfig,
     /// `mailfuse policy`'s settings (built-in defaults when absent).
     pub policy: mailfuse_policy::PolicyConfig,
+    pub web: WebConfig,
 }
 
 /// What to do about incidents. Each action runs when its section is
@@ -121,6 +124,37 @@ pub struct WatchConfig {
     pub secrets: Option<PathBuf>,
     /// The mail server's name in alerts (default: this machine's host name).
     pub hostname: Option<String>,
+    /// Where to serve Prometheus metrics (`127.0.0.1:9187`); none: off.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// `mailfuse serve`: the dashboard over the state database.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebConfig {
+    /// Where to listen; localhost by default (put a TLS proxy in front to
+    /// reach it from elsewhere).
+    #[serde(default = "default_web_listen")]
+    pub listen: SocketAddr,
+    /// The token that logs in to make changes (in the secrets file).
+    pub token: Option<String>,
+    /// Show the state, change nothing (no buttons; changes refused).
+    #[serde(default)]
+    pub read_only: bool,
+}
+
+fn default_web_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8025))
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig {
+            listen: default_web_listen(),
+            token: None,
+            read_only: false,
+        }
+    }
 }
 
 fn default_state() -> PathBuf {
@@ -193,12 +227,13 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// Top-level sections and whether they may be left out.
-const SECTIONS: [(&str, bool); 5] = [
+const SECTIONS: [(&str, bool); 6] = [
     ("watch", false),
     ("detect", true),
     ("allow", true),
     ("actions", true),
     ("policy", true),
+    ("web", true),
 ];
 
 /// Keys that hold secrets: only the secrets file may set them.
@@ -263,6 +298,15 @@ impl Config {
         if let Some(policy) = &policy {
             check_policy(policy, &mut problems);
         }
+        let web: Option<WebConfig> = section(&mut table, "web", true, &mut problems);
+        if let Some(web) = &web {
+            if web.token.as_deref().is_some_and(|t| t.len() < 16) {
+                problems.push(Problem {
+                    path: "web.token".into(),
+                    message: "too short to resist guessing: use at least 16 characters".into(),
+                });
+            }
+        }
         if let Some(watch) = &watch {
             if watch.logs.is_empty() && !with_policy {
                 problems.push(Problem {
@@ -279,8 +323,8 @@ impl Config {
                 }
             }
         }
-        match (watch, detect, allow, actions, policy) {
-            (Some(watch), Some(detect), Some(allow), Some(actions), Some(policy))
+        match (watch, detect, allow, actions, policy, web) {
+            (Some(watch), Some(detect), Some(allow), Some(actions), Some(policy), Some(web))
                 if problems.is_empty() =>
             {
                 Ok(Config {
@@ -289,6 +333,7 @@ impl Config {
                     allow,
                     actions,
                     policy,
+                    web,
                 })
             }
             _ => Err(Problems(problems)),
@@ -446,6 +491,7 @@ impl Default for WatchConfig {
             timezone: None,
             secrets: None,
             hostname: None,
+            metrics_listen: None,
         }
     }
 }

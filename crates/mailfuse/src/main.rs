@@ -3,12 +3,14 @@
 mod cli;
 mod config;
 mod engine;
+mod metrics;
 mod output;
 mod policy;
 mod progress;
 mod source;
 mod trace;
 mod watch;
+mod web;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Status(args) => status(&args),
         Command::Unlock(args) => unlock(&args),
         Command::Unblock(args) => unblock(&args),
+        Command::Serve(args) => serve(&args),
     };
     match result {
         Ok(code) => code,
@@ -156,19 +159,21 @@ fn check_config(args: &ConfigArgs) -> Result<ExitCode> {
     match Config::load(&args.config) {
         // The actions check what a file cannot say alone (a hook program
         // that exists, addresses that parse, a valid TLS pin).
-        Ok(config) => match watch::respond::Responder::new(&config) {
-            Ok(_) => {
-                println!("{}: valid", args.config.display());
-                Ok(ExitCode::SUCCESS)
+        Ok(config) => {
+            match watch::respond::Responder::new(&config, metrics::WatchMetrics::default()) {
+                Ok(_) => {
+                    println!("{}: valid", args.config.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!(
+                        "{}: 1 problem in the configuration:\n  {e:#}",
+                        args.config.display()
+                    );
+                    Ok(ExitCode::from(EXIT_ERROR))
+                }
             }
-            Err(e) => {
-                eprintln!(
-                    "{}: 1 problem in the configuration:\n  {e:#}",
-                    args.config.display()
-                );
-                Ok(ExitCode::from(EXIT_ERROR))
-            }
-        },
+        }
         Err(problems) => {
             eprint!("{}: {problems}", args.config.display());
             Ok(ExitCode::from(EXIT_ERROR))
@@ -195,7 +200,7 @@ fn status(args: &StatusArgs) -> Result<ExitCode> {
 fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     let config = load_config(&args.config)?;
     let mut store = open_store(&config)?;
-    let mut responder = watch::respond::Responder::new(&config)?;
+    let mut responder = watch::respond::Responder::new(&config, metrics::WatchMetrics::default())?;
     let mut unlocked = responder.unlock(&mut store, &args.account)?;
     // A lock made by another mail server of a policy cluster is in Redis only.
     if let Some(redis) = &config.policy.redis {
@@ -215,10 +220,16 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     }
 }
 
+fn serve(args: &ConfigArgs) -> Result<ExitCode> {
+    init_logging();
+    web::serve(load_config(args)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn unblock(args: &UnblockArgs) -> Result<ExitCode> {
     let config = load_config(&args.config)?;
     let mut store = open_store(&config)?;
-    let mut responder = watch::respond::Responder::new(&config)?;
+    let mut responder = watch::respond::Responder::new(&config, metrics::WatchMetrics::default())?;
     if responder.unblock(&mut store, args.ip)? {
         println!("{} unblocked", args.ip);
         Ok(ExitCode::SUCCESS)

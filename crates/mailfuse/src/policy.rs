@@ -17,20 +17,23 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use mailfuse_core::Timestamp;
 use mailfuse_detect::{Incident, IncidentKind};
-use mailfuse_policy::counters::Diversity;
+use mailfuse_policy::counters::{Diversity, Memory};
 use mailfuse_policy::server::{self, Limits};
 use mailfuse_policy::{
-    Address, Clock, Counters, Listener, Policy, PolicyMetrics, SystemClock, TripReport,
+    Address, Clock, Counters, Counting, Listener, Policy, PolicyMetrics, SystemClock, TripReport,
 };
-use mailfuse_store::Store;
-use prometheus_client::registry::Registry;
+use mailfuse_store::{SenderWindow, Store};
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::metrics::{serve_metrics, WatchMetrics};
 use crate::watch::respond::Responder;
 
 /// Where the counters are saved in the state database.
 const COUNTERS_BLOB: &str = "policy.counters";
+
+/// How many keys the dashboard's top senders list.
+const TOP_SENDERS: usize = 50;
 
 /// How often the keeper reads the locks from the database.
 const LOCKS_EVERY: Duration = Duration::from_millis(500);
@@ -57,9 +60,13 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
     }
     let state = options.state.unwrap_or_else(|| config.watch.state.clone());
     let store = Store::open(&state).with_context(|| format!("cannot open {}", state.display()))?;
-    let responder = Responder::new(&config)?;
-    let mut registry = Registry::with_prefix("mailfuse");
+    // The actions' metrics (incidents, actions, store errors) as watch has
+    // them, and the policy server's own.
+    let watch_metrics = WatchMetrics::default();
+    let mut registry = watch_metrics.registry();
     let metrics = Arc::new(PolicyMetrics::register(&mut registry));
+    let registry = Arc::new(registry);
+    let responder = Responder::new(&config, watch_metrics)?;
     let policy_config = &config.policy;
     let diversity = Diversity {
         max_ips: policy_config.trips.max_ips,
@@ -94,6 +101,13 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
             on_trip,
             metrics.clone(),
         ));
+        if let Some(listen) = policy_config.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("policy.metrics_listen: cannot listen on {listen}"))?;
+            info!("metrics on http://{listen}/metrics");
+            tokio::spawn(serve_metrics(listener, registry.clone()));
+        }
         let mut listeners = Vec::new();
         for address in &addresses {
             let listener = Listener::bind(address)
@@ -173,6 +187,10 @@ fn keep(
                 metrics.store_errors.inc();
                 error!("cannot save the counters: {e}");
             }
+            if let Err(e) = store.replace_senders("policy", at, &top_senders(local, now)) {
+                metrics.store_errors.inc();
+                warn!("cannot publish the top senders: {e}");
+            }
             saved = Instant::now();
         }
         if stopping {
@@ -181,13 +199,33 @@ fn keep(
     }
 }
 
+/// The keys closest to their limits, for the dashboard.
+fn top_senders(local: &Memory, now: u64) -> Vec<SenderWindow> {
+    local
+        .top(now, TOP_SENDERS)
+        .into_iter()
+        .flat_map(|usage| {
+            let account = usage.key;
+            usage
+                .windows
+                .into_iter()
+                .map(move |(limit, count)| SenderWindow {
+                    account: account.clone(),
+                    window_secs: i64::try_from(limit.window_secs).unwrap_or(i64::MAX),
+                    metric: match limit.counts {
+                        Counting::Messages => "messages",
+                        Counting::Recipients => "recipients",
+                    }
+                    .to_string(),
+                    count,
+                    max: Some(limit.max),
+                })
+        })
+        .collect()
+}
+
 /// Takes the locks in the database as the truth (watch's and ours).
-fn refresh_locks(
-    store: &Store,
-    local: &mailfuse_policy::counters::Memory,
-    now: u64,
-    metrics: &PolicyMetrics,
-) {
+fn refresh_locks(store: &Store, local: &Memory, now: u64, metrics: &PolicyMetrics) {
     match store.locks() {
         Ok(locks) => local.set_locks(locks.into_iter().map(|lock| lock.account), now),
         Err(e) => {

@@ -111,6 +111,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[actions.webhook]",
         "[policy.trips]",
         "[[policy.limits]]",
+        "[web]",
     ] {
         assert!(config.contains(section), "{section} was not uncommented");
     }

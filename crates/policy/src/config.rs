@@ -49,6 +49,8 @@ pub struct PolicyConfig {
     /// How often the embedded store saves the counters.
     #[serde(deserialize_with = "deserialize_duration")]
     pub save_every: Duration,
+    /// Serve Prometheus metrics at `http://<this>/metrics` (off when absent).
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Share counters and locks through Redis (several mail servers).
     pub redis: Option<RedisConfig>,
 }
@@ -184,6 +186,7 @@ impl Default for PolicyConfig {
             max_connections: 20_000,
             idle_timeout: Duration::from_secs(600),
             save_every: Duration::from_secs(10),
+            metrics_listen: None,
             redis: None,
         }
     }

@@ -7,7 +7,10 @@
 //!   after `kill -9`) neither loses nor counts twice a line;
 //! - **incidents**: each once, by a key the caller derives from what tripped;
 //! - **actions**: every action taken or attempted, for idempotency and audit;
-//! - **locks** (accounts) and **blocks** (IPs, with expiry).
+//! - **locks** (accounts) and **blocks** (IPs, with expiry);
+//! - **senders**: each daemon's (`source`) latest view of the busiest
+//!   accounts and their sending windows, replaced every few seconds, for
+//!   the dashboard.
 //!
 //! Times are stored as UTC seconds. Names of accounts are stored lower-case.
 
@@ -63,12 +66,23 @@ CREATE TABLE blocks (
 );
 ";
 
-/// Named state saved whole now and then (the policy server's counters).
+/// Version 2: named state saved whole now and then (the policy server's
+/// counters), and the top senders watch and policy publish.
 const SCHEMA_V2: &str = "
 CREATE TABLE blobs (
     name TEXT PRIMARY KEY,
     saved_at INTEGER NOT NULL,
     data BLOB NOT NULL
+);
+CREATE TABLE senders (
+    source TEXT NOT NULL,
+    account TEXT NOT NULL,
+    window_secs INTEGER NOT NULL,
+    metric TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    max INTEGER,
+    updated_at INTEGER NOT NULL,
+    PRIMARY KEY (source, account, window_secs, metric)
 );
 ";
 
@@ -142,6 +156,28 @@ pub struct Block {
     pub until: Timestamp,
     pub reason: String,
     pub incident_key: Option<String>,
+}
+
+/// How much an account sent within one window, as a daemon counts it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SenderWindow {
+    /// Lower-case account name.
+    pub account: String,
+    pub window_secs: i64,
+    /// What is counted: `messages` or `recipients`.
+    pub metric: String,
+    pub count: u64,
+    /// The account's limit over the window, if one is set.
+    pub max: Option<u64>,
+}
+
+/// A [`SenderWindow`] as stored, with who counted it and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sender {
+    /// The daemon that counted (`watch`, `policy`).
+    pub source: String,
+    pub updated_at: Timestamp,
+    pub window: SenderWindow,
 }
 
 /// The state database.
@@ -483,6 +519,83 @@ impl Store {
         })
         .collect()
     }
+}
+
+impl Store {
+    /// Replaces everything `source` said of the senders with `rows`, in
+    /// one transaction (readers never see half a refresh).
+    pub fn replace_senders(
+        &mut self,
+        source: &str,
+        updated_at: Timestamp,
+        rows: &[SenderWindow],
+    ) -> Result<()> {
+        let transaction = self.conn.transaction()?;
+        transaction.execute("DELETE FROM senders WHERE source = ?1", [source])?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT OR REPLACE INTO senders
+                 (source, account, window_secs, metric, count, max, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for row in rows {
+                insert.execute(params![
+                    source,
+                    row.account.to_lowercase(),
+                    row.window_secs,
+                    row.metric,
+                    count_of(row.count),
+                    row.max.map(count_of),
+                    updated_at.as_secs()
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Every sender row, busiest first (by count, then nearest its limit).
+    pub fn senders(&self) -> Result<Vec<Sender>> {
+        let mut statement = self.conn.prepare(
+            "SELECT source, updated_at, account, window_secs, metric, count, max FROM senders
+             ORDER BY count DESC, account, window_secs, metric, source",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(Sender {
+                source: row.get(0)?,
+                updated_at: Timestamp(row.get(1)?),
+                window: SenderWindow {
+                    account: row.get(2)?,
+                    window_secs: row.get(3)?,
+                    metric: row.get(4)?,
+                    count: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(0),
+                    max: row
+                        .get::<_, Option<i64>>(6)?
+                        .map(|max| u64::try_from(max).unwrap_or(0)),
+                },
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// How many incidents of each kind are stored, by kind.
+    pub fn incident_counts(&self) -> Result<Vec<(String, u64)>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT kind, COUNT(*) FROM incidents GROUP BY kind ORDER BY kind")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                u64::try_from(row.get::<_, i64>(1)?).unwrap_or(0),
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}
+
+/// A count as SQLite takes it.
+fn count_of(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
 }
 
 /// A row limit as SQLite takes it.

@@ -225,9 +225,98 @@ fn a_database_of_the_first_schema_gains_the_later_tables_and_keeps_its_data() {
     let mut store = Store::open(&path).unwrap();
     assert!(store.is_locked("sales@example.com").unwrap());
     store.save_blob("x", Timestamp(1), b"y").unwrap();
+    store
+        .replace_senders(
+            "watch",
+            Timestamp(1),
+            &[window("a@example.com", 60, 2, None)],
+        )
+        .unwrap();
+    assert_eq!(store.senders().unwrap().len(), 1);
     let version: i64 = Connection::open(&path)
         .unwrap()
         .pragma_query_value(None, "user_version", |row| row.get(0))
         .unwrap();
     assert_eq!(version, super::MIGRATIONS.len() as i64);
+}
+
+fn window(account: &str, window_secs: i64, count: u64, max: Option<u64>) -> SenderWindow {
+    SenderWindow {
+        account: account.to_string(),
+        window_secs,
+        metric: "messages".to_string(),
+        count,
+        max,
+    }
+}
+
+#[test]
+fn senders_are_replaced_per_source_and_listed_busiest_first() {
+    let mut store = Store::in_memory().unwrap();
+    store
+        .replace_senders(
+            "watch",
+            Timestamp(10),
+            &[
+                window("Quiet@example.com", 60, 1, Some(30)),
+                window("busy@example.com", 3600, 250, None),
+            ],
+        )
+        .unwrap();
+    store
+        .replace_senders(
+            "policy",
+            Timestamp(11),
+            &[window("p@example.com", 60, 5, None)],
+        )
+        .unwrap();
+    let rows = store.senders().unwrap();
+    let seen: Vec<(&str, &str, u64)> = rows
+        .iter()
+        .map(|r| (r.source.as_str(), r.window.account.as_str(), r.window.count))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("watch", "busy@example.com", 250),
+            ("policy", "p@example.com", 5),
+            ("watch", "quiet@example.com", 1),
+        ]
+    );
+    assert_eq!(rows[2].window.max, Some(30));
+    assert_eq!(rows[0].updated_at, Timestamp(10));
+
+    // A refresh replaces the source's rows only.
+    store
+        .replace_senders(
+            "watch",
+            Timestamp(20),
+            &[window("busy@example.com", 60, u64::MAX, None)],
+        )
+        .unwrap();
+    let rows = store.senders().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].window.count,
+        i64::MAX as u64,
+        "clamped, not wrapped"
+    );
+    assert_eq!(rows[1].source, "policy");
+}
+
+#[test]
+fn incidents_are_counted_by_kind() {
+    let mut store = Store::in_memory().unwrap();
+    store.add_incident(&incident("a", 1)).unwrap();
+    store.add_incident(&incident("b", 2)).unwrap();
+    let mut guessing = incident("c", 3);
+    guessing.kind = "password_guessing".to_string();
+    store.add_incident(&guessing).unwrap();
+    assert_eq!(
+        store.incident_counts().unwrap(),
+        [
+            ("compromised_account".to_string(), 2),
+            ("password_guessing".to_string(), 1)
+        ]
+    );
 }

@@ -150,3 +150,48 @@ fn policy_values_that_parse_but_cannot_work_are_reported() {
         "{found:?}"
     );
 }
+
+#[test]
+fn the_web_section_defaults_to_localhost_and_takes_its_token_from_the_secrets_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = write(
+        dir.path(),
+        "secrets.toml",
+        "[web]\ntoken = \"a-long-enough-token\"\n",
+        0o600,
+    );
+    let main = format!(
+        "[watch]\nlogs = [\"/x\"]\nsecrets = \"{}\"\nmetrics_listen = \"127.0.0.1:9187\"\n\n[web]\nread_only = true\n",
+        secrets.display()
+    );
+    let path = write(dir.path(), "mailfuse.toml", &main, 0o644);
+    let config = Config::load(&path).unwrap();
+    assert_eq!(config.web.listen, "127.0.0.1:8025".parse().unwrap());
+    assert_eq!(config.web.token.as_deref(), Some("a-long-enough-token"));
+    assert!(config.web.read_only);
+    assert_eq!(
+        config.watch.metrics_listen,
+        Some("127.0.0.1:9187".parse().unwrap())
+    );
+    let minimal = problems("[watch]\nlogs = [\"/x\"]\n");
+    assert!(minimal.is_empty(), "{minimal:?}");
+}
+
+#[test]
+fn web_and_metrics_mistakes_are_reported() {
+    let found = problems(
+        "[watch]\nlogs = [\"/x\"]\nmetrics_listen = \"localhost\"\n\n[web]\nlisten = \"8025\"\ntoken = \"short\"\nport = 1\n",
+    )
+    .join("\n");
+    for expected in [
+        "watch.metrics_listen: invalid socket address",
+        "web.listen: invalid socket address",
+        "web.token: secrets belong in the secrets file",
+        "web.port: unknown field",
+    ] {
+        assert!(
+            found.contains(expected),
+            "missing {expected:?} in:\n{found}"
+        );
+    }
+}

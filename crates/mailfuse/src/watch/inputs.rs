@@ -9,6 +9,7 @@ use mailfuse_core::Timestamp;
 use mailfuse_formats::{kerio, Format, LineParser, LocalZone, ParseContext, Parsed};
 use tracing::{info, warn};
 
+use crate::metrics::{LineCounters, LineOutcome, WatchMetrics};
 use crate::source::follow::{Checkpoint, Follower};
 use crate::source::lines::DEFAULT_MAX_LINE;
 use crate::source::{self, InputPath};
@@ -23,6 +24,9 @@ pub struct Input {
     follower: Follower,
     /// Set once a line shows the format.
     parser: Option<Box<dyn LineParser>>,
+    /// Lines counted under the file's format, once it shows (lines before
+    /// are counted under `unknown`).
+    counters: Option<LineCounters>,
     /// Lines read ahead, with their times, oldest first.
     ahead: VecDeque<(Timestamp, Vec<u8>)>,
     /// The file may hold more than what was read ahead.
@@ -45,6 +49,7 @@ impl Input {
             path: path.to_path_buf(),
             follower,
             parser: None,
+            counters: None,
             ahead: VecDeque::new(),
             more: true,
             last_at: Timestamp::default(),
@@ -55,14 +60,19 @@ impl Input {
     /// the files as `scan` merges them, each file read a bounded piece
     /// ahead. A line is handed out once every file that may still have
     /// lines shows one at least as late.
-    pub fn merge(inputs: &mut [Input], zone: &Option<LocalZone>, on_event: &mut OnEvent<'_>) {
+    pub fn merge(
+        inputs: &mut [Input],
+        zone: &Option<LocalZone>,
+        metrics: &WatchMetrics,
+        on_event: &mut OnEvent<'_>,
+    ) {
         for input in inputs.iter_mut() {
             input.more = true;
         }
         loop {
             for input in inputs.iter_mut() {
                 while input.ahead.is_empty() && input.more {
-                    input.read_ahead(zone);
+                    input.read_ahead(zone, metrics);
                 }
             }
             let earliest = inputs
@@ -74,23 +84,27 @@ impl Input {
             let Some(input) = inputs.get_mut(i) else {
                 return;
             };
-            input.hand_out(on_event);
+            input.hand_out(metrics, on_event);
         }
     }
 
     /// Reads the next piece of the file into `ahead`.
-    fn read_ahead(&mut self, zone: &Option<LocalZone>) {
+    fn read_ahead(&mut self, zone: &Option<LocalZone>, metrics: &WatchMetrics) {
         let Input {
             path,
             follower,
             parser,
+            counters,
             ahead,
             more,
             last_at,
         } = self;
         let result = follower.poll_some(READ_AHEAD, &mut |line: &[u8]| {
             if parser.is_none() {
-                *parser = recognise(path, line, zone);
+                if let Some((format, recognised)) = recognise(path, line, zone) {
+                    *parser = Some(recognised);
+                    *counters = Some(metrics.lines_of(format.name()));
+                }
             }
             if let Some(at) = parser.as_mut().and_then(|p| p.timestamp(line)) {
                 *last_at = at;
@@ -99,6 +113,9 @@ impl Input {
         });
         match result {
             Ok(report) => {
+                if report.skipped > 0 {
+                    count(counters, metrics, LineOutcome::TooLong, report.skipped);
+                }
                 *more = report.more;
                 for notice in report.notices {
                     info!(path = %path.display(), "{notice}");
@@ -111,14 +128,21 @@ impl Input {
         }
     }
 
-    /// Parses the oldest line read ahead and hands its event out.
-    fn hand_out(&mut self, on_event: &mut OnEvent<'_>) {
+    /// Parses the oldest line read ahead, counts it, and hands its event out.
+    fn hand_out(&mut self, metrics: &WatchMetrics, on_event: &mut OnEvent<'_>) {
         let Some((_, line)) = self.ahead.pop_front() else {
             return;
         };
-        if let Some(Parsed::Event(event)) = self.parser.as_mut().map(|p| p.parse(&line)) {
-            on_event(&event, &line);
-        }
+        let outcome = match self.parser.as_mut().map(|p| p.parse(&line)) {
+            Some(Parsed::Event(event)) => {
+                on_event(&event, &line);
+                LineOutcome::Event
+            }
+            Some(Parsed::Ignored) => LineOutcome::Ignored,
+            Some(Parsed::Malformed(_)) => LineOutcome::Malformed,
+            Some(Parsed::Unknown) | None => LineOutcome::Unknown,
+        };
+        count(&self.counters, metrics, outcome, 1);
     }
 
     /// Where reading stands: saved with the detector's state (everything
@@ -128,18 +152,41 @@ impl Input {
     }
 }
 
-/// The parser for a file whose line this is, if the line shows the format.
-fn recognise(path: &Path, line: &[u8], zone: &Option<LocalZone>) -> Option<Box<dyn LineParser>> {
+/// The format label of lines read before their file showed its format.
+const UNKNOWN_FORMAT: &str = "unknown";
+
+/// Counts `lines` under the file's format, or under `unknown` before its
+/// format showed (resolved each time: such lines are few).
+fn count(
+    counters: &Option<LineCounters>,
+    metrics: &WatchMetrics,
+    outcome: LineOutcome,
+    lines: u64,
+) {
+    match counters {
+        Some(counters) => counters.add(outcome, lines),
+        None => metrics.lines_of(UNKNOWN_FORMAT).add(outcome, lines),
+    }
+}
+
+/// The format and parser for a file whose line this is, if the line shows
+/// the format.
+fn recognise(
+    path: &Path,
+    line: &[u8],
+    zone: &Option<LocalZone>,
+) -> Option<(Format, Box<dyn LineParser>)> {
     let format = Format::ALL.iter().copied().find(|f| f.recognizes(line))?;
     let zone = zone.clone().unwrap_or_else(|| {
         kerio::derive_offset(line).map_or_else(LocalZone::default, LocalZone::Fixed)
     });
     info!(path = %path.display(), format = format.name(), zone = %zone.describe(), "format recognised");
-    Some(format.parser(&ParseContext {
+    let parser = format.parser(&ParseContext {
         zone,
         // Live lines are from now: syslog's missing year is this year.
         year_reference: Some(now()),
-    }))
+    });
+    Some((format, parser))
 }
 
 /// The server's UTC offset derived from Kerio Queue-IDs in the first

@@ -13,6 +13,9 @@
 mod inputs;
 mod recent;
 pub mod respond;
+mod senders;
+
+pub use inputs::now;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +30,7 @@ use mailfuse_store::{Progress, Store};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::metrics::WatchMetrics;
 use crate::source::follow::Checkpoint;
 use inputs::Input;
 use recent::RecentSubmissions;
@@ -40,6 +44,10 @@ pub fn run(config: Config) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone())?;
     let mut watch = Watch::start(config)?;
+    if let Some(listen) = watch.config.watch.metrics_listen {
+        let registry = Arc::new(watch.metrics.registry());
+        crate::metrics::spawn_metrics_server(listen, registry)?;
+    }
     watch.run_until(&stop)
 }
 
@@ -56,7 +64,11 @@ pub struct Watch {
     /// Locked accounts (lower-case), mirrored from the store: their new
     /// messages are held as they are seen.
     locked: HashSet<String>,
+    metrics: WatchMetrics,
 }
+
+/// The name watch's rows of the senders table go under.
+const SENDERS_SOURCE: &str = "watch";
 
 impl Watch {
     /// Opens the state and resumes every input where the saved progress
@@ -85,6 +97,7 @@ impl Watch {
             .map(LocalZone::parse)
             .transpose()
             .map_err(anyhow::Error::msg)?;
+        let metrics = WatchMetrics::default();
         let files = inputs::files(&config.watch.logs);
         // One zone for all the files, as `scan` does: Kerio's security.log
         // and audit.log have no Queue-IDs to derive it from.
@@ -96,7 +109,7 @@ impl Watch {
                 .with_context(|| format!("cannot follow {}", path.display()))?;
             inputs.push(input);
         }
-        let responder = Responder::new(&config)?;
+        let responder = Responder::new(&config, metrics.clone())?;
         let mut watch = Watch {
             config,
             zone,
@@ -106,6 +119,7 @@ impl Watch {
             responder,
             recent: RecentSubmissions::default(),
             locked: HashSet::new(),
+            metrics,
         };
         watch.refresh_locks();
         watch
@@ -132,6 +146,7 @@ impl Watch {
                 self.refresh_locks();
                 self.recent.forget_idle();
                 self.responder.expire_blocks(&mut self.store, inputs::now());
+                self.refresh_blocks_and_senders();
                 last_save = Instant::now();
             }
             std::thread::sleep(poll);
@@ -150,10 +165,12 @@ impl Watch {
             detector,
             recent,
             locked,
+            metrics,
             ..
         } = self;
         let mut late: Vec<(String, String)> = Vec::new();
-        Input::merge(inputs, zone, &mut |event, line| {
+        Input::merge(inputs, zone, metrics, &mut |event, line| {
+            metrics.event(event);
             if let Event::Submission(s) = event {
                 if let Some(account) = s.account {
                     recent.note(account, s.queue_id, s.at);
@@ -195,8 +212,38 @@ impl Watch {
     /// Reloads the locked accounts (the CLI may have unlocked one).
     fn refresh_locks(&mut self) {
         match self.store.locks() {
-            Ok(locks) => self.locked = locks.into_iter().map(|l| l.account).collect(),
-            Err(e) => warn!("cannot read locks: {e}"),
+            Ok(locks) => {
+                self.locked = locks.into_iter().map(|l| l.account).collect();
+                let count = i64::try_from(self.locked.len()).unwrap_or(i64::MAX);
+                self.metrics.locks.set(count);
+            }
+            Err(e) => {
+                self.metrics.store_error();
+                warn!("cannot read locks: {e}");
+            }
+        }
+    }
+
+    /// Counts the blocks for the metrics and tells the dashboard who sends
+    /// most now.
+    fn refresh_blocks_and_senders(&mut self) {
+        match self.store.blocks() {
+            Ok(blocks) => {
+                let count = i64::try_from(blocks.len()).unwrap_or(i64::MAX);
+                self.metrics.blocks.set(count);
+            }
+            Err(e) => {
+                self.metrics.store_error();
+                warn!("cannot read blocks: {e}");
+            }
+        }
+        let rows = senders::rows(&self.recent, &self.config.detect.limits);
+        if let Err(e) = self
+            .store
+            .replace_senders(SENDERS_SOURCE, inputs::now(), &rows)
+        {
+            self.metrics.store_error();
+            warn!("cannot save the top senders: {e}");
         }
     }
 
@@ -208,9 +255,11 @@ impl Watch {
             detector: self.detector.snapshot()?,
             positions: serde_json::to_string(&positions)?,
         };
-        self.store
-            .save_progress(&progress)
-            .context("cannot save progress")
+        let saved = self.store.save_progress(&progress);
+        if saved.is_err() {
+            self.metrics.store_error();
+        }
+        saved.context("cannot save progress")
     }
 }
 

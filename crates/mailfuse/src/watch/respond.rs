@@ -20,6 +20,7 @@ use mailfuse_store::{ActionRecord, Block, Lock, Store, StoredIncident};
 use tracing::{error, info, warn};
 
 use crate::config::{ActionName, AllowConfig, Config};
+use crate::metrics::WatchMetrics;
 
 /// The incident being acted on.
 #[derive(Clone, Copy)]
@@ -48,10 +49,12 @@ pub struct Responder {
     host: String,
     /// Runs the actions, which are async (network); one at a time, in order.
     runtime: tokio::runtime::Runtime,
+    metrics: WatchMetrics,
 }
 
 impl Responder {
-    pub fn new(config: &Config) -> Result<Responder> {
+    /// The actions of `config`, counting what they do in `metrics`.
+    pub fn new(config: &Config, metrics: WatchMetrics) -> Result<Responder> {
         let actions = &config.actions;
         let kerio = actions
             .kerio
@@ -130,6 +133,7 @@ impl Responder {
             nftables,
             host,
             runtime,
+            metrics,
         })
     }
 
@@ -153,12 +157,18 @@ impl Responder {
             json: serde_json::to_string(incident).unwrap_or_default(),
         };
         match store.add_incident(&stored) {
-            Ok(true) => warn!(key, score = incident.score, "incident: {}", stored.subject),
+            Ok(true) => {
+                self.metrics.incident(incident.kind.name());
+                warn!(key, score = incident.score, "incident: {}", stored.subject);
+            }
             Ok(false) => info!(
                 key,
                 "incident already known (restart): finishing its actions"
             ),
-            Err(e) => error!(key, "cannot record the incident: {e}"),
+            Err(e) => {
+                self.metrics.store_error();
+                error!(key, "cannot record the incident: {e}");
+            }
         }
         let now = crate::watch::inputs::now();
         if now.as_secs() - incident.detected_at.as_secs() > self.act_within {
@@ -210,7 +220,15 @@ impl Responder {
                     .await
                     .map(|()| "alert mailed".to_string())
             };
-            act(&self.runtime, store, key, "email", "admin", send);
+            act(
+                &self.runtime,
+                &self.metrics,
+                store,
+                key,
+                "email",
+                "admin",
+                send,
+            );
         }
         if let (true, Some(webhook)) = (self.uses(kind, ActionName::Webhook), &self.webhook) {
             let post = async {
@@ -219,7 +237,15 @@ impl Responder {
                     .await
                     .map(|()| "webhook called".to_string())
             };
-            act(&self.runtime, store, key, "webhook", "admin", post);
+            act(
+                &self.runtime,
+                &self.metrics,
+                store,
+                key,
+                "webhook",
+                "admin",
+                post,
+            );
         }
         if let (true, Some(command)) = (self.uses(kind, ActionName::Command), &self.command) {
             let run = async {
@@ -228,7 +254,15 @@ impl Responder {
                     .await
                     .map(|()| "command ran".to_string())
             };
-            act(&self.runtime, store, key, "command", "admin", run);
+            act(
+                &self.runtime,
+                &self.metrics,
+                store,
+                key,
+                "command",
+                "admin",
+                run,
+            );
         }
     }
 
@@ -262,7 +296,15 @@ impl Responder {
         let outcome = store
             .lock(&lock)
             .map(|_| format!("{account} locked by mailfuse"));
-        done.extend(record(store, key, "lock", account, now, outcome));
+        done.extend(record(
+            store,
+            &self.metrics,
+            key,
+            "lock",
+            account,
+            now,
+            outcome,
+        ));
         if let (true, Some(kerio)) = (self.uses(kind, ActionName::Kerio), &self.kerio) {
             let disable = async {
                 Ok(said(
@@ -272,6 +314,7 @@ impl Responder {
             };
             done.extend(act(
                 &self.runtime,
+                &self.metrics,
                 store,
                 key,
                 "kerio.disable_user",
@@ -286,6 +329,7 @@ impl Responder {
             };
             done.extend(act(
                 &self.runtime,
+                &self.metrics,
                 store,
                 key,
                 "kerio.remove_queued",
@@ -294,13 +338,14 @@ impl Responder {
             ));
         }
         if let (true, Some(postfix)) = (self.uses(kind, ActionName::Postfix), &self.postfix) {
-            let locked = locked_accounts(store);
+            let locked = locked_accounts(store, &self.metrics);
             let write = async {
                 postfix.write_locks(&locked).await?;
                 Ok(format!("{account} refused by Postfix (lock map rebuilt)"))
             };
             done.extend(act(
                 &self.runtime,
+                &self.metrics,
                 store,
                 key,
                 "postfix.lock",
@@ -314,6 +359,7 @@ impl Responder {
                 };
                 done.extend(act(
                     &self.runtime,
+                    &self.metrics,
                     store,
                     key,
                     "postfix.hold",
@@ -337,7 +383,15 @@ impl Responder {
             .block_on(postfix.hold(queue_ids))
             .map(|held| format!("{held} more messages put on hold ({})", queue_ids.join(" ")));
         let now = crate::watch::inputs::now();
-        record(store, "late", "postfix.hold", account, now, outcome);
+        record(
+            store,
+            &self.metrics,
+            "late",
+            "postfix.hold",
+            account,
+            now,
+            outcome,
+        );
     }
 
     fn block(&mut self, store: &mut Store, case: &Case<'_>, ip: IpAddr, done: &mut Vec<String>) {
@@ -361,7 +415,15 @@ impl Responder {
             .block(&block)
             .map(|_| format!("{ip} blocked until {}", block.until));
         let target = ip.to_string();
-        done.extend(record(store, key, "block", &target, now, outcome));
+        done.extend(record(
+            store,
+            &self.metrics,
+            key,
+            "block",
+            &target,
+            now,
+            outcome,
+        ));
         if let (true, Some(kerio)) = (self.uses(kind, ActionName::Kerio), &self.kerio) {
             let description = format!("mailfuse {key}, until {}", block.until);
             let add = async {
@@ -372,6 +434,7 @@ impl Responder {
             };
             done.extend(act(
                 &self.runtime,
+                &self.metrics,
                 store,
                 key,
                 "kerio.block_ip",
@@ -390,6 +453,7 @@ impl Responder {
             };
             done.extend(act(
                 &self.runtime,
+                &self.metrics,
                 store,
                 key,
                 "nftables.block",
@@ -408,7 +472,7 @@ impl Responder {
         }
         let unlocked = store.unlock(account)?;
         if let Some(postfix) = &self.postfix {
-            let locked = locked_accounts(store);
+            let locked = locked_accounts(store, &self.metrics);
             self.runtime.block_on(postfix.write_locks(&locked))?;
             info!(account, "removed from Postfix's lock map");
         }
@@ -439,6 +503,7 @@ impl Responder {
         let blocks = match store.blocks() {
             Ok(blocks) => blocks,
             Err(e) => {
+                self.metrics.store_error();
                 error!("cannot read blocks: {e}");
                 return;
             }
@@ -456,6 +521,7 @@ impl Responder {
         let expired = match store.expired_blocks(now) {
             Ok(expired) => expired,
             Err(e) => {
+                self.metrics.store_error();
                 error!("cannot read blocks: {e}");
                 return;
             }
@@ -474,6 +540,7 @@ impl Responder {
 /// nothing until run: building it before the check costs nothing.)
 fn act(
     runtime: &tokio::runtime::Runtime,
+    metrics: &WatchMetrics,
     store: &mut Store,
     key: &str,
     name: &str,
@@ -483,7 +550,10 @@ fn act(
     match store.action_succeeded(key, name, target) {
         Ok(true) => return None,
         Ok(false) => {}
-        Err(e) => error!(name, target, "cannot read past actions: {e}"),
+        Err(e) => {
+            metrics.store_error();
+            error!(name, target, "cannot read past actions: {e}");
+        }
     }
     let outcome = runtime.block_on(action);
     if let Ok(done) = &outcome {
@@ -491,6 +561,7 @@ fn act(
     }
     record(
         store,
+        metrics,
         key,
         name,
         target,
@@ -500,10 +571,11 @@ fn act(
 }
 
 /// The accounts locked now, for the lock map.
-fn locked_accounts(store: &Store) -> Vec<String> {
+fn locked_accounts(store: &Store, metrics: &WatchMetrics) -> Vec<String> {
     match store.locks() {
         Ok(locks) => locks.into_iter().map(|l| l.account).collect(),
         Err(e) => {
+            metrics.store_error();
             error!("cannot read locks: {e}");
             Vec::new()
         }
@@ -522,6 +594,7 @@ fn said(change: Change, done: &str) -> String {
 /// succeeded.
 fn record(
     store: &mut Store,
+    metrics: &WatchMetrics,
     key: &str,
     action: &str,
     target: &str,
@@ -535,6 +608,7 @@ fn record(
             (false, e.to_string())
         }
     };
+    metrics.action(action, ok);
     let record = ActionRecord {
         incident_key: key.to_string(),
         action: action.to_string(),
@@ -544,6 +618,7 @@ fn record(
         outcome,
     };
     if let Err(e) = store.record_action(&record) {
+        metrics.store_error();
         error!(action, target, "cannot record the action: {e}");
     }
     ok.then_some(record.outcome)

@@ -1,0 +1,309 @@
+//! Prometheus metrics: what `watch` counts, and a small server for
+//! `/metrics` that any daemon can run with its own registry.
+//!
+//! Labels never name an account or an IP: their number is unbounded
+//! (cardinality), and the store and the dashboard say who.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use mailfuse_core::Event;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use tracing::{error, info};
+
+/// The prefix of every metric's name.
+pub const PREFIX: &str = "mailfuse";
+
+/// What became of a line read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LineOutcome {
+    Event,
+    Ignored,
+    Unknown,
+    Malformed,
+    TooLong,
+}
+
+impl LineOutcome {
+    const ALL: [LineOutcome; 5] = [
+        LineOutcome::Event,
+        LineOutcome::Ignored,
+        LineOutcome::Unknown,
+        LineOutcome::Malformed,
+        LineOutcome::TooLong,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            LineOutcome::Event => "event",
+            LineOutcome::Ignored => "ignored",
+            LineOutcome::Unknown => "unknown",
+            LineOutcome::Malformed => "malformed",
+            LineOutcome::TooLong => "too_long",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LineLabels {
+    format: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    action: String,
+    outcome: &'static str,
+}
+
+/// The event kinds, in [`event_index`] order.
+const EVENT_KINDS: [&str; 6] = [
+    "submission",
+    "delivery",
+    "auth_failure",
+    "auth_success",
+    "server_block",
+    "removed",
+];
+
+fn event_index(event: &Event<'_>) -> usize {
+    match event {
+        Event::Submission(_) => 0,
+        Event::Delivery(_) => 1,
+        Event::AuthFailure(_) => 2,
+        Event::AuthSuccess(_) => 3,
+        Event::ServerBlock(_) => 4,
+        Event::Removed(_) => 5,
+    }
+}
+
+/// The watch daemon's metrics. Cloning shares the counters (they are
+/// atomic), so every part of watch holds its own handle.
+#[derive(Clone, Debug)]
+pub struct WatchMetrics {
+    lines: Family<LineLabels, Counter>,
+    events: Family<KindLabel, Counter>,
+    /// The counters of `events`, resolved once: no lookup per line.
+    event_counters: [Counter; 6],
+    incidents: Family<KindLabel, Counter>,
+    actions: Family<ActionLabels, Counter>,
+    store_errors: Counter,
+    pub locks: Gauge,
+    pub blocks: Gauge,
+}
+
+/// One format's line counters, resolved once per followed file.
+#[derive(Clone, Debug)]
+pub struct LineCounters([Counter; 5]);
+
+impl LineCounters {
+    pub fn add(&self, outcome: LineOutcome, lines: u64) {
+        if let Some(counter) = self.0.get(outcome as usize) {
+            counter.inc_by(lines);
+        }
+    }
+}
+
+impl Default for WatchMetrics {
+    fn default() -> Self {
+        let events: Family<KindLabel, Counter> = Family::default();
+        let event_counters =
+            EVENT_KINDS.map(|kind| events.get_or_create(&KindLabel { kind }).clone());
+        WatchMetrics {
+            lines: Family::default(),
+            events,
+            event_counters,
+            incidents: Family::default(),
+            actions: Family::default(),
+            store_errors: Counter::default(),
+            locks: Gauge::default(),
+            blocks: Gauge::default(),
+        }
+    }
+}
+
+impl WatchMetrics {
+    /// A registry (prefixed `mailfuse_`) holding these metrics.
+    pub fn registry(&self) -> Registry {
+        let mut registry = Registry::with_prefix(PREFIX);
+        registry.register(
+            "lines_read",
+            "Log lines read, by format and by what became of them",
+            self.lines.clone(),
+        );
+        registry.register(
+            "events",
+            "Events parsed from the lines, by kind",
+            self.events.clone(),
+        );
+        registry.register(
+            "incidents",
+            "Incidents detected, by kind",
+            self.incidents.clone(),
+        );
+        registry.register(
+            "actions",
+            "Actions taken or attempted, by action and outcome (ok or failed)",
+            self.actions.clone(),
+        );
+        registry.register(
+            "store_errors",
+            "Reads or writes of the state database that failed",
+            self.store_errors.clone(),
+        );
+        registry.register("locks", "Accounts locked now", self.locks.clone());
+        registry.register("blocks", "IPs blocked now", self.blocks.clone());
+        registry
+    }
+
+    /// The line counters of `format` (`unknown` until a file shows one).
+    pub fn lines_of(&self, format: &'static str) -> LineCounters {
+        LineCounters(LineOutcome::ALL.map(|outcome| {
+            self.lines
+                .get_or_create(&LineLabels {
+                    format,
+                    outcome: outcome.name(),
+                })
+                .clone()
+        }))
+    }
+
+    pub fn event(&self, event: &Event<'_>) {
+        if let Some(counter) = self.event_counters.get(event_index(event)) {
+            counter.inc();
+        }
+    }
+
+    pub fn incident(&self, kind: &'static str) {
+        self.incidents.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    pub fn action(&self, action: &str, ok: bool) {
+        let labels = ActionLabels {
+            action: action.to_string(),
+            outcome: if ok { "ok" } else { "failed" },
+        };
+        self.actions.get_or_create(&labels).inc();
+    }
+
+    pub fn store_error(&self) {
+        self.store_errors.inc();
+    }
+}
+
+/// `registry` in the text format, as a response.
+pub fn exposition(registry: &Registry) -> Response {
+    let mut body = String::new();
+    match prometheus_client::encoding::text::encode(&mut body, registry) {
+        Ok(()) => (
+            [(
+                CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+/// Serves `GET /metrics` from `registry` on `listener` until the process
+/// ends (the policy daemon runs it on its own runtime).
+pub async fn serve_metrics(
+    listener: tokio::net::TcpListener,
+    registry: Arc<Registry>,
+) -> std::io::Result<()> {
+    let app = Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move { exposition(&registry) }
+        }),
+    );
+    axum::serve(listener, app).await
+}
+
+/// Binds `listen` now (a taken port fails the start) and serves
+/// `/metrics` from a thread of its own, for daemons without a runtime.
+pub fn spawn_metrics_server(listen: SocketAddr, registry: Arc<Registry>) -> Result<SocketAddr> {
+    let listener = std::net::TcpListener::bind(listen)
+        .with_context(|| format!("cannot listen on {listen} for metrics"))?;
+    listener.set_nonblocking(true)?;
+    let bound = listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let served = match tokio::net::TcpListener::from_std(listener) {
+                    Ok(listener) => serve_metrics(listener, registry).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = served {
+                    error!("metrics server stopped: {e}");
+                }
+            });
+        })?;
+    info!(%bound, "serving metrics at /metrics");
+    Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(registry: &Registry) -> String {
+        let mut body = String::new();
+        prometheus_client::encoding::text::encode(&mut body, registry).unwrap();
+        body
+    }
+
+    #[test]
+    fn counts_show_under_the_prefix_with_their_labels() {
+        let metrics = WatchMetrics::default();
+        let kerio = metrics.lines_of("kerio");
+        kerio.add(LineOutcome::Event, 1);
+        kerio.add(LineOutcome::TooLong, 2);
+        metrics.incident("compromised_account");
+        metrics.action("kerio.disable_user", false);
+        metrics.locks.set(3);
+        let shared = metrics.clone();
+        shared.store_error();
+        let body = text(&metrics.registry());
+        for expected in [
+            "mailfuse_lines_read_total{format=\"kerio\",outcome=\"event\"} 1",
+            "mailfuse_lines_read_total{format=\"kerio\",outcome=\"too_long\"} 2",
+            "mailfuse_incidents_total{kind=\"compromised_account\"} 1",
+            "mailfuse_actions_total{action=\"kerio.disable_user\",outcome=\"failed\"} 1",
+            "mailfuse_events_total{kind=\"submission\"} 0",
+            "mailfuse_store_errors_total 1",
+            "mailfuse_locks 3",
+        ] {
+            assert!(body.contains(expected), "missing {expected:?} in\n{body}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_action_name_cannot_break_the_exposition() {
+        let metrics = WatchMetrics::default();
+        metrics.action("x\"} 999\nmailfuse_locks 7", true);
+        let body = text(&metrics.registry());
+        assert!(!body.contains("\nmailfuse_locks 7"), "{body}");
+    }
+}

@@ -1,0 +1,421 @@
+//! `mailfuse serve`: a small dashboard over the state database that
+//! `watch` writes — incidents, locked accounts (Unlock), blocked IPs
+//! (Unblock), top senders, recent actions — and `/metrics` with the
+//! store's gauges.
+//!
+//! Security: it listens on localhost unless told otherwise; with a token
+//! (`web.token`, in the secrets file) every page needs a login, and every
+//! change is a POST with the session's CSRF token; `web.read_only` shows
+//! the state to anyone who can reach it and changes nothing. Everything
+//! from the store is escaped ([`html`]), and a strict Content-Security-Policy
+//! allows no script at all.
+
+mod auth;
+mod html;
+mod pages;
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context, Result};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, REFERRER_POLICY, SET_COOKIE,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Router};
+use mailfuse_store::Store;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use serde::Deserialize;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::metrics::{KindLabel, WatchMetrics, PREFIX};
+use crate::watch::respond::Responder;
+use auth::{Denied, Sessions};
+use pages::{View, Viewer};
+
+/// Rows of each list the dashboard shows.
+const ROWS: usize = 100;
+/// Largest form accepted.
+const MAX_BODY: usize = 16 * 1024;
+
+/// Runs the dashboard until SIGTERM or SIGINT.
+pub fn serve(config: Config) -> Result<()> {
+    let web = config.web.clone();
+    if web.token.is_none() && !web.read_only {
+        bail!(
+            "web.token is not set: put it in the secrets file (watch.secrets), \
+             or set web.read_only = true to only show the state"
+        );
+    }
+    let store = Store::open(&config.watch.state)
+        .with_context(|| format!("cannot open {}", config.watch.state.display()))?;
+    let responder = Responder::new(&config, WatchMetrics::default())?;
+    let app = Arc::new(App {
+        backend: Mutex::new(Backend { store, responder }),
+        sessions: Sessions::new(web.token.clone()),
+        read_only: web.read_only,
+        gauges: StoreGauges::default(),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(web.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", web.listen))?;
+        info!(listen = %web.listen, read_only = web.read_only, "serving the dashboard");
+        axum::serve(listener, router(app.clone()))
+            .with_graceful_shutdown(stopped())
+            .await
+            .context("the dashboard stopped")
+    });
+    // The responder's own runtime must not be dropped inside this one.
+    drop(runtime);
+    drop(app);
+    served
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn stopped() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => std::future::pending().await,
+    }
+    info!("stopping");
+}
+
+/// The store and the actions, used by one request at a time.
+struct Backend {
+    store: Store,
+    responder: Responder,
+}
+
+struct App {
+    backend: Mutex<Backend>,
+    sessions: Sessions,
+    read_only: bool,
+    gauges: StoreGauges,
+}
+
+impl App {
+    /// Runs `work` on the backend on a blocking thread (the store and the
+    /// actions block).
+    async fn with_backend<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl FnOnce(&mut Backend) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let app = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut backend = app
+                .backend
+                .lock()
+                .map_err(|_| anyhow::anyhow!("a request failed while holding the store"))?;
+            work(&mut backend)
+        })
+        .await?
+    }
+}
+
+/// The store's gauges, refreshed at each scrape.
+#[derive(Default)]
+struct StoreGauges {
+    locks: Gauge,
+    blocks: Gauge,
+    incidents: Family<KindLabel, Gauge>,
+}
+
+impl StoreGauges {
+    fn registry(&self) -> Registry {
+        let mut registry = Registry::with_prefix(PREFIX);
+        registry.register(
+            "store_locks",
+            "Accounts locked, as the store says",
+            self.locks.clone(),
+        );
+        registry.register(
+            "store_blocks",
+            "IPs blocked, as the store says",
+            self.blocks.clone(),
+        );
+        registry.register(
+            "store_incidents",
+            "Incidents in the store, by kind",
+            self.incidents.clone(),
+        );
+        registry
+    }
+}
+
+/// The CSP nonce of this response's inline style.
+#[derive(Clone)]
+struct Nonce(String);
+
+fn router(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/", get(dashboard))
+        .route("/login", get(login_form).post(login))
+        .route("/logout", post(logout))
+        .route("/unlock", post(unlock))
+        .route("/unblock", post(unblock))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn(security_headers))
+        .with_state(app)
+}
+
+/// Adds the headers every response needs: a CSP that allows only this
+/// response's inline style (no script, no frames, forms to here only).
+async fn security_headers(mut request: Request, next: Next) -> Response {
+    let Some(nonce) = auth::random_hex(16) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    request.extensions_mut().insert(Nonce(nonce.clone()));
+    let mut response = next.run(request).await;
+    let csp = format!(
+        "default-src 'none'; style-src 'nonce-{nonce}'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'"
+    );
+    let headers = response.headers_mut();
+    if let Ok(csp) = HeaderValue::from_str(&csp) {
+        headers.insert(CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn see_other(to: &'static str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to)]).into_response()
+}
+
+fn refused(nonce: &Nonce, denied: Denied) -> Response {
+    (
+        denied.status(),
+        Html(pages::message(&nonce.0, denied.message())),
+    )
+        .into_response()
+}
+
+fn failed(nonce: &Nonce, error: &anyhow::Error) -> Response {
+    warn!("{error:#}");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Html(pages::message(&nonce.0, &format!("{error:#}"))),
+    )
+        .into_response()
+}
+
+async fn dashboard(
+    State(app): State<Arc<App>>,
+    Extension(nonce): Extension<Nonce>,
+    headers: HeaderMap,
+) -> Response {
+    let csrf = app.sessions.csrf_of(&headers);
+    let viewer = match (&csrf, app.sessions.enabled(), app.read_only) {
+        (Some(csrf), _, false) => Viewer::Admin { csrf },
+        // Logged in, or nothing to log in with: the read-only view.
+        (Some(_), _, true) | (None, false, _) => Viewer::ReadOnly,
+        (None, true, _) => return see_other("/login"),
+    };
+    let view = app
+        .with_backend(|backend| {
+            let store = &backend.store;
+            Ok(View {
+                incidents: store.recent_incidents(ROWS)?,
+                locks: store.locks()?,
+                blocks: store.blocks()?,
+                senders: store.senders()?.into_iter().take(ROWS).collect(),
+                actions: store.recent_actions(ROWS)?,
+                now: crate::watch::now(),
+            })
+        })
+        .await;
+    match view {
+        Ok(view) => Html(pages::dashboard(&nonce.0, &view, &viewer)).into_response(),
+        Err(e) => failed(&nonce, &e),
+    }
+}
+
+async fn login_form(Extension(nonce): Extension<Nonce>) -> Response {
+    Html(pages::login(&nonce.0, false)).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn login(
+    State(app): State<Arc<App>>,
+    Extension(nonce): Extension<Nonce>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    match app.sessions.log_in(&form.token) {
+        Some(started) => {
+            info!("logged in");
+            let mut response = see_other("/");
+            if let Ok(cookie) = HeaderValue::from_str(&auth::session_cookie(&started.id)) {
+                response.headers_mut().insert(SET_COOKIE, cookie);
+            }
+            response
+        }
+        None => {
+            warn!("wrong token at login");
+            // Slows guessing down.
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            (StatusCode::UNAUTHORIZED, Html(pages::login(&nonce.0, true))).into_response()
+        }
+    }
+}
+
+/// A form that changes something: which, and the CSRF token.
+#[derive(Deserialize)]
+struct ChangeForm {
+    csrf: Option<String>,
+    account: Option<String>,
+    ip: Option<String>,
+}
+
+async fn logout(
+    State(app): State<Arc<App>>,
+    Extension(nonce): Extension<Nonce>,
+    headers: HeaderMap,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    // Logging out is allowed in read-only mode.
+    if let Err(denied) = app
+        .sessions
+        .authorize(&headers, form.csrf.as_deref(), false)
+    {
+        return refused(&nonce, denied);
+    }
+    app.sessions.log_out(&headers);
+    let mut response = see_other("/login");
+    if let Ok(cookie) = HeaderValue::from_str(&auth::cleared_cookie()) {
+        response.headers_mut().insert(SET_COOKIE, cookie);
+    }
+    response
+}
+
+async fn unlock(
+    State(app): State<Arc<App>>,
+    Extension(nonce): Extension<Nonce>,
+    headers: HeaderMap,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    if let Err(denied) = app
+        .sessions
+        .authorize(&headers, form.csrf.as_deref(), app.read_only)
+    {
+        return refused(&nonce, denied);
+    }
+    let Some(account) = form.account.filter(|a| !a.is_empty()) else {
+        return (StatusCode::BAD_REQUEST, "which account?").into_response();
+    };
+    let done = app
+        .with_backend(move |backend| {
+            let unlocked = backend.responder.unlock(&mut backend.store, &account)?;
+            info!(account, unlocked, "unlock from the dashboard");
+            Ok(())
+        })
+        .await;
+    match done {
+        Ok(()) => see_other("/"),
+        Err(e) => failed(&nonce, &e),
+    }
+}
+
+async fn unblock(
+    State(app): State<Arc<App>>,
+    Extension(nonce): Extension<Nonce>,
+    headers: HeaderMap,
+    Form(form): Form<ChangeForm>,
+) -> Response {
+    if let Err(denied) = app
+        .sessions
+        .authorize(&headers, form.csrf.as_deref(), app.read_only)
+    {
+        return refused(&nonce, denied);
+    }
+    let Some(ip) = form.ip.and_then(|ip| ip.parse::<IpAddr>().ok()) else {
+        return (StatusCode::BAD_REQUEST, "not an IP address").into_response();
+    };
+    let done = app
+        .with_backend(move |backend| {
+            let unblocked = backend.responder.unblock(&mut backend.store, ip)?;
+            info!(%ip, unblocked, "unblock from the dashboard");
+            Ok(())
+        })
+        .await;
+    match done {
+        Ok(()) => see_other("/"),
+        Err(e) => failed(&nonce, &e),
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let counts = app
+        .with_backend(|backend| {
+            let store = &backend.store;
+            Ok((
+                store.locks()?.len(),
+                store.blocks()?.len(),
+                store.incident_counts()?,
+            ))
+        })
+        .await;
+    let (locks, blocks, incidents) = match counts {
+        Ok(counts) => counts,
+        Err(e) => {
+            warn!("metrics: {e:#}");
+            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+        }
+    };
+    let gauges = &app.gauges;
+    gauges.locks.set(i64::try_from(locks).unwrap_or(i64::MAX));
+    gauges.blocks.set(i64::try_from(blocks).unwrap_or(i64::MAX));
+    gauges.incidents.clear();
+    for (kind, count) in incidents {
+        if let Some(kind) = known_kind(&kind) {
+            gauges
+                .incidents
+                .get_or_create(&KindLabel { kind })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
+    }
+    crate::metrics::exposition(&gauges.registry())
+}
+
+/// The incident kinds there are: a label takes no other value.
+fn known_kind(kind: &str) -> Option<&'static str> {
+    use mailfuse_detect::IncidentKind;
+    [
+        IncidentKind::CompromisedAccount,
+        IncidentKind::PasswordGuessing,
+        IncidentKind::LimitExceeded,
+    ]
+    .into_iter()
+    .map(IncidentKind::name)
+    .find(|name| *name == kind)
+}
