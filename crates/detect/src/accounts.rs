@@ -75,6 +75,17 @@ mod points {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct AccountId(u32);
 
+impl AccountId {
+    /// The position in the detector's table, for side tables indexed alike.
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub(crate) fn from_index(index: usize) -> Self {
+        AccountId(index as u32)
+    }
+}
+
 /// Message and recipient counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {

@@ -13,11 +13,14 @@
 //!   (`password_guessing`);
 //! - [`limits`] holds each account to the admin's outbound limits
 //!   (`limit_exceeded`);
-//! - [`window`] holds the sliding windows they share.
+//! - [`window`] holds the sliding windows they share;
+//! - [`hourly`] keeps hour-by-hour series for the report's charts (`scan`
+//!   only).
 
 pub mod accounts;
 pub mod correlate;
 pub mod guessing;
+pub mod hourly;
 pub mod incident;
 pub mod limits;
 pub mod window;
@@ -29,12 +32,14 @@ use serde::{Deserialize, Serialize};
 
 pub use accounts::{AccountSummary, CompromiseConfig, Counts};
 pub use guessing::GuessingConfig;
+pub use hourly::Hourly;
 pub use incident::{Incident, IncidentKind};
 pub use limits::{AccountLimit, LimitSpec, LimitsConfig};
 
 use accounts::Accounts;
 use correlate::{Lifetimes, MessageTable};
 use guessing::{Guessing, Success};
+use hourly::HourlyCollector;
 use limits::Limits;
 
 /// Every threshold of the detectors.
@@ -104,6 +109,9 @@ pub struct Findings {
     /// One row per account that submitted mail, busiest first.
     pub accounts: Vec<AccountSummary>,
     pub stats: Stats,
+    /// Hour-by-hour activity, when the detector collected it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hourly: Option<Hourly>,
 }
 
 /// The detectors with their state. Feed events in time order.
@@ -122,6 +130,9 @@ pub struct Detector {
     /// the same reason).
     #[serde(default)]
     limits_handed_out: usize,
+    /// Only `scan` draws charts; a live detector does not carry them.
+    #[serde(skip)]
+    hourly: Option<HourlyCollector>,
 }
 
 impl Default for Detector {
@@ -144,7 +155,13 @@ impl Detector {
             stats: Stats::default(),
             handed_out: (0, 0),
             limits_handed_out: 0,
+            hourly: None,
         }
+    }
+
+    /// Also collect hour-by-hour series for charts ([`Findings::hourly`]).
+    pub fn collect_hourly(&mut self) {
+        self.hourly.get_or_insert_with(HourlyCollector::default);
     }
 
     /// Takes in one event and the log line it came from (kept as evidence).
@@ -160,6 +177,11 @@ impl Detector {
             Event::AuthFailure(f) => {
                 self.stats.auth_failures += u64::from(f.attempts);
                 self.guessing.on_failure(f, line);
+                if let (Some(hourly), Client::Ip(ip), true) =
+                    (&mut self.hourly, f.client, f.kind.is_guess())
+                {
+                    hourly.on_failure(ip, f.at, f.attempts);
+                }
             }
             Event::AuthSuccess(s) => {
                 self.stats.auth_successes += 1;
@@ -185,6 +207,7 @@ impl Detector {
             guessing,
             limits,
             stats,
+            hourly,
             ..
         } = self;
         let message = messages.entry(s.queue_id, s.at);
@@ -229,10 +252,16 @@ impl Detector {
             message.ip = Some(ip);
             guessing.on_success(ip, accounts.name(id), s.at, Success::SentMail);
             limits.on_message(id, accounts.name(id), ip, s.at, evidence);
+            if let Some(hourly) = hourly {
+                hourly.on_message(id, ip, s.at);
+            }
         }
         if let (Some((recipient, change)), true) = (change, message.counted) {
             let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             accounts.on_recipient(id, ip, s.at, recipient, change, line);
+            if let Some(hourly) = hourly {
+                hourly.on_recipient(id, s.at, change);
+            }
             if change.new_recipient {
                 limits.on_recipient(id, accounts.name(id), s.at, line);
             }
@@ -256,6 +285,9 @@ impl Detector {
             let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             self.accounts
                 .on_recipient(id, ip, d.at, d.recipient, change, line);
+            if let Some(hourly) = &mut self.hourly {
+                hourly.on_recipient(id, d.at, change);
+            }
             if change.new_recipient {
                 let name = self.accounts.name(id);
                 self.limits.on_recipient(id, name, d.at, line);
@@ -320,6 +352,10 @@ impl Detector {
             incidents,
             accounts: self.accounts.summaries(),
             stats: self.stats.clone(),
+            hourly: self
+                .hourly
+                .as_ref()
+                .map(|hourly| hourly.report(|id| self.accounts.name(id))),
         }
     }
 }

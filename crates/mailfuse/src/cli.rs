@@ -119,8 +119,8 @@ pub struct ScanArgs {
     #[command(flatten)]
     pub input: InputArgs,
     /// Report format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[arg(long, value_enum, default_value_t = ScanFormat::Text)]
+    pub format: ScanFormat,
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -148,4 +148,18 @@ pub enum Format {
     Text,
     /// One JSON object, for scripts.
     Json,
+}
+
+/// Formats of the scan report: those of [`Format`], and two that only a scan
+/// has (a page with charts, a table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// Readable report for a terminal or an email.
+    Text,
+    /// One JSON object, for scripts.
+    Json,
+    /// One self-contained HTML page with charts (`-o report.html`).
+    Html,
+    /// The per-account table as CSV, for spreadsheets.
+    Csv,
 }

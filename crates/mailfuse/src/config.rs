@@ -98,7 +98,9 @@ fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
 #[serde(deny_unknown_fields)]
 pub struct WatchConfig {
     /// Log files to follow, or directories (Kerio's `store/logs`: its
-    /// `mail.log`, `security.log` and `audit.log`).
+    /// `mail.log`, `security.log` and `audit.log`). Required unless the
+    /// file is for `mailfuse policy` only.
+    #[serde(default)]
     pub logs: Vec<PathBuf>,
     /// The state database (created if missing).
     #[serde(default = "default_state")]
@@ -249,9 +251,10 @@ impl Config {
                 });
             }
         }
-        // A policy-only server needs no logs to follow.
-        let policy_only = table.contains_key("policy") && !table.contains_key("watch");
-        let watch: Option<WatchConfig> = section(&mut table, "watch", policy_only, &mut problems);
+        // A policy server needs no logs to follow (nor a [watch] section):
+        // `watch` itself refuses to start without logs.
+        let with_policy = table.contains_key("policy");
+        let watch: Option<WatchConfig> = section(&mut table, "watch", with_policy, &mut problems);
         let detect = section(&mut table, "detect", true, &mut problems);
         let allow = section(&mut table, "allow", true, &mut problems);
         let actions = section(&mut table, "actions", true, &mut problems);
@@ -261,7 +264,7 @@ impl Config {
             check_policy(policy, &mut problems);
         }
         if let Some(watch) = &watch {
-            if watch.logs.is_empty() && !policy_only {
+            if watch.logs.is_empty() && !with_policy {
                 problems.push(Problem {
                     path: "watch.logs".into(),
                     message: "name at least one log file or directory to follow".into(),

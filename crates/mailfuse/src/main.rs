@@ -20,8 +20,8 @@ use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
 use cli::{
-    Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, StatusArgs, TraceArgs, UnblockArgs,
-    UnlockArgs,
+    Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, ScanFormat, StatusArgs, TraceArgs,
+    UnblockArgs, UnlockArgs,
 };
 use config::Config;
 use engine::ReadOptions;
@@ -71,14 +71,19 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let mut config = DetectConfig::default();
     config.compromise.local_domains = args.local_domains.clone();
     let mut detector = Detector::new(config);
+    if args.format == ScanFormat::Html {
+        detector.collect_hourly();
+    }
     let summary = engine::read_all(&args.input.paths, &options, |event, line| {
         detector.observe(event, line)
     })?;
     let findings = detector.findings();
     let found = !findings.incidents.is_empty();
     with_output(args.output.as_deref(), |out| match args.format {
-        cli::Format::Text => output::text::write_scan(out, &summary, &findings),
-        cli::Format::Json => output::json::write_scan(out, &summary, &findings),
+        ScanFormat::Text => output::text::write_scan(out, &summary, &findings),
+        ScanFormat::Json => output::json::write_scan(out, &summary, &findings),
+        ScanFormat::Html => output::html::write_scan(out, &summary, &findings),
+        ScanFormat::Csv => output::csv::write_accounts(out, &findings),
     })?;
     Ok(if found {
         ExitCode::from(EXIT_FOUND)
@@ -191,7 +196,17 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     let config = load_config(&args.config)?;
     let mut store = open_store(&config)?;
     let mut responder = watch::respond::Responder::new(&config)?;
-    if responder.unlock(&mut store, &args.account)? {
+    let mut unlocked = responder.unlock(&mut store, &args.account)?;
+    // A lock made by another mail server of a policy cluster is in Redis only.
+    if let Some(redis) = &config.policy.redis {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        unlocked |= runtime
+            .block_on(mailfuse_policy::counters::unlock(redis, &args.account))
+            .context("policy.redis: cannot lift the shared lock")?;
+    }
+    if unlocked {
         println!("{} unlocked", args.account);
         Ok(ExitCode::SUCCESS)
     } else {

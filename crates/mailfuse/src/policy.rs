@@ -56,8 +56,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         warn!("cannot raise the open files limit: {e}");
     }
     let state = options.state.unwrap_or_else(|| config.watch.state.clone());
-    let store =
-        Store::open(&state).with_context(|| format!("cannot open {}", state.display()))?;
+    let store = Store::open(&state).with_context(|| format!("cannot open {}", state.display()))?;
     let responder = Responder::new(&config)?;
     let mut registry = Registry::with_prefix("mailfuse");
     let metrics = Arc::new(PolicyMetrics::register(&mut registry));
@@ -76,7 +75,9 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
     runtime.block_on(async {
         let counters = match &policy_config.redis {
             None => Counters::memory(limits, diversity)?,
-            Some(_) => anyhow::bail!("policy.redis: the Redis store is not available yet"),
+            Some(redis) => Counters::redis(redis, limits, diversity, metrics.clone())
+                .await
+                .context("policy.redis")?,
         };
         restore_counters(&store, counters.local());
         let clock = Arc::new(SystemClock);

@@ -109,6 +109,8 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[detect.compromise]",
         "[actions.kerio]",
         "[actions.webhook]",
+        "[policy.trips]",
+        "[[policy.limits]]",
     ] {
         assert!(config.contains(section), "{section} was not uncommented");
     }
@@ -237,4 +239,26 @@ fn the_nftables_file_and_the_postfix_snippet_name_what_the_example_uses() {
         setting(&example, "lock_map")
     );
     assert!(snippet.contains(&map), "the snippet lacks {map}");
+}
+
+#[test]
+fn the_policy_unit_runs_policy_on_the_installed_configuration_and_state() {
+    let unit = dist("mailfuse-policy.service");
+    assert_eq!(
+        unit_values(&unit, "ExecStart"),
+        [format!("/usr/local/bin/mailfuse policy --config {CONFIG_PATH}").as_str()]
+    );
+    assert_eq!(
+        unit_values(&unit, "ExecStartPre"),
+        [format!("/usr/local/bin/mailfuse check-config --config {CONFIG_PATH}").as_str()]
+    );
+    assert_eq!(unit_values(&unit, "KillSignal"), ["SIGTERM"]);
+    // The same state database as watch: locks are shared.
+    assert_eq!(
+        unit_values(&unit, "StateDirectory"),
+        unit_values(&dist("mailfuse.service"), "StateDirectory")
+    );
+    // Room for policy.max_connections sockets.
+    let files: u64 = unit_values(&unit, "LimitNOFILE")[0].parse().unwrap();
+    assert!(files > 20_000);
 }

@@ -135,7 +135,10 @@ pub struct RedisConfig {
     #[serde(default = "default_prefix")]
     pub prefix: String,
     /// Longest wait for Redis before deciding locally.
-    #[serde(default = "default_redis_timeout", deserialize_with = "deserialize_duration")]
+    #[serde(
+        default = "default_redis_timeout",
+        deserialize_with = "deserialize_duration"
+    )]
     pub timeout: Duration,
 }
 

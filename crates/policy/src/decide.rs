@@ -143,7 +143,8 @@ impl Policy {
         let state = request.protocol_state();
         let counted_here = matches!(
             (state, self.settings.count_at),
-            (ProtocolState::EndOfMessage, CountAt::EndOfMessage) | (ProtocolState::Data, CountAt::Data)
+            (ProtocolState::EndOfMessage, CountAt::EndOfMessage)
+                | (ProtocolState::Data, CountAt::Data)
         );
         if state == ProtocolState::Rcpt {
             return self.at_rcpt(request, session, &subject).await;
@@ -178,6 +179,11 @@ impl Policy {
         let now = self.clock.now();
         let account = subject.account.as_deref();
         if let Some(account) = account {
+            // Locked first: a locked account trips nothing more (one lock,
+            // one incident, one alert).
+            if self.counters.local().is_locked(account) {
+                return (locked(account), Outcome::Locked);
+            }
             if let Some(domain) = self.forged_domain(request, account) {
                 return self
                     .trip(request, account, now, Trip::ForgedSender { domain })
@@ -204,10 +210,7 @@ impl Policy {
                 }
                 (self.over_limit(&subject.key, &limit), Outcome::OverLimit)
             }
-            Ok(Answer::Locked) => (
-                locked(account.unwrap_or(&subject.key)),
-                Outcome::Locked,
-            ),
+            Ok(Answer::Locked) => (locked(account.unwrap_or(&subject.key)), Outcome::Locked),
             Ok(Answer::Tripped(trip)) => {
                 let account = account.unwrap_or(&subject.key);
                 self.report(request, account, now, trip);
@@ -314,15 +317,17 @@ impl Policy {
     }
 
     fn over_limit(&self, key: &str, limit: &Limit) -> Action {
-        let text = format!(
-            "mailfuse: {key} reached its sending limit of {}, try again later",
+        let reached = format!(
+            "mailfuse: {key} reached its sending limit of {}",
             per(limit)
         );
+        let later = || format!("{reached}, try again later");
         match self.settings.over_limit {
-            OverLimit::DeferIfPermit => Action::DeferIfPermit(text),
-            OverLimit::Defer => Action::Defer(text),
-            OverLimit::Hold => Action::Hold(text),
-            OverLimit::Reject => Action::Reject(text),
+            OverLimit::DeferIfPermit => Action::DeferIfPermit(later()),
+            OverLimit::Defer => Action::Defer(later()),
+            // Accepted, for the postmaster to release or delete.
+            OverLimit::Hold => Action::Hold(format!("{reached}, held for review")),
+            OverLimit::Reject => Action::Reject(reached),
         }
     }
 
@@ -349,3 +354,6 @@ fn locked(account: &str) -> Action {
         "mailfuse: {account} is locked after suspicious sending, contact your postmaster"
     ))
 }
+
+#[cfg(test)]
+mod tests;

@@ -38,7 +38,11 @@ pub struct LimitsConfig {
 #[serde(deny_unknown_fields)]
 pub struct Limit {
     /// Written `"30s"`, `"10m"`, `"1h"` or `"1d"` in the config.
-    #[serde(rename = "window", deserialize_with = "deserialize_window", serialize_with = "serialize_window")]
+    #[serde(
+        rename = "window",
+        deserialize_with = "deserialize_window",
+        serialize_with = "serialize_window"
+    )]
     pub window_secs: u64,
     pub max: u64,
     pub counts: Counting,
@@ -286,6 +290,36 @@ impl Limiter {
         for (limit, window) in limits.iter().zip(&mut state.windows) {
             window.expire(now, limit.window_secs);
             window.add(now, limit.amount(messages, recipients));
+        }
+    }
+
+    /// Raises `key`'s windows to at least `totals` (one per limit, in
+    /// configured order), adding the difference at `now`: a server sharing
+    /// counts through Redis learns the others' share, so that if Redis goes
+    /// away its own counts are not short of what the cluster sent. Added at
+    /// `now` rather than at their real seconds, the learnt amounts leave the
+    /// window late, never early: the local answer errs towards the limit.
+    pub fn catch_up(&mut self, key: &str, now: u64, totals: &[u64]) {
+        let key = normalize(key);
+        let Some(limits) = self.rules.limits_of(&key) else {
+            return;
+        };
+        if limits.is_empty() || totals.iter().all(|&total| total == 0) {
+            return;
+        }
+        let state = self
+            .keys
+            .entry(key.into_owned())
+            .or_insert_with(|| KeyState {
+                windows: limits.iter().map(|_| Window::default()).collect(),
+                last_seen: now,
+            });
+        state.last_seen = state.last_seen.max(now);
+        for ((limit, window), &total) in limits.iter().zip(&mut state.windows).zip(totals) {
+            window.expire(now, limit.window_secs);
+            if total > window.total {
+                window.add(now, total - window.total);
+            }
         }
     }
 
@@ -664,6 +698,29 @@ mod tests {
         assert_eq!(
             limiter.check("alice", u64::MAX, 0, 1),
             over(recipients, u64::MAX)
+        );
+    }
+
+    #[test]
+    fn catch_up_raises_windows_to_the_shared_totals_and_never_lowers_them() {
+        let minute = limit(60, 10, Counting::Recipients);
+        let hour = limit(3_600, 100, Counting::Messages);
+        let mut limiter = limiter(vec![minute, hour]);
+        limiter.record("alice", T0, 1, 4);
+        limiter.catch_up("Alice", T0 + 5, &[9, 1]);
+        assert_eq!(limiter.usage("alice", T0 + 5), vec![(minute, 9), (hour, 1)]);
+        assert_eq!(limiter.check("alice", T0 + 5, 1, 2), over(minute, 11));
+        // A lower total (the others' share expired first) changes nothing.
+        limiter.catch_up("alice", T0 + 6, &[2, 0]);
+        assert_eq!(limiter.usage("alice", T0 + 6), vec![(minute, 9), (hour, 1)]);
+        // The learnt 5 leave a minute after they were learnt, not before.
+        assert_eq!(
+            limiter.usage("alice", T0 + 60),
+            vec![(minute, 5), (hour, 1)]
+        );
+        assert_eq!(
+            limiter.usage("alice", T0 + 65),
+            vec![(minute, 0), (hour, 1)]
         );
     }
 

@@ -2,9 +2,10 @@
 //! latency, connections, protocol errors and the store's health. No label
 //! names an account (cardinality).
 
+use std::fmt::Write;
 use std::time::Duration;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -12,7 +13,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// What a decision came to.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum Outcome {
     /// Let through (`DUNNO`).
     Dunno,
@@ -24,6 +25,25 @@ pub enum Outcome {
     Tripped,
     /// mailfuse could not decide: the `on_error` action.
     Error,
+}
+
+impl Outcome {
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Dunno => "dunno",
+            Outcome::OverLimit => "over_limit",
+            Outcome::Locked => "locked",
+            Outcome::Tripped => "tripped",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl EncodeLabelValue for Outcome {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        encoder.write_str(self.name())
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -103,7 +123,9 @@ impl PolicyMetrics {
 
     /// Decisions so far with `verdict` (tests, logs).
     pub fn decisions(&self, verdict: Outcome) -> u64 {
-        self.decisions.get_or_create(&OutcomeLabels { verdict }).get()
+        self.decisions
+            .get_or_create(&OutcomeLabels { verdict })
+            .get()
     }
 }
 
@@ -112,8 +134,8 @@ impl Default for PolicyMetrics {
         // 10 µs to 1 s: answers normally take microseconds, Redis a
         // millisecond, a struggling store up to its timeout.
         let buckets = [
-            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005,
-            0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
+            0.025, 0.05, 0.1, 0.25, 1.0,
         ];
         PolicyMetrics {
             decisions: Family::default(),
@@ -125,5 +147,32 @@ impl Default for PolicyMetrics {
             redis_up: Gauge::default(),
             store_errors: Counter::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_names_verdicts_in_snake_case_without_accounts() {
+        let mut registry = Registry::with_prefix("mailfuse");
+        let metrics = PolicyMetrics::register(&mut registry);
+        metrics.observe(Outcome::OverLimit, Duration::from_micros(30));
+        metrics.observe(Outcome::Dunno, Duration::from_micros(5));
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains("mailfuse_policy_decisions_total{verdict=\"over_limit\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mailfuse_policy_decision_seconds_count 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("mailfuse_policy_decision_seconds_bucket{le=\"0.00001\"} 1"),
+            "{text}"
+        );
     }
 }

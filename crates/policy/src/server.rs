@@ -41,7 +41,9 @@ impl std::str::FromStr for Address {
             return Ok(Address::Unix(PathBuf::from(path)));
         }
         text.parse().map(Address::Tcp).map_err(|_| {
-            format!("invalid listen address {text:?}: expected IP:PORT (127.0.0.1:10040) or unix:/path")
+            format!(
+                "invalid listen address {text:?}: expected IP:PORT (127.0.0.1:10040) or unix:/path"
+            )
         })
     }
 }

@@ -107,3 +107,46 @@ fn durations() {
         assert!(parse_duration(bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
+    assert_eq!(problems("[policy]\n"), Vec::<String>::new());
+    assert_eq!(
+        problems("[policy]\n[watch]\nstate = \"/tmp/state.db\"\n"),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        problems("[watch]\nstate = \"/tmp/state.db\"\n"),
+        ["watch.logs: name at least one log file or directory to follow"]
+    );
+    let found = problems(
+        "[policy]\nlisten = [\"127.0.0.1:10040\", \"localhost\"]\nover_limit = \"bounce\"\n\
+         [[policy.overrides]]\nkey = \"a\"\nlimits = []\n[[policy.overrides]]\nkey = \"A\"\nlimits = []\n",
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("policy.over_limit: unknown variant")),
+        "{found:?}"
+    );
+    let config = Config::policy_defaults();
+    assert_eq!(config.policy.listen, ["127.0.0.1:10040"]);
+    assert!(config.watch.logs.is_empty());
+}
+
+#[test]
+fn policy_values_that_parse_but_cannot_work_are_reported() {
+    let found = problems(
+        "[policy]\nlisten = [\"127.0.0.1:10040\", \"localhost\"]\n\
+         [[policy.overrides]]\nkey = \"a\"\nlimits = []\n[[policy.overrides]]\nkey = \"A\"\nlimits = []\n",
+    );
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(
+        found[0].starts_with("policy.listen[1]: invalid listen address"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].contains("more than one override for key \"A\""),
+        "{found:?}"
+    );
+}

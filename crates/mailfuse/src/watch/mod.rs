@@ -34,6 +34,9 @@ use respond::Responder;
 
 /// Runs until SIGTERM or SIGINT (then saves and returns).
 pub fn run(config: Config) -> Result<()> {
+    if config.watch.logs.is_empty() {
+        anyhow::bail!("watch.logs: name at least one log file or directory to follow");
+    }
     let stop = Arc::new(AtomicBool::new(false));
     stop_on_signals(stop.clone())?;
     let mut watch = Watch::start(config)?;

@@ -204,6 +204,37 @@ impl Postfix {
         &self.config_dir
     }
 
+    /// Where the daemons run (their cwd): relative socket paths in main.cf,
+    /// such as `unix:mailfuse/policy`, start here.
+    pub fn queue_dir(&self) -> &Path {
+        &self.queue_dir
+    }
+
+    /// Appends `lines` to main.cf and reloads Postfix, for settings naming
+    /// what exists only once the lab runs (a policy server, say); smtpd
+    /// processes started after the reload use them.
+    pub fn add_main_cf(&self, lines: &str) {
+        let main = self.config_dir.join("main.cf");
+        let mut text = fs::read_to_string(&main).unwrap();
+        text.push_str(lines);
+        fs::write(&main, text).unwrap();
+        run_ok(self.command().arg("check"));
+        // The master logs `reload -- version …` once it has read main.cf.
+        let reloads = || {
+            fs::read_to_string(&self.log)
+                .unwrap_or_default()
+                .matches("reload -- version")
+                .count()
+        };
+        let before = reloads();
+        run_ok(self.command().arg("reload"));
+        wait_until(
+            "Postfix's master to log that it reloaded",
+            Duration::from_secs(20),
+            || reloads() > before,
+        );
+    }
+
     /// The access map of locked logins ([`Options::lock_map`]), without
     /// the `.db` suffix.
     pub fn lock_map(&self) -> PathBuf {

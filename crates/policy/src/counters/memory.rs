@@ -93,6 +93,11 @@ impl Memory {
         self.state().limiter.record(key, now, messages, recipients);
     }
 
+    /// See [`Limiter::catch_up`].
+    pub fn catch_up(&self, key: &str, now: u64, totals: &[u64]) {
+        self.state().limiter.catch_up(key, now, totals);
+    }
+
     /// Locks `account` here until the database shows it (or a minute).
     pub fn lock(&self, account: &str, now: u64) {
         self.state()
@@ -110,7 +115,8 @@ impl Memory {
     }
 
     /// Replaces the locks read from the state database (an unlock there
-    /// lifts the lock here); locks tripped here in the last minute stay.
+    /// lifts the lock here and forgets the account's IPs); locks tripped
+    /// here in the last minute stay.
     pub fn set_locks<I: IntoIterator<Item = String>>(&self, locked: I, now: u64) {
         let confirmed: HashSet<String> = locked
             .into_iter()
@@ -120,6 +126,12 @@ impl Memory {
         state.pending.retain(|account, since| {
             !confirmed.contains(account) && now.saturating_sub(*since) < PENDING_LOCK_SECS
         });
+        // An unlocked account starts afresh: the IPs that tripped it would
+        // trip it again at its next message.
+        let unlocked: Vec<String> = state.confirmed.difference(&confirmed).cloned().collect();
+        for account in unlocked {
+            state.seen.remove(&account);
+        }
         state.confirmed = confirmed;
     }
 
@@ -239,5 +251,93 @@ impl State {
             }
         }
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limiter::{Counting, Limit};
+
+    fn memory(limits: Vec<Limit>) -> Memory {
+        let diversity = Diversity {
+            max_ips: 3,
+            max_networks: 0,
+            window_secs: 3_600,
+        };
+        let config = LimitsConfig {
+            limits,
+            ..LimitsConfig::default()
+        };
+        Memory::new(config, diversity).unwrap()
+    }
+
+    fn ask(key: &str, now: u64) -> Ask<'_> {
+        Ask {
+            key,
+            account: Some(key),
+            client: Some("192.0.2.1".parse().unwrap()),
+            now,
+            messages: 1,
+            recipients: 1,
+        }
+    }
+
+    const MINUTE: Limit = Limit {
+        window_secs: 60,
+        max: 2,
+        counts: Counting::Messages,
+    };
+    const HOUR: Limit = Limit {
+        window_secs: 3_600,
+        max: 3,
+        counts: Counting::Recipients,
+    };
+
+    #[test]
+    fn saved_counts_and_ips_come_back_and_changed_limits_start_afresh() {
+        let before = memory(vec![MINUTE, HOUR]);
+        before.record("alice", 100, 1, 2);
+        before.record("alice", 130, 1, 1);
+        assert!(matches!(
+            before.check(&ask("alice", 131)),
+            Answer::Over { .. }
+        ));
+        let bytes = before.save();
+
+        let after = memory(vec![MINUTE, HOUR]);
+        after.load(&bytes).unwrap();
+        assert_eq!(
+            after.check(&ask("alice", 131)),
+            before.check(&ask("alice", 131))
+        );
+        assert_eq!(
+            after.check(&ask("alice", 160)),
+            Answer::Over {
+                limit: HOUR,
+                count: 4
+            }
+        );
+        assert_eq!(after.top(160, 5), before.top(160, 5));
+
+        // Only the hour limit stayed: its count is kept, the new one is empty.
+        let changed = memory(vec![Limit { max: 10, ..MINUTE }, HOUR]);
+        changed.load(&bytes).unwrap();
+        let usage = changed.top(131, 1);
+        assert_eq!(usage[0].windows[0].1, 0);
+        assert_eq!(usage[0].windows[1].1, 3);
+
+        assert!(after.load(b"not messagepack").is_err());
+    }
+
+    #[test]
+    fn top_lists_the_fullest_keys_first() {
+        let memory = memory(vec![HOUR]);
+        memory.record("quiet", 10, 1, 1);
+        memory.record("busy", 10, 1, 3);
+        memory.record("medium", 10, 1, 2);
+        let keys: Vec<String> = memory.top(20, 2).into_iter().map(|u| u.key).collect();
+        assert_eq!(keys, ["busy", "medium"]);
+        assert!(memory.top(10 + 3_600, 5).is_empty(), "all expired");
     }
 }

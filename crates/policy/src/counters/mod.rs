@@ -10,12 +10,15 @@ pub mod memory;
 pub mod redis;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use crate::config::RedisConfig;
 use crate::limiter::{Limit, LimitsConfig, Verdict};
+use crate::metrics::PolicyMetrics;
 
 pub use memory::Memory;
-pub use redis::{Redis, RedisStatus};
+pub use redis::{unlock, Redis, RedisStatus};
 
 /// One question at RCPT: may `key` send `messages` more messages carrying
 /// `recipients` more recipients?
@@ -100,6 +103,9 @@ pub struct Diversity {
 pub enum StoreError {
     #[error("redis: {0}")]
     Redis(String),
+    /// The limits cannot be used (the store was never built).
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
 }
 
 /// One key's windows now, for "top senders" listings.
@@ -111,6 +117,8 @@ pub struct Usage {
 }
 
 /// The store in use.
+// One per server, never moved around: the size gap does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Counters {
     Memory(Memory),
     Redis(Redis),
@@ -120,6 +128,19 @@ impl Counters {
     /// An embedded store.
     pub fn memory(limits: LimitsConfig, diversity: Diversity) -> Result<Self, crate::ConfigError> {
         Ok(Counters::Memory(Memory::new(limits, diversity)?))
+    }
+
+    /// A store shared through Redis; starts on local counts when Redis is
+    /// down (see [`Redis::connect`]).
+    pub async fn redis(
+        config: &RedisConfig,
+        limits: LimitsConfig,
+        diversity: Diversity,
+        metrics: Arc<PolicyMetrics>,
+    ) -> Result<Self, StoreError> {
+        Ok(Counters::Redis(
+            Redis::connect(config, limits, diversity, metrics).await?,
+        ))
     }
 
     /// Locked? Tripped? Within the limits? Notes the client's IP for the

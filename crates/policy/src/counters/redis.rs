@@ -1,7 +1,147 @@
-//! The shared store (placeholder: decides on local counts until the Redis
-//! client lands).
+//! The shared store: several mail servers count against the same windows in
+//! Redis, one atomic Lua script per decision, with the answers of
+//! [`Memory`] for the same calls.
+//!
+//! Layout (`<key>` lower-cased, then `{`, `}`, `:` and `%` percent-encoded so
+//! no name can pose as another's keys or break the hash tag):
+//! - `<prefix>:{<account>}:lock`: the account is locked (no TTL; `mailfuse
+//!   unlock` deletes it);
+//! - `<prefix>:{<account>}:ips`: ZSET `"<network> <ip>"` → last seen, for the
+//!   many-IPs and many-networks trips;
+//! - `<prefix>:{<key>}:<messages|recipients>:<window>:seconds`: ZSET of the
+//!   seconds holding counts, and `…:amounts`: HASH second → amount plus
+//!   `total`, the window's running sum.
+//!
+//! Every key of one account shares its `{…}` hash tag, so a script touches a
+//! single slot of a Redis Cluster; every key but the lock expires a minute
+//! after its longest window, so idle users vanish. Times are the caller's
+//! clock, never Redis's `TIME`.
+//!
+//! While Redis fails or is slower than `timeout`, decisions come from
+//! [`Redis::local`], a [`Memory`] that always counts this server's own
+//! traffic; what is counted meanwhile waits in a bounded backlog that a
+//! background task replays, with the original seconds, once Redis answers
+//! its ping again.
 
-use super::{Answer, Ask, Memory, StoreError};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use mailfuse_core::net::Network;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Client, IntoConnectionInfo, Script};
+use tracing::{info, warn};
+
+use super::{Answer, Ask, Diversity, Memory, StoreError, Trip};
+use crate::config::RedisConfig;
+use crate::limiter::{normalize, Counting, Limit, Limiter, LimitsConfig, Verdict};
+use crate::metrics::PolicyMetrics;
+
+/// How much longer than its longest window a key lives.
+const TTL_MARGIN_SECS: u64 = 60;
+
+/// Counts and locks kept for replay during an outage, at most; older ones
+/// are dropped (and counted) first.
+const BACKLOG_MAX: usize = 100_000;
+
+/// Backlog entries sent per pipeline when Redis is back.
+const REPLAY_BATCH: usize = 1_000;
+
+/// The amount one call adds, at most: Redis counts in `i64` and Lua in
+/// doubles; a real message never carries this many recipients.
+const MAX_AMOUNT: u64 = u32::MAX as u64;
+
+/// How often the background task pings Redis while it is down.
+const PING_EVERY: Duration = Duration::from_secs(1);
+
+/// Expires one window's old seconds and returns its total (a string).
+/// Shared by both scripts.
+const WINDOW_LUA: &str = r#"
+local function int(n) return string.format('%.0f', n) end
+local function held(seconds, amounts, now, window)
+  local cutoff = int(now - window)
+  local old = redis.call('ZRANGEBYSCORE', seconds, '-inf', cutoff)
+  if #old == 0 then
+    return redis.call('HGET', amounts, 'total') or '0'
+  end
+  local gone = 0
+  for _, second in ipairs(old) do
+    gone = gone + (tonumber(redis.call('HGET', amounts, second)) or 0)
+    redis.call('HDEL', amounts, second)
+  end
+  redis.call('ZREMRANGEBYSCORE', seconds, '-inf', cutoff)
+  return tostring(redis.call('HINCRBY', amounts, 'total', int(-gone)))
+end
+"#;
+
+/// KEYS: lock, ips, then `seconds, amounts` per limit.
+/// ARGV: now, ttl, `1` when there is an account (else no lock or trip
+/// applies), max_ips, max_networks, diversity window, member (`""`: nothing
+/// to note), then each limit's window.
+/// Returns `{"locked"}`, `{"ips", n}`, `{"networks", n}` or
+/// `{"totals", total…}`.
+const CHECK_LUA: &str = r#"
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local lock, ips = KEYS[1], KEYS[2]
+if ARGV[3] == '1' and redis.call('EXISTS', lock) == 1 then return {'locked'} end
+local max_ips, max_networks, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local member = ARGV[7]
+if member ~= '' then
+  redis.call('ZREMRANGEBYSCORE', ips, '-inf', int(now - window))
+  local at = redis.call('ZSCORE', ips, member)
+  if not at then
+    if redis.call('ZCARD', ips) >= 1024 then redis.call('ZPOPMIN', ips) end
+    redis.call('ZADD', ips, ARGV[1], member)
+  elseif tonumber(at) < now then
+    redis.call('ZADD', ips, ARGV[1], member)
+  end
+  redis.call('EXPIRE', ips, ttl)
+  local count = redis.call('ZCARD', ips)
+  if max_ips > 0 and count > max_ips then
+    redis.call('SET', lock, ARGV[1])
+    return {'ips', tostring(count)}
+  end
+  if max_networks > 0 then
+    local networks, distinct = {}, 0
+    for _, seen in ipairs(redis.call('ZRANGE', ips, 0, -1)) do
+      local network = string.match(seen, '^[^ ]+')
+      if not networks[network] then
+        networks[network] = true
+        distinct = distinct + 1
+      end
+    end
+    if distinct > max_networks then
+      redis.call('SET', lock, ARGV[1])
+      return {'networks', tostring(distinct)}
+    end
+  end
+end
+local totals = {'totals'}
+for i = 8, #ARGV do
+  local k = 3 + (i - 8) * 2
+  totals[#totals + 1] = held(KEYS[k], KEYS[k + 1], now, tonumber(ARGV[i]))
+end
+return totals
+"#;
+
+/// KEYS: `seconds, amounts` per limit. ARGV: now, ttl, then `window,
+/// amount` per limit.
+const RECORD_LUA: &str = r#"
+local now, ttl = tonumber(ARGV[1]), ARGV[2]
+for i = 1, #KEYS, 2 do
+  local seconds, amounts = KEYS[i], KEYS[i + 1]
+  local window, amount = tonumber(ARGV[i + 2]), ARGV[i + 3]
+  held(seconds, amounts, now, window)
+  redis.call('ZADD', seconds, ARGV[1], ARGV[1])
+  redis.call('HINCRBY', amounts, ARGV[1], amount)
+  redis.call('HINCRBY', amounts, 'total', amount)
+  redis.call('EXPIRE', seconds, ttl)
+  redis.call('EXPIRE', amounts, ttl)
+end
+return 0
+"#;
 
 /// Whether Redis answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,14 +152,176 @@ pub enum RedisStatus {
 
 /// Counters shared through Redis, with a local fallback.
 pub struct Redis {
+    shared: Arc<Shared>,
+    resync: tokio::task::JoinHandle<()>,
+}
+
+/// What the requests and the resync task share.
+struct Shared {
+    connection: ConnectionManager,
+    keys: KeyNames,
+    timeout: Duration,
+    /// The configured limits, read only (the counts live in Redis).
+    rules: Limiter,
+    diversity: Diversity,
     local: Memory,
+    metrics: Arc<PolicyMetrics>,
+    up: AtomicBool,
+    backlog: Mutex<Backlog>,
+    check_script: Script,
+    record_script: Script,
+}
+
+/// What happened while Redis was away, oldest first.
+#[derive(Default)]
+struct Backlog {
+    entries: VecDeque<Missed>,
+    dropped: u64,
+}
+
+enum Missed {
+    Counted {
+        key: String,
+        now: u64,
+        messages: u64,
+        recipients: u64,
+    },
+    Locked {
+        account: String,
+        now: u64,
+    },
+}
+
+/// Builds the Redis key names of one prefix.
+struct KeyNames {
+    prefix: String,
+}
+
+impl KeyNames {
+    /// `<prefix>:{<escaped key>}:`, the start of every key of `key`.
+    fn tag(&self, key: &str) -> String {
+        let key = normalize(key);
+        let mut name = String::with_capacity(self.prefix.len() + key.len() + 16);
+        name.push_str(&self.prefix);
+        name.push_str(":{");
+        escape_into(&key, &mut name);
+        name.push_str("}:");
+        name
+    }
+
+    fn lock(&self, account: &str) -> String {
+        self.tag(account) + "lock"
+    }
+
+    fn ips(&self, account: &str) -> String {
+        self.tag(account) + "ips"
+    }
+
+    /// The `seconds` and `amounts` keys of one limit of `key` (`tag` is
+    /// [`KeyNames::tag`] of it). Limits with the same window and counting
+    /// share them: they count the same amounts.
+    fn window(tag: &str, limit: &Limit) -> [String; 2] {
+        let counts = match limit.counts {
+            Counting::Messages => "messages",
+            Counting::Recipients => "recipients",
+        };
+        let base = format!("{tag}{counts}:{}:", limit.window_secs);
+        [format!("{base}seconds"), base + "amounts"]
+    }
+}
+
+/// Percent-encodes the characters that delimit key parts or the hash tag.
+fn escape_into(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '{' | '}' | ':' | '%' => {
+                // Writing to a String cannot fail.
+                let _ = write!(out, "%{:02X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
 }
 
 impl Redis {
-    pub async fn check(&self, ask: &Ask<'_>) -> Result<Answer, StoreError> {
-        Ok(self.local.check(ask))
+    /// Connects lazily: Redis being down at start only means starting on
+    /// local counts (and saying so); the resync task takes over when it
+    /// answers. Fails only on a bad configuration (URL, duplicate override).
+    pub async fn connect(
+        config: &RedisConfig,
+        limits: LimitsConfig,
+        diversity: Diversity,
+        metrics: Arc<PolicyMetrics>,
+    ) -> Result<Redis, StoreError> {
+        let connection = ConnectionManager::new_lazy_with_config(
+            client(config)?,
+            ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(config.timeout))
+                .set_response_timeout(Some(config.timeout))
+                .set_number_of_retries(1)
+                .set_max_delay(PING_EVERY),
+        )
+        .map_err(redis_error)?;
+        let shared = Arc::new(Shared {
+            connection,
+            keys: KeyNames {
+                prefix: escaped(&config.prefix),
+            },
+            timeout: config.timeout,
+            rules: Limiter::new(limits.clone())?,
+            diversity,
+            local: Memory::new(limits, diversity)?,
+            metrics,
+            up: AtomicBool::new(false),
+            backlog: Mutex::new(Backlog::default()),
+            check_script: Script::new(&format!("{WINDOW_LUA}{CHECK_LUA}")),
+            record_script: Script::new(&format!("{WINDOW_LUA}{RECORD_LUA}")),
+        });
+        shared.metrics.redis_up.set(0);
+        match shared.ping().await {
+            Ok(()) => shared.mark_up(),
+            Err(e) => warn!(
+                url = %config.url,
+                "Redis unreachable at start, deciding on local counts until it answers: {e}"
+            ),
+        }
+        let resync = tokio::spawn(resync_loop(Arc::downgrade(&shared)));
+        Ok(Redis { shared, resync })
     }
 
+    /// See [`super::Counters::check`]. Never fails: without Redis, the
+    /// local counts answer.
+    pub async fn check(&self, ask: &Ask<'_>) -> Result<Answer, StoreError> {
+        let shared = &self.shared;
+        if let Some(account) = ask.account {
+            if shared.local.is_locked(account) {
+                return Ok(Answer::Locked);
+            }
+        }
+        if shared.is_up() {
+            match shared.shared_check(ask).await {
+                Ok(answer) => {
+                    if let (Answer::Tripped(_), Some(account)) = (&answer, ask.account) {
+                        shared.local.lock(account, ask.now);
+                    }
+                    return Ok(answer);
+                }
+                Err(e) => shared.went_down(&e),
+            }
+        }
+        shared.metrics.fallback_decisions.inc();
+        let answer = shared.local.check(ask);
+        if let (Answer::Tripped(_), Some(account)) = (&answer, ask.account) {
+            shared.queue(Missed::Locked {
+                account: account.to_owned(),
+                now: ask.now,
+            });
+        }
+        Ok(answer)
+    }
+
+    /// See [`super::Counters::record`]. Counted locally too, and kept for
+    /// replay when Redis does not take it.
     pub async fn record(
         &self,
         key: &str,
@@ -27,20 +329,424 @@ impl Redis {
         messages: u64,
         recipients: u64,
     ) -> Result<(), StoreError> {
-        self.local.record(key, now, messages, recipients);
+        let shared = &self.shared;
+        shared.local.record(key, now, messages, recipients);
+        if shared.is_up() {
+            match shared.shared_record(key, now, messages, recipients).await {
+                Ok(()) => return Ok(()),
+                Err(e) => shared.went_down(&e),
+            }
+        }
+        shared.metrics.fallback_decisions.inc();
+        shared.queue(Missed::Counted {
+            key: key.to_owned(),
+            now,
+            messages,
+            recipients,
+        });
         Ok(())
     }
 
+    /// Locks `account` here at once and in Redis (later, if it is down).
     pub async fn lock(&self, account: &str, now: u64) -> Result<(), StoreError> {
-        self.local.lock(account, now);
+        let shared = &self.shared;
+        shared.local.lock(account, now);
+        if shared.is_up() {
+            match shared.shared_lock(account, now).await {
+                Ok(()) => return Ok(()),
+                Err(e) => shared.went_down(&e),
+            }
+        }
+        shared.queue(Missed::Locked {
+            account: account.to_owned(),
+            now,
+        });
         Ok(())
     }
 
+    /// The local store: this server's counts, and the locks of the state
+    /// database (`set_locks`), which lock as much as Redis's.
     pub fn local(&self) -> &Memory {
-        &self.local
+        &self.shared.local
     }
 
     pub fn status(&self) -> RedisStatus {
-        RedisStatus::Down
+        if self.shared.is_up() {
+            RedisStatus::Up
+        } else {
+            RedisStatus::Down
+        }
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.resync.abort();
+    }
+}
+
+/// Lifts `account`'s lock in Redis (for `mailfuse unlock`) and forgets the
+/// IPs it was seen from, so the same IPs do not trip it again at once.
+/// `true` when it was locked.
+pub async fn unlock(config: &RedisConfig, account: &str) -> Result<bool, StoreError> {
+    let keys = KeyNames {
+        prefix: escaped(&config.prefix),
+    };
+    let client = client(config)?;
+    let work = async {
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        let (removed, _): (u64, u64) = redis::pipe()
+            .del(keys.lock(account))
+            .del(keys.ips(account))
+            .query_async(&mut connection)
+            .await?;
+        Ok::<_, redis::RedisError>(removed > 0)
+    };
+    within(config.timeout, work).await
+}
+
+fn escaped(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    escape_into(text, &mut out);
+    out
+}
+
+/// A client for `config.url`, with `config.password` when given.
+fn client(config: &RedisConfig) -> Result<Client, StoreError> {
+    let mut info = config
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(redis_error)?;
+    if let Some(password) = &config.password {
+        let settings = info.redis_settings().clone().set_password(password);
+        info = info.set_redis_settings(settings);
+    }
+    Client::open(info).map_err(redis_error)
+}
+
+fn redis_error(e: redis::RedisError) -> StoreError {
+    StoreError::Redis(e.to_string())
+}
+
+/// `work`, or an error once `timeout` has passed.
+async fn within<T>(
+    timeout: Duration,
+    work: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(timeout, work).await {
+        Ok(result) => result.map_err(redis_error),
+        Err(_) => Err(StoreError::Redis(format!(
+            "no answer within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}
+
+impl Shared {
+    fn is_up(&self) -> bool {
+        self.up.load(Ordering::SeqCst)
+    }
+
+    /// Notes an outage: logged once, not per request.
+    fn went_down(&self, error: &StoreError) {
+        self.metrics.store_errors.inc();
+        if self.up.swap(false, Ordering::SeqCst) {
+            self.metrics.redis_up.set(0);
+            warn!("Redis unreachable, deciding on local counts until it answers: {error}");
+        }
+    }
+
+    fn mark_up(&self) {
+        self.up.store(true, Ordering::SeqCst);
+        self.metrics.redis_up.set(1);
+    }
+
+    fn backlog(&self) -> MutexGuard<'_, Backlog> {
+        self.backlog.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn queue(&self, missed: Missed) {
+        let mut backlog = self.backlog();
+        if backlog.entries.len() >= BACKLOG_MAX {
+            backlog.entries.pop_front();
+            backlog.dropped += 1;
+        }
+        backlog.entries.push_back(missed);
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        within(
+            self.timeout,
+            redis::cmd("PING").query_async::<()>(&mut connection),
+        )
+        .await
+    }
+
+    /// The limits of `key` (none when allow-listed) and the TTL of its keys.
+    fn limits_and_ttl(&self, key: &str, with_ips: bool) -> (&[Limit], u64) {
+        let limits = self.rules.limits_of(key).unwrap_or_default();
+        let longest = limits.iter().map(|limit| limit.window_secs).max();
+        let ips = with_ips.then_some(self.diversity.window_secs);
+        let ttl = longest.into_iter().chain(ips).max().unwrap_or(0);
+        (limits, ttl.saturating_add(TTL_MARGIN_SECS))
+    }
+
+    async fn shared_check(&self, ask: &Ask<'_>) -> Result<Answer, StoreError> {
+        let diversity = self.diversity;
+        let trips_on = diversity.max_ips > 0 || diversity.max_networks > 0;
+        let (limits, ttl) = self.limits_and_ttl(ask.key, trips_on);
+        // Locks and IPs are the account's; with no account, they go under
+        // the key's tag (same slot) and nothing is noted there.
+        let owner = ask.account.unwrap_or(ask.key);
+        let member = match (ask.account, ask.client) {
+            (Some(_), Some(ip)) if trips_on => format!("{} {ip}", Network::of(ip)),
+            _ => String::new(),
+        };
+        let mut invocation = self.check_script.prepare_invoke();
+        invocation
+            .key(self.keys.lock(owner))
+            .key(self.keys.ips(owner))
+            .arg(ask.now)
+            .arg(ttl)
+            .arg(u8::from(ask.account.is_some()))
+            .arg(diversity.max_ips)
+            .arg(diversity.max_networks)
+            .arg(diversity.window_secs)
+            .arg(member);
+        let tag = self.keys.tag(ask.key);
+        for limit in limits {
+            let [seconds, amounts] = KeyNames::window(&tag, limit);
+            invocation.key(seconds).key(amounts).arg(limit.window_secs);
+        }
+        let mut connection = self.connection.clone();
+        let reply: Vec<String> =
+            within(self.timeout, invocation.invoke_async(&mut connection)).await?;
+        self.answer_of(&reply, limits, ask)
+    }
+
+    /// Reads the check script's reply as [`Memory::check`] would answer.
+    fn answer_of(
+        &self,
+        reply: &[String],
+        limits: &[Limit],
+        ask: &Ask<'_>,
+    ) -> Result<Answer, StoreError> {
+        let window = Duration::from_secs(self.diversity.window_secs);
+        let number = |index: usize| -> Result<u64, StoreError> {
+            let text = reply.get(index).map(String::as_str).unwrap_or_default();
+            // A total below zero can only be a hand-edited key: nothing held.
+            text.parse::<i64>()
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(|_| StoreError::Redis(format!("unexpected script reply {reply:?}")))
+        };
+        match reply.first().map(String::as_str) {
+            Some("locked") => Ok(Answer::Locked),
+            Some("ips") => Ok(Answer::Tripped(Trip::ManyIps {
+                count: usize::try_from(number(1)?).unwrap_or(usize::MAX),
+                window,
+            })),
+            Some("networks") => Ok(Answer::Tripped(Trip::ManyNetworks {
+                count: usize::try_from(number(1)?).unwrap_or(usize::MAX),
+                window,
+            })),
+            Some("totals") => {
+                let totals = (1..=limits.len())
+                    .map(number)
+                    .collect::<Result<Vec<u64>, _>>()?;
+                // Keep the local counts warm with the cluster's, for an outage.
+                self.local.catch_up(ask.key, ask.now, &totals);
+                for (limit, &held) in limits.iter().zip(&totals) {
+                    let amount = match limit.counts {
+                        Counting::Messages => ask.messages,
+                        Counting::Recipients => ask.recipients,
+                    };
+                    let count = held.saturating_add(amount);
+                    if count > limit.max {
+                        return Ok(Verdict::Over {
+                            limit: *limit,
+                            count,
+                        }
+                        .into());
+                    }
+                }
+                Ok(Answer::Allowed)
+            }
+            _ => Err(StoreError::Redis(format!(
+                "unexpected script reply {reply:?}"
+            ))),
+        }
+    }
+
+    /// The record script's invocation, or `None` when nothing is counted
+    /// (allow-listed, no limits, zero amounts).
+    fn record_invocation(
+        &self,
+        key: &str,
+        now: u64,
+        messages: u64,
+        recipients: u64,
+    ) -> Option<redis::ScriptInvocation<'_>> {
+        let (limits, ttl) = self.limits_and_ttl(key, false);
+        let tag = self.keys.tag(key);
+        let mut invocation = self.record_script.prepare_invoke();
+        invocation.arg(now).arg(ttl);
+        let mut counted: Vec<(u64, Counting)> = Vec::with_capacity(limits.len());
+        for limit in limits {
+            let amount = match limit.counts {
+                Counting::Messages => messages,
+                Counting::Recipients => recipients,
+            }
+            .min(MAX_AMOUNT);
+            let window = (limit.window_secs, limit.counts);
+            if amount == 0 || counted.contains(&window) {
+                continue;
+            }
+            counted.push(window);
+            let [seconds, amounts] = KeyNames::window(&tag, limit);
+            invocation
+                .key(seconds)
+                .key(amounts)
+                .arg(limit.window_secs)
+                .arg(amount);
+        }
+        (!counted.is_empty()).then_some(invocation)
+    }
+
+    async fn shared_record(
+        &self,
+        key: &str,
+        now: u64,
+        messages: u64,
+        recipients: u64,
+    ) -> Result<(), StoreError> {
+        let Some(invocation) = self.record_invocation(key, now, messages, recipients) else {
+            return Ok(());
+        };
+        let mut connection = self.connection.clone();
+        within(self.timeout, invocation.invoke_async::<()>(&mut connection)).await
+    }
+
+    async fn shared_lock(&self, account: &str, now: u64) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        let mut set = redis::cmd("SET");
+        set.arg(self.keys.lock(account)).arg(now);
+        within(self.timeout, set.query_async::<()>(&mut connection)).await
+    }
+
+    /// Sends what the backlog holds, oldest first; Redis counts as up once
+    /// it is empty. On an error, what was not sent goes back to the front.
+    async fn replay(&self) {
+        let mut replayed = 0usize;
+        loop {
+            let batch: Vec<Missed> = {
+                let mut backlog = self.backlog();
+                if backlog.entries.is_empty() {
+                    let dropped = std::mem::take(&mut backlog.dropped);
+                    let was_up = self.up.swap(true, Ordering::SeqCst);
+                    self.metrics.redis_up.set(1);
+                    if !was_up {
+                        info!("Redis back: {replayed} counts replayed ({dropped} dropped when the backlog was full)");
+                    }
+                    return;
+                }
+                let take = backlog.entries.len().min(REPLAY_BATCH);
+                backlog.entries.drain(..take).collect()
+            };
+            if let Err(e) = self.replay_batch(&batch).await {
+                self.went_down(&e);
+                let mut backlog = self.backlog();
+                for missed in batch.into_iter().rev() {
+                    backlog.entries.push_front(missed);
+                }
+                return;
+            }
+            replayed += batch.len();
+        }
+    }
+
+    async fn replay_batch(&self, batch: &[Missed]) -> Result<(), StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.load_script(&self.record_script).ignore();
+        for missed in batch {
+            match missed {
+                Missed::Counted {
+                    key,
+                    now,
+                    messages,
+                    recipients,
+                } => {
+                    if let Some(invocation) =
+                        self.record_invocation(key, *now, *messages, *recipients)
+                    {
+                        pipe.invoke_script(&invocation).ignore();
+                    }
+                }
+                Missed::Locked { account, now } => {
+                    pipe.set(self.keys.lock(account), *now).ignore();
+                }
+            }
+        }
+        let mut connection = self.connection.clone();
+        // A batch may take longer than one decision.
+        within(
+            self.timeout.saturating_mul(10),
+            pipe.query_async::<()>(&mut connection),
+        )
+        .await
+    }
+}
+
+/// Pings Redis every second while it is down (or a straggler waits in the
+/// backlog) and replays the backlog when it answers.
+async fn resync_loop(shared: Weak<Shared>) {
+    let mut ticks = tokio::time::interval(PING_EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        if shared.is_up() && shared.backlog().entries.is_empty() {
+            continue;
+        }
+        if shared.ping().await.is_ok() {
+            shared.replay().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names_escape_delimiters_and_share_the_hash_tag() {
+        let keys = KeyNames {
+            prefix: escaped("mf"),
+        };
+        assert_eq!(
+            keys.lock("Alice@Example.com"),
+            "mf:{alice@example.com}:lock"
+        );
+        assert_eq!(keys.ips("a}b"), "mf:{a%7Db}:ips");
+        assert_eq!(keys.tag("x:y"), "mf:{x%3Ay}:");
+        assert_eq!(keys.tag("{%}"), "mf:{%7B%25%7D}:");
+        // A name spelling another's escape stays distinct from it.
+        assert_ne!(keys.tag("a%7Db"), keys.tag("a}b"));
+        let limit = Limit {
+            window_secs: 60,
+            max: 1,
+            counts: Counting::Recipients,
+        };
+        assert_eq!(
+            KeyNames::window(&keys.tag("ü"), &limit),
+            [
+                "mf:{ü}:recipients:60:seconds".to_string(),
+                "mf:{ü}:recipients:60:amounts".to_string()
+            ]
+        );
+        assert_eq!(escaped("a{b"), "a%7Bb");
     }
 }

@@ -1,0 +1,581 @@
+//! The HTML report: one self-contained file (inline CSS and SVG, no script,
+//! nothing fetched) that opens offline from a mail attachment.
+//!
+//! Every string that came from a log goes through [`esc`]: control
+//! characters shown as visible escapes ([`Sanitized`]), then `&<>"'` as
+//! entities, so it is text in element content and in attributes alike. The
+//! page also forbids scripts by its Content-Security-Policy, in case.
+
+mod svg;
+
+use std::fmt::{self, Write as _};
+use std::io::{self, Write};
+use std::net::IpAddr;
+
+use mailfuse_core::net::Network;
+use mailfuse_core::text::Sanitized;
+use mailfuse_detect::hourly::{AccountHours, SourceHour, SourceHours};
+use mailfuse_detect::{Findings, Hourly, Incident, IncidentKind};
+
+use crate::engine::{InputReport, ReadSummary};
+use svg::{Chart, Panel, Series, TimeAxis};
+
+/// Panels per chart; the rest are counted below it.
+const MAX_PANELS: usize = 6;
+/// Sending IPs named in a panel's label.
+const IPS_NAMED: usize = 4;
+
+/// Untrusted text made safe for HTML (see the module doc).
+pub struct Escaped<'a>(&'a str);
+
+/// `text` escaped for HTML text or a quoted attribute value.
+pub fn esc(text: &str) -> Escaped<'_> {
+    Escaped(text)
+}
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(EntityWriter(f), "{}", Sanitized(self.0.as_bytes()))
+    }
+}
+
+/// Writes through to a formatter with HTML's special characters as entities.
+struct EntityWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl fmt::Write for EntityWriter<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            match c {
+                '&' => self.0.write_str("&amp;")?,
+                '<' => self.0.write_str("&lt;")?,
+                '>' => self.0.write_str("&gt;")?,
+                '"' => self.0.write_str("&quot;")?,
+                '\'' => self.0.write_str("&#39;")?,
+                c => self.0.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+const STYLE: &str = "
+body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#1d2430}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccd;padding:2px 6px;text-align:right}
+td.t,th.t{text-align:left}tr.bad td{background:#fde8e8}
+.incident{border-left:5px solid #c0392b;padding:.2em 1em;margin:1em 0;background:#fcf6f6}
+.incident.guess{border-color:#d68910;background:#fdf9f0}.incident.limit{border-color:#2e86c1;background:#f3f8fc}
+pre{white-space:pre-wrap;word-break:break-all;background:#f4f4f6;padding:.4em;font-size:12px}
+.chart svg{max-width:100%;height:auto}.bars{fill:#3465a4}.line{fill:none;stroke:#c0392b;stroke-width:1.5}
+.base{stroke:#556}.grid{stroke:#dde;stroke-dasharray:2 3}.label{font-size:12px;font-weight:bold}
+.tick{font-size:10px;fill:#556}.axis{font-size:11px}.note{color:#667;font-size:12px}
+dl{display:grid;grid-template-columns:max-content auto;gap:0 1em}dt{font-weight:bold}dd{margin:0}
+";
+
+/// Writes the scan report as one HTML page.
+pub fn write_scan(
+    out: &mut dyn Write,
+    summary: &ReadSummary,
+    findings: &Findings,
+) -> io::Result<()> {
+    let stats = &findings.stats;
+    let period = match (stats.first_event, stats.last_event) {
+        (Some(first), Some(last)) => format!("{first} to {last}"),
+        _ => "no events".into(),
+    };
+    writeln!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
+    )?;
+    writeln!(out, "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">")?;
+    writeln!(
+        out,
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    )?;
+    writeln!(out, "<title>mailfuse report: {}</title>", esc(&period))?;
+    writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>")?;
+    writeln!(out, "<h1>mailfuse report</h1>")?;
+    write_summary(out, summary, findings, &period)?;
+    write_incidents(out, &findings.incidents)?;
+    write_charts(out, findings)?;
+    write_accounts(out, findings)?;
+    write_inputs(out, &summary.inputs)?;
+    writeln!(
+        out,
+        "<p class=\"note\">Made by mailfuse {}. All times are UTC.</p>\n</body>\n</html>",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+fn write_summary(
+    out: &mut dyn Write,
+    summary: &ReadSummary,
+    findings: &Findings,
+    period: &str,
+) -> io::Result<()> {
+    let stats = &findings.stats;
+    let lines: u64 = summary.inputs.iter().map(|i| i.lines).sum();
+    let skipped: u64 = summary.inputs.iter().map(InputReport::skipped).sum();
+    let count = |kind| findings.incidents.iter().filter(|i| i.kind == kind).count();
+    writeln!(out, "<h2 id=\"summary\">Summary</h2>\n<dl>")?;
+    let rows: [(&str, String); 9] = [
+        ("Period", format!("{period} (UTC)")),
+        (
+            "Server time zone",
+            format!("{} ({})", summary.time_zone.zone, summary.time_zone.source),
+        ),
+        (
+            "Inputs",
+            format!("{} ({lines} lines, {skipped} skipped)", summary.inputs.len()),
+        ),
+        (
+            "Messages",
+            format!(
+                "{} ({} recipients; {} delivery lines: {} delivered, {} deferred, {} refused permanently)",
+                stats.messages, stats.recipients, stats.deliveries, stats.delivered, stats.deferred, stats.failed
+            ),
+        ),
+        (
+            "Logins",
+            format!("{} failed, {} succeeded", stats.auth_failures, stats.auth_successes),
+        ),
+        ("Server blocks", stats.server_blocks.to_string()),
+        (
+            "Compromised accounts",
+            count(IncidentKind::CompromisedAccount).to_string(),
+        ),
+        (
+            "Password guessing",
+            count(IncidentKind::PasswordGuessing).to_string(),
+        ),
+        ("Over sending limits", count(IncidentKind::LimitExceeded).to_string()),
+    ];
+    for (term, value) in rows {
+        writeln!(out, "<dt>{term}</dt><dd>{}</dd>", esc(&value))?;
+    }
+    writeln!(out, "</dl>")
+}
+
+fn write_incidents(out: &mut dyn Write, incidents: &[Incident]) -> io::Result<()> {
+    writeln!(
+        out,
+        "<h2 id=\"incidents\">Incidents ({})</h2>",
+        incidents.len()
+    )?;
+    if incidents.is_empty() {
+        return writeln!(out, "<p>No incidents found.</p>");
+    }
+    for (n, incident) in incidents.iter().enumerate() {
+        write_incident(out, n + 1, incident)?;
+    }
+    Ok(())
+}
+
+fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Result<()> {
+    let ips = join(incident.ips.iter());
+    let (class, title, subject) = match incident.kind {
+        IncidentKind::CompromisedAccount => (
+            "",
+            "Compromised account",
+            incident.account.clone().unwrap_or_default(),
+        ),
+        IncidentKind::LimitExceeded => (
+            " limit",
+            "Over its sending limit",
+            incident.account.clone().unwrap_or_default(),
+        ),
+        IncidentKind::PasswordGuessing => (
+            " guess",
+            "Password guessing",
+            match &incident.network {
+                Some(network) => format!("network {network} ({} IPs)", incident.ips.len()),
+                None if ips.is_empty() => "a host with no IP in the log".into(),
+                None => ips.clone(),
+            },
+        ),
+    };
+    writeln!(
+        out,
+        "<section class=\"incident{class}\">\n<h3>[{n}] {title}: {} <small>(score {})</small></h3>\n<dl>",
+        esc(&subject),
+        incident.score
+    )?;
+    let mut facts = vec![(
+        "Period",
+        format!(
+            "{} to {} (detected {})",
+            incident.first_seen, incident.last_seen, incident.detected_at
+        ),
+    )];
+    match incident.kind {
+        IncidentKind::PasswordGuessing => {
+            facts.push(("IPs", ips));
+            facts.push((
+                "Attempts",
+                format!(
+                    "{} failed logins, {} accounts tried",
+                    incident.failed_logins, incident.accounts_tried_total
+                ),
+            ));
+            if !incident.succeeded_as.is_empty() {
+                facts.push(("SUCCEEDED as", incident.succeeded_as.join(", ")));
+            }
+        }
+        _ => {
+            facts.push(("Sending IPs", ips));
+            facts.push((
+                "Traffic",
+                format!(
+                    "{} messages, {} recipients ({} external), {} refused permanently",
+                    incident.messages,
+                    incident.recipients,
+                    incident.external_recipients,
+                    incident.failed_recipients
+                ),
+            ));
+        }
+    }
+    for (term, value) in facts {
+        writeln!(out, "<dt>{term}</dt><dd>{}</dd>", esc(&value))?;
+    }
+    writeln!(out, "</dl>\n<p>Why:</p>\n<ul>")?;
+    for reason in &incident.reasons {
+        writeln!(out, "<li>{}</li>", esc(reason))?;
+    }
+    writeln!(out, "</ul>\n<p>Evidence:</p>")?;
+    for line in &incident.evidence {
+        writeln!(out, "<pre>{}</pre>", esc(line))?;
+    }
+    writeln!(out, "</section>")
+}
+
+/// Items' texts joined with commas.
+fn join<T: ToString>(items: impl Iterator<Item = T>) -> String {
+    items.map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn write_charts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
+    writeln!(out, "<h2 id=\"charts\">Over time</h2>")?;
+    let (Some(hourly), Some(first), Some(last)) = (
+        &findings.hourly,
+        findings.stats.first_event,
+        findings.stats.last_event,
+    ) else {
+        return writeln!(out, "<p>No events to draw.</p>");
+    };
+    let axis = TimeAxis::new(first, last);
+    let (accounts, accounts_left) = top_accounts(findings, hourly);
+    if accounts.is_empty() {
+        writeln!(out, "<p>No account sent mail.</p>")?;
+    } else {
+        let panels = accounts.iter().map(|a| traffic_panel(&axis, a)).collect();
+        svg::write_chart(
+            out,
+            &axis,
+            &Chart {
+                id: "traffic",
+                title: "Messages and failed recipients, top accounts",
+                y_label: "messages or failed recipients",
+                panels,
+                not_shown: accounts_left,
+                not_shown_what: "accounts",
+            },
+        )?;
+        let panels = accounts.iter().map(|a| ips_panel(&axis, a)).collect();
+        svg::write_chart(
+            out,
+            &axis,
+            &Chart {
+                id: "ips",
+                title: "Sending IPs per account",
+                y_label: "distinct sending IPs",
+                panels,
+                not_shown: accounts_left,
+                not_shown_what: "accounts",
+            },
+        )?;
+    }
+    let (sources, sources_left) = top_sources(findings, hourly);
+    if sources.is_empty() {
+        return writeln!(out, "<p>No failed logins.</p>");
+    }
+    let panels = sources
+        .into_iter()
+        .map(|(label, hours)| Panel {
+            label,
+            series: vec![Series {
+                name: "failed logins",
+                values: axis.sum(hours.iter().map(|h| (h.hour, h.failed_logins))),
+            }],
+        })
+        .collect();
+    svg::write_chart(
+        out,
+        &axis,
+        &Chart {
+            id: "guessing",
+            title: "Password guessing: failed logins per IP or network",
+            y_label: "failed logins",
+            panels,
+            not_shown: sources_left,
+            not_shown_what: "guessing IPs",
+        },
+    )
+}
+
+/// The accounts to draw: those with an incident first (compromised, then over
+/// a limit), then the busiest; and how many more sent mail.
+fn top_accounts<'h>(findings: &Findings, hourly: &'h Hourly) -> (Vec<&'h AccountHours>, usize) {
+    let named = findings
+        .incidents
+        .iter()
+        .filter_map(|i| i.account.as_deref());
+    let busiest = hourly.accounts.iter().map(|a| a.account.as_str());
+    let mut chosen: Vec<&AccountHours> = Vec::new();
+    for name in named.chain(busiest) {
+        if chosen.len() == MAX_PANELS {
+            break;
+        }
+        let series = hourly.accounts.iter().find(|a| a.account == name);
+        if let Some(series) = series.filter(|s| !chosen.iter().any(|c| c.account == s.account)) {
+            chosen.push(series);
+        }
+    }
+    let left = hourly.accounts.len() - chosen.len();
+    (chosen, left)
+}
+
+fn traffic_panel(axis: &TimeAxis, account: &AccountHours) -> Panel {
+    Panel {
+        label: account.account.clone(),
+        series: vec![
+            Series {
+                name: "messages",
+                values: axis.sum(account.hours.iter().map(|h| (h.hour, h.messages))),
+            },
+            Series {
+                name: "failed recipients",
+                values: axis.sum(account.hours.iter().map(|h| (h.hour, h.failed_recipients))),
+            },
+        ],
+    }
+}
+
+fn ips_panel(axis: &TimeAxis, account: &AccountHours) -> Panel {
+    let per_bucket = axis.distinct(
+        account
+            .hours
+            .iter()
+            .map(|h| (h.hour, h.sending_ips.clone())),
+    );
+    let mut all: Vec<IpAddr> = Vec::new();
+    for ip in per_bucket.iter().flatten() {
+        if !all.contains(ip) {
+            all.push(*ip);
+        }
+    }
+    let mut label = format!(
+        "{} — {} IP{}: {}",
+        account.account,
+        all.len(),
+        if all.len() == 1 { "" } else { "s" },
+        join(all.iter().take(IPS_NAMED))
+    );
+    if all.len() > IPS_NAMED {
+        label.push_str(", …");
+    }
+    Panel {
+        label,
+        series: vec![Series {
+            name: "sending IPs",
+            values: per_bucket.iter().map(|ips| ips.len() as u64).collect(),
+        }],
+    }
+}
+
+/// Guessing sources to draw, with their labels: those of guessing incidents
+/// first (the network, or the IP), then the IPs with most failed logins;
+/// and how many more IPs failed logins.
+fn top_sources<'h>(
+    findings: &Findings,
+    hourly: &'h Hourly,
+) -> (Vec<(String, &'h [SourceHour])>, usize) {
+    let mut chosen: Vec<(String, &[SourceHour])> = Vec::new();
+    let mut networks_drawn: Vec<Network> = Vec::new();
+    let mut ips_drawn: Vec<IpAddr> = Vec::new();
+    let guessing = findings
+        .incidents
+        .iter()
+        .filter(|i| i.kind == IncidentKind::PasswordGuessing);
+    for incident in guessing {
+        if chosen.len() == MAX_PANELS {
+            break;
+        }
+        if let Some(network) = incident.network {
+            let series = hourly
+                .guessing_networks
+                .iter()
+                .find(|s| s.source == network);
+            if let (Some(s), false) = (series, networks_drawn.contains(&network)) {
+                networks_drawn.push(network);
+                chosen.push((format!("network {network}"), &s.hours));
+            }
+        } else if let Some(s) = incident
+            .ips
+            .first()
+            .and_then(|ip| find_ip(&hourly.guessing_ips, *ip))
+        {
+            if !ips_drawn.contains(&s.source) {
+                ips_drawn.push(s.source);
+                chosen.push((s.source.to_string(), &s.hours));
+            }
+        }
+    }
+    let drawn = |ips_drawn: &[IpAddr], ip: IpAddr| {
+        ips_drawn.contains(&ip) || networks_drawn.iter().any(|n| n.contains(ip))
+    };
+    for s in &hourly.guessing_ips {
+        if chosen.len() == MAX_PANELS {
+            break;
+        }
+        if !drawn(&ips_drawn, s.source) {
+            ips_drawn.push(s.source);
+            chosen.push((s.source.to_string(), &s.hours));
+        }
+    }
+    let left = hourly
+        .guessing_ips
+        .iter()
+        .filter(|s| !drawn(&ips_drawn, s.source))
+        .count();
+    (chosen, left)
+}
+
+fn find_ip(sources: &[SourceHours<IpAddr>], ip: IpAddr) -> Option<&SourceHours<IpAddr>> {
+    sources.iter().find(|s| s.source == ip)
+}
+
+fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
+    writeln!(
+        out,
+        "<h2 id=\"accounts\">Accounts that sent mail ({})</h2>",
+        findings.accounts.len()
+    )?;
+    if findings.accounts.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "<table>\n<thead><tr><th class=\"t\">account</th><th class=\"t\">compromised</th><th>messages</th><th>recipients</th><th>external</th><th>failed</th><th>foreign From</th><th class=\"t\">sending IPs</th><th class=\"t\">new IPs</th><th>max/min</th><th>max/hour</th><th class=\"t\">first seen</th><th class=\"t\">last seen</th></tr></thead>\n<tbody>")?;
+    for a in &findings.accounts {
+        write!(
+            out,
+            "<tr{}><td class=\"t\">{}</td><td class=\"t\">{}</td>",
+            if a.compromised { " class=\"bad\"" } else { "" },
+            esc(&a.account),
+            if a.compromised { "yes" } else { "no" }
+        )?;
+        for n in [
+            a.counts.messages,
+            a.counts.recipients,
+            a.counts.external_recipients,
+            a.counts.failed_recipients,
+            a.counts.foreign_from_messages,
+        ] {
+            write!(out, "<td>{n}</td>")?;
+        }
+        writeln!(
+            out,
+            "<td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td class=\"t\">{}</td><td class=\"t\">{}</td></tr>",
+            join(a.sending_ips.iter()),
+            join(a.new_ips.iter()),
+            a.peak_per_minute.count,
+            a.peak_per_hour.count,
+            a.first_seen,
+            a.last_seen
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>")
+}
+
+fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
+    writeln!(out, "<h2 id=\"inputs\">Inputs</h2>\n<table>\n<thead><tr><th class=\"t\">input</th><th class=\"t\">format</th><th>lines</th><th>events</th><th>skipped</th><th class=\"t\">details</th></tr></thead>\n<tbody>")?;
+    for input in inputs {
+        let mut details: Vec<String> = Vec::new();
+        if input.unknown > 0 {
+            details.push(format!("{} unrecognised", input.unknown));
+        }
+        details.extend(input.malformed.iter().map(|(why, n)| format!("{n} {why}")));
+        if input.too_long > 0 {
+            details.push(format!("{} too long", input.too_long));
+        }
+        if !input.members.is_empty() {
+            details.push(format!(
+                "read as one log, oldest first: {}",
+                input.members.join(", ")
+            ));
+        }
+        details.extend(input.errors.iter().map(|e| format!("error: {e}")));
+        writeln!(
+            out,
+            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{}</td></tr>",
+            esc(&input.path),
+            input.format.unwrap_or("unknown format"),
+            input.lines,
+            input.events,
+            input.skipped(),
+            esc(&details.join("; "))
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escaped(text: &str) -> String {
+        esc(text).to_string()
+    }
+
+    #[test]
+    fn escapes_markup_in_text_and_attributes() {
+        assert_eq!(
+            escaped("<script>alert(1)</script>"),
+            "&lt;script&gt;alert(1)&lt;/script&gt;"
+        );
+        assert_eq!(
+            escaped("\"><img src=x onerror=alert('1')>"),
+            "&quot;&gt;&lt;img src=x onerror=alert(&#39;1&#39;)&gt;"
+        );
+        assert_eq!(escaped("a & b"), "a &amp; b");
+    }
+
+    #[test]
+    fn shows_control_characters_visibly() {
+        assert_eq!(escaped("\u{1b}[31mred"), "\\x1b[31mred");
+        assert_eq!(escaped("a\u{202e}b\0c"), "a\\u{202e}b\\x00c");
+        assert_eq!(escaped("Příliš žluťoučký"), "Příliš žluťoučký");
+    }
+
+    #[test]
+    fn an_empty_scan_still_makes_a_page() {
+        let findings = Findings {
+            incidents: Vec::new(),
+            accounts: Vec::new(),
+            stats: Default::default(),
+            hourly: None,
+        };
+        let summary = ReadSummary {
+            inputs: Vec::new(),
+            time_zone: crate::engine::ZoneReport {
+                zone: "UTC".into(),
+                source: "default",
+            },
+        };
+        let mut page = Vec::new();
+        write_scan(&mut page, &summary, &findings).unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert!(page.contains("No incidents found."));
+        assert!(page.contains("No events to draw."));
+        assert!(page.ends_with("</html>\n"));
+    }
+}

@@ -1,0 +1,190 @@
+//! Two `mailfuse policy` processes of one cluster sharing a real
+//! `redis-server`: one limit for both, and Redis stopped mid-test.
+
+mod policy_support;
+#[path = "../../policy/tests/support/mod.rs"]
+mod redis_support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use policy_support::{end, rcpt, replies, Server};
+use redis_support::RedisServer;
+
+/// 6 recipients an hour, shared through Redis.
+fn config(redis: &RedisServer) -> String {
+    format!(
+        r#"
+[policy]
+local_domains = ["example.com"]
+
+[[policy.limits]]
+window = "1h"
+max = 6
+counts = "recipients"
+
+[policy.redis]
+url = "{}"
+timeout = "200ms"
+"#,
+        redis.url()
+    )
+}
+
+/// One message with one recipient: the RCPT answer, and the count when
+/// it was accepted. Every request must be answered.
+fn send(stream: &mut TcpStream, login: &str, instance: &str) -> String {
+    stream.write_all(&rcpt(login, instance)).unwrap();
+    let answer = replies(stream, 1).remove(0);
+    if answer == "action=DUNNO" {
+        stream.write_all(&end(login, instance, 1)).unwrap();
+        assert_eq!(replies(stream, 1), ["action=DUNNO"]);
+    }
+    answer
+}
+
+fn deferred(answer: &str) -> bool {
+    answer.starts_with("action=DEFER_IF_PERMIT 4.7.1 ") && answer.contains("6 recipients per 1h")
+}
+
+#[test]
+fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
+    let mut redis = RedisServer::start();
+    let config = config(&redis);
+    let mut a = Server::start(&config);
+    let mut b = Server::start(&config);
+    let mut to_a = a.connect();
+    let mut to_b = b.connect();
+
+    // alice sends 3 through each: 6 in all, the limit.
+    for i in 0..3 {
+        assert_eq!(
+            send(&mut to_a, "alice@example.com", &format!("a{i}")),
+            "action=DUNNO"
+        );
+        assert_eq!(
+            send(&mut to_b, "alice@example.com", &format!("b{i}")),
+            "action=DUNNO"
+        );
+    }
+    // The 7th is refused by both: neither saw more than 3 itself.
+    assert!(deferred(&send(&mut to_a, "alice@example.com", "a3")));
+    assert!(deferred(&send(&mut to_b, "alice@example.com", "b3")));
+    // bob has his own window.
+    for i in 0..2 {
+        assert_eq!(
+            send(&mut to_a, "bob@example.com", &format!("bob{i}")),
+            "action=DUNNO"
+        );
+        assert_eq!(
+            send(&mut to_b, "bob@example.com", &format!("bob{i}")),
+            "action=DUNNO"
+        );
+    }
+
+    // Redis goes away. Every request is still answered, on local counts
+    // that learnt the cluster's totals: alice stays over her limit on both.
+    redis.stop();
+    let started = Instant::now();
+    assert!(deferred(&send(&mut to_a, "alice@example.com", "a4")));
+    assert!(deferred(&send(&mut to_b, "alice@example.com", "b4")));
+    // bob had 4 of 6. A knows its own 2 and the cluster's total as of its
+    // last check (3 or 4): it lets through what that leaves, then defers.
+    // The answers are never an error.
+    let mut bob_through_a = Vec::new();
+    for i in 0..4 {
+        bob_through_a.push(send(&mut to_a, "bob@example.com", &format!("down{i}")));
+    }
+    let through = bob_through_a
+        .iter()
+        .take_while(|answer| *answer == "action=DUNNO")
+        .count();
+    assert!((2..=3).contains(&through), "{bob_through_a:?}");
+    assert!(
+        bob_through_a[through..]
+            .iter()
+            .all(|answer| deferred(answer)),
+        "{bob_through_a:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answers waited for the dead Redis: {:?}",
+        started.elapsed()
+    );
+    assert!(a.alive() && b.alive());
+    let log = a.log();
+    assert!(log.contains("deciding on local counts"), "{log}");
+
+    // Redis comes back empty: what A counted meanwhile is replayed, and a
+    // new server of the cluster sees it.
+    redis.restart();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !a.log().contains("Redis back") {
+        assert!(Instant::now() < deadline, "no resync:\n{}", a.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c = Server::start(&config);
+    let mut to_c = c.connect();
+    for i in 0..6 - through {
+        assert_eq!(
+            send(&mut to_c, "bob@example.com", &format!("c{i}")),
+            "action=DUNNO"
+        );
+    }
+    assert!(deferred(&send(&mut to_c, "bob@example.com", "c-last")));
+}
+
+#[test]
+fn a_lock_made_through_one_server_is_refused_by_the_other_until_unlock() {
+    let redis = RedisServer::start();
+    let config = config(&redis);
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    let mut to_a = a.connect();
+    let mut to_b = b.connect();
+    // A forged sender domain through A locks the account.
+    let mut forged = rcpt("sales@example.com", "1");
+    let forged_text = String::from_utf8(forged.clone())
+        .unwrap()
+        .replace("sender=sales@example.com", "sender=ceo@bank.test");
+    forged = forged_text.into_bytes();
+    to_a.write_all(&forged).unwrap();
+    let locked = replies(&mut to_a, 1).remove(0);
+    assert!(locked.starts_with("action=REJECT 5.7.1 "), "{locked}");
+    // B refuses it too, from the shared lock.
+    to_b.write_all(&rcpt("sales@example.com", "2")).unwrap();
+    assert!(replies(&mut to_b, 1)[0].contains("is locked"));
+    // `mailfuse unlock` with A's configuration lifts it everywhere.
+    let config_path = a.dir.path().join("mailfuse.toml");
+    let state = a.dir.path().join("state.db");
+    std::fs::write(
+        &config_path,
+        format!("{config}\n[watch]\nstate = {state:?}\n"),
+    )
+    .unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+        .args(["unlock", "sales@example.com", "-c"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    for to in [&mut to_a, &mut to_b] {
+        loop {
+            to.write_all(&rcpt("sales@example.com", "3")).unwrap();
+            let answer = replies(to, 1).remove(0);
+            if answer == "action=DUNNO" {
+                break;
+            }
+            assert!(Instant::now() < deadline, "still {answer}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}

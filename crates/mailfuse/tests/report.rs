@@ -1,0 +1,224 @@
+//! `mailfuse scan --format html` and `--format csv` as a user runs them: the
+//! bundled example, a log full of markup and terminal escapes, and the
+//! commands that must refuse these formats.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn mailfuse(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mailfuse runs")
+}
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kerio")
+}
+
+/// Runs `scan --format html` on `input` and returns the page.
+fn html_report(input: &Path) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    let output = mailfuse(&[
+        "scan",
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "incidents found; stderr: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.stdout.is_empty(), "the report went to the file");
+    fs::read_to_string(page).unwrap()
+}
+
+/// The `<figure>` of the chart `id`.
+fn chart<'a>(page: &'a str, id: &str) -> &'a str {
+    let start = page
+        .find(&format!("<figure class=\"chart\" id=\"chart-{id}\">"))
+        .unwrap_or_else(|| panic!("chart {id} missing"));
+    let end = page[start..].find("</figure>").unwrap();
+    &page[start..start + end]
+}
+
+#[test]
+fn example_html_report_shows_the_incident_and_draws_the_spike() {
+    let page = html_report(&example_dir());
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.trim_end().ends_with("</html>"));
+    // Self-contained: nothing fetched, no script.
+    for outside in ["<script", "<link", "src=", "href=", "@import", "url("] {
+        assert!(!page.contains(outside), "{outside} in the page");
+    }
+    assert!(page.contains("default-src 'none'"), "CSP forbids scripts");
+    // The incident with its reasons and evidence.
+    assert!(page.contains("Compromised account: sales@acme-tools.example"));
+    assert!(page.contains("173.16.65.213 failed 30 logins before it sent"));
+    assert!(page.contains("<pre>[05/Nov/2026 02:13:00] Recv: Queue-ID: 6aebd81c-00031e07"));
+    assert!(page.contains("Password guessing: network 185.220.101.0/24"));
+    // The per-account table and the inputs.
+    assert!(page.contains("<tr class=\"bad\"><td class=\"t\">sales@acme-tools.example</td><td class=\"t\">yes</td><td>2466</td>"));
+    assert!(page.contains("mail.log"));
+    // Three charts, each titled and described, with bars drawn.
+    assert_eq!(page.matches("<svg ").count(), 3);
+    for id in ["traffic", "ips", "guessing"] {
+        let figure = chart(&page, id);
+        assert!(figure.contains(&format!("aria-labelledby=\"{id}-title {id}-desc\"")));
+        assert!(figure.contains(&format!("<title id=\"{id}-title\">")));
+        assert!(
+            figure.contains("<path class=\"bars\" d=\"M"),
+            "{id}: no bars"
+        );
+        assert!(figure.contains("time (UTC"), "{id}: axis label");
+        assert!(
+            figure.contains("11-05 00:00"),
+            "{id}: real times on the axis"
+        );
+    }
+    // The hijacked account comes first, and its spike is the chart's top.
+    let traffic = chart(&page, "traffic");
+    let first_label = traffic.split("<text class=\"label\"").nth(1).unwrap();
+    assert!(first_label
+        .contains(">sales@acme-tools.example — peak 567 messages at 2026-11-05T04:00:00Z<"));
+    assert!(traffic.contains("top = 567"));
+    assert!(traffic.contains("more accounts not shown."));
+    assert!(
+        traffic.contains("<polyline class=\"line\""),
+        "failed recipients line"
+    );
+    let guessing = chart(&page, "guessing");
+    assert!(guessing.contains(">173.16.65.213 — peak"));
+    assert!(guessing.contains(">network 185.220.101.0/24 — peak"));
+    // Small: bucketed per hour, capped panels.
+    assert!(page.len() < 200_000, "{} bytes", page.len());
+}
+
+/// A Kerio log whose account name, Subject, delivery detail, failed-login
+/// user and file name carry markup and a terminal escape.
+fn hostile_logs(dir: &Path) {
+    let ip = "203.0.113.66";
+    let mut security = String::new();
+    for i in 0..30 {
+        security.push_str(&format!(
+            "[04/Nov/2026 20:{i:02}:00] Failed SMTP login from {ip} with SASL method LOGIN.\n"
+        ));
+    }
+    for i in 0..12 {
+        security.push_str(&format!(
+            "[04/Nov/2026 20:{:02}:00] Failed IMAP login from 198.51.100.77, user <script>alert(1)</script>\x1b[31m{i}\n",
+            30 + i
+        ));
+    }
+    fs::write(dir.join("\"><img src=x onerror=alert(2)>.log"), security).unwrap();
+    let user = "\"><img src=x onerror=alert(1)>@acme.example";
+    let mut mail = String::new();
+    for i in 0..40 {
+        let queue = format!("6aebd81c-0003{i:04x}");
+        mail.push_str(&format!(
+            "[04/Nov/2026 21:{i:02}:00] Recv: Queue-ID: {queue}, Service: SMTP, From: <x@spam.example>, To: <v{i}@far.example>, Size: 2419, Sender-Host: {ip}, User: {user}, Subject: <script>alert(1)</script>\x1b[31mred, Msg-Id: <a{i}@b>\n"
+        ));
+        mail.push_str(&format!(
+            "[04/Nov/2026 21:{i:02}:05] Sent: Queue-ID: {queue}, Recipient: <v{i}@far.example>, Result: failed, Status: 5.1.1 550 <script>alert(1)</script> no such user, Remote-Host: 192.0.2.1, Msg-Id: <a{i}@b>\n"
+        ));
+    }
+    for i in 0..3 {
+        mail.push_str(&format!(
+            "[04/Nov/2026 22:00:0{i}] Recv: Queue-ID: 6aebd900-0004000{i}, Service: SMTP, From: <a@acme.example>, To: <b@acme.example>, Size: 10, Sender-Host: 192.0.2.9, User: =hyperlink(\"http://evil\")@acme.example, Subject: hi, Msg-Id: <m{i}@b>\n"
+        ));
+    }
+    fs::write(dir.join("mail.log"), mail).unwrap();
+}
+
+#[test]
+fn log_text_cannot_inject_markup_into_the_html_report() {
+    let dir = tempfile::tempdir().unwrap();
+    hostile_logs(dir.path());
+    let page = html_report(dir.path());
+    // The payloads were read: the incident and the guesser are there…
+    assert!(page.contains(
+        "Compromised account: &quot;&gt;&lt;img src=x onerror=alert(1)&gt;@acme.example"
+    ));
+    assert!(page.contains("Subject: &lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31mred"));
+    assert!(page.contains("user &lt;script&gt;alert(1)&lt;/script&gt;\\x1b[31m0"));
+    assert!(page.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;.log"));
+    // …as text only.
+    for raw in [
+        "<script",
+        "<img",
+        "onerror=alert(1)>",
+        "onerror=alert(2)>",
+        "\x1b",
+    ] {
+        assert!(!page.contains(raw), "{raw:?} unescaped in the page");
+    }
+    // The SVG labels (account names) are escaped too.
+    assert!(chart(&page, "traffic")
+        .contains(">&quot;&gt;&lt;img src=x onerror=alert(1)&gt;@acme.example — peak 40 messages"));
+}
+
+#[test]
+fn csv_neutralises_formulas_and_quotes_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    hostile_logs(dir.path());
+    let output = mailfuse(&["scan", "--format", "csv", dir.path().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let csv = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<&str> = csv.split_terminator("\r\n").collect();
+    assert_eq!(rows.len(), 3, "{csv}");
+    assert!(
+        rows[1].starts_with("\"\"\"><img src=x onerror=alert(1)>@acme.example\",yes,40,40,40,40,")
+    );
+    assert!(rows[2].starts_with("\"'=hyperlink(\"\"http://evil\"\")@acme.example\",no,3,"));
+    assert!(!csv.contains('\x1b'));
+}
+
+#[test]
+fn example_csv_is_the_account_table() {
+    let output = mailfuse(&["scan", "--format", "csv", example_dir().to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1));
+    let csv = String::from_utf8(output.stdout).unwrap();
+    let rows: Vec<&str> = csv.split_terminator("\r\n").collect();
+    assert_eq!(rows[0], "account,compromised,messages,recipients,external_recipients,failed_recipients,foreign_from_messages,sending_ips,new_ips,services,peak_per_minute,peak_per_hour,first_seen,last_seen");
+    assert_eq!(rows[1], "sales@acme-tools.example,yes,2466,2466,2466,1494,2466,173.16.65.213,173.16.65.213,SMTP,14,571,2026-11-04T21:26:54Z,2026-11-05T05:39:55Z");
+    assert_eq!(rows.len(), 20, "header and 19 accounts");
+    assert!(rows.iter().all(|r| r.split(',').count() == 14), "{csv}");
+}
+
+#[test]
+fn html_and_csv_are_only_for_scan() {
+    let example = example_dir();
+    for format in ["html", "csv"] {
+        let trace = mailfuse(&[
+            "trace",
+            "--format",
+            format,
+            "6aebd81c-00031e07",
+            example.to_str().unwrap(),
+        ]);
+        let status = mailfuse(&["status", "--format", format, "-c", "/nonexistent.toml"]);
+        for output in [trace, status] {
+            assert_eq!(output.status.code(), Some(2));
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert!(
+                stderr.contains(&format!("invalid value '{format}' for '--format <FORMAT>'"))
+                    && stderr.contains("[possible values: text, json]"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_is_unchanged_by_the_charts() {
+    let output = mailfuse(&["scan", "--format", "json", example_dir().to_str().unwrap()]);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(report.get("hourly").is_none());
+}
