@@ -7,8 +7,11 @@
 #   CONNECTIONS=64        connections kept open at once (as Postfix keeps them)
 #   REQUESTS=500000       requests per mailfuse run
 #   POSTFWD_SECONDS=10    postfwd is slow: it runs for a fixed time instead
-#   USERS=200             SASL users the requests are spread over
-#   LIMIT=50 WINDOW=3600  the rule: LIMIT recipients per user per WINDOW seconds
+#   USERS=5000            SASL users the requests are spread over
+#   LIMIT=100 WINDOW=3600 the rule: LIMIT recipients per user per WINDOW seconds
+#
+# The defaults keep most requests under the limit (each mailfuse run gives a
+# user about 100 RCPTs): the allowed path, which counts, is the common one.
 #   WARMUP=1              seconds of load before measuring
 #
 # Every server gets the same load from policy_load (crates/policy/examples):
@@ -31,8 +34,8 @@ source bench/lib.sh
 CONNECTIONS="${CONNECTIONS:-64}"
 REQUESTS="${REQUESTS:-500000}"
 POSTFWD_SECONDS="${POSTFWD_SECONDS:-10}"
-USERS="${USERS:-200}"
-LIMIT="${LIMIT:-50}"
+USERS="${USERS:-5000}"
+LIMIT="${LIMIT:-100}"
 WINDOW="${WINDOW:-3600}"
 WARMUP="${WARMUP:-1}"
 LOAD=target/release/examples/policy_load
@@ -205,10 +208,10 @@ awk -v e="$embedded_rate" -v r="$redis_rate" -v pf="$postfwd_rate" -v p99="$embe
     function verdict(ok) { return ok ? "met" : "MISSED" }
     BEGIN {
         printf "\nmailfuse/postfwd: embedded %s, redis %s\n",
-            pf > 0 ? sprintf("%.1fx", e / pf) : "n/a", (pf > 0 && r > 0) ? sprintf("%.1fx", r / pf) : "n/a"
+            (pf > 0 ? sprintf("%.1fx", e / pf) : "n/a"), ((pf > 0 && r > 0) ? sprintf("%.1fx", r / pf) : "n/a")
         print "targets (issue 5):"
         printf "  >= 50000 decisions/s embedded: %s (%.0f)\n", verdict(ran && e >= 50000), e
         printf "  p99 <= 1 ms embedded:          %s (%d µs)\n", verdict(ran && p99 <= 1000), p99
         printf "  >= 20x postfwd:                %s (%s)\n", verdict(ran && pf > 0 && e >= 20 * pf),
-            pf > 0 ? sprintf("%.1fx", e / pf) : "postfwd did not run"
+            (pf > 0 ? sprintf("%.1fx", e / pf) : "postfwd did not run")
     }'
