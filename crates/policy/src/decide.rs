@@ -5,6 +5,7 @@
 //! refused at every stage it is asked about. Mail without a login from
 //! outside `trusted_networks` is inbound mail: never limited.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -83,10 +84,10 @@ pub struct Policy {
 const WARN_EVERY_SECS: u64 = 60;
 
 /// Whom a request counts against.
-struct Subject {
-    key: String,
-    /// The login, when there is one.
-    account: Option<String>,
+struct Subject<'a> {
+    key: Cow<'a, str>,
+    /// The login, when there is one (then also the key).
+    account: Option<Cow<'a, str>>,
 }
 
 impl Policy {
@@ -174,17 +175,17 @@ impl Policy {
         &self,
         request: &Request,
         session: &mut Session,
-        subject: &Subject,
+        subject: &Subject<'_>,
     ) -> (Action, Outcome) {
         let now = self.clock.now();
         let account = subject.account.as_deref();
         if let Some(account) = account {
-            // Locked first: a locked account trips nothing more (one lock,
-            // one incident, one alert).
-            if self.counters.local().is_locked(account) {
-                return (locked(account), Outcome::Locked);
-            }
             if let Some(domain) = self.forged_domain(request, account) {
+                // A locked account trips nothing more (one lock, one
+                // incident, one alert).
+                if self.counters.local().is_locked(account) {
+                    return (locked(account), Outcome::Locked);
+                }
                 return self
                     .trip(request, account, now, Trip::ForgedSender { domain })
                     .await;
@@ -251,9 +252,9 @@ impl Policy {
     }
 
     /// The login, else (from a trusted network) the sender or client.
-    fn subject(&self, request: &Request) -> Option<Subject> {
+    fn subject<'a>(&self, request: &'a Request) -> Option<Subject<'a>> {
         if let Some(login) = request.sasl_username() {
-            let login = String::from_utf8_lossy(login).into_owned();
+            let login = String::from_utf8_lossy(login);
             return Some(Subject {
                 key: login.clone(),
                 account: Some(login),
@@ -270,8 +271,8 @@ impl Policy {
         }
         let sender = request.sender().filter(|sender| !sender.is_empty());
         let key = match (self.settings.relay_key, sender) {
-            (RelayKey::Sender, Some(sender)) => String::from_utf8_lossy(sender).into_owned(),
-            _ => client.to_string(),
+            (RelayKey::Sender, Some(sender)) => String::from_utf8_lossy(sender),
+            _ => Cow::Owned(client.to_string()),
         };
         Some(Subject { key, account: None })
     }

@@ -284,6 +284,14 @@ const MAX_TEXT_BYTES: usize = 200;
 /// it. Texts come partly from configuration and from request values, so they
 /// are cut to one line of printable ASCII, at most 200 bytes.
 pub fn encode(action: &Action) -> Vec<u8> {
+    let mut reply = Vec::new();
+    encode_into(action, &mut reply);
+    reply
+}
+
+/// Appends the reply for `action` to `reply` (see [`encode`]): the server
+/// writes the replies of pipelined requests from one buffer.
+pub fn encode_into(action: &Action, reply: &mut Vec<u8>) {
     let (verb, status, text) = match action {
         Action::Dunno => ("DUNNO", "", ""),
         Action::Ok => ("OK", "", ""),
@@ -294,7 +302,6 @@ pub fn encode(action: &Action) -> Vec<u8> {
         Action::Warn(text) => ("WARN", "", text.as_str()),
     };
     let text = sanitize(text);
-    let mut reply = Vec::with_capacity(32 + text.len());
     reply.extend_from_slice(b"action=");
     reply.extend_from_slice(verb.as_bytes());
     // Without a text Postfix writes its own generic one; a bare status code
@@ -308,7 +315,6 @@ pub fn encode(action: &Action) -> Vec<u8> {
         }
     }
     reply.extend_from_slice(b"\n\n");
-    reply
 }
 
 /// `text` as one line of printable ASCII: control characters (CR, LF, tab,

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tracing::{debug, info, warn};
 
 use crate::decide::{Policy, Session};
-use crate::protocol::{encode, RequestReader};
+use crate::protocol::{encode_into, RequestReader};
 
 /// Bytes read from a socket at once: a request is a few hundred bytes.
 const READ_CHUNK: usize = 2_048;
@@ -204,7 +204,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             match reader.next_request() {
                 Ok(Some(request)) => {
                     let action = policy.decide(&request, &mut session).await;
-                    replies.extend_from_slice(&encode(&action));
+                    encode_into(&action, &mut replies);
                 }
                 Ok(None) => break,
                 Err(e) => {

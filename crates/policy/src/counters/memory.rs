@@ -223,17 +223,21 @@ impl State {
             return None;
         }
         let window_secs = diversity.window_secs;
-        let ips = self.seen.entry(account.to_owned()).or_default();
-        ips.retain(|&(_, at)| now.saturating_sub(at) < window_secs);
-        match ips.iter_mut().find(|(seen, _)| *seen == ip) {
-            Some((_, at)) => *at = now.max(*at),
-            None => {
-                if ips.len() >= MAX_IPS_PER_ACCOUNT {
-                    ips.remove(0);
-                }
-                ips.push((ip, now));
+        let fresh = |at: &u64| now.saturating_sub(*at) < window_secs;
+        // The usual request comes from an IP already seen: refresh it, no
+        // allocation, and no trip (only a new IP can make too many).
+        if let Some(ips) = self.seen.get_mut(account) {
+            if let Some((_, at)) = ips.iter_mut().find(|(seen, at)| *seen == ip && fresh(at)) {
+                *at = now.max(*at);
+                return None;
             }
         }
+        let ips = self.seen.entry(account.to_owned()).or_default();
+        ips.retain(|(_, at)| fresh(at));
+        if ips.len() >= MAX_IPS_PER_ACCOUNT {
+            ips.remove(0);
+        }
+        ips.push((ip, now));
         let window = std::time::Duration::from_secs(window_secs);
         if diversity.max_ips > 0 && ips.len() > diversity.max_ips {
             return Some(Trip::ManyIps {
