@@ -286,3 +286,79 @@ fn runs_on_built_in_defaults_without_a_configuration_file() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `GET /metrics` of the server at `port`, parsed as Prometheus text.
+fn scrape(port: u16) -> prometheus_parse::Scrape {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    let lines = body.lines().map(|line| Ok(line.to_string()));
+    prometheus_parse::Scrape::parse(lines).expect("Prometheus text format")
+}
+
+fn value(scrape: &prometheus_parse::Scrape, name: &str, label: Option<(&str, &str)>) -> f64 {
+    scrape
+        .samples
+        .iter()
+        .filter(|sample| sample.metric == name)
+        .filter(|sample| label.is_none_or(|(key, value)| sample.labels.get(key) == Some(value)))
+        .map(|sample| match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref buckets) => {
+                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
+            }
+            _ => 0.0,
+        })
+        .sum()
+}
+
+#[test]
+fn metrics_count_decisions_by_verdict_with_their_latency() {
+    let metrics_port = free_port();
+    // metrics_listen belongs to [policy], before the limits tables.
+    let config = CONFIG.replacen(
+        "[policy]\n",
+        &format!("[policy]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n"),
+        1,
+    );
+    let server = Server::start(&config);
+    let mut stream = server.connect();
+    let mut burst = Vec::new();
+    burst.extend(rcpt("alice@example.com", "1"));
+    burst.extend(end("alice@example.com", "1", 2));
+    burst.extend(rcpt("alice@example.com", "2"));
+    stream.write_all(&burst).unwrap();
+    let answers = replies(&mut stream, 3);
+    assert!(
+        answers[2].starts_with("action=DEFER_IF_PERMIT"),
+        "{answers:?}"
+    );
+    let scrape = scrape(metrics_port);
+    let decisions = "mailfuse_policy_decisions_total";
+    assert_eq!(value(&scrape, decisions, Some(("verdict", "dunno"))), 2.0);
+    assert_eq!(
+        value(&scrape, decisions, Some(("verdict", "over_limit"))),
+        1.0
+    );
+    assert_eq!(value(&scrape, decisions, Some(("verdict", "locked"))), 0.0);
+    assert_eq!(
+        value(&scrape, "mailfuse_policy_decision_seconds", None),
+        3.0
+    );
+    assert_eq!(value(&scrape, "mailfuse_policy_connections", None), 1.0);
+    // No label names an account.
+    assert!(scrape
+        .samples
+        .iter()
+        .all(|sample| !format!("{:?}", sample.labels).contains("alice")));
+}

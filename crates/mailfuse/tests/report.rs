@@ -2,9 +2,14 @@
 //! bundled example, a log full of markup and terminal escapes, and the
 //! commands that must refuse these formats.
 
+#[path = "support/browser.rs"]
+mod browser;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+
+use browser::{screenshot_path, Browser};
 
 fn mailfuse(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_mailfuse"))
@@ -221,4 +226,78 @@ fn json_is_unchanged_by_the_charts() {
     let output = mailfuse(&["scan", "--format", "json", example_dir().to_str().unwrap()]);
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert!(report.get("hourly").is_none());
+}
+
+/// Writes the HTML report of `input` into `dir` and returns its path.
+fn report_file(input: &Path, dir: &Path) -> PathBuf {
+    let path = dir.join("report.html");
+    fs::write(&path, html_report(input)).unwrap();
+    path
+}
+
+#[test]
+fn chromium_draws_the_report_charts_and_lists_the_incident() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = report_file(&example_dir(), dir.path());
+    let browser = Browser::start();
+    browser.open_file(&report);
+    for id in ["traffic", "ips", "guessing"] {
+        // The panel's box, and the bars' drawn area (getBBox: what was
+        // really laid out, not what the markup says).
+        let drawn = browser.execute(&format!(
+            "const svg = document.querySelector('#chart-{id} svg');\
+             const box = svg.getBoundingClientRect();\
+             let area = 0, bars = 0;\
+             for (const bar of svg.querySelectorAll('path.bars')) {{\
+               const b = bar.getBBox(); area += b.width * b.height; bars += 1;\
+             }}\
+             return [box.width, box.height, bars, area];"
+        ));
+        let numbers: Vec<f64> = drawn
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_f64().unwrap())
+            .collect();
+        assert!(
+            numbers[0] > 100.0 && numbers[1] > 50.0 && numbers[2] >= 1.0 && numbers[3] > 10.0,
+            "chart {id} not drawn: {drawn}"
+        );
+    }
+    let incidents = browser.texts("section.incident h3");
+    assert!(
+        incidents
+            .iter()
+            .any(|title| title.contains("sales@acme-tools.example")),
+        "{incidents:?}"
+    );
+    browser.screenshot(&screenshot_path("report.png"));
+    browser.execute("document.getElementById('charts').scrollIntoView(); return 0;");
+    browser.screenshot(&screenshot_path("report-charts.png"));
+}
+
+#[test]
+fn chromium_shows_hostile_log_text_as_text_and_runs_none_of_it() {
+    let logs = tempfile::tempdir().unwrap();
+    hostile_logs(logs.path());
+    let dir = tempfile::tempdir().unwrap();
+    let report = report_file(logs.path(), dir.path());
+    let browser = Browser::start();
+    browser.open_file(&report);
+    // An alert() that ran would hold the page: WebDriver refuses the next
+    // command. None did, nothing was added to the page, and the payloads
+    // show as the text they are.
+    let state = browser.execute(
+        "return [typeof window.__xss, document.querySelectorAll('script, img').length, document.body.innerText];",
+    );
+    let state = state.as_array().unwrap();
+    assert_eq!(state[0], "undefined");
+    assert_eq!(state[1], 0, "an element was injected");
+    let text = state[2].as_str().unwrap();
+    assert!(
+        text.contains("Subject: <script>alert(1)</script>\\x1b[31mred"),
+        "{text}"
+    );
+    assert!(text.contains("\"><img src=x onerror=alert(1)>@acme.example"));
+    browser.screenshot(&screenshot_path("report-hostile.png"));
 }
