@@ -201,16 +201,7 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     let config = load_config(&args.config)?;
     let mut store = open_store(&config)?;
     let mut responder = watch::respond::Responder::new(&config, metrics::WatchMetrics::default())?;
-    let mut unlocked = responder.unlock(&mut store, &args.account)?;
-    // A lock made by another mail server of a policy cluster is in Redis only.
-    if let Some(redis) = &config.policy.redis {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        unlocked |= runtime
-            .block_on(mailfuse_policy::counters::unlock(redis, &args.account))
-            .context("policy.redis: cannot lift the shared lock")?;
-    }
+    let unlocked = responder.unlock(&mut store, &args.account)?;
     if unlocked {
         println!("{} unlocked", args.account);
         Ok(ExitCode::SUCCESS)

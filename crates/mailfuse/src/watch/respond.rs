@@ -50,6 +50,8 @@ pub struct Responder {
     /// Runs the actions, which are async (network); one at a time, in order.
     runtime: tokio::runtime::Runtime,
     metrics: WatchMetrics,
+    /// Where `mailfuse policy` servers share their locks, if they do.
+    policy_redis: Option<mailfuse_policy::config::RedisConfig>,
 }
 
 impl Responder {
@@ -133,6 +135,7 @@ impl Responder {
             nftables,
             host,
             runtime,
+            policy_redis: config.policy.redis.clone(),
             metrics,
         })
     }
@@ -463,18 +466,31 @@ impl Responder {
         }
     }
 
-    /// Unlocks `account` (`mailfuse unlock`), also where the lock was made;
-    /// false if it was not locked.
+    /// Unlocks `account` (`mailfuse unlock`, the dashboard), also where the
+    /// lock was made and in the policy servers' Redis; false if it was not
+    /// locked.
     pub fn unlock(&mut self, store: &mut Store, account: &str) -> Result<bool> {
         if let Some(kerio) = &self.kerio {
             let change = self.runtime.block_on(kerio.enable_user(account))?;
             info!(account, "{}", said(change, "account enabled in Kerio"));
         }
-        let unlocked = store.unlock(account)?;
+        let mut unlocked = store.unlock(account)?;
         if let Some(postfix) = &self.postfix {
             let locked = locked_accounts(store, &self.metrics);
             self.runtime.block_on(postfix.write_locks(&locked))?;
             info!(account, "removed from Postfix's lock map");
+        }
+        // A lock made by another mail server of a policy cluster is in
+        // Redis only.
+        if let Some(redis) = &self.policy_redis {
+            let shared = self
+                .runtime
+                .block_on(mailfuse_policy::counters::unlock(redis, account))
+                .context("policy.redis: cannot lift the shared lock")?;
+            if shared {
+                info!(account, "shared lock lifted in Redis");
+            }
+            unlocked |= shared;
         }
         Ok(unlocked)
     }
