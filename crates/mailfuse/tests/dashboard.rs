@@ -382,6 +382,7 @@ fn dashboard_in_chromium_lists_the_incident_unlocks_and_runs_no_payload() {
     assert!(browser.url().ends_with("/login"), "{}", browser.url());
     browser.fill("#token", TOKEN);
     browser.click("#login");
+    browser.wait_for("#incidents td.subject");
     let subjects = browser.texts("#incidents td.subject");
     assert!(
         subjects.iter().any(|s| s.starts_with(HIJACKED)),
@@ -404,15 +405,14 @@ fn dashboard_in_chromium_lists_the_incident_unlocks_and_runs_no_payload() {
     browser.click_xpath(&format!(
         "//section[@id='locks']//tr[td[@class='account' and text()='{HIJACKED}']]//button"
     ));
+    // The page reloads after the POST: wait for it to list one lock (while
+    // it loads, nothing or the old two are found), then read it.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while browser
-        .texts("#locks td.account")
-        .iter()
-        .any(|a| a == HIJACKED)
-    {
+    while browser.count("#locks td.account") != 1 {
         assert!(Instant::now() < deadline, "the lock is still listed");
         std::thread::sleep(Duration::from_millis(100));
     }
+    assert_eq!(browser.texts("#locks td.account"), [ATTR_XSS]);
     assert!(!store.is_locked(HIJACKED).unwrap(), "unlocked in the store");
     assert!(store.is_locked(ATTR_XSS).unwrap(), "the other lock stays");
     assert_eq!(browser.execute("return typeof window.__xss"), "undefined");

@@ -181,6 +181,20 @@ impl Browser {
             .unwrap_or(0)
     }
 
+    /// Waits (up to 10 s) until an element matches `css`: a click that
+    /// submits a form returns before the next page is there.
+    pub fn wait_for(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.count(css) == 0 {
+            assert!(
+                Instant::now() < deadline,
+                "nothing matches {css:?} in {}",
+                self.url()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Types `text` into the element matching `css`.
     pub fn fill(&self, css: &str, text: &str) {
         self.runtime.block_on(async {
