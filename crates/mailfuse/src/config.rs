@@ -141,6 +141,11 @@ pub struct WebConfig {
     /// Show the state, change nothing (no buttons; changes refused).
     #[serde(default)]
     pub read_only: bool,
+    /// Host names the dashboard may be reached by (`mail.example.com`);
+    /// IP addresses and `localhost` always may. Any other `Host:` is
+    /// refused, so a web page cannot reach it by DNS rebinding.
+    #[serde(default)]
+    pub hosts: Vec<String>,
 }
 
 fn default_web_listen() -> SocketAddr {
@@ -153,6 +158,7 @@ impl Default for WebConfig {
             listen: default_web_listen(),
             token: None,
             read_only: false,
+            hosts: Vec::new(),
         }
     }
 }

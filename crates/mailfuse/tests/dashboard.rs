@@ -364,6 +364,12 @@ fn dashboard_in_chromium_lists_the_incident_unlocks_and_runs_no_payload() {
     assert!(body.contains("&lt;script&gt;window.__xss=1&lt;/script&gt;"));
     assert!(body.contains("\\x1b[2J"), "control characters made visible");
     assert_eq!(get(port, "/", "").0, 303, "the dashboard needs a login");
+    // A name that is not the dashboard's (DNS rebinding) is refused.
+    let rebound = http(
+        port,
+        &format!("GET / HTTP/1.1\r\nHost: attacker.example:{port}\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n"),
+    );
+    assert_eq!(rebound.0, 421, "{}", rebound.1);
 
     // The store's gauges.
     let scrape = scrape(port);

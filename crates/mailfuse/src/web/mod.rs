@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context, Result};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, REFERRER_POLICY, SET_COOKIE,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, HOST, LOCATION, REFERRER_POLICY, SET_COOKIE,
     X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -62,6 +62,11 @@ pub fn serve(config: Config) -> Result<()> {
         backend: Mutex::new(Backend { store, responder }),
         sessions: Sessions::new(web.token.clone()),
         read_only: web.read_only,
+        hosts: web
+            .hosts
+            .iter()
+            .map(|host| host.to_ascii_lowercase())
+            .collect(),
         gauges: StoreGauges::default(),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -112,6 +117,8 @@ struct App {
     backend: Mutex<Backend>,
     sessions: Sessions,
     read_only: bool,
+    /// Lower-cased host names allowed in `Host:` besides IPs and localhost.
+    hosts: Vec<String>,
     gauges: StoreGauges,
 }
 
@@ -177,6 +184,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/unblock", post(unblock))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(app.clone(), known_host))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
 }
@@ -202,6 +210,45 @@ async fn security_headers(mut request: Request, next: Next) -> Response {
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// Refuses a request whose `Host:` names a host the dashboard does not know
+/// (DNS rebinding: an attacker's name resolving to 127.0.0.1). Without a
+/// `Host:` (scrapers speaking HTTP/1.0) it is not a browser: let through.
+async fn known_host(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(HOST)
+        .map(|value| value.to_str().map(host_name));
+    match host {
+        None => next.run(request).await,
+        Some(Ok(name)) if allowed_host(&name, &app.hosts) => next.run(request).await,
+        _ => (
+            StatusCode::MISDIRECTED_REQUEST,
+            "unknown Host: add the name you reach the dashboard by to web.hosts\n",
+        )
+            .into_response(),
+    }
+}
+
+/// The host of a `Host:` value, lower-cased, without port or brackets.
+fn host_name(value: &str) -> String {
+    let value = value.trim();
+    let name = match value.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => value.rsplit_once(':').map_or(value, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                value
+            }
+        }),
+    };
+    name.to_ascii_lowercase()
+}
+
+fn allowed_host(name: &str, hosts: &[String]) -> bool {
+    name.parse::<IpAddr>().is_ok() || name == "localhost" || hosts.iter().any(|h| h == name)
 }
 
 fn see_other(to: &'static str) -> Response {
@@ -418,4 +465,34 @@ fn known_kind(kind: &str) -> Option<&'static str> {
     .into_iter()
     .map(IncidentKind::name)
     .find(|name| *name == kind)
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn ips_localhost_and_listed_names_are_known_hosts() {
+        let hosts = vec!["mail.example.com".to_string()];
+        for value in [
+            "127.0.0.1:8025",
+            "127.0.0.1",
+            "[::1]:8025",
+            "localhost:8025",
+            "LOCALHOST",
+            "Mail.Example.com:8025",
+            "192.0.2.7",
+        ] {
+            assert!(allowed_host(&host_name(value), &hosts), "{value}");
+        }
+        for value in [
+            "evil.example:8025",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "mail.example.com.evil.example",
+            "",
+        ] {
+            assert!(!allowed_host(&host_name(value), &hosts), "{value}");
+        }
+    }
 }
