@@ -123,6 +123,13 @@ struct App {
 }
 
 impl App {
+    /// Whether the change `form` asks for may be made (session, CSRF token,
+    /// not read-only).
+    fn authorize(&self, headers: &HeaderMap, form: &ChangeForm) -> Result<(), Denied> {
+        self.sessions
+            .authorize(headers, form.csrf.as_deref(), self.read_only)
+    }
+
     /// Runs `work` on the backend on a blocking thread (the store and the
     /// actions block).
     async fn with_backend<T: Send + 'static>(
@@ -371,26 +378,18 @@ async fn unlock(
     headers: HeaderMap,
     Form(form): Form<ChangeForm>,
 ) -> Response {
-    if let Err(denied) = app
-        .sessions
-        .authorize(&headers, form.csrf.as_deref(), app.read_only)
-    {
+    if let Err(denied) = app.authorize(&headers, &form) {
         return refused(&nonce, denied);
     }
     let Some(account) = form.account.filter(|a| !a.is_empty()) else {
         return (StatusCode::BAD_REQUEST, "which account?").into_response();
     };
-    let done = app
-        .with_backend(move |backend| {
-            let unlocked = backend.responder.unlock(&mut backend.store, &account)?;
-            info!(account, unlocked, "unlock from the dashboard");
-            Ok(())
-        })
-        .await;
-    match done {
-        Ok(()) => see_other("/"),
-        Err(e) => failed(&nonce, &e),
-    }
+    change(&app, &nonce, move |backend| {
+        let unlocked = backend.responder.unlock(&mut backend.store, &account)?;
+        info!(account, unlocked, "unlock from the dashboard");
+        Ok(())
+    })
+    .await
 }
 
 async fn unblock(
@@ -399,25 +398,29 @@ async fn unblock(
     headers: HeaderMap,
     Form(form): Form<ChangeForm>,
 ) -> Response {
-    if let Err(denied) = app
-        .sessions
-        .authorize(&headers, form.csrf.as_deref(), app.read_only)
-    {
+    if let Err(denied) = app.authorize(&headers, &form) {
         return refused(&nonce, denied);
     }
     let Some(ip) = form.ip.and_then(|ip| ip.parse::<IpAddr>().ok()) else {
         return (StatusCode::BAD_REQUEST, "not an IP address").into_response();
     };
-    let done = app
-        .with_backend(move |backend| {
-            let unblocked = backend.responder.unblock(&mut backend.store, ip)?;
-            info!(%ip, unblocked, "unblock from the dashboard");
-            Ok(())
-        })
-        .await;
-    match done {
+    change(&app, &nonce, move |backend| {
+        let unblocked = backend.responder.unblock(&mut backend.store, ip)?;
+        info!(%ip, unblocked, "unblock from the dashboard");
+        Ok(())
+    })
+    .await
+}
+
+/// Makes an authorized change, then shows the dashboard again.
+async fn change(
+    app: &Arc<App>,
+    nonce: &Nonce,
+    work: impl FnOnce(&mut Backend) -> Result<()> + Send + 'static,
+) -> Response {
+    match app.with_backend(work).await {
         Ok(()) => see_other("/"),
-        Err(e) => failed(&nonce, &e),
+        Err(e) => failed(nonce, &e),
     }
 }
 
