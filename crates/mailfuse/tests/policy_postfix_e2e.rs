@@ -29,12 +29,12 @@ mod support;
 use std::fs::{self, File};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::postfix::{LocalMailboxes, Options};
-use support::{free_port, run_ok, try_wait_until, wait_until, Lab, Submission};
+use support::{free_port, mailfuse, run_ok, try_wait_until, wait_until, Lab, Submission};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
 /// The documentation whose Postfix configuration the test uses.
@@ -179,16 +179,6 @@ limits = [{{ window = "1h", max = {sales_limit}, counts = "recipients" }}]
     )
     .unwrap();
     config
-}
-
-fn mailfuse(args: &[&str], config: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mailfuse runs")
 }
 
 fn locked_accounts(config: &Path) -> Vec<String> {

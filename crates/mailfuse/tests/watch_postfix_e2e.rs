@@ -34,12 +34,12 @@ mod support;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::postfix::{LocalMailboxes, Options, Queued};
-use support::{free_port, try_wait_until, wait_until, Lab, Submission};
+use support::{free_port, mailfuse, try_wait_until, wait_until, Lab, Submission};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
 
@@ -149,16 +149,6 @@ to = ["{ADMIN}"]
         config,
         watch_log: lab.dir().join("watch.log"),
     }
-}
-
-fn mailfuse(args: &[&str], config: &Path) -> Output {
-    Command::new(BIN)
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mailfuse runs")
 }
 
 /// `mailfuse status --format json`, once it has something to show.

@@ -45,6 +45,17 @@ pub fn tool(name: &str) -> PathBuf {
         })
 }
 
+/// Runs `mailfuse ARGS --config CONFIG` to completion.
+pub fn mailfuse(args: &[&str], config: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::null())
+        .output()
+        .expect("mailfuse runs")
+}
+
 /// Runs `command`, failing the test with its output unless it succeeds.
 pub fn run_ok(command: &mut Command) -> Output {
     let output = command

@@ -255,6 +255,17 @@ fn inbound_mail_is_never_limited_and_trusted_relays_are_keyed_by_sender_or_ip() 
     ));
 }
 
+/// A RCPT request of sales@example.com, as itself, from `client`.
+fn sales_from(client: &str) -> Request {
+    ask(
+        "RCPT",
+        "sales@example.com",
+        client,
+        "sales@example.com",
+        &[],
+    )
+}
+
 fn is_locked_reply(action: &Action) -> bool {
     matches!(action, Action::Reject(text) if text.contains("is locked"))
 }
@@ -346,19 +357,10 @@ fn a_login_without_domain_is_judged_only_against_local_domains() {
 fn many_networks_lock_the_account_and_an_unlock_in_the_database_lifts_it() {
     let f = fixture("[trips]\nmax_ips = 0\nmax_networks = 2\nwindow = \"1h\"");
     let mut session = Session::default();
-    let from = |client: &str| {
-        ask(
-            "RCPT",
-            "sales@example.com",
-            client,
-            "sales@example.com",
-            &[],
-        )
-    };
     // Two IPs of one /24 and a second network: fine.
     for client in ["192.0.2.10", "192.0.2.99", "198.51.100.1"] {
         assert_eq!(
-            f.decide(&from(client), &mut session),
+            f.decide(&sales_from(client), &mut session),
             Action::Dunno,
             "{client}"
         );
@@ -366,7 +368,7 @@ fn many_networks_lock_the_account_and_an_unlock_in_the_database_lifts_it() {
     // A third network within the hour trips.
     f.clock.advance(3_000);
     assert!(is_locked_reply(
-        &f.decide(&from("203.0.113.5"), &mut session)
+        &f.decide(&sales_from("203.0.113.5"), &mut session)
     ));
     assert_eq!(
         f.trips.lock().unwrap()[0].trip,
@@ -380,32 +382,40 @@ fn many_networks_lock_the_account_and_an_unlock_in_the_database_lifts_it() {
     let local = f.policy.counters().local();
     local.set_locks(vec!["sales@example.com".to_string()], f.clock.now());
     assert!(is_locked_reply(
-        &f.decide(&from("192.0.2.10"), &mut session)
+        &f.decide(&sales_from("192.0.2.10"), &mut session)
     ));
     local.set_locks(Vec::new(), f.clock.now());
-    assert_eq!(f.decide(&from("192.0.2.10"), &mut session), Action::Dunno);
+    assert_eq!(
+        f.decide(&sales_from("192.0.2.10"), &mut session),
+        Action::Dunno
+    );
 }
 
 #[test]
 fn ips_seen_longer_ago_than_the_window_do_not_count() {
     let f = fixture("[trips]\nmax_ips = 2\nmax_networks = 0\nwindow = \"10m\"");
     let mut session = Session::default();
-    let from = |client: &str| {
-        ask(
-            "RCPT",
-            "sales@example.com",
-            client,
-            "sales@example.com",
-            &[],
-        )
-    };
-    assert_eq!(f.decide(&from("192.0.2.1"), &mut session), Action::Dunno);
-    assert_eq!(f.decide(&from("192.0.2.2"), &mut session), Action::Dunno);
+    assert_eq!(
+        f.decide(&sales_from("192.0.2.1"), &mut session),
+        Action::Dunno
+    );
+    assert_eq!(
+        f.decide(&sales_from("192.0.2.2"), &mut session),
+        Action::Dunno
+    );
     f.clock.advance(600);
     // 192.0.2.1 and .2 were seen exactly 10 minutes ago: out of the window.
-    assert_eq!(f.decide(&from("192.0.2.3"), &mut session), Action::Dunno);
-    assert_eq!(f.decide(&from("192.0.2.4"), &mut session), Action::Dunno);
-    assert!(is_locked_reply(&f.decide(&from("192.0.2.5"), &mut session)));
+    assert_eq!(
+        f.decide(&sales_from("192.0.2.3"), &mut session),
+        Action::Dunno
+    );
+    assert_eq!(
+        f.decide(&sales_from("192.0.2.4"), &mut session),
+        Action::Dunno
+    );
+    assert!(is_locked_reply(
+        &f.decide(&sales_from("192.0.2.5"), &mut session)
+    ));
 }
 
 #[test]
