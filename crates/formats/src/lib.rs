@@ -12,6 +12,7 @@ pub mod exim;
 #[cfg(test)]
 mod expect;
 pub mod kerio;
+pub mod recognise;
 pub mod syslog;
 pub mod syslog5424;
 mod values;
@@ -19,6 +20,7 @@ pub mod zone;
 
 use mailfuse_core::{Event, Timestamp};
 
+pub use recognise::{choose_zone, ChosenZone, Recogniser, Recognition, ZoneSource};
 pub use zone::LocalZone;
 
 /// What a parser made of one line.
@@ -61,7 +63,7 @@ pub enum Format {
 }
 
 impl Format {
-    /// Every format, in the order sniffing tries them.
+    /// Every format, in the order a [`Recogniser`] tries them.
     pub const ALL: &'static [Format] = &[Format::Kerio, Format::Syslog, Format::Exim];
 
     /// Short lower-case name used in reports and flags.
@@ -73,8 +75,8 @@ impl Format {
         }
     }
 
-    /// Whether `line` looks like a line of this format (used to pick the
-    /// parser for a file from its first lines).
+    /// Whether `line` looks like a line of this format (a [`Recogniser`]
+    /// asks, to pick the parser for a file from its first lines).
     pub fn recognizes(self, line: &[u8]) -> bool {
         match self {
             Format::Kerio => kerio::recognizes(line),
@@ -91,21 +93,6 @@ impl Format {
             Format::Exim => Box::new(exim::EximParser::new(context)),
         }
     }
-}
-
-/// Picks the format of a file from a sample of its first lines: the format that
-/// recognizes the most of them, if any recognizes at least one.
-pub fn sniff<'a>(lines: impl IntoIterator<Item = &'a [u8]>) -> Option<Format> {
-    let mut hits = [0usize; Format::ALL.len()];
-    for line in lines {
-        for (i, format) in Format::ALL.iter().enumerate() {
-            if format.recognizes(line) {
-                hits[i] += 1;
-            }
-        }
-    }
-    let (best, &count) = hits.iter().enumerate().max_by_key(|(_, c)| **c)?;
-    (count > 0).then_some(Format::ALL[best])
 }
 
 /// A stateful parser for one log file (state: time-zone cache, year inference…).

@@ -64,7 +64,7 @@ fn read_options(input: &InputArgs) -> Result<ReadOptions> {
         .map_err(anyhow::Error::msg)?;
     Ok(ReadOptions {
         zone,
-        max_line: input.max_line_bytes.max(256),
+        max_line: input.max_line_bytes,
         progress: !input.no_progress,
     })
 }

@@ -20,38 +20,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tracing::{error, info};
 
+use crate::engine::LineOutcome;
+
 /// The prefix of every metric's name.
 pub const PREFIX: &str = "mailfuse";
-
-/// What became of a line read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LineOutcome {
-    Event,
-    Ignored,
-    Unknown,
-    Malformed,
-    TooLong,
-}
-
-impl LineOutcome {
-    const ALL: [LineOutcome; 5] = [
-        LineOutcome::Event,
-        LineOutcome::Ignored,
-        LineOutcome::Unknown,
-        LineOutcome::Malformed,
-        LineOutcome::TooLong,
-    ];
-
-    fn name(self) -> &'static str {
-        match self {
-            LineOutcome::Event => "event",
-            LineOutcome::Ignored => "ignored",
-            LineOutcome::Unknown => "unknown",
-            LineOutcome::Malformed => "malformed",
-            LineOutcome::TooLong => "too_long",
-        }
-    }
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct LineLabels {

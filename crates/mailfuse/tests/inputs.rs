@@ -153,3 +153,164 @@ fn compressed_standard_input_is_decompressed() {
     let lines = mail.iter().filter(|&&b| b == b'\n').count() as u64;
     assert_eq!(report["inputs"][0]["lines"].as_u64(), Some(lines));
 }
+
+/// The example's mail.log with `first` written before its first line.
+fn mail_log_after(first: &[u8]) -> Vec<u8> {
+    let mut log = first.to_vec();
+    log.extend(std::fs::read(example("mail.log")).expect("example"));
+    log
+}
+
+fn sales_is_found(report: &Value) -> bool {
+    report["incidents"].as_array().is_some_and(|all| {
+        all.iter()
+            .any(|i| i["account"] == "sales@acme-tools.example")
+    })
+}
+
+#[test]
+fn a_file_named_twice_is_read_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mail = dir.path().join("mail.log");
+    std::fs::copy(example("mail.log"), &mail).expect("copy");
+    let once = scan_json(&[&mail]);
+    let again = dir.path().join(".").join("mail.log");
+    let twice = scan_json(&[&mail, &again]);
+    assert_eq!(findings(&twice), findings(&once));
+    assert_eq!(twice["inputs"].as_array().map(Vec::len), Some(1));
+
+    // A link inside a scanned directory to a file named as well.
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).expect("dir");
+    std::os::unix::fs::symlink(&mail, logs.join("link.log")).expect("symlink");
+    let linked = scan_json(&[&mail, &logs]);
+    assert_eq!(findings(&linked), findings(&once));
+}
+
+#[test]
+fn a_file_whose_first_line_is_over_long_is_recognised_and_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = b"[01/Nov/2026 00:00:00] Recv: Queue-ID: 6a80e8c0-00000001, Subject: ".to_vec();
+    first.extend(std::iter::repeat_n(b'A', 70 * 1024));
+    first.push(b'\n');
+    let mail = dir.path().join("mail.log");
+    std::fs::write(&mail, mail_log_after(&first)).expect("write");
+    let report = scan_json(&[&mail]);
+    assert_eq!(report["inputs"][0]["format"], "kerio");
+    assert_eq!(report["inputs"][0]["too_long"], 1);
+    assert!(sales_is_found(&report), "{:#}", report["incidents"]);
+}
+
+#[test]
+fn a_junk_oldest_member_hides_nothing_else_of_its_set() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let junk: Vec<u8> = (0..3000)
+        .flat_map(|i| format!("junk {i}\n").into_bytes())
+        .collect();
+    std::fs::write(dir.path().join("mail.log.2"), &junk).expect("write");
+    std::fs::write(dir.path().join("mail.log.1"), b"").expect("write");
+    std::fs::copy(example("mail.log"), dir.path().join("mail.log")).expect("copy");
+    let report = scan_json(&[dir.path()]);
+    let input = &report["inputs"][0];
+    assert_eq!(input["format"], "kerio");
+    assert_eq!(input["members"].as_array().map(Vec::len), Some(3));
+    let errors = input["errors"].to_string();
+    assert!(
+        errors.contains("mail.log.2: not a log format mailfuse knows"),
+        "{errors}"
+    );
+    let plain = scan_json(&[&example("mail.log")]);
+    assert_eq!(findings(&report), findings(&plain));
+    assert_eq!(
+        input["unknown"].as_u64(),
+        Some(1000),
+        "the junk lines looked at are counted, the rest left unread"
+    );
+}
+
+#[test]
+fn the_line_limit_is_the_same_for_a_file_and_a_pipe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut first = b"[01/Nov/2026 00:00:00] Sent: Queue-ID: 6a80e8c0-00000001, Subject: ".to_vec();
+    first.extend(std::iter::repeat_n(b'B', 100 * 1024));
+    first.push(b'\n');
+    let log = mail_log_after(&first);
+    let mail = dir.path().join("mail.log");
+    std::fs::write(&mail, &log).expect("write");
+    for limit in ["200", "1000", "150000"] {
+        let path = mail.to_str().expect("path");
+        let args = ["scan", "--format", "json", "--max-line-bytes", limit];
+        let from_file = run(&[&args[..], &[path]].concat(), None);
+        let from_pipe = run(&[&args[..], &["-"]].concat(), Some(log.clone()));
+        let from_file: Value = serde_json::from_slice(&from_file.stdout).expect("JSON");
+        let from_pipe: Value = serde_json::from_slice(&from_pipe.stdout).expect("JSON");
+        assert_eq!(findings(&from_file), findings(&from_pipe), "limit {limit}");
+        for key in ["lines", "too_long", "unknown", "events"] {
+            assert_eq!(
+                from_file["inputs"][0][key], from_pipe["inputs"][0][key],
+                "{key} with limit {limit}"
+            );
+        }
+        let skipped = from_file["inputs"][0]["too_long"].as_u64();
+        assert!(
+            skipped >= Some(1) || limit == "150000",
+            "the 100 KB line is skipped under limit {limit}"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_directory_is_reported_and_the_others_are_read() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let readable = dir.path().join("kerio");
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&readable).expect("dir");
+    std::fs::create_dir(&locked).expect("dir");
+    std::fs::copy(example("mail.log"), readable.join("mail.log")).expect("copy");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path, mode| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    mode(dir.path(), 0o755);
+    mode(&readable, 0o755);
+    mode(&readable.join("mail.log"), 0o644);
+    mode(&locked, 0o000);
+    let bin = env!("CARGO_BIN_EXE_mailfuse");
+    let mut command = Command::new(if is_root() { "setpriv" } else { bin });
+    if is_root() {
+        // Root reads any directory: run as nobody.
+        command.args(["--reuid=65534", "--regid=65534", "--clear-groups", bin]);
+    }
+    let output = command
+        .args(["scan", "--format", "json"])
+        .args([&readable, &locked])
+        .output()
+        .expect("mailfuse runs");
+    mode(&locked, 0o755);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "the readable log is scanned: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert!(sales_is_found(&report));
+    let inputs = report["inputs"].as_array().expect("inputs");
+    let locked_report = inputs
+        .iter()
+        .find(|i| i["path"].as_str().is_some_and(|p| p.ends_with("locked")))
+        .expect("the directory is listed");
+    assert!(
+        locked_report["errors"]
+            .to_string()
+            .contains("cannot read this directory"),
+        "{locked_report}"
+    );
+}
+
+/// Whether the tests run as root (who reads any directory).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::tempdir().expect("temp dir");
+    std::fs::metadata(probe.path()).is_ok_and(|meta| meta.uid() == 0)
+}

@@ -266,21 +266,54 @@ fn catching_up_on_written_logs_watch_judges_like_scan() {
     for name in ["mail.log", "security.log", "audit.log"] {
         std::fs::copy(example(name), logs.join(name)).unwrap();
     }
-    let config = dir.path().join("mailfuse.toml");
+    // A Kerio directory: watch follows its three logs.
+    assert_watch_judges_like_scan(dir.path(), &logs, std::slice::from_ref(&logs));
+
+    // The same with mail.log rotated once: scan reads the set as one input,
+    // watch follows both files.
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    for name in ["security.log", "audit.log"] {
+        std::fs::copy(example(name), logs.join(name)).unwrap();
+    }
+    let mail = std::fs::read(example("mail.log")).unwrap();
+    let half = mail.len() / 2;
+    let cut = half + mail[half..].iter().position(|&b| b == b'\n').unwrap() + 1;
+    std::fs::write(logs.join("mail.log.1"), &mail[..cut]).unwrap();
+    std::fs::write(logs.join("mail.log"), &mail[cut..]).unwrap();
+    // Named in scan's order, so lines of the same second merge alike.
+    let follow = ["audit.log", "mail.log.1", "mail.log", "security.log"].map(|n| logs.join(n));
+    assert_watch_judges_like_scan(dir.path(), &logs, &follow);
+}
+
+/// Scans `logs`, lets watch catch up on `follow` (the same files), and
+/// compares what both read and found: events, line counts by outcome,
+/// incidents with their reasons and evidence.
+fn assert_watch_judges_like_scan(dir: &Path, logs: &Path, follow: &[PathBuf]) {
+    let config = dir.join("mailfuse.toml");
+    let metrics_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let follow: Vec<String> = follow
+        .iter()
+        .map(|path| format!("\"{}\"", path.display()))
+        .collect();
     // No timezone: derived from mail.log's Queue-IDs for every file, as scan does.
     std::fs::write(
         &config,
         format!(
-            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\n",
-            logs.display(),
-            dir.path().join("state.db").display()
+            "[watch]\nlogs = [{}]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n",
+            follow.join(", "),
+            dir.join("state.db").display()
         ),
     )
     .unwrap();
     let scanned = {
         let output = Command::new(BIN)
             .args(["scan", "--format", "json"])
-            .arg(&logs)
+            .arg(logs)
             .output()
             .expect("scan runs");
         json(&output)
@@ -288,7 +321,29 @@ fn catching_up_on_written_logs_watch_judges_like_scan() {
     let events = scanned["stats"]["events"].as_u64().expect("events");
     let daemon = Daemon::start(&config);
     let status = wait_for_events(&config, events);
+    let read = lines_read(metrics_port);
     daemon.stop();
+
+    let inputs = scanned["inputs"].as_array().unwrap();
+    let total = |key: &str| -> u64 {
+        inputs
+            .iter()
+            .map(|input| match &input[key] {
+                Value::Object(reasons) => reasons.values().filter_map(Value::as_u64).sum(),
+                count => count.as_u64().unwrap_or(0),
+            })
+            .sum()
+    };
+    for (outcome, key) in [
+        ("event", "events"),
+        ("ignored", "ignored"),
+        ("unknown", "unknown"),
+        ("malformed", "malformed"),
+        ("too_long", "too_long"),
+    ] {
+        let watched = read.get(outcome).copied().unwrap_or(0);
+        assert_eq!(watched, total(key), "{outcome} lines");
+    }
 
     let mut from_scan: Vec<Value> = scanned["incidents"].as_array().unwrap().clone();
     let mut from_watch: Vec<Value> = status["incidents"]
@@ -306,8 +361,35 @@ fn catching_up_on_written_logs_watch_judges_like_scan() {
     };
     from_scan.sort_by_key(key);
     from_watch.sort_by_key(key);
+    assert!(!from_scan.is_empty());
     assert_eq!(
         from_watch, from_scan,
         "the same incidents, reasons and evidence"
     );
+}
+
+/// Watch's `mailfuse_lines_read` counters from `/metrics`, summed over
+/// formats, by outcome.
+fn lines_read(port: u16) -> std::collections::HashMap<String, u64> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let mut read = std::collections::HashMap::new();
+    for line in response.lines() {
+        let Some(rest) = line.strip_prefix("mailfuse_lines_read_total{") else {
+            continue;
+        };
+        let outcome = rest
+            .split("outcome=\"")
+            .nth(1)
+            .and_then(|o| o.split('"').next())
+            .unwrap_or_default();
+        let count = line.rsplit(' ').next().and_then(|c| c.parse::<f64>().ok());
+        *read.entry(outcome.to_string()).or_insert(0) += count.unwrap_or(0.0) as u64;
+    }
+    read
 }

@@ -1,12 +1,12 @@
 //! Tests of the time part (zones, offsets, fractions, pids), message ids,
-//! sniffing, and robustness against hostile input. Line kinds are tested in
+//! recognition, and robustness against hostile input. Line kinds are tested in
 //! the submodule that reads them.
 
 use mailfuse_core::{Client, Event};
 
 use super::test_support::{event, parse, utc};
 use super::*;
-use crate::{sniff, Format};
+use crate::{Format, Recogniser, Recognition};
 
 const ARRIVAL: &[u8] = b"2024-03-21 19:26:06 1rK9Xa-0001ab-Cd <= alice@example.com H=(laptop) [203.0.113.7]:51234 P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_login:alice@example.com S=2275 id=abc@laptop T=\"Quarterly report\"";
 
@@ -145,7 +145,7 @@ fn recognizes_exim_lines_only() {
 }
 
 #[test]
-fn sniff_picks_exim_for_a_mainlog() {
+fn a_mainlog_is_recognised_as_exim() {
     let sample: [&[u8]; 6] = [
         b"2024-03-21 19:26:05 SMTP connection from (laptop) [203.0.113.7]:51234 I=[10.0.0.1]:587 (TCP/IP connection count = 1)",
         ARRIVAL,
@@ -154,7 +154,11 @@ fn sniff_picks_exim_for_a_mainlog() {
         b"2024-03-21 19:26:09 some line this parser has never seen",
         b"2024-03-21 19:27:00 dovecot_login authenticator failed for (User) [194.169.175.1]:21298 I=[22.33.44.55]:465 Ci=30416: 535 Incorrect authentication data (set_id=x@example.com)",
     ];
-    assert_eq!(sniff(sample), Some(Format::Exim));
+    let mut recogniser = Recogniser::default();
+    for line in sample {
+        recogniser.feed(line);
+    }
+    assert_eq!(recogniser.state(), Recognition::Known(Format::Exim));
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Tests of the whole parser: dispatch, time, recognition, sniffing, and
+//! Tests of the whole parser: dispatch, time, recognition, and
 //! robustness against hostile input. Postfix line kinds are tested in
 //! `postfix_tests.rs`, the envelope and clock in their modules.
 
@@ -161,8 +161,15 @@ fn recognizes_postfix_and_dovecot_only() {
 }
 
 #[test]
-fn sniffing_picks_syslog_for_postfix_logs() {
-    assert_eq!(crate::sniff(POSTFIX_SAMPLE), Some(Format::Syslog));
+fn postfix_logs_are_recognised_as_syslog() {
+    let mut recogniser = crate::Recogniser::default();
+    for line in POSTFIX_SAMPLE {
+        recogniser.feed(line);
+    }
+    assert_eq!(
+        recogniser.state(),
+        crate::Recognition::Known(Format::Syslog)
+    );
     let context = ParseContext {
         year_reference: Some(utc(2026, 12, 1, 0, 0, 0)),
         ..ParseContext::default()

@@ -1,26 +1,30 @@
-//! Drives the pipeline: inputs → format parsers → events, in time order.
+//! Drives `scan` and `trace`: inputs → format parsers → events, in time
+//! order.
 //!
-//! Each input gets its own parser (formats are sniffed per file). When several
-//! inputs are read together (Kerio's mail.log, security.log and audit.log side
-//! by side), their lines are merged by timestamp so the detectors see one
-//! history: a failed login in security.log comes before the spam it enabled in
-//! mail.log.
+//! Each member of each input gets its own parser (formats are recognised per
+//! file, by the rule of `mailfuse_formats::recognise`, as `watch` does). When
+//! several inputs are read together (Kerio's mail.log, security.log and
+//! audit.log side by side), their lines are merged by timestamp so the
+//! detectors see one history: a failed login in security.log comes before
+//! the spam it enabled in mail.log.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
 
 use anyhow::{bail, Result};
 use mailfuse_core::Event;
-use mailfuse_formats::{Format, LocalZone, ParseContext, Parsed};
+use mailfuse_formats::{ChosenZone, LocalZone, Parsed, ZoneSource};
 use serde::Serialize;
 
 use crate::progress::Progress;
-use crate::source::{self, Problems};
-use std::sync::mpsc::Receiver;
+use crate::source::{self, InputPath};
 
 use ahead::{Ahead, Block, ParsedLine};
+pub use count::{earliest, LineOutcome};
 
 mod ahead;
+mod count;
 
 /// How to read the inputs.
 #[derive(Clone, Debug)]
@@ -59,6 +63,19 @@ pub struct InputReport {
 }
 
 impl InputReport {
+    /// Counts one line, as `watch`'s metrics count it.
+    fn count(&mut self, parsed: &Parsed<'_>) {
+        match LineOutcome::of(parsed) {
+            LineOutcome::Event => self.events += 1,
+            LineOutcome::Ignored => self.ignored += 1,
+            LineOutcome::Unknown => self.unknown += 1,
+            LineOutcome::Malformed | LineOutcome::TooLong => {}
+        }
+        if let Parsed::Malformed(why) = parsed {
+            *self.malformed.entry(why).or_default() += 1;
+        }
+    }
+
     /// Lines that were skipped: unknown, malformed or too long.
     pub fn skipped(&self) -> u64 {
         self.unknown + self.malformed.values().sum::<u64>() + self.too_long
@@ -80,19 +97,16 @@ struct Cursor {
     /// Index of the current line in `block`.
     index: usize,
     bytes_read: u64,
-    /// Where the input's reader notes members it could not read.
-    problems: Problems,
 }
 
 impl Cursor {
-    fn new(report: InputReport, ahead: Receiver<Ahead>, problems: Problems) -> Self {
+    fn new(report: InputReport, ahead: Receiver<Ahead>) -> Self {
         let mut cursor = Cursor {
             report,
             ahead,
             block: None,
             index: 0,
             bytes_read: 0,
-            problems,
         };
         cursor.next_block();
         cursor
@@ -114,14 +128,9 @@ impl Cursor {
         let Some(line) = block.as_ref().and_then(|b| b.lines.get().0.get(*index)) else {
             return;
         };
-        match &line.parsed {
-            Parsed::Event(event) => {
-                report.events += 1;
-                visit(event, line.line);
-            }
-            Parsed::Ignored => report.ignored += 1,
-            Parsed::Unknown => report.unknown += 1,
-            Parsed::Malformed(why) => *report.malformed.entry(why).or_default() += 1,
+        report.count(&line.parsed);
+        if let Parsed::Event(event) = &line.parsed {
+            visit(event, line.line);
         }
     }
 
@@ -148,17 +157,20 @@ impl Cursor {
                     self.report.lines += lines + block.too_long;
                     self.report.too_long += block.too_long;
                     self.bytes_read = block.bytes_read;
+                    if self.report.format.is_none() {
+                        self.report.format = block.format.map(|f| f.name());
+                    }
                     if lines > 0 {
                         self.block = Some(block);
                         return;
                     }
                 }
-                Ok(Ahead::End { bytes_read, error }) => {
+                Ok(Ahead::End {
+                    bytes_read,
+                    mut errors,
+                }) => {
                     self.bytes_read = bytes_read;
-                    if let Ok(mut problems) = self.problems.lock() {
-                        self.report.errors.append(&mut problems);
-                    }
-                    self.report.errors.extend(error);
+                    self.report.errors.append(&mut errors);
                     break;
                 }
                 Err(_) => {
@@ -186,72 +198,44 @@ pub fn read_all(
     options: &ReadOptions,
     mut visit: impl FnMut(&Event<'_>, &[u8]),
 ) -> Result<ReadSummary> {
-    let inputs = source::discover(paths)?;
-    if inputs.is_empty() {
+    raise_open_files_limit();
+    let found = source::discover(paths)?;
+    if found.inputs.is_empty() && found.unreadable.is_empty() {
         bail!("no log files found in {}", display_paths(paths));
     }
-    let mut opened = Vec::new();
-    let mut reports = Vec::new();
-    for input in &inputs {
-        let mut report = InputReport {
-            path: input.label(),
-            members: input.rotated_members(),
+    let mut reports: Vec<InputReport> = found
+        .unreadable
+        .into_iter()
+        .map(|(path, error)| InputReport {
+            path,
+            errors: vec![error],
             ..InputReport::default()
-        };
-        match source::open(input) {
-            Ok(file) => match source::sniff(&file.sample) {
-                Some(format) => {
-                    report.format = Some(format.name());
-                    opened.push((report, format, file));
-                }
-                None => {
-                    report.bytes = file.size.unwrap_or(file.sample.len() as u64);
-                    let unknown = "not a log format mailfuse knows; skipped".to_string();
-                    report.errors.push(unknown);
-                    reports.push(report);
-                }
-            },
-            Err(e) => {
-                report.errors.push(format!("cannot open: {e}"));
-                reports.push(report);
-            }
-        }
-    }
-    if opened.is_empty() {
-        let why: Vec<String> = reports
-            .iter()
-            .map(|r| format!("{}: {}", r.path, r.errors.join("; ")))
-            .collect();
-        bail!(
-            "no readable mail log among the inputs:\n  {}",
-            why.join("\n  ")
-        );
-    }
-    let time_zone = choose_zone(options, &opened);
-    let total_bytes = opened.iter().filter_map(|(_, _, f)| f.size).sum();
+        })
+        .collect();
+    let mut members: Vec<_> = found.inputs.iter().map(InputPath::members).collect();
+    let chosen = source::choose_zone(options.zone.clone(), &mut members, options.max_line);
+    let total_bytes = found.inputs.iter().filter_map(InputPath::size).sum();
     let mut progress = Progress::new(options.progress, total_bytes);
     std::thread::scope(|scope| {
-        let mut cursors: Vec<Cursor> = opened
-            .into_iter()
-            .map(|(report, format, file)| {
-                let parser = format.parser(&ParseContext {
-                    zone: time_zone.0.clone(),
-                    year_reference: file.modified,
-                });
-                let ahead = ahead::spawn(scope, file.reader, parser, options.max_line);
-                Cursor::new(report, ahead, file.problems)
+        let mut cursors: Vec<Cursor> = found
+            .inputs
+            .iter()
+            .zip(members)
+            .map(|(input, members)| {
+                let report = InputReport {
+                    path: input.label(),
+                    members: input.rotated_members(),
+                    ..InputReport::default()
+                };
+                let ahead = ahead::spawn(scope, members, chosen.zone.clone(), options.max_line);
+                Cursor::new(report, ahead)
             })
             .collect();
         let mut processed_lines = 0u64;
-        // Take the input whose current line is earliest; ties go to the
-        // input named first, so the order is reproducible.
-        while let Some((_, earliest)) = cursors
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| Some((c.current()?.at, i)))
-            .min()
-        {
-            let cursor = &mut cursors[earliest];
+        while let Some(i) = earliest(cursors.iter().map(|c| Some(c.current()?.at))) {
+            let Some(cursor) = cursors.get_mut(i) else {
+                break;
+            };
             cursor.visit_current(&mut visit);
             cursor.advance();
             processed_lines += 1;
@@ -262,47 +246,42 @@ pub fn read_all(
         reports.extend(cursors.into_iter().map(|c| c.report));
     });
     progress.finish();
+    if reports.iter().all(|r| r.format.is_none()) {
+        let why: Vec<String> = reports
+            .iter()
+            .map(|r| format!("{}: {}", r.path, r.errors.join("; ")))
+            .collect();
+        bail!(
+            "no readable mail log among the inputs:\n  {}",
+            why.join("\n  ")
+        );
+    }
     reports.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(ReadSummary {
         inputs: reports,
-        time_zone: time_zone.1,
+        time_zone: zone_report(&chosen),
     })
 }
 
-/// The zone for local timestamps: the user's, else derived from Kerio
-/// Queue-IDs in the inputs' first lines, else UTC (said in the report).
-fn choose_zone(
-    options: &ReadOptions,
-    opened: &[(InputReport, Format, source::Opened)],
-) -> (LocalZone, ZoneReport) {
-    if let Some(zone) = &options.zone {
-        let report = ZoneReport {
-            zone: zone.describe(),
-            source: "--timezone",
-        };
-        return (zone.clone(), report);
-    }
-    let derived = opened
-        .iter()
-        .filter(|(_, format, _)| *format == Format::Kerio)
-        .find_map(|(_, _, file)| source::kerio_offset(&file.sample));
-    match derived {
-        Some(offset) => {
-            let zone = LocalZone::Fixed(offset);
-            let report = ZoneReport {
-                zone: zone.describe(),
-                source: "derived from Kerio Queue-IDs",
-            };
-            (zone, report)
-        }
-        None => (
-            LocalZone::default(),
-            ZoneReport {
-                zone: "UTC".into(),
-                source: "assumed: no Queue-ID to derive it from; pass --timezone if the server is not on UTC",
-            },
+/// Lets a scan of many files open them all (1,100 files under the usual
+/// soft limit of 1,024): the soft limit is raised to the hard one. If that
+/// fails, files over the limit are reported as unreadable, as before.
+fn raise_open_files_limit() {
+    let _ = rlimit::increase_nofile_limit(u64::MAX);
+}
+
+/// The zone for the report, with where it came from in the words of the
+/// command line.
+fn zone_report(chosen: &ChosenZone) -> ZoneReport {
+    let (zone, source) = match chosen.source {
+        ZoneSource::Configured => (chosen.zone.describe(), "--timezone"),
+        ZoneSource::KerioQueueId => (chosen.zone.describe(), "derived from Kerio Queue-IDs"),
+        ZoneSource::Assumed => (
+            "UTC".to_string(),
+            "assumed: no Queue-ID to derive it from; pass --timezone if the server is not on UTC",
         ),
-    }
+    };
+    ZoneReport { zone, source }
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {

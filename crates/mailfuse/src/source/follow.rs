@@ -34,8 +34,9 @@ use std::io;
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use memchr::memchr_iter;
 use serde::{Deserialize, Serialize};
+
+use super::lines::{LineSplitter, Piece};
 
 /// Bytes at a file's start that identify it (see [`Checkpoint::fingerprint`]).
 const HEAD_BYTES: usize = 256;
@@ -205,17 +206,22 @@ impl Follower {
     /// poll goes on from there.
     #[cfg(test)]
     pub fn poll(&mut self, on_line: &mut dyn FnMut(&[u8])) -> io::Result<PollReport> {
-        self.poll_some(u64::MAX, on_line)
+        self.poll_some(u64::MAX, &mut |piece| {
+            if let Piece::Line(line) = piece {
+                on_line(line);
+            }
+        })
     }
 
     /// Like [`Follower::poll`], but stops once about `budget` bytes were
     /// read (at a chunk's end: lines are never split), saying so in
     /// [`PollReport::more`]. Lets a caller merge several files in time
-    /// order while catching up, in bounded memory.
+    /// order while catching up, in bounded memory. Over-long lines are
+    /// handed out too, as [`Piece::TooLong`], in their place.
     pub fn poll_some(
         &mut self,
         budget: u64,
-        on_line: &mut dyn FnMut(&[u8]),
+        on_line: &mut dyn FnMut(Piece<'_>),
     ) -> io::Result<PollReport> {
         let Follower {
             path,
@@ -332,7 +338,7 @@ fn read_copy(
     file: &Tracked,
     cutter: &mut LineCutter,
     report: &mut PollReport,
-    on_line: &mut dyn FnMut(&[u8]),
+    on_line: &mut dyn FnMut(Piece<'_>),
 ) -> io::Result<Option<PathBuf>> {
     let read_so_far = file.checkpoint_at(path, file.pos);
     let Some((copy_path, mut copy)) = find_rotated(path, &read_so_far, Some(file.ino)) else {
@@ -555,30 +561,19 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Reads files and cuts them into lines, keeping an unfinished line across
-/// reads (and across files, when the follower leaves one mid-line).
+/// Reads files and cuts them into lines with the shared [`LineSplitter`],
+/// keeping an unfinished line across reads (and across files, when the
+/// follower leaves one mid-line).
 struct LineCutter {
     buf: Vec<u8>,
-    pending: Pending,
-}
-
-/// The unfinished line: at most `max_line + 1` bytes (room for a `\r`), or
-/// only the fact that it is over-long and being skipped.
-struct Pending {
-    partial: Vec<u8>,
-    skipping: bool,
-    max_line: usize,
+    splitter: LineSplitter,
 }
 
 impl LineCutter {
     fn new(max_line: usize) -> Self {
         LineCutter {
             buf: vec![0; READ_CHUNK],
-            pending: Pending {
-                partial: Vec::new(),
-                skipping: false,
-                max_line,
-            },
+            splitter: LineSplitter::new(max_line),
         }
     }
 
@@ -587,7 +582,7 @@ impl LineCutter {
         &mut self,
         file: &mut Tracked,
         report: &mut PollReport,
-        on_line: &mut dyn FnMut(&[u8]),
+        on_line: &mut dyn FnMut(Piece<'_>),
     ) -> io::Result<()> {
         self.read_up_to(file, u64::MAX, report, on_line).map(drop)
     }
@@ -599,7 +594,7 @@ impl LineCutter {
         file: &mut Tracked,
         budget: u64,
         report: &mut PollReport,
-        on_line: &mut dyn FnMut(&[u8]),
+        on_line: &mut dyn FnMut(Piece<'_>),
     ) -> io::Result<bool> {
         loop {
             if report.bytes >= budget {
@@ -616,72 +611,28 @@ impl LineCutter {
             let chunk_start = file.pos;
             file.pos += n as u64;
             report.bytes += n as u64;
-            if let Some(end) = self.pending.feed(chunk, report, on_line) {
+            let mut hand_out = |piece: Piece<'_>| report.hand_out(piece, on_line);
+            if let Some(end) = self.splitter.feed(chunk, &mut hand_out) {
                 file.line_end = chunk_start + end as u64;
             }
         }
     }
 
     /// Hands out the unfinished line as it is (its file is being left).
-    fn finish_line(&mut self, report: &mut PollReport, on_line: &mut dyn FnMut(&[u8])) {
-        if self.pending.skipping || !self.pending.partial.is_empty() {
-            self.pending.end_line(&[], report, on_line);
-        }
+    fn finish_line(&mut self, report: &mut PollReport, on_line: &mut dyn FnMut(Piece<'_>)) {
+        self.splitter
+            .finish(&mut |piece| report.hand_out(piece, on_line));
     }
 }
 
-impl Pending {
-    /// Cuts `chunk` at its newlines; returns the offset in `chunk` just
-    /// after the last one.
-    fn feed(
-        &mut self,
-        chunk: &[u8],
-        report: &mut PollReport,
-        on_line: &mut dyn FnMut(&[u8]),
-    ) -> Option<usize> {
-        let mut start = 0;
-        for newline in memchr_iter(b'\n', chunk) {
-            self.end_line(
-                chunk.get(start..newline).unwrap_or_default(),
-                report,
-                on_line,
-            );
-            start = newline + 1;
+impl PollReport {
+    /// Counts a line (or an over-long one) and hands it out.
+    fn hand_out(&mut self, piece: Piece<'_>, on_line: &mut dyn FnMut(Piece<'_>)) {
+        match piece {
+            Piece::Line(_) => self.lines += 1,
+            Piece::TooLong => self.skipped += 1,
         }
-        let rest = chunk.get(start..).unwrap_or_default();
-        if !self.skipping {
-            if self.partial.len() + rest.len() > self.max_line.saturating_add(1) {
-                self.skipping = true;
-                self.partial = Vec::new();
-            } else {
-                self.partial.reserve_exact(rest.len());
-                self.partial.extend_from_slice(rest);
-            }
-        }
-        (start > 0).then_some(start)
-    }
-
-    /// Completes the unfinished line with `tail` and hands it out, or counts
-    /// it as skipped if it is too long.
-    fn end_line(&mut self, tail: &[u8], report: &mut PollReport, on_line: &mut dyn FnMut(&[u8])) {
-        let too_long =
-            self.skipping || self.partial.len() + tail.len() > self.max_line.saturating_add(1);
-        let line = if too_long || self.partial.is_empty() {
-            tail
-        } else {
-            self.partial.reserve_exact(tail.len());
-            self.partial.extend_from_slice(tail);
-            &self.partial
-        };
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if too_long || line.len() > self.max_line {
-            report.skipped += 1;
-        } else {
-            report.lines += 1;
-            on_line(line);
-        }
-        self.skipping = false;
-        self.partial.clear();
+        on_line(piece);
     }
 }
 
@@ -779,8 +730,10 @@ mod tests {
         loop {
             polls += 1;
             let report = follower
-                .poll_some(1, &mut |l| {
-                    seen.push(String::from_utf8_lossy(l).into_owned())
+                .poll_some(1, &mut |piece| {
+                    if let Piece::Line(l) = piece {
+                        seen.push(String::from_utf8_lossy(l).into_owned())
+                    }
                 })
                 .unwrap();
             if !report.more {
@@ -1140,7 +1093,7 @@ mod tests {
             log.append(&long);
             let (got, report) = poll(&mut follower);
             assert!(got.is_empty() && report.skipped == 0);
-            assert!(follower.cutter.pending.partial.capacity() <= MAX + 1);
+            assert!(follower.cutter.splitter.held() <= MAX + 1);
         }
         log.append("\nafter\n");
         let (got, report) = poll(&mut follower);

@@ -1,26 +1,29 @@
-//! Where lines come from: finding the log files named on the command line,
-//! grouping rotated sets, decompressing, and recognising each input's format
-//! from its first lines.
+//! Where lines come from: finding the log files named on the command line
+//! (each file once), grouping rotated sets, decompressing, and the wall
+//! clock. How a file is read (its format, the zone of its times, its lines)
+//! follows rules shared by `scan` and `watch`: see `lines.rs` and
+//! `mailfuse_formats::recognise`.
 
 mod decompress;
 pub mod follow;
 pub mod lines;
 mod rotation;
 
-use std::collections::VecDeque;
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailfuse_core::Timestamp;
-use mailfuse_formats::{kerio, Format};
+use mailfuse_formats::{ChosenZone, LocalZone};
 
 use decompress::{decompressed, Compression};
+use lines::{LineSplitter, Piece};
 
-/// Bytes read from the start of an input to recognise its format.
-const SAMPLE_BYTES: usize = 64 * 1024;
+/// Bytes read from the start of each file to derive the zone.
+const HEAD_BYTES: usize = 64 * 1024;
 
 /// A named input: a file or a rotated set of files read as one log, or `-`
 /// for standard input.
@@ -52,13 +55,48 @@ impl InputPath {
             _ => Vec::new(),
         }
     }
+
+    /// The members to read, oldest first.
+    pub fn members(&self) -> Vec<Member> {
+        match self {
+            InputPath::Files(paths) => paths.iter().cloned().map(Member::File).collect(),
+            InputPath::Stdin => vec![Member::Stdin { head: Vec::new() }],
+        }
+    }
+
+    /// Size on disk, when it measures what reading gives (for progress):
+    /// none for standard input and compressed files.
+    pub fn size(&self) -> Option<u64> {
+        match self {
+            InputPath::Files(paths) => paths
+                .iter()
+                .map(|p| {
+                    let meta = std::fs::metadata(p).ok()?;
+                    (!rotation::named_compressed(p)).then_some(meta.len())
+                })
+                .sum(),
+            InputPath::Stdin => None,
+        }
+    }
+}
+
+/// The command line's paths, expanded.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    pub inputs: Vec<InputPath>,
+    /// Directories that could not be listed (named, and why): reported and
+    /// skipped like a file that cannot be opened.
+    pub unreadable: Vec<(String, String)>,
 }
 
 /// Expands the command line's paths into inputs: a directory stands for the
 /// files in it (not recursing), a pattern with `*`, `?` or `[` that names no
 /// file is expanded as a glob; files of one rotated set become one input.
-pub fn discover(paths: &[PathBuf]) -> io::Result<Vec<InputPath>> {
+/// A file named twice (`f ./f`, a link to it in a named directory) is read
+/// once: files are told apart by device and inode.
+pub fn discover(paths: &[PathBuf]) -> io::Result<Discovered> {
     let mut stdin = false;
+    let mut found = Discovered::default();
     let mut files = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
@@ -66,17 +104,29 @@ pub fn discover(paths: &[PathBuf]) -> io::Result<Vec<InputPath>> {
         } else if !path.exists() && is_pattern(path) {
             files.extend(expand_glob(path)?);
         } else {
-            files.extend(files_at(path)?);
+            match files_at(path)? {
+                Ok(at) => files.extend(at),
+                Err(e) => found.unreadable.push((
+                    path.display().to_string(),
+                    format!("cannot read this directory: {e}; skipped"),
+                )),
+            }
         }
     }
-    let mut inputs: Vec<InputPath> = rotation::group(files)
+    let mut seen = HashSet::new();
+    files.retain(|file| match std::fs::metadata(file) {
+        Ok(meta) => seen.insert((meta.dev(), meta.ino())),
+        // Reported when it is opened.
+        Err(_) => true,
+    });
+    found.inputs = rotation::group(files)
         .into_iter()
         .map(InputPath::Files)
         .collect();
     if stdin {
-        inputs.push(InputPath::Stdin);
+        found.inputs.push(InputPath::Stdin);
     }
-    Ok(inputs)
+    Ok(found)
 }
 
 fn is_pattern(path: &Path) -> bool {
@@ -102,209 +152,161 @@ fn expand_glob(pattern: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(matches)
 }
 
-/// The file itself, or the files in a directory.
-fn files_at(path: &Path) -> io::Result<Vec<PathBuf>> {
+/// The file itself, or the files in a directory; the inner error is a
+/// directory that exists but cannot be listed (the run goes on without it),
+/// the outer one a path that names nothing (a bad argument).
+fn files_at(path: &Path) -> io::Result<io::Result<Vec<PathBuf>>> {
     let with_path = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     if !std::fs::metadata(path).map_err(with_path)?.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
+        return Ok(Ok(vec![path.to_path_buf()]));
     }
-    Ok(std::fs::read_dir(path)
-        .map_err(with_path)?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|p| p.is_file())
-        .collect())
+    Ok(std::fs::read_dir(path).map(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|p| p.is_file())
+            .collect()
+    }))
 }
 
-/// Problems met while reading an input's members, shared with the reader
-/// (which lives on another thread) so the report can tell them.
-pub type Problems = Arc<Mutex<Vec<String>>>;
-
-/// An input opened for reading, with the sample its format was judged on.
-pub struct Opened {
-    pub reader: Box<dyn Read + Send>,
-    /// The first bytes of the input, decompressed (also replayed by `reader`).
-    pub sample: Vec<u8>,
-    /// Total size on disk when known and uncompressed (for progress).
-    pub size: Option<u64>,
-    /// When the input was last written (now, for a stream): dates the
-    /// timestamps that carry no year.
-    pub modified: Option<Timestamp>,
-    /// Members that could not be read to the end, and why.
-    pub problems: Problems,
+/// The zone for a run's local times (see [`mailfuse_formats::choose_zone`]):
+/// looks for a Kerio Queue-ID in the first 64 KiB of each member, inputs in
+/// the order given, lines cut by the same rule as when reading. Standard
+/// input's first bytes are kept in its member, to be read again.
+pub fn choose_zone(
+    configured: Option<LocalZone>,
+    inputs: &mut [Vec<Member>],
+    max_line: usize,
+) -> ChosenZone {
+    // Lazy: nothing is read when the zone is configured, and reading stops
+    // at the first Queue-ID.
+    let lines = inputs
+        .iter_mut()
+        .flatten()
+        .flat_map(|member| member.head(max_line));
+    mailfuse_formats::choose_zone(configured, lines)
 }
 
-/// Opens an input and reads its first bytes for sniffing; the returned reader
-/// still yields the whole input from the start, member after member,
-/// decompressed.
-pub fn open(input: &InputPath) -> io::Result<Opened> {
-    let problems = Problems::default();
-    let (mut members, size, modified) = match input {
-        InputPath::Files(paths) => {
-            let metadata: Vec<_> = paths.iter().map(std::fs::metadata).collect();
-            let size = metadata
-                .iter()
-                .map(|m| m.as_ref().ok().map(|m| m.len()))
-                .sum::<Option<u64>>();
-            let modified = metadata
-                .iter()
-                .filter_map(|m| m.as_ref().ok()?.modified().ok())
-                .max();
-            let sources = paths.iter().cloned().map(Member::File).collect();
-            (Members::new(sources, problems.clone()), size, modified)
-        }
-        InputPath::Stdin => {
-            let sources = VecDeque::from([Member::Stdin]);
-            (
-                Members::new(sources, problems.clone()),
-                None,
-                Some(SystemTime::now()),
-            )
-        }
-    };
-    let mut sample = Vec::with_capacity(SAMPLE_BYTES);
-    (&mut members)
-        .take(SAMPLE_BYTES as u64)
-        .read_to_end(&mut sample)?;
-    if sample.is_empty() {
-        if let Some(problem) = problems.lock().ok().and_then(|p| p.first().cloned()) {
-            return Err(io::Error::other(problem));
-        }
-    }
-    // Progress compares bytes read with the size on disk: only meaningful
-    // when nothing is compressed.
-    let size = size.filter(|_| !members.saw_compressed);
-    let reader = Box::new(Cursor::new(sample.clone()).chain(members));
-    Ok(Opened {
-        reader,
-        sample,
-        size,
-        modified: modified.and_then(timestamp_of),
-        problems,
-    })
-}
-
-/// One source of bytes in an input.
-enum Member {
+/// One file of an input, or standard input. Each member is read on its
+/// own: its format is recognised, and its years dated, apart from the other
+/// members' (a junk oldest member hides nothing else).
+pub enum Member {
     File(PathBuf),
-    Stdin,
+    /// Standard input, with its first bytes if they were read already (to
+    /// choose the zone): they are given again when it is opened.
+    Stdin {
+        head: Vec<u8>,
+    },
 }
 
 impl Member {
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         match self {
             Member::File(path) => path.display().to_string(),
-            Member::Stdin => "standard input".to_string(),
+            Member::Stdin { .. } => "standard input".to_string(),
         }
     }
 
-    fn open(&self) -> io::Result<(Compression, Box<dyn Read + Send>)> {
+    /// When the member was last written (now, for a stream): dates the
+    /// timestamps that carry no year.
+    pub fn modified(&self) -> Option<Timestamp> {
+        match self {
+            Member::File(path) => timestamp_of(std::fs::metadata(path).ok()?.modified().ok()?),
+            Member::Stdin { .. } => Some(now()),
+        }
+    }
+
+    /// Opens the member for reading, decompressed.
+    pub fn open(&mut self) -> io::Result<MemberReader> {
         let raw: Box<dyn Read + Send> = match self {
             Member::File(path) => Box::new(File::open(path)?),
-            Member::Stdin => Box::new(io::stdin()),
+            Member::Stdin { head } => {
+                Box::new(Cursor::new(std::mem::take(head)).chain(io::stdin()))
+            }
         };
-        decompressed(raw)
+        let (compression, reader) = decompressed(raw)?;
+        Ok(MemberReader {
+            name: self.name(),
+            compression,
+            reader,
+            read: 0,
+        })
+    }
+
+    /// The complete lines of the member's first 64 KiB, decompressed (none
+    /// if it cannot be read).
+    fn head(&mut self, max_line: usize) -> Vec<Vec<u8>> {
+        let raw: Box<dyn Read + Send> = match self {
+            Member::File(path) => match File::open(path) {
+                Ok(file) => Box::new(file),
+                Err(_) => return Vec::new(),
+            },
+            Member::Stdin { head } => {
+                let mut stdin = io::stdin().take(HEAD_BYTES as u64);
+                if stdin.read_to_end(head).is_err() {
+                    return Vec::new();
+                }
+                Box::new(Cursor::new(head.clone()))
+            }
+        };
+        let mut bytes = Vec::new();
+        let Ok((_, reader)) = decompressed(raw) else {
+            return Vec::new();
+        };
+        // A compressed head may break off: its lines are still good.
+        let _ = reader.take(HEAD_BYTES as u64).read_to_end(&mut bytes);
+        let mut lines = Vec::new();
+        let mut splitter = LineSplitter::new(max_line);
+        let mut keep = |piece: Piece<'_>| {
+            if let Piece::Line(line) = piece {
+                lines.push(line.to_vec());
+            }
+        };
+        splitter.feed(&bytes, &mut keep);
+        if bytes.len() < HEAD_BYTES {
+            splitter.finish(&mut keep);
+        }
+        lines
     }
 }
 
-/// The members of an input read one after another, each decompressed. A
-/// member that cannot be opened or breaks off (a truncated `.gz`) is noted in
-/// `problems` and reading goes on with the next one; a member not ending in
-/// a newline gets one, so its last line does not run into the next member.
-struct Members {
-    pending: VecDeque<Member>,
-    current: Option<Current>,
-    problems: Problems,
-    /// The last byte given out was a newline (or nothing was given yet).
-    at_line_start: bool,
-    saw_compressed: bool,
-}
-
-struct Current {
-    member: Member,
+/// A member being read.
+pub struct MemberReader {
+    name: String,
     compression: Compression,
     reader: Box<dyn Read + Send>,
     /// Decompressed bytes read so far, for error messages.
     read: u64,
 }
 
-impl Members {
-    fn new(pending: VecDeque<Member>, problems: Problems) -> Self {
-        Members {
-            pending,
-            current: None,
-            problems,
-            at_line_start: true,
-            saw_compressed: false,
-        }
-    }
-
-    fn note(&self, problem: String) {
-        if let Ok(mut problems) = self.problems.lock() {
-            problems.push(problem);
-        }
-    }
-}
-
-impl Read for Members {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if buf.is_empty() {
-            return Ok(0);
-        }
+impl MemberReader {
+    /// Reads the next bytes (0 at the end). A read error ends the member:
+    /// it comes back as the problem to report, in words that say what was
+    /// lost (a truncated `.gz` from a full disk).
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, String> {
         loop {
-            let Some(current) = &mut self.current else {
-                let Some(member) = self.pending.pop_front() else {
-                    return Ok(0);
-                };
-                match member.open() {
-                    Ok((compression, reader)) => {
-                        self.saw_compressed |= compression != Compression::None;
-                        self.current = Some(Current {
-                            member,
-                            compression,
-                            reader,
-                            read: 0,
-                        });
-                    }
-                    Err(e) => self.note(format!("{}: cannot open: {e}", member.name())),
-                }
-                continue;
-            };
-            match current.reader.read(buf) {
-                Ok(0) => self.current = None,
+            match self.reader.read(buf) {
                 Ok(n) => {
-                    current.read += n as u64;
-                    self.at_line_start = buf.get(n - 1) == Some(&b'\n');
+                    self.read += n as u64;
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let problem = member_problem(current, &e);
-                    self.current = None;
-                    self.note(problem);
-                }
-            }
-            if !self.at_line_start {
-                self.at_line_start = true;
-                buf[0] = b'\n';
-                return Ok(1);
+                Err(e) => return Err(self.problem(&e)),
             }
         }
     }
-}
 
-/// Why a member stopped early, in words that say what was lost.
-fn member_problem(current: &Current, e: &io::Error) -> String {
-    let what = match (current.compression, e.kind()) {
-        (Compression::None, _) => "read error".to_string(),
-        (c, io::ErrorKind::UnexpectedEof) => format!("truncated {} data", c.name()),
-        (c, _) => format!("corrupt {} data", c.name()),
-    };
-    format!(
-        "{}: {what} after {} bytes ({e}); the rest of this file was skipped",
-        current.member.name(),
-        current.read
-    )
+    fn problem(&self, e: &io::Error) -> String {
+        let what = match (self.compression, e.kind()) {
+            (Compression::None, _) => "read error".to_string(),
+            (c, io::ErrorKind::UnexpectedEof) => format!("truncated {} data", c.name()),
+            (c, _) => format!("corrupt {} data", c.name()),
+        };
+        format!(
+            "{}: {what} after {} bytes ({e}); the rest of this file was skipped",
+            self.name, self.read
+        )
+    }
 }
 
 /// A system time as a [`Timestamp`], if it is after 1970.
@@ -313,30 +315,9 @@ pub fn timestamp_of(time: SystemTime) -> Option<Timestamp> {
     Some(Timestamp(i64::try_from(secs).ok()?))
 }
 
-/// The complete lines of a sample (a cut-off last line is left out unless
-/// the sample is the whole input).
-pub fn sample_lines(sample: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let complete = if sample.len() < SAMPLE_BYTES {
-        sample
-    } else {
-        match memchr::memrchr(b'\n', sample) {
-            Some(end) => &sample[..end],
-            None => &[][..],
-        }
-    };
-    complete
-        .split(|&b| b == b'\n')
-        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-        .filter(|l| !l.is_empty())
-}
-
-/// The server's UTC offset, derived from the first Kerio Queue-ID in an
-/// input's sample (see [`kerio::derive_offset`]).
-pub fn kerio_offset(sample: &[u8]) -> Option<i32> {
-    sample_lines(sample).find_map(kerio::derive_offset)
-}
-
-/// The format of an input, judged on its sample.
-pub fn sniff(sample: &[u8]) -> Option<Format> {
-    mailfuse_formats::sniff(sample_lines(sample).take(200))
+/// The wall clock, as a [`Timestamp`]: for what is dated by when it
+/// happens here (live lines without a year, saved state, blocks' expiry),
+/// never for what a log says.
+pub fn now() -> Timestamp {
+    timestamp_of(SystemTime::now()).unwrap_or_default()
 }

@@ -9,6 +9,14 @@ use std::path::{Path, PathBuf};
 /// Compression suffixes logrotate and admins add.
 const COMPRESSED: [&str; 5] = [".gz", ".zst", ".bz2", ".xz", ".zstd"];
 
+/// Whether a file's name says it is compressed (its content is judged by
+/// its first bytes when read; the name only tells whether its size on disk
+/// measures what reading it gives).
+pub fn named_compressed(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy());
+    name.is_some_and(|name| COMPRESSED.iter().any(|ext| name.ends_with(ext)))
+}
+
 /// Where a file stands in its set; ordered oldest first.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Age {

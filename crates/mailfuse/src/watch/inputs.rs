@@ -1,38 +1,54 @@
-//! The logs `watch` follows: one follower per file, each with the parser
-//! of the format its first recognisable line shows.
+//! The logs `watch` follows: one follower per file, each line cut,
+//! recognised, counted and merged by the rules `scan` uses (shared splitter,
+//! `Recogniser`, zone choice, `LineOutcome`, `earliest`).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use mailfuse_core::Event;
 use mailfuse_core::Timestamp;
-use mailfuse_formats::{kerio, Format, LineParser, LocalZone, ParseContext, Parsed};
+use mailfuse_formats::{ChosenZone, LineParser, LocalZone, ParseContext, Recogniser, Recognition};
 use tracing::{info, warn};
 
-use crate::metrics::{LineCounters, LineOutcome, WatchMetrics};
+use crate::engine::{earliest, LineOutcome};
+use crate::metrics::{LineCounters, WatchMetrics};
 use crate::source::follow::{Checkpoint, Follower};
-use crate::source::lines::DEFAULT_MAX_LINE;
+use crate::source::lines::{Piece, DEFAULT_MAX_LINE};
 use crate::source::{self, InputPath};
 
 /// Bytes read ahead per file while merging several files by time: memory
 /// stays bounded however far behind watch is.
 const READ_AHEAD: u64 = 256 * 1024;
 
+/// The format label of lines read before their file showed its format.
+const UNKNOWN_FORMAT: &str = "unknown";
+
 /// One followed file, with the lines read but not yet handed out.
 pub struct Input {
     pub path: PathBuf,
     follower: Follower,
+    /// Decides the file's format from its first lines, as `scan` does.
+    recogniser: Recogniser,
     /// Set once a line shows the format.
     parser: Option<Box<dyn LineParser>>,
     /// Lines counted under the file's format, once it shows (lines before
     /// are counted under `unknown`).
     counters: Option<LineCounters>,
-    /// Lines read ahead, with their times, oldest first.
-    ahead: VecDeque<(Timestamp, Vec<u8>)>,
+    /// Lines read ahead, oldest first.
+    ahead: VecDeque<Line>,
     /// The file may hold more than what was read ahead.
     more: bool,
     /// The time of the last dated line (an undated line takes it).
     last_at: Timestamp,
+}
+
+/// A line read ahead.
+struct Line {
+    at: Timestamp,
+    bytes: Vec<u8>,
+    /// Read after the format showed: parsed; before: counted unknown, as
+    /// `scan` counts it.
+    known: bool,
 }
 
 /// What to do with each parsed line.
@@ -48,6 +64,7 @@ impl Input {
         Ok(Input {
             path: path.to_path_buf(),
             follower,
+            recogniser: Recogniser::default(),
             parser: None,
             counters: None,
             ahead: VecDeque::new(),
@@ -62,7 +79,7 @@ impl Input {
     /// lines shows one at least as late.
     pub fn merge(
         inputs: &mut [Input],
-        zone: &Option<LocalZone>,
+        zone: &LocalZone,
         metrics: &WatchMetrics,
         on_event: &mut OnEvent<'_>,
     ) {
@@ -75,13 +92,8 @@ impl Input {
                     input.read_ahead(zone, metrics);
                 }
             }
-            let earliest = inputs
-                .iter()
-                .enumerate()
-                .filter_map(|(i, input)| Some((input.ahead.front()?.0, i)))
-                .min();
-            let Some((_, i)) = earliest else { return };
-            let Some(input) = inputs.get_mut(i) else {
+            let next = inputs.iter().map(|input| Some(input.ahead.front()?.at));
+            let Some(input) = earliest(next).and_then(|i| inputs.get_mut(i)) else {
                 return;
             };
             input.hand_out(metrics, on_event);
@@ -89,33 +101,58 @@ impl Input {
     }
 
     /// Reads the next piece of the file into `ahead`.
-    fn read_ahead(&mut self, zone: &Option<LocalZone>, metrics: &WatchMetrics) {
+    fn read_ahead(&mut self, zone: &LocalZone, metrics: &WatchMetrics) {
         let Input {
             path,
             follower,
+            recogniser,
             parser,
             counters,
             ahead,
             more,
             last_at,
         } = self;
-        let result = follower.poll_some(READ_AHEAD, &mut |line: &[u8]| {
+        let result = follower.poll_some(READ_AHEAD, &mut |piece| {
+            if recogniser.state() == Recognition::NotALog {
+                // Judged not a log: skipped uncounted, as `scan` skips it.
+                return;
+            }
+            let line = match piece {
+                Piece::TooLong => {
+                    recogniser.feed_too_long();
+                    count(counters, metrics, LineOutcome::TooLong, 1);
+                    return;
+                }
+                Piece::Line(line) => line,
+            };
             if parser.is_none() {
-                if let Some((format, recognised)) = recognise(path, line, zone) {
-                    *parser = Some(recognised);
-                    *counters = Some(metrics.lines_of(format.name()));
+                match recogniser.feed(line) {
+                    Recognition::Known(format) => {
+                        info!(path = %path.display(), format = format.name(), "format recognised");
+                        *parser = Some(format.parser(&ParseContext {
+                            zone: zone.clone(),
+                            // Live lines are from now: syslog's missing year is this year.
+                            year_reference: Some(source::now()),
+                        }));
+                        *counters = Some(metrics.lines_of(format.name()));
+                    }
+                    Recognition::NotALog => {
+                        warn!(path = %path.display(), "not a log format mailfuse knows: its lines are skipped");
+                    }
+                    Recognition::Undecided => {}
                 }
             }
             if let Some(at) = parser.as_mut().and_then(|p| p.timestamp(line)) {
                 *last_at = at;
             }
-            ahead.push_back((*last_at, line.to_vec()));
+            ahead.push_back(Line {
+                at: *last_at,
+                bytes: line.to_vec(),
+                known: parser.is_some(),
+            });
         });
         match result {
             Ok(report) => {
-                if report.skipped > 0 {
-                    count(counters, metrics, LineOutcome::TooLong, report.skipped);
-                }
                 *more = report.more;
                 for notice in report.notices {
                     info!(path = %path.display(), "{notice}");
@@ -130,19 +167,22 @@ impl Input {
 
     /// Parses the oldest line read ahead, counts it, and hands its event out.
     fn hand_out(&mut self, metrics: &WatchMetrics, on_event: &mut OnEvent<'_>) {
-        let Some((_, line)) = self.ahead.pop_front() else {
+        let Some(line) = self.ahead.pop_front() else {
             return;
         };
-        let outcome = match self.parser.as_mut().map(|p| p.parse(&line)) {
-            Some(Parsed::Event(event)) => {
-                on_event(&event, &line);
-                LineOutcome::Event
-            }
-            Some(Parsed::Ignored) => LineOutcome::Ignored,
-            Some(Parsed::Malformed(_)) => LineOutcome::Malformed,
-            Some(Parsed::Unknown) | None => LineOutcome::Unknown,
-        };
-        count(&self.counters, metrics, outcome, 1);
+        let parsed = self
+            .parser
+            .as_mut()
+            .filter(|_| line.known)
+            .map(|p| p.parse(&line.bytes));
+        let outcome = parsed
+            .as_ref()
+            .map_or(LineOutcome::Unknown, LineOutcome::of);
+        if let Some(mailfuse_formats::Parsed::Event(event)) = &parsed {
+            on_event(event, &line.bytes);
+        }
+        let counters = if line.known { &self.counters } else { &None };
+        count(counters, metrics, outcome, 1);
     }
 
     /// Where reading stands: saved with the detector's state (everything
@@ -151,9 +191,6 @@ impl Input {
         self.follower.checkpoint()
     }
 }
-
-/// The format label of lines read before their file showed its format.
-const UNKNOWN_FORMAT: &str = "unknown";
 
 /// Counts `lines` under the file's format, or under `unknown` before its
 /// format showed (resolved each time: such lines are few).
@@ -169,38 +206,14 @@ fn count(
     }
 }
 
-/// The format and parser for a file whose line this is, if the line shows
-/// the format.
-fn recognise(
-    path: &Path,
-    line: &[u8],
-    zone: &Option<LocalZone>,
-) -> Option<(Format, Box<dyn LineParser>)> {
-    let format = Format::ALL.iter().copied().find(|f| f.recognizes(line))?;
-    let zone = zone.clone().unwrap_or_else(|| {
-        kerio::derive_offset(line).map_or_else(LocalZone::default, LocalZone::Fixed)
-    });
-    info!(path = %path.display(), format = format.name(), zone = %zone.describe(), "format recognised");
-    let parser = format.parser(&ParseContext {
-        zone,
-        // Live lines are from now: syslog's missing year is this year.
-        year_reference: Some(now()),
-    });
-    Some((format, parser))
-}
-
-/// The server's UTC offset derived from Kerio Queue-IDs in the first
-/// 64 KiB of `files`, if any has one.
-pub fn derive_zone(files: &[PathBuf]) -> Option<LocalZone> {
-    files.iter().find_map(|path| {
-        let opened = source::open(&InputPath::Files(vec![path.clone()])).ok()?;
-        source::kerio_offset(&opened.sample).map(LocalZone::Fixed)
-    })
-}
-
-/// The wall clock, as a [`Timestamp`].
-pub fn now() -> Timestamp {
-    source::timestamp_of(std::time::SystemTime::now()).unwrap_or_default()
+/// The zone for the followed files, by `scan`'s rule: the configured one,
+/// else derived from a Kerio Queue-ID in their first 64 KiB, else UTC.
+pub fn choose_zone(configured: Option<LocalZone>, files: &[PathBuf]) -> ChosenZone {
+    let mut members: Vec<_> = files
+        .iter()
+        .map(|path| InputPath::Files(vec![path.clone()]).members())
+        .collect();
+    source::choose_zone(configured, &mut members, DEFAULT_MAX_LINE)
 }
 
 /// The files to follow for the configured paths: a directory stands for

@@ -15,8 +15,6 @@ mod recent;
 pub mod respond;
 mod senders;
 
-pub use inputs::now;
-
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -54,7 +52,7 @@ pub fn run(config: Config) -> Result<()> {
 /// The running watch: inputs, detector, state.
 pub struct Watch {
     config: Config,
-    zone: Option<LocalZone>,
+    zone: LocalZone,
     inputs: Vec<Input>,
     detector: Detector,
     store: Store,
@@ -99,9 +97,10 @@ impl Watch {
             .map_err(anyhow::Error::msg)?;
         let metrics = WatchMetrics::default();
         let files = inputs::files(&config.watch.logs);
-        // One zone for all the files, as `scan` does: Kerio's security.log
-        // and audit.log have no Queue-IDs to derive it from.
-        let zone = configured_zone.or_else(|| inputs::derive_zone(&files));
+        // One zone for all the files, chosen as `scan` chooses it.
+        let chosen = inputs::choose_zone(configured_zone, &files);
+        info!(zone = %chosen.zone.describe(), source = ?chosen.source, "time zone");
+        let zone = chosen.zone;
         let mut inputs = Vec::new();
         for path in files {
             let resume = positions.iter().find(|c| c.path == path);
@@ -124,7 +123,7 @@ impl Watch {
         watch.refresh_locks();
         watch
             .responder
-            .restore_blocks(&mut watch.store, inputs::now());
+            .restore_blocks(&mut watch.store, crate::source::now());
         Ok(watch)
     }
 
@@ -145,7 +144,8 @@ impl Watch {
                 self.save()?;
                 self.refresh_locks();
                 self.recent.forget_idle();
-                self.responder.expire_blocks(&mut self.store, inputs::now());
+                self.responder
+                    .expire_blocks(&mut self.store, crate::source::now());
                 self.refresh_blocks_and_senders();
                 last_save = Instant::now();
             }
@@ -240,7 +240,7 @@ impl Watch {
         let rows = senders::rows(&self.recent, &self.config.detect.limits);
         if let Err(e) = self
             .store
-            .replace_senders(SENDERS_SOURCE, inputs::now(), &rows)
+            .replace_senders(SENDERS_SOURCE, crate::source::now(), &rows)
         {
             self.metrics.store_error();
             warn!("cannot save the top senders: {e}");
@@ -251,7 +251,7 @@ impl Watch {
     pub fn save(&mut self) -> Result<()> {
         let positions: Vec<Checkpoint> = self.inputs.iter().map(Input::checkpoint).collect();
         let progress = Progress {
-            saved_at: inputs::now(),
+            saved_at: crate::source::now(),
             detector: self.detector.snapshot()?,
             positions: serde_json::to_string(&positions)?,
         };

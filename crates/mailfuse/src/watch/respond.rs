@@ -173,7 +173,7 @@ impl Responder {
                 error!(key, "cannot record the incident: {e}");
             }
         }
-        let now = crate::watch::inputs::now();
+        let now = crate::source::now();
         if now.as_secs() - incident.detected_at.as_secs() > self.act_within {
             warn!(
                 key,
@@ -385,7 +385,7 @@ impl Responder {
             .runtime
             .block_on(postfix.hold(queue_ids))
             .map(|held| format!("{held} more messages put on hold ({})", queue_ids.join(" ")));
-        let now = crate::watch::inputs::now();
+        let now = crate::source::now();
         record(
             store,
             &self.metrics,
@@ -581,7 +581,7 @@ fn act(
         key,
         name,
         target,
-        crate::watch::inputs::now(),
+        crate::source::now(),
         outcome,
     )
 }

@@ -300,7 +300,7 @@ async fn dashboard(
                 blocks: store.blocks()?,
                 senders: store.senders()?.into_iter().take(ROWS).collect(),
                 actions: store.recent_actions(ROWS)?,
-                now: crate::watch::now(),
+                now: crate::source::now(),
             })
         })
         .await;
