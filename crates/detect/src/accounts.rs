@@ -519,33 +519,24 @@ impl Accounts {
             evidence.extend(first.example_failure.clone());
             evidence.extend(first.prior_failures.as_ref().map(|p| p.first_line.clone()));
         }
+        let first_seen = tripped.iter().map(|s| s.first_seen).min();
+        let last_seen = tripped.iter().map(|s| s.last_seen).max();
         Incident {
-            kind: IncidentKind::CompromisedAccount,
             account: Some(account.name.clone()),
             ips: tripped.iter().map(|s| s.ip).collect(),
-            network: None,
-            first_seen: tripped
-                .iter()
-                .map(|s| s.first_seen)
-                .min()
-                .unwrap_or(account.first_seen),
-            last_seen: tripped
-                .iter()
-                .map(|s| s.last_seen)
-                .max()
-                .unwrap_or(account.last_seen),
-            detected_at: account.detected_at.unwrap_or(account.last_seen),
             messages: counts.messages,
             recipients: counts.recipients,
             failed_recipients: counts.failed_recipients,
             external_recipients: counts.external_recipients,
             failed_logins,
-            accounts_tried: Vec::new(),
-            accounts_tried_total: 0,
-            succeeded_as: Vec::new(),
             score: score.min(100),
             reasons,
             evidence,
+            ..Incident::new(
+                IncidentKind::CompromisedAccount,
+                first_seen.unwrap_or(account.first_seen)..=last_seen.unwrap_or(account.last_seen),
+                account.detected_at.unwrap_or(account.last_seen),
+            )
         }
     }
 

@@ -254,21 +254,8 @@ fn incident_of(report: &TripReport) -> Incident {
         .client
         .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
     Incident {
-        kind: IncidentKind::CompromisedAccount,
         account: Some(report.account.clone()),
         ips: report.client.into_iter().collect(),
-        network: None,
-        first_seen: at,
-        last_seen: at,
-        detected_at: at,
-        messages: 0,
-        recipients: 0,
-        failed_recipients: 0,
-        external_recipients: 0,
-        failed_logins: 0,
-        accounts_tried: Vec::new(),
-        accounts_tried_total: 0,
-        succeeded_as: Vec::new(),
         score: 90,
         reasons: vec![format!(
             "{} (mailfuse policy locked it at the door)",
@@ -278,5 +265,6 @@ fn incident_of(report: &TripReport) -> Incident {
             "policy request: sasl_username={} client_address={client} sender={}",
             report.account, report.sender
         )],
+        ..Incident::new(IncidentKind::CompromisedAccount, at..=at, at)
     }
 }
