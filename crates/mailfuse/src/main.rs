@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod engine;
+mod html_escape;
 mod metrics;
 mod output;
 mod policy;

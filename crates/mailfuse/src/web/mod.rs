@@ -11,7 +11,6 @@
 //! allows no script at all.
 
 mod auth;
-mod html;
 mod pages;
 
 use std::net::IpAddr;
