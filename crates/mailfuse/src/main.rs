@@ -8,6 +8,7 @@ mod metrics;
 mod output;
 mod policy;
 mod progress;
+mod signals;
 mod source;
 mod trace;
 mod watch;

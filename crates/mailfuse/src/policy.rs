@@ -127,7 +127,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
             max_connections: policy_config.max_connections,
             idle_timeout: policy_config.idle_timeout,
         };
-        server::serve(listeners, policy, limits, shutdown()).await;
+        server::serve(listeners, policy, limits, crate::signals::stopped()).await;
         info!("stopping: saving the counters");
         stop.store(true, Ordering::SeqCst);
         if keeper.join().is_err() {
@@ -140,22 +140,6 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// Completes at SIGTERM (systemd) or SIGINT (Ctrl-C).
-async fn shutdown() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        error!("cannot catch SIGTERM/SIGINT: stop with SIGKILL (counters since the last save are lost)");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM"),
-        _ = int.recv() => info!("SIGINT"),
-    }
 }
 
 /// The keeper thread's loop; see the module doc.
