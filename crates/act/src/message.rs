@@ -296,21 +296,13 @@ pub(crate) mod tests {
     /// A hijacked account as the accounts detector reports it.
     pub(crate) fn hijacked() -> Incident {
         Incident {
-            kind: IncidentKind::CompromisedAccount,
             account: Some("sales@example.com".into()),
             ips: vec!["173.16.65.213".parse().unwrap()],
-            network: None,
-            first_seen: Timestamp(1_725_000_000),
-            last_seen: Timestamp(1_725_003_600),
-            detected_at: Timestamp(1_725_000_600),
             messages: 120,
             recipients: 4000,
             failed_recipients: 900,
             external_recipients: 3990,
             failed_logins: 12,
-            accounts_tried: Vec::new(),
-            accounts_tried_total: 0,
-            succeeded_as: Vec::new(),
             score: 100,
             reasons: vec![
                 "new sending IP 173.16.65.213 for an account active since 2024-01-02".into(),
@@ -319,27 +311,32 @@ pub(crate) mod tests {
             evidence: vec![
                 "[30/Aug/2024 00:10:57] Recv: Queue-ID: 66d1, Service: SMTP, From: <sales@example.com>, To: <a@b.example>, Size: 2120, Sender-Host: 173.16.65.213, User: sales@example.com".into(),
             ],
+            ..Incident::new(
+                IncidentKind::CompromisedAccount,
+                Timestamp(1_725_000_000)..=Timestamp(1_725_003_600),
+                Timestamp(1_725_000_600),
+            )
         }
     }
 
     /// Password guessing by one IP.
     pub(crate) fn guessing() -> Incident {
+        let hijacked = hijacked();
         Incident {
-            kind: IncidentKind::PasswordGuessing,
-            account: None,
             ips: vec!["45.155.205.99".parse().unwrap()],
             failed_logins: 380,
             accounts_tried: vec!["admin".into(), "info@example.com".into()],
             accounts_tried_total: 2,
-            messages: 0,
-            recipients: 0,
-            failed_recipients: 0,
-            external_recipients: 0,
+            score: hijacked.score,
             reasons: vec!["380 failed logins in an hour".into()],
             evidence: vec![
                 "Aug 30 00:10:57 mail dovecot: auth: sql(admin,45.155.205.99): unknown user".into(),
             ],
-            ..hijacked()
+            ..Incident::new(
+                IncidentKind::PasswordGuessing,
+                hijacked.first_seen..=hijacked.last_seen,
+                hijacked.detected_at,
+            )
         }
     }
 

@@ -19,7 +19,7 @@ use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
-use crate::accounts::AccountId;
+use crate::account_id::AccountId;
 
 /// Most recipients remembered per message for de-duplication; a larger
 /// message still counts each delivery line, without de-duplication.

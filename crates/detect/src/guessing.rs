@@ -167,17 +167,6 @@ impl Guesses {
             score = 100;
         }
         Incident {
-            kind: IncidentKind::PasswordGuessing,
-            account: None,
-            ips: Vec::new(),
-            network: None,
-            first_seen: self.first_seen,
-            last_seen: self.last_seen,
-            detected_at: self.tripped_at.unwrap_or(self.last_seen),
-            messages: 0,
-            recipients: 0,
-            failed_recipients: 0,
-            external_recipients: 0,
             failed_logins: self.failures,
             accounts_tried: accounts,
             accounts_tried_total: self.accounts_total,
@@ -189,6 +178,11 @@ impl Guesses {
             score: score.min(100),
             reasons,
             evidence: vec![self.first_line.clone()],
+            ..Incident::new(
+                IncidentKind::PasswordGuessing,
+                self.first_seen..=self.last_seen,
+                self.tripped_at.unwrap_or(self.last_seen),
+            )
         }
     }
 }

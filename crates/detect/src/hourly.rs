@@ -20,7 +20,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 use smallvec::SmallVec;
 
-use crate::accounts::AccountId;
+use crate::account_id::AccountId;
 use crate::correlate::RecipientChange;
 
 /// Most hourly buckets kept per series (a year and a day).

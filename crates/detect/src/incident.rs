@@ -1,6 +1,7 @@
 //! What the detectors conclude: incidents, with their reasons and evidence.
 
 use std::net::IpAddr;
+use std::ops::RangeInclusive;
 
 use mailfuse_core::net::Network;
 use mailfuse_core::Timestamp;
@@ -70,6 +71,40 @@ pub struct Incident {
     pub reasons: Vec<String>,
     /// Log lines to look at, first the one that starts the story.
     pub evidence: Vec<String>,
+}
+
+impl Incident {
+    /// An incident of `kind` seen over `seen`, detected at `detected_at`,
+    /// with every figure at zero and no reasons yet: detectors fill in what
+    /// their kind has with struct update syntax (`..Incident::new(…)`), so
+    /// no one writes out the fields a kind does not use.
+    pub fn new(
+        kind: IncidentKind,
+        seen: RangeInclusive<Timestamp>,
+        detected_at: Timestamp,
+    ) -> Self {
+        let (first_seen, last_seen) = seen.into_inner();
+        Incident {
+            kind,
+            account: None,
+            ips: Vec::new(),
+            network: None,
+            first_seen,
+            last_seen,
+            detected_at,
+            messages: 0,
+            recipients: 0,
+            failed_recipients: 0,
+            external_recipients: 0,
+            failed_logins: 0,
+            accounts_tried: Vec::new(),
+            accounts_tried_total: 0,
+            succeeded_as: Vec::new(),
+            score: 0,
+            reasons: Vec::new(),
+            evidence: Vec::new(),
+        }
+    }
 }
 
 fn is_zero(n: &u64) -> bool {

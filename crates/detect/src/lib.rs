@@ -6,9 +6,11 @@
 //! file and no clock: time is the events' own, so the same events in the same
 //! order always give the same incidents.
 //!
+//! - [`account_id`] is the id every detector knows an account by;
 //! - [`correlate`] joins the lines of a message by queue id;
-//! - [`accounts`] scores each account's traffic per sending IP
-//!   (`compromised_account`);
+//! - [`compromise`] keeps the table of accounts and scores each account's
+//!   traffic per sending IP (`compromised_account`);
+//! - [`summary`] makes the report's table of accounts;
 //! - [`guessing`] counts failed logins per IP and per network
 //!   (`password_guessing`);
 //! - [`limits`] holds each account to the admin's outbound limits
@@ -17,12 +19,14 @@
 //! - [`hourly`] keeps hour-by-hour series for the report's charts (`scan`
 //!   only).
 
-pub mod accounts;
+pub mod account_id;
+pub mod compromise;
 pub mod correlate;
 pub mod guessing;
 pub mod hourly;
 pub mod incident;
 pub mod limits;
+pub mod summary;
 pub mod window;
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -30,13 +34,14 @@ use std::net::{IpAddr, Ipv4Addr};
 use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
 use serde::{Deserialize, Serialize};
 
-pub use accounts::{AccountSummary, CompromiseConfig, Counts};
+pub use compromise::{CompromiseConfig, Counts};
 pub use guessing::GuessingConfig;
 pub use hourly::Hourly;
 pub use incident::{Incident, IncidentKind};
 pub use limits::{AccountLimit, LimitSpec, LimitsConfig};
+pub use summary::AccountSummary;
 
-use accounts::Accounts;
+use compromise::Accounts;
 use correlate::{Lifetimes, MessageTable};
 use guessing::{Guessing, Success};
 use hourly::HourlyCollector;
@@ -350,7 +355,7 @@ impl Detector {
         });
         Findings {
             incidents,
-            accounts: self.accounts.summaries(),
+            accounts: summary::rows(self.accounts.all()),
             stats: self.stats.clone(),
             hourly: self
                 .hourly

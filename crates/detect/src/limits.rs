@@ -32,7 +32,7 @@ use mailfuse_core::Timestamp;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::accounts::AccountId;
+use crate::account_id::AccountId;
 use crate::incident::{evidence_line, Incident, IncidentKind};
 
 /// The limits: defaults for every account, per-account overrides, exempt
@@ -757,7 +757,7 @@ impl Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::Accounts;
+    use crate::compromise::Accounts;
     use std::net::Ipv4Addr;
 
     const T0: i64 = 1_793_577_600;

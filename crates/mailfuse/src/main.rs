@@ -3,10 +3,12 @@
 mod cli;
 mod config;
 mod engine;
+mod html_escape;
 mod metrics;
 mod output;
 mod policy;
 mod progress;
+mod signals;
 mod source;
 mod trace;
 mod watch;

@@ -127,7 +127,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
             max_connections: policy_config.max_connections,
             idle_timeout: policy_config.idle_timeout,
         };
-        server::serve(listeners, policy, limits, shutdown()).await;
+        server::serve(listeners, policy, limits, crate::signals::stopped()).await;
         info!("stopping: saving the counters");
         stop.store(true, Ordering::SeqCst);
         if keeper.join().is_err() {
@@ -140,22 +140,6 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// Completes at SIGTERM (systemd) or SIGINT (Ctrl-C).
-async fn shutdown() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        error!("cannot catch SIGTERM/SIGINT: stop with SIGKILL (counters since the last save are lost)");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM"),
-        _ = int.recv() => info!("SIGINT"),
-    }
 }
 
 /// The keeper thread's loop; see the module doc.
@@ -254,21 +238,8 @@ fn incident_of(report: &TripReport) -> Incident {
         .client
         .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
     Incident {
-        kind: IncidentKind::CompromisedAccount,
         account: Some(report.account.clone()),
         ips: report.client.into_iter().collect(),
-        network: None,
-        first_seen: at,
-        last_seen: at,
-        detected_at: at,
-        messages: 0,
-        recipients: 0,
-        failed_recipients: 0,
-        external_recipients: 0,
-        failed_logins: 0,
-        accounts_tried: Vec::new(),
-        accounts_tried_total: 0,
-        succeeded_as: Vec::new(),
         score: 90,
         reasons: vec![format!(
             "{} (mailfuse policy locked it at the door)",
@@ -278,5 +249,6 @@ fn incident_of(report: &TripReport) -> Incident {
             "policy request: sasl_username={} client_address={client} sender={}",
             report.account, report.sender
         )],
+        ..Incident::new(IncidentKind::CompromisedAccount, at..=at, at)
     }
 }

@@ -1,62 +1,28 @@
 //! The HTML report: one self-contained file (inline CSS and SVG, no script,
 //! nothing fetched) that opens offline from a mail attachment.
 //!
-//! Every string that came from a log goes through [`esc`]: control
-//! characters shown as visible escapes ([`Sanitized`]), then `&<>"'` as
-//! entities, so it is text in element content and in attributes alike. The
-//! page also forbids scripts by its Content-Security-Policy, in case.
+//! Every string that came from a log goes through [`Text`]: control
+//! characters shown as visible escapes, then `&<>"'` as entities, so it is
+//! text in element content and in attributes alike. The page also forbids
+//! scripts by its Content-Security-Policy, in case.
 
 mod svg;
 
-use std::fmt::{self, Write as _};
 use std::io::{self, Write};
 use std::net::IpAddr;
 
 use mailfuse_core::net::Network;
-use mailfuse_core::text::Sanitized;
 use mailfuse_detect::hourly::{AccountHours, SourceHour, SourceHours};
 use mailfuse_detect::{Findings, Hourly, Incident, IncidentKind};
 
 use crate::engine::{InputReport, ReadSummary};
+use crate::html_escape::Text;
 use svg::{Chart, Panel, Series, TimeAxis};
 
 /// Panels per chart; the rest are counted below it.
 const MAX_PANELS: usize = 6;
 /// Sending IPs named in a panel's label.
 const IPS_NAMED: usize = 4;
-
-/// Untrusted text made safe for HTML (see the module doc).
-pub struct Escaped<'a>(&'a str);
-
-/// `text` escaped for HTML text or a quoted attribute value.
-pub fn esc(text: &str) -> Escaped<'_> {
-    Escaped(text)
-}
-
-impl fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(EntityWriter(f), "{}", Sanitized(self.0.as_bytes()))
-    }
-}
-
-/// Writes through to a formatter with HTML's special characters as entities.
-struct EntityWriter<'a, 'b>(&'a mut fmt::Formatter<'b>);
-
-impl fmt::Write for EntityWriter<'_, '_> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        for c in s.chars() {
-            match c {
-                '&' => self.0.write_str("&amp;")?,
-                '<' => self.0.write_str("&lt;")?,
-                '>' => self.0.write_str("&gt;")?,
-                '"' => self.0.write_str("&quot;")?,
-                '\'' => self.0.write_str("&#39;")?,
-                c => self.0.write_char(c)?,
-            }
-        }
-        Ok(())
-    }
-}
 
 const STYLE: &str = "
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1000px;padding:0 1em;color:#1d2430}
@@ -92,7 +58,7 @@ pub fn write_scan(
         out,
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
     )?;
-    writeln!(out, "<title>mailfuse report: {}</title>", esc(&period))?;
+    writeln!(out, "<title>mailfuse report: {}</title>", Text(&period))?;
     writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>")?;
     writeln!(out, "<h1>mailfuse report</h1>")?;
     write_summary(out, summary, findings, &period)?;
@@ -151,7 +117,7 @@ fn write_summary(
         ("Over sending limits", count(IncidentKind::LimitExceeded).to_string()),
     ];
     for (term, value) in rows {
-        writeln!(out, "<dt>{term}</dt><dd>{}</dd>", esc(&value))?;
+        writeln!(out, "<dt>{term}</dt><dd>{}</dd>", Text(&value))?;
     }
     writeln!(out, "</dl>")
 }
@@ -197,7 +163,7 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
     writeln!(
         out,
         "<section class=\"incident{class}\">\n<h3>[{n}] {title}: {} <small>(score {})</small></h3>\n<dl>",
-        esc(&subject),
+        Text(&subject),
         incident.score
     )?;
     let mut facts = vec![(
@@ -236,15 +202,15 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
         }
     }
     for (term, value) in facts {
-        writeln!(out, "<dt>{term}</dt><dd>{}</dd>", esc(&value))?;
+        writeln!(out, "<dt>{term}</dt><dd>{}</dd>", Text(&value))?;
     }
     writeln!(out, "</dl>\n<p>Why:</p>\n<ul>")?;
     for reason in &incident.reasons {
-        writeln!(out, "<li>{}</li>", esc(reason))?;
+        writeln!(out, "<li>{}</li>", Text(reason))?;
     }
     writeln!(out, "</ul>\n<p>Evidence:</p>")?;
     for line in &incident.evidence {
-        writeln!(out, "<pre>{}</pre>", esc(line))?;
+        writeln!(out, "<pre>{}</pre>", Text(line))?;
     }
     writeln!(out, "</section>")
 }
@@ -470,7 +436,7 @@ fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
             out,
             "<tr{}><td class=\"t\">{}</td><td class=\"t\">{}</td>",
             if a.compromised { " class=\"bad\"" } else { "" },
-            esc(&a.account),
+            Text(&a.account),
             if a.compromised { "yes" } else { "no" }
         )?;
         for n in [
@@ -517,12 +483,12 @@ fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
         writeln!(
             out,
             "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{}</td></tr>",
-            esc(&input.path),
+            Text(&input.path),
             input.format.unwrap_or("unknown format"),
             input.lines,
             input.events,
             input.skipped(),
-            esc(&details.join("; "))
+            Text(&details.join("; "))
         )?;
     }
     writeln!(out, "</tbody>\n</table>")
@@ -531,30 +497,6 @@ fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn escaped(text: &str) -> String {
-        esc(text).to_string()
-    }
-
-    #[test]
-    fn escapes_markup_in_text_and_attributes() {
-        assert_eq!(
-            escaped("<script>alert(1)</script>"),
-            "&lt;script&gt;alert(1)&lt;/script&gt;"
-        );
-        assert_eq!(
-            escaped("\"><img src=x onerror=alert('1')>"),
-            "&quot;&gt;&lt;img src=x onerror=alert(&#39;1&#39;)&gt;"
-        );
-        assert_eq!(escaped("a & b"), "a &amp; b");
-    }
-
-    #[test]
-    fn shows_control_characters_visibly() {
-        assert_eq!(escaped("\u{1b}[31mred"), "\\x1b[31mred");
-        assert_eq!(escaped("a\u{202e}b\0c"), "a\\u{202e}b\\x00c");
-        assert_eq!(escaped("Příliš žluťoučký"), "Příliš žluťoučký");
-    }
 
     #[test]
     fn an_empty_scan_still_makes_a_page() {

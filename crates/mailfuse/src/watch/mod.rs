@@ -39,8 +39,7 @@ pub fn run(config: Config) -> Result<()> {
     if config.watch.logs.is_empty() {
         anyhow::bail!("watch.logs: name at least one log file or directory to follow");
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    stop_on_signals(stop.clone())?;
+    let stop = crate::signals::stop_flag()?;
     let mut watch = Watch::start(config)?;
     if let Some(listen) = watch.config.watch.metrics_listen {
         let registry = Arc::new(watch.metrics.registry());
@@ -261,32 +260,4 @@ impl Watch {
         }
         saved.context("cannot save progress")
     }
-}
-
-/// Sets `stop` on SIGTERM or SIGINT.
-fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()?;
-    std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            runtime.block_on(async {
-                use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut term), Ok(mut int)) = (
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::interrupt()),
-                ) else {
-                    warn!("cannot listen for signals: stop with kill -9");
-                    return;
-                };
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-                info!("stopping");
-                stop.store(true, Ordering::Relaxed);
-            });
-        })?;
-    Ok(())
 }

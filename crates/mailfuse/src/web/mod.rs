@@ -11,7 +11,6 @@
 //! allows no script at all.
 
 mod auth;
-mod html;
 mod pages;
 
 use std::net::IpAddr;
@@ -79,7 +78,7 @@ pub fn serve(config: Config) -> Result<()> {
             .with_context(|| format!("cannot listen on {}", web.listen))?;
         info!(listen = %web.listen, read_only = web.read_only, "serving the dashboard");
         axum::serve(listener, router(app.clone()))
-            .with_graceful_shutdown(stopped())
+            .with_graceful_shutdown(crate::signals::stopped())
             .await
             .context("the dashboard stopped")
     });
@@ -87,24 +86,6 @@ pub fn serve(config: Config) -> Result<()> {
     drop(runtime);
     drop(app);
     served
-}
-
-/// Resolves on SIGTERM or SIGINT.
-async fn stopped() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = int.recv() => {}
-            }
-        }
-        _ => std::future::pending().await,
-    }
-    info!("stopping");
 }
 
 /// The store and the actions, used by one request at a time.

@@ -7,8 +7,8 @@ use mailfuse_core::Timestamp;
 use mailfuse_store::{ActionRecord, Block, Lock, Sender, StoredIncident};
 use serde_json::Value;
 
-use super::html::{Attr, Text};
 use crate::config::describe_duration;
+use crate::html_escape::{Attr, Text};
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d2430;background:#f5f6f8}

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 
 use mailfuse_core::Timestamp;
 
-use super::esc;
+use crate::html_escape::Text;
 
 const HOUR: i64 = 3600;
 /// Most bars across the plot; longer logs get buckets of several hours.
@@ -150,16 +150,20 @@ pub fn write_chart(out: &mut dyn Write, axis: &TimeAxis, chart: &Chart<'_>) -> i
         chart.panels.len() as i64 * (LABEL_HEIGHT + PANEL_HEIGHT + PANEL_GAP) + AXIS_HEIGHT;
     writeln!(out, "<figure class=\"chart\" id=\"chart-{id}\">")?;
     writeln!(out, "<figcaption><strong>{}</strong> — {} per {} (times in UTC); same scale in every panel, top = {scale}.{}</figcaption>",
-        esc(chart.title), esc(chart.y_label), axis.bucket_name(), legend(chart))?;
+        Text(chart.title), Text(chart.y_label), axis.bucket_name(), legend(chart))?;
     writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" role=\"img\" viewBox=\"0 0 {WIDTH} {height}\" width=\"{WIDTH}\" height=\"{height}\" aria-labelledby=\"{id}-title {id}-desc\">"
     )?;
-    writeln!(out, "<title id=\"{id}-title\">{}</title>", esc(chart.title))?;
+    writeln!(
+        out,
+        "<title id=\"{id}-title\">{}</title>",
+        Text(chart.title)
+    )?;
     writeln!(
         out,
         "<desc id=\"{id}-desc\">{}</desc>",
-        esc(&describe(axis, chart))
+        Text(&describe(axis, chart))
     )?;
     for (n, panel) in chart.panels.iter().enumerate() {
         let top = n as i64 * (LABEL_HEIGHT + PANEL_HEIGHT + PANEL_GAP);
@@ -173,7 +177,7 @@ pub fn write_chart(out: &mut dyn Write, axis: &TimeAxis, chart: &Chart<'_>) -> i
             out,
             "<p class=\"note\">{} more {} not shown.</p>",
             chart.not_shown,
-            esc(chart.not_shown_what)
+            Text(chart.not_shown_what)
         )?;
     }
     writeln!(out, "</figure>")
@@ -183,7 +187,7 @@ pub fn write_chart(out: &mut dyn Write, axis: &TimeAxis, chart: &Chart<'_>) -> i
 fn legend(chart: &Chart<'_>) -> String {
     let names = chart.panels.first().map(|p| &p.series[..]).unwrap_or(&[]);
     match names {
-        [bars, line, ..] => format!(" Bars: {}; line: {}.", esc(bars.name), esc(line.name)),
+        [bars, line, ..] => format!(" Bars: {}; line: {}.", Text(bars.name), Text(line.name)),
         _ => String::new(),
     }
 }
@@ -234,8 +238,8 @@ fn write_panel(
         out,
         "<text class=\"label\" x=\"{LEFT}\" y=\"{}\">{}{}</text>",
         top + LABEL_HEIGHT - 5,
-        esc(&panel.label),
-        esc(&peak_text)
+        Text(&panel.label),
+        Text(&peak_text)
     )?;
     writeln!(
         out,
@@ -267,7 +271,7 @@ fn write_panel(
         writeln!(
             out,
             "<path class=\"bars\" d=\"{path}\"><title>{}</title></path>",
-            esc(bars.name)
+            Text(bars.name)
         )?;
     }
     // A line of zeros would only hide the base line.
@@ -294,7 +298,7 @@ fn write_panel(
             out,
             "<polyline class=\"line\" points=\"{}\"><title>{}</title></polyline>",
             points.join(" "),
-            esc(line.name)
+            Text(line.name)
         )?;
     }
     Ok(())
@@ -337,7 +341,7 @@ fn write_time_axis(
         "<text class=\"axis\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">time (UTC, month-day hour); y: {} per {}</text>",
         LEFT + PLOT_WIDTH / 2,
         top + 36,
-        esc(y_label),
+        Text(y_label),
         axis.bucket_name()
     )
 }

@@ -1,4 +1,6 @@
-//! The `compromised_account` detector and the per-account activity table.
+//! The `compromised_account` detector: the table of accounts (it hands out
+//! the [`AccountId`]s every detector indexes by), their traffic per sending
+//! IP, and the signals that score it.
 //!
 //! Volume alone never makes an incident (a newsletter is volume). Each
 //! account's traffic is split by sending IP into streams, and a stream becomes
@@ -15,6 +17,8 @@ use mailfuse_core::Timestamp;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
+use crate::account_id::AccountId;
+use crate::correlate::RecipientChange;
 use crate::guessing::PriorFailures;
 use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
 use crate::window::{HourWindow, Peak};
@@ -69,21 +73,6 @@ mod points {
     pub const FAILURES: u32 = 40;
     pub const FOREIGN_FROM: u32 = 30;
     pub const BURST: u32 = 20;
-}
-
-/// Index of an account in the detector's table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AccountId(u32);
-
-impl AccountId {
-    /// The position in the detector's table, for side tables indexed alike.
-    pub(crate) fn index(self) -> usize {
-        self.0 as usize
-    }
-
-    pub(crate) fn from_index(index: usize) -> Self {
-        AccountId(index as u32)
-    }
 }
 
 /// Message and recipient counters.
@@ -147,44 +136,43 @@ const MAX_STREAMS: usize = 256;
 /// Most known IPs remembered per account.
 const MAX_KNOWN_IPS: usize = 1024;
 
+/// One account: what the table knows of it, and its streams.
 #[derive(Debug, Serialize, Deserialize)]
-struct Account {
-    name: String,
+pub(crate) struct Account {
+    pub(crate) name: String,
     /// Lower-case domain of the login, if it has one.
     domain: Option<Box<[u8]>>,
-    first_seen: Timestamp,
-    last_seen: Timestamp,
+    pub(crate) first_seen: Timestamp,
+    pub(crate) last_seen: Timestamp,
     first_sent: Option<Timestamp>,
     /// When a dormant account started sending.
     woke_at: Option<(Timestamp, Timestamp)>,
-    totals: Counts,
+    pub(crate) totals: Counts,
     hour: HourWindow,
-    peak_minute: Peak,
-    peak_hour: Peak,
-    services: Vec<String>,
+    pub(crate) peak_minute: Peak,
+    pub(crate) peak_hour: Peak,
+    pub(crate) services: Vec<String>,
     known_ips: FxHashMap<IpAddr, Timestamp>,
     web_login: Option<(IpAddr, Timestamp)>,
     streams: Vec<Stream>,
     unattributed: Counts,
-    detected_at: Option<Timestamp>,
+    pub(crate) detected_at: Option<Timestamp>,
 }
 
-/// The per-account row of a report.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct AccountSummary {
-    pub account: String,
-    #[serde(flatten)]
-    pub counts: Counts,
+impl Account {
     /// Distinct sending IPs (0.0.0.0 = webmail with no login to match).
-    pub sending_ips: Vec<IpAddr>,
+    pub(crate) fn sending_ips(&self) -> Vec<IpAddr> {
+        self.streams.iter().map(|s| s.ip).collect()
+    }
+
     /// Sending IPs that were new for the account when they first sent.
-    pub new_ips: Vec<IpAddr>,
-    pub services: Vec<String>,
-    pub peak_per_minute: Peak,
-    pub peak_per_hour: Peak,
-    pub first_seen: Timestamp,
-    pub last_seen: Timestamp,
-    pub compromised: bool,
+    pub(crate) fn new_ips(&self) -> Vec<IpAddr> {
+        self.streams
+            .iter()
+            .filter(|s| matches!(s.novelty, Novelty::NewIp { .. } | Novelty::Dormant { .. }))
+            .map(|s| s.ip)
+            .collect()
+    }
 }
 
 /// Which recipient addresses are local.
@@ -281,7 +269,7 @@ impl Accounts {
             return *id;
         }
         let key: Box<[u8]> = key.into();
-        let id = AccountId(self.accounts.len() as u32);
+        let id = AccountId::from_index(self.accounts.len());
         let domain: Option<Box<[u8]>> = domain_of(&key).map(Into::into);
         if let (Some(d), false) = (&domain, self.local.configured) {
             self.local.domains.insert(d.clone());
@@ -311,7 +299,7 @@ impl Accounts {
     /// Notes a service the account submitted mail through (SMTP, webmail,
     /// Postfix's `submission`…).
     pub fn note_service(&mut self, id: AccountId, service: &[u8]) {
-        let services = &mut self.accounts[id.0 as usize].services;
+        let services = &mut self.accounts[id.index()].services;
         let known = services
             .iter()
             .any(|s| s.as_bytes().eq_ignore_ascii_case(service));
@@ -320,14 +308,19 @@ impl Accounts {
         }
     }
 
+    /// Every account seen, in id order (for the report table).
+    pub(crate) fn all(&self) -> &[Account] {
+        &self.accounts
+    }
+
     /// The account's normalised name.
     pub fn name(&self, id: AccountId) -> &str {
-        &self.accounts[id.0 as usize].name
+        &self.accounts[id.index()].name
     }
 
     /// A successful login: the IP becomes known for the account.
     pub fn on_login(&mut self, id: AccountId, ip: IpAddr, service: &[u8], at: Timestamp) {
-        let account = &mut self.accounts[id.0 as usize];
+        let account = &mut self.accounts[id.index()];
         account.last_seen = account.last_seen.max(at);
         remember_ip(account, ip, at);
         if contains_ignore_case(service, b"http") || contains_ignore_case(service, b"web") {
@@ -351,7 +344,7 @@ impl Accounts {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
         let foreign_from = self.is_foreign_from(id, envelope_from);
-        let account = &mut self.accounts[id.0 as usize];
+        let account = &mut self.accounts[id.index()];
         let ip = resolve_ip(account, ip, at);
         account.last_seen = account.last_seen.max(at);
         if account.first_sent.is_none() {
@@ -418,11 +411,11 @@ impl Accounts {
         ip: IpAddr,
         at: Timestamp,
         recipient: &[u8],
-        change: crate::correlate::RecipientChange,
+        change: RecipientChange,
         line: &[u8],
     ) {
         let external = !self.local.is_local_address(recipient, &mut self.scratch);
-        let account = &mut self.accounts[id.0 as usize];
+        let account = &mut self.accounts[id.index()];
         let mut delta = Counts::default();
         if change.new_recipient {
             delta.recipients = 1;
@@ -450,7 +443,7 @@ impl Accounts {
         let Some(from_domain) = domain_of(envelope_from) else {
             return false; // null sender (bounce) or bare name
         };
-        let own = self.accounts[id.0 as usize].domain.as_deref();
+        let own = self.accounts[id.index()].domain.as_deref();
         !own.is_some_and(|d| d.eq_ignore_ascii_case(from_domain))
             && !self.local.contains(from_domain, &mut self.scratch)
     }
@@ -458,7 +451,7 @@ impl Accounts {
     /// Re-scores the stream of `ip` and trips it if it crossed the threshold.
     fn evaluate(&mut self, id: AccountId, ip: IpAddr, at: Timestamp) {
         let config = &self.config;
-        let account = &mut self.accounts[id.0 as usize];
+        let account = &mut self.accounts[id.index()];
         let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
             return;
         };
@@ -492,7 +485,7 @@ impl Accounts {
         self.tripped
             .iter()
             .skip(skip)
-            .map(|id| self.incident(&self.accounts[id.0 as usize]))
+            .map(|id| self.incident(&self.accounts[id.index()]))
             .collect()
     }
 
@@ -519,69 +512,25 @@ impl Accounts {
             evidence.extend(first.example_failure.clone());
             evidence.extend(first.prior_failures.as_ref().map(|p| p.first_line.clone()));
         }
+        let first_seen = tripped.iter().map(|s| s.first_seen).min();
+        let last_seen = tripped.iter().map(|s| s.last_seen).max();
         Incident {
-            kind: IncidentKind::CompromisedAccount,
             account: Some(account.name.clone()),
             ips: tripped.iter().map(|s| s.ip).collect(),
-            network: None,
-            first_seen: tripped
-                .iter()
-                .map(|s| s.first_seen)
-                .min()
-                .unwrap_or(account.first_seen),
-            last_seen: tripped
-                .iter()
-                .map(|s| s.last_seen)
-                .max()
-                .unwrap_or(account.last_seen),
-            detected_at: account.detected_at.unwrap_or(account.last_seen),
             messages: counts.messages,
             recipients: counts.recipients,
             failed_recipients: counts.failed_recipients,
             external_recipients: counts.external_recipients,
             failed_logins,
-            accounts_tried: Vec::new(),
-            accounts_tried_total: 0,
-            succeeded_as: Vec::new(),
             score: score.min(100),
             reasons,
             evidence,
+            ..Incident::new(
+                IncidentKind::CompromisedAccount,
+                first_seen.unwrap_or(account.first_seen)..=last_seen.unwrap_or(account.last_seen),
+                account.detected_at.unwrap_or(account.last_seen),
+            )
         }
-    }
-
-    /// One row per account that submitted mail, busiest first.
-    pub fn summaries(&self) -> Vec<AccountSummary> {
-        let mut rows: Vec<AccountSummary> = self
-            .accounts
-            .iter()
-            .filter(|a| a.totals.messages > 0)
-            .map(|a| AccountSummary {
-                account: a.name.clone(),
-                counts: a.totals,
-                sending_ips: a.streams.iter().map(|s| s.ip).collect(),
-                new_ips: a
-                    .streams
-                    .iter()
-                    .filter(|s| {
-                        matches!(s.novelty, Novelty::NewIp { .. } | Novelty::Dormant { .. })
-                    })
-                    .map(|s| s.ip)
-                    .collect(),
-                services: a.services.clone(),
-                peak_per_minute: a.peak_minute,
-                peak_per_hour: a.peak_hour,
-                first_seen: a.first_seen,
-                last_seen: a.last_seen,
-                compromised: a.detected_at.is_some(),
-            })
-            .collect();
-        rows.sort_by(|a, b| {
-            b.counts
-                .messages
-                .cmp(&a.counts.messages)
-                .then_with(|| a.account.cmp(&b.account))
-        });
-        rows
     }
 }
 

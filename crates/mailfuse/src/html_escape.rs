@@ -1,45 +1,51 @@
-//! HTML escaping. Everything the dashboard shows came from the store, and
-//! much of it from logs an attacker writes to (account names, evidence
-//! lines): it is all written through [`Text`] or [`Attr`].
+//! HTML escaping, for the scan report and the dashboard alike. What they
+//! show came from logs an attacker writes to (account names, evidence
+//! lines), so every such string is written through [`Text`] or [`Attr`].
 
 use std::fmt::{self, Write};
 
 use mailfuse_core::text::Sanitized;
 
-/// Text for an element's content: control characters, bidi overrides and
-/// invalid bytes made visible (`\x1b`), then `&<>"'` escaped.
+/// Untrusted text for element content or a quoted attribute: control
+/// characters, bidi overrides and invalid bytes made visible (`\x1b`), then
+/// `&<>"'` as entities.
 pub struct Text<'a>(pub &'a str);
 
 impl fmt::Display for Text<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let visible = Sanitized(self.0.as_bytes()).to_string();
-        escape_into(f, &visible)
+        write!(Entities(f), "{}", Sanitized(self.0.as_bytes()))
     }
 }
 
 /// A value for a quoted attribute (a hidden form field), kept exactly as
-/// stored so that it names the same account when posted back; `&<>"'`
-/// escaped.
+/// stored so that it names the same account when posted back; `&<>"'` as
+/// entities.
 pub struct Attr<'a>(pub &'a str);
 
 impl fmt::Display for Attr<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        escape_into(f, self.0)
+        Entities(f).write_str(self.0)
     }
 }
 
-fn escape_into(f: &mut fmt::Formatter<'_>, text: &str) -> fmt::Result {
-    for c in text.chars() {
-        match c {
-            '&' => f.write_str("&amp;")?,
-            '<' => f.write_str("&lt;")?,
-            '>' => f.write_str("&gt;")?,
-            '"' => f.write_str("&quot;")?,
-            '\'' => f.write_str("&#39;")?,
-            c => f.write_char(c)?,
+/// Writes through to a formatter with HTML's special characters as
+/// entities, so sanitised text streams out without an interim string.
+struct Entities<'a, 'b>(&'a mut fmt::Formatter<'b>);
+
+impl Write for Entities<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            match c {
+                '&' => self.0.write_str("&amp;")?,
+                '<' => self.0.write_str("&lt;")?,
+                '>' => self.0.write_str("&gt;")?,
+                '"' => self.0.write_str("&quot;")?,
+                '\'' => self.0.write_str("&#39;")?,
+                c => self.0.write_char(c)?,
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -56,6 +62,10 @@ mod tests {
             Text("\"><img src=x onerror=\"window.__xss=1\">").to_string(),
             "&quot;&gt;&lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;"
         );
+        assert_eq!(
+            Text("\"><img src=x onerror=alert('1')>").to_string(),
+            "&quot;&gt;&lt;img src=x onerror=alert(&#39;1&#39;)&gt;"
+        );
         assert_eq!(Text("it's & more").to_string(), "it&#39;s &amp; more");
     }
 
@@ -65,6 +75,7 @@ mod tests {
             Text("a\u{1b}[31mred\u{0}\u{202e}txt\nnext").to_string(),
             "a\\x1b[31mred\\x00\\u{202e}txt\\x0anext"
         );
+        assert_eq!(Text("Příliš žluťoučký").to_string(), "Příliš žluťoučký");
     }
 
     #[test]

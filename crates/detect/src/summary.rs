@@ -1,0 +1,55 @@
+//! The report's account table: one row per account that submitted mail,
+//! whether or not anything about it is suspect (the admin's overview).
+
+use std::net::IpAddr;
+
+use mailfuse_core::Timestamp;
+use serde::Serialize;
+
+use crate::compromise::{Account, Counts};
+use crate::window::Peak;
+
+/// The per-account row of a report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AccountSummary {
+    pub account: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Distinct sending IPs (0.0.0.0 = webmail with no login to match).
+    pub sending_ips: Vec<IpAddr>,
+    /// Sending IPs that were new for the account when they first sent.
+    pub new_ips: Vec<IpAddr>,
+    pub services: Vec<String>,
+    pub peak_per_minute: Peak,
+    pub peak_per_hour: Peak,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    pub compromised: bool,
+}
+
+/// One row per account of `accounts` that submitted mail, busiest first.
+pub(crate) fn rows(accounts: &[Account]) -> Vec<AccountSummary> {
+    let mut rows: Vec<AccountSummary> = accounts
+        .iter()
+        .filter(|a| a.totals.messages > 0)
+        .map(|a| AccountSummary {
+            account: a.name.clone(),
+            counts: a.totals,
+            sending_ips: a.sending_ips(),
+            new_ips: a.new_ips(),
+            services: a.services.clone(),
+            peak_per_minute: a.peak_minute,
+            peak_per_hour: a.peak_hour,
+            first_seen: a.first_seen,
+            last_seen: a.last_seen,
+            compromised: a.detected_at.is_some(),
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.counts
+            .messages
+            .cmp(&a.counts.messages)
+            .then_with(|| a.account.cmp(&b.account))
+    });
+    rows
+}
