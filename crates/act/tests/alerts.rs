@@ -2,6 +2,8 @@
 //! a loopback SMTP server, a webhook to a loopback HTTP server, hook scripts
 //! in a temporary directory.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 mod support;
 
 use std::collections::{BTreeMap, HashMap};

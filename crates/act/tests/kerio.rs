@@ -1,5 +1,7 @@
 //! The Kerio Connect action against the Admin API emulator.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 mod kerio_emulator;
 
 use std::net::IpAddr;

@@ -1,6 +1,8 @@
 //! The Postfix and nftables actions with the real tools (`postmap`, `nft`):
 //! `scripts/install-test-deps` installs them; these tests run as root.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::net::IpAddr;
 use std::process::Command;
 

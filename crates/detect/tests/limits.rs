@@ -2,6 +2,8 @@
 //! the detector: Kerio-style one-line submissions and Postfix-style
 //! submissions spread over `smtpd`, `qmgr` and delivery lines.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::net::IpAddr;
 
 use mailfuse_core::{Client, Delivery, DeliveryStatus, Event, Submission, Timestamp};

@@ -1,6 +1,8 @@
 //! The detectors' decisions on the scenarios an admin meets, built from
 //! events directly (the parsers have their own tests).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::net::IpAddr;
 
 use mailfuse_core::{

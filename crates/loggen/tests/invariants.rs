@@ -2,6 +2,8 @@
 //! queue-id arithmetic, time order, reproducibility, and the scenarios the
 //! example is there to show. Checked on the text, as a parser would see it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 

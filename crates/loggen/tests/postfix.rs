@@ -4,6 +4,8 @@
 //! generator's counts matching the lines, and the hijack with the guessing
 //! before it. Checked on the text, as a parser would see it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 

@@ -1,6 +1,8 @@
 //! The `mailfuse` command as a user runs it: the bundled example, exit codes,
 //! the JSON contract, `trace`, and hostile input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

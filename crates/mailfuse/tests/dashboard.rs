@@ -4,6 +4,8 @@
 //! through the button, and does not run the XSS payloads planted in the
 //! store. Raw HTTP checks that forged changes are refused.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 #[path = "support/browser.rs"]
 mod browser;
 

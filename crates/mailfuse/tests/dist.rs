@@ -3,6 +3,8 @@
 //! uncommented), `watch` starts on it, and the systemd unit, nftables file
 //! and Postfix snippet agree with it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

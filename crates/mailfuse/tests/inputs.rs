@@ -1,6 +1,8 @@
 //! Inputs as admins have them: rotated sets with compressed members, globs,
 //! compressed standard input, and a member cut off mid-stream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -24,6 +24,8 @@
 //! printed) when it fails or `MAILFUSE_E2E_KEEP=1` is set
 //! (`cargo test -p mailfuse --test policy_postfix_e2e -- --nocapture`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 mod support;
 
 use std::fs::{self, File};

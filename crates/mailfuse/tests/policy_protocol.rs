@@ -1,6 +1,8 @@
 //! `mailfuse policy` on the wire: the real binary on loopback, driven the
 //! way Postfix drives it (and the ways Postfix never would).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 mod policy_support;
 
 use std::io::Write;

@@ -1,6 +1,8 @@
 //! Two `mailfuse policy` processes of one cluster sharing a real
 //! `redis-server`: one limit for both, and Redis stopped mid-test.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 mod policy_support;
 #[path = "../../policy/tests/support/mod.rs"]
 mod redis_support;

@@ -24,6 +24,8 @@
 //! its path printed, when it fails; set `MAILFUSE_E2E_KEEP=1` to keep it
 //! anyway (`cargo test -p mailfuse --test postfix_e2e -- --nocapture`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 mod support;
 
 use std::path::Path;

@@ -2,6 +2,8 @@
 //! bundled example, a log full of markup and terminal escapes, and the
 //! commands that must refuse these formats.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 #[path = "support/browser.rs"]
 mod browser;
 

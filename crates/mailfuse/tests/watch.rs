@@ -2,6 +2,8 @@
 //! `kill -9` without losing or double-counting a line, and reports through
 //! `status`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

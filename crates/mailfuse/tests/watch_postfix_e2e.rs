@@ -30,6 +30,8 @@
 //! is kept (path printed) when it fails or `MAILFUSE_E2E_KEEP=1` is set
 //! (`cargo test -p mailfuse --test watch_postfix_e2e -- --nocapture`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 mod support;
 
 use std::fs::{self, File};

@@ -3,6 +3,8 @@
 //! must get the same answers. Redis-only tests follow: two servers sharing
 //! counts, Redis stopping mid-test, and the replay when it is back.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
 mod support;
 
 use std::net::IpAddr;
