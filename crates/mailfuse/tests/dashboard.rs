@@ -119,10 +119,20 @@ impl Lab {
         loop {
             let scrape = scrape(self.metrics_port);
             let read = sum(&scrape, "mailfuse_lines_read_total", &[]);
-            let locked = Store::open(&self.state())
-                .map(|s| s.is_locked(HIJACKED).unwrap_or(false))
-                .unwrap_or(false);
-            if read == lines && locked && value(&scrape, "mailfuse_locks", &[]) == Some(1.0) {
+            let store = Store::open(&self.state()).ok();
+            let locked = store
+                .as_ref()
+                .is_some_and(|s| s.is_locked(HIJACKED).unwrap_or(false));
+            // The top senders are published after the save that follows the
+            // lock: wait for them too, or the test races watch's loop.
+            let published = store
+                .as_ref()
+                .is_some_and(|s| s.senders().is_ok_and(|rows| !rows.is_empty()));
+            if read == lines
+                && locked
+                && published
+                && value(&scrape, "mailfuse_locks", &[]) == Some(1.0)
+            {
                 return scrape;
             }
             assert!(
