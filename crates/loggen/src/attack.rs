@@ -24,8 +24,13 @@ const INITIALS: &[&str] = &[
 /// after it (formats that log disconnects need to know).
 #[derive(Clone, Copy, Debug)]
 pub struct Spam<'a> {
+    /// The message: forged sender, the victim's login, one harvested
+    /// recipient, no TLS.
     pub msg: Message<'a>,
+    /// The spammer connected and logged in again just before it: the
+    /// example writes an audit.log SMTP login, Postfix a connect and `AUTH`.
     pub new_session: bool,
+    /// The spammer disconnects after it (Postfix logs `disconnect from`).
     pub ends_session: bool,
 }
 
@@ -46,6 +51,8 @@ pub struct SpamRun<'a> {
 }
 
 impl<'a> SpamRun<'a> {
+    /// A run through `victim`'s account whose messages come from `start`
+    /// until `end` (server wall time), starting at `acaraballo` as the seed.
     pub fn new(victim: Addr<'a>, start: Wall, end: Wall) -> Self {
         SpamRun {
             victim,

@@ -40,6 +40,8 @@ pub const UTC_OFFSET: i64 = HOUR;
 /// weeks of Kerio's log, eleven days of Postfix's (more lines per message).
 pub const DEFAULT_STAFF: usize = 1_200;
 
+/// The seed `loggen bench` uses unless told otherwise, so benchmark files
+/// of one size are the same bytes everywhere.
 pub const DEFAULT_SEED: u64 = 500;
 
 /// Buffered bytes handed to the writer at once.
@@ -76,13 +78,17 @@ pub struct BenchConfig {
     /// deliveries of the last messages are still written, so the file is a
     /// little longer).
     pub target_bytes: u64,
+    /// Seed of the PRNG everything is drawn from: the same seed, size, staff
+    /// and format give the same file.
     pub seed: u64,
     /// People in the organisation, besides its role mailboxes.
     pub staff: usize,
+    /// Which server's log to write.
     pub format: Format,
 }
 
 impl BenchConfig {
+    /// A Kerio log of about `target_bytes` with the default seed and staff.
     pub fn new(target_bytes: u64) -> Self {
         BenchConfig {
             target_bytes,
@@ -96,16 +102,22 @@ impl BenchConfig {
 /// What was generated.
 #[derive(Clone, Debug, Default)]
 pub struct BenchReport {
+    /// Bytes written (at least the target: the last messages' deliveries
+    /// are still written).
     pub bytes: u64,
+    /// Lines written, of every kind.
     pub lines: u64,
     /// Messages the traffic model made (spam included); not counting the
     /// server's own, such as Postfix's non-delivery notifications.
     pub messages: u64,
-    /// Time of the first and last line.
+    /// Time of the first line (server wall time).
     pub first: Wall,
+    /// Time of the last line; the file's modification time is set to it, as
+    /// readers take a syslog file's missing year from that.
     pub last: Wall,
     /// The first spam message's queue id and time, if the file reached the burst.
     pub burst: Option<(String, Wall)>,
+    /// Messages of the hijack burst written (0 if the file ends before it).
     pub spam_messages: u64,
     /// The format's own counts, named, e.g. Postfix's in `pflogsumm`'s terms.
     pub tally: Vec<(&'static str, u64)>,

@@ -3,8 +3,12 @@
 
 use mailfuse_core::Timestamp;
 
+/// Seconds in a minute, for readable offsets such as `7 * HOUR + 30 * MINUTE`.
 pub const MINUTE: i64 = 60;
+/// Seconds in an hour.
 pub const HOUR: i64 = 3_600;
+/// Seconds in a day; [`Wall`] has no daylight-saving jumps, so every day is
+/// this long.
 pub const DAY: i64 = 86_400;
 
 /// A reading of the server's wall clock: seconds since 1970-01-01 00:00 of
@@ -16,19 +20,29 @@ pub const DAY: i64 = 86_400;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Wall(pub i64);
 
-/// Day of the week.
+/// Day of the week, which shapes the simulated office's traffic: people
+/// come in Monday to Friday (a shorter Friday), the weekend is quiet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Weekday {
+    /// Monday: an office day.
     Mon,
+    /// Tuesday: an office day.
     Tue,
+    /// Wednesday: an office day.
     Wed,
+    /// Thursday: an office day.
     Thu,
+    /// Friday: an office day, with somewhat less mail sent.
     Fri,
+    /// Saturday: weekend, only some mail from home.
     Sat,
+    /// Sunday: weekend, only some mail from home.
     Sun,
 }
 
 impl Weekday {
+    /// Saturday or Sunday: no office arrivals, only a little mail from home
+    /// and a low hourly volume in the benchmark.
     pub fn is_weekend(self) -> bool {
         matches!(self, Weekday::Sat | Weekday::Sun)
     }
@@ -68,6 +82,7 @@ impl Wall {
         self.secs_of_day() / HOUR
     }
 
+    /// The day of the week of this wall time (local, like the time itself).
     pub fn weekday(self) -> Weekday {
         // 1970-01-01 was a Thursday (index 3 counting from Monday = 0).
         const DAYS: [Weekday; 7] = [

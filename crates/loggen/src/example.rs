@@ -57,15 +57,23 @@ pub fn week_start() -> Wall {
 /// The three log files of the week, and the line the README quotes.
 #[derive(Clone, Debug)]
 pub struct ExampleLogs {
+    /// mail.log: the `Recv:` and `Sent:` lines of every message, in time
+    /// order.
     pub mail: Vec<u8>,
+    /// security.log: failed logins, AntiHammering, relay attempts,
+    /// blacklisted senders, unknown recipients.
     pub security: Vec<u8>,
+    /// audit.log: successful logins (office, home, phones, webmail, and the
+    /// spammer's once the password is guessed).
     pub audit: Vec<u8>,
+    /// The spam run's first message, which `loggen example` prints.
     pub first_spam: FirstSpam,
 }
 
 /// The first message of the hijacker's run: where an admin starts tracing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FirstSpam {
+    /// Its Kerio queue id, to pass to `mailfuse trace`.
     pub queue_id: QueueId,
     /// Its `Recv:` line, without the line end.
     pub line: String,

@@ -26,7 +26,11 @@ pub const LOCALHOST: Ip = [127, 0, 0, 1];
 /// without allocating a string for each.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Addr<'a> {
+    /// The local part's pieces, written one after another; unused pieces
+    /// are `""`.
     pub local: [&'a str; 3],
+    /// The part after `@`; compared with the organisation's domain to tell
+    /// local recipients from outside ones.
     pub domain: &'a str,
 }
 
@@ -67,11 +71,17 @@ impl std::fmt::Display for Addr<'_> {
 /// and the server's message counter (8 hex digits), e.g. `501c1268-0001243c`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct QueueId {
+    /// When the message was queued, as UTC Unix seconds: mailfuse derives the
+    /// server's time zone from it and the local time stamp of the line.
     pub utc: u32,
+    /// The server's running message number, so ids queued in the same
+    /// second still differ.
     pub counter: u32,
 }
 
 impl QueueId {
+    /// The id of the message numbered `counter`, queued at the UTC instant
+    /// `queued` (truncated to 32 bits, as Kerio's 8 hex digits hold).
     pub fn new(queued: Timestamp, counter: u32) -> Self {
         QueueId {
             utc: queued.0 as u32,
@@ -95,6 +105,8 @@ impl std::fmt::Display for QueueId {
 /// How a message entered the server (Kerio's `Service:`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Service {
+    /// Authenticated SMTP from a desktop client (or a spammer), and mail from
+    /// other servers.
     #[default]
     Smtp,
     /// Webmail (the "Kerio Connect Client"); logs `Sender-Host: 0.0.0.0`.
@@ -104,6 +116,7 @@ pub enum Service {
 }
 
 impl Service {
+    /// The name Kerio writes after `Service:`.
     pub fn as_str(self) -> &'static str {
         match self {
             Service::Smtp => "SMTP",
@@ -117,7 +130,10 @@ impl Service {
 /// the message as is — it may hold commas, non-ASCII text or control bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Subject<'a> {
+    /// `Re: `, `FW: `… written before the text, or `""`.
     pub prefix: &'a str,
+    /// The subject proper: usually from [`crate::vocab`]'s lists, once an
+    /// escape-and-HTML injection the reports must neutralise.
     pub text: &'a str,
 }
 
@@ -136,9 +152,14 @@ pub enum MsgIdStyle {
 /// A Message-ID built from two random numbers in the style of a mail program.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MsgId<'a> {
+    /// Which program's shape the id takes.
     pub style: MsgIdStyle,
+    /// Random bits the id's digits are cut from; each style takes the share
+    /// of `a` and `b` its shape needs.
     pub a: u64,
+    /// More random bits, used with `a`.
     pub b: u64,
+    /// The domain after `@`: the sender's, as mail programs write it.
     pub domain: &'a str,
 }
 
@@ -177,6 +198,7 @@ impl MsgId<'_> {
 /// recipient; replies are static templates filled in when written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Piece {
+    /// Fixed text of the reply, written as is.
     Text(&'static str),
     /// The recipient address.
     Rcpt,
@@ -201,6 +223,7 @@ pub enum Disposition {
 }
 
 impl Disposition {
+    /// The word Kerio writes after `Result:`.
     pub fn as_str(self) -> &'static str {
         match self {
             Disposition::Delivered => "delivered",
@@ -214,6 +237,7 @@ impl Disposition {
 /// How one delivery attempt ended: Kerio's `Result:` and `Status:`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Outcome {
+    /// Kerio's `Result:`: delivered, relayed, failed or deferred.
     pub result: Disposition,
     /// The status text: a template from [`crate::vocab`].
     pub status: &'static [Piece],
@@ -234,28 +258,44 @@ impl Default for Outcome {
 /// A `Recv:` line: a message entered the queue.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Recv<'a> {
+    /// The id this message's `Sent:` lines repeat.
     pub queue: QueueId,
+    /// How the message came in (`Service:`), which also decides
+    /// `Sender-Host`.
     pub service: Service,
+    /// The envelope sender (`From:`); the spam run forges one outside the
+    /// organisation's domain.
     pub from: Addr<'a>,
     /// The first envelope recipient: Kerio's `Recv:` names only one.
     pub to: Addr<'a>,
+    /// The message's size in bytes (`Size:`).
     pub size: u32,
+    /// The submitting client's address (`Sender-Host:`); [`NO_HOST`] for
+    /// webmail, an outside server's MX for incoming mail.
     pub sender_host: Ip,
     /// The authenticated login; `None` for mail from other servers.
     pub user: Option<Addr<'a>>,
     /// Whether the client used TLS; Kerio omits the field otherwise.
     pub ssl: bool,
+    /// `Subject:`, written unquoted as Kerio does, commas and all.
     pub subject: Subject<'a>,
+    /// `Msg-Id:`, the Message-ID header the client gave the message.
     pub msg_id: MsgId<'a>,
 }
 
 /// A `Sent:` line: one recipient's delivery attempt ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sent<'a> {
+    /// The id of the message, as its `Recv:` line gave it.
     pub queue: QueueId,
+    /// The recipient this attempt was for (`Recipient:`).
     pub rcpt: Addr<'a>,
+    /// `Result:` and `Status:`: how the attempt ended.
     pub outcome: Outcome,
+    /// Where it went (`Remote-Host:`): [`LOCALHOST`] for a local mailbox, the
+    /// recipient domain's MX otherwise.
     pub remote_host: Ip,
+    /// The message's Message-ID, repeated from its `Recv:` line.
     pub msg_id: MsgId<'a>,
 }
 
@@ -266,68 +306,96 @@ pub struct Sent<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Line<'a> {
     // mail.log
+    /// mail.log's `Recv:`: a message entered the queue.
     Recv(Recv<'a>),
+    /// mail.log's `Sent:`: one recipient's delivery attempt ended.
     Sent(Sent<'a>),
 
     // security.log
     /// `Failed SMTP login from IP with SASL method LOGIN.` — Kerio does not
     /// name the account here.
     FailedSmtpLogin {
+        /// The client that failed to log in.
         ip: Ip,
     },
     /// `SMTP: User X doesn't exist. Attempt from IP address IP.`
     SmtpUnknownUser {
+        /// The login tried, which is no account here.
         user: Addr<'a>,
+        /// The client that tried it.
         ip: Ip,
     },
     /// `SMTP: AntiHammering - IP address IP will be blocked for 5 minutes, …`
     AntiHammeringBlock {
+        /// The client Kerio blocks for too many failed logins.
         ip: Ip,
     },
     /// `SMTP: AntiHammering: connection from IP address IP is blocked`
     AntiHammeringRefused {
+        /// The blocked client that connected again.
         ip: Ip,
     },
     /// `HTTP/WebMail: Invalid password for user X. Attempt from IP address IP`
     InvalidPassword {
+        /// The service logged into: `HTTP/WebMail`, `IMAP`, `SMTP`…
         proto: &'static str,
+        /// The existing account whose password was wrong.
         user: Addr<'a>,
+        /// The client that tried.
         ip: Ip,
     },
     /// `Failed IMAP login from IP, user X`
     FailedImapLogin {
+        /// The client that failed to log in.
         ip: Ip,
+        /// The login it tried.
         user: Addr<'a>,
     },
     /// `Relay attempt from IP address IP, mail from <a> to <b> rejected`
     RelayAttempt {
+        /// The unauthenticated client that asked to relay.
         ip: Ip,
+        /// The envelope sender it gave.
         from: Addr<'a>,
+        /// The outside recipient it wanted mail relayed to.
         to: Addr<'a>,
     },
     /// `IP address IP found in DNS blacklist LIST, mail from <a> to <b> rejected`
     DnsBlacklist {
+        /// The listed client.
         ip: Ip,
+        /// The blacklist's name as configured in Kerio (`SpamCop`…).
         list: &'static str,
+        /// The envelope sender it gave.
         from: Addr<'a>,
+        /// The recipient it was sending to.
         to: Addr<'a>,
     },
     /// `Attempt to deliver to unknown recipient <r>, from <a>, IP address IP`
     UnknownRecipient {
+        /// The local address that does not exist.
         rcpt: Addr<'a>,
+        /// The envelope sender it gave.
         from: Addr<'a>,
+        /// The sending client.
         ip: Ip,
     },
     /// `SMTP Spam attack detected from IP, client closed connection before SMTP greeting`
     SpamAttack {
+        /// The client that spoke before the greeting.
         ip: Ip,
     },
 
     // audit.log
     /// `IMAP: User X authenticated from IP address IP`
     Login {
+        /// The service logged into: `IMAP`, `SMTP`, `HTTP/WebMail`,
+        /// `HTTP/KOFF`…; a webmail login is what mailfuse ties the following
+        /// `Sender-Host: 0.0.0.0` submissions to.
         proto: &'static str,
+        /// The account that logged in.
         user: Addr<'a>,
+        /// The client's address: the office, a home, a phone or the spammer.
         ip: Ip,
     },
 }

@@ -168,18 +168,30 @@ pub struct Attempt<'a> {
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug)]
 pub enum Later<'a> {
+    /// The client's `disconnect from … commands=N` line, written a moment
+    /// after its last message (the spammer's only when its session ends).
     Disconnect(Session<'a>),
+    /// One delivery attempt: `smtp`/`lmtp`'s `status=sent|deferred|bounced`
+    /// line (and `qmgr` taking a deferred message back before a retry).
     Attempt(Attempt<'a>),
     /// Every recipient settled: notify the sender if `notify`, then
     /// remove the message from the queue.
     Done {
+        /// The message that is done.
         queue: QueueId,
+        /// Its envelope sender, who gets the notification; `None` for a
+        /// notification itself (null sender), which never gets one.
         from: Option<Addr<'a>>,
+        /// A recipient was refused for good: `bounce` writes a sender
+        /// non-delivery notification, queued as a message of its own.
         notify: bool,
     },
     /// One connection of the password guessing before the hijack.
     Guess {
+        /// The login guessed (the hijacked account).
         user: Addr<'a>,
+        /// This guess is the right password: the connection authenticates
+        /// instead of logging `SASL LOGIN authentication failed`.
         succeeds: bool,
     },
 }

@@ -45,17 +45,23 @@ impl MailClient {
 /// `Sender-Host` and `SSL` fields.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Channel {
+    /// Authenticated SMTP from this address (`Service: SMTP`).
     Smtp(Ip),
     /// Webmail: Kerio logs `Sender-Host: 0.0.0.0`; the client's address is
     /// only in the preceding audit.log login.
     Webmail,
+    /// Outlook or ActiveSync over HTTP from this address (`Service: HTTP`).
     Http(Ip),
 }
 
 /// A mailbox owner and their habits.
 #[derive(Clone, Copy, Debug)]
 pub struct Person<'a> {
+    /// The mailbox's address, which is also the person's login and the
+    /// envelope sender of what they write.
     pub addr: Addr<'a>,
+    /// The mail program they use, which decides the service, the login
+    /// protocol and the Message-ID style of their mail.
     pub client: MailClient,
     /// Messages sent on an ordinary working day.
     pub daily: u32,
@@ -70,9 +76,11 @@ pub struct Person<'a> {
 /// An organisation on one Kerio server.
 #[derive(Clone, Debug)]
 pub struct Org<'a> {
+    /// The organisation's mail domain, served by this server.
     pub domain: &'a str,
     /// The office's public (NAT) address.
     pub office_ip: Ip,
+    /// Everyone with a mailbox: staff first, then the role mailboxes.
     pub people: Vec<Person<'a>>,
 }
 
@@ -83,9 +91,15 @@ const MAX_DELIVERIES: usize = 20;
 /// One recipient's delivery attempt, `after` seconds after queueing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Delivery<'a> {
+    /// The recipient of this attempt.
     pub rcpt: Addr<'a>,
+    /// Seconds from queueing to the end of the attempt: when its `Sent:`
+    /// line is stamped.
     pub after: u32,
+    /// How the attempt ended.
     pub outcome: Outcome,
+    /// Where it was handed: [`LOCALHOST`] for a local mailbox, else the
+    /// recipient domain's MX.
     pub remote_host: Ip,
 }
 
@@ -94,14 +108,26 @@ pub struct Delivery<'a> {
 /// nothing.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Message<'a> {
+    /// When the message was queued (server wall time): its `Recv:` line's
+    /// stamp, from which the deliveries' `after` count.
     pub at: Wall,
+    /// How it came in (`Service:`), set from its [`Channel`].
     pub service: Service,
+    /// The envelope sender; the spammer's is forged.
     pub from: Addr<'a>,
+    /// The authenticated login (`User:`); `None` for mail from other servers.
     pub user: Option<Addr<'a>>,
+    /// The client's address (`Sender-Host:`): [`NO_HOST`] for webmail.
     pub sender_host: Ip,
+    /// Whether the client used TLS (`SSL: yes`): submissions do, the spammer
+    /// and some outside servers do not.
     pub ssl: bool,
+    /// Size in bytes (`Size:`).
     pub size: u32,
+    /// The Subject header (`Subject:`): business text for office mail,
+    /// spam texts for the hijacker's run.
     pub subject: Subject<'a>,
+    /// The Message-ID header, in the style of the sender's mail program.
     pub msg_id: MsgId<'a>,
     deliveries: [Delivery<'a>; MAX_DELIVERIES],
     len: usize,
@@ -154,6 +180,7 @@ impl<'a> Message<'a> {
         self.len += 1;
     }
 
+    /// The delivery attempts added so far, in the order added.
     pub fn deliveries(&self) -> &[Delivery<'a>] {
         &self.deliveries[..self.len]
     }
@@ -349,6 +376,10 @@ impl<'a> Org<'a> {
         }
     }
 
+    /// The person whose address's first local-part piece is `login`: the
+    /// whole local part for addresses made with [`Addr::new`] (role
+    /// mailboxes, the example's `k.dvorak`), only the first name of
+    /// [`Addr::composed`] ones.
     pub fn find(&self, login: &str) -> Option<&Person<'a>> {
         self.people.iter().find(|p| p.addr.local[0] == login)
     }

@@ -10,7 +10,9 @@ use crate::kerio::{Ip, Piece};
 /// `Sender-Host` of mail from it and `Remote-Host` of mail to it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Domain {
+    /// The domain after `@` in its people's addresses.
     pub name: &'static str,
+    /// Its mail server's address, from 192.0.2.0/24 (RFC 5737).
     pub mx: Ip,
 }
 

@@ -89,14 +89,23 @@ CREATE TABLE senders (
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// SQLite refused: the file cannot be opened or written, the disk is
+    /// full, or another process held the lock past the busy timeout.
     #[error("state database: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The file was written by a newer mailfuse (its `user_version` is past
+    /// the migrations this one knows): refused rather than misread.
     #[error(
         "state database has schema version {found}, this mailfuse knows up to {}: \
          use the mailfuse that wrote it, or move the file away to start afresh",
         MIGRATIONS.len()
     )]
-    Version { found: i64 },
+    Version {
+        /// The schema version the file says it has.
+        found: i64,
+    },
+    /// A row holds a value this crate never writes (e.g. a blocked IP that
+    /// does not parse); the message names it.
     #[error("state database holds a bad value: {0}")]
     Corrupt(String),
 }
@@ -106,6 +115,7 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// The saved progress of `watch`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Progress {
+    /// The wall-clock time of the save (UTC seconds), not a log time.
     pub saved_at: Timestamp,
     /// The detector's snapshot.
     pub detector: Vec<u8>,
@@ -116,10 +126,16 @@ pub struct Progress {
 /// An incident as stored.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredIncident {
+    /// Identifies the incident across restarts (`watch` derives it from the
+    /// kind, subject and start of the run): a second incident with the same
+    /// key is not stored, so it is not acted on twice.
     pub key: String,
+    /// `compromised_account`, `password_guessing` or `limit_exceeded`.
     pub kind: String,
     /// The account or IP (or network) it is about.
     pub subject: String,
+    /// When the evidence crossed the threshold, in log time (UTC seconds);
+    /// incidents are listed newest first by it.
     pub detected_at: Timestamp,
     /// The whole incident, as JSON.
     pub json: String,
@@ -128,12 +144,16 @@ pub struct StoredIncident {
 /// One action taken or attempted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActionRecord {
+    /// The [`StoredIncident::key`] the action answered.
     pub incident_key: String,
     /// Which action (`email`, `kerio.disable_user`…).
     pub action: String,
     /// What it acted on (an account, an IP, an address).
     pub target: String,
+    /// When it was attempted (UTC seconds).
     pub at: Timestamp,
+    /// Whether it succeeded; only a success stops it from being retried
+    /// ([`Store::action_succeeded`]).
     pub ok: bool,
     /// What happened, in words (or why it failed).
     pub outcome: String,
@@ -142,19 +162,30 @@ pub struct ActionRecord {
 /// A locked account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lock {
+    /// The login that may not send; stored lower-case, so `Foo@x` and
+    /// `foo@x` are one lock.
     pub account: String,
+    /// When it was locked (UTC seconds, wall clock).
     pub since: Timestamp,
+    /// Why, in words, for the dashboard and `status` (e.g. `sent spam`).
     pub reason: String,
+    /// The incident that caused the lock, if one did.
     pub incident_key: Option<String>,
 }
 
 /// A blocked IP, until an expiry.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Block {
+    /// The blocked client address (stored in its canonical text form).
     pub ip: IpAddr,
+    /// When it was first blocked (UTC seconds, wall clock).
     pub since: Timestamp,
+    /// When the block expires (UTC seconds); `watch` lifts blocks whose time
+    /// is up ([`Store::expired_blocks`]).
     pub until: Timestamp,
+    /// Why, in words, for the dashboard and `status`.
     pub reason: String,
+    /// The incident that caused the block, if one did.
     pub incident_key: Option<String>,
 }
 
@@ -163,9 +194,11 @@ pub struct Block {
 pub struct SenderWindow {
     /// Lower-case account name.
     pub account: String,
+    /// Length of the sliding window counted over, in seconds (e.g. 3600).
     pub window_secs: i64,
     /// What is counted: `messages` or `recipients`.
     pub metric: String,
+    /// How many messages or recipients the account sent within the window.
     pub count: u64,
     /// The account's limit over the window, if one is set.
     pub max: Option<u64>,
@@ -176,7 +209,10 @@ pub struct SenderWindow {
 pub struct Sender {
     /// The daemon that counted (`watch`, `policy`).
     pub source: String,
+    /// When that daemon last refreshed its rows (UTC seconds, wall clock),
+    /// so the dashboard can say how old a count is.
     pub updated_at: Timestamp,
+    /// The count itself.
     pub window: SenderWindow,
 }
 
