@@ -78,10 +78,20 @@ mod points {
 /// Message and recipient counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
+    /// Messages submitted (counted once their envelope sender is known).
     pub messages: u64,
+    /// Distinct recipients of those messages, each counted once per message
+    /// whether named at submission or only in a delivery line.
     pub recipients: u64,
+    /// Recipients outside the local domains (configured, else inferred from
+    /// the logins' domains): the ones spam goes to.
     pub external_recipients: u64,
+    /// Recipients refused permanently (5.x.x), each once per message: a high
+    /// share of them is the mark of a bought or scraped address list.
     pub failed_recipients: u64,
+    /// Messages whose envelope From is in neither the account's own domain
+    /// nor a local one (a null sender does not count): spammers forge the
+    /// sender of their campaign.
     pub foreign_from_messages: u64,
 }
 

@@ -28,10 +28,18 @@ const MAX_TRACKED_RECIPIENTS: usize = 4096;
 /// What the table knows of one message still in flight.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct OpenMessage {
+    /// The time of its first line: the time to live counts from here.
     pub first_seen: Timestamp,
     /// The time of its latest line.
     pub last_seen: Timestamp,
+    /// The authenticated account that submitted it (the SASL login of
+    /// Postfix's `smtpd` line, Kerio's `User:`); `None` for mail that came
+    /// in unauthenticated, which no account detector counts.
     pub account: Option<AccountId>,
+    /// The client IP that submitted it, from the first line naming one; once
+    /// the message counts, the IP it was attributed to (webmail's `0.0.0.0`
+    /// resolved to the IP of the account's webmail login of the last day, if
+    /// any), so its recipients' fates land in the same per-IP stream.
     pub ip: Option<IpAddr>,
     /// The message was counted as submitted (its envelope sender is known).
     pub counted: bool,

@@ -199,7 +199,10 @@ struct NetworkGuesses {
 /// How a guessing IP showed it had the password.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Success {
+    /// A successful login from the IP (any service: SMTP AUTH, IMAP, POP3,
+    /// webmail).
     LoggedIn,
+    /// A message submitted from the IP by an authenticated account.
     SentMail,
 }
 
@@ -233,7 +236,12 @@ enum TripKey {
 /// What the detector knows of an IP's failed logins before a given moment.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PriorFailures {
+    /// Failed login attempts (guesses) the IP has made so far, at least
+    /// [`GuessingConfig::failures_before_success`]; a summary line counts all
+    /// its attempts.
     pub count: u64,
+    /// The IP's first failed login line, as evidence (capped, password
+    /// removed: see [`crate::incident::evidence_line`]).
     pub first_line: String,
 }
 

@@ -235,7 +235,10 @@ pub struct Hourly {
 /// One account's hours with activity, oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AccountHours {
+    /// The account's login, lower-cased (as in the report's account table).
     pub account: String,
+    /// Its hours with a message, a recipient or a refusal, oldest first; at
+    /// most [`MAX_HOURS`], the oldest dropped first.
     pub hours: Vec<AccountHour>,
 }
 
@@ -249,9 +252,16 @@ impl AccountHours {
 /// One account's activity in the hour starting at `hour`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AccountHour {
+    /// Start of the hour, in UTC seconds (a multiple of 3,600).
     pub hour: Timestamp,
+    /// Messages the account submitted in the hour (counted at the line that
+    /// gave their envelope sender).
     pub messages: u64,
+    /// Recipients first seen in the hour, each once per message, counted at
+    /// the line naming them (a late delivery line counts in its own hour).
     pub recipients: u64,
+    /// Recipients refused permanently (5.x.x) in the hour, counted at the
+    /// delivery line that refused them.
     pub failed_recipients: u64,
     /// Distinct sending IPs (at most [`MAX_IPS_PER_HOUR`]).
     pub sending_ips: Vec<IpAddr>,
@@ -260,15 +270,22 @@ pub struct AccountHour {
 /// One source's failed logins, hours with activity oldest first.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SourceHours<K> {
+    /// The guessing IP, or its /24 (IPv4) or /64 (IPv6) network.
     pub source: K,
+    /// Its failed login attempts over the whole scan, hours dropped past
+    /// [`MAX_HOURS`] included: what the sources are ranked by.
     pub failed_logins: u64,
+    /// Its hours with failed logins, oldest first.
     pub hours: Vec<SourceHour>,
 }
 
 /// Failed logins in the hour starting at `hour`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct SourceHour {
+    /// Start of the hour, in UTC seconds (a multiple of 3,600).
     pub hour: Timestamp,
+    /// Failed login attempts (guesses) in the hour; a summary line counts
+    /// all the attempts it reports.
     pub failed_logins: u64,
 }
 

@@ -36,6 +36,8 @@ impl IncidentKind {
 /// are untrusted: outputs must escape them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
+    /// Which detector raised it; findings list compromised accounts first,
+    /// then guessing, then limits.
     pub kind: IncidentKind,
     /// The hijacked account, or the account over its limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,13 +48,29 @@ pub struct Incident {
     /// The attacking network, for distributed guessing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
+    /// When the activity behind it began (UTC seconds): the first message of
+    /// the account's tripped streams, the guesser's first failed login, or
+    /// the start of the window that crossed the limit. With `kind` and the
+    /// subject it keys the incident, so `watch` acts on it once.
     pub first_seen: Timestamp,
+    /// When it was last seen (UTC seconds): the tripped streams' latest
+    /// message, the guesser's latest failed login, or the latest message or
+    /// recipient sent while over the limit. It moves on while the activity
+    /// goes on.
     pub last_seen: Timestamp,
     /// When the evidence first crossed the threshold (what `watch` would alert at).
     pub detected_at: Timestamp,
+    /// Messages submitted: by the tripped streams (compromised account), or
+    /// from the start of the window that crossed the limit until the account
+    /// fell back under it; 0 for guessing.
     pub messages: u64,
+    /// Distinct recipients of those messages, each once per message.
     pub recipients: u64,
+    /// Of those, recipients refused permanently (5.x.x) (compromised
+    /// account only).
     pub failed_recipients: u64,
+    /// Of those, recipients outside the local domains (compromised account
+    /// only).
     pub external_recipients: u64,
     /// Failed logins (guessing), or failed logins of the sending IPs before they sent.
     pub failed_logins: u64,

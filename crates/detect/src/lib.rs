@@ -51,7 +51,11 @@ use limits::Limits;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectConfig {
+    /// Thresholds of the `compromised_account` detector (`[detect.compromise]`):
+    /// local domains, learning period, score threshold, minimum recipients.
     pub compromise: CompromiseConfig,
+    /// Thresholds of the `password_guessing` detector (`[detect.guessing]`):
+    /// failed logins per IP per hour, per network per day.
     pub guessing: GuessingConfig,
     /// Outbound limits per account (none by default).
     pub limits: LimitsConfig,
@@ -84,24 +88,39 @@ pub struct SnapshotError(String);
 /// Counters of what the detector was fed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
+    /// Events fed to [`Detector::observe`], of every kind.
     pub events: u64,
+    /// Messages counted as submitted: a queue id whose envelope sender was
+    /// seen (Kerio `Recv:`, Postfix `qmgr … from=<…>`), each once.
     pub messages: u64,
     /// Recipients named in submission or delivery lines, each counted once
     /// per message.
     pub recipients: u64,
     /// Delivery lines, and how they ended.
     pub deliveries: u64,
+    /// Delivery lines that delivered their recipient locally or handed it to
+    /// the next hop.
     pub delivered: u64,
+    /// Delivery lines that deferred their recipient (temporary failure: the
+    /// server will try again, so one recipient may count several times).
     pub deferred: u64,
+    /// Delivery lines that failed their recipient permanently (5.x.x).
     pub failed: u64,
     /// Delivery lines whose message was never seen (before the log began, or
     /// forgotten after the time to live).
     pub orphan_deliveries: u64,
     /// Failed login attempts (a summary line counts its attempts).
     pub auth_failures: u64,
+    /// Successful logins (SASL, IMAP, POP3, webmail…), one per line.
     pub auth_successes: u64,
+    /// Refusals the server imposed itself (anti-hammering, relay attempts,
+    /// DNS blacklists…), of every [`mailfuse_core::BlockKind`].
     pub server_blocks: u64,
+    /// Time (UTC seconds) of the first event fed: the start of the log
+    /// read, as events come in time order. `None` until an event comes.
     pub first_event: Option<Timestamp>,
+    /// Time of the latest event fed (the greatest, should one arrive out of
+    /// order). `None` until an event comes.
     pub last_event: Option<Timestamp>,
 }
 
@@ -113,6 +132,8 @@ pub struct Findings {
     pub incidents: Vec<Incident>,
     /// One row per account that submitted mail, busiest first.
     pub accounts: Vec<AccountSummary>,
+    /// What the detector was fed over the whole run (lines by kind, first
+    /// and last event).
     pub stats: Stats,
     /// Hour-by-hour activity, when the detector collected it.
     #[serde(skip_serializing_if = "Option::is_none")]

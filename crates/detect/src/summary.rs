@@ -12,18 +12,34 @@ use crate::window::Peak;
 /// The per-account row of a report.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct AccountSummary {
+    /// The account's login, lower-cased (logins are matched
+    /// case-insensitively).
     pub account: String,
+    /// Everything the account submitted over the run, from every IP
+    /// (its fields flattened into the row's JSON).
     #[serde(flatten)]
     pub counts: Counts,
     /// Distinct sending IPs (0.0.0.0 = webmail with no login to match).
     pub sending_ips: Vec<IpAddr>,
     /// Sending IPs that were new for the account when they first sent.
     pub new_ips: Vec<IpAddr>,
+    /// Services the account submitted mail through, as the log names them
+    /// (`SMTP`, `HTTP/WebMail`, Postfix's `submission`…; at most 8).
     pub services: Vec<String>,
+    /// The most messages it submitted within one clock minute (UTC), and
+    /// the line's time that reached it.
     pub peak_per_minute: Peak,
+    /// The most messages it submitted within a sliding hour (sixty
+    /// one-minute buckets), and the line's time that reached it.
     pub peak_per_hour: Peak,
+    /// Time of the first line naming the account as a login (a successful
+    /// login or an authenticated submission), in UTC seconds.
     pub first_seen: Timestamp,
+    /// Time of its latest successful login or submitted message, in UTC
+    /// seconds.
     pub last_seen: Timestamp,
+    /// A `compromised_account` incident tripped for it (at least one of its
+    /// sending-IP streams crossed the score threshold).
     pub compromised: bool,
 }
 

@@ -134,7 +134,10 @@ impl DayWindow {
 /// The largest value a quantity has reached, and when.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Peak {
+    /// The highest value offered (0 until something is offered).
     pub count: u32,
+    /// Time of the event that first reached `count` (UTC seconds): a later
+    /// tie does not move it.
     pub at: Timestamp,
 }
 

@@ -87,7 +87,10 @@ pub enum ZoneSource {
 /// The zone chosen for the local times of every input of a run.
 #[derive(Clone, Debug)]
 pub struct ChosenZone {
+    /// The zone that turns the logs' local wall-clock times into UTC.
     pub zone: LocalZone,
+    /// Where it came from, for the run's summary: a zone that was only
+    /// assumed (UTC) may shift every time, and the user should know it.
     pub source: ZoneSource,
 }
 

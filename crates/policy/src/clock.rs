@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Seconds since the Unix epoch.
 pub trait Clock: Send + Sync {
+    /// Now, in UTC seconds since the Unix epoch: the second every sliding
+    /// window counts up to and every lock and trip is dated at.
     fn now(&self) -> u64;
 }
 
@@ -28,14 +30,19 @@ impl Clock for SystemClock {
 pub struct ManualClock(Arc<AtomicU64>);
 
 impl ManualClock {
+    /// A clock standing at `now` (UTC seconds). Clones share one time: a
+    /// test hands a clone to the policy and moves the time through its own.
     pub fn at(now: u64) -> Self {
         ManualClock(Arc::new(AtomicU64::new(now)))
     }
 
+    /// Puts the clock at `now`, forwards or back; every clone sees it.
     pub fn set(&self, now: u64) {
         self.0.store(now, Ordering::SeqCst);
     }
 
+    /// Moves the clock `secs` seconds forward, e.g. onto the last second of
+    /// a window or the first one past it.
     pub fn advance(&self, secs: u64) {
         self.0.fetch_add(secs, Ordering::SeqCst);
     }

@@ -66,13 +66,23 @@ pub struct PolicyMetrics {
     /// The counters of `decisions`, resolved once: no lookup per request.
     by_outcome: [Counter; 5],
     latency: Histogram,
+    /// Postfix connections open now (`mailfuse_policy_connections`): near
+    /// `max_connections` means Postfix is about to be refused.
     pub connections: Gauge,
+    /// Connections closed on accept because `max_connections` were already
+    /// open; Postfix then applies its `default_action`.
     pub refused_connections: Counter,
+    /// Connections closed without a reply over a malformed or oversize
+    /// request (`max_request_bytes`): a confused or hostile peer.
     pub protocol_errors: Counter,
     /// Decisions made on local counts because Redis was unreachable.
     pub fallback_decisions: Counter,
     /// 1 while Redis answers (0 with the embedded store too).
     pub redis_up: Gauge,
+    /// Failures of the counters store: each Redis request that failed or
+    /// timed out (an outage is logged once but counted here every time), and
+    /// each failed save of the counts or of the top senders to the state
+    /// database.
     pub store_errors: Counter,
 }
 
@@ -124,6 +134,8 @@ impl PolicyMetrics {
         metrics
     }
 
+    /// Counts one answered request under its `verdict` and records how long
+    /// deciding it `took` (`mailfuse_policy_decision_seconds`).
     pub fn observe(&self, verdict: Outcome, took: Duration) {
         if let Some(counter) = self.by_outcome.get(verdict as usize) {
             counter.inc();

@@ -53,14 +53,33 @@ pub struct Request {
 /// The SMTP stage a request is asked at (`protocol_state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProtocolState {
+    /// `CONNECT`: a client just connected (`smtpd_client_restrictions`);
+    /// no login yet.
     Connect,
+    /// `EHLO` command (`smtpd_helo_restrictions`).
     Ehlo,
+    /// `HELO` command (`smtpd_helo_restrictions`).
     Helo,
+    /// `MAIL FROM` (`smtpd_sender_restrictions`): the sender is known, no
+    /// recipient yet.
     Mail,
+    /// `RCPT TO` (`smtpd_recipient_restrictions`), once per recipient: where
+    /// locks, trips (forged sender, too many IPs or networks) and limits are
+    /// checked, and a recipient can still be refused on its own.
     Rcpt,
+    /// `DATA` command (`smtpd_data_restrictions`): the accepted recipients
+    /// are final (`recipient_count`); the message counts here with
+    /// `count_at = "data"`.
     Data,
+    /// `END-OF-MESSAGE`, after the message body
+    /// (`smtpd_end_of_data_restrictions`): the message counts here by
+    /// default, with its `recipient_count`, so a transaction the client
+    /// abandoned before the end is not counted.
     EndOfMessage,
+    /// `VRFY` command: a client probing an address, no mail sent.
     Vrfy,
+    /// `ETRN` command: a client asking the server to flush the mail queued
+    /// for a domain; no mail sent.
     Etrn,
     /// Absent, or a stage this code does not know (a newer Postfix).
     Other,
@@ -84,6 +103,10 @@ impl Request {
         self.get(name).filter(|value| !value.is_empty())
     }
 
+    /// The `protocol_state` attribute: which SMTP stage Postfix asks at,
+    /// hence whether the request is checked against locks, trips and limits
+    /// (RCPT), counted (DATA or END-OF-MESSAGE, per `count_at`), or let
+    /// through unless its account is locked.
     pub fn protocol_state(&self) -> ProtocolState {
         match self.get("protocol_state") {
             Some(b"CONNECT") => ProtocolState::Connect,

@@ -26,7 +26,11 @@ const READ_CHUNK: usize = 2_048;
 /// Where to listen, as written in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Address {
+    /// `IP:PORT` (`127.0.0.1:10040`, `[::1]:10040`): Postfix's
+    /// `check_policy_service inet:127.0.0.1:10040`.
     Tcp(std::net::SocketAddr),
+    /// `unix:/path`: a unix socket, for `check_policy_service unix:…`; under
+    /// the queue directory (`/var/spool/postfix/…`) when smtpd runs chrooted.
     Unix(PathBuf),
 }
 
@@ -59,7 +63,10 @@ impl std::fmt::Display for Address {
 
 /// A bound socket.
 pub enum Listener {
+    /// A bound TCP socket.
     Tcp(TcpListener),
+    /// A bound unix socket and its path (what [`Listener::local_address`]
+    /// reports).
     Unix(UnixListener, PathBuf),
 }
 
@@ -95,8 +102,15 @@ impl Listener {
 /// How connections are served.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// Longest request, in bytes, counting line ends and the final empty
+    /// line: a longer one closes the connection without a reply, so a peer
+    /// cannot make the reader grow (`policy.max_request_bytes`).
     pub max_request_bytes: usize,
+    /// Connections served at once, over every listener: one more is closed
+    /// at once and counted in `refused_connections` (`policy.max_connections`).
     pub max_connections: usize,
+    /// A connection with nothing to read for this long is closed; Postfix
+    /// reconnects when it next asks (`policy.idle_timeout`).
     pub idle_timeout: Duration,
 }
 

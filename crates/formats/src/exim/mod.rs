@@ -5,11 +5,11 @@
 //! (`log_selector = +millisec`) and `[pid]` (`+pid`), then the text. Lines
 //! about one message carry its id next (`1rK9Xa-0001ab-Cd`, or
 //! `1rK9Xa-000000001ab-Cdef` since 4.97) and a flag saying what happened to
-//! it (module [`message`]); the others are about SMTP sessions and the
-//! daemon (module [`session`]).
+//! it (module `message`); the others are about SMTP sessions and the
+//! daemon (module `session`).
 //!
 //! Lines are read as bytes in place: addresses, HELO names, subjects and
-//! remote replies are chosen by others, and [`words`] splits them the way
+//! remote replies are chosen by others, and `words` splits them the way
 //! Exim quotes them so that none poses as a field Exim wrote.
 
 mod message;

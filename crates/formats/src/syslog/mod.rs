@@ -2,9 +2,9 @@
 //! Postfix's `maillog_file`, Dovecot's `log_path`, with both programs'
 //! lines mixed with other programs'.
 //!
-//! The envelope (timestamp, host, program) is read by [`envelope`], its time
-//! by [`clock`]; the message goes to the program's parser, [`postfix`] or
-//! [`dovecot`]. Other programs' lines are [`Parsed::Unknown`], so the report
+//! The envelope (timestamp, host, program) is read by `envelope`, its time
+//! by `clock`; the message goes to the program's parser, `postfix` or
+//! `dovecot`. Other programs' lines are [`Parsed::Unknown`], so the report
 //! shows how much of a file was not mail.
 
 mod clock;
