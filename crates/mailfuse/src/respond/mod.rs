@@ -53,12 +53,14 @@ impl Responder {
         Responder::with_actions(config, Actions::new(&config.actions)?, metrics)
     }
 
+    /// The responder of `config` acting with `actions` (tests give fakes).
     fn with_actions(
         config: &Config,
         actions: Actions,
         metrics: RespondMetrics,
     ) -> Result<Responder> {
-        let journal = Journal::new(metrics, config.watch.dry_run)?;
+        let journal = Journal::new(metrics, config.watch.dry_run)
+            .context("cannot start the actions' runtime")?;
         Ok(Responder {
             allow: config.allow.clone(),
             block_secs: config.actions.block_for,
