@@ -328,6 +328,26 @@ fn describe(status: ExitStatus) -> String {
     status.to_string()
 }
 
+impl crate::capability::Action for Command {
+    fn alert(&self) -> Option<&dyn crate::capability::Alert> {
+        Some(self)
+    }
+}
+
+impl crate::capability::Alert for Command {
+    fn alert<'a>(
+        &'a self,
+        incident: &'a Incident,
+        _host: &'a str,
+        done: &'a [String],
+    ) -> crate::capability::ActFuture<'a, String> {
+        Box::pin(async move {
+            self.run(incident, done).await?;
+            Ok("command ran".to_string())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

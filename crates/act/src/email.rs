@@ -232,6 +232,26 @@ fn is_loopback(server: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+impl crate::capability::Action for Email {
+    fn alert(&self) -> Option<&dyn crate::capability::Alert> {
+        Some(self)
+    }
+}
+
+impl crate::capability::Alert for Email {
+    fn alert<'a>(
+        &'a self,
+        incident: &'a Incident,
+        host: &'a str,
+        done: &'a [String],
+    ) -> crate::capability::ActFuture<'a, String> {
+        Box::pin(async move {
+            self.send(incident, host, done).await?;
+            Ok("alert mailed".to_string())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

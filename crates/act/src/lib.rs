@@ -1,22 +1,48 @@
 //! What mailfuse does about an incident. One module per action, each with
-//! its configuration struct beside it:
+//! its configuration struct beside it and implementing the capabilities its
+//! server offers ([`capability`]):
 //!
-//! - alerts: [`email`], [`webhook`], [`command`];
-//! - account locks and queue holds: [`kerio`] (Kerio Connect Admin API),
-//!   [`postfix`] (a `check_sasl_access` lock map, `postsuper -h`);
-//! - IP blocks with expiry: [`nftables`], [`kerio`] (IP address group).
+//! - account locks: [`kerio`] (Kerio Connect Admin API), [`postfix`] (a
+//!   `check_sasl_access` lock map);
+//! - queued mail: [`kerio`] (removes it), [`postfix`] (`postsuper -h`);
+//! - IP blocks with expiry: [`nftables`], [`kerio`] (IP address group);
+//! - alerts: [`email`], [`webhook`], [`command`].
 //!
 //! Actions do I/O and nothing else: what to do, and whether it was already
 //! done, is decided by the caller from the store.
+//!
+//! Adding an action: its module here, and its line in the `actions!` list
+//! below.
 
+pub mod capability;
 pub mod command;
 pub mod email;
 pub mod kerio;
 pub mod message;
 pub mod nftables;
 pub mod postfix;
+mod registry;
 mod tool;
 pub mod webhook;
+
+pub use registry::{ActionName, Registered, SectionError};
+
+registry::actions! {
+    /// Kerio Connect: disable the account, remove its queued messages,
+    /// block the IP through an IP address group.
+    kerio: kerio::Kerio [kerio::KerioConfig],
+    /// Postfix: lock the account in a `check_sasl_access` map and put its
+    /// queued messages on hold.
+    postfix: postfix::Postfix [postfix::PostfixConfig],
+    /// nftables: add the IP to a set with a timeout.
+    nftables: nftables::Nftables [nftables::NftablesConfig],
+    /// Mail the admin, once per incident.
+    email: email::Email [email::EmailConfig],
+    /// POST the incident as JSON (Slack, Teams, Mattermost compatible).
+    webhook: webhook::Webhook [webhook::WebhookConfig],
+    /// Run a program with the incident in its arguments and environment.
+    command: command::Command [command::CommandConfig],
+}
 
 /// An action that could not be carried out, and why, in words for the admin.
 #[derive(Debug, thiserror::Error)]

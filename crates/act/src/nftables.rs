@@ -10,6 +10,7 @@ use std::net::IpAddr;
 
 use serde::Deserialize;
 
+use crate::capability::{ActFuture, Action, BlockIp, Blocking};
 use crate::{tool, ActError};
 
 const ACTION: &str = "nftables";
@@ -104,5 +105,39 @@ impl Nftables {
             Err(e) if e.message.contains("No such file or directory") => Ok(false),
             Err(e) => Err(e),
         }
+    }
+}
+
+impl Action for Nftables {
+    fn block(&self) -> Option<&dyn BlockIp> {
+        Some(self)
+    }
+}
+
+impl BlockIp for Nftables {
+    fn journal_name(&self) -> &'static str {
+        "nftables.block"
+    }
+
+    fn block<'a>(&'a self, blocking: Blocking<'a>) -> ActFuture<'a, String> {
+        Box::pin(async move {
+            Nftables::block(self, blocking.ip, blocking.secs).await?;
+            Ok(format!(
+                "{} dropped by nftables for {}",
+                blocking.ip, blocking.duration
+            ))
+        })
+    }
+
+    fn unblock(&self, ip: IpAddr) -> ActFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let removed = Nftables::unblock(self, ip).await?;
+            Ok(removed.then(|| "removed from the nftables set".to_string()))
+        })
+    }
+
+    /// Set elements live in the kernel: a reboot empties the sets.
+    fn forgets_on_restart(&self) -> bool {
+        true
     }
 }

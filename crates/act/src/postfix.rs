@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use crate::capability::{ActFuture, Action, LockAccount, QueuedMail};
 use crate::{tool, ActError};
 
 const ACTION: &str = "postfix";
@@ -140,6 +141,62 @@ impl Postfix {
         )
         .await?;
         Ok(placed_on_hold(&stderr))
+    }
+}
+
+/// Postfix locks accounts, and holds their queued mail when `hold` is set.
+impl Action for Postfix {
+    fn lock(&self) -> Option<&dyn LockAccount> {
+        Some(self)
+    }
+    fn queue(&self) -> Option<&dyn QueuedMail> {
+        self.holds().then_some(self as &dyn QueuedMail)
+    }
+}
+
+impl LockAccount for Postfix {
+    fn journal_name(&self) -> &'static str {
+        "postfix.lock"
+    }
+
+    fn lock<'a>(&'a self, account: &'a str, locked: &'a [String]) -> ActFuture<'a, String> {
+        Box::pin(async move {
+            self.write_locks(locked).await?;
+            Ok(format!("{account} refused by Postfix (lock map rebuilt)"))
+        })
+    }
+
+    fn unlock<'a>(&'a self, _account: &'a str, locked: &'a [String]) -> ActFuture<'a, String> {
+        Box::pin(async move {
+            self.write_locks(locked).await?;
+            Ok("removed from Postfix's lock map".to_string())
+        })
+    }
+}
+
+/// Postfix finds queued messages by the ids its log gave.
+impl QueuedMail for Postfix {
+    fn journal_name(&self) -> &'static str {
+        "postfix.hold"
+    }
+
+    fn stop_queued<'a>(&'a self, _account: &'a str, queued: &'a [String]) -> ActFuture<'a, String> {
+        Box::pin(async move {
+            let held = self.hold(queued).await?;
+            Ok(format!(
+                "{held} of its queued messages put on hold (postsuper -H releases, -d deletes)"
+            ))
+        })
+    }
+
+    fn stop_late<'a>(&'a self, queue_ids: &'a [String]) -> Option<ActFuture<'a, String>> {
+        Some(Box::pin(async move {
+            let held = self.hold(queue_ids).await?;
+            Ok(format!(
+                "{held} more messages put on hold ({})",
+                queue_ids.join(" ")
+            ))
+        }))
     }
 }
 

@@ -195,6 +195,26 @@ fn chat_safe(text: &str) -> String {
     out
 }
 
+impl crate::capability::Action for Webhook {
+    fn alert(&self) -> Option<&dyn crate::capability::Alert> {
+        Some(self)
+    }
+}
+
+impl crate::capability::Alert for Webhook {
+    fn alert<'a>(
+        &'a self,
+        incident: &'a Incident,
+        host: &'a str,
+        done: &'a [String],
+    ) -> crate::capability::ActFuture<'a, String> {
+        Box::pin(async move {
+            self.send(incident, host, done).await?;
+            Ok("webhook called".to_string())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use mailfuse_act::{ActionName, ActionSections, ACTION_NAMES};
 use mailfuse_core::net::Cidr;
 use mailfuse_detect::DetectConfig;
 use serde::de::DeserializeOwned;
@@ -32,8 +33,8 @@ pub struct Config {
 }
 
 /// What to do about incidents. Each action runs when its section is
-/// present; `compromised_account` and `password_guessing` may narrow which
-/// run for which kind of incident.
+/// present; `compromised_account`, `password_guessing` and `limit_exceeded`
+/// may narrow which run for which kind of incident.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionsConfig {
@@ -47,40 +48,17 @@ pub struct ActionsConfig {
     pub act_within: i64,
     /// Actions for a hijacked account (default: every configured one).
     pub compromised_account: Option<Vec<ActionName>>,
-    /// Actions for password guessing (default: every configured one but
-    /// account locks, which have no account to lock).
+    /// Actions for password guessing (default: every configured one; there
+    /// is no account to lock).
     pub password_guessing: Option<Vec<ActionName>>,
     /// Actions for an account over its sending limit (`detect.limits`);
-    /// default: alerts only (email, webhook, command). The account is
-    /// locked when a lock action is listed; its IPs — often the office's —
-    /// are never blocked for this.
+    /// default: the alerts only. The account is locked when a lock action
+    /// is listed; its IPs — often the office's — are never blocked for this.
     pub limit_exceeded: Option<Vec<ActionName>>,
-    /// Kerio Connect: disable the account, remove its queued messages,
-    /// block the IP through an IP address group.
-    pub kerio: Option<mailfuse_act::kerio::KerioConfig>,
-    /// Mail the admin, once per incident.
-    pub email: Option<mailfuse_act::email::EmailConfig>,
-    /// POST the incident as JSON (Slack, Teams, Mattermost compatible).
-    pub webhook: Option<mailfuse_act::webhook::WebhookConfig>,
-    /// Run a program with the incident in its arguments and environment.
-    pub command: Option<mailfuse_act::command::CommandConfig>,
-    /// Postfix: lock the account in a `check_sasl_access` map and put its
-    /// queued messages on hold.
-    pub postfix: Option<mailfuse_act::postfix::PostfixConfig>,
-    /// nftables: add the IP to a set with a timeout.
-    pub nftables: Option<mailfuse_act::nftables::NftablesConfig>,
-}
-
-/// The actions there are.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ActionName {
-    Kerio,
-    Email,
-    Webhook,
-    Command,
-    Postfix,
-    Nftables,
+    /// The actions' own sections (`[actions.kerio]`…), one per action
+    /// `mailfuse_act` registers; read apart from the settings above.
+    #[serde(skip)]
+    pub sections: ActionSections,
 }
 
 fn default_block_for() -> i64 {
@@ -298,7 +276,15 @@ impl Config {
         let watch: Option<WatchConfig> = section(&mut table, "watch", with_policy, &mut problems);
         let detect = section(&mut table, "detect", true, &mut problems);
         let allow = section(&mut table, "allow", true, &mut problems);
-        let actions = section(&mut table, "actions", true, &mut problems);
+        let mut action_sections = split_action_sections(&mut table);
+        let actions: Option<ActionsConfig> = section(&mut table, "actions", true, &mut problems);
+        let sections = section(&mut action_sections, "actions", true, &mut problems);
+        let actions = actions
+            .zip(sections)
+            .map(|(actions, sections)| ActionsConfig {
+                sections,
+                ..actions
+            });
         let policy: Option<mailfuse_policy::PolicyConfig> =
             section(&mut table, "policy", true, &mut problems);
         if let Some(policy) = &policy {
@@ -345,6 +331,23 @@ impl Config {
             _ => Err(Problems(problems)),
         }
     }
+}
+
+/// Takes the registered actions' sections out of `[actions]`, into a table
+/// of their own under the same name (so problems are reported at
+/// `actions.email.port`).
+fn split_action_sections(table: &mut Table) -> Table {
+    let mut sections = Table::new();
+    if let Some(Value::Table(actions)) = table.get_mut("actions") {
+        for name in ACTION_NAMES {
+            if let Some(value) = actions.remove(*name) {
+                sections.insert((*name).to_string(), value);
+            }
+        }
+    }
+    let mut split = Table::new();
+    split.insert("actions".into(), Value::Table(sections));
+    split
 }
 
 /// Notes what the `[policy]` types alone cannot check.

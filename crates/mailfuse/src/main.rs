@@ -8,6 +8,7 @@ mod metrics;
 mod output;
 mod policy;
 mod progress;
+mod respond;
 mod signals;
 mod source;
 mod trace;
@@ -161,21 +162,19 @@ fn check_config(args: &ConfigArgs) -> Result<ExitCode> {
     match Config::load(&args.config) {
         // The actions check what a file cannot say alone (a hook program
         // that exists, addresses that parse, a valid TLS pin).
-        Ok(config) => {
-            match watch::respond::Responder::new(&config, metrics::WatchMetrics::default()) {
-                Ok(_) => {
-                    println!("{}: valid", args.config.display());
-                    Ok(ExitCode::SUCCESS)
-                }
-                Err(e) => {
-                    eprintln!(
-                        "{}: 1 problem in the configuration:\n  {e:#}",
-                        args.config.display()
-                    );
-                    Ok(ExitCode::from(EXIT_ERROR))
-                }
+        Ok(config) => match respond::Responder::new(&config, respond::RespondMetrics::default()) {
+            Ok(_) => {
+                println!("{}: valid", args.config.display());
+                Ok(ExitCode::SUCCESS)
             }
-        }
+            Err(e) => {
+                eprintln!(
+                    "{}: 1 problem in the configuration:\n  {e:#}",
+                    args.config.display()
+                );
+                Ok(ExitCode::from(EXIT_ERROR))
+            }
+        },
         Err(problems) => {
             eprint!("{}: {problems}", args.config.display());
             Ok(ExitCode::from(EXIT_ERROR))
@@ -202,7 +201,7 @@ fn status(args: &StatusArgs) -> Result<ExitCode> {
 fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     let config = load_config(&args.config)?;
     let mut store = open_store(&config)?;
-    let mut responder = watch::respond::Responder::new(&config, metrics::WatchMetrics::default())?;
+    let mut responder = respond::Responder::new(&config, respond::RespondMetrics::default())?;
     let unlocked = responder.unlock(&mut store, &args.account)?;
     if unlocked {
         println!("{} unlocked", args.account);
@@ -222,7 +221,7 @@ fn serve(args: &ConfigArgs) -> Result<ExitCode> {
 fn unblock(args: &UnblockArgs) -> Result<ExitCode> {
     let config = load_config(&args.config)?;
     let mut store = open_store(&config)?;
-    let mut responder = watch::respond::Responder::new(&config, metrics::WatchMetrics::default())?;
+    let mut responder = respond::Responder::new(&config, respond::RespondMetrics::default())?;
     if responder.unblock(&mut store, args.ip)? {
         println!("{} unblocked", args.ip);
         Ok(ExitCode::SUCCESS)

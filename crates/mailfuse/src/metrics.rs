@@ -21,6 +21,7 @@ use prometheus_client::registry::Registry;
 use tracing::{error, info};
 
 use crate::engine::LineOutcome;
+use crate::respond::RespondMetrics;
 
 /// The prefix of every metric's name.
 pub const PREFIX: &str = "mailfuse";
@@ -34,12 +35,6 @@ struct LineLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabel {
     pub kind: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabels {
-    action: String,
-    outcome: &'static str,
 }
 
 /// The event kinds, in [`event_index`] order.
@@ -71,9 +66,8 @@ pub struct WatchMetrics {
     events: Family<KindLabel, Counter>,
     /// The counters of `events`, resolved once: no lookup per line.
     event_counters: [Counter; 6],
-    incidents: Family<KindLabel, Counter>,
-    actions: Family<ActionLabels, Counter>,
-    store_errors: Counter,
+    /// The responder's metrics (and the store error counter watch shares).
+    pub respond: RespondMetrics,
     pub locks: Gauge,
     pub blocks: Gauge,
 }
@@ -99,9 +93,7 @@ impl Default for WatchMetrics {
             lines: Family::default(),
             events,
             event_counters,
-            incidents: Family::default(),
-            actions: Family::default(),
-            store_errors: Counter::default(),
+            respond: RespondMetrics::default(),
             locks: Gauge::default(),
             blocks: Gauge::default(),
         }
@@ -122,21 +114,7 @@ impl WatchMetrics {
             "Events parsed from the lines, by kind",
             self.events.clone(),
         );
-        registry.register(
-            "incidents",
-            "Incidents detected, by kind",
-            self.incidents.clone(),
-        );
-        registry.register(
-            "actions",
-            "Actions taken or attempted, by action and outcome (ok or failed)",
-            self.actions.clone(),
-        );
-        registry.register(
-            "store_errors",
-            "Reads or writes of the state database that failed",
-            self.store_errors.clone(),
-        );
+        self.respond.register(&mut registry);
         registry.register("locks", "Accounts locked now", self.locks.clone());
         registry.register("blocks", "IPs blocked now", self.blocks.clone());
         registry
@@ -160,20 +138,8 @@ impl WatchMetrics {
         }
     }
 
-    pub fn incident(&self, kind: &'static str) {
-        self.incidents.get_or_create(&KindLabel { kind }).inc();
-    }
-
-    pub fn action(&self, action: &str, ok: bool) {
-        let labels = ActionLabels {
-            action: action.to_string(),
-            outcome: if ok { "ok" } else { "failed" },
-        };
-        self.actions.get_or_create(&labels).inc();
-    }
-
     pub fn store_error(&self) {
-        self.store_errors.inc();
+        self.respond.store_error();
     }
 }
 
@@ -252,8 +218,8 @@ mod tests {
         let kerio = metrics.lines_of("kerio");
         kerio.add(LineOutcome::Event, 1);
         kerio.add(LineOutcome::TooLong, 2);
-        metrics.incident("compromised_account");
-        metrics.action("kerio.disable_user", false);
+        metrics.respond.incident("compromised_account");
+        metrics.respond.action("kerio.disable_user", false);
         metrics.locks.set(3);
         let shared = metrics.clone();
         shared.store_error();
@@ -269,13 +235,5 @@ mod tests {
         ] {
             assert!(body.contains(expected), "missing {expected:?} in\n{body}");
         }
-    }
-
-    #[test]
-    fn a_hostile_action_name_cannot_break_the_exposition() {
-        let metrics = WatchMetrics::default();
-        metrics.action("x\"} 999\nmailfuse_locks 7", true);
-        let body = text(&metrics.registry());
-        assert!(!body.contains("\nmailfuse_locks 7"), "{body}");
     }
 }

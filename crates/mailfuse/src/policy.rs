@@ -23,11 +23,12 @@ use mailfuse_policy::{
     Address, Clock, Counters, Counting, Listener, Policy, PolicyMetrics, SystemClock, TripReport,
 };
 use mailfuse_store::{SenderWindow, Store};
+use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::metrics::{serve_metrics, WatchMetrics};
-use crate::watch::respond::Responder;
+use crate::metrics::{serve_metrics, PREFIX};
+use crate::respond::{RespondMetrics, Responder};
 
 /// Where the counters are saved in the state database.
 const COUNTERS_BLOB: &str = "policy.counters";
@@ -60,13 +61,14 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
     }
     let state = options.state.unwrap_or_else(|| config.watch.state.clone());
     let store = Store::open(&state).with_context(|| format!("cannot open {}", state.display()))?;
-    // The actions' metrics (incidents, actions, store errors) as watch has
-    // them, and the policy server's own.
-    let watch_metrics = WatchMetrics::default();
-    let mut registry = watch_metrics.registry();
+    // The actions' metrics (incidents, actions, store errors) under the
+    // names watch gives them, and the policy server's own.
+    let respond_metrics = RespondMetrics::default();
+    let mut registry = Registry::with_prefix(PREFIX);
+    respond_metrics.register(&mut registry);
     let metrics = Arc::new(PolicyMetrics::register(&mut registry));
     let registry = Arc::new(registry);
-    let responder = Responder::new(&config, watch_metrics)?;
+    let responder = Responder::new(&config, respond_metrics)?;
     let policy_config = &config.policy;
     let diversity = Diversity {
         max_ips: policy_config.trips.max_ips,

@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::capability::{ActFuture, Action, BlockIp, Blocking, LockAccount, QueuedMail};
 use crate::ActError;
 
 /// Kerio Connect's section of the configuration.
@@ -67,6 +68,16 @@ impl std::fmt::Debug for KerioConfig {
 pub enum Change {
     Done,
     AlreadyDone,
+}
+
+impl Change {
+    /// What the change did, in words: `done`, or that it was so already.
+    fn said(self, done: &str) -> String {
+        match self {
+            Change::Done => done.to_string(),
+            Change::AlreadyDone => format!("{done} (already)"),
+        }
+    }
 }
 
 /// Queue messages fetched per `Queue.get` call.
@@ -333,5 +344,79 @@ impl Kerio {
                     format!("no user `{local}` in domain {domain} (renamed or deleted?)"),
                 )
             })
+    }
+}
+
+/// Kerio locks accounts, removes their queued mail and blocks IPs.
+impl Action for Kerio {
+    fn lock(&self) -> Option<&dyn LockAccount> {
+        Some(self)
+    }
+    fn queue(&self) -> Option<&dyn QueuedMail> {
+        Some(self)
+    }
+    fn block(&self) -> Option<&dyn BlockIp> {
+        Some(self)
+    }
+}
+
+impl LockAccount for Kerio {
+    fn journal_name(&self) -> &'static str {
+        "kerio.disable_user"
+    }
+
+    fn lock<'a>(&'a self, account: &'a str, _locked: &'a [String]) -> ActFuture<'a, String> {
+        Box::pin(async move {
+            let change = self.disable_user(account).await?;
+            Ok(change.said("account disabled in Kerio"))
+        })
+    }
+
+    fn unlock<'a>(&'a self, account: &'a str, _locked: &'a [String]) -> ActFuture<'a, String> {
+        Box::pin(async move {
+            let change = self.enable_user(account).await?;
+            Ok(change.said("account enabled in Kerio"))
+        })
+    }
+}
+
+/// Kerio lists its queue with each message's authenticated sender: the ids
+/// the log gave are not needed.
+impl QueuedMail for Kerio {
+    fn journal_name(&self) -> &'static str {
+        "kerio.remove_queued"
+    }
+
+    fn stop_queued<'a>(&'a self, account: &'a str, _queued: &'a [String]) -> ActFuture<'a, String> {
+        Box::pin(async move {
+            let removed = self.remove_queued_from(account).await?;
+            Ok(format!(
+                "{removed} queued messages it submitted removed from Kerio's queue"
+            ))
+        })
+    }
+}
+
+impl BlockIp for Kerio {
+    fn journal_name(&self) -> &'static str {
+        "kerio.block_ip"
+    }
+
+    fn block<'a>(&'a self, blocking: Blocking<'a>) -> ActFuture<'a, String> {
+        Box::pin(async move {
+            let description = format!(
+                "mailfuse {}, until {}",
+                blocking.incident_key, blocking.until
+            );
+            let change = self.block_ip(blocking.ip, &description).await?;
+            Ok(change.said("IP added to Kerio's blocked group"))
+        })
+    }
+
+    fn unblock(&self, ip: IpAddr) -> ActFuture<'_, Option<String>> {
+        Box::pin(async move {
+            let change = self.unblock_ip(ip).await?;
+            Ok(Some(change.said("IP removed from Kerio's blocked group")))
+        })
     }
 }

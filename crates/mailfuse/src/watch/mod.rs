@@ -3,7 +3,7 @@
 //!
 //! The loop polls every followed file (every `poll_ms`), hands each new
 //! line's event to the detector, and gives each new incident to the
-//! [`respond`] module. Every few seconds, and at once after an incident, it
+//! responder ([`crate::respond`]). Every few seconds, and at once after an incident, it
 //! saves the detector's state together with the files' read positions in
 //! one transaction: after a restart, even after `kill -9`, reading resumes
 //! at the line after the last one the saved state has seen, so no line is
@@ -12,7 +12,6 @@
 
 mod inputs;
 mod recent;
-pub mod respond;
 mod senders;
 
 use std::collections::HashSet;
@@ -29,10 +28,10 @@ use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::metrics::WatchMetrics;
+use crate::respond::Responder;
 use crate::source::follow::Checkpoint;
 use inputs::Input;
 use recent::RecentSubmissions;
-use respond::Responder;
 
 /// Runs until SIGTERM or SIGINT (then saves and returns).
 pub fn run(config: Config) -> Result<()> {
@@ -107,7 +106,7 @@ impl Watch {
                 .with_context(|| format!("cannot follow {}", path.display()))?;
             inputs.push(input);
         }
-        let responder = Responder::new(&config, metrics.clone())?;
+        let responder = Responder::new(&config, metrics.respond.clone())?;
         let mut watch = Watch {
             config,
             zone,

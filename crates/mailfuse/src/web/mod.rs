@@ -35,8 +35,8 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::metrics::{KindLabel, WatchMetrics, PREFIX};
-use crate::watch::respond::Responder;
+use crate::metrics::{KindLabel, PREFIX};
+use crate::respond::{RespondMetrics, Responder};
 use auth::{Denied, Sessions};
 use pages::{View, Viewer};
 
@@ -56,7 +56,7 @@ pub fn serve(config: Config) -> Result<()> {
     }
     let store = Store::open(&config.watch.state)
         .with_context(|| format!("cannot open {}", config.watch.state.display()))?;
-    let responder = Responder::new(&config, WatchMetrics::default())?;
+    let responder = Responder::new(&config, RespondMetrics::default())?;
     let app = Arc::new(App {
         backend: Mutex::new(Backend { store, responder }),
         sessions: Sessions::new(web.token.clone()),

@@ -1,0 +1,96 @@
+//! What an action can do, one small trait per capability. The responder
+//! asks each configured action for the capabilities it has ([`Action`]) and
+//! runs them in its own order; an action module implements only what its
+//! server offers.
+
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+
+use mailfuse_core::Timestamp;
+use mailfuse_detect::Incident;
+
+use crate::ActError;
+
+/// What a capability returns: boxed so that the traits stay usable as
+/// `dyn` (the responder holds every action behind one type).
+pub type ActFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ActError>> + 'a>>;
+
+/// A configured action: the capabilities it has, none by default.
+pub trait Action: Send + Sync {
+    fn lock(&self) -> Option<&dyn LockAccount> {
+        None
+    }
+    fn queue(&self) -> Option<&dyn QueuedMail> {
+        None
+    }
+    fn block(&self) -> Option<&dyn BlockIp> {
+        None
+    }
+    fn alert(&self) -> Option<&dyn Alert> {
+        None
+    }
+}
+
+/// Locks an account on the mail server, so that it stops sending.
+pub trait LockAccount {
+    /// Its name in the journal and the metrics (`kerio.disable_user`).
+    fn journal_name(&self) -> &'static str;
+    /// Locks `account`; `locked` is every account locked now, this one
+    /// included (a lock map is rewritten whole). Says what was done.
+    fn lock<'a>(&'a self, account: &'a str, locked: &'a [String]) -> ActFuture<'a, String>;
+    /// Unlocks `account`; `locked` is every account still locked.
+    fn unlock<'a>(&'a self, account: &'a str, locked: &'a [String]) -> ActFuture<'a, String>;
+}
+
+/// Keeps a locked account's queued messages from going out.
+pub trait QueuedMail {
+    /// Its name in the journal and the metrics (`postfix.hold`).
+    fn journal_name(&self) -> &'static str;
+    /// Stops what `account` queued; `queued` are the queue ids it submitted
+    /// lately (a server that can list its queue by sender may ignore them).
+    fn stop_queued<'a>(&'a self, account: &'a str, queued: &'a [String]) -> ActFuture<'a, String>;
+    /// Stops messages that got in after the lock, by queue id; `None` when
+    /// this action has no such step.
+    fn stop_late<'a>(&'a self, _queue_ids: &'a [String]) -> Option<ActFuture<'a, String>> {
+        None
+    }
+}
+
+/// One IP block, as the blocking actions need it.
+#[derive(Clone, Copy, Debug)]
+pub struct Blocking<'a> {
+    pub ip: IpAddr,
+    /// How long, in seconds, and in words (`21d`) for the admin.
+    pub secs: i64,
+    pub duration: &'a str,
+    pub until: Timestamp,
+    /// The incident's key, for the server's own notes.
+    pub incident_key: &'a str,
+}
+
+/// Blocks an IP for a time.
+pub trait BlockIp {
+    /// Its name in the journal and the metrics (`nftables.block`).
+    fn journal_name(&self) -> &'static str;
+    fn block<'a>(&'a self, blocking: Blocking<'a>) -> ActFuture<'a, String>;
+    /// Lifts the block of `ip`; what was done, `None` when there was nothing
+    /// to lift.
+    fn unblock(&self, ip: IpAddr) -> ActFuture<'_, Option<String>>;
+    /// Whether its blocks are lost when the machine restarts (nftables sets):
+    /// the responder then puts back those the store still has running.
+    fn forgets_on_restart(&self) -> bool {
+        false
+    }
+}
+
+/// Tells the admin about an incident.
+pub trait Alert {
+    /// Sends `incident` seen on `host`, with what was `done` about it.
+    fn alert<'a>(
+        &'a self,
+        incident: &'a Incident,
+        host: &'a str,
+        done: &'a [String],
+    ) -> ActFuture<'a, String>;
+}

@@ -1,0 +1,151 @@
+//! The journal: every action on an incident goes through here, so each is
+//! run and recorded once. One that already succeeded for the incident
+//! (before a restart) is not run again; in a dry run, what would have been
+//! done is recorded once instead.
+
+use std::fmt::Display;
+use std::future::Future;
+
+use mailfuse_act::ActError;
+use mailfuse_store::{ActionRecord, Store};
+use tracing::{error, info};
+
+use super::RespondMetrics;
+
+/// The journal name of a dry run's record (one per incident and target).
+const DRY_RUN: &str = "dry run";
+
+/// Runs actions (they are async: network, tools) one at a time, in order,
+/// and records their outcomes in the store.
+pub struct Journal {
+    runtime: tokio::runtime::Runtime,
+    metrics: RespondMetrics,
+    dry_run: bool,
+}
+
+impl Journal {
+    pub fn new(metrics: RespondMetrics, dry_run: bool) -> std::io::Result<Journal> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Journal {
+            runtime,
+            metrics,
+            dry_run,
+        })
+    }
+
+    pub fn metrics(&self) -> &RespondMetrics {
+        &self.metrics
+    }
+
+    /// Whether actions are only recorded as what they would have done.
+    pub fn dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    /// Runs `action` on `target` for the incident `key` unless it already
+    /// succeeded, and records the outcome; what was done, if it succeeded
+    /// now. (A future does nothing until run: building it before the check
+    /// costs nothing.)
+    pub fn once(
+        &self,
+        store: &mut Store,
+        key: &str,
+        name: &str,
+        target: &str,
+        action: impl Future<Output = Result<String, ActError>>,
+    ) -> Option<String> {
+        if self.succeeded(store, key, name, target) {
+            return None;
+        }
+        self.every_time(store, key, name, target, action)
+    }
+
+    /// Runs `action` and records it even if the same was done before (late
+    /// holds: each batch is new messages).
+    pub fn every_time(
+        &self,
+        store: &mut Store,
+        key: &str,
+        name: &str,
+        target: &str,
+        action: impl Future<Output = Result<String, ActError>>,
+    ) -> Option<String> {
+        let outcome = self.runtime.block_on(action);
+        if let Ok(done) = &outcome {
+            info!(action = name, target, "{done}");
+        }
+        self.record(store, key, name, target, outcome)
+    }
+
+    /// In a dry run: records, once per incident and target, `what` would
+    /// have been done (`would lock …`).
+    pub fn would(&self, store: &mut Store, key: &str, target: &str, what: &str) {
+        if self.succeeded(store, key, DRY_RUN, target) {
+            return;
+        }
+        info!(target, "dry run: {what}");
+        self.write(store, key, DRY_RUN, target, true, what.to_string());
+    }
+
+    /// Records an outcome reached outside an action (the store's own lock
+    /// or block), logging failures; what was done, if it succeeded.
+    pub fn record(
+        &self,
+        store: &mut Store,
+        key: &str,
+        name: &str,
+        target: &str,
+        outcome: Result<String, impl Display>,
+    ) -> Option<String> {
+        let (ok, outcome) = match outcome {
+            Ok(done) => (true, done),
+            Err(e) => {
+                error!(action = name, target, "failed: {e}");
+                (false, e.to_string())
+            }
+        };
+        self.metrics.action(name, ok);
+        self.write(store, key, name, target, ok, outcome)
+    }
+
+    /// Runs a future outside the journal (unlock, unblock, restores).
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    fn succeeded(&self, store: &Store, key: &str, name: &str, target: &str) -> bool {
+        store
+            .action_succeeded(key, name, target)
+            .unwrap_or_else(|e| {
+                self.metrics.store_error();
+                error!(name, target, "cannot read past actions: {e}");
+                false
+            })
+    }
+
+    fn write(
+        &self,
+        store: &mut Store,
+        key: &str,
+        name: &str,
+        target: &str,
+        ok: bool,
+        outcome: String,
+    ) -> Option<String> {
+        let record = ActionRecord {
+            incident_key: key.to_string(),
+            action: name.to_string(),
+            target: target.to_string(),
+            at: crate::source::now(),
+            ok,
+            outcome,
+        };
+        if let Err(e) = store.record_action(&record) {
+            self.metrics.store_error();
+            error!(action = name, target, "cannot record the action: {e}");
+        }
+        ok.then_some(record.outcome)
+    }
+}

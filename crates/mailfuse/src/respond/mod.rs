@@ -1,0 +1,401 @@
+//! What mailfuse does when an incident trips, for `watch`, `policy`,
+//! `serve`, `unlock`, `unblock` and `check-config`: record the incident
+//! once, then act — locks first (they stop the spam), then the account's
+//! queued mail, then blocks, then alerts that say what was done.
+//!
+//! [`registry`] builds the configured actions and selects them per incident
+//! kind; [`journal`] runs and records each action once.
+
+mod journal;
+mod metrics;
+mod registry;
+#[cfg(test)]
+mod tests;
+
+use std::net::IpAddr;
+
+use anyhow::{Context, Result};
+use mailfuse_act::capability::Blocking;
+use mailfuse_core::Timestamp;
+use mailfuse_detect::{Incident, IncidentKind};
+use mailfuse_store::{Block, Lock, Store, StoredIncident};
+use tracing::{error, info, warn};
+
+use crate::config::{AllowConfig, Config};
+use journal::Journal;
+pub use metrics::RespondMetrics;
+use registry::Actions;
+
+/// The incident being acted on.
+#[derive(Clone, Copy)]
+struct Case<'a> {
+    key: &'a str,
+    kind: IncidentKind,
+    now: Timestamp,
+}
+
+/// Acts on incidents as configured.
+pub struct Responder {
+    allow: AllowConfig,
+    block_secs: i64,
+    act_within: i64,
+    actions: Actions,
+    journal: Journal,
+    /// The mail server's name, for alerts.
+    host: String,
+    /// Where `mailfuse policy` servers share their locks, if they do.
+    policy_redis: Option<mailfuse_policy::config::RedisConfig>,
+}
+
+impl Responder {
+    /// The actions of `config`, counting what they do in `metrics`.
+    pub fn new(config: &Config, metrics: RespondMetrics) -> Result<Responder> {
+        Responder::with_actions(config, Actions::new(&config.actions)?, metrics)
+    }
+
+    /// The responder of `config` acting with `actions` (tests give fakes).
+    fn with_actions(
+        config: &Config,
+        actions: Actions,
+        metrics: RespondMetrics,
+    ) -> Result<Responder> {
+        let journal = Journal::new(metrics, config.watch.dry_run)
+            .context("cannot start the actions' runtime")?;
+        Ok(Responder {
+            allow: config.allow.clone(),
+            block_secs: config.actions.block_for,
+            act_within: config.actions.act_within,
+            actions,
+            journal,
+            host: config.watch.hostname.clone().unwrap_or_else(this_host),
+            policy_redis: config.policy.redis.clone(),
+        })
+    }
+
+    /// Records `incident` and acts on it; `queued` are the queue ids its
+    /// account submitted lately (held if the account is locked).
+    pub fn respond(&mut self, incident: &Incident, queued: &[String], store: &mut Store) {
+        let key = incident_key(incident);
+        let stored = StoredIncident {
+            key: key.clone(),
+            kind: incident.kind.name().to_string(),
+            subject: subject(incident),
+            detected_at: incident.detected_at,
+            json: serde_json::to_string(incident).unwrap_or_default(),
+        };
+        let metrics = self.journal.metrics();
+        match store.add_incident(&stored) {
+            Ok(true) => {
+                metrics.incident(incident.kind.name());
+                warn!(key, score = incident.score, "incident: {}", stored.subject);
+            }
+            Ok(false) => info!(
+                key,
+                "incident already known (restart): finishing its actions"
+            ),
+            Err(e) => {
+                metrics.store_error();
+                error!(key, "cannot record the incident: {e}");
+            }
+        }
+        let now = crate::source::now();
+        if now.as_secs() - incident.detected_at.as_secs() > self.act_within {
+            warn!(
+                key,
+                "detected at {}, before actions.act_within: recorded, not acted on",
+                incident.detected_at
+            );
+            return;
+        }
+        let case = Case {
+            key: &key,
+            kind: incident.kind,
+            now,
+        };
+        let mut done = Vec::new();
+        if let (true, Some(account)) =
+            (self.actions.locks_account(incident.kind), &incident.account)
+        {
+            self.lock(store, &case, account, queued, &mut done);
+        }
+        if Actions::blocks_ips(incident.kind) {
+            for &ip in &incident.ips {
+                self.block(store, &case, ip, &mut done);
+            }
+        }
+        if self.journal.dry_run() {
+            done.push("dry run: nothing was locked, removed or blocked".to_string());
+        }
+        let host = self.host.as_str();
+        for (name, alert) in self.actions.with(Some(incident.kind), |a| a.alert()) {
+            let send = alert.alert(incident, host, &done);
+            self.journal.once(store, &key, name.as_str(), "admin", send);
+        }
+    }
+
+    /// Locks `account` in the store and with the lock actions selected,
+    /// then stops its queued mail.
+    fn lock(
+        &mut self,
+        store: &mut Store,
+        case: &Case<'_>,
+        account: &str,
+        queued: &[String],
+        done: &mut Vec<String>,
+    ) {
+        let Case { key, kind, now } = *case;
+        if self.allow.allows_account(account) {
+            info!(account, "allow-listed: not locked");
+            return;
+        }
+        let locks = || self.actions.with(Some(kind), |a| a.lock());
+        let queues = || self.actions.with(Some(kind), |a| a.queue());
+        if self.journal.dry_run() {
+            let steps: Vec<&str> = std::iter::once("lock")
+                .chain(locks().map(|(_, lock)| lock.journal_name()))
+                .chain(queues().map(|(_, queue)| queue.journal_name()))
+                .collect();
+            let what = format!("would lock {account} ({})", steps.join(", "));
+            self.journal.would(store, key, account, &what);
+            return;
+        }
+        let reason = match kind {
+            IncidentKind::LimitExceeded => "over its sending limit",
+            _ => "sent spam",
+        };
+        let lock = Lock {
+            account: account.to_string(),
+            since: now,
+            reason: reason.to_string(),
+            incident_key: Some(key.to_string()),
+        };
+        let outcome = store
+            .lock(&lock)
+            .map(|_| format!("{account} locked by mailfuse"));
+        done.extend(self.journal.record(store, key, "lock", account, outcome));
+        let locked = self.locked_accounts(store);
+        for (_, lock) in locks() {
+            let change = lock.lock(account, &locked);
+            done.extend(
+                self.journal
+                    .once(store, key, lock.journal_name(), account, change),
+            );
+        }
+        for (_, queue) in queues() {
+            let stop = queue.stop_queued(account, queued);
+            done.extend(
+                self.journal
+                    .once(store, key, queue.journal_name(), account, stop),
+            );
+        }
+    }
+
+    /// Stops messages a locked account got in before the lock took effect.
+    pub fn hold_late(&mut self, store: &mut Store, account: &str, queue_ids: &[String]) {
+        if self.journal.dry_run() || queue_ids.is_empty() {
+            return;
+        }
+        for (_, queue) in self.actions.with(None, |a| a.queue()) {
+            if let Some(stop) = queue.stop_late(queue_ids) {
+                self.journal
+                    .every_time(store, "late", queue.journal_name(), account, stop);
+            }
+        }
+    }
+
+    /// Blocks `ip` in the store and with the block actions selected.
+    fn block(&mut self, store: &mut Store, case: &Case<'_>, ip: IpAddr, done: &mut Vec<String>) {
+        let Case { key, kind, now } = *case;
+        if self.allow.allows_ip(ip) {
+            info!(%ip, "allow-listed: not blocked");
+            return;
+        }
+        let target = ip.to_string();
+        let blocks = || self.actions.with(Some(kind), |a| a.block());
+        if self.journal.dry_run() {
+            let steps: Vec<&str> = std::iter::once("block")
+                .chain(blocks().map(|(_, block)| block.journal_name()))
+                .collect();
+            let what = format!("would block {ip} ({})", steps.join(", "));
+            self.journal.would(store, key, &target, &what);
+            return;
+        }
+        let block = Block {
+            ip,
+            since: now,
+            until: now.plus(self.block_secs),
+            reason: "attack".to_string(),
+            incident_key: Some(key.to_string()),
+        };
+        let outcome = store
+            .block(&block)
+            .map(|_| format!("{ip} blocked until {}", block.until));
+        done.extend(self.journal.record(store, key, "block", &target, outcome));
+        let duration = crate::config::describe_duration(self.block_secs);
+        let blocking = Blocking {
+            ip,
+            secs: self.block_secs,
+            duration: &duration,
+            until: block.until,
+            incident_key: key,
+        };
+        for (_, blocker) in blocks() {
+            let add = blocker.block(blocking);
+            done.extend(
+                self.journal
+                    .once(store, key, blocker.journal_name(), &target, add),
+            );
+        }
+    }
+
+    /// Unlocks `account` (`mailfuse unlock`, the dashboard), also where the
+    /// lock was made and in the policy servers' Redis; false if it was not
+    /// locked.
+    pub fn unlock(&mut self, store: &mut Store, account: &str) -> Result<bool> {
+        let lowered = account.to_lowercase();
+        let still_locked: Vec<String> = store
+            .locks()?
+            .into_iter()
+            .map(|l| l.account)
+            .filter(|locked| *locked != lowered)
+            .collect();
+        for (name, lock) in self.actions.with(None, |a| a.lock()) {
+            let done = self
+                .journal
+                .block_on(lock.unlock(account, &still_locked))
+                .with_context(|| format!("actions.{name}: cannot unlock {account}"))?;
+            info!(account, "{done}");
+        }
+        let mut unlocked = store.unlock(account)?;
+        // A lock made by another mail server of a policy cluster is in
+        // Redis only.
+        if let Some(redis) = &self.policy_redis {
+            let shared = self
+                .journal
+                .block_on(mailfuse_policy::counters::unlock(redis, account))
+                .context("policy.redis: cannot lift the shared lock")?;
+            if shared {
+                info!(account, "shared lock lifted in Redis");
+            }
+            unlocked |= shared;
+        }
+        Ok(unlocked)
+    }
+
+    /// Lifts the block of `ip` (`mailfuse unblock`, or at its expiry), also
+    /// where it was made; false if it had none.
+    pub fn unblock(&mut self, store: &mut Store, ip: IpAddr) -> Result<bool> {
+        for (name, blocker) in self.actions.with(None, |a| a.block()) {
+            let done = self
+                .journal
+                .block_on(blocker.unblock(ip))
+                .with_context(|| format!("actions.{name}: cannot unblock {ip}"))?;
+            if let Some(done) = done {
+                info!(%ip, "{done}");
+            }
+        }
+        Ok(store.unblock(ip)?)
+    }
+
+    /// Puts the blocks still running back where a restart loses them
+    /// (nftables sets are empty after a reboot; the store remembers).
+    pub fn restore_blocks(&mut self, store: &mut Store, now: Timestamp) {
+        let mut forgetful = self
+            .actions
+            .with(None, |a| a.block())
+            .filter(|(_, blocker)| blocker.forgets_on_restart())
+            .peekable();
+        if forgetful.peek().is_none() {
+            return;
+        }
+        let blocks = match store.blocks() {
+            Ok(blocks) => blocks,
+            Err(e) => {
+                self.journal.metrics().store_error();
+                error!("cannot read blocks: {e}");
+                return;
+            }
+        };
+        for (_, blocker) in forgetful {
+            for block in blocks.iter().filter(|b| b.until > now) {
+                let secs = block.until.as_secs() - now.as_secs();
+                let duration = crate::config::describe_duration(secs);
+                let key = block.incident_key.as_deref().unwrap_or_default();
+                let blocking = Blocking {
+                    ip: block.ip,
+                    secs,
+                    duration: &duration,
+                    until: block.until,
+                    incident_key: key,
+                };
+                if let Err(e) = self.journal.block_on(blocker.block(blocking)) {
+                    error!(ip = %block.ip, "cannot restore the block: {e}");
+                }
+            }
+        }
+    }
+
+    /// Lifts the blocks whose time is up.
+    pub fn expire_blocks(&mut self, store: &mut Store, now: Timestamp) {
+        let expired = match store.expired_blocks(now) {
+            Ok(expired) => expired,
+            Err(e) => {
+                self.journal.metrics().store_error();
+                error!("cannot read blocks: {e}");
+                return;
+            }
+        };
+        for block in expired {
+            match self.unblock(store, block.ip) {
+                Ok(_) => info!(ip = %block.ip, "block expired and lifted"),
+                Err(e) => error!(ip = %block.ip, "cannot lift the block: {e:#}"),
+            }
+        }
+    }
+
+    /// The accounts locked now, for lock maps rewritten whole.
+    fn locked_accounts(&self, store: &Store) -> Vec<String> {
+        match store.locks() {
+            Ok(locks) => locks.into_iter().map(|l| l.account).collect(),
+            Err(e) => {
+                self.journal.metrics().store_error();
+                error!("cannot read locks: {e}");
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// This machine's host name, for alerts.
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_else(|_| "this mail server".to_string())
+}
+
+/// What an incident is about: the account, else the network or the IPs.
+fn subject(incident: &Incident) -> String {
+    if let Some(account) = &incident.account {
+        return account.clone();
+    }
+    if let Some(network) = &incident.network {
+        return network.to_string();
+    }
+    incident
+        .ips
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The same incident found again (after a restart, replaying lines) gets
+/// the same key: kind, subject and the time its run began.
+pub fn incident_key(incident: &Incident) -> String {
+    format!(
+        "{}:{}:{}",
+        incident.kind.name(),
+        subject(incident),
+        incident.first_seen
+    )
+}
