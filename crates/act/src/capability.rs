@@ -18,15 +18,19 @@ pub type ActFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ActError>> + '
 
 /// A configured action: the capabilities it has, none by default.
 pub trait Action: Send + Sync {
+    /// Its account lock, if its server can stop an account from sending.
     fn lock(&self) -> Option<&dyn LockAccount> {
         None
     }
+    /// What it does with an account's queued mail, if its server has a queue it can reach.
     fn queue(&self) -> Option<&dyn QueuedMail> {
         None
     }
+    /// Its IP block, if it can refuse an address for a time.
     fn block(&self) -> Option<&dyn BlockIp> {
         None
     }
+    /// Its alert, if it tells the admin.
     fn alert(&self) -> Option<&dyn Alert> {
         None
     }
@@ -60,10 +64,13 @@ pub trait QueuedMail {
 /// One IP block, as the blocking actions need it.
 #[derive(Clone, Copy, Debug)]
 pub struct Blocking<'a> {
+    /// The address refused: a guessing IP, or the IP a hijacked account sent from.
     pub ip: IpAddr,
-    /// How long, in seconds, and in words (`21d`) for the admin.
+    /// How long, in seconds (a set element's timeout).
     pub secs: i64,
+    /// The same in words (`21d`), for the admin and the server's comments.
     pub duration: &'a str,
+    /// When the block ends (the responder lifts expired blocks; Kerio notes it on the entry).
     pub until: Timestamp,
     /// The incident's key, for the server's own notes.
     pub incident_key: &'a str,
@@ -73,6 +80,7 @@ pub struct Blocking<'a> {
 pub trait BlockIp {
     /// Its name in the journal and the metrics (`nftables.block`).
     fn journal_name(&self) -> &'static str;
+    /// Refuses `blocking.ip` until `blocking.until`; says what was done.
     fn block<'a>(&'a self, blocking: Blocking<'a>) -> ActFuture<'a, String>;
     /// Lifts the block of `ip`; what was done, `None` when there was nothing
     /// to lift.

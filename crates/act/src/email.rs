@@ -27,6 +27,7 @@ pub struct EmailConfig {
     /// a local relay.
     #[serde(default = "default_port")]
     pub port: u16,
+    /// How the connection is secured: STARTTLS by default, implicit TLS, or none for a local relay.
     #[serde(default)]
     pub security: Security,
     /// SMTP AUTH user (PLAIN or LOGIN); none for a relay that trusts our IP.

@@ -50,10 +50,12 @@ registry::actions! {
 pub struct ActError {
     /// Which action failed (`kerio`, `email`…).
     pub action: &'static str,
+    /// What went wrong and, where it can, what to do about it.
     pub message: String,
 }
 
 impl ActError {
+    /// An error of `action`, in words for the admin.
     pub fn new(action: &'static str, message: impl Into<String>) -> Self {
         ActError {
             action,

@@ -19,6 +19,7 @@ const ACTION: &str = "nftables";
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NftablesConfig {
+    /// The `inet` table holding the sets (the admin's ruleset drops what they match).
     #[serde(default = "default_table")]
     pub table: String,
     /// Set of IPv4 addresses (`type ipv4_addr; flags timeout;`).

@@ -21,6 +21,7 @@ impl ActionName {
             .map(|known| ActionName(known))
     }
 
+    /// The name as written in the configuration (`kerio`, `email`…).
     pub fn as_str(self) -> &'static str {
         self.0
     }
@@ -42,7 +43,9 @@ impl<'de> Deserialize<'de> for ActionName {
 
 /// A configured action under its registered name.
 pub struct Registered {
+    /// Its `[actions.<name>]` section, and its name in the per-kind lists.
     pub name: ActionName,
+    /// The action, built from its section.
     pub action: Box<dyn Action>,
 }
 
@@ -51,7 +54,9 @@ pub struct Registered {
 #[derive(Debug, thiserror::Error)]
 #[error("actions.{section}")]
 pub struct SectionError {
+    /// The action whose section it is.
     pub section: &'static str,
+    /// Why the action refused it.
     #[source]
     pub source: ActError,
 }

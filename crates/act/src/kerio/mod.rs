@@ -66,7 +66,9 @@ impl std::fmt::Debug for KerioConfig {
 /// admin, or an earlier run, got there first).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Change {
+    /// The server changed: the account was disabled, the IP added…
     Done,
+    /// The server was already in that state: nothing was changed.
     AlreadyDone,
 }
 
