@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::output::ScanFormat;
+
 /// Finds hijacked mail accounts and password guessing in mail server logs.
 #[derive(Debug, Parser)]
 #[command(name = "mailfuse", version, about, long_about = None)]
@@ -151,18 +153,4 @@ pub enum Format {
     Text,
     /// One JSON object, for scripts.
     Json,
-}
-
-/// Formats of the scan report: those of [`Format`], and two that only a scan
-/// has (a page with charts, a table).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ScanFormat {
-    /// Readable report for a terminal or an email.
-    Text,
-    /// One JSON object, for scripts.
-    Json,
-    /// One self-contained HTML page with charts (`-o report.html`).
-    Html,
-    /// The per-account table as CSV, for spreadsheets.
-    Csv,
 }

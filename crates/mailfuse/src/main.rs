@@ -25,8 +25,8 @@ use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
 use cli::{
-    Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, ScanFormat, StatusArgs, TraceArgs,
-    UnblockArgs, UnlockArgs,
+    Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, StatusArgs, TraceArgs, UnblockArgs,
+    UnlockArgs,
 };
 use config::Config;
 use engine::ReadOptions;
@@ -77,7 +77,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let mut config = DetectConfig::default();
     config.compromise.local_domains = args.local_domains.clone();
     let mut detector = Detector::new(config);
-    if args.format == ScanFormat::Html {
+    if args.format.wants_hourly() {
         detector.collect_hourly();
     }
     let summary = engine::read_all(&args.input.paths, &options, |event, line| {
@@ -85,11 +85,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     })?;
     let findings = detector.findings();
     let found = !findings.incidents.is_empty();
-    with_output(args.output.as_deref(), |out| match args.format {
-        ScanFormat::Text => output::text::write_scan(out, &summary, &findings),
-        ScanFormat::Json => output::json::write_scan(out, &summary, &findings),
-        ScanFormat::Html => output::html::write_scan(out, &summary, &findings),
-        ScanFormat::Csv => output::csv::write_accounts(out, &findings),
+    with_output(args.output.as_deref(), |out| {
+        args.format.write(out, &summary, &findings)
     })?;
     Ok(if found {
         ExitCode::from(EXIT_FOUND)

@@ -10,3 +10,47 @@ pub mod html;
 pub mod json;
 pub mod status;
 pub mod text;
+
+use std::io::{self, Write};
+
+use clap::ValueEnum;
+use mailfuse_detect::Findings;
+
+use crate::engine::ReadSummary;
+
+/// Formats of the scan report. Adding an output: its module above, its
+/// value here and its arm in [`ScanFormat::write`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// Readable report for a terminal or an email.
+    Text,
+    /// One JSON object, for scripts.
+    Json,
+    /// One self-contained HTML page with charts (`-o report.html`).
+    Html,
+    /// The per-account table as CSV, for spreadsheets.
+    Csv,
+}
+
+impl ScanFormat {
+    /// Whether the report draws per-hour charts: the detector then keeps
+    /// hourly series, which cost memory the other formats do not need.
+    pub fn wants_hourly(self) -> bool {
+        self == ScanFormat::Html
+    }
+
+    /// Writes the scan report in this format.
+    pub fn write(
+        self,
+        out: &mut dyn Write,
+        summary: &ReadSummary,
+        findings: &Findings,
+    ) -> io::Result<()> {
+        match self {
+            ScanFormat::Text => text::write_scan(out, summary, findings),
+            ScanFormat::Json => json::write_scan(out, summary, findings),
+            ScanFormat::Html => html::write_scan(out, summary, findings),
+            ScanFormat::Csv => csv::write_accounts(out, findings),
+        }
+    }
+}
