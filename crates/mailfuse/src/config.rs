@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mailfuse_core::net::Cidr;
+pub use mailfuse_core::time::describe_duration;
+use mailfuse_core::time::deserialize_duration;
 use mailfuse_detect::DetectConfig;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -39,11 +41,17 @@ pub struct Config {
 pub struct ActionsConfig {
     /// How long an attacking IP stays blocked (`21d`): spammers drop their
     /// IPs, which may later belong to someone legitimate.
-    #[serde(default = "default_block_for", deserialize_with = "duration")]
+    #[serde(
+        default = "default_block_for",
+        deserialize_with = "deserialize_duration"
+    )]
     pub block_for: i64,
     /// Incidents detected longer ago than this (`1h`) — found while
     /// catching up on old log lines — are recorded but not acted on.
-    #[serde(default = "default_act_within", deserialize_with = "duration")]
+    #[serde(
+        default = "default_act_within",
+        deserialize_with = "deserialize_duration"
+    )]
     pub act_within: i64,
     /// Actions for a hijacked account (default: every configured one).
     pub compromised_account: Option<Vec<ActionName>>,
@@ -89,11 +97,6 @@ fn default_block_for() -> i64 {
 
 fn default_act_within() -> i64 {
     3600
-}
-
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// What to follow and where to keep state.
@@ -553,23 +556,6 @@ fn merge(table: &mut Table, extra: Table) {
             }
         }
     }
-}
-
-/// A duration in the largest whole unit (`21d`, `90m`).
-pub fn describe_duration(secs: i64) -> String {
-    let units = [(7 * 86_400, "w"), (86_400, "d"), (3600, "h"), (60, "m")];
-    units
-        .iter()
-        .find(|(unit, _)| secs >= *unit && secs % unit == 0)
-        .map_or_else(
-            || format!("{secs}s"),
-            |(unit, name)| format!("{}{name}", secs / unit),
-        )
-}
-
-/// Parses durations such as `90s`, `15m`, `12h`, `21d`, `2w` into seconds.
-pub fn parse_duration(text: &str) -> Result<i64, String> {
-    mailfuse_core::time::parse_duration(text.trim())
 }
 
 #[cfg(test)]

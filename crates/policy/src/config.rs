@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use mailfuse_core::net::Cidr;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
 use crate::limiter::{Counting, Limit, LimitsConfig, Override};
 
@@ -44,10 +44,10 @@ pub struct PolicyConfig {
     /// Connections served at once; more are closed at once (and logged).
     pub max_connections: usize,
     /// A connection idle this long is closed (Postfix reconnects).
-    #[serde(deserialize_with = "deserialize_duration")]
+    #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub idle_timeout: Duration,
     /// How often the embedded store saves the counters.
-    #[serde(deserialize_with = "deserialize_duration")]
+    #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub save_every: Duration,
     /// Serve Prometheus metrics at `http://<this>/metrics` (off when absent).
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -117,7 +117,7 @@ pub struct TripsConfig {
     /// Lock when one account sends from more than this many networks (/24
     /// for IPv4, /64 for IPv6) within `window` (0: off).
     pub max_networks: usize,
-    #[serde(deserialize_with = "deserialize_duration")]
+    #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub window: Duration,
     /// Lock an account that sends with an envelope sender outside its
     /// login's domain and `local_domains`.
@@ -139,7 +139,7 @@ pub struct RedisConfig {
     /// Longest wait for Redis before deciding locally.
     #[serde(
         default = "default_redis_timeout",
-        deserialize_with = "deserialize_duration"
+        deserialize_with = "mailfuse_core::time::deserialize_duration"
     )]
     pub timeout: Duration,
 }
@@ -218,26 +218,6 @@ impl PolicyConfig {
             allow: self.allow.clone(),
         }
     }
-}
-
-fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    let millis = text
-        .strip_suffix("ms")
-        .and_then(|n| n.parse::<u64>().ok())
-        .filter(|n| *n > 0);
-    if let Some(millis) = millis {
-        return Ok(Duration::from_millis(millis));
-    }
-    mailfuse_core::time::parse_duration(&text)
-        .ok()
-        .and_then(|secs| u64::try_from(secs).ok())
-        .map(Duration::from_secs)
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: expected a positive number then ms, s, m, h, d or w (e.g. \"10m\")"
-            ))
-        })
 }
 
 #[cfg(test)]

@@ -99,16 +99,6 @@ fn a_file_that_is_not_toml_says_where() {
 }
 
 #[test]
-fn durations() {
-    assert_eq!(parse_duration("21d"), Ok(21 * 86_400));
-    assert_eq!(parse_duration("90s"), Ok(90));
-    assert_eq!(parse_duration(" 2w "), Ok(14 * 86_400));
-    for bad in ["", "d", "5", "5y", "-5m", "99999999999999999999d"] {
-        assert!(parse_duration(bad).is_err(), "{bad}");
-    }
-}
-
-#[test]
 fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
     assert_eq!(problems("[policy]\n"), Vec::<String>::new());
     assert_eq!(

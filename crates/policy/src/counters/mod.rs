@@ -13,6 +13,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailfuse_core::time::describe_duration;
+
 use crate::config::RedisConfig;
 use crate::limiter::{Limit, LimitsConfig, Verdict};
 use crate::metrics::PolicyMetrics;
@@ -81,13 +83,7 @@ impl std::fmt::Display for Trip {
 
 /// `3600 s` as `1h`, for messages.
 pub fn human(window: Duration) -> String {
-    let secs = window.as_secs();
-    match secs {
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
-    }
+    describe_duration(i64::try_from(window.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// The thresholds of the many-IPs and many-networks trips (0: off).
