@@ -189,7 +189,7 @@ where
 }
 
 /// Units from the largest, for [`describe_duration`] and [`duration_words`].
-const UNITS: [(i64, &str, &str); 5] = [
+const UNITS: [(i128, &str, &str); 5] = [
     (7 * 86_400, "w", "week"),
     (86_400, "d", "day"),
     (3600, "h", "hour"),
@@ -199,7 +199,8 @@ const UNITS: [(i64, &str, &str); 5] = [
 
 /// `secs` in the largest unit it is a whole number of (seconds otherwise):
 /// the count and the unit's entry.
-fn whole_units(secs: i64) -> (i64, &'static str, &'static str) {
+fn whole_units(secs: impl Into<i128>) -> (i128, &'static str, &'static str) {
+    let secs = secs.into();
     UNITS
         .iter()
         .find(|(unit, _, _)| secs >= *unit && secs % unit == 0)
@@ -209,13 +210,14 @@ fn whole_units(secs: i64) -> (i64, &'static str, &'static str) {
 }
 
 /// A duration as the configuration writes it: `21d`, `90m`, `1h`, `90s`.
-pub fn describe_duration(secs: i64) -> String {
+/// Takes signed or unsigned seconds (block times, windows).
+pub fn describe_duration(secs: impl Into<i128>) -> String {
     let (n, short, _) = whole_units(secs);
     format!("{n}{short}")
 }
 
 /// A duration in words, for sentences: `1 minute`, `90 seconds`, `2 hours`.
-pub fn duration_words(secs: i64) -> String {
+pub fn duration_words(secs: impl Into<i128>) -> String {
     let (n, _, long) = whole_units(secs);
     let plural = if n == 1 { "" } else { "s" };
     format!("{n} {long}{plural}")

@@ -75,7 +75,7 @@ impl RawLimit {
         if self.messages.is_none() && self.recipients.is_none() {
             return Err(format!(
                 "the limit over {} sets neither messages nor recipients",
-                window_text(self.window)
+                describe_duration(self.window)
             ));
         }
         Ok(WindowLimit {
@@ -107,11 +107,6 @@ impl TryFrom<RawLimit> for Override {
             _ => Err("an override needs the account it applies to".into()),
         }
     }
-}
-
-/// `1h` for a window in seconds.
-fn window_text(secs: u64) -> String {
-    describe_duration(i64::try_from(secs).unwrap_or(i64::MAX))
 }
 
 /// What a limit counts: messages, or their recipients (a message to 50
@@ -188,7 +183,7 @@ impl Limit {
             "{} {} per {}",
             self.max,
             self.counts.name(),
-            window_text(self.window_secs)
+            describe_duration(self.window_secs)
         )
     }
 }
@@ -271,7 +266,7 @@ impl LimitRules {
             if let Some(limit) = add_limits(&mut defaults, entry) {
                 return Err(LimitsError::DuplicateDefault {
                     counts: limit.counts.name(),
-                    window: window_text(limit.window_secs),
+                    window: describe_duration(limit.window_secs),
                 });
             }
         }
@@ -282,7 +277,7 @@ impl LimitRules {
                 return Err(LimitsError::DuplicateOverride {
                     account: entry.account.clone(),
                     counts: limit.counts.name(),
-                    window: window_text(limit.window_secs),
+                    window: describe_duration(limit.window_secs),
                 });
             }
         }

@@ -14,6 +14,7 @@ use mailfuse_core::net::Cidr;
 pub use mailfuse_core::time::describe_duration;
 use mailfuse_core::time::deserialize_duration;
 use mailfuse_detect::DetectConfig;
+use mailfuse_limits::{LimitRules, LimitsConfig};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use toml::{Table, Value};
@@ -30,6 +31,11 @@ pub struct Config {
     pub actions: ActionsConfig,
     /// `mailfuse policy`'s settings (built-in defaults when absent).
     pub policy: mailfuse_policy::PolicyConfig,
+    /// The sending limits, `[limits]`: watch's `limit_exceeded` detector
+    /// (also in `detect.limits`, resolved) and policy enforce the same
+    /// ones. Absent: the detector is off and policy uses its built-in
+    /// limits ([`Config::policy_limits`]).
+    pub limits: Option<LimitsConfig>,
     pub web: WebConfig,
 }
 
@@ -58,7 +64,7 @@ pub struct ActionsConfig {
     /// Actions for password guessing (default: every configured one but
     /// account locks, which have no account to lock).
     pub password_guessing: Option<Vec<ActionName>>,
-    /// Actions for an account over its sending limit (`detect.limits`);
+    /// Actions for an account over its sending limit (`[limits]`);
     /// default: alerts only (email, webhook, command). The account is
     /// locked when a lock action is listed; its IPs — often the office's —
     /// are never blocked for this.
@@ -236,9 +242,10 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// Top-level sections and whether they may be left out.
-const SECTIONS: [(&str, bool); 6] = [
+const SECTIONS: [(&str, bool); 7] = [
     ("watch", false),
     ("detect", true),
+    ("limits", true),
     ("allow", true),
     ("actions", true),
     ("policy", true),
@@ -284,6 +291,7 @@ impl Config {
 
     /// The configuration in `table`, adding to the `problems` already found.
     fn from_table(mut table: Table, mut problems: Vec<Problem>) -> Result<Config, Problems> {
+        moved::take_old_limit_keys(&mut table, &mut problems);
         for key in table.keys() {
             if !SECTIONS.iter().any(|(name, _)| name == key) {
                 problems.push(Problem {
@@ -299,7 +307,21 @@ impl Config {
         // `watch` itself refuses to start without logs.
         let with_policy = table.contains_key("policy");
         let watch: Option<WatchConfig> = section(&mut table, "watch", with_policy, &mut problems);
-        let detect = section(&mut table, "detect", true, &mut problems);
+        let mut detect: Option<DetectConfig> = section(&mut table, "detect", true, &mut problems);
+        let with_limits = table.contains_key("limits");
+        let limits: Option<LimitsConfig> = section(&mut table, "limits", true, &mut problems);
+        match limits.as_ref().map(LimitRules::new) {
+            Some(Ok(rules)) => {
+                if let Some(detect) = &mut detect {
+                    detect.limits = rules;
+                }
+            }
+            Some(Err(e)) => problems.push(Problem {
+                path: "limits".into(),
+                message: e.to_string(),
+            }),
+            None => {}
+        }
         let allow = section(&mut table, "allow", true, &mut problems);
         let actions = section(&mut table, "actions", true, &mut problems);
         let policy: Option<mailfuse_policy::PolicyConfig> =
@@ -332,19 +354,24 @@ impl Config {
                 }
             }
         }
-        match (watch, detect, allow, actions, policy, web) {
-            (Some(watch), Some(detect), Some(allow), Some(actions), Some(policy), Some(web))
-                if problems.is_empty() =>
-            {
-                Ok(Config {
-                    watch,
-                    detect,
-                    allow,
-                    actions,
-                    policy,
-                    web,
-                })
-            }
+        match (watch, detect, allow, actions, policy, web, limits) {
+            (
+                Some(watch),
+                Some(detect),
+                Some(allow),
+                Some(actions),
+                Some(policy),
+                Some(web),
+                Some(limits),
+            ) if problems.is_empty() => Ok(Config {
+                watch,
+                detect,
+                allow,
+                actions,
+                policy,
+                limits: with_limits.then_some(limits),
+                web,
+            }),
             _ => Err(Problems(problems)),
         }
     }
@@ -360,11 +387,18 @@ fn check_policy(policy: &mailfuse_policy::PolicyConfig, problems: &mut Vec<Probl
             });
         }
     }
-    if let Err(e) = mailfuse_policy::Limiter::new(policy.limits_config()) {
-        problems.push(Problem {
-            path: "policy.overrides".into(),
-            message: e.to_string(),
-        });
+}
+
+impl Config {
+    /// The limits `mailfuse policy` enforces: `[limits]`, else its built-in
+    /// ones; `[allow]` accounts are never limited, by watch or policy.
+    pub fn policy_limits(&self) -> Result<LimitRules, mailfuse_limits::LimitsError> {
+        let mut limits = self
+            .limits
+            .clone()
+            .unwrap_or_else(mailfuse_policy::config::default_limits);
+        limits.allow.extend(self.allow.accounts.iter().cloned());
+        LimitRules::new(&limits)
     }
 }
 
@@ -557,6 +591,8 @@ fn merge(table: &mut Table, extra: Table) {
         }
     }
 }
+
+mod moved;
 
 #[cfg(test)]
 mod tests;

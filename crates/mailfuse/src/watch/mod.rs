@@ -13,7 +13,7 @@
 mod inputs;
 mod recent;
 pub mod respond;
-mod senders;
+pub mod senders;
 
 pub use inputs::now;
 
@@ -90,6 +90,8 @@ impl Watch {
             }
             None => (Detector::new(config.detect.clone()), Vec::new()),
         };
+        let mut detector = detector;
+        detector.count_senders();
         let configured_zone = config
             .watch
             .timezone
@@ -237,7 +239,7 @@ impl Watch {
                 warn!("cannot read blocks: {e}");
             }
         }
-        let rows = senders::rows(&self.recent, &self.config.detect.limits);
+        let rows = senders::rows(self.detector.top_senders(senders::TOP_SENDERS));
         if let Err(e) = self
             .store
             .replace_senders(SENDERS_SOURCE, inputs::now(), &rows)
