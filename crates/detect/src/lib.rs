@@ -170,10 +170,9 @@ impl Detector {
     }
 
     /// The `n` accounts closest to (or past) their limits, as of the
-    /// newest event.
+    /// newest message counted.
     pub fn top_senders(&mut self, n: usize) -> Vec<Usage> {
-        let now = self.stats.last_event.unwrap_or_default();
-        self.limits.top(now, n)
+        self.limits.top(n)
     }
 
     /// Also collect hour-by-hour series for charts ([`Findings::hourly`]).

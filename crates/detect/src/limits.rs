@@ -210,9 +210,12 @@ impl Limits {
         self.set_rules(&rules);
     }
 
-    /// The `n` accounts closest to (or past) their limits at `now`.
-    pub fn top(&mut self, now: Timestamp, n: usize) -> Vec<Usage> {
-        self.limiter.top(now.as_secs(), n)
+    /// The `n` accounts closest to (or past) their limits, as of the
+    /// newest message or recipient counted (the log's clock: other lines,
+    /// failed logins, may run later).
+    pub fn top(&mut self, n: usize) -> Vec<Usage> {
+        let now = self.limiter.newest().unwrap_or_default();
+        self.limiter.top(now, n)
     }
 
     /// A message the account `name` (lower case) submitted from `ip`.
@@ -403,7 +406,7 @@ mod tests {
             send(&mut l, &mut ids, 1, t);
         }
         send(&mut l, &mut ids, 2, 3);
-        let top = l.top(at(3), 5);
+        let top = l.top(5);
         let seen: Vec<(&str, u64, Option<u64>)> = top
             .iter()
             .map(|u| (u.key.as_str(), u.windows[0].1, u.windows[0].0.maximum()))
@@ -424,6 +427,8 @@ mod tests {
             .unwrap(),
         );
         send(&mut l, &mut ids, 1, 4);
-        assert_eq!(l.top(at(4), 5)[0].windows[0].0.maximum(), Some(2));
+        assert_eq!(l.top(5)[0].windows[0].0.maximum(), Some(2));
+        send(&mut l, &mut ids, 3, 3600 + 4);
+        assert_eq!(l.top(5).len(), 1, "as of the newest message: 1 left");
     }
 }

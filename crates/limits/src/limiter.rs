@@ -487,6 +487,12 @@ impl Limiter {
         usage
     }
 
+    /// The newest second any key counted: "now" for a log read behind the
+    /// wall clock.
+    pub fn newest(&self) -> Option<i64> {
+        self.keys.values().map(|state| state.last_seen).max()
+    }
+
     /// How many keys hold counts.
     pub fn tracked_keys(&self) -> usize {
         self.keys.len()
