@@ -114,10 +114,9 @@ run_mailfuse_policy() {
 [policy]
 listen = ["127.0.0.1:$port"]
 
-[[policy.limits]]
+[[limits.default]]
 window = "${WINDOW}s"
-max = $LIMIT
-counts = "recipients"
+recipients = $LIMIT
 $extra
 EOF
     "$MAILFUSE" policy -c "$TMP/$name.toml" --state "$TMP/$name.db" >"$TMP/$name.log" 2>&1 &

@@ -132,7 +132,7 @@ fn actions(incident: &Incident, done: &[String]) -> Actions {
         IncidentKind::LimitExceeded => vec![
             "ask the account's owner whether this mail is theirs",
             "if it is not, change the password and hold the queued messages",
-            "if it is (a mailing), raise the account's limit in detect.limits.override",
+            "if it is (a mailing), raise the account's limit with a [[limits.override]]",
         ],
         IncidentKind::PasswordGuessing if !incident.succeeded_as.is_empty() => vec![
             "change the passwords of the accounts the guesser got into",

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde::Deserialize as _;
+
 /// A UTC instant, in whole seconds since the Unix epoch.
 ///
 /// Log lines carry second resolution at best, so seconds are all we keep.
@@ -132,6 +134,95 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
         .ok_or_else(invalid)
 }
 
+/// What a duration in a configuration file may be read into, so one
+/// deserializer ([`deserialize_duration`]) serves every setting.
+pub trait FromDuration: Sized {
+    /// Whether `250ms` is meaningful (a timeout), not only whole seconds.
+    const MILLISECONDS: bool = false;
+    fn from_duration(duration: std::time::Duration) -> Option<Self>;
+}
+
+impl FromDuration for i64 {
+    fn from_duration(duration: std::time::Duration) -> Option<Self> {
+        i64::try_from(duration.as_secs()).ok()
+    }
+}
+
+impl FromDuration for u64 {
+    fn from_duration(duration: std::time::Duration) -> Option<Self> {
+        Some(duration.as_secs())
+    }
+}
+
+impl FromDuration for std::time::Duration {
+    const MILLISECONDS: bool = true;
+    fn from_duration(duration: std::time::Duration) -> Option<Self> {
+        Some(duration)
+    }
+}
+
+/// Serde's `deserialize_with` for every duration of the configuration:
+/// `"90s"`, `"15m"`, `"12h"`, `"21d"`, `"2w"` (spaces around allowed), and
+/// `"250ms"` where the target takes milliseconds. Zero is refused: no
+/// window, timeout or block time means anything at zero.
+pub fn deserialize_duration<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: FromDuration,
+{
+    let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+    let text = text.trim();
+    let millis = T::MILLISECONDS
+        .then(|| text.strip_suffix("ms")?.parse::<u64>().ok())
+        .flatten()
+        .filter(|&n| n > 0)
+        .map(std::time::Duration::from_millis);
+    let duration = match millis {
+        Some(duration) => duration,
+        None => {
+            let secs = parse_duration(text).map_err(serde::de::Error::custom)?;
+            std::time::Duration::from_secs(secs.unsigned_abs())
+        }
+    };
+    T::from_duration(duration)
+        .ok_or_else(|| serde::de::Error::custom(format!("duration out of range: {text:?}")))
+}
+
+/// Units from the largest, for [`describe_duration`] and [`duration_words`].
+const UNITS: [(i128, &str, &str); 5] = [
+    (7 * 86_400, "w", "week"),
+    (86_400, "d", "day"),
+    (3600, "h", "hour"),
+    (60, "m", "minute"),
+    (1, "s", "second"),
+];
+
+/// `secs` in the largest unit it is a whole number of (seconds otherwise):
+/// the count and the unit's entry.
+fn whole_units(secs: impl Into<i128>) -> (i128, &'static str, &'static str) {
+    let secs = secs.into();
+    UNITS
+        .iter()
+        .find(|(unit, _, _)| secs >= *unit && secs % unit == 0)
+        .map_or((secs, "s", "second"), |&(unit, short, long)| {
+            (secs / unit, short, long)
+        })
+}
+
+/// A duration as the configuration writes it: `21d`, `90m`, `1h`, `90s`.
+/// Takes signed or unsigned seconds (block times, windows).
+pub fn describe_duration(secs: impl Into<i128>) -> String {
+    let (n, short, _) = whole_units(secs);
+    format!("{n}{short}")
+}
+
+/// A duration in words, for sentences: `1 minute`, `90 seconds`, `2 hours`.
+pub fn duration_words(secs: impl Into<i128>) -> String {
+    let (n, _, long) = whole_units(secs);
+    let plural = if n == 1 { "" } else { "s" };
+    format!("{n} {long}{plural}")
+}
+
 /// Whether `year` is a leap year in the proleptic Gregorian calendar.
 pub fn is_leap_year(year: i32) -> bool {
     (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
@@ -230,6 +321,48 @@ mod tests {
         ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(bound = "T: FromDuration")]
+    struct Durations<T> {
+        #[serde(deserialize_with = "deserialize_duration")]
+        d: T,
+    }
+
+    fn read<T: FromDuration>(text: &str) -> Result<T, String> {
+        let json = format!("{{\"d\": {}}}", serde_json::json!(text));
+        serde_json::from_str::<Durations<T>>(&json)
+            .map(|d| d.d)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn one_deserializer_reads_seconds_and_milliseconds_where_they_make_sense() {
+        use std::time::Duration;
+        assert_eq!(read::<i64>(" 2w "), Ok(14 * 86_400));
+        assert_eq!(read::<u64>("90s"), Ok(90));
+        assert_eq!(read::<Duration>("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(read::<Duration>("10m"), Ok(Duration::from_secs(600)));
+        assert!(read::<i64>("250ms").unwrap_err().contains("not a duration"));
+        for bad in ["0s", "0ms", "1y", "-1h", "1.5h", ""] {
+            assert!(read::<Duration>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_are_described_in_their_largest_whole_unit() {
+        assert_eq!(describe_duration(21 * 86_400), "3w");
+        assert_eq!(describe_duration(5400), "90m");
+        assert_eq!(describe_duration(3600), "1h");
+        assert_eq!(describe_duration(90), "90s");
+        assert_eq!(describe_duration(0), "0s");
+        assert_eq!(duration_words(60), "1 minute");
+        assert_eq!(duration_words(90), "90 seconds");
+        assert_eq!(duration_words(7200), "2 hours");
+        assert_eq!(duration_words(86_400), "1 day");
+        assert_eq!(duration_words(36 * 3600), "36 hours");
+        assert_eq!(duration_words(14 * 86_400), "2 weeks");
     }
 
     #[test]

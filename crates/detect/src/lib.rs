@@ -14,7 +14,7 @@
 //! - [`guessing`] counts failed logins per IP and per network
 //!   (`password_guessing`);
 //! - [`limits`] holds each account to the admin's outbound limits
-//!   (`limit_exceeded`);
+//!   (`limit_exceeded`), counted by `mailfuse-limits`, as `policy` counts;
 //! - [`window`] holds the sliding windows they share;
 //! - [`hourly`] keeps hour-by-hour series for the report's charts (`scan`
 //!   only).
@@ -38,7 +38,7 @@ pub use compromise::{CompromiseConfig, Counts};
 pub use guessing::GuessingConfig;
 pub use hourly::Hourly;
 pub use incident::{Incident, IncidentKind};
-pub use limits::{AccountLimit, LimitSpec, LimitsConfig};
+pub use mailfuse_limits::{LimitRules, LimitsConfig, Usage};
 pub use summary::AccountSummary;
 
 use compromise::Accounts;
@@ -57,8 +57,10 @@ pub struct DetectConfig {
     /// Thresholds of the `password_guessing` detector (`[detect.guessing]`):
     /// failed logins per IP per hour, per network per day.
     pub guessing: GuessingConfig,
-    /// Outbound limits per account (none by default).
-    pub limits: LimitsConfig,
+    /// Outbound limits per account (none by default): the top-level
+    /// `[limits]` section, which `policy` enforces too.
+    #[serde(skip)]
+    pub limits: LimitRules,
     /// Seconds a message stays open for its delivery lines.
     pub message_ttl_secs: i64,
     /// Seconds a message whose recipients all have their final fate stays
@@ -72,7 +74,7 @@ impl Default for DetectConfig {
         DetectConfig {
             compromise: CompromiseConfig::default(),
             guessing: GuessingConfig::default(),
-            limits: LimitsConfig::default(),
+            limits: LimitRules::default(),
             message_ttl_secs: 2 * 24 * 3600,
             settled_grace_secs: 3600,
         }
@@ -146,15 +148,17 @@ pub struct Detector {
     messages: MessageTable,
     accounts: Accounts,
     guessing: Guessing,
-    /// Defaulted so that snapshots from before limits still restore.
-    #[serde(default)]
+    /// Defaulted so that snapshots from before limits still restore;
+    /// renamed when it moved onto `mailfuse-limits`, so the older form is
+    /// skipped (those counts start afresh).
+    #[serde(default, rename = "sending_limits")]
     limits: Limits,
     stats: Stats,
     /// Incidents already handed out by [`Detector::new_incidents`].
     handed_out: (usize, usize),
     /// Limit incidents already handed out (apart from `handed_out`, for
-    /// the same reason).
-    #[serde(default)]
+    /// the same reasons).
+    #[serde(default, rename = "sending_limits_handed_out")]
     limits_handed_out: usize,
     /// Only `scan` draws charts; a live detector does not carry them.
     #[serde(skip)]
@@ -183,6 +187,18 @@ impl Detector {
             limits_handed_out: 0,
             hourly: None,
         }
+    }
+
+    /// Also count each account's messages over the last hour when no limit
+    /// is set, for [`Detector::top_senders`] (watch's dashboard).
+    pub fn count_senders(&mut self) {
+        self.limits.tally_when_unlimited();
+    }
+
+    /// The `n` accounts closest to (or past) their limits, as of the
+    /// newest message counted.
+    pub fn top_senders(&mut self, n: usize) -> Vec<Usage> {
+        self.limits.top(n)
     }
 
     /// Also collect hour-by-hour series for charts ([`Findings::hourly`]).
@@ -342,7 +358,7 @@ impl Detector {
         });
         detector.accounts.set_config(config.compromise);
         detector.guessing.set_config(config.guessing);
-        detector.limits.set_config(&config.limits);
+        detector.limits.set_rules(&config.limits);
         Ok(detector)
     }
 

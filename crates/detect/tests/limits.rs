@@ -7,9 +7,8 @@
 use std::net::IpAddr;
 
 use mailfuse_core::{Client, Delivery, DeliveryStatus, Event, Submission, Timestamp};
-use mailfuse_detect::{
-    AccountLimit, DetectConfig, Detector, Incident, IncidentKind, LimitSpec, LimitsConfig,
-};
+use mailfuse_detect::{DetectConfig, Detector, Incident, IncidentKind, LimitRules, LimitsConfig};
+use mailfuse_limits::{Override, WindowLimit};
 
 /// Monday 2026-11-02 00:00 UTC.
 const START: i64 = 1_793_577_600;
@@ -26,15 +25,16 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn limit(window: &str, messages: Option<u32>, recipients: Option<u32>) -> LimitSpec {
-    LimitSpec {
-        window_secs: mailfuse_detect::limits::parse_window(window).unwrap(),
+fn limit(window: &str, messages: Option<u64>, recipients: Option<u64>) -> WindowLimit {
+    let window_secs = mailfuse_core::time::parse_duration(window).unwrap();
+    WindowLimit {
+        window_secs: window_secs.unsigned_abs(),
         messages,
         recipients,
     }
 }
 
-fn messages_per(window: &str, max: u32) -> LimitsConfig {
+fn messages_per(window: &str, max: u64) -> LimitsConfig {
     LimitsConfig {
         defaults: vec![limit(window, Some(max), None)],
         ..LimitsConfig::default()
@@ -43,7 +43,7 @@ fn messages_per(window: &str, max: u32) -> LimitsConfig {
 
 fn config(limits: LimitsConfig) -> DetectConfig {
     DetectConfig {
-        limits,
+        limits: LimitRules::new(&limits).unwrap(),
         ..DetectConfig::default()
     }
 }
@@ -329,14 +329,14 @@ fn a_message_to_many_recipients_counts_each_once() {
 }
 
 #[test]
-fn an_override_replaces_the_defaults_and_exempt_accounts_are_never_limited() {
+fn an_override_replaces_the_defaults_and_allowed_accounts_are_never_limited() {
     let mut feed = Feed::new(LimitsConfig {
         defaults: vec![limit("1m", Some(5), None), limit("1d", Some(50), None)],
-        overrides: vec![AccountLimit {
+        overrides: vec![Override {
             account: "Newsletter@ACME.example".into(),
             limit: limit("1m", Some(100), None),
         }],
-        exempt: vec!["scanner@acme.example".into()],
+        allow: vec!["scanner@acme.example".into()],
     });
     for n in 0..100 {
         feed.send_as(n / 2, b"newsletter@acme.example", "198.51.100.20", 1);
@@ -568,7 +568,7 @@ fn an_idle_accounts_counts_are_released() {
 fn hostile_account_names_are_counted_and_reported_safely() {
     let mut feed = Feed::new(LimitsConfig {
         defaults: vec![limit("1m", Some(2), None)],
-        exempt: vec!["sp\u{fffd}m@x.example".into()],
+        allow: vec!["sp\u{fffd}m@x.example".into()],
         ..LimitsConfig::default()
     });
     let name: &[u8] = b"Sp\xffM\0@X.example, sasl_username=admin";
@@ -600,90 +600,4 @@ fn late_lines_within_the_window_still_count() {
     assert!(feed.incidents().is_empty(), "(40, 100] holds 3");
     feed.send(45, 1);
     assert_eq!(feed.incidents().len(), 1, "a 4th within (40, 100]");
-}
-
-mod config_file {
-    use super::*;
-
-    fn parse(text: &str) -> Result<LimitsConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string())
-    }
-
-    #[test]
-    fn defaults_overrides_and_exempt_read_from_toml() {
-        let config = parse(
-            r#"
-            exempt = ["scanner@example.com"]
-
-            [[default]]
-            window = "1m"
-            messages = 30
-
-            [[default]]
-            window = "1h"
-            messages = 200
-            recipients = 500
-
-            [[override]]
-            account = "newsletter@example.com"
-            window = "1d"
-            recipients = 20000
-            "#,
-        )
-        .unwrap();
-        assert_eq!(
-            config,
-            LimitsConfig {
-                defaults: vec![
-                    limit("1m", Some(30), None),
-                    limit("1h", Some(200), Some(500))
-                ],
-                overrides: vec![AccountLimit {
-                    account: "newsletter@example.com".into(),
-                    limit: limit("1d", None, Some(20000)),
-                }],
-                exempt: vec!["scanner@example.com".into()],
-            }
-        );
-        assert_eq!(parse("").unwrap(), LimitsConfig::default());
-    }
-
-    #[test]
-    fn mistakes_are_refused_with_their_reason() {
-        for (text, expected) in [
-            (
-                "[[default]]\nwindow = \"1m\"",
-                "neither messages nor recipients",
-            ),
-            (
-                "[[default]]\nwindow = \"1 week\"\nmessages = 3",
-                "not a duration",
-            ),
-            (
-                "[[default]]\nwindow = \"0s\"\nmessages = 3",
-                "not a duration",
-            ),
-            (
-                "[[default]]\nwindow = \"1m\"\nmessages = -3",
-                "invalid value",
-            ),
-            ("[[default]]\nwindow = \"1m\"\nmesages = 3", "unknown field"),
-            (
-                "[[default]]\naccount = \"a\"\nwindow = \"1m\"\nmessages = 3",
-                "override",
-            ),
-            (
-                "[[override]]\nwindow = \"1m\"\nmessages = 3",
-                "needs the account",
-            ),
-            (
-                "[[override]]\naccount = \" \"\nwindow = \"1m\"\nmessages = 3",
-                "needs the account",
-            ),
-            ("limits = 3", "unknown field"),
-        ] {
-            let error = parse(text).unwrap_err();
-            assert!(error.contains(expected), "{text:?}: {error}");
-        }
-    }
 }

@@ -12,7 +12,10 @@ use std::path::{Path, PathBuf};
 
 use mailfuse_act::{ActionName, ActionSections, ACTION_NAMES};
 use mailfuse_core::net::Cidr;
+pub use mailfuse_core::time::describe_duration;
+use mailfuse_core::time::deserialize_duration;
 use mailfuse_detect::DetectConfig;
+use mailfuse_limits::{LimitRules, LimitsConfig};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use toml::{Table, Value};
@@ -29,6 +32,11 @@ pub struct Config {
     pub actions: ActionsConfig,
     /// `mailfuse policy`'s settings (built-in defaults when absent).
     pub policy: mailfuse_policy::PolicyConfig,
+    /// The sending limits, `[limits]`: watch's `limit_exceeded` detector
+    /// (also in `detect.limits`, resolved) and policy enforce the same
+    /// ones. Absent: the detector is off and policy uses its built-in
+    /// limits ([`Config::policy_limits`]).
+    pub limits: Option<LimitsConfig>,
     pub web: WebConfig,
 }
 
@@ -40,18 +48,24 @@ pub struct Config {
 pub struct ActionsConfig {
     /// How long an attacking IP stays blocked (`21d`): spammers drop their
     /// IPs, which may later belong to someone legitimate.
-    #[serde(default = "default_block_for", deserialize_with = "duration")]
+    #[serde(
+        default = "default_block_for",
+        deserialize_with = "deserialize_duration"
+    )]
     pub block_for: i64,
     /// Incidents detected longer ago than this (`1h`) — found while
     /// catching up on old log lines — are recorded but not acted on.
-    #[serde(default = "default_act_within", deserialize_with = "duration")]
+    #[serde(
+        default = "default_act_within",
+        deserialize_with = "deserialize_duration"
+    )]
     pub act_within: i64,
     /// Actions for a hijacked account (default: every configured one).
     pub compromised_account: Option<Vec<ActionName>>,
     /// Actions for password guessing (default: every configured one; there
     /// is no account to lock).
     pub password_guessing: Option<Vec<ActionName>>,
-    /// Actions for an account over its sending limit (`detect.limits`);
+    /// Actions for an account over its sending limit (`[limits]`);
     /// default: the alerts only. The account is locked when a lock action
     /// is listed; its IPs — often the office's — are never blocked for this.
     pub limit_exceeded: Option<Vec<ActionName>>,
@@ -67,11 +81,6 @@ fn default_block_for() -> i64 {
 
 fn default_act_within() -> i64 {
     3600
-}
-
-fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text).map_err(serde::de::Error::custom)
 }
 
 /// What to follow and where to keep state.
@@ -211,9 +220,10 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// Top-level sections and whether they may be left out.
-const SECTIONS: [(&str, bool); 6] = [
+const SECTIONS: [(&str, bool); 7] = [
     ("watch", false),
     ("detect", true),
+    ("limits", true),
     ("allow", true),
     ("actions", true),
     ("policy", true),
@@ -259,6 +269,7 @@ impl Config {
 
     /// The configuration in `table`, adding to the `problems` already found.
     fn from_table(mut table: Table, mut problems: Vec<Problem>) -> Result<Config, Problems> {
+        moved::take_old_limit_keys(&mut table, &mut problems);
         for key in table.keys() {
             if !SECTIONS.iter().any(|(name, _)| name == key) {
                 problems.push(Problem {
@@ -274,7 +285,21 @@ impl Config {
         // `watch` itself refuses to start without logs.
         let with_policy = table.contains_key("policy");
         let watch: Option<WatchConfig> = section(&mut table, "watch", with_policy, &mut problems);
-        let detect = section(&mut table, "detect", true, &mut problems);
+        let mut detect: Option<DetectConfig> = section(&mut table, "detect", true, &mut problems);
+        let with_limits = table.contains_key("limits");
+        let limits: Option<LimitsConfig> = section(&mut table, "limits", true, &mut problems);
+        match limits.as_ref().map(LimitRules::new) {
+            Some(Ok(rules)) => {
+                if let Some(detect) = &mut detect {
+                    detect.limits = rules;
+                }
+            }
+            Some(Err(e)) => problems.push(Problem {
+                path: "limits".into(),
+                message: e.to_string(),
+            }),
+            None => {}
+        }
         let allow = section(&mut table, "allow", true, &mut problems);
         let mut action_sections = split_action_sections(&mut table);
         let actions: Option<ActionsConfig> = section(&mut table, "actions", true, &mut problems);
@@ -315,19 +340,24 @@ impl Config {
                 }
             }
         }
-        match (watch, detect, allow, actions, policy, web) {
-            (Some(watch), Some(detect), Some(allow), Some(actions), Some(policy), Some(web))
-                if problems.is_empty() =>
-            {
-                Ok(Config {
-                    watch,
-                    detect,
-                    allow,
-                    actions,
-                    policy,
-                    web,
-                })
-            }
+        match (watch, detect, allow, actions, policy, web, limits) {
+            (
+                Some(watch),
+                Some(detect),
+                Some(allow),
+                Some(actions),
+                Some(policy),
+                Some(web),
+                Some(limits),
+            ) if problems.is_empty() => Ok(Config {
+                watch,
+                detect,
+                allow,
+                actions,
+                policy,
+                limits: with_limits.then_some(limits),
+                web,
+            }),
             _ => Err(Problems(problems)),
         }
     }
@@ -360,11 +390,18 @@ fn check_policy(policy: &mailfuse_policy::PolicyConfig, problems: &mut Vec<Probl
             });
         }
     }
-    if let Err(e) = mailfuse_policy::Limiter::new(policy.limits_config()) {
-        problems.push(Problem {
-            path: "policy.overrides".into(),
-            message: e.to_string(),
-        });
+}
+
+impl Config {
+    /// The limits `mailfuse policy` enforces: `[limits]`, else its built-in
+    /// ones; `[allow]` accounts are never limited, by watch or policy.
+    pub fn policy_limits(&self) -> Result<LimitRules, mailfuse_limits::LimitsError> {
+        let mut limits = self
+            .limits
+            .clone()
+            .unwrap_or_else(mailfuse_policy::config::default_limits);
+        limits.allow.extend(self.allow.accounts.iter().cloned());
+        LimitRules::new(&limits)
     }
 }
 
@@ -558,22 +595,7 @@ fn merge(table: &mut Table, extra: Table) {
     }
 }
 
-/// A duration in the largest whole unit (`21d`, `90m`).
-pub fn describe_duration(secs: i64) -> String {
-    let units = [(7 * 86_400, "w"), (86_400, "d"), (3600, "h"), (60, "m")];
-    units
-        .iter()
-        .find(|(unit, _)| secs >= *unit && secs % unit == 0)
-        .map_or_else(
-            || format!("{secs}s"),
-            |(unit, name)| format!("{}{name}", secs / unit),
-        )
-}
-
-/// Parses durations such as `90s`, `15m`, `12h`, `21d`, `2w` into seconds.
-pub fn parse_duration(text: &str) -> Result<i64, String> {
-    mailfuse_core::time::parse_duration(text.trim())
-}
+mod moved;
 
 #[cfg(test)]
 mod tests;

@@ -20,21 +20,19 @@ use mailfuse_detect::{Incident, IncidentKind};
 use mailfuse_policy::counters::{Diversity, Memory};
 use mailfuse_policy::server::{self, Limits};
 use mailfuse_policy::{
-    Address, Clock, Counters, Counting, Listener, Policy, PolicyMetrics, SystemClock, TripReport,
+    Address, Clock, Counters, Listener, Policy, PolicyMetrics, SystemClock, TripReport,
 };
-use mailfuse_store::{SenderWindow, Store};
+use mailfuse_store::Store;
 use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
 use crate::metrics::{serve_metrics, PREFIX};
 use crate::respond::{RespondMetrics, Responder};
+use crate::watch::senders;
 
 /// Where the counters are saved in the state database.
 const COUNTERS_BLOB: &str = "policy.counters";
-
-/// How many keys the dashboard's top senders list.
-const TOP_SENDERS: usize = 50;
 
 /// How often the keeper reads the locks from the database.
 const LOCKS_EVERY: Duration = Duration::from_millis(500);
@@ -76,14 +74,13 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         window_secs: policy_config.trips.window.as_secs(),
     };
     // [allow] accounts are never limited, tripped or locked, by watch or here.
-    let mut limits = policy_config.limits_config();
-    limits.allow.extend(config.allow.accounts.iter().cloned());
+    let limits = config.policy_limits()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let counters = match &policy_config.redis {
-            None => Counters::memory(limits, diversity)?,
+            None => Counters::memory(limits, diversity),
             Some(redis) => Counters::redis(redis, limits, diversity, metrics.clone())
                 .await
                 .context("policy.redis")?,
@@ -173,7 +170,11 @@ fn keep(
                 metrics.store_errors.inc();
                 error!("cannot save the counters: {e}");
             }
-            if let Err(e) = store.replace_senders("policy", at, &top_senders(local, now)) {
+            if let Err(e) = store.replace_senders(
+                "policy",
+                at,
+                &senders::rows(local.top(now, senders::TOP_SENDERS)),
+            ) {
                 metrics.store_errors.inc();
                 warn!("cannot publish the top senders: {e}");
             }
@@ -183,31 +184,6 @@ fn keep(
             return;
         }
     }
-}
-
-/// The keys closest to their limits, for the dashboard.
-fn top_senders(local: &Memory, now: u64) -> Vec<SenderWindow> {
-    local
-        .top(now, TOP_SENDERS)
-        .into_iter()
-        .flat_map(|usage| {
-            let account = usage.key;
-            usage
-                .windows
-                .into_iter()
-                .map(move |(limit, count)| SenderWindow {
-                    account: account.clone(),
-                    window_secs: i64::try_from(limit.window_secs).unwrap_or(i64::MAX),
-                    metric: match limit.counts {
-                        Counting::Messages => "messages",
-                        Counting::Recipients => "recipients",
-                    }
-                    .to_string(),
-                    count,
-                    max: Some(limit.max),
-                })
-        })
-        .collect()
 }
 
 /// Takes the locks in the database as the truth (watch's and ours).

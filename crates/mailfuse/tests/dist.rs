@@ -112,7 +112,8 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[actions.kerio]",
         "[actions.webhook]",
         "[policy.trips]",
-        "[[policy.limits]]",
+        "[[limits.default]]",
+        "[[limits.override]]",
         "[web]",
     ] {
         assert!(config.contains(section), "{section} was not uncommented");

@@ -170,9 +170,10 @@ hostname = "mail.example.test"
 over_limit = "{over_limit}"
 local_domains = ["example.test"]
 
-[[policy.overrides]]
-key = "{sales}"
-limits = [{{ window = "1h", max = {sales_limit}, counts = "recipients" }}]
+[[limits.override]]
+account = "{sales}"
+window = "1h"
+recipients = {sales_limit}
 "#,
             log = lab.postfix_log().display(),
             state = lab.dir().join("state.db").display(),

@@ -19,10 +19,9 @@ const CONFIG: &str = r#"
 max_request_bytes = 4096
 local_domains = ["example.com"]
 
-[[policy.limits]]
+[[limits.default]]
 window = "1h"
-max = 2
-counts = "recipients"
+recipients = 2
 "#;
 
 #[test]

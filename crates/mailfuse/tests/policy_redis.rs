@@ -22,14 +22,13 @@ fn config(redis: &RedisServer) -> String {
 [policy]
 local_domains = ["example.com"]
 
-[[policy.limits]]
-window = "1h"
-max = 6
-counts = "recipients"
-
 [policy.redis]
 url = "{}"
 timeout = "200ms"
+
+[[limits.default]]
+window = "1h"
+recipients = 6
 "#,
         redis.url()
     )

@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use mailfuse_core::net::Cidr;
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-use crate::limiter::{Counting, Limit, LimitsConfig, Override};
+use mailfuse_limits::{LimitsConfig, WindowLimit};
 
 /// Everything `mailfuse policy` is told.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -14,12 +14,6 @@ use crate::limiter::{Counting, Limit, LimitsConfig, Override};
 pub struct PolicyConfig {
     /// Where to listen: `127.0.0.1:10040`, `[::1]:10040` or `unix:/path`.
     pub listen: Vec<String>,
-    /// The limits of every key (empty list: built-in defaults).
-    pub limits: Vec<Limit>,
-    /// Per-key replacements of the limits.
-    pub overrides: Vec<Override>,
-    /// Keys never limited (newsletter accounts, monitoring).
-    pub allow: Vec<String>,
     /// What a message over a limit gets.
     pub over_limit: OverLimit,
     /// The stage at which an accepted message is counted.
@@ -44,10 +38,10 @@ pub struct PolicyConfig {
     /// Connections served at once; more are closed at once (and logged).
     pub max_connections: usize,
     /// A connection idle this long is closed (Postfix reconnects).
-    #[serde(deserialize_with = "deserialize_duration")]
+    #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub idle_timeout: Duration,
     /// How often the embedded store saves the counters.
-    #[serde(deserialize_with = "deserialize_duration")]
+    #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub save_every: Duration,
     /// Serve Prometheus metrics at `http://<this>/metrics` (off when absent).
     pub metrics_listen: Option<std::net::SocketAddr>,
@@ -117,7 +111,7 @@ pub struct TripsConfig {
     /// Lock when one account sends from more than this many networks (/24
     /// for IPv4, /64 for IPv6) within `window` (0: off).
     pub max_networks: usize,
-    #[serde(deserialize_with = "deserialize_duration")]
+    #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub window: Duration,
     /// Lock an account that sends with an envelope sender outside its
     /// login's domain and `local_domains`.
@@ -139,7 +133,7 @@ pub struct RedisConfig {
     /// Longest wait for Redis before deciding locally.
     #[serde(
         default = "default_redis_timeout",
-        deserialize_with = "deserialize_duration"
+        deserialize_with = "mailfuse_core::time::deserialize_duration"
     )]
     pub timeout: Duration,
 }
@@ -155,26 +149,28 @@ fn default_redis_timeout() -> Duration {
 /// The listen address of the documentation and of Postfix's examples.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:10040";
 
-/// Limits an office worker never reaches and a spammer reaches in minutes:
-/// 50 recipients a minute, 300 an hour, 1000 a day.
-pub fn default_limits() -> Vec<Limit> {
-    [(60, 50), (3_600, 300), (86_400, 1_000)]
+/// The limits when the configuration has no `[limits]` section: what an
+/// office worker never reaches and a spammer reaches in minutes, 50
+/// recipients a minute, 300 an hour, 1000 a day.
+pub fn default_limits() -> LimitsConfig {
+    let defaults = [(60, 50), (3_600, 300), (86_400, 1_000)]
         .into_iter()
-        .map(|(window_secs, max)| Limit {
+        .map(|(window_secs, max)| WindowLimit {
             window_secs,
-            max,
-            counts: Counting::Recipients,
+            messages: None,
+            recipients: Some(max),
         })
-        .collect()
+        .collect();
+    LimitsConfig {
+        defaults,
+        ..LimitsConfig::default()
+    }
 }
 
 impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             listen: vec![DEFAULT_LISTEN.to_string()],
-            limits: Vec::new(),
-            overrides: Vec::new(),
-            allow: Vec::new(),
             over_limit: OverLimit::default(),
             count_at: CountAt::default(),
             on_error: OnError::default(),
@@ -203,43 +199,6 @@ impl Default for TripsConfig {
     }
 }
 
-impl PolicyConfig {
-    /// The limiter's configuration: the configured limits, else the
-    /// built-in ones.
-    pub fn limits_config(&self) -> LimitsConfig {
-        let limits = if self.limits.is_empty() {
-            default_limits()
-        } else {
-            self.limits.clone()
-        };
-        LimitsConfig {
-            limits,
-            overrides: self.overrides.clone(),
-            allow: self.allow.clone(),
-        }
-    }
-}
-
-fn deserialize_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    let millis = text
-        .strip_suffix("ms")
-        .and_then(|n| n.parse::<u64>().ok())
-        .filter(|n| *n > 0);
-    if let Some(millis) = millis {
-        return Ok(Duration::from_millis(millis));
-    }
-    mailfuse_core::time::parse_duration(&text)
-        .ok()
-        .and_then(|secs| u64::try_from(secs).ok())
-        .map(Duration::from_secs)
-        .ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: expected a positive number then ms, s, m, h, d or w (e.g. \"10m\")"
-            ))
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +207,17 @@ mod tests {
     fn empty_config_runs_on_defaults() {
         let config: PolicyConfig = toml::from_str("").unwrap();
         assert_eq!(config, PolicyConfig::default());
-        assert_eq!(config.limits_config().limits, default_limits());
+        assert_eq!(
+            mailfuse_limits::LimitRules::new(&default_limits())
+                .unwrap()
+                .limits_of("anyone")
+                .map(|limits| limits.iter().map(|l| l.per()).collect::<Vec<_>>()),
+            Some(vec![
+                "50 recipients per 1m".to_string(),
+                "300 recipients per 1h".to_string(),
+                "1000 recipients per 1d".to_string()
+            ])
+        );
         assert_eq!(config.listen, vec!["127.0.0.1:10040".to_string()]);
     }
 
@@ -264,16 +233,6 @@ mod tests {
             relay_key = "client_address"
             local_domains = ["example.com"]
             idle_timeout = "5m"
-            allow = ["newsletter@example.com"]
-
-            [[limits]]
-            window = "1m"
-            max = 30
-            counts = "recipients"
-
-            [[overrides]]
-            key = "sales@example.com"
-            limits = [{ window = "1h", max = 5, counts = "messages" }]
 
             [trips]
             max_ips = 3
@@ -298,8 +257,6 @@ mod tests {
         let redis = config.redis.as_ref().unwrap();
         assert_eq!(redis.timeout, Duration::from_millis(100));
         assert_eq!(redis.prefix, "mailfuse");
-        assert_eq!(config.limits_config().limits.len(), 1);
-        assert_eq!(config.limits_config().overrides.len(), 1);
     }
 
     #[test]
@@ -312,6 +269,8 @@ mod tests {
             "[trips]\nmax_ip = 3",
             "[redis]\nprefix = \"x\"",
             "listen = \"127.0.0.1:1\"",
+            "allow = []",
+            "[[limits]]\nwindow = \"1m\"\nmax = 1\ncounts = \"messages\"",
             "trusted_networks = [\"10.0.0.0/33\"]",
         ] {
             assert!(toml::from_str::<PolicyConfig>(text).is_err(), "{text}");

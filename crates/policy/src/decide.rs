@@ -16,10 +16,10 @@ use tracing::{error, warn};
 
 use crate::clock::Clock;
 use crate::config::{CountAt, OnError, OverLimit, PolicyConfig, RelayKey};
-use crate::counters::{human, Answer, Ask, Counters, Trip};
-use crate::limiter::{Counting, Limit};
+use crate::counters::{Answer, Ask, Counters, Trip};
 use crate::metrics::{Outcome, PolicyMetrics};
 use crate::protocol::{Action, ProtocolState, Request};
+use mailfuse_limits::Limit;
 
 /// A lock tripped by a request, for the caller to record and alert about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,7 +207,7 @@ impl Policy {
             }
             Ok(Answer::Over { limit, .. }) => {
                 if self.first_over(&subject.key, now) {
-                    warn!(key = %subject.key, "over its limit of {}", per(&limit));
+                    warn!(key = %subject.key, "over its limit of {}", limit.per());
                 }
                 (self.over_limit(&subject.key, &limit), Outcome::OverLimit)
             }
@@ -320,7 +320,7 @@ impl Policy {
     fn over_limit(&self, key: &str, limit: &Limit) -> Action {
         let reached = format!(
             "mailfuse: {key} reached its sending limit of {}",
-            per(limit)
+            limit.per()
         );
         let later = || format!("{reached}, try again later");
         match self.settings.over_limit {
@@ -338,16 +338,6 @@ impl Policy {
             OnError::Defer => Action::Defer("mailfuse: temporary policy failure".to_string()),
         }
     }
-}
-
-/// `30 recipients per 1m`.
-fn per(limit: &Limit) -> String {
-    let what = match limit.counts {
-        Counting::Messages => "messages",
-        Counting::Recipients => "recipients",
-    };
-    let window = human(std::time::Duration::from_secs(limit.window_secs));
-    format!("{} {what} per {window}", limit.max)
 }
 
 fn locked(account: &str) -> Action {

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use mailfuse_policy::config::RedisConfig;
 use mailfuse_policy::counters::{unlock, RedisStatus};
 use mailfuse_policy::{
-    Answer, Ask, Counters, Counting, Diversity, Limit, LimitsConfig, Override, PolicyMetrics, Trip,
+    Answer, Ask, Counters, Counting, Diversity, Limit, LimitRules, LimitsConfig, Override,
+    PolicyMetrics, Trip, WindowLimit,
 };
 use support::RedisServer;
 
@@ -35,7 +36,7 @@ enum Backend {
 impl Backend {
     async fn counters(&self, limits: LimitsConfig, diversity: Diversity) -> Counters {
         match self {
-            Backend::Memory => Counters::memory(limits, diversity).unwrap(),
+            Backend::Memory => Counters::memory(LimitRules::new(&limits).unwrap(), diversity),
             Backend::Redis(server) => redis_store(server, limits, diversity).await.0,
         }
     }
@@ -57,7 +58,8 @@ async fn redis_store(
     diversity: Diversity,
 ) -> (Counters, Arc<PolicyMetrics>) {
     let metrics = Arc::new(PolicyMetrics::default());
-    let counters = Counters::redis(&redis_config(server), limits, diversity, metrics.clone())
+    let rules = LimitRules::new(&limits).unwrap();
+    let counters = Counters::redis(&redis_config(server), rules, diversity, metrics.clone())
         .await
         .unwrap();
     (counters, metrics)
@@ -71,9 +73,19 @@ fn limit(window_secs: u64, max: u64, counts: Counting) -> Limit {
     }
 }
 
+/// `limit` as the configuration writes it.
+fn spec(limit: Limit) -> WindowLimit {
+    let max = Some(limit.max);
+    WindowLimit {
+        window_secs: limit.window_secs,
+        messages: max.filter(|_| limit.counts == Counting::Messages),
+        recipients: max.filter(|_| limit.counts == Counting::Recipients),
+    }
+}
+
 fn limits(limits: Vec<Limit>) -> LimitsConfig {
     LimitsConfig {
-        limits,
+        defaults: limits.into_iter().map(spec).collect(),
         ..LimitsConfig::default()
     }
 }
@@ -260,10 +272,10 @@ async fn overrides_replace_and_allow_list_skips_case_insensitively(backend: &Bac
     let default = limit(60, 1, Counting::Messages);
     let generous = limit(60, 100, Counting::Messages);
     let config = LimitsConfig {
-        limits: vec![default],
+        defaults: vec![spec(default)],
         overrides: vec![Override {
-            key: "Sales@Example.COM".into(),
-            limits: vec![generous],
+            account: "Sales@Example.COM".into(),
+            limit: spec(generous),
         }],
         allow: vec!["NEWSLETTER@example.com".into()],
     };
@@ -589,7 +601,7 @@ async fn a_bad_url_is_a_configuration_error() {
     };
     let result = Counters::redis(
         &config,
-        LimitsConfig::default(),
+        LimitRules::default(),
         NO_TRIPS,
         Arc::new(PolicyMetrics::default()),
     )

@@ -99,16 +99,6 @@ fn a_file_that_is_not_toml_says_where() {
 }
 
 #[test]
-fn durations() {
-    assert_eq!(parse_duration("21d"), Ok(21 * 86_400));
-    assert_eq!(parse_duration("90s"), Ok(90));
-    assert_eq!(parse_duration(" 2w "), Ok(14 * 86_400));
-    for bad in ["", "d", "5", "5y", "-5m", "99999999999999999999d"] {
-        assert!(parse_duration(bad).is_err(), "{bad}");
-    }
-}
-
-#[test]
 fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
     assert_eq!(problems("[policy]\n"), Vec::<String>::new());
     assert_eq!(
@@ -120,8 +110,7 @@ fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
         ["watch.logs: name at least one log file or directory to follow"]
     );
     let found = problems(
-        "[policy]\nlisten = [\"127.0.0.1:10040\", \"localhost\"]\nover_limit = \"bounce\"\n\
-         [[policy.overrides]]\nkey = \"a\"\nlimits = []\n[[policy.overrides]]\nkey = \"A\"\nlimits = []\n",
+        "[policy]\nlisten = [\"127.0.0.1:10040\", \"localhost\"]\nover_limit = \"bounce\"\n",
     );
     assert!(
         found
@@ -138,17 +127,127 @@ fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
 fn policy_values_that_parse_but_cannot_work_are_reported() {
     let found = problems(
         "[policy]\nlisten = [\"127.0.0.1:10040\", \"localhost\"]\n\
-         [[policy.overrides]]\nkey = \"a\"\nlimits = []\n[[policy.overrides]]\nkey = \"A\"\nlimits = []\n",
+         [[limits.override]]\naccount = \"a\"\nwindow = \"1h\"\nmessages = 1\n\
+         [[limits.override]]\naccount = \"A\"\nwindow = \"60m\"\nmessages = 2\n",
     );
     assert_eq!(found.len(), 2, "{found:?}");
     assert!(
-        found[0].starts_with("policy.listen[1]: invalid listen address"),
+        found[0].starts_with(
+            "limits: two [[limits.override]] entries for \"A\" limit messages over 1h"
+        ),
         "{found:?}"
     );
     assert!(
-        found[1].contains("more than one override for key \"A\""),
+        found[1].starts_with("policy.listen[1]: invalid listen address"),
         "{found:?}"
     );
+}
+
+#[test]
+fn one_limits_section_for_watch_and_policy_and_built_in_limits_without_it() {
+    let config = |text: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        Config::load(&write(dir.path(), "mailfuse.toml", text, 0o644)).unwrap()
+    };
+    let per = |rules: &LimitRules, key: &str| -> Option<Vec<String>> {
+        rules
+            .limits_of(key)
+            .map(|limits| limits.iter().map(|l| l.per()).collect())
+    };
+    let text = "[watch]\nlogs = [\"/x\"]\n[allow]\naccounts = [\"ceo@example.com\"]\n\
+                [limits]\nallow = [\"news@example.com\"]\n\
+                [[limits.default]]\nwindow = \"1h\"\nmessages = 200\nrecipients = 500\n\
+                [[limits.override]]\naccount = \"Sales@example.com\"\nwindow = \"1d\"\nrecipients = 9000\n";
+    let both = config(text);
+    let policy = both.policy_limits().unwrap();
+    for rules in [&both.detect.limits, &policy] {
+        assert_eq!(
+            per(rules, "bob@example.com"),
+            Some(vec![
+                "200 messages per 1h".into(),
+                "500 recipients per 1h".into()
+            ])
+        );
+        assert_eq!(
+            per(rules, "sales@example.com"),
+            Some(vec!["9000 recipients per 1d".into()])
+        );
+        assert_eq!(per(rules, "news@example.com"), None);
+    }
+    assert_eq!(
+        per(&policy, "ceo@example.com"),
+        None,
+        "[allow] accounts too"
+    );
+
+    let without = config("[watch]\nlogs = [\"/x\"]\n");
+    assert!(without.limits.is_none() && without.detect.limits.is_empty());
+    assert_eq!(
+        per(&without.policy_limits().unwrap(), "bob@example.com"),
+        Some(vec![
+            "50 recipients per 1m".into(),
+            "300 recipients per 1h".into(),
+            "1000 recipients per 1d".into()
+        ])
+    );
+    let only_allow = config("[watch]\nlogs = [\"/x\"]\n[limits]\nallow = [\"a@example.com\"]\n");
+    assert!(
+        only_allow.policy_limits().unwrap().is_empty(),
+        "a [limits] section says every limit there is"
+    );
+}
+
+#[test]
+fn check_config_points_the_old_limit_keys_to_the_new_ones() {
+    let found = problems(
+        "[watch]\nlogs = [\"/x\"]\n\
+         [detect.limits]\nexempt = [\"a@example.com\"]\n\
+         [[detect.limits.default]]\nwindow = \"1m\"\nmessages = 30\n\
+         [[detect.limits.override]]\naccount = \"b@example.com\"\nwindow = \"1h\"\nmessages = 9\n\
+         [policy]\nallow = [\"c@example.com\"]\n\
+         [[policy.limits]]\nwindow = \"1m\"\nmax = 30\ncounts = \"recipients\"\n\
+         [[policy.overrides]]\nkey = \"d@example.com\"\nlimits = []\n",
+    );
+    let expected = [
+        ("detect.limits.default: moved to [[limits.default]]", ""),
+        ("detect.limits.override: moved to [[limits.override]]", ""),
+        ("detect.limits.exempt: moved to `allow` in [limits]", ""),
+        (
+            "policy.limits: moved to [[limits.default]]",
+            "is now `recipients = 30`",
+        ),
+        (
+            "policy.overrides: moved to [[limits.override]]",
+            "`account` (was `key`)",
+        ),
+        ("policy.allow: moved to `allow` in [limits]", ""),
+    ];
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+    for ((start, detail), problem) in expected.iter().zip(&found) {
+        assert!(
+            problem.starts_with(start) && problem.contains(detail),
+            "{problem}"
+        );
+    }
+    assert_eq!(
+        problems("[watch]\nlogs = [\"/x\"]\n[detect.limits]\n"),
+        ["detect.limits: moved to the top-level [limits] section"]
+    );
+
+    let found = problems(
+        "[watch]\nlogs = [\"/x\"]\n[limits]\nexempt = []\n\
+         [[limits.default]]\nwindow = \"1m\"\nmax = 30\ncounts = \"recipients\"\n\
+         [[limits.override]]\nkey = \"d@example.com\"\nwindow = \"1h\"\nmessages = 5\n",
+    )
+    .join("\n");
+    for expected in [
+        "limits.exempt: now `allow`",
+        "limits.default[0].max: `max` and `counts` are gone: write `messages = N` or `recipients = N`",
+        "limits.default[0].counts: `max` and `counts` are gone",
+        "limits.override[0].key: now `account`",
+    ] {
+        assert!(found.contains(expected), "missing {expected:?} in:\n{found}");
+    }
 }
 
 #[test]

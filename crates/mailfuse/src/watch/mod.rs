@@ -12,7 +12,7 @@
 
 mod inputs;
 mod recent;
-mod senders;
+pub mod senders;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -86,6 +86,8 @@ impl Watch {
             }
             None => (Detector::new(config.detect.clone()), Vec::new()),
         };
+        let mut detector = detector;
+        detector.count_senders();
         let configured_zone = config
             .watch
             .timezone
@@ -235,7 +237,7 @@ impl Watch {
                 warn!("cannot read blocks: {e}");
             }
         }
-        let rows = senders::rows(&self.recent, &self.config.detect.limits);
+        let rows = senders::rows(self.detector.top_senders(senders::TOP_SENDERS));
         if let Err(e) = self
             .store
             .replace_senders(SENDERS_SOURCE, crate::source::now(), &rows)

@@ -53,28 +53,6 @@ impl RecentSubmissions {
             .unwrap_or_default()
     }
 
-    /// How many messages each account submitted within each of `windows`
-    /// (seconds) up to the latest submission, as `(account, window, count)`.
-    /// Windows longer than two days count the last two days; a burst
-    /// beyond the per-account cap counts as the cap.
-    pub fn counts(&self, windows: &[i64]) -> Vec<(&str, i64, u64)> {
-        let now = self.newest.as_secs();
-        let mut counts = Vec::new();
-        for (account, ids) in &self.by_account {
-            for &window in windows {
-                let within = ids
-                    .iter()
-                    .rev()
-                    .take_while(|(t, _)| now - t.as_secs() < window)
-                    .count() as u64;
-                if within > 0 {
-                    counts.push((account.as_str(), window, within));
-                }
-            }
-        }
-        counts
-    }
-
     /// Forgets accounts with nothing recent (called now and then, so the
     /// map does not keep every account that ever sent).
     pub fn forget_idle(&mut self) {
@@ -104,27 +82,5 @@ mod tests {
         recent.forget_idle();
         assert!(recent.of("alice@example.com").is_empty());
         assert_eq!(recent.of("sales@example.com").len(), 2);
-    }
-
-    #[test]
-    fn counts_per_window_end_at_the_latest_submission() {
-        let mut recent = RecentSubmissions::default();
-        for (i, id) in [b"A1", b"B2", b"C3"].iter().enumerate() {
-            recent.note(b"sales@example.com", *id, Timestamp(1000 + 30 * i as i64));
-        }
-        recent.note(b"Alice@example.com", b"D4", Timestamp(1100));
-        let mut counts = recent.counts(&[60, 3600]);
-        counts.sort_unstable();
-        assert_eq!(
-            counts,
-            [
-                ("alice@example.com", 60, 1),
-                ("alice@example.com", 3600, 1),
-                // At 1100 a minute holds (1040, 1100]: sales's last only.
-                ("sales@example.com", 60, 1),
-                ("sales@example.com", 3600, 3),
-            ]
-        );
-        assert!(RecentSubmissions::default().counts(&[60]).is_empty());
     }
 }

@@ -15,7 +15,7 @@ use mailfuse_core::net::Network;
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, Ask, Diversity, Trip, Usage};
-use crate::limiter::{normalize, Limiter, LimiterSnapshot, LimitsConfig};
+use mailfuse_limits::{normalize, LimitRules, Limiter};
 
 /// How long a lock tripped here stands without the database showing it.
 const PENDING_LOCK_SECS: u64 = 60;
@@ -40,25 +40,38 @@ struct State {
     pending: HashMap<String, u64>,
 }
 
-/// What a restart keeps.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct MemorySnapshot {
-    limiter: LimiterSnapshot,
-    seen: Vec<(String, Vec<(IpAddr, u64)>)>,
+/// What a restart keeps, as saved...
+#[derive(Serialize)]
+struct Saving<'a> {
+    limiter: &'a Limiter,
+    seen: &'a HashMap<String, Vec<(IpAddr, u64)>>,
+}
+
+/// ...and as read back.
+#[derive(Deserialize)]
+struct Saved {
+    limiter: Limiter,
+    seen: HashMap<String, Vec<(IpAddr, u64)>>,
+}
+
+/// The limiter's seconds: the clock's, which no real clock takes past
+/// `i64::MAX`.
+fn secs(now: u64) -> i64 {
+    i64::try_from(now).unwrap_or(i64::MAX)
 }
 
 impl Memory {
-    pub fn new(limits: LimitsConfig, diversity: Diversity) -> Result<Self, crate::ConfigError> {
+    pub fn new(limits: LimitRules, diversity: Diversity) -> Self {
         let state = State {
-            limiter: Limiter::new(limits)?,
+            limiter: Limiter::new(limits),
             seen: HashMap::new(),
             confirmed: HashSet::new(),
             pending: HashMap::new(),
         };
-        Ok(Memory {
+        Memory {
             state: Mutex::new(state),
             diversity,
-        })
+        }
     }
 
     /// A poisoned lock only means a panic elsewhere; the data is still sound.
@@ -84,18 +97,20 @@ impl Memory {
         }
         state
             .limiter
-            .check(ask.key, ask.now, ask.messages, ask.recipients)
+            .check(ask.key, secs(ask.now), ask.messages, ask.recipients)
             .into()
     }
 
     /// See [`super::Counters::record`].
     pub fn record(&self, key: &str, now: u64, messages: u64, recipients: u64) {
-        self.state().limiter.record(key, now, messages, recipients);
+        self.state()
+            .limiter
+            .record_now(key, secs(now), messages, recipients);
     }
 
     /// See [`Limiter::catch_up`].
     pub fn catch_up(&self, key: &str, now: u64, totals: &[u64]) {
-        self.state().limiter.catch_up(key, now, totals);
+        self.state().limiter.catch_up(key, secs(now), totals);
     }
 
     /// Locks `account` here until the database shows it (or a minute).
@@ -139,7 +154,7 @@ impl Memory {
     pub fn prune(&self, now: u64) {
         let window = self.diversity.window_secs;
         let mut state = self.state();
-        state.limiter.prune(now);
+        state.limiter.prune(secs(now));
         state.seen.retain(|_, ips| {
             ips.retain(|&(_, at)| now.saturating_sub(at) < window);
             !ips.is_empty()
@@ -148,55 +163,26 @@ impl Memory {
 
     /// The `n` keys closest to (or furthest past) one of their limits.
     pub fn top(&self, now: u64, n: usize) -> Vec<Usage> {
-        let mut state = self.state();
-        let keys: Vec<String> = state.limiter.keys().map(str::to_owned).collect();
-        let mut usage: Vec<Usage> = keys
-            .into_iter()
-            .map(|key| {
-                let windows = state.limiter.usage(&key, now);
-                Usage { key, windows }
-            })
-            .filter(|usage| usage.windows.iter().any(|&(_, held)| held > 0))
-            .collect();
-        let fill = |usage: &Usage| {
-            usage
-                .windows
-                .iter()
-                .map(|(limit, held)| *held as f64 / limit.max.max(1) as f64)
-                .fold(0.0, f64::max)
-        };
-        usage.sort_by(|a, b| fill(b).total_cmp(&fill(a)).then_with(|| a.key.cmp(&b.key)));
-        usage.truncate(n);
-        usage
+        self.state().limiter.top(secs(now), n)
     }
 
     /// The counts and IPs seen, as bytes to save (MessagePack).
     pub fn save(&self) -> Vec<u8> {
-        rmp_serde::to_vec(&self.snapshot()).unwrap_or_default()
-    }
-
-    /// Takes back what [`Memory::save`] wrote.
-    pub fn load(&self, bytes: &[u8]) -> Result<(), rmp_serde::decode::Error> {
-        self.restore(rmp_serde::from_slice(bytes)?);
-        Ok(())
-    }
-
-    fn snapshot(&self) -> MemorySnapshot {
         let state = self.state();
-        MemorySnapshot {
-            limiter: state.limiter.snapshot(),
-            seen: state
-                .seen
-                .iter()
-                .map(|(account, ips)| (account.clone(), ips.clone()))
-                .collect(),
-        }
+        let saving = Saving {
+            limiter: &state.limiter,
+            seen: &state.seen,
+        };
+        rmp_serde::to_vec(&saving).unwrap_or_default()
     }
 
-    fn restore(&self, snapshot: MemorySnapshot) {
+    /// Takes back what [`Memory::save`] wrote, under today's limits.
+    pub fn load(&self, bytes: &[u8]) -> Result<(), rmp_serde::decode::Error> {
+        let saved: Saved = rmp_serde::from_slice(bytes)?;
         let mut state = self.state();
-        state.limiter.restore(snapshot.limiter);
-        state.seen.extend(snapshot.seen);
+        state.limiter.restore(saved.limiter);
+        state.seen.extend(saved.seen);
+        Ok(())
     }
 
     /// How many keys hold counts.
@@ -261,7 +247,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::limiter::{Counting, Limit};
+    use mailfuse_limits::{Counting, Limit, LimitsConfig, WindowLimit};
 
     fn memory(limits: Vec<Limit>) -> Memory {
         let diversity = Diversity {
@@ -269,11 +255,19 @@ mod tests {
             max_networks: 0,
             window_secs: 3_600,
         };
+        let defaults = limits
+            .iter()
+            .map(|l| WindowLimit {
+                window_secs: l.window_secs,
+                messages: Some(l.max).filter(|_| l.counts == Counting::Messages),
+                recipients: Some(l.max).filter(|_| l.counts == Counting::Recipients),
+            })
+            .collect();
         let config = LimitsConfig {
-            limits,
+            defaults,
             ..LimitsConfig::default()
         };
-        Memory::new(config, diversity).unwrap()
+        Memory::new(LimitRules::new(&config).unwrap(), diversity)
     }
 
     fn ask(key: &str, now: u64) -> Ask<'_> {
@@ -299,7 +293,7 @@ mod tests {
     };
 
     #[test]
-    fn saved_counts_and_ips_come_back_and_changed_limits_start_afresh() {
+    fn saved_counts_and_ips_come_back_and_changed_windows_start_afresh() {
         let before = memory(vec![MINUTE, HOUR]);
         before.record("alice", 100, 1, 2);
         before.record("alice", 130, 1, 1);
@@ -324,12 +318,22 @@ mod tests {
         );
         assert_eq!(after.top(160, 5), before.top(160, 5));
 
-        // Only the hour limit stayed: its count is kept, the new one is empty.
-        let changed = memory(vec![Limit { max: 10, ..MINUTE }, HOUR]);
+        // Only the hour's window stayed: its count is kept, the new one is
+        // empty; a new maximum over the same window keeps what was sent.
+        let changed = memory(vec![
+            Limit {
+                window_secs: 120,
+                ..MINUTE
+            },
+            HOUR,
+        ]);
         changed.load(&bytes).unwrap();
         let usage = changed.top(131, 1);
         assert_eq!(usage[0].windows[0].1, 0);
         assert_eq!(usage[0].windows[1].1, 3);
+        let raised = memory(vec![Limit { max: 10, ..MINUTE }, HOUR]);
+        raised.load(&bytes).unwrap();
+        assert_eq!(raised.top(131, 1)[0].windows[0].1, 2);
 
         assert!(after.load(b"not messagepack").is_err());
     }

@@ -13,9 +13,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailfuse_core::time::describe_duration;
+
 use crate::config::RedisConfig;
-use crate::limiter::{Limit, LimitsConfig, Verdict};
 use crate::metrics::PolicyMetrics;
+use mailfuse_limits::{Limit, LimitRules, Verdict};
 
 pub use memory::Memory;
 pub use redis::{unlock, Redis, RedisStatus};
@@ -65,28 +67,17 @@ impl std::fmt::Display for Trip {
             Trip::ManyIps { count, window } => write!(
                 f,
                 "sent from {count} different IPs within {}",
-                human(*window)
+                describe_duration(window.as_secs())
             ),
             Trip::ManyNetworks { count, window } => write!(
                 f,
                 "sent from {count} different networks within {}",
-                human(*window)
+                describe_duration(window.as_secs())
             ),
             Trip::ForgedSender { domain } => {
                 write!(f, "sent as a sender at {domain}, not a domain of its own")
             }
         }
-    }
-}
-
-/// `3600 s` as `1h`, for messages.
-pub fn human(window: Duration) -> String {
-    let secs = window.as_secs();
-    match secs {
-        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
-        s if s % 3_600 == 0 => format!("{}h", s / 3_600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
-        s => format!("{s}s"),
     }
 }
 
@@ -103,18 +94,9 @@ pub struct Diversity {
 pub enum StoreError {
     #[error("redis: {0}")]
     Redis(String),
-    /// The limits cannot be used (the store was never built).
-    #[error(transparent)]
-    Config(#[from] crate::ConfigError),
 }
 
-/// One key's windows now, for "top senders" listings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Usage {
-    pub key: String,
-    /// Each limit with what its window holds.
-    pub windows: Vec<(Limit, u64)>,
-}
+pub use mailfuse_limits::Usage;
 
 /// The store in use.
 // One per server, never moved around: the size gap does not matter.
@@ -126,15 +108,15 @@ pub enum Counters {
 
 impl Counters {
     /// An embedded store.
-    pub fn memory(limits: LimitsConfig, diversity: Diversity) -> Result<Self, crate::ConfigError> {
-        Ok(Counters::Memory(Memory::new(limits, diversity)?))
+    pub fn memory(limits: LimitRules, diversity: Diversity) -> Self {
+        Counters::Memory(Memory::new(limits, diversity))
     }
 
     /// A store shared through Redis; starts on local counts when Redis is
     /// down (see [`Redis::connect`]).
     pub async fn redis(
         config: &RedisConfig,
-        limits: LimitsConfig,
+        limits: LimitRules,
         diversity: Diversity,
         metrics: Arc<PolicyMetrics>,
     ) -> Result<Self, StoreError> {

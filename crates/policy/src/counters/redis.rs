@@ -36,8 +36,8 @@ use tracing::{info, warn};
 
 use super::{Answer, Ask, Diversity, Memory, StoreError, Trip};
 use crate::config::RedisConfig;
-use crate::limiter::{normalize, Counting, Limit, Limiter, LimitsConfig, Verdict};
 use crate::metrics::PolicyMetrics;
+use mailfuse_limits::{judge, normalize, Counting, Limit, LimitRules};
 
 /// How much longer than its longest window a key lives.
 const TTL_MARGIN_SECS: u64 = 60;
@@ -161,8 +161,8 @@ struct Shared {
     connection: ConnectionManager,
     keys: KeyNames,
     timeout: Duration,
-    /// The configured limits, read only (the counts live in Redis).
-    rules: Limiter,
+    /// The configured limits (the counts live in Redis).
+    rules: LimitRules,
     diversity: Diversity,
     local: Memory,
     metrics: Arc<PolicyMetrics>,
@@ -221,11 +221,7 @@ impl KeyNames {
     /// [`KeyNames::tag`] of it). Limits with the same window and counting
     /// share them: they count the same amounts.
     fn window(tag: &str, limit: &Limit) -> [String; 2] {
-        let counts = match limit.counts {
-            Counting::Messages => "messages",
-            Counting::Recipients => "recipients",
-        };
-        let base = format!("{tag}{counts}:{}:", limit.window_secs);
+        let base = format!("{tag}{}:{}:", limit.counts.name(), limit.window_secs);
         [format!("{base}seconds"), base + "amounts"]
     }
 }
@@ -246,10 +242,10 @@ fn escape_into(text: &str, out: &mut String) {
 impl Redis {
     /// Connects lazily: Redis being down at start only means starting on
     /// local counts (and saying so); the resync task takes over when it
-    /// answers. Fails only on a bad configuration (URL, duplicate override).
+    /// answers. Fails only on a bad URL.
     pub async fn connect(
         config: &RedisConfig,
-        limits: LimitsConfig,
+        limits: LimitRules,
         diversity: Diversity,
         metrics: Arc<PolicyMetrics>,
     ) -> Result<Redis, StoreError> {
@@ -268,9 +264,9 @@ impl Redis {
                 prefix: escaped(&config.prefix),
             },
             timeout: config.timeout,
-            rules: Limiter::new(limits.clone())?,
+            local: Memory::new(limits.clone(), diversity),
+            rules: limits,
             diversity,
-            local: Memory::new(limits, diversity)?,
             metrics,
             up: AtomicBool::new(false),
             backlog: Mutex::new(Backlog::default()),
@@ -486,7 +482,7 @@ impl Shared {
 
     /// The limits of `key` (none when allow-listed) and the TTL of its keys.
     fn limits_and_ttl(&self, key: &str, with_ips: bool) -> (&[Limit], u64) {
-        let limits = self.rules.limits_of(key).unwrap_or_default();
+        let limits = self.rules.limits_of(&normalize(key)).unwrap_or_default();
         let longest = limits.iter().map(|limit| limit.window_secs).max();
         let ips = with_ips.then_some(self.diversity.window_secs);
         let ttl = longest.into_iter().chain(ips).max().unwrap_or(0);
@@ -557,21 +553,7 @@ impl Shared {
                     .collect::<Result<Vec<u64>, _>>()?;
                 // Keep the local counts warm with the cluster's, for an outage.
                 self.local.catch_up(ask.key, ask.now, &totals);
-                for (limit, &held) in limits.iter().zip(&totals) {
-                    let amount = match limit.counts {
-                        Counting::Messages => ask.messages,
-                        Counting::Recipients => ask.recipients,
-                    };
-                    let count = held.saturating_add(amount);
-                    if count > limit.max {
-                        return Ok(Verdict::Over {
-                            limit: *limit,
-                            count,
-                        }
-                        .into());
-                    }
-                }
-                Ok(Answer::Allowed)
+                Ok(judge(limits, totals, ask.messages, ask.recipients).into())
             }
             _ => Err(StoreError::Redis(format!(
                 "unexpected script reply {reply:?}"
@@ -594,11 +576,7 @@ impl Shared {
         invocation.arg(now).arg(ttl);
         let mut counted: Vec<(u64, Counting)> = Vec::with_capacity(limits.len());
         for limit in limits {
-            let amount = match limit.counts {
-                Counting::Messages => messages,
-                Counting::Recipients => recipients,
-            }
-            .min(MAX_AMOUNT);
+            let amount = limit.amount(messages, recipients).min(MAX_AMOUNT);
             let window = (limit.window_secs, limit.counts);
             if amount == 0 || counted.contains(&window) {
                 continue;

@@ -14,14 +14,22 @@ struct Fixture {
     trips: Arc<Mutex<Vec<TripReport>>>,
 }
 
+/// A policy configured by `toml`: `[policy]`'s keys, and a `[limits]`
+/// section (the built-in limits without one).
 fn fixture(toml: &str) -> Fixture {
-    let config: PolicyConfig = toml::from_str(toml).unwrap();
+    let mut table: toml::Table = toml.parse().unwrap();
+    let limits = match table.remove("limits") {
+        Some(limits) => limits.try_into().unwrap(),
+        None => crate::config::default_limits(),
+    };
+    let config: PolicyConfig = table.try_into().unwrap();
     let diversity = Diversity {
         max_ips: config.trips.max_ips,
         max_networks: config.trips.max_networks,
         window_secs: config.trips.window.as_secs(),
     };
-    let counters = Counters::memory(config.limits_config(), diversity).unwrap();
+    let rules = mailfuse_limits::LimitRules::new(&limits).unwrap();
+    let counters = Counters::memory(rules, diversity);
     let clock = ManualClock::at(T0);
     let trips = Arc::new(Mutex::new(Vec::new()));
     let sink = trips.clone();
@@ -113,10 +121,9 @@ impl Fixture {
 }
 
 const FIVE_RECIPIENTS_A_MINUTE: &str = r#"
-    [[limits]]
+    [[limits.default]]
     window = "1m"
-    max = 5
-    counts = "recipients"
+    recipients = 5
 "#;
 
 fn is_defer(action: &Action) -> bool {
@@ -421,9 +428,10 @@ fn ips_seen_longer_ago_than_the_window_do_not_count() {
 #[test]
 fn allow_listed_accounts_are_never_limited_nor_tripped() {
     let f = fixture(
-        "allow = [\"Newsletter@example.com\"]\nlocal_domains = [\"example.com\"]\n\
-         [[limits]]\nwindow = \"1m\"\nmax = 5\ncounts = \"recipients\"\n\
-         [trips]\nmax_ips = 1",
+        "local_domains = [\"example.com\"]\n\
+         [trips]\nmax_ips = 1\n\
+         [limits]\nallow = [\"Newsletter@example.com\"]\n\
+         [[limits.default]]\nwindow = \"1m\"\nrecipients = 5\n",
     );
     let mut session = Session::default();
     for i in 0..20 {

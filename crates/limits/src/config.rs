@@ -1,0 +1,472 @@
+//! The `[limits]` section, one syntax for `scan`, `watch` and `policy`,
+//! and the rules it resolves to.
+//!
+//! ```toml
+//! [limits]
+//! allow = ["scanner@example.com"]
+//!
+//! [[limits.default]]
+//! window = "1m"
+//! messages = 30
+//!
+//! [[limits.default]]
+//! window = "1h"
+//! messages = 200
+//! recipients = 500
+//!
+//! [[limits.override]]
+//! account = "newsletter@example.com"
+//! window = "1d"
+//! recipients = 20000
+//! ```
+
+use mailfuse_core::time::{describe_duration, deserialize_duration};
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::{Deserialize, Serialize};
+
+/// The limits as written: defaults for every key, per-key overrides, keys
+/// never limited.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Keys never limited (this wins over an override).
+    pub allow: Vec<String>,
+    /// Limits of every key that has no override.
+    #[serde(rename = "default")]
+    pub defaults: Vec<WindowLimit>,
+    /// Limits of one key; all the entries naming a key replace the
+    /// defaults for it.
+    #[serde(rename = "override")]
+    pub overrides: Vec<Override>,
+}
+
+/// At most `messages` messages and/or `recipients` recipients within
+/// `window_secs` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawLimit")]
+pub struct WindowLimit {
+    pub window_secs: u64,
+    pub messages: Option<u64>,
+    pub recipients: Option<u64>,
+}
+
+/// A limit of one key (an account; for `policy`, also the sender or
+/// client IP of relayed mail), compared case-insensitively.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RawLimit")]
+pub struct Override {
+    pub account: String,
+    pub limit: WindowLimit,
+}
+
+/// A limit as written in the configuration, before it is checked.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimit {
+    account: Option<String>,
+    #[serde(deserialize_with = "deserialize_duration")]
+    window: u64,
+    messages: Option<u64>,
+    recipients: Option<u64>,
+}
+
+impl RawLimit {
+    fn spec(&self) -> Result<WindowLimit, String> {
+        if self.messages.is_none() && self.recipients.is_none() {
+            return Err(format!(
+                "the limit over {} sets neither messages nor recipients",
+                describe_duration(self.window)
+            ));
+        }
+        Ok(WindowLimit {
+            window_secs: self.window,
+            messages: self.messages,
+            recipients: self.recipients,
+        })
+    }
+}
+
+impl TryFrom<RawLimit> for WindowLimit {
+    type Error = String;
+
+    fn try_from(raw: RawLimit) -> Result<Self, String> {
+        if raw.account.is_some() {
+            return Err("a limit naming an account belongs in [[limits.override]]".into());
+        }
+        raw.spec()
+    }
+}
+
+impl TryFrom<RawLimit> for Override {
+    type Error = String;
+
+    fn try_from(raw: RawLimit) -> Result<Self, String> {
+        let limit = raw.spec()?;
+        match raw.account {
+            Some(account) if !account.trim().is_empty() => Ok(Override { account, limit }),
+            _ => Err("an override needs the account it applies to".into()),
+        }
+    }
+}
+
+/// What a limit counts: messages, or their recipients (a message to 50
+/// people counts 50).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Counting {
+    Messages,
+    Recipients,
+}
+
+impl Counting {
+    /// `messages` or `recipients`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counting::Messages => "messages",
+            Counting::Recipients => "recipients",
+        }
+    }
+
+    /// The other one: what went along with a crossing.
+    pub fn other(self) -> Counting {
+        match self {
+            Counting::Messages => Counting::Recipients,
+            Counting::Recipients => Counting::Messages,
+        }
+    }
+}
+
+/// One number to keep under: at most `max` of what `counts` counts within
+/// any `window_secs` seconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Limit {
+    pub window_secs: u64,
+    pub max: u64,
+    pub counts: Counting,
+}
+
+impl Limit {
+    /// A window counted for display, with no maximum (watch's top senders
+    /// when no limit is set).
+    pub fn tally(window_secs: u64, counts: Counting) -> Limit {
+        Limit {
+            window_secs,
+            max: u64::MAX,
+            counts,
+        }
+    }
+
+    /// The maximum, `None` for a [`Limit::tally`].
+    pub fn maximum(&self) -> Option<u64> {
+        (self.max != u64::MAX).then_some(self.max)
+    }
+
+    /// What a window holds at most: enough to see the limit crossed and
+    /// twice the limit reached (the detector's top score). Below it the
+    /// count is exact.
+    pub fn cap(&self) -> u64 {
+        self.max.saturating_mul(2).max(self.max.saturating_add(1))
+    }
+
+    /// Of `messages` messages to `recipients` recipients, what this limit
+    /// counts.
+    pub fn amount(&self, messages: u64, recipients: u64) -> u64 {
+        match self.counts {
+            Counting::Messages => messages,
+            Counting::Recipients => recipients,
+        }
+    }
+
+    /// `50 recipients per 1m`.
+    pub fn per(&self) -> String {
+        format!(
+            "{} {} per {}",
+            self.max,
+            self.counts.name(),
+            describe_duration(self.window_secs)
+        )
+    }
+}
+
+impl WindowLimit {
+    /// Its limits, messages first.
+    pub fn limits(&self) -> impl Iterator<Item = Limit> + '_ {
+        let limit = |counts, max: Option<u64>| {
+            max.map(|max| Limit {
+                window_secs: self.window_secs,
+                max,
+                counts,
+            })
+        };
+        limit(Counting::Messages, self.messages)
+            .into_iter()
+            .chain(limit(Counting::Recipients, self.recipients))
+    }
+}
+
+/// Why a configuration cannot be used (it parsed, but is ambiguous).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LimitsError {
+    #[error("two [[limits.default]] entries limit {counts} over {window}: keep one")]
+    DuplicateDefault {
+        counts: &'static str,
+        window: String,
+    },
+    #[error(
+        "two [[limits.override]] entries for {account:?} limit {counts} over {window}: keep one"
+    )]
+    DuplicateOverride {
+        account: String,
+        counts: &'static str,
+        window: String,
+    },
+}
+
+/// Lower-cases a key as every lookup does (accounts are case-insensitive).
+pub fn normalize(key: &str) -> std::borrow::Cow<'_, str> {
+    if key.chars().any(char::is_uppercase) {
+        std::borrow::Cow::Owned(key.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(key)
+    }
+}
+
+/// A key as the configuration names it: spaces around are a typing slip.
+fn config_key(key: &str) -> Box<str> {
+    normalize(key.trim()).into()
+}
+
+/// Adds `entry`'s limits to `limits`; the first that limits a window and
+/// metric already limited, if any (two maxima for one count).
+fn add_limits(limits: &mut Vec<Limit>, entry: &WindowLimit) -> Option<Limit> {
+    for limit in entry.limits() {
+        let same = |l: &Limit| l.window_secs == limit.window_secs && l.counts == limit.counts;
+        if limits.iter().any(same) {
+            return Some(limit);
+        }
+        limits.push(limit);
+    }
+    None
+}
+
+/// The configuration in the form lookups need.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LimitRules {
+    defaults: Vec<Limit>,
+    /// Lower-cased key → its limits.
+    overrides: FxHashMap<Box<str>, Vec<Limit>>,
+    /// Lower-cased keys never limited.
+    allow: FxHashSet<Box<str>>,
+}
+
+impl LimitRules {
+    pub fn new(config: &LimitsConfig) -> Result<Self, LimitsError> {
+        let mut defaults: Vec<Limit> = Vec::new();
+        for entry in &config.defaults {
+            if let Some(limit) = add_limits(&mut defaults, entry) {
+                return Err(LimitsError::DuplicateDefault {
+                    counts: limit.counts.name(),
+                    window: describe_duration(limit.window_secs),
+                });
+            }
+        }
+        let mut overrides: FxHashMap<Box<str>, Vec<Limit>> = FxHashMap::default();
+        for entry in &config.overrides {
+            let limits = overrides.entry(config_key(&entry.account)).or_default();
+            if let Some(limit) = add_limits(limits, &entry.limit) {
+                return Err(LimitsError::DuplicateOverride {
+                    account: entry.account.clone(),
+                    counts: limit.counts.name(),
+                    window: describe_duration(limit.window_secs),
+                });
+            }
+        }
+        Ok(LimitRules {
+            defaults,
+            overrides,
+            allow: config.allow.iter().map(|key| config_key(key)).collect(),
+        })
+    }
+
+    /// Rules with one window counted for every key, no maximum.
+    pub fn tally(limit: Limit) -> Self {
+        LimitRules {
+            defaults: vec![limit],
+            ..LimitRules::default()
+        }
+    }
+
+    /// The limits of a lower-cased key; `None` when it is allow-listed.
+    pub fn limits_of(&self, key: &str) -> Option<&[Limit]> {
+        if self.allow.contains(key) {
+            return None;
+        }
+        Some(self.overrides.get(key).unwrap_or(&self.defaults))
+    }
+
+    /// Whether no key has any limit: nothing is counted.
+    pub fn is_empty(&self) -> bool {
+        self.defaults.is_empty() && self.overrides.values().all(Vec::is_empty)
+    }
+
+    /// The longest window of any key (0 without limits).
+    pub fn longest_window(&self) -> u64 {
+        self.defaults
+            .iter()
+            .chain(self.overrides.values().flatten())
+            .map(|l| l.window_secs)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<LimitsConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    fn spec(window_secs: u64, messages: Option<u64>, recipients: Option<u64>) -> WindowLimit {
+        WindowLimit {
+            window_secs,
+            messages,
+            recipients,
+        }
+    }
+
+    #[test]
+    fn defaults_overrides_and_allow_read_from_toml() {
+        let config = parse(
+            r#"
+            allow = ["scanner@example.com"]
+
+            [[default]]
+            window = "1m"
+            messages = 30
+
+            [[default]]
+            window = " 1h "
+            messages = 200
+            recipients = 500
+
+            [[override]]
+            account = "newsletter@example.com"
+            window = "1d"
+            recipients = 20000
+            "#,
+        )
+        .unwrap();
+        assert_eq!(
+            config,
+            LimitsConfig {
+                allow: vec!["scanner@example.com".into()],
+                defaults: vec![spec(60, Some(30), None), spec(3600, Some(200), Some(500))],
+                overrides: vec![Override {
+                    account: "newsletter@example.com".into(),
+                    limit: spec(86_400, None, Some(20000)),
+                }],
+            }
+        );
+        assert_eq!(parse("").unwrap(), LimitsConfig::default());
+        assert!(LimitRules::new(&config).is_ok());
+    }
+
+    #[test]
+    fn mistakes_are_refused_with_their_reason() {
+        for (text, expected) in [
+            (
+                "[[default]]\nwindow = \"1m\"",
+                "neither messages nor recipients",
+            ),
+            (
+                "[[default]]\nwindow = \"1 week\"\nmessages = 3",
+                "not a duration",
+            ),
+            (
+                "[[default]]\nwindow = \"0s\"\nmessages = 3",
+                "not a duration",
+            ),
+            ("[[default]]\nwindow = 60\nmessages = 3", "invalid type"),
+            (
+                "[[default]]\nwindow = \"1m\"\nmessages = -3",
+                "invalid value",
+            ),
+            ("[[default]]\nwindow = \"1m\"\nmesages = 3", "unknown field"),
+            (
+                "[[default]]\naccount = \"a\"\nwindow = \"1m\"\nmessages = 3",
+                "[[limits.override]]",
+            ),
+            (
+                "[[override]]\nwindow = \"1m\"\nmessages = 3",
+                "needs the account",
+            ),
+            (
+                "[[override]]\naccount = \" \"\nwindow = \"1m\"\nmessages = 3",
+                "needs the account",
+            ),
+            ("limits = 3", "unknown field"),
+            ("exempt = []", "unknown field"),
+        ] {
+            let error = parse(text).unwrap_err();
+            assert!(error.contains(expected), "{text:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn one_window_twice_is_refused_as_ambiguous() {
+        let twice = |table: &str, account: &str| {
+            let entry = format!("[[{table}]]\n{account}window = \"60s\"\nmessages = 1\n");
+            LimitRules::new(&parse(&entry.repeat(2)).unwrap()).unwrap_err()
+        };
+        assert_eq!(
+            twice("default", "").to_string(),
+            "two [[limits.default]] entries limit messages over 1m: keep one"
+        );
+        let error = twice("override", "account = \"A\"\n").to_string();
+        assert!(
+            error.contains("for \"A\" limit messages over 1m"),
+            "{error}"
+        );
+        let apart = "[[default]]\nwindow = \"1m\"\nmessages = 1\n[[default]]\nwindow = \"1m\"\nrecipients = 1\n";
+        assert!(
+            LimitRules::new(&parse(apart).unwrap()).is_ok(),
+            "two counts, one window"
+        );
+    }
+
+    #[test]
+    fn allow_wins_over_an_override_and_names_match_in_any_case() {
+        let rules = LimitRules::new(&LimitsConfig {
+            defaults: vec![spec(60, Some(1), None)],
+            overrides: vec![Override {
+                account: " User1@Example.COM".into(),
+                limit: spec(60, Some(3), Some(9)),
+            }],
+            allow: vec!["USER2@example.com".into(), "user1@example.com".into()],
+        })
+        .unwrap();
+        assert_eq!(rules.limits_of("user1@example.com"), None);
+        assert_eq!(rules.limits_of("user2@example.com"), None);
+        assert_eq!(
+            rules.limits_of("user3@example.com").map(<[_]>::len),
+            Some(1)
+        );
+        assert_eq!(rules.longest_window(), 60);
+        assert!(!rules.is_empty() && LimitRules::default().is_empty());
+    }
+
+    #[test]
+    fn limits_say_their_maximum_in_words() {
+        let limit = Limit {
+            window_secs: 60,
+            max: 50,
+            counts: Counting::Recipients,
+        };
+        assert_eq!(limit.per(), "50 recipients per 1m");
+        assert_eq!(limit.cap(), 100);
+        assert_eq!(Limit { max: 0, ..limit }.cap(), 1);
+        assert_eq!(Limit::tally(3600, Counting::Messages).maximum(), None);
+    }
+}
