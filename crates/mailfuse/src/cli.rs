@@ -133,6 +133,11 @@ pub struct ScanArgs {
     /// authenticated accounts in the logs.
     #[arg(long = "local-domain", value_name = "DOMAIN")]
     pub local_domains: Vec<String>,
+    /// Judge as watch and policy do: the `[detect]` thresholds and the
+    /// `[limits]` of this configuration file (its other sections are checked
+    /// but not used; `[watch]` may be absent).
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

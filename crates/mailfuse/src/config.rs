@@ -236,6 +236,17 @@ const SECRET_KEYS: [&str; 2] = ["password", "token"];
 impl Config {
     /// Reads the configuration at `path` and the secrets file it names.
     pub fn load(path: &Path) -> Result<Config, Problems> {
+        Config::load_for(path, Follows::Logs)
+    }
+
+    /// Reads the configuration for `scan`, which takes its judgement from it
+    /// (`[detect]`, `[limits]`) and its logs from the command line: a file
+    /// without `[watch]` is valid for it.
+    pub fn load_for_scan(path: &Path) -> Result<Config, Problems> {
+        Config::load_for(path, Follows::Nothing)
+    }
+
+    fn load_for(path: &Path, follows: Follows) -> Result<Config, Problems> {
         let file_problem = |message: String| {
             Problems(vec![Problem {
                 path: path.display().to_string(),
@@ -255,7 +266,7 @@ impl Config {
                 Err(problem) => problems.push(problem),
             }
         }
-        Config::from_table(table, problems)
+        Config::from_table(table, problems, follows)
     }
 
     /// The built-in configuration of `mailfuse policy` run without a file.
@@ -263,12 +274,16 @@ impl Config {
         let mut table = Table::new();
         table.insert("policy".into(), Value::Table(Table::new()));
         // An empty [policy] section is valid by construction.
-        Config::from_table(table, Vec::new())
+        Config::from_table(table, Vec::new(), Follows::Nothing)
             .unwrap_or_else(|problems| unreachable!("built-in defaults: {problems}"))
     }
 
     /// The configuration in `table`, adding to the `problems` already found.
-    fn from_table(mut table: Table, mut problems: Vec<Problem>) -> Result<Config, Problems> {
+    fn from_table(
+        mut table: Table,
+        mut problems: Vec<Problem>,
+        follows: Follows,
+    ) -> Result<Config, Problems> {
         moved::take_old_limit_keys(&mut table, &mut problems);
         for key in table.keys() {
             if !SECTIONS.iter().any(|(name, _)| name == key) {
@@ -283,8 +298,8 @@ impl Config {
         }
         // A policy server needs no logs to follow (nor a [watch] section):
         // `watch` itself refuses to start without logs.
-        let with_policy = table.contains_key("policy");
-        let watch: Option<WatchConfig> = section(&mut table, "watch", with_policy, &mut problems);
+        let needs_logs = follows == Follows::Logs && !table.contains_key("policy");
+        let watch: Option<WatchConfig> = section(&mut table, "watch", !needs_logs, &mut problems);
         let mut detect: Option<DetectConfig> = section(&mut table, "detect", true, &mut problems);
         let with_limits = table.contains_key("limits");
         let limits: Option<LimitsConfig> = section(&mut table, "limits", true, &mut problems);
@@ -325,7 +340,7 @@ impl Config {
             }
         }
         if let Some(watch) = &watch {
-            if watch.logs.is_empty() && !with_policy {
+            if watch.logs.is_empty() && needs_logs {
                 problems.push(Problem {
                     path: "watch.logs".into(),
                     message: "name at least one log file or directory to follow".into(),
@@ -361,6 +376,15 @@ impl Config {
             _ => Err(Problems(problems)),
         }
     }
+}
+
+/// Whether the command reading the configuration follows `[watch]`'s logs
+/// (`watch`, `serve`, `status`…), or takes its input elsewhere (`scan`,
+/// `policy` without a file).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Follows {
+    Logs,
+    Nothing,
 }
 
 /// Takes the registered actions' sections out of `[actions]`, into a table

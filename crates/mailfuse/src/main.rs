@@ -74,8 +74,14 @@ fn read_options(input: &InputArgs) -> Result<ReadOptions> {
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     let options = read_options(&args.input)?;
-    let mut config = DetectConfig::default();
-    config.compromise.local_domains = args.local_domains.clone();
+    let mut config = match &args.config {
+        Some(path) => Config::load_for_scan(path).map_err(unusable)?.detect,
+        None => DetectConfig::default(),
+    };
+    config
+        .compromise
+        .local_domains
+        .extend(args.local_domains.iter().cloned());
     let mut detector = Detector::new(config);
     if args.format.wants_hourly() {
         detector.collect_hourly();
@@ -110,8 +116,12 @@ fn trace(args: TraceArgs) -> Result<ExitCode> {
 }
 
 fn load_config(args: &ConfigArgs) -> Result<Config> {
-    Config::load(&args.config)
-        .map_err(|problems| anyhow::anyhow!("{}", problems.to_string().trim_end()))
+    Config::load(&args.config).map_err(unusable)
+}
+
+/// The error of a configuration that cannot be used: every problem, one a line.
+fn unusable(problems: config::Problems) -> anyhow::Error {
+    anyhow::anyhow!("{}", problems.to_string().trim_end())
 }
 
 fn watch(args: &ConfigArgs) -> Result<ExitCode> {

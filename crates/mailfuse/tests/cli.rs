@@ -330,3 +330,60 @@ fn reads_standard_input() {
         "sales@acme-tools.example"
     );
 }
+
+#[test]
+fn scan_with_a_config_enforces_its_limits_and_refuses_old_keys() {
+    let dir = example_dir();
+    let scratch = tempfile::tempdir().unwrap();
+    // The file watch and policy read: scan takes [limits] and [detect] from
+    // it, and needs no [watch] section.
+    let config = scratch.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        "[limits]\nallow = [\"marketing@acme-tools.example\"]\n\n\
+         [[limits.default]]\nwindow = \"1h\"\nmessages = 100\n",
+    )
+    .unwrap();
+    let without = json_of(&mailfuse(&[
+        "scan",
+        "--format",
+        "json",
+        dir.to_str().unwrap(),
+    ]));
+    assert!(incidents_of_kind(&without, "limit_exceeded").is_empty());
+
+    let output = mailfuse(&[
+        "scan",
+        "--format",
+        "json",
+        "-c",
+        config.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_of(&output);
+    let over = incidents_of_kind(&report, "limit_exceeded");
+    let accounts: Vec<&str> = over.iter().filter_map(|i| i["account"].as_str()).collect();
+    assert_eq!(accounts, ["sales@acme-tools.example"], "{over:#?}");
+    // The behavioural verdicts are the same with or without the file.
+    assert_eq!(
+        incidents_of_kind(&report, "compromised_account").len(),
+        incidents_of_kind(&without, "compromised_account").len()
+    );
+
+    // A file in the old syntax is refused with the new key named.
+    std::fs::write(
+        &config,
+        "[[detect.limits.default]]\nwindow = \"1h\"\nmessages = 100\n",
+    )
+    .unwrap();
+    let old = mailfuse(&[
+        "scan",
+        "-c",
+        config.to_str().unwrap(),
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(old.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&old.stderr);
+    assert!(stderr.contains("limits.default"), "{stderr}");
+}
