@@ -3,7 +3,7 @@
 //! and `watch` (live follow) both apply them, so they read the same files
 //! the same way.
 
-use crate::{kerio, Format, LocalZone};
+use crate::{kerio, syslog, Format, LocalZone};
 
 /// Lines a [`Recogniser`] looks at before judging a file not a log it knows.
 pub const LOOK_LINES: u64 = 1000;
@@ -25,6 +25,9 @@ pub enum Recognition {
 /// recognises and over-long lines are looked past, up to [`LOOK_LINES`]
 /// lines in all. The decision depends on the lines only, never on how their
 /// bytes were read, and is final. Each file of a rotated set gets its own.
+/// Syslog lines of programs mailfuse does not read are looked past without
+/// counting: a shared `/var/log/syslog` is a log however long it goes
+/// before its first mail line.
 #[derive(Clone, Debug)]
 pub struct Recogniser {
     looked: u64,
@@ -51,6 +54,7 @@ impl Recogniser {
         if self.state == Recognition::Undecided {
             match Format::ALL.iter().find(|f| f.recognizes(line)) {
                 Some(&format) => self.state = Recognition::Known(format),
+                None if syslog::is_other_program(line) => {}
                 None => self.pass(),
             }
         }
@@ -169,6 +173,17 @@ mod tests {
         }
         assert_eq!(recogniser.feed_too_long(), Recognition::NotALog);
         assert_eq!(recogniser.feed(KERIO), Recognition::NotALog);
+    }
+
+    #[test]
+    fn other_programs_syslog_lines_do_not_use_up_the_window() {
+        let cron: &[u8] =
+            b"Nov 22 21:41:33 mail CRON[7072]: (root) CMD (run-parts /etc/cron.hourly)";
+        let mut recogniser = Recogniser::default();
+        for _ in 0..10 * LOOK_LINES {
+            assert_eq!(recogniser.feed(cron), Recognition::Undecided);
+        }
+        assert_eq!(recogniser.feed(POSTFIX), Recognition::Known(Format::Syslog));
     }
 
     #[test]

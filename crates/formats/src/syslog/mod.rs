@@ -28,6 +28,14 @@ pub fn recognizes(line: &[u8]) -> bool {
     })
 }
 
+/// Whether `line` is a dated syslog line of a program mailfuse does not read
+/// (cron, the kernel, opendkim…): a shared `/var/log/syslog` may hold
+/// thousands of them before its first mail line, and is a log all the same.
+pub fn is_other_program(line: &[u8]) -> bool {
+    envelope::split(without_cr(line))
+        .is_some_and(|parts| parts.origin == Origin::Other && parts.stamp.wall_clock().is_some())
+}
+
 /// Parser of Postfix and Dovecot syslog lines.
 pub struct SyslogParser {
     clock: Clock,
