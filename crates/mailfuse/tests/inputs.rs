@@ -316,3 +316,42 @@ fn is_root() -> bool {
     let probe = tempfile::tempdir().expect("temp dir");
     std::fs::metadata(probe.path()).is_ok_and(|meta| meta.uid() == 0)
 }
+
+#[test]
+fn many_files_are_all_read_under_a_low_open_files_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::read(example("mail.log")).unwrap();
+    // Each file larger than what its reader parses ahead, so that all of
+    // them are open at once while the merge waits for the earliest line;
+    // names rotation does not group, so each is an input of its own.
+    let big = [log.as_slice(), log.as_slice()].concat();
+    const FILES: usize = 16;
+    for i in 0..FILES {
+        std::fs::write(dir.path().join(format!("server{i:02}-mail.log")), &big).unwrap();
+    }
+    let scan_with = |ulimit: &str| -> Value {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit {ulimit} 12 && exec \"$0\" scan --format json \"$1\""
+            ))
+            .arg(env!("CARGO_BIN_EXE_mailfuse"))
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&output.stderr));
+        })
+    };
+    let unread = |report: &Value| -> usize {
+        let inputs = report["inputs"].as_array().unwrap();
+        assert_eq!(inputs.len(), FILES);
+        inputs.iter().filter(|i| i.get("errors").is_some()).count()
+    };
+    // A soft limit below the number of files, as a login shell's `ulimit
+    // -n` leaves it: scan raises it to the hard limit and reads them all.
+    assert_eq!(unread(&scan_with("-Sn")), 0);
+    // Where the hard limit itself is too low, the files it cannot open are
+    // reported, not fatal (and this shows the test needs the raise).
+    assert!(unread(&scan_with("-n")) > 0);
+}
