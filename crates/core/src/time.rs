@@ -139,6 +139,10 @@ pub fn parse_duration(text: &str) -> Result<i64, String> {
 pub trait FromDuration: Sized {
     /// Whether `250ms` is meaningful (a timeout), not only whole seconds.
     const MILLISECONDS: bool = false;
+    /// `duration` as this type; `None` when it does not fit (the
+    /// deserializer then says `duration out of range`). Only a type with
+    /// [`MILLISECONDS`](FromDuration::MILLISECONDS) is ever given a
+    /// fraction of a second.
     fn from_duration(duration: std::time::Duration) -> Option<Self>;
 }
 

@@ -45,8 +45,15 @@ pub struct LimitsConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawLimit")]
 pub struct WindowLimit {
+    /// The window's length in seconds (`window = "1h"` is 3600): at any
+    /// second, what was sent in the `window_secs` seconds up to it counts.
     pub window_secs: u64,
+    /// At most this many messages in the window, each counting once
+    /// whatever its recipients; `None`: messages are not limited over it.
     pub messages: Option<u64>,
+    /// At most this many recipients in the window, summed over the
+    /// messages (a message to 50 people counts 50); `None`: recipients are
+    /// not limited over it.
     pub recipients: Option<u64>,
 }
 
@@ -55,7 +62,13 @@ pub struct WindowLimit {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "RawLimit")]
 pub struct Override {
+    /// The key limited, as written: an account (a SASL login), or for
+    /// `policy`'s relayed mail the envelope sender or client IP its
+    /// `relay_key` picks. Trimmed and lower-cased when the rules are built.
     pub account: String,
+    /// The limit; with every other entry naming the same key, it replaces
+    /// all the defaults for that key (a default window no override names
+    /// is then not limited for it).
     pub limit: WindowLimit,
 }
 
@@ -114,7 +127,9 @@ impl TryFrom<RawLimit> for Override {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Counting {
+    /// A message counts 1, whatever its recipients.
     Messages,
+    /// A message counts its recipients (Postfix's `recipient_count`).
     Recipients,
 }
 
@@ -140,8 +155,13 @@ impl Counting {
 /// any `window_secs` seconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Limit {
+    /// The sliding window, in seconds: at second `t` it holds what was sent
+    /// in `(t - window_secs, t]`.
     pub window_secs: u64,
+    /// The most the window may hold; one more is over the limit.
+    /// `u64::MAX` for a [`Limit::tally`], which counts without limiting.
     pub max: u64,
+    /// Whether messages or their recipients fill the window.
     pub counts: Counting,
 }
 
@@ -207,17 +227,27 @@ impl WindowLimit {
 /// Why a configuration cannot be used (it parsed, but is ambiguous).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LimitsError {
+    /// Two `[[limits.default]]` entries set a maximum for the same count
+    /// over the same window: which one applies would be a guess.
     #[error("two [[limits.default]] entries limit {counts} over {window}: keep one")]
     DuplicateDefault {
+        /// `messages` or `recipients`.
         counts: &'static str,
+        /// The window in words (`1m`, `90s`).
         window: String,
     },
+    /// Two `[[limits.override]]` entries for one key (compared
+    /// case-insensitively) set a maximum for the same count over the same
+    /// window.
     #[error(
         "two [[limits.override]] entries for {account:?} limit {counts} over {window}: keep one"
     )]
     DuplicateOverride {
+        /// The key as the second of the two entries writes it.
         account: String,
+        /// `messages` or `recipients`.
         counts: &'static str,
+        /// The window in words (`1m`, `90s`).
         window: String,
     },
 }
@@ -260,6 +290,13 @@ pub struct LimitRules {
 }
 
 impl LimitRules {
+    /// Resolves the section: keys trimmed and lower-cased, a key's override
+    /// entries gathered into one list that replaces the defaults for it,
+    /// limits kept in the order written (the order in which a [`Verdict`]
+    /// names the first one passed). Two maxima for one count over one
+    /// window are refused.
+    ///
+    /// [`Verdict`]: crate::Verdict
     pub fn new(config: &LimitsConfig) -> Result<Self, LimitsError> {
         let mut defaults: Vec<Limit> = Vec::new();
         for entry in &config.defaults {

@@ -10,11 +10,14 @@ use crate::config::{normalize, Counting, Limit, LimitRules};
 /// Messages and recipients, counted together.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sent {
+    /// Messages, each counted once whatever its recipients.
     pub messages: u64,
+    /// The recipients of those messages.
     pub recipients: u64,
 }
 
 impl Sent {
+    /// The amount a limit counting `counts` sees.
     pub fn of(&self, counts: Counting) -> u64 {
         match counts {
             Counting::Messages => self.messages,
@@ -31,11 +34,14 @@ impl Sent {
 /// The answer of [`Limiter::check`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Every limit of the key holds the request too (or the key is
+    /// allow-listed, or has no limit).
     Allowed,
-    /// `limit` is the first in configured order that would be exceeded;
-    /// `count` is what its window would hold with this request (> `max`).
+    /// One more would pass a limit.
     Over {
+        /// The first limit, in configured order, that would be exceeded.
         limit: Limit,
+        /// What its window would hold with this request (more than `max`).
         count: u64,
     },
 }
@@ -75,7 +81,10 @@ pub enum Standing {
 /// One limit of a key after a record: what the detector reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Level {
+    /// One of the key's limits (they come in configured order).
     pub limit: Limit,
+    /// Whether this record crossed it, it was over already, or it is under:
+    /// the detector reports a crossing once, not every message while over.
     pub standing: Standing,
     /// What the window holds (exact below [`Limit::cap`], the cap above).
     pub count: u64,
@@ -245,6 +254,8 @@ impl KeyState {
 /// One key's windows now, for "top senders" listings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Usage {
+    /// The key, lower-cased: an account, or for `policy`'s relayed mail a
+    /// sender or client IP.
     pub key: String,
     /// Each limit with what its window holds.
     pub windows: Vec<(Limit, u64)>,
@@ -262,6 +273,7 @@ pub struct Limiter {
 }
 
 impl Limiter {
+    /// A limiter applying `rules`, with no counts yet.
     pub fn new(rules: LimitRules) -> Self {
         Limiter {
             rules,
@@ -269,6 +281,8 @@ impl Limiter {
         }
     }
 
+    /// The rules it applies, for whoever changes them from what it had
+    /// (the detector switching its tally on) or needs its longest window.
     pub fn rules(&self) -> &LimitRules {
         &self.rules
     }

@@ -64,6 +64,10 @@ pub struct PolicyArgs {
     pub config: Option<PathBuf>,
     /// Listen here instead of policy.listen (repeatable):
     /// 127.0.0.1:10040, [::1]:10040 or unix:/path/to/socket.
+    // This comment is clap's help text, plain text rather than Markdown:
+    // `[::1]` is an address, not a link, and escaping it would show in
+    // `--help`.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "ADDRESS")]
     pub listen: Vec<String>,
     /// The state database instead of watch.state (locks, saved counters).

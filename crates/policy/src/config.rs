@@ -111,6 +111,8 @@ pub struct TripsConfig {
     /// Lock when one account sends from more than this many networks (/24
     /// for IPv4, /64 for IPv6) within `window` (0: off).
     pub max_networks: usize,
+    /// How long a client IP counts for `max_ips` and `max_networks` after
+    /// the account last sent from it (a sliding window, default `1h`).
     #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub window: Duration,
     /// Lock an account that sends with an envelope sender outside its
@@ -125,6 +127,8 @@ pub struct RedisConfig {
     /// `redis://host:6379/0` (`rediss://` for TLS; a password goes in the
     /// secrets file as `policy.redis.password`).
     pub url: String,
+    /// Redis's password (`AUTH`); only the secrets file may set it, as
+    /// `policy.redis.password`. `None`: no authentication.
     #[serde(default)]
     pub password: Option<String>,
     /// Prefix of every key, so several mailfuse clusters can share one Redis.

@@ -24,11 +24,15 @@ use mailfuse_limits::Limit;
 /// A lock tripped by a request, for the caller to record and alert about.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TripReport {
+    /// The locked account: the request's SASL login (`sasl_username`).
     pub account: String,
+    /// What gave the hijack away; its words are the incident's reason.
     pub trip: Trip,
+    /// The request's `client_address`: the incident's IP.
     pub client: Option<IpAddr>,
     /// The envelope sender, lossily decoded.
     pub sender: String,
+    /// When, in the policy clock's Unix seconds: the incident's time.
     pub at: u64,
 }
 
@@ -91,6 +95,11 @@ struct Subject<'a> {
 }
 
 impl Policy {
+    /// Decides with `config`'s settings (`over_limit`, `count_at`,
+    /// `on_error`, `trusted_networks`, `relay_key`, `local_domains`,
+    /// `trips.forged_sender`) on `counters`. `on_trip` gets each lock a
+    /// request trips, once, for the caller to record the incident and run
+    /// the actions; it runs on the request's task, so it must not block.
     pub fn new(
         config: &PolicyConfig,
         counters: Counters,
@@ -121,10 +130,15 @@ impl Policy {
         }
     }
 
+    /// The store, for the binary's keeper thread: it saves the local
+    /// counts, publishes the top senders and refreshes the locks from the
+    /// state database.
     pub fn counters(&self) -> &Counters {
         &self.counters
     }
 
+    /// The metrics the decisions are counted in, shared with the server
+    /// (connections, protocol errors) and the keeper (store errors).
     pub fn metrics(&self) -> &PolicyMetrics {
         &self.metrics
     }

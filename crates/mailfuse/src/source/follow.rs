@@ -136,7 +136,7 @@ impl fmt::Display for Notice {
     }
 }
 
-/// What one [`Follower::poll`] did.
+/// What one [`Follower::poll_some`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollReport {
     /// Lines handed out.
@@ -213,8 +213,9 @@ impl Follower {
         })
     }
 
-    /// Like [`Follower::poll`], but stops once about `budget` bytes were
-    /// read (at a chunk's end: lines are never split), saying so in
+    /// Hands the complete lines available now to `on_line`, in order and
+    /// without their `\n` or `\r\n`, as the tests' `poll` does, but stops
+    /// once about `budget` bytes were read (at a chunk's end: lines are never split), saying so in
     /// [`PollReport::more`]. Lets a caller merge several files in time
     /// order while catching up, in bounded memory. Over-long lines are
     /// handed out too, as [`Piece::TooLong`], in their place.

@@ -7,8 +7,8 @@
 //! (`web.token`, in the secrets file) every page needs a login, and every
 //! change is a POST with the session's CSRF token; `web.read_only` shows
 //! the state to anyone who can reach it and changes nothing. Everything
-//! from the store is escaped ([`html`]), and a strict Content-Security-Policy
-//! allows no script at all.
+//! from the store is escaped ([`html_escape`](crate::html_escape)), and a strict
+//! Content-Security-Policy allows no script at all.
 
 mod auth;
 mod pages;

@@ -1,6 +1,7 @@
 //! The embedded store: everything in memory behind one mutex (a decision
-//! holds it for microseconds), saved as a [`MemorySnapshot`] by the caller
-//! now and then so a restart keeps the windows.
+//! holds it for microseconds), saved by the caller now and then
+//! ([`Memory::save`], read back by [`Memory::load`]) so a restart keeps
+//! the windows.
 //!
 //! Locks come from two places: the state database (`watch`'s locks and ours,
 //! refreshed by [`Memory::set_locks`]) and locks tripped here that the
@@ -61,6 +62,9 @@ fn secs(now: u64) -> i64 {
 }
 
 impl Memory {
+    /// An empty store applying `limits` and the trips' thresholds: no
+    /// counts, IPs or locks until [`Memory::load`] and
+    /// [`Memory::set_locks`] bring back the saved ones.
     pub fn new(limits: LimitRules, diversity: Diversity) -> Self {
         let state = State {
             limiter: Limiter::new(limits),
@@ -125,6 +129,9 @@ impl Memory {
         self.state().limiter.limits_of(key).is_none()
     }
 
+    /// Whether `account` (in any case) is locked: in the state database
+    /// (by `watch`, or a trip here already written), or tripped here in
+    /// the last minute. Asked at every stage, not only RCPT.
     pub fn is_locked(&self, account: &str) -> bool {
         self.state().is_locked(&normalize(account))
     }

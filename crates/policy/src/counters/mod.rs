@@ -32,8 +32,15 @@ pub struct Ask<'a> {
     pub account: Option<&'a str>,
     /// The client, noted for the many-IPs trip (logins only).
     pub client: Option<IpAddr>,
+    /// The policy clock's Unix seconds: where every window checked ends,
+    /// and when `client` was seen.
     pub now: u64,
+    /// Messages the request would add: 1, the message being sent (it is
+    /// counted only once it is in).
     pub messages: u64,
+    /// Recipients it would add: this one plus those already accepted for
+    /// the same message, so under a limit of 30 the 31st recipient of one
+    /// message is refused, not the next message.
     pub recipients: u64,
 }
 
@@ -47,18 +54,40 @@ pub enum Answer {
     /// Within every limit.
     Allowed,
     /// Over `limit`: its window would hold `count`.
-    Over { limit: Limit, count: u64 },
+    Over {
+        /// The first limit, in configured order, this request would pass:
+        /// the reply names it (`30 recipients per 1m`).
+        limit: Limit,
+        /// What its window would hold with this request (more than `max`).
+        count: u64,
+    },
 }
 
 /// Why an account was locked at once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Trip {
     /// Sent from `count` distinct IPs within `window`.
-    ManyIps { count: usize, window: Duration },
+    ManyIps {
+        /// Distinct client IPs the account sent from within `window`, this
+        /// request's included: more than `trips.max_ips`.
+        count: usize,
+        /// `trips.window`.
+        window: Duration,
+    },
     /// Sent from `count` distinct networks (/24, /64) within `window`.
-    ManyNetworks { count: usize, window: Duration },
+    ManyNetworks {
+        /// Distinct /24 (IPv4) or /64 (IPv6) networks within `window`, this
+        /// request's included: more than `trips.max_networks`.
+        count: usize,
+        /// `trips.window`.
+        window: Duration,
+    },
     /// An envelope sender in a domain the login has nothing to do with.
-    ForgedSender { domain: String },
+    ForgedSender {
+        /// The sender's domain, lower-cased: neither the login's domain nor
+        /// one of `local_domains`.
+        domain: String,
+    },
 }
 
 impl std::fmt::Display for Trip {
@@ -84,14 +113,24 @@ impl std::fmt::Display for Trip {
 /// The thresholds of the many-IPs and many-networks trips (0: off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Diversity {
+    /// More distinct client IPs than this within `window_secs` locks the
+    /// account (`trips.max_ips`; 0: off).
     pub max_ips: usize,
+    /// More distinct /24 or /64 networks than this within `window_secs`
+    /// locks the account (`trips.max_networks`; 0: off).
     pub max_networks: usize,
+    /// `trips.window` in seconds: how long an IP counts after the account
+    /// last sent from it.
     pub window_secs: u64,
 }
 
 /// A counters store failed: the server answers its `on_error` action.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// Redis refused, failed or did not answer within `[policy.redis]
+    /// timeout`, or its URL is bad; the reason in words. The shared
+    /// store's decisions never return it (they fall back to the local
+    /// counts): [`Redis::connect`] and [`unlock`] do.
     #[error("redis: {0}")]
     Redis(String),
 }
@@ -102,7 +141,11 @@ pub use mailfuse_limits::Usage;
 // One per server, never moved around: the size gap does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Counters {
+    /// One mail server: counts, seen IPs and locks in this process, saved
+    /// to the state database by the binary's keeper thread.
     Memory(Memory),
+    /// Several mail servers sharing counts and locks through Redis
+    /// (`[policy.redis]`), with a local [`Memory`] for outages.
     Redis(Redis),
 }
 

@@ -146,7 +146,12 @@ return 0
 /// Whether Redis answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisStatus {
+    /// Decisions go to Redis: it answered, and whatever was counted or
+    /// locked during an outage has been replayed.
     Up,
+    /// Redis failed or timed out (or has not answered since the start):
+    /// decisions come from this server's own counts, what is counted waits
+    /// in the backlog, and Redis is pinged every second.
     Down,
 }
 
@@ -366,6 +371,8 @@ impl Redis {
         &self.shared.local
     }
 
+    /// Whether decisions go to Redis or to the local counts right now
+    /// (what `mailfuse_policy_redis_up` shows).
     pub fn status(&self) -> RedisStatus {
         if self.shared.is_up() {
             RedisStatus::Up
