@@ -57,6 +57,18 @@ pub struct WindowLimit {
     pub recipients: Option<u64>,
 }
 
+impl From<Limit> for WindowLimit {
+    /// One limit as the configuration writes it: a window with one maximum.
+    fn from(limit: Limit) -> WindowLimit {
+        let max = Some(limit.max);
+        WindowLimit {
+            window_secs: limit.window_secs,
+            messages: max.filter(|_| limit.counts == Counting::Messages),
+            recipients: max.filter(|_| limit.counts == Counting::Recipients),
+        }
+    }
+}
+
 /// A limit of one key (an account; for `policy`, also the sender or
 /// client IP of relayed mail), compared case-insensitively.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -166,6 +178,15 @@ pub struct Limit {
 }
 
 impl Limit {
+    /// At most `max` of what `counts` counts within `window_secs` seconds.
+    pub fn new(window_secs: u64, max: u64, counts: Counting) -> Limit {
+        Limit {
+            window_secs,
+            max,
+            counts,
+        }
+    }
+
     /// A window counted for display, with no maximum (watch's top senders
     /// when no limit is set).
     pub fn tally(window_secs: u64, counts: Counting) -> Limit {

@@ -65,27 +65,9 @@ async fn redis_store(
     (counters, metrics)
 }
 
-fn limit(window_secs: u64, max: u64, counts: Counting) -> Limit {
-    Limit {
-        window_secs,
-        max,
-        counts,
-    }
-}
-
-/// `limit` as the configuration writes it.
-fn spec(limit: Limit) -> WindowLimit {
-    let max = Some(limit.max);
-    WindowLimit {
-        window_secs: limit.window_secs,
-        messages: max.filter(|_| limit.counts == Counting::Messages),
-        recipients: max.filter(|_| limit.counts == Counting::Recipients),
-    }
-}
-
 fn limits(limits: Vec<Limit>) -> LimitsConfig {
     LimitsConfig {
-        defaults: limits.into_iter().map(spec).collect(),
+        defaults: limits.into_iter().map(WindowLimit::from).collect(),
         ..LimitsConfig::default()
     }
 }
@@ -153,7 +135,7 @@ on_both_stores!(
 );
 
 async fn windows_are_exact_at_their_edges(backend: &Backend) {
-    let per_minute = limit(60, 30, Counting::Messages);
+    let per_minute = Limit::new(60, 30, Counting::Messages);
     let counters = backend.counters(limits(vec![per_minute]), NO_TRIPS).await;
     for second in 0..29 {
         counters.record("alice", T0 + second, 1, 1).await.unwrap();
@@ -188,9 +170,9 @@ async fn windows_are_exact_at_their_edges(backend: &Backend) {
 }
 
 async fn several_windows_report_the_first_exceeded(backend: &Backend) {
-    let per_minute = limit(60, 5, Counting::Messages);
-    let per_hour = limit(3_600, 8, Counting::Messages);
-    let per_day = limit(86_400, 8, Counting::Messages);
+    let per_minute = Limit::new(60, 5, Counting::Messages);
+    let per_hour = Limit::new(3_600, 8, Counting::Messages);
+    let per_day = Limit::new(86_400, 8, Counting::Messages);
     let counters = backend
         .counters(limits(vec![per_minute, per_hour, per_day]), NO_TRIPS)
         .await;
@@ -219,8 +201,8 @@ async fn several_windows_report_the_first_exceeded(backend: &Backend) {
 }
 
 async fn messages_and_recipients_are_counted_apart(backend: &Backend) {
-    let messages = limit(3_600, 3, Counting::Messages);
-    let recipients = limit(3_600, 100, Counting::Recipients);
+    let messages = Limit::new(3_600, 3, Counting::Messages);
+    let recipients = Limit::new(3_600, 100, Counting::Recipients);
     let counters = backend
         .counters(limits(vec![messages, recipients]), NO_TRIPS)
         .await;
@@ -240,7 +222,7 @@ async fn messages_and_recipients_are_counted_apart(backend: &Backend) {
     }
     assert_eq!(check(&counters, ask("bob", T0)).await, over(messages, 4));
     // The recipients already accepted for the message in progress count.
-    let per_minute = limit(60, 10, Counting::Recipients);
+    let per_minute = Limit::new(60, 10, Counting::Recipients);
     let counters = backend.counters(limits(vec![per_minute]), NO_TRIPS).await;
     counters.record("carol", T0, 1, 7).await.unwrap();
     let third = Ask {
@@ -256,7 +238,7 @@ async fn messages_and_recipients_are_counted_apart(backend: &Backend) {
 }
 
 async fn check_counts_nothing(backend: &Backend) {
-    let per_minute = limit(60, 2, Counting::Messages);
+    let per_minute = Limit::new(60, 2, Counting::Messages);
     let counters = backend.counters(limits(vec![per_minute]), NO_TRIPS).await;
     for _ in 0..100 {
         assert_eq!(check(&counters, ask("alice", T0)).await, Answer::Allowed);
@@ -269,13 +251,13 @@ async fn check_counts_nothing(backend: &Backend) {
 }
 
 async fn overrides_replace_and_allow_list_skips_case_insensitively(backend: &Backend) {
-    let default = limit(60, 1, Counting::Messages);
-    let generous = limit(60, 100, Counting::Messages);
+    let default = Limit::new(60, 1, Counting::Messages);
+    let generous = Limit::new(60, 100, Counting::Messages);
     let config = LimitsConfig {
-        defaults: vec![spec(default)],
+        defaults: vec![WindowLimit::from(default)],
         overrides: vec![Override {
             account: "Sales@Example.COM".into(),
-            limit: spec(generous),
+            limit: WindowLimit::from(generous),
         }],
         allow: vec!["NEWSLETTER@example.com".into()],
     };
@@ -313,7 +295,7 @@ async fn overrides_replace_and_allow_list_skips_case_insensitively(backend: &Bac
 }
 
 async fn locks_from_the_store_and_from_the_state_database(backend: &Backend) {
-    let per_minute = limit(60, 1, Counting::Messages);
+    let per_minute = Limit::new(60, 1, Counting::Messages);
     let counters = backend.counters(limits(vec![per_minute]), NO_TRIPS).await;
     counters.lock("Mallory@Example.com", T0).await.unwrap();
     assert_eq!(
@@ -409,7 +391,7 @@ async fn many_networks_trip_a_lock(backend: &Backend) {
 }
 
 async fn hostile_keys_never_collide(backend: &Backend) {
-    let per_minute = limit(60, 1, Counting::Messages);
+    let per_minute = Limit::new(60, 1, Counting::Messages);
     let counters = backend.counters(limits(vec![per_minute]), NO_TRIPS).await;
     let long = "a".repeat(10 * 1024);
     let keys = [
@@ -483,7 +465,7 @@ fn status(counters: &Counters) -> RedisStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_counts_locks_and_ips() {
     let server = RedisServer::start();
-    let per_minute = limit(60, 3, Counting::Messages);
+    let per_minute = Limit::new(60, 3, Counting::Messages);
     let diversity = Diversity {
         max_ips: 2,
         max_networks: 0,
@@ -524,7 +506,7 @@ async fn two_servers_share_counts_locks_and_ips() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopping_falls_back_to_local_counts_and_replays_when_back() {
     let mut server = RedisServer::start();
-    let per_minute = limit(60, 3, Counting::Messages);
+    let per_minute = Limit::new(60, 3, Counting::Messages);
     let (a, metrics) = redis_store(&server, limits(vec![per_minute]), NO_TRIPS).await;
     assert_eq!(metrics.redis_up.get(), 1);
     a.record("alice", T0, 1, 1).await.unwrap();
@@ -579,7 +561,7 @@ async fn redis_stopping_falls_back_to_local_counts_and_replays_when_back() {
 async fn redis_down_at_start_starts_on_local_counts() {
     let mut server = RedisServer::start();
     server.stop();
-    let per_minute = limit(60, 1, Counting::Messages);
+    let per_minute = Limit::new(60, 1, Counting::Messages);
     let (a, metrics) = redis_store(&server, limits(vec![per_minute]), NO_TRIPS).await;
     assert_eq!(status(&a), RedisStatus::Down);
     assert_eq!(metrics.redis_up.get(), 0);

@@ -3,27 +3,10 @@ use crate::config::{LimitsConfig, Override, WindowLimit};
 
 const T0: i64 = 1_700_000_000;
 
-fn limit(window_secs: u64, max: u64, counts: Counting) -> Limit {
-    Limit {
-        window_secs,
-        max,
-        counts,
-    }
-}
-
-fn spec(limit: Limit) -> WindowLimit {
-    let max = Some(limit.max);
-    WindowLimit {
-        window_secs: limit.window_secs,
-        messages: max.filter(|_| limit.counts == Counting::Messages),
-        recipients: max.filter(|_| limit.counts == Counting::Recipients),
-    }
-}
-
 fn limiter(limits: Vec<Limit>) -> Limiter {
     Limiter::new(
         LimitRules::new(&LimitsConfig {
-            defaults: limits.into_iter().map(spec).collect(),
+            defaults: limits.into_iter().map(WindowLimit::from).collect(),
             ..LimitsConfig::default()
         })
         .unwrap(),
@@ -43,7 +26,7 @@ fn levels(limiter: &mut Limiter, key: &str, at: i64, messages: u64, recipients: 
 
 #[test]
 fn thirtieth_passes_thirty_first_is_over_and_slides_out_after_the_window() {
-    let per_minute = limit(60, 30, Counting::Messages);
+    let per_minute = Limit::new(60, 30, Counting::Messages);
     let mut limiter = limiter(vec![per_minute]);
     for second in 0..29 {
         limiter.record("alice", T0 + second, 1, 1);
@@ -61,7 +44,7 @@ fn thirtieth_passes_thirty_first_is_over_and_slides_out_after_the_window() {
 
 #[test]
 fn a_burst_in_one_second_is_limited_exactly() {
-    let per_minute = limit(60, 30, Counting::Messages);
+    let per_minute = Limit::new(60, 30, Counting::Messages);
     let mut limiter = limiter(vec![per_minute]);
     for _ in 0..30 {
         assert_eq!(limiter.check("alice", T0, 1, 1), Verdict::Allowed);
@@ -74,9 +57,9 @@ fn a_burst_in_one_second_is_limited_exactly() {
 
 #[test]
 fn several_windows_report_the_first_exceeded_in_configured_order() {
-    let per_minute = limit(60, 5, Counting::Messages);
-    let per_hour = limit(3_600, 8, Counting::Messages);
-    let per_day = limit(86_400, 8, Counting::Recipients);
+    let per_minute = Limit::new(60, 5, Counting::Messages);
+    let per_hour = Limit::new(3_600, 8, Counting::Messages);
+    let per_day = Limit::new(86_400, 8, Counting::Recipients);
     let mut limiter = limiter(vec![per_minute, per_hour, per_day]);
     for _ in 0..5 {
         limiter.record("alice", T0, 1, 1);
@@ -94,8 +77,8 @@ fn several_windows_report_the_first_exceeded_in_configured_order() {
 
 #[test]
 fn recipients_and_messages_are_counted_apart() {
-    let messages = limit(3_600, 3, Counting::Messages);
-    let recipients = limit(3_600, 100, Counting::Recipients);
+    let messages = Limit::new(3_600, 3, Counting::Messages);
+    let recipients = Limit::new(3_600, 100, Counting::Recipients);
     let mut limiter = limiter(vec![messages, recipients]);
     // One message to 100 recipients: a single message, a full recipient quota.
     limiter.record("alice", T0, 1, 100);
@@ -109,7 +92,7 @@ fn recipients_and_messages_are_counted_apart() {
 
 #[test]
 fn a_multi_recipient_message_counts_its_recipient_count() {
-    let recipients = limit(60, 10, Counting::Recipients);
+    let recipients = Limit::new(60, 10, Counting::Recipients);
     let mut limiter = limiter(vec![recipients]);
     limiter.record("alice", T0, 1, 7);
     assert_eq!(limiter.check("alice", T0, 1, 3), Verdict::Allowed);
@@ -123,7 +106,7 @@ fn a_multi_recipient_message_counts_its_recipient_count() {
 
 #[test]
 fn check_does_not_count() {
-    let per_minute = limit(60, 2, Counting::Messages);
+    let per_minute = Limit::new(60, 2, Counting::Messages);
     let mut limiter = limiter(vec![per_minute]);
     for _ in 0..1_000 {
         assert_eq!(limiter.check("alice", T0, 1, 1), Verdict::Allowed);
@@ -136,13 +119,13 @@ fn check_does_not_count() {
 
 #[test]
 fn overrides_replace_defaults_and_allow_list_skips_case_insensitively() {
-    let default = limit(60, 1, Counting::Messages);
-    let generous = limit(60, 100, Counting::Messages);
+    let default = Limit::new(60, 1, Counting::Messages);
+    let generous = Limit::new(60, 100, Counting::Messages);
     let rules = LimitRules::new(&LimitsConfig {
-        defaults: vec![spec(default)],
+        defaults: vec![WindowLimit::from(default)],
         overrides: vec![Override {
             account: "Sales@Example.COM".into(),
-            limit: spec(generous),
+            limit: WindowLimit::from(generous),
         }],
         allow: vec!["NEWSLETTER@example.com".into()],
     })
@@ -180,8 +163,8 @@ fn overrides_replace_defaults_and_allow_list_skips_case_insensitively() {
 #[test]
 fn prune_releases_keys_idle_longer_than_their_longest_window() {
     let mut limiter = limiter(vec![
-        limit(60, 10, Counting::Messages),
-        limit(3_600, 100, Counting::Messages),
+        Limit::new(60, 10, Counting::Messages),
+        Limit::new(3_600, 100, Counting::Messages),
     ]);
     limiter.record("alice", T0, 1, 1);
     limiter.record("bob", T0 + 1_000, 1, 1);
@@ -207,37 +190,40 @@ fn keys_without_limits_hold_no_memory() {
 
 #[test]
 fn memory_stays_bounded_per_second_and_by_twice_the_limit() {
-    let mut limiter = limiter(vec![limit(86_400, 1_000_000, Counting::Recipients)]);
+    let mut limiter = limiter(vec![Limit::new(86_400, 1_000_000, Counting::Recipients)]);
     for _ in 0..100_000 {
         limiter.record("alice", T0, 1, 3);
     }
     assert_eq!(limiter.entries_of("alice"), 1);
     assert_eq!(
         limiter.check("alice", T0, 1, 700_001),
-        over(limit(86_400, 1_000_000, Counting::Recipients), 1_000_001)
+        over(
+            Limit::new(86_400, 1_000_000, Counting::Recipients),
+            1_000_001
+        )
     );
     // One entry per distinct second, old seconds leave, and never more
     // than twice the limit.
-    let mut limiter = self::limiter(vec![limit(60, 100, Counting::Messages)]);
+    let mut limiter = self::limiter(vec![Limit::new(60, 100, Counting::Messages)]);
     for second in 0..10_000 {
         limiter.record("bob", T0 + second, 1, 1);
     }
     assert_eq!(limiter.entries_of("bob"), 60);
-    let mut limiter = self::limiter(vec![limit(86_400, 10, Counting::Messages)]);
+    let mut limiter = self::limiter(vec![Limit::new(86_400, 10, Counting::Messages)]);
     for second in 0..10_000 {
         limiter.record("carol", T0 + second, 1, 1);
     }
     assert_eq!(limiter.entries_of("carol"), 20);
     assert_eq!(
         limiter.check("carol", T0 + 10_000, 1, 0),
-        over(limit(86_400, 10, Counting::Messages), 21),
+        over(Limit::new(86_400, 10, Counting::Messages), 21),
         "at the cap the count says at least twice the limit"
     );
 }
 
 #[test]
 fn below_its_cap_a_window_is_exact_and_keeps_the_newest() {
-    let per_minute = limit(60, 1, Counting::Messages); // cap 2
+    let per_minute = Limit::new(60, 1, Counting::Messages); // cap 2
     let mut limiter = limiter(vec![per_minute]);
     for s in [0, 0, 1] {
         limiter.record("alice", T0 + s, 1, 0);
@@ -252,7 +238,7 @@ fn below_its_cap_a_window_is_exact_and_keeps_the_newest() {
 
 #[test]
 fn late_seconds_count_in_their_place_and_older_ones_not_at_all() {
-    let per_minute = limit(60, 10, Counting::Messages);
+    let per_minute = Limit::new(60, 10, Counting::Messages);
     let mut limiter = limiter(vec![per_minute]);
     limiter.record("alice", T0 + 100, 1, 0);
     limiter.record("alice", T0 + 30, 1, 0); // outside (T0 + 40, T0 + 100]
@@ -273,7 +259,7 @@ fn late_seconds_count_in_their_place_and_older_ones_not_at_all() {
 
 #[test]
 fn a_wall_clock_stepping_back_keeps_counting_without_growing() {
-    let per_minute = limit(60, 3, Counting::Messages);
+    let per_minute = Limit::new(60, 3, Counting::Messages);
     let mut limiter = limiter(vec![per_minute]);
     limiter.record_now("alice", T0 + 100, 1, 1);
     limiter.record_now("alice", T0, 1, 1);
@@ -285,7 +271,7 @@ fn a_wall_clock_stepping_back_keeps_counting_without_growing() {
 
 #[test]
 fn huge_amounts_and_hostile_times_saturate_instead_of_overflowing() {
-    let recipients = limit(60, u64::MAX - 1, Counting::Recipients);
+    let recipients = Limit::new(60, u64::MAX - 1, Counting::Recipients);
     let mut limiter = limiter(vec![recipients]);
     limiter.record("alice", T0, 1, u64::MAX);
     limiter.record("alice", T0, 1, u64::MAX);
@@ -295,7 +281,7 @@ fn huge_amounts_and_hostile_times_saturate_instead_of_overflowing() {
         limiter.check("alice", i64::MAX, 0, 1),
         over(recipients, u64::MAX)
     );
-    let per_day = limit(86_400, 1, Counting::Messages);
+    let per_day = Limit::new(86_400, 1, Counting::Messages);
     let mut limiter = self::limiter(vec![per_day]);
     let mut crossings = 0;
     for t in [i64::MAX, i64::MIN, 0, i64::MAX] {
@@ -308,8 +294,8 @@ fn huge_amounts_and_hostile_times_saturate_instead_of_overflowing() {
 
 #[test]
 fn catch_up_raises_windows_to_the_shared_totals_and_never_lowers_them() {
-    let minute = limit(60, 10, Counting::Recipients);
-    let hour = limit(3_600, 100, Counting::Messages);
+    let minute = Limit::new(60, 10, Counting::Recipients);
+    let hour = Limit::new(3_600, 100, Counting::Messages);
     let mut limiter = limiter(vec![minute, hour]);
     limiter.record("alice", T0, 1, 4);
     limiter.catch_up("Alice", T0 + 5, &[9, 1]);
@@ -331,8 +317,8 @@ fn catch_up_raises_windows_to_the_shared_totals_and_never_lowers_them() {
 
 #[test]
 fn levels_say_which_limit_crossed_once_until_back_under_and_what_went_with_it() {
-    let messages = limit(60, 2, Counting::Messages);
-    let recipients = limit(60, 5, Counting::Recipients);
+    let messages = Limit::new(60, 2, Counting::Messages);
+    let recipients = Limit::new(60, 5, Counting::Recipients);
     let mut limiter = limiter(vec![messages, recipients]);
     limiter.record("alice", T0, 1, 0);
     limiter.record("alice", T0, 0, 3);
@@ -363,14 +349,14 @@ fn levels_say_which_limit_crossed_once_until_back_under_and_what_went_with_it() 
 
 #[test]
 fn new_rules_keep_the_counts_of_the_windows_that_stayed() {
-    let minute = limit(60, 10, Counting::Messages);
-    let hour = limit(3_600, 100, Counting::Messages);
+    let minute = Limit::new(60, 10, Counting::Messages);
+    let hour = Limit::new(3_600, 100, Counting::Messages);
     let mut limiter = limiter(vec![minute, hour]);
     for t in 0..8 {
         limiter.record("alice", T0 + t, 1, 1);
     }
     let stricter = Limit { max: 8, ..minute };
-    let day = limit(86_400, 100, Counting::Messages);
+    let day = Limit::new(86_400, 100, Counting::Messages);
     limiter.set_rules(self::limiter(vec![stricter, day]).rules().clone());
     assert_eq!(
         limiter.usage("alice", T0 + 8),
@@ -384,8 +370,8 @@ fn new_rules_keep_the_counts_of_the_windows_that_stayed() {
 
 #[test]
 fn a_saved_limiter_comes_back_under_the_rules_of_the_day() {
-    let minute = limit(60, 2, Counting::Messages);
-    let hour = limit(3_600, 3, Counting::Recipients);
+    let minute = Limit::new(60, 2, Counting::Messages);
+    let hour = Limit::new(3_600, 3, Counting::Recipients);
     let mut before = limiter(vec![minute, hour]);
     before.record("alice", T0 + 100, 1, 2);
     before.record("alice", T0 + 130, 1, 1);
@@ -400,7 +386,7 @@ fn a_saved_limiter_comes_back_under_the_rules_of_the_day() {
     assert_eq!(after.check("alice", T0 + 160, 1, 1), over(hour, 4));
 
     // The minute became two: its count starts afresh, the hour's stays.
-    let two_minutes = limit(120, 2, Counting::Messages);
+    let two_minutes = Limit::new(120, 2, Counting::Messages);
     let mut changed = limiter(vec![two_minutes, hour]);
     changed.restore(rmp_serde::from_slice(&bytes).unwrap());
     assert_eq!(
@@ -411,7 +397,7 @@ fn a_saved_limiter_comes_back_under_the_rules_of_the_day() {
 
 #[test]
 fn top_lists_the_fullest_keys_first_and_tallies_by_count() {
-    let hour = limit(3_600, 3, Counting::Recipients);
+    let hour = Limit::new(3_600, 3, Counting::Recipients);
     let mut limiter = limiter(vec![hour]);
     limiter.record("quiet", T0, 1, 1);
     limiter.record("busy", T0, 1, 3);
