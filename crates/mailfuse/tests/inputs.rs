@@ -459,3 +459,38 @@ fn input_of<'a>(report: &'a Value, name: &str) -> &'a Value {
         .find(|i| i["path"].as_str().unwrap().ends_with(name))
         .unwrap()
 }
+
+#[test]
+fn year_dates_the_yearless_stamps_of_a_copied_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(
+        &log,
+        syslog_file(&debian_mail_lines(), &["info", "warning"]),
+    )
+    .unwrap();
+    let path = log.to_str().unwrap();
+    let output = run(&["scan", "--format", "json", "--year", "2014", path], None);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(report["stats"]["first_event"], "2014-12-14T20:46:10Z");
+    assert_eq!(report["stats"]["last_event"], "2014-12-14T20:46:50Z");
+    // With a zone, the year is that of the server's wall clock.
+    let args = [
+        "scan",
+        "--format",
+        "json",
+        "--year",
+        "2014",
+        "--timezone=-05:00",
+        path,
+    ];
+    let report: Value = serde_json::from_slice(&run(&args, None).stdout).unwrap();
+    assert_eq!(report["stats"]["last_event"], "2014-12-15T01:46:50Z");
+
+    let bad = run(&["scan", "--year", "14x", path], None);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a year that is not one is refused"
+    );
+}

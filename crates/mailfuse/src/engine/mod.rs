@@ -33,6 +33,9 @@ pub struct ReadOptions {
     pub zone: Option<LocalZone>,
     /// Longest line kept; longer ones are skipped and counted.
     pub max_line: usize,
+    /// The year of yearless syslog stamps (`--year`), instead of each
+    /// file's modification time's.
+    pub year: Option<i32>,
     /// Show a progress bar (only on a terminal).
     pub progress: bool,
 }
@@ -255,7 +258,13 @@ pub fn read_all(
                     members: input.rotated_members(),
                     ..InputReport::default()
                 };
-                let ahead = ahead::spawn(scope, members, chosen.zone.clone(), options.max_line);
+                let ahead = ahead::spawn(
+                    scope,
+                    members,
+                    chosen.zone.clone(),
+                    options.year,
+                    options.max_line,
+                );
                 Cursor::new(report, ahead)
             })
             .collect();
