@@ -115,6 +115,12 @@ pub struct InputArgs {
     /// Queue-IDs, else UTC.
     #[arg(long, value_name = "ZONE")]
     pub timezone: Option<String>,
+    /// The year of the logs' last lines, for syslog timestamps without a
+    /// year (`Dec 14 20:46:27`): for copied logs, whose modification time
+    /// (the default reference) is the copy's. Every such line is dated in
+    /// this year.
+    #[arg(long, value_name = "YEAR", value_parser = clap::value_parser!(i32).range(1970..=9999))]
+    pub year: Option<i32>,
     /// Lines longer than this many bytes are skipped and counted.
     #[arg(long, default_value_t = crate::source::lines::DEFAULT_MAX_LINE, value_name = "BYTES")]
     pub max_line_bytes: usize,

@@ -68,6 +68,7 @@ fn read_options(input: &InputArgs) -> Result<ReadOptions> {
     Ok(ReadOptions {
         zone,
         max_line: input.max_line_bytes,
+        year: input.year,
         progress: !input.no_progress,
     })
 }

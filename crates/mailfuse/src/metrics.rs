@@ -74,7 +74,7 @@ pub struct WatchMetrics {
 
 /// One format's line counters, resolved once per followed file.
 #[derive(Clone, Debug)]
-pub struct LineCounters([Counter; 5]);
+pub struct LineCounters([Counter; LineOutcome::ALL.len()]);
 
 impl LineCounters {
     pub fn add(&self, outcome: LineOutcome, lines: u64) {

@@ -355,3 +355,142 @@ fn many_files_are_all_read_under_a_low_open_files_limit() {
     // reported, not fatal (and this shows the test needs the raise).
     assert!(unread(&scan_with("-n")) > 0);
 }
+
+/// A Postfix and Dovecot server's lines over a minute, with each line's
+/// syslog severity: info, warning or error.
+fn debian_mail_lines() -> Vec<(&'static str, String)> {
+    let mut lines = Vec::new();
+    for i in 0..30 {
+        let (s, pid) = (10 + i, 2100 + i);
+        lines.push((
+            "info",
+            format!(
+                "Dec 14 20:46:{s:02} mail postfix/smtpd[{pid}]: connect from unknown[203.0.113.9]"
+            ),
+        ));
+        lines.push((
+            "warning",
+            format!("Dec 14 20:46:{s:02} mail postfix/smtpd[{pid}]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6"),
+        ));
+        if i % 10 == 0 {
+            lines.push((
+                "error",
+                format!("Dec 14 20:46:{s:02} mail postfix/smtpd[{pid}]: error: open database /etc/postfix/sasl_passwd.db: No such file or directory"),
+            ));
+        }
+        lines.push((
+            "info",
+            format!("Dec 14 20:46:{s:02} mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<jdent>, method=PLAIN, rip=198.51.100.4, lip=192.0.2.1, TLS, session=<x{i}>"),
+        ));
+    }
+    // The same failure twice in one second from one process: two lines,
+    // both real, in every file that holds them.
+    let twice = "Dec 14 20:46:50 mail postfix/smtpd[2200]: warning: unknown[203.0.113.9]: SASL PLAIN authentication failed: ";
+    lines.push(("warning", twice.to_string()));
+    lines.push(("warning", twice.to_string()));
+    lines
+}
+
+/// The lines of `lines` at `levels`, as rsyslog writes them to one file.
+fn syslog_file(lines: &[(&str, String)], levels: &[&str]) -> String {
+    let kept = lines.iter().filter(|(level, _)| levels.contains(level));
+    kept.map(|(_, line)| format!("{line}\n")).collect()
+}
+
+#[test]
+fn debian_overlapping_mail_files_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = debian_mail_lines();
+    let all = ["info", "warning", "error"];
+    std::fs::write(dir.path().join("mail.log"), syslog_file(&lines, &all)).unwrap();
+    std::fs::write(dir.path().join("mail.info"), syslog_file(&lines, &all)).unwrap();
+    let warn = syslog_file(&lines, &["warning", "error"]);
+    std::fs::write(dir.path().join("mail.warn"), &warn).unwrap();
+    std::fs::write(dir.path().join("mail.err"), syslog_file(&lines, &["error"])).unwrap();
+
+    let alone = scan_json(&[&dir.path().join("mail.log")]);
+    let stats = &alone["stats"];
+    assert_eq!(stats["auth_failures"], 62, "30 + 30 + the failure twice");
+    let together = scan_json(&[dir.path()]);
+    assert_eq!(findings(&together), findings(&alone), "each line once");
+
+    let inputs = together["inputs"].as_array().unwrap();
+    let input = |name: &str| {
+        inputs
+            .iter()
+            .find(|i| i["path"].as_str().unwrap().ends_with(name))
+            .unwrap()
+    };
+    let log = input("mail.log");
+    assert_eq!(log["duplicate"], 0);
+    assert_eq!(log["events"], alone["inputs"][0]["events"]);
+    let mail_log = log["path"].clone();
+    for name in ["mail.info", "mail.warn", "mail.err"] {
+        let input = input(name);
+        assert_eq!(input["duplicate"], input["lines"], "{name}");
+        assert_eq!(input["events"], 0, "{name}");
+        assert_eq!(
+            input["duplicate_of"],
+            serde_json::json!([mail_log]),
+            "{name}"
+        );
+    }
+
+    // mail.warn holds lines mail.log does not (mail.log was rotated
+    // earlier): those are read; the rest, a subset from its middle, is not.
+    let earlier = "Dec 14 20:45:59 mail postfix/smtpd[2000]: warning: unknown[203.0.113.9]: SASL LOGIN authentication failed: UGFzc3dvcmQ6\n";
+    std::fs::write(dir.path().join("mail.warn"), format!("{earlier}{warn}")).unwrap();
+    let report = scan_json(&[dir.path()]);
+    assert_eq!(report["stats"]["auth_failures"], 63);
+    assert_eq!(input_of(&report, "mail.warn")["events"], 1);
+
+    let text = run(&["scan", dir.path().to_str().unwrap()], None);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("overlaps with") && text.contains("duplicate lines counted there only"),
+        "{text}"
+    );
+}
+
+fn input_of<'a>(report: &'a Value, name: &str) -> &'a Value {
+    let inputs = report["inputs"].as_array().unwrap();
+    inputs
+        .iter()
+        .find(|i| i["path"].as_str().unwrap().ends_with(name))
+        .unwrap()
+}
+
+#[test]
+fn year_dates_the_yearless_stamps_of_a_copied_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(
+        &log,
+        syslog_file(&debian_mail_lines(), &["info", "warning"]),
+    )
+    .unwrap();
+    let path = log.to_str().unwrap();
+    let output = run(&["scan", "--format", "json", "--year", "2014", path], None);
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(report["stats"]["first_event"], "2014-12-14T20:46:10Z");
+    assert_eq!(report["stats"]["last_event"], "2014-12-14T20:46:50Z");
+    // With a zone, the year is that of the server's wall clock.
+    let args = [
+        "scan",
+        "--format",
+        "json",
+        "--year",
+        "2014",
+        "--timezone=-05:00",
+        path,
+    ];
+    let report: Value = serde_json::from_slice(&run(&args, None).stdout).unwrap();
+    assert_eq!(report["stats"]["last_event"], "2014-12-15T01:46:50Z");
+
+    let bad = run(&["scan", "--year", "14x", path], None);
+    assert_eq!(
+        bad.status.code(),
+        Some(2),
+        "a year that is not one is refused"
+    );
+}

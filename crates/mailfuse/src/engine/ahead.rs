@@ -72,6 +72,7 @@ pub fn spawn<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     members: Vec<Member>,
     zone: LocalZone,
+    year: Option<i32>,
     max_line: usize,
 ) -> Receiver<Ahead> {
     let (sender, receiver) = sync_channel(BLOCKS_IN_FLIGHT);
@@ -81,7 +82,7 @@ pub fn spawn<'scope>(
         let mut not_logs = Vec::new();
         let mut recognised = false;
         for mut member in members {
-            match read_member(&mut member, &zone, max_line, &mut blocks) {
+            match read_member(&mut member, &zone, year, max_line, &mut blocks) {
                 Ok(Recognition::Known(_)) => recognised = true,
                 Ok(_) if blocks.member_lines == 0 => {}
                 Ok(_) => not_logs.push(member.name()),
@@ -118,6 +119,7 @@ enum Stop {
 fn read_member(
     member: &mut Member,
     zone: &LocalZone,
+    year: Option<i32>,
     max_line: usize,
     blocks: &mut Blocks,
 ) -> Result<Recognition, Stop> {
@@ -127,7 +129,10 @@ fn read_member(
         .map_err(|e| Stop::Problem(format!("{}: cannot open: {e}", member.name())))?;
     let context = ParseContext {
         zone: zone.clone(),
-        year_reference: member.modified(),
+        year_reference: match year {
+            Some(year) => year_end(year, zone),
+            None => member.modified(),
+        },
     };
     let mut recogniser = Recogniser::default();
     let mut splitter = LineSplitter::new(max_line);
@@ -164,6 +169,12 @@ fn read_member(
         Some(problem) => Err(Stop::Problem(problem)),
         None => Ok(recogniser.state()),
     }
+}
+
+/// The last second of `year` on the log's wall clock (`--year`): as a
+/// year reference it dates every yearless stamp in `year`.
+fn year_end(year: i32, zone: &LocalZone) -> Option<Timestamp> {
+    Some(zone.to_utc(Timestamp::from_civil(year, 12, 31, 23, 59, 59)?))
 }
 
 /// The block being gathered, and where it goes.

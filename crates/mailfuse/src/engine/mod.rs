@@ -13,15 +13,15 @@ use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 
 use anyhow::{bail, Result};
-use mailfuse_core::Event;
-use mailfuse_formats::{ChosenZone, LocalZone, Parsed, ZoneSource};
+use mailfuse_core::{Event, Timestamp};
+use mailfuse_formats::{ChosenZone, Format, LocalZone, Parsed, ZoneSource};
 use serde::Serialize;
 
 use crate::progress::Progress;
 use crate::source::{self, InputPath};
 
 use ahead::{Ahead, Block, ParsedLine};
-pub use count::{earliest, LineOutcome};
+pub use count::{earliest, LineOutcome, Overlap};
 
 mod ahead;
 mod count;
@@ -33,6 +33,9 @@ pub struct ReadOptions {
     pub zone: Option<LocalZone>,
     /// Longest line kept; longer ones are skipped and counted.
     pub max_line: usize,
+    /// The year of yearless syslog stamps (`--year`), instead of each
+    /// file's modification time's.
+    pub year: Option<i32>,
     /// Show a progress bar (only on a terminal).
     pub progress: bool,
 }
@@ -54,6 +57,12 @@ pub struct InputReport {
     pub malformed: BTreeMap<&'static str, u64>,
     /// Lines longer than the limit, skipped unread.
     pub too_long: u64,
+    /// Lines another input already handed out (overlapping syslog files,
+    /// see [`Overlap`]): read, not counted again.
+    pub duplicate: u64,
+    /// The inputs whose lines those were.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_of: Vec<String>,
     /// The files of a rotated set read as this input, oldest first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<String>,
@@ -69,7 +78,7 @@ impl InputReport {
             LineOutcome::Event => self.events += 1,
             LineOutcome::Ignored => self.ignored += 1,
             LineOutcome::Unknown => self.unknown += 1,
-            LineOutcome::Malformed | LineOutcome::TooLong => {}
+            LineOutcome::Malformed | LineOutcome::TooLong | LineOutcome::Duplicate => {}
         }
         if let Parsed::Malformed(why) = parsed {
             *self.malformed.entry(why).or_default() += 1;
@@ -97,6 +106,8 @@ struct Cursor {
     /// Index of the current line in `block`.
     index: usize,
     bytes_read: u64,
+    /// The inputs (by index) whose lines this one repeated.
+    duplicate_of: Vec<usize>,
 }
 
 impl Cursor {
@@ -107,6 +118,7 @@ impl Cursor {
             block: None,
             index: 0,
             bytes_read: 0,
+            duplicate_of: Vec::new(),
         };
         cursor.next_block();
         cursor
@@ -115,6 +127,25 @@ impl Cursor {
     /// The current line, unless the input is exhausted.
     fn current(&self) -> Option<&ParsedLine<'_>> {
         self.block.as_ref()?.lines.get().0.get(self.index)
+    }
+
+    /// The current line, if it is a syslog line (the lines [`Overlap`]
+    /// compares), with its time.
+    fn current_syslog(&self) -> Option<(Timestamp, &[u8])> {
+        let block = self
+            .block
+            .as_ref()
+            .filter(|b| b.format == Some(Format::Syslog))?;
+        let line = block.lines.get().0.get(self.index)?;
+        Some((line.at, line.line))
+    }
+
+    /// Counts the current line as a duplicate of input `of`'s.
+    fn skip_duplicate(&mut self, of: usize) {
+        self.report.duplicate += 1;
+        if !self.duplicate_of.contains(&of) {
+            self.duplicate_of.push(of);
+        }
     }
 
     /// Counts the current line and hands its event, if any, to `visit`.
@@ -227,23 +258,46 @@ pub fn read_all(
                     members: input.rotated_members(),
                     ..InputReport::default()
                 };
-                let ahead = ahead::spawn(scope, members, chosen.zone.clone(), options.max_line);
+                let ahead = ahead::spawn(
+                    scope,
+                    members,
+                    chosen.zone.clone(),
+                    options.year,
+                    options.max_line,
+                );
                 Cursor::new(report, ahead)
             })
             .collect();
         let mut processed_lines = 0u64;
+        let mut overlap = Overlap::default();
         while let Some(i) = earliest(cursors.iter().map(|c| Some(c.current()?.at))) {
+            // Only syslog files overlap; one alone needs no comparing.
+            let syslog = Some(Format::Syslog.name());
+            let repeats = if cursors.iter().filter(|c| c.report.format == syslog).count() > 1 {
+                let current = cursors.get(i).and_then(Cursor::current_syslog);
+                current.and_then(|(at, line)| overlap.duplicate_of(i, at, line))
+            } else {
+                None
+            };
             let Some(cursor) = cursors.get_mut(i) else {
                 break;
             };
-            cursor.visit_current(&mut visit);
+            match repeats {
+                Some(of) => cursor.skip_duplicate(of),
+                None => cursor.visit_current(&mut visit),
+            }
             cursor.advance();
             processed_lines += 1;
             if processed_lines.is_multiple_of(65_536) {
                 progress.set(cursors.iter().map(|c| c.bytes_read).sum());
             }
         }
-        reports.extend(cursors.into_iter().map(|c| c.report));
+        let paths: Vec<String> = cursors.iter().map(|c| c.report.path.clone()).collect();
+        reports.extend(cursors.into_iter().map(|mut c| {
+            let of = c.duplicate_of.iter().filter_map(|&i| paths.get(i).cloned());
+            c.report.duplicate_of = of.collect();
+            c.report
+        }));
     });
     progress.finish();
     if reports.iter().all(|r| r.format.is_none()) {

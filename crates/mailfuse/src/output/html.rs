@@ -473,6 +473,13 @@ fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
         if input.too_long > 0 {
             details.push(format!("{} too long", input.too_long));
         }
+        if input.duplicate > 0 {
+            details.push(format!(
+                "overlaps with {}: {} duplicate lines counted there only",
+                input.duplicate_of.join(", "),
+                input.duplicate
+            ));
+        }
         if !input.members.is_empty() {
             details.push(format!(
                 "read as one log, oldest first: {}",

@@ -242,6 +242,19 @@ fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
                 members.join(", ")
             )?;
         }
+        if input.duplicate > 0 {
+            let of: Vec<String> = input
+                .duplicate_of
+                .iter()
+                .map(|p| safe(p).to_string())
+                .collect();
+            writeln!(
+                out,
+                "    overlaps with {}: {} duplicate lines counted there only",
+                of.join(", "),
+                thousands(input.duplicate)
+            )?;
+        }
         for error in &input.errors {
             writeln!(out, "    error: {}", safe(error))?;
         }

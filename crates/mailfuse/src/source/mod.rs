@@ -119,14 +119,40 @@ pub fn discover(paths: &[PathBuf]) -> io::Result<Discovered> {
         // Reported when it is opened.
         Err(_) => true,
     });
-    found.inputs = rotation::group(files)
-        .into_iter()
-        .map(InputPath::Files)
-        .collect();
+    let mut sets = rotation::group(files);
+    // Stable: only files split by severity move, behind the others.
+    sets.sort_by_key(|set| set.last().map_or(0, |newest| severity_rank(newest)));
+    found.inputs = sets.into_iter().map(InputPath::Files).collect();
     if stdin {
         found.inputs.push(InputPath::Stdin);
     }
     Ok(found)
+}
+
+/// rsyslog's files split by severity, each holding the lines of the ones
+/// after it (Debian: `mail.info` ⊇ `mail.warn` ⊇ `mail.err`, all within
+/// `mail.log`).
+const SEVERITY_SUFFIXES: [&str; 10] = [
+    "debug", "info", "notice", "warn", "warning", "err", "error", "crit", "alert", "emerg",
+];
+
+/// Where a file goes in the merge's order of ties: other files first (0),
+/// then those named for a severity, the widest first. Overlapping lines
+/// are handed out by the input first in that order, so the report names
+/// `mail.warn`'s lines duplicates of `mail.log`, not the other way round.
+fn severity_rank(path: &Path) -> usize {
+    let name = path.file_name().map(|n| n.to_string_lossy());
+    let suffix = name.as_deref().and_then(|n| {
+        let base = n.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+        let base = ["gz", "zst", "bz2", "xz", "zstd"]
+            .iter()
+            .find_map(|ext| base.strip_suffix(ext)?.strip_suffix('.'))
+            .unwrap_or(base);
+        Some(base.rsplit_once('.')?.1.to_ascii_lowercase())
+    });
+    suffix
+        .and_then(|s| SEVERITY_SUFFIXES.iter().position(|&k| k == s))
+        .map_or(0, |i| i + 1)
 }
 
 fn is_pattern(path: &Path) -> bool {

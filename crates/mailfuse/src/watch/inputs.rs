@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use mailfuse_core::Event;
 use mailfuse_core::Timestamp;
-use mailfuse_formats::{ChosenZone, LineParser, LocalZone, ParseContext, Recogniser, Recognition};
+use mailfuse_formats::{
+    ChosenZone, Format, LineParser, LocalZone, ParseContext, Recogniser, Recognition,
+};
 use tracing::{info, warn};
 
-use crate::engine::{earliest, LineOutcome};
+use crate::engine::{earliest, LineOutcome, Overlap};
 use crate::metrics::{LineCounters, WatchMetrics};
 use crate::source::follow::{Checkpoint, Follower};
 use crate::source::lines::{Piece, DEFAULT_MAX_LINE};
@@ -76,9 +78,11 @@ impl Input {
     /// Hands out every new line of `inputs` in time order, merged across
     /// the files as `scan` merges them, each file read a bounded piece
     /// ahead. A line is handed out once every file that may still have
-    /// lines shows one at least as late.
+    /// lines shows one at least as late; a syslog line another file handed
+    /// out already is counted a duplicate instead (`overlap`, scan's rule).
     pub fn merge(
         inputs: &mut [Input],
+        overlap: &mut Overlap,
         zone: &LocalZone,
         metrics: &WatchMetrics,
         on_event: &mut OnEvent<'_>,
@@ -93,11 +97,26 @@ impl Input {
                 }
             }
             let next = inputs.iter().map(|input| Some(input.ahead.front()?.at));
-            let Some(input) = earliest(next).and_then(|i| inputs.get_mut(i)) else {
+            let Some(i) = earliest(next) else {
                 return;
             };
-            input.hand_out(metrics, on_event);
+            // Only syslog files overlap; one alone needs no comparing.
+            let syslog = inputs.iter().filter(|input| input.is_syslog()).count() > 1;
+            let Some(input) = inputs.get_mut(i) else {
+                return;
+            };
+            let repeats = syslog
+                && input.is_syslog()
+                && input.ahead.front().is_some_and(|line| {
+                    line.known && overlap.duplicate_of(i, line.at, &line.bytes).is_some()
+                });
+            input.hand_out(repeats, metrics, on_event);
         }
+    }
+
+    /// Whether the file showed the syslog format (the files that overlap).
+    fn is_syslog(&self) -> bool {
+        self.recogniser.state() == Recognition::Known(Format::Syslog)
     }
 
     /// Reads the next piece of the file into `ahead`.
@@ -165,8 +184,10 @@ impl Input {
         }
     }
 
-    /// Parses the oldest line read ahead, counts it, and hands its event out.
-    fn hand_out(&mut self, metrics: &WatchMetrics, on_event: &mut OnEvent<'_>) {
+    /// Parses the oldest line read ahead, counts it, and hands its event
+    /// out; a `duplicate` is parsed too (the parser's state follows its
+    /// file, as in `scan`) but only counted.
+    fn hand_out(&mut self, duplicate: bool, metrics: &WatchMetrics, on_event: &mut OnEvent<'_>) {
         let Some(line) = self.ahead.pop_front() else {
             return;
         };
@@ -175,10 +196,12 @@ impl Input {
             .as_mut()
             .filter(|_| line.known)
             .map(|p| p.parse(&line.bytes));
-        let outcome = parsed
-            .as_ref()
-            .map_or(LineOutcome::Unknown, LineOutcome::of);
-        if let Some(mailfuse_formats::Parsed::Event(event)) = &parsed {
+        let outcome = match &parsed {
+            _ if duplicate => LineOutcome::Duplicate,
+            Some(parsed) => LineOutcome::of(parsed),
+            None => LineOutcome::Unknown,
+        };
+        if let (false, Some(mailfuse_formats::Parsed::Event(event))) = (duplicate, &parsed) {
             on_event(event, &line.bytes);
         }
         let counters = if line.known { &self.counters } else { &None };

@@ -27,6 +27,7 @@ use mailfuse_store::{Progress, Store};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::engine::Overlap;
 use crate::metrics::WatchMetrics;
 use crate::respond::Responder;
 use crate::source::follow::Checkpoint;
@@ -52,6 +53,8 @@ pub struct Watch {
     config: Config,
     zone: LocalZone,
     inputs: Vec<Input>,
+    /// Lines handed out lately, so overlapping files give each line once.
+    overlap: Overlap,
     detector: Detector,
     store: Store,
     responder: Responder,
@@ -113,6 +116,7 @@ impl Watch {
             config,
             zone,
             inputs,
+            overlap: Overlap::default(),
             detector,
             store,
             responder,
@@ -162,6 +166,7 @@ impl Watch {
         let Watch {
             zone,
             inputs,
+            overlap,
             detector,
             recent,
             locked,
@@ -169,7 +174,7 @@ impl Watch {
             ..
         } = self;
         let mut late: Vec<(String, String)> = Vec::new();
-        Input::merge(inputs, zone, metrics, &mut |event, line| {
+        Input::merge(inputs, overlap, zone, metrics, &mut |event, line| {
             metrics.event(event);
             if let Event::Submission(s) = event {
                 if let Some(account) = s.account {
