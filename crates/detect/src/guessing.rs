@@ -46,6 +46,10 @@ impl Default for GuessingConfig {
 
 /// Most account names remembered per guesser.
 const MAX_ACCOUNTS_KEPT: usize = 500;
+/// Most further account names remembered per guesser, as 64-bit hashes
+/// (eight bytes each), to keep counting distinct names exactly past
+/// [`MAX_ACCOUNTS_KEPT`]; past both, the count is a lower bound.
+const MAX_ACCOUNT_HASHES: usize = 100_000;
 /// Most IPs remembered per network.
 const MAX_IPS_KEPT: usize = 1024;
 
@@ -67,6 +71,13 @@ struct Guesses {
     accounts: FxHashSet<Box<str>>,
     /// Distinct accounts tried, counting those past the remembered ones.
     accounts_total: u64,
+    /// Hashes of the names tried past the [`MAX_ACCOUNTS_KEPT`] kept whole.
+    #[serde(default)]
+    account_hashes: FxHashSet<u64>,
+    /// Set once a name could be neither kept nor hashed: from then on
+    /// `accounts_total` is a lower bound.
+    #[serde(default)]
+    accounts_inexact: bool,
     unknown_users: u64,
     services: Vec<Box<str>>,
     first_line: String,
@@ -85,6 +96,8 @@ impl Guesses {
             peak_hour: Peak::default(),
             accounts: FxHashSet::default(),
             accounts_total: 0,
+            account_hashes: FxHashSet::default(),
+            accounts_inexact: false,
             unknown_users: 0,
             services: Vec::new(),
             first_line: evidence_line(line),
@@ -105,12 +118,7 @@ impl Guesses {
         }
         if let Some(account) = failure.account {
             let name = lossy(account).to_ascii_lowercase();
-            if !self.accounts.contains(name.as_str()) {
-                self.accounts_total += 1;
-                if self.accounts.len() < MAX_ACCOUNTS_KEPT {
-                    self.accounts.insert(name.into_boxed_str());
-                }
-            }
+            self.note_account(name);
         }
         if self.services.len() < 8
             && !self
@@ -121,6 +129,34 @@ impl Guesses {
             self.services.push(lossy(failure.service).into_boxed_str());
         }
         in_hour
+    }
+
+    /// Counts `name` once however often it is tried: kept whole up to
+    /// [`MAX_ACCOUNTS_KEPT`], then by hash; a name that fits in neither is
+    /// not counted, and the count becomes "at least".
+    fn note_account(&mut self, name: String) {
+        if self.accounts.contains(name.as_str()) {
+            return;
+        }
+        if self.accounts.len() < MAX_ACCOUNTS_KEPT {
+            self.accounts.insert(name.into_boxed_str());
+            self.accounts_total += 1;
+            return;
+        }
+        let hash = {
+            let mut hasher = rustc_hash::FxHasher::default();
+            std::hash::Hash::hash(name.as_str(), &mut hasher);
+            std::hash::Hasher::finish(&hasher)
+        };
+        if self.account_hashes.contains(&hash) {
+            return;
+        }
+        if self.account_hashes.len() < MAX_ACCOUNT_HASHES {
+            self.account_hashes.insert(hash);
+            self.accounts_total += 1;
+        } else {
+            self.accounts_inexact = true;
+        }
     }
 
     fn incident(&self, score_base: u32) -> Incident {
@@ -137,7 +173,12 @@ impl Guesses {
         if self.accounts_total > 0 {
             let sample: Vec<&str> = accounts.iter().take(8).map(String::as_str).collect();
             let mut reason = format!(
-                "{} accounts tried ({}{})",
+                "{}{} accounts tried ({}{})",
+                if self.accounts_inexact {
+                    "at least "
+                } else {
+                    ""
+                },
                 self.accounts_total,
                 sample.join(", "),
                 if self.accounts_total > 8 { ", …" } else { "" },
@@ -170,6 +211,7 @@ impl Guesses {
             failed_logins: self.failures,
             accounts_tried: accounts,
             accounts_tried_total: self.accounts_total,
+            accounts_tried_exact: !self.accounts_inexact,
             succeeded_as: self
                 .succeeded_as
                 .iter()

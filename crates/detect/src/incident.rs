@@ -80,6 +80,11 @@ pub struct Incident {
     /// How many distinct accounts were tried in all.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub accounts_tried_total: u64,
+    /// Whether `accounts_tried_total` is exact; false when more names were
+    /// tried than the detector remembers, and the total is a lower bound
+    /// ("at least").
+    #[serde(default = "exact")]
+    pub accounts_tried_exact: bool,
     /// Accounts a guessing IP later logged in or sent as: the guess succeeded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub succeeded_as: Vec<String>,
@@ -117,6 +122,7 @@ impl Incident {
             failed_logins: 0,
             accounts_tried: Vec::new(),
             accounts_tried_total: 0,
+            accounts_tried_exact: true,
             succeeded_as: Vec::new(),
             score: 0,
             reasons: Vec::new(),
@@ -167,6 +173,11 @@ fn without_password(line: &[u8]) -> (&[u8], bool) {
 /// Log bytes as an owned lossy string (account names, addresses).
 pub fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Counts are exact unless a detector says otherwise.
+fn exact() -> bool {
+    true
 }
 
 #[cfg(test)]

@@ -280,6 +280,10 @@ impl Detector {
             stats.messages += 1;
         }
         let Some(id) = message.account else { return };
+        if let Some(ip) = smtp_login(s) {
+            stats.auth_successes += 1;
+            guessing.on_success(ip, accounts.name(id), s.at, Success::LoggedIn);
+        }
         if newly_counted {
             let first_line = message.first_line.take();
             let evidence = first_line.as_deref().unwrap_or(line);
@@ -399,5 +403,18 @@ impl Detector {
                 .as_ref()
                 .map(|hourly| hourly.report(|id| self.accounts.name(id))),
         }
+    }
+}
+
+/// The client IP of a submission line that is itself the record of a
+/// successful SMTP AUTH login: Postfix's smtpd `client=host[ip],
+/// sasl_method=…, sasl_username=…` names the login and the client but not
+/// yet the sender, and Postfix logs such logins nowhere else. Kerio's `Recv:`
+/// and Exim's `<=` lines always name the sender (Kerio logs its logins in
+/// audit.log), so they are not counted twice.
+fn smtp_login(s: &mailfuse_core::Submission<'_>) -> Option<IpAddr> {
+    match (s.account, s.client, s.envelope_from) {
+        (Some(_), Some(Client::Ip(ip)), None) => Some(ip),
+        _ => None,
     }
 }

@@ -449,3 +449,27 @@ fn open_messages_do_not_grow_with_the_log() {
         feed.detector.open_messages()
     );
 }
+
+#[test]
+fn accounts_tried_past_the_kept_names_are_counted_exactly_once_each() {
+    let mut feed = Feed::new();
+    // 700 distinct names, each tried three times: 2,100 failures.
+    for round in 0..3 {
+        for i in 0..700 {
+            let t = round * 1000 + i;
+            feed.fail_login(t, "198.51.100.66", Some(&format!("user{i}@example.com")));
+        }
+    }
+    let findings = feed.findings();
+    let incident = findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::PasswordGuessing)
+        .unwrap();
+    assert_eq!(incident.accounts_tried_total, 700);
+    assert!(incident.accounts_tried_exact);
+    assert!(incident
+        .reasons
+        .iter()
+        .any(|r| r.starts_with("700 accounts tried")));
+}

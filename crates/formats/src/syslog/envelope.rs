@@ -13,7 +13,7 @@
 //! timestamp directly: `Nov 22 10:01:02 imap-login: Info: Login: …`.
 
 use mailfuse_core::time::{month_from_abbrev, parse_digits};
-use memchr::{memchr, memrchr};
+use memchr::{memchr, memmem, memrchr};
 
 use crate::zone::parse_offset;
 
@@ -280,6 +280,53 @@ fn starts_with_dovecot_process(text: &[u8]) -> bool {
     };
     let (name, delimiter) = head.split_at(end);
     delimiter.first() != Some(&b' ') && DOVECOT_PROCESSES.contains(&name)
+}
+
+/// Most repeats one `… repeated N times` line stands for: a larger N is
+/// read as this many, so a corrupt or forged count cannot swamp the totals.
+pub(super) const MAX_REPEATS: u32 = 100_000;
+
+/// `N` of sysklogd's (and FreeBSD's, old rsyslog's) `last message repeated N
+/// times`, written instead of N more copies of the line before, with no
+/// program tag; `text` is what follows the timestamp (the host name, if
+/// any, then the notice; macOS wraps it in `--- … ---`).
+pub(super) fn last_message_repeated(text: &[u8]) -> Option<u32> {
+    const NOTICE: &[u8] = b"last message repeated ";
+    let start = memmem::find(text, NOTICE)?;
+    let before = text.get(..start)?;
+    let before = before.strip_suffix(b"--- ").unwrap_or(before);
+    // Nothing, or one word (the host), may come before the notice.
+    if !before.is_empty() && memchr(b' ', before) != Some(before.len() - 1) {
+        return None;
+    }
+    let rest = text.get(start + NOTICE.len()..)?;
+    let rest = rest.strip_suffix(b" ---").unwrap_or(rest);
+    let digits = rest
+        .strip_suffix(b" times")
+        .or_else(|| rest.strip_suffix(b" time"))?;
+    repeat_count(digits)
+}
+
+/// rsyslog's `message repeated N times: [ MESSAGE]` (its repeated-message
+/// reduction), written by the program's own tag: N and the message repeated.
+pub(super) fn repeated_message(message: &[u8]) -> Option<(u32, &[u8])> {
+    let rest = message.strip_prefix(b"message repeated ")?;
+    let space = memchr(b' ', rest)?;
+    let (digits, rest) = rest.split_at_checked(space)?;
+    let inner = rest.strip_prefix(b" times: [")?.strip_suffix(b"]")?;
+    Some((
+        repeat_count(digits)?,
+        inner.strip_prefix(b" ").unwrap_or(inner),
+    ))
+}
+
+/// A repeat count, capped at [`MAX_REPEATS`]; `None` unless all digits.
+fn repeat_count(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let n = crate::values::decimal(digits).unwrap_or(u64::MAX);
+    Some(u32::try_from(n).map_or(MAX_REPEATS, |n| n.min(MAX_REPEATS)))
 }
 
 /// The program name (without `[pid]`) and the message of `host program[pid]:

@@ -12,7 +12,9 @@ mod dovecot;
 mod envelope;
 mod postfix;
 
-use mailfuse_core::Timestamp;
+use std::net::IpAddr;
+
+use mailfuse_core::{AuthFailure, AuthFailureKind, Client, Event, Timestamp};
 
 use self::clock::Clock;
 use self::envelope::Origin;
@@ -40,6 +42,64 @@ pub fn is_other_program(line: &[u8]) -> bool {
 pub struct SyslogParser {
     clock: Clock,
     dovecot: dovecot::DovecotState,
+    /// The failed login of the line before, if it was one: sysklogd's `last
+    /// message repeated N times` stands for N more of it (and hid guesses).
+    last_failure: Option<Repeatable>,
+    /// Whether the line being parsed is such a repeat notice.
+    notice: bool,
+}
+
+/// What of a failed login is kept to repeat it: owned, as the line it came
+/// from is gone when the repeat notice comes. The account is left out: a
+/// repeat tries no new one.
+#[derive(Clone, Copy, Debug)]
+struct Repeatable {
+    client: IpAddr,
+    service: &'static [u8],
+    kind: AuthFailureKind,
+    attempts: u32,
+}
+
+/// The services Postfix's and Dovecot's failures name, as `'static` bytes
+/// a repeat can borrow.
+const SERVICES: [&[u8]; 5] = [b"SMTP", b"IMAP", b"POP3", b"SIEVE", b"auth"];
+
+impl Repeatable {
+    /// The failure `parsed` reports, if any and if it can be repeated (a
+    /// client known by IP, a known service).
+    fn of(parsed: &Parsed<'_>) -> Option<Self> {
+        let Parsed::Event(Event::AuthFailure(failure)) = parsed else {
+            return None;
+        };
+        Some(Repeatable {
+            client: failure.client.ip()?,
+            service: SERVICES.into_iter().find(|s| *s == failure.service)?,
+            kind: failure.kind,
+            attempts: failure.attempts,
+        })
+    }
+
+    /// The failure again, `times` more times, at `at`.
+    fn repeated<'a>(self, at: Timestamp, times: u32) -> Parsed<'a> {
+        Parsed::Event(Event::AuthFailure(AuthFailure {
+            at,
+            client: Client::Ip(self.client),
+            account: None,
+            service: self.service,
+            kind: self.kind,
+            attempts: self.attempts.saturating_mul(times),
+        }))
+    }
+}
+
+/// `parsed` repeated `times` times in all: a failed login counts its
+/// attempts that many times; other events once (their repeats add nothing
+/// the detectors count).
+fn times<'a>(mut parsed: Parsed<'a>, times: u32) -> Parsed<'a> {
+    if let Parsed::Event(Event::AuthFailure(failure)) = &mut parsed {
+        failure.attempts = failure.attempts.saturating_mul(times);
+    }
+    parsed
 }
 
 impl SyslogParser {
@@ -49,6 +109,8 @@ impl SyslogParser {
         SyslogParser {
             clock: Clock::new(context),
             dovecot: dovecot::DovecotState::default(),
+            last_failure: None,
+            notice: false,
         }
     }
 }
@@ -60,22 +122,50 @@ impl LineParser for SyslogParser {
     }
 
     fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
+        self.notice = false;
+        let parsed = self.parse_line(line);
+        // A repeat notice keeps the failure: sysklogd writes another one for
+        // each further stretch of repeats.
+        if !self.notice {
+            self.last_failure = Repeatable::of(&parsed);
+        }
+        parsed
+    }
+}
+
+impl SyslogParser {
+    fn parse_line<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
         let Some(parts) = envelope::split(without_cr(line)) else {
             return Parsed::Unknown;
         };
-        // Other programs' lines are not read further, not even their time.
+        // Other programs' lines are not read further, not even their time,
+        // save syslog's own notice that the line before was repeated.
         if parts.origin == Origin::Other {
-            return Parsed::Unknown;
+            let Some(repeats) = envelope::last_message_repeated(parts.message) else {
+                return Parsed::Unknown;
+            };
+            self.notice = true;
+            let Some(failure) = self.last_failure else {
+                return Parsed::Ignored;
+            };
+            return match self.clock.instant(&parts.stamp) {
+                Ok(at) => failure.repeated(at, repeats),
+                Err(reason) => Parsed::Malformed(reason),
+            };
         }
         let at = match self.clock.instant(&parts.stamp) {
             Ok(at) => at,
             Err(reason) => return Parsed::Malformed(reason),
         };
-        match parts.origin {
-            Origin::Postfix(program) => postfix::parse(at, program, parts.message),
-            Origin::Dovecot => dovecot::parse(at, parts.message, &mut self.dovecot),
+        // rsyslog writes the repeated message itself, by the same program.
+        let (repeats, message) =
+            envelope::repeated_message(parts.message).unwrap_or((1, parts.message));
+        let parsed = match parts.origin {
+            Origin::Postfix(program) => postfix::parse(at, program, message),
+            Origin::Dovecot => dovecot::parse(at, message, &mut self.dovecot),
             Origin::Other => Parsed::Unknown,
-        }
+        };
+        times(parsed, repeats)
     }
 }
 
@@ -84,5 +174,7 @@ fn without_cr(line: &[u8]) -> &[u8] {
     line.strip_suffix(b"\r").unwrap_or(line)
 }
 
+#[cfg(test)]
+mod repeat_tests;
 #[cfg(test)]
 mod tests;
