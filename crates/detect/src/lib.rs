@@ -118,8 +118,10 @@ pub struct Stats {
     /// Refusals the server imposed itself (anti-hammering, relay attempts,
     /// DNS blacklists…), of every [`mailfuse_core::BlockKind`].
     pub server_blocks: u64,
-    /// Time (UTC seconds) of the first event fed: the start of the log
-    /// read, as events come in time order. `None` until an event comes.
+    /// Time (UTC seconds) of the earliest event fed: the start of the
+    /// period read, even when a later-stamped line comes first (lines merged
+    /// from files whose clocks disagree, a log written out of order).
+    /// `None` until an event comes.
     pub first_event: Option<Timestamp>,
     /// Time of the latest event fed (the greatest, should one arrive out of
     /// order). `None` until an event comes.
@@ -210,7 +212,7 @@ impl Detector {
     pub fn observe(&mut self, event: &Event<'_>, line: &[u8]) {
         let at = event.at();
         self.stats.events += 1;
-        self.stats.first_event.get_or_insert(at);
+        self.stats.first_event = Some(self.stats.first_event.map_or(at, |t| t.min(at)));
         self.stats.last_event = Some(self.stats.last_event.map_or(at, |t| t.max(at)));
         self.accounts.note_time(at);
         match event {

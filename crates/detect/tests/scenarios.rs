@@ -473,3 +473,15 @@ fn accounts_tried_past_the_kept_names_are_counted_exactly_once_each() {
         .iter()
         .any(|r| r.starts_with("700 accounts tried")));
 }
+
+#[test]
+fn the_period_runs_from_the_earliest_to_the_latest_event_whatever_their_order() {
+    let mut feed = Feed::new();
+    feed.fail_login(3_600, "203.0.113.9", Some("a@acme.example"));
+    feed.fail_login(60, "203.0.113.9", Some("b@acme.example"));
+    feed.fail_login(7_200, "203.0.113.9", Some("c@acme.example"));
+    feed.fail_login(1_800, "203.0.113.9", Some("d@acme.example"));
+    let stats = feed.findings().stats;
+    assert_eq!(stats.first_event, Some(at(60)));
+    assert_eq!(stats.last_event, Some(at(7_200)));
+}
