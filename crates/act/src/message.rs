@@ -216,7 +216,8 @@ fn body(incident: &Incident, host: &str, actions: &Actions) -> String {
             .collect();
         let _ = writeln!(
             text,
-            "Accounts tried: {} ({})",
+            "Accounts tried: {}{} ({})",
+            incident.accounts_tried_bound(),
             incident.accounts_tried_total,
             listed(&shown)
         );
@@ -379,6 +380,21 @@ pub(crate) mod tests {
         assert!(text
             .summary
             .ends_with("What mailfuse did: 45.155.205.99 blocked for 24 h"));
+    }
+
+    #[test]
+    fn a_count_past_the_cap_of_names_says_at_least() {
+        let mut incident = guessing();
+        assert!(compose(&incident, "mail", &[])
+            .body
+            .contains("Accounts tried: 2 ("));
+        incident.accounts_tried_exact = false;
+        let text = compose(&incident, "mail", &[]);
+        assert!(
+            text.body.contains("Accounts tried: at least 2 ("),
+            "{}",
+            text.body
+        );
     }
 
     #[test]

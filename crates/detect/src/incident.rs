@@ -97,6 +97,17 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// `"at least "` before the number of accounts tried when it stopped
+    /// being exact (past the cap of names kept), else nothing: every output
+    /// says the same.
+    pub fn accounts_tried_bound(&self) -> &'static str {
+        if self.accounts_tried_exact {
+            ""
+        } else {
+            "at least "
+        }
+    }
+
     /// An incident of `kind` seen over `seen`, detected at `detected_at`,
     /// with every figure at zero and no reasons yet: detectors fill in what
     /// their kind has with struct update syntax (`..Incident::new(…)`), so

@@ -179,8 +179,10 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
             facts.push((
                 "Attempts",
                 format!(
-                    "{} failed logins, {} accounts tried",
-                    incident.failed_logins, incident.accounts_tried_total
+                    "{} failed logins, {}{} accounts tried",
+                    incident.failed_logins,
+                    incident.accounts_tried_bound(),
+                    incident.accounts_tried_total
                 ),
             ));
             if !incident.succeeded_as.is_empty() {

@@ -119,7 +119,11 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
             }
             let tried = match incident.accounts_tried_total {
                 0 => "the log does not name the accounts tried".to_string(),
-                n => format!("{} accounts tried", thousands(n)),
+                n => format!(
+                    "{}{} accounts tried",
+                    incident.accounts_tried_bound(),
+                    thousands(n)
+                ),
             };
             writeln!(
                 out,
