@@ -14,21 +14,22 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use mailfuse_core::net::is_internal;
 use mailfuse_core::Timestamp;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::account_id::AccountId;
 use crate::correlate::RecipientChange;
 use crate::guessing::PriorFailures;
 use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
+use crate::local_domains::{split_address, LocalDomain, LocalDomains};
 use crate::window::{HourWindow, Peak};
 
 /// Thresholds of the compromised-account detector.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CompromiseConfig {
-    /// Domains of this mail server. Empty: inferred from the domains of
-    /// authenticated accounts.
+    /// Domains of this mail server. Empty: inferred (see
+    /// [`crate::local_domains`]).
     pub local_domains: Vec<String>,
     /// Learning period, in seconds: an IP is usual for an account once it was
     /// used this long ago; an account that sent nothing for this long after
@@ -152,6 +153,11 @@ pub(crate) struct Account {
     pub(crate) name: String,
     /// Lower-case domain of the login, if it has one.
     domain: Option<Box<[u8]>>,
+    /// For a login without a domain: the domain of the first envelope From
+    /// whose local part is the login, sent from an IP that was not suspect
+    /// (the account's own domain, as a login's domain would be).
+    #[serde(default)]
+    from_domain: Option<Box<[u8]>>,
     pub(crate) first_seen: Timestamp,
     pub(crate) last_seen: Timestamp,
     first_sent: Option<Timestamp>,
@@ -182,37 +188,6 @@ impl Account {
             .filter(|s| matches!(s.novelty, Novelty::NewIp { .. } | Novelty::Dormant { .. }))
             .map(|s| s.ip)
             .collect()
-    }
-}
-
-/// Which recipient addresses are local.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct LocalDomains {
-    configured: bool,
-    /// Lower-case domain names.
-    domains: FxHashSet<Box<[u8]>>,
-}
-
-impl LocalDomains {
-    /// The configured `domains`; none means they are inferred from the
-    /// authenticated accounts.
-    fn configured(domains: &[String]) -> Self {
-        LocalDomains {
-            configured: !domains.is_empty(),
-            domains: domains
-                .iter()
-                .map(|d| d.to_ascii_lowercase().into_bytes().into_boxed_slice())
-                .collect(),
-        }
-    }
-
-    /// Whether `domain` (any case) is local; `scratch` avoids an allocation.
-    fn contains(&self, domain: &[u8], scratch: &mut Vec<u8>) -> bool {
-        self.domains.contains(lowercase_into(domain, scratch))
-    }
-
-    fn is_local_address(&self, address: &[u8], scratch: &mut Vec<u8>) -> bool {
-        domain_of(address).is_none_or(|domain| self.contains(domain, scratch))
     }
 }
 
@@ -281,12 +256,13 @@ impl Accounts {
         let key: Box<[u8]> = key.into();
         let id = AccountId::from_index(self.accounts.len());
         let domain: Option<Box<[u8]>> = domain_of(&key).map(Into::into);
-        if let (Some(d), false) = (&domain, self.local.configured) {
-            self.local.domains.insert(d.clone());
+        if let Some(d) = &domain {
+            self.local.from_login(d);
         }
         self.accounts.push(Account {
             name: lossy(&key),
             domain,
+            from_domain: None,
             first_seen: at,
             last_seen: at,
             first_sent: None,
@@ -353,7 +329,6 @@ impl Accounts {
     ) -> IpAddr {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
-        let foreign_from = self.is_foreign_from(id, envelope_from);
         let account = &mut self.accounts[id.index()];
         let ip = resolve_ip(account, ip, at);
         account.last_seen = account.last_seen.max(at);
@@ -363,8 +338,6 @@ impl Accounts {
             }
             account.first_sent = Some(at);
         }
-        account.totals.messages += 1;
-        account.totals.foreign_from_messages += u64::from(foreign_from);
         let in_hour = account.hour.add(at, 1);
         account.peak_hour.offer(in_hour, at);
         account.peak_minute.offer(account.hour.bucket_at(at), at);
@@ -392,6 +365,11 @@ impl Accounts {
             None => None,
         };
         remember_ip(account, ip, at);
+        let trusted = index.is_some_and(|i| is_trusted(&account.streams[i]));
+        learn_own_domain(account, &mut self.local, envelope_from, trusted);
+        let foreign_from = is_foreign_from(account, &self.local, envelope_from, &mut self.scratch);
+        account.totals.messages += 1;
+        account.totals.foreign_from_messages += u64::from(foreign_from);
         match index {
             Some(i) => {
                 let stream = &mut account.streams[i];
@@ -424,7 +402,11 @@ impl Accounts {
         change: RecipientChange,
         line: &[u8],
     ) {
-        let external = !self.local.is_local_address(recipient, &mut self.scratch);
+        let external = domain_of(recipient).is_some_and(|d| {
+            !self
+                .local
+                .contains_lower(lowercase_into(d, &mut self.scratch))
+        });
         let account = &mut self.accounts[id.index()];
         let mut delta = Counts::default();
         if change.new_recipient {
@@ -449,13 +431,28 @@ impl Accounts {
         self.evaluate(id, ip, at);
     }
 
-    fn is_foreign_from(&mut self, id: AccountId, envelope_from: &[u8]) -> bool {
-        let Some(from_domain) = domain_of(envelope_from) else {
-            return false; // null sender (bounce) or bare name
-        };
-        let own = self.accounts[id.index()].domain.as_deref();
-        !own.is_some_and(|d| d.eq_ignore_ascii_case(from_domain))
-            && !self.local.contains(from_domain, &mut self.scratch)
+    /// A submission line, for the domain the server qualifies a local
+    /// program's bare sender with (Postfix `pickup` → `qmgr`).
+    pub fn on_submission_line(
+        &mut self,
+        queue_id: &[u8],
+        unqualified_sender: Option<&[u8]>,
+        envelope_from: Option<&[u8]>,
+    ) {
+        self.local
+            .on_submission(queue_id, unqualified_sender, envelope_from);
+    }
+
+    /// A recipient delivered (any message, authenticated or not): one put
+    /// into a local mailbox makes its domain local.
+    pub fn on_delivered(&mut self, recipient: &[u8], relay: Option<&[u8]>) {
+        self.local.on_delivered(recipient, relay);
+    }
+
+    /// The local domains and why each is local, by name; and how many
+    /// inferred ones were not kept past the cap.
+    pub fn local_domains(&self) -> (Vec<LocalDomain>, u64) {
+        (self.local.report(), self.local.dropped())
     }
 
     /// Re-scores the stream of `ip` and trips it if it crossed the threshold.
@@ -541,6 +538,56 @@ impl Accounts {
                 account.detected_at.unwrap_or(account.last_seen),
             )
         }
+    }
+}
+
+/// Whether the envelope From is of neither the account's own domain nor a
+/// local one (a null sender or bare name is not).
+fn is_foreign_from(
+    account: &Account,
+    local: &LocalDomains,
+    envelope_from: &[u8],
+    scratch: &mut Vec<u8>,
+) -> bool {
+    let Some(from_domain) = domain_of(envelope_from) else {
+        return false;
+    };
+    let own = |d: &Option<Box<[u8]>>| {
+        d.as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(from_domain))
+    };
+    !own(&account.domain)
+        && !own(&account.from_domain)
+        && !local.contains_lower(lowercase_into(from_domain, scratch))
+}
+
+/// A stream whose messages may teach the account's own domain: its IP was
+/// not new for the account, did not guess passwords, and has not tripped.
+fn is_trusted(stream: &Stream) -> bool {
+    matches!(stream.novelty, Novelty::Usual | Novelty::Learning)
+        && stream.prior_failures.is_none()
+        && stream.tripped_at.is_none()
+}
+
+/// For a login without a domain (`jdent`), the first From of its own name
+/// (`jdent@seaglass.com`) from a trusted stream gives the account its
+/// domain, and makes that domain local. A forged From of another local
+/// part, or one sent from a suspect IP, teaches nothing.
+fn learn_own_domain(
+    account: &mut Account,
+    local: &mut LocalDomains,
+    envelope_from: &[u8],
+    trusted: bool,
+) {
+    if !trusted || account.domain.is_some() || account.from_domain.is_some() {
+        return;
+    }
+    let Some((local_part, domain)) = split_address(envelope_from) else {
+        return;
+    };
+    if local_part.eq_ignore_ascii_case(account.name.as_bytes()) {
+        account.from_domain = Some(domain.to_ascii_lowercase().into_boxed_slice());
+        local.from_login_from(domain);
     }
 }
 

@@ -184,6 +184,7 @@ fn delivery<'a>(
     };
     let mut original = None;
     let mut relay = None;
+    let mut transport = None;
     let mut confirmation = None;
     while let Some(word) = words.next() {
         if word.starts_with(b"<") {
@@ -197,6 +198,9 @@ fn delivery<'a>(
             Some((b"C", value)) => {
                 confirmation.get_or_insert(unquoted(value));
             }
+            Some((b"T", value)) => {
+                transport.get_or_insert(value);
+            }
             _ => {}
         }
     }
@@ -208,7 +212,10 @@ fn delivery<'a>(
         status,
         dsn: enhanced_code(detail),
         detail,
-        relay: relay.flatten(),
+        // A local delivery has no host: its transport (`local_delivery`,
+        // `dovecot_lmtp`) says where the mail went, and makes the
+        // recipient's domain local to the detector.
+        relay: relay.flatten().or(transport),
     }))
 }
 
@@ -261,6 +268,7 @@ mod tests {
                 size: Some(2275),
                 subject: Some(b"Quarterly report"),
                 message_id: Some(b"abc@laptop"),
+                unqualified_sender: None,
                 is_bounce: false,
                 tls: Some(true),
             }
@@ -394,7 +402,11 @@ mod tests {
         let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => frank@example.net <sales@example.com> R=dnslookup T=remote_smtp H=mx.example.net [203.0.113.25]");
         assert_eq!(d.recipient, b"frank@example.net");
         let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => bob <bob@example.com> R=localuser T=local_delivery");
-        assert_eq!((d.recipient, d.relay), (&b"bob@example.com"[..], None));
+        // No host: the transport names where it went.
+        assert_eq!(
+            (d.recipient, d.relay),
+            (&b"bob@example.com"[..], Some(&b"local_delivery"[..]))
+        );
         let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => |/usr/bin/procmail (list@example.com) <list@example.com> R=pipe T=address_pipe");
         assert_eq!(d.recipient, b"list@example.com");
         let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => :blackhole: <spam@example.com> R=blackhole_router");

@@ -505,6 +505,8 @@ mod tests {
             accounts: Vec::new(),
             stats: Default::default(),
             hourly: None,
+            local_domains: Vec::new(),
+            local_domains_not_kept: 0,
         };
         let summary = ReadSummary {
             inputs: Vec::new(),
