@@ -257,7 +257,7 @@ impl Accounts {
         let id = AccountId::from_index(self.accounts.len());
         let domain: Option<Box<[u8]>> = domain_of(&key).map(Into::into);
         if let Some(d) = &domain {
-            self.local.from_login(d);
+            self.local.note_login_domain(d);
         }
         self.accounts.push(Account {
             name: lossy(&key),
@@ -587,7 +587,7 @@ fn learn_own_domain(
     };
     if local_part.eq_ignore_ascii_case(account.name.as_bytes()) {
         account.from_domain = Some(domain.to_ascii_lowercase().into_boxed_slice());
-        local.from_login_from(domain);
+        local.note_login_from(domain);
     }
 }
 

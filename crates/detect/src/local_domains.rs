@@ -64,6 +64,9 @@ pub struct LocalDomain {
     pub reasons: Vec<&'static str>,
 }
 
+/// A `pickup` message's queue id and the bare sender it gave.
+type Pickup = (Box<[u8]>, Box<[u8]>);
+
 /// Which domains are local, and why.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct LocalDomains {
@@ -75,7 +78,7 @@ pub(crate) struct LocalDomains {
     dropped: u64,
     /// `pickup` messages' queue ids with the bare sender they gave.
     #[serde(default)]
-    pickups: VecDeque<(Box<[u8]>, Box<[u8]>)>,
+    pickups: VecDeque<Pickup>,
 }
 
 impl LocalDomains {
@@ -116,12 +119,12 @@ impl LocalDomains {
     }
 
     /// The domain of an authenticated login (`jdent@seaglass.com`).
-    pub(crate) fn from_login(&mut self, domain: &[u8]) {
+    pub(crate) fn note_login_domain(&mut self, domain: &[u8]) {
         self.infer(domain, reason::LOGIN);
     }
 
     /// The domain of the From a login without a domain sends as.
-    pub(crate) fn from_login_from(&mut self, domain: &[u8]) {
+    pub(crate) fn note_login_from(&mut self, domain: &[u8]) {
         self.infer(domain, reason::LOGIN_FROM);
     }
 
@@ -281,7 +284,7 @@ mod tests {
     fn configured_domains_are_the_only_ones() {
         let mut local = LocalDomains::configured(&["Example.COM".into()]);
         local.on_delivered(b"a@other.example", Some(b"local"));
-        local.from_login(b"third.example");
+        local.note_login_domain(b"third.example");
         let report = local.report();
         assert_eq!(report.len(), 1);
         assert_eq!(
