@@ -212,6 +212,10 @@ pub struct Accounts {
     config: CompromiseConfig,
     ids: FxHashMap<Box<[u8]>, AccountId>,
     accounts: Vec<Account>,
+    /// Renamed and defaulted when reasons came in, so that snapshots from
+    /// before still restore (their plain set is skipped; the logins'
+    /// domains are taken again by [`Accounts::set_config`]).
+    #[serde(default, rename = "local_domains")]
     local: LocalDomains,
     log_start: Option<Timestamp>,
     /// Accounts in the order their incident tripped.
@@ -243,6 +247,15 @@ impl Accounts {
     pub fn set_config(&mut self, config: CompromiseConfig) {
         if !config.local_domains.is_empty() {
             self.local = LocalDomains::configured(&config.local_domains);
+        } else {
+            for account in &self.accounts {
+                if let Some(domain) = &account.domain {
+                    self.local.note_login_domain(domain);
+                }
+                if let Some(domain) = &account.from_domain {
+                    self.local.note_login_from(domain);
+                }
+            }
         }
         self.config = config;
     }

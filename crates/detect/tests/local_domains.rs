@@ -303,3 +303,109 @@ fn without_inference_every_sender_of_such_a_server_would_be_foreign() {
     }
     assert!(server.findings().local_domains.is_empty());
 }
+
+#[test]
+fn a_guessed_login_without_a_domain_cannot_make_its_forged_domain_local() {
+    let mut server = Server::new(DetectConfig::default());
+    office_days(&mut server);
+    // `backup` never sent before; its password is guessed, then the
+    // guesser sends as `backup@` a foreign domain.
+    let t = 3 * DAY;
+    for i in 0..12 {
+        server.line(
+            t + i * 20,
+            "submission/smtpd",
+            "warning: unknown[203.0.113.77]: SASL LOGIN authentication failed: UGFzc3dvcmQ6",
+        );
+    }
+    for i in 0..30 {
+        let rcpts: Vec<String> = (0..2)
+            .map(|r| format!("r{i}x{r}@victims.example"))
+            .collect();
+        let rcpts: Vec<(&str, Option<&str>)> = rcpts.iter().map(|a| (a.as_str(), REMOTE)).collect();
+        server.message(
+            t + 600 + i * 30,
+            "203.0.113.77",
+            Some("backup"),
+            "backup@bulk.example",
+            &rcpts,
+        );
+    }
+    let findings = server.findings();
+    assert!(findings
+        .local_domains
+        .iter()
+        .all(|d| d.domain != "bulk.example"));
+    let backup = findings
+        .accounts
+        .iter()
+        .find(|a| a.account == "backup")
+        .unwrap();
+    assert_eq!(backup.counts.foreign_from_messages, 30);
+    assert!(backup.compromised);
+}
+
+/// Parses `lines` of `format` into a fresh detector and lists its local
+/// domains.
+fn local_domains_of(format: Format, lines: &[&[u8]]) -> Vec<(String, Vec<&'static str>)> {
+    let mut parser = format.parser(&ParseContext::default());
+    let mut detector = Detector::default();
+    for line in lines {
+        match parser.parse(line) {
+            Parsed::Event(event) => detector.observe(&event, line),
+            other => panic!("{}: {other:?}", String::from_utf8_lossy(line)),
+        }
+    }
+    detector
+        .findings()
+        .local_domains
+        .into_iter()
+        .map(|d| (d.domain, d.reasons))
+        .collect()
+}
+
+#[test]
+fn exim_local_transports_deliver_locally_and_remote_smtp_does_not() {
+    let local = local_domains_of(
+        Format::Exim,
+        &[
+            b"2024-03-21 19:26:06 1rK9Xa-0001ab-Cd <= partner@partner.example H=mx.partner.example [192.0.2.5] P=esmtps S=2275",
+            b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => jdent <jdent@seaglass.com> R=local_user T=local_delivery",
+            b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => anna@seaglass-tours.com R=dovecot_router T=dovecot_lmtp",
+            b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => bob@partner.example R=dnslookup T=remote_smtp H=mx.partner.example [192.0.2.5]",
+        ],
+    );
+    assert_eq!(
+        local,
+        [
+            ("seaglass-tours.com".to_string(), vec!["delivered locally"]),
+            ("seaglass.com".to_string(), vec!["delivered locally"]),
+        ]
+    );
+}
+
+#[test]
+fn kerio_deliveries_to_loopback_are_local() {
+    let local = local_domains_of(
+        Format::Kerio,
+        &[
+            b"[11/Mar/2024 11:40:40] Sent: Queue-ID: 65ee8b47-00000009, Recipient: <b@example.vn>, Result: delivered, Status: 2.0.0 , Remote-Host: 127.0.0.1, Msg-Id: <x@example.vn>",
+            b"[11/Mar/2024 11:40:41] Sent: Queue-ID: 65ee8b47-0000000a, Recipient: <c@example.net>, Result: relayed, Status: 250 2.0.0 OK, Remote-Host: mx.example.net, Msg-Id: <y@example.vn>",
+        ],
+    );
+    assert_eq!(
+        local,
+        [("example.vn".to_string(), vec!["delivered locally"])]
+    );
+}
+
+#[test]
+fn local_domains_and_their_reasons_survive_a_restart_of_watch() {
+    let mut server = Server::new(DetectConfig::default());
+    office_days(&mut server);
+    let before = server.findings().local_domains;
+    let snapshot = server.detector.snapshot().unwrap();
+    let restored = Detector::restore(&snapshot, DetectConfig::default()).unwrap();
+    assert_eq!(restored.findings().local_domains, before);
+    assert_eq!(before.len(), 3);
+}
