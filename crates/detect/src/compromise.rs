@@ -133,7 +133,35 @@ struct Stream {
     first_line: String,
     example_failure: Option<String>,
     example_foreign_from: Option<String>,
+    /// The foreign From domains of its messages, with their counts.
+    #[serde(default)]
+    foreign_tally: Tally,
     tripped_at: Option<Timestamp>,
+}
+
+/// Lower-case foreign From domains with how many messages used each (at most
+/// [`MAX_FOREIGN_TALLY`]): when one turns out local later in the log
+/// (delivered locally, say), its messages are taken back out of the foreign
+/// counts. Messages of domains past the cap stay counted as judged.
+type Tally = Vec<(Box<[u8]>, u64)>;
+
+/// Most foreign From domains tallied per stream and per account.
+const MAX_FOREIGN_TALLY: usize = 8;
+
+fn tally(tally: &mut Tally, domain: &[u8]) {
+    if let Some(entry) = tally.iter_mut().find(|(d, _)| **d == *domain) {
+        entry.1 += 1;
+    } else if tally.len() < MAX_FOREIGN_TALLY {
+        tally.push((domain.into(), 1));
+    }
+}
+
+/// Removes `domain` from the tally; how many messages it had.
+fn untally(tally: &mut Tally, domain: &[u8]) -> u64 {
+    match tally.iter().position(|(d, _)| **d == *domain) {
+        Some(i) => tally.remove(i).1,
+        None => 0,
+    }
 }
 
 /// The signals a stream shows, with their points.
@@ -173,6 +201,9 @@ pub(crate) struct Account {
     streams: Vec<Stream>,
     unattributed: Counts,
     pub(crate) detected_at: Option<Timestamp>,
+    /// The foreign From domains of all its messages, with their counts.
+    #[serde(default)]
+    foreign_tally: Tally,
 }
 
 impl Account {
@@ -269,9 +300,9 @@ impl Accounts {
         let key: Box<[u8]> = key.into();
         let id = AccountId::from_index(self.accounts.len());
         let domain: Option<Box<[u8]>> = domain_of(&key).map(Into::into);
-        if let Some(d) = &domain {
-            self.local.note_login_domain(d);
-        }
+        let newly_local = domain
+            .as_ref()
+            .and_then(|d| self.local.note_login_domain(d));
         self.accounts.push(Account {
             name: lossy(&key),
             domain,
@@ -290,9 +321,28 @@ impl Accounts {
             streams: Vec::new(),
             unattributed: Counts::default(),
             detected_at: None,
+            foreign_tally: Tally::new(),
         });
         self.ids.insert(key, id);
+        if let Some(d) = newly_local {
+            self.forgive(&d);
+        }
         id
+    }
+
+    /// `domain` (lower-case) was found local: messages counted with a
+    /// foreign From of it are taken back out of the foreign counts.
+    fn forgive(&mut self, domain: &[u8]) {
+        for account in &mut self.accounts {
+            let n = untally(&mut account.foreign_tally, domain);
+            account.totals.foreign_from_messages =
+                account.totals.foreign_from_messages.saturating_sub(n);
+            for stream in &mut account.streams {
+                let n = untally(&mut stream.foreign_tally, domain);
+                stream.counts.foreign_from_messages =
+                    stream.counts.foreign_from_messages.saturating_sub(n);
+            }
+        }
     }
 
     /// Notes a service the account submitted mail through (SMTP, webmail,
@@ -371,6 +421,7 @@ impl Accounts {
                     first_line: evidence_line(line),
                     example_failure: None,
                     example_foreign_from: None,
+                    foreign_tally: Tally::new(),
                     tripped_at: None,
                 });
                 Some(account.streams.len() - 1)
@@ -379,10 +430,16 @@ impl Accounts {
         };
         remember_ip(account, ip, at);
         let trusted = index.is_some_and(|i| is_trusted(&account.streams[i]));
-        learn_own_domain(account, &mut self.local, envelope_from, trusted);
+        let newly_local = learn_own_domain(account, &mut self.local, envelope_from, trusted);
         let foreign_from = is_foreign_from(account, &self.local, envelope_from, &mut self.scratch);
         account.totals.messages += 1;
         account.totals.foreign_from_messages += u64::from(foreign_from);
+        let foreign_domain: Option<Box<[u8]>> = domain_of(envelope_from)
+            .filter(|_| foreign_from)
+            .map(|d| d.to_ascii_lowercase().into_boxed_slice());
+        if let Some(d) = &foreign_domain {
+            tally(&mut account.foreign_tally, d);
+        }
         match index {
             Some(i) => {
                 let stream = &mut account.streams[i];
@@ -390,6 +447,9 @@ impl Accounts {
                 stream.counts.messages += 1;
                 if foreign_from {
                     stream.counts.foreign_from_messages += 1;
+                    if let Some(d) = &foreign_domain {
+                        tally(&mut stream.foreign_tally, d);
+                    }
                     if stream.example_foreign_from.is_none() {
                         stream.example_foreign_from = Some(lossy(envelope_from));
                     }
@@ -399,6 +459,9 @@ impl Accounts {
                 account.unattributed.messages += 1;
                 account.unattributed.foreign_from_messages += u64::from(foreign_from);
             }
+        }
+        if let Some(d) = newly_local {
+            self.forgive(&d);
         }
         self.evaluate(id, ip, at);
         ip
@@ -452,14 +515,20 @@ impl Accounts {
         unqualified_sender: Option<&[u8]>,
         envelope_from: Option<&[u8]>,
     ) {
-        self.local
-            .on_submission(queue_id, unqualified_sender, envelope_from);
+        if let Some(d) = self
+            .local
+            .on_submission(queue_id, unqualified_sender, envelope_from)
+        {
+            self.forgive(&d);
+        }
     }
 
     /// A recipient delivered (any message, authenticated or not): one put
     /// into a local mailbox makes its domain local.
     pub fn on_delivered(&mut self, recipient: &[u8], relay: Option<&[u8]>) {
-        self.local.on_delivered(recipient, relay);
+        if let Some(d) = self.local.on_delivered(recipient, relay) {
+            self.forgive(&d);
+        }
     }
 
     /// The local domains and why each is local, by name; and how many
@@ -591,17 +660,16 @@ fn learn_own_domain(
     local: &mut LocalDomains,
     envelope_from: &[u8],
     trusted: bool,
-) {
+) -> Option<Box<[u8]>> {
     if !trusted || account.domain.is_some() || account.from_domain.is_some() {
-        return;
+        return None;
     }
-    let Some((local_part, domain)) = split_address(envelope_from) else {
-        return;
-    };
-    if local_part.eq_ignore_ascii_case(account.name.as_bytes()) {
-        account.from_domain = Some(domain.to_ascii_lowercase().into_boxed_slice());
-        local.note_login_from(domain);
+    let (local_part, domain) = split_address(envelope_from)?;
+    if !local_part.eq_ignore_ascii_case(account.name.as_bytes()) {
+        return None;
     }
+    account.from_domain = Some(domain.to_ascii_lowercase().into_boxed_slice());
+    local.note_login_from(domain)
 }
 
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {

@@ -103,29 +103,34 @@ impl LocalDomains {
     }
 
     /// Takes `domain` (any case) as local for `why`, unless domains are
-    /// configured or the cap is reached.
-    fn infer(&mut self, domain: &[u8], why: u8) {
+    /// configured or the cap is reached. Returns the domain, lower-case, if
+    /// it was not local before (messages counted foreign for it are then
+    /// taken back).
+    fn infer(&mut self, domain: &[u8], why: u8) -> Option<Box<[u8]>> {
         if self.configured || domain.is_empty() {
-            return;
+            return None;
         }
-        let lower: Vec<u8> = domain.iter().map(u8::to_ascii_lowercase).collect();
-        if let Some(bits) = self.domains.get_mut(lower.as_slice()) {
+        let lower: Box<[u8]> = domain.iter().map(u8::to_ascii_lowercase).collect();
+        if let Some(bits) = self.domains.get_mut(&lower) {
             *bits |= why;
+            None
         } else if self.domains.len() < MAX_INFERRED {
-            self.domains.insert(lower.into_boxed_slice(), why);
+            self.domains.insert(lower.clone(), why);
+            Some(lower)
         } else {
             self.dropped += 1;
+            None
         }
     }
 
     /// The domain of an authenticated login (`jdent@seaglass.com`).
-    pub(crate) fn note_login_domain(&mut self, domain: &[u8]) {
-        self.infer(domain, reason::LOGIN);
+    pub(crate) fn note_login_domain(&mut self, domain: &[u8]) -> Option<Box<[u8]>> {
+        self.infer(domain, reason::LOGIN)
     }
 
     /// The domain of the From a login without a domain sends as.
-    pub(crate) fn note_login_from(&mut self, domain: &[u8]) {
-        self.infer(domain, reason::LOGIN_FROM);
+    pub(crate) fn note_login_from(&mut self, domain: &[u8]) -> Option<Box<[u8]>> {
+        self.infer(domain, reason::LOGIN_FROM)
     }
 
     /// A submission line: a `pickup` sender without a domain waits for the
@@ -136,42 +141,44 @@ impl LocalDomains {
         queue_id: &[u8],
         bare_sender: Option<&[u8]>,
         envelope_from: Option<&[u8]>,
-    ) {
+    ) -> Option<Box<[u8]>> {
         if self.configured {
-            return;
+            return None;
         }
         if let Some(bare) = bare_sender.filter(|s| !s.is_empty() && !s.contains(&b'@')) {
             if self.pickups.len() >= MAX_PENDING_PICKUPS {
                 self.pickups.pop_front();
             }
             self.pickups.push_back((queue_id.into(), bare.into()));
-            return;
+            return None;
         }
-        let Some(from) = envelope_from else { return };
-        let Some(i) = self.pickups.iter().position(|(q, _)| **q == *queue_id) else {
-            return;
-        };
+        let from = envelope_from?;
+        let i = self.pickups.iter().position(|(q, _)| **q == *queue_id)?;
         let bare = self
             .pickups
             .remove(i)
             .map(|(_, bare)| bare)
             .unwrap_or_default();
-        if let Some((local, domain)) = split_address(from) {
-            if local.eq_ignore_ascii_case(&bare) {
-                self.infer(domain, reason::REWRITE);
-            }
+        let (local, domain) = split_address(from)?;
+        if local.eq_ignore_ascii_case(&bare) {
+            self.infer(domain, reason::REWRITE)
+        } else {
+            None
         }
     }
 
     /// A delivery: a recipient delivered into a mailbox here makes its
     /// domain local. `relay` is the delivery's relay as the parser gives it.
-    pub(crate) fn on_delivered(&mut self, recipient: &[u8], relay: Option<&[u8]>) {
+    pub(crate) fn on_delivered(
+        &mut self,
+        recipient: &[u8],
+        relay: Option<&[u8]>,
+    ) -> Option<Box<[u8]>> {
         if self.configured || !is_local_relay(relay) {
-            return;
+            return None;
         }
-        if let Some((_, domain)) = split_address(recipient) {
-            self.infer(domain, reason::DELIVERED);
-        }
+        let (_, domain) = split_address(recipient)?;
+        self.infer(domain, reason::DELIVERED)
     }
 
     /// The local domains with their reasons, by name (for the report).

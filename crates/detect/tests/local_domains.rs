@@ -409,3 +409,44 @@ fn local_domains_and_their_reasons_survive_a_restart_of_watch() {
     assert_eq!(restored.findings().local_domains, before);
     assert_eq!(before.len(), 3);
 }
+
+#[test]
+fn a_domain_found_local_later_takes_back_the_messages_counted_foreign() {
+    let mut server = Server::new(DetectConfig::default());
+    // Early in the log `jdent` writes as the second company before any mail
+    // to it was delivered here.
+    for i in 0..5 {
+        server.message(
+            i * 60,
+            OFFICE,
+            Some("jdent"),
+            "info@seaglass-tours.com",
+            &[("partner@partner.example", REMOTE)],
+        );
+    }
+    let early = server.findings();
+    let jdent = early
+        .accounts
+        .iter()
+        .find(|a| a.account == "jdent")
+        .unwrap();
+    assert_eq!(jdent.counts.foreign_from_messages, 5);
+    // Then the partner writes to the second company's mailbox.
+    server.message(
+        3600,
+        "192.0.2.5",
+        None,
+        "partner@partner.example",
+        &[("anna@seaglass-tours.com", LMTP)],
+    );
+    let later = server.findings();
+    let jdent = later
+        .accounts
+        .iter()
+        .find(|a| a.account == "jdent")
+        .unwrap();
+    assert_eq!(
+        (jdent.counts.messages, jdent.counts.foreign_from_messages),
+        (5, 0)
+    );
+}
