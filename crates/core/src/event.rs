@@ -155,8 +155,9 @@ pub struct Delivery<'a> {
     /// The server's free-text detail (remote reply, reason).
     pub detail: &'a [u8],
     /// The host the message was handed to (Postfix `relay=`, Exim `H=`,
-    /// Kerio `Remote-Host:`), or for an Exim delivery to no host its
-    /// transport (`T=local_delivery`): whether it went into a local mailbox.
+    /// Kerio `Remote-Host:`), or for an Exim delivery to no host or to this
+    /// machine its transport (`T=local_delivery`, `T=amavis`): whether it
+    /// went into a local mailbox.
     pub relay: Option<&'a [u8]>,
 }
 

@@ -231,13 +231,15 @@ const LOCAL_WORDS: [&[u8]; 9] = [
 
 /// Whether a delivered message's `relay` put it into a local mailbox: one
 /// of [`LOCAL_WORDS`] as a word between `_ - / [ ]` (so `localhost[…]:10024`,
-/// a content filter's hop, is not), or a bare loopback address (Kerio's
-/// `Remote-Host: 127.0.0.1`; Postfix always logs `host[addr]:port`). No
-/// relay proves nothing: not every parser names one.
+/// a content filter's hop, is not), LMTP's port 24 (`127.0.0.1[127.0.0.1]:24`),
+/// or a bare loopback address (Kerio's `Remote-Host: 127.0.0.1`; Postfix
+/// always logs `host[addr]:port`, and Exim's hops to this machine are named
+/// by their transport). No relay proves nothing: not every parser names one.
 fn is_local_relay(relay: Option<&[u8]>) -> bool {
     let Some(relay) = relay else { return false };
     relay == b"127.0.0.1"
         || relay == b"::1"
+        || relay.ends_with(b"]:24")
         || relay
             .split(|b| matches!(b, b'_' | b'-' | b'/' | b'[' | b']'))
             .any(|word| LOCAL_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)))
@@ -257,6 +259,7 @@ mod tests {
             b"local_delivery",
             b"dovecot_lmtp",
             b"127.0.0.1",
+            b"127.0.0.1[127.0.0.1]:24",
         ] {
             assert!(is_local_relay(Some(local)), "{local:?}");
         }
@@ -266,6 +269,8 @@ mod tests {
             b"mx.gmail.com[142.250.1.26]:25",
             b"mx-local.example.net",
             b"remote_smtp",
+            b"amavis_smtp",
+            b"mx.example.net[192.0.2.1]:2424",
         ] {
             assert!(!is_local_relay(Some(remote)), "{remote:?}");
         }

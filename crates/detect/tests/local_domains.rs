@@ -373,6 +373,9 @@ fn exim_local_transports_deliver_locally_and_remote_smtp_does_not() {
             b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => jdent <jdent@seaglass.com> R=local_user T=local_delivery",
             b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => anna@seaglass-tours.com R=dovecot_router T=dovecot_lmtp",
             b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => bob@partner.example R=dnslookup T=remote_smtp H=mx.partner.example [192.0.2.5]",
+            // The hop into a content scanner on this machine is no delivery.
+            b"2024-03-21 19:26:08 1rK9Xb-0001ab-Cd <= spam@bulk.example H=(x) [203.0.113.9] P=esmtp S=900",
+            b"2024-03-21 19:26:08 1rK9Xb-0001ab-Cd => victim@victims.example R=amavis T=amavis_smtp H=127.0.0.1 [127.0.0.1]:10024 C=\"250 2.0.0 Ok\"",
         ],
     );
     assert_eq!(
