@@ -14,21 +14,22 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use mailfuse_core::net::is_internal;
 use mailfuse_core::Timestamp;
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::account_id::AccountId;
 use crate::correlate::RecipientChange;
 use crate::guessing::PriorFailures;
 use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
+use crate::local_domains::{split_address, LocalDomain, LocalDomains};
 use crate::window::{HourWindow, Peak};
 
 /// Thresholds of the compromised-account detector.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CompromiseConfig {
-    /// Domains of this mail server. Empty: inferred from the domains of
-    /// authenticated accounts.
+    /// Domains of this mail server. Empty: inferred (see
+    /// [`crate::local_domains`]).
     pub local_domains: Vec<String>,
     /// Learning period, in seconds: an IP is usual for an account once it was
     /// used this long ago; an account that sent nothing for this long after
@@ -132,7 +133,35 @@ struct Stream {
     first_line: String,
     example_failure: Option<String>,
     example_foreign_from: Option<String>,
+    /// The foreign From domains of its messages, with their counts.
+    #[serde(default)]
+    foreign_tally: Tally,
     tripped_at: Option<Timestamp>,
+}
+
+/// Lower-case foreign From domains with how many messages used each (at most
+/// [`MAX_FOREIGN_TALLY`]): when one turns out local later in the log
+/// (delivered locally, say), its messages are taken back out of the foreign
+/// counts. Messages of domains past the cap stay counted as judged.
+type Tally = Vec<(Box<[u8]>, u64)>;
+
+/// Most foreign From domains tallied per stream and per account.
+const MAX_FOREIGN_TALLY: usize = 8;
+
+fn tally(tally: &mut Tally, domain: &[u8]) {
+    if let Some(entry) = tally.iter_mut().find(|(d, _)| **d == *domain) {
+        entry.1 += 1;
+    } else if tally.len() < MAX_FOREIGN_TALLY {
+        tally.push((domain.into(), 1));
+    }
+}
+
+/// Removes `domain` from the tally; how many messages it had.
+fn untally(tally: &mut Tally, domain: &[u8]) -> u64 {
+    match tally.iter().position(|(d, _)| **d == *domain) {
+        Some(i) => tally.remove(i).1,
+        None => 0,
+    }
 }
 
 /// The signals a stream shows, with their points.
@@ -152,6 +181,11 @@ pub(crate) struct Account {
     pub(crate) name: String,
     /// Lower-case domain of the login, if it has one.
     domain: Option<Box<[u8]>>,
+    /// For a login without a domain: the domain of the first envelope From
+    /// whose local part is the login, sent from an IP that was not suspect
+    /// (the account's own domain, as a login's domain would be).
+    #[serde(default)]
+    from_domain: Option<Box<[u8]>>,
     pub(crate) first_seen: Timestamp,
     pub(crate) last_seen: Timestamp,
     first_sent: Option<Timestamp>,
@@ -167,6 +201,9 @@ pub(crate) struct Account {
     streams: Vec<Stream>,
     unattributed: Counts,
     pub(crate) detected_at: Option<Timestamp>,
+    /// The foreign From domains of all its messages, with their counts.
+    #[serde(default)]
+    foreign_tally: Tally,
 }
 
 impl Account {
@@ -182,37 +219,6 @@ impl Account {
             .filter(|s| matches!(s.novelty, Novelty::NewIp { .. } | Novelty::Dormant { .. }))
             .map(|s| s.ip)
             .collect()
-    }
-}
-
-/// Which recipient addresses are local.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct LocalDomains {
-    configured: bool,
-    /// Lower-case domain names.
-    domains: FxHashSet<Box<[u8]>>,
-}
-
-impl LocalDomains {
-    /// The configured `domains`; none means they are inferred from the
-    /// authenticated accounts.
-    fn configured(domains: &[String]) -> Self {
-        LocalDomains {
-            configured: !domains.is_empty(),
-            domains: domains
-                .iter()
-                .map(|d| d.to_ascii_lowercase().into_bytes().into_boxed_slice())
-                .collect(),
-        }
-    }
-
-    /// Whether `domain` (any case) is local; `scratch` avoids an allocation.
-    fn contains(&self, domain: &[u8], scratch: &mut Vec<u8>) -> bool {
-        self.domains.contains(lowercase_into(domain, scratch))
-    }
-
-    fn is_local_address(&self, address: &[u8], scratch: &mut Vec<u8>) -> bool {
-        domain_of(address).is_none_or(|domain| self.contains(domain, scratch))
     }
 }
 
@@ -237,6 +243,10 @@ pub struct Accounts {
     config: CompromiseConfig,
     ids: FxHashMap<Box<[u8]>, AccountId>,
     accounts: Vec<Account>,
+    /// Renamed and defaulted when reasons came in, so that snapshots from
+    /// before still restore (their plain set is skipped; the logins'
+    /// domains are taken again by [`Accounts::set_config`]).
+    #[serde(default, rename = "local_domains")]
     local: LocalDomains,
     log_start: Option<Timestamp>,
     /// Accounts in the order their incident tripped.
@@ -268,6 +278,15 @@ impl Accounts {
     pub fn set_config(&mut self, config: CompromiseConfig) {
         if !config.local_domains.is_empty() {
             self.local = LocalDomains::configured(&config.local_domains);
+        } else {
+            for account in &self.accounts {
+                if let Some(domain) = &account.domain {
+                    self.local.note_login_domain(domain);
+                }
+                if let Some(domain) = &account.from_domain {
+                    self.local.note_login_from(domain);
+                }
+            }
         }
         self.config = config;
     }
@@ -281,12 +300,13 @@ impl Accounts {
         let key: Box<[u8]> = key.into();
         let id = AccountId::from_index(self.accounts.len());
         let domain: Option<Box<[u8]>> = domain_of(&key).map(Into::into);
-        if let (Some(d), false) = (&domain, self.local.configured) {
-            self.local.domains.insert(d.clone());
-        }
+        let newly_local = domain
+            .as_ref()
+            .and_then(|d| self.local.note_login_domain(d));
         self.accounts.push(Account {
             name: lossy(&key),
             domain,
+            from_domain: None,
             first_seen: at,
             last_seen: at,
             first_sent: None,
@@ -301,9 +321,28 @@ impl Accounts {
             streams: Vec::new(),
             unattributed: Counts::default(),
             detected_at: None,
+            foreign_tally: Tally::new(),
         });
         self.ids.insert(key, id);
+        if let Some(d) = newly_local {
+            self.forgive(&d);
+        }
         id
+    }
+
+    /// `domain` (lower-case) was found local: messages counted with a
+    /// foreign From of it are taken back out of the foreign counts.
+    fn forgive(&mut self, domain: &[u8]) {
+        for account in &mut self.accounts {
+            let n = untally(&mut account.foreign_tally, domain);
+            account.totals.foreign_from_messages =
+                account.totals.foreign_from_messages.saturating_sub(n);
+            for stream in &mut account.streams {
+                let n = untally(&mut stream.foreign_tally, domain);
+                stream.counts.foreign_from_messages =
+                    stream.counts.foreign_from_messages.saturating_sub(n);
+            }
+        }
     }
 
     /// Notes a service the account submitted mail through (SMTP, webmail,
@@ -353,7 +392,6 @@ impl Accounts {
     ) -> IpAddr {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
-        let foreign_from = self.is_foreign_from(id, envelope_from);
         let account = &mut self.accounts[id.index()];
         let ip = resolve_ip(account, ip, at);
         account.last_seen = account.last_seen.max(at);
@@ -363,8 +401,6 @@ impl Accounts {
             }
             account.first_sent = Some(at);
         }
-        account.totals.messages += 1;
-        account.totals.foreign_from_messages += u64::from(foreign_from);
         let in_hour = account.hour.add(at, 1);
         account.peak_hour.offer(in_hour, at);
         account.peak_minute.offer(account.hour.bucket_at(at), at);
@@ -385,6 +421,7 @@ impl Accounts {
                     first_line: evidence_line(line),
                     example_failure: None,
                     example_foreign_from: None,
+                    foreign_tally: Tally::new(),
                     tripped_at: None,
                 });
                 Some(account.streams.len() - 1)
@@ -392,6 +429,17 @@ impl Accounts {
             None => None,
         };
         remember_ip(account, ip, at);
+        let trusted = index.is_some_and(|i| is_trusted(&account.streams[i]));
+        let newly_local = learn_own_domain(account, &mut self.local, envelope_from, trusted);
+        let foreign_from = is_foreign_from(account, &self.local, envelope_from, &mut self.scratch);
+        account.totals.messages += 1;
+        account.totals.foreign_from_messages += u64::from(foreign_from);
+        let foreign_domain: Option<Box<[u8]>> = domain_of(envelope_from)
+            .filter(|_| foreign_from)
+            .map(|d| d.to_ascii_lowercase().into_boxed_slice());
+        if let Some(d) = &foreign_domain {
+            tally(&mut account.foreign_tally, d);
+        }
         match index {
             Some(i) => {
                 let stream = &mut account.streams[i];
@@ -399,6 +447,9 @@ impl Accounts {
                 stream.counts.messages += 1;
                 if foreign_from {
                     stream.counts.foreign_from_messages += 1;
+                    if let Some(d) = &foreign_domain {
+                        tally(&mut stream.foreign_tally, d);
+                    }
                     if stream.example_foreign_from.is_none() {
                         stream.example_foreign_from = Some(lossy(envelope_from));
                     }
@@ -408,6 +459,9 @@ impl Accounts {
                 account.unattributed.messages += 1;
                 account.unattributed.foreign_from_messages += u64::from(foreign_from);
             }
+        }
+        if let Some(d) = newly_local {
+            self.forgive(&d);
         }
         self.evaluate(id, ip, at);
         ip
@@ -424,7 +478,11 @@ impl Accounts {
         change: RecipientChange,
         line: &[u8],
     ) {
-        let external = !self.local.is_local_address(recipient, &mut self.scratch);
+        let external = domain_of(recipient).is_some_and(|d| {
+            !self
+                .local
+                .contains_lower(lowercase_into(d, &mut self.scratch))
+        });
         let account = &mut self.accounts[id.index()];
         let mut delta = Counts::default();
         if change.new_recipient {
@@ -449,13 +507,34 @@ impl Accounts {
         self.evaluate(id, ip, at);
     }
 
-    fn is_foreign_from(&mut self, id: AccountId, envelope_from: &[u8]) -> bool {
-        let Some(from_domain) = domain_of(envelope_from) else {
-            return false; // null sender (bounce) or bare name
-        };
-        let own = self.accounts[id.index()].domain.as_deref();
-        !own.is_some_and(|d| d.eq_ignore_ascii_case(from_domain))
-            && !self.local.contains(from_domain, &mut self.scratch)
+    /// A submission line, for the domain the server qualifies a local
+    /// program's bare sender with (Postfix `pickup` → `qmgr`).
+    pub fn on_submission_line(
+        &mut self,
+        queue_id: &[u8],
+        unqualified_sender: Option<&[u8]>,
+        envelope_from: Option<&[u8]>,
+    ) {
+        if let Some(d) = self
+            .local
+            .on_submission(queue_id, unqualified_sender, envelope_from)
+        {
+            self.forgive(&d);
+        }
+    }
+
+    /// A recipient delivered (any message, authenticated or not): one put
+    /// into a local mailbox makes its domain local.
+    pub fn on_delivered(&mut self, recipient: &[u8], relay: Option<&[u8]>) {
+        if let Some(d) = self.local.on_delivered(recipient, relay) {
+            self.forgive(&d);
+        }
+    }
+
+    /// The local domains and why each is local, by name; and how many
+    /// inferred ones were not kept past the cap.
+    pub fn local_domains(&self) -> (Vec<LocalDomain>, u64) {
+        (self.local.report(), self.local.dropped())
     }
 
     /// Re-scores the stream of `ip` and trips it if it crossed the threshold.
@@ -542,6 +621,55 @@ impl Accounts {
             )
         }
     }
+}
+
+/// Whether the envelope From is of neither the account's own domain nor a
+/// local one (a null sender or bare name is not).
+fn is_foreign_from(
+    account: &Account,
+    local: &LocalDomains,
+    envelope_from: &[u8],
+    scratch: &mut Vec<u8>,
+) -> bool {
+    let Some(from_domain) = domain_of(envelope_from) else {
+        return false;
+    };
+    let own = |d: &Option<Box<[u8]>>| {
+        d.as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(from_domain))
+    };
+    !own(&account.domain)
+        && !own(&account.from_domain)
+        && !local.contains_lower(lowercase_into(from_domain, scratch))
+}
+
+/// A stream whose messages may teach the account's own domain: its IP was
+/// not new for the account, did not guess passwords, and has not tripped.
+fn is_trusted(stream: &Stream) -> bool {
+    matches!(stream.novelty, Novelty::Usual | Novelty::Learning)
+        && stream.prior_failures.is_none()
+        && stream.tripped_at.is_none()
+}
+
+/// For a login without a domain (`jdent`), the first From of its own name
+/// (`jdent@seaglass.com`) from a trusted stream gives the account its
+/// domain, and makes that domain local. A forged From of another local
+/// part, or one sent from a suspect IP, teaches nothing.
+fn learn_own_domain(
+    account: &mut Account,
+    local: &mut LocalDomains,
+    envelope_from: &[u8],
+    trusted: bool,
+) -> Option<Box<[u8]>> {
+    if !trusted || account.domain.is_some() || account.from_domain.is_some() {
+        return None;
+    }
+    let (local_part, domain) = split_address(envelope_from)?;
+    if !local_part.eq_ignore_ascii_case(account.name.as_bytes()) {
+        return None;
+    }
+    account.from_domain = Some(domain.to_ascii_lowercase().into_boxed_slice());
+    local.note_login_from(domain)
 }
 
 fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {

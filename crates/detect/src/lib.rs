@@ -26,6 +26,7 @@ pub mod guessing;
 pub mod hourly;
 pub mod incident;
 pub mod limits;
+pub mod local_domains;
 pub mod summary;
 pub mod window;
 
@@ -38,6 +39,7 @@ pub use compromise::{CompromiseConfig, Counts};
 pub use guessing::GuessingConfig;
 pub use hourly::Hourly;
 pub use incident::{Incident, IncidentKind};
+pub use local_domains::LocalDomain;
 pub use mailfuse_limits::{LimitRules, LimitsConfig, Usage};
 pub use summary::AccountSummary;
 
@@ -142,6 +144,12 @@ pub struct Findings {
     /// Hour-by-hour activity, when the detector collected it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hourly: Option<Hourly>,
+    /// The domains taken as this server's own, and why (configured, or
+    /// inferred: see [`local_domains`]); by name.
+    pub local_domains: Vec<LocalDomain>,
+    /// Inferred local domains not kept past
+    /// [`local_domains::MAX_INFERRED`].
+    pub local_domains_not_kept: u64,
 }
 
 /// The detectors with their state. Feed events in time order.
@@ -254,6 +262,7 @@ impl Detector {
             hourly,
             ..
         } = self;
+        accounts.on_submission_line(s.queue_id, s.unqualified_sender, s.envelope_from);
         let message = messages.entry(s.queue_id, s.at);
         if let Some(login) = s.account {
             let id = *message
@@ -319,7 +328,10 @@ impl Detector {
     fn on_delivery(&mut self, d: &mailfuse_core::Delivery<'_>, line: &[u8]) {
         self.stats.deliveries += 1;
         match d.status {
-            DeliveryStatus::Delivered => self.stats.delivered += 1,
+            DeliveryStatus::Delivered => {
+                self.stats.delivered += 1;
+                self.accounts.on_delivered(d.recipient, d.relay);
+            }
             DeliveryStatus::Deferred => self.stats.deferred += 1,
             DeliveryStatus::Failed => self.stats.failed += 1,
         }
@@ -396,7 +408,10 @@ impl Detector {
                 .then(b.score.cmp(&a.score))
                 .then(a.first_seen.cmp(&b.first_seen))
         });
+        let (local_domains, local_domains_not_kept) = self.accounts.local_domains();
         Findings {
+            local_domains,
+            local_domains_not_kept,
             incidents,
             accounts: summary::rows(self.accounts.all()),
             stats: self.stats.clone(),

@@ -139,8 +139,9 @@ pub struct ScanArgs {
     /// Write the report to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// A domain of this mail server (repeatable). Default: the domains of the
-    /// authenticated accounts in the logs.
+    /// A domain of this mail server (repeatable); when given, only these are
+    /// local. Default: inferred from the logs (logins' domains, the From of
+    /// logins without a domain, the server's own rewriting, local deliveries).
     #[arg(long = "local-domain", value_name = "DOMAIN")]
     pub local_domains: Vec<String>,
     /// Judge as watch and policy do: the `[detect]` thresholds and the

@@ -184,6 +184,8 @@ fn delivery<'a>(
     };
     let mut original = None;
     let mut relay = None;
+    let mut loopback = false;
+    let mut transport = None;
     let mut confirmation = None;
     while let Some(word) = words.next() {
         if word.starts_with(b"<") {
@@ -192,10 +194,15 @@ fn delivery<'a>(
         }
         match field(word) {
             Some((b"H", value)) if relay.is_none() => {
-                relay = Some(Host::read(value, &mut words).relay());
+                let host = Host::read(value, &mut words);
+                loopback = host.ip().is_some_and(|ip| ip.is_loopback());
+                relay = Some(host.relay());
             }
             Some((b"C", value)) => {
                 confirmation.get_or_insert(unquoted(value));
+            }
+            Some((b"T", value)) => {
+                transport.get_or_insert(value);
             }
             _ => {}
         }
@@ -208,7 +215,15 @@ fn delivery<'a>(
         status,
         dsn: enhanced_code(detail),
         detail,
-        relay: relay.flatten(),
+        // A local delivery has no host, and a hop to this machine (a
+        // content scanner on 127.0.0.1:10024, Dovecot's LMTP on port 24) no
+        // telling one: the transport (`local_delivery`, `dovecot_lmtp`,
+        // `amavis`) says where the mail went, and whether the recipient's
+        // domain is local to the detector.
+        relay: match (relay.flatten(), transport) {
+            (Some(_), Some(transport)) if loopback => Some(transport),
+            (host, transport) => host.or(transport),
+        },
     }))
 }
 
@@ -261,6 +276,7 @@ mod tests {
                 size: Some(2275),
                 subject: Some(b"Quarterly report"),
                 message_id: Some(b"abc@laptop"),
+                unqualified_sender: None,
                 is_bounce: false,
                 tls: Some(true),
             }
@@ -394,7 +410,13 @@ mod tests {
         let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => frank@example.net <sales@example.com> R=dnslookup T=remote_smtp H=mx.example.net [203.0.113.25]");
         assert_eq!(d.recipient, b"frank@example.net");
         let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => bob <bob@example.com> R=localuser T=local_delivery");
-        assert_eq!((d.recipient, d.relay), (&b"bob@example.com"[..], None));
+        // No host, or this host: the transport names where it went.
+        assert_eq!(
+            (d.recipient, d.relay),
+            (&b"bob@example.com"[..], Some(&b"local_delivery"[..]))
+        );
+        let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => bob@partner.test R=amavis T=amavis_smtp H=127.0.0.1 [127.0.0.1]:10024 C=\"250 2.0.0 Ok\"");
+        assert_eq!(d.relay, Some(&b"amavis_smtp"[..]));
         let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => |/usr/bin/procmail (list@example.com) <list@example.com> R=pipe T=address_pipe");
         assert_eq!(d.recipient, b"list@example.com");
         let d = delivery(b"2024-03-21 19:26:07 1rK9Xa-0001ab-Cd => :blackhole: <spam@example.com> R=blackhole_router");

@@ -215,7 +215,7 @@ impl<'a> Host<'a> {
         }
     }
 
-    fn ip(&self) -> Option<IpAddr> {
+    pub(super) fn ip(&self) -> Option<IpAddr> {
         self.literal.and_then(net::parse_ip)
     }
 

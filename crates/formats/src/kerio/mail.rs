@@ -70,6 +70,7 @@ pub(super) fn submission(at: Timestamp, fields: &[u8]) -> Parsed<'_> {
         size: size.and_then(decimal),
         subject,
         message_id: msg_id.map(without_angles).filter(|id| !id.is_empty()),
+        unqualified_sender: None,
         is_bounce: service.is_some_and(|service| service.eq_ignore_ascii_case(b"DSN")),
         tls: ssl.and_then(yes_or_no),
     }))
@@ -176,6 +177,7 @@ mod tests {
                 size: Some(1229),
                 subject: None,
                 message_id: None,
+                unqualified_sender: None,
                 is_bounce: false,
                 tls: Some(true),
             }

@@ -230,11 +230,15 @@ fn queue_event<'a>(
     if text.starts_with(b"uid=") {
         // `pickup`: `uid=1000 from=<user>`, mail from a local program
         // (sendmail); qmgr gives the rewritten sender.
+        let sender = memmem::find(text, b" from=<")
+            .map(|i| &text[i + 7..])
+            .and_then(|rest| rest.strip_suffix(b">"));
         return submission(Submission {
             at,
             queue_id,
             client: Some(Client::Unknown),
             service: Some(b"pickup"),
+            unqualified_sender: sender.filter(|s| !s.is_empty() && !s.contains(&b'@')),
             ..Submission::default()
         });
     }

@@ -132,9 +132,14 @@ fn pickup_is_a_local_submission() {
             queue_id: b"2441AB4574",
             client: Some(Client::Unknown),
             service: Some(b"pickup"),
+            unqualified_sender: Some(b"www-data"),
             ..Submission::default()
         }
     );
+    // A sender a program gave with a domain is no rewriting.
+    let line =
+        b"Nov 22 21:41:33 mail postfix/pickup[7100]: 2441AB4574: uid=33 from=<shop@example.net>";
+    assert_eq!(submission(line).unqualified_sender, None);
 }
 
 #[test]

@@ -65,6 +65,7 @@ pub fn write_scan(
     write_incidents(out, &findings.incidents)?;
     write_charts(out, findings)?;
     write_accounts(out, findings)?;
+    write_local_domains(out, findings)?;
     write_inputs(out, &summary.inputs)?;
     writeln!(
         out,
@@ -464,6 +465,37 @@ fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
     writeln!(out, "</tbody>\n</table>")
 }
 
+/// The domains taken as the server's own, each with why.
+fn write_local_domains(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
+    let domains = &findings.local_domains;
+    writeln!(
+        out,
+        "<h2 id=\"local-domains\">Local domains ({})</h2>",
+        domains.len()
+    )?;
+    if domains.is_empty() {
+        return writeln!(out, "<p>None configured or seen: every domain counts as foreign (give <code>--local-domain</code>).</p>");
+    }
+    writeln!(out, "<table>\n<thead><tr><th class=\"t\">domain</th><th class=\"t\">why local</th></tr></thead>\n<tbody>")?;
+    for d in domains {
+        writeln!(
+            out,
+            "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td></tr>",
+            Text(&d.domain),
+            Text(&d.reasons.join("; "))
+        )?;
+    }
+    writeln!(out, "</tbody>\n</table>")?;
+    if findings.local_domains_not_kept > 0 {
+        writeln!(
+            out,
+            "<p class=\"note\">{} more inferred domains not kept: give <code>--local-domain</code>.</p>",
+            findings.local_domains_not_kept
+        )?;
+    }
+    Ok(())
+}
+
 fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
     writeln!(out, "<h2 id=\"inputs\">Inputs</h2>\n<table>\n<thead><tr><th class=\"t\">input</th><th class=\"t\">format</th><th>lines</th><th>events</th><th>skipped</th><th class=\"t\">details</th></tr></thead>\n<tbody>")?;
     for input in inputs {
@@ -514,6 +546,8 @@ mod tests {
             accounts: Vec::new(),
             stats: Default::default(),
             hourly: None,
+            local_domains: Vec::new(),
+            local_domains_not_kept: 0,
         };
         let summary = ReadSummary {
             inputs: Vec::new(),

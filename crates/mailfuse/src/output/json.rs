@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use mailfuse_detect::{AccountSummary, Findings, Incident, Stats};
+use mailfuse_detect::{AccountSummary, Findings, Incident, LocalDomain, Stats};
 use serde::Serialize;
 
 use crate::engine::{InputReport, ReadSummary, ZoneReport};
@@ -17,6 +17,8 @@ struct ScanJson<'a> {
     stats: &'a Stats,
     incidents: &'a [Incident],
     accounts: &'a [AccountSummary],
+    local_domains: &'a [LocalDomain],
+    local_domains_not_kept: u64,
 }
 
 /// Writes the scan report as one JSON object.
@@ -33,6 +35,8 @@ pub fn write_scan(
         stats: &findings.stats,
         incidents: &findings.incidents,
         accounts: &findings.accounts,
+        local_domains: &findings.local_domains,
+        local_domains_not_kept: findings.local_domains_not_kept,
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

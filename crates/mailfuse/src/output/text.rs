@@ -69,7 +69,34 @@ pub fn write_scan(
     writeln!(out)?;
     write_accounts(out, findings)?;
     writeln!(out)?;
+    write_local_domains(out, findings)?;
+    writeln!(out)?;
     write_inputs(out, &summary.inputs)
+}
+
+/// The domains taken as the server's own (what "external" and "another
+/// domain's From" are measured against), each with why.
+fn write_local_domains(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
+    let domains = &findings.local_domains;
+    writeln!(out, "LOCAL DOMAINS ({})", domains.len())?;
+    if domains.is_empty() {
+        return writeln!(
+            out,
+            "  none configured or seen: every domain counts as foreign (give --local-domain)"
+        );
+    }
+    for d in domains {
+        writeln!(out, "  {} ({})", safe(&d.domain), d.reasons.join("; "))?;
+    }
+    if findings.local_domains_not_kept > 0 {
+        writeln!(
+            out,
+            "  ({} more inferred domains not kept past {}: give --local-domain)",
+            thousands(findings.local_domains_not_kept),
+            mailfuse_detect::local_domains::MAX_INFERRED
+        )?;
+    }
+    Ok(())
 }
 
 fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Result<()> {
