@@ -8,13 +8,22 @@
 //! final fate, or when the server says the message is gone, or at the latest
 //! once it is older than the configured time to live (deliveries after that
 //! are counted as orphans).
+//!
+//! A content filter (amavis, spampd, an rspamd proxy behind Postfix's
+//! `content_filter`) takes the message over loopback and re-injects it
+//! under a new queue id (`status=sent (250 … queued as NEW)`): that hop is
+//! no delivery. The new id becomes an alias of the original, so the
+//! original (the authenticated submission) owns the final deliveries and
+//! bounces, and the re-injected copy is not a second message.
 
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
-use mailfuse_core::{DeliveryStatus, Timestamp};
+use mailfuse_core::net::parse_ip;
+use mailfuse_core::{Delivery, DeliveryStatus, Timestamp};
+use memchr::{memchr, memmem};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -54,6 +63,11 @@ pub struct OpenMessage {
     /// The line that named the login, kept until the message counts (when
     /// a later line gives its sender) to serve as evidence.
     pub first_line: Option<Box<[u8]>>,
+    /// Recipients were handed to a content filter: their fates come under
+    /// the re-injected queue id, so the server's `removed` of this id does
+    /// not end the message.
+    #[serde(default)]
+    pub filtered: bool,
 }
 
 /// Recipient flag: the recipient failed permanently.
@@ -128,6 +142,47 @@ impl OpenMessage {
     }
 }
 
+/// The queue id a content filter re-injected the message under, when
+/// `delivery` is the hop into the filter: handed over to a loopback relay
+/// (`relay=127.0.0.1[127.0.0.1]:10024`) that accepted it with `queued as
+/// ID`. A remote server's `queued as` names that server's queue: not
+/// followed.
+pub fn filter_hop<'a>(delivery: &Delivery<'a>) -> Option<&'a [u8]> {
+    if delivery.status != DeliveryStatus::Delivered {
+        return None;
+    }
+    let relay = delivery.relay?;
+    let open = memchr(b'[', relay)?;
+    let inside = relay.get(open + 1..)?;
+    let ip = parse_ip(inside.get(..memchr(b']', inside)?)?)?;
+    if !ip.is_loopback() {
+        return None;
+    }
+    let detail = delivery.detail;
+    let start = memmem::rfind(detail, b"queued as ")? + b"queued as ".len();
+    let id = detail.get(start..)?;
+    let end = id
+        .iter()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(id.len());
+    let id = id.get(..end)?;
+    (!id.is_empty()).then_some(id)
+}
+
+/// What joining a re-injected message to its original changed in counts
+/// already made for the re-injected one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// The re-injected copy had been counted as a message of its own.
+    pub was_counted: bool,
+    /// Its recipients the original already had (counted twice so far).
+    pub duplicate_recipients: u32,
+    /// Its recipients the original did not have yet.
+    pub new_recipients: u32,
+    /// Its permanent failures the original did not have yet.
+    pub new_failures: u32,
+}
+
 /// Case-insensitive hash of an address (mail domains are case-insensitive,
 /// and local parts are in practice).
 fn recipient_hash(address: &[u8]) -> u64 {
@@ -195,6 +250,13 @@ pub struct MessageTable {
     settled: VecDeque<(Timestamp, QueueKey)>,
     lifetimes: Lifetimes,
     expired: u64,
+    /// Queue ids a content filter re-injected a message under, each to the
+    /// original's id, with when the hop was seen (forgotten after the time
+    /// to live).
+    #[serde(default)]
+    aliases: FxHashMap<QueueKey, (QueueKey, Timestamp)>,
+    #[serde(default)]
+    aliases_by_age: VecDeque<(Timestamp, QueueKey)>,
 }
 
 impl MessageTable {
@@ -206,7 +268,63 @@ impl MessageTable {
             settled: VecDeque::new(),
             lifetimes,
             expired: 0,
+            aliases: FxHashMap::default(),
+            aliases_by_age: VecDeque::new(),
         }
+    }
+
+    /// The key of `queue_id`, or of the original message when it is a
+    /// content filter's re-injection.
+    fn key(&self, queue_id: &[u8]) -> QueueKey {
+        let key = QueueKey::new(queue_id);
+        self.aliases
+            .get(&key)
+            .map_or(key, |&(original, _)| original)
+    }
+
+    /// The hop of `original`'s recipients into a content filter that
+    /// re-injected them as `reinjected`: from now on `reinjected`'s lines
+    /// are `original`'s. If the re-injected copy's own lines came first (the
+    /// filter re-injects before it answers), its entry is folded into the
+    /// original and what it had counted is returned, for the caller to undo.
+    pub fn hand_off(&mut self, original: &[u8], reinjected: &[u8], at: Timestamp) -> Merged {
+        let original = self.key(original);
+        let alias = QueueKey::new(reinjected);
+        if alias == original || !self.open.contains_key(&original) {
+            return Merged::default();
+        }
+        let mut merged = Merged::default();
+        if let Some(copy) = self.open.remove(&alias) {
+            merged.was_counted = copy.counted;
+            if let Some(message) = self.open.get_mut(&original) {
+                for key in copy.recipients {
+                    match message
+                        .recipients
+                        .iter_mut()
+                        .find(|k| **k & !FLAGS == key & !FLAGS)
+                    {
+                        Some(known) => {
+                            merged.duplicate_recipients += 1;
+                            merged.new_failures +=
+                                u32::from(key & FAILED != 0 && *known & FAILED == 0);
+                            *known |= key & FLAGS;
+                        }
+                        None => {
+                            merged.new_recipients += 1;
+                            merged.new_failures += u32::from(key & FAILED != 0);
+                            message.recipients.push(key);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(message) = self.open.get_mut(&original) {
+            message.filtered = true;
+        }
+        if self.aliases.insert(alias, (original, at)).is_none() {
+            self.aliases_by_age.push_back((at, alias));
+        }
+        merged
     }
 
     /// Takes new lifetimes (after a restore with a changed configuration).
@@ -217,7 +335,7 @@ impl MessageTable {
     /// The message with `queue_id`, created if unknown.
     pub fn entry(&mut self, queue_id: &[u8], at: Timestamp) -> &mut OpenMessage {
         self.expire(at);
-        let key = QueueKey::new(queue_id);
+        let key = self.key(queue_id);
         let message = self.open.entry(key).or_insert_with(|| {
             self.by_age.push_back((at, key));
             OpenMessage {
@@ -232,7 +350,8 @@ impl MessageTable {
     /// The message with `queue_id`, if it is open.
     pub fn get(&mut self, queue_id: &[u8], at: Timestamp) -> Option<&mut OpenMessage> {
         self.expire(at);
-        let message = self.open.get_mut(&QueueKey::new(queue_id))?;
+        let key = self.key(queue_id);
+        let message = self.open.get_mut(&key)?;
         message.last_seen = message.last_seen.max(at);
         Some(message)
     }
@@ -242,13 +361,29 @@ impl MessageTable {
     /// messages settle within seconds, so the table holds those of the last
     /// grace period and the deferred ones: small enough for the CPU cache.
     pub fn settle(&mut self, queue_id: &[u8], at: Timestamp) {
-        self.settled.push_back((at, QueueKey::new(queue_id)));
+        let key = self.key(queue_id);
+        self.settled.push_back((at, key));
     }
 
     /// Forgets a message the server says is gone (Postfix `removed`, Exim
-    /// `Completed`).
+    /// `Completed`). A message handed to a content filter lives on under
+    /// its re-injected id; once that is removed too, the message is
+    /// forgotten if settled (else the time to live ends it).
     pub fn remove(&mut self, queue_id: &[u8]) {
-        self.open.remove(&QueueKey::new(queue_id));
+        let key = QueueKey::new(queue_id);
+        if let Some((original, _)) = self.aliases.remove(&key) {
+            if self
+                .open
+                .get(&original)
+                .is_some_and(OpenMessage::is_settled)
+            {
+                self.open.remove(&original);
+            }
+            return;
+        }
+        if !self.open.get(&key).is_some_and(|message| message.filtered) {
+            self.open.remove(&key);
+        }
     }
 
     /// Messages currently open.
@@ -282,6 +417,15 @@ impl MessageTable {
                 if open.get().last_seen == settled_at && open.get().is_settled() {
                     open.remove();
                 }
+            }
+        }
+        while let Some(&(seen, alias)) = self.aliases_by_age.front() {
+            if now.as_secs() - seen.as_secs() <= ttl_secs {
+                break;
+            }
+            self.aliases_by_age.pop_front();
+            if self.aliases.get(&alias).is_some_and(|&(_, at)| at == seen) {
+                self.aliases.remove(&alias);
             }
         }
         while let Some(&(first_seen, key)) = self.by_age.front() {

@@ -41,8 +41,9 @@ pub use incident::{Incident, IncidentKind};
 pub use mailfuse_limits::{LimitRules, LimitsConfig, Usage};
 pub use summary::AccountSummary;
 
+use account_id::AccountId;
 use compromise::Accounts;
-use correlate::{Lifetimes, MessageTable};
+use correlate::{Lifetimes, MessageTable, RecipientChange};
 use guessing::{Guessing, Success};
 use hourly::HourlyCollector;
 use limits::Limits;
@@ -311,32 +312,68 @@ impl Detector {
     }
 
     fn on_delivery(&mut self, d: &mailfuse_core::Delivery<'_>, line: &[u8]) {
-        self.stats.deliveries += 1;
-        match d.status {
-            DeliveryStatus::Delivered => self.stats.delivered += 1,
-            DeliveryStatus::Deferred => self.stats.deferred += 1,
-            DeliveryStatus::Failed => self.stats.failed += 1,
+        // The hop into a content filter only names the recipient: its fate
+        // comes under the re-injected queue id.
+        let hop = correlate::filter_hop(d);
+        if hop.is_none() {
+            self.stats.deliveries += 1;
+            match d.status {
+                DeliveryStatus::Delivered => self.stats.delivered += 1,
+                DeliveryStatus::Deferred => self.stats.deferred += 1,
+                DeliveryStatus::Failed => self.stats.failed += 1,
+            }
         }
         let Some(message) = self.messages.get(d.queue_id, d.at) else {
             self.stats.orphan_deliveries += 1;
             return;
         };
-        let change = message.note_recipient(d.recipient, Some(d.status));
+        let change = message.note_recipient(d.recipient, hop.is_none().then_some(d.status));
         self.stats.recipients += u64::from(change.new_recipient);
-        if let (Some(id), true) = (message.account, message.counted) {
-            let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            self.accounts
-                .on_recipient(id, ip, d.at, d.recipient, change, line);
-            if let Some(hourly) = &mut self.hourly {
-                hourly.on_recipient(id, d.at, change);
-            }
-            if change.new_recipient {
-                let name = self.accounts.name(id);
-                self.limits.on_recipient(id, name, d.at, line);
-            }
+        let owner = message.counted.then_some(message.account).flatten();
+        let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let settled = message.is_settled();
+        if let Some(id) = owner {
+            self.on_account_recipient(id, ip, d.at, d.recipient, change, line);
         }
-        if message.is_settled() {
+        if let Some(reinjected) = hop {
+            let merged = self.messages.hand_off(d.queue_id, reinjected, d.at);
+            self.stats.messages -= u64::from(merged.was_counted).min(self.stats.messages);
+            self.stats.recipients -=
+                u64::from(merged.duplicate_recipients).min(self.stats.recipients);
+            if let Some(id) = owner {
+                // The copy's fates that came before the hop (its address is
+                // not kept: only counted).
+                for n in 0..merged.new_recipients.max(merged.new_failures) {
+                    let change = RecipientChange {
+                        new_recipient: n < merged.new_recipients,
+                        new_failure: n < merged.new_failures,
+                    };
+                    self.on_account_recipient(id, ip, d.at, b"", change, line);
+                }
+            }
+        } else if settled {
             self.messages.settle(d.queue_id, d.at);
+        }
+    }
+
+    /// One recipient line of an account's counted message.
+    fn on_account_recipient(
+        &mut self,
+        id: AccountId,
+        ip: IpAddr,
+        at: Timestamp,
+        recipient: &[u8],
+        change: RecipientChange,
+        line: &[u8],
+    ) {
+        self.accounts
+            .on_recipient(id, ip, at, recipient, change, line);
+        if let Some(hourly) = &mut self.hourly {
+            hourly.on_recipient(id, at, change);
+        }
+        if change.new_recipient {
+            let name = self.accounts.name(id);
+            self.limits.on_recipient(id, name, at, line);
         }
     }
 

@@ -1,0 +1,115 @@
+//! What a Postfix log counts as a message, a recipient and a delivery, on
+//! the set-ups real servers run: a content filter (amavis) that re-injects
+//! every message, a backed-up queue, address-verification probes, bounce
+//! notices and retries of mail queued before the log began. Synthetic logs
+//! with the lines Postfix writes, read by `scan --format json`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
+use std::fmt::Write as _;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// Scans `log` (written as `mail.log`) and returns the JSON report.
+fn scan(log: &str) -> Value {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.log");
+    std::fs::write(&path, log).unwrap();
+    // The file's modification time (now) dates syslog's yearless lines.
+    let output = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+        .args(["scan", "--format", "json"])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}):\n{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })
+}
+
+fn account<'a>(report: &'a Value, name: &str) -> &'a Value {
+    report["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|row| row["account"] == name)
+        .unwrap_or_else(|| panic!("no row for {name}: {report:#}"))
+}
+
+/// `Dec  1 HH:MM:SS` for `secs` seconds after 08:00.
+fn stamp(secs: u32) -> String {
+    let secs = 8 * 3600 + secs;
+    format!(
+        "Dec  1 {:02}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
+}
+
+/// A queue id as Postfix writes it (upper-case hex).
+fn qid(prefix: u32, n: u32) -> String {
+    format!("{prefix:X}{n:07X}")
+}
+
+/// One message from `login` at `ip` through amavis (10024 → 10025), whose
+/// one recipient bounces after the filter, with the bounce notice the
+/// server then sends back to the sender.
+fn through_amavis(log: &mut String, t: u32, n: u32, login: &str, ip: &str) {
+    let (orig, new, notice) = (qid(0xA, n), qid(0xB, n), qid(0xC, n));
+    let (s0, s1, s2) = (stamp(t), stamp(t + 1), stamp(t + 2));
+    let pid = 3000 + n;
+    for line in [
+        format!("{s0} mx postfix/submission/smtpd[{pid}]: connect from unknown[{ip}]"),
+        format!("{s0} mx postfix/submission/smtpd[{pid}]: {orig}: client=unknown[{ip}], sasl_method=LOGIN, sasl_username={login}"),
+        format!("{s0} mx postfix/cleanup[2101]: {orig}: message-id=<{n}.offer@{login}>"),
+        format!("{s0} mx postfix/qmgr[2010]: {orig}: from=<{login}>, size=2431, nrcpt=1 (queue active)"),
+        format!("{s0} mx postfix/submission/smtpd[{pid}]: disconnect from unknown[{ip}] ehlo=2 starttls=1 auth=1 mail=1 rcpt=1 data=1 quit=1 commands=8"),
+        // amavis re-injects before it answers: the copy's lines come first.
+        format!("{s1} mx postfix/smtpd[2200]: connect from localhost[127.0.0.1]"),
+        format!("{s1} mx postfix/smtpd[2200]: {new}: client=localhost[127.0.0.1]"),
+        format!("{s1} mx postfix/cleanup[2102]: {new}: message-id=<{n}.offer@{login}>"),
+        format!("{s1} mx postfix/qmgr[2010]: {new}: from=<{login}>, size=3012, nrcpt=1 (queue active)"),
+        format!("{s1} mx amavis[1811]: ({n}-01) Passed CLEAN {{RelayedOutbound}}, ORIGINATING LOCAL [{ip}] <{login}> -> <nobody{n}@faraway.test>, Queue-ID: {orig}, Message-ID: <{n}.offer@{login}>, mail_id: x{n}, Hits: 1.2, size: 2431, queued_as: {new}, 812 ms"),
+        format!("{s1} mx postfix/smtp[2300]: {orig}: to=<nobody{n}@faraway.test>, relay=127.0.0.1[127.0.0.1]:10024, delay=0.91, delays=0.05/0/0.01/0.85, dsn=2.0.0, status=sent (250 2.0.0 from MTA(smtp:[127.0.0.1]:10025): 250 2.0.0 Ok: queued as {new})"),
+        format!("{s1} mx postfix/qmgr[2010]: {orig}: removed"),
+        format!("{s1} mx postfix/smtpd[2200]: disconnect from localhost[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"),
+        format!("{s2} mx postfix/smtp[2301]: {new}: to=<nobody{n}@faraway.test>, relay=mx.faraway.test[198.51.100.25]:25, delay=1.3, delays=0.01/0/0.6/0.7, dsn=5.1.1, status=bounced (host mx.faraway.test[198.51.100.25] said: 550 5.1.1 <nobody{n}@faraway.test>: Recipient address rejected: User unknown in virtual mailbox table (in reply to RCPT TO command))"),
+        format!("{s2} mx postfix/cleanup[2101]: {notice}: message-id=<20261201080000.{notice}@mx.example.com>"),
+        format!("{s2} mx postfix/bounce[2400]: {new}: sender non-delivery notification: {notice}"),
+        format!("{s2} mx postfix/qmgr[2010]: {notice}: from=<>, size=5120, nrcpt=1 (queue active)"),
+        format!("{s2} mx postfix/qmgr[2010]: {new}: removed"),
+        format!("{s2} mx postfix/virtual[2500]: {notice}: to=<{login}>, relay=virtual, delay=0.02, delays=0/0/0/0.02, dsn=2.0.0, status=sent (delivered to maildir)"),
+        format!("{s2} mx postfix/qmgr[2010]: {notice}: removed"),
+    ] {
+        writeln!(log, "{line}").unwrap();
+    }
+}
+
+#[test]
+fn content_filter_hop_is_no_delivery_and_the_account_owns_its_bounces() {
+    let mut log = String::new();
+    for n in 0..40 {
+        through_amavis(&mut log, n * 20, n, "jdoe@example.com", "203.0.113.50");
+    }
+    let report = scan(&log);
+    let jdoe = account(&report, "jdoe@example.com");
+    assert_eq!(jdoe["messages"], 40, "{jdoe:#}");
+    assert_eq!(jdoe["recipients"], 40, "{jdoe:#}");
+    assert_eq!(jdoe["failed_recipients"], 40, "{jdoe:#}");
+    let stats = &report["stats"];
+    assert_eq!(
+        stats["recipients"], 80,
+        "40 bounced + 40 notices: {stats:#}"
+    );
+    assert_eq!(stats["failed"], 40, "{stats:#}");
+    assert_eq!(
+        stats["delivered"], 40,
+        "the notices, not the hops: {stats:#}"
+    );
+}
