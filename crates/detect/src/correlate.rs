@@ -68,6 +68,11 @@ pub struct OpenMessage {
     /// not end the message.
     #[serde(default)]
     pub filtered: bool,
+    /// Recipients counted for the message so far: the most of the server's
+    /// count (`nrcpt`, known before any delivery, so a backed-up queue's
+    /// recipients still count) and the distinct recipients seen.
+    #[serde(default)]
+    pub counted_recipients: u32,
 }
 
 /// Recipient flag: the recipient failed permanently.
@@ -113,9 +118,26 @@ impl OpenMessage {
             self.overflowed = true;
         }
         RecipientChange {
-            new_recipient: true,
+            new_recipient: self.overflowed || self.one_more_recipient(),
             new_failure: flags & FAILED != 0,
         }
+    }
+
+    /// A recipient was first seen: whether it raises the count (it does not
+    /// when the server's `nrcpt` already counted it).
+    fn one_more_recipient(&mut self) -> bool {
+        let seen = self.recipient_count();
+        let more = seen > self.counted_recipients;
+        self.counted_recipients = self.counted_recipients.max(seen);
+        more
+    }
+
+    /// The server says the message has `n` recipients: how many more than
+    /// already counted that makes.
+    pub fn count_recipients_up_to(&mut self, n: u32) -> u32 {
+        let more = n.saturating_sub(self.counted_recipients);
+        self.counted_recipients += more;
+        more
     }
 
     /// Distinct recipients seen so far.
@@ -175,9 +197,10 @@ pub fn filter_hop<'a>(delivery: &Delivery<'a>) -> Option<&'a [u8]> {
 pub struct Merged {
     /// The re-injected copy had been counted as a message of its own.
     pub was_counted: bool,
-    /// Its recipients the original already had (counted twice so far).
-    pub duplicate_recipients: u32,
-    /// Its recipients the original did not have yet.
+    /// Recipients counted for the copy, to uncount (the original counts
+    /// its own).
+    pub uncounted_recipients: u32,
+    /// Its recipients that raise the original's count.
     pub new_recipients: u32,
     /// Its permanent failures the original did not have yet.
     pub new_failures: u32,
@@ -296,6 +319,7 @@ impl MessageTable {
         let mut merged = Merged::default();
         if let Some(copy) = self.open.remove(&alias) {
             merged.was_counted = copy.counted;
+            merged.uncounted_recipients = copy.counted_recipients;
             if let Some(message) = self.open.get_mut(&original) {
                 for key in copy.recipients {
                     match message
@@ -304,15 +328,14 @@ impl MessageTable {
                         .find(|k| **k & !FLAGS == key & !FLAGS)
                     {
                         Some(known) => {
-                            merged.duplicate_recipients += 1;
                             merged.new_failures +=
                                 u32::from(key & FAILED != 0 && *known & FAILED == 0);
                             *known |= key & FLAGS;
                         }
                         None => {
-                            merged.new_recipients += 1;
                             merged.new_failures += u32::from(key & FAILED != 0);
                             message.recipients.push(key);
+                            merged.new_recipients += u32::from(message.one_more_recipient());
                         }
                     }
                 }
@@ -500,6 +523,16 @@ mod tests {
         assert!(!m.is_settled());
         m.note_recipient(b"b@x.test", Some(DeliveryStatus::Delivered));
         assert!(m.is_settled());
+    }
+
+    #[test]
+    fn nrcpt_counts_recipients_until_deliveries_name_more() {
+        let mut m = OpenMessage::default();
+        assert_eq!(m.count_recipients_up_to(2), 2);
+        assert!(!m.note_recipient(b"a@x.test", None).new_recipient);
+        assert!(!m.note_recipient(b"b@x.test", None).new_recipient);
+        assert!(m.note_recipient(b"c@x.test", None).new_recipient, "a third");
+        assert_eq!(m.count_recipients_up_to(2), 0, "a retry's qmgr line");
     }
 
     #[test]

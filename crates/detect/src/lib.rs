@@ -280,6 +280,11 @@ impl Detector {
             message.counted = true;
             stats.messages += 1;
         }
+        let more_recipients = match (s.recipient_count, message.counted) {
+            (Some(n), true) => message.count_recipients_up_to(n),
+            _ => 0,
+        };
+        stats.recipients += u64::from(more_recipients);
         let Some(id) = message.account else { return };
         if newly_counted {
             let first_line = message.first_line.take();
@@ -299,15 +304,18 @@ impl Detector {
                 hourly.on_message(id, ip, s.at);
             }
         }
+        let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         if let (Some((recipient, change)), true) = (change, message.counted) {
-            let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            accounts.on_recipient(id, ip, s.at, recipient, change, line);
-            if let Some(hourly) = hourly {
-                hourly.on_recipient(id, s.at, change);
-            }
-            if change.new_recipient {
-                limits.on_recipient(id, accounts.name(id), s.at, line);
-            }
+            self.on_account_recipient(id, ip, s.at, recipient, change, line);
+        }
+        // Recipients the server counted that no line named yet (their
+        // addresses are not known: counted as local ones).
+        let named = RecipientChange {
+            new_recipient: true,
+            new_failure: false,
+        };
+        for _ in 0..more_recipients {
+            self.on_account_recipient(id, ip, s.at, b"", named, line);
         }
     }
 
@@ -339,7 +347,8 @@ impl Detector {
             let merged = self.messages.hand_off(d.queue_id, reinjected, d.at);
             self.stats.messages -= u64::from(merged.was_counted).min(self.stats.messages);
             self.stats.recipients -=
-                u64::from(merged.duplicate_recipients).min(self.stats.recipients);
+                u64::from(merged.uncounted_recipients).min(self.stats.recipients);
+            self.stats.recipients += u64::from(merged.new_recipients);
             if let Some(id) = owner {
                 // The copy's fates that came before the hop (its address is
                 // not kept: only counted).

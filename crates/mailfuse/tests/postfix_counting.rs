@@ -113,3 +113,43 @@ fn content_filter_hop_is_no_delivery_and_the_account_owns_its_bounces() {
         "the notices, not the hops: {stats:#}"
     );
 }
+
+/// A spam run whose queue is backed up: qmgr takes each message in with
+/// its recipient count, but few deliveries are logged before the log ends.
+#[test]
+fn nrcpt_counts_recipients_of_a_backed_up_queue() {
+    let mut log = String::new();
+    for n in 0..30u32 {
+        let (id, s) = (qid(0xD, n), stamp(n * 3));
+        let ip = "198.51.100.77";
+        writeln!(log, "{s} mx postfix/submission/smtpd[4100]: {id}: client=unknown[{ip}], sasl_method=PLAIN, sasl_username=sales@example.com").unwrap();
+        writeln!(
+            log,
+            "{s} mx postfix/cleanup[4101]: {id}: message-id=<{n}.run@example.com>"
+        )
+        .unwrap();
+        writeln!(log, "{s} mx postfix/qmgr[4102]: {id}: from=<sales@example.com>, size=1804, nrcpt=5 (queue active)").unwrap();
+        if n < 2 {
+            // Two messages get one attempt each in: the first recipient is
+            // deferred, the other four never show up.
+            writeln!(log, "{s} mx postfix/smtp[4103]: {id}: to=<r{n}@far.test>, relay=none, delay=30, delays=0.01/0/30/0, dsn=4.4.1, status=deferred (connect to mx.far.test[192.0.2.9]:25: Connection timed out)").unwrap();
+        }
+    }
+    // A message whose two deliveries settle its nrcpt=2: counted twice, not four times.
+    let (id, s) = (qid(0xE, 1), stamp(200));
+    for line in [
+        format!("{s} mx postfix/submission/smtpd[4200]: {id}: client=pc1.example.com[192.0.2.10], sasl_method=PLAIN, sasl_username=ann@example.com"),
+        format!("{s} mx postfix/qmgr[4102]: {id}: from=<ann@example.com>, size=900, nrcpt=2 (queue active)"),
+        format!("{s} mx postfix/smtp[4103]: {id}: to=<a@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=0.4, delays=0/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F2A1)"),
+        format!("{s} mx postfix/smtp[4103]: {id}: to=<b@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=0.4, delays=0/0/0.2/0.2, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 4F2A2)"),
+        format!("{s} mx postfix/qmgr[4102]: {id}: removed"),
+    ] {
+        writeln!(log, "{line}").unwrap();
+    }
+    let report = scan(&log);
+    let sales = account(&report, "sales@example.com");
+    assert_eq!(sales["messages"], 30, "{sales:#}");
+    assert_eq!(sales["recipients"], 150, "the sum of nrcpt: {sales:#}");
+    assert_eq!(account(&report, "ann@example.com")["recipients"], 2);
+    assert_eq!(report["stats"]["recipients"], 152, "{:#}", report["stats"]);
+}
