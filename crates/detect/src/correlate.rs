@@ -73,6 +73,15 @@ pub struct OpenMessage {
     /// recipients still count) and the distinct recipients seen.
     #[serde(default)]
     pub counted_recipients: u32,
+    /// A line named the client that submitted it (Postfix `smtpd`'s
+    /// `client=`, `pickup`'s `uid=`).
+    #[serde(default)]
+    pub arrival_seen: bool,
+    /// Not a submission: a notice the server generated, an
+    /// address-verification probe, or a retry of mail queued before the log
+    /// began (its queue pass came with no arrival). Never counted.
+    #[serde(default)]
+    pub not_submission: bool,
 }
 
 /// Recipient flag: the recipient failed permanently.

@@ -254,6 +254,14 @@ impl Detector {
             ..
         } = self;
         let message = messages.entry(s.queue_id, s.at);
+        if s.client.is_some() {
+            message.arrival_seen = true;
+        }
+        // A server's notice, or a queue pass with no arrival before it (a
+        // probe, or mail queued before the log began), is no submission.
+        if s.notice_of.is_some() || (s.queue_pass && !message.arrival_seen && !message.counted) {
+            message.not_submission = true;
+        }
         if let Some(login) = s.account {
             let id = *message
                 .account
@@ -274,8 +282,10 @@ impl Detector {
             message.expected_recipients = Some(count);
         }
         let change = s.recipient.map(|r| (r, message.note_recipient(r, None)));
-        stats.recipients += u64::from(change.is_some_and(|(_, c)| c.new_recipient));
-        let newly_counted = !message.counted && s.envelope_from.is_some();
+        stats.recipients +=
+            u64::from(!message.not_submission && change.is_some_and(|(_, c)| c.new_recipient));
+        let newly_counted =
+            !message.counted && !message.not_submission && s.envelope_from.is_some();
         if newly_counted {
             message.counted = true;
             stats.messages += 1;
@@ -336,7 +346,7 @@ impl Detector {
             return;
         };
         let change = message.note_recipient(d.recipient, hop.is_none().then_some(d.status));
-        self.stats.recipients += u64::from(change.new_recipient);
+        self.stats.recipients += u64::from(change.new_recipient && !message.not_submission);
         let owner = message.counted.then_some(message.account).flatten();
         let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let settled = message.is_settled();

@@ -103,10 +103,8 @@ fn content_filter_hop_is_no_delivery_and_the_account_owns_its_bounces() {
     assert_eq!(jdoe["recipients"], 40, "{jdoe:#}");
     assert_eq!(jdoe["failed_recipients"], 40, "{jdoe:#}");
     let stats = &report["stats"];
-    assert_eq!(
-        stats["recipients"], 80,
-        "40 bounced + 40 notices: {stats:#}"
-    );
+    assert_eq!(stats["messages"], 40, "no copy, no notice: {stats:#}");
+    assert_eq!(stats["recipients"], 40, "not the notices': {stats:#}");
     assert_eq!(stats["failed"], 40, "{stats:#}");
     assert_eq!(
         stats["delivered"], 40,
@@ -153,3 +151,45 @@ fn nrcpt_counts_recipients_of_a_backed_up_queue() {
     assert_eq!(account(&report, "ann@example.com")["recipients"], 2);
     assert_eq!(report["stats"]["recipients"], 152, "{:#}", report["stats"]);
 }
+
+/// Lines of messages no account submitted: a retry of mail queued before
+/// the log begins, an address-verification probe, and the server's bounce
+/// notice about a message an account did submit.
+#[test]
+fn retries_probes_and_bounce_notices_are_no_submissions() {
+    let report = scan(RETRY_PROBE_NOTICE);
+    let stats = &report["stats"];
+    assert_eq!(stats["messages"], 1, "bob's only: {stats:#}");
+    assert_eq!(stats["recipients"], 1, "{stats:#}");
+    assert_eq!(
+        stats["delivered"], 3,
+        "2 retried + the notice, no probe: {stats:#}"
+    );
+    assert_eq!(stats["failed"], 1, "{stats:#}");
+    let bob = account(&report, "bob@example.com");
+    assert_eq!(bob["messages"], 1);
+    assert_eq!(bob["failed_recipients"], 1);
+}
+
+/// A retry (queued 35 hours before the log, `delay=126000`), a probe, and
+/// bob's bounced message with the server's notice about it.
+const RETRY_PROBE_NOTICE: &str = "\
+Dec  1 08:00:00 mx postfix/qmgr[2010]: 3A1B2C4D5E: from=<newsletter@example.com>, size=40123, nrcpt=3 (queue active)
+Dec  1 08:00:01 mx postfix/smtp[2301]: 3A1B2C4D5E: to=<a@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=126000, delays=125999/0.01/0.4/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 91F3A)
+Dec  1 08:00:01 mx postfix/smtp[2301]: 3A1B2C4D5E: to=<b@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=126000, delays=125999/0.01/0.4/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as 91F3B)
+Dec  1 08:00:01 mx postfix/qmgr[2010]: 3A1B2C4D5E: removed
+Dec  1 08:01:00 mx postfix/cleanup[2101]: 4B2C3D4E5F: message-id=<20261201080100.4B2C3D4E5F@mx.example.com>
+Dec  1 08:01:00 mx postfix/qmgr[2010]: 4B2C3D4E5F: from=<double-bounce@mx.example.com>, size=287, nrcpt=1 (queue active)
+Dec  1 08:01:01 mx postfix/smtp[2302]: 4B2C3D4E5F: to=<someone@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=0.9, delays=0/0/0.5/0.4, dsn=2.1.5, status=deliverable (250 2.1.5 Ok)
+Dec  1 08:01:01 mx postfix/qmgr[2010]: 4B2C3D4E5F: removed
+Dec  1 08:02:00 mx postfix/submission/smtpd[3001]: 5C3D4E5F6A: client=laptop.example.com[192.0.2.44], sasl_method=PLAIN, sasl_username=bob@example.com
+Dec  1 08:02:00 mx postfix/cleanup[2101]: 5C3D4E5F6A: message-id=<abc@laptop>
+Dec  1 08:02:00 mx postfix/qmgr[2010]: 5C3D4E5F6A: from=<bob@example.com>, size=1200, nrcpt=1 (queue active)
+Dec  1 08:02:01 mx postfix/smtp[2303]: 5C3D4E5F6A: to=<typo@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=0.7, delays=0/0/0.3/0.4, dsn=5.1.1, status=bounced (host mx.far.test[192.0.2.9] said: 550 5.1.1 User unknown (in reply to RCPT TO command))
+Dec  1 08:02:01 mx postfix/cleanup[2101]: 6D4E5F6A7B: message-id=<20261201080201.6D4E5F6A7B@mx.example.com>
+Dec  1 08:02:01 mx postfix/bounce[2400]: 5C3D4E5F6A: sender non-delivery notification: 6D4E5F6A7B
+Dec  1 08:02:01 mx postfix/qmgr[2010]: 6D4E5F6A7B: from=<>, size=3120, nrcpt=1 (queue active)
+Dec  1 08:02:01 mx postfix/qmgr[2010]: 5C3D4E5F6A: removed
+Dec  1 08:02:02 mx postfix/virtual[2500]: 6D4E5F6A7B: to=<bob@example.com>, relay=virtual, delay=0.02, delays=0/0/0/0.02, dsn=2.0.0, status=sent (delivered to maildir)
+Dec  1 08:02:02 mx postfix/qmgr[2010]: 6D4E5F6A7B: removed
+";

@@ -263,6 +263,7 @@ mod tests {
                 message_id: Some(b"abc@laptop"),
                 is_bounce: false,
                 tls: Some(true),
+                ..Submission::default()
             }
         );
     }

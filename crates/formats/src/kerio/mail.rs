@@ -72,6 +72,8 @@ pub(super) fn submission(at: Timestamp, fields: &[u8]) -> Parsed<'_> {
         message_id: msg_id.map(without_angles).filter(|id| !id.is_empty()),
         is_bounce: service.is_some_and(|service| service.eq_ignore_ascii_case(b"DSN")),
         tls: ssl.and_then(yes_or_no),
+        notice_of: None,
+        queue_pass: false,
     }))
 }
 
@@ -178,6 +180,7 @@ mod tests {
                 message_id: None,
                 is_bounce: false,
                 tls: Some(true),
+                ..Submission::default()
             }
         );
     }

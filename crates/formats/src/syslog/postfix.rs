@@ -97,16 +97,21 @@ const NOISE: &[&[u8]] = &[
     b"error: ",
 ];
 
-/// Queue lines that carry nothing for detection: notifications (the
-/// notification is a message of its own, with its own queue id), a remote
-/// server's words before the `to=<…>` line that settles the recipient,
-/// actions that let the message through or drop it silently, queue
-/// administration, header and body checks (see [`queue_event`]).
-const QUEUE_NOISE: &[&[u8]] = &[
+/// The notices the server generates about a message (`bounce`, `defer`…:
+/// `ID: sender non-delivery notification: NEW`): `NEW` is a message of its
+/// own that no account submitted.
+const NOTIFICATIONS: &[&[u8]] = &[
     b"sender non-delivery notification: ",
     b"sender delivery status notification: ",
     b"sender delay notification: ",
     b"postmaster non-delivery notification: ",
+];
+
+/// Queue lines that carry nothing for detection: a remote
+/// server's words before the `to=<…>` line that settles the recipient,
+/// actions that let the message through or drop it silently, queue
+/// administration, header and body checks (see [`queue_event`]).
+const QUEUE_NOISE: &[&[u8]] = &[
     b"resent-message-id=",
     b"host ",
     b"lost connection with ",
@@ -241,6 +246,18 @@ fn queue_event<'a>(
     if text == b"removed" {
         return Parsed::Event(Event::Removed(Removed { at, queue_id }));
     }
+    if let Some(notice) = strip_any_prefix(text, NOTIFICATIONS) {
+        if !is_queue_id(notice) {
+            return Parsed::Malformed("postfix notification without a queue id");
+        }
+        return submission(Submission {
+            at,
+            queue_id: notice,
+            notice_of: Some(queue_id),
+            is_bounce: true,
+            ..Submission::default()
+        });
+    }
     if let Some(refusal) = strip_any_prefix(text, REFUSALS) {
         return block(at, refusal).unwrap_or(Parsed::Ignored);
     }
@@ -318,6 +335,7 @@ fn queue_manager<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Par
         recipient_count: decimal(recipient_count).and_then(|n| u32::try_from(n).ok()),
         size: decimal(size),
         is_bounce: sender.is_empty(),
+        queue_pass: true,
         ..Submission::default()
     })
 }
@@ -338,6 +356,10 @@ fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'
         };
         if key == b"status" {
             let (word, detail) = word(value);
+            if matches!(word, b"deliverable" | b"undeliverable") {
+                // An address-verification probe's answer: nothing was sent.
+                return Parsed::Ignored;
+            }
             let Some(status) = delivery_status(word) else {
                 return Parsed::Malformed("postfix delivery with an unknown status");
             };
@@ -375,9 +397,9 @@ fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'
 
 fn delivery_status(word: &[u8]) -> Option<DeliveryStatus> {
     Some(match word {
-        b"sent" | b"deliverable" => DeliveryStatus::Delivered,
+        b"sent" => DeliveryStatus::Delivered,
         b"deferred" => DeliveryStatus::Deferred,
-        b"bounced" | b"expired" | b"undeliverable" => DeliveryStatus::Failed,
+        b"bounced" | b"expired" => DeliveryStatus::Failed,
         _ => return None,
     })
 }
