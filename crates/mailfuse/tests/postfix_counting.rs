@@ -193,3 +193,35 @@ Dec  1 08:02:01 mx postfix/qmgr[2010]: 5C3D4E5F6A: removed
 Dec  1 08:02:02 mx postfix/virtual[2500]: 6D4E5F6A7B: to=<bob@example.com>, relay=virtual, delay=0.02, delays=0/0/0/0.02, dsn=2.0.0, status=sent (delivered to maildir)
 Dec  1 08:02:02 mx postfix/qmgr[2010]: 6D4E5F6A7B: removed
 ";
+
+/// `trace` of a retry dates its arrival by `delay=` (35 hours before the
+/// log), and `trace` of a bounced message links the server's notice.
+#[test]
+fn trace_dates_a_retry_by_delay_and_links_the_bounce_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.log");
+    std::fs::write(&path, RETRY_PROBE_NOTICE).unwrap();
+    let trace = |id: &str| -> Value {
+        let output = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+            .args(["trace", "--format", "json", id])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        serde_json::from_slice(&output.stdout).unwrap()
+    };
+    let retry = trace("3A1B2C4D5E");
+    // Delivered 2026-12-01 08:00:01 after 126,000 s (35 hours) in the queue.
+    assert_eq!(retry["deliveries"][0]["at"], "2026-12-01T08:00:01Z");
+    assert_eq!(retry["received"]["at"], "2026-11-29T21:00:01Z", "{retry:#}");
+    assert_eq!(retry["received"]["at_from_delay"], true);
+
+    let bounced = trace("5C3D4E5F6A");
+    assert_eq!(
+        bounced["notices"],
+        serde_json::json!(["6D4E5F6A7B"]),
+        "{bounced:#}"
+    );
+    let notice = trace("6D4E5F6A7B");
+    assert_eq!(notice["received"]["notice_of"], "5C3D4E5F6A", "{notice:#}");
+}

@@ -14,6 +14,8 @@ mod postfix;
 
 use mailfuse_core::Timestamp;
 
+pub use self::postfix::delivery_delay;
+
 use self::clock::Clock;
 use self::envelope::Origin;
 use crate::{LineParser, ParseContext, Parsed};

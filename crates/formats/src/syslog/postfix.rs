@@ -527,6 +527,34 @@ fn without_port(text: &[u8]) -> &[u8] {
     port.get(digits..).unwrap_or_default()
 }
 
+/// The seconds a Postfix delivery line says its message spent in the
+/// queue (`delay=126000.4`): with the line's time, when the message
+/// arrived, even if that was before the log began. The fields are read in
+/// order as [`delivery`] reads them, so no address can supply a `delay=`;
+/// `None` for any other line.
+pub fn delivery_delay(line: &[u8]) -> Option<f64> {
+    let start = memmem::find(line, b": to=<")? + b": to=<".len();
+    let (_, mut rest) = address(line.get(start..)?)?;
+    loop {
+        let (key, value) = key_value(rest.strip_prefix(b", ")?)?;
+        if key == b"status" {
+            return None;
+        }
+        let (value, next) = match value.strip_prefix(b"<") {
+            Some(address_text) => address(address_text)?,
+            None => value.split_at(comma_space(value).unwrap_or(value.len())),
+        };
+        if key == b"delay" {
+            return std::str::from_utf8(value)
+                .ok()?
+                .parse::<f64>()
+                .ok()
+                .filter(|delay| delay.is_finite() && *delay >= 0.0);
+        }
+        rest = next;
+    }
+}
+
 /// The master.cf service an `smtpd` runs as: the part of its syslog name
 /// before the daemon (`postfix/submission/smtpd` → `submission`), or `smtp`
 /// when the name has none (`postfix/smtpd`, `postfix-in/smtpd`).

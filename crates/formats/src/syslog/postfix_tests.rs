@@ -516,3 +516,16 @@ fn client_lines_without_a_client() {
     );
     assert_eq!(host_only.client, Some(Client::Host(b"relay.example.net")));
 }
+
+#[test]
+fn delivery_delay_gives_the_time_in_the_queue() {
+    use super::delivery_delay;
+    let retry = b"Dec  1 08:00:01 mx postfix/smtp[2301]: 3A1B2C4D5E: to=<a@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=126000, delays=125999/0.01/0.4/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
+    assert_eq!(delivery_delay(retry), Some(126_000.0));
+    let forged = b"Dec  1 08:00:01 mx postfix/smtp[2301]: 3A1B2C4D5E: to=<\"x>, delay=9\"@far.test>, relay=none, delay=0.52, delays=0/0/0/0.52, dsn=2.0.0, status=sent (delay=99)";
+    assert_eq!(delivery_delay(forged), Some(0.52));
+    let qmgr = b"Dec  1 08:00:00 mx postfix/qmgr[2010]: 3A1B2C4D5E: from=<a@b.test>, size=1, nrcpt=1 (queue active)";
+    assert_eq!(delivery_delay(qmgr), None);
+    assert_eq!(delivery_delay(b": to=<a@b>, delay=-3, status=sent"), None);
+    assert_eq!(delivery_delay(b": to=<a@b"), None);
+}
