@@ -14,7 +14,11 @@
 //! under a new queue id (`status=sent (250 … queued as NEW)`): that hop is
 //! no delivery. The new id becomes an alias of the original, so the
 //! original (the authenticated submission) owns the final deliveries and
-//! bounces, and the re-injected copy is not a second message.
+//! bounces, and the re-injected copy is not a second message. The copy
+//! must already be in the table (filters re-inject before they answer,
+//! and the copy came over loopback with no login); a filter answering
+//! before its copy is logged is not recognised (the hop then counts as a
+//! delivery, and the copy as a message of its own).
 
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
@@ -314,6 +318,19 @@ impl MessageTable {
             .map_or(key, |&(original, _)| original)
     }
 
+    /// Whether `queue_id` is open as a content filter's copy: it came in
+    /// over loopback without a login. A loopback relay's `queued as` that
+    /// names no such message is a delivery (a local smarthost, an LMTP
+    /// server, a relay on the same host).
+    pub fn is_filter_copy(&self, queue_id: &[u8]) -> bool {
+        let key = QueueKey::new(queue_id);
+        // A message's later recipients name the copy again.
+        self.aliases.contains_key(&key)
+            || self.open.get(&key).is_some_and(|copy| {
+                copy.account.is_none() && copy.ip.is_some_and(|ip| ip.is_loopback())
+            })
+    }
+
     /// The hop of `original`'s recipients into a content filter that
     /// re-injected them as `reinjected`: from now on `reinjected`'s lines
     /// are `original`'s. If the re-injected copy's own lines came first (the
@@ -542,6 +559,40 @@ mod tests {
         assert!(!m.note_recipient(b"b@x.test", None).new_recipient);
         assert!(m.note_recipient(b"c@x.test", None).new_recipient, "a third");
         assert_eq!(m.count_recipients_up_to(2), 0, "a retry's qmgr line");
+    }
+
+    #[test]
+    fn a_filter_copy_becomes_the_original_for_every_recipient() {
+        let mut table = table(3600);
+        let original = table.entry(b"ORIG", Timestamp(0));
+        original.account = Some(AccountId::from_index(0));
+        original.counted = true;
+        original.count_recipients_up_to(2);
+        let copy = table.entry(b"COPY", Timestamp(1));
+        copy.ip = Some(IpAddr::from([127, 0, 0, 1]));
+        copy.counted = true;
+        copy.count_recipients_up_to(2);
+        assert!(table.is_filter_copy(b"COPY"));
+        assert!(!table.is_filter_copy(b"ORIG"), "it has a login");
+        assert!(!table.is_filter_copy(b"SINK1"), "a relay's own queue");
+        let merged = table.hand_off(b"ORIG", b"COPY", Timestamp(1));
+        assert!(merged.was_counted);
+        assert_eq!(merged.uncounted_recipients, 2);
+        assert!(table.is_filter_copy(b"COPY"), "the second recipient's hop");
+        assert_eq!(
+            table.hand_off(b"ORIG", b"COPY", Timestamp(1)),
+            Merged::default()
+        );
+        table.remove(b"ORIG");
+        let m = table
+            .get(b"COPY", Timestamp(2))
+            .expect("the original lives on");
+        assert!(m.account.is_some());
+        m.note_recipient(b"a@x.test", Some(DeliveryStatus::Failed));
+        m.note_recipient(b"b@x.test", Some(DeliveryStatus::Failed));
+        assert_eq!(m.failed_count(), 2);
+        table.remove(b"COPY");
+        assert!(table.is_empty(), "settled and removed under both ids");
     }
 
     #[test]

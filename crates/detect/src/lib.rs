@@ -332,7 +332,7 @@ impl Detector {
     fn on_delivery(&mut self, d: &mailfuse_core::Delivery<'_>, line: &[u8]) {
         // The hop into a content filter only names the recipient: its fate
         // comes under the re-injected queue id.
-        let hop = correlate::filter_hop(d);
+        let hop = correlate::filter_hop(d).filter(|copy| self.messages.is_filter_copy(copy));
         if hop.is_none() {
             self.stats.deliveries += 1;
             match d.status {
