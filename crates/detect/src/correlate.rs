@@ -16,7 +16,9 @@
 //! original (the authenticated submission) owns the final deliveries and
 //! bounces, and the re-injected copy is not a second message. The copy
 //! must already be in the table (filters re-inject before they answer,
-//! and the copy came over loopback with no login); a filter answering
+//! and the copy came over loopback with no login; such a message is kept
+//! for the settled grace after its `removed`, as a fast relay may deliver
+//! the copy before the filter's answer is logged); a filter answering
 //! before its copy is logged is not recognised (the hop then counts as a
 //! delivery, and the copy as a message of its own).
 
@@ -161,6 +163,12 @@ impl OpenMessage {
     /// Distinct recipients that failed permanently so far.
     pub fn failed_count(&self) -> u32 {
         self.recipients.iter().filter(|k| *k & FAILED != 0).count() as u32
+    }
+
+    /// Came in over loopback without a login: may be a content filter's
+    /// re-injected copy.
+    pub fn is_possible_copy(&self) -> bool {
+        self.account.is_none() && self.ip.is_some_and(|ip| ip.is_loopback())
     }
 
     /// Every recipient has its final fate: the server is done with the
@@ -326,9 +334,10 @@ impl MessageTable {
         let key = QueueKey::new(queue_id);
         // A message's later recipients name the copy again.
         self.aliases.contains_key(&key)
-            || self.open.get(&key).is_some_and(|copy| {
-                copy.account.is_none() && copy.ip.is_some_and(|ip| ip.is_loopback())
-            })
+            || self
+                .open
+                .get(&key)
+                .is_some_and(OpenMessage::is_possible_copy)
     }
 
     /// The hop of `original`'s recipients into a content filter that
@@ -430,8 +439,17 @@ impl MessageTable {
             }
             return;
         }
-        if !self.open.get(&key).is_some_and(|message| message.filtered) {
-            self.open.remove(&key);
+        match self.open.get(&key) {
+            Some(message) if message.filtered => {}
+            // Maybe a content filter's copy whose hop is not logged yet
+            // (a fast relay delivers the copy before the filter answers):
+            // kept for the settled grace, for the hop to find it.
+            Some(message) if message.is_settled() && message.is_possible_copy() => {
+                self.settled.push_back((message.last_seen, key));
+            }
+            _ => {
+                self.open.remove(&key);
+            }
         }
     }
 

@@ -355,6 +355,13 @@ impl Detector {
         }
         if let Some(reinjected) = hop {
             let merged = self.messages.hand_off(d.queue_id, reinjected, d.at);
+            if self
+                .messages
+                .get(d.queue_id, d.at)
+                .is_some_and(|message| message.is_settled())
+            {
+                self.messages.settle(d.queue_id, d.at);
+            }
             self.stats.messages -= u64::from(merged.was_counted).min(self.stats.messages);
             self.stats.recipients -=
                 u64::from(merged.uncounted_recipients).min(self.stats.recipients);
