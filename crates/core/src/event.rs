@@ -124,6 +124,16 @@ pub struct Submission<'a> {
     pub is_bounce: bool,
     /// Whether the client used TLS, when the log says.
     pub tls: Option<bool>,
+    /// This line is a notification the server generated about another
+    /// message (Postfix `postfix/bounce: ID: sender non-delivery
+    /// notification: NEW`, with `queue_id` NEW): the queue id of that
+    /// message. A notification is no account's submission.
+    pub notice_of: Option<&'a [u8]>,
+    /// This line repeats the queue file's envelope each time the message
+    /// enters the active queue (Postfix `qmgr`): it counts the message only
+    /// if the message's arrival (`smtpd`, `pickup`, `cleanup`) was seen;
+    /// otherwise it is a retry of mail queued before the log began.
+    pub queue_pass: bool,
 }
 
 /// How one recipient's delivery attempt ended.

@@ -8,13 +8,28 @@
 //! final fate, or when the server says the message is gone, or at the latest
 //! once it is older than the configured time to live (deliveries after that
 //! are counted as orphans).
+//!
+//! A content filter (amavis, spampd, an rspamd proxy behind Postfix's
+//! `content_filter`) takes the message over loopback and re-injects it
+//! under a new queue id (`status=sent (250 … queued as NEW)`): that hop is
+//! no delivery. The new id becomes an alias of the original, so the
+//! original (the authenticated submission) owns the final deliveries and
+//! bounces, and the re-injected copy is not a second message. The copy
+//! must already be in the table (filters re-inject before they answer,
+//! and the copy came over loopback with no login; such a message is kept
+//! for the settled grace after its `removed`, as a fast relay may deliver
+//! the copy before the filter's answer is logged); a filter answering
+//! before its copy is logged is not recognised (the hop then counts as a
+//! delivery, and the copy as a message of its own).
 
 use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
-use mailfuse_core::{DeliveryStatus, Timestamp};
+use mailfuse_core::net::parse_ip;
+use mailfuse_core::{Delivery, DeliveryStatus, Timestamp};
+use memchr::{memchr, memmem};
 use rustc_hash::{FxHashMap, FxHasher};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -54,6 +69,25 @@ pub struct OpenMessage {
     /// The line that named the login, kept until the message counts (when
     /// a later line gives its sender) to serve as evidence.
     pub first_line: Option<Box<[u8]>>,
+    /// Recipients were handed to a content filter: their fates come under
+    /// the re-injected queue id, so the server's `removed` of this id does
+    /// not end the message.
+    #[serde(default)]
+    pub filtered: bool,
+    /// Recipients counted for the message so far: the most of the server's
+    /// count (`nrcpt`, known before any delivery, so a backed-up queue's
+    /// recipients still count) and the distinct recipients seen.
+    #[serde(default)]
+    pub counted_recipients: u32,
+    /// A line named the client that submitted it (Postfix `smtpd`'s
+    /// `client=`, `pickup`'s `uid=`).
+    #[serde(default)]
+    pub arrival_seen: bool,
+    /// Not a submission: a notice the server generated, an
+    /// address-verification probe, or a retry of mail queued before the log
+    /// began (its queue pass came with no arrival). Never counted.
+    #[serde(default)]
+    pub not_submission: bool,
 }
 
 /// Recipient flag: the recipient failed permanently.
@@ -99,9 +133,26 @@ impl OpenMessage {
             self.overflowed = true;
         }
         RecipientChange {
-            new_recipient: true,
+            new_recipient: self.overflowed || self.one_more_recipient(),
             new_failure: flags & FAILED != 0,
         }
+    }
+
+    /// A recipient was first seen: whether it raises the count (it does not
+    /// when the server's `nrcpt` already counted it).
+    fn one_more_recipient(&mut self) -> bool {
+        let seen = self.recipient_count();
+        let more = seen > self.counted_recipients;
+        self.counted_recipients = self.counted_recipients.max(seen);
+        more
+    }
+
+    /// The server says the message has `n` recipients: how many more than
+    /// already counted that makes.
+    pub fn count_recipients_up_to(&mut self, n: u32) -> u32 {
+        let more = n.saturating_sub(self.counted_recipients);
+        self.counted_recipients += more;
+        more
     }
 
     /// Distinct recipients seen so far.
@@ -112,6 +163,12 @@ impl OpenMessage {
     /// Distinct recipients that failed permanently so far.
     pub fn failed_count(&self) -> u32 {
         self.recipients.iter().filter(|k| *k & FAILED != 0).count() as u32
+    }
+
+    /// Came in over loopback without a login: may be a content filter's
+    /// re-injected copy.
+    pub fn is_possible_copy(&self) -> bool {
+        self.account.is_none() && self.ip.is_some_and(|ip| ip.is_loopback())
     }
 
     /// Every recipient has its final fate: the server is done with the
@@ -126,6 +183,48 @@ impl OpenMessage {
             && !self.recipients.is_empty()
             && self.recipients.iter().all(|k| k & SETTLED != 0)
     }
+}
+
+/// The queue id a content filter re-injected the message under, when
+/// `delivery` is the hop into the filter: handed over to a loopback relay
+/// (`relay=127.0.0.1[127.0.0.1]:10024`) that accepted it with `queued as
+/// ID`. A remote server's `queued as` names that server's queue: not
+/// followed.
+pub fn filter_hop<'a>(delivery: &Delivery<'a>) -> Option<&'a [u8]> {
+    if delivery.status != DeliveryStatus::Delivered {
+        return None;
+    }
+    let relay = delivery.relay?;
+    let open = memchr(b'[', relay)?;
+    let inside = relay.get(open + 1..)?;
+    let ip = parse_ip(inside.get(..memchr(b']', inside)?)?)?;
+    if !ip.is_loopback() {
+        return None;
+    }
+    let detail = delivery.detail;
+    let start = memmem::rfind(detail, b"queued as ")? + b"queued as ".len();
+    let id = detail.get(start..)?;
+    let end = id
+        .iter()
+        .position(|b| !b.is_ascii_alphanumeric())
+        .unwrap_or(id.len());
+    let id = id.get(..end)?;
+    (!id.is_empty()).then_some(id)
+}
+
+/// What joining a re-injected message to its original changed in counts
+/// already made for the re-injected one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Merged {
+    /// The re-injected copy had been counted as a message of its own.
+    pub was_counted: bool,
+    /// Recipients counted for the copy, to uncount (the original counts
+    /// its own).
+    pub uncounted_recipients: u32,
+    /// Its recipients that raise the original's count.
+    pub new_recipients: u32,
+    /// Its permanent failures the original did not have yet.
+    pub new_failures: u32,
 }
 
 /// Case-insensitive hash of an address (mail domains are case-insensitive,
@@ -195,6 +294,13 @@ pub struct MessageTable {
     settled: VecDeque<(Timestamp, QueueKey)>,
     lifetimes: Lifetimes,
     expired: u64,
+    /// Queue ids a content filter re-injected a message under, each to the
+    /// original's id, with when the hop was seen (forgotten after the time
+    /// to live).
+    #[serde(default)]
+    aliases: FxHashMap<QueueKey, (QueueKey, Timestamp)>,
+    #[serde(default)]
+    aliases_by_age: VecDeque<(Timestamp, QueueKey)>,
 }
 
 impl MessageTable {
@@ -206,7 +312,77 @@ impl MessageTable {
             settled: VecDeque::new(),
             lifetimes,
             expired: 0,
+            aliases: FxHashMap::default(),
+            aliases_by_age: VecDeque::new(),
         }
+    }
+
+    /// The key of `queue_id`, or of the original message when it is a
+    /// content filter's re-injection.
+    fn key(&self, queue_id: &[u8]) -> QueueKey {
+        let key = QueueKey::new(queue_id);
+        self.aliases
+            .get(&key)
+            .map_or(key, |&(original, _)| original)
+    }
+
+    /// Whether `queue_id` is open as a content filter's copy: it came in
+    /// over loopback without a login. A loopback relay's `queued as` that
+    /// names no such message is a delivery (a local smarthost, an LMTP
+    /// server, a relay on the same host).
+    pub fn is_filter_copy(&self, queue_id: &[u8]) -> bool {
+        let key = QueueKey::new(queue_id);
+        // A message's later recipients name the copy again.
+        self.aliases.contains_key(&key)
+            || self
+                .open
+                .get(&key)
+                .is_some_and(OpenMessage::is_possible_copy)
+    }
+
+    /// The hop of `original`'s recipients into a content filter that
+    /// re-injected them as `reinjected`: from now on `reinjected`'s lines
+    /// are `original`'s. If the re-injected copy's own lines came first (the
+    /// filter re-injects before it answers), its entry is folded into the
+    /// original and what it had counted is returned, for the caller to undo.
+    pub fn hand_off(&mut self, original: &[u8], reinjected: &[u8], at: Timestamp) -> Merged {
+        let original = self.key(original);
+        let alias = QueueKey::new(reinjected);
+        if alias == original || !self.open.contains_key(&original) {
+            return Merged::default();
+        }
+        let mut merged = Merged::default();
+        if let Some(copy) = self.open.remove(&alias) {
+            merged.was_counted = copy.counted;
+            merged.uncounted_recipients = copy.counted_recipients;
+            if let Some(message) = self.open.get_mut(&original) {
+                for key in copy.recipients {
+                    match message
+                        .recipients
+                        .iter_mut()
+                        .find(|k| **k & !FLAGS == key & !FLAGS)
+                    {
+                        Some(known) => {
+                            merged.new_failures +=
+                                u32::from(key & FAILED != 0 && *known & FAILED == 0);
+                            *known |= key & FLAGS;
+                        }
+                        None => {
+                            merged.new_failures += u32::from(key & FAILED != 0);
+                            message.recipients.push(key);
+                            merged.new_recipients += u32::from(message.one_more_recipient());
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(message) = self.open.get_mut(&original) {
+            message.filtered = true;
+        }
+        if self.aliases.insert(alias, (original, at)).is_none() {
+            self.aliases_by_age.push_back((at, alias));
+        }
+        merged
     }
 
     /// Takes new lifetimes (after a restore with a changed configuration).
@@ -217,7 +393,7 @@ impl MessageTable {
     /// The message with `queue_id`, created if unknown.
     pub fn entry(&mut self, queue_id: &[u8], at: Timestamp) -> &mut OpenMessage {
         self.expire(at);
-        let key = QueueKey::new(queue_id);
+        let key = self.key(queue_id);
         let message = self.open.entry(key).or_insert_with(|| {
             self.by_age.push_back((at, key));
             OpenMessage {
@@ -232,7 +408,8 @@ impl MessageTable {
     /// The message with `queue_id`, if it is open.
     pub fn get(&mut self, queue_id: &[u8], at: Timestamp) -> Option<&mut OpenMessage> {
         self.expire(at);
-        let message = self.open.get_mut(&QueueKey::new(queue_id))?;
+        let key = self.key(queue_id);
+        let message = self.open.get_mut(&key)?;
         message.last_seen = message.last_seen.max(at);
         Some(message)
     }
@@ -242,13 +419,38 @@ impl MessageTable {
     /// messages settle within seconds, so the table holds those of the last
     /// grace period and the deferred ones: small enough for the CPU cache.
     pub fn settle(&mut self, queue_id: &[u8], at: Timestamp) {
-        self.settled.push_back((at, QueueKey::new(queue_id)));
+        let key = self.key(queue_id);
+        self.settled.push_back((at, key));
     }
 
     /// Forgets a message the server says is gone (Postfix `removed`, Exim
-    /// `Completed`).
+    /// `Completed`). A message handed to a content filter lives on under
+    /// its re-injected id; once that is removed too, the message is
+    /// forgotten if settled (else the time to live ends it).
     pub fn remove(&mut self, queue_id: &[u8]) {
-        self.open.remove(&QueueKey::new(queue_id));
+        let key = QueueKey::new(queue_id);
+        if let Some((original, _)) = self.aliases.remove(&key) {
+            if self
+                .open
+                .get(&original)
+                .is_some_and(OpenMessage::is_settled)
+            {
+                self.open.remove(&original);
+            }
+            return;
+        }
+        match self.open.get(&key) {
+            Some(message) if message.filtered => {}
+            // Maybe a content filter's copy whose hop is not logged yet
+            // (a fast relay delivers the copy before the filter answers):
+            // kept for the settled grace, for the hop to find it.
+            Some(message) if message.is_settled() && message.is_possible_copy() => {
+                self.settled.push_back((message.last_seen, key));
+            }
+            _ => {
+                self.open.remove(&key);
+            }
+        }
     }
 
     /// Messages currently open.
@@ -282,6 +484,15 @@ impl MessageTable {
                 if open.get().last_seen == settled_at && open.get().is_settled() {
                     open.remove();
                 }
+            }
+        }
+        while let Some(&(seen, alias)) = self.aliases_by_age.front() {
+            if now.as_secs() - seen.as_secs() <= ttl_secs {
+                break;
+            }
+            self.aliases_by_age.pop_front();
+            if self.aliases.get(&alias).is_some_and(|&(_, at)| at == seen) {
+                self.aliases.remove(&alias);
             }
         }
         while let Some(&(first_seen, key)) = self.by_age.front() {
@@ -356,6 +567,50 @@ mod tests {
         assert!(!m.is_settled());
         m.note_recipient(b"b@x.test", Some(DeliveryStatus::Delivered));
         assert!(m.is_settled());
+    }
+
+    #[test]
+    fn nrcpt_counts_recipients_until_deliveries_name_more() {
+        let mut m = OpenMessage::default();
+        assert_eq!(m.count_recipients_up_to(2), 2);
+        assert!(!m.note_recipient(b"a@x.test", None).new_recipient);
+        assert!(!m.note_recipient(b"b@x.test", None).new_recipient);
+        assert!(m.note_recipient(b"c@x.test", None).new_recipient, "a third");
+        assert_eq!(m.count_recipients_up_to(2), 0, "a retry's qmgr line");
+    }
+
+    #[test]
+    fn a_filter_copy_becomes_the_original_for_every_recipient() {
+        let mut table = table(3600);
+        let original = table.entry(b"ORIG", Timestamp(0));
+        original.account = Some(AccountId::from_index(0));
+        original.counted = true;
+        original.count_recipients_up_to(2);
+        let copy = table.entry(b"COPY", Timestamp(1));
+        copy.ip = Some(IpAddr::from([127, 0, 0, 1]));
+        copy.counted = true;
+        copy.count_recipients_up_to(2);
+        assert!(table.is_filter_copy(b"COPY"));
+        assert!(!table.is_filter_copy(b"ORIG"), "it has a login");
+        assert!(!table.is_filter_copy(b"SINK1"), "a relay's own queue");
+        let merged = table.hand_off(b"ORIG", b"COPY", Timestamp(1));
+        assert!(merged.was_counted);
+        assert_eq!(merged.uncounted_recipients, 2);
+        assert!(table.is_filter_copy(b"COPY"), "the second recipient's hop");
+        assert_eq!(
+            table.hand_off(b"ORIG", b"COPY", Timestamp(1)),
+            Merged::default()
+        );
+        table.remove(b"ORIG");
+        let m = table
+            .get(b"COPY", Timestamp(2))
+            .expect("the original lives on");
+        assert!(m.account.is_some());
+        m.note_recipient(b"a@x.test", Some(DeliveryStatus::Failed));
+        m.note_recipient(b"b@x.test", Some(DeliveryStatus::Failed));
+        assert_eq!(m.failed_count(), 2);
+        table.remove(b"COPY");
+        assert!(table.is_empty(), "settled and removed under both ids");
     }
 
     #[test]

@@ -43,8 +43,9 @@ pub use local_domains::LocalDomain;
 pub use mailfuse_limits::{LimitRules, LimitsConfig, Usage};
 pub use summary::AccountSummary;
 
+use account_id::AccountId;
 use compromise::Accounts;
-use correlate::{Lifetimes, MessageTable};
+use correlate::{Lifetimes, MessageTable, RecipientChange};
 use guessing::{Guessing, Success};
 use hourly::HourlyCollector;
 use limits::Limits;
@@ -264,6 +265,14 @@ impl Detector {
         } = self;
         accounts.on_submission_line(s.queue_id, s.unqualified_sender, s.envelope_from);
         let message = messages.entry(s.queue_id, s.at);
+        if s.client.is_some() {
+            message.arrival_seen = true;
+        }
+        // A server's notice, or a queue pass with no arrival before it (a
+        // probe, or mail queued before the log began), is no submission.
+        if s.notice_of.is_some() || (s.queue_pass && !message.arrival_seen && !message.counted) {
+            message.not_submission = true;
+        }
         if let Some(login) = s.account {
             let id = *message
                 .account
@@ -284,12 +293,19 @@ impl Detector {
             message.expected_recipients = Some(count);
         }
         let change = s.recipient.map(|r| (r, message.note_recipient(r, None)));
-        stats.recipients += u64::from(change.is_some_and(|(_, c)| c.new_recipient));
-        let newly_counted = !message.counted && s.envelope_from.is_some();
+        stats.recipients +=
+            u64::from(!message.not_submission && change.is_some_and(|(_, c)| c.new_recipient));
+        let newly_counted =
+            !message.counted && !message.not_submission && s.envelope_from.is_some();
         if newly_counted {
             message.counted = true;
             stats.messages += 1;
         }
+        let more_recipients = match (s.recipient_count, message.counted) {
+            (Some(n), true) => message.count_recipients_up_to(n),
+            _ => 0,
+        };
+        stats.recipients += u64::from(more_recipients);
         let Some(id) = message.account else { return };
         if let Some(ip) = smtp_login(s) {
             stats.auth_successes += 1;
@@ -313,48 +329,95 @@ impl Detector {
                 hourly.on_message(id, ip, s.at);
             }
         }
+        let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         if let (Some((recipient, change)), true) = (change, message.counted) {
-            let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            accounts.on_recipient(id, ip, s.at, recipient, change, line);
-            if let Some(hourly) = hourly {
-                hourly.on_recipient(id, s.at, change);
-            }
-            if change.new_recipient {
-                limits.on_recipient(id, accounts.name(id), s.at, line);
-            }
+            self.on_account_recipient(id, ip, s.at, recipient, change, line);
+        }
+        // Recipients the server counted that no line named yet (their
+        // addresses are not known: counted as local ones).
+        let named = RecipientChange {
+            new_recipient: true,
+            new_failure: false,
+        };
+        for _ in 0..more_recipients {
+            self.on_account_recipient(id, ip, s.at, b"", named, line);
         }
     }
 
     fn on_delivery(&mut self, d: &mailfuse_core::Delivery<'_>, line: &[u8]) {
-        self.stats.deliveries += 1;
-        match d.status {
-            DeliveryStatus::Delivered => {
-                self.stats.delivered += 1;
-                self.accounts.on_delivered(d.recipient, d.relay);
+        // The hop into a content filter only names the recipient: its fate
+        // comes under the re-injected queue id.
+        let hop = correlate::filter_hop(d).filter(|copy| self.messages.is_filter_copy(copy));
+        if hop.is_none() {
+            self.stats.deliveries += 1;
+            match d.status {
+                DeliveryStatus::Delivered => {
+                    self.stats.delivered += 1;
+                    self.accounts.on_delivered(d.recipient, d.relay);
+                }
+                DeliveryStatus::Deferred => self.stats.deferred += 1,
+                DeliveryStatus::Failed => self.stats.failed += 1,
             }
-            DeliveryStatus::Deferred => self.stats.deferred += 1,
-            DeliveryStatus::Failed => self.stats.failed += 1,
         }
         let Some(message) = self.messages.get(d.queue_id, d.at) else {
             self.stats.orphan_deliveries += 1;
             return;
         };
-        let change = message.note_recipient(d.recipient, Some(d.status));
-        self.stats.recipients += u64::from(change.new_recipient);
-        if let (Some(id), true) = (message.account, message.counted) {
-            let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
-            self.accounts
-                .on_recipient(id, ip, d.at, d.recipient, change, line);
-            if let Some(hourly) = &mut self.hourly {
-                hourly.on_recipient(id, d.at, change);
-            }
-            if change.new_recipient {
-                let name = self.accounts.name(id);
-                self.limits.on_recipient(id, name, d.at, line);
-            }
+        let change = message.note_recipient(d.recipient, hop.is_none().then_some(d.status));
+        self.stats.recipients += u64::from(change.new_recipient && !message.not_submission);
+        let owner = message.counted.then_some(message.account).flatten();
+        let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let settled = message.is_settled();
+        if let Some(id) = owner {
+            self.on_account_recipient(id, ip, d.at, d.recipient, change, line);
         }
-        if message.is_settled() {
+        if let Some(reinjected) = hop {
+            let merged = self.messages.hand_off(d.queue_id, reinjected, d.at);
+            if self
+                .messages
+                .get(d.queue_id, d.at)
+                .is_some_and(|message| message.is_settled())
+            {
+                self.messages.settle(d.queue_id, d.at);
+            }
+            self.stats.messages -= u64::from(merged.was_counted).min(self.stats.messages);
+            self.stats.recipients -=
+                u64::from(merged.uncounted_recipients).min(self.stats.recipients);
+            self.stats.recipients += u64::from(merged.new_recipients);
+            if let Some(id) = owner {
+                // The copy's fates that came before the hop (its address is
+                // not kept: only counted).
+                for n in 0..merged.new_recipients.max(merged.new_failures) {
+                    let change = RecipientChange {
+                        new_recipient: n < merged.new_recipients,
+                        new_failure: n < merged.new_failures,
+                    };
+                    self.on_account_recipient(id, ip, d.at, b"", change, line);
+                }
+            }
+        } else if settled {
             self.messages.settle(d.queue_id, d.at);
+        }
+    }
+
+    /// One recipient line of an account's counted message.
+    fn on_account_recipient(
+        &mut self,
+        id: AccountId,
+        ip: IpAddr,
+        at: Timestamp,
+        recipient: &[u8],
+        change: RecipientChange,
+        line: &[u8],
+    ) {
+        self.accounts
+            .on_recipient(id, ip, at, recipient, change, line);
+        if let Some(hourly) = &mut self.hourly {
+            hourly.on_recipient(id, at, change);
+        }
+        if change.new_recipient {
+            let name = self.accounts.name(id);
+            self.limits.on_recipient(id, name, at, line);
         }
     }
 

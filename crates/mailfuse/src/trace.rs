@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
 use mailfuse_detect::incident::{evidence_line, lossy};
+use mailfuse_formats::syslog::delivery_delay;
 use serde::Serialize;
 
 use crate::engine::{self, ReadOptions};
@@ -23,6 +24,9 @@ const CONTEXT_BEFORE_SECS: i64 = 7 * 24 * 3600;
 #[derive(Debug, Default, Serialize)]
 pub struct Story {
     pub received: Option<Received>,
+    /// Notices the server sent about this message (Postfix bounce, delay
+    /// and delivery-status notifications): their queue ids.
+    pub notices: Vec<String>,
     pub deliveries: Vec<DeliveryRecord>,
     /// The message's log lines in order (at most 1000).
     pub lines: Vec<String>,
@@ -44,6 +48,11 @@ pub struct Received {
     pub message_id: Option<String>,
     pub tls: Option<bool>,
     pub bounce: bool,
+    /// The message is the server's notice about this queue id.
+    pub notice_of: Option<String>,
+    /// The arrival time was taken from a delivery's `delay=` (the message
+    /// was queued before the first line about it).
+    pub at_from_delay: bool,
 }
 
 /// One recipient's delivery attempt.
@@ -90,10 +99,22 @@ pub fn trace(queue_id: &str, paths: &[PathBuf], options: &ReadOptions) -> Result
     let wanted = queue_id.trim().as_bytes();
     let mut story = Story::default();
     engine::read_all(paths, options, |event, line| {
-        if !event
-            .queue_id()
-            .is_some_and(|q| q.eq_ignore_ascii_case(wanted))
-        {
+        let is_wanted = |id: &[u8]| id.eq_ignore_ascii_case(wanted);
+        if let Event::Submission(s) = event {
+            if let (Some(original), true) = (s.notice_of, !is_wanted(s.queue_id)) {
+                if is_wanted(original) {
+                    // The server's notice about this message: linked, and
+                    // its own lines are under its own queue id.
+                    story.notices.push(lossy(s.queue_id));
+                    story.lines_total += 1;
+                    if story.lines.len() < MAX_LINES {
+                        story.lines.push(evidence_line(line));
+                    }
+                }
+                return;
+            }
+        }
+        if !event.queue_id().is_some_and(is_wanted) {
             return;
         }
         story.lines_total += 1;
@@ -118,15 +139,30 @@ pub fn trace(queue_id: &str, paths: &[PathBuf], options: &ReadOptions) -> Result
                 r.size = r.size.or(s.size);
                 r.tls = r.tls.or(s.tls);
                 r.bounce |= s.is_bounce;
+                if r.notice_of.is_none() {
+                    r.notice_of = s.notice_of.map(lossy);
+                }
             }
-            Event::Delivery(d) => story.deliveries.push(DeliveryRecord {
-                at: d.at,
-                recipient: lossy(d.recipient),
-                status: d.status,
-                dsn: d.dsn.map(lossy),
-                detail: lossy(d.detail),
-                relay: d.relay.map(lossy),
-            }),
+            Event::Delivery(d) => {
+                // `delay=` dates the arrival of mail queued before the log
+                // (its lines here begin with a queue pass: no client).
+                let retried = story.received.as_mut().filter(|r| r.client.is_none());
+                if let (Some(r), Some(delay)) = (retried, delivery_delay(line)) {
+                    let arrived = d.at.plus(-(delay.round() as i64));
+                    if r.at.is_none_or(|at| arrived < at) {
+                        r.at = Some(arrived);
+                        r.at_from_delay = true;
+                    }
+                }
+                story.deliveries.push(DeliveryRecord {
+                    at: d.at,
+                    recipient: lossy(d.recipient),
+                    status: d.status,
+                    dsn: d.dsn.map(lossy),
+                    detail: lossy(d.detail),
+                    relay: d.relay.map(lossy),
+                });
+            }
             _ => {}
         }
     })?;

@@ -221,6 +221,7 @@ fn watch_locks_the_hijacked_account_on_a_real_postfix_holds_its_spam_and_alerts(
         }),
         defer_relay: true,
         utc_log: true,
+        ..Options::default()
     };
     let lab = Lab::start_with(&[ALICE, SALES], &options);
     let setup = write_config(&lab, alerts_port);

@@ -279,6 +279,7 @@ mod tests {
                 unqualified_sender: None,
                 is_bounce: false,
                 tls: Some(true),
+                ..Submission::default()
             }
         );
     }

@@ -73,6 +73,8 @@ pub(super) fn submission(at: Timestamp, fields: &[u8]) -> Parsed<'_> {
         unqualified_sender: None,
         is_bounce: service.is_some_and(|service| service.eq_ignore_ascii_case(b"DSN")),
         tls: ssl.and_then(yes_or_no),
+        notice_of: None,
+        queue_pass: false,
     }))
 }
 
@@ -180,6 +182,7 @@ mod tests {
                 unqualified_sender: None,
                 is_bounce: false,
                 tls: Some(true),
+                ..Submission::default()
             }
         );
     }

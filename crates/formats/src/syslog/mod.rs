@@ -16,6 +16,8 @@ use std::net::IpAddr;
 
 use mailfuse_core::{AuthFailure, AuthFailureKind, Client, Event, Timestamp};
 
+pub use self::postfix::delivery_delay;
+
 use self::clock::Clock;
 use self::envelope::Origin;
 use crate::{LineParser, ParseContext, Parsed};

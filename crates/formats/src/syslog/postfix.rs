@@ -97,16 +97,21 @@ const NOISE: &[&[u8]] = &[
     b"error: ",
 ];
 
-/// Queue lines that carry nothing for detection: notifications (the
-/// notification is a message of its own, with its own queue id), a remote
-/// server's words before the `to=<…>` line that settles the recipient,
-/// actions that let the message through or drop it silently, queue
-/// administration, header and body checks (see [`queue_event`]).
-const QUEUE_NOISE: &[&[u8]] = &[
+/// The notices the server generates about a message (`bounce`, `defer`…:
+/// `ID: sender non-delivery notification: NEW`): `NEW` is a message of its
+/// own that no account submitted.
+const NOTIFICATIONS: &[&[u8]] = &[
     b"sender non-delivery notification: ",
     b"sender delivery status notification: ",
     b"sender delay notification: ",
     b"postmaster non-delivery notification: ",
+];
+
+/// Queue lines that carry nothing for detection: a remote
+/// server's words before the `to=<…>` line that settles the recipient,
+/// actions that let the message through or drop it silently, queue
+/// administration, header and body checks (see [`queue_event`]).
+const QUEUE_NOISE: &[&[u8]] = &[
     b"resent-message-id=",
     b"host ",
     b"lost connection with ",
@@ -245,6 +250,18 @@ fn queue_event<'a>(
     if text == b"removed" {
         return Parsed::Event(Event::Removed(Removed { at, queue_id }));
     }
+    if let Some(notice) = strip_any_prefix(text, NOTIFICATIONS) {
+        if !is_queue_id(notice) {
+            return Parsed::Malformed("postfix notification without a queue id");
+        }
+        return submission(Submission {
+            at,
+            queue_id: notice,
+            notice_of: Some(queue_id),
+            is_bounce: true,
+            ..Submission::default()
+        });
+    }
     if let Some(refusal) = strip_any_prefix(text, REFUSALS) {
         return block(at, refusal).unwrap_or(Parsed::Ignored);
     }
@@ -322,6 +339,7 @@ fn queue_manager<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Par
         recipient_count: decimal(recipient_count).and_then(|n| u32::try_from(n).ok()),
         size: decimal(size),
         is_bounce: sender.is_empty(),
+        queue_pass: true,
         ..Submission::default()
     })
 }
@@ -342,6 +360,10 @@ fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'
         };
         if key == b"status" {
             let (word, detail) = word(value);
+            if matches!(word, b"deliverable" | b"undeliverable") {
+                // An address-verification probe's answer: nothing was sent.
+                return Parsed::Ignored;
+            }
             let Some(status) = delivery_status(word) else {
                 return Parsed::Malformed("postfix delivery with an unknown status");
             };
@@ -379,9 +401,9 @@ fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'
 
 fn delivery_status(word: &[u8]) -> Option<DeliveryStatus> {
     Some(match word {
-        b"sent" | b"deliverable" => DeliveryStatus::Delivered,
+        b"sent" => DeliveryStatus::Delivered,
         b"deferred" => DeliveryStatus::Deferred,
-        b"bounced" | b"expired" | b"undeliverable" => DeliveryStatus::Failed,
+        b"bounced" | b"expired" => DeliveryStatus::Failed,
         _ => return None,
     })
 }
@@ -507,6 +529,34 @@ fn without_port(text: &[u8]) -> &[u8] {
         return text;
     }
     port.get(digits..).unwrap_or_default()
+}
+
+/// The seconds a Postfix delivery line says its message spent in the
+/// queue (`delay=126000.4`): with the line's time, when the message
+/// arrived, even if that was before the log began. The fields are read in
+/// order as [`delivery`] reads them, so no address can supply a `delay=`;
+/// `None` for any other line.
+pub fn delivery_delay(line: &[u8]) -> Option<f64> {
+    let start = memmem::find(line, b": to=<")? + b": to=<".len();
+    let (_, mut rest) = address(line.get(start..)?)?;
+    loop {
+        let (key, value) = key_value(rest.strip_prefix(b", ")?)?;
+        if key == b"status" {
+            return None;
+        }
+        let (value, next) = match value.strip_prefix(b"<") {
+            Some(address_text) => address(address_text)?,
+            None => value.split_at(comma_space(value).unwrap_or(value.len())),
+        };
+        if key == b"delay" {
+            return std::str::from_utf8(value)
+                .ok()?
+                .parse::<f64>()
+                .ok()
+                .filter(|delay| delay.is_finite() && *delay >= 0.0);
+        }
+        rest = next;
+    }
 }
 
 /// The master.cf service an `smtpd` runs as: the part of its syslog name

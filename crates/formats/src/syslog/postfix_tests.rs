@@ -163,6 +163,7 @@ fn qmgr_sender_size_and_recipient_count() {
             envelope_from: Some(b"alice@example.test"),
             size: Some(384),
             recipient_count: Some(1),
+            queue_pass: true,
             ..Submission::default()
         }
     );
@@ -280,8 +281,8 @@ fn error_agent_relay_none_and_other_statuses() {
         }
     };
     assert_eq!(status("expired"), Some(DeliveryStatus::Failed));
-    assert_eq!(status("undeliverable"), Some(DeliveryStatus::Failed));
-    assert_eq!(status("deliverable"), Some(DeliveryStatus::Delivered));
+    assert_eq!(status("undeliverable"), None);
+    assert_eq!(status("deliverable"), None);
     assert_eq!(status("SOFTBOUNCE"), None);
 }
 
@@ -322,9 +323,32 @@ fn truncated_deliveries_are_malformed() {
 }
 
 #[test]
-fn bounce_notification_is_ignored() {
+fn bounce_notification_names_the_notice_and_its_original() {
     let line = b"Nov 22 21:42:01 mail postfix/bounce[7120]: 2441AB4574: sender non-delivery notification: 5B2C1A4575";
-    assert_eq!(parse(line), Parsed::Ignored);
+    assert_eq!(
+        submission(line),
+        Submission {
+            at: utc(2026, 11, 22, 21, 42, 1),
+            queue_id: b"5B2C1A4575",
+            notice_of: Some(b"2441AB4574"),
+            is_bounce: true,
+            ..Submission::default()
+        }
+    );
+    let delay = b"Nov 22 21:42:01 mail postfix/bounce[7120]: 2441AB4574: sender delay notification: 6C3D2B4576";
+    assert_eq!(submission(delay).notice_of, Some(&b"2441AB4574"[..]));
+    let odd = b"Nov 22 21:42:01 mail postfix/bounce[7120]: 2441AB4574: sender non-delivery notification: soon";
+    assert!(matches!(parse(odd), Parsed::Malformed(_)));
+}
+
+#[test]
+fn address_verification_probes_are_no_deliveries() {
+    for line in [
+        &b"Nov 22 21:42:05 mail postfix/smtp[7130]: 7D4E3C4577: to=<someone@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=1.1, delays=0/0/0.6/0.5, dsn=2.1.5, status=deliverable (250 2.1.5 Ok)"[..],
+        b"Nov 22 21:42:05 mail postfix/smtp[7130]: 7D4E3C4578: to=<nobody@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=1.1, delays=0/0/0.6/0.5, dsn=5.1.1, status=undeliverable (host mx.far.test[192.0.2.9] said: 550 5.1.1 User unknown (in reply to RCPT TO command))",
+    ] {
+        assert_eq!(parse(line), Parsed::Ignored);
+    }
 }
 
 #[test]
@@ -496,4 +520,17 @@ fn client_lines_without_a_client() {
         b"Nov 22 21:41:33 mail postfix/smtpd[1]: 2441AB4574: client=relay.example.net[not-an-ip]",
     );
     assert_eq!(host_only.client, Some(Client::Host(b"relay.example.net")));
+}
+
+#[test]
+fn delivery_delay_gives_the_time_in_the_queue() {
+    use super::delivery_delay;
+    let retry = b"Dec  1 08:00:01 mx postfix/smtp[2301]: 3A1B2C4D5E: to=<a@far.test>, relay=mx.far.test[192.0.2.9]:25, delay=126000, delays=125999/0.01/0.4/0.6, dsn=2.0.0, status=sent (250 2.0.0 Ok)";
+    assert_eq!(delivery_delay(retry), Some(126_000.0));
+    let forged = b"Dec  1 08:00:01 mx postfix/smtp[2301]: 3A1B2C4D5E: to=<\"x>, delay=9\"@far.test>, relay=none, delay=0.52, delays=0/0/0/0.52, dsn=2.0.0, status=sent (delay=99)";
+    assert_eq!(delivery_delay(forged), Some(0.52));
+    let qmgr = b"Dec  1 08:00:00 mx postfix/qmgr[2010]: 3A1B2C4D5E: from=<a@b.test>, size=1, nrcpt=1 (queue active)";
+    assert_eq!(delivery_delay(qmgr), None);
+    assert_eq!(delivery_delay(b": to=<a@b>, delay=-3, status=sent"), None);
+    assert_eq!(delivery_delay(b": to=<a@b"), None);
 }

@@ -31,6 +31,10 @@ pub struct Options {
     pub defer_relay: bool,
     /// Log timestamps in UTC whatever the machine's zone (`TZ=UTC`).
     pub utc_log: bool,
+    /// Pass every message through a loopback content filter
+    /// (`content_filter = scan:[127.0.0.1]:PORT`, [`start_content_filter`])
+    /// that re-injects it through a second smtpd, as amavis does.
+    pub content_filter: bool,
 }
 
 /// Local mailboxes and the plain smtpd that takes mail for them.
@@ -91,11 +95,30 @@ impl Postfix {
         );
         main.push_str(&postfix.extras(options));
         fs::write(postfix.config_dir.join("main.cf"), main).unwrap();
-        fs::write(
-            postfix.config_dir.join("master.cf"),
-            master_cf(submission_port, options),
-        )
-        .unwrap();
+        let mut master = master_cf(submission_port, options);
+        if options.content_filter {
+            let (filter_port, reinject_port) = (super::free_port(), super::free_port());
+            start_content_filter(filter_port, reinject_port);
+            let mut main = fs::read_to_string(postfix.config_dir.join("main.cf")).unwrap();
+            main.push_str(&format!(
+                "content_filter = scan:[127.0.0.1]:{filter_port}\n"
+            ));
+            fs::write(postfix.config_dir.join("main.cf"), main).unwrap();
+            master.push_str(&format!(
+                "\
+scan      unix  -       -       n       -       2       smtp
+  -o syslog_name=postfix/scan
+127.0.0.1:{reinject_port} inet n - n - - smtpd
+  -o syslog_name=postfix/reinject
+  -o content_filter=
+  -o mynetworks=127.0.0.0/8
+  -o smtpd_relay_restrictions=permit_mynetworks,reject
+  -o smtpd_recipient_restrictions=
+  -o receive_override_options=no_unknown_recipient_checks,no_header_body_checks
+"
+            ));
+        }
+        fs::write(postfix.config_dir.join("master.cf"), master).unwrap();
         // master and postlogd write their state here as the postfix user.
         run_ok(Command::new("chown").arg("postfix").arg(&data_dir));
 
@@ -406,4 +429,109 @@ scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 "
     )
+}
+
+/// A loopback content filter like amavis: takes each message Postfix hands
+/// it on `filter_port`, re-injects it through the smtpd on
+/// `reinject_port` and answers with that smtpd's reply (`250 2.0.0 from
+/// MTA(smtp:[127.0.0.1]:PORT): 250 2.0.0 Ok: queued as NEW`).
+pub fn start_content_filter(filter_port: u16, reinject_port: u16) {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpListener, TcpStream};
+    let listener = TcpListener::bind(("127.0.0.1", filter_port)).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = filter_session(stream, reinject_port);
+            });
+        }
+    });
+
+    /// One SMTP session from Postfix; each transaction is re-injected.
+    fn filter_session(stream: TcpStream, reinject_port: u16) -> std::io::Result<()> {
+        let mut out = stream.try_clone()?;
+        let mut input = BufReader::new(stream);
+        write!(out, "220 filter.example.test ESMTP\r\n")?;
+        let (mut from, mut rcpts) = (String::new(), Vec::<String>::new());
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if input.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let command = line.trim_end().to_string();
+            let upper = command.to_ascii_uppercase();
+            let reply = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                "250 filter.example.test".to_string()
+            } else if upper.starts_with("MAIL FROM:") {
+                from = command.get(10..).unwrap_or("<>").to_string();
+                rcpts.clear();
+                "250 2.1.0 Ok".to_string()
+            } else if upper.starts_with("RCPT TO:") {
+                rcpts.push(command.get(8..).unwrap_or("").to_string());
+                "250 2.1.5 Ok".to_string()
+            } else if upper == "DATA" {
+                write!(out, "354 End data with <CR><LF>.<CR><LF>\r\n")?;
+                let mut body = Vec::new();
+                loop {
+                    line.clear();
+                    if input.read_line(&mut line)? == 0 {
+                        return Ok(());
+                    }
+                    if line.trim_end() == "." {
+                        break;
+                    }
+                    body.push(line.clone());
+                }
+                let queued = reinject(reinject_port, &from, &rcpts, &body)?;
+                format!("250 2.0.0 from MTA(smtp:[127.0.0.1]:{reinject_port}): {queued}")
+            } else if upper == "QUIT" {
+                write!(out, "221 2.0.0 Bye\r\n")?;
+                return Ok(());
+            } else {
+                "250 2.0.0 Ok".to_string()
+            };
+            write!(out, "{reply}\r\n")?;
+        }
+    }
+
+    /// Sends one message to the re-injection smtpd; its final reply.
+    fn reinject(
+        port: u16,
+        from: &str,
+        rcpts: &[String],
+        body: &[String],
+    ) -> std::io::Result<String> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        let mut out = stream.try_clone()?;
+        let mut input = BufReader::new(stream);
+        let mut reply = || -> std::io::Result<String> {
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if input.read_line(&mut line)? == 0 || line.get(3..4) != Some("-") {
+                    return Ok(line.trim_end().to_string());
+                }
+            }
+        };
+        reply()?;
+        write!(out, "EHLO filter.example.test\r\n")?;
+        reply()?;
+        write!(out, "MAIL FROM:{from}\r\n")?;
+        reply()?;
+        for rcpt in rcpts {
+            write!(out, "RCPT TO:{rcpt}\r\n")?;
+            reply()?;
+        }
+        write!(out, "DATA\r\n")?;
+        reply()?;
+        for line in body {
+            out.write_all(line.as_bytes())?;
+        }
+        write!(out, ".\r\n")?;
+        let queued = reply()?;
+        write!(out, "QUIT\r\n")?;
+        let _ = reply();
+        Ok(queued)
+    }
 }
