@@ -487,6 +487,10 @@ impl Accounts {
         let mut delta = Counts::default();
         if change.new_recipient {
             delta.recipients = 1;
+        }
+        // Counted by `nrcpt` before its address was named, a recipient is
+        // known to be external only when a line names it.
+        if change.new_address {
             delta.external_recipients = u64::from(external);
         }
         delta.failed_recipients = u64::from(change.new_failure);

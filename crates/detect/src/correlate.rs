@@ -99,8 +99,12 @@ const FLAGS: u64 = FAILED | SETTLED;
 /// What a newly seen recipient line changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RecipientChange {
-    /// The recipient had not been seen for this message before.
+    /// The recipient raises the message's count: not seen before, and not
+    /// already counted by the server's `nrcpt`.
     pub new_recipient: bool,
+    /// The recipient's address is named for the first time (also when
+    /// `nrcpt` counted it already): whether it is external is known now.
+    pub new_address: bool,
     /// The recipient failed permanently for the first time.
     pub new_failure: bool,
 }
@@ -124,6 +128,7 @@ impl OpenMessage {
             *entry |= flags;
             return RecipientChange {
                 new_recipient: false,
+                new_address: false,
                 new_failure,
             };
         }
@@ -134,6 +139,7 @@ impl OpenMessage {
         }
         RecipientChange {
             new_recipient: self.overflowed || self.one_more_recipient(),
+            new_address: true,
             new_failure: flags & FAILED != 0,
         }
     }
@@ -533,6 +539,7 @@ mod tests {
             again,
             RecipientChange {
                 new_recipient: false,
+                new_address: false,
                 new_failure: true
             }
         );

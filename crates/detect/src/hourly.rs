@@ -299,6 +299,7 @@ mod tests {
 
     const NEW_FAILURE: RecipientChange = RecipientChange {
         new_recipient: true,
+        new_address: true,
         new_failure: true,
     };
 

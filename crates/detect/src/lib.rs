@@ -337,6 +337,7 @@ impl Detector {
         // addresses are not known: counted as local ones).
         let named = RecipientChange {
             new_recipient: true,
+            new_address: false,
             new_failure: false,
         };
         for _ in 0..more_recipients {
@@ -390,6 +391,7 @@ impl Detector {
                 for n in 0..merged.new_recipients.max(merged.new_failures) {
                     let change = RecipientChange {
                         new_recipient: n < merged.new_recipients,
+                        new_address: false,
                         new_failure: n < merged.new_failures,
                     };
                     self.on_account_recipient(id, ip, d.at, b"", change, line);
