@@ -235,7 +235,13 @@ struct NetworkGuesses {
     guesses: Guesses,
     day: DayWindow,
     ips: FxHashSet<IpAddr>,
+    /// Distinct IPs counted: exact while they fit in `ips`; past
+    /// [`MAX_IPS_KEPT`] (an IPv6 /64) the others are not counted and the
+    /// count is a lower bound.
     ips_total: u64,
+    /// IPs past [`MAX_IPS_KEPT`] were left uncounted.
+    #[serde(default)]
+    ips_inexact: bool,
 }
 
 /// How a guessing IP showed it had the password.
@@ -334,13 +340,18 @@ impl Guessing {
                 day: DayWindow::day(),
                 ips: FxHashSet::default(),
                 ips_total: 0,
+                ips_inexact: false,
             });
         net.guesses.record(failure);
         let in_day = net.day.add(failure.at, failure.attempts);
         if !net.ips.contains(&ip) {
-            net.ips_total += 1;
+            // An IP not kept cannot be told from one seen before: counting
+            // it would count a returning IP again.
             if net.ips.len() < MAX_IPS_KEPT {
                 net.ips.insert(ip);
+                net.ips_total += 1;
+            } else {
+                net.ips_inexact = true;
             }
         }
         if net.guesses.tripped_at.is_none()
@@ -439,8 +450,10 @@ impl Guessing {
                     incident.reasons.insert(
                         0,
                         format!(
-                            "slow distributed guessing from {} IPs of {}, each staying under the per-IP limit",
-                            net.ips_total, network
+                            "slow distributed guessing from {}{} IPs of {}, each staying under the per-IP limit",
+                            if net.ips_inexact { "at least " } else { "" },
+                            net.ips_total,
+                            network
                         ),
                     );
                     incident.ips = ips;

@@ -485,3 +485,30 @@ fn the_period_runs_from_the_earliest_to_the_latest_event_whatever_their_order() 
     assert_eq!(stats.first_event, Some(at(60)));
     assert_eq!(stats.last_event, Some(at(7_200)));
 }
+
+#[test]
+fn an_ipv6_network_past_the_kept_ips_counts_each_ip_once_then_says_at_least() {
+    let mut feed = Feed::new();
+    // 1,500 addresses of one /64, each failing once, then all of them again:
+    // the count stops at the IPs kept and says so, never counting one twice.
+    for round in 0..2i64 {
+        for host in 0..1_500i64 {
+            feed.fail_login(
+                round * 3_000 + host,
+                &format!("2001:db8:7:1::{host:x}"),
+                Some("admin@acme.example"),
+            );
+        }
+    }
+    let findings = feed.findings();
+    let network = findings
+        .incidents
+        .iter()
+        .find(|i| i.network.is_some())
+        .expect("a network incident");
+    assert!(
+        network.reasons[0].starts_with("slow distributed guessing from at least 1024 IPs"),
+        "{:?}",
+        network.reasons
+    );
+}
