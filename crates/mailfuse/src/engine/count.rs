@@ -127,17 +127,17 @@ impl Overlap {
             self.lines += 1;
             Vec::new()
         });
-        let own = match counts.iter().position(|&(i, _)| i == input) {
-            Some(at) => at,
+        // How often this input handed the line out before this time.
+        let before = match counts.iter_mut().find(|(i, _)| *i == input) {
+            Some((_, n)) => {
+                *n += 1;
+                *n - 1
+            }
             None => {
-                counts.push((input, 0));
-                counts.len() - 1
+                counts.push((input, 1));
+                0
             }
         };
-        let before = counts.get(own).map_or(0, |&(_, n)| n);
-        if let Some(entry) = counts.get_mut(own) {
-            entry.1 += 1;
-        }
         counts
             .iter()
             .filter(|&&(i, n)| i != input && n > before)
