@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
-use mailfuse_detect::{CompromiseConfig, DetectConfig, Detector, Findings, IncidentKind};
+use mailfuse_detect::{
+    AccountSummary, CompromiseConfig, DetectConfig, Detector, Findings, IncidentKind,
+};
 use mailfuse_formats::{Format, LineParser, ParseContext, Parsed};
 
 const DAY: i64 = 86_400;
@@ -199,6 +201,15 @@ fn hijack(server: &mut Server) {
     }
 }
 
+/// The report's row of `name`.
+fn account<'a>(findings: &'a Findings, name: &str) -> &'a AccountSummary {
+    findings
+        .accounts
+        .iter()
+        .find(|a| a.account == name)
+        .unwrap_or_else(|| panic!("no account {name}"))
+}
+
 #[test]
 fn own_domains_are_inferred_with_their_reasons_and_a_hijack_still_shows_its_forged_from() {
     let mut server = Server::new(DetectConfig::default());
@@ -227,11 +238,7 @@ fn own_domains_are_inferred_with_their_reasons_and_a_hijack_still_shows_its_forg
     );
 
     // jdent's own and second-company From's are not foreign: no incident.
-    let jdent = findings
-        .accounts
-        .iter()
-        .find(|a| a.account == "jdent")
-        .unwrap();
+    let jdent = account(&findings, "jdent");
     assert_eq!(
         (jdent.counts.messages, jdent.counts.foreign_from_messages),
         (54, 0)
@@ -279,11 +286,7 @@ fn a_configured_local_domain_is_the_only_one() {
         .collect();
     assert_eq!(local, [("seaglass.com", vec!["configured"])]);
     // The second company's From is foreign then, as configured.
-    let jdent = findings
-        .accounts
-        .iter()
-        .find(|a| a.account == "jdent")
-        .unwrap();
+    let jdent = account(&findings, "jdent");
     assert_eq!(jdent.counts.foreign_from_messages, 27);
 }
 
@@ -336,11 +339,7 @@ fn a_guessed_login_without_a_domain_cannot_make_its_forged_domain_local() {
         .local_domains
         .iter()
         .all(|d| d.domain != "bulk.example"));
-    let backup = findings
-        .accounts
-        .iter()
-        .find(|a| a.account == "backup")
-        .unwrap();
+    let backup = account(&findings, "backup");
     assert_eq!(backup.counts.foreign_from_messages, 30);
     assert!(backup.compromised);
 }
@@ -428,11 +427,7 @@ fn a_domain_found_local_later_takes_back_the_messages_counted_foreign() {
         );
     }
     let early = server.findings();
-    let jdent = early
-        .accounts
-        .iter()
-        .find(|a| a.account == "jdent")
-        .unwrap();
+    let jdent = account(&early, "jdent");
     assert_eq!(jdent.counts.foreign_from_messages, 5);
     // Then the partner writes to the second company's mailbox.
     server.message(
@@ -443,11 +438,7 @@ fn a_domain_found_local_later_takes_back_the_messages_counted_foreign() {
         &[("anna@seaglass-tours.com", LMTP)],
     );
     let later = server.findings();
-    let jdent = later
-        .accounts
-        .iter()
-        .find(|a| a.account == "jdent")
-        .unwrap();
+    let jdent = account(&later, "jdent");
     assert_eq!(
         (jdent.counts.messages, jdent.counts.foreign_from_messages),
         (5, 0)
