@@ -266,6 +266,9 @@ pub struct ServerBlock<'a> {
     pub kind: BlockKind,
     /// The server's own words.
     pub detail: &'a [u8],
+    /// How many refusals the line stands for: 1, or more for syslog's
+    /// `last message repeated N times`.
+    pub refusals: u32,
 }
 
 /// The server is done with a message and dropped it from its queue

@@ -372,7 +372,7 @@ impl Guessing {
         }
         if let Client::Ip(ip) = block.client {
             if let Some(state) = self.guessers.get_mut(&Guesser::Ip(ip)) {
-                state.server_blocks += 1;
+                state.server_blocks += u64::from(block.refusals);
             }
         }
     }

@@ -246,7 +246,7 @@ impl Detector {
                 }
             }
             Event::ServerBlock(b) => {
-                self.stats.server_blocks += 1;
+                self.stats.server_blocks += u64::from(b.refusals);
                 self.guessing.on_block(b);
             }
             Event::Removed(r) => self.messages.remove(r.queue_id),

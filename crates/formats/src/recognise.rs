@@ -84,6 +84,9 @@ pub enum ZoneSource {
     Configured,
     /// Derived from a Kerio Queue-ID (see [`kerio::derive_offset`]).
     KerioQueueId,
+    /// Derived from a Message-ID Postfix made itself (see
+    /// [`syslog::derive_offset`]).
+    PostfixMessageId,
     /// Nothing to derive it from: UTC.
     Assumed,
 }
@@ -99,10 +102,11 @@ pub struct ChosenZone {
 }
 
 /// Chooses the zone for a run's inputs, one rule for every reader: the
-/// configured zone, else the offset derived from the first Kerio Queue-ID
-/// among `head_lines` (the first lines of the inputs, in the order named),
-/// else UTC. One zone serves all inputs: Kerio's security.log and audit.log
-/// carry no Queue-ID to derive it from.
+/// configured zone, else the offset derived from the first line among
+/// `head_lines` (the first lines of the inputs, in the order named) that
+/// names a UTC instant beside its local time — a Kerio Queue-ID or a
+/// Message-ID Postfix made — else UTC. One zone serves all inputs: Kerio's
+/// security.log and audit.log carry no Queue-ID to derive it from.
 pub fn choose_zone<L: AsRef<[u8]>>(
     configured: Option<LocalZone>,
     head_lines: impl IntoIterator<Item = L>,
@@ -113,13 +117,18 @@ pub fn choose_zone<L: AsRef<[u8]>>(
             source: ZoneSource::Configured,
         };
     }
+    let derived = |line: &[u8]| {
+        kerio::derive_offset(line)
+            .map(|offset| (offset, ZoneSource::KerioQueueId))
+            .or_else(|| syslog::derive_offset(line).map(|o| (o, ZoneSource::PostfixMessageId)))
+    };
     match head_lines
         .into_iter()
-        .find_map(|line| kerio::derive_offset(line.as_ref()))
+        .find_map(|line| derived(line.as_ref()))
     {
-        Some(offset) => ChosenZone {
+        Some((offset, source)) => ChosenZone {
             zone: LocalZone::Fixed(offset),
-            source: ZoneSource::KerioQueueId,
+            source,
         },
         None => ChosenZone {
             zone: LocalZone::default(),
@@ -200,5 +209,12 @@ mod tests {
         let chosen = choose_zone(None, [POSTFIX, EXIM]);
         assert_eq!(chosen.source, ZoneSource::Assumed);
         assert_eq!(chosen.zone.describe(), "UTC+00:00");
+
+        // A bounce notice's Message-ID, made by Postfix in UTC, logged at
+        // 21:46:28 local time on a UTC+01:00 server.
+        let cleanup: &[u8] = b"Dec 14 21:46:28 mx postfix/cleanup[3120]: 7C2201C2F: message-id=<20141214204627.7C2201C2F@mx.example>";
+        let chosen = choose_zone(None, [POSTFIX, cleanup]);
+        assert_eq!(chosen.source, ZoneSource::PostfixMessageId);
+        assert_eq!(chosen.zone.describe(), "UTC+01:00");
     }
 }

@@ -1,8 +1,10 @@
 //! Turning the local wall-clock times some servers log into UTC instants.
 //!
 //! Kerio writes server-local time with no offset. The offset is either given
-//! (`--timezone`, an IANA name or `+07:00`) or derived from Kerio queue ids,
-//! whose first 8 hex digits are the UTC time the message was queued.
+//! (`--timezone`, an IANA name or `+07:00`) or derived from a line that
+//! names a UTC instant beside its local time: a Kerio queue id, whose first
+//! 8 hex digits are the UTC time the message was queued, or a Message-ID
+//! Postfix made itself, `<YYYYMMDDhhmmss.QUEUEID@host>` in UTC.
 
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
@@ -75,6 +77,27 @@ impl LocalZone {
             LocalZone::Named(tz) => tz.iana_name().unwrap_or("named zone").to_string(),
         }
     }
+}
+
+/// Offsets are derived in whole quarter hours: every zone in use is one.
+const QUARTER_HOUR: i64 = 15 * 60;
+
+/// Zones span UTC−12 to UTC+14: a derived offset beyond ±14 h (in seconds)
+/// means a wrong clock, not a zone.
+const MAX_OFFSET: i64 = 14 * 3600;
+
+/// The server's offset east of UTC, in seconds, from a local wall-clock time
+/// it logged (read as if it were UTC) and the UTC instant the same line
+/// names. Rounded to the nearest quarter hour, which absorbs the seconds
+/// between the instant and the logging; `None` beyond ±14 h.
+pub(crate) fn derived_offset(logged_wall: Timestamp, utc: Timestamp) -> Option<i32> {
+    let offset = (logged_wall.as_secs() - utc.as_secs() + QUARTER_HOUR / 2)
+        .div_euclid(QUARTER_HOUR)
+        * QUARTER_HOUR;
+    if offset.abs() > MAX_OFFSET {
+        return None;
+    }
+    i32::try_from(offset).ok()
 }
 
 /// Parses `+07:00`, `-0530`, `+07` into seconds east of UTC.

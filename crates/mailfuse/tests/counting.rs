@@ -80,3 +80,49 @@ fn a_guessing_ip_that_then_logs_in_over_sasl_is_a_guess_that_succeeded() {
         "{reasons}"
     );
 }
+
+/// The account's row of a report.
+fn account_row<'a>(report: &'a Value, account: &str) -> &'a Value {
+    report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["account"] == account)
+        .unwrap_or_else(|| panic!("no row for {account}: {report:#}"))
+}
+
+/// A backed-up queue: the arrivals name their recipients and no delivery
+/// has come yet. Exim's `for …` (`+received_recipients`) counts them.
+#[test]
+fn exim_arrival_recipients_count_before_any_delivery() {
+    let log = "\
+2024-03-21 19:26:06 1rnN8g-000A9w-2C <= alice@example.com H=(client) [198.51.100.7] P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_plain:alice@example.com S=1234 id=abc@client.example T=\"Offer\" for a@remote.example b@remote.example c@remote.example
+2024-03-21 19:26:07 1rnN8h-000A9x-3D <= alice@example.com H=(client) [198.51.100.7] P=esmtpsa X=TLS1.3:TLS_AES_256_GCM_SHA384:256 CV=no A=dovecot_plain:alice@example.com S=1234 id=abd@client.example T=\"Offer\" for d@remote.example e@remote.example
+";
+    let report = scan("mainlog", log);
+    assert_eq!(report["stats"]["messages"], 2, "{report:#}");
+    assert_eq!(report["stats"]["recipients"], 5);
+    assert_eq!(account_row(&report, "alice@example.com")["recipients"], 5);
+}
+
+/// Kerio writes one `Recv:` line per recipient: a message's recipients are
+/// counted from them before (and without) its `Sent:` lines, each once.
+#[test]
+fn kerio_recv_lines_count_recipients_before_any_delivery() {
+    let recv = |to: &str| {
+        format!(
+            "[21/Mar/2024 19:26:06] Recv: Queue-ID: 65fc8a0e-00000001, Service: SMTP, From: <alice@example.com>, To: <{to}>, Size: 1234, Sender-Host: 198.51.100.7, User: alice@example.com, SSL: yes\n"
+        )
+    };
+    let log = recv("a@remote.example") + &recv("b@remote.example") + &recv("c@remote.example")
+        // The first recipient again, delivered: no new recipient.
+        + "[21/Mar/2024 19:26:08] Sent: Queue-ID: 65fc8a0e-00000001, Recipient: <a@remote.example>, Result: relayed, Status: 2.0.0 , Remote-Host: 203.0.113.5\n";
+    let report = scan("mail.log", &log);
+    assert_eq!(report["stats"]["messages"], 1, "{report:#}");
+    assert_eq!(report["stats"]["recipients"], 3);
+    let row = account_row(&report, "alice@example.com");
+    assert_eq!(
+        (row["messages"].as_u64(), row["recipients"].as_u64()),
+        (Some(1), Some(3))
+    );
+}

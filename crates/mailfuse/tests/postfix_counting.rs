@@ -224,4 +224,74 @@ fn trace_dates_a_retry_by_delay_and_links_the_bounce_notice() {
     );
     let notice = trace("6D4E5F6A7B");
     assert_eq!(notice["received"]["notice_of"], "5C3D4E5F6A", "{notice:#}");
+
+    // The text story says the same in words.
+    let text = |id: &str| -> String {
+        let output = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+            .args(["trace", id])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let retry = text("3A1B2C4D5E");
+    assert!(
+        retry.contains("received:   2026-11-29T21:00:01Z (from delay=:"),
+        "{retry}"
+    );
+    let bounced = text("5C3D4E5F6A");
+    assert!(bounced.contains("notices:    6D4E5F6A7B ("), "{bounced}");
+    let notice = text("6D4E5F6A7B");
+    assert!(notice.contains("notice of:  5C3D4E5F6A ("), "{notice}");
+}
+
+/// A bounce notice of a UTC+01:00 server: Postfix made its Message-ID in
+/// UTC (20:46:27) and syslog wrote the line in local time (21:46:28).
+const OWN_MESSAGE_ID: &str = "\
+Dec 14 21:40:01 mx postfix/smtpd[3101]: 5B1A2C3D4E: client=unknown[198.51.100.7], sasl_method=LOGIN, sasl_username=alice@example.com
+Dec 14 21:40:01 mx postfix/cleanup[3120]: 5B1A2C3D4E: message-id=<abc@client.example>
+Dec 14 21:40:01 mx postfix/qmgr[3050]: 5B1A2C3D4E: from=<alice@example.com>, size=900, nrcpt=1 (queue active)
+Dec 14 21:46:27 mx postfix/smtp[3130]: 5B1A2C3D4E: to=<nobody@remote.example>, relay=mx.remote.example[203.0.113.5]:25, delay=386, delays=0.1/0/0.2/386, dsn=5.1.1, status=bounced (host mx.remote.example[203.0.113.5] said: 550 5.1.1 no such user (in reply to RCPT TO command))
+Dec 14 21:46:27 mx postfix/cleanup[3120]: 7C2201C2F: message-id=<20141214204627.7C2201C2F@mx.example.com>
+Dec 14 21:46:27 mx postfix/bounce[3140]: 5B1A2C3D4E: sender non-delivery notification: 7C2201C2F
+Dec 14 21:46:28 mx postfix/qmgr[3050]: 7C2201C2F: from=<>, size=2400, nrcpt=1 (queue active)
+";
+
+/// The zone is derived from the notice's Message-ID, a thousand lines into
+/// the log, and every local time read with it.
+#[test]
+fn the_server_offset_comes_from_a_message_id_postfix_made() {
+    let mut log = String::new();
+    for n in 0..1000 {
+        writeln!(
+            log,
+            "Dec 14 21:3{}:00 mx postfix/smtpd[3101]: connect from unknown[192.0.2.{}]",
+            n % 10,
+            n % 250
+        )
+        .unwrap();
+    }
+    log.push_str(OWN_MESSAGE_ID);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mail.log");
+    std::fs::write(&path, &log).unwrap();
+    let run = |format: &str| {
+        let output = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+            .args(["scan", "--year", "2014", "--format", format])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let report: Value = serde_json::from_str(&run("json")).unwrap();
+    assert_eq!(report["time_zone"]["zone"], "UTC+01:00", "{report:#}");
+    assert_eq!(report["stats"]["first_event"], "2014-12-14T20:40:01Z");
+    assert_eq!(report["stats"]["last_event"], "2014-12-14T20:46:28Z");
+    let text = run("text");
+    assert!(
+        text.contains("server clock UTC+01:00, derived from a Message-ID Postfix made in UTC)"),
+        "{text}"
+    );
 }

@@ -146,6 +146,7 @@ fn block<'a>(at: Timestamp, client: Client<'a>, kind: BlockKind, detail: &'a [u8
         client,
         kind,
         detail,
+        refusals: 1,
     }))
 }
 
@@ -227,6 +228,7 @@ mod tests {
                 client: ip("185.220.101.4"),
                 kind: BlockKind::RelayAttempt,
                 detail: b"rejected RCPT <victim@elsewhere.example>: relay not permitted",
+                refusals: 1,
             }
         );
     }

@@ -30,20 +30,13 @@ mod tokens;
 use mailfuse_core::time::{month_from_abbrev, parse_digits};
 use mailfuse_core::Timestamp;
 
-use crate::{syslog5424, LineParser, LocalZone, Parsed};
+use crate::{syslog5424, zone, LineParser, LocalZone, Parsed};
 
 /// Length of `DD/Mon/YYYY HH:MM:SS`, the text between a line's brackets.
 const WALL_CLOCK_LEN: usize = 20;
 
 /// The bracketed local time at the start of a line, as written.
 type WallClock = [u8; WALL_CLOCK_LEN];
-
-/// Offsets are derived in whole quarter hours: every zone in use is one.
-const QUARTER_HOUR: i64 = 15 * 60;
-
-/// Zones span UTC−12 to UTC+14: a derived offset beyond ±14 h (in seconds)
-/// means a wrong clock, not a zone.
-const MAX_OFFSET: i64 = 14 * 3600;
 
 /// Whether `line` looks like a Kerio log line: `[DD/Mon/YYYY HH:MM:SS] ` with
 /// a real date, or an RFC 5424 syslog line whose message is a body this
@@ -66,9 +59,7 @@ pub fn recognizes(line: &[u8]) -> bool {
 ///
 /// The first 8 hex digits of a Queue-ID are the UTC time the message entered
 /// the queue, and Kerio logs `Recv:` at that moment in local time, so their
-/// difference is the offset. It is rounded to the nearest quarter hour (which
-/// absorbs the seconds between queueing and logging) and kept only within
-/// ±14 h.
+/// difference is the offset (see [`zone::derived_offset`]).
 /// Only bracket lines need this: an RFC 5424 line carries its own offset.
 ///
 /// `[11/Mar/2024 11:40:39] Recv: Queue-ID: 65ee8b47-00000009, …` → `25200`.
@@ -77,12 +68,7 @@ pub fn derive_offset(line: &[u8]) -> Option<i32> {
     let queue_id = mail::submission_queue_id(body.strip_prefix(b"Recv: ")?)?;
     let queued = queue_id_instant(queue_id)?;
     let logged = parse_wall_clock(wall_clock)?;
-    let offset = (logged.as_secs() - queued.as_secs() + QUARTER_HOUR / 2).div_euclid(QUARTER_HOUR)
-        * QUARTER_HOUR;
-    if offset.abs() > MAX_OFFSET {
-        return None;
-    }
-    i32::try_from(offset).ok()
+    zone::derived_offset(logged, queued)
 }
 
 /// Parses Kerio lines, converting their local times with a [`LocalZone`].

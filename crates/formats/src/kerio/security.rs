@@ -232,6 +232,7 @@ fn blocked<'a>(
             client,
             kind,
             detail,
+            refusals: 1,
         })),
         None => Parsed::Malformed("server block without a client"),
     }
@@ -434,6 +435,7 @@ mod tests {
                     client: ip("192.0.2.7"),
                     kind: BlockKind::AntiHammering,
                     detail: &line[23..],
+                    refusals: 1,
                 }
             );
         }

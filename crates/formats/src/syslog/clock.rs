@@ -96,7 +96,7 @@ impl Clock {
 }
 
 /// The instant of `wall_clock` in `year`, read as UTC.
-fn civil(year: i32, wall_clock: &WallClock) -> Option<Timestamp> {
+pub(super) fn civil(year: i32, wall_clock: &WallClock) -> Option<Timestamp> {
     Timestamp::from_civil(
         year,
         wall_clock.month,

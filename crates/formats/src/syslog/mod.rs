@@ -14,12 +14,14 @@ mod postfix;
 
 use std::net::IpAddr;
 
-use mailfuse_core::{AuthFailure, AuthFailureKind, Client, Event, Timestamp};
+use mailfuse_core::{
+    AuthFailure, AuthFailureKind, BlockKind, Client, Event, ServerBlock, Timestamp,
+};
 
 pub use self::postfix::delivery_delay;
 
 use self::clock::Clock;
-use self::envelope::Origin;
+use self::envelope::{Offset, Origin};
 use crate::{LineParser, ParseContext, Parsed};
 
 /// Whether `line` is a syslog line (RFC 3164 or RFC 3339 timestamp) of a
@@ -40,26 +42,66 @@ pub fn is_other_program(line: &[u8]) -> bool {
         .is_some_and(|parts| parts.origin == Origin::Other && parts.stamp.wall_clock().is_some())
 }
 
+/// The server's UTC offset in seconds east, derived from a `cleanup` line
+/// naming a Message-ID Postfix made itself (in UTC, see
+/// [`postfix::own_message_id_instant`]) beside the local time syslog wrote;
+/// `None` for any other line, and for a timestamp that carries its offset.
+///
+/// `Dec 14 21:46:28 mx postfix/cleanup[123]: 7C2201C2F: message-id=<20141214204627.7C2201C2F@mx.example>`
+/// → `3600`.
+pub fn derive_offset(line: &[u8]) -> Option<i32> {
+    let parts = envelope::split(without_cr(line))?;
+    let Origin::Postfix(program) = parts.origin else {
+        return None;
+    };
+    if !program.ends_with(b"/cleanup") || parts.stamp.offset()? != Offset::Local {
+        return None;
+    }
+    let utc = postfix::own_message_id_instant(parts.message)?;
+    let wall_clock = parts.stamp.wall_clock()?;
+    // RFC 3164 has no year: the wall clock's is the UTC year's, or the one
+    // next to it across New Year; only one of them lies within a zone's reach.
+    let years = match wall_clock.year {
+        Some(year) => year..=year,
+        None => {
+            let year = utc.to_civil().0;
+            year - 1..=year + 1
+        }
+    };
+    years
+        .filter_map(|year| clock::civil(year, &wall_clock))
+        .find_map(|logged| crate::zone::derived_offset(logged, utc))
+}
+
 /// Parser of Postfix and Dovecot syslog lines.
 pub struct SyslogParser {
     clock: Clock,
     dovecot: dovecot::DovecotState,
-    /// The failed login of the line before, if it was one: sysklogd's `last
-    /// message repeated N times` stands for N more of it (and hid guesses).
-    last_failure: Option<Repeatable>,
+    /// The failed login or refusal of the line before, if it was one:
+    /// sysklogd's `last message repeated N times` stands for N more of it
+    /// (and hid guesses).
+    last_repeatable: Option<Repeatable>,
     /// Whether the line being parsed is such a repeat notice.
     notice: bool,
 }
 
-/// What of a failed login is kept to repeat it: owned, as the line it came
-/// from is gone when the repeat notice comes. The account is left out: a
-/// repeat tries no new one.
+/// What of the line before is kept to repeat it: owned, as the line it came
+/// from is gone when the repeat notice comes. Only what the detectors count
+/// repeats: a failed login (the account is left out: a repeat tries no new
+/// one) and a refusal (its words left out). Other events carry a queue id or
+/// session of their own, so syslog never sees them twice in a row.
 #[derive(Clone, Copy, Debug)]
-struct Repeatable {
-    client: IpAddr,
-    service: &'static [u8],
-    kind: AuthFailureKind,
-    attempts: u32,
+enum Repeatable {
+    Failure {
+        client: IpAddr,
+        service: &'static [u8],
+        kind: AuthFailureKind,
+        attempts: u32,
+    },
+    Refusal {
+        client: IpAddr,
+        kind: BlockKind,
+    },
 }
 
 /// The services Postfix's and Dovecot's failures name, as `'static` bytes
@@ -67,39 +109,63 @@ struct Repeatable {
 const SERVICES: [&[u8]; 5] = [b"SMTP", b"IMAP", b"POP3", b"SIEVE", b"auth"];
 
 impl Repeatable {
-    /// The failure `parsed` reports, if any and if it can be repeated (a
-    /// client known by IP, a known service).
+    /// What `parsed` reports, if it can be repeated (a client known by IP,
+    /// a known service).
     fn of(parsed: &Parsed<'_>) -> Option<Self> {
-        let Parsed::Event(Event::AuthFailure(failure)) = parsed else {
-            return None;
-        };
-        Some(Repeatable {
-            client: failure.client.ip()?,
-            service: SERVICES.into_iter().find(|s| *s == failure.service)?,
-            kind: failure.kind,
-            attempts: failure.attempts,
-        })
+        match parsed {
+            Parsed::Event(Event::AuthFailure(failure)) => Some(Repeatable::Failure {
+                client: failure.client.ip()?,
+                service: SERVICES.into_iter().find(|s| *s == failure.service)?,
+                kind: failure.kind,
+                attempts: failure.attempts,
+            }),
+            Parsed::Event(Event::ServerBlock(block)) => Some(Repeatable::Refusal {
+                client: block.client.ip()?,
+                kind: block.kind,
+            }),
+            _ => None,
+        }
     }
 
-    /// The failure again, `times` more times, at `at`.
+    /// The event again, `times` more times, at `at`.
     fn repeated<'a>(self, at: Timestamp, times: u32) -> Parsed<'a> {
-        Parsed::Event(Event::AuthFailure(AuthFailure {
-            at,
-            client: Client::Ip(self.client),
-            account: None,
-            service: self.service,
-            kind: self.kind,
-            attempts: self.attempts.saturating_mul(times),
-        }))
+        Parsed::Event(match self {
+            Repeatable::Failure {
+                client,
+                service,
+                kind,
+                attempts,
+            } => Event::AuthFailure(AuthFailure {
+                at,
+                client: Client::Ip(client),
+                account: None,
+                service,
+                kind,
+                attempts: attempts.saturating_mul(times),
+            }),
+            Repeatable::Refusal { client, kind } => Event::ServerBlock(ServerBlock {
+                at,
+                client: Client::Ip(client),
+                kind,
+                detail: b"",
+                refusals: times,
+            }),
+        })
     }
 }
 
 /// `parsed` repeated `times` times in all: a failed login counts its
-/// attempts that many times; other events once (their repeats add nothing
-/// the detectors count).
+/// attempts that many times, a refusal its refusals; other events once
+/// (see [`Repeatable`]).
 fn times<'a>(mut parsed: Parsed<'a>, times: u32) -> Parsed<'a> {
-    if let Parsed::Event(Event::AuthFailure(failure)) = &mut parsed {
-        failure.attempts = failure.attempts.saturating_mul(times);
+    match &mut parsed {
+        Parsed::Event(Event::AuthFailure(failure)) => {
+            failure.attempts = failure.attempts.saturating_mul(times);
+        }
+        Parsed::Event(Event::ServerBlock(block)) => {
+            block.refusals = block.refusals.saturating_mul(times);
+        }
+        _ => {}
     }
     parsed
 }
@@ -111,7 +177,7 @@ impl SyslogParser {
         SyslogParser {
             clock: Clock::new(context),
             dovecot: dovecot::DovecotState::default(),
-            last_failure: None,
+            last_repeatable: None,
             notice: false,
         }
     }
@@ -129,7 +195,7 @@ impl LineParser for SyslogParser {
         // A repeat notice keeps the failure: sysklogd writes another one for
         // each further stretch of repeats.
         if !self.notice {
-            self.last_failure = Repeatable::of(&parsed);
+            self.last_repeatable = Repeatable::of(&parsed);
         }
         parsed
     }
@@ -147,11 +213,11 @@ impl SyslogParser {
                 return Parsed::Unknown;
             };
             self.notice = true;
-            let Some(failure) = self.last_failure else {
+            let Some(event) = self.last_repeatable else {
                 return Parsed::Ignored;
             };
             return match self.clock.instant(&parts.stamp) {
-                Ok(at) => failure.repeated(at, repeats),
+                Ok(at) => event.repeated(at, repeats),
                 Err(reason) => Parsed::Malformed(reason),
             };
         }

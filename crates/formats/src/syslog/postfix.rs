@@ -29,6 +29,7 @@
 //! and, in the `<address>` before the reason, choose the block's kind.
 
 use mailfuse_core::net::parse_ip;
+use mailfuse_core::time::parse_digits;
 use mailfuse_core::{
     AuthFailure, AuthFailureKind, BlockKind, Client, Delivery, DeliveryStatus, Event, Removed,
     ServerBlock, Submission, Timestamp,
@@ -180,6 +181,25 @@ pub(super) fn parse<'a>(at: Timestamp, program: &'a [u8], message: &'a [u8]) -> 
     } else {
         Parsed::Unknown
     }
+}
+
+/// The UTC instant in a Message-ID `cleanup` made itself, from the text after
+/// `postfix/cleanup[pid]: `: Postfix adds a missing Message-ID as
+/// `<YYYYMMDDhhmmss.QUEUEID@myhostname>` with the time in UTC. The queue id
+/// inside must be the line's own, so a client's Message-ID of that shape is
+/// not taken for one.
+pub(super) fn own_message_id_instant(message: &[u8]) -> Option<Timestamp> {
+    let (queue_id, text) = queue_line(message)?;
+    let id = without_angles(text.strip_prefix(b"message-id=")?);
+    let (stamp, rest) = id.split_first_chunk::<14>()?;
+    rest.strip_prefix(b".")?
+        .strip_prefix(queue_id)?
+        .strip_prefix(b"@")?;
+    let field = |from: usize, to: usize| parse_digits::<2>(&stamp[from..to]);
+    let year = i32::try_from(parse_digits::<4>(stamp)?).ok()?;
+    let [month, day, hour, minute, second] =
+        [4, 6, 8, 10, 12].map(|at| field(at, at + 2).and_then(|n| u8::try_from(n).ok()));
+    Timestamp::from_civil(year, month?, day?, hour?, minute?, second?)
 }
 
 /// The queue id and the text after `QID: `, if `message` is a queue line.
@@ -424,6 +444,7 @@ fn block<'a>(at: Timestamp, text: &'a [u8]) -> Option<Parsed<'a>> {
         client,
         kind: block_kind(reply),
         detail: reply,
+        refusals: 1,
     })))
 }
 

@@ -361,6 +361,7 @@ fn noqueue_relay_attempt() {
             client: ip("198.51.100.23"),
             kind: BlockKind::RelayAttempt,
             detail: b"554 5.7.1 <victim@elsewhere.test>: Relay access denied",
+            refusals: 1,
         }
     );
 }

@@ -116,3 +116,21 @@ fn counts_are_capped_and_odd_notices_are_not_read() {
         assert_eq!(parser.parse(odd), Parsed::Unknown, "{odd:?}");
     }
 }
+
+#[test]
+fn repeat_notices_repeat_a_refusal_too() {
+    let relay = b"Nov 22 21:47:00 mail postfix/smtpd[7150]: NOQUEUE: reject: RCPT from unknown[203.0.113.80]: 454 4.7.1 <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=ESMTP helo=<spam>";
+    let refusals = |parsed: Parsed<'_>| match parsed {
+        Parsed::Event(Event::ServerBlock(b)) => Some((b.refusals, b.kind, b.client.ip())),
+        _ => None,
+    };
+    let client = "203.0.113.80".parse().ok();
+    let mut parser = parser();
+    let (_, kind, _) = refusals(parser.parse(relay)).unwrap();
+    assert_eq!(
+        refusals(parser.parse(b"Nov 22 21:47:30 mail last message repeated 4 times")),
+        Some((4, kind, client))
+    );
+    let rsyslog = b"Nov 22 21:48:00 mail postfix/smtpd[7150]: message repeated 3 times: [ NOQUEUE: reject: RCPT from unknown[203.0.113.80]: 454 4.7.1 <x@elsewhere.example>: Relay access denied; from=<a@b.example> to=<x@elsewhere.example> proto=ESMTP helo=<spam>]";
+    assert_eq!(refusals(parser.parse(rsyslog)), Some((3, kind, client)));
+}

@@ -236,3 +236,50 @@ fn huge_login_is_borrowed_whole() {
     };
     assert_eq!(failure.account.map(<[u8]>::len), Some(1 << 20));
 }
+
+#[test]
+fn derives_the_offset_from_a_message_id_postfix_made() {
+    let own = |stamp: &str, id: &str| {
+        format!(
+            "{stamp} mx postfix/cleanup[3120]: 7C2201C2F: message-id=<{id}.7C2201C2F@mx.example>"
+        )
+    };
+    // UTC−05:00: logged 15:46, made 20:46 UTC.
+    let line = own("Dec 14 15:46:28", "20141214204627");
+    assert_eq!(derive_offset(line.as_bytes()), Some(-5 * 3600));
+    // Across New Year: logged on New Year's Eve, UTC already in January.
+    let line = own("Dec 31 20:30:01", "20150101013000");
+    assert_eq!(derive_offset(line.as_bytes()), Some(-5 * 3600));
+    // UTC+05:45 (Nepal), a zone of quarter hours.
+    let line = own("Jun  3 08:15:02", "20240603023000");
+    assert_eq!(derive_offset(line.as_bytes()), Some(5 * 3600 + 45 * 60));
+    // RFC 3339 with no offset is local time too.
+    let line = own("2024-06-03T04:30:00.123456", "20240603023000");
+    assert_eq!(derive_offset(line.as_bytes()), Some(2 * 3600));
+}
+
+#[test]
+fn derives_no_offset_from_a_message_id_postfix_did_not_make() {
+    let cases: [&[u8]; 6] = [
+        // A client's Message-ID: no queue id inside.
+        b"Dec 14 21:46:28 mx postfix/cleanup[3120]: 7C2201C2F: message-id=<20141214204627.12345@client.example>",
+        // Another queue's id inside.
+        b"Dec 14 21:46:28 mx postfix/cleanup[3120]: 7C2201C2F: message-id=<20141214204627.8D3312D30@mx.example>",
+        // The stamp carries its offset: nothing to derive.
+        b"2014-12-14T21:46:28+01:00 mx postfix/cleanup[3120]: 7C2201C2F: message-id=<20141214204627.7C2201C2F@mx.example>",
+        // Another program.
+        b"Dec 14 21:46:28 mx postfix/qmgr[3120]: 7C2201C2F: message-id=<20141214204627.7C2201C2F@mx.example>",
+        // Further apart than any zone.
+        b"Dec 14 21:46:28 mx postfix/cleanup[3120]: 7C2201C2F: message-id=<20141212204627.7C2201C2F@mx.example>",
+        // Not a date.
+        b"Dec 14 21:46:28 mx postfix/cleanup[3120]: 7C2201C2F: message-id=<20141399204627.7C2201C2F@mx.example>",
+    ];
+    for line in cases {
+        assert_eq!(
+            derive_offset(line),
+            None,
+            "{}",
+            String::from_utf8_lossy(line)
+        );
+    }
+}

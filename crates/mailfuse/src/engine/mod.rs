@@ -330,9 +330,13 @@ fn zone_report(chosen: &ChosenZone) -> ZoneReport {
     let (zone, source) = match chosen.source {
         ZoneSource::Configured => (chosen.zone.describe(), "--timezone"),
         ZoneSource::KerioQueueId => (chosen.zone.describe(), "derived from Kerio Queue-IDs"),
+        ZoneSource::PostfixMessageId => (
+            chosen.zone.describe(),
+            "derived from a Message-ID Postfix made in UTC",
+        ),
         ZoneSource::Assumed => (
             "UTC".to_string(),
-            "assumed: no Queue-ID to derive it from; pass --timezone if the server is not on UTC",
+            "assumed: no Queue-ID or Postfix Message-ID to derive it from; pass --timezone if the server is not on UTC",
         ),
     };
     ZoneReport { zone, source }

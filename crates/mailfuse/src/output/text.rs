@@ -304,7 +304,23 @@ pub fn write_trace(out: &mut dyn Write, queue_id: &str, story: Option<&Story>) -
             v.as_deref()
                 .map_or_else(|| "-".into(), |s| safe(s).to_string())
         };
-        writeln!(out, "  received:   {}", time(r.at))?;
+        writeln!(
+            out,
+            "  received:   {}{}",
+            time(r.at),
+            if r.at_from_delay {
+                " (from delay=: it was queued before its first line here)"
+            } else {
+                ""
+            }
+        )?;
+        if let Some(original) = &r.notice_of {
+            writeln!(
+                out,
+                "  notice of:  {} (the server's own notice about that message)",
+                safe(original)
+            )?;
+        }
         writeln!(
             out,
             "  account:    {}",
@@ -336,6 +352,14 @@ pub fn write_trace(out: &mut dyn Write, queue_id: &str, story: Option<&Story>) -
         writeln!(
             out,
             "  (no line says how it was received: it entered the queue before these logs begin)"
+        )?;
+    }
+    if !story.notices.is_empty() {
+        let notices: Vec<String> = story.notices.iter().map(|n| safe(n).to_string()).collect();
+        writeln!(
+            out,
+            "  notices:    {} (the server's bounce or delay notices about it: trace them)",
+            notices.join(", ")
         )?;
     }
     let failed = story

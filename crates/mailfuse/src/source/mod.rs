@@ -22,8 +22,10 @@ use mailfuse_formats::{ChosenZone, LocalZone};
 use decompress::{decompressed, Compression};
 use lines::{LineSplitter, Piece};
 
-/// Bytes read from the start of each file to derive the zone.
-const HEAD_BYTES: usize = 64 * 1024;
+/// Bytes read from the start of each file to derive the zone: a Kerio
+/// Queue-ID comes on the first `Recv:` line, but a Message-ID Postfix made
+/// (bounce notices, cron's mail) may come thousands of lines in.
+const HEAD_BYTES: usize = 1024 * 1024;
 
 /// A named input: a file or a rotated set of files read as one log, or `-`
 /// for standard input.
@@ -196,7 +198,8 @@ fn files_at(path: &Path) -> io::Result<io::Result<Vec<PathBuf>>> {
 }
 
 /// The zone for a run's local times (see [`mailfuse_formats::choose_zone`]):
-/// looks for a Kerio Queue-ID in the first 64 KiB of each member, inputs in
+/// looks for a Kerio Queue-ID or a Message-ID Postfix made in the first MiB
+/// of each member, inputs in
 /// the order given, lines cut by the same rule as when reading. Standard
 /// input's first bytes are kept in its member, to be read again.
 pub fn choose_zone(
@@ -259,7 +262,7 @@ impl Member {
         })
     }
 
-    /// The complete lines of the member's first 64 KiB, decompressed (none
+    /// The complete lines of the member's first MiB, decompressed (none
     /// if it cannot be read).
     fn head(&mut self, max_line: usize) -> Vec<Vec<u8>> {
         let raw: Box<dyn Read + Send> = match self {

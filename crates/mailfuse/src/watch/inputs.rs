@@ -230,7 +230,8 @@ fn count(
 }
 
 /// The zone for the followed files, by `scan`'s rule: the configured one,
-/// else derived from a Kerio Queue-ID in their first 64 KiB, else UTC.
+/// else derived from a Kerio Queue-ID or a Message-ID Postfix made in their
+/// first MiB, else UTC.
 pub fn choose_zone(configured: Option<LocalZone>, files: &[PathBuf]) -> ChosenZone {
     let mut members: Vec<_> = files
         .iter()
