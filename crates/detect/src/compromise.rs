@@ -388,7 +388,7 @@ impl Accounts {
         at: Timestamp,
         envelope_from: &[u8],
         line: &[u8],
-        prior_failures: impl FnOnce(IpAddr) -> Option<PriorFailures>,
+        prior_failures: impl FnOnce(IpAddr, &str) -> Option<PriorFailures>,
     ) -> IpAddr {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
@@ -417,7 +417,7 @@ impl Accounts {
                     hour: HourWindow::hour(),
                     peak_hour: Peak::default(),
                     novelty,
-                    prior_failures: prior_failures(ip),
+                    prior_failures: prior_failures(ip, &account.name),
                     first_line: evidence_line(line),
                     example_failure: None,
                     example_foreign_from: None,

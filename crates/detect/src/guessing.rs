@@ -52,6 +52,9 @@ const MAX_ACCOUNTS_KEPT: usize = 500;
 const MAX_ACCOUNT_HASHES: usize = 100_000;
 /// Most IPs remembered per network.
 const MAX_IPS_KEPT: usize = 1024;
+/// Most (IP, account) pairs remembered with their first login; past it new
+/// pairs are not remembered (their failures are judged as a stranger's).
+const MAX_KNOWN_CLIENTS: usize = 200_000;
 
 /// Who is guessing: an IP, or a host name when the log gives no IP.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,11 +146,7 @@ impl Guesses {
             self.accounts_total += 1;
             return;
         }
-        let hash = {
-            let mut hasher = rustc_hash::FxHasher::default();
-            std::hash::Hash::hash(name.as_str(), &mut hasher);
-            std::hash::Hasher::finish(&hasher)
-        };
+        let hash = name_hash(&name);
         if self.account_hashes.contains(&hash) {
             return;
         }
@@ -157,6 +156,30 @@ impl Guesses {
         } else {
             self.accounts_inexact = true;
         }
+    }
+
+    /// Whether these failures could have been guesses at `account`
+    /// (lower-case): it was among the names tried — a bare name matching the
+    /// account's local part, or the other way round — or no failure named
+    /// an account (Kerio's security.log) and there were enough of them to be
+    /// guessing rather than a typo. Failures at other names are someone
+    /// else's: a colleague's typos behind the office NAT convict no one.
+    fn may_have_guessed(&self, account: &str, unnamed_enough: u64) -> bool {
+        if self.accounts_total == 0 {
+            return self.failures >= unnamed_enough;
+        }
+        if self.accounts_inexact {
+            return true;
+        }
+        let local_part = account.split_once('@').map(|(local, _)| local);
+        let candidates = [Some(account), local_part];
+        candidates.into_iter().flatten().any(|name| {
+            self.accounts.contains(name) || self.account_hashes.contains(&name_hash(name))
+        }) || self.accounts.iter().any(|tried| {
+            tried
+                .split_once('@')
+                .is_some_and(|(local, _)| local == account)
+        })
     }
 
     fn incident(&self, score_base: u32) -> Incident {
@@ -229,6 +252,13 @@ impl Guesses {
     }
 }
 
+/// The hash an account name past [`MAX_ACCOUNTS_KEPT`] is kept as.
+fn name_hash(name: &str) -> u64 {
+    let mut hasher = rustc_hash::FxHasher::default();
+    std::hash::Hash::hash(name, &mut hasher);
+    std::hash::Hasher::finish(&hasher)
+}
+
 /// Failed logins from one network by IPs that did not trip on their own.
 #[derive(Debug, Serialize, Deserialize)]
 struct NetworkGuesses {
@@ -271,6 +301,11 @@ pub struct Guessing {
     config: GuessingConfig,
     guessers: FxHashMap<Guesser, Guesses>,
     networks: FxHashMap<Network, NetworkGuesses>,
+    /// When each account first logged in from each IP (the name by
+    /// [`name_hash`]): failures from an IP the account already used are its
+    /// own client's, not a stranger's guesses.
+    #[serde(default)]
+    known_clients: FxHashMap<(IpAddr, u64), Timestamp>,
     /// Guessers and networks in the order they tripped.
     tripped: Vec<TripKey>,
 }
@@ -377,13 +412,25 @@ impl Guessing {
         }
     }
 
-    /// Failed logins `ip` had before now, if enough to matter.
-    pub fn prior_failures(&self, ip: IpAddr) -> Option<PriorFailures> {
+    /// Failed logins `ip` had before now that may have been guesses at
+    /// `account` (lower-case), if enough to matter.
+    pub fn prior_failures(&self, ip: IpAddr, account: &str) -> Option<PriorFailures> {
         let state = self.guessers.get(&Guesser::Ip(ip))?;
-        (state.failures >= u64::from(self.config.failures_before_success)).then(|| PriorFailures {
+        self.guessed(state, ip, account).then(|| PriorFailures {
             count: state.failures,
             first_line: state.first_line.clone(),
         })
+    }
+
+    /// Whether `state`'s failures, from `ip`, make a success as `account` a
+    /// guess that worked: enough of them, at this account (see
+    /// [`Guesses::may_have_guessed`]), from an IP the account had not
+    /// logged in from before they began.
+    fn guessed(&self, state: &Guesses, ip: IpAddr, account: &str) -> bool {
+        let known_since = self.known_clients.get(&(ip, name_hash(account)));
+        state.failures >= u64::from(self.config.failures_before_success)
+            && state.may_have_guessed(account, u64::from(self.config.ip_failures_per_hour))
+            && known_since.is_none_or(|since| *since >= state.first_seen)
     }
 
     /// Takes new thresholds (after a restore with a changed configuration).
@@ -395,22 +442,35 @@ impl Guessing {
     /// which, e.g. "sent mail"). After enough failures, that is a guess that
     /// succeeded.
     pub fn on_success(&mut self, ip: IpAddr, account: &str, at: Timestamp, how: Success) {
-        let threshold = u64::from(self.config.failures_before_success);
         let mark = |g: &mut Guesses| {
-            if g.failures >= threshold
-                && g.succeeded_as.len() < 16
-                && !g.succeeded_as.iter().any(|(a, _, _)| a == account)
-            {
+            if g.succeeded_as.len() < 16 && !g.succeeded_as.iter().any(|(a, _, _)| a == account) {
                 g.succeeded_as.push((account.to_string(), at, how));
             }
         };
-        if let Some(state) = self.guessers.get_mut(&Guesser::Ip(ip)) {
-            mark(state);
+        let guesser = Guesser::Ip(ip);
+        if self
+            .guessers
+            .get(&guesser)
+            .is_some_and(|state| self.guessed(state, ip, account))
+        {
+            if let Some(state) = self.guessers.get_mut(&guesser) {
+                mark(state);
+            }
         }
-        if let Some(net) = self.networks.get_mut(&Network::of(ip)) {
-            if net.ips.contains(&ip) {
+        let network = Network::of(ip);
+        if self
+            .networks
+            .get(&network)
+            .is_some_and(|net| net.ips.contains(&ip) && self.guessed(&net.guesses, ip, account))
+        {
+            if let Some(net) = self.networks.get_mut(&network) {
                 mark(&mut net.guesses);
             }
+        }
+        if self.known_clients.len() < MAX_KNOWN_CLIENTS {
+            self.known_clients
+                .entry((ip, name_hash(account)))
+                .or_insert(at);
         }
     }
 

@@ -320,7 +320,7 @@ impl Detector {
                 s.at,
                 s.envelope_from.unwrap_or_default(),
                 evidence,
-                |ip| guessing.prior_failures(ip),
+                |ip, account| guessing.prior_failures(ip, account),
             );
             message.ip = Some(ip);
             guessing.on_success(ip, accounts.name(id), s.at, Success::SentMail);

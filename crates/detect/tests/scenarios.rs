@@ -375,6 +375,65 @@ fn user_who_mistyped_the_password_four_times_is_not_an_incident() {
     assert_eq!(findings.stats.auth_failures, 4);
 }
 
+/// One user mistypes her password behind a new office NAT; her colleagues
+/// then send from it. Her failures named her account: they were no guesses
+/// at theirs, so no colleague is told "the password was guessed".
+#[test]
+fn typos_behind_a_shared_nat_convict_no_colleague() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    let nat = "198.51.100.20";
+    for i in 0..4 {
+        feed.fail_login(
+            3 * DAY + 8 * 3600 + i * 20,
+            nat,
+            Some("k.dvorak@acme.example"),
+        );
+    }
+    for (n, user) in ["j.novak", "m.svoboda", "marketing"].iter().enumerate() {
+        let account = format!("{user}@acme.example");
+        for i in 0..25 {
+            let t = 3 * DAY + 9 * 3600 + n as i64 * 3600 + i * 60;
+            let rcpt = format!("client{i}@partner.example");
+            feed.send(t, &account, nat, &account, &[(&rcpt, false)]);
+        }
+    }
+    let findings = feed.findings();
+    assert!(findings.incidents.is_empty(), "{:#?}", findings.incidents);
+
+    // A stranger who tried j.novak's name and then sent as j.novak did guess.
+    let mut feed = Feed::new();
+    feed.office_week();
+    for i in 0..4 {
+        feed.fail_login(3 * DAY + 8 * 3600 + i * 20, "203.0.113.66", Some("j.novak"));
+    }
+    for i in 0..25 {
+        let rcpt = format!("client{i}@partner.example");
+        let account = "j.novak@acme.example";
+        feed.send(
+            3 * DAY + 9 * 3600 + i * 60,
+            account,
+            "203.0.113.66",
+            account,
+            &[(&rcpt, false)],
+        );
+    }
+    let findings = feed.findings();
+    let hijack = findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::CompromisedAccount)
+        .expect("the guessed account");
+    assert!(
+        hijack
+            .reasons
+            .iter()
+            .any(|r| r.contains("the password was guessed")),
+        "{:#?}",
+        hijack.reasons
+    );
+}
+
 #[test]
 fn webmail_submissions_take_the_ip_of_the_webmail_login() {
     let mut feed = Feed::new();

@@ -77,6 +77,7 @@ pub fn derive_offset(line: &[u8]) -> Option<i32> {
 pub struct SyslogParser {
     clock: Clock,
     dovecot: dovecot::DovecotState,
+    postfix: postfix::Sessions,
     /// The failed login or refusal of the line before, if it was one:
     /// sysklogd's `last message repeated N times` stands for N more of it
     /// (and hid guesses).
@@ -177,6 +178,7 @@ impl SyslogParser {
         SyslogParser {
             clock: Clock::new(context),
             dovecot: dovecot::DovecotState::default(),
+            postfix: postfix::Sessions::default(),
             last_repeatable: None,
             notice: false,
         }
@@ -229,7 +231,7 @@ impl SyslogParser {
         let (repeats, message) =
             envelope::repeated_message(parts.message).unwrap_or((1, parts.message));
         let parsed = match parts.origin {
-            Origin::Postfix(program) => postfix::parse(at, program, message),
+            Origin::Postfix(program) => postfix::parse(at, program, message, &mut self.postfix),
             Origin::Dovecot => dovecot::parse(at, message, &mut self.dovecot),
             Origin::Other => Parsed::Unknown,
         };

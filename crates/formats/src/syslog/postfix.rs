@@ -34,6 +34,8 @@ use mailfuse_core::{
     AuthFailure, AuthFailureKind, BlockKind, Client, Delivery, DeliveryStatus, Event, Removed,
     ServerBlock, Submission, Timestamp,
 };
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use memchr::{memchr, memchr2, memchr_iter, memmem};
@@ -73,11 +75,10 @@ const QUIET_DAEMONS: &[&[u8]] = &[
 ];
 
 /// Lines without a queue id that carry nothing for detection: connections
-/// (the SASL warning already told of failed logins; `auth=0/1` repeats it),
-/// TLS, start-up, statistics, trouble of the server itself.
+/// (a broken-off AUTH is counted from the disconnect's `auth=0/1`), TLS,
+/// start-up, statistics, trouble of the server itself.
 const NOISE: &[&[u8]] = &[
     b"connect from ",
-    b"disconnect from ",
     b"lost connection after ",
     b"timeout after ",
     b"too many errors after ",
@@ -155,9 +156,86 @@ const REFUSALS: &[&[u8]] = &[b"reject: ", b"milter-reject: "];
 /// after it, when there is one (each starts with `,`: see [`before_first`]).
 const AFTER_SASL_USERNAME: &[&[u8]] = &[b", sasl_sender=", b", orig_queue_id=", b", orig_client="];
 
+/// What the Postfix parser remembers between lines: how many failed logins
+/// each client's SASL warnings reported, so that its `disconnect from …
+/// auth=0/N` counts only the attempts no warning told of — an AUTH the
+/// client broke off, which probes and floods leave by the thousand.
+#[derive(Debug, Default)]
+pub(super) struct Sessions {
+    warned: HashMap<IpAddr, u32>,
+}
+
+/// Most clients whose warnings are remembered: past it the memory is
+/// cleared, and a disconnect may count a warned failure again.
+const MAX_SESSIONS: usize = 10_000;
+
+impl Sessions {
+    fn note_warning(&mut self, parsed: &Parsed<'_>) {
+        let Parsed::Event(Event::AuthFailure(failure)) = parsed else {
+            return;
+        };
+        let Some(ip) = failure.client.ip() else {
+            return;
+        };
+        if self.warned.len() >= MAX_SESSIONS && !self.warned.contains_key(&ip) {
+            self.warned.clear();
+        }
+        let warned = self.warned.entry(ip).or_default();
+        *warned = warned.saturating_add(failure.attempts);
+    }
+
+    /// `disconnect from host[ip] ehlo=1 auth=0/2 quit=1 commands=2/4`: the
+    /// failed AUTH commands (`auth=succeeded/total`) no warning reported.
+    fn disconnect<'a>(&mut self, at: Timestamp, text: &'a [u8]) -> Parsed<'a> {
+        let Some((client, counters)) = client_prefix(text) else {
+            return Parsed::Ignored;
+        };
+        let Some(failed) = failed_auth_commands(counters) else {
+            return Parsed::Ignored;
+        };
+        let warned = client
+            .ip()
+            .and_then(|ip| self.warned.remove(&ip))
+            .unwrap_or(0);
+        match failed.saturating_sub(warned) {
+            0 => Parsed::Ignored,
+            attempts => Parsed::Event(Event::AuthFailure(AuthFailure {
+                at,
+                client,
+                account: None,
+                service: b"SMTP",
+                kind: AuthFailureKind::Protocol,
+                attempts,
+            })),
+        }
+    }
+}
+
+/// The failed AUTH commands of a disconnect's counters: `auth=M/N` is M
+/// accepted of N, `auth=N` all N accepted; `None` without AUTH.
+fn failed_auth_commands(counters: &[u8]) -> Option<u32> {
+    let start = memmem::find(counters, b" auth=")? + b" auth=".len();
+    let value = counters[start..]
+        .split(|&b| b == b' ')
+        .next()
+        .unwrap_or_default();
+    let (accepted, total) = match memchr(b'/', value) {
+        Some(slash) => (&value[..slash], &value[slash + 1..]),
+        None => (value, value),
+    };
+    let total = u32::try_from(decimal(total)?).ok()?;
+    let accepted = u32::try_from(decimal(accepted)?).ok()?;
+    Some(total.saturating_sub(accepted))
+}
+
 /// A Postfix line: `program` is its syslog name (`postfix/submission/smtpd`),
 /// `message` the text after `program[pid]: `.
-pub(super) fn parse<'a>(at: Timestamp, program: &'a [u8], message: &'a [u8]) -> Parsed<'a> {
+pub(super) fn parse<'a>(
+    at: Timestamp,
+    program: &'a [u8],
+    message: &'a [u8],
+    sessions: &mut Sessions,
+) -> Parsed<'a> {
     if let Some((queue_id, text)) = queue_line(message) {
         return queue_event(at, program, queue_id, text);
     }
@@ -174,7 +252,12 @@ pub(super) fn parse<'a>(at: Timestamp, program: &'a [u8], message: &'a [u8]) -> 
     }
     if let Some(text) = message.strip_prefix(b"warning: ") {
         // Warnings are about the server's health, except failed logins.
-        return auth_failure(at, text).unwrap_or(Parsed::Ignored);
+        let parsed = auth_failure(at, text).unwrap_or(Parsed::Ignored);
+        sessions.note_warning(&parsed);
+        return parsed;
+    }
+    if let Some(text) = message.strip_prefix(b"disconnect from ") {
+        return sessions.disconnect(at, text);
     }
     if QUIET_DAEMONS.contains(&daemon(program)) || starts_with_any(message, NOISE) {
         Parsed::Ignored

@@ -481,7 +481,8 @@ fn sasl_sender_cannot_pose_as_the_login() {
 fn noise_is_ignored() {
     for line in [
         &b"Nov 22 21:42:12 mail postfix/submission/smtpd[7208]: connect from unknown[127.88.8.8]"[..],
-        b"Nov 22 21:42:12 mail postfix/submission/smtpd[7208]: disconnect from unknown[127.88.8.8] ehlo=1 auth=0/1 quit=1 commands=2/3",
+        b"Nov 22 21:42:12 mail postfix/submission/smtpd[7208]: disconnect from unknown[127.88.8.8] ehlo=1 auth=1 quit=1 commands=3",
+        b"Nov 22 21:42:12 mail postfix/submission/smtpd[7208]: disconnect from unknown[127.88.8.8] ehlo=1 mail=1 rcpt=0/1 quit=1 commands=3/4",
         b"Nov 22 21:42:12 mail postfix/smtpd[7208]: lost connection after AUTH from unknown[192.0.2.4]",
         b"Nov 22 21:42:12 mail postfix/smtpd[7208]: warning: hostname host.example.net does not resolve to address 192.0.2.4: Name or service not known",
         b"Nov 22 21:42:12 mail postfix/smtpd[7208]: warning: unknown[192.0.2.4]: SASL LOGIN authentication aborted",
@@ -534,4 +535,44 @@ fn delivery_delay_gives_the_time_in_the_queue() {
     assert_eq!(delivery_delay(qmgr), None);
     assert_eq!(delivery_delay(b": to=<a@b>, delay=-3, status=sent"), None);
     assert_eq!(delivery_delay(b": to=<a@b"), None);
+}
+
+/// A broken-off AUTH leaves no warning, only the disconnect's `auth=0/1`:
+/// it counts; a failure a warning told of is not counted twice.
+#[test]
+fn disconnect_counts_failed_auth_commands_no_warning_reported() {
+    let context = ParseContext {
+        year_reference: Some(utc(2026, 12, 1, 0, 0, 0)),
+        ..ParseContext::default()
+    };
+    let mut parser = SyslogParser::new(&context);
+    let mut attempts = |line: &[u8]| match parser.parse(line) {
+        Parsed::Event(Event::AuthFailure(f)) => {
+            assert_eq!((f.client, f.service), (ip("192.0.2.4"), &b"SMTP"[..]));
+            Some((f.attempts, f.kind))
+        }
+        Parsed::Ignored => None,
+        other => panic!("{other:?}"),
+    };
+    let broken_off = b"Nov 22 21:42:12 mail postfix/smtpd[7208]: disconnect from unknown[192.0.2.4] ehlo=1 auth=0/1 quit=1 commands=2/3";
+    assert_eq!(attempts(broken_off), Some((1, AuthFailureKind::Protocol)));
+    let warning = b"Nov 22 21:42:13 mail postfix/smtpd[7208]: warning: unknown[192.0.2.4]: SASL LOGIN authentication failed: UGFzc3dvcmQ6";
+    assert_eq!(attempts(warning), Some((1, AuthFailureKind::BadPassword)));
+    // Three AUTH commands, one reported by the warning above.
+    let disconnect = b"Nov 22 21:42:14 mail postfix/smtpd[7208]: disconnect from unknown[192.0.2.4] ehlo=1 auth=0/3 commands=1/4";
+    assert_eq!(attempts(disconnect), Some((2, AuthFailureKind::Protocol)));
+    assert_eq!(attempts(warning), Some((1, AuthFailureKind::BadPassword)));
+    let one_failed = b"Nov 22 21:42:15 mail postfix/smtpd[7208]: disconnect from unknown[192.0.2.4] ehlo=1 auth=0/1 quit=1 commands=2/3";
+    assert_eq!(attempts(one_failed), None);
+    // One failed, then one accepted: the warning told of the failure.
+    assert_eq!(attempts(warning), Some((1, AuthFailureKind::BadPassword)));
+    let then_in = b"Nov 22 21:42:16 mail postfix/smtpd[7208]: disconnect from unknown[192.0.2.4] ehlo=1 auth=1/2 quit=1 commands=3/4";
+    assert_eq!(attempts(then_in), None);
+    for odd in [
+        &b"Nov 22 21:42:17 mail postfix/smtpd[7208]: disconnect from unknown[192.0.2.4] ehlo=1 auth=x/1"[..],
+        b"Nov 22 21:42:17 mail postfix/smtpd[7208]: disconnect from unknown[192.0.2.4] auth=0/99999999999999999999",
+        b"Nov 22 21:42:17 mail postfix/smtpd[7208]: disconnect from 192.0.2.4 auth=0/1",
+    ] {
+        assert_eq!(attempts(odd), None, "{}", String::from_utf8_lossy(odd));
+    }
 }
