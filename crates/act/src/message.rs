@@ -11,7 +11,7 @@
 use std::fmt::Write;
 
 use mailfuse_core::text::sanitize;
-use mailfuse_detect::{Incident, IncidentKind};
+use mailfuse_detect::{GuessingPattern, Incident, IncidentKind};
 
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; mail
 /// clients show about 100; the rest is in the body).
@@ -102,11 +102,21 @@ fn headline(incident: &Incident) -> String {
 
 /// The attacker in a few words: the network, the IP, or the first IP and how
 /// many more.
+/// Who guessed: the IP or network, or for guessing spread over many
+/// networks its shape (`a brute force at jdoe@example.com from 60 IPs`).
 fn who(incident: &Incident) -> String {
-    match (&incident.network, incident.ips.as_slice()) {
-        (Some(network), ips) => format!("network {network} ({} IPs)", ips.len()),
-        (None, []) => "a host with no IP in the log".to_string(),
-        (None, [first, rest @ ..]) => format!("{first}{}", more(rest.len())),
+    match (incident.pattern, &incident.network, incident.ips.as_slice()) {
+        (Some(GuessingPattern::Campaign | GuessingPattern::CredentialStuffing), _, ips) => format!(
+            "a {} from {} IPs",
+            incident.title().to_lowercase(),
+            ips.len()
+        ),
+        (Some(GuessingPattern::BruteForce), _, _) => {
+            format!("a brute force {}", incident.subject())
+        }
+        (_, Some(network), ips) => format!("network {network} ({} IPs)", ips.len()),
+        (_, None, []) => "a host with no IP in the log".to_string(),
+        (_, None, [first, rest @ ..]) => format!("{first}{}", more(rest.len())),
     }
 }
 

@@ -30,6 +30,36 @@ impl IncidentKind {
     }
 }
 
+/// The shape of a password-guessing incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuessingPattern {
+    /// One IP, many failures within an hour.
+    Ip,
+    /// One /24 (or /64), its IPs each under the per-IP limit.
+    Network,
+    /// Many IPs in many networks at whatever accounts, each under the
+    /// per-IP limit.
+    Campaign,
+    /// Many accounts tried about once each from many IPs: a leaked list.
+    CredentialStuffing,
+    /// One account tried from many IPs in many networks.
+    BruteForce,
+}
+
+impl GuessingPattern {
+    /// Words for titles: "credential stuffing".
+    pub fn words(self) -> &'static str {
+        match self {
+            GuessingPattern::Ip => "one IP",
+            GuessingPattern::Network => "one network",
+            GuessingPattern::Campaign => "campaign",
+            GuessingPattern::CredentialStuffing => "credential stuffing",
+            GuessingPattern::BruteForce => "brute force",
+        }
+    }
+}
+
 /// One finding, with everything an admin needs to act on it.
 ///
 /// Text fields that came from a log (account names, addresses, evidence lines)
@@ -39,7 +69,8 @@ pub struct Incident {
     /// Which detector raised it; findings list compromised accounts first,
     /// then guessing, then limits.
     pub kind: IncidentKind,
-    /// The hijacked account, or the account over its limit.
+    /// The hijacked account, the account over its limit, or the one account
+    /// a brute force was aimed at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     /// The IPs involved: the spammer's sending IPs, the guessing IPs, or
@@ -48,6 +79,9 @@ pub struct Incident {
     /// The attacking network, for distributed guessing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
+    /// How the guessing was spread (password guessing only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<GuessingPattern>,
     /// When the activity behind it began (UTC seconds): the first message of
     /// the account's tripped streams, the guesser's first failed login, or
     /// the start of the window that crossed the limit. With `kind` and the
@@ -108,6 +142,44 @@ impl Incident {
         }
     }
 
+    /// The incident's title in reports: "Compromised account", "Credential
+    /// stuffing"…
+    pub fn title(&self) -> &'static str {
+        match (self.kind, self.pattern) {
+            (IncidentKind::CompromisedAccount, _) => "Compromised account",
+            (IncidentKind::LimitExceeded, _) => "Over its sending limit",
+            (IncidentKind::PasswordGuessing, Some(GuessingPattern::Campaign)) => {
+                "Guessing campaign"
+            }
+            (IncidentKind::PasswordGuessing, Some(GuessingPattern::CredentialStuffing)) => {
+                "Credential stuffing"
+            }
+            (IncidentKind::PasswordGuessing, Some(GuessingPattern::BruteForce)) => "Brute force",
+            (IncidentKind::PasswordGuessing, _) => "Password guessing",
+        }
+    }
+
+    /// Who the incident is about, in a few words: the account, or the
+    /// guessing IP, network or spread (`at a@b from 212 IPs`). Holds log
+    /// text: escape it where shown.
+    pub fn subject(&self) -> String {
+        let many = format!("{} IPs", self.ips.len());
+        match (self.kind, &self.network, &self.account) {
+            (IncidentKind::PasswordGuessing, Some(network), _) => {
+                format!("network {network} ({many})")
+            }
+            (IncidentKind::PasswordGuessing, None, Some(account)) => {
+                format!("at {account} from {many}")
+            }
+            (IncidentKind::PasswordGuessing, None, None) => match self.ips.as_slice() {
+                [] => "a host with no IP in the log".into(),
+                [ip] => ip.to_string(),
+                _ => many,
+            },
+            (_, _, account) => account.clone().unwrap_or_default(),
+        }
+    }
+
     /// An incident of `kind` seen over `seen`, detected at `detected_at`,
     /// with every figure at zero and no reasons yet: detectors fill in what
     /// their kind has with struct update syntax (`..Incident::new(…)`), so
@@ -123,6 +195,7 @@ impl Incident {
             account: None,
             ips: Vec::new(),
             network: None,
+            pattern: None,
             first_seen,
             last_seen,
             detected_at,

@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 pub use compromise::{CompromiseConfig, Counts};
 pub use guessing::GuessingConfig;
 pub use hourly::Hourly;
-pub use incident::{Incident, IncidentKind};
+pub use incident::{GuessingPattern, Incident, IncidentKind};
 pub use local_domains::LocalDomain;
 pub use mailfuse_limits::{LimitRules, LimitsConfig, Usage};
 pub use summary::AccountSummary;

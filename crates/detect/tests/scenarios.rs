@@ -9,7 +9,7 @@ use mailfuse_core::{
     AuthFailure, AuthFailureKind, AuthSuccess, Client, Delivery, DeliveryStatus, Event, Submission,
     Timestamp,
 };
-use mailfuse_detect::{DetectConfig, Detector, Findings, IncidentKind};
+use mailfuse_detect::{DetectConfig, Detector, Findings, GuessingPattern, Incident, IncidentKind};
 
 const DAY: i64 = 86_400;
 /// Monday 2026-11-02 00:00 UTC.
@@ -570,4 +570,135 @@ fn an_ipv6_network_past_the_kept_ips_counts_each_ip_once_then_says_at_least() {
         "{:?}",
         network.reasons
     );
+}
+
+/// An IP in network `n` (a different /24 for each `n`).
+fn botnet_ip(n: usize, host: usize) -> String {
+    format!(
+        "{}.{}.{}.{}",
+        20 + n % 180,
+        (n / 180) % 250,
+        n % 250,
+        1 + host % 250
+    )
+}
+
+/// The guessing incidents of a pattern.
+fn guessing_with(findings: &Findings, pattern: GuessingPattern) -> Vec<&Incident> {
+    findings
+        .incidents
+        .iter()
+        .filter(|i| i.kind == IncidentKind::PasswordGuessing && i.pattern == Some(pattern))
+        .collect()
+}
+
+/// 151 IPs in as many networks, about seven tries each within an hour, at
+/// a list of role accounts: one campaign naming every IP, not nine small
+/// incidents and nothing else.
+#[test]
+fn a_campaign_across_many_networks_is_one_incident_with_every_ip() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    let roles = [
+        "admin", "info", "sales", "office", "test", "support", "billing",
+    ];
+    for n in 0..151 {
+        for k in 0..7 {
+            let t = 3 * DAY + 20 * 3600 + (n as i64 * 7 + k) * 3;
+            let account = format!("{}@acme.example", roles[(n + k as usize) % roles.len()]);
+            feed.fail_login(t, &botnet_ip(n, n), Some(&account));
+        }
+    }
+    let findings = feed.findings();
+    let campaigns = guessing_with(&findings, GuessingPattern::Campaign);
+    assert_eq!(campaigns.len(), 1, "{:#?}", findings.incidents);
+    assert_eq!(campaigns[0].ips.len(), 151);
+    assert_eq!(campaigns[0].failed_logins, 151 * 7);
+    assert_eq!(campaigns[0].accounts_tried_total, 7);
+    assert!(findings
+        .incidents
+        .iter()
+        .all(|i| i.kind != IncidentKind::CompromisedAccount));
+}
+
+/// A leaked list: 120 accounts, each tried once from each of a few of 300
+/// IPs worldwide over a day; then one of them logs in from one of the IPs.
+#[test]
+fn credential_stuffing_is_told_from_guessing_and_names_the_account_it_opened() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    for n in 0..300 {
+        for k in 0..4 {
+            let t = 3 * DAY + (n as i64 * 4 + k) * 70;
+            let account = format!("user{}@acme.example", (n * 4 + k as usize) % 120);
+            feed.fail_login(t, &botnet_ip(n, 7), Some(&account));
+        }
+    }
+    // user5 was tried by IP 1 (n = 1, k = 1).
+    feed.login(4 * DAY, &botnet_ip(1, 7), "user5@acme.example", "IMAP");
+    let findings = feed.findings();
+    let stuffing = guessing_with(&findings, GuessingPattern::CredentialStuffing);
+    assert_eq!(stuffing.len(), 1, "{:#?}", findings.incidents);
+    assert_eq!(stuffing[0].ips.len(), 300);
+    assert_eq!(stuffing[0].accounts_tried_total, 120);
+    assert_eq!(
+        stuffing[0].succeeded_as,
+        vec!["user5@acme.example".to_string()]
+    );
+    assert!(guessing_with(&findings, GuessingPattern::Campaign).is_empty());
+}
+
+/// One account tried from 200 IPs in many networks, one to three times
+/// each: brute force at that account, named.
+#[test]
+fn brute_force_at_one_account_from_many_ips_names_the_account() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    for n in 0..200 {
+        for k in 0..(1 + n % 3) {
+            let t = 3 * DAY + (n as i64 * 3 + k as i64) * 40;
+            feed.fail_login(t, &botnet_ip(n, 3), Some("j.novak@acme.example"));
+        }
+    }
+    let findings = feed.findings();
+    let brute = guessing_with(&findings, GuessingPattern::BruteForce);
+    assert_eq!(brute.len(), 1, "{:#?}", findings.incidents);
+    assert_eq!(brute[0].account.as_deref(), Some("j.novak@acme.example"));
+    assert_eq!(brute[0].ips.len(), 200);
+}
+
+/// What is no spread guessing: a phone with a stale password failing from
+/// the carrier's IPs all day, and the everyday trickle of a few strangers'
+/// guesses a day over a week.
+#[test]
+fn a_stale_phone_and_a_daily_trickle_are_no_campaign_and_no_brute_force() {
+    let mut failures = Vec::new();
+    for n in 0..12 {
+        for k in 0..20 {
+            let t = 3 * DAY + (n * 20 + k) * 300;
+            let carrier = format!("100.{}.{}.9", 64 + n, k % 3);
+            failures.push((t, carrier, "m.svoboda@acme.example"));
+        }
+    }
+    for n in 0..7 * 30 {
+        let t = n as i64 * DAY / 30;
+        failures.push((t, botnet_ip(n, n), "admin@acme.example"));
+    }
+    failures.sort();
+    let mut feed = Feed::new();
+    for (t, ip, account) in &failures {
+        feed.fail_login(*t, ip, Some(account));
+    }
+    let findings = feed.findings();
+    for pattern in [
+        GuessingPattern::Campaign,
+        GuessingPattern::CredentialStuffing,
+        GuessingPattern::BruteForce,
+    ] {
+        assert!(
+            guessing_with(&findings, pattern).is_empty(),
+            "{pattern:?}: {:#?}",
+            findings.incidents
+        );
+    }
 }

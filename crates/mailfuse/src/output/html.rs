@@ -140,27 +140,12 @@ fn write_incidents(out: &mut dyn Write, incidents: &[Incident]) -> io::Result<()
 
 fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Result<()> {
     let ips = join(incident.ips.iter());
-    let (class, title, subject) = match incident.kind {
-        IncidentKind::CompromisedAccount => (
-            "",
-            "Compromised account",
-            incident.account.clone().unwrap_or_default(),
-        ),
-        IncidentKind::LimitExceeded => (
-            " limit",
-            "Over its sending limit",
-            incident.account.clone().unwrap_or_default(),
-        ),
-        IncidentKind::PasswordGuessing => (
-            " guess",
-            "Password guessing",
-            match &incident.network {
-                Some(network) => format!("network {network} ({} IPs)", incident.ips.len()),
-                None if ips.is_empty() => "a host with no IP in the log".into(),
-                None => ips.clone(),
-            },
-        ),
+    let class = match incident.kind {
+        IncidentKind::CompromisedAccount => "",
+        IncidentKind::LimitExceeded => " limit",
+        IncidentKind::PasswordGuessing => " guess",
     };
+    let (title, subject) = (incident.title(), incident.subject());
     writeln!(
         out,
         "<section class=\"incident{class}\">\n<h3>[{n}] {title}: {} <small>(score {})</small></h3>\n<dl>",

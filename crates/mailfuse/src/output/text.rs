@@ -101,19 +101,15 @@ fn write_local_domains(out: &mut dyn Write, findings: &Findings) -> io::Result<(
 
 fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Result<()> {
     let ips: Vec<String> = incident.ips.iter().map(|ip| ip.to_string()).collect();
+    writeln!(
+        out,
+        "[{n}] {}  {}  (score {})",
+        incident.title().to_uppercase(),
+        safe(&incident.subject()),
+        incident.score
+    )?;
     match incident.kind {
         IncidentKind::CompromisedAccount | IncidentKind::LimitExceeded => {
-            let title = if incident.kind == IncidentKind::LimitExceeded {
-                "OVER ITS SENDING LIMIT"
-            } else {
-                "COMPROMISED ACCOUNT"
-            };
-            writeln!(
-                out,
-                "[{n}] {title}  {}  (score {})",
-                safe(incident.account.as_deref().unwrap_or("?")),
-                incident.score
-            )?;
             writeln!(out, "    sending IPs: {}", ips.join(", "))?;
             writeln!(
                 out,
@@ -125,24 +121,13 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
             )?;
         }
         IncidentKind::PasswordGuessing => {
-            let who = match &incident.network {
-                Some(network) => format!("network {network} ({} IPs)", incident.ips.len()),
-                None if ips.is_empty() => "a host with no IP in the log".into(),
-                None => ips.join(", "),
-            };
-            writeln!(
-                out,
-                "[{n}] PASSWORD GUESSING  {who}  (score {})",
-                incident.score
-            )?;
-            if let Some(network) = &incident.network {
+            if ips.len() > 1 {
                 let shown: Vec<&str> = ips.iter().take(10).map(String::as_str).collect();
                 let more = if ips.len() > 10 { ", …" } else { "" };
-                writeln!(
-                    out,
-                    "    IPs:         {}{more}  ({network})",
-                    shown.join(", ")
-                )?;
+                let network = incident
+                    .network
+                    .map_or_else(String::new, |network| format!("  ({network})"));
+                writeln!(out, "    IPs:         {}{more}{network}", shown.join(", "))?;
             }
             let tried = match incident.accounts_tried_total {
                 0 => "the log does not name the accounts tried".to_string(),

@@ -14,7 +14,9 @@ use mailfuse_core::{AuthFailure, BlockKind, Client, ServerBlock, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
+mod spread;
+
+use crate::incident::{evidence_line, lossy, GuessingPattern, Incident, IncidentKind};
 use crate::window::{DayWindow, HourWindow, Peak};
 
 /// Thresholds of the guessing detector.
@@ -31,6 +33,16 @@ pub struct GuessingConfig {
     /// Failed logins before a success that mark the success as a likely
     /// successful guess.
     pub failures_before_success: u32,
+    /// Distinct IPs of strangers (IPs no account logged in from) failing
+    /// within one episode that make a campaign…
+    pub campaign_min_ips: u32,
+    /// …from at least this many networks (/24, /64).
+    pub campaign_min_networks: u32,
+    /// Distinct IPs failing at one account within one episode that make a
+    /// brute force at it…
+    pub account_min_ips: u32,
+    /// …from at least this many networks.
+    pub account_min_networks: u32,
 }
 
 impl Default for GuessingConfig {
@@ -40,6 +52,10 @@ impl Default for GuessingConfig {
             network_failures_per_day: 20,
             network_min_ips: 3,
             failures_before_success: 3,
+            campaign_min_ips: 100,
+            campaign_min_networks: 30,
+            account_min_ips: 50,
+            account_min_networks: 20,
         }
     }
 }
@@ -306,6 +322,13 @@ pub struct Guessing {
     /// own client's, not a stranger's guesses.
     #[serde(default)]
     known_clients: FxHashMap<(IpAddr, u64), Timestamp>,
+    /// IPs some account logged in from: their failures are no stranger's.
+    #[serde(default)]
+    good_ips: FxHashSet<IpAddr>,
+    /// Guessing spread over many networks (campaigns, stuffing, brute force
+    /// at one account).
+    #[serde(default)]
+    spreads: spread::Spreads,
     /// Guessers and networks in the order they tripped.
     tripped: Vec<TripKey>,
 }
@@ -314,6 +337,8 @@ pub struct Guessing {
 enum TripKey {
     Guesser(Guesser),
     Network(Network),
+    /// An episode of [`spread::Spreads`], by index.
+    Spread(usize),
 }
 
 /// What the detector knows of an IP's failed logins before a given moment.
@@ -361,6 +386,17 @@ impl Guessing {
         let alone_tripped = state.tripped_at.is_some();
         if let (Client::Ip(ip), false) = (failure.client, alone_tripped) {
             tripped |= self.count_for_network(ip, failure, line);
+        }
+        if let Client::Ip(ip) = failure.client {
+            if !self.good_ips.contains(&ip) {
+                let account = failure.account.map(|a| lossy(a).to_ascii_lowercase());
+                let episodes =
+                    self.spreads
+                        .on_failure(&self.config, failure, ip, account.as_deref(), line);
+                tripped |= !episodes.is_empty();
+                self.tripped
+                    .extend(episodes.into_iter().map(TripKey::Spread));
+            }
         }
         tripped
     }
@@ -467,10 +503,21 @@ impl Guessing {
                 mark(&mut net.guesses);
             }
         }
+        let guessed_there = self.guessers.get(&guesser).is_some_and(|state| {
+            state.may_have_guessed(account, 1)
+                && self
+                    .known_clients
+                    .get(&(ip, name_hash(account)))
+                    .is_none_or(|since| *since >= state.first_seen)
+        });
+        self.spreads.on_success(ip, account, at, how, guessed_there);
         if self.known_clients.len() < MAX_KNOWN_CLIENTS {
             self.known_clients
                 .entry((ip, name_hash(account)))
                 .or_insert(at);
+        }
+        if self.good_ips.len() < MAX_KNOWN_CLIENTS {
+            self.good_ips.insert(ip);
         }
     }
 
@@ -493,6 +540,7 @@ impl Guessing {
                 TripKey::Guesser(g) => {
                     let state = self.guessers.get(g)?;
                     let mut incident = state.incident(40);
+                    incident.pattern = Some(GuessingPattern::Ip);
                     match g {
                         Guesser::Ip(ip) => incident.ips = vec![*ip],
                         Guesser::Host(host) => incident.reasons.insert(
@@ -518,8 +566,10 @@ impl Guessing {
                     );
                     incident.ips = ips;
                     incident.network = Some(*network);
+                    incident.pattern = Some(GuessingPattern::Network);
                     Some(incident)
                 }
+                TripKey::Spread(index) => self.spreads.incident(*index),
             })
             .collect()
     }
