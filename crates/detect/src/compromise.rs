@@ -119,12 +119,25 @@ enum Novelty {
     Dormant { quiet_since: Timestamp },
 }
 
+/// A stream's messages more than this apart belong to separate runs.
+const RUN_GAP_SECS: i64 = 6 * 3600;
+
 /// One account's traffic from one IP.
 #[derive(Debug, Serialize, Deserialize)]
 struct Stream {
     ip: IpAddr,
     first_seen: Timestamp,
     last_seen: Timestamp,
+    /// When the current run of messages began (after a gap of
+    /// [`RUN_GAP_SECS`]), and its first message with a foreign From or a
+    /// refused recipient: a usual IP (an infected office PC) turns
+    /// suspicious mid-stream, and the incident starts there, not at the
+    /// days of honest mail before.
+    #[serde(default)]
+    run: Option<(Timestamp, Option<Timestamp>)>,
+    /// When the suspicious activity began, fixed when the stream trips.
+    #[serde(default)]
+    suspect_since: Option<Timestamp>,
     counts: Counts,
     hour: HourWindow,
     peak_hour: Peak,
@@ -413,6 +426,8 @@ impl Accounts {
                     ip,
                     first_seen: at,
                     last_seen: at,
+                    run: None,
+                    suspect_since: None,
                     counts: Counts::default(),
                     hour: HourWindow::hour(),
                     peak_hour: Peak::default(),
@@ -443,6 +458,7 @@ impl Accounts {
         match index {
             Some(i) => {
                 let stream = &mut account.streams[i];
+                stream.note_run(at, foreign_from);
                 stream.last_seen = stream.last_seen.max(at);
                 stream.counts.messages += 1;
                 if foreign_from {
@@ -497,6 +513,9 @@ impl Accounts {
         account.totals.add(&delta);
         match account.streams.iter_mut().find(|s| s.ip == ip) {
             Some(stream) => {
+                if change.new_failure {
+                    stream.note_run(at, true);
+                }
                 stream.counts.add(&delta);
                 if change.new_recipient {
                     let in_hour = stream.hour.add(at, 1);
@@ -556,6 +575,7 @@ impl Accounts {
         let signals = signals(stream, config);
         if signals.behavioural && signals.score >= config.score_threshold {
             stream.tripped_at = Some(at);
+            stream.suspect_since = Some(stream.suspicious_since());
             if account.detected_at.is_none() {
                 account.detected_at = Some(at);
                 self.tripped.push(id);
@@ -588,7 +608,7 @@ impl Accounts {
             .iter()
             .filter(|s| s.tripped_at.is_some())
             .collect();
-        tripped.sort_by_key(|s| s.first_seen);
+        tripped.sort_by_key(|s| s.suspicious_since());
         let mut counts = Counts::default();
         let mut failed_logins = 0;
         let mut score = 0;
@@ -605,7 +625,7 @@ impl Accounts {
             evidence.extend(first.example_failure.clone());
             evidence.extend(first.prior_failures.as_ref().map(|p| p.first_line.clone()));
         }
-        let first_seen = tripped.iter().map(|s| s.first_seen).min();
+        let first_seen = tripped.iter().map(|s| s.suspicious_since()).min();
         let last_seen = tripped.iter().map(|s| s.last_seen).max();
         Incident {
             account: Some(account.name.clone()),
@@ -623,6 +643,36 @@ impl Accounts {
                 first_seen.unwrap_or(account.first_seen)..=last_seen.unwrap_or(account.last_seen),
                 account.detected_at.unwrap_or(account.last_seen),
             )
+        }
+    }
+}
+
+impl Stream {
+    /// Notes a message or recipient at `at` for the stream's runs;
+    /// `suspicious` when it had a foreign From or was refused.
+    fn note_run(&mut self, at: Timestamp, suspicious: bool) {
+        let last = self.last_seen;
+        let run = self.run.get_or_insert((self.first_seen, None));
+        if at.as_secs() - last.as_secs() > RUN_GAP_SECS {
+            *run = (at, None);
+        }
+        if suspicious && run.1.is_none() {
+            run.1 = Some(at);
+        }
+    }
+
+    /// When the suspicious activity began: a new IP's or a woken account's
+    /// first message; on a usual IP, the first foreign From or refused
+    /// recipient of the run that tripped (else the run's start).
+    fn suspicious_since(&self) -> Timestamp {
+        if let Some(since) = self.suspect_since {
+            return since;
+        }
+        match (self.novelty, self.run) {
+            (Novelty::Usual | Novelty::Learning, Some((start, suspect))) => {
+                suspect.unwrap_or(start).max(self.first_seen)
+            }
+            _ => self.first_seen,
         }
     }
 }

@@ -702,3 +702,30 @@ fn a_stale_phone_and_a_daily_trickle_are_no_campaign_and_no_brute_force() {
         );
     }
 }
+
+/// An infected office PC: j.novak's usual IP, after three days of honest
+/// mail, sends spam at night. The incident starts with the spam.
+#[test]
+fn a_hijack_from_the_usual_ip_starts_when_the_spam_does() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    let spam_start = 3 * DAY + 22 * 3600;
+    for i in 0..60 {
+        let rcpt = spam_recipient(i);
+        feed.send(
+            spam_start + i as i64 * 30,
+            "j.novak@acme.example",
+            "198.51.100.10",
+            "promo@pharma.example",
+            &[(&rcpt, i % 3 == 0)],
+        );
+    }
+    let findings = feed.findings();
+    let hijack = findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::CompromisedAccount)
+        .expect("the infected PC's spam");
+    assert_eq!(hijack.account.as_deref(), Some("j.novak@acme.example"));
+    assert_eq!(hijack.first_seen, at(spam_start));
+}
