@@ -70,6 +70,7 @@ mod points {
     pub const DORMANT: u32 = 30;
     pub const NEW_IP: u32 = 25;
     pub const NEW_INTERNAL_IP: u32 = 10;
+    pub const NEW_IP_SHORT_HISTORY: u32 = 15;
     pub const GUESSED: u32 = 35;
     pub const FAILURES: u32 = 40;
     pub const FOREIGN_FROM: u32 = 30;
@@ -115,6 +116,9 @@ enum Novelty {
     Learning,
     /// Never used by an account that was established.
     NewIp { account_since: Timestamp },
+    /// Not among the IPs an account used before, though the log shows it
+    /// for less than the learning period: new, with less confidence.
+    NewIpShortHistory { account_since: Timestamp },
     /// The account sent nothing for a long time and now sends from here.
     Dormant { quiet_since: Timestamp },
 }
@@ -229,7 +233,14 @@ impl Account {
     pub(crate) fn new_ips(&self) -> Vec<IpAddr> {
         self.streams
             .iter()
-            .filter(|s| matches!(s.novelty, Novelty::NewIp { .. } | Novelty::Dormant { .. }))
+            .filter(|s| {
+                matches!(
+                    s.novelty,
+                    Novelty::NewIp { .. }
+                        | Novelty::NewIpShortHistory { .. }
+                        | Novelty::Dormant { .. }
+                )
+            })
             .map(|s| s.ip)
             .collect()
     }
@@ -774,6 +785,13 @@ fn novelty_of(account: &Account, ip: IpAddr, at: Timestamp, baseline: i64) -> No
             account_since: account.first_seen,
         };
     }
+    // Judged against what came before, however little: a phished account
+    // may be used hours after the log begins.
+    if !account.known_ips.is_empty() && !account.known_ips.contains_key(&ip) {
+        return Novelty::NewIpShortHistory {
+            account_since: account.first_seen,
+        };
+    }
     Novelty::Learning
 }
 
@@ -818,7 +836,10 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
         Novelty::Dormant { .. } => add(true, points::DORMANT, true),
         Novelty::NewIp { .. } if is_internal(stream.ip) => add(true, points::NEW_INTERNAL_IP, true),
         Novelty::NewIp { .. } => add(true, points::NEW_IP, true),
-        Novelty::Usual | Novelty::Learning => {}
+        Novelty::NewIpShortHistory { .. } if !is_internal(stream.ip) => {
+            add(true, points::NEW_IP_SHORT_HISTORY, true);
+        }
+        Novelty::NewIpShortHistory { .. } | Novelty::Usual | Novelty::Learning => {}
     }
     add(guessed_signal(stream), points::GUESSED, true);
     add(failures_signal(stream, config), points::FAILURES, true);
@@ -850,7 +871,13 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig) -> Vec<String> {
             account_since,
             if is_internal(stream.ip) { ", though it is an internal address" } else { "" }
         )),
-        Novelty::Usual | Novelty::Learning => {}
+        Novelty::NewIpShortHistory { account_since } if !is_internal(stream.ip) => {
+            reasons.push(format!(
+                "{} is not among the IPs this account used before, though the log shows the account only since {} (a short history: less sure)",
+                stream.ip, account_since
+            ));
+        }
+        Novelty::NewIpShortHistory { .. } | Novelty::Usual | Novelty::Learning => {}
     }
     if let Some(prior) = &stream.prior_failures {
         reasons.push(format!(
