@@ -245,7 +245,10 @@ mod tests {
         }
         assert!(safety.is_this_server(ip("127.0.0.1")));
         assert!(safety.is_this_server(ip("0.0.0.0")));
-        assert!(!safety.is_this_server(ip("10.0.0.5")), "private, not the server");
+        assert!(
+            !safety.is_this_server(ip("10.0.0.5")),
+            "private, not the server"
+        );
         assert!(!safety.is_this_server(ip("203.0.113.26")));
         assert!(safety.check(ip("203.0.113.26")).is_ok());
     }
@@ -256,10 +259,19 @@ mod tests {
             cidrs(&["203.0.113.25"]),
             cidrs(&["10.9.0.0/16", "203.0.113.25", "0.0.0.0/0", "::/0"]),
         );
-        assert_eq!(safety.check(ip("10.9.4.4")).map(Blockable::ip), Ok(ip("10.9.4.4")));
-        assert!(safety.check(ip("192.168.1.1")).is_ok(), "0.0.0.0/0 lists it");
+        assert_eq!(
+            safety.check(ip("10.9.4.4")).map(Blockable::ip),
+            Ok(ip("10.9.4.4"))
+        );
+        assert!(
+            safety.check(ip("192.168.1.1")).is_ok(),
+            "0.0.0.0/0 lists it"
+        );
         assert!(safety.check(ip("203.0.113.25")).is_ok());
-        assert!(safety.is_this_server(ip("203.0.113.25")), "still the server");
+        assert!(
+            safety.is_this_server(ip("203.0.113.25")),
+            "still the server"
+        );
         for never in ["127.0.0.1", "0.0.0.0", "::1", "::", "::ffff:127.0.0.1"] {
             assert!(safety.check(ip(never)).is_err(), "{never}");
         }
