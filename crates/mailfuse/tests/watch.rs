@@ -437,7 +437,7 @@ fn webmail_story() -> String {
         )
     };
     let mut log = String::new();
-    let mut queue = 0x4F2A_0000_00u64;
+    let mut queue = 0x004F_2A00_0000_u64;
     let mut message = |log: &mut String,
                        t: u64,
                        client: &str,
