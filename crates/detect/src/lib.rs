@@ -254,12 +254,8 @@ impl Detector {
                 let id = self.accounts.id(s.account, s.at);
                 if let Client::Ip(ip) = s.client {
                     self.accounts.on_login(id, ip, s.service, s.at);
-                    // A login from the server itself (a webmail without
-                    // the client's IP) says nothing of who guessed.
-                    if !self.safety.is_this_server(ip) {
-                        let name = self.accounts.name(id);
-                        self.guessing.on_success(ip, name, s.at, Success::LoggedIn);
-                    }
+                    let name = self.accounts.name(id);
+                    self.guessing.on_success(ip, name, s.at, Success::LoggedIn);
                 }
             }
             Event::ServerBlock(b) => {
@@ -324,12 +320,9 @@ impl Detector {
         };
         stats.recipients += u64::from(more_recipients);
         let Some(id) = message.account else { return };
-        let from_elsewhere = |ip: &IpAddr| !self.safety.is_this_server(*ip);
         if let Some(ip) = smtp_login(s) {
             stats.auth_successes += 1;
-            if from_elsewhere(&ip) {
-                guessing.on_success(ip, accounts.name(id), s.at, Success::LoggedIn);
-            }
+            guessing.on_success(ip, accounts.name(id), s.at, Success::LoggedIn);
         }
         if newly_counted {
             let first_line = message.first_line.take();
@@ -343,9 +336,7 @@ impl Detector {
                 |ip| guessing.prior_failures(ip),
             );
             message.ip = Some(ip);
-            if from_elsewhere(&ip) {
-                guessing.on_success(ip, accounts.name(id), s.at, Success::SentMail);
-            }
+            guessing.on_success(ip, accounts.name(id), s.at, Success::SentMail);
             limits.on_message(id, accounts.name(id), ip, s.at, evidence);
             if let Some(hourly) = hourly {
                 hourly.on_message(id, ip, s.at);
