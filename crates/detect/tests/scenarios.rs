@@ -154,6 +154,15 @@ impl Feed {
     }
 }
 
+/// The compromised-account incident of `findings`.
+fn the_hijack(findings: &Findings) -> &mailfuse_detect::Incident {
+    findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::CompromisedAccount)
+        .expect("the hijack is found")
+}
+
 fn spam_recipient(i: usize) -> String {
     format!("victim{i}@aol.example")
 }
@@ -177,11 +186,7 @@ fn seed_story_dormant_sales_account_guessed_then_relaying() {
         );
     }
     let findings = feed.findings();
-    let hijack = findings
-        .incidents
-        .iter()
-        .find(|i| i.kind == IncidentKind::CompromisedAccount)
-        .expect("the hijack is found");
+    let hijack = the_hijack(&findings);
     assert_eq!(hijack.account.as_deref(), Some("sales@acme.example"));
     assert_eq!(hijack.ips, vec![ip("173.16.65.213")]);
     assert_eq!(
@@ -422,11 +427,7 @@ fn mail_from_loopback_takes_the_ip_of_the_accounts_webmail_login() {
         let mut feed = Feed::new();
         phished_through_the_webmail(&mut feed, Some(service));
         let findings = feed.findings();
-        let hijack = findings
-            .incidents
-            .iter()
-            .find(|i| i.kind == IncidentKind::CompromisedAccount)
-            .expect("the hijack is found");
+        let hijack = the_hijack(&findings);
         assert_eq!(hijack.ips, vec![ip("198.51.100.7")], "{service}");
         assert!(hijack.protected_ips.is_empty());
         let reasons = hijack.reasons.join("\n");

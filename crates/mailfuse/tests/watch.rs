@@ -76,6 +76,13 @@ impl Drop for Daemon {
     }
 }
 
+/// An executable `/bin/sh` script at `path` running `body` (a fake tool,
+/// a hook that notes its calls).
+fn shell_script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
 fn json(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -143,12 +150,7 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
     // The alert hook: one line per call, to count alerts.
     let alerts = dir.path().join("alerts.txt");
     let hook = dir.path().join("hook.sh");
-    std::fs::write(
-        &hook,
-        format!("#!/bin/sh\necho \"$1 $2 $3\" >> {}\n", alerts.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    shell_script(&hook, &format!("echo \"$1 $2 $3\" >> {}", alerts.display()));
     let config = dir.path().join("mailfuse.toml");
     std::fs::write(
         &config,
@@ -569,13 +571,10 @@ fn watch_never_blocks_the_server_itself_and_blocks_the_webmails_client() {
     let bin = dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     let calls = dir.path().join("nft.txt");
-    let nft = bin.join("nft");
-    std::fs::write(
-        &nft,
-        format!("#!/bin/sh\necho \"$@\" >> {}\n", calls.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&nft, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    shell_script(
+        &bin.join("nft"),
+        &format!("echo \"$@\" >> {}", calls.display()),
+    );
     let config = dir.path().join("mailfuse.toml");
     std::fs::write(
         &config,
