@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
+use mailfuse_core::safety::Blockable;
 use mailfuse_core::Timestamp;
 use mailfuse_detect::Incident;
 
@@ -64,8 +65,11 @@ pub trait QueuedMail {
 /// One IP block, as the blocking actions need it.
 #[derive(Clone, Copy, Debug)]
 pub struct Blocking<'a> {
-    /// The address refused: a guessing IP, or the IP a hijacked account sent from.
-    pub ip: IpAddr,
+    /// The address refused: a guessing IP, or the IP a hijacked account
+    /// sent from — one the safety rules let be blocked (never loopback,
+    /// private or the server's own unless the admin allows it: see
+    /// [`mailfuse_core::safety`]).
+    pub ip: Blockable,
     /// How long, in seconds (a set element's timeout).
     pub secs: i64,
     /// The same in words (`21d`), for the admin and the server's comments.

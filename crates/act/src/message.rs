@@ -132,7 +132,10 @@ fn actions(incident: &Incident, done: &[String]) -> Actions {
     if !done.is_empty() {
         return Actions::Done(done.iter().map(|a| clean(a, NAME_MAX)).collect());
     }
-    let suggested = match incident.kind {
+    // Never advise blocking what the safety rules protect (this server,
+    // private networks…): `not_blocked` says why instead.
+    let any_to_block = !incident.blockable_ips().is_empty();
+    let mut suggested = match incident.kind {
         IncidentKind::CompromisedAccount => vec![
             "disable the account or change its password, then tell its owner",
             "hold or delete the spam still in the queue",
@@ -153,6 +156,9 @@ fn actions(incident: &Incident, done: &[String]) -> Actions {
             "check that the accounts tried have strong passwords",
         ],
     };
+    if !any_to_block {
+        suggested.retain(|step| !step.starts_with("block "));
+    }
     Actions::Suggested(suggested.into_iter().map(String::from).collect())
 }
 
@@ -183,6 +189,9 @@ fn summary(incident: &Incident, subject: &str, host: &str, actions: &Actions) ->
     );
     for reason in incident.reasons.iter().take(SUMMARY_REASONS) {
         let _ = write!(text, "\n- {}", clean(reason, REASON_MAX));
+    }
+    for why in incident.not_blocked() {
+        let _ = write!(text, "\n- {}", clean(&why, REASON_MAX));
     }
     let _ = write!(
         text,
@@ -248,6 +257,12 @@ fn body(incident: &Incident, host: &str, actions: &Actions) -> String {
         EVIDENCE_MAX,
     );
     section(&mut text, actions.heading(), actions.items(), NAME_MAX);
+    section(
+        &mut text,
+        "Not blocked",
+        &incident.not_blocked(),
+        REASON_MAX,
+    );
     text
 }
 
@@ -367,6 +382,38 @@ pub(crate) mod tests {
             .body
             .contains("Sender-Host: 173.16.65.213, User: sales@example.com"));
         assert!(text.body.contains("suggested:\n  - disable the account"));
+    }
+
+    #[test]
+    fn a_hijack_through_the_servers_own_webmail_never_advises_blocking_the_server() {
+        let mut incident = hijacked();
+        incident.ips = vec!["127.0.0.1".parse().unwrap()];
+        incident.note_protected(&mailfuse_core::safety::Safety::default());
+        let text = compose(&incident, "mail", &[]);
+        assert!(!text.body.contains("block the"), "{}", text.body);
+        assert!(
+            text.body.contains(
+                "Not blocked:\n  - 127.0.0.1 is this server (loopback: its webmail, content filter or scripts): not blocked; lock the account instead"
+            ),
+            "{}",
+            text.body
+        );
+        assert!(text.summary.contains("- 127.0.0.1 is this server"));
+        // A guesser on the office network is not advised blocked either.
+        let mut guesser = guessing();
+        guesser.ips = vec!["192.168.1.20".parse().unwrap()];
+        guesser.note_protected(&mailfuse_core::safety::Safety::default());
+        let text = compose(&guesser, "mail", &[]);
+        assert!(!text.body.contains("block the"), "{}", text.body);
+        assert!(text.body.contains(
+            "192.168.1.20 is a private address (your own network): not blocked; find the machine on your network that does it"
+        ));
+        // Of a public and a protected IP, blocking is advised (the public).
+        incident.ips.push("173.16.65.213".parse().unwrap());
+        incident.note_protected(&mailfuse_core::safety::Safety::default());
+        assert!(compose(&incident, "mail", &[])
+            .body
+            .contains("  - block the sending IPs"));
     }
 
     #[test]

@@ -122,7 +122,7 @@ impl BlockIp for Nftables {
 
     fn block<'a>(&'a self, blocking: Blocking<'a>) -> ActFuture<'a, String> {
         Box::pin(async move {
-            Nftables::block(self, blocking.ip, blocking.secs).await?;
+            Nftables::block(self, blocking.ip.ip(), blocking.secs).await?;
             Ok(format!(
                 "{} dropped by nftables for {}",
                 blocking.ip, blocking.duration

@@ -110,6 +110,14 @@ impl Cidr {
     }
 }
 
+/// The single address `ip` (`/32`, `/128`).
+impl From<IpAddr> for Cidr {
+    fn from(ip: IpAddr) -> Self {
+        let prefix = if ip.is_ipv4() { 32 } else { 128 };
+        Cidr { base: ip, prefix }
+    }
+}
+
 impl std::str::FromStr for Cidr {
     type Err = String;
 
@@ -140,13 +148,11 @@ impl<'de> serde::Deserialize<'de> for Cidr {
 /// Whether `ip` is on a network the mail server's own users usually sit on
 /// (private ranges, loopback, link-local): such a source is less telling.
 pub fn is_internal(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_private() || v4.is_loopback() || v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
-        }
-    }
+    use crate::safety::{protection_of, Protected};
+    matches!(
+        protection_of(ip),
+        Some(Protected::Private | Protected::Loopback | Protected::LinkLocal)
+    )
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use mailfuse_core::net::is_internal;
+use mailfuse_core::safety::Safety;
 use mailfuse_core::Timestamp;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -187,6 +188,11 @@ struct Signals {
     behavioural: bool,
 }
 
+/// How far back a webmail login is taken as the sender of the account's
+/// mail from the server itself (Kerio's `0.0.0.0`, loopback): a webmail
+/// session lasts hours, and the newest login wins.
+const WEB_LOGIN_WINDOW_SECS: i64 = 24 * 3600;
+
 /// Most IP streams kept per account; traffic from further IPs is only totalled.
 const MAX_STREAMS: usize = 256;
 /// Most known IPs remembered per account.
@@ -214,6 +220,9 @@ pub(crate) struct Account {
     pub(crate) peak_hour: Peak,
     pub(crate) services: Vec<String>,
     known_ips: FxHashMap<IpAddr, Timestamp>,
+    /// The newest webmail login from elsewhere than this server (Kerio's
+    /// `HTTP/WebMail`, Roundcube, Dovecot behind a local webmail): mail the
+    /// account submits from the server itself is attributed to it.
     web_login: Option<(IpAddr, Timestamp)>,
     streams: Vec<Stream>,
     unattributed: Counts,
@@ -265,6 +274,9 @@ pub struct Accounts {
     /// Set from the configuration, not stored.
     #[serde(skip)]
     config: CompromiseConfig,
+    /// Which addresses are this server; set from the configuration.
+    #[serde(skip)]
+    safety: Safety,
     ids: FxHashMap<Box<[u8]>, AccountId>,
     accounts: Vec<Account>,
     /// Renamed and defaulted when reasons came in, so that snapshots from
@@ -281,14 +293,21 @@ pub struct Accounts {
 }
 
 impl Accounts {
-    /// A detector with `config`'s thresholds.
-    pub fn new(config: CompromiseConfig) -> Self {
+    /// A detector with `config`'s thresholds, knowing this server's
+    /// addresses from `safety`.
+    pub fn new(config: CompromiseConfig, safety: Safety) -> Self {
         let local = LocalDomains::configured(&config.local_domains);
         Accounts {
             config,
+            safety,
             local,
             ..Accounts::default()
         }
+    }
+
+    /// Takes this server's addresses anew (after a restore).
+    pub fn set_safety(&mut self, safety: Safety) {
+        self.safety = safety;
     }
 
     /// Notes the time of the first event of the log (the start of learning).
@@ -391,19 +410,24 @@ impl Accounts {
         &self.accounts[id.index()].name
     }
 
-    /// A successful login: the IP becomes known for the account.
+    /// A successful login: the IP becomes known for the account. A webmail
+    /// login from elsewhere than this server is what the account's mail
+    /// from the server itself is attributed to.
     pub fn on_login(&mut self, id: AccountId, ip: IpAddr, service: &[u8], at: Timestamp) {
         let account = &mut self.accounts[id.index()];
         account.last_seen = account.last_seen.max(at);
         remember_ip(account, ip, at);
-        if contains_ignore_case(service, b"http") || contains_ignore_case(service, b"web") {
+        let webmail =
+            contains_ignore_case(service, b"http") || contains_ignore_case(service, b"web");
+        if webmail && !self.safety.is_this_server(ip) {
             account.web_login = Some((ip, at));
         }
     }
 
     /// A message submitted by the account. Returns the IP the message is
-    /// attributed to (webmail's `0.0.0.0` resolved to the account's last
-    /// webmail login when there is one).
+    /// attributed to: one from this server (webmail's `0.0.0.0`, loopback,
+    /// the server's own address) takes the account's newest webmail login
+    /// of the last day when there is one.
     #[allow(clippy::too_many_arguments)]
     pub fn on_message(
         &mut self,
@@ -417,7 +441,7 @@ impl Accounts {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
         let account = &mut self.accounts[id.index()];
-        let ip = resolve_ip(account, ip, at);
+        let ip = resolve_ip(account, ip, at, &self.safety);
         account.last_seen = account.last_seen.max(at);
         if account.first_sent.is_none() {
             if at.as_secs() - log_start.as_secs() > baseline {
@@ -629,7 +653,7 @@ impl Accounts {
             counts.add(&stream.counts);
             failed_logins += stream.prior_failures.as_ref().map_or(0, |p| p.count);
             score = score.max(signals(stream, &self.config).score);
-            reasons.extend(reasons_for(stream, &self.config));
+            reasons.extend(reasons_for(stream, &self.config, &self.safety));
         }
         if let Some(first) = tripped.first() {
             evidence.push(first.first_line.clone());
@@ -750,18 +774,22 @@ fn remember_ip(account: &mut Account, ip: IpAddr, at: Timestamp) {
     }
 }
 
-/// The IP a message is attributed to: webmail submissions (`0.0.0.0` or no
-/// IP) take the account's webmail login of the last day, if any.
-fn resolve_ip(account: &Account, ip: Option<IpAddr>, at: Timestamp) -> IpAddr {
-    let unspecified = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
-    match ip {
-        Some(ip) if !ip.is_unspecified() => ip,
-        _ => match account.web_login {
-            Some((login_ip, login_at)) if at.as_secs() - login_at.as_secs() <= 24 * 3600 => {
-                login_ip
-            }
-            _ => unspecified,
-        },
+/// The IP a message is attributed to: one submitted from this server
+/// (Kerio's webmail `0.0.0.0`, no IP, Roundcube over loopback, the server's
+/// own address) by an account takes the account's webmail login of the
+/// last day, if any; else it stays the server's (`0.0.0.0` when none).
+fn resolve_ip(account: &Account, ip: Option<IpAddr>, at: Timestamp, safety: &Safety) -> IpAddr {
+    let ip = ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    if !safety.is_this_server(ip) {
+        return ip;
+    }
+    match account.web_login {
+        Some((login_ip, login_at))
+            if at.as_secs() - login_at.as_secs() <= WEB_LOGIN_WINDOW_SECS =>
+        {
+            login_ip
+        }
+        _ => ip,
     }
 }
 
@@ -853,12 +881,19 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
 }
 
 /// The stream's signals in plain words, with figures.
-fn reasons_for(stream: &Stream, config: &CompromiseConfig) -> Vec<String> {
+fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> Vec<String> {
     let c = &stream.counts;
     let mut reasons = vec![format!(
         "{} messages to {} recipients from {} between {} and {}",
         c.messages, c.recipients, stream.ip, stream.first_seen, stream.last_seen
     )];
+    if safety.is_this_server(stream.ip) {
+        reasons.push(format!(
+            "{} is this server: the sender's real IP is unknown (webmail? no webmail login of the account in the {} hours before names it)",
+            stream.ip,
+            WEB_LOGIN_WINDOW_SECS / 3600
+        ));
+    }
     match stream.novelty {
         Novelty::Dormant { quiet_since } => reasons.push(format!(
             "the account had sent no mail since the log began ({}, {} days earlier): a forgotten or forwarding-only account woke up",

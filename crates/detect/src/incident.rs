@@ -4,6 +4,7 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 
 use mailfuse_core::net::Network;
+use mailfuse_core::safety::{Protected, Safety};
 use mailfuse_core::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,11 @@ pub struct Incident {
     /// The IPs involved: the spammer's sending IPs, the guessing IPs, or
     /// the IPs the account sent from within the window over its limit.
     pub ips: Vec<IpAddr>,
+    /// Of `ips`, those the safety rules forbid to block or to advise
+    /// blocking (loopback, private, the server's own…), with why: outputs
+    /// say why they are not blocked, and what to do instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected_ips: Vec<ProtectedIp>,
     /// The attacking network, for distributed guessing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<Network>,
@@ -194,6 +200,7 @@ impl Incident {
             kind,
             account: None,
             ips: Vec::new(),
+            protected_ips: Vec::new(),
             network: None,
             pattern: None,
             first_seen,
@@ -212,6 +219,64 @@ impl Incident {
             reasons: Vec::new(),
             evidence: Vec::new(),
         }
+    }
+}
+
+/// An address of an incident that must not be blocked, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProtectedIp {
+    /// The address, as in [`Incident::ips`].
+    pub ip: IpAddr,
+    /// What it is (this server, a private address…).
+    pub why: Protected,
+}
+
+impl Incident {
+    /// Notes which of its IPs `safety` forbids to block (replacing what an
+    /// earlier judgement noted: the responder judges again with the
+    /// server's own addresses).
+    pub fn note_protected(&mut self, safety: &Safety) {
+        self.protected_ips = self
+            .ips
+            .iter()
+            .filter_map(|&ip| {
+                Some(ProtectedIp {
+                    ip,
+                    why: safety.protection(ip)?,
+                })
+            })
+            .collect();
+    }
+
+    /// The IPs an admin may be advised to block: [`Incident::ips`] but the
+    /// protected ones.
+    pub fn blockable_ips(&self) -> Vec<IpAddr> {
+        self.ips
+            .iter()
+            .copied()
+            .filter(|ip| !self.protected_ips.iter().any(|p| p.ip == *ip))
+            .collect()
+    }
+
+    /// For each protected IP, why it is not blocked and what to do instead,
+    /// in one sentence (`127.0.0.1 is this server (…): not blocked; lock
+    /// the account instead`): every output says it in these words.
+    pub fn not_blocked(&self) -> Vec<String> {
+        self.protected_ips
+            .iter()
+            .map(|p| {
+                let instead = match (self.kind, p.why.is_this_server()) {
+                    (IncidentKind::PasswordGuessing, true) => {
+                        "the guesser is behind the webmail or a local program: its own log names the real IP"
+                    }
+                    (IncidentKind::PasswordGuessing, false) => {
+                        "find the machine on your network that does it"
+                    }
+                    _ => "lock the account instead",
+                };
+                format!("{} is {}: not blocked; {instead}", p.ip, p.why)
+            })
+            .collect()
     }
 }
 

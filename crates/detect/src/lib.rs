@@ -32,13 +32,14 @@ pub mod window;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use mailfuse_core::safety::Safety;
 use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use compromise::{CompromiseConfig, Counts};
 pub use guessing::GuessingConfig;
 pub use hourly::Hourly;
-pub use incident::{GuessingPattern, Incident, IncidentKind};
+pub use incident::{GuessingPattern, Incident, IncidentKind, ProtectedIp};
 pub use local_domains::LocalDomain;
 pub use mailfuse_limits::{LimitRules, LimitsConfig, Usage};
 pub use summary::AccountSummary;
@@ -64,6 +65,13 @@ pub struct DetectConfig {
     /// `[limits]` section, which `policy` enforces too.
     #[serde(skip)]
     pub limits: LimitRules,
+    /// Which addresses are this server's and which the admin allows to be
+    /// blocked (the `[safety]` section, with the host's interfaces for
+    /// `watch`): mail an account submits from the server itself is
+    /// attributed to its webmail login, and incidents say which IPs must
+    /// not be blocked.
+    #[serde(skip)]
+    pub safety: Safety,
     /// Seconds a message stays open for its delivery lines.
     pub message_ttl_secs: i64,
     /// Seconds a message whose recipients all have their final fate stays
@@ -78,6 +86,7 @@ impl Default for DetectConfig {
             compromise: CompromiseConfig::default(),
             guessing: GuessingConfig::default(),
             limits: LimitRules::default(),
+            safety: Safety::default(),
             message_ttl_secs: 2 * 24 * 3600,
             settled_grace_secs: 3600,
         }
@@ -174,6 +183,9 @@ pub struct Detector {
     /// Only `scan` draws charts; a live detector does not carry them.
     #[serde(skip)]
     hourly: Option<HourlyCollector>,
+    /// Set from the configuration, not stored.
+    #[serde(skip)]
+    safety: Safety,
 }
 
 impl Default for Detector {
@@ -190,13 +202,14 @@ impl Detector {
                 ttl_secs: config.message_ttl_secs,
                 settled_grace_secs: config.settled_grace_secs,
             }),
-            accounts: Accounts::new(config.compromise),
+            accounts: Accounts::new(config.compromise, config.safety.clone()),
             guessing: Guessing::new(config.guessing),
             limits: Limits::new(&config.limits),
             stats: Stats::default(),
             handed_out: (0, 0),
             limits_handed_out: 0,
             hourly: None,
+            safety: config.safety,
         }
     }
 
@@ -440,6 +453,8 @@ impl Detector {
             settled_grace_secs: config.settled_grace_secs,
         });
         detector.accounts.set_config(config.compromise);
+        detector.accounts.set_safety(config.safety.clone());
+        detector.safety = config.safety;
         detector.guessing.set_config(config.guessing);
         detector.limits.set_rules(&config.limits);
         Ok(detector)
@@ -454,7 +469,15 @@ impl Detector {
         fresh.extend(self.limits.incidents_since(self.limits_handed_out));
         self.handed_out = (self.accounts.tripped_count(), self.guessing.tripped_count());
         self.limits_handed_out = self.limits.tripped_count();
-        fresh
+        self.with_protection(fresh)
+    }
+
+    /// `incidents`, each noting which of its IPs must not be blocked.
+    fn with_protection(&self, mut incidents: Vec<Incident>) -> Vec<Incident> {
+        for incident in &mut incidents {
+            incident.note_protected(&self.safety);
+        }
+        incidents
     }
 
     /// Messages still waiting for delivery lines.
@@ -477,7 +500,7 @@ impl Detector {
         Findings {
             local_domains,
             local_domains_not_kept,
-            incidents,
+            incidents: self.with_protection(incidents),
             accounts: summary::rows(self.accounts.all()),
             stats: self.stats.clone(),
             hourly: self

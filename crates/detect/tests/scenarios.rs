@@ -154,6 +154,15 @@ impl Feed {
     }
 }
 
+/// The compromised-account incident of `findings`.
+fn the_hijack(findings: &Findings) -> &mailfuse_detect::Incident {
+    findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::CompromisedAccount)
+        .expect("the hijack is found")
+}
+
 fn spam_recipient(i: usize) -> String {
     format!("victim{i}@aol.example")
 }
@@ -177,11 +186,7 @@ fn seed_story_dormant_sales_account_guessed_then_relaying() {
         );
     }
     let findings = feed.findings();
-    let hijack = findings
-        .incidents
-        .iter()
-        .find(|i| i.kind == IncidentKind::CompromisedAccount)
-        .expect("the hijack is found");
+    let hijack = the_hijack(&findings);
     assert_eq!(hijack.account.as_deref(), Some("sales@acme.example"));
     assert_eq!(hijack.ips, vec![ip("173.16.65.213")]);
     assert_eq!(
@@ -447,6 +452,123 @@ fn webmail_submissions_take_the_ip_of_the_webmail_login() {
     );
     let findings = feed.findings();
     assert_eq!(findings.accounts[0].sending_ips, vec![ip("203.0.113.50")]);
+}
+
+/// A phished account's spam sent through the webmail on the server:
+/// Postfix sees it from `127.0.0.1`, the webmail's login names the sender.
+fn phished_through_the_webmail(feed: &mut Feed, webmail_login: Option<&str>) {
+    feed.office_week();
+    let start = 3 * DAY + 20 * 3600;
+    if let Some(service) = webmail_login {
+        for i in 0..12 {
+            feed.fail_login(
+                start - 3600 + i * 30,
+                "198.51.100.7",
+                Some("j.novak@acme.example"),
+            );
+        }
+        feed.login(start - 60, "198.51.100.7", "j.novak@acme.example", service);
+    }
+    for i in 0..300 {
+        feed.send(
+            start + i * 6,
+            "j.novak@acme.example",
+            "127.0.0.1",
+            "j.novak@acme.example",
+            &[(&spam_recipient(i as usize), i % 4 == 0)],
+        );
+    }
+}
+
+#[test]
+fn mail_from_loopback_takes_the_ip_of_the_accounts_webmail_login() {
+    for service in ["webmail", "IMAP via webmail", "HTTP/WebMail"] {
+        let mut feed = Feed::new();
+        phished_through_the_webmail(&mut feed, Some(service));
+        let findings = feed.findings();
+        let hijack = the_hijack(&findings);
+        assert_eq!(hijack.ips, vec![ip("198.51.100.7")], "{service}");
+        assert!(hijack.protected_ips.is_empty());
+        let reasons = hijack.reasons.join("\n");
+        // The new-IP and guessing signals judge the webmail's client.
+        assert!(
+            reasons.contains("198.51.100.7 had never been used"),
+            "{reasons}"
+        );
+        assert!(
+            reasons.contains("198.51.100.7 failed 12 logins before it sent"),
+            "{reasons}"
+        );
+        assert!(!reasons.contains("127.0.0.1"), "{reasons}");
+        let guessing = findings
+            .incidents
+            .iter()
+            .find(|i| i.kind == IncidentKind::PasswordGuessing)
+            .expect("the guessing is found");
+        assert_eq!(guessing.succeeded_as, ["j.novak@acme.example"]);
+    }
+}
+
+#[test]
+fn mail_from_loopback_without_a_webmail_login_names_the_server_and_never_as_one_to_block() {
+    let mut feed = Feed::new();
+    // An IMAP login through the webmail that did not pass the client's IP
+    // on (`rip=127.0.0.1`) names no one.
+    feed.login(
+        3 * DAY + 19 * 3600,
+        "127.0.0.1",
+        "j.novak@acme.example",
+        "IMAP via webmail",
+    );
+    phished_through_the_webmail(&mut feed, None);
+    let findings = feed.findings();
+    assert_eq!(findings.incidents.len(), 1, "{:#?}", findings.incidents);
+    let hijack = &findings.incidents[0];
+    assert_eq!(hijack.ips, vec![ip("127.0.0.1")]);
+    assert_eq!(
+        hijack.protected_ips,
+        [mailfuse_detect::ProtectedIp {
+            ip: ip("127.0.0.1"),
+            why: mailfuse_core::safety::Protected::Loopback
+        }]
+    );
+    assert!(hijack.blockable_ips().is_empty());
+    assert_eq!(
+        hijack.not_blocked(),
+        ["127.0.0.1 is this server (loopback: its webmail, content filter or scripts): not blocked; lock the account instead"]
+    );
+    let reasons = hijack.reasons.join("\n");
+    assert!(
+        reasons.contains("127.0.0.1 is this server: the sender's real IP is unknown (webmail?"),
+        "{reasons}"
+    );
+}
+
+#[test]
+fn the_servers_own_address_is_attributed_like_loopback() {
+    let config = DetectConfig {
+        safety: mailfuse_core::safety::Safety::new(
+            vec!["203.0.113.25".parse().unwrap()],
+            Vec::new(),
+        ),
+        ..DetectConfig::default()
+    };
+    let mut feed = Feed {
+        detector: Detector::new(config),
+        next_queue_id: 0,
+    };
+    feed.login(100, "198.51.100.7", "eva@acme.example", "webmail");
+    feed.send(
+        200,
+        "eva@acme.example",
+        "203.0.113.25",
+        "eva@acme.example",
+        &[("x@y.example", false)],
+    );
+    assert_eq!(
+        feed.findings().accounts[0].sending_ips,
+        vec![ip("198.51.100.7")]
+    );
 }
 
 #[test]

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use mailfuse_act::{ActionName, ActionSections, ACTION_NAMES};
 use mailfuse_core::net::Cidr;
+use mailfuse_core::safety::Safety;
 pub use mailfuse_core::time::describe_duration;
 use mailfuse_core::time::deserialize_duration;
 use mailfuse_detect::DetectConfig;
@@ -27,6 +28,9 @@ pub const DEFAULT_PATH: &str = "/etc/mailfuse/mailfuse.toml";
 #[derive(Debug)]
 pub struct Config {
     pub watch: WatchConfig,
+    /// The detectors' thresholds; `detect.safety` holds the `[safety]`
+    /// section's rules, with this host's addresses for the commands that
+    /// run on the mail server.
     pub detect: DetectConfig,
     pub allow: AllowConfig,
     pub actions: ActionsConfig,
@@ -184,6 +188,34 @@ impl AllowConfig {
     }
 }
 
+/// `[safety]`: what mailfuse never blocks nor advises to block besides
+/// loopback, private, link-local and carrier-grade NAT addresses (see
+/// [`mailfuse_core::safety`]), and which of those it may block after all.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SafetyConfig {
+    /// The mail server's own addresses besides its interfaces' (a public
+    /// address NAT maps to it, a webmail host submitting for its users):
+    /// never blocked, and mail an account submits from them is attributed
+    /// to the account's webmail login.
+    #[serde(default)]
+    pub server_addresses: Vec<Cidr>,
+    /// Protected networks mailfuse may block all the same (a guest Wi-Fi,
+    /// a VPN pool); loopback and `0.0.0.0` never are.
+    #[serde(default)]
+    pub blockable: Vec<Cidr>,
+}
+
+impl SafetyConfig {
+    /// The rules, knowing the server by `host` (its interfaces' addresses,
+    /// or none) and the configured addresses.
+    fn rules(self, host: Vec<Cidr>) -> Safety {
+        let mut server = self.server_addresses;
+        server.extend(host);
+        Safety::new(server, self.blockable)
+    }
+}
+
 /// One problem in the configuration.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -220,11 +252,12 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// Top-level sections and whether they may be left out.
-const SECTIONS: [(&str, bool); 7] = [
+const SECTIONS: [(&str, bool); 8] = [
     ("watch", false),
     ("detect", true),
     ("limits", true),
     ("allow", true),
+    ("safety", true),
     ("actions", true),
     ("policy", true),
     ("web", true),
@@ -274,8 +307,11 @@ impl Config {
         let mut table = Table::new();
         table.insert("policy".into(), Value::Table(Table::new()));
         // An empty [policy] section is valid by construction.
-        Config::from_table(table, Vec::new(), Follows::Nothing)
-            .unwrap_or_else(|problems| unreachable!("built-in defaults: {problems}"))
+        let mut config = Config::from_table(table, Vec::new(), Follows::Nothing)
+            .unwrap_or_else(|problems| unreachable!("built-in defaults: {problems}"));
+        // Policy runs on the mail server: its interfaces are its own.
+        config.detect.safety = SafetyConfig::default().rules(crate::safety::host_addresses());
+        config
     }
 
     /// The configuration in `table`, adding to the `problems` already found.
@@ -316,6 +352,16 @@ impl Config {
             None => {}
         }
         let allow = section(&mut table, "allow", true, &mut problems);
+        let safety: Option<SafetyConfig> = section(&mut table, "safety", true, &mut problems);
+        // The commands that act run on the mail server: its interfaces are
+        // its own addresses. `scan` may read another machine's logs.
+        let host = match follows {
+            Follows::Logs => crate::safety::host_addresses(),
+            Follows::Nothing => Vec::new(),
+        };
+        if let (Some(detect), Some(safety)) = (&mut detect, safety) {
+            detect.safety = safety.rules(host);
+        }
         let mut action_sections = split_action_sections(&mut table);
         let actions: Option<ActionsConfig> = section(&mut table, "actions", true, &mut problems);
         let sections = section(&mut action_sections, "actions", true, &mut problems);
@@ -379,8 +425,9 @@ impl Config {
 }
 
 /// Whether the command reading the configuration follows `[watch]`'s logs
-/// (`watch`, `serve`, `status`…), or takes its input elsewhere (`scan`,
-/// `policy` without a file).
+/// (`watch`, `serve`, `status`…: it runs on the mail server, whose
+/// interfaces' addresses are the server's own), or takes its input
+/// elsewhere (`scan`, `policy` without a file).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Follows {
     Logs,

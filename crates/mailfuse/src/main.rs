@@ -9,6 +9,7 @@ mod output;
 mod policy;
 mod progress;
 mod respond;
+mod safety;
 mod signals;
 mod source;
 mod trace;

@@ -93,13 +93,10 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
             // The keeper is gone only at shutdown.
             let _ = trips_to_keeper.send(report);
         });
-        let policy = Arc::new(Policy::new(
-            policy_config,
-            counters,
-            clock,
-            on_trip,
-            metrics.clone(),
-        ));
+        let policy = Arc::new(
+            Policy::new(policy_config, counters, clock, on_trip, metrics.clone())
+                .with_safety(config.detect.safety.clone()),
+        );
         if let Some(listen) = policy_config.metrics_listen {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await

@@ -1,6 +1,7 @@
 //! `mailfuse watch` as a daemon: it follows logs that grow, survives
 //! `kill -9` without losing or double-counting a line, and reports through
-//! `status`.
+//! `status`; it never blocks the server itself, and names the webmail's
+//! client as the sender of mail the webmail submitted over loopback.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
@@ -31,7 +32,17 @@ struct Daemon(Child);
 
 impl Daemon {
     fn start(config: &Path) -> Daemon {
-        let child = Command::new(BIN)
+        Daemon::start_with_path(config, None)
+    }
+
+    /// Started with `bin` first on its PATH (fake system tools).
+    fn start_with_path(config: &Path, bin: Option<&Path>) -> Daemon {
+        let mut command = Command::new(BIN);
+        if let Some(bin) = bin {
+            let path = std::env::var("PATH").unwrap_or_default();
+            command.env("PATH", format!("{}:{path}", bin.display()));
+        }
+        let child = command
             .args(["watch", "--config", config.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -63,6 +74,13 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// An executable `/bin/sh` script at `path` running `body` (a fake tool,
+/// a hook that notes its calls).
+fn shell_script(path: &Path, body: &str) {
+    std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
 fn json(output: &Output) -> Value {
@@ -132,12 +150,7 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
     // The alert hook: one line per call, to count alerts.
     let alerts = dir.path().join("alerts.txt");
     let hook = dir.path().join("hook.sh");
-    std::fs::write(
-        &hook,
-        format!("#!/bin/sh\necho \"$1 $2 $3\" >> {}\n", alerts.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    shell_script(&hook, &format!("echo \"$1 $2 $3\" >> {}", alerts.display()));
     let config = dir.path().join("mailfuse.toml");
     std::fs::write(
         &config,
@@ -403,4 +416,234 @@ fn lines_read(port: u16) -> std::collections::HashMap<String, u64> {
         *read.entry(outcome.to_string()).or_insert(0) += count.unwrap_or(0.0) as u64;
     }
     read
+}
+
+/// A Postfix + Dovecot server's `mail.log` (RFC 3339 stamps, rsyslog's
+/// high-precision format) where three accounts sent from their office for
+/// three days, then were phished and spammed through the server's own
+/// webmail (Roundcube submitting over loopback):
+/// - `j.novak` logged into Roundcube from 198.51.100.7 (Roundcube's syslog line);
+/// - `marta` from 203.0.113.77, told by Dovecot (Roundcube passes the
+///   client's IP on: `rip=203.0.113.77, lip=127.0.0.1`);
+/// - `eva` with no line naming her webmail client (`rip=127.0.0.1`).
+fn webmail_story() -> String {
+    const DAY: u64 = 86_400;
+    let stamp = |secs: u64| {
+        let (day, rest) = (secs / DAY, secs % DAY);
+        format!(
+            "2026-01-{:02}T{:02}:{:02}:{:02}.000000+00:00 mail",
+            5 + day,
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
+    };
+    let mut log = String::new();
+    let mut queue = 0x004F_2A00_0000_u64;
+    let mut message = |log: &mut String,
+                       t: u64,
+                       client: &str,
+                       account: &str,
+                       from: &str,
+                       to: &str,
+                       bounced: bool| {
+        queue += 1;
+        let (ts, later) = (stamp(t), stamp(t + 2));
+        let q = format!("{queue:010X}");
+        let host = if client == "127.0.0.1" {
+            "localhost"
+        } else {
+            "office.acme.example"
+        };
+        log.push_str(&format!(
+            "{ts} postfix/submission/smtpd[2001]: {q}: client={host}[{client}], sasl_method=PLAIN, sasl_username={account}\n\
+             {ts} postfix/cleanup[2002]: {q}: message-id=<{q}@acme.example>\n\
+             {ts} postfix/qmgr[1001]: {q}: from=<{from}>, size=1520, nrcpt=1 (queue active)\n"
+        ));
+        let (dsn, status) = if bounced {
+            ("5.1.1", "bounced (host mx.aol.example[192.0.2.25] said: 550 5.1.1 user unknown (in reply to RCPT TO command))")
+        } else {
+            ("2.0.0", "sent (250 2.0.0 OK)")
+        };
+        log.push_str(&format!(
+            "{later} postfix/smtp[2003]: {q}: to=<{to}>, relay=mx.aol.example[192.0.2.25]:25, delay=2.1, delays=0.1/0/1/1, dsn={dsn}, status={status}\n\
+             {later} postfix/qmgr[1001]: {q}: removed\n"
+        ));
+    };
+    let accounts = [
+        "j.novak@acme.example",
+        "marta@acme.example",
+        "eva@acme.example",
+    ];
+    for day in 0..3 {
+        for (i, account) in accounts.iter().enumerate() {
+            let t = day * DAY + 9 * 3600 + i as u64 * 600;
+            message(
+                &mut log,
+                t,
+                "203.0.113.50",
+                account,
+                account,
+                "partner@partner.example",
+                false,
+            );
+        }
+    }
+    let attack = 3 * DAY + 20 * 3600;
+    log.push_str(&format!(
+        "{} roundcube: <n9q3yf0f> Successful login for j.novak@acme.example (ID: 3) from 198.51.100.7 in session n9q3yf0fr8xaaab4\n\
+         {} dovecot: imap-login: Login: user=<marta@acme.example>, method=PLAIN, rip=203.0.113.77, lip=127.0.0.1, mpid=4711, secured, session=<n9Q3yF0Fr8x/AAAB>\n\
+         {} dovecot: imap-login: Login: user=<eva@acme.example>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, mpid=4712, secured, session=<m8P2xE9Eq7w/AAAB>\n",
+        stamp(attack - 120),
+        stamp(attack - 90),
+        stamp(attack - 60),
+    ));
+    for n in 0..30u64 {
+        for (i, account) in accounts.iter().enumerate() {
+            let to = format!("victim{n}-{i}@aol.example");
+            let t = attack + n * 20 + i as u64 * 5;
+            message(
+                &mut log,
+                t,
+                "127.0.0.1",
+                account,
+                "admin@redbullcarwrap.example",
+                &to,
+                n % 5 < 2,
+            );
+        }
+    }
+    log
+}
+
+#[test]
+fn scan_names_the_webmails_client_and_never_advises_blocking_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, webmail_story()).unwrap();
+    let output = Command::new(BIN)
+        .args(["scan", "--no-progress"])
+        .arg(&log)
+        .output()
+        .expect("scan runs");
+    let report = String::from_utf8_lossy(&output.stdout);
+    let incident = |account: &str| {
+        let start = report
+            .find(&format!("COMPROMISED ACCOUNT  {account}"))
+            .unwrap_or_else(|| panic!("{account}:\n{report}"));
+        let rest = &report[start..];
+        rest[..rest.find("\n\n").unwrap_or(rest.len())].to_string()
+    };
+    let novak = incident("j.novak@acme.example");
+    assert!(novak.contains("sending IPs: 198.51.100.7\n"), "{novak}");
+    assert!(
+        novak.contains("block 198.51.100.7 for a few weeks"),
+        "{novak}"
+    );
+    let marta = incident("marta@acme.example");
+    assert!(marta.contains("sending IPs: 203.0.113.77\n"), "{marta}");
+    let eva = incident("eva@acme.example");
+    assert!(eva.contains("sending IPs: 127.0.0.1\n"), "{eva}");
+    assert!(
+        eva.contains("127.0.0.1 is this server: the sender's real IP is unknown (webmail?"),
+        "{eva}"
+    );
+    assert!(
+        eva.contains("to do:       change the password (or disable the account), remove its queued messages\n"),
+        "{eva}"
+    );
+    assert!(
+        eva.contains("not blocked: 127.0.0.1 is this server (loopback: its webmail, content filter or scripts): not blocked; lock the account instead"),
+        "{eva}"
+    );
+    for line in report.lines().filter(|l| l.contains("block")) {
+        assert!(!line.contains("block 127.0.0.1"), "{line}");
+    }
+}
+
+#[test]
+fn watch_never_blocks_the_server_itself_and_blocks_the_webmails_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("mail.log"), webmail_story()).unwrap();
+    // A fake nft noting each call.
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let calls = dir.path().join("nft.txt");
+    shell_script(
+        &bin.join("nft"),
+        &format!("echo \"$@\" >> {}", calls.display()),
+    );
+    let config = dir.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\n\n\
+             [actions]\nact_within = \"3650d\"\n\n[actions.nftables]\n",
+            logs.display(),
+            dir.path().join("state.db").display(),
+        ),
+    )
+    .unwrap();
+    let events = scan(&logs)["stats"]["events"].as_u64().expect("events");
+    let daemon = Daemon::start_with_path(&config, Some(&bin));
+    wait_for_events(&config, events);
+    daemon.stop();
+    let status = json(&run(&[
+        "status",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    let mut locked: Vec<&str> = status["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["account"].as_str())
+        .collect();
+    locked.sort_unstable();
+    assert_eq!(
+        locked,
+        [
+            "eva@acme.example",
+            "j.novak@acme.example",
+            "marta@acme.example"
+        ]
+    );
+    let mut blocked: Vec<&str> = status["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["ip"].as_str())
+        .collect();
+    blocked.sort_unstable();
+    assert_eq!(blocked, ["198.51.100.7", "203.0.113.77"]);
+    let nft_calls = std::fs::read_to_string(&calls).unwrap_or_default();
+    assert!(nft_calls.contains("{ 198.51.100.7 timeout"), "{nft_calls}");
+    assert!(!nft_calls.contains("127.0.0.1"), "{nft_calls}");
+    let skipped: Vec<(&str, &str)> = status["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["action"] == "skipped")
+        .map(|a| {
+            (
+                a["target"].as_str().unwrap(),
+                a["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        skipped,
+        [("127.0.0.1", "127.0.0.1 not blocked: it is this server (loopback: its webmail, content filter or scripts)")]
+    );
+    let eva = status["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["subject"] == "eva@acme.example")
+        .expect("eva's incident");
+    assert_eq!(eva["incident"]["protected_ips"][0]["why"], "loopback");
 }

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mailfuse_core::net::Cidr;
+use mailfuse_core::safety::Safety;
 use tracing::{error, warn};
 
 use crate::clock::Clock;
@@ -71,6 +72,10 @@ struct Settings {
     relay_key: RelayKey,
     local_domains: Vec<String>,
     forged_sender: bool,
+    /// Which clients are this server (loopback, its own addresses): its
+    /// webmail and content filters relay for everyone, so they are never
+    /// limited as one client.
+    safety: Safety,
 }
 
 /// Decides requests; shared by every connection.
@@ -119,6 +124,7 @@ impl Policy {
                 .map(|domain| domain.trim().to_ascii_lowercase())
                 .collect(),
             forged_sender: config.trips.forged_sender,
+            safety: Safety::default(),
         };
         Policy {
             settings,
@@ -128,6 +134,13 @@ impl Policy {
             metrics,
             warned: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Knows this server's own addresses from `safety` (loopback is known
+    /// without it).
+    pub fn with_safety(mut self, safety: Safety) -> Self {
+        self.settings.safety = safety;
+        self
     }
 
     /// The store, for the binary's keeper thread: it saves the local
@@ -284,8 +297,16 @@ impl Policy {
             return None;
         }
         let sender = request.sender().filter(|sender| !sender.is_empty());
+        // The server itself (its webmail, a content filter re-injecting)
+        // relays for everyone: limited per sender, never as one IP that
+        // would lock them all out.
+        let this_server = self.settings.safety.is_this_server(client);
         let key = match (self.settings.relay_key, sender) {
             (RelayKey::Sender, Some(sender)) => String::from_utf8_lossy(sender),
+            (RelayKey::ClientAddress, Some(sender)) if this_server => {
+                String::from_utf8_lossy(sender)
+            }
+            _ if this_server => return None,
             _ => Cow::Owned(client.to_string()),
         };
         Some(Subject { key, account: None })

@@ -410,7 +410,7 @@ impl BlockIp for Kerio {
                 "mailfuse {}, until {}",
                 blocking.incident_key, blocking.until
             );
-            let change = self.block_ip(blocking.ip, &description).await?;
+            let change = self.block_ip(blocking.ip.ip(), &description).await?;
             Ok(change.said("IP added to Kerio's blocked group"))
         })
     }

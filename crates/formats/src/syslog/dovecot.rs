@@ -71,12 +71,18 @@ const COMMA_RIP: &[u8] = b", rip=";
 /// Before the SASL mechanism among a login line's elements.
 const COMMA_METHOD: &[u8] = b", method=";
 
-/// The login processes and the service each logs clients in to.
-const LOGIN_SERVICES: [(&[u8], &[u8]); 4] = [
-    (b"imap-login", b"IMAP"),
-    (b"pop3-login", b"POP3"),
-    (b"submission-login", b"SMTP"),
-    (b"managesieve-login", b"SIEVE"),
+/// Before the local address among a login line's elements, right after
+/// the client's.
+const COMMA_LIP: &[u8] = b", lip=";
+
+/// The login processes, the service each logs clients in to, and the
+/// service of a login through a webmail on this server (it connected over
+/// loopback and passed its client's IP on: `rip=` public, `lip=127.0.0.1`).
+const LOGIN_SERVICES: [(&[u8], &[u8], &[u8]); 4] = [
+    (b"imap-login", b"IMAP", b"IMAP via webmail"),
+    (b"pop3-login", b"POP3", b"POP3 via webmail"),
+    (b"submission-login", b"SMTP", b"SMTP via webmail"),
+    (b"managesieve-login", b"SIEVE", b"SIEVE via webmail"),
 ];
 
 /// The processes that check passwords, and the service their events name.
@@ -204,9 +210,11 @@ pub(super) fn parse<'a>(at: Timestamp, message: &'a [u8], _state: &mut DovecotSt
     // Dovecot 2.0, and syslog setups naming the program differently, repeat it.
     let message = message.strip_prefix(b"dovecot: ").unwrap_or(message);
     let (process, after_name) = leading_name(message);
-    if let Some(&(_, service)) = LOGIN_SERVICES.iter().find(|(name, _)| *name == process) {
+    if let Some(&(_, service, via_webmail)) =
+        LOGIN_SERVICES.iter().find(|(name, _, _)| *name == process)
+    {
         return match after_name.strip_prefix(b": ") {
-            Some(text) => login_line(at, service, text),
+            Some(text) => login_line(at, [service, via_webmail], text),
             None => Parsed::Unknown,
         };
     }
@@ -221,8 +229,10 @@ pub(super) fn parse<'a>(at: Timestamp, message: &'a [u8], _state: &mut DovecotSt
     }
 }
 
-/// The text after `imap-login: ` (or another login process).
-fn login_line<'a>(at: Timestamp, service: &'static [u8], text: &'a [u8]) -> Parsed<'a> {
+/// The text after `imap-login: ` (or another login process); `services`
+/// are the process's service and its name through a local webmail.
+fn login_line<'a>(at: Timestamp, services: [&'static [u8]; 2], text: &'a [u8]) -> Parsed<'a> {
+    let [service, via_webmail] = services;
     let (severity, text) = severity(text);
     if severity.is_some_and(|level| level != Severity::Info)
         || LOGIN_NOTICES.iter().any(|notice| text.starts_with(notice))
@@ -238,7 +248,11 @@ fn login_line<'a>(at: Timestamp, service: &'static [u8], text: &'a [u8]) -> Pars
                 at,
                 client,
                 account,
-                service,
+                service: if through_local_proxy(elements, client) {
+                    via_webmail
+                } else {
+                    service
+                },
             })),
             Ok((None, _)) => Parsed::Malformed("login without a user"),
             Err(reason) => Parsed::Malformed(reason),
@@ -322,6 +336,28 @@ fn login_fields(elements: &[u8]) -> Result<(Option<&[u8]>, Client<'_>), &'static
         .unwrap_or(rip);
     let ip = net::parse_ip(rip).ok_or("login line with an unreadable rip=")?;
     Ok((user_element(head), Client::Ip(ip)))
+}
+
+/// Whether a login came in over loopback on behalf of a client elsewhere:
+/// a webmail (or proxy) on this server that passes its client's IP on
+/// (Roundcube's IMAP `ID`, with the server in `login_trusted_networks`).
+/// Without it Dovecot logs `rip=127.0.0.1`, and the login names no one.
+fn through_local_proxy(elements: &[u8], client: Client<'_>) -> bool {
+    let Some(rip) = client.ip() else {
+        return false;
+    };
+    // `lip=` follows `rip=` (the last one: see the module documentation),
+    // in Dovecot's own text, out of the user name's reach.
+    let after_rip =
+        rfind(elements, COMMA_RIP).map_or(elements, |at| elements.get(at..).unwrap_or_default());
+    let lip = memchr::memmem::find(after_rip, COMMA_LIP)
+        .and_then(|at| after_rip.get(at + COMMA_LIP.len()..))
+        .map(|lip| {
+            lip.get(..memchr(b',', lip).unwrap_or(lip.len()))
+                .unwrap_or(lip)
+        })
+        .and_then(net::parse_ip);
+    lip.is_some_and(|lip| lip.is_loopback()) && !rip.is_loopback()
 }
 
 /// The name in `user=<NAME>` or `user=<NAME>, method=M`: everything up to
@@ -698,6 +734,51 @@ mod tests {
             assert_eq!(success.account, account.as_bytes());
             assert_eq!(success.client, ip(address));
             assert_eq!(success.service, service.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_login_over_loopback_for_a_client_elsewhere_is_through_the_webmail() {
+        let lines: [(&[u8], &str, &str); 5] = [
+            // Roundcube passing its client's IP on (IMAP ID, trusted network).
+            (
+                b"imap-login: Login: user=<j.novak@acme.example>, method=PLAIN, rip=198.51.100.7, lip=127.0.0.1, mpid=4711, secured, session=<n9Q3yF0Fr8x/AAAB>",
+                "198.51.100.7",
+                "IMAP via webmail",
+            ),
+            (
+                b"imap-login: Logged in: user=<j.novak@acme.example>, method=PLAIN, rip=2001:db8:7::1, lip=::1, mpid=12, secured, session=<x>",
+                "2001:db8:7::1",
+                "IMAP via webmail",
+            ),
+            // Without it, the webmail itself is the client: no one is named.
+            (
+                b"imap-login: Login: user=<j.novak@acme.example>, method=PLAIN, rip=127.0.0.1, lip=127.0.0.1, mpid=4712, secured, session=<m8P2xE9Eq7w/AAAB>",
+                "127.0.0.1",
+                "IMAP",
+            ),
+            // A client elsewhere connecting to the server's own address.
+            (
+                b"imap-login: Login: user=<j.novak@acme.example>, method=PLAIN, rip=198.51.100.7, lip=203.0.113.25, mpid=4713, TLS, session=<a>",
+                "198.51.100.7",
+                "IMAP",
+            ),
+            // A user name cannot fake the local address.
+            (
+                b"imap-login: Login: user=<x, lip=127.0.0.1>, method=PLAIN, rip=198.51.100.7, lip=203.0.113.25",
+                "198.51.100.7",
+                "IMAP",
+            ),
+        ];
+        for (line, address, service) in lines {
+            let success = success_of(line);
+            assert_eq!(success.client, ip(address));
+            assert_eq!(
+                success.service,
+                service.as_bytes(),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 

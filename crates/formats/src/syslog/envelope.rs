@@ -120,6 +120,8 @@ pub(super) enum Origin<'a> {
     /// Dovecot, through syslog (`dovecot: imap-login: …`) or in its own
     /// `log_path` file.
     Dovecot,
+    /// Roundcube webmail with `log_driver = syslog` (ident `roundcube`).
+    Roundcube,
     /// Any other program, or text that names none.
     Other,
 }
@@ -154,6 +156,8 @@ pub(super) fn split(line: &[u8]) -> Option<Envelope<'_>> {
     };
     let origin = if program == b"dovecot" {
         Origin::Dovecot
+    } else if program == b"roundcube" {
+        Origin::Roundcube
     } else if program.starts_with(b"postfix") {
         Origin::Postfix(program)
     } else {

@@ -3,14 +3,15 @@
 //! lines mixed with other programs'.
 //!
 //! The envelope (timestamp, host, program) is read by `envelope`, its time
-//! by `clock`; the message goes to the program's parser, `postfix` or
-//! `dovecot`. Other programs' lines are [`Parsed::Unknown`], so the report
+//! by `clock`; the message goes to the program's parser, `postfix`,
+//! `dovecot` or `roundcube` (the webmail's logins). Other programs' lines are [`Parsed::Unknown`], so the report
 //! shows how much of a file was not mail.
 
 mod clock;
 mod dovecot;
 mod envelope;
 mod postfix;
+pub(crate) mod roundcube;
 
 use std::net::IpAddr;
 
@@ -233,6 +234,7 @@ impl SyslogParser {
         let parsed = match parts.origin {
             Origin::Postfix(program) => postfix::parse(at, program, message, &mut self.postfix),
             Origin::Dovecot => dovecot::parse(at, message, &mut self.dovecot),
+            Origin::Roundcube => roundcube::parse(at, message),
             Origin::Other => Parsed::Unknown,
         };
         times(parsed, repeats)

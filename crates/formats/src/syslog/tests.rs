@@ -284,3 +284,17 @@ fn derives_no_offset_from_a_message_id_postfix_did_not_make() {
         );
     }
 }
+
+#[test]
+fn roundcubes_syslog_lines_are_read_with_the_mail_log() {
+    let line = b"Nov 22 21:40:02 mail roundcube: <n9q3yf0f> Successful login for j.novak@acme.example (ID: 3) from 198.51.100.7 in session n9q3yf0fr8xaaab4";
+    assert!(recognizes(line));
+    let mut parser = parser("UTC", Some(utc(2026, 12, 1, 0, 0, 0)));
+    let Parsed::Event(Event::AuthSuccess(login)) = parser.parse(line) else {
+        panic!("not a login");
+    };
+    assert_eq!(login.at, utc(2026, 11, 22, 21, 40, 2));
+    assert_eq!(login.account, b"j.novak@acme.example");
+    assert_eq!(login.client.ip(), Some("198.51.100.7".parse().unwrap()));
+    assert_eq!(login.service, b"webmail");
+}

@@ -294,3 +294,29 @@ fn web_and_metrics_mistakes_are_reported() {
         );
     }
 }
+
+#[test]
+fn the_safety_section_names_the_servers_addresses_and_what_may_be_blocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[watch]\nlogs = [\"/var/log/mail.log\"]\n\n[safety]\nserver_addresses = [\"203.0.113.25\"]\nblockable = [\"10.9.0.0/16\"]\n";
+    let path = write(dir.path(), "mailfuse.toml", text, 0o644);
+    let ip = |text: &str| text.parse::<std::net::IpAddr>().unwrap();
+    for config in [Config::load(&path), Config::load_for_scan(&path)] {
+        let safety = config.unwrap().detect.safety;
+        assert!(safety.is_this_server(ip("203.0.113.25")));
+        assert!(safety.check(ip("10.9.1.1")).is_ok());
+        assert!(safety.check(ip("10.8.1.1")).is_err());
+        assert!(safety.check(ip("127.0.0.1")).is_err());
+    }
+    // Watch runs on the server: its loopback interface is its own (so a
+    // blockable 127/8 would still not be).
+    let watch = Config::load(&path).unwrap().detect.safety;
+    assert!(watch.is_this_server(ip("127.0.0.1")));
+    assert_eq!(
+        problems("[watch]\nlogs = [\"x\"]\n[safety]\nblockable = [\"10.0.0.0/33\"]\nserver = []\n"),
+        [
+            "safety.blockable[0]: not an address or network like 198.51.100.0/24: \"10.0.0.0/33\"",
+            "safety.server: unknown field `server`, expected `server_addresses` or `blockable`",
+        ]
+    );
+}

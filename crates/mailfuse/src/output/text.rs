@@ -166,11 +166,23 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
         writeln!(out, "      {}", safe(line))?;
     }
     if incident.kind == IncidentKind::CompromisedAccount {
+        // Only the IPs the safety rules let be blocked are advised blocked.
+        let to_block: Vec<String> = incident
+            .blockable_ips()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let block = match to_block.as_slice() {
+            [] => String::new(),
+            ips => format!(", block {} for a few weeks", ips.join(", ")),
+        };
         writeln!(
             out,
-            "    to do:       change the password (or disable the account), remove its queued messages, block {} for a few weeks",
-            ips.join(", ")
+            "    to do:       change the password (or disable the account), remove its queued messages{block}"
         )?;
+    }
+    for why in incident.not_blocked() {
+        writeln!(out, "    not blocked: {}", safe(&why))?;
     }
     Ok(())
 }

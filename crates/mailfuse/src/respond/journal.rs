@@ -14,6 +14,9 @@ use super::RespondMetrics;
 
 /// The journal name of a dry run's record (one per incident and target).
 const DRY_RUN: &str = "dry run";
+/// The journal name of an action the safety rules forbade (one per
+/// incident and target).
+const SKIPPED: &str = "skipped";
 
 /// Runs actions (they are async: network, tools) one at a time, in order,
 /// and records their outcomes in the store.
@@ -82,11 +85,33 @@ impl Journal {
     /// In a dry run: records, once per incident and target, `what` would
     /// have been done (`would lock …`).
     pub fn would(&self, store: &mut Store, key: &str, target: &str, what: &str) {
-        if self.succeeded(store, key, DRY_RUN, target) {
-            return;
+        if self.note_once(store, key, DRY_RUN, target, what) {
+            info!(target, "dry run: {what}");
         }
-        info!(target, "dry run: {what}");
-        self.write(store, key, DRY_RUN, target, true, what.to_string());
+    }
+
+    /// Records, once per incident and target, that an action was not run
+    /// and why (`127.0.0.1 not blocked: it is this server…`), so the
+    /// journal shows it was judged, not forgotten.
+    pub fn skipped(&self, store: &mut Store, key: &str, target: &str, why: &str) {
+        self.note_once(store, key, SKIPPED, target, why);
+    }
+
+    /// Writes `what` under `name` unless it was written for the incident
+    /// and target before; whether it wrote.
+    fn note_once(
+        &self,
+        store: &mut Store,
+        key: &str,
+        name: &str,
+        target: &str,
+        what: &str,
+    ) -> bool {
+        if self.succeeded(store, key, name, target) {
+            return false;
+        }
+        self.write(store, key, name, target, true, what.to_string());
+        true
     }
 
     /// Records an outcome reached outside an action (the store's own lock

@@ -16,6 +16,7 @@ use std::net::IpAddr;
 
 use anyhow::{Context, Result};
 use mailfuse_act::capability::Blocking;
+use mailfuse_core::safety::Safety;
 use mailfuse_core::Timestamp;
 use mailfuse_detect::{Incident, IncidentKind};
 use mailfuse_store::{Block, Lock, Store, StoredIncident};
@@ -37,6 +38,9 @@ struct Case<'a> {
 /// Acts on incidents as configured.
 pub struct Responder {
     allow: AllowConfig,
+    /// What is never blocked (loopback, private ranges, this server…)
+    /// unless `[safety] blockable` allows it.
+    safety: Safety,
     block_secs: i64,
     act_within: i64,
     actions: Actions,
@@ -63,6 +67,7 @@ impl Responder {
             .context("cannot start the actions' runtime")?;
         Ok(Responder {
             allow: config.allow.clone(),
+            safety: config.detect.safety.clone(),
             block_secs: config.actions.block_for,
             act_within: config.actions.act_within,
             actions,
@@ -75,6 +80,11 @@ impl Responder {
     /// Records `incident` and acts on it; `queued` are the queue ids its
     /// account submitted lately (held if the account is locked).
     pub fn respond(&mut self, incident: &Incident, queued: &[String], store: &mut Store) {
+        // Judged again with this server's addresses: the alerts and the
+        // stored incident say which IPs are not blocked, and why.
+        let mut incident = incident.clone();
+        incident.note_protected(&self.safety);
+        let incident = &incident;
         let key = incident_key(incident);
         let stored = StoredIncident {
             key: key.clone(),
@@ -211,6 +221,15 @@ impl Responder {
             return;
         }
         let target = ip.to_string();
+        let ip = match self.safety.check(ip) {
+            Ok(ip) => ip,
+            Err(why) => {
+                let said = format!("{ip} not blocked: it is {why}");
+                warn!(%ip, key, "{said}");
+                self.journal.skipped(store, key, &target, &said);
+                return;
+            }
+        };
         let blocks = || self.actions.with(Some(kind), |a| a.block());
         if self.journal.dry_run() {
             let steps: Vec<&str> = std::iter::once("block")
@@ -221,7 +240,7 @@ impl Responder {
             return;
         }
         let block = Block {
-            ip,
+            ip: ip.ip(),
             since: now,
             until: now.plus(self.block_secs),
             reason: "attack".to_string(),
@@ -298,8 +317,12 @@ impl Responder {
     }
 
     /// Puts the blocks still running back where a restart loses them
-    /// (nftables sets are empty after a reboot; the store remembers).
+    /// (nftables sets are empty after a reboot; the store remembers), and
+    /// lifts those the safety rules forbid (made before they existed, or
+    /// before `[safety]` changed): a blocked loopback cuts the server off
+    /// its own webmail and filters.
     pub fn restore_blocks(&mut self, store: &mut Store, now: Timestamp) {
+        self.lift_protected_blocks(store);
         let mut forgetful = self
             .actions
             .with(None, |a| a.block())
@@ -318,11 +341,14 @@ impl Responder {
         };
         for (_, blocker) in forgetful {
             for block in blocks.iter().filter(|b| b.until > now) {
+                let Ok(ip) = self.safety.check(block.ip) else {
+                    continue;
+                };
                 let secs = block.until.as_secs() - now.as_secs();
                 let duration = crate::config::describe_duration(secs);
                 let key = block.incident_key.as_deref().unwrap_or_default();
                 let blocking = Blocking {
-                    ip: block.ip,
+                    ip,
                     secs,
                     duration: &duration,
                     until: block.until,
@@ -331,6 +357,27 @@ impl Responder {
                 if let Err(e) = self.journal.block_on(blocker.block(blocking)) {
                     error!(ip = %block.ip, "cannot restore the block: {e}");
                 }
+            }
+        }
+    }
+
+    /// Lifts the stored blocks of addresses the safety rules protect.
+    fn lift_protected_blocks(&mut self, store: &mut Store) {
+        let protected: Vec<(IpAddr, _)> = match store.blocks() {
+            Ok(blocks) => blocks
+                .iter()
+                .filter_map(|b| Some((b.ip, self.safety.protection(b.ip)?)))
+                .collect(),
+            Err(e) => {
+                self.journal.metrics().store_error();
+                error!("cannot read blocks: {e}");
+                return;
+            }
+        };
+        for (ip, why) in protected {
+            match self.unblock(store, ip) {
+                Ok(_) => warn!(%ip, "block lifted: {ip} is {why}, never blocked"),
+                Err(e) => error!(%ip, "cannot lift the block of a protected address: {e:#}"),
             }
         }
     }

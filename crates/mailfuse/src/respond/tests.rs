@@ -276,3 +276,135 @@ fn unlock_and_unblock_go_through_every_configured_action() {
         ]
     );
 }
+
+/// `incident` from `ips`.
+fn incident_from(kind: IncidentKind, account: Option<&str>, ips: &[&str]) -> Incident {
+    let mut incident = incident(kind, account);
+    incident.ips = ips.iter().map(|ip| ip.parse().unwrap()).collect();
+    incident
+}
+
+#[test]
+fn loopback_private_and_the_servers_own_addresses_are_never_blocked_and_the_journal_says_why() {
+    let mut config = Config::policy_defaults();
+    config.detect.safety = mailfuse_core::safety::Safety::new(
+        vec!["203.0.113.25".parse().unwrap()],
+        vec!["10.9.0.0/16".parse().unwrap()],
+    );
+    let calls = Calls::default();
+    let mut store = Store::in_memory().unwrap();
+    let ips = [
+        "127.0.0.1",
+        "::ffff:127.0.0.1",
+        "192.168.1.20",
+        "203.0.113.25",
+        "10.9.1.1",
+        "192.0.2.7",
+    ];
+    for kind in [
+        IncidentKind::CompromisedAccount,
+        IncidentKind::PasswordGuessing,
+    ] {
+        let account = (kind == IncidentKind::CompromisedAccount).then_some("sales@example.com");
+        responder(&config, &calls).respond(&incident_from(kind, account, &ips), &[], &mut store);
+        let blocked: Vec<String> = taken(&calls)
+            .into_iter()
+            .filter(|call| call.starts_with("nftables block"))
+            .collect();
+        assert_eq!(
+            blocked,
+            ["nftables block 10.9.1.1", "nftables block 192.0.2.7"],
+            "only the public IP and the network the admin allows"
+        );
+    }
+    let mut stored: Vec<String> = store
+        .blocks()
+        .unwrap()
+        .iter()
+        .map(|b| b.ip.to_string())
+        .collect();
+    stored.sort();
+    assert_eq!(stored, ["10.9.1.1", "192.0.2.7"]);
+    let skipped: Vec<(String, String)> = store
+        .recent_actions(100)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "skipped")
+        .map(|a| (a.target, a.outcome))
+        .collect();
+    assert_eq!(
+        skipped.len(),
+        8,
+        "each protected IP once per incident: {skipped:?}"
+    );
+    assert!(skipped.contains(&(
+        "127.0.0.1".into(),
+        "127.0.0.1 not blocked: it is this server (loopback: its webmail, content filter or scripts)".into()
+    )));
+    assert!(skipped.contains(&(
+        "203.0.113.25".into(),
+        "203.0.113.25 not blocked: it is one of this server's own addresses".into()
+    )));
+    // Found again after a restart: judged again, written once.
+    let hijack = incident_from(
+        IncidentKind::CompromisedAccount,
+        Some("sales@example.com"),
+        &ips,
+    );
+    responder(&config, &calls).respond(&hijack, &[], &mut store);
+    let again = store.recent_actions(100).unwrap();
+    assert_eq!(again.iter().filter(|a| a.action == "skipped").count(), 8);
+}
+
+#[test]
+fn a_dry_run_would_not_block_loopback_either() {
+    let mut config = Config::policy_defaults();
+    config.watch.dry_run = true;
+    let calls = Calls::default();
+    let mut store = Store::in_memory().unwrap();
+    let hijack = incident_from(
+        IncidentKind::CompromisedAccount,
+        Some("eva@example.com"),
+        &["127.0.0.1"],
+    );
+    responder(&config, &calls).respond(&hijack, &[], &mut store);
+    let outcomes: Vec<String> = store
+        .recent_actions(100)
+        .unwrap()
+        .into_iter()
+        .map(|a| format!("{}: {}", a.action, a.outcome))
+        .collect();
+    assert!(
+        !outcomes.iter().any(|o| o.contains("would block")),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.starts_with("skipped: 127.0.0.1 not blocked")),
+        "{outcomes:?}"
+    );
+}
+
+#[test]
+fn a_stored_block_of_loopback_is_lifted_at_start_and_never_restored() {
+    let config = Config::policy_defaults();
+    let calls = Calls::default();
+    let mut store = Store::in_memory().unwrap();
+    let now = crate::source::now();
+    for ip in ["127.0.0.1", "192.0.2.7"] {
+        store
+            .block(&mailfuse_store::Block {
+                ip: ip.parse().unwrap(),
+                since: now,
+                until: now.plus(3600),
+                reason: "attack".into(),
+                incident_key: None,
+            })
+            .unwrap();
+    }
+    responder(&config, &calls).restore_blocks(&mut store, now);
+    assert_eq!(taken(&calls), ["nftables unblock 127.0.0.1"]);
+    let left: Vec<IpAddr> = store.blocks().unwrap().iter().map(|b| b.ip).collect();
+    assert_eq!(left, [IpAddr::from([192, 0, 2, 7])]);
+}

@@ -262,6 +262,95 @@ fn inbound_mail_is_never_limited_and_trusted_relays_are_keyed_by_sender_or_ip() 
     ));
 }
 
+#[test]
+fn the_server_itself_is_never_limited_as_one_ip_but_its_senders_and_logins_are() {
+    let by_ip = fixture(&format!(
+        "trusted_networks = [\"127.0.0.0/8\", \"203.0.113.25/32\", \"10.0.0.0/8\"]\nrelay_key = \"client_address\"\n{FIVE_RECIPIENTS_A_MINUTE}"
+    ));
+    let by_ip = Fixture {
+        policy: by_ip.policy.with_safety(Safety::new(
+            vec!["203.0.113.25".parse().unwrap()],
+            Vec::new(),
+        )),
+        ..by_ip
+    };
+    // The webmail and a content filter relay for many senders, and bounces
+    // (no sender) through loopback: none of it counts against "127.0.0.1".
+    for client in ["127.0.0.1", "::1", "203.0.113.25"] {
+        for i in 0..20 {
+            let sender = format!("user{i}@example.com");
+            let rcpt = ask("RCPT", "", client, &sender, &[]);
+            assert_eq!(
+                by_ip.decide(&rcpt, &mut Session::default()),
+                Action::Dunno,
+                "{client}"
+            );
+            let end = ask(
+                "END-OF-MESSAGE",
+                "",
+                client,
+                &sender,
+                &[("recipient_count", "1")],
+            );
+            assert_eq!(by_ip.decide(&end, &mut Session::default()), Action::Dunno);
+            let bounce = ask("RCPT", "", client, "", &[]);
+            assert_eq!(
+                by_ip.decide(&bounce, &mut Session::default()),
+                Action::Dunno
+            );
+        }
+    }
+    // One sender through the webmail is still held to its limit…
+    let shop = |state: &str| {
+        ask(
+            state,
+            "",
+            "127.0.0.1",
+            "shop@example.com",
+            &[("recipient_count", "5")],
+        )
+    };
+    assert_eq!(
+        by_ip.decide(&shop("END-OF-MESSAGE"), &mut Session::default()),
+        Action::Dunno
+    );
+    assert!(is_defer(
+        &by_ip.decide(&shop("RCPT"), &mut Session::default())
+    ));
+    // …and so is an account logged in through it.
+    let f = fixture(FIVE_RECIPIENTS_A_MINUTE);
+    let login = |state: &str| {
+        ask(
+            state,
+            "eva@example.com",
+            "127.0.0.1",
+            "eva@example.com",
+            &[("recipient_count", "5")],
+        )
+    };
+    assert_eq!(
+        f.decide(&login("END-OF-MESSAGE"), &mut Session::default()),
+        Action::Dunno
+    );
+    assert!(is_defer(&f.decide(&login("RCPT"), &mut Session::default())));
+    // Another trusted host is still one client.
+    let web = |sender: &str| {
+        ask(
+            "END-OF-MESSAGE",
+            "",
+            "10.1.2.3",
+            sender,
+            &[("recipient_count", "5")],
+        )
+    };
+    assert_eq!(
+        by_ip.decide(&web("a@example.com"), &mut Session::default()),
+        Action::Dunno
+    );
+    let next = ask("RCPT", "", "10.1.2.3", "b@example.com", &[]);
+    assert!(is_defer(&by_ip.decide(&next, &mut Session::default())));
+}
+
 /// A RCPT request of sales@example.com, as itself, from `client`.
 fn sales_from(client: &str) -> Request {
     ask(
