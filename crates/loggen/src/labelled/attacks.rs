@@ -167,14 +167,19 @@ fn stuffing(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
         ..Guesses::default()
     };
     let attempts = rng.between(2_000, 6_000) as usize;
+    // Every address of the botnet tries at least once, some many times.
+    let mut senders: Vec<usize> = (0..guesses.ips.len()).collect();
+    while senders.len() < attempts {
+        senders.push(rng.below(guesses.ips.len() as u64) as usize);
+    }
+    rng.shuffle(&mut senders);
     let mut times: Vec<Wall> = (0..attempts)
         .map(|_| begin.plus(rng.between(0, length)))
         .collect();
     times.sort_unstable();
-    for (k, at) in times.into_iter().enumerate() {
-        let ip = guesses.ips[(k * 7 + k / guesses.ips.len()) % guesses.ips.len()];
+    for (k, (at, sender)) in times.into_iter().zip(senders).enumerate() {
         let user = names[k % names.len()];
-        guesses.guess(plan, at, access, user, ip);
+        guesses.guess(plan, at, access, user, guesses.ips[sender]);
     }
     let summary = format!(
         "{} {} logins over {} accounts from {} addresses in {} hours",

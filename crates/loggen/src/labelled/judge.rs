@@ -26,7 +26,7 @@ use super::{generate, Form};
 pub struct ScanRequest {
     /// The log files.
     pub files: Vec<PathBuf>,
-    /// Options before the files, e.g. `["--timezone", "+07:00"]`.
+    /// Options before the files, e.g. `["--timezone=+07:00"]`.
     pub options: Vec<String>,
 }
 

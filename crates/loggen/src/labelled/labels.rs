@@ -219,7 +219,8 @@ pub struct Labels {
     pub end: Timestamp,
     /// The log files written beside `labels.json`.
     pub files: Vec<String>,
-    /// Options `mailfuse scan` needs besides the files: the time zone of
+    /// Options `mailfuse scan` needs besides the files (`--timezone=-03:00`):
+    /// the time zone of
     /// syslog's local stamps, which an admin knows and Kerio's queue ids
     /// tell by themselves.
     pub scan_options: Vec<String>,

@@ -253,7 +253,11 @@ pub fn generate(form: Form, seed: u64, dir: &Path) -> io::Result<Labels> {
         end: org.end().utc(org.utc_offset),
         files: form.files().iter().map(|f| (*f).to_owned()).collect(),
         scan_options: match form {
-            Form::Postfix => vec!["--timezone".into(), labels::offset_text(org.utc_offset)],
+            // One word: `--timezone -03:00` would read as two options.
+            Form::Postfix => vec![format!(
+                "--timezone={}",
+                labels::offset_text(org.utc_offset)
+            )],
             Form::Kerio8 | Form::Kerio10 => Vec::new(),
         },
         scenarios,
