@@ -12,20 +12,6 @@ use super::org::{Role, WORLD};
 use super::timeline::Access;
 use super::Plan;
 
-/// Plans an attack of `kind`.
-pub fn plan(plan: &mut Plan, kind: Kind, rng: &mut Rng) {
-    let planned = match kind {
-        Kind::BruteForce => brute_force(plan, rng),
-        Kind::CredentialStuffing => stuffing(plan, rng),
-        Kind::Campaign => campaign(plan, rng),
-        Kind::Spray => spray(plan, rng),
-        _ => None,
-    };
-    if let Some(scenario) = planned {
-        plan.label(scenario);
-    }
-}
-
 /// The refused logins of an attack as they are planned.
 #[derive(Default)]
 struct Guesses {
@@ -119,7 +105,7 @@ fn wordlist(plan: &Plan, rng: &mut Rng, size: usize) -> Vec<Addr<'static>> {
 /// One account guessed from 100–400 addresses of many networks, one to
 /// three tries each, over 2–12 hours: too slow per address and per
 /// network for a per-IP counter.
-fn brute_force(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn brute_force(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, |_, m| {
         matches!(m.role, Role::Staff | Role::Inbox | Role::Forwarder)
     })?;
@@ -150,7 +136,7 @@ fn brute_force(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
 /// A leaked list tried against 100–250 accounts (real and not) from
 /// 300–900 addresses worldwide over about a day: thousands of attempts,
 /// each address trying each account once at most.
-fn stuffing(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn stuffing(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let size = rng.between(100, 250) as usize;
     let names = wordlist(plan, rng, size);
     let length = rng.between(18 * HOUR, 30 * HOUR);
@@ -194,7 +180,7 @@ fn stuffing(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
 
 /// About 150 addresses from a few hosting networks, ~7 tries each within
 /// one hour, over role names and staff.
-fn campaign(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn campaign(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let size = rng.between(30, 80) as usize;
     let names = wordlist(plan, rng, size);
     let begin = start(plan, rng, HOUR);
@@ -225,7 +211,7 @@ fn campaign(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
 /// One address trying 100–400 logins over role names, first names and
 /// staff, a few seconds apart (Kerio's AntiHammering blocks it now and
 /// then).
-fn spray(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn spray(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let names = wordlist(plan, rng, 120);
     let access = if rng.percent(70) {
         Access::Smtp

@@ -14,23 +14,6 @@ use super::org::{Role, WORLD};
 use super::timeline::Access;
 use super::Plan;
 
-/// Plans a hijack of `kind`; nothing if the organisation has no account
-/// it fits.
-pub fn plan(plan: &mut Plan, kind: Kind, rng: &mut Rng) {
-    let planned = match kind {
-        Kind::GuessedRole => guessed_role(plan, rng),
-        Kind::PhishedOwnFrom => phished_own_from(plan, rng),
-        Kind::ShortHistory => short_history(plan, rng),
-        Kind::ProxiesLowAndSlow => proxies(plan, rng),
-        Kind::InfectedPc => infected_pc(plan, rng),
-        Kind::WebmailPhish => webmail_phish(plan, rng),
-        _ => None,
-    };
-    if let Some(scenario) = planned {
-        plan.label(scenario);
-    }
-}
-
 /// The label of a spree through `victim`.
 fn label(
     plan: &Plan,
@@ -102,7 +85,7 @@ fn some_time(plan: &Plan, rng: &mut Rng, days: (i64, i64), hours: (i64, i64)) ->
 /// night, a spam run with a forged From to a harvested list (35–65 %
 /// bounces) goes out through it, from the guesser's address and maybe a
 /// second one.
-fn guessed_role(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn guessed_role(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, |_, m| m.role == Role::Forwarder)?;
     let victim = plan.org.mail.people[i].addr;
     let guessers: Vec<Ip> = (0..rng.between(1, 3))
@@ -171,7 +154,7 @@ fn guessed_role(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
 /// A phished user's password used from a new address abroad: 80–600
 /// messages with the user's own From to contacts and a list, about 12 %
 /// refused, over a few hours, while the user goes on working.
-fn phished_own_from(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn phished_own_from(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, |p, m| m.role == Role::Staff && p.daily > 0)?;
     let victim = plan.org.mail.people[i].addr;
     let ip = plan.org.ips.fresh(rng, WORLD);
@@ -199,7 +182,7 @@ fn phished_own_from(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
 /// Two to six hours after the log starts — the account has hardly any
 /// history — about 40 messages within a minute from a new address, ~46 %
 /// of recipients refused; sometimes a second burst hours later.
-fn short_history(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn short_history(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, |p, m| {
         m.role == Role::Staff && p.daily > 0 && m.days_off & 1 == 0
     })?;
@@ -222,14 +205,7 @@ fn short_history(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
             }
         }
         let count = rng.between(35, 45);
-        for n in 0..count {
-            let connection = Connection {
-                opens: n == 0,
-                closes: n + 1 == count,
-            };
-            spree.send(plan, rng, &mailing, (at, ip, Channel::Smtp(ip)), connection);
-            at = at.plus(rng.between(1, 2));
-        }
+        at = spree.burst(plan, rng, &mailing, (at, ip), count, (1, 2));
     }
     let summary = format!(
         "{} burst(s) of about 40 messages in a minute, {} in all, {}% refused, from {} new \
@@ -244,7 +220,7 @@ fn short_history(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
 
 /// Spam through 30–200 rotating proxies over one to three days: each logs
 /// in, sends a handful, and is not seen again.
-fn proxies(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn proxies(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, |p, m| {
         matches!(m.role, Role::Staff | Role::Inbox) && p.daily > 0
     })?;
@@ -262,16 +238,9 @@ fn proxies(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let mut spree = Spree::default();
     for _ in 0..proxies {
         let ip = plan.org.ips.fresh(rng, WORLD);
-        let mut at = begin.plus(rng.between(0, span));
+        let at = begin.plus(rng.between(0, span));
         let count = rng.between(1, 6);
-        for n in 0..count {
-            let connection = Connection {
-                opens: n == 0,
-                closes: n + 1 == count,
-            };
-            spree.send(plan, rng, &mailing, (at, ip, Channel::Smtp(ip)), connection);
-            at = at.plus(rng.between(20, 4 * MINUTE));
-        }
+        spree.burst(plan, rng, &mailing, (at, ip), count, (20, 4 * MINUTE));
     }
     let summary = format!(
         "{} messages through {} proxies, a handful each, over {} hours, {}% refused",
@@ -286,7 +255,7 @@ fn proxies(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
 /// Malware on a user's office computer sends spam as the user through the
 /// office's own address — the account's usual address — from a working
 /// day into the night, while the user's own mail goes on beside it.
-fn infected_pc(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn infected_pc(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, |p, m| {
         m.role == Role::Staff && p.daily > 0 && p.client == MailClient::Desktop
     })?;
@@ -330,7 +299,7 @@ fn infected_pc(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
 /// 30–250 messages of 5–10 recipients each with the user's own From (Kerio
 /// 9/10 logs them from `0.0.0.0`, Postfix from the webmail's 127.0.0.1),
 /// logging in again now and then; the user may be in webmail too.
-fn webmail_phish(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn webmail_phish(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let prefer_webmail = rng.percent(50);
     let i = plan.cast(rng, |p, m| {
         m.role == Role::Staff && p.daily > 0 && (!prefer_webmail || p.client == MailClient::Webmail)

@@ -14,48 +14,29 @@ use super::org::{Member, Role, Trip, REGIONS, WORLD};
 use super::timeline::Access;
 use super::Plan;
 
-/// Plans a look-alike of `kind`; nothing if no account fits.
-pub fn plan(plan: &mut Plan, kind: Kind, rng: &mut Rng) {
-    let planned = match kind {
-        Kind::Newsletter => newsletter(plan, rng),
-        Kind::ApplicationAccount => application(plan, rng),
-        Kind::MistypedPassword => mistyped(plan, rng),
-        Kind::Traveller => traveller(plan, rng),
-        Kind::MobileCarrier => mobile(plan, rng),
-        Kind::QuarterEnd => quarter_end(plan, rng),
-        Kind::StalePassword => stale_password(plan, rng),
-        _ => None,
-    };
-    if let Some(scenario) = planned {
-        plan.label(scenario);
-    }
-}
-
-/// What a look-alike's label says.
-struct Sketch {
+/// A look-alike's label: `user` behaving unusually from `ips` over
+/// `span`; figures beyond these are set by the caller.
+fn label(
+    plan: &Plan,
     kind: Kind,
     user: Addr<'static>,
-    ips: Vec<Ip>,
+    ips: &[Ip],
     span: (Wall, Wall),
-    messages: u64,
-    failed_logins: u64,
     summary: String,
-}
-
-fn label(plan: &Plan, sketch: Sketch) -> Option<Scenario> {
-    Some(Scenario {
-        kind: sketch.kind,
+) -> Scenario {
+    Scenario {
+        kind,
         class: Class::Lookalike,
-        accounts: vec![account(sketch.user)],
-        ips: sketch.ips.into_iter().map(ipv4).collect(),
+        accounts: vec![account(user)],
+        ips: ips.iter().map(|&ip| ipv4(ip)).collect(),
         guess_ips: Vec::new(),
-        start: plan.utc(sketch.span.0),
-        end: plan.utc(sketch.span.1),
+        start: plan.utc(span.0),
+        end: plan.utc(span.1),
         spam: Vec::new(),
-        failed_logins: sketch.failed_logins,
-        messages: sketch.messages,
-        summary: sketch.summary,
-    })
+        failed_logins: 0,
+        messages: 0,
+        summary,
+    }
 }
 
 /// Ordinary staff who are at work.
@@ -80,7 +61,7 @@ fn clean(user: Addr<'static>, subjects: &'static [&'static str], fail_permille: 
 /// The marketing mailbox — silent for at least three days — mails the
 /// newsletter from the office: 200–1,500 recipients in batches, its own
 /// From, under 2 % refused.
-fn newsletter(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn newsletter(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, |_, m| m.role == Role::Marketing)?;
     let user = plan.org.mail.people[i].addr;
     let office = plan.org.members[i].office;
@@ -104,21 +85,19 @@ fn newsletter(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
         plan.timeline.message(msg);
         at = at.plus(rng.between(2, 8));
     }
-    label(
+    let mut scenario = label(
         plan,
-        Sketch {
-            kind: Kind::Newsletter,
-            user,
-            ips: vec![office],
-            span: (first, at),
-            messages: messages as u64,
-            failed_logins: 0,
-            summary: format!(
-                "the newsletter to about {recipients} recipients in {messages} messages from \
+        Kind::Newsletter,
+        user,
+        &[office],
+        (first, at),
+        format!(
+            "the newsletter to about {recipients} recipients in {messages} messages from \
                  the office after days of silence"
-            ),
-        },
-    )
+        ),
+    );
+    scenario.messages = messages as u64;
+    Some(scenario)
 }
 
 /// Login names of applications that send mail.
@@ -127,7 +106,7 @@ const APPLICATIONS: &[&str] = &["invoices", "eshop", "erp", "notify", "webshop"]
 /// An application account (the shop, billing) logs in and sends every day
 /// of the week with a From of the company's second domain, from the office
 /// or a hosting provider; 20–150 a working day, few refused.
-fn application(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn application(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let domain = plan.org.mail.domain;
     let name = rng.pick(APPLICATIONS);
     let user = Addr::new(name, domain);
@@ -187,25 +166,21 @@ fn application(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
             last = last.max(at);
         }
     }
-    label(
+    let mut scenario = label(
         plan,
-        Sketch {
-            kind: Kind::ApplicationAccount,
-            user,
-            ips: vec![server],
-            span: (first, last),
-            messages,
-            failed_logins: 0,
-            summary: format!(
-                "{messages} messages over the week with From {from}, about {daily} a working day"
-            ),
-        },
-    )
+        Kind::ApplicationAccount,
+        user,
+        &[server],
+        (first, last),
+        format!("{messages} messages over the week with From {from}, about {daily} a working day"),
+    );
+    scenario.messages = messages;
+    Some(scenario)
 }
 
 /// A user mistypes the password three to six times at the office in the
 /// morning, then logs in; colleagues send from the same address all day.
-fn mistyped(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn mistyped(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, working)?;
     let (person, member) = plan.org.member(i);
     let (user, office, client) = (person.addr, member.office, person.client);
@@ -222,23 +197,21 @@ fn mistyped(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
         at = at.plus(rng.between(5, 40));
     }
     plan.timeline.login(at, access, user, office);
-    label(
+    let mut scenario = label(
         plan,
-        Sketch {
-            kind: Kind::MistypedPassword,
-            user,
-            ips: vec![office],
-            span: (first, at),
-            messages: 0,
-            failed_logins: tries as u64,
-            summary: format!("{tries} mistyped passwords from the office address, then a login"),
-        },
-    )
+        Kind::MistypedPassword,
+        user,
+        &[office],
+        (first, at),
+        format!("{tries} mistyped passwords from the office address, then a login"),
+    );
+    scenario.failed_logins = tries as u64;
+    Some(scenario)
 }
 
 /// A user travels abroad for two to four days and reads and sends mail as
 /// usual from the hotel's address.
-fn traveller(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn traveller(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, |p, m| working(p, m) && m.days_off == 0)?;
     let home_region = plan.org.region.name;
     let abroad: Vec<_> = REGIONS.iter().filter(|r| r.name != home_region).collect();
@@ -248,27 +221,23 @@ fn traveller(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let until = from.plus(rng.between(2, 4) * DAY);
     plan.org.members[i].trip = Some(Trip { from, until, ip });
     let user = plan.org.mail.people[i].addr;
-    label(
+    Some(label(
         plan,
-        Sketch {
-            kind: Kind::Traveller,
-            user,
-            ips: vec![ip],
-            span: (from, until),
-            messages: 0,
-            failed_logins: 0,
-            summary: format!(
-                "{} days in {} reading and sending the usual mail from a hotel",
-                (until.0 - from.0) / DAY,
-                region.name
-            ),
-        },
-    )
+        Kind::Traveller,
+        user,
+        &[ip],
+        (from, until),
+        format!(
+            "{} days in {} reading and sending the usual mail from a hotel",
+            (until.0 - from.0) / DAY,
+            region.name
+        ),
+    ))
 }
 
 /// A user whose phone gets a new carrier address at every poll (every
 /// 15–45 minutes) and who sends from the phone every day.
-fn mobile(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn mobile(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, working)?;
     let carriers = plan.org.region.carriers;
     let member = &mut plan.org.members[i];
@@ -278,24 +247,20 @@ fn mobile(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     member.phone_sends = 100;
     let user = plan.org.mail.people[i].addr;
     let span = (plan.org.start, plan.org.end());
-    label(
+    Some(label(
         plan,
-        Sketch {
-            kind: Kind::MobileCarrier,
-            user,
-            ips: Vec::new(),
-            span,
-            messages: 0,
-            failed_logins: 0,
-            summary: "a phone on a new carrier address at every poll, sending every day".into(),
-        },
-    )
+        Kind::MobileCarrier,
+        user,
+        &[],
+        span,
+        "a phone on a new carrier address at every poll, sending every day".into(),
+    ))
 }
 
 /// At the quarter's end a user sends 100–400 statements to real
 /// correspondents in a few hours from the office, with the usual mail
 /// program; under 1.5 % refused.
-fn quarter_end(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn quarter_end(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, working)?;
     let (person, member) = plan.org.member(i);
     let (user, office, client) = (person.addr, member.office, person.client);
@@ -320,24 +285,22 @@ fn quarter_end(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
         plan.timeline.message(msg);
         at = at.plus(rng.between(gap / 2, gap * 3 / 2 + 1));
     }
-    label(
+    let mut scenario = label(
         plan,
-        Sketch {
-            kind: Kind::QuarterEnd,
-            user,
-            ips: vec![office],
-            span: (first, at),
-            messages: count as u64,
-            failed_logins: 0,
-            summary: format!("{count} statements to customers in an afternoon from the office"),
-        },
-    )
+        Kind::QuarterEnd,
+        user,
+        &[office],
+        (first, at),
+        format!("{count} statements to customers in an afternoon from the office"),
+    );
+    scenario.messages = count as u64;
+    Some(scenario)
 }
 
 /// An old laptop with a stale password tries IMAP, POP3 and SMTP every few
 /// minutes for hours or days from the user's home (or the office), while
 /// the user's working devices log in from the same address.
-fn stale_password(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
+pub(crate) fn stale_password(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
     let i = plan.cast(rng, working)?;
     let (person, member) = plan.org.member(i);
     let user = person.addr;
@@ -369,21 +332,19 @@ fn stale_password(plan: &mut Plan, rng: &mut Rng) -> Option<Scenario> {
         }
         at = at.plus(rng.between(every.0 * MINUTE / 2, every.0 * MINUTE * 3 / 2));
     }
-    label(
+    let mut scenario = label(
         plan,
-        Sketch {
-            kind: Kind::StalePassword,
-            user,
-            ips: vec![ip],
-            span: (first, at),
-            messages: 0,
-            failed_logins: failures,
-            summary: format!(
-                "{failures} failed IMAP/POP3/SMTP logins every ~{} minutes over {} hours, with \
+        Kind::StalePassword,
+        user,
+        &[ip],
+        (first, at),
+        format!(
+            "{failures} failed IMAP/POP3/SMTP logins every ~{} minutes over {} hours, with \
                  working logins from the same address",
-                every.0,
-                (at.0 - first.0) / HOUR
-            ),
-        },
-    )
+            every.0,
+            (at.0 - first.0) / HOUR
+        ),
+    );
+    scenario.failed_logins = failures;
+    Some(scenario)
 }

@@ -111,6 +111,28 @@ impl Spree {
         true
     }
 
+    /// Plans `count` messages from `ip` on one SMTP connection, `gap`
+    /// seconds apart (a range), from `at`; the time after the last.
+    pub fn burst(
+        &mut self,
+        plan: &mut Plan,
+        rng: &mut Rng,
+        mailing: &Mailing,
+        (mut at, ip): (Wall, Ip),
+        count: i64,
+        gap: (i64, i64),
+    ) -> Wall {
+        for n in 0..count {
+            let connection = Connection {
+                opens: n == 0,
+                closes: n + 1 == count,
+            };
+            self.send(plan, rng, mailing, (at, ip, Channel::Smtp(ip)), connection);
+            at = at.plus(rng.between(gap.0, gap.1));
+        }
+        at
+    }
+
     /// Messages planned.
     pub fn len(&self) -> usize {
         self.spam.len()

@@ -200,16 +200,38 @@ pub fn plan(form: Form, seed: u64) -> (Plan, Rng) {
     let lookalikes = choose(&mut chooser, Class::Lookalike, LOOKALIKES);
     let hijacks = choose(&mut chooser, Class::Hijack, HIJACKS);
     let attacks = choose(&mut chooser, Class::Attack, ATTACKS);
-    for (n, kind) in lookalikes.into_iter().enumerate() {
-        lookalikes::plan(&mut plan, kind, &mut root.fork(100 + n as u64));
-    }
-    for (n, kind) in hijacks.into_iter().enumerate() {
-        hijacks::plan(&mut plan, kind, &mut root.fork(200 + n as u64));
-    }
-    for (n, kind) in attacks.into_iter().enumerate() {
-        attacks::plan(&mut plan, kind, &mut root.fork(300 + n as u64));
+    let kinds = lookalikes.into_iter().chain(hijacks).chain(attacks);
+    for (n, kind) in kinds.enumerate() {
+        let mut rng = root.fork(100 + n as u64);
+        if let Some(scenario) = plan_scenario(&mut plan, kind, &mut rng) {
+            plan.label(scenario);
+        }
     }
     (plan, root)
+}
+
+/// Plans one scenario of `kind` and returns its label; `None` if the
+/// organisation has no account it fits.
+fn plan_scenario(plan: &mut Plan, kind: Kind, rng: &mut Rng) -> Option<Scenario> {
+    match kind {
+        Kind::GuessedRole => hijacks::guessed_role(plan, rng),
+        Kind::PhishedOwnFrom => hijacks::phished_own_from(plan, rng),
+        Kind::ShortHistory => hijacks::short_history(plan, rng),
+        Kind::ProxiesLowAndSlow => hijacks::proxies(plan, rng),
+        Kind::InfectedPc => hijacks::infected_pc(plan, rng),
+        Kind::WebmailPhish => hijacks::webmail_phish(plan, rng),
+        Kind::Newsletter => lookalikes::newsletter(plan, rng),
+        Kind::ApplicationAccount => lookalikes::application(plan, rng),
+        Kind::MistypedPassword => lookalikes::mistyped(plan, rng),
+        Kind::Traveller => lookalikes::traveller(plan, rng),
+        Kind::MobileCarrier => lookalikes::mobile(plan, rng),
+        Kind::QuarterEnd => lookalikes::quarter_end(plan, rng),
+        Kind::StalePassword => lookalikes::stale_password(plan, rng),
+        Kind::BruteForce => attacks::brute_force(plan, rng),
+        Kind::CredentialStuffing => attacks::stuffing(plan, rng),
+        Kind::Campaign => attacks::campaign(plan, rng),
+        Kind::Spray => attacks::spray(plan, rng),
+    }
 }
 
 /// Writes the week of `seed` in `form` into `dir` (created if missing):
