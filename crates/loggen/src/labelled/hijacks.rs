@@ -23,6 +23,8 @@ fn label(
     summary: String,
 ) -> Option<Scenario> {
     let (first, last) = spree.span?;
+    let mut spam = spree.spam;
+    spam.sort_unstable();
     Some(Scenario {
         kind,
         class: Class::Hijack,
@@ -31,8 +33,8 @@ fn label(
         guess_ips: Vec::new(),
         start: plan.utc(first),
         end: plan.utc(last),
-        messages: spree.len() as u64,
-        spam: spree.spam,
+        messages: spam.len() as u64,
+        spam,
         failed_logins: 0,
         summary,
     })
