@@ -171,7 +171,7 @@ pub struct Schedule<L> {
 }
 
 impl<L> Schedule<L> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Schedule {
             heap: BinaryHeap::new(),
             seq: 0,
@@ -339,8 +339,9 @@ impl<L> Ord for Pending<L> {
     }
 }
 
-/// The output side: time ordering and buffered writing.
-struct Stream<'a, W, R: Render<'a>> {
+/// The output side: time ordering and buffered writing. The labelled weeks
+/// write through it too, one per file that holds messages.
+pub(crate) struct Stream<'a, W, R: Render<'a>> {
     out: W,
     render: R,
     lines: Lines,
@@ -350,7 +351,7 @@ struct Stream<'a, W, R: Render<'a>> {
 }
 
 impl<'a, W: Write, R: Render<'a>> Stream<'a, W, R> {
-    fn new(out: W, render: R) -> Self {
+    pub(crate) fn new(out: W, render: R) -> Self {
         Stream {
             out,
             render,
@@ -383,6 +384,27 @@ impl<'a, W: Write, R: Render<'a>> Stream<'a, W, R> {
     fn later(&mut self, at: Wall, later: R::Later) -> io::Result<()> {
         self.render
             .later(at, later, &mut self.lines, &mut self.schedule);
+        self.wrote(at)
+    }
+
+    /// Writes the scheduled lines due up to `until`: a line due at the
+    /// same second as what comes next goes first, its message was earlier.
+    pub(crate) fn catch_up(&mut self, until: Wall) -> io::Result<()> {
+        while self.schedule.next_at().is_some_and(|at| at <= until) {
+            let (at, later) = self.schedule.pop().expect("peeked");
+            self.later(at, later)?;
+        }
+        Ok(())
+    }
+
+    /// Lets the format write lines stamped `at` that belong to no message
+    /// (logins, refused logins); they may schedule more.
+    pub(crate) fn write_with(
+        &mut self,
+        at: Wall,
+        write: impl FnOnce(&mut R, &mut Lines, &mut Schedule<R::Later>),
+    ) -> io::Result<()> {
+        write(&mut self.render, &mut self.lines, &mut self.schedule);
         self.wrote(at)
     }
 
@@ -427,7 +449,11 @@ impl<'a, W: Write, R: Render<'a>> Stream<'a, W, R> {
     }
 
     /// Writes the message's first lines and schedules the others.
-    fn message(&mut self, msg: &Message<'a>, connection: Connection) -> io::Result<R::QueueId> {
+    pub(crate) fn message(
+        &mut self,
+        msg: &Message<'a>,
+        connection: Connection,
+    ) -> io::Result<R::QueueId> {
         self.report.messages += 1;
         let queue = self
             .render
@@ -437,7 +463,7 @@ impl<'a, W: Write, R: Render<'a>> Stream<'a, W, R> {
     }
 
     /// Writes the lines still scheduled and everything buffered.
-    fn finish(mut self) -> io::Result<BenchReport> {
+    pub(crate) fn finish(mut self) -> io::Result<BenchReport> {
         while let Some((at, later)) = self.schedule.pop() {
             self.later(at, later)?;
         }

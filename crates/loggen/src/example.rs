@@ -428,7 +428,17 @@ fn distributed_guessing<'a>(week: &mut Week<'a>, org: &Org<'a>, rng: &mut Rng) {
                 let at = start.plus(rng.between(0, HOUR - 1));
                 let user = names[next_name % names.len()];
                 next_name += 1;
-                week.security(at, Line::FailedImapLogin { ip, user });
+                let service = "IMAP";
+                let unknown = false;
+                week.security(
+                    at,
+                    Line::FailedLogin {
+                        service,
+                        ip,
+                        user,
+                        unknown,
+                    },
+                );
             }
             hour += 1;
         }

@@ -116,14 +116,34 @@ pub enum Service {
 }
 
 impl Service {
-    /// The name Kerio writes after `Service:`.
+    /// The name Kerio (9 and later) writes after `Service:`.
     pub fn as_str(self) -> &'static str {
-        match self {
-            Service::Smtp => "SMTP",
-            Service::WebClient => "Kerio Connect Client",
-            Service::Http => "HTTP",
+        self.name(KerioVersion::V10)
+    }
+
+    /// The name `version` writes after `Service:`: Kerio 8 spelt its
+    /// webmail `Kerio Connect client`.
+    pub fn name(self, version: KerioVersion) -> &'static str {
+        match (self, version) {
+            (Service::Smtp, _) => "SMTP",
+            (Service::WebClient, KerioVersion::V8) => "Kerio Connect client",
+            (Service::WebClient, KerioVersion::V10) => "Kerio Connect Client",
+            (Service::Http, _) => "HTTP",
         }
     }
+}
+
+/// Which generation of Kerio Connect writes the logs: they differ in how
+/// webmail submissions look in mail.log (`kerio.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KerioVersion {
+    /// Kerio Connect 8: webmail is `Service: Kerio Connect client` with the
+    /// browser's address as `Sender-Host`.
+    V8,
+    /// Kerio Connect 9 and 10: webmail is `Service: Kerio Connect Client`
+    /// with `Sender-Host: 0.0.0.0`; the address is only in audit.log.
+    #[default]
+    V10,
 }
 
 /// A subject line: an optional reply/forward prefix and the text. Taken from
@@ -344,12 +364,25 @@ pub enum Line<'a> {
         /// The client that tried.
         ip: Ip,
     },
-    /// `Failed IMAP login from IP, user X`
-    FailedImapLogin {
+    /// `Failed IMAP login from IP, user X` (POP3 alike), `…, user X not
+    /// found` for a login that is no account.
+    FailedLogin {
+        /// `IMAP` or `POP3`.
+        service: &'static str,
         /// The client that failed to log in.
         ip: Ip,
         /// The login it tried.
         user: Addr<'a>,
+        /// The login is no account here (`not found`).
+        unknown: bool,
+    },
+    /// A non-delivery report the server queued for a failed message:
+    /// `Recv: Queue-ID: Q, Service: DSN, From: , To: , Size: N, Report: failed`.
+    Dsn {
+        /// The report's own queue id; its `Sent:` line repeats it.
+        queue: QueueId,
+        /// The report's size in bytes.
+        size: u32,
     },
     /// `Relay attempt from IP address IP, mail from <a> to <b> rejected`
     RelayAttempt {
@@ -404,14 +437,23 @@ pub enum Line<'a> {
 #[derive(Clone, Debug, Default)]
 pub struct LineWriter {
     stamp: StampWriter,
+    version: KerioVersion,
 }
 
 impl LineWriter {
+    /// A writer of `version`'s lines.
+    pub fn new(version: KerioVersion) -> Self {
+        LineWriter {
+            stamp: StampWriter::default(),
+            version,
+        }
+    }
+
     /// Appends `line`, stamped `at`, with its `\n` to `out`.
     pub fn write(&mut self, out: &mut Vec<u8>, at: Wall, line: &Line<'_>) {
         self.stamp.write(out, at);
         match line {
-            Line::Recv(r) => write_recv(out, r),
+            Line::Recv(r) => write_recv(out, r, self.version),
             Line::Sent(s) => write_sent(out, s),
             Line::FailedSmtpLogin { ip } => {
                 out.str("Failed SMTP login from ");
@@ -444,11 +486,28 @@ impl LineWriter {
                 out.str(". Attempt from IP address ");
                 out.ip(*ip);
             }
-            Line::FailedImapLogin { ip, user } => {
-                out.str("Failed IMAP login from ");
+            Line::FailedLogin {
+                service,
+                ip,
+                user,
+                unknown,
+            } => {
+                out.str("Failed ");
+                out.str(service);
+                out.str(" login from ");
                 out.ip(*ip);
                 out.str(", user ");
                 user.write(out);
+                if *unknown {
+                    out.str(" not found");
+                }
+            }
+            Line::Dsn { queue, size } => {
+                out.str("Recv: Queue-ID: ");
+                queue.write(out);
+                out.str(", Service: DSN, From: , To: , Size: ");
+                out.dec(u64::from(*size));
+                out.str(", Report: failed");
             }
             Line::RelayAttempt { ip, from, to } => {
                 out.str("Relay attempt from IP address ");
@@ -490,11 +549,11 @@ impl LineWriter {
 }
 
 /// `Recv:` in Kerio 8+ field order (`User:` after `Sender-Host:`).
-fn write_recv(out: &mut Vec<u8>, r: &Recv<'_>) {
+fn write_recv(out: &mut Vec<u8>, r: &Recv<'_>, version: KerioVersion) {
     out.str("Recv: Queue-ID: ");
     r.queue.write(out);
     out.str(", Service: ");
-    out.str(r.service.as_str());
+    out.str(r.service.name(version));
     out.str(", From: <");
     r.from.write(out);
     out.str(">, To: <");
@@ -550,9 +609,28 @@ pub(crate) fn write_status(out: &mut Vec<u8>, outcome: &Outcome, rcpt: &Addr<'_>
 #[derive(Clone, Debug)]
 pub struct KerioRender {
     writer: LineWriter,
+    version: KerioVersion,
     /// The server's message counter, the second half of queue ids.
     counter: u32,
     utc_offset: i64,
+    /// The server's own domain when it writes non-delivery reports (`DSN`)
+    /// for failed messages; the benchmark file has none.
+    reports_for: Option<&'static str>,
+}
+
+/// Something Kerio's mail.log says after a message's `Recv:` line.
+#[derive(Clone, Copy, Debug)]
+pub enum KerioLater<'a> {
+    /// A delivery attempt's `Sent:` line.
+    Sent(Sent<'a>),
+    /// The last failed attempt is over: the server queues a non-delivery
+    /// report to the message's sender.
+    Report {
+        /// The failed message's envelope sender, who gets the report.
+        to: Addr<'a>,
+        /// The failed message's Message-ID style, for the report's own.
+        msg_id: MsgId<'a>,
+    },
 }
 
 impl KerioRender {
@@ -560,14 +638,33 @@ impl KerioRender {
     pub fn new(utc_offset: i64) -> Self {
         KerioRender {
             writer: LineWriter::default(),
+            version: KerioVersion::V10,
             counter: 0x0010_0000,
             utc_offset,
+            reports_for: None,
         }
+    }
+
+    /// A `version` server of `domain` that also logs the non-delivery
+    /// reports it sends back for failed messages.
+    pub fn with_reports(utc_offset: i64, version: KerioVersion, domain: &'static str) -> Self {
+        KerioRender {
+            writer: LineWriter::new(version),
+            version,
+            reports_for: Some(domain),
+            ..KerioRender::new(utc_offset)
+        }
+    }
+
+    fn next_queue(&mut self, at: Wall) -> QueueId {
+        let queue = QueueId::new(at.utc(self.utc_offset), self.counter);
+        self.counter = self.counter.wrapping_add(1);
+        queue
     }
 }
 
 impl<'a> Render<'a> for KerioRender {
-    type Later = Sent<'a>;
+    type Later = KerioLater<'a>;
     type QueueId = QueueId;
 
     fn message(
@@ -575,22 +672,75 @@ impl<'a> Render<'a> for KerioRender {
         msg: &Message<'a>,
         _: Connection,
         lines: &mut Lines,
-        schedule: &mut Schedule<Sent<'a>>,
+        schedule: &mut Schedule<KerioLater<'a>>,
     ) -> QueueId {
-        let queue = QueueId::new(msg.at.utc(self.utc_offset), self.counter);
-        self.counter = self.counter.wrapping_add(1);
-        self.writer
-            .write(lines.line(), msg.at, &Line::Recv(msg.recv(queue)));
+        let queue = self.next_queue(msg.at);
+        let mut recv = msg.recv(queue);
+        if self.version == KerioVersion::V8 && msg.service == Service::WebClient {
+            recv.sender_host = msg.web_client;
+        }
+        self.writer.write(lines.line(), msg.at, &Line::Recv(recv));
+        let mut last_failure = None;
         for (at, sent) in msg.sents(queue) {
-            schedule.push(at, sent);
+            if sent.outcome.result == Disposition::Failed {
+                last_failure = last_failure.max(Some(at));
+            }
+            schedule.push(at, KerioLater::Sent(sent));
+        }
+        if let (Some(at), Some(_)) = (last_failure, self.reports_for) {
+            let msg_id = MsgId {
+                a: msg.msg_id.b,
+                b: msg.msg_id.a,
+                ..msg.msg_id
+            };
+            let report = KerioLater::Report {
+                to: msg.from,
+                msg_id,
+            };
+            schedule.push(at.plus(1), report);
         }
         queue
     }
 
-    fn later(&mut self, at: Wall, sent: Sent<'a>, lines: &mut Lines, _: &mut Schedule<Sent<'a>>) {
-        self.writer.write(lines.line(), at, &Line::Sent(sent));
+    fn later(
+        &mut self,
+        at: Wall,
+        later: KerioLater<'a>,
+        lines: &mut Lines,
+        schedule: &mut Schedule<KerioLater<'a>>,
+    ) {
+        match later {
+            KerioLater::Sent(sent) => self.writer.write(lines.line(), at, &Line::Sent(sent)),
+            KerioLater::Report { to, msg_id } => {
+                let queue = self.next_queue(at);
+                let size = 1_600 + (msg_id.a % 3_000) as u32;
+                self.writer
+                    .write(lines.line(), at, &Line::Dsn { queue, size });
+                let local = self.reports_for == Some(to.domain);
+                let sent = Sent {
+                    queue,
+                    rcpt: to,
+                    outcome: if local {
+                        Outcome::default()
+                    } else {
+                        Outcome {
+                            result: Disposition::Relayed,
+                            status: crate::vocab::RELAY_REPLIES[0],
+                            token: msg_id.b,
+                        }
+                    },
+                    remote_host: if local { LOCALHOST } else { REPORT_MX },
+                    msg_id,
+                };
+                schedule.push(at.plus(1), KerioLater::Sent(sent));
+            }
+        }
     }
 }
+
+/// Where non-delivery reports to outside senders go: the mail server of
+/// the (usually forged) sender's domain.
+const REPORT_MX: Ip = [192, 0, 2, 199];
 
 /// `, mail from <a> to <b>` of security.log's rejection lines.
 fn write_envelope(out: &mut Vec<u8>, from: &Addr<'_>, to: &Addr<'_>) {
@@ -764,7 +914,12 @@ mod tests {
                  address 45.155.205.99",
             ),
             (
-                Line::FailedImapLogin { ip, user: SALES },
+                Line::FailedLogin {
+                    service: "IMAP",
+                    ip,
+                    user: SALES,
+                    unknown: false,
+                },
                 "Failed IMAP login from 45.155.205.99, user sales@example.com",
             ),
             (

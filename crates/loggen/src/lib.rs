@@ -12,6 +12,9 @@
 //! * [`example`]: one week of a small company, written to `examples/kerio/`.
 //! * [`mod@bench`]: a mail log of any size, streamed fast, for `bench/scan.sh`
 //!   (Kerio) and `bench/postfix.sh` (Postfix and Dovecot).
+//! * [`labelled`]: weeks of randomised organisations with hijacks,
+//!   look-alikes and attacks, written as Kerio 8, Kerio 9/10 or Postfix
+//!   logs with their ground truth, and the scorer of `bench/judgement.sh`.
 //!
 //! The pieces they share: [`kerio`] writes Kerio's line formats, [`postfix`]
 //! Postfix's and Dovecot's (benchmark only), [`traffic`]
@@ -27,6 +30,7 @@ pub mod bench;
 pub mod clock;
 pub mod example;
 pub mod kerio;
+pub mod labelled;
 pub mod postfix;
 pub mod rng;
 pub mod traffic;

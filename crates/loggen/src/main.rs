@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
+use mailfuse_loggen::labelled::{self, score, Form};
 use mailfuse_loggen::{bench, example};
 
 #[derive(Parser)]
@@ -48,6 +49,41 @@ enum Command {
         #[arg(long, default_value_t = bench::DEFAULT_STAFF)]
         staff: usize,
     },
+    /// Writes one labelled week: an organisation's logs with hijacks,
+    /// look-alikes and attacks hidden in them, and labels.json, their
+    /// ground truth. Prints the `mailfuse scan` arguments that read the
+    /// week, one per line.
+    Labelled {
+        /// kerio8, kerio10 (Kerio 9/10) or postfix (Postfix, Dovecot and
+        /// Roundcube in one syslog file).
+        #[arg(long, value_parser = clap::value_parser!(Form))]
+        form: Form,
+        /// The week's seed: organisation, time zone, scenarios and their
+        /// parameters.
+        #[arg(long)]
+        seed: u64,
+        /// Directory for the log files and labels.json (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Scores `mailfuse scan --format json` reports against their weeks'
+    /// labels: recall per hijack kind, false locks and alerts per
+    /// look-alike kind, attacks reported, detection delay and spam accepted
+    /// before detection, per form and overall (docs/benchmark.md).
+    Score {
+        /// A week's labels.json; give one --report for each, in the same order.
+        #[arg(long, required = true)]
+        labels: Vec<PathBuf>,
+        /// The report of the week of the --labels in the same position.
+        #[arg(long, required = true)]
+        report: Vec<PathBuf>,
+        /// Print JSON instead of the tables.
+        #[arg(long)]
+        json: bool,
+        /// Exit with status 1 if the acceptance bar of issue #13 is not met.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -60,6 +96,13 @@ fn main() -> ExitCode {
             seed,
             staff,
         } => write_bench(&out, size, seed, staff, format),
+        Command::Labelled { form, seed, out } => write_labelled(form, seed, &out),
+        Command::Score {
+            labels,
+            report,
+            json,
+            check,
+        } => return score_reports(&labels, &report, json, check),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -155,6 +198,77 @@ fn write_bench(
         eprintln!("counts: {}", counts.join(", "));
     }
     Ok(())
+}
+
+fn write_labelled(form: Form, seed: u64, dir: &Path) -> Result<(), String> {
+    let labels = labelled::generate(form, seed, dir)
+        .map_err(|e| format!("cannot write the week into {}: {e}", dir.display()))?;
+    let count = |class| labels.scenarios.iter().filter(|s| s.class == class).count();
+    eprintln!(
+        "wrote {form} week {seed} into {}: {}, {} mailboxes, {} ({}), {} hijacks, {} \
+         look-alikes, {} attacks",
+        dir.display(),
+        labels.domain,
+        labels.mailboxes,
+        labels.region,
+        labels.utc_offset,
+        count(labelled::labels::Class::Hijack),
+        count(labelled::labels::Class::Lookalike),
+        count(labelled::labels::Class::Attack),
+    );
+    for option in &labels.scan_options {
+        println!("{option}");
+    }
+    for file in &labels.files {
+        println!("{}", dir.join(file).display());
+    }
+    Ok(())
+}
+
+fn score_reports(labels: &[PathBuf], reports: &[PathBuf], json: bool, check: bool) -> ExitCode {
+    let scored = (|| {
+        if labels.len() != reports.len() {
+            return Err(format!(
+                "{} --labels but {} --report: give one report per week",
+                labels.len(),
+                reports.len()
+            ));
+        }
+        let read =
+            |path: &Path| fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+        let mut scores = score::Scores::default();
+        for (labels, report) in labels.iter().zip(reports) {
+            let week = score::parse_labels(&read(labels)?)
+                .map_err(|e| format!("{}: {e}", labels.display()))?;
+            let found = score::parse_report(&read(report)?)
+                .map_err(|e| format!("{}: {e}", report.display()))?;
+            scores.push(score::score_week(&week, &found));
+        }
+        Ok(scores)
+    })();
+    let scores = match scored {
+        Ok(scores) => scores,
+        Err(message) => {
+            eprintln!("mailfuse-loggen: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    if json {
+        match serde_json::to_string_pretty(&scores.to_json()) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("mailfuse-loggen: error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        print!("{}", scores.table());
+    }
+    if check && !scores.acceptance().met {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// `YYYY-MM-DD HH:MM` of a wall time, for messages.

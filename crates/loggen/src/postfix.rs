@@ -261,8 +261,17 @@ pub struct PostfixRender<'a> {
     /// The last queue id handed out: ids increase by small random steps.
     queue: u64,
     pids: Pids,
-    /// The spammer's connection while it stays open between messages.
-    open: Option<Session<'a>>,
+    /// Connections that stay open between messages (a spammer's), one per
+    /// client address.
+    open: Vec<Session<'a>>,
+    /// Dovecot trusts the webmail on this machine to pass on its users'
+    /// addresses (`login_trusted_networks`, Roundcube's forwarded client
+    /// IP): webmail's IMAP logins show the browser's address as `rip=`,
+    /// not 127.0.0.1.
+    webmail_forwards_ip: bool,
+    /// Dovecot's `auth_verbose`: the auth process names each account whose
+    /// password failed.
+    auth_verbose: bool,
     /// Reused for splitting a reply into its DSN code and text.
     scratch: Vec<u8>,
     tally: Tally,
@@ -280,9 +289,21 @@ impl<'a> PostfixRender<'a> {
                 last: 1_100,
                 daemons: [(0, 0); 6],
             },
-            open: None,
+            open: Vec::new(),
+            webmail_forwards_ip: false,
+            auth_verbose: false,
             scratch: Vec::with_capacity(256),
             tally: Tally::default(),
+        }
+    }
+
+    /// The server as the labelled weeks model it: webmail behind Dovecot's
+    /// trusted networks, and `auth_verbose` as the admin chose.
+    pub fn with_webmail(domain: &'a str, rng: Rng, auth_verbose: bool) -> Self {
+        PostfixRender {
+            webmail_forwards_ip: true,
+            auth_verbose,
+            ..PostfixRender::new(domain, rng)
         }
     }
 
@@ -411,23 +432,118 @@ impl<'a> PostfixRender<'a> {
 
     /// A mail client logging in to IMAP (here: to save what it just sent).
     fn imap_login(&mut self, lines: &mut Lines, at: Wall, user: Addr<'_>, peer: Peer<'_>) {
+        let local = matches!(peer, Peer::Localhost);
+        self.dovecot_login(lines, at, Mailbox::Imap, user, peer.ip(), local);
+    }
+
+    /// Dovecot's `imap-login: Login: user=<…>, method=PLAIN, rip=…` (or
+    /// `pop3-login`): a client at `rip` logged in; `via_webmail`: through
+    /// the webmail on this machine (`lip=127.0.0.1`).
+    pub fn dovecot_login(
+        &mut self,
+        lines: &mut Lines,
+        at: Wall,
+        mailbox: Mailbox,
+        user: Addr<'_>,
+        rip: Ip,
+        via_webmail: bool,
+    ) {
         let mpid = self.pids.spawn(&mut self.rng);
         let session = [self.rng.next_u64(), self.rng.next_u64()];
         let out = self.dovecot_head(lines, at);
-        out.str("imap-login: Login: user=<");
+        out.str(mailbox.login_process());
+        out.str(": Login: user=<");
         user.write(out);
         out.str(">, method=PLAIN, rip=");
-        out.ip(peer.ip());
+        out.ip(rip);
         out.str(", lip=");
-        let local = matches!(peer, Peer::Localhost);
-        out.ip(if local { LOCALHOST } else { SERVER_IP });
+        out.ip(if via_webmail { LOCALHOST } else { SERVER_IP });
         out.str(", mpid=");
         out.dec(u64::from(mpid));
-        out.str(if local { ", secured" } else { ", TLS" });
+        out.str(if via_webmail { ", secured" } else { ", TLS" });
         out.str(", session=<");
         write_base64(out, session, 16);
         out.str(">\n");
         self.tally.imap_logins += 1;
+    }
+
+    /// Dovecot's summary of a session whose password was refused:
+    /// `imap-login: Disconnected (auth failed, 1 attempts in 2 secs):
+    /// user=<…>, method=PLAIN, rip=…, lip=…, TLS, session=<…>`, and the auth
+    /// process's own line when `auth_verbose` is on.
+    pub fn dovecot_failure(
+        &mut self,
+        lines: &mut Lines,
+        at: Wall,
+        mailbox: Mailbox,
+        refusal: Refusal<'_>,
+        via_webmail: bool,
+    ) {
+        self.auth_verdict(lines, at, refusal);
+        let secs = self.rng.between(1, 6);
+        let session = [self.rng.next_u64(), self.rng.next_u64()];
+        let out = self.dovecot_head(lines, at);
+        out.str(mailbox.login_process());
+        out.str(": Disconnected (auth failed, 1 attempts in ");
+        out.dec(secs as u64);
+        out.str(" secs): user=<");
+        refusal.user.write(out);
+        out.str(">, method=PLAIN, rip=");
+        out.ip(refusal.ip);
+        out.str(", lip=");
+        out.ip(if via_webmail { LOCALHOST } else { SERVER_IP });
+        out.str(if via_webmail { ", secured" } else { ", TLS" });
+        out.str(", session=<");
+        write_base64(out, session, 16);
+        out.str(">\n");
+        self.tally.auth_failures += 1;
+    }
+
+    /// `dovecot: auth: passwd-file(user,ip): Password mismatch` (or
+    /// `unknown user`), written only with `auth_verbose`.
+    fn auth_verdict(&mut self, lines: &mut Lines, at: Wall, refusal: Refusal<'_>) {
+        if !self.auth_verbose {
+            return;
+        }
+        let out = self.dovecot_head(lines, at);
+        out.str("auth: passwd-file(");
+        refusal.user.write(out);
+        out.push(b',');
+        out.ip(refusal.ip);
+        out.str(if refusal.unknown {
+            "): unknown user\n"
+        } else {
+            "): Password mismatch\n"
+        });
+    }
+
+    /// Roundcube's login log through syslog: `roundcube: <sess> Successful
+    /// login for U (ID: N) from IP in session S`, or `Failed login for U
+    /// from IP in session S (error: 0)`.
+    pub fn webmail_login(&mut self, lines: &mut Lines, at: Wall, user: Addr<'_>, ip: Ip, ok: bool) {
+        let session = self.rng.next_u64();
+        let out = lines.line();
+        self.stamp.write(out, at);
+        out.str(HOST);
+        out.str(" roundcube: <");
+        out.hex(session >> 32, 8);
+        out.str(if ok {
+            "> Successful login for "
+        } else {
+            "> Failed login for "
+        });
+        user.write(out);
+        if ok {
+            out.str(" (ID: ");
+            out.dec(user_number(user));
+            out.push(b')');
+        }
+        out.str(" from ");
+        out.ip(ip);
+        out.str(" in session ");
+        out.hex(session, 16);
+        out.hex(session.rotate_left(17), 10);
+        out.str(if ok { "\n" } else { " (error: 0)\n" });
     }
 
     fn attempt(&mut self, lines: &mut Lines, at: Wall, attempt: &Attempt<'_>) {
@@ -618,22 +734,47 @@ impl<'a> PostfixRender<'a> {
     /// One guessing connection from the spammer: a failed `AUTH` and a
     /// disconnect, or a successful `AUTH` without mail (the guess that worked).
     fn guess(&mut self, lines: &mut Lines, at: Wall, user: Addr<'_>, succeeds: bool) {
+        let refusal = Refusal {
+            user,
+            ip: SPAMMER_IP,
+            unknown: false,
+        };
+        self.smtp_login(lines, at, refusal, succeeds, false);
+    }
+
+    /// One SMTP connection that only authenticates, on port 587 with TLS
+    /// (`submission`) or on port 25: a successful `AUTH` without mail, or
+    /// `SASL LOGIN authentication failed` (and Dovecot's verdict with
+    /// `auth_verbose`, Postfix asking Dovecot's auth service).
+    pub fn smtp_login(
+        &mut self,
+        lines: &mut Lines,
+        at: Wall,
+        login: Refusal<'_>,
+        succeeds: bool,
+        submission: bool,
+    ) {
         let session = Session {
             pid: self.pids.spawn(&mut self.rng),
-            listener: Listener::Smtpd,
-            peer: Peer::Unknown(SPAMMER_IP),
-            starttls: false,
+            listener: if submission {
+                Listener::Submission
+            } else {
+                Listener::Smtpd
+            },
+            peer: Peer::Unknown(login.ip),
+            starttls: submission,
             auth: (u32::from(succeeds), 1),
             mails: 0,
             rcpts: 0,
         };
         self.connect(lines, at, &session);
         if !succeeds {
+            self.auth_verdict(lines, at, login);
             let out = self.head(lines, at, session.listener.program(), session.pid);
             out.str("warning: ");
             session.peer.write(out);
             out.str(": SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=");
-            user.write(out);
+            login.user.write(out);
             out.push(b'\n');
             self.tally.auth_failures += 1;
         }
@@ -676,7 +817,8 @@ impl<'a> Render<'a> for PostfixRender<'a> {
         let reused = if connection.opens {
             None
         } else {
-            self.open.take()
+            let open = self.open.iter().position(|s| s.peer.ip() == peer.ip());
+            open.map(|i| self.open.swap_remove(i))
         };
         let mut session = match reused {
             Some(session) => session,
@@ -715,7 +857,12 @@ impl<'a> Render<'a> for PostfixRender<'a> {
         self.tally.bytes_received += u64::from(msg.size);
         if let (Some(user), Listener::Submission) = (msg.user, listener) {
             if self.rng.percent(25) {
-                self.imap_login(lines, at, user, peer);
+                match peer {
+                    Peer::Localhost if self.webmail_forwards_ip => {
+                        self.dovecot_login(lines, at, Mailbox::Imap, user, msg.web_client, true);
+                    }
+                    _ => self.imap_login(lines, at, user, peer),
+                }
             }
         }
 
@@ -726,7 +873,7 @@ impl<'a> Render<'a> for PostfixRender<'a> {
         if connection.closes {
             schedule.push(at.plus(self.rng.between(0, 1)), Later::Disconnect(session));
         } else {
-            self.open = Some(session);
+            self.open.push(session);
         }
 
         let first = deliveries.first().map(|d| d.rcpt);
@@ -820,7 +967,7 @@ impl<'a> Render<'a> for PostfixRender<'a> {
     }
 
     fn close(&mut self, at: Wall, lines: &mut Lines) {
-        if let Some(session) = self.open.take() {
+        for session in std::mem::take(&mut self.open) {
             self.disconnect(lines, at, &session);
         }
     }
@@ -840,6 +987,48 @@ impl<'a> Render<'a> for PostfixRender<'a> {
             ("IMAP logins", t.imap_logins),
         ]
     }
+}
+
+/// A login attempt: the account tried, from where, and whether it is no
+/// account here at all.
+#[derive(Clone, Copy, Debug)]
+pub struct Refusal<'a> {
+    /// The login tried.
+    pub user: Addr<'a>,
+    /// The client that tried it.
+    pub ip: Ip,
+    /// The login is no account here (Dovecot's `unknown user`).
+    pub unknown: bool,
+}
+
+/// Dovecot's mail access protocols, each with its login process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mailbox {
+    /// IMAP: `imap-login`.
+    Imap,
+    /// POP3: `pop3-login`.
+    Pop3,
+}
+
+impl Mailbox {
+    fn login_process(self) -> &'static str {
+        match self {
+            Mailbox::Imap => "imap-login",
+            Mailbox::Pop3 => "pop3-login",
+        }
+    }
+}
+
+/// A stable small number for an account (Roundcube's user ID), from its
+/// address (FNV-1a).
+fn user_number(user: Addr<'_>) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for piece in user.local.iter().chain([&user.domain]) {
+        for &b in piece.as_bytes() {
+            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    1 + hash % 900
 }
 
 /// `name=good`, or `name=good/tried` when some failed.

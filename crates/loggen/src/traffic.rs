@@ -35,7 +35,7 @@ impl MailClient {
     pub fn channel(self, host: Ip) -> Channel {
         match self {
             MailClient::Desktop => Channel::Smtp(host),
-            MailClient::Webmail => Channel::Webmail,
+            MailClient::Webmail => Channel::Webmail(host),
             MailClient::Outlook => Channel::Http(host),
         }
     }
@@ -47,9 +47,11 @@ impl MailClient {
 pub enum Channel {
     /// Authenticated SMTP from this address (`Service: SMTP`).
     Smtp(Ip),
-    /// Webmail: Kerio logs `Sender-Host: 0.0.0.0`; the client's address is
-    /// only in the preceding audit.log login.
-    Webmail,
+    /// Webmail in a browser at this address: Kerio 9+ logs `Sender-Host:
+    /// 0.0.0.0` (the address is only in the preceding audit.log login),
+    /// Kerio 8 logs the address, Postfix sees the webmail's own submission
+    /// from 127.0.0.1.
+    Webmail(Ip),
     /// Outlook or ActiveSync over HTTP from this address (`Service: HTTP`).
     Http(Ip),
 }
@@ -119,6 +121,9 @@ pub struct Message<'a> {
     pub user: Option<Addr<'a>>,
     /// The client's address (`Sender-Host:`): [`NO_HOST`] for webmail.
     pub sender_host: Ip,
+    /// The browser's address behind a webmail submission ([`NO_HOST`]
+    /// otherwise), which only some servers log with the message (Kerio 8).
+    pub web_client: Ip,
     /// Whether the client used TLS (`SSL: yes`): submissions do, the spammer
     /// and some outside servers do not.
     pub ssl: bool,
@@ -137,10 +142,10 @@ impl<'a> Message<'a> {
     /// A message entering the queue at `at` through `channel`, without
     /// recipients yet.
     pub fn submitted(at: Wall, channel: Channel, from: Addr<'a>, user: Addr<'a>) -> Self {
-        let (service, sender_host) = match channel {
-            Channel::Smtp(ip) => (Service::Smtp, ip),
-            Channel::Webmail => (Service::WebClient, NO_HOST),
-            Channel::Http(ip) => (Service::Http, ip),
+        let (service, sender_host, web_client) = match channel {
+            Channel::Smtp(ip) => (Service::Smtp, ip, NO_HOST),
+            Channel::Webmail(browser) => (Service::WebClient, NO_HOST, browser),
+            Channel::Http(ip) => (Service::Http, ip, NO_HOST),
         };
         Message {
             at,
@@ -148,6 +153,7 @@ impl<'a> Message<'a> {
             from,
             user: Some(user),
             sender_host,
+            web_client,
             ssl: true,
             ..Message::default()
         }

@@ -384,3 +384,82 @@ pub const DEFERRALS: &[&[Piece]] = &[
         "4.2.1 421 4.2.1 Service not available, try again later",
     )],
 ];
+
+/// Organisations of the labelled weeks, one picked per week.
+pub const COMPANY_DOMAINS: &[&str] = &[
+    "acme-tools.example",
+    "globex.example",
+    "initech.example",
+    "umbrella-labs.example",
+    "hooli.example",
+    "vandelay.example",
+    "stark-ind.example",
+    "wayne-ent.example",
+    "cyberdyne.example",
+    "tyrell.example",
+    "soylent.example",
+    "massive-dyn.example",
+    "wonka-sweets.example",
+    "gringotts.example",
+    "oscorp.example",
+    "dunder-paper.example",
+    "pied-piper.example",
+    "nakatomi.example",
+    "monarch-sol.example",
+    "bluth-homes.example",
+    "kramerica.example",
+    "sterling-cooper.example",
+    "prestige-ww.example",
+    "blue-sun.example",
+];
+
+/// The second domain an organisation's shop or billing system sends from.
+pub const SHOP_DOMAINS: &[&str] = &[
+    "company-shop.example",
+    "shop-online.example",
+    "eshop-orders.example",
+    "billing-portal.example",
+    "my-invoices.example",
+    "webstore-cz.example",
+];
+
+/// Local parts the shop's system puts in its envelope From.
+pub const SHOP_SENDERS: &[&str] = &["billing", "orders", "noreply", "invoice", "shop"];
+
+/// Envelope senders spammers forge, one per run.
+pub const FORGED_SENDERS: &[(&str, &str)] = &[
+    ("admin", "redbullcarwrap.com"),
+    ("info", "pharma-direct.example"),
+    ("support", "secure-wallet.example"),
+    ("noreply", "delivery-notice.example"),
+    ("promo", "luxury-replica.example"),
+    ("billing", "account-verify.example"),
+    ("service", "prize-center.example"),
+    ("mailer", "bulk-offers.example"),
+];
+
+/// Subjects of a company's mailing to all its customers at quarter end.
+pub const STATEMENT_SUBJECTS: &[&str] = &[
+    "Statement of account, Q3",
+    "Your quarterly statement",
+    "Year-end price update",
+    "Open items as of the end of the quarter",
+];
+
+/// Subjects of the messages a shop's billing system sends.
+pub const SHOP_SUBJECTS: &[&str] = &[
+    "Your invoice",
+    "Order confirmation",
+    "Payment received",
+    "Your order has shipped",
+];
+
+/// Subjects of phishing sent from a hijacked mailbox to its contacts.
+pub const PHISH_SUBJECTS: &[&str] = &[
+    "Shared document: Q4 payment details",
+    "Invoice overdue - please review",
+    "New secure message",
+    "Password expiry notice",
+    "RE: updated bank details",
+    "DocuSign: please sign",
+];
