@@ -197,6 +197,25 @@ const WEB_LOGIN_WINDOW_SECS: i64 = 24 * 3600;
 const MAX_STREAMS: usize = 256;
 /// Most known IPs remembered per account.
 const MAX_KNOWN_IPS: usize = 1024;
+/// Accounts that make an IP the organisation's own, once the first of them
+/// used it a learning period ago (an attacker into three accounts within a
+/// day does not make its IP the office's).
+const SHARED_BY: usize = 3;
+/// Most IPs followed for sharing.
+const MAX_SHARED_IPS: usize = 100_000;
+
+/// The accounts that used one IP, and since when.
+#[derive(Debug, Serialize, Deserialize)]
+struct SharedIp {
+    since: Timestamp,
+    accounts: Vec<AccountId>,
+}
+
+impl SharedIp {
+    fn is_organisations(&self, at: Timestamp, baseline: i64) -> bool {
+        self.accounts.len() >= SHARED_BY && at.as_secs() - self.since.as_secs() >= baseline
+    }
+}
 
 /// One account: what the table knows of it, and its streams.
 #[derive(Debug, Serialize, Deserialize)]
@@ -287,6 +306,11 @@ pub struct Accounts {
     log_start: Option<Timestamp>,
     /// Accounts in the order their incident tripped.
     tripped: Vec<AccountId>,
+    /// IPs by the accounts that logged in or sent from them (up to
+    /// [`SHARED_BY`]): the organisation's own networks (an office NAT) are
+    /// used by many accounts.
+    #[serde(default)]
+    shared_ips: FxHashMap<IpAddr, SharedIp>,
     /// Reused buffer for lower-casing names without allocating.
     #[serde(skip)]
     scratch: Vec<u8>,
@@ -388,6 +412,10 @@ impl Accounts {
         }
     }
 
+    fn note_shared(&mut self, ip: IpAddr, id: AccountId, at: Timestamp) {
+        note_shared(&mut self.shared_ips, ip, id, at);
+    }
+
     /// Notes a service the account submitted mail through (SMTP, webmail,
     /// Postfix's `submission`…).
     pub fn note_service(&mut self, id: AccountId, service: &[u8]) {
@@ -414,6 +442,7 @@ impl Accounts {
     /// login from elsewhere than this server is what the account's mail
     /// from the server itself is attributed to.
     pub fn on_login(&mut self, id: AccountId, ip: IpAddr, service: &[u8], at: Timestamp) {
+        self.note_shared(ip, id, at);
         let account = &mut self.accounts[id.index()];
         account.last_seen = account.last_seen.max(at);
         remember_ip(account, ip, at);
@@ -456,7 +485,15 @@ impl Accounts {
         let index = match account.streams.iter().position(|s| s.ip == ip) {
             Some(i) => Some(i),
             None if account.streams.len() < MAX_STREAMS => {
-                let novelty = novelty_of(account, ip, at, baseline);
+                let organisations = self
+                    .shared_ips
+                    .get(&ip)
+                    .is_some_and(|shared| shared.is_organisations(at, baseline));
+                let novelty = if organisations {
+                    Novelty::Usual
+                } else {
+                    novelty_of(account, ip, at, baseline)
+                };
                 account.streams.push(Stream {
                     ip,
                     first_seen: at,
@@ -480,6 +517,9 @@ impl Accounts {
         };
         remember_ip(account, ip, at);
         let trusted = index.is_some_and(|i| is_trusted(&account.streams[i]));
+        if trusted {
+            note_shared(&mut self.shared_ips, ip, id, at);
+        }
         let newly_local = learn_own_domain(account, &mut self.local, envelope_from, trusted);
         let foreign_from = is_foreign_from(account, &self.local, envelope_from, &mut self.scratch);
         account.totals.messages += 1;
@@ -765,6 +805,26 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Notes that account `id` used `ip` at `at` (see [`SharedIp`]).
+fn note_shared(
+    shared_ips: &mut FxHashMap<IpAddr, SharedIp>,
+    ip: IpAddr,
+    id: AccountId,
+    at: Timestamp,
+) {
+    if shared_ips.len() >= MAX_SHARED_IPS && !shared_ips.contains_key(&ip) {
+        return;
+    }
+    let shared = shared_ips.entry(ip).or_insert(SharedIp {
+        since: at,
+        accounts: Vec::new(),
+    });
+    shared.since = shared.since.min(at);
+    if shared.accounts.len() < SHARED_BY && !shared.accounts.contains(&id) {
+        shared.accounts.push(id);
+    }
 }
 
 fn remember_ip(account: &mut Account, ip: IpAddr, at: Timestamp) {

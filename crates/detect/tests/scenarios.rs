@@ -907,3 +907,25 @@ fn a_short_history_still_tells_a_new_ip() {
     assert_eq!(hijack.ips, vec![ip("203.0.113.99")]);
     assert_eq!(hijack.first_seen, at(4 * 3600));
 }
+
+/// A newsletter account that sent nothing for days mails 300 subscribers
+/// from the office NAT three colleagues use every day: the office is the
+/// organisation's own network, so the account waking up there is no hijack.
+#[test]
+fn a_dormant_account_mailing_from_the_office_network_is_no_incident() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    for i in 0..300 {
+        let rcpt = format!("subscriber{i}@mail.example");
+        let account = "news@acme.example";
+        feed.send(
+            3 * DAY + 10 * 3600 + i * 5,
+            account,
+            "198.51.100.10",
+            account,
+            &[(&rcpt, i % 100 == 0)],
+        );
+    }
+    let findings = feed.findings();
+    assert!(findings.incidents.is_empty(), "{:#?}", findings.incidents);
+}
