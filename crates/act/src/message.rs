@@ -77,6 +77,19 @@ fn headline(incident: &Incident) -> String {
             who(incident),
             incident.score
         ),
+        IncidentKind::SuspiciousActivity => format!(
+            "mailfuse: mail of {} from {} looks suspicious (score {}, {} confidence)",
+            incident.account.as_deref().unwrap_or("an account"),
+            who(incident),
+            incident.score,
+            incident.confidence.name()
+        ),
+        IncidentKind::MisconfiguredClient => format!(
+            "mailfuse: a mail client of {} at {} keeps failing with an old password ({} failed logins)",
+            incident.account.as_deref().unwrap_or("an account"),
+            who(incident),
+            incident.failed_logins
+        ),
         IncidentKind::LimitExceeded => format!(
             "mailfuse: {} went over its sending limit ({} messages, {} recipients)",
             incident.account.as_deref().unwrap_or("an account"),
@@ -100,8 +113,6 @@ fn headline(incident: &Incident) -> String {
     }
 }
 
-/// The attacker in a few words: the network, the IP, or the first IP and how
-/// many more.
 /// Who guessed: the IP or network, or for guessing spread over many
 /// networks its shape (`a brute force at jdoe@example.com from 60 IPs`).
 fn who(incident: &Incident) -> String {
@@ -141,6 +152,13 @@ fn actions(incident: &Incident, done: &[String]) -> Actions {
             "hold or delete the spam still in the queue",
             "check the account for forwarding rules and app passwords the attacker added",
             "block the sending IPs",
+        ],
+        IncidentKind::SuspiciousActivity => vec![
+            "ask the account's owner whether this mail from these IPs is theirs",
+            "if it is not, change the password and hold the queued messages",
+        ],
+        IncidentKind::MisconfiguredClient => vec![
+            "ask the account's owner to update the password saved in the mail client at this IP",
         ],
         IncidentKind::LimitExceeded => vec![
             "ask the account's owner whether this mail is theirs",
@@ -206,7 +224,12 @@ fn body(incident: &Incident, host: &str, actions: &Actions) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "mailfuse found an incident on {host}.\n");
     let _ = writeln!(text, "{}\n", what_happened(incident));
-    let _ = writeln!(text, "Score:       {}/100", incident.score);
+    let _ = writeln!(
+        text,
+        "Score:       {}/100 ({} confidence)",
+        incident.score,
+        incident.confidence.name()
+    );
     let _ = writeln!(text, "First seen:  {}", incident.first_seen);
     let _ = writeln!(text, "Last seen:   {}", incident.last_seen);
     let _ = writeln!(text, "Detected at: {}", incident.detected_at);
@@ -250,6 +273,7 @@ fn body(incident: &Incident, host: &str, actions: &Actions) -> String {
         let _ = writeln!(text, "LOGGED IN AS: {}", listed(&who));
     }
     section(&mut text, "Why", &incident.reasons, REASON_MAX);
+    section(&mut text, "To confirm", &incident.to_confirm, REASON_MAX);
     section(
         &mut text,
         "Evidence (log lines)",
@@ -271,6 +295,22 @@ fn what_happened(incident: &Incident) -> String {
     match incident.kind {
         IncidentKind::CompromisedAccount => format!(
             "Someone else appears to be sending mail as {}, from {}.",
+            clean(
+                incident.account.as_deref().unwrap_or("an account"),
+                NAME_MAX
+            ),
+            who(incident)
+        ),
+        IncidentKind::SuspiciousActivity => format!(
+            "Mail of {} from {} shows some marks of a hijack, not enough to lock the account.",
+            clean(
+                incident.account.as_deref().unwrap_or("an account"),
+                NAME_MAX
+            ),
+            who(incident)
+        ),
+        IncidentKind::MisconfiguredClient => format!(
+            "A mail client of {} at {} keeps failing to log in with an old password; the account logs in fine from there.",
             clean(
                 incident.account.as_deref().unwrap_or("an account"),
                 NAME_MAX

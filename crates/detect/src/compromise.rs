@@ -36,8 +36,12 @@ pub struct CompromiseConfig {
     /// used this long ago; an account that sent nothing for this long after
     /// the log starts counts as dormant when it starts sending.
     pub baseline_secs: i64,
-    /// Score (0–100) at which a stream trips.
+    /// Score (0–100) at which a stream trips (`compromised_account`: watch
+    /// may lock).
     pub score_threshold: u32,
+    /// Score at which a stream is suspicious (`suspicious_activity`: alerts
+    /// only), below the threshold above.
+    pub suspicious_threshold: u32,
     /// Recipients a stream needs before it can trip (a traveller sending three
     /// mails from a hotel is not an incident).
     pub min_recipients: u32,
@@ -57,6 +61,7 @@ impl Default for CompromiseConfig {
             local_domains: Vec::new(),
             baseline_secs: 24 * 3600,
             score_threshold: 50,
+            suspicious_threshold: 30,
             min_recipients: 20,
             burst_recipients_per_hour: 100,
             failure_ratio: 0.2,
@@ -155,6 +160,9 @@ struct Stream {
     #[serde(default)]
     foreign_tally: Tally,
     tripped_at: Option<Timestamp>,
+    /// When it reached the suspicious threshold without tripping.
+    #[serde(default)]
+    suspected_at: Option<Timestamp>,
 }
 
 /// Lower-case foreign From domains with how many messages used each (at most
@@ -246,6 +254,9 @@ pub(crate) struct Account {
     streams: Vec<Stream>,
     unattributed: Counts,
     pub(crate) detected_at: Option<Timestamp>,
+    /// When its first stream became suspicious.
+    #[serde(default)]
+    suspected_at: Option<Timestamp>,
     /// The foreign From domains of all its messages, with their counts.
     #[serde(default)]
     foreign_tally: Tally,
@@ -306,6 +317,9 @@ pub struct Accounts {
     log_start: Option<Timestamp>,
     /// Accounts in the order their incident tripped.
     tripped: Vec<AccountId>,
+    /// Accounts in the order their suspicious activity was noticed.
+    #[serde(default)]
+    suspected: Vec<AccountId>,
     /// IPs by the accounts that logged in or sent from them (up to
     /// [`SHARED_BY`]): the organisation's own networks (an office NAT) are
     /// used by many accounts.
@@ -388,6 +402,7 @@ impl Accounts {
             streams: Vec::new(),
             unattributed: Counts::default(),
             detected_at: None,
+            suspected_at: None,
             foreign_tally: Tally::new(),
         });
         self.ids.insert(key, id);
@@ -510,6 +525,7 @@ impl Accounts {
                     example_foreign_from: None,
                     foreign_tally: Tally::new(),
                     tripped_at: None,
+                    suspected_at: None,
                 });
                 Some(account.streams.len() - 1)
             }
@@ -648,14 +664,41 @@ impl Accounts {
             return;
         }
         let signals = signals(stream, config);
-        if signals.behavioural && signals.score >= config.score_threshold {
+        if !signals.behavioural {
+            return;
+        }
+        if signals.score >= config.score_threshold {
             stream.tripped_at = Some(at);
             stream.suspect_since = Some(stream.suspicious_since());
             if account.detected_at.is_none() {
                 account.detected_at = Some(at);
                 self.tripped.push(id);
             }
+        } else if signals.score >= config.suspicious_threshold && stream.suspected_at.is_none() {
+            stream.suspected_at = Some(at);
+            if account.suspected_at.is_none() {
+                account.suspected_at = Some(at);
+                self.suspected.push(id);
+            }
         }
+    }
+
+    /// How many accounts were found suspicious so far.
+    pub fn suspected_count(&self) -> usize {
+        self.suspected.len()
+    }
+
+    /// Suspicious-activity incidents noticed after the first `skip`; with
+    /// `skip_compromised`, not those of accounts found compromised since
+    /// (the hijack says more).
+    pub fn suspicious_since(&self, skip: usize, skip_compromised: bool) -> Vec<Incident> {
+        self.suspected
+            .iter()
+            .skip(skip)
+            .map(|id| &self.accounts[id.index()])
+            .filter(|account| !(skip_compromised && account.detected_at.is_some()))
+            .map(|account| self.incident(account, IncidentKind::SuspiciousActivity))
+            .collect()
     }
 
     /// How many account incidents have tripped so far.
@@ -673,15 +716,24 @@ impl Accounts {
         self.tripped
             .iter()
             .skip(skip)
-            .map(|id| self.incident(&self.accounts[id.index()]))
+            .map(|id| self.incident(&self.accounts[id.index()], IncidentKind::CompromisedAccount))
             .collect()
     }
 
-    fn incident(&self, account: &Account) -> Incident {
+    /// The account's incident of `kind`: its tripped streams (a hijack), or
+    /// its suspicious ones.
+    fn incident(&self, account: &Account, kind: IncidentKind) -> Incident {
+        let suspicious = kind == IncidentKind::SuspiciousActivity;
         let mut tripped: Vec<&Stream> = account
             .streams
             .iter()
-            .filter(|s| s.tripped_at.is_some())
+            .filter(|s| {
+                if suspicious {
+                    s.suspected_at.is_some()
+                } else {
+                    s.tripped_at.is_some()
+                }
+            })
             .collect();
         tripped.sort_by_key(|s| s.suspicious_since());
         let mut counts = Counts::default();
@@ -714,9 +766,14 @@ impl Accounts {
             reasons,
             evidence,
             ..Incident::new(
-                IncidentKind::CompromisedAccount,
+                kind,
                 first_seen.unwrap_or(account.first_seen)..=last_seen.unwrap_or(account.last_seen),
-                account.detected_at.unwrap_or(account.last_seen),
+                if suspicious {
+                    account.suspected_at
+                } else {
+                    account.detected_at
+                }
+                .unwrap_or(account.last_seen),
             )
         }
     }
@@ -931,10 +988,14 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
     }
     add(guessed_signal(stream), points::GUESSED, true);
     add(failures_signal(stream, config), points::FAILURES, true);
+    // On the account's usual IP, another domain in the From is most often
+    // its own program's (an invoicing account's shop domain): it adds to
+    // other evidence there, and is no evidence alone.
+    let usual_ip = matches!(stream.novelty, Novelty::Usual | Novelty::Learning);
     add(
         foreign_from_signal(stream, config),
         points::FOREIGN_FROM,
-        true,
+        !usual_ip,
     );
     add(burst_signal(stream, config), points::BURST, false);
     Signals { score, behavioural }

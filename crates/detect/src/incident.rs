@@ -12,21 +12,86 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IncidentKind {
-    /// Someone else is sending mail as this account.
+    /// Someone else is sending mail as this account: confident enough for
+    /// `watch` to lock it.
     CompromisedAccount,
+    /// An account's mail shows some of a hijack's marks, not enough to
+    /// lock: alerts and reports, never a lock or a block.
+    SuspiciousActivity,
     /// An IP or a network is guessing passwords.
     PasswordGuessing,
+    /// A mail client keeps failing with an old password of an account that
+    /// logs in fine from the same IP: the owner's own device, not an attack.
+    MisconfiguredClient,
     /// An account sent more than a configured limit allows.
     LimitExceeded,
 }
 
 impl IncidentKind {
+    /// Every kind, in the order findings list them.
+    pub const ALL: [IncidentKind; 5] = [
+        IncidentKind::CompromisedAccount,
+        IncidentKind::SuspiciousActivity,
+        IncidentKind::PasswordGuessing,
+        IncidentKind::MisconfiguredClient,
+        IncidentKind::LimitExceeded,
+    ];
+
     /// The name used in reports and JSON.
     pub fn name(self) -> &'static str {
         match self {
             IncidentKind::CompromisedAccount => "compromised_account",
+            IncidentKind::SuspiciousActivity => "suspicious_activity",
             IncidentKind::PasswordGuessing => "password_guessing",
+            IncidentKind::MisconfiguredClient => "misconfigured_client",
             IncidentKind::LimitExceeded => "limit_exceeded",
+        }
+    }
+
+    /// Whether incidents of this kind may lock an account or block an IP
+    /// (`compromised_account`, `password_guessing`; a limit only when the
+    /// admin lists a lock action): the lower tiers only alert.
+    pub fn may_act(self) -> bool {
+        !matches!(
+            self,
+            IncidentKind::SuspiciousActivity | IncidentKind::MisconfiguredClient
+        )
+    }
+}
+
+/// How sure mailfuse is of an incident.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// Some marks, which may be innocent: look before acting.
+    Low,
+    /// Clear marks, one of them weaker: likely.
+    Medium,
+    /// Several strong marks (a guessed password, a spam list): act.
+    #[default]
+    High,
+}
+
+impl Confidence {
+    /// From an incident's kind and score: a lower tier is never more than
+    /// medium; a score of 80 or more is high.
+    pub fn of(kind: IncidentKind, score: u32) -> Confidence {
+        match (kind, score) {
+            (IncidentKind::MisconfiguredClient, _) => Confidence::Low,
+            (IncidentKind::SuspiciousActivity, 40..) => Confidence::Medium,
+            (IncidentKind::SuspiciousActivity, _) => Confidence::Low,
+            (_, 80..) => Confidence::High,
+            (_, 50..) => Confidence::Medium,
+            _ => Confidence::Low,
+        }
+    }
+
+    /// `high`, `medium`, `low`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
         }
     }
 }
@@ -88,6 +153,12 @@ pub struct Incident {
     /// How the guessing was spread (password guessing only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<GuessingPattern>,
+    /// How sure mailfuse is (from the kind and score).
+    #[serde(default)]
+    pub confidence: Confidence,
+    /// What the admin can check to confirm it (or clear it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to_confirm: Vec<String>,
     /// When the activity behind it began (UTC seconds): the first message of
     /// the account's tripped streams, the guesser's first failed login, or
     /// the start of the window that crossed the limit. With `kind` and the
@@ -153,6 +224,8 @@ impl Incident {
     pub fn title(&self) -> &'static str {
         match (self.kind, self.pattern) {
             (IncidentKind::CompromisedAccount, _) => "Compromised account",
+            (IncidentKind::SuspiciousActivity, _) => "Suspicious activity",
+            (IncidentKind::MisconfiguredClient, _) => "Misconfigured client",
             (IncidentKind::LimitExceeded, _) => "Over its sending limit",
             (IncidentKind::PasswordGuessing, Some(GuessingPattern::Campaign)) => {
                 "Guessing campaign"
@@ -203,6 +276,8 @@ impl Incident {
             protected_ips: Vec::new(),
             network: None,
             pattern: None,
+            confidence: Confidence::of(kind, 0),
+            to_confirm: Vec::new(),
             first_seen,
             last_seen,
             detected_at,
@@ -232,6 +307,42 @@ pub struct ProtectedIp {
 }
 
 impl Incident {
+    /// Sets how sure mailfuse is, from the kind and final score, and what
+    /// would confirm it: every incident handed out carries both.
+    pub fn assess(&mut self) {
+        self.confidence = Confidence::of(self.kind, self.score);
+        let ips = self
+            .ips
+            .iter()
+            .take(3)
+            .map(IpAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let account = self.account.as_deref().unwrap_or("the account");
+        self.to_confirm = match self.kind {
+            IncidentKind::CompromisedAccount | IncidentKind::SuspiciousActivity => vec![
+                format!(
+                    "ask the owner of {account} whether they sent mail from {ips} since {}",
+                    self.first_seen
+                ),
+                format!("look at the subjects and recipients of its queued and sent messages (`mailfuse trace` a queue id from the evidence)"),
+            ],
+            IncidentKind::PasswordGuessing if !self.succeeded_as.is_empty() => vec![format!(
+                "ask the owners of {} whether the logins from these IPs were theirs",
+                self.succeeded_as.join(", ")
+            )],
+            IncidentKind::PasswordGuessing => vec![
+                "check that the accounts tried have strong passwords; none logged in from these IPs".to_string(),
+            ],
+            IncidentKind::MisconfiguredClient => vec![format!(
+                "ask the owner of {account} which device at {ips} still has an old password"
+            )],
+            IncidentKind::LimitExceeded => vec![format!(
+                "ask the owner of {account} whether the mailing was theirs"
+            )],
+        };
+    }
+
     /// Notes which of its IPs `safety` forbids to block (replacing what an
     /// earlier judgement noted: the responder judges again with the
     /// server's own addresses).

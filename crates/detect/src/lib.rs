@@ -39,7 +39,7 @@ use serde::{Deserialize, Serialize};
 pub use compromise::{CompromiseConfig, Counts};
 pub use guessing::GuessingConfig;
 pub use hourly::Hourly;
-pub use incident::{GuessingPattern, Incident, IncidentKind, ProtectedIp};
+pub use incident::{Confidence, GuessingPattern, Incident, IncidentKind, ProtectedIp};
 pub use local_domains::LocalDomain;
 pub use mailfuse_limits::{LimitRules, LimitsConfig, Usage};
 pub use summary::AccountSummary;
@@ -180,6 +180,9 @@ pub struct Detector {
     /// the same reasons).
     #[serde(default, rename = "sending_limits_handed_out")]
     limits_handed_out: usize,
+    /// Suspicious-activity incidents already handed out.
+    #[serde(default)]
+    suspected_handed_out: usize,
     /// Only `scan` draws charts; a live detector does not carry them.
     #[serde(skip)]
     hourly: Option<HourlyCollector>,
@@ -208,6 +211,7 @@ impl Detector {
             stats: Stats::default(),
             handed_out: (0, 0),
             limits_handed_out: 0,
+            suspected_handed_out: 0,
             hourly: None,
             safety: config.safety,
         }
@@ -467,14 +471,21 @@ impl Detector {
         let mut fresh = self.accounts.incidents_since(accounts_seen);
         fresh.extend(self.guessing.incidents_since(guessing_seen));
         fresh.extend(self.limits.incidents_since(self.limits_handed_out));
+        fresh.extend(
+            self.accounts
+                .suspicious_since(self.suspected_handed_out, false),
+        );
         self.handed_out = (self.accounts.tripped_count(), self.guessing.tripped_count());
         self.limits_handed_out = self.limits.tripped_count();
-        self.with_protection(fresh)
+        self.suspected_handed_out = self.accounts.suspected_count();
+        self.finished(fresh)
     }
 
-    /// `incidents`, each noting which of its IPs must not be blocked.
-    fn with_protection(&self, mut incidents: Vec<Incident>) -> Vec<Incident> {
+    /// `incidents`, each with its confidence and what would confirm it, and
+    /// noting which of its IPs must not be blocked.
+    fn finished(&self, mut incidents: Vec<Incident>) -> Vec<Incident> {
         for incident in &mut incidents {
+            incident.assess();
             incident.note_protected(&self.safety);
         }
         incidents
@@ -488,6 +499,7 @@ impl Detector {
     /// Everything concluded so far.
     pub fn findings(&self) -> Findings {
         let mut incidents = self.accounts.incidents();
+        incidents.extend(self.accounts.suspicious_since(0, true));
         incidents.extend(self.guessing.incidents());
         incidents.extend(self.limits.incidents());
         incidents.sort_by(|a, b| {
@@ -500,7 +512,7 @@ impl Detector {
         Findings {
             local_domains,
             local_domains_not_kept,
-            incidents: self.with_protection(incidents),
+            incidents: self.finished(incidents),
             accounts: summary::rows(self.accounts.all()),
             stats: self.stats.clone(),
             hourly: self

@@ -929,3 +929,64 @@ fn a_dormant_account_mailing_from_the_office_network_is_no_incident() {
     let findings = feed.findings();
     assert!(findings.incidents.is_empty(), "{:#?}", findings.incidents);
 }
+
+/// An old mail program at m.svoboda's home keeps the old password and
+/// retries every five minutes for six hours, while her phone logs in fine
+/// from the same address: a misconfigured client, low, never guessing.
+#[test]
+fn a_stale_password_at_home_is_a_misconfigured_client_not_guessing() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    let home = "192.0.2.44";
+    let start = 3 * DAY + 18 * 3600;
+    feed.login(start - 600, home, "m.svoboda@acme.example", "IMAP");
+    for i in 0..72 {
+        let t = start + i * 300;
+        feed.fail_login(t, home, Some("m.svoboda@acme.example"));
+        if i % 12 == 6 {
+            feed.login(t + 30, home, "m.svoboda@acme.example", "IMAP");
+        }
+    }
+    let findings = feed.findings();
+    assert!(
+        findings
+            .incidents
+            .iter()
+            .all(|i| i.kind == IncidentKind::MisconfiguredClient),
+        "{:#?}",
+        findings.incidents
+    );
+    let stale = &findings.incidents[0];
+    assert_eq!(stale.account.as_deref(), Some("m.svoboda@acme.example"));
+    assert_eq!(stale.ips, vec![ip(home)]);
+    assert!(stale.score < 40);
+    assert!(!stale.kind.may_act());
+}
+
+/// A user with a history mails 150 people within the hour from an IP she
+/// never used, her own From, nothing refused: some marks of a hijack (a new
+/// IP, a burst), not enough to lock — suspicious activity, alerted only.
+#[test]
+fn a_burst_from_a_new_ip_with_nothing_else_is_suspicious_not_compromised() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    for i in 0..150 {
+        let rcpt = format!("contact{i}@partner.example");
+        let account = "j.novak@acme.example";
+        feed.send(
+            3 * DAY + 20 * 3600 + i * 20,
+            account,
+            "203.0.113.40",
+            account,
+            &[(&rcpt, false)],
+        );
+    }
+    let findings = feed.findings();
+    assert_eq!(findings.incidents.len(), 1, "{:#?}", findings.incidents);
+    let suspicious = &findings.incidents[0];
+    assert_eq!(suspicious.kind, IncidentKind::SuspiciousActivity);
+    assert_eq!(suspicious.account.as_deref(), Some("j.novak@acme.example"));
+    assert!(!suspicious.kind.may_act());
+    assert_ne!(suspicious.confidence, mailfuse_detect::Confidence::High);
+    assert!(!suspicious.to_confirm.is_empty());
+}

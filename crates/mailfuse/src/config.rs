@@ -45,8 +45,9 @@ pub struct Config {
 }
 
 /// What to do about incidents. Each action runs when its section is
-/// present; `compromised_account`, `password_guessing` and `limit_exceeded`
-/// may narrow which run for which kind of incident.
+/// present; `compromised_account`, `password_guessing`, `limit_exceeded`,
+/// `suspicious_activity` and `misconfigured_client` may narrow which run for
+/// which kind of incident.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionsConfig {
@@ -73,6 +74,12 @@ pub struct ActionsConfig {
     /// default: the alerts only. The account is locked when a lock action
     /// is listed; its IPs — often the office's — are never blocked for this.
     pub limit_exceeded: Option<Vec<ActionName>>,
+    /// Alerts for suspicious activity, the tier below a hijack (default:
+    /// every alert; `[]` silences it). It never locks or blocks.
+    pub suspicious_activity: Option<Vec<ActionName>>,
+    /// Alerts for a misconfigured client (a stale password; default: every
+    /// alert). It never locks or blocks.
+    pub misconfigured_client: Option<Vec<ActionName>>,
     /// The actions' own sections (`[actions.kerio]`…), one per action
     /// `mailfuse_act` registers; read apart from the settings above.
     #[serde(skip)]

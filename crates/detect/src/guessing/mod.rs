@@ -98,6 +98,11 @@ struct Guesses {
     #[serde(default)]
     accounts_inexact: bool,
     unknown_users: u64,
+    /// Per account named (those kept whole), its first failed login here
+    /// and how many: failures are judged per IP and account, so one user's
+    /// typos behind a shared address say nothing of another's login.
+    #[serde(default)]
+    at_accounts: FxHashMap<Box<str>, (Timestamp, u64)>,
     services: Vec<Box<str>>,
     first_line: String,
     server_blocks: u64,
@@ -118,6 +123,7 @@ impl Guesses {
             account_hashes: FxHashSet::default(),
             accounts_inexact: false,
             unknown_users: 0,
+            at_accounts: FxHashMap::default(),
             services: Vec::new(),
             first_line: evidence_line(line),
             server_blocks: 0,
@@ -137,6 +143,14 @@ impl Guesses {
         }
         if let Some(account) = failure.account {
             let name = lossy(account).to_ascii_lowercase();
+            if let Some(at_account) = self.at_accounts.get_mut(name.as_str()) {
+                at_account.1 += u64::from(failure.attempts);
+            } else if self.at_accounts.len() < MAX_ACCOUNTS_KEPT {
+                self.at_accounts.insert(
+                    name.clone().into_boxed_str(),
+                    (failure.at, u64::from(failure.attempts)),
+                );
+            }
             self.note_account(name);
         }
         if self.services.len() < 8
@@ -268,6 +282,21 @@ impl Guesses {
     }
 }
 
+/// The successful logins from one IP.
+#[derive(Debug, Serialize, Deserialize)]
+struct IpLogins {
+    /// The first account that logged in from it.
+    account: Box<str>,
+    /// Whether others did too (an office NAT).
+    other_accounts: bool,
+    first: Timestamp,
+    last: Timestamp,
+}
+
+/// Most failed logins in an hour of a client that keeps an old password:
+/// mail programs retry every few minutes, guessers as fast as they may.
+const STALE_CLIENT_MAX_PER_HOUR: u32 = 30;
+
 /// The hash an account name past [`MAX_ACCOUNTS_KEPT`] is kept as.
 fn name_hash(name: &str) -> u64 {
     let mut hasher = rustc_hash::FxHasher::default();
@@ -322,9 +351,10 @@ pub struct Guessing {
     /// own client's, not a stranger's guesses.
     #[serde(default)]
     known_clients: FxHashMap<(IpAddr, u64), Timestamp>,
-    /// IPs some account logged in from: their failures are no stranger's.
+    /// IPs some account logged in from (their failures are no stranger's),
+    /// with who and when.
     #[serde(default)]
-    good_ips: FxHashSet<IpAddr>,
+    good_ips: FxHashMap<IpAddr, IpLogins>,
     /// Guessing spread over many networks (campaigns, stuffing, brute force
     /// at one account).
     #[serde(default)]
@@ -388,7 +418,7 @@ impl Guessing {
             tripped |= self.count_for_network(ip, failure, line);
         }
         if let Client::Ip(ip) = failure.client {
-            if !self.good_ips.contains(&ip) {
+            if !self.good_ips.contains_key(&ip) {
                 let account = failure.account.map(|a| lossy(a).to_ascii_lowercase());
                 let episodes =
                     self.spreads
@@ -463,10 +493,33 @@ impl Guessing {
     /// [`Guesses::may_have_guessed`]), from an IP the account had not
     /// logged in from before they began.
     fn guessed(&self, state: &Guesses, ip: IpAddr, account: &str) -> bool {
+        let per_ip_limit = u64::from(self.config.ip_failures_per_hour);
+        // The failures at this account, and since when, where the log
+        // names it; else all of the IP's.
+        let (since, failures) = state
+            .at_accounts
+            .get(account)
+            .copied()
+            .unwrap_or((state.first_seen, state.failures));
+        // Behind an address the organisation shares, a few failures and a
+        // login are a typo: only as many as a guesser makes count.
+        let needed = if self.is_shared(ip, since) {
+            per_ip_limit
+        } else {
+            u64::from(self.config.failures_before_success)
+        };
         let known_since = self.known_clients.get(&(ip, name_hash(account)));
-        state.failures >= u64::from(self.config.failures_before_success)
-            && state.may_have_guessed(account, u64::from(self.config.ip_failures_per_hour))
-            && known_since.is_none_or(|since| *since >= state.first_seen)
+        failures >= needed
+            && state.may_have_guessed(account, per_ip_limit)
+            && known_since.is_none_or(|known| *known >= since)
+    }
+
+    /// Whether several accounts logged in from `ip`, the first before `at`:
+    /// an office's address.
+    fn is_shared(&self, ip: IpAddr, at: Timestamp) -> bool {
+        self.good_ips
+            .get(&ip)
+            .is_some_and(|logins| logins.other_accounts && logins.first < at)
     }
 
     /// Takes new thresholds (after a restore with a changed configuration).
@@ -516,9 +569,79 @@ impl Guessing {
                 .entry((ip, name_hash(account)))
                 .or_insert(at);
         }
-        if self.good_ips.len() < MAX_KNOWN_CLIENTS {
-            self.good_ips.insert(ip);
+        if self.good_ips.len() < MAX_KNOWN_CLIENTS || self.good_ips.contains_key(&ip) {
+            let logins = self.good_ips.entry(ip).or_insert_with(|| IpLogins {
+                account: account.into(),
+                other_accounts: false,
+                first: at,
+                last: at,
+            });
+            logins.other_accounts |= *logins.account != *account;
+            logins.first = logins.first.min(at);
+            logins.last = logins.last.max(at);
         }
+    }
+
+    /// The incident of a mail client that keeps an old password, if `ip`'s
+    /// failures are that: at one account at most, no faster than a mail
+    /// program retries, from an IP that account (or, where the log names no
+    /// account, some account) logged in from before they began or while
+    /// they went on — a guesser stops once it is in.
+    fn stale_client(&self, ip: IpAddr, state: &Guesses) -> Option<Incident> {
+        let logins = self.good_ips.get(&ip)?;
+        // Every account named logged in from here too (a few at most: one
+        // user's old laptop, a colleague's typos behind the same NAT).
+        if state.accounts_total > 3 || state.accounts_total as usize != state.accounts.len() {
+            return None;
+        }
+        let mut first_login = logins.first;
+        for name in &state.accounts {
+            first_login = first_login.min(*self.known_clients.get(&(ip, name_hash(name)))?);
+        }
+        let owner = match state.accounts.len() {
+            0 => (!logins.other_accounts).then(|| logins.account.to_string()),
+            1 => state.accounts.iter().next().map(ToString::to_string),
+            _ => None,
+        };
+        let around = first_login < state.first_seen || state.last_seen > first_login.plus(300);
+        let max_per_hour = STALE_CLIENT_MAX_PER_HOUR * (state.accounts.len().max(1) as u32);
+        if !around || state.peak_hour.count > max_per_hour {
+            return None;
+        }
+        let mut tried: Vec<String> = state.accounts.iter().map(ToString::to_string).collect();
+        tried.sort();
+        let whose = match tried.as_slice() {
+            [] => "accounts that log in fine from there".to_string(),
+            names => names.join(", "),
+        };
+        let account = owner;
+        Some(Incident {
+            account: account.clone(),
+            ips: vec![ip],
+            failed_logins: state.failures,
+            accounts_tried_total: state.accounts_total,
+            accounts_tried: tried,
+            score: 20,
+            reasons: vec![
+                format!(
+                    "{} failed logins from {ip} between {} and {} over {}, at most {} in an hour: a mail program retrying",
+                    state.failures,
+                    state.first_seen,
+                    state.last_seen,
+                    state.services.join(", "),
+                    state.peak_hour.count
+                ),
+                format!(
+                    "{ip} also logged in successfully as {whose} (first at {first_login}): an old password saved in one of its mail programs, not a guesser"
+                ),
+            ],
+            evidence: vec![state.first_line.clone()],
+            ..Incident::new(
+                IncidentKind::MisconfiguredClient,
+                state.first_seen..=state.last_seen,
+                state.tripped_at.unwrap_or(state.last_seen),
+            )
+        })
     }
 
     /// Incidents in the order they tripped.
@@ -539,6 +662,11 @@ impl Guessing {
             .filter_map(|key| match key {
                 TripKey::Guesser(g) => {
                     let state = self.guessers.get(g)?;
+                    if let Guesser::Ip(ip) = g {
+                        if let Some(incident) = self.stale_client(*ip, state) {
+                            return Some(incident);
+                        }
+                    }
                     let mut incident = state.incident(40);
                     incident.pattern = Some(GuessingPattern::Ip);
                     match g {

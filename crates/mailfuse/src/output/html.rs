@@ -30,7 +30,7 @@ h1{font-size:1.6em}h2{border-bottom:1px solid #ccd;padding-bottom:.2em;margin-to
 table{border-collapse:collapse;font-size:13px}td,th{border:1px solid #ccd;padding:2px 6px;text-align:right}
 td.t,th.t{text-align:left}tr.bad td{background:#fde8e8}
 .incident{border-left:5px solid #c0392b;padding:.2em 1em;margin:1em 0;background:#fcf6f6}
-.incident.guess{border-color:#d68910;background:#fdf9f0}.incident.limit{border-color:#2e86c1;background:#f3f8fc}
+.incident.guess{border-color:#d68910;background:#fdf9f0}.incident.limit{border-color:#2e86c1;background:#f3f8fc}.incident.suspicious{border-color:#b7950b;background:#fefcf0}.incident.misconfigured{border-color:#99a3a4;background:#f8f9f9}
 pre{white-space:pre-wrap;word-break:break-all;background:#f4f4f6;padding:.4em;font-size:12px}
 .chart svg{max-width:100%;height:auto}.bars{fill:#3465a4}.line{fill:none;stroke:#c0392b;stroke-width:1.5}
 .base{stroke:#556}.grid{stroke:#dde;stroke-dasharray:2 3}.label{font-size:12px;font-weight:bold}
@@ -85,7 +85,7 @@ fn write_summary(
     let skipped: u64 = summary.inputs.iter().map(InputReport::skipped).sum();
     let count = |kind| findings.incidents.iter().filter(|i| i.kind == kind).count();
     writeln!(out, "<h2 id=\"summary\">Summary</h2>\n<dl>")?;
-    let rows: [(&str, String); 9] = [
+    let rows: [(&str, String); 11] = [
         ("Period", format!("{period} (UTC)")),
         (
             "Server time zone",
@@ -116,6 +116,14 @@ fn write_summary(
             count(IncidentKind::PasswordGuessing).to_string(),
         ),
         ("Over sending limits", count(IncidentKind::LimitExceeded).to_string()),
+        (
+            "Suspicious activity",
+            count(IncidentKind::SuspiciousActivity).to_string(),
+        ),
+        (
+            "Misconfigured clients",
+            count(IncidentKind::MisconfiguredClient).to_string(),
+        ),
     ];
     for (term, value) in rows {
         writeln!(out, "<dt>{term}</dt><dd>{}</dd>", Text(&value))?;
@@ -143,6 +151,8 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
     let class = match incident.kind {
         IncidentKind::CompromisedAccount => "",
         IncidentKind::LimitExceeded => " limit",
+        IncidentKind::SuspiciousActivity => " suspicious",
+        IncidentKind::MisconfiguredClient => " misconfigured",
         IncidentKind::PasswordGuessing => " guess",
     };
     let (title, subject) = (incident.title(), incident.subject());
@@ -152,13 +162,16 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
         Text(&subject),
         incident.score
     )?;
-    let mut facts = vec![(
-        "Period",
-        format!(
-            "{} to {} (detected {})",
-            incident.first_seen, incident.last_seen, incident.detected_at
+    let mut facts = vec![
+        (
+            "Period",
+            format!(
+                "{} to {} (detected {})",
+                incident.first_seen, incident.last_seen, incident.detected_at
+            ),
         ),
-    )];
+        ("Confidence", incident.confidence.name().to_string()),
+    ];
     match incident.kind {
         IncidentKind::PasswordGuessing => {
             facts.push(("IPs", ips));
@@ -199,6 +212,13 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
     writeln!(out, "</ul>\n<p>Evidence:</p>")?;
     for line in &incident.evidence {
         writeln!(out, "<pre>{}</pre>", Text(line))?;
+    }
+    if !incident.to_confirm.is_empty() {
+        writeln!(out, "<p>To confirm:</p>\n<ul>")?;
+        for check in &incident.to_confirm {
+            writeln!(out, "<li>{}</li>", Text(check))?;
+        }
+        writeln!(out, "</ul>")?;
     }
     writeln!(out, "</section>")
 }

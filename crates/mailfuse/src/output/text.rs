@@ -103,13 +103,16 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
     let ips: Vec<String> = incident.ips.iter().map(|ip| ip.to_string()).collect();
     writeln!(
         out,
-        "[{n}] {}  {}  (score {})",
+        "[{n}] {}  {}  (score {}, {} confidence)",
         incident.title().to_uppercase(),
         safe(&incident.subject()),
-        incident.score
+        incident.score,
+        incident.confidence.name()
     )?;
     match incident.kind {
-        IncidentKind::CompromisedAccount | IncidentKind::LimitExceeded => {
+        IncidentKind::CompromisedAccount
+        | IncidentKind::SuspiciousActivity
+        | IncidentKind::LimitExceeded => {
             writeln!(out, "    sending IPs: {}", ips.join(", "))?;
             writeln!(
                 out,
@@ -120,7 +123,7 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
                 thousands(incident.failed_recipients)
             )?;
         }
-        IncidentKind::PasswordGuessing => {
+        IncidentKind::PasswordGuessing | IncidentKind::MisconfiguredClient => {
             if ips.len() > 1 {
                 let shown: Vec<&str> = ips.iter().take(10).map(String::as_str).collect();
                 let more = if ips.len() > 10 { ", …" } else { "" };
@@ -183,6 +186,9 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
     }
     for why in incident.not_blocked() {
         writeln!(out, "    not blocked: {}", safe(&why))?;
+    }
+    for check in &incident.to_confirm {
+        writeln!(out, "    to confirm:  {}", safe(check))?;
     }
     Ok(())
 }

@@ -15,6 +15,8 @@ pub struct Actions {
     for_accounts: Vec<ActionName>,
     for_guessing: Vec<ActionName>,
     for_limits: Vec<ActionName>,
+    for_suspicious: Vec<ActionName>,
+    for_misconfigured: Vec<ActionName>,
 }
 
 impl Actions {
@@ -28,7 +30,7 @@ impl Actions {
     pub fn select(config: &ActionsConfig, all: Vec<Registered>) -> Actions {
         let configured: Vec<ActionName> = all.iter().map(|r| r.name).collect();
         // Over a limit is not proof of a hijack: alerts only, unless asked.
-        let alerts = all
+        let alerts: Vec<ActionName> = all
             .iter()
             .filter(|r| r.action.alert().is_some())
             .map(|r| r.name)
@@ -36,7 +38,9 @@ impl Actions {
         Actions {
             for_accounts: (config.compromised_account.clone()).unwrap_or(configured.clone()),
             for_guessing: (config.password_guessing.clone()).unwrap_or(configured),
-            for_limits: (config.limit_exceeded.clone()).unwrap_or(alerts),
+            for_limits: (config.limit_exceeded.clone()).unwrap_or(alerts.clone()),
+            for_suspicious: (config.suspicious_activity.clone()).unwrap_or(alerts.clone()),
+            for_misconfigured: (config.misconfigured_client.clone()).unwrap_or(alerts),
             all,
         }
     }
@@ -52,6 +56,8 @@ impl Actions {
             IncidentKind::CompromisedAccount => &self.for_accounts,
             IncidentKind::PasswordGuessing => &self.for_guessing,
             IncidentKind::LimitExceeded => &self.for_limits,
+            IncidentKind::SuspiciousActivity => &self.for_suspicious,
+            IncidentKind::MisconfiguredClient => &self.for_misconfigured,
         });
         self.all
             .iter()
@@ -61,18 +67,22 @@ impl Actions {
 
     /// Whether an incident of `kind` locks its account: a hijack always
     /// (in the store, and by every lock action selected), guessing never
-    /// (no account of its own), a limit only when a lock action is listed.
+    /// (no account of its own), a limit only when a lock action is listed,
+    /// the lower tiers (suspicious activity, a misconfigured client) never.
     pub fn locks_account(&self, kind: IncidentKind) -> bool {
         match kind {
             IncidentKind::CompromisedAccount => true,
             IncidentKind::LimitExceeded => self.with(Some(kind), |a| a.lock()).next().is_some(),
-            IncidentKind::PasswordGuessing => false,
+            IncidentKind::PasswordGuessing
+            | IncidentKind::SuspiciousActivity
+            | IncidentKind::MisconfiguredClient => false,
         }
     }
 
     /// Whether an incident of `kind` blocks its IPs: not for a limit, which
-    /// is crossed from the account's usual IPs, often the office's own.
+    /// is crossed from the account's usual IPs, often the office's own, nor
+    /// for the lower tiers.
     pub fn blocks_ips(kind: IncidentKind) -> bool {
-        kind != IncidentKind::LimitExceeded
+        kind != IncidentKind::LimitExceeded && kind.may_act()
     }
 }

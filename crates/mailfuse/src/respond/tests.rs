@@ -184,6 +184,25 @@ fn guessing_blocks_and_alerts_and_a_limit_only_alerts() {
     assert!(store.locks().unwrap().is_empty());
 }
 
+/// The lower tiers only alert: no lock in the store, no lock, queue or
+/// block action, whatever actions are configured.
+#[test]
+fn suspicious_activity_and_a_misconfigured_client_only_alert() {
+    let config = Config::policy_defaults();
+    let calls = Calls::default();
+    let mut responder = responder(&config, &calls);
+    let mut store = Store::in_memory().unwrap();
+    for kind in [
+        IncidentKind::SuspiciousActivity,
+        IncidentKind::MisconfiguredClient,
+    ] {
+        let lower = incident(kind, Some("sales@example.com"));
+        responder.respond(&lower, &[], &mut store);
+        assert_eq!(taken(&calls), ["email alert after []"], "{kind:?}");
+    }
+    assert!(store.locks().unwrap().is_empty());
+}
+
 #[test]
 fn a_limit_locks_when_a_lock_action_is_listed_and_never_blocks() {
     let mut config = Config::policy_defaults();

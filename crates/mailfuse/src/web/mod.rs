@@ -441,14 +441,10 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 /// The incident kinds there are: a label takes no other value.
 fn known_kind(kind: &str) -> Option<&'static str> {
     use mailfuse_detect::IncidentKind;
-    [
-        IncidentKind::CompromisedAccount,
-        IncidentKind::PasswordGuessing,
-        IncidentKind::LimitExceeded,
-    ]
-    .into_iter()
-    .map(IncidentKind::name)
-    .find(|name| *name == kind)
+    IncidentKind::ALL
+        .into_iter()
+        .map(IncidentKind::name)
+        .find(|name| *name == kind)
 }
 
 #[cfg(test)]

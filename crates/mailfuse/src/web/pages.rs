@@ -18,7 +18,7 @@ main{padding:0 1.2em 2em}section{background:#fff;border:1px solid #d8dce3;border
 h2{font-size:1.05em;margin:.6em 0}table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:.3em .5em;border-top:1px solid #eceef2;vertical-align:top}
 th{font-weight:600;color:#505a6b}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.kind{font-weight:600}.compromised_account{color:#b3261e}.password_guessing{color:#8a4b00}.limit_exceeded{color:#6a3fa0}
+.kind{font-weight:600}.compromised_account{color:#b3261e}.password_guessing{color:#8a4b00}.limit_exceeded{color:#6a3fa0}.suspicious_activity{color:#9a6700}.misconfigured_client{color:#57606a}
 ul{margin:.2em 0;padding-left:1.2em}pre{margin:.2em 0;white-space:pre-wrap;word-break:break-all;font-size:12px;background:#f5f6f8;padding:.3em}
 .failed{color:#b3261e}.ok{color:#1e7b34}.muted{color:#7a8394}
 button{cursor:pointer;border:1px solid #b3261e;background:#fff;color:#b3261e;border-radius:4px;padding:.15em .7em}
