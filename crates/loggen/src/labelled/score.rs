@@ -264,17 +264,24 @@ fn lookalike(scenario: &Scenario, report: &Report) -> LookalikeScore {
         .incidents
         .iter()
         .any(|i| i.tier() == Tier::Lock && i.is_about(&account));
-    let false_alert = report.incidents.iter().any(|i| match i.tier() {
-        Tier::Lock | Tier::Ignored => false,
-        Tier::Alert => i.names(&account),
-        Tier::Guessing => {
-            i.names(&account)
-                || scenario
-                    .ips
-                    .iter()
-                    .any(|ip| i.ips.contains(&IpAddr::V4(*ip)))
-        }
-    });
+    // A stale password reported as what it is is no false alert.
+    let told_as_such =
+        |i: &&Incident| scenario.kind == Kind::StalePassword && i.kind == "misconfigured_client";
+    let false_alert = report
+        .incidents
+        .iter()
+        .filter(|i| !told_as_such(i))
+        .any(|i| match i.tier() {
+            Tier::Lock | Tier::Ignored => false,
+            Tier::Alert => i.names(&account),
+            Tier::Guessing => {
+                i.names(&account)
+                    || scenario
+                        .ips
+                        .iter()
+                        .any(|ip| i.ips.contains(&IpAddr::V4(*ip)))
+            }
+        });
     LookalikeScore {
         kind: scenario.kind,
         account,
