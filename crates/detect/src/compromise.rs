@@ -53,6 +53,11 @@ pub struct CompromiseConfig {
     pub min_failed_recipients: u32,
     /// Share of messages with a foreign envelope From that looks forged.
     pub foreign_from_ratio: f64,
+    /// A lower share of recipients refused permanently that still counts
+    /// (weaker): phished accounts mailing their own contacts' lists.
+    pub some_failure_ratio: f64,
+    /// Recipients within one minute that no person types: a program.
+    pub rapid_recipients_per_minute: u32,
 }
 
 impl Default for CompromiseConfig {
@@ -67,6 +72,8 @@ impl Default for CompromiseConfig {
             failure_ratio: 0.2,
             min_failed_recipients: 10,
             foreign_from_ratio: 0.5,
+            some_failure_ratio: 0.08,
+            rapid_recipients_per_minute: 20,
         }
     }
 }
@@ -81,6 +88,8 @@ mod points {
     pub const FAILURES: u32 = 40;
     pub const FOREIGN_FROM: u32 = 30;
     pub const BURST: u32 = 20;
+    pub const SOME_REFUSED: u32 = 15;
+    pub const RAPID: u32 = 15;
 }
 
 /// Message and recipient counters.
@@ -151,6 +160,9 @@ struct Stream {
     counts: Counts,
     hour: HourWindow,
     peak_hour: Peak,
+    /// The most recipients in one minute.
+    #[serde(default)]
+    peak_minute: Peak,
     novelty: Novelty,
     prior_failures: Option<PriorFailures>,
     first_line: String,
@@ -203,12 +215,51 @@ const WEB_LOGIN_WINDOW_SECS: i64 = 24 * 3600;
 
 /// Most IP streams kept per account; traffic from further IPs is only totalled.
 const MAX_STREAMS: usize = 256;
+/// Days of the organisation's mail kept (the latest).
+const DAYS_KEPT: usize = 60;
+
+/// Messages per UTC day, all accounts together.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct OrganisationDays {
+    /// (day number, messages), oldest first.
+    days: Vec<(i64, u64)>,
+}
+
+impl OrganisationDays {
+    fn count(&mut self, at: Timestamp) {
+        let day = at.as_secs().div_euclid(86_400);
+        match self.days.iter_mut().find(|(d, _)| *d == day) {
+            Some((_, n)) => *n += 1,
+            None => {
+                if self.days.len() >= DAYS_KEPT {
+                    self.days.remove(0);
+                }
+                self.days.push((day, 1));
+            }
+        }
+    }
+
+    /// Whole days before `at`'s on which the organisation worked: at least
+    /// 10 messages and 30 % of its busiest day's.
+    fn busy_before(&self, at: Timestamp) -> usize {
+        let today = at.as_secs().div_euclid(86_400);
+        let busiest = self.days.iter().map(|(_, n)| *n).max().unwrap_or(0);
+        let busy = (busiest * 3 / 10).max(10);
+        self.days
+            .iter()
+            .filter(|(day, n)| *day < today && *n >= busy)
+            .count()
+    }
+}
+
 /// Most known IPs remembered per account.
 const MAX_KNOWN_IPS: usize = 1024;
 /// Accounts that make an IP the organisation's own, once the first of them
-/// used it a learning period ago (an attacker into three accounts within a
-/// day does not make its IP the office's).
+/// used it [`SHARED_SINCE_SECS`] ago (an office on Monday morning after a
+/// weekend without mail; an attacker logging into three accounts at once
+/// does not make its IP the office's).
 const SHARED_BY: usize = 3;
+const SHARED_SINCE_SECS: i64 = 1800;
 /// Most IPs followed for sharing.
 const MAX_SHARED_IPS: usize = 100_000;
 
@@ -220,8 +271,8 @@ struct SharedIp {
 }
 
 impl SharedIp {
-    fn is_organisations(&self, at: Timestamp, baseline: i64) -> bool {
-        self.accounts.len() >= SHARED_BY && at.as_secs() - self.since.as_secs() >= baseline
+    fn is_organisations(&self, at: Timestamp) -> bool {
+        self.accounts.len() >= SHARED_BY && at.as_secs() - self.since.as_secs() >= SHARED_SINCE_SECS
     }
 }
 
@@ -320,6 +371,9 @@ pub struct Accounts {
     /// Accounts in the order their suspicious activity was noticed.
     #[serde(default)]
     suspected: Vec<AccountId>,
+    /// Messages the organisation sent per day: which days it worked.
+    #[serde(default)]
+    days: OrganisationDays,
     /// IPs by the accounts that logged in or sent from them (up to
     /// [`SHARED_BY`]): the organisation's own networks (an office NAT) are
     /// used by many accounts.
@@ -484,11 +538,15 @@ impl Accounts {
     ) -> IpAddr {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
+        let busy_days_before = self.days.busy_before(at);
+        self.days.count(at);
         let account = &mut self.accounts[id.index()];
         let ip = resolve_ip(account, ip, at, &self.safety);
         account.last_seen = account.last_seen.max(at);
         if account.first_sent.is_none() {
-            if at.as_secs() - log_start.as_secs() > baseline {
+            // Silent through a working day of the organisation: a weekend
+            // or a holiday at the log's start silences everyone.
+            if at.as_secs() - log_start.as_secs() > baseline && busy_days_before > 0 {
                 account.woke_at = Some((at, log_start));
             }
             account.first_sent = Some(at);
@@ -503,7 +561,7 @@ impl Accounts {
                 let organisations = self
                     .shared_ips
                     .get(&ip)
-                    .is_some_and(|shared| shared.is_organisations(at, baseline));
+                    .is_some_and(|shared| shared.is_organisations(at));
                 let novelty = if organisations {
                     Novelty::Usual
                 } else {
@@ -518,6 +576,7 @@ impl Accounts {
                     counts: Counts::default(),
                     hour: HourWindow::hour(),
                     peak_hour: Peak::default(),
+                    peak_minute: Peak::default(),
                     novelty,
                     prior_failures: prior_failures(ip, &account.name),
                     first_line: evidence_line(line),
@@ -611,6 +670,7 @@ impl Accounts {
                 if change.new_recipient {
                     let in_hour = stream.hour.add(at, 1);
                     stream.peak_hour.offer(in_hour, at);
+                    stream.peak_minute.offer(stream.hour.bucket_at(at), at);
                 }
                 if change.new_failure && stream.example_failure.is_none() {
                     stream.example_failure = Some(evidence_line(line));
@@ -953,6 +1013,19 @@ fn failures_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
         && ratio(stream.counts.failed_recipients, stream.counts.recipients) >= config.failure_ratio
 }
 
+/// Fewer refused than a spam list's, still many more than a person's own
+/// correspondents refuse.
+fn some_refused_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
+    !failures_signal(stream, config)
+        && stream.counts.failed_recipients >= u64::from(config.min_failed_recipients)
+        && ratio(stream.counts.failed_recipients, stream.counts.recipients)
+            >= config.some_failure_ratio
+}
+
+fn rapid_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
+    stream.peak_minute.count >= config.rapid_recipients_per_minute
+}
+
 fn foreign_from_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
     stream.counts.foreign_from_messages >= 3
         && ratio(stream.counts.foreign_from_messages, stream.counts.messages)
@@ -997,7 +1070,15 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
         points::FOREIGN_FROM,
         !usual_ip,
     );
+    add(
+        some_refused_signal(stream, config),
+        points::SOME_REFUSED,
+        true,
+    );
     add(burst_signal(stream, config), points::BURST, false);
+    // A program sending is no evidence on the account's usual IP (a mail
+    // merge), but adds to a new IP's.
+    add(rapid_signal(stream, config), points::RAPID, !usual_ip);
     Signals { score, behavioural }
 }
 
@@ -1057,10 +1138,24 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
             stream.example_foreign_from.as_deref().unwrap_or("?")
         ));
     }
+    if some_refused_signal(stream, config) {
+        reasons.push(format!(
+            "{} of {} recipients ({:.0}%) were refused permanently (5.x.x), more than a person's own correspondents",
+            c.failed_recipients,
+            c.recipients,
+            100.0 * ratio(c.failed_recipients, c.recipients)
+        ));
+    }
     if burst_signal(stream, config) {
         reasons.push(format!(
             "burst: {} recipients within one hour (peak at {})",
             stream.peak_hour.count, stream.peak_hour.at
+        ));
+    }
+    if rapid_signal(stream, config) {
+        reasons.push(format!(
+            "{} recipients within one minute (at {}): a program, not a person typing",
+            stream.peak_minute.count, stream.peak_minute.at
         ));
     }
     reasons
