@@ -90,6 +90,7 @@ mod points {
     pub const BURST: u32 = 20;
     pub const SOME_REFUSED: u32 = 15;
     pub const RAPID: u32 = 15;
+    pub const ROTATION: u32 = 25;
 }
 
 /// Message and recipient counters.
@@ -215,6 +216,78 @@ const WEB_LOGIN_WINDOW_SECS: i64 = 24 * 3600;
 
 /// Most IP streams kept per account; traffic from further IPs is only totalled.
 const MAX_STREAMS: usize = 256;
+/// Tripped streams whose reasons an incident spells out.
+const MAX_STREAMS_EXPLAINED: usize = 3;
+
+/// IPs new to an account that make a rotation, within one episode.
+const ROTATION_MIN_IPS: u64 = 5;
+/// A rotation that has not tripped ends after this long without mail.
+const ROTATION_QUIET_SECS: i64 = 24 * 3600;
+/// Most rotation IPs kept per account (the rest are counted).
+const MAX_ROTATION_IPS: usize = 256;
+
+/// An account's mail from IPs new to it, summed over all of them: proxies
+/// taking turns send a handful each, so no one IP's stream has enough to
+/// judge, and the incident must name every one.
+#[derive(Debug, Serialize, Deserialize)]
+struct Rotation {
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    counts: Counts,
+    ips: Vec<IpAddr>,
+    ips_total: u64,
+    tripped_at: Option<Timestamp>,
+}
+
+impl Rotation {
+    fn new(at: Timestamp) -> Self {
+        Rotation {
+            first_seen: at,
+            last_seen: at,
+            counts: Counts::default(),
+            ips: Vec::new(),
+            ips_total: 0,
+            tripped_at: None,
+        }
+    }
+
+    fn note_ip(&mut self, ip: IpAddr) {
+        if !self.ips.contains(&ip) {
+            self.ips_total += 1;
+            if self.ips.len() < MAX_ROTATION_IPS {
+                self.ips.push(ip);
+            }
+        }
+    }
+
+    /// Its score, if it has evidence beyond the new IPs (a phone on a
+    /// carrier's changing IPs sends its owner's mail: nothing refused,
+    /// nothing forged).
+    fn score(&self, config: &CompromiseConfig) -> Option<u32> {
+        if self.ips_total < ROTATION_MIN_IPS
+            || self.counts.recipients < u64::from(config.min_recipients)
+        {
+            return None;
+        }
+        let evidence = [
+            (failures_signal(&self.counts, config), points::FAILURES),
+            (
+                some_refused_signal(&self.counts, config),
+                points::SOME_REFUSED,
+            ),
+            (
+                foreign_from_signal(&self.counts, config),
+                points::FOREIGN_FROM,
+            ),
+        ]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, points)| points)
+        .sum::<u32>();
+        (evidence > 0).then_some(points::ROTATION + evidence)
+    }
+}
+
 /// Days of the organisation's mail kept (the latest).
 const DAYS_KEPT: usize = 60;
 
@@ -308,6 +381,9 @@ pub(crate) struct Account {
     /// When its first stream became suspicious.
     #[serde(default)]
     suspected_at: Option<Timestamp>,
+    /// Its mail from IPs new to it, summed.
+    #[serde(default)]
+    rotation: Option<Rotation>,
     /// The foreign From domains of all its messages, with their counts.
     #[serde(default)]
     foreign_tally: Tally,
@@ -457,6 +533,7 @@ impl Accounts {
             unattributed: Counts::default(),
             detected_at: None,
             suspected_at: None,
+            rotation: None,
             foreign_tally: Tally::new(),
         });
         self.ids.insert(key, id);
@@ -605,6 +682,18 @@ impl Accounts {
         if let Some(d) = &foreign_domain {
             tally(&mut account.foreign_tally, d);
         }
+        if index.is_some_and(|i| account.streams[i].is_new()) {
+            let rotation = account.rotation.get_or_insert_with(|| Rotation::new(at));
+            if rotation.tripped_at.is_none()
+                && at.as_secs() - rotation.last_seen.as_secs() > ROTATION_QUIET_SECS
+            {
+                *rotation = Rotation::new(at);
+            }
+            rotation.note_ip(ip);
+            rotation.last_seen = rotation.last_seen.max(at);
+            rotation.counts.messages += 1;
+            rotation.counts.foreign_from_messages += u64::from(foreign_from);
+        }
         match index {
             Some(i) => {
                 let stream = &mut account.streams[i];
@@ -666,6 +755,11 @@ impl Accounts {
                 if change.new_failure {
                     stream.note_run(at, true);
                 }
+                if stream.is_new() {
+                    if let Some(rotation) = &mut account.rotation {
+                        rotation.counts.add(&delta);
+                    }
+                }
                 stream.counts.add(&delta);
                 if change.new_recipient {
                     let in_hour = stream.hour.add(at, 1);
@@ -715,6 +809,16 @@ impl Accounts {
     fn evaluate(&mut self, id: AccountId, ip: IpAddr, at: Timestamp) {
         let config = &self.config;
         let account = &mut self.accounts[id.index()];
+        let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
+            return;
+        };
+        if stream.is_new() && evaluate_rotation(account, config, at) {
+            if account.detected_at.is_none() {
+                account.detected_at = Some(at);
+                self.tripped.push(id);
+            }
+            return;
+        }
         let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
             return;
         };
@@ -801,11 +905,37 @@ impl Accounts {
         let mut score = 0;
         let mut reasons = Vec::new();
         let mut evidence = Vec::new();
-        for stream in &tripped {
+        if let Some(rotation) = account
+            .rotation
+            .as_ref()
+            .filter(|r| r.tripped_at.is_some() && !suspicious)
+        {
+            score = score.max(rotation.score(&self.config).unwrap_or(0));
+            reasons.push(format!(
+                "{} messages to {} recipients from {} IPs new to the account between {} and {}, a handful each: proxies taking turns ({} refused permanently, {} with a foreign From)",
+                rotation.counts.messages,
+                rotation.counts.recipients,
+                rotation.ips_total,
+                rotation.first_seen,
+                rotation.last_seen,
+                rotation.counts.failed_recipients,
+                rotation.counts.foreign_from_messages,
+            ));
+        }
+        for (n, stream) in tripped.iter().enumerate() {
             counts.add(&stream.counts);
             failed_logins += stream.prior_failures.as_ref().map_or(0, |p| p.count);
             score = score.max(signals(stream, &self.config).score);
-            reasons.extend(reasons_for(stream, &self.config, &self.safety));
+            // The IPs' own reasons for the first few: a rotation has hundreds.
+            if n < MAX_STREAMS_EXPLAINED {
+                reasons.extend(reasons_for(stream, &self.config, &self.safety));
+            }
+        }
+        if tripped.len() > MAX_STREAMS_EXPLAINED {
+            reasons.push(format!(
+                "and {} more IPs (all in `ips`)",
+                tripped.len() - MAX_STREAMS_EXPLAINED
+            ));
         }
         if let Some(first) = tripped.first() {
             evidence.push(first.first_line.clone());
@@ -839,7 +969,37 @@ impl Accounts {
     }
 }
 
+/// Trips the account's rotation when it has the evidence, and with it
+/// every stream of its IPs (new ones join while it goes on); whether the
+/// rotation has tripped.
+fn evaluate_rotation(account: &mut Account, config: &CompromiseConfig, at: Timestamp) -> bool {
+    let Some(rotation) = &mut account.rotation else {
+        return false;
+    };
+    if rotation.tripped_at.is_none() {
+        match rotation.score(config) {
+            Some(score) if score >= config.score_threshold => rotation.tripped_at = Some(at),
+            _ => return false,
+        }
+    }
+    for stream in account
+        .streams
+        .iter_mut()
+        .filter(|s| s.tripped_at.is_none() && rotation.ips.contains(&s.ip))
+    {
+        stream.tripped_at = Some(at);
+        stream.suspect_since = Some(stream.first_seen);
+    }
+    true
+}
+
 impl Stream {
+    /// Whether its IP was new to the account (not its usual, nor too early
+    /// to tell).
+    fn is_new(&self) -> bool {
+        !matches!(self.novelty, Novelty::Usual | Novelty::Learning)
+    }
+
     /// Notes a message or recipient at `at` for the stream's runs;
     /// `suspicious` when it had a foreign From or was refused.
     fn note_run(&mut self, at: Timestamp, suspicious: bool) {
@@ -1008,28 +1168,26 @@ fn ratio(part: u64, whole: u64) -> f64 {
     }
 }
 
-fn failures_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
-    stream.counts.failed_recipients >= u64::from(config.min_failed_recipients)
-        && ratio(stream.counts.failed_recipients, stream.counts.recipients) >= config.failure_ratio
+fn failures_signal(counts: &Counts, config: &CompromiseConfig) -> bool {
+    counts.failed_recipients >= u64::from(config.min_failed_recipients)
+        && ratio(counts.failed_recipients, counts.recipients) >= config.failure_ratio
 }
 
 /// Fewer refused than a spam list's, still many more than a person's own
 /// correspondents refuse.
-fn some_refused_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
-    !failures_signal(stream, config)
-        && stream.counts.failed_recipients >= u64::from(config.min_failed_recipients)
-        && ratio(stream.counts.failed_recipients, stream.counts.recipients)
-            >= config.some_failure_ratio
+fn some_refused_signal(counts: &Counts, config: &CompromiseConfig) -> bool {
+    !failures_signal(counts, config)
+        && counts.failed_recipients >= u64::from(config.min_failed_recipients)
+        && ratio(counts.failed_recipients, counts.recipients) >= config.some_failure_ratio
 }
 
 fn rapid_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
     stream.peak_minute.count >= config.rapid_recipients_per_minute
 }
 
-fn foreign_from_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
-    stream.counts.foreign_from_messages >= 3
-        && ratio(stream.counts.foreign_from_messages, stream.counts.messages)
-            >= config.foreign_from_ratio
+fn foreign_from_signal(counts: &Counts, config: &CompromiseConfig) -> bool {
+    counts.foreign_from_messages >= 3
+        && ratio(counts.foreign_from_messages, counts.messages) >= config.foreign_from_ratio
 }
 
 fn burst_signal(stream: &Stream, config: &CompromiseConfig) -> bool {
@@ -1060,18 +1218,22 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
         Novelty::NewIpShortHistory { .. } | Novelty::Usual | Novelty::Learning => {}
     }
     add(guessed_signal(stream), points::GUESSED, true);
-    add(failures_signal(stream, config), points::FAILURES, true);
+    add(
+        failures_signal(&stream.counts, config),
+        points::FAILURES,
+        true,
+    );
     // On the account's usual IP, another domain in the From is most often
     // its own program's (an invoicing account's shop domain): it adds to
     // other evidence there, and is no evidence alone.
     let usual_ip = matches!(stream.novelty, Novelty::Usual | Novelty::Learning);
     add(
-        foreign_from_signal(stream, config),
+        foreign_from_signal(&stream.counts, config),
         points::FOREIGN_FROM,
         !usual_ip,
     );
     add(
-        some_refused_signal(stream, config),
+        some_refused_signal(&stream.counts, config),
         points::SOME_REFUSED,
         true,
     );
@@ -1122,7 +1284,7 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
             stream.ip, prior.count
         ));
     }
-    if failures_signal(stream, config) {
+    if failures_signal(&stream.counts, config) {
         reasons.push(format!(
             "{} of {} recipients ({:.0}%) were refused permanently (5.x.x), typical of a spam list",
             c.failed_recipients,
@@ -1130,7 +1292,7 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
             100.0 * ratio(c.failed_recipients, c.recipients)
         ));
     }
-    if foreign_from_signal(stream, config) {
+    if foreign_from_signal(&stream.counts, config) {
         reasons.push(format!(
             "{} of {} messages used an envelope From of another domain, e.g. {}",
             c.foreign_from_messages,
@@ -1138,7 +1300,7 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
             stream.example_foreign_from.as_deref().unwrap_or("?")
         ));
     }
-    if some_refused_signal(stream, config) {
+    if some_refused_signal(&stream.counts, config) {
         reasons.push(format!(
             "{} of {} recipients ({:.0}%) were refused permanently (5.x.x), more than a person's own correspondents",
             c.failed_recipients,

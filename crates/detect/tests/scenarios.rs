@@ -990,3 +990,54 @@ fn a_burst_from_a_new_ip_with_nothing_else_is_suspicious_not_compromised() {
     assert_ne!(suspicious.confidence, mailfuse_detect::Confidence::High);
     assert!(!suspicious.to_confirm.is_empty());
 }
+
+/// Proxies taking turns: 30 IPs new to the account, two messages each, a
+/// third of the recipients refused. No one IP has enough to judge; summed,
+/// they are a hijack naming every IP. A phone on a carrier's changing IPs
+/// sending its owner's mail (nothing refused) is not.
+#[test]
+fn proxies_taking_turns_add_up_and_every_ip_is_named() {
+    let mut feed = Feed::new();
+    feed.office_week();
+    let proxies: Vec<String> = (0..30).map(|n| botnet_ip(n, 9)).collect();
+    for (n, proxy) in proxies.iter().enumerate() {
+        for k in 0..2 {
+            let t = 3 * DAY + 10 * 3600 + (n as i64 * 2 + k) * 600;
+            let rcpt = spam_recipient(n * 2 + k as usize);
+            let account = "m.svoboda@acme.example";
+            feed.send(
+                t,
+                account,
+                proxy,
+                account,
+                &[(&rcpt, (n + k as usize).is_multiple_of(3))],
+            );
+        }
+    }
+    let mut phone = Feed::new();
+    phone.office_week();
+    for n in 0..30 {
+        let t = 3 * DAY + 10 * 3600 + n as i64 * 1200;
+        let carrier = format!("176.{}.{}.9", 64 + n % 4, n);
+        let rcpt = format!("friend{n}@mail.example");
+        let account = "j.novak@acme.example";
+        phone.send(t, account, &carrier, account, &[(&rcpt, false)]);
+    }
+    assert!(
+        phone.findings().incidents.is_empty(),
+        "{:#?}",
+        phone.findings().incidents
+    );
+    let findings = feed.findings();
+    let hijack = findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::CompromisedAccount)
+        .expect("the proxies' hijack");
+    assert_eq!(hijack.account.as_deref(), Some("m.svoboda@acme.example"));
+    let mut named: Vec<String> = hijack.ips.iter().map(ToString::to_string).collect();
+    named.sort();
+    let mut expected = proxies.clone();
+    expected.sort();
+    assert_eq!(named, expected);
+}
