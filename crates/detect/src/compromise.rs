@@ -67,10 +67,10 @@ impl Default for CompromiseConfig {
             baseline_secs: 24 * 3600,
             score_threshold: 50,
             suspicious_threshold: 30,
-            min_recipients: 20,
+            min_recipients: 15,
             burst_recipients_per_hour: 100,
             failure_ratio: 0.2,
-            min_failed_recipients: 10,
+            min_failed_recipients: 8,
             foreign_from_ratio: 0.5,
             some_failure_ratio: 0.08,
             rapid_recipients_per_minute: 20,
@@ -164,6 +164,14 @@ struct Stream {
     /// The most recipients in one minute.
     #[serde(default)]
     peak_minute: Peak,
+    /// Recipients refused within the sliding hour…
+    #[serde(default = "HourWindow::hour")]
+    failures_hour: HourWindow,
+    /// …and the first hour whose refusals looked like a spam list's (refused,
+    /// recipients, when): an infected office PC's spam among days of honest
+    /// mail from the same IP, which the whole stream's share would hide.
+    #[serde(default)]
+    spam_hour: Option<(u32, u32, Timestamp)>,
     novelty: Novelty,
     prior_failures: Option<PriorFailures>,
     first_line: String,
@@ -216,6 +224,11 @@ const WEB_LOGIN_WINDOW_SECS: i64 = 24 * 3600;
 
 /// Most IP streams kept per account; traffic from further IPs is only totalled.
 const MAX_STREAMS: usize = 256;
+/// How much earlier than an IP an account must have been seen for the IP to
+/// count as new to it (a mail program's logins from two addresses at once
+/// are one start).
+const NEW_IP_MARGIN_SECS: i64 = 600;
+
 /// Tripped streams whose reasons an incident spells out.
 const MAX_STREAMS_EXPLAINED: usize = 3;
 
@@ -654,6 +667,8 @@ impl Accounts {
                     hour: HourWindow::hour(),
                     peak_hour: Peak::default(),
                     peak_minute: Peak::default(),
+                    failures_hour: HourWindow::hour(),
+                    spam_hour: None,
                     novelty,
                     prior_failures: prior_failures(ip, &account.name),
                     first_line: evidence_line(line),
@@ -761,10 +776,19 @@ impl Accounts {
                     }
                 }
                 stream.counts.add(&delta);
+                let in_hour = stream.hour.add(at, u32::from(change.new_recipient));
                 if change.new_recipient {
-                    let in_hour = stream.hour.add(at, 1);
                     stream.peak_hour.offer(in_hour, at);
                     stream.peak_minute.offer(stream.hour.bucket_at(at), at);
+                }
+                let failed_in_hour = stream.failures_hour.add(at, u32::from(change.new_failure));
+                let hour = Counts {
+                    recipients: u64::from(in_hour),
+                    failed_recipients: u64::from(failed_in_hour),
+                    ..Counts::default()
+                };
+                if stream.spam_hour.is_none() && failures_signal(&hour, &self.config) {
+                    stream.spam_hour = Some((failed_in_hour, in_hour, at));
                 }
                 if change.new_failure && stream.example_failure.is_none() {
                     stream.example_failure = Some(evidence_line(line));
@@ -1151,8 +1175,10 @@ fn novelty_of(account: &Account, ip: IpAddr, at: Timestamp, baseline: i64) -> No
         };
     }
     // Judged against what came before, however little: a phished account
-    // may be used hours after the log begins.
-    if !account.known_ips.is_empty() && !account.known_ips.contains_key(&ip) {
+    // may be used hours after the log begins, and the attacker's own login
+    // a minute before its mail does not make the IP the account's.
+    let ip_known_since = account.known_ips.get(&ip).copied().unwrap_or(at);
+    if account.first_seen.as_secs() + NEW_IP_MARGIN_SECS < ip_known_since.as_secs() {
         return Novelty::NewIpShortHistory {
             account_since: account.first_seen,
         };
@@ -1166,6 +1192,12 @@ fn ratio(part: u64, whole: u64) -> f64 {
     } else {
         part as f64 / whole as f64
     }
+}
+
+/// The stream's recipients, or those of one hour of it, were refused like a
+/// spam list's.
+fn refused_like_spam(stream: &Stream, config: &CompromiseConfig) -> bool {
+    failures_signal(&stream.counts, config) || stream.spam_hour.is_some()
 }
 
 fn failures_signal(counts: &Counts, config: &CompromiseConfig) -> bool {
@@ -1218,11 +1250,7 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
         Novelty::NewIpShortHistory { .. } | Novelty::Usual | Novelty::Learning => {}
     }
     add(guessed_signal(stream), points::GUESSED, true);
-    add(
-        failures_signal(&stream.counts, config),
-        points::FAILURES,
-        true,
-    );
+    add(refused_like_spam(stream, config), points::FAILURES, true);
     // On the account's usual IP, another domain in the From is most often
     // its own program's (an invoicing account's shop domain): it adds to
     // other evidence there, and is no evidence alone.
@@ -1233,7 +1261,7 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
         !usual_ip,
     );
     add(
-        some_refused_signal(&stream.counts, config),
+        some_refused_signal(&stream.counts, config) && stream.spam_hour.is_none(),
         points::SOME_REFUSED,
         true,
     );
@@ -1291,6 +1319,11 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
             c.recipients,
             100.0 * ratio(c.failed_recipients, c.recipients)
         ));
+    } else if let Some((failed, recipients, at)) = stream.spam_hour {
+        reasons.push(format!(
+            "in the hour to {at}, {failed} of {recipients} recipients ({:.0}%) were refused permanently (5.x.x), typical of a spam list",
+            100.0 * ratio(u64::from(failed), u64::from(recipients))
+        ));
     }
     if foreign_from_signal(&stream.counts, config) {
         reasons.push(format!(
@@ -1300,7 +1333,7 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
             stream.example_foreign_from.as_deref().unwrap_or("?")
         ));
     }
-    if some_refused_signal(&stream.counts, config) {
+    if some_refused_signal(&stream.counts, config) && stream.spam_hour.is_none() {
         reasons.push(format!(
             "{} of {} recipients ({:.0}%) were refused permanently (5.x.x), more than a person's own correspondents",
             c.failed_recipients,

@@ -33,7 +33,7 @@ fn a_minimal_file_takes_the_defaults() {
         config.watch.state,
         PathBuf::from("/var/lib/mailfuse/state.db")
     );
-    assert_eq!(config.detect.compromise.min_recipients, 20);
+    assert_eq!(config.detect.compromise.min_recipients, 15);
     assert!(!config.watch.dry_run);
 }
 
