@@ -68,7 +68,7 @@ impl Default for CompromiseConfig {
             score_threshold: 50,
             suspicious_threshold: 30,
             min_recipients: 15,
-            burst_recipients_per_hour: 100,
+            burst_recipients_per_hour: 60,
             failure_ratio: 0.2,
             min_failed_recipients: 8,
             foreign_from_ratio: 0.5,
@@ -90,7 +90,7 @@ mod points {
     pub const BURST: u32 = 20;
     pub const SOME_REFUSED: u32 = 15;
     pub const RAPID: u32 = 15;
-    pub const ROTATION: u32 = 25;
+    pub const ROTATION: u32 = 35;
 }
 
 /// Message and recipient counters.
