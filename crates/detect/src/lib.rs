@@ -16,12 +16,15 @@
 //! - [`limits`] holds each account to the admin's outbound limits
 //!   (`limit_exceeded`), counted by `mailfuse-limits`, as `policy` counts;
 //! - [`window`] holds the sliding windows they share;
+//! - [`geo`] places IPs with the admin's GeoIP databases, when there are
+//!   any (a new country or network for an account, impossible travel);
 //! - [`hourly`] keeps hour-by-hour series for the report's charts (`scan`
 //!   only).
 
 pub mod account_id;
 pub mod compromise;
 pub mod correlate;
+pub mod geo;
 pub mod guessing;
 pub mod hourly;
 pub mod incident;
@@ -37,6 +40,7 @@ use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use compromise::{CompromiseConfig, Counts};
+pub use geo::{GeoConfig, GeoError, GeoLookup};
 pub use guessing::GuessingConfig;
 pub use hourly::Hourly;
 pub use incident::{GuessingPattern, Incident, IncidentKind, ProtectedIp};
