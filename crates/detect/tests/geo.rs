@@ -1,5 +1,6 @@
 //! The optional GeoIP/ASN evidence, on databases the tests build
-//! themselves (`support/mmdb.rs`): lookups and each account's history.
+//! themselves (`support/mmdb.rs`): lookups, each account's history, and the
+//! detector's judgement with and without a database.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
@@ -10,9 +11,11 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mailfuse_core::Timestamp;
+use mailfuse_core::{AuthSuccess, Client, Delivery, DeliveryStatus, Event, Submission, Timestamp};
 use mailfuse_detect::geo::{points, GeoHistory, Place};
-use mailfuse_detect::{GeoConfig, GeoError, GeoLookup};
+use mailfuse_detect::{
+    DetectConfig, Detector, Findings, GeoConfig, GeoError, GeoLookup, IncidentKind,
+};
 use support::mmdb;
 
 const HOUR: i64 = 3600;
@@ -319,4 +322,216 @@ fn a_login_verdict_carries_to_the_mail_its_ip_sends_next() {
     assert_eq!(same, login, "the IP's first verdict");
     let next_week = observe(&geo, &mut history, LAGOS, 8 * DAY);
     assert!(next_week.is_empty(), "a verdict is kept for a day");
+}
+
+/// Feeds a detector events, keeping the bytes they borrow alive.
+struct Feed {
+    detector: Detector,
+    config: DetectConfig,
+    next_queue_id: u64,
+}
+
+impl Feed {
+    fn new(geo: Option<GeoConfig>) -> Self {
+        let config = DetectConfig {
+            geoip: geo.unwrap_or_default(),
+            ..DetectConfig::default()
+        };
+        Feed {
+            detector: Detector::new(config.clone()),
+            config,
+            next_queue_id: 0,
+        }
+    }
+
+    fn login(&mut self, t: i64, client: &str, account: &str) {
+        let success = AuthSuccess {
+            at: at(t),
+            client: Client::Ip(ip(client)),
+            account: account.as_bytes(),
+            service: b"IMAP",
+        };
+        self.detector
+            .observe(&Event::AuthSuccess(success), b"IMAP login");
+    }
+
+    /// One message from `account` at `client` to one delivered recipient.
+    fn send(&mut self, t: i64, account: &str, client: &str, from: &str, rcpt: &str) {
+        self.next_queue_id += 1;
+        let qid = format!("{:08x}-{:08x}", at(t).0, self.next_queue_id);
+        let line = format!("Recv: Queue-ID: {qid}, From: <{from}>, User: {account}");
+        let submission = Submission {
+            at: at(t),
+            queue_id: qid.as_bytes(),
+            account: Some(account.as_bytes()),
+            client: Some(Client::Ip(ip(client))),
+            service: Some(b"SMTP"),
+            envelope_from: Some(from.as_bytes()),
+            recipient: Some(rcpt.as_bytes()),
+            ..Submission::default()
+        };
+        self.detector
+            .observe(&Event::Submission(submission), line.as_bytes());
+        let delivery = Delivery {
+            at: at(t + 5),
+            queue_id: qid.as_bytes(),
+            recipient: rcpt.as_bytes(),
+            status: DeliveryStatus::Delivered,
+            dsn: Some(b"2.0.0"),
+            detail: b"",
+            relay: None,
+        };
+        let line = format!("Sent: Queue-ID: {qid}, Recipient: <{rcpt}>");
+        self.detector
+            .observe(&Event::Delivery(delivery), line.as_bytes());
+    }
+
+    /// What a restart of `watch` does: through the stored form and back.
+    fn restart(&mut self) {
+        let snapshot = self.detector.snapshot().unwrap();
+        self.detector = Detector::restore(&snapshot, self.config.clone()).unwrap();
+    }
+}
+
+const NOVAK: &str = "j.novak@acme.example";
+
+/// Three office days in Prague with IMAP logins, a Prague login on the
+/// fourth morning, and an hour later forged mail from Lagos (after a login
+/// from there first, if `attacker_logs_in`).
+fn story(geo: Option<GeoConfig>, attacker_logs_in: bool, restart: bool) -> Findings {
+    let mut feed = Feed::new(geo);
+    for day in 0..3 {
+        feed.login(day * DAY + 8 * HOUR, PRAGUE_OFFICE, NOVAK);
+        for hour in 8..17 {
+            let t = day * DAY + hour * HOUR;
+            feed.send(t, NOVAK, PRAGUE_OFFICE, NOVAK, "partner@partner.example");
+        }
+    }
+    feed.login(3 * DAY + 9 * HOUR, PRAGUE_OFFICE, NOVAK);
+    if restart {
+        feed.restart();
+    }
+    if attacker_logs_in {
+        feed.login(3 * DAY + 9 * HOUR + 50 * 60, LAGOS, NOVAK);
+    }
+    for i in 0..40 {
+        let rcpt = format!("victim{i}@aol.example");
+        feed.send(
+            3 * DAY + 10 * HOUR + i * 30,
+            NOVAK,
+            LAGOS,
+            "billing@bank-secure.example",
+            &rcpt,
+        );
+    }
+    feed.detector.findings()
+}
+
+fn hijack(findings: &Findings) -> &mailfuse_detect::Incident {
+    findings
+        .incidents
+        .iter()
+        .find(|i| i.kind == IncidentKind::CompromisedAccount)
+        .expect("the hijack is found")
+}
+
+#[test]
+fn mail_from_nigeria_an_hour_after_a_prague_login_names_the_country_and_the_travel() {
+    let without = story(None, false, false);
+    let before = hijack(&without);
+    assert_eq!(
+        before.score, 55,
+        "new IP + forged From: {:?}",
+        before.reasons
+    );
+    let reasons = before.reasons.join("\n");
+    assert!(
+        !reasons.contains("Nigeria") && !reasons.contains("travel"),
+        "{reasons}"
+    );
+
+    let geo = geo_config(Some("city.mmdb"), Some("asn.mmdb")).unwrap();
+    for (attacker_logs_in, restart) in [(false, false), (true, false), (false, true)] {
+        let with = story(Some(geo.clone()), attacker_logs_in, restart);
+        let incident = hijack(&with);
+        assert_eq!(incident.ips, vec![ip(LAGOS)]);
+        assert!(incident.score > before.score);
+        assert_eq!(incident.score, 100, "55 + 15 + 30");
+        let reasons = incident.reasons.join("\n");
+        assert!(
+            reasons.contains(
+                "203.0.113.9 is in Nigeria, a country this account never used (before: CZ)"
+            ),
+            "login first: {attacker_logs_in}, restart: {restart}\n{reasons}"
+        );
+        assert!(
+            reasons.contains("impossible travel: Prague → Lagos, 4,9"),
+            "login first: {attacker_logs_in}, restart: {restart}\n{reasons}"
+        );
+        assert!(
+            !reasons.contains("a network this account never used"),
+            "the country says it"
+        );
+        assert_eq!(
+            (incident.messages, incident.recipients, incident.first_seen),
+            (before.messages, before.recipients, before.first_seen)
+        );
+    }
+}
+
+#[test]
+fn a_stream_without_other_signals_trips_on_geo_evidence_it_would_not_without() {
+    let quiet = |geo: Option<GeoConfig>| {
+        let mut feed = Feed::new(geo);
+        for day in 0..3 {
+            feed.send(
+                day * DAY + 9 * HOUR,
+                NOVAK,
+                PRAGUE_OFFICE,
+                NOVAK,
+                "partner@partner.example",
+            );
+        }
+        feed.login(3 * DAY + 9 * HOUR, PRAGUE_OFFICE, NOVAK);
+        for i in 0..25 {
+            let rcpt = format!("friend{i}@gmail.example");
+            feed.send(3 * DAY + 10 * HOUR + i * 60, NOVAK, LAGOS, NOVAK, &rcpt);
+        }
+        feed.detector.findings()
+    };
+    assert!(
+        quiet(None).incidents.is_empty(),
+        "a new IP alone is not enough"
+    );
+    let geo = geo_config(Some("city.mmdb"), None).unwrap();
+    let findings = quiet(Some(geo));
+    assert_eq!(hijack(&findings).score, 70, "25 + 15 + 30");
+}
+
+#[test]
+fn a_database_that_knows_none_of_the_ips_changes_nothing() {
+    let elsewhere = mmdb::Builder::new("GeoLite2-City")
+        .insert(
+            "233.252.0.0/24",
+            &mmdb::city("AQ", "Antarctica", "McMurdo", (-77.85, 166.67), 100),
+        )
+        .build();
+    let mut geo = GeoConfig {
+        country_database: Some("elsewhere.mmdb".into()),
+        ..GeoConfig::default()
+    };
+    geo.open(|_| Ok(elsewhere.clone())).unwrap();
+    for attacker_logs_in in [false, true] {
+        let without = story(None, attacker_logs_in, false);
+        let with = story(Some(geo.clone()), attacker_logs_in, false);
+        assert_eq!(
+            format!("{:?}", with.incidents),
+            format!("{:?}", without.incidents)
+        );
+        assert_eq!(
+            format!("{:?}", with.accounts),
+            format!("{:?}", without.accounts)
+        );
+        assert_eq!(with.stats, without.stats);
+    }
 }
