@@ -60,7 +60,7 @@ const EARTH_RADIUS_KM: f64 = 6371.0;
 pub struct GeoConfig {
     /// A GeoLite2/GeoIP2 Country or City database (`.mmdb`): a new country
     /// for an account; a City database also places the IP for impossible
-    /// travel.
+    /// travel. Also accepted as `city_database`.
     #[serde(alias = "city_database")]
     pub country_database: Option<PathBuf>,
     /// A GeoLite2/GeoIP2 ASN database: a new network for an account.
