@@ -11,6 +11,7 @@
 //! recipients behind it; the account's incident gathers its tripped streams.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
 
 use mailfuse_core::net::is_internal;
 use mailfuse_core::safety::Safety;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::account_id::AccountId;
 use crate::correlate::RecipientChange;
+use crate::geo::{GeoEvidence, GeoHistory, GeoLookup};
 use crate::guessing::PriorFailures;
 use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
 use crate::local_domains::{split_address, LocalDomain, LocalDomains};
@@ -184,6 +186,9 @@ struct Stream {
     /// When it reached the suspicious threshold without tripping.
     #[serde(default)]
     suspected_at: Option<Timestamp>,
+    /// What the GeoIP databases said of its IP when it first sent.
+    #[serde(default)]
+    geo: Option<GeoEvidence>,
 }
 
 /// Lower-case foreign From domains with how many messages used each (at most
@@ -400,6 +405,9 @@ pub(crate) struct Account {
     /// The foreign From domains of all its messages, with their counts.
     #[serde(default)]
     foreign_tally: Tally,
+    /// Where its logins and messages came from (with GeoIP databases).
+    #[serde(default)]
+    geo: GeoHistory,
 }
 
 impl Account {
@@ -471,6 +479,9 @@ pub struct Accounts {
     /// Reused buffer for lower-casing names without allocating.
     #[serde(skip)]
     scratch: Vec<u8>,
+    /// The GeoIP databases, if configured; set from the configuration.
+    #[serde(skip)]
+    geo: Option<Arc<GeoLookup>>,
 }
 
 impl Accounts {
@@ -489,6 +500,11 @@ impl Accounts {
     /// Takes this server's addresses anew (after a restore).
     pub fn set_safety(&mut self, safety: Safety) {
         self.safety = safety;
+    }
+
+    /// Takes the GeoIP databases (none: no geo evidence).
+    pub fn set_geo(&mut self, geo: Option<Arc<GeoLookup>>) {
+        self.geo = geo;
     }
 
     /// Notes the time of the first event of the log (the start of learning).
@@ -548,6 +564,7 @@ impl Accounts {
             suspected_at: None,
             rotation: None,
             foreign_tally: Tally::new(),
+            geo: GeoHistory::default(),
         });
         self.ids.insert(key, id);
         if let Some(d) = newly_local {
@@ -605,6 +622,9 @@ impl Accounts {
         let account = &mut self.accounts[id.index()];
         account.last_seen = account.last_seen.max(at);
         remember_ip(account, ip, at);
+        if let Some(geo) = &self.geo {
+            geo.observe(&mut account.geo, ip, at);
+        }
         let webmail =
             contains_ignore_case(service, b"http") || contains_ignore_case(service, b"web");
         if webmail && !self.safety.is_this_server(ip) {
@@ -644,6 +664,10 @@ impl Accounts {
         let in_hour = account.hour.add(at, 1);
         account.peak_hour.offer(in_hour, at);
         account.peak_minute.offer(account.hour.bucket_at(at), at);
+        let geo = self
+            .geo
+            .as_ref()
+            .and_then(|g| g.observe(&mut account.geo, ip, at));
 
         let index = match account.streams.iter().position(|s| s.ip == ip) {
             Some(i) => Some(i),
@@ -677,6 +701,7 @@ impl Accounts {
                     foreign_tally: Tally::new(),
                     tripped_at: None,
                     suspected_at: None,
+                    geo,
                 });
                 Some(account.streams.len() - 1)
             }
@@ -1269,6 +1294,8 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
     // A program sending is no evidence on the account's usual IP (a mail
     // merge), but adds to a new IP's.
     add(rapid_signal(stream, config), points::RAPID, !usual_ip);
+    let geo_points = stream.geo.as_ref().map_or(0, GeoEvidence::points);
+    add(geo_points > 0, geo_points, true);
     Signals { score, behavioural }
 }
 
@@ -1353,5 +1380,6 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
             stream.peak_minute.count, stream.peak_minute.at
         ));
     }
+    reasons.extend(stream.geo.iter().flat_map(|geo| geo.reasons(stream.ip)));
     reasons
 }

@@ -16,12 +16,15 @@
 //! - [`limits`] holds each account to the admin's outbound limits
 //!   (`limit_exceeded`), counted by `mailfuse-limits`, as `policy` counts;
 //! - [`window`] holds the sliding windows they share;
+//! - [`geo`] places IPs with the admin's GeoIP databases, when there are
+//!   any (a new country or network for an account, impossible travel);
 //! - [`hourly`] keeps hour-by-hour series for the report's charts (`scan`
 //!   only).
 
 pub mod account_id;
 pub mod compromise;
 pub mod correlate;
+pub mod geo;
 pub mod guessing;
 pub mod hourly;
 pub mod incident;
@@ -37,6 +40,7 @@ use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
 use serde::{Deserialize, Serialize};
 
 pub use compromise::{CompromiseConfig, Counts};
+pub use geo::{GeoConfig, GeoError, GeoLookup};
 pub use guessing::GuessingConfig;
 pub use hourly::Hourly;
 pub use incident::{Confidence, GuessingPattern, Incident, IncidentKind, ProtectedIp};
@@ -61,6 +65,10 @@ pub struct DetectConfig {
     /// Thresholds of the `password_guessing` detector (`[detect.guessing]`):
     /// failed logins per IP per hour, per network per day.
     pub guessing: GuessingConfig,
+    /// The GeoIP databases (`[detect.geoip]`), none by default: with them,
+    /// a new country or network for an account and impossible travel add
+    /// to a stream's score. Opened by the binary ([`GeoConfig::open`]).
+    pub geoip: GeoConfig,
     /// Outbound limits per account (none by default): the top-level
     /// `[limits]` section, which `policy` enforces too.
     #[serde(skip)]
@@ -85,6 +93,7 @@ impl Default for DetectConfig {
         DetectConfig {
             compromise: CompromiseConfig::default(),
             guessing: GuessingConfig::default(),
+            geoip: GeoConfig::default(),
             limits: LimitRules::default(),
             safety: Safety::default(),
             message_ttl_secs: 2 * 24 * 3600,
@@ -200,12 +209,14 @@ impl Default for Detector {
 impl Detector {
     /// A detector with `config`'s thresholds.
     pub fn new(config: DetectConfig) -> Self {
+        let mut accounts = Accounts::new(config.compromise, config.safety.clone());
+        accounts.set_geo(config.geoip.lookup);
         Detector {
             messages: MessageTable::new(Lifetimes {
                 ttl_secs: config.message_ttl_secs,
                 settled_grace_secs: config.settled_grace_secs,
             }),
-            accounts: Accounts::new(config.compromise, config.safety.clone()),
+            accounts,
             guessing: Guessing::new(config.guessing),
             limits: Limits::new(&config.limits),
             stats: Stats::default(),
@@ -458,6 +469,7 @@ impl Detector {
         });
         detector.accounts.set_config(config.compromise);
         detector.accounts.set_safety(config.safety.clone());
+        detector.accounts.set_geo(config.geoip.lookup);
         detector.safety = config.safety;
         detector.guessing.set_config(config.guessing);
         detector.limits.set_rules(&config.limits);

@@ -144,6 +144,15 @@ pub struct ScanArgs {
     /// logins without a domain, the server's own rewriting, local deliveries).
     #[arg(long = "local-domain", value_name = "DOMAIN")]
     pub local_domains: Vec<String>,
+    /// A GeoLite2/GeoIP2 Country or City database (.mmdb): a country new
+    /// for an account adds to its score; a City database also catches
+    /// impossible travel between logins. Overrides `[detect.geoip]`.
+    #[arg(long, value_name = "FILE")]
+    pub geoip_country: Option<PathBuf>,
+    /// A GeoLite2/GeoIP2 ASN database (.mmdb): a network new for an account
+    /// adds to its score. Overrides `[detect.geoip]`.
+    #[arg(long, value_name = "FILE")]
+    pub geoip_asn: Option<PathBuf>,
     /// Judge as watch and policy do: the `[detect]` thresholds and the
     /// `[limits]` of this configuration file (its other sections are checked
     /// but not used; `[watch]` may be absent).

@@ -344,6 +344,9 @@ impl Config {
         let needs_logs = follows == Follows::Logs && !table.contains_key("policy");
         let watch: Option<WatchConfig> = section(&mut table, "watch", !needs_logs, &mut problems);
         let mut detect: Option<DetectConfig> = section(&mut table, "detect", true, &mut problems);
+        if let Some(detect) = &mut detect {
+            open_geoip(&mut detect.geoip, &mut problems);
+        }
         let with_limits = table.contains_key("limits");
         let limits: Option<LimitsConfig> = section(&mut table, "limits", true, &mut problems);
         match limits.as_ref().map(LimitRules::new) {
@@ -456,6 +459,17 @@ fn split_action_sections(table: &mut Table) -> Table {
     let mut split = Table::new();
     split.insert("actions".into(), Value::Table(sections));
     split
+}
+
+/// Opens `[detect.geoip]`'s databases, noting each one that cannot be used
+/// (a missing file is a problem now, not a surprise in the middle of a run).
+fn open_geoip(geoip: &mut mailfuse_detect::GeoConfig, problems: &mut Vec<Problem>) {
+    if let Err(errors) = geoip.open(|path| std::fs::read(path)) {
+        problems.extend(errors.iter().map(|e| Problem {
+            path: e.key().into(),
+            message: e.to_string(),
+        }));
+    }
 }
 
 /// Notes what the `[policy]` types alone cannot check.

@@ -84,6 +84,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         .compromise
         .local_domains
         .extend(args.local_domains.iter().cloned());
+    with_geoip_flags(&mut config.geoip, &args)?;
     let mut detector = Detector::new(config);
     if args.format.wants_hourly() {
         detector.collect_hourly();
@@ -100,6 +101,24 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         ExitCode::from(EXIT_FOUND)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// Opens the GeoIP databases `--geoip-country` and `--geoip-asn` name, in
+/// place of the configuration's.
+fn with_geoip_flags(geoip: &mut mailfuse_detect::GeoConfig, args: &ScanArgs) -> Result<()> {
+    if args.geoip_country.is_none() && args.geoip_asn.is_none() {
+        return Ok(());
+    }
+    if let Some(path) = &args.geoip_country {
+        geoip.country_database = Some(path.clone());
+    }
+    if let Some(path) = &args.geoip_asn {
+        geoip.asn_database = Some(path.clone());
+    }
+    geoip.open(|path| std::fs::read(path)).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
     })
 }
 

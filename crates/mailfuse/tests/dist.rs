@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
+#[path = "../../detect/tests/support/mmdb.rs"]
+mod mmdb;
+
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -109,6 +112,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
     let config = uncommented(&dist("mailfuse.toml"));
     for section in [
         "[detect.compromise]",
+        "[detect.geoip]",
         "[actions.kerio]",
         "[actions.webhook]",
         "[policy.trips]",
@@ -117,6 +121,21 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[web]",
     ] {
         assert!(config.contains(section), "{section} was not uncommented");
+    }
+    // The GeoIP databases the admin would have downloaded.
+    let geoip = tempfile::tempdir().unwrap();
+    let mut config = config;
+    for (name, bytes) in [
+        ("GeoLite2-City.mmdb", mmdb::city_database()),
+        ("GeoLite2-ASN.mmdb", mmdb::asn_database()),
+    ] {
+        let path = geoip.path().join(name);
+        fs::write(&path, bytes).unwrap();
+        config = replaced(
+            &config,
+            &format!("\"/var/lib/GeoIP/{name}\""),
+            &format!("{path:?}"),
+        );
     }
     let installed = install(&config, &uncommented(&dist("secrets.toml.example")));
     assert_valid(&check_config(&installed));

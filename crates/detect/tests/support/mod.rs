@@ -1,0 +1,3 @@
+//! Test-support code shared by the detector's integration tests.
+
+pub mod mmdb;
