@@ -292,42 +292,26 @@ fn body(incident: &Incident, host: &str, actions: &Actions) -> String {
 
 /// One sentence on what is going on.
 fn what_happened(incident: &Incident) -> String {
+    let account = clean(
+        incident.account.as_deref().unwrap_or("an account"),
+        NAME_MAX,
+    );
+    let who = who(incident);
     match incident.kind {
-        IncidentKind::CompromisedAccount => format!(
-            "Someone else appears to be sending mail as {}, from {}.",
-            clean(
-                incident.account.as_deref().unwrap_or("an account"),
-                NAME_MAX
-            ),
-            who(incident)
-        ),
+        IncidentKind::CompromisedAccount => {
+            format!("Someone else appears to be sending mail as {account}, from {who}.")
+        }
         IncidentKind::SuspiciousActivity => format!(
-            "Mail of {} from {} shows some marks of a hijack, not enough to lock the account.",
-            clean(
-                incident.account.as_deref().unwrap_or("an account"),
-                NAME_MAX
-            ),
-            who(incident)
+            "Mail of {account} from {who} shows some marks of a hijack, not enough to lock the account."
         ),
         IncidentKind::MisconfiguredClient => format!(
-            "A mail client of {} at {} keeps failing to log in with an old password; the account logs in fine from there.",
-            clean(
-                incident.account.as_deref().unwrap_or("an account"),
-                NAME_MAX
-            ),
-            who(incident)
+            "A mail client of {account} at {who} keeps failing to log in with an old password; the account logs in fine from there."
         ),
-        IncidentKind::LimitExceeded => format!(
-            "{} sent more than its limit allows, from {}.",
-            clean(
-                incident.account.as_deref().unwrap_or("an account"),
-                NAME_MAX
-            ),
-            who(incident)
-        ),
+        IncidentKind::LimitExceeded => {
+            format!("{account} sent more than its limit allows, from {who}.")
+        }
         IncidentKind::PasswordGuessing => format!(
-            "{} is guessing passwords: {} failed logins.",
-            who(incident),
+            "{who} is guessing passwords: {} failed logins.",
             incident.failed_logins
         ),
     }
