@@ -35,8 +35,8 @@ const PLACEHOLDERS: [&str; 4] = ["account", "ip", "kind", "score"];
 /// A program to run per incident (`[alerts.command]`, or a lock/block hook).
 ///
 /// The program gets the incident as JSON on stdin and in the environment:
-/// `MAILFUSE_KIND` (`compromised_account` | `password_guessing`),
-/// `MAILFUSE_ACCOUNT` (empty for guessing), `MAILFUSE_IP` (the IP `{ip}`
+/// `MAILFUSE_KIND` (the incident kind's name, `compromised_account`…),
+/// `MAILFUSE_ACCOUNT` (empty for most guessing), `MAILFUSE_IP` (the IP `{ip}`
 /// stands for), `MAILFUSE_IPS` (all, space-separated), `MAILFUSE_SCORE`,
 /// `MAILFUSE_ACTIONS` (what mailfuse did, one per line),
 /// `MAILFUSE_INCIDENT_JSON` (empty when over 64 KiB; read stdin then).
