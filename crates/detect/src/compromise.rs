@@ -319,7 +319,8 @@ struct OrganisationDays {
 impl OrganisationDays {
     fn count(&mut self, at: Timestamp) {
         let day = at.as_secs().div_euclid(86_400);
-        match self.days.iter_mut().find(|(d, _)| *d == day) {
+        // Lines come in time order: today is the newest day, or near it.
+        match self.days.iter_mut().rev().find(|(d, _)| *d == day) {
             Some((_, n)) => *n += 1,
             None => {
                 if self.days.len() >= DAYS_KEPT {
@@ -588,10 +589,6 @@ impl Accounts {
         }
     }
 
-    fn note_shared(&mut self, ip: IpAddr, id: AccountId, at: Timestamp) {
-        note_shared(&mut self.shared_ips, ip, id, at);
-    }
-
     /// Notes a service the account submitted mail through (SMTP, webmail,
     /// Postfix's `submission`…).
     pub fn note_service(&mut self, id: AccountId, service: &[u8]) {
@@ -618,7 +615,7 @@ impl Accounts {
     /// login from elsewhere than this server is what the account's mail
     /// from the server itself is attributed to.
     pub fn on_login(&mut self, id: AccountId, ip: IpAddr, service: &[u8], at: Timestamp) {
-        self.note_shared(ip, id, at);
+        note_shared(&mut self.shared_ips, ip, id, at);
         let account = &mut self.accounts[id.index()];
         account.last_seen = account.last_seen.max(at);
         remember_ip(account, ip, at);
@@ -648,19 +645,18 @@ impl Accounts {
     ) -> IpAddr {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
-        let busy_days_before = self.days.busy_before(at);
-        self.days.count(at);
         let account = &mut self.accounts[id.index()];
         let ip = resolve_ip(account, ip, at, &self.safety);
         account.last_seen = account.last_seen.max(at);
         if account.first_sent.is_none() {
             // Silent through a working day of the organisation: a weekend
             // or a holiday at the log's start silences everyone.
-            if at.as_secs() - log_start.as_secs() > baseline && busy_days_before > 0 {
+            if at.as_secs() - log_start.as_secs() > baseline && self.days.busy_before(at) > 0 {
                 account.woke_at = Some((at, log_start));
             }
             account.first_sent = Some(at);
         }
+        self.days.count(at);
         let in_hour = account.hour.add(at, 1);
         account.peak_hour.offer(in_hour, at);
         account.peak_minute.offer(account.hour.bucket_at(at), at);
@@ -1225,6 +1221,12 @@ fn refused_like_spam(stream: &Stream, config: &CompromiseConfig) -> bool {
     failures_signal(&stream.counts, config) || stream.spam_hour.is_some()
 }
 
+/// The weaker refusal signal on a stream, unless one hour of it already
+/// looked like a spam list's (the stronger signal then holds).
+fn somewhat_refused(stream: &Stream, config: &CompromiseConfig) -> bool {
+    some_refused_signal(&stream.counts, config) && stream.spam_hour.is_none()
+}
+
 fn failures_signal(counts: &Counts, config: &CompromiseConfig) -> bool {
     counts.failed_recipients >= u64::from(config.min_failed_recipients)
         && ratio(counts.failed_recipients, counts.recipients) >= config.failure_ratio
@@ -1285,11 +1287,7 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
         points::FOREIGN_FROM,
         !usual_ip,
     );
-    add(
-        some_refused_signal(&stream.counts, config) && stream.spam_hour.is_none(),
-        points::SOME_REFUSED,
-        true,
-    );
+    add(somewhat_refused(stream, config), points::SOME_REFUSED, true);
     add(burst_signal(stream, config), points::BURST, false);
     // A program sending is no evidence on the account's usual IP (a mail
     // merge), but adds to a new IP's.
@@ -1360,7 +1358,7 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
             stream.example_foreign_from.as_deref().unwrap_or("?")
         ));
     }
-    if some_refused_signal(&stream.counts, config) && stream.spam_hour.is_none() {
+    if somewhat_refused(stream, config) {
         reasons.push(format!(
             "{} of {} recipients ({:.0}%) were refused permanently (5.x.x), more than a person's own correspondents",
             c.failed_recipients,

@@ -132,8 +132,9 @@ impl Guesses {
         }
     }
 
-    /// Counts a line's failed attempts; returns failures in the sliding hour.
-    fn record(&mut self, failure: &AuthFailure<'_>) -> u32 {
+    /// Counts a line's failed attempts at `account` (the name tried, in
+    /// lower case); returns failures in the sliding hour.
+    fn record(&mut self, failure: &AuthFailure<'_>, account: Option<&str>) -> u32 {
         self.failures += u64::from(failure.attempts);
         self.last_seen = self.last_seen.max(failure.at);
         let in_hour = self.hour.add(failure.at, failure.attempts);
@@ -141,15 +142,12 @@ impl Guesses {
         if failure.kind == mailfuse_core::AuthFailureKind::UnknownUser {
             self.unknown_users += 1;
         }
-        if let Some(account) = failure.account {
-            let name = lossy(account).to_ascii_lowercase();
-            if let Some(at_account) = self.at_accounts.get_mut(name.as_str()) {
+        if let Some(name) = account {
+            if let Some(at_account) = self.at_accounts.get_mut(name) {
                 at_account.1 += u64::from(failure.attempts);
             } else if self.at_accounts.len() < MAX_ACCOUNTS_KEPT {
-                self.at_accounts.insert(
-                    name.clone().into_boxed_str(),
-                    (failure.at, u64::from(failure.attempts)),
-                );
+                self.at_accounts
+                    .insert(name.into(), (failure.at, u64::from(failure.attempts)));
             }
             self.note_account(name);
         }
@@ -167,16 +165,16 @@ impl Guesses {
     /// Counts `name` once however often it is tried: kept whole up to
     /// [`MAX_ACCOUNTS_KEPT`], then by hash; a name that fits in neither is
     /// not counted, and the count becomes "at least".
-    fn note_account(&mut self, name: String) {
-        if self.accounts.contains(name.as_str()) {
+    fn note_account(&mut self, name: &str) {
+        if self.accounts.contains(name) {
             return;
         }
         if self.accounts.len() < MAX_ACCOUNTS_KEPT {
-            self.accounts.insert(name.into_boxed_str());
+            self.accounts.insert(name.into());
             self.accounts_total += 1;
             return;
         }
-        let hash = name_hash(&name);
+        let hash = name_hash(name);
         if self.account_hashes.contains(&hash) {
             return;
         }
@@ -402,11 +400,14 @@ impl Guessing {
             Client::Host(host) => Guesser::Host(host.into()),
             Client::Unknown => return false,
         };
+        // The name tried, in lower case: once for every count it goes into.
+        let account = failure.account.map(|a| lossy(a).to_ascii_lowercase());
+        let account = account.as_deref();
         let state = self
             .guessers
             .entry(guesser.clone())
             .or_insert_with(|| Guesses::new(failure.at, line));
-        let in_hour = state.record(failure);
+        let in_hour = state.record(failure, account);
         let mut tripped = false;
         if state.tripped_at.is_none() && in_hour >= self.config.ip_failures_per_hour {
             state.tripped_at = Some(failure.at);
@@ -415,14 +416,13 @@ impl Guessing {
         }
         let alone_tripped = state.tripped_at.is_some();
         if let (Client::Ip(ip), false) = (failure.client, alone_tripped) {
-            tripped |= self.count_for_network(ip, failure, line);
+            tripped |= self.count_for_network(ip, failure, account, line);
         }
         if let Client::Ip(ip) = failure.client {
             if !self.good_ips.contains_key(&ip) {
-                let account = failure.account.map(|a| lossy(a).to_ascii_lowercase());
-                let episodes =
-                    self.spreads
-                        .on_failure(&self.config, failure, ip, account.as_deref(), line);
+                let episodes = self
+                    .spreads
+                    .on_failure(&self.config, failure, ip, account, line);
                 tripped |= !episodes.is_empty();
                 self.tripped
                     .extend(episodes.into_iter().map(TripKey::Spread));
@@ -431,7 +431,13 @@ impl Guessing {
         tripped
     }
 
-    fn count_for_network(&mut self, ip: IpAddr, failure: &AuthFailure<'_>, line: &[u8]) -> bool {
+    fn count_for_network(
+        &mut self,
+        ip: IpAddr,
+        failure: &AuthFailure<'_>,
+        account: Option<&str>,
+        line: &[u8],
+    ) -> bool {
         let network = Network::of(ip);
         let net = self
             .networks
@@ -443,7 +449,7 @@ impl Guessing {
                 ips_total: 0,
                 ips_inexact: false,
             });
-        net.guesses.record(failure);
+        net.guesses.record(failure, account);
         let in_day = net.day.add(failure.at, failure.attempts);
         if !net.ips.contains(&ip) {
             // An IP not kept cannot be told from one seen before: counting

@@ -116,12 +116,17 @@ impl Spread {
         self.failures as f64 / self.ips_total.max(1) as f64
     }
 
-    /// The incident's common part: IPs, period, failures, first line.
-    fn incident(&self, score: u32) -> Incident {
+    /// The IPs kept, in order.
+    fn sorted_ips(&self) -> Vec<IpAddr> {
         let mut ips: Vec<IpAddr> = self.ips.iter().copied().collect();
         ips.sort();
+        ips
+    }
+
+    /// The incident's common part: IPs, period, failures, first line.
+    fn incident(&self, score: u32) -> Incident {
         Incident {
-            ips,
+            ips: self.sorted_ips(),
             failed_logins: self.failures,
             score,
             evidence: vec![self.first_line.clone()],
@@ -156,7 +161,7 @@ impl Campaign {
 
     fn record(&mut self, failure: &AuthFailure<'_>, ip: IpAddr, account: Option<&str>) {
         self.spread.record(ip, failure.at, failure.attempts);
-        self.guesses.record(failure);
+        self.guesses.record(failure, account);
         if let Some(account) = account {
             let pair = pair_hash(ip, account);
             if self.pairs.len() < MAX_PAIRS {
@@ -197,14 +202,13 @@ impl Campaign {
             )
         };
         incident.reasons.insert(0, shape);
-        let common = spread.incident(incident.score);
         Incident {
             pattern: Some(if stuffing {
                 GuessingPattern::CredentialStuffing
             } else {
                 GuessingPattern::Campaign
             }),
-            ips: common.ips,
+            ips: spread.sorted_ips(),
             ..incident
         }
     }
