@@ -7,34 +7,20 @@
 mod support;
 
 use std::io;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use mailfuse_core::{AuthSuccess, Client, Delivery, DeliveryStatus, Event, Submission, Timestamp};
 use mailfuse_detect::geo::{points, GeoHistory, Place};
-use mailfuse_detect::{
-    DetectConfig, Detector, Findings, GeoConfig, GeoError, GeoLookup, IncidentKind,
-};
+use mailfuse_detect::{DetectConfig, Findings, GeoConfig, GeoError, GeoLookup, IncidentKind};
+use support::feed::{at, ip, Feed, DAY};
 use support::mmdb;
 
 const HOUR: i64 = 3600;
-const DAY: i64 = 86_400;
-/// Monday 2026-11-02 00:00 UTC.
-const START: i64 = 1_793_577_600;
 
 const PRAGUE_OFFICE: &str = "198.51.100.10";
 const BRNO_HOME: &str = "192.0.2.20";
 const BERLIN: &str = "192.0.2.200";
 const LAGOS: &str = "203.0.113.9";
-
-fn at(secs: i64) -> Timestamp {
-    Timestamp(START + secs)
-}
-
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
 
 /// Reads the tests' databases by their names, as the binary reads files.
 fn read_test_files(path: &Path) -> io::Result<Vec<u8>> {
@@ -324,73 +310,12 @@ fn a_login_verdict_carries_to_the_mail_its_ip_sends_next() {
     assert!(next_week.is_empty(), "a verdict is kept for a day");
 }
 
-/// Feeds a detector events, keeping the bytes they borrow alive.
-struct Feed {
-    detector: Detector,
-    config: DetectConfig,
-    next_queue_id: u64,
-}
-
-impl Feed {
-    fn new(geo: Option<GeoConfig>) -> Self {
-        let config = DetectConfig {
-            geoip: geo.unwrap_or_default(),
-            ..DetectConfig::default()
-        };
-        Feed {
-            detector: Detector::new(config.clone()),
-            config,
-            next_queue_id: 0,
-        }
-    }
-
-    fn login(&mut self, t: i64, client: &str, account: &str) {
-        let success = AuthSuccess {
-            at: at(t),
-            client: Client::Ip(ip(client)),
-            account: account.as_bytes(),
-            service: b"IMAP",
-        };
-        self.detector
-            .observe(&Event::AuthSuccess(success), b"IMAP login");
-    }
-
-    /// One message from `account` at `client` to one delivered recipient.
-    fn send(&mut self, t: i64, account: &str, client: &str, from: &str, rcpt: &str) {
-        self.next_queue_id += 1;
-        let qid = format!("{:08x}-{:08x}", at(t).0, self.next_queue_id);
-        let line = format!("Recv: Queue-ID: {qid}, From: <{from}>, User: {account}");
-        let submission = Submission {
-            at: at(t),
-            queue_id: qid.as_bytes(),
-            account: Some(account.as_bytes()),
-            client: Some(Client::Ip(ip(client))),
-            service: Some(b"SMTP"),
-            envelope_from: Some(from.as_bytes()),
-            recipient: Some(rcpt.as_bytes()),
-            ..Submission::default()
-        };
-        self.detector
-            .observe(&Event::Submission(submission), line.as_bytes());
-        let delivery = Delivery {
-            at: at(t + 5),
-            queue_id: qid.as_bytes(),
-            recipient: rcpt.as_bytes(),
-            status: DeliveryStatus::Delivered,
-            dsn: Some(b"2.0.0"),
-            detail: b"",
-            relay: None,
-        };
-        let line = format!("Sent: Queue-ID: {qid}, Recipient: <{rcpt}>");
-        self.detector
-            .observe(&Event::Delivery(delivery), line.as_bytes());
-    }
-
-    /// What a restart of `watch` does: through the stored form and back.
-    fn restart(&mut self) {
-        let snapshot = self.detector.snapshot().unwrap();
-        self.detector = Detector::restore(&snapshot, self.config.clone()).unwrap();
-    }
+/// A feed into a detector with `geo`'s databases, if any.
+fn feed(geo: Option<GeoConfig>) -> Feed {
+    Feed::with_config(DetectConfig {
+        geoip: geo.unwrap_or_default(),
+        ..DetectConfig::default()
+    })
 }
 
 const NOVAK: &str = "j.novak@acme.example";
@@ -399,20 +324,26 @@ const NOVAK: &str = "j.novak@acme.example";
 /// fourth morning, and an hour later forged mail from Lagos (after a login
 /// from there first, if `attacker_logs_in`).
 fn story(geo: Option<GeoConfig>, attacker_logs_in: bool, restart: bool) -> Findings {
-    let mut feed = Feed::new(geo);
+    let mut feed = feed(geo);
     for day in 0..3 {
-        feed.login(day * DAY + 8 * HOUR, PRAGUE_OFFICE, NOVAK);
+        feed.login(day * DAY + 8 * HOUR, PRAGUE_OFFICE, NOVAK, "IMAP");
         for hour in 8..17 {
             let t = day * DAY + hour * HOUR;
-            feed.send(t, NOVAK, PRAGUE_OFFICE, NOVAK, "partner@partner.example");
+            feed.send(
+                t,
+                NOVAK,
+                PRAGUE_OFFICE,
+                NOVAK,
+                &[("partner@partner.example", false)],
+            );
         }
     }
-    feed.login(3 * DAY + 9 * HOUR, PRAGUE_OFFICE, NOVAK);
+    feed.login(3 * DAY + 9 * HOUR, PRAGUE_OFFICE, NOVAK, "IMAP");
     if restart {
         feed.restart();
     }
     if attacker_logs_in {
-        feed.login(3 * DAY + 9 * HOUR + 50 * 60, LAGOS, NOVAK);
+        feed.login(3 * DAY + 9 * HOUR + 50 * 60, LAGOS, NOVAK, "IMAP");
     }
     for i in 0..40 {
         let rcpt = format!("victim{i}@aol.example");
@@ -421,7 +352,7 @@ fn story(geo: Option<GeoConfig>, attacker_logs_in: bool, restart: bool) -> Findi
             NOVAK,
             LAGOS,
             "billing@bank-secure.example",
-            &rcpt,
+            &[(&rcpt, false)],
         );
     }
     feed.detector.findings()
@@ -482,20 +413,26 @@ fn mail_from_nigeria_an_hour_after_a_prague_login_names_the_country_and_the_trav
 #[test]
 fn a_stream_without_other_signals_trips_on_geo_evidence_it_would_not_without() {
     let quiet = |geo: Option<GeoConfig>| {
-        let mut feed = Feed::new(geo);
+        let mut feed = feed(geo);
         for day in 0..3 {
             feed.send(
                 day * DAY + 9 * HOUR,
                 NOVAK,
                 PRAGUE_OFFICE,
                 NOVAK,
-                "partner@partner.example",
+                &[("partner@partner.example", false)],
             );
         }
-        feed.login(3 * DAY + 9 * HOUR, PRAGUE_OFFICE, NOVAK);
+        feed.login(3 * DAY + 9 * HOUR, PRAGUE_OFFICE, NOVAK, "IMAP");
         for i in 0..25 {
             let rcpt = format!("friend{i}@gmail.example");
-            feed.send(3 * DAY + 10 * HOUR + i * 60, NOVAK, LAGOS, NOVAK, &rcpt);
+            feed.send(
+                3 * DAY + 10 * HOUR + i * 60,
+                NOVAK,
+                LAGOS,
+                NOVAK,
+                &[(&rcpt, false)],
+            );
         }
         feed.detector.findings()
     };

@@ -3,103 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
-use std::net::IpAddr;
+#[path = "support/feed.rs"]
+mod feed;
 
-use mailfuse_core::{
-    AuthFailure, AuthFailureKind, AuthSuccess, Client, Delivery, DeliveryStatus, Event, Submission,
-    Timestamp,
-};
-use mailfuse_detect::{DetectConfig, Detector, Findings, GuessingPattern, Incident, IncidentKind};
+use feed::{at, ip, Feed, DAY};
+use mailfuse_detect::{DetectConfig, Findings, GuessingPattern, Incident, IncidentKind};
 
-const DAY: i64 = 86_400;
-/// Monday 2026-11-02 00:00 UTC.
-const START: i64 = 1_793_577_600;
-
-fn at(secs: i64) -> Timestamp {
-    Timestamp(START + secs)
+/// The scenarios' shared stories, told through the feed.
+trait Stories {
+    fn office_week(&mut self);
+    fn seed_story_with_restarts(&mut self, restart_every: Option<usize>);
 }
 
-fn ip(s: &str) -> IpAddr {
-    s.parse().unwrap()
-}
-
-/// Feeds events and keeps the byte strings they borrow alive.
-struct Feed {
-    detector: Detector,
-    next_queue_id: u64,
-}
-
-impl Feed {
-    fn new() -> Self {
-        Feed {
-            detector: Detector::default(),
-            next_queue_id: 0,
-        }
-    }
-
-    /// One message from `account` at `ip` with envelope `from` to `rcpts`,
-    /// each recipient's fate given (true = refused permanently).
-    fn send(&mut self, t: i64, account: &str, client: &str, from: &str, rcpts: &[(&str, bool)]) {
-        self.next_queue_id += 1;
-        let qid = format!("{:08x}-{:08x}", at(t).0, self.next_queue_id);
-        let line = format!("Recv: Queue-ID: {qid}, From: <{from}>, User: {account}");
-        let submission = Submission {
-            at: at(t),
-            queue_id: qid.as_bytes(),
-            account: Some(account.as_bytes()),
-            client: Some(Client::Ip(ip(client))),
-            service: Some(b"SMTP"),
-            envelope_from: Some(from.as_bytes()),
-            recipient: rcpts.first().map(|(r, _)| r.as_bytes()),
-            ..Submission::default()
-        };
-        self.detector
-            .observe(&Event::Submission(submission), line.as_bytes());
-        for (rcpt, failed) in rcpts {
-            let delivery = Delivery {
-                at: at(t + 5),
-                queue_id: qid.as_bytes(),
-                recipient: rcpt.as_bytes(),
-                status: if *failed {
-                    DeliveryStatus::Failed
-                } else {
-                    DeliveryStatus::Delivered
-                },
-                dsn: Some(if *failed { b"5.1.1" } else { b"2.0.0" }),
-                detail: b"",
-                relay: None,
-            };
-            let line = format!("Sent: Queue-ID: {qid}, Recipient: <{rcpt}>");
-            self.detector
-                .observe(&Event::Delivery(delivery), line.as_bytes());
-        }
-    }
-
-    fn fail_login(&mut self, t: i64, client: &str, account: Option<&str>) {
-        let failure = AuthFailure {
-            at: at(t),
-            client: Client::Ip(ip(client)),
-            account: account.map(str::as_bytes),
-            service: b"SMTP",
-            kind: AuthFailureKind::BadPassword,
-            attempts: 1,
-        };
-        let line = format!("Failed SMTP login from {client}");
-        self.detector
-            .observe(&Event::AuthFailure(failure), line.as_bytes());
-    }
-
-    fn login(&mut self, t: i64, client: &str, account: &str, service: &str) {
-        let success = AuthSuccess {
-            at: at(t),
-            client: Client::Ip(ip(client)),
-            account: account.as_bytes(),
-            service: service.as_bytes(),
-        };
-        self.detector
-            .observe(&Event::AuthSuccess(success), b"audit");
-    }
-
+impl Stories for Feed {
     /// Three ordinary working days for a few office users, to give the
     /// detector a baseline.
     fn office_week(&mut self) {
@@ -118,17 +34,6 @@ impl Feed {
                 }
             }
         }
-    }
-
-    fn findings(&self) -> Findings {
-        self.detector.findings()
-    }
-
-    /// What a restart of `watch` does: the state goes through its stored
-    /// form and comes back.
-    fn restart(&mut self) {
-        let snapshot = self.detector.snapshot().expect("snapshot");
-        self.detector = Detector::restore(&snapshot, DetectConfig::default()).expect("restore");
     }
 
     fn seed_story_with_restarts(&mut self, restart_every: Option<usize>) {
@@ -553,10 +458,7 @@ fn the_servers_own_address_is_attributed_like_loopback() {
         ),
         ..DetectConfig::default()
     };
-    let mut feed = Feed {
-        detector: Detector::new(config),
-        next_queue_id: 0,
-    };
+    let mut feed = Feed::with_config(config);
     feed.login(100, "198.51.100.7", "eva@acme.example", "webmail");
     feed.send(
         200,
