@@ -3,18 +3,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
+#[path = "support/run.rs"]
+mod run;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use serde_json::Value;
+use run::mailfuse;
 
-fn mailfuse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailfuse"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mailfuse runs")
-}
+use serde_json::Value;
 
 fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kerio")

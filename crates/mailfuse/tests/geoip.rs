@@ -5,22 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
+#[path = "support/run.rs"]
+mod run;
+
 #[path = "../../detect/tests/support/mmdb.rs"]
 mod mmdb;
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
+
+use run::mailfuse;
 
 use serde_json::Value;
-
-fn mailfuse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailfuse"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mailfuse runs")
-}
 
 /// A Kerio log of l.kral working three days from the Prague office, a
 /// Prague login on the fourth morning and, an hour later, forged mail in

@@ -4,22 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
+#[path = "support/run.rs"]
+mod run;
+
 #[path = "support/browser.rs"]
 mod browser;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+
+use run::mailfuse;
 
 use browser::{screenshot_path, Browser};
-
-fn mailfuse(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_mailfuse"))
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mailfuse runs")
-}
 
 fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/kerio")
