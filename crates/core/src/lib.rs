@@ -10,6 +10,7 @@
 
 pub mod event;
 pub mod net;
+pub mod rows;
 pub mod safety;
 pub mod text;
 pub mod time;

@@ -14,6 +14,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use mailfuse_core::net::is_internal;
+use mailfuse_core::rows::{Rows, RowsOf, TrackedMap, TrackedVec};
 use mailfuse_core::safety::Safety;
 use mailfuse_core::Timestamp;
 use rustc_hash::FxHashMap;
@@ -456,8 +457,8 @@ pub struct Accounts {
     /// Which addresses are this server; set from the configuration.
     #[serde(skip)]
     safety: Safety,
-    ids: FxHashMap<Box<[u8]>, AccountId>,
-    accounts: Vec<Account>,
+    ids: TrackedMap<Box<[u8]>, AccountId>,
+    accounts: TrackedVec<Account>,
     /// Renamed and defaulted when reasons came in, so that snapshots from
     /// before still restore (their plain set is skipped; the logins'
     /// domains are taken again by [`Accounts::set_config`]).
@@ -476,7 +477,7 @@ pub struct Accounts {
     /// [`SHARED_BY`]): the organisation's own networks (an office NAT) are
     /// used by many accounts.
     #[serde(default)]
-    shared_ips: FxHashMap<IpAddr, SharedIp>,
+    shared_ips: TrackedMap<IpAddr, SharedIp>,
     /// Reused buffer for lower-casing names without allocating.
     #[serde(skip)]
     scratch: Vec<u8>,
@@ -520,7 +521,7 @@ impl Accounts {
         if !config.local_domains.is_empty() {
             self.local = LocalDomains::configured(&config.local_domains);
         } else {
-            for account in &self.accounts {
+            for account in self.accounts.iter() {
                 if let Some(domain) = &account.domain {
                     self.local.note_login_domain(domain);
                 }
@@ -530,6 +531,15 @@ impl Accounts {
             }
         }
         self.config = config;
+    }
+
+    /// The tracked collections, for saving and loading rows.
+    pub fn rows(&mut self) -> RowsOf<'_> {
+        vec![
+            ("account_ids", &mut self.ids as &mut dyn Rows),
+            ("accounts", &mut self.accounts),
+            ("shared_ips", &mut self.shared_ips),
+        ]
     }
 
     /// The id of `login` (case-insensitive), registering it if new.
@@ -577,16 +587,19 @@ impl Accounts {
     /// `domain` (lower-case) was found local: messages counted with a
     /// foreign From of it are taken back out of the foreign counts.
     fn forgive(&mut self, domain: &[u8]) {
-        for account in &mut self.accounts {
+        self.accounts.update_each(|account| {
             let n = untally(&mut account.foreign_tally, domain);
             account.totals.foreign_from_messages =
                 account.totals.foreign_from_messages.saturating_sub(n);
+            let mut changed = n > 0;
             for stream in &mut account.streams {
                 let n = untally(&mut stream.foreign_tally, domain);
                 stream.counts.foreign_from_messages =
                     stream.counts.foreign_from_messages.saturating_sub(n);
+                changed |= n > 0;
             }
-        }
+            changed
+        });
     }
 
     /// Notes a service the account submitted mail through (SMTP, webmail,
@@ -1131,7 +1144,7 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 
 /// Notes that account `id` used `ip` at `at` (see [`SharedIp`]).
 fn note_shared(
-    shared_ips: &mut FxHashMap<IpAddr, SharedIp>,
+    shared_ips: &mut TrackedMap<IpAddr, SharedIp>,
     ip: IpAddr,
     id: AccountId,
     at: Timestamp,

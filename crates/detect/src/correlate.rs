@@ -22,15 +22,15 @@
 //! before its copy is logged is not recognised (the hop then counts as a
 //! delivery, and the copy as a message of its own).
 
-use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use mailfuse_core::net::parse_ip;
+use mailfuse_core::rows::{Rows, RowsOf, TrackedMap};
 use mailfuse_core::{Delivery, DeliveryStatus, Timestamp};
 use memchr::{memchr, memmem};
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHasher;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
 
@@ -291,12 +291,18 @@ pub struct Lifetimes {
 }
 
 /// Open messages by queue id, forgotten once settled and quiet, or too old.
+///
+/// The messages and aliases are saved as rows (`mailfuse_core::rows`); the
+/// queues of what to forget when are rebuilt from them after a restore
+/// ([`MessageTable::rebuild_queues`]), so a save never writes them.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MessageTable {
-    open: FxHashMap<QueueKey, OpenMessage>,
+    open: TrackedMap<QueueKey, OpenMessage>,
     /// Queue ids in order of first sighting, for the time to live.
+    #[serde(skip)]
     by_age: VecDeque<(Timestamp, QueueKey)>,
     /// Queue ids of messages found settled, by the time they were.
+    #[serde(skip)]
     settled: VecDeque<(Timestamp, QueueKey)>,
     lifetimes: Lifetimes,
     expired: u64,
@@ -304,8 +310,8 @@ pub struct MessageTable {
     /// original's id, with when the hop was seen (forgotten after the time
     /// to live).
     #[serde(default)]
-    aliases: FxHashMap<QueueKey, (QueueKey, Timestamp)>,
-    #[serde(default)]
+    aliases: TrackedMap<QueueKey, (QueueKey, Timestamp)>,
+    #[serde(skip)]
     aliases_by_age: VecDeque<(Timestamp, QueueKey)>,
 }
 
@@ -313,14 +319,41 @@ impl MessageTable {
     /// A table that forgets messages after `lifetimes`.
     pub fn new(lifetimes: Lifetimes) -> Self {
         MessageTable {
-            open: FxHashMap::default(),
+            open: TrackedMap::default(),
             by_age: VecDeque::new(),
             settled: VecDeque::new(),
             lifetimes,
             expired: 0,
-            aliases: FxHashMap::default(),
+            aliases: TrackedMap::default(),
             aliases_by_age: VecDeque::new(),
         }
+    }
+
+    /// The tracked collections, for saving and loading rows.
+    pub fn rows(&mut self) -> RowsOf<'_> {
+        vec![
+            ("messages", &mut self.open as &mut dyn Rows),
+            ("message_aliases", &mut self.aliases),
+        ]
+    }
+
+    /// Rebuilds the queues of what to forget when from the open messages
+    /// and aliases (after a restore: they are not saved).
+    pub fn rebuild_queues(&mut self) {
+        let mut by_age: Vec<_> = self.open.iter().map(|(k, m)| (m.first_seen, *k)).collect();
+        by_age.sort_unstable_by_key(|&(at, _)| at);
+        self.by_age = by_age.into();
+        let mut settled: Vec<_> = self
+            .open
+            .iter()
+            .filter(|(_, m)| m.is_settled())
+            .map(|(k, m)| (m.last_seen, *k))
+            .collect();
+        settled.sort_unstable_by_key(|&(at, _)| at);
+        self.settled = settled.into();
+        let mut aliases: Vec<_> = self.aliases.iter().map(|(k, &(_, at))| (at, *k)).collect();
+        aliases.sort_unstable_by_key(|&(at, _)| at);
+        self.aliases_by_age = aliases.into();
     }
 
     /// The key of `queue_id`, or of the original message when it is a
@@ -486,10 +519,12 @@ impl MessageTable {
             self.settled.pop_front();
             // Forget it unless a line came since (it was then noted again,
             // or is no longer settled).
-            if let Entry::Occupied(open) = self.open.entry(key) {
-                if open.get().last_seen == settled_at && open.get().is_settled() {
-                    open.remove();
-                }
+            if self
+                .open
+                .get(&key)
+                .is_some_and(|m| m.last_seen == settled_at && m.is_settled())
+            {
+                self.open.remove(&key);
             }
         }
         while let Some(&(seen, alias)) = self.aliases_by_age.front() {
@@ -507,11 +542,13 @@ impl MessageTable {
             }
             self.by_age.pop_front();
             // The id may since have been removed, or reused by a newer message.
-            if let Entry::Occupied(open) = self.open.entry(key) {
-                if open.get().first_seen == first_seen {
-                    open.remove();
-                    self.expired += 1;
-                }
+            if self
+                .open
+                .get(&key)
+                .is_some_and(|m| m.first_seen == first_seen)
+            {
+                self.open.remove(&key);
+                self.expired += 1;
             }
         }
     }

@@ -35,6 +35,7 @@ pub mod window;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use mailfuse_core::rows::{self, RowChange, RowsOf};
 use mailfuse_core::safety::Safety;
 use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -107,6 +108,34 @@ impl Default for DetectConfig {
 #[derive(Debug, thiserror::Error)]
 #[error("detector state: {0}")]
 pub struct SnapshotError(String);
+
+/// What changed in a detector since its last save ([`Detector::changes`]).
+#[derive(Debug)]
+pub struct Changes {
+    /// The state apart from its keyed collections, whole.
+    pub rest: Vec<u8>,
+    /// A row per entry of a keyed collection changed or removed.
+    pub rows: Vec<RowChange>,
+}
+
+/// Puts saved rows back into a detector being restored
+/// ([`Detector::restore_rows`]).
+pub struct RowLoader<'a> {
+    rows: RowsOf<'a>,
+}
+
+impl RowLoader<'_> {
+    /// Puts back one row of collection `map`.
+    pub fn load(&mut self, map: &str, key: &[u8], value: &[u8]) -> Result<(), SnapshotError> {
+        let (name, rows) = self
+            .rows
+            .iter_mut()
+            .find(|(name, _)| *name == map)
+            .ok_or_else(|| SnapshotError(format!("rows of an unknown collection {map:?}")))?;
+        rows.load(name, key, value)
+            .map_err(|e| SnapshotError(e.to_string()))
+    }
+}
 
 /// Counters of what the detector was fed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -452,8 +481,7 @@ impl Detector {
     }
 
     /// The detector's whole state (windows, open messages, accounts, what
-    /// was handed out), for [`Detector::restore`]: `watch` stores it with
-    /// its read positions so a restart goes on exactly where it stopped.
+    /// was handed out), for [`Detector::restore`].
     pub fn snapshot(&self) -> Result<Vec<u8>, SnapshotError> {
         rmp_serde::to_vec_named(self).map_err(|e| SnapshotError(e.to_string()))
     }
@@ -461,18 +489,109 @@ impl Detector {
     /// A detector in the state `snapshot` saved, with `config`'s thresholds
     /// (the configuration may have changed since).
     pub fn restore(snapshot: &[u8], config: DetectConfig) -> Result<Self, SnapshotError> {
-        let mut detector: Detector =
+        let detector: Detector =
             rmp_serde::from_slice(snapshot).map_err(|e| SnapshotError(e.to_string()))?;
-        detector.messages.set_lifetimes(Lifetimes {
+        Ok(detector.configured(config))
+    }
+
+    /// The counters of a saved state (whole, or its rest beside rows),
+    /// without restoring the rest of it: what `status` shows.
+    pub fn saved_stats(saved: &[u8]) -> Result<Stats, SnapshotError> {
+        #[derive(Deserialize)]
+        struct StatsOnly {
+            stats: Stats,
+        }
+        let only: StatsOnly =
+            rmp_serde::from_slice(saved).map_err(|e| SnapshotError(e.to_string()))?;
+        Ok(only.stats)
+    }
+
+    /// `self` restored, with `config`'s thresholds and what is derived
+    /// rather than saved rebuilt.
+    fn configured(mut self, config: DetectConfig) -> Self {
+        self.messages.set_lifetimes(Lifetimes {
             ttl_secs: config.message_ttl_secs,
             settled_grace_secs: config.settled_grace_secs,
         });
-        detector.accounts.set_config(config.compromise);
-        detector.accounts.set_safety(config.safety.clone());
-        detector.accounts.set_geo(config.geoip.lookup);
-        detector.safety = config.safety;
-        detector.guessing.set_config(config.guessing);
-        detector.limits.set_rules(&config.limits);
+        self.messages.rebuild_queues();
+        self.accounts.set_config(config.compromise);
+        self.accounts.set_safety(config.safety.clone());
+        self.accounts.set_geo(config.geoip.lookup);
+        self.safety = config.safety;
+        self.guessing.set_config(config.guessing);
+        self.limits.set_rules(&config.limits);
+        self
+    }
+
+    /// The keyed collections (open messages, accounts, guessing IPs and
+    /// networks, limit windows), each under its row name.
+    fn rows(&mut self) -> RowsOf<'_> {
+        let mut rows = self.messages.rows();
+        rows.extend(self.accounts.rows());
+        rows.extend(self.guessing.rows());
+        rows.extend(self.limits.rows());
+        rows
+    }
+
+    /// Starts noting what changes, for [`Detector::changes`]: `watch`
+    /// saves only that. Everything held now counts as changed, so the
+    /// first save writes it all.
+    pub fn track_changes(&mut self) {
+        for (_, rows) in self.rows() {
+            rows.track();
+        }
+    }
+
+    /// What changed since the last [`Detector::changes_saved`]: the state
+    /// apart from its keyed collections (small: counters, what was handed
+    /// out, bounded lists), and a row for each entry changed or removed.
+    pub fn changes(&mut self) -> Result<Changes, SnapshotError> {
+        let rest = rows::apart(|| rmp_serde::to_vec_named(&*self))
+            .map_err(|e| SnapshotError(e.to_string()))?;
+        let mut changed = Vec::new();
+        for (name, rows) in self.rows() {
+            rows.changes(name, &mut changed)
+                .map_err(|e| SnapshotError(e.to_string()))?;
+        }
+        Ok(Changes {
+            rest,
+            rows: changed,
+        })
+    }
+
+    /// How many entries each keyed collection holds, by row name: what
+    /// memory and the saved state grow with.
+    pub fn entries(&mut self) -> Vec<(&'static str, usize)> {
+        self.rows()
+            .into_iter()
+            .map(|(name, rows)| (name, rows.len()))
+            .collect()
+    }
+
+    /// The last [`Detector::changes`] are durable: forget them.
+    pub fn changes_saved(&mut self) {
+        for (_, rows) in self.rows() {
+            rows.saved();
+        }
+    }
+
+    /// A detector from the rest of its state saved by
+    /// [`Detector::changes`] and its rows, which `rows` hands to the
+    /// loader it is given (each collection's rows in key order), with
+    /// `config`'s thresholds; it notes changes from here on.
+    pub fn restore_rows<E: From<SnapshotError>>(
+        rest: &[u8],
+        config: DetectConfig,
+        rows: impl FnOnce(&mut RowLoader<'_>) -> Result<(), E>,
+    ) -> Result<Self, E> {
+        let mut detector: Detector =
+            rmp_serde::from_slice(rest).map_err(|e| SnapshotError(e.to_string()))?;
+        rows(&mut RowLoader {
+            rows: detector.rows(),
+        })?;
+        let mut detector = detector.configured(config);
+        detector.track_changes();
+        detector.changes_saved();
         Ok(detector)
     }
 

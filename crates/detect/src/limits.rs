@@ -12,10 +12,10 @@
 
 use std::net::IpAddr;
 
+use mailfuse_core::rows::{Rows, RowsOf, TrackedMap};
 use mailfuse_core::time::duration_words;
 use mailfuse_core::Timestamp;
 use mailfuse_limits::{Counting, Level, Limit, LimitRules, Limiter, Sent, Standing, Usage};
-use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::account_id::AccountId;
@@ -166,7 +166,7 @@ impl Crossing {
 pub struct Limits {
     /// The counts (its rules are set from the configuration, not stored).
     limiter: Limiter,
-    accounts: FxHashMap<AccountId, Account>,
+    accounts: TrackedMap<AccountId, Account>,
     /// Incidents in the order they tripped.
     crossings: Vec<Crossing>,
     /// When to forget the accounts idle for longer than the longest window.
@@ -178,6 +178,13 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// The tracked collections, for saving and loading rows.
+    pub fn rows(&mut self) -> RowsOf<'_> {
+        let mut rows: RowsOf<'_> = vec![("limit_accounts", &mut self.accounts as &mut dyn Rows)];
+        rows.extend(self.limiter.rows());
+        rows
+    }
+
     /// A detector with `rules`' limits; none: off, and it costs nothing.
     pub fn new(rules: &LimitRules) -> Self {
         let mut limits = Limits::default();
@@ -305,7 +312,7 @@ impl Limits {
         let idle_before = at.as_secs().saturating_sub(longest);
         self.limiter.prune(at.as_secs());
         self.accounts
-            .retain(|_, account| account.last_seen.as_secs() > idle_before);
+            .retain_unchanged(|_, account| account.last_seen.as_secs() > idle_before);
         self.next_sweep = Some(Timestamp(at.as_secs().saturating_add(longest)));
     }
 

@@ -10,6 +10,10 @@ use mailfuse_core::{Client, Delivery, DeliveryStatus, Event, Submission, Timesta
 use mailfuse_detect::{DetectConfig, Detector, Incident, IncidentKind, LimitRules, LimitsConfig};
 use mailfuse_limits::{Override, WindowLimit};
 
+#[path = "support/saved.rs"]
+mod saved;
+use saved::Saved;
+
 /// Monday 2026-11-02 00:00 UTC.
 const START: i64 = 1_793_577_600;
 const HOUR: i64 = 3600;
@@ -53,18 +57,23 @@ struct Feed {
     detector: Detector,
     config: DetectConfig,
     queue_ids: u64,
-    /// Restart (snapshot and restore) before every this many messages.
+    /// Restart (save what changed, restore from what is saved) before
+    /// every this many messages.
     restart_every: Option<u64>,
+    saved: Saved,
 }
 
 impl Feed {
     fn new(limits: LimitsConfig) -> Self {
         let config = config(limits);
+        let mut detector = Detector::new(config.clone());
+        detector.track_changes();
         Feed {
-            detector: Detector::new(config.clone()),
+            detector,
             config,
             queue_ids: 0,
             restart_every: None,
+            saved: Saved::default(),
         }
     }
 
@@ -74,8 +83,7 @@ impl Feed {
             .restart_every
             .is_some_and(|n| self.queue_ids.is_multiple_of(n))
         {
-            let snapshot = self.detector.snapshot().unwrap();
-            self.detector = Detector::restore(&snapshot, self.config.clone()).unwrap();
+            self.saved.restart(&mut self.detector, &self.config);
         }
         format!("{:08X}", self.queue_ids)
     }

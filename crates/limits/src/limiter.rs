@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 
-use rustc_hash::FxHashMap;
+use mailfuse_core::rows::{Rows, RowsOf, TrackedMap};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{normalize, Counting, Limit, LimitRules};
@@ -269,15 +269,20 @@ pub struct Usage {
 pub struct Limiter {
     #[serde(skip)]
     rules: LimitRules,
-    keys: FxHashMap<Box<str>, KeyState>,
+    keys: TrackedMap<Box<str>, KeyState>,
 }
 
 impl Limiter {
+    /// The tracked collections, for saving and loading rows.
+    pub fn rows(&mut self) -> RowsOf<'_> {
+        vec![("limit_keys", &mut self.keys as &mut dyn Rows)]
+    }
+
     /// A limiter applying `rules`, with no counts yet.
     pub fn new(rules: LimitRules) -> Self {
         Limiter {
             rules,
-            keys: FxHashMap::default(),
+            keys: TrackedMap::default(),
         }
     }
 
@@ -303,7 +308,7 @@ impl Limiter {
     /// Takes back the counts of a saved limiter (deserialized, so without
     /// rules) under this one's rules.
     pub fn restore(&mut self, saved: Limiter) {
-        for (key, state) in saved.keys {
+        for (key, state) in saved.keys.into_map() {
             self.keys.insert(key, state);
         }
         self.set_rules(self.rules.clone());
@@ -322,7 +327,7 @@ impl Limiter {
         let Some(limits) = self.rules.limits_of(&key) else {
             return Verdict::Allowed;
         };
-        match self.keys.get_mut(key.as_ref()) {
+        match self.keys.get_mut_expiring(key.as_ref()) {
             Some(state) => {
                 let now = now.max(state.last_seen);
                 let held = state.windows.iter_mut().map(|window| {
@@ -455,12 +460,12 @@ impl Limiter {
     /// seconds have left, so forgetting them changes no verdict.
     pub fn prune(&mut self, now: i64) {
         self.keys
-            .retain(|_, state| within(now, state.last_seen, state.longest_window()));
+            .retain_unchanged(|_, state| within(now, state.last_seen, state.longest_window()));
     }
 
     /// What each limit of `key` holds at `now`, in configured order.
     pub fn usage(&mut self, key: &str, now: i64) -> Vec<(Limit, u64)> {
-        let Some(state) = self.keys.get_mut(normalize(key).as_ref()) else {
+        let Some(state) = self.keys.get_mut_expiring(normalize(key).as_ref()) else {
             return Vec::new();
         };
         let now = now.max(state.last_seen);

@@ -218,7 +218,7 @@ fn open_store(config: &Config) -> Result<mailfuse_store::Store> {
 fn status(args: &StatusArgs) -> Result<ExitCode> {
     let config = load_config(&args.config)?;
     let store = open_store(&config)?;
-    let status = output::status::Status::read(&store, &config.detect, args.recent)?;
+    let status = output::status::Status::read(&store, args.recent)?;
     with_output(None, |out| match args.format {
         cli::Format::Text => output::status::write_text(out, &status),
         cli::Format::Json => output::status::write_json(out, &status),

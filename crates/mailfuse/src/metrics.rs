@@ -17,6 +17,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use tracing::{error, info};
 
@@ -30,6 +31,11 @@ pub const PREFIX: &str = "mailfuse";
 struct LineLabels {
     format: &'static str,
     outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CollectionLabel {
+    collection: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -70,6 +76,13 @@ pub struct WatchMetrics {
     pub respond: RespondMetrics,
     pub locks: Gauge,
     pub blocks: Gauge,
+    /// How long each save of the state took.
+    save_seconds: Histogram,
+    /// Rows of the detector's state written (changed or removed entries).
+    rows_saved: Counter,
+    /// Entries the detector holds, by collection: what its memory and
+    /// its saved state grow with.
+    entries: Family<CollectionLabel, Gauge>,
 }
 
 /// One format's line counters, resolved once per followed file.
@@ -96,6 +109,10 @@ impl Default for WatchMetrics {
             respond: RespondMetrics::default(),
             locks: Gauge::default(),
             blocks: Gauge::default(),
+            // 1 ms to about 16 s.
+            save_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            rows_saved: Counter::default(),
+            entries: Family::default(),
         }
     }
 }
@@ -117,7 +134,35 @@ impl WatchMetrics {
         self.respond.register(&mut registry);
         registry.register("locks", "Accounts locked now", self.locks.clone());
         registry.register("blocks", "IPs blocked now", self.blocks.clone());
+        registry.register(
+            "state_save_seconds",
+            "How long each save of the state took",
+            self.save_seconds.clone(),
+        );
+        registry.register(
+            "state_rows_saved",
+            "Rows of the detector's state written by the saves (changed or removed entries)",
+            self.rows_saved.clone(),
+        );
+        registry.register(
+            "detector_entries",
+            "Entries the detector holds, by collection",
+            self.entries.clone(),
+        );
         registry
+    }
+
+    /// Counts a save of `rows` rows that took `seconds`, and how many
+    /// entries each collection of the detector holds now.
+    pub fn saved(&self, seconds: f64, rows: usize, entries: &[(&'static str, usize)]) {
+        self.save_seconds.observe(seconds);
+        self.rows_saved.inc_by(rows as u64);
+        for &(collection, count) in entries {
+            let count = i64::try_from(count).unwrap_or(i64::MAX);
+            self.entries
+                .get_or_create(&CollectionLabel { collection })
+                .set(count);
+        }
     }
 
     /// The line counters of `format` (`unknown` until a file shows one).

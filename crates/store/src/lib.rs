@@ -18,13 +18,14 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use mailfuse_core::rows::RowChange;
 use mailfuse_core::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// The schema, one step per version (SQLite's `user_version` counts the
 /// steps applied): a database written by an older mailfuse gets the steps
 /// it lacks, in order; never change a step once released.
-const MIGRATIONS: [&str; 2] = [SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: [&str; 3] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE progress (
@@ -86,6 +87,19 @@ CREATE TABLE senders (
 );
 ";
 
+/// Version 3: the detector's keyed state (accounts, IPs, networks, open
+/// messages) as one row per entry, so a save writes only the entries that
+/// changed; `progress.detector` then holds the rest of its state.
+const SCHEMA_V3: &str = "
+ALTER TABLE progress ADD COLUMN rows INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE detector_rows (
+    map TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (map, key)
+) WITHOUT ROWID;
+";
+
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -117,10 +131,13 @@ type Result<T> = std::result::Result<T, StoreError>;
 pub struct Progress {
     /// The wall-clock time of the save (UTC seconds), not a log time.
     pub saved_at: Timestamp,
-    /// The detector's snapshot.
+    /// The detector's state: whole, or with `rows` its rest apart from
+    /// the rows saved beside it ([`Store::detector_rows`]).
     pub detector: Vec<u8>,
     /// The followers' checkpoints, as JSON (the caller's format).
     pub positions: String,
+    /// The detector's keyed collections are saved as rows.
+    pub rows: bool,
 }
 
 /// An incident as stored.
@@ -276,17 +293,40 @@ impl Store {
         Ok(Store { conn })
     }
 
-    /// Saves the detector's state and the read positions, together.
-    pub fn save_progress(&mut self, progress: &Progress) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO progress (id, saved_at, detector, positions) VALUES (1, ?1, ?2, ?3)
-             ON CONFLICT (id) DO UPDATE SET saved_at = ?1, detector = ?2, positions = ?3",
+    /// Saves the detector's state, its changed rows and the read positions,
+    /// together (one transaction): after a crash the store holds the state
+    /// as of one save, never part of one. A whole state (`progress.rows`
+    /// false) replaces every row.
+    pub fn save_progress(&mut self, progress: &Progress, rows: &[RowChange]) -> Result<()> {
+        let transaction = self.conn.transaction()?;
+        if !progress.rows {
+            transaction.execute("DELETE FROM detector_rows", [])?;
+        }
+        {
+            let mut upsert = transaction.prepare_cached(
+                "INSERT INTO detector_rows (map, key, value) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (map, key) DO UPDATE SET value = ?3",
+            )?;
+            let mut delete = transaction
+                .prepare_cached("DELETE FROM detector_rows WHERE map = ?1 AND key = ?2")?;
+            for row in rows {
+                match &row.value {
+                    Some(value) => upsert.execute(params![row.map, row.key, value])?,
+                    None => delete.execute(params![row.map, row.key])?,
+                };
+            }
+        }
+        transaction.execute(
+            "INSERT INTO progress (id, saved_at, detector, positions, rows) VALUES (1, ?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET saved_at = ?1, detector = ?2, positions = ?3, rows = ?4",
             params![
                 progress.saved_at.as_secs(),
                 progress.detector,
-                progress.positions
+                progress.positions,
+                progress.rows
             ],
         )?;
+        transaction.commit()?;
         Ok(())
     }
 
@@ -295,17 +335,48 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT saved_at, detector, positions FROM progress WHERE id = 1",
+                "SELECT saved_at, detector, positions, rows FROM progress WHERE id = 1",
                 [],
                 |row| {
                     Ok(Progress {
                         saved_at: Timestamp(row.get(0)?),
                         detector: row.get(1)?,
                         positions: row.get(2)?,
+                        rows: row.get(3)?,
                     })
                 },
             )
             .optional()?)
+    }
+
+    /// Hands every saved detector row to `each` (collection name, key,
+    /// value), by collection and then key, bytewise: a vector's rows come
+    /// in index order.
+    pub fn detector_rows<E: From<StoreError>>(
+        &self,
+        mut each: impl FnMut(&str, &[u8], &[u8]) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
+        let mut select = self
+            .conn
+            .prepare("SELECT map, key, value FROM detector_rows ORDER BY map, key")
+            .map_err(StoreError::from)?;
+        let mut rows = select.query([]).map_err(StoreError::from)?;
+        while let Some(row) = rows.next().map_err(StoreError::from)? {
+            let map = row
+                .get_ref(0)
+                .and_then(|v| Ok(v.as_str()?))
+                .map_err(StoreError::from)?;
+            let key = row
+                .get_ref(1)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(StoreError::from)?;
+            let value = row
+                .get_ref(2)
+                .and_then(|v| Ok(v.as_blob()?))
+                .map_err(StoreError::from)?;
+            each(map, key, value)?;
+        }
+        Ok(())
     }
 
     /// Saves `data` under `name`, replacing what was saved before.

@@ -39,23 +39,85 @@ fn progress_survives_reopening_the_file() {
         saved_at: Timestamp(42),
         detector: vec![0, 159, 255],
         positions: r#"[{"offset":7}]"#.to_string(),
+        rows: false,
     };
     {
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.progress().unwrap(), None);
-        store.save_progress(&saved).unwrap();
+        store.save_progress(&saved, &[]).unwrap();
         let newer = Progress {
             saved_at: Timestamp(43),
             ..saved.clone()
         };
-        store.save_progress(&newer).unwrap();
+        store.save_progress(&newer, &[]).unwrap();
     }
     let store = Store::open(&path).unwrap();
     let loaded = store.progress().unwrap().unwrap();
     assert_eq!(
-        (loaded.saved_at, loaded.detector),
-        (Timestamp(43), saved.detector)
+        (loaded.saved_at, loaded.detector, loaded.rows),
+        (Timestamp(43), saved.detector, false)
     );
+}
+
+fn row(map: &'static str, key: &[u8], value: Option<&[u8]>) -> RowChange {
+    RowChange {
+        map,
+        key: key.to_vec(),
+        value: value.map(<[u8]>::to_vec),
+    }
+}
+
+fn all_rows(store: &Store) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+    let mut rows = Vec::new();
+    store
+        .detector_rows(|map, key, value| -> Result<()> {
+            rows.push((map.to_string(), key.to_vec(), value.to_vec()));
+            Ok(())
+        })
+        .unwrap();
+    rows
+}
+
+#[test]
+fn detector_rows_are_upserted_deleted_and_read_back_in_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let progress = Progress {
+        saved_at: Timestamp(1),
+        detector: vec![1],
+        positions: "[]".to_string(),
+        rows: true,
+    };
+    {
+        let mut store = Store::open(&path).unwrap();
+        let first = [
+            row("accounts", &[0, 0, 1, 0], Some(b"b")),
+            row("accounts", &[0, 0, 0, 2], Some(b"a")),
+            row("ips", b"x", Some(b"1")),
+        ];
+        store.save_progress(&progress, &first).unwrap();
+        let second = [
+            row("ips", b"x", None),
+            row("accounts", &[0, 0, 0, 2], Some(b"a2")),
+        ];
+        store.save_progress(&progress, &second).unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    assert!(store.progress().unwrap().unwrap().rows);
+    assert_eq!(
+        all_rows(&store),
+        vec![
+            ("accounts".to_string(), vec![0, 0, 0, 2], b"a2".to_vec()),
+            ("accounts".to_string(), vec![0, 0, 1, 0], b"b".to_vec()),
+        ]
+    );
+    // A whole state saved after rows replaces them all.
+    let whole = Progress {
+        rows: false,
+        ..progress
+    };
+    store.save_progress(&whole, &[]).unwrap();
+    assert_eq!(all_rows(&store), Vec::new());
 }
 
 #[test]

@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 
 use mailfuse_core::net::Network;
+use mailfuse_core::rows::{Rows, RowsOf, TrackedMap};
 use mailfuse_core::{AuthFailure, BlockKind, Client, ServerBlock, Timestamp};
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
@@ -342,17 +343,17 @@ pub struct Guessing {
     /// Set from the configuration, not stored.
     #[serde(skip)]
     config: GuessingConfig,
-    guessers: FxHashMap<Guesser, Guesses>,
-    networks: FxHashMap<Network, NetworkGuesses>,
+    guessers: TrackedMap<Guesser, Guesses>,
+    networks: TrackedMap<Network, NetworkGuesses>,
     /// When each account first logged in from each IP (the name by
     /// [`name_hash`]): failures from an IP the account already used are its
     /// own client's, not a stranger's guesses.
     #[serde(default)]
-    known_clients: FxHashMap<(IpAddr, u64), Timestamp>,
+    known_clients: TrackedMap<(IpAddr, u64), Timestamp>,
     /// IPs some account logged in from (their failures are no stranger's),
     /// with who and when.
     #[serde(default)]
-    good_ips: FxHashMap<IpAddr, IpLogins>,
+    good_ips: TrackedMap<IpAddr, IpLogins>,
     /// Guessing spread over many networks (campaigns, stuffing, brute force
     /// at one account).
     #[serde(default)]
@@ -382,6 +383,18 @@ pub struct PriorFailures {
 }
 
 impl Guessing {
+    /// The tracked collections, for saving and loading rows.
+    pub fn rows(&mut self) -> RowsOf<'_> {
+        let mut rows: RowsOf<'_> = vec![
+            ("guessers", &mut self.guessers as &mut dyn Rows),
+            ("guessing_networks", &mut self.networks),
+            ("known_clients", &mut self.known_clients),
+            ("good_ips", &mut self.good_ips),
+        ];
+        rows.extend(self.spreads.rows());
+        rows
+    }
+
     /// A detector with `config`'s thresholds.
     pub fn new(config: GuessingConfig) -> Self {
         Guessing {

@@ -17,8 +17,9 @@
 use std::net::IpAddr;
 
 use mailfuse_core::net::Network;
+use mailfuse_core::rows::{Rows, RowsOf, TrackedMap};
 use mailfuse_core::{AuthFailure, AuthFailureKind, Timestamp};
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::{Guesses, GuessingConfig, Success, MAX_IPS_KEPT};
@@ -239,13 +240,18 @@ enum Episode {
 pub(super) struct Spreads {
     campaign: Option<Live<Campaign>>,
     /// Per account (lower-case), failed logins at it from strangers.
-    targets: FxHashMap<Box<str>, Live<Spread>>,
+    targets: TrackedMap<Box<str>, Live<Spread>>,
     /// Failed logins at accounts past [`MAX_TARGETS`], not followed.
     targets_not_followed: u64,
     reported: Vec<Episode>,
 }
 
 impl Spreads {
+    /// The tracked collections, for saving and loading rows.
+    pub(super) fn rows(&mut self) -> RowsOf<'_> {
+        vec![("guessing_targets", &mut self.targets as &mut dyn Rows)]
+    }
+
     /// Counts a stranger's failed login from `ip` at `account` (lower-case,
     /// if named). Returns the index of an episode it made trip.
     pub(super) fn on_failure(

@@ -11,6 +11,10 @@ use mailfuse_core::{
 };
 use mailfuse_detect::{DetectConfig, Detector, Findings};
 
+#[path = "saved.rs"]
+mod saved;
+use saved::Saved;
+
 pub const DAY: i64 = 86_400;
 /// Monday 2026-11-02 00:00 UTC.
 pub const START: i64 = 1_793_577_600;
@@ -28,6 +32,7 @@ pub struct Feed {
     pub detector: Detector,
     config: DetectConfig,
     next_queue_id: u64,
+    saved: Saved,
 }
 
 impl Feed {
@@ -38,10 +43,13 @@ impl Feed {
 
     /// A detector with `config` (kept for restarts).
     pub fn with_config(config: DetectConfig) -> Self {
+        let mut detector = Detector::new(config.clone());
+        detector.track_changes();
         Feed {
-            detector: Detector::new(config.clone()),
+            detector,
             config,
             next_queue_id: 0,
+            saved: Saved::default(),
         }
     }
 
@@ -119,10 +127,9 @@ impl Feed {
         self.detector.findings()
     }
 
-    /// What a restart of `watch` does: the state goes through its stored
-    /// form and comes back.
+    /// What a restart of `watch` does: what changed is saved as rows, and
+    /// the state comes back from everything saved.
     pub fn restart(&mut self) {
-        let snapshot = self.detector.snapshot().expect("snapshot");
-        self.detector = Detector::restore(&snapshot, self.config.clone()).expect("restore");
+        self.saved.restart(&mut self.detector, &self.config);
     }
 }

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use anyhow::Result;
 use mailfuse_core::text::Sanitized;
 use mailfuse_core::Timestamp;
-use mailfuse_detect::{DetectConfig, Detector, Stats};
+use mailfuse_detect::{Detector, Stats};
 use mailfuse_store::{ActionRecord, Block, Lock, Store, StoredIncident};
 use serde_json::json;
 
@@ -20,12 +20,9 @@ pub struct Status {
 }
 
 impl Status {
-    pub fn read(store: &Store, detect: &DetectConfig, recent: usize) -> Result<Status> {
+    pub fn read(store: &Store, recent: usize) -> Result<Status> {
         let progress = match store.progress()? {
-            Some(p) => {
-                let detector = Detector::restore(&p.detector, detect.clone())?;
-                Some((p.saved_at, detector.findings().stats))
-            }
+            Some(p) => Some((p.saved_at, Detector::saved_stats(&p.detector)?)),
             None => None,
         };
         Ok(Status {

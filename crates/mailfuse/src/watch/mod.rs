@@ -24,7 +24,7 @@ use mailfuse_core::Event;
 use mailfuse_detect::{Detector, Incident};
 use mailfuse_formats::LocalZone;
 use mailfuse_store::{Progress, Store};
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::config::Config;
 use crate::engine::Overlap;
@@ -78,10 +78,7 @@ impl Watch {
         let progress = store.progress()?;
         let (detector, positions) = match &progress {
             Some(progress) => {
-                let detector = Detector::restore(&progress.detector, config.detect.clone())
-                    .context(
-                        "the saved state cannot be read: move the state file away to start afresh",
-                    )?;
+                let detector = restore_detector(&store, progress, &config)?;
                 let positions: Vec<Checkpoint> = serde_json::from_str(&progress.positions)
                     .context("the saved read positions cannot be read")?;
                 info!(saved_at = %progress.saved_at, "resuming from saved state");
@@ -91,6 +88,11 @@ impl Watch {
         };
         let mut detector = detector;
         detector.count_senders();
+        // Rows restored are saved already; a new or whole state is written
+        // whole by the first save.
+        if !progress.as_ref().is_some_and(|p| p.rows) {
+            detector.track_changes();
+        }
         let configured_zone = config
             .watch
             .timezone
@@ -252,18 +254,52 @@ impl Watch {
         }
     }
 
-    /// Saves the detector's state and the read positions together.
+    /// Saves what changed in the detector since the last save, and the
+    /// read positions, together: the cost follows the change, not the
+    /// state's size.
     pub fn save(&mut self) -> Result<()> {
+        let started = Instant::now();
         let positions: Vec<Checkpoint> = self.inputs.iter().map(Input::checkpoint).collect();
+        let changes = self.detector.changes()?;
         let progress = Progress {
             saved_at: crate::source::now(),
-            detector: self.detector.snapshot()?,
+            detector: changes.rest,
             positions: serde_json::to_string(&positions)?,
+            rows: true,
         };
-        let saved = self.store.save_progress(&progress);
-        if saved.is_err() {
-            self.metrics.store_error();
+        let saved = self.store.save_progress(&progress, &changes.rows);
+        match saved {
+            Ok(()) => {
+                self.detector.changes_saved();
+                let seconds = started.elapsed().as_secs_f64();
+                let entries = self.detector.entries();
+                self.metrics.saved(seconds, changes.rows.len(), &entries);
+                debug!(
+                    seconds,
+                    rows = changes.rows.len(),
+                    rest_bytes = progress.detector.len(),
+                    "saved"
+                );
+            }
+            Err(_) => self.metrics.store_error(),
         }
         saved.context("cannot save progress")
     }
+}
+
+/// The detector as the last save left it: its rest and rows, or a whole
+/// snapshot written by an older mailfuse.
+fn restore_detector(store: &Store, progress: &Progress, config: &Config) -> Result<Detector> {
+    const MOVE_AWAY: &str =
+        "the saved state cannot be read: move the state file away to start afresh";
+    if !progress.rows {
+        return Detector::restore(&progress.detector, config.detect.clone()).context(MOVE_AWAY);
+    }
+    Detector::restore_rows(&progress.detector, config.detect.clone(), |loader| {
+        store.detector_rows(|map, key, value| -> Result<()> {
+            loader.load(map, key, value)?;
+            Ok(())
+        })
+    })
+    .context(MOVE_AWAY)
 }

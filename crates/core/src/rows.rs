@@ -1,0 +1,566 @@
+//! Keyed state that remembers which keys changed, so a daemon saves only
+//! those rows: a save costs in proportion to the change since the last
+//! one, not to the whole state (a provider's million accounts, most idle).
+//!
+//! [`TrackedMap`] and [`TrackedVec`] read like the map and vector they wrap
+//! (they dereference to them); every way to change an entry goes through
+//! them and, once [`Rows::track`] was called, notes its key. Until then
+//! nothing is noted (`scan` never saves). Each detector lists its tracked
+//! collections under stable names ([`RowsOf`]); the daemon writes
+//! [`Rows::changes`] to its store, calls [`Rows::saved`] once they are
+//! durable, and after a restart [`Rows::load`]s every stored row back.
+//!
+//! Rows are MessagePack: the key serialised on its own (a vector's key is
+//! its index as 4 big-endian bytes, so a store that sorts keys bytewise
+//! gives the rows back in index order) and the value with field names, so
+//! a field added later reads as its default.
+//!
+//! The collections serialise as what they wrap, which keeps whole
+//! snapshots working; inside [`apart`] they serialise as empty, so the rest
+//! of a state can be saved whole while the rows go separately.
+
+use std::borrow::Borrow;
+use std::cell::Cell;
+use std::collections::hash_map::Entry;
+use std::hash::Hash;
+use std::ops::{Deref, Index};
+
+use rustc_hash::{FxHashMap, FxHashSet};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A row that could not be written or read back.
+#[derive(Debug, thiserror::Error)]
+pub enum RowError {
+    /// Serialising a key or a value failed (a bug).
+    #[error("cannot write a row of {map}: {reason}")]
+    Write {
+        /// The collection.
+        map: &'static str,
+        /// What the serialiser said.
+        reason: String,
+    },
+    /// A stored row does not read as this version's key or value.
+    #[error("cannot read a row of {map}: {reason}")]
+    Read {
+        /// The collection.
+        map: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// One changed row: its key, and its value (`None`: the entry is gone).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowChange {
+    /// The collection's name.
+    pub map: &'static str,
+    /// The entry's key, serialised.
+    pub key: Vec<u8>,
+    /// The entry's value, serialised; `None` when it was removed.
+    pub value: Option<Vec<u8>>,
+}
+
+/// A collection whose changed entries can be saved as rows.
+pub trait Rows {
+    /// Starts noting changes, with every present entry counted as changed
+    /// (the first save writes them all).
+    fn track(&mut self);
+    /// Appends a [`RowChange`] for each entry changed since the last
+    /// [`Rows::saved`] (nothing when not tracking).
+    fn changes(&self, map: &'static str, out: &mut Vec<RowChange>) -> Result<(), RowError>;
+    /// The changes were saved: forget them.
+    fn saved(&mut self);
+    /// Puts back one saved row (rows of a [`TrackedVec`] must come in key
+    /// order, as saved).
+    fn load(&mut self, map: &'static str, key: &[u8], value: &[u8]) -> Result<(), RowError>;
+    /// Entries held.
+    fn len(&self) -> usize;
+    /// Whether no entry is held.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The tracked collections of a state, each with its stable name: what a
+/// component hands its owner so rows can be saved and loaded without the
+/// owner knowing its fields.
+pub type RowsOf<'a> = Vec<(&'static str, &'a mut dyn Rows)>;
+
+thread_local! {
+    static APART: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with every tracked collection serialising as empty: the rest of
+/// a state, saved beside its rows.
+pub fn apart<R>(f: impl FnOnce() -> R) -> R {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            APART.with(|apart| apart.set(self.0));
+        }
+    }
+    let _reset = Reset(APART.with(|apart| apart.replace(true)));
+    f()
+}
+
+fn is_apart() -> bool {
+    APART.with(Cell::get)
+}
+
+fn write<T: Serialize>(map: &'static str, value: &T) -> Result<Vec<u8>, RowError> {
+    rmp_serde::to_vec_named(value).map_err(|e| RowError::Write {
+        map,
+        reason: e.to_string(),
+    })
+}
+
+fn read<T: DeserializeOwned>(map: &'static str, bytes: &[u8]) -> Result<T, RowError> {
+    rmp_serde::from_slice(bytes).map_err(|e| RowError::Read {
+        map,
+        reason: e.to_string(),
+    })
+}
+
+/// A hash map that notes the keys changed through it.
+#[derive(Debug)]
+pub struct TrackedMap<K, V> {
+    map: FxHashMap<K, V>,
+    /// Keys changed since the last save; `None` while not tracking.
+    changed: Option<FxHashSet<K>>,
+}
+
+impl<K, V> Default for TrackedMap<K, V> {
+    fn default() -> Self {
+        TrackedMap {
+            map: FxHashMap::default(),
+            changed: None,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
+    fn note(&mut self, key: &K) {
+        if let Some(changed) = &mut self.changed {
+            if !changed.contains(key) {
+                changed.insert(key.clone());
+            }
+        }
+    }
+
+    /// The entry of `key`, mutable.
+    pub fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        if self.changed.is_some() {
+            let (known, _) = self.map.get_key_value(key)?;
+            let known = known.clone();
+            self.note(&known);
+        }
+        self.map.get_mut(key)
+    }
+
+    /// The entry of `key`, mutable, for changes that only drop what time
+    /// has expired (old seconds leaving a window): not counted as changed,
+    /// since the saved older copy expires the same way after a restore.
+    pub fn get_mut_expiring<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.map.get_mut(key)
+    }
+
+    /// The entry of `key`, to fill or change (counted as changed).
+    pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+        self.note(&key);
+        self.map.entry(key)
+    }
+
+    /// Sets `key`'s value, returning the old one.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.note(&key);
+        self.map.insert(key, value)
+    }
+
+    /// Removes `key`'s entry.
+    pub fn remove<Q>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let (key, value) = self.map.remove_entry(key)?;
+        self.note(&key);
+        Some(value)
+    }
+
+    /// Keeps the entries `keep` returns true for; it may change them, so
+    /// each it is shown counts as changed: sweep with it rarely, or use
+    /// [`TrackedMap::retain_unchanged`].
+    pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
+        let changed = &mut self.changed;
+        self.map.retain(|key, value| {
+            if let Some(changed) = changed {
+                changed.insert(key.clone());
+            }
+            keep(key, value)
+        });
+    }
+
+    /// Keeps the entries `keep` returns true for, without changing any:
+    /// only the removed ones count as changed.
+    pub fn retain_unchanged(&mut self, mut keep: impl FnMut(&K, &V) -> bool) {
+        let changed = &mut self.changed;
+        self.map.retain(|key, value| {
+            let kept = keep(key, value);
+            if !kept {
+                if let Some(changed) = changed {
+                    changed.insert(key.clone());
+                }
+            }
+            kept
+        });
+    }
+
+    /// Every entry, mutable: each counts as changed.
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        if let Some(changed) = &mut self.changed {
+            changed.extend(self.map.keys().cloned());
+        }
+        self.map.iter_mut()
+    }
+
+    /// Removes every entry.
+    pub fn clear(&mut self) {
+        if let Some(changed) = &mut self.changed {
+            changed.extend(self.map.keys().cloned());
+        }
+        self.map.clear();
+    }
+}
+
+impl<K, V> TrackedMap<K, V> {
+    /// The map, no longer tracked.
+    pub fn into_map(self) -> FxHashMap<K, V> {
+        self.map
+    }
+}
+
+impl<K, V> Deref for TrackedMap<K, V> {
+    type Target = FxHashMap<K, V>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<K, V> From<FxHashMap<K, V>> for TrackedMap<K, V> {
+    fn from(map: FxHashMap<K, V>) -> Self {
+        TrackedMap { map, changed: None }
+    }
+}
+
+impl<K, V> Rows for TrackedMap<K, V>
+where
+    K: Hash + Eq + Clone + Serialize + DeserializeOwned,
+    V: Serialize + DeserializeOwned,
+{
+    fn track(&mut self) {
+        self.changed = Some(self.map.keys().cloned().collect());
+    }
+
+    fn changes(&self, map: &'static str, out: &mut Vec<RowChange>) -> Result<(), RowError> {
+        for key in self.changed.iter().flatten() {
+            out.push(RowChange {
+                map,
+                key: write(map, key)?,
+                value: self
+                    .map
+                    .get(key)
+                    .map(|value| write(map, value))
+                    .transpose()?,
+            });
+        }
+        Ok(())
+    }
+
+    fn saved(&mut self) {
+        if let Some(changed) = &mut self.changed {
+            changed.clear();
+        }
+    }
+
+    fn load(&mut self, map: &'static str, key: &[u8], value: &[u8]) -> Result<(), RowError> {
+        self.map.insert(read(map, key)?, read(map, value)?);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+impl<K: Serialize, V: Serialize> Serialize for TrackedMap<K, V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if is_apart() {
+            FxHashMap::<K, V>::default().serialize(serializer)
+        } else {
+            self.map.serialize(serializer)
+        }
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for TrackedMap<K, V>
+where
+    K: Deserialize<'de> + Hash + Eq,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        FxHashMap::deserialize(deserializer).map(TrackedMap::from)
+    }
+}
+
+/// A vector (entries are never removed) that notes the indexes changed
+/// through it.
+#[derive(Debug)]
+pub struct TrackedVec<V> {
+    items: Vec<V>,
+    /// Indexes changed since the last save; `None` while not tracking.
+    changed: Option<FxHashSet<u32>>,
+}
+
+impl<V> Default for TrackedVec<V> {
+    fn default() -> Self {
+        TrackedVec {
+            items: Vec::new(),
+            changed: None,
+        }
+    }
+}
+
+/// An index as a row's key number (its 4 big-endian bytes sort as the
+/// indexes do): vectors of tracked state are indexed by ids that fit in
+/// `u32`.
+fn index_u32(index: usize) -> u32 {
+    u32::try_from(index).unwrap_or(u32::MAX)
+}
+
+impl<V> TrackedVec<V> {
+    fn note(&mut self, index: usize) {
+        if let Some(changed) = &mut self.changed {
+            changed.insert(index_u32(index));
+        }
+    }
+
+    /// Appends `value` (its index counts as changed).
+    pub fn push(&mut self, value: V) {
+        self.note(self.items.len());
+        self.items.push(value);
+    }
+
+    /// The entry at `index`, mutable.
+    pub fn get_mut(&mut self, index: usize) -> Option<&mut V> {
+        if index < self.items.len() {
+            self.note(index);
+        }
+        self.items.get_mut(index)
+    }
+
+    /// Shows every entry to `change`, which says whether it changed it:
+    /// only those count as changed.
+    pub fn update_each(&mut self, mut change: impl FnMut(&mut V) -> bool) {
+        for (index, item) in self.items.iter_mut().enumerate() {
+            if change(item) {
+                if let Some(changed) = &mut self.changed {
+                    changed.insert(index_u32(index));
+                }
+            }
+        }
+    }
+}
+
+impl<V> Deref for TrackedVec<V> {
+    type Target = [V];
+    fn deref(&self) -> &[V] {
+        &self.items
+    }
+}
+
+impl<V> Index<usize> for TrackedVec<V> {
+    type Output = V;
+    fn index(&self, index: usize) -> &V {
+        &self.items[index]
+    }
+}
+
+impl<V> std::ops::IndexMut<usize> for TrackedVec<V> {
+    fn index_mut(&mut self, index: usize) -> &mut V {
+        self.note(index);
+        &mut self.items[index]
+    }
+}
+
+impl<V: Serialize + DeserializeOwned> Rows for TrackedVec<V> {
+    fn track(&mut self) {
+        self.changed = Some((0..self.items.len()).map(index_u32).collect());
+    }
+
+    fn changes(&self, map: &'static str, out: &mut Vec<RowChange>) -> Result<(), RowError> {
+        for &index in self.changed.iter().flatten() {
+            let value = usize::try_from(index)
+                .ok()
+                .and_then(|i| self.items.get(i))
+                .map(|value| write(map, value))
+                .transpose()?;
+            out.push(RowChange {
+                map,
+                key: index.to_be_bytes().to_vec(),
+                value,
+            });
+        }
+        Ok(())
+    }
+
+    fn saved(&mut self) {
+        if let Some(changed) = &mut self.changed {
+            changed.clear();
+        }
+    }
+
+    fn load(&mut self, map: &'static str, key: &[u8], value: &[u8]) -> Result<(), RowError> {
+        let index = <[u8; 4]>::try_from(key)
+            .map(u32::from_be_bytes)
+            .map_err(|_| RowError::Read {
+                map,
+                reason: format!("a key of {} bytes, not 4", key.len()),
+            })?;
+        if usize::try_from(index).ok() != Some(self.items.len()) {
+            return Err(RowError::Read {
+                map,
+                reason: format!(
+                    "entry {index} where entry {} was expected: rows missing",
+                    self.items.len()
+                ),
+            });
+        }
+        self.items.push(read(map, value)?);
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.items.len()
+    }
+}
+
+impl<V: Serialize> Serialize for TrackedVec<V> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if is_apart() {
+            Vec::<V>::new().serialize(serializer)
+        } else {
+            self.items.serialize(serializer)
+        }
+    }
+}
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for TrackedVec<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Vec::deserialize(deserializer).map(|items| TrackedVec {
+            items,
+            changed: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn keys(changes: &[RowChange]) -> Vec<(Vec<u8>, bool)> {
+        let mut keys: Vec<_> = changes
+            .iter()
+            .map(|c| (c.key.clone(), c.value.is_some()))
+            .collect();
+        keys.sort();
+        keys
+    }
+
+    #[test]
+    fn a_map_notes_only_what_changed_after_tracking_starts() {
+        let mut map: TrackedMap<u8, u32> = TrackedMap::default();
+        map.insert(1, 10);
+        let mut out = Vec::new();
+        map.changes("m", &mut out).unwrap();
+        assert!(out.is_empty(), "nothing noted before tracking");
+
+        map.track();
+        map.insert(2, 20);
+        map.changes("m", &mut out).unwrap();
+        assert_eq!(
+            keys(&out).len(),
+            2,
+            "all present count once tracking starts"
+        );
+        map.saved();
+
+        out.clear();
+        *map.get_mut(&1).unwrap() += 1;
+        assert!(map.get_mut(&9).is_none());
+        map.remove(&2);
+        map.retain_unchanged(|_, _| true);
+        *map.get_mut_expiring(&1).unwrap() += 0;
+        map.changes("m", &mut out).unwrap();
+        let one = rmp_serde::to_vec_named(&1u8).unwrap();
+        let two = rmp_serde::to_vec_named(&2u8).unwrap();
+        assert_eq!(keys(&out), vec![(one, true), (two, false)]);
+    }
+
+    #[test]
+    fn rows_load_back_into_an_equal_map_and_apart_leaves_them_out() {
+        let mut map: TrackedMap<String, Vec<u16>> = TrackedMap::default();
+        map.track();
+        map.insert("a".into(), vec![1, 2]);
+        map.insert("b".into(), vec![]);
+        let mut out = Vec::new();
+        map.changes("m", &mut out).unwrap();
+        let mut back: TrackedMap<String, Vec<u16>> = TrackedMap::default();
+        for row in &out {
+            back.load("m", &row.key, row.value.as_deref().unwrap())
+                .unwrap();
+        }
+        assert_eq!(*back, *map);
+
+        let whole = rmp_serde::to_vec_named(&map).unwrap();
+        let rest = apart(|| rmp_serde::to_vec_named(&map).unwrap());
+        let whole: FxHashMap<String, Vec<u16>> = rmp_serde::from_slice(&whole).unwrap();
+        let rest: FxHashMap<String, Vec<u16>> = rmp_serde::from_slice(&rest).unwrap();
+        assert_eq!((whole.len(), rest.len()), (2, 0));
+        assert!(!is_apart(), "apart ends with its closure");
+    }
+
+    #[test]
+    fn a_vector_saves_changed_indexes_and_loads_only_in_order() {
+        let mut items: TrackedVec<String> = TrackedVec::default();
+        items.push("a".into());
+        items.track();
+        items.saved();
+        items.push("b".into());
+        items[0].push('!');
+        items.update_each(|item| item == "b");
+        let mut out = Vec::new();
+        items.changes("v", &mut out).unwrap();
+        let mut changed: Vec<_> = out.iter().map(|c| c.key.clone()).collect();
+        changed.sort();
+        assert_eq!(changed, vec![vec![0, 0, 0, 0], vec![0, 0, 0, 1]]);
+
+        let mut back: TrackedVec<String> = TrackedVec::default();
+        let value = rmp_serde::to_vec_named("x").unwrap();
+        let err = back.load("v", &[0, 0, 0, 1], &value).unwrap_err();
+        assert!(err.to_string().contains("rows missing"), "{err}");
+        back.load("v", &[0, 0, 0, 0], &value).unwrap();
+        assert!(back.load("v", &[0, 1], &value).is_err(), "a short key");
+        assert_eq!(&*back, &["x".to_string()]);
+    }
+}
