@@ -12,8 +12,10 @@
 //!
 //! Rows are MessagePack: the key serialised on its own (a vector's key is
 //! its index as 4 big-endian bytes, so a store that sorts keys bytewise
-//! gives the rows back in index order) and the value with field names, so
-//! a field added later reads as its default.
+//! gives the rows back in index order) and the value, structs as arrays
+//! without their field names (a million rows would repeat them a million
+//! times): a field is only ever added at the end of its struct, with
+//! `#[serde(default)]`, so older rows still read.
 //!
 //! The collections serialise as what they wrap, which keeps whole
 //! snapshots working; inside [`apart`] they serialise as empty, so the rest
@@ -109,7 +111,7 @@ fn is_apart() -> bool {
 }
 
 fn write<T: Serialize>(map: &'static str, value: &T) -> Result<Vec<u8>, RowError> {
-    rmp_serde::to_vec_named(value).map_err(|e| RowError::Write {
+    rmp_serde::to_vec(value).map_err(|e| RowError::Write {
         map,
         reason: e.to_string(),
     })

@@ -78,10 +78,16 @@ impl Watch {
         let progress = store.progress()?;
         let (detector, positions) = match &progress {
             Some(progress) => {
-                let detector = restore_detector(&store, progress, &config)?;
+                let started = Instant::now();
+                let mut detector = restore_detector(&store, progress, &config)?;
                 let positions: Vec<Checkpoint> = serde_json::from_str(&progress.positions)
                     .context("the saved read positions cannot be read")?;
-                info!(saved_at = %progress.saved_at, "resuming from saved state");
+                info!(
+                    saved_at = %progress.saved_at,
+                    seconds = started.elapsed().as_secs_f64(),
+                    entries = ?detector.entries(),
+                    "resuming from saved state"
+                );
                 (detector, positions)
             }
             None => (Detector::new(config.detect.clone()), Vec::new()),
