@@ -12,7 +12,7 @@
 
 use std::net::IpAddr;
 
-use mailfuse_core::rows::{Rows, RowsOf, TrackedMap};
+use mailfuse_core::rows::{Rows, RowsOf, TrackedMap, TrackedVec};
 use mailfuse_core::time::duration_words;
 use mailfuse_core::Timestamp;
 use mailfuse_limits::{Counting, Level, Limit, LimitRules, Limiter, Sent, Standing, Usage};
@@ -168,7 +168,7 @@ pub struct Limits {
     limiter: Limiter,
     accounts: TrackedMap<AccountId, Account>,
     /// Incidents in the order they tripped.
-    crossings: Vec<Crossing>,
+    crossings: TrackedVec<Crossing>,
     /// When to forget the accounts idle for longer than the longest window.
     next_sweep: Option<Timestamp>,
     /// Count a window without a maximum when no limit is set (watch's
@@ -180,7 +180,10 @@ pub struct Limits {
 impl Limits {
     /// The tracked collections, for saving and loading rows.
     pub fn rows(&mut self) -> RowsOf<'_> {
-        let mut rows: RowsOf<'_> = vec![("limit_accounts", &mut self.accounts as &mut dyn Rows)];
+        let mut rows: RowsOf<'_> = vec![
+            ("limit_accounts", &mut self.accounts as &mut dyn Rows),
+            ("limit_crossings", &mut self.crossings),
+        ];
         rows.extend(self.limiter.rows());
         rows
     }
