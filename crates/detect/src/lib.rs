@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 pub use compromise::{CompromiseConfig, Counts};
 pub use geo::{GeoConfig, GeoError, GeoLookup};
-pub use guessing::GuessingConfig;
+pub use guessing::{Forgotten, GuessingConfig};
 pub use hourly::Hourly;
 pub use incident::{Confidence, GuessingPattern, Incident, IncidentKind, ProtectedIp};
 pub use local_domains::LocalDomain;
@@ -198,6 +198,8 @@ pub struct Findings {
     /// Inferred local domains not kept past
     /// [`local_domains::MAX_INFERRED`].
     pub local_domains_not_kept: u64,
+    /// Guessing IPs and networks forgotten, by time or for room.
+    pub forgotten: Forgotten,
 }
 
 /// The detectors with their state. Feed events in time order.
@@ -622,6 +624,11 @@ impl Detector {
         incidents
     }
 
+    /// Guessing IPs and networks forgotten so far, by time or for room.
+    pub fn forgotten(&self) -> Forgotten {
+        self.guessing.forgotten()
+    }
+
     /// Messages still waiting for delivery lines.
     pub fn open_messages(&self) -> usize {
         self.messages.len()
@@ -643,6 +650,7 @@ impl Detector {
         Findings {
             local_domains,
             local_domains_not_kept,
+            forgotten: self.guessing.forgotten(),
             incidents: self.finished(incidents),
             accounts: summary::rows(self.accounts.all()),
             stats: self.stats.clone(),

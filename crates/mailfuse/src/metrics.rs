@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use mailfuse_core::Event;
+use mailfuse_detect::Forgotten;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -36,6 +37,12 @@ struct LineLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CollectionLabel {
     collection: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ForgottenLabels {
+    what: &'static str,
+    why: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -83,6 +90,8 @@ pub struct WatchMetrics {
     /// Entries the detector holds, by collection: what its memory and
     /// its saved state grow with.
     entries: Family<CollectionLabel, Gauge>,
+    /// Guessing IPs and networks forgotten, by time or for room.
+    forgotten: Family<ForgottenLabels, Gauge>,
 }
 
 /// One format's line counters, resolved once per followed file.
@@ -113,6 +122,7 @@ impl Default for WatchMetrics {
             save_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             rows_saved: Counter::default(),
             entries: Family::default(),
+            forgotten: Family::default(),
         }
     }
 }
@@ -149,12 +159,33 @@ impl WatchMetrics {
             "Entries the detector holds, by collection",
             self.entries.clone(),
         );
+        registry.register(
+            "guessing_forgotten",
+            "Guessing IPs and networks forgotten since the state began, after a day without failures (expired) or for room past max_ips (evicted)",
+            self.forgotten.clone(),
+        );
         registry
     }
 
-    /// Counts a save of `rows` rows that took `seconds`, and how many
-    /// entries each collection of the detector holds now.
-    pub fn saved(&self, seconds: f64, rows: usize, entries: &[(&'static str, usize)]) {
+    /// Counts a save of `rows` rows that took `seconds`, how many entries
+    /// each collection of the detector holds now, and what it forgot.
+    pub fn saved(
+        &self,
+        seconds: f64,
+        rows: usize,
+        entries: &[(&'static str, usize)],
+        forgotten: Forgotten,
+    ) {
+        for (what, why, count) in [
+            ("ips", "expired", forgotten.ips_expired),
+            ("ips", "evicted", forgotten.ips_evicted),
+            ("networks", "expired", forgotten.networks_expired),
+            ("networks", "evicted", forgotten.networks_evicted),
+        ] {
+            self.forgotten
+                .get_or_create(&ForgottenLabels { what, why })
+                .set(i64::try_from(count).unwrap_or(i64::MAX));
+        }
         self.save_seconds.observe(seconds);
         self.rows_saved.inc_by(rows as u64);
         for &(collection, count) in entries {

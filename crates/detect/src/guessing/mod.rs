@@ -44,6 +44,11 @@ pub struct GuessingConfig {
     pub account_min_ips: u32,
     /// …from at least this many networks.
     pub account_min_networks: u32,
+    /// Most guessing IPs (and, apart, networks) followed at once. Past it
+    /// the least recently seen that did not trip are forgotten first, and
+    /// counted ([`Forgotten`]): a botnet's millions of IPs cannot exhaust
+    /// memory.
+    pub max_ips: usize,
 }
 
 impl Default for GuessingConfig {
@@ -57,6 +62,7 @@ impl Default for GuessingConfig {
             campaign_min_networks: 30,
             account_min_ips: 50,
             account_min_networks: 20,
+            max_ips: 500_000,
         }
     }
 }
@@ -69,6 +75,11 @@ const MAX_ACCOUNTS_KEPT: usize = 500;
 const MAX_ACCOUNT_HASHES: usize = 100_000;
 /// Most IPs remembered per network.
 const MAX_IPS_KEPT: usize = 1024;
+/// Seconds after its last failed login that a guesser (IP or network)
+/// which never tripped is forgotten: its hour (a network's day) is empty,
+/// and a login after that long is no longer "right after guessing".
+pub const FORGET_AFTER_SECS: i64 = 86_400;
+
 /// Most (IP, account) pairs remembered with their first login; past it new
 /// pairs are not remembered (their failures are judged as a stranger's).
 const MAX_KNOWN_CLIENTS: usize = 200_000;
@@ -296,6 +307,42 @@ struct IpLogins {
 /// mail programs retry every few minutes, guessers as fast as they may.
 const STALE_CLIENT_MAX_PER_HOUR: u32 = 30;
 
+/// Forgets the least recently seen tenth of `map`'s entries that did not
+/// trip (`guesses` finds their counts), or of all when every one tripped,
+/// so the next tenth of `max` new entries fit; returns how many went. A
+/// tenth at a time keeps the cost of finding them (a pass over the map)
+/// to a few steps per entry added.
+fn make_room<K, V>(map: &mut TrackedMap<K, V>, max: usize, guesses: impl Fn(&V) -> &Guesses) -> u64
+where
+    K: std::hash::Hash + Eq + Clone,
+{
+    let room = (max / 10).max(1);
+    let mut candidates: Vec<Timestamp> = map
+        .values()
+        .map(&guesses)
+        .filter(|g| g.tripped_at.is_none())
+        .map(|g| g.last_seen)
+        .collect();
+    let tripped_too = candidates.len() < room;
+    if tripped_too {
+        candidates = map.values().map(|v| guesses(v).last_seen).collect();
+    }
+    let Some(cut) = candidates.len().checked_sub(1).map(|last| room.min(last)) else {
+        return 0;
+    };
+    let (_, &mut newest_gone, _) = candidates.select_nth_unstable(cut);
+    let before = map.len();
+    let mut left = room;
+    map.retain_unchanged(|_, v| {
+        let g = guesses(v);
+        let goes =
+            left > 0 && g.last_seen <= newest_gone && (tripped_too || g.tripped_at.is_none());
+        left -= usize::from(goes);
+        !goes
+    });
+    (before - map.len()) as u64
+}
+
 /// The hash an account name past [`MAX_ACCOUNTS_KEPT`] is kept as.
 fn name_hash(name: &str) -> u64 {
     let mut hasher = rustc_hash::FxHasher::default();
@@ -360,6 +407,28 @@ pub struct Guessing {
     spreads: spread::Spreads,
     /// Guessers and networks in the order they tripped.
     tripped: Vec<TripKey>,
+    /// What was forgotten, by time or for room.
+    #[serde(default)]
+    forgotten: Forgotten,
+    /// When guessers idle past [`FORGET_AFTER_SECS`] are next looked for.
+    #[serde(default)]
+    next_sweep: Option<Timestamp>,
+}
+
+/// Guessers and networks forgotten: by time (idle past
+/// [`FORGET_AFTER_SECS`], without an incident: nothing lost), or for room
+/// (past [`GuessingConfig::max_ips`]: their counts start afresh if they
+/// come back, which an admin should know).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forgotten {
+    /// Guessing IPs forgotten after a day without failures.
+    pub ips_expired: u64,
+    /// Guessing IPs forgotten for room, before their time.
+    pub ips_evicted: u64,
+    /// Networks forgotten after a day without failures.
+    pub networks_expired: u64,
+    /// Networks forgotten for room, before their time.
+    pub networks_evicted: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -413,9 +482,14 @@ impl Guessing {
             Client::Host(host) => Guesser::Host(host.into()),
             Client::Unknown => return false,
         };
+        self.sweep(failure.at);
         // The name tried, in lower case: once for every count it goes into.
         let account = failure.account.map(|a| lossy(a).to_ascii_lowercase());
         let account = account.as_deref();
+        if !self.guessers.contains_key(&guesser) && self.guessers.len() >= self.config.max_ips {
+            let evicted = make_room(&mut self.guessers, self.config.max_ips, |g| g);
+            self.forgotten.ips_evicted += evicted;
+        }
         let state = self
             .guessers
             .entry(guesser.clone())
@@ -452,6 +526,10 @@ impl Guessing {
         line: &[u8],
     ) -> bool {
         let network = Network::of(ip);
+        if !self.networks.contains_key(&network) && self.networks.len() >= self.config.max_ips {
+            let evicted = make_room(&mut self.networks, self.config.max_ips, |n| &n.guesses);
+            self.forgotten.networks_evicted += evicted;
+        }
         let net = self
             .networks
             .entry(network)
@@ -483,6 +561,29 @@ impl Guessing {
             return true;
         }
         false
+    }
+
+    /// Forgets, once an hour of log time, the guessers and networks that
+    /// never tripped and failed nothing for [`FORGET_AFTER_SECS`].
+    fn sweep(&mut self, now: Timestamp) {
+        if self.next_sweep.is_some_and(|next| now < next) {
+            return;
+        }
+        self.next_sweep = Some(now.plus(3600));
+        let idle = |g: &Guesses| {
+            g.tripped_at.is_none() && now.as_secs() - g.last_seen.as_secs() > FORGET_AFTER_SECS
+        };
+        let before = self.guessers.len();
+        self.guessers.retain_unchanged(|_, g| !idle(g));
+        self.forgotten.ips_expired += (before - self.guessers.len()) as u64;
+        let before = self.networks.len();
+        self.networks.retain_unchanged(|_, n| !idle(&n.guesses));
+        self.forgotten.networks_expired += (before - self.networks.len()) as u64;
+    }
+
+    /// What was forgotten so far.
+    pub fn forgotten(&self) -> Forgotten {
+        self.forgotten
     }
 
     /// Counts a block the server itself imposed on a client.

@@ -128,6 +128,14 @@ fn write_summary(
     for (term, value) in rows {
         writeln!(out, "<dt>{term}</dt><dd>{}</dd>", Text(&value))?;
     }
+    let forgotten = &findings.forgotten;
+    if forgotten.ips_evicted + forgotten.networks_evicted > 0 {
+        let value = format!(
+            "{} guessing IPs and {} networks forgotten before their time (the least recently seen; raise [detect.guessing] max_ips to keep more)",
+            forgotten.ips_evicted, forgotten.networks_evicted
+        );
+        writeln!(out, "<dt>Memory cap</dt><dd>{}</dd>", Text(&value))?;
+    }
     writeln!(out, "</dl>")
 }
 
@@ -553,6 +561,7 @@ mod tests {
             hourly: None,
             local_domains: Vec::new(),
             local_domains_not_kept: 0,
+            forgotten: Default::default(),
         };
         let summary = ReadSummary {
             inputs: Vec::new(),

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use mailfuse_detect::{AccountSummary, Findings, Incident, LocalDomain, Stats};
+use mailfuse_detect::{AccountSummary, Findings, Forgotten, Incident, LocalDomain, Stats};
 use serde::Serialize;
 
 use crate::engine::{InputReport, ReadSummary, ZoneReport};
@@ -19,6 +19,7 @@ struct ScanJson<'a> {
     accounts: &'a [AccountSummary],
     local_domains: &'a [LocalDomain],
     local_domains_not_kept: u64,
+    forgotten: &'a Forgotten,
 }
 
 /// Writes the scan report as one JSON object.
@@ -37,6 +38,7 @@ pub fn write_scan(
         accounts: &findings.accounts,
         local_domains: &findings.local_domains,
         local_domains_not_kept: findings.local_domains_not_kept,
+        forgotten: &findings.forgotten,
     };
     serde_json::to_writer_pretty(&mut *out, &report)?;
     writeln!(out)

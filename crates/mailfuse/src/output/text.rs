@@ -56,6 +56,15 @@ pub fn write_scan(
         summary.time_zone.zone,
         summary.time_zone.source
     )?;
+    let forgotten = &findings.forgotten;
+    if forgotten.ips_evicted + forgotten.networks_evicted > 0 {
+        writeln!(
+            out,
+            "memory cap: {} guessing IPs and {} networks forgotten before their time (the least recently seen; raise [detect.guessing] max_ips to keep more)",
+            thousands(forgotten.ips_evicted),
+            thousands(forgotten.networks_evicted)
+        )?;
+    }
     writeln!(out)?;
     if findings.incidents.is_empty() {
         writeln!(out, "No incidents found.")?;

@@ -279,7 +279,12 @@ impl Watch {
                 self.detector.changes_saved();
                 let seconds = started.elapsed().as_secs_f64();
                 let entries = self.detector.entries();
-                self.metrics.saved(seconds, changes.rows.len(), &entries);
+                self.metrics.saved(
+                    seconds,
+                    changes.rows.len(),
+                    &entries,
+                    self.detector.forgotten(),
+                );
                 debug!(
                     seconds,
                     rows = changes.rows.len(),
