@@ -691,10 +691,11 @@ impl Accounts {
                 } else {
                     novelty_of(account, ip, at, baseline)
                 };
-                // Most accounts send from one IP: room for one stream, not
-                // the four a first push would make.
-                if account.streams.is_empty() {
-                    account.streams.reserve_exact(1);
+                // Most accounts send from one IP or two: grow by half, not
+                // to the four streams a first push would make room for.
+                let streams = &mut account.streams;
+                if streams.len() == streams.capacity() {
+                    streams.reserve_exact(streams.len().div_ceil(2).max(1));
                 }
                 account.streams.push(Stream {
                     ip,
