@@ -59,43 +59,61 @@ fn deferred(answer: &str) -> bool {
     answer.starts_with("action=DEFER_IF_PERMIT 4.7.1 ") && answer.contains("6 recipients per 1h")
 }
 
-/// alice sends 6 recipients (her limit) and bob 4, half through each
-/// server: both refuse alice's 7th, neither having seen more than 3 itself.
-fn share_one_limit(to_a: &mut TcpStream, to_b: &mut TcpStream) {
+/// Two policy servers on `config`, and a connection to each.
+struct Pair {
+    a: Server,
+    b: Server,
+    to_a: TcpStream,
+    to_b: TcpStream,
+}
+
+/// Two servers on `config` after alice sent 6 recipients (her limit) and
+/// bob 4, half through each: both refuse alice's 7th, neither having seen
+/// more than 3 itself.
+fn share_one_limit(config: &str) -> Pair {
+    let a = Server::start(config);
+    let b = Server::start(config);
+    let mut to_a = a.connect();
+    let mut to_b = b.connect();
     // alice sends 3 through each: 6 in all, the limit.
     for i in 0..3 {
         assert_eq!(
-            send(to_a, "alice@example.com", &format!("a{i}")),
+            send(&mut to_a, "alice@example.com", &format!("a{i}")),
             "action=DUNNO"
         );
         assert_eq!(
-            send(to_b, "alice@example.com", &format!("b{i}")),
+            send(&mut to_b, "alice@example.com", &format!("b{i}")),
             "action=DUNNO"
         );
     }
     // The 7th is refused by both: neither saw more than 3 itself.
-    assert!(deferred(&send(to_a, "alice@example.com", "a3")));
-    assert!(deferred(&send(to_b, "alice@example.com", "b3")));
+    assert!(deferred(&send(&mut to_a, "alice@example.com", "a3")));
+    assert!(deferred(&send(&mut to_b, "alice@example.com", "b3")));
     // bob has his own window.
     for i in 0..2 {
         assert_eq!(
-            send(to_a, "bob@example.com", &format!("bob{i}")),
+            send(&mut to_a, "bob@example.com", &format!("bob{i}")),
             "action=DUNNO"
         );
         assert_eq!(
-            send(to_b, "bob@example.com", &format!("bob{i}")),
+            send(&mut to_b, "bob@example.com", &format!("bob{i}")),
             "action=DUNNO"
         );
     }
+    Pair { a, b, to_a, to_b }
 }
 
-/// bob had 4 of 6 when Redis went: A knows its own 2 and the shared total
-/// as of its last check (3 or 4), lets through what that leaves, then
-/// defers, never answering an error. How many it let through.
-fn bob_while_down(to_a: &mut TcpStream) -> usize {
+/// Redis (or the cluster node of bob's keys) just went. Every request is
+/// still answered, on local counts that learnt the shared totals: alice
+/// stays over her limit on both; bob had 4 of 6, and A, knowing its own 2
+/// and the shared total as of its last check (3 or 4), lets through what
+/// that leaves, then defers. How many it let through.
+fn answers_while_down(pair: &mut Pair) -> usize {
+    assert!(deferred(&send(&mut pair.to_a, "alice@example.com", "a4")));
+    assert!(deferred(&send(&mut pair.to_b, "alice@example.com", "b4")));
     let mut bob_through_a = Vec::new();
     for i in 0..4 {
-        bob_through_a.push(send(to_a, "bob@example.com", &format!("down{i}")));
+        bob_through_a.push(send(&mut pair.to_a, "bob@example.com", &format!("down{i}")));
     }
     let through = bob_through_a
         .iter()
@@ -108,6 +126,9 @@ fn bob_while_down(to_a: &mut TcpStream) -> usize {
             .all(|answer| deferred(answer)),
         "{bob_through_a:?}"
     );
+    assert!(pair.a.alive() && pair.b.alive());
+    let log = pair.a.log();
+    assert!(log.contains("deciding on local counts"), "{log}");
     through
 }
 
@@ -124,32 +145,21 @@ fn wait_resync(server: &Server) {
 fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
     let mut redis = RedisServer::start();
     let config = single(&redis);
-    let mut a = Server::start(&config);
-    let mut b = Server::start(&config);
-    let mut to_a = a.connect();
-    let mut to_b = b.connect();
-    share_one_limit(&mut to_a, &mut to_b);
+    let mut pair = share_one_limit(&config);
 
-    // Redis goes away. Every request is still answered, on local counts
-    // that learnt the cluster's totals: alice stays over her limit on both.
     redis.stop();
     let started = Instant::now();
-    assert!(deferred(&send(&mut to_a, "alice@example.com", "a4")));
-    assert!(deferred(&send(&mut to_b, "alice@example.com", "b4")));
-    let through = bob_while_down(&mut to_a);
+    let through = answers_while_down(&mut pair);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "answers waited for the dead Redis: {:?}",
         started.elapsed()
     );
-    assert!(a.alive() && b.alive());
-    let log = a.log();
-    assert!(log.contains("deciding on local counts"), "{log}");
 
     // Redis comes back empty: what A counted meanwhile is replayed, and a
     // new server of the cluster sees it.
     redis.restart();
-    wait_resync(&a);
+    wait_resync(&pair.a);
     let c = Server::start(&config);
     let mut to_c = c.connect();
     for i in 0..6 - through {
@@ -165,12 +175,8 @@ fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
 fn two_servers_share_one_limit_through_a_cluster_and_ride_out_a_node_restart() {
     let mut cluster = RedisCluster::start();
     let config = in_cluster(&cluster);
-    let mut a = Server::start(&config);
-    let mut b = Server::start(&config);
-    let mut to_a = a.connect();
-    let mut to_b = b.connect();
     // The same totals as with one Redis.
-    share_one_limit(&mut to_a, &mut to_b);
+    let mut pair = share_one_limit(&config);
 
     // The master holding bob's keys dies (its data stays on disk). carol,
     // whose keys are on it too, has sent nothing yet.
@@ -180,26 +186,19 @@ fn two_servers_share_one_limit_through_a_cluster_and_ride_out_a_node_restart() {
         .find(|carol| cluster.node_of(carol) == node)
         .unwrap();
     cluster.nodes[node].stop();
-    // Every request is still answered, on local counts that learnt the
-    // cluster's totals.
-    assert!(deferred(&send(&mut to_a, "alice@example.com", "a4")));
-    assert!(deferred(&send(&mut to_b, "alice@example.com", "b4")));
-    bob_while_down(&mut to_a);
+    answers_while_down(&mut pair);
     for i in 0..2 {
         assert_eq!(
-            send(&mut to_a, &carol, &format!("carol{i}")),
+            send(&mut pair.to_a, &carol, &format!("carol{i}")),
             "action=DUNNO"
         );
     }
-    assert!(a.alive() && b.alive());
-    let log = a.log();
-    assert!(log.contains("deciding on local counts"), "{log}");
 
     // Back on its port and directory: what A counted meanwhile is replayed
     // beside what the node kept, and a new server of the cluster sees both.
     cluster.nodes[node].restart();
     cluster.wait_ok();
-    wait_resync(&a);
+    wait_resync(&pair.a);
     let c = Server::start(&config);
     let mut to_c = c.connect();
     // bob: the 4 the node kept and the 2 or 3 replayed reach 6; either

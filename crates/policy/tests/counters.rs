@@ -566,6 +566,47 @@ async fn share_counts_locks_and_ips(config: &RedisConfig) {
     assert_eq!(check(&b, ask("mallory", T0 + 1)).await, Answer::Allowed);
 }
 
+/// Redis (or the cluster node of alice's keys) just went away after `a`
+/// counted alice's message at T0: answers keep coming, from the counts `a`
+/// kept, and what it counts and locks meanwhile waits for Redis.
+async fn outage(a: &Counters, metrics: &PolicyMetrics, per_minute: Limit) {
+    assert_eq!(check(a, ask("alice", T0 + 1)).await, Answer::Allowed);
+    assert_eq!(status(a), RedisStatus::Down);
+    assert_eq!(metrics.redis_up.get(), 0);
+    a.record("alice", T0 + 1, 1, 1).await.unwrap();
+    a.record("alice", T0 + 2, 1, 1).await.unwrap();
+    assert_eq!(check(a, ask("alice", T0 + 3)).await, over(per_minute, 4));
+    a.record("bob", T0 + 30, 1, 1).await.unwrap();
+    a.lock("mallory", T0 + 3).await.unwrap();
+    assert!(metrics.fallback_decisions.get() >= 4);
+}
+
+/// What a new store `c` sees once Redis is back from the [`outage`] and
+/// took its backlog: its counts at their own seconds, beside alice's T0
+/// when Redis `kept` its data.
+async fn after_outage(c: &Counters, per_minute: Limit, kept: bool) {
+    let messages = |n, now| Ask {
+        messages: n,
+        ..ask("alice", now)
+    };
+    if kept {
+        assert_eq!(check(c, messages(1, T0 + 3)).await, over(per_minute, 4));
+    } else {
+        assert_eq!(check(c, messages(1, T0 + 3)).await, Answer::Allowed);
+        assert_eq!(check(c, messages(2, T0 + 3)).await, over(per_minute, 4));
+    }
+    // T0's and T0 + 1's have left the window.
+    assert_eq!(check(c, messages(2, T0 + 61)).await, Answer::Allowed);
+    assert_eq!(check(c, messages(3, T0 + 61)).await, over(per_minute, 4));
+    let bob = |now| Ask {
+        messages: 3,
+        ..ask("bob", now)
+    };
+    assert_eq!(check(c, bob(T0 + 89)).await, over(per_minute, 4));
+    assert_eq!(check(c, bob(T0 + 90)).await, Answer::Allowed);
+    assert_eq!(check(c, ask("mallory", T0 + 4)).await, Answer::Locked);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopping_falls_back_to_local_counts_and_replays_when_back() {
     let mut server = RedisServer::start();
@@ -575,16 +616,7 @@ async fn redis_stopping_falls_back_to_local_counts_and_replays_when_back() {
     a.record("alice", T0, 1, 1).await.unwrap();
 
     server.stop();
-    // Answers keep coming, from the counts this server kept.
-    assert_eq!(check(&a, ask("alice", T0 + 1)).await, Answer::Allowed);
-    assert_eq!(status(&a), RedisStatus::Down);
-    assert_eq!(metrics.redis_up.get(), 0);
-    a.record("alice", T0 + 1, 1, 1).await.unwrap();
-    a.record("alice", T0 + 2, 1, 1).await.unwrap();
-    assert_eq!(check(&a, ask("alice", T0 + 3)).await, over(per_minute, 4));
-    a.record("bob", T0 + 30, 1, 1).await.unwrap();
-    a.lock("mallory", T0 + 3).await.unwrap();
-    assert!(metrics.fallback_decisions.get() >= 4);
+    outage(&a, &metrics, per_minute).await;
     // Once it knows Redis is down, it does not wait for it per request.
     let started = Instant::now();
     for _ in 0..100 {
@@ -596,28 +628,13 @@ async fn redis_stopping_falls_back_to_local_counts_and_replays_when_back() {
         started.elapsed()
     );
 
-    // Back empty on the same port: the outage's counts are replayed.
+    // Back empty on the same port: the outage's counts are replayed (T0's
+    // was lost with Redis's data).
     server.restart();
     wait_until_up(&a).await;
     assert_eq!(metrics.redis_up.get(), 1);
     let (c, _) = redis_store(&single(&server), limits(vec![per_minute]), NO_TRIPS).await;
-    // The two counts of the outage, at their own seconds (T0's was lost
-    // with Redis's data).
-    let messages = |n, now| Ask {
-        messages: n,
-        ..ask("alice", now)
-    };
-    assert_eq!(check(&c, messages(1, T0 + 3)).await, Answer::Allowed);
-    assert_eq!(check(&c, messages(2, T0 + 3)).await, over(per_minute, 4));
-    assert_eq!(check(&c, messages(2, T0 + 61)).await, Answer::Allowed);
-    assert_eq!(check(&c, messages(3, T0 + 61)).await, over(per_minute, 4));
-    let bob = |now| Ask {
-        messages: 3,
-        ..ask("bob", now)
-    };
-    assert_eq!(check(&c, bob(T0 + 89)).await, over(per_minute, 4));
-    assert_eq!(check(&c, bob(T0 + 90)).await, Answer::Allowed);
-    assert_eq!(check(&c, ask("mallory", T0 + 4)).await, Answer::Locked);
+    after_outage(&c, per_minute, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -633,15 +650,7 @@ async fn a_cluster_node_restarting_falls_back_to_local_counts_and_replays_when_b
     // local counts, which learnt the cluster's.
     let node = cluster.node_of("alice");
     cluster.nodes[node].stop();
-    assert_eq!(check(&a, ask("alice", T0 + 1)).await, Answer::Allowed);
-    assert_eq!(status(&a), RedisStatus::Down);
-    assert_eq!(metrics.redis_up.get(), 0);
-    a.record("alice", T0 + 1, 1, 1).await.unwrap();
-    a.record("alice", T0 + 2, 1, 1).await.unwrap();
-    assert_eq!(check(&a, ask("alice", T0 + 3)).await, over(per_minute, 4));
-    a.record("bob", T0 + 30, 1, 1).await.unwrap();
-    a.lock("mallory", T0 + 3).await.unwrap();
-    assert!(metrics.fallback_decisions.get() >= 4);
+    outage(&a, &metrics, per_minute).await;
 
     // Back on the same port and directory, with its data: the outage's
     // counts are replayed beside what it kept.
@@ -650,21 +659,7 @@ async fn a_cluster_node_restarting_falls_back_to_local_counts_and_replays_when_b
     wait_until_up(&a).await;
     assert_eq!(metrics.redis_up.get(), 1);
     let (c, _) = redis_store(&config, limits(vec![per_minute]), NO_TRIPS).await;
-    let messages = |n, now| Ask {
-        messages: n,
-        ..ask("alice", now)
-    };
-    // T0's count and the outage's two, each at its own second.
-    assert_eq!(check(&c, messages(1, T0 + 3)).await, over(per_minute, 4));
-    assert_eq!(check(&c, messages(1, T0 + 60)).await, Answer::Allowed);
-    assert_eq!(check(&c, messages(2, T0 + 60)).await, over(per_minute, 4));
-    let bob = |now| Ask {
-        messages: 3,
-        ..ask("bob", now)
-    };
-    assert_eq!(check(&c, bob(T0 + 89)).await, over(per_minute, 4));
-    assert_eq!(check(&c, bob(T0 + 90)).await, Answer::Allowed);
-    assert_eq!(check(&c, ask("mallory", T0 + 4)).await, Answer::Locked);
+    after_outage(&c, per_minute, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -281,12 +281,12 @@ impl Link {
         match self {
             Link::Single(manager) => Ok(Connection::Single(manager.clone())),
             Link::Cluster { client, connected } => {
-                let slot = || connected.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(connection) = slot().clone() {
+                let cached = || connected.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(connection) = cached().clone() {
                     return Ok(Connection::Cluster(connection));
                 }
                 let connection = client.get_async_connection().await?;
-                *slot() = Some(connection.clone());
+                *cached() = Some(connection.clone());
                 Ok(Connection::Cluster(connection))
             }
         }
