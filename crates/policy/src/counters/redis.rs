@@ -937,4 +937,49 @@ mod tests {
         );
         assert_eq!(escaped("a{b"), "a%7Bb");
     }
+
+    /// What a Redis Cluster hashes: the text between the first `{` and the
+    /// next `}` when it is not empty, else the whole name.
+    fn hashed(name: &str) -> &str {
+        let Some(open) = name.find('{') else {
+            return name;
+        };
+        match name[open + 1..].find('}') {
+            Some(0) | None => name,
+            Some(len) => &name[open + 1..open + 1 + len],
+        }
+    }
+
+    #[test]
+    fn every_key_of_a_subject_hashes_to_its_one_slot() {
+        let keys = KeyNames {
+            prefix: escaped("a{b}c"),
+        };
+        let limit = Limit {
+            window_secs: 3_600,
+            max: 1,
+            counts: Counting::Messages,
+        };
+        for subject in [
+            "alice@example.com",
+            "",
+            "{",
+            "}",
+            "{}",
+            "}{",
+            "a:b",
+            "%",
+            "ü",
+        ] {
+            let tag = keys.tag(subject);
+            let [seconds, amounts] = KeyNames::window(&tag, &limit);
+            let names = [keys.lock(subject), keys.ips(subject), seconds, amounts];
+            let expected = hashed(&names[0]);
+            assert_ne!(expected, names[0], "{subject:?}: no hash tag");
+            for name in &names {
+                assert_eq!(hashed(name), expected, "{subject:?}: {name}");
+            }
+        }
+        assert_ne!(hashed(&keys.lock("a")), hashed(&keys.lock("b")));
+    }
 }
