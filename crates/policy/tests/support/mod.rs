@@ -21,17 +21,18 @@ impl RedisServer {
     /// Starts a server on a free port, saving nothing; fails the test
     /// (never skips it) when `redis-server` is not installed.
     pub fn start() -> Self {
-        RedisServer::start_as(false)
+        let [port] = free_ports();
+        RedisServer::start_as(port, None)
     }
 
     /// A node of a Redis Cluster (its own `nodes.conf`), which keeps its
     /// data across a restart (append-only file, written at every command).
-    fn start_as(cluster: bool) -> Self {
+    fn start_as(port: u16, bus_port: Option<u16>) -> Self {
         let mut server = RedisServer {
             child: None,
-            port: free_port(),
+            port,
             dir: tempfile::tempdir().unwrap(),
-            bus_port: cluster.then(free_port),
+            bus_port,
         };
         server.restart();
         server
@@ -149,7 +150,11 @@ impl RedisCluster {
     /// Starts the three nodes, joins them into a cluster and waits until
     /// every node says it is ok.
     pub fn start() -> Self {
-        let nodes: Vec<RedisServer> = (0..3).map(|_| RedisServer::start_as(true)).collect();
+        let ports: [u16; 6] = free_ports();
+        let nodes: Vec<RedisServer> = ports
+            .chunks(2)
+            .map(|pair| RedisServer::start_as(pair[0], Some(pair[1])))
+            .collect();
         let addresses: Vec<String> = nodes
             .iter()
             .map(|node| format!("127.0.0.1:{}", node.port))
@@ -212,11 +217,13 @@ fn holds(line: &str, slot: u16) -> bool {
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .unwrap()
-        .port()
+/// `N` distinct free loopback ports: all are held until all are picked,
+/// so none is picked twice.
+fn free_ports<const N: usize>() -> [u16; N] {
+    let held: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
 }
 
 fn ping(port: u16) -> bool {
