@@ -1,5 +1,6 @@
 //! Two `mailfuse policy` processes of one cluster sharing a real
-//! `redis-server`: one limit for both, and Redis stopped mid-test.
+//! `redis-server` or a real three-master Redis Cluster: one limit for both,
+//! locks for both, and Redis (or a cluster node) stopped mid-test.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
@@ -13,25 +14,33 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use policy_support::{end, rcpt, replies, Server};
-use redis_support::RedisServer;
+use redis_support::{RedisCluster, RedisServer};
 
-/// 6 recipients an hour, shared through Redis.
-fn config(redis: &RedisServer) -> String {
+/// 6 recipients an hour, shared through `redis` (`[policy.redis]`'s `url`
+/// or `cluster` line).
+fn config(redis: &str) -> String {
     format!(
         r#"
 [policy]
 local_domains = ["example.com"]
 
 [policy.redis]
-url = "{}"
+{redis}
 timeout = "200ms"
 
 [[limits.default]]
 window = "1h"
 recipients = 6
-"#,
-        redis.url()
+"#
     )
+}
+
+fn single(redis: &RedisServer) -> String {
+    config(&format!("url = \"{}\"", redis.url()))
+}
+
+fn in_cluster(cluster: &RedisCluster) -> String {
+    config(&format!("cluster = {:?}", cluster.urls()))
 }
 
 /// One message with one recipient: the RCPT answer, and the count when
@@ -50,15 +59,22 @@ fn deferred(answer: &str) -> bool {
     answer.starts_with("action=DEFER_IF_PERMIT 4.7.1 ") && answer.contains("6 recipients per 1h")
 }
 
-#[test]
-fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
-    let mut redis = RedisServer::start();
-    let config = config(&redis);
-    let mut a = Server::start(&config);
-    let mut b = Server::start(&config);
+/// Two policy servers on `config`, and a connection to each.
+struct Pair {
+    a: Server,
+    b: Server,
+    to_a: TcpStream,
+    to_b: TcpStream,
+}
+
+/// Two servers on `config` after alice sent 6 recipients (her limit) and
+/// bob 4, half through each: both refuse alice's 7th, neither having seen
+/// more than 3 itself.
+fn share_one_limit(config: &str) -> Pair {
+    let a = Server::start(config);
+    let b = Server::start(config);
     let mut to_a = a.connect();
     let mut to_b = b.connect();
-
     // alice sends 3 through each: 6 in all, the limit.
     for i in 0..3 {
         assert_eq!(
@@ -84,19 +100,20 @@ fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
             "action=DUNNO"
         );
     }
+    Pair { a, b, to_a, to_b }
+}
 
-    // Redis goes away. Every request is still answered, on local counts
-    // that learnt the cluster's totals: alice stays over her limit on both.
-    redis.stop();
-    let started = Instant::now();
-    assert!(deferred(&send(&mut to_a, "alice@example.com", "a4")));
-    assert!(deferred(&send(&mut to_b, "alice@example.com", "b4")));
-    // bob had 4 of 6. A knows its own 2 and the cluster's total as of its
-    // last check (3 or 4): it lets through what that leaves, then defers.
-    // The answers are never an error.
+/// Redis (or the cluster node of bob's keys) just went. Every request is
+/// still answered, on local counts that learnt the shared totals: alice
+/// stays over her limit on both; bob had 4 of 6, and A, knowing its own 2
+/// and the shared total as of its last check (3 or 4), lets through what
+/// that leaves, then defers. How many it let through.
+fn answers_while_down(pair: &mut Pair) -> usize {
+    assert!(deferred(&send(&mut pair.to_a, "alice@example.com", "a4")));
+    assert!(deferred(&send(&mut pair.to_b, "alice@example.com", "b4")));
     let mut bob_through_a = Vec::new();
     for i in 0..4 {
-        bob_through_a.push(send(&mut to_a, "bob@example.com", &format!("down{i}")));
+        bob_through_a.push(send(&mut pair.to_a, "bob@example.com", &format!("down{i}")));
     }
     let through = bob_through_a
         .iter()
@@ -109,23 +126,40 @@ fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
             .all(|answer| deferred(answer)),
         "{bob_through_a:?}"
     );
+    assert!(pair.a.alive() && pair.b.alive());
+    let log = pair.a.log();
+    assert!(log.contains("deciding on local counts"), "{log}");
+    through
+}
+
+/// Waits for `server` to say Redis answers again and its backlog went in.
+fn wait_resync(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.log().contains("Redis back") {
+        assert!(Instant::now() < deadline, "no resync:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
+    let mut redis = RedisServer::start();
+    let config = single(&redis);
+    let mut pair = share_one_limit(&config);
+
+    redis.stop();
+    let started = Instant::now();
+    let through = answers_while_down(&mut pair);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "answers waited for the dead Redis: {:?}",
         started.elapsed()
     );
-    assert!(a.alive() && b.alive());
-    let log = a.log();
-    assert!(log.contains("deciding on local counts"), "{log}");
 
     // Redis comes back empty: what A counted meanwhile is replayed, and a
     // new server of the cluster sees it.
     redis.restart();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !a.log().contains("Redis back") {
-        assert!(Instant::now() < deadline, "no resync:\n{}", a.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_resync(&pair.a);
     let c = Server::start(&config);
     let mut to_c = c.connect();
     for i in 0..6 - through {
@@ -138,11 +172,63 @@ fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
 }
 
 #[test]
+fn two_servers_share_one_limit_through_a_cluster_and_ride_out_a_node_restart() {
+    let mut cluster = RedisCluster::start();
+    let config = in_cluster(&cluster);
+    // The same totals as with one Redis.
+    let mut pair = share_one_limit(&config);
+
+    // The master holding bob's keys dies (its data stays on disk). carol,
+    // whose keys are on it too, has sent nothing yet.
+    let node = cluster.node_of("bob@example.com");
+    let carol = (0..)
+        .map(|i| format!("carol{i}@example.com"))
+        .find(|carol| cluster.node_of(carol) == node)
+        .unwrap();
+    cluster.nodes[node].stop();
+    answers_while_down(&mut pair);
+    for i in 0..2 {
+        assert_eq!(
+            send(&mut pair.to_a, &carol, &format!("carol{i}")),
+            "action=DUNNO"
+        );
+    }
+
+    // Back on its port and directory: what A counted meanwhile is replayed
+    // beside what the node kept, and a new server of the cluster sees both.
+    cluster.nodes[node].restart();
+    cluster.wait_ok();
+    wait_resync(&pair.a);
+    let c = Server::start(&config);
+    let mut to_c = c.connect();
+    // bob: the 4 the node kept and the 2 or 3 replayed reach 6; either
+    // alone would leave room.
+    assert!(deferred(&send(&mut to_c, "bob@example.com", "c-bob")));
+    // carol: her 2 of the outage, replayed; 4 left.
+    for i in 0..4 {
+        assert_eq!(send(&mut to_c, &carol, &format!("c{i}")), "action=DUNNO");
+    }
+    assert!(deferred(&send(&mut to_c, &carol, "c-last")));
+    assert!(deferred(&send(&mut to_c, "alice@example.com", "c-alice")));
+}
+
+#[test]
 fn a_lock_made_through_one_server_is_refused_by_the_other_until_unlock() {
     let redis = RedisServer::start();
-    let config = config(&redis);
-    let a = Server::start(&config);
-    let b = Server::start(&config);
+    lock_and_unlock(&single(&redis));
+}
+
+#[test]
+fn a_lock_made_through_one_server_is_refused_by_the_other_until_unlock_in_a_cluster() {
+    let cluster = RedisCluster::start();
+    lock_and_unlock(&in_cluster(&cluster));
+}
+
+/// A lock tripped through one server of `config` is refused by the other,
+/// until `mailfuse unlock` lifts it.
+fn lock_and_unlock(config: &str) {
+    let a = Server::start(config);
+    let b = Server::start(config);
     let mut to_a = a.connect();
     let mut to_b = b.connect();
     // A forged sender domain through A locks the account.

@@ -122,24 +122,121 @@ pub struct TripsConfig {
 
 /// Where the shared counters live.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RedisSection")]
 pub struct RedisConfig {
-    /// `redis://host:6379/0` (`rediss://` for TLS; a password goes in the
-    /// secrets file as `policy.redis.password`).
-    pub url: String,
-    /// Redis's password (`AUTH`); only the secrets file may set it, as
-    /// `policy.redis.password`. `None`: no authentication.
-    #[serde(default)]
+    /// One server (`url`) or a Redis Cluster (`cluster`).
+    pub servers: RedisServers,
+    /// Redis's password (`AUTH`, every node's in a cluster); only the
+    /// secrets file may set it, as `policy.redis.password`. `None`: no
+    /// authentication.
     pub password: Option<String>,
     /// Prefix of every key, so several mailfuse clusters can share one Redis.
-    #[serde(default = "default_prefix")]
     pub prefix: String,
     /// Longest wait for Redis before deciding locally.
+    pub timeout: Duration,
+}
+
+/// The Redis the policy servers share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisServers {
+    /// `url`: `redis://host:6379/0`, or `redis+unix:///path` for a socket.
+    Single(String),
+    /// `cluster`: seed nodes of a Redis Cluster, `redis://host:7000` each;
+    /// the others are learnt from them.
+    Cluster(Vec<String>),
+}
+
+impl std::fmt::Display for RedisServers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RedisServers::Single(url) => f.write_str(url),
+            RedisServers::Cluster(seeds) => write!(f, "cluster {}", seeds.join(", ")),
+        }
+    }
+}
+
+/// `[policy.redis]` as written: `url` and `cluster` are checked to be one
+/// or the other, and every URL to parse, before a [`RedisConfig`] exists.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisSection {
+    url: Option<String>,
+    cluster: Option<Vec<String>>,
+    #[serde(default)]
+    password: Option<String>,
+    #[serde(default = "default_prefix")]
+    prefix: String,
     #[serde(
         default = "default_redis_timeout",
         deserialize_with = "mailfuse_core::time::deserialize_duration"
     )]
-    pub timeout: Duration,
+    timeout: Duration,
+}
+
+impl TryFrom<RedisSection> for RedisConfig {
+    type Error = String;
+
+    fn try_from(section: RedisSection) -> Result<Self, String> {
+        let servers = match (section.url, section.cluster) {
+            (Some(url), None) => {
+                check_url(&url, false)?;
+                RedisServers::Single(url)
+            }
+            (None, Some(seeds)) => {
+                if seeds.is_empty() {
+                    return Err("cluster lists no node: give one or more seed nodes, \
+                                cluster = [\"redis://10.0.0.1:7000\", …]"
+                        .into());
+                }
+                for seed in &seeds {
+                    check_url(seed, true)?;
+                }
+                RedisServers::Cluster(seeds)
+            }
+            (Some(_), Some(_)) => {
+                return Err("url and cluster both set: url is one Redis server, \
+                            cluster the seed nodes of a Redis Cluster; keep one"
+                    .into())
+            }
+            (None, None) => {
+                return Err("missing url (one Redis server) or cluster (the seed nodes \
+                            of a Redis Cluster)"
+                    .into())
+            }
+        };
+        Ok(RedisConfig {
+            servers,
+            password: section.password,
+            prefix: section.prefix,
+            timeout: section.timeout,
+        })
+    }
+}
+
+/// A URL the `redis` crate can connect to; a cluster node's must be TCP and
+/// database 0, the only one a cluster has.
+fn check_url(url: &str, cluster_node: bool) -> Result<(), String> {
+    use redis::IntoConnectionInfo;
+    let info = url
+        .into_connection_info()
+        .map_err(|e| format!("{url}: {e}"))?;
+    if cluster_node {
+        if !matches!(
+            info.addr(),
+            redis::ConnectionAddr::Tcp(..) | redis::ConnectionAddr::TcpTls { .. }
+        ) {
+            return Err(format!(
+                "{url}: a cluster node is reached over TCP (redis://host:port)"
+            ));
+        }
+        if info.redis_settings().db() != 0 {
+            return Err(format!(
+                "{url}: a Redis Cluster has only database 0: drop the /{} from the URL",
+                info.redis_settings().db()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn default_prefix() -> String {
@@ -261,6 +358,46 @@ mod tests {
         let redis = config.redis.as_ref().unwrap();
         assert_eq!(redis.timeout, Duration::from_millis(100));
         assert_eq!(redis.prefix, "mailfuse");
+    }
+
+    #[test]
+    fn redis_is_one_server_or_a_cluster() {
+        let config: PolicyConfig = toml::from_str(
+            "[redis]\ncluster = [\"redis://10.0.0.1:7000\", \"redis://10.0.0.2:7000/0\"]\n",
+        )
+        .unwrap();
+        let redis = config.redis.unwrap();
+        assert_eq!(
+            redis.servers,
+            RedisServers::Cluster(vec![
+                "redis://10.0.0.1:7000".to_string(),
+                "redis://10.0.0.2:7000/0".to_string()
+            ])
+        );
+        assert_eq!(redis.timeout, Duration::from_millis(250));
+        for (text, says) in [
+            (
+                "url = \"redis://a:1/\"\ncluster = [\"redis://b:1\"]",
+                "url and cluster both set",
+            ),
+            ("cluster = []", "cluster lists no node"),
+            (
+                "cluster = [\"redis://a:1/2\"]",
+                "only database 0: drop the /2",
+            ),
+            ("cluster = [\"redis+unix:///run/redis.sock\"]", "over TCP"),
+            ("cluster = [\"redis://a:1\", \"a:2\"]", "a:2: "),
+            ("url = \"http://a\"", "http://a: "),
+            (
+                "prefix = \"x\"",
+                "missing url (one Redis server) or cluster",
+            ),
+        ] {
+            let error = toml::from_str::<PolicyConfig>(&format!("[redis]\n{text}"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(says), "{text}: {error}");
+        }
     }
 
     #[test]

@@ -1,23 +1,24 @@
-//! One test suite for both counters stores: every shared test runs once on
-//! the embedded store and once on Redis (a real `redis-server` per test), and
-//! must get the same answers. Redis-only tests follow: two servers sharing
-//! counts, Redis stopping mid-test, and the replay when it is back.
+//! One test suite for both counters stores: every shared test runs on the
+//! embedded store, on Redis (a real `redis-server` per test) and on a Redis
+//! Cluster (three real masters per test), and must get the same answers.
+//! Redis-only tests follow: two servers sharing counts, Redis (or a cluster
+//! node) stopping mid-test, and the replay when it is back.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
 mod support;
 
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use mailfuse_policy::config::RedisConfig;
+use mailfuse_policy::config::{RedisConfig, RedisServers};
 use mailfuse_policy::counters::{unlock, RedisStatus};
 use mailfuse_policy::{
     Answer, Ask, Counters, Counting, Diversity, Limit, LimitRules, LimitsConfig, Override,
     PolicyMetrics, Trip, WindowLimit,
 };
-use support::RedisServer;
+use support::{RedisCluster, RedisServer};
 
 const T0: u64 = 1_700_000_000;
 
@@ -27,39 +28,78 @@ const NO_TRIPS: Diversity = Diversity {
     window_secs: 3_600,
 };
 
-/// The store a shared test runs on.
-enum Backend {
+/// The store a shared test runs on, and the metrics of the Redis stores
+/// it made.
+struct Backend {
+    store: Store,
+    made: Mutex<Vec<Arc<PolicyMetrics>>>,
+}
+
+enum Store {
     Memory,
     Redis(RedisServer),
+    Cluster(RedisCluster),
 }
 
 impl Backend {
+    fn new(store: Store) -> Self {
+        Backend {
+            store,
+            made: Mutex::new(Vec::new()),
+        }
+    }
+
     async fn counters(&self, limits: LimitsConfig, diversity: Diversity) -> Counters {
-        match self {
-            Backend::Memory => Counters::memory(LimitRules::new(&limits).unwrap(), diversity),
-            Backend::Redis(server) => redis_store(server, limits, diversity).await.0,
+        let config = match &self.store {
+            Store::Memory => return Counters::memory(LimitRules::new(&limits).unwrap(), diversity),
+            Store::Redis(server) => single(server),
+            Store::Cluster(cluster) => in_cluster(cluster),
+        };
+        let (counters, metrics) = redis_store(&config, limits, diversity).await;
+        self.made.lock().unwrap().push(metrics);
+        counters
+    }
+
+    /// Every Redis store decided on Redis throughout: their local counts
+    /// answer alike, so a script Redis refused (`CROSSSLOT` on a cluster)
+    /// would otherwise go unseen.
+    fn assert_redis_answered(&self) {
+        for metrics in self.made.lock().unwrap().iter() {
+            assert_eq!(metrics.store_errors.get(), 0);
+            assert_eq!(metrics.fallback_decisions.get(), 0);
+            assert_eq!(metrics.redis_up.get(), 1);
         }
     }
 }
 
-fn redis_config(server: &RedisServer) -> RedisConfig {
+fn redis_config(servers: RedisServers) -> RedisConfig {
     RedisConfig {
-        url: server.url(),
+        servers,
         password: None,
         prefix: "test".to_string(),
         timeout: Duration::from_millis(300),
     }
 }
 
+/// `[policy.redis] url` of `server`.
+fn single(server: &RedisServer) -> RedisConfig {
+    redis_config(RedisServers::Single(server.url()))
+}
+
+/// `[policy.redis] cluster`: every node of `cluster`.
+fn in_cluster(cluster: &RedisCluster) -> RedisConfig {
+    redis_config(RedisServers::Cluster(cluster.urls()))
+}
+
 /// A Redis store with its metrics (Redis up or not).
 async fn redis_store(
-    server: &RedisServer,
+    config: &RedisConfig,
     limits: LimitsConfig,
     diversity: Diversity,
 ) -> (Counters, Arc<PolicyMetrics>) {
     let metrics = Arc::new(PolicyMetrics::default());
     let rules = LimitRules::new(&limits).unwrap();
-    let counters = Counters::redis(&redis_config(server), rules, diversity, metrics.clone())
+    let counters = Counters::redis(config, rules, diversity, metrics.clone())
         .await
         .unwrap();
     (counters, metrics)
@@ -99,14 +139,14 @@ async fn check(counters: &Counters, ask: Ask<'_>) -> Answer {
     counters.check(&ask).await.unwrap()
 }
 
-/// Runs each shared test on both stores.
-macro_rules! on_both_stores {
+/// Runs each shared test on every store.
+macro_rules! on_every_store {
     ($($test:ident),* $(,)?) => {
         mod memory {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    super::$test(&super::Backend::Memory).await;
+                    super::$test(&super::Backend::new(super::Store::Memory)).await;
                 }
             )*
         }
@@ -114,15 +154,28 @@ macro_rules! on_both_stores {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
-                    let backend = super::Backend::Redis(super::RedisServer::start());
+                    let server = super::RedisServer::start();
+                    let backend = super::Backend::new(super::Store::Redis(server));
                     super::$test(&backend).await;
+                    backend.assert_redis_answered();
+                }
+            )*
+        }
+        mod cluster {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let cluster = super::RedisCluster::start();
+                    let backend = super::Backend::new(super::Store::Cluster(cluster));
+                    super::$test(&backend).await;
+                    backend.assert_redis_answered();
                 }
             )*
         }
     };
 }
 
-on_both_stores!(
+on_every_store!(
     windows_are_exact_at_their_edges,
     several_windows_report_the_first_exceeded,
     messages_and_recipients_are_counted_apart,
@@ -465,14 +518,25 @@ fn status(counters: &Counters) -> RedisStatus {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_counts_locks_and_ips() {
     let server = RedisServer::start();
+    share_counts_locks_and_ips(&single(&server)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_counts_locks_and_ips_through_a_cluster() {
+    let cluster = RedisCluster::start();
+    share_counts_locks_and_ips(&in_cluster(&cluster)).await;
+}
+
+/// Two stores on `config` count, lock and unlock as one.
+async fn share_counts_locks_and_ips(config: &RedisConfig) {
     let per_minute = Limit::new(60, 3, Counting::Messages);
     let diversity = Diversity {
         max_ips: 2,
         max_networks: 0,
         window_secs: 3_600,
     };
-    let (a, _) = redis_store(&server, limits(vec![per_minute]), diversity).await;
-    let (b, _) = redis_store(&server, limits(vec![per_minute]), diversity).await;
+    let (a, _) = redis_store(config, limits(vec![per_minute]), diversity).await;
+    let (b, _) = redis_store(config, limits(vec![per_minute]), diversity).await;
     a.record("alice", T0, 1, 1).await.unwrap();
     b.record("alice", T0 + 1, 2, 2).await.unwrap();
     assert_eq!(check(&a, ask("alice", T0 + 2)).await, over(per_minute, 4));
@@ -497,31 +561,62 @@ async fn two_servers_share_counts_locks_and_ips() {
     assert_eq!(check(&b, ask("bob", T0 + 1)).await, Answer::Locked);
 
     // `mailfuse unlock` lifts the lock everywhere.
-    let config = redis_config(&server);
-    assert!(unlock(&config, "Mallory").await.unwrap());
-    assert!(!unlock(&config, "mallory").await.unwrap());
+    assert!(unlock(config, "Mallory").await.unwrap());
+    assert!(!unlock(config, "mallory").await.unwrap());
     assert_eq!(check(&b, ask("mallory", T0 + 1)).await, Answer::Allowed);
+}
+
+/// Redis (or the cluster node of alice's keys) just went away after `a`
+/// counted alice's message at T0: answers keep coming, from the counts `a`
+/// kept, and what it counts and locks meanwhile waits for Redis.
+async fn outage(a: &Counters, metrics: &PolicyMetrics, per_minute: Limit) {
+    assert_eq!(check(a, ask("alice", T0 + 1)).await, Answer::Allowed);
+    assert_eq!(status(a), RedisStatus::Down);
+    assert_eq!(metrics.redis_up.get(), 0);
+    a.record("alice", T0 + 1, 1, 1).await.unwrap();
+    a.record("alice", T0 + 2, 1, 1).await.unwrap();
+    assert_eq!(check(a, ask("alice", T0 + 3)).await, over(per_minute, 4));
+    a.record("bob", T0 + 30, 1, 1).await.unwrap();
+    a.lock("mallory", T0 + 3).await.unwrap();
+    assert!(metrics.fallback_decisions.get() >= 4);
+}
+
+/// What a new store `c` sees once Redis is back from the [`outage`] and
+/// took its backlog: its counts at their own seconds, beside alice's T0
+/// when Redis `kept` its data.
+async fn after_outage(c: &Counters, per_minute: Limit, kept: bool) {
+    let messages = |n, now| Ask {
+        messages: n,
+        ..ask("alice", now)
+    };
+    if kept {
+        assert_eq!(check(c, messages(1, T0 + 3)).await, over(per_minute, 4));
+    } else {
+        assert_eq!(check(c, messages(1, T0 + 3)).await, Answer::Allowed);
+        assert_eq!(check(c, messages(2, T0 + 3)).await, over(per_minute, 4));
+    }
+    // T0's and T0 + 1's have left the window.
+    assert_eq!(check(c, messages(2, T0 + 61)).await, Answer::Allowed);
+    assert_eq!(check(c, messages(3, T0 + 61)).await, over(per_minute, 4));
+    let bob = |now| Ask {
+        messages: 3,
+        ..ask("bob", now)
+    };
+    assert_eq!(check(c, bob(T0 + 89)).await, over(per_minute, 4));
+    assert_eq!(check(c, bob(T0 + 90)).await, Answer::Allowed);
+    assert_eq!(check(c, ask("mallory", T0 + 4)).await, Answer::Locked);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_stopping_falls_back_to_local_counts_and_replays_when_back() {
     let mut server = RedisServer::start();
     let per_minute = Limit::new(60, 3, Counting::Messages);
-    let (a, metrics) = redis_store(&server, limits(vec![per_minute]), NO_TRIPS).await;
+    let (a, metrics) = redis_store(&single(&server), limits(vec![per_minute]), NO_TRIPS).await;
     assert_eq!(metrics.redis_up.get(), 1);
     a.record("alice", T0, 1, 1).await.unwrap();
 
     server.stop();
-    // Answers keep coming, from the counts this server kept.
-    assert_eq!(check(&a, ask("alice", T0 + 1)).await, Answer::Allowed);
-    assert_eq!(status(&a), RedisStatus::Down);
-    assert_eq!(metrics.redis_up.get(), 0);
-    a.record("alice", T0 + 1, 1, 1).await.unwrap();
-    a.record("alice", T0 + 2, 1, 1).await.unwrap();
-    assert_eq!(check(&a, ask("alice", T0 + 3)).await, over(per_minute, 4));
-    a.record("bob", T0 + 30, 1, 1).await.unwrap();
-    a.lock("mallory", T0 + 3).await.unwrap();
-    assert!(metrics.fallback_decisions.get() >= 4);
+    outage(&a, &metrics, per_minute).await;
     // Once it knows Redis is down, it does not wait for it per request.
     let started = Instant::now();
     for _ in 0..100 {
@@ -533,28 +628,38 @@ async fn redis_stopping_falls_back_to_local_counts_and_replays_when_back() {
         started.elapsed()
     );
 
-    // Back empty on the same port: the outage's counts are replayed.
+    // Back empty on the same port: the outage's counts are replayed (T0's
+    // was lost with Redis's data).
     server.restart();
     wait_until_up(&a).await;
     assert_eq!(metrics.redis_up.get(), 1);
-    let (c, _) = redis_store(&server, limits(vec![per_minute]), NO_TRIPS).await;
-    // The two counts of the outage, at their own seconds (T0's was lost
-    // with Redis's data).
-    let messages = |n, now| Ask {
-        messages: n,
-        ..ask("alice", now)
-    };
-    assert_eq!(check(&c, messages(1, T0 + 3)).await, Answer::Allowed);
-    assert_eq!(check(&c, messages(2, T0 + 3)).await, over(per_minute, 4));
-    assert_eq!(check(&c, messages(2, T0 + 61)).await, Answer::Allowed);
-    assert_eq!(check(&c, messages(3, T0 + 61)).await, over(per_minute, 4));
-    let bob = |now| Ask {
-        messages: 3,
-        ..ask("bob", now)
-    };
-    assert_eq!(check(&c, bob(T0 + 89)).await, over(per_minute, 4));
-    assert_eq!(check(&c, bob(T0 + 90)).await, Answer::Allowed);
-    assert_eq!(check(&c, ask("mallory", T0 + 4)).await, Answer::Locked);
+    let (c, _) = redis_store(&single(&server), limits(vec![per_minute]), NO_TRIPS).await;
+    after_outage(&c, per_minute, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_node_restarting_falls_back_to_local_counts_and_replays_when_back() {
+    let mut cluster = RedisCluster::start();
+    let config = in_cluster(&cluster);
+    let per_minute = Limit::new(60, 3, Counting::Messages);
+    let (a, metrics) = redis_store(&config, limits(vec![per_minute]), NO_TRIPS).await;
+    assert_eq!(metrics.redis_up.get(), 1);
+    a.record("alice", T0, 1, 1).await.unwrap();
+
+    // The master of alice's slot dies: her next check fails over to the
+    // local counts, which learnt the cluster's.
+    let node = cluster.node_of("alice");
+    cluster.nodes[node].stop();
+    outage(&a, &metrics, per_minute).await;
+
+    // Back on the same port and directory, with its data: the outage's
+    // counts are replayed beside what it kept.
+    cluster.nodes[node].restart();
+    cluster.wait_ok();
+    wait_until_up(&a).await;
+    assert_eq!(metrics.redis_up.get(), 1);
+    let (c, _) = redis_store(&config, limits(vec![per_minute]), NO_TRIPS).await;
+    after_outage(&c, per_minute, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -562,25 +667,20 @@ async fn redis_down_at_start_starts_on_local_counts() {
     let mut server = RedisServer::start();
     server.stop();
     let per_minute = Limit::new(60, 1, Counting::Messages);
-    let (a, metrics) = redis_store(&server, limits(vec![per_minute]), NO_TRIPS).await;
+    let (a, metrics) = redis_store(&single(&server), limits(vec![per_minute]), NO_TRIPS).await;
     assert_eq!(status(&a), RedisStatus::Down);
     assert_eq!(metrics.redis_up.get(), 0);
     a.record("alice", T0, 1, 1).await.unwrap();
     assert_eq!(check(&a, ask("alice", T0)).await, over(per_minute, 2));
     server.restart();
     wait_until_up(&a).await;
-    let (b, _) = redis_store(&server, limits(vec![per_minute]), NO_TRIPS).await;
+    let (b, _) = redis_store(&single(&server), limits(vec![per_minute]), NO_TRIPS).await;
     assert_eq!(check(&b, ask("alice", T0 + 59)).await, over(per_minute, 2));
 }
 
 #[tokio::test]
 async fn a_bad_url_is_a_configuration_error() {
-    let config = RedisConfig {
-        url: "http://not-redis".to_string(),
-        password: None,
-        prefix: "test".to_string(),
-        timeout: Duration::from_millis(100),
-    };
+    let config = redis_config(RedisServers::Single("http://not-redis".to_string()));
     let result = Counters::redis(
         &config,
         LimitRules::default(),

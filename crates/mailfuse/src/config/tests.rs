@@ -118,6 +118,13 @@ fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
             .any(|p| p.starts_with("policy.over_limit: unknown variant")),
         "{found:?}"
     );
+    assert_eq!(
+        problems("[policy.redis]\ncluster = [\"redis://10.0.0.1:7000/2\"]\n"),
+        [
+            "policy.redis: redis://10.0.0.1:7000/2: a Redis Cluster has only database 0: \
+          drop the /2 from the URL"
+        ]
+    );
     let config = Config::policy_defaults();
     assert_eq!(config.policy.listen, ["127.0.0.1:10040"]);
     assert!(config.watch.logs.is_empty());

@@ -3,8 +3,9 @@
 //!
 //! Two stores answer the same questions: [`Memory`] (one server; counts
 //! saved to the state database now and then, locks there at once) and
-//! `Redis` (several servers; one atomic script per decision, falling back
-//! to its own [`Memory`] while Redis is unreachable). [`Counters`] picks.
+//! `Redis` (several servers sharing one Redis or a Redis Cluster; one
+//! atomic script per decision, falling back to its own [`Memory`] while
+//! Redis is unreachable). [`Counters`] picks.
 
 pub mod memory;
 pub mod redis;
@@ -28,7 +29,10 @@ pub use redis::{unlock, Redis, RedisStatus};
 pub struct Ask<'a> {
     /// What the limits count against (the login, a sender, a client IP).
     pub key: &'a str,
-    /// The login, when there is one: locks and trips apply to it.
+    /// The login, when there is one: locks and trips apply to it. Then it
+    /// is also `key`: the shared store keeps an account's lock and IPs
+    /// beside its counts, in one Redis Cluster slot, and one script reads
+    /// them all.
     pub account: Option<&'a str>,
     /// The client, noted for the many-IPs trip (logins only).
     pub client: Option<IpAddr>,

@@ -3,7 +3,8 @@
 //! [`Memory`] for the same calls.
 //!
 //! Layout (`<key>` lower-cased, then `{`, `}`, `:` and `%` percent-encoded so
-//! no name can pose as another's keys or break the hash tag):
+//! no name can pose as another's keys or break the hash tag; the empty name
+//! is `%`, as `{}` is no hash tag):
 //! - `<prefix>:{<account>}:lock`: the account is locked (no TTL; `mailfuse
 //!   unlock` deletes it);
 //! - `<prefix>:{<account>}:ips`: ZSET `"<network> <ip>"` → last seen, for the
@@ -13,9 +14,14 @@
 //!   `total`, the window's running sum.
 //!
 //! Every key of one account shares its `{…}` hash tag, so a script touches a
-//! single slot of a Redis Cluster; every key but the lock expires a minute
-//! after its longest window, so idle users vanish. Times are the caller's
-//! clock, never Redis's `TIME`.
+//! single slot of a Redis Cluster (a request's key is its account when it
+//! has one, so the check's lock, IPs and windows are one subject's); every
+//! key but the lock expires a minute after its longest window, so idle
+//! users vanish. Times are the caller's clock, never Redis's `TIME`.
+//!
+//! One server or a cluster ([`RedisServers`]) is the same code over a
+//! [`Connection`]: a cluster routes each script by its keys' slot, and the
+//! replay, the only call spanning subjects, sends one pipeline per subject.
 //!
 //! While Redis fails or is slower than `timeout`, decisions come from
 //! [`Redis::local`], a [`Memory`] that always counts this server's own
@@ -23,19 +29,22 @@
 //! background task replays, with the original seconds, once Redis answers
 //! its ping again.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use mailfuse_core::net::Network;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, IntoConnectionInfo, Script};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, ConnectionInfo, IntoConnectionInfo, RedisFuture, Script};
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::{Answer, Ask, Diversity, Memory, StoreError, Trip};
-use crate::config::RedisConfig;
+use crate::config::{RedisConfig, RedisServers};
 use crate::metrics::PolicyMetrics;
 use mailfuse_limits::{judge, normalize, Counting, Limit, LimitRules};
 
@@ -46,7 +55,8 @@ const TTL_MARGIN_SECS: u64 = 60;
 /// are dropped (and counted) first.
 const BACKLOG_MAX: usize = 100_000;
 
-/// Backlog entries sent per pipeline when Redis is back.
+/// Backlog entries replayed at once when Redis is back (one pipeline per
+/// subject among them, all sent together).
 const REPLAY_BATCH: usize = 1_000;
 
 /// The amount one call adds, at most: Redis counts in `i64` and Lua in
@@ -163,7 +173,7 @@ pub struct Redis {
 
 /// What the requests and the resync task share.
 struct Shared {
-    connection: ConnectionManager,
+    link: Link,
     keys: KeyNames,
     timeout: Duration,
     /// The configured limits (the counts live in Redis).
@@ -184,6 +194,7 @@ struct Backlog {
     dropped: u64,
 }
 
+/// One count or lock Redis did not take.
 enum Missed {
     Counted {
         key: String,
@@ -195,6 +206,131 @@ enum Missed {
         account: String,
         now: u64,
     },
+}
+
+impl Missed {
+    /// Whose keys it touches: its script or `SET` stays within this
+    /// subject's hash tag.
+    fn subject(&self) -> &str {
+        match self {
+            Missed::Counted { key, .. } => key,
+            Missed::Locked { account, .. } => account,
+        }
+    }
+}
+
+/// How this server reaches Redis. Building one does no I/O.
+// One per store, never moved around: the size gap does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Link {
+    /// One server: the manager connects at first use and reconnects by
+    /// itself.
+    Single(ConnectionManager),
+    /// A Redis Cluster: connected once a seed answers (the first ping that
+    /// finds one; the client asks it for the slot map), then each command
+    /// goes to the master of its keys' slot, following the cluster's
+    /// redirections and reconnecting to nodes that come back.
+    Cluster {
+        client: ClusterClient,
+        connected: Mutex<Option<ClusterConnection>>,
+    },
+}
+
+impl Link {
+    /// The link `config` describes; fails only on a bad URL.
+    fn open(config: &RedisConfig) -> Result<Link, StoreError> {
+        match &config.servers {
+            RedisServers::Single(url) => {
+                let manager = ConnectionManager::new_lazy_with_config(
+                    Client::open(connection_info(url, config)?).map_err(redis_error)?,
+                    ConnectionManagerConfig::new()
+                        .set_connection_timeout(Some(config.timeout))
+                        .set_response_timeout(Some(config.timeout))
+                        .set_number_of_retries(1)
+                        .set_max_delay(PING_EVERY),
+                )
+                .map_err(redis_error)?;
+                Ok(Link::Single(manager))
+            }
+            RedisServers::Cluster(seeds) => {
+                let seeds = seeds
+                    .iter()
+                    .map(|seed| connection_info(seed, config))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let client = ClusterClient::builder(seeds)
+                    .connection_timeout(config.timeout)
+                    .response_timeout(config.timeout)
+                    // A MOVED or ASK redirection while slots migrate, then
+                    // one retry; `within` bounds the whole anyway.
+                    .retries(2)
+                    .min_retry_wait(10)
+                    .max_retry_wait(PING_EVERY.as_millis().try_into().unwrap_or(u64::MAX))
+                    .build()
+                    .map_err(redis_error)?;
+                Ok(Link::Cluster {
+                    client,
+                    connected: Mutex::new(None),
+                })
+            }
+        }
+    }
+
+    /// A connection for one call (cheap: a handle on a shared one); a
+    /// cluster is connected on first use.
+    async fn connection(&self) -> redis::RedisResult<Connection> {
+        match self {
+            Link::Single(manager) => Ok(Connection::Single(manager.clone())),
+            Link::Cluster { client, connected } => {
+                let cached = || connected.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(connection) = cached().clone() {
+                    return Ok(Connection::Cluster(connection));
+                }
+                let connection = client.get_async_connection().await?;
+                *cached() = Some(connection.clone());
+                Ok(Connection::Cluster(connection))
+            }
+        }
+    }
+}
+
+/// A connection to one server or to a cluster: the scripts, pipelines and
+/// pings are written once against it.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_command(cmd),
+            Connection::Cluster(connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Connection::Single(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+            Connection::Cluster(connection) => {
+                connection.req_packed_commands(pipeline, offset, count)
+            }
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(connection) => connection.get_db(),
+            Connection::Cluster(connection) => connection.get_db(),
+        }
+    }
 }
 
 /// Builds the Redis key names of one prefix.
@@ -209,6 +345,12 @@ impl KeyNames {
         let mut name = String::with_capacity(self.prefix.len() + key.len() + 16);
         name.push_str(&self.prefix);
         name.push_str(":{");
+        if key.is_empty() {
+            // A cluster hashes a name with an empty `{}` whole, which would
+            // spread the keys of "" over several slots; a lone `%` is no
+            // escape's output, so no other key's tag.
+            name.push('%');
+        }
         escape_into(&key, &mut name);
         name.push_str("}:");
         name
@@ -254,17 +396,8 @@ impl Redis {
         diversity: Diversity,
         metrics: Arc<PolicyMetrics>,
     ) -> Result<Redis, StoreError> {
-        let connection = ConnectionManager::new_lazy_with_config(
-            client(config)?,
-            ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(config.timeout))
-                .set_response_timeout(Some(config.timeout))
-                .set_number_of_retries(1)
-                .set_max_delay(PING_EVERY),
-        )
-        .map_err(redis_error)?;
         let shared = Arc::new(Shared {
-            connection,
+            link: Link::open(config)?,
             keys: KeyNames {
                 prefix: escaped(&config.prefix),
             },
@@ -282,7 +415,7 @@ impl Redis {
         match shared.ping().await {
             Ok(()) => shared.mark_up(),
             Err(e) => warn!(
-                url = %config.url,
+                redis = %config.servers,
                 "Redis unreachable at start, deciding on local counts until it answers: {e}"
             ),
         }
@@ -395,9 +528,9 @@ pub async fn unlock(config: &RedisConfig, account: &str) -> Result<bool, StoreEr
     let keys = KeyNames {
         prefix: escaped(&config.prefix),
     };
-    let client = client(config)?;
+    let link = Link::open(config)?;
     let work = async {
-        let mut connection = client.get_multiplexed_async_connection().await?;
+        let mut connection = link.connection().await?;
         let (removed, _): (u64, u64) = redis::pipe()
             .del(keys.lock(account))
             .del(keys.ips(account))
@@ -414,18 +547,14 @@ fn escaped(text: &str) -> String {
     out
 }
 
-/// A client for `config.url`, with `config.password` when given.
-fn client(config: &RedisConfig) -> Result<Client, StoreError> {
-    let mut info = config
-        .url
-        .as_str()
-        .into_connection_info()
-        .map_err(redis_error)?;
+/// Where `url` points, with `config.password` when given.
+fn connection_info(url: &str, config: &RedisConfig) -> Result<ConnectionInfo, StoreError> {
+    let mut info = url.into_connection_info().map_err(redis_error)?;
     if let Some(password) = &config.password {
         let settings = info.redis_settings().clone().set_password(password);
         info = info.set_redis_settings(settings);
     }
-    Client::open(info).map_err(redis_error)
+    Ok(info)
 }
 
 fn redis_error(e: redis::RedisError) -> StoreError {
@@ -478,12 +607,25 @@ impl Shared {
         backlog.entries.push_back(missed);
     }
 
+    /// `work` on a connection, or an error once `timeout` has passed
+    /// (connecting a cluster included).
+    async fn call<T>(
+        &self,
+        timeout: Duration,
+        work: impl AsyncFnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, StoreError> {
+        within(timeout, async {
+            let mut connection = self.link.connection().await?;
+            work(&mut connection).await
+        })
+        .await
+    }
+
+    /// A cluster answers when every master does.
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
-        within(
-            self.timeout,
-            redis::cmd("PING").query_async::<()>(&mut connection),
-        )
+        self.call(self.timeout, async |connection| {
+            redis::cmd("PING").query_async(connection).await
+        })
         .await
     }
 
@@ -523,9 +665,11 @@ impl Shared {
             let [seconds, amounts] = KeyNames::window(&tag, limit);
             invocation.key(seconds).key(amounts).arg(limit.window_secs);
         }
-        let mut connection = self.connection.clone();
-        let reply: Vec<String> =
-            within(self.timeout, invocation.invoke_async(&mut connection)).await?;
+        let reply: Vec<String> = self
+            .call(self.timeout, async |connection| {
+                invocation.invoke_async(connection).await
+            })
+            .await?;
         self.answer_of(&reply, limits, ask)
     }
 
@@ -609,19 +753,23 @@ impl Shared {
         let Some(invocation) = self.record_invocation(key, now, messages, recipients) else {
             return Ok(());
         };
-        let mut connection = self.connection.clone();
-        within(self.timeout, invocation.invoke_async::<()>(&mut connection)).await
+        self.call(self.timeout, async |connection| {
+            invocation.invoke_async(connection).await
+        })
+        .await
     }
 
     async fn shared_lock(&self, account: &str, now: u64) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
         let mut set = redis::cmd("SET");
         set.arg(self.keys.lock(account)).arg(now);
-        within(self.timeout, set.query_async::<()>(&mut connection)).await
+        self.call(self.timeout, async |connection| {
+            set.query_async(connection).await
+        })
+        .await
     }
 
     /// Sends what the backlog holds, oldest first; Redis counts as up once
-    /// it is empty. On an error, what was not sent goes back to the front.
+    /// it is empty. What a failure kept from Redis goes back to the front.
     async fn replay(&self) {
         let mut replayed = 0usize;
         loop {
@@ -639,22 +787,79 @@ impl Shared {
                 let take = backlog.entries.len().min(REPLAY_BATCH);
                 backlog.entries.drain(..take).collect()
             };
-            if let Err(e) = self.replay_batch(&batch).await {
+            let taken = batch.len();
+            if let Err((e, unsent)) = self.replay_batch(batch).await {
                 self.went_down(&e);
                 let mut backlog = self.backlog();
-                for missed in batch.into_iter().rev() {
+                for missed in unsent.into_iter().rev() {
                     backlog.entries.push_front(missed);
                 }
                 return;
             }
-            replayed += batch.len();
+            replayed += taken;
         }
     }
 
-    async fn replay_batch(&self, batch: &[Missed]) -> Result<(), StoreError> {
-        let mut pipe = redis::pipe();
-        pipe.load_script(&self.record_script).ignore();
+    /// Replays `batch` as one pipeline per subject, all sent at once: a
+    /// cluster takes a pipeline only when its keys share a slot, and a
+    /// failure leaves out only the subjects it hit. On failure, their
+    /// entries, each subject's in order.
+    async fn replay_batch(&self, batch: Vec<Missed>) -> Result<(), (StoreError, Vec<Missed>)> {
+        let connection = match within(self.timeout, self.link.connection()).await {
+            Ok(connection) => connection,
+            Err(e) => return Err((e, batch)),
+        };
+        let mut subjects: Vec<Vec<Missed>> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         for missed in batch {
+            let at = *index
+                .entry(self.keys.tag(missed.subject()))
+                .or_insert_with(|| {
+                    subjects.push(Vec::new());
+                    subjects.len() - 1
+                });
+            subjects[at].push(missed);
+        }
+        // A pipeline may take longer than one decision.
+        let timeout = self.timeout.saturating_mul(10);
+        let mut sends = JoinSet::new();
+        for entries in subjects {
+            let Some(pipe) = self.replay_pipe(&entries) else {
+                continue;
+            };
+            let mut connection = connection.clone();
+            sends.spawn(async move {
+                let sent = within(timeout, pipe.query_async::<()>(&mut connection)).await;
+                (entries, sent)
+            });
+        }
+        let mut failed = None;
+        let mut unsent = Vec::new();
+        while let Some(done) = sends.join_next().await {
+            match done {
+                Ok((_, Ok(()))) => {}
+                Ok((entries, Err(e))) => {
+                    failed.get_or_insert(e);
+                    unsent.extend(entries);
+                }
+                // Only a panic in the redis crate ends a send this way.
+                Err(e) => warn!("a replay failed, its counts are lost: {e}"),
+            }
+        }
+        match failed {
+            None => Ok(()),
+            Some(e) => Err((e, unsent)),
+        }
+    }
+
+    /// The pipeline replaying one subject's entries, or `None` when they
+    /// count nothing (allow-listed, no limits).
+    fn replay_pipe(&self, entries: &[Missed]) -> Option<redis::Pipeline> {
+        let mut pipe = redis::pipe();
+        // The script is not in a Redis (or a node) that restarted empty.
+        pipe.load_script(&self.record_script).ignore();
+        let mut commands = 0usize;
+        for missed in entries {
             match missed {
                 Missed::Counted {
                     key,
@@ -666,20 +871,16 @@ impl Shared {
                         self.record_invocation(key, *now, *messages, *recipients)
                     {
                         pipe.invoke_script(&invocation).ignore();
+                        commands += 1;
                     }
                 }
                 Missed::Locked { account, now } => {
                     pipe.set(self.keys.lock(account), *now).ignore();
+                    commands += 1;
                 }
             }
         }
-        let mut connection = self.connection.clone();
-        // A batch may take longer than one decision.
-        within(
-            self.timeout.saturating_mul(10),
-            pipe.query_async::<()>(&mut connection),
-        )
-        .await
+        (commands > 0).then_some(pipe)
     }
 }
 
@@ -718,6 +919,8 @@ mod tests {
         assert_eq!(keys.ips("a}b"), "mf:{a%7Db}:ips");
         assert_eq!(keys.tag("x:y"), "mf:{x%3Ay}:");
         assert_eq!(keys.tag("{%}"), "mf:{%7B%25%7D}:");
+        assert_eq!(keys.tag(""), "mf:{%}:");
+        assert_ne!(keys.tag(""), keys.tag("%"));
         // A name spelling another's escape stays distinct from it.
         assert_ne!(keys.tag("a%7Db"), keys.tag("a}b"));
         let limit = Limit {
@@ -733,5 +936,50 @@ mod tests {
             ]
         );
         assert_eq!(escaped("a{b"), "a%7Bb");
+    }
+
+    /// What a Redis Cluster hashes: the text between the first `{` and the
+    /// next `}` when it is not empty, else the whole name.
+    fn hashed(name: &str) -> &str {
+        let Some(open) = name.find('{') else {
+            return name;
+        };
+        match name[open + 1..].find('}') {
+            Some(0) | None => name,
+            Some(len) => &name[open + 1..open + 1 + len],
+        }
+    }
+
+    #[test]
+    fn every_key_of_a_subject_hashes_to_its_one_slot() {
+        let keys = KeyNames {
+            prefix: escaped("a{b}c"),
+        };
+        let limit = Limit {
+            window_secs: 3_600,
+            max: 1,
+            counts: Counting::Messages,
+        };
+        for subject in [
+            "alice@example.com",
+            "",
+            "{",
+            "}",
+            "{}",
+            "}{",
+            "a:b",
+            "%",
+            "ü",
+        ] {
+            let tag = keys.tag(subject);
+            let [seconds, amounts] = KeyNames::window(&tag, &limit);
+            let names = [keys.lock(subject), keys.ips(subject), seconds, amounts];
+            let expected = hashed(&names[0]);
+            assert_ne!(expected, names[0], "{subject:?}: no hash tag");
+            for name in &names {
+                assert_eq!(hashed(name), expected, "{subject:?}: {name}");
+            }
+        }
+        assert_ne!(hashed(&keys.lock("a")), hashed(&keys.lock("b")));
     }
 }
