@@ -153,6 +153,11 @@ pub struct Incident {
     /// How the guessing was spread (password guessing only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<GuessingPattern>,
+    /// The mail servers that logged the account's mail and logins (or the
+    /// guesser's attempts), when several send their logs to one `watch`
+    /// over syslog; empty for the files of one server. Log text: escape it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     /// How sure mailfuse is (from the kind and score).
     #[serde(default)]
     pub confidence: Confidence,
@@ -276,6 +281,7 @@ impl Incident {
             protected_ips: Vec::new(),
             network: None,
             pattern: None,
+            hosts: Vec::new(),
             confidence: Confidence::of(kind, 0),
             to_confirm: Vec::new(),
             first_seen,

@@ -180,6 +180,9 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
         ),
         ("Confidence", incident.confidence.name().to_string()),
     ];
+    if !incident.hosts.is_empty() {
+        facts.push(("Seen on", incident.hosts.join(", ")));
+    }
     match incident.kind {
         IncidentKind::PasswordGuessing => {
             facts.push(("IPs", ips));

@@ -169,6 +169,9 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
         "    period:      {} to {} (detected {})",
         incident.first_seen, incident.last_seen, incident.detected_at
     )?;
+    if !incident.hosts.is_empty() {
+        writeln!(out, "    seen on:     {}", safe(&incident.hosts.join(", ")))?;
+    }
     writeln!(out, "    why:")?;
     for reason in &incident.reasons {
         writeln!(out, "      - {}", safe(reason))?;

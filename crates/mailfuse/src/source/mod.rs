@@ -7,6 +7,7 @@
 mod decompress;
 pub mod follow;
 pub mod lines;
+pub mod syslog_net;
 mod rotation;
 
 use std::collections::HashSet;
