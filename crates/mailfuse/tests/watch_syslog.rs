@@ -1,0 +1,166 @@
+//! `mailfuse watch` receiving mail servers' syslog over the network: two
+//! hosts reusing one queue id are joined apart and the incident names the
+//! host it came from; TLS with a certificate made for the test; and a real
+//! `rsyslogd` forwarding what it receives.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
+
+mod support;
+
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::syslog::{
+    guesses, incidents, message, newline_framed, octet_counted, rfc3164, rfc5424, send_tcp,
+    watch_config, Rsyslog, Watch,
+};
+
+/// The one guessing incident of `status`, about `ip`.
+fn guessing_of<'a>(incidents: &'a [Value], ip: &str) -> &'a Value {
+    let found: Vec<&Value> = incidents
+        .iter()
+        .filter(|i| i["kind"] == "password_guessing" && i["ips"][0] == ip)
+        .collect();
+    assert_eq!(found.len(), 1, "one guessing incident about {ip}: {incidents:#?}");
+    found[0]
+}
+
+#[test]
+fn two_hosts_reusing_a_queue_id_are_joined_apart_and_the_incident_names_its_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let config = watch_config(dir.path(), &format!("tcp = [\"127.0.0.1:{port}\"]"));
+    let watch = Watch::start(&config, port);
+
+    // mx1 (RFC 5424, octet-counted): a guesser, and alice's message ABC123.
+    let mut mx1 = guesses(rfc5424, "mx1", "203.0.113.7", "alice@example.test", 0, 12);
+    let (alice_arrives, alice_rest) = message(
+        rfc5424,
+        "mx1",
+        20,
+        "ABC123",
+        ("alice@example.test", "198.51.100.1"),
+        &["x1@far.test", "x2@far.test"],
+    );
+    mx1.extend(alice_arrives);
+    // mx2 (RFC 3164, newline-framed): bob's message under the same id.
+    let (bob_arrives, bob_rest) = message(
+        rfc3164,
+        "mx2",
+        30,
+        "ABC123",
+        ("bob@example.test", "198.51.100.2"),
+        &["y1@far.test", "y2@far.test", "y3@far.test"],
+    );
+    // Alice's message is open on mx1 while bob's comes and goes on mx2.
+    send_tcp(port, &octet_counted(&mx1));
+    watch.wait_for_events(14);
+    let bob: Vec<String> = bob_arrives.into_iter().chain(bob_rest).collect();
+    send_tcp(port, &newline_framed(&bob));
+    watch.wait_for_events(14 + 6);
+    send_tcp(port, &octet_counted(&alice_rest));
+    let status = watch.wait_for_events(14 + 6 + 3);
+
+    let stats = &status["progress"]["stats"];
+    assert_eq!(stats["messages"], 2, "two messages, not one: {stats:#}");
+    assert_eq!(stats["recipients"], 5, "{stats:#}");
+    assert_eq!(stats["delivered"], 5, "{stats:#}");
+    assert_eq!(stats["orphan_deliveries"], 0, "{stats:#}");
+    let incidents = incidents(&status);
+    let guessing = guessing_of(&incidents, "203.0.113.7");
+    assert_eq!(guessing["hosts"], serde_json::json!(["mx1"]), "{guessing:#}");
+}
+
+#[test]
+fn tls_with_the_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    let port = support::free_port();
+    let config = watch_config(
+        dir.path(),
+        &format!(
+            "tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"",
+            cert_path.display(),
+            key_path.display()
+        ),
+    );
+    let checked = support::mailfuse(&["check-config"], &config);
+    assert!(checked.status.success(), "{checked:?}");
+    let watch = Watch::start(&config, port);
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let connection = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
+    let mut tls = rustls::StreamOwned::new(connection, TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let lines = guesses(rfc5424, "mx3", "203.0.113.9", "carol@example.test", 0, 11);
+    tls.write_all(&octet_counted(&lines)).unwrap();
+    tls.flush().unwrap();
+    let status = watch.wait_for_events(11);
+    let incidents = incidents(&status);
+    let guessing = guessing_of(&incidents, "203.0.113.9");
+    assert_eq!(guessing["hosts"], serde_json::json!(["mx3"]), "{guessing:#}");
+    drop(tls);
+
+    // A plain TCP client gets nothing through the TLS port.
+    send_tcp(port, &newline_framed(&guesses(rfc3164, "mx4", "203.0.113.10", "d@x", 0, 11)));
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(watch.status()["progress"]["stats"]["events"], 11);
+}
+
+#[test]
+fn a_real_rsyslog_forwards_to_watch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (watch_port, rsyslog_port) = (support::free_port(), support::free_port());
+    let config = watch_config(dir.path(), &format!("tcp = [\"127.0.0.1:{watch_port}\"]"));
+    let watch = Watch::start(&config, watch_port);
+    // A relay: what mail servers send to it over TCP goes on to watch,
+    // octet-counted, with RFC 3339 stamps (RSYSLOG_ForwardFormat).
+    let _rsyslog = Rsyslog::start(
+        dir.path(),
+        &format!(
+            "module(load=\"imtcp\")\n\
+             input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{rsyslog_port}\")\n\
+             action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{watch_port}\" protocol=\"tcp\" \
+             TCP_Framing=\"octet-counted\" template=\"RSYSLOG_ForwardFormat\")"
+        ),
+    );
+    support::wait_until("rsyslogd to listen", Duration::from_secs(20), || {
+        TcpStream::connect(("127.0.0.1", rsyslog_port)).is_ok()
+    });
+    let mut lines = guesses(rfc3164, "mx5", "203.0.113.11", "erin@example.test", 0, 12);
+    let (arrives, rest) = message(
+        rfc3164,
+        "mx6",
+        20,
+        "DEF456",
+        ("frank@example.test", "198.51.100.3"),
+        &["z@far.test"],
+    );
+    lines.extend(arrives.into_iter().chain(rest));
+    send_tcp(rsyslog_port, &newline_framed(&lines));
+    let status = watch.wait_for_events(12 + 4);
+    assert_eq!(status["progress"]["stats"]["messages"], 1);
+    let incidents = incidents(&status);
+    let guessing = guessing_of(&incidents, "203.0.113.11");
+    assert_eq!(guessing["hosts"], serde_json::json!(["mx5"]), "{guessing:#}");
+    assert!(
+        watch.output().contains("a new host sends syslog") && watch.output().contains("mx6"),
+        "{}",
+        watch.output()
+    );
+}
