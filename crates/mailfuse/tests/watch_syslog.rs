@@ -24,7 +24,11 @@ fn guessing_of<'a>(incidents: &'a [Value], ip: &str) -> &'a Value {
         .iter()
         .filter(|i| i["kind"] == "password_guessing" && i["ips"][0] == ip)
         .collect();
-    assert_eq!(found.len(), 1, "one guessing incident about {ip}: {incidents:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "one guessing incident about {ip}: {incidents:#?}"
+    );
     found[0]
 }
 
@@ -71,26 +75,36 @@ fn two_hosts_reusing_a_queue_id_are_joined_apart_and_the_incident_names_its_host
     assert_eq!(stats["orphan_deliveries"], 0, "{stats:#}");
     let incidents = incidents(&status);
     let guessing = guessing_of(&incidents, "203.0.113.7");
-    assert_eq!(guessing["hosts"], serde_json::json!(["mx1"]), "{guessing:#}");
+    assert_eq!(
+        guessing["hosts"],
+        serde_json::json!(["mx1"]),
+        "{guessing:#}"
+    );
+}
+
+/// A self-signed certificate for `localhost` and its key, written to
+/// `cert.pem` and `key.pem` in `dir`; the `[watch.syslog]` lines serving
+/// TLS with them on `port`.
+fn tls_listener(dir: &std::path::Path, port: u16) -> (rcgen::Certificate, String) {
+    let rcgen::CertifiedKey { cert, signing_key } =
+        rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+    let lines = format!(
+        "tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"",
+        cert_path.display(),
+        key_path.display()
+    );
+    (cert, lines)
 }
 
 #[test]
 fn tls_with_the_configured_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
     let port = support::free_port();
-    let config = watch_config(
-        dir.path(),
-        &format!(
-            "tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"",
-            cert_path.display(),
-            key_path.display()
-        ),
-    );
+    let (cert, listener) = tls_listener(dir.path(), port);
+    let config = watch_config(dir.path(), &listener);
     let checked = support::mailfuse(&["check-config"], &config);
     assert!(checked.status.success(), "{checked:?}");
     let watch = Watch::start(&config, port);
@@ -106,18 +120,26 @@ fn tls_with_the_configured_certificate() {
     .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let connection = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
-    let mut tls = rustls::StreamOwned::new(connection, TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let mut tls =
+        rustls::StreamOwned::new(connection, TcpStream::connect(("127.0.0.1", port)).unwrap());
     let lines = guesses(rfc5424, "mx3", "203.0.113.9", "carol@example.test", 0, 11);
     tls.write_all(&octet_counted(&lines)).unwrap();
     tls.flush().unwrap();
     let status = watch.wait_for_events(11);
     let incidents = incidents(&status);
     let guessing = guessing_of(&incidents, "203.0.113.9");
-    assert_eq!(guessing["hosts"], serde_json::json!(["mx3"]), "{guessing:#}");
+    assert_eq!(
+        guessing["hosts"],
+        serde_json::json!(["mx3"]),
+        "{guessing:#}"
+    );
     drop(tls);
 
     // A plain TCP client gets nothing through the TLS port.
-    send_tcp(port, &newline_framed(&guesses(rfc3164, "mx4", "203.0.113.10", "d@x", 0, 11)));
+    send_tcp(
+        port,
+        &newline_framed(&guesses(rfc3164, "mx4", "203.0.113.10", "d@x", 0, 11)),
+    );
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(watch.status()["progress"]["stats"]["events"], 11);
 }
@@ -125,18 +147,55 @@ fn tls_with_the_configured_certificate() {
 #[test]
 fn a_real_rsyslog_forwards_to_watch() {
     let dir = tempfile::tempdir().unwrap();
-    let (watch_port, rsyslog_port) = (support::free_port(), support::free_port());
+    let watch_port = support::free_port();
     let config = watch_config(dir.path(), &format!("tcp = [\"127.0.0.1:{watch_port}\"]"));
-    let watch = Watch::start(&config, watch_port);
-    // A relay: what mail servers send to it over TCP goes on to watch,
-    // octet-counted, with RFC 3339 stamps (RSYSLOG_ForwardFormat).
-    let _rsyslog = Rsyslog::start(
+    // Octet-counted, with RFC 3339 stamps (RSYSLOG_ForwardFormat).
+    relay_through_rsyslog(
         dir.path(),
+        &config,
+        watch_port,
+        "TCP_Framing=\"octet-counted\" template=\"RSYSLOG_ForwardFormat\"",
+    );
+}
+
+#[test]
+fn a_real_rsyslog_forwards_to_watch_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let watch_port = support::free_port();
+    let (_, listener) = tls_listener(dir.path(), watch_port);
+    let config = watch_config(dir.path(), &listener);
+    // rsyslog's OpenSSL driver (rsyslog-openssl), checking watch's name;
+    // newline-framed with its default template (RFC 3164 stamps).
+    let ca = dir.path().join("cert.pem");
+    relay_through_rsyslog(
+        dir.path(),
+        &config,
+        watch_port,
+        &format!(
+            "StreamDriver=\"ossl\" StreamDriverMode=\"1\" StreamDriverAuthMode=\"x509/name\" \
+             StreamDriverPermittedPeers=\"localhost\" StreamDriver.CAFile=\"{}\"",
+            ca.display()
+        ),
+    );
+}
+
+/// Starts watch with `config` (listening on `watch_port`) and an rsyslogd
+/// relaying to it with omfwd's `options`: what mail servers send rsyslog
+/// over TCP goes on to watch, which finds the guessing on its host.
+fn relay_through_rsyslog(
+    dir: &std::path::Path,
+    config: &std::path::Path,
+    watch_port: u16,
+    options: &str,
+) {
+    let watch = Watch::start(config, watch_port);
+    let rsyslog_port = support::free_port();
+    let _rsyslog = Rsyslog::start(
+        dir,
         &format!(
             "module(load=\"imtcp\")\n\
              input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{rsyslog_port}\")\n\
-             action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{watch_port}\" protocol=\"tcp\" \
-             TCP_Framing=\"octet-counted\" template=\"RSYSLOG_ForwardFormat\")"
+             action(type=\"omfwd\" target=\"127.0.0.1\" port=\"{watch_port}\" protocol=\"tcp\" {options})"
         ),
     );
     support::wait_until("rsyslogd to listen", Duration::from_secs(20), || {
@@ -157,7 +216,11 @@ fn a_real_rsyslog_forwards_to_watch() {
     assert_eq!(status["progress"]["stats"]["messages"], 1);
     let incidents = incidents(&status);
     let guessing = guessing_of(&incidents, "203.0.113.11");
-    assert_eq!(guessing["hosts"], serde_json::json!(["mx5"]), "{guessing:#}");
+    assert_eq!(
+        guessing["hosts"],
+        serde_json::json!(["mx5"]),
+        "{guessing:#}"
+    );
     assert!(
         watch.output().contains("a new host sends syslog") && watch.output().contains("mx6"),
         "{}",

@@ -382,8 +382,14 @@ mod tests {
     #[test]
     fn the_host_is_the_word_before_the_tag_if_there_is_one() {
         for (line, want) in [
-            (&b"Nov 22 21:41:33 mx1 postfix/smtpd[1]: x"[..], Some(&b"mx1"[..])),
-            (b"2024-08-26T01:33:38.5+00:00 mx2 dovecot: imap-login: x", Some(b"mx2")),
+            (
+                &b"Nov 22 21:41:33 mx1 postfix/smtpd[1]: x"[..],
+                Some(&b"mx1"[..]),
+            ),
+            (
+                b"2024-08-26T01:33:38.5+00:00 mx2 dovecot: imap-login: x",
+                Some(b"mx2"),
+            ),
             (b"Nov 22 21:41:33 postfix/smtpd[1]: x", None),
             (b"Nov 22 10:01:02 imap-login: Info: Login: x", None),
             (b"Nov 22 10:01:02 last message repeated 3 times", None),

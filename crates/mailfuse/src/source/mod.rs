@@ -7,8 +7,8 @@
 mod decompress;
 pub mod follow;
 pub mod lines;
-pub mod syslog_net;
 mod rotation;
+pub mod syslog_net;
 
 use std::collections::HashSet;
 use std::fs::File;

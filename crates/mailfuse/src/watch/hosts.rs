@@ -142,7 +142,11 @@ mod tests {
 
         seen.note(2, &Event::AuthFailure(failure(b"c@x", "192.0.2.9", 86_425)));
         seen.forget_idle();
-        assert_eq!(seen.of(&incident), [3], "what was not seen for a day is gone");
+        assert_eq!(
+            seen.of(&incident),
+            [3],
+            "what was not seen for a day is gone"
+        );
     }
 
     #[test]

@@ -247,7 +247,11 @@ impl Watch {
         if let Some(remote) = &self.remote {
             for incident in &mut incidents {
                 let ids = self.hosts.of(incident);
-                incident.hosts = ids.iter().filter_map(|&id| remote.name(id)).map(String::from).collect();
+                incident.hosts = ids
+                    .iter()
+                    .filter_map(|&id| remote.name(id))
+                    .map(String::from)
+                    .collect();
                 incident.hosts.sort_unstable();
             }
         }

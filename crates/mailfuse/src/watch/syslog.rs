@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use mailfuse_core::Event;
-use mailfuse_formats::{Format, LineParser, LocalZone, ParseContext, Parsed, Recogniser};
 use mailfuse_formats::Recognition;
+use mailfuse_formats::{Format, LineParser, LocalZone, ParseContext, Parsed, Recogniser};
 use tracing::{info, warn};
 
 use super::inputs::count;
@@ -89,7 +89,12 @@ impl Remote {
     }
 
     /// Hands out the messages received so far.
-    pub fn poll(&mut self, zone: &LocalZone, metrics: &WatchMetrics, on_event: &mut OnHostEvent<'_>) {
+    pub fn poll(
+        &mut self,
+        zone: &LocalZone,
+        metrics: &WatchMetrics,
+        on_event: &mut OnHostEvent<'_>,
+    ) {
         let mut next = self.held.take();
         for _ in 0..BATCHES_PER_POLL {
             let Some(batch) = next.take().or_else(|| self.receiver.try_recv().ok()) else {
@@ -182,7 +187,9 @@ impl Host {
             }
         }
         let parsed = self.parser.as_mut().map(|(_, parser)| parser.parse(line));
-        let outcome = parsed.as_ref().map_or(LineOutcome::Unknown, LineOutcome::of);
+        let outcome = parsed
+            .as_ref()
+            .map_or(LineOutcome::Unknown, LineOutcome::of);
         if let Some(Parsed::Event(event)) = &parsed {
             on_event(self.id, event, line);
         }

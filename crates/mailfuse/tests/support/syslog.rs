@@ -145,8 +145,23 @@ pub fn message(
     recipients: &[&str],
 ) -> (Vec<String>, Vec<String>) {
     let arrival = vec![
-        header(host, secs, "postfix/submission/smtpd", &format!("{queue_id}: client=unknown[{ip}], sasl_method=LOGIN, sasl_username={account}")),
-        header(host, secs, "postfix/qmgr", &format!("{queue_id}: from=<{account}>, size=1200, nrcpt={} (queue active)", recipients.len())),
+        header(
+            host,
+            secs,
+            "postfix/submission/smtpd",
+            &format!(
+                "{queue_id}: client=unknown[{ip}], sasl_method=LOGIN, sasl_username={account}"
+            ),
+        ),
+        header(
+            host,
+            secs,
+            "postfix/qmgr",
+            &format!(
+                "{queue_id}: from=<{account}>, size=1200, nrcpt={} (queue active)",
+                recipients.len()
+            ),
+        ),
     ];
     let mut rest: Vec<String> = recipients
         .iter()
@@ -154,7 +169,12 @@ pub fn message(
             header(host, secs + 1, "postfix/smtp", &format!("{queue_id}: to=<{to}>, relay=mx.far.test[192.0.2.25]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 Ok)"))
         })
         .collect();
-    rest.push(header(host, secs + 2, "postfix/qmgr", &format!("{queue_id}: removed")));
+    rest.push(header(
+        host,
+        secs + 2,
+        "postfix/qmgr",
+        &format!("{queue_id}: removed"),
+    ));
     (arrival, rest)
 }
 
@@ -169,7 +189,10 @@ pub fn octet_counted(messages: &[String]) -> Vec<u8> {
 
 /// `messages`, each ended by a newline.
 pub fn newline_framed(messages: &[String]) -> Vec<u8> {
-    messages.iter().flat_map(|m| format!("{m}\n").into_bytes()).collect()
+    messages
+        .iter()
+        .flat_map(|m| format!("{m}\n").into_bytes())
+        .collect()
 }
 
 /// Sends `bytes` to `port` over TCP on a connection of its own.

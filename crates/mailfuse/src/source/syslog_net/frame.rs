@@ -245,7 +245,11 @@ mod tests {
         let input = b"<13>Dec  5 01:02:03 mx1 postfix/smtpd[1]: a\r\n\n\r\n<13>b\n<14>last";
         assert_eq!(
             same_in_any_chunks(input, 100),
-            ["<13>Dec  5 01:02:03 mx1 postfix/smtpd[1]: a", "<13>b", "<14>last"]
+            [
+                "<13>Dec  5 01:02:03 mx1 postfix/smtpd[1]: a",
+                "<13>b",
+                "<14>last"
+            ]
         );
     }
 
@@ -263,7 +267,10 @@ mod tests {
         let input = b"2026-12-05T01:02:03Z mx1 postfix/smtpd[1]: a\n1234567890123 x\n";
         assert_eq!(
             same_in_any_chunks(input, 100),
-            ["2026-12-05T01:02:03Z mx1 postfix/smtpd[1]: a", "1234567890123 x"]
+            [
+                "2026-12-05T01:02:03Z mx1 postfix/smtpd[1]: a",
+                "1234567890123 x"
+            ]
         );
     }
 
@@ -282,7 +289,10 @@ mod tests {
         framer.feed(b"999999999 ", &mut |f| seen.push(f == Frame::TooLong));
         for _ in 0..100 {
             framer.feed(&[b'x'; 10_000], &mut |_| seen.push(false));
-            assert!(framer.held() <= MAX_LEN_DIGITS + 1, "only its length is held");
+            assert!(
+                framer.held() <= MAX_LEN_DIGITS + 1,
+                "only its length is held"
+            );
         }
         let mut line = Framer::new(1024);
         for _ in 0..100 {

@@ -89,12 +89,14 @@ fn without_priority(message: &[u8]) -> &[u8] {
     let Some(rest) = message.strip_prefix(b"<") else {
         return message;
     };
-    let digits = rest.iter().take(4).take_while(|b| b.is_ascii_digit()).count();
+    let digits = rest
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
     let (priority, after) = rest.split_at(digits);
     match after.strip_prefix(b">") {
-        Some(line) if (1..=3).contains(&digits) && (digits < 3 || priority <= &b"191"[..]) => {
-            line
-        }
+        Some(line) if (1..=3).contains(&digits) && (digits < 3 || priority <= &b"191"[..]) => line,
         _ => message,
     }
 }
@@ -120,10 +122,16 @@ mod tests {
     #[test]
     fn rfc_3164_is_the_file_layout_after_its_priority() {
         let line = "Dec  5 01:02:03 mx1 postfix/smtpd[7]: 3B1: client=x[1.2.3.4]";
-        assert_eq!(line_of(format!("<22>{line}").as_bytes(), false), some("mx1", line));
+        assert_eq!(
+            line_of(format!("<22>{line}").as_bytes(), false),
+            some("mx1", line)
+        );
         // rsyslog's RSYSLOG_ForwardFormat: an RFC 3339 stamp.
         let iso = "2026-12-05T01:02:03.123456+01:00 mx2 dovecot: imap-login: x";
-        assert_eq!(line_of(format!("<30>{iso}").as_bytes(), true), some("mx2", iso));
+        assert_eq!(
+            line_of(format!("<30>{iso}").as_bytes(), true),
+            some("mx2", iso)
+        );
     }
 
     #[test]
@@ -146,7 +154,10 @@ mod tests {
         assert_eq!(line_of(message.as_bytes(), true), some("mx4", message));
         assert_eq!(
             line_of(message.as_bytes(), false),
-            some("mx4", "2026-12-05T01:02:03Z mx4 postfix/smtpd[7]: 3B1: client=x")
+            some(
+                "mx4",
+                "2026-12-05T01:02:03Z mx4 postfix/smtpd[7]: 3B1: client=x"
+            )
         );
         let nil = r#"<22>1 2026-12-05T01:02:03Z - dovecot - ID [x@1 a="b"] imap: y"#;
         assert_eq!(

@@ -204,14 +204,17 @@ pub fn start(config: &SyslogConfig, metrics: &SyslogMetrics) -> Result<Listeners
         sender,
     });
     let mut names = Vec::new();
-    let bind_help = "(a port under 1024 needs root or CAP_NET_BIND_SERVICE; is another syslog daemon on it?)";
+    let bind_help =
+        "(a port under 1024 needs root or CAP_NET_BIND_SERVICE; is another syslog daemon on it?)";
     for &address in &config.udp {
         let socket = UdpSocket::bind(address)
             .with_context(|| format!("cannot receive syslog on udp {address} {bind_help}"))?;
         let name = format!("udp {}", socket.local_addr().unwrap_or(address));
         let counters = metrics.of(&name);
         let (shared, listener) = (Arc::clone(&shared), names.len());
-        spawn(&name, move || receive_udp(&socket, listener, &counters, &shared))?;
+        spawn(&name, move || {
+            receive_udp(&socket, listener, &counters, &shared)
+        })?;
         names.push(name);
     }
     let tls = match (&config.tls_config, config.tls.is_empty()) {
@@ -441,7 +444,10 @@ mod tests {
     fn peers_outside_allow_are_refused_ipv4_mapped_as_ipv4() {
         let (sender, _receiver) = sync_channel(1);
         let shared = Shared {
-            allow: vec!["127.0.0.0/8".parse().unwrap(), "10.1.0.0/16".parse().unwrap()],
+            allow: vec![
+                "127.0.0.0/8".parse().unwrap(),
+                "10.1.0.0/16".parse().unwrap(),
+            ],
             max_connections: 1,
             open: AtomicUsize::new(0),
             sender,
