@@ -97,7 +97,14 @@ impl Responder {
         match store.add_incident(&stored) {
             Ok(true) => {
                 metrics.incident(incident.kind.name());
-                warn!(key, score = incident.score, "incident: {}", stored.subject);
+                let hosts = incident.hosts.join(",");
+                warn!(
+                    key,
+                    score = incident.score,
+                    hosts,
+                    "incident: {}",
+                    stored.subject
+                );
             }
             Ok(false) => info!(
                 key,
