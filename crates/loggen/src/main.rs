@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use mailfuse_loggen::labelled::{self, score, Form};
 use mailfuse_loggen::{bench, example};
 
+mod replay;
+
 #[derive(Parser)]
 #[command(
     name = "mailfuse-loggen",
@@ -48,6 +50,25 @@ enum Command {
         /// People in the organisation (more people, fewer days for the same size).
         #[arg(long, default_value_t = bench::DEFAULT_STAFF)]
         staff: usize,
+    },
+    /// Sends a syslog file (e.g. one `bench --format postfix` wrote) to a
+    /// syslog receiver over TCP, octet-counted, from many connections at
+    /// once, each a host of its own (mx01, mx02…); writes when each
+    /// second of the log was sent, for bench/ingest.sh's latency.
+    Replay {
+        /// The syslog file (RFC 3164 stamps).
+        #[arg(long)]
+        log: PathBuf,
+        /// Where to send: HOST:PORT.
+        #[arg(long)]
+        to: String,
+        /// Connections (hosts) sending at once.
+        #[arg(long, default_value_t = 20)]
+        senders: usize,
+        /// Where to write each second's send times (STAMP, first and last
+        /// nanoseconds since the epoch, tab-separated).
+        #[arg(long)]
+        times: PathBuf,
     },
     /// Writes one labelled week: an organisation's logs with hijacks,
     /// look-alikes and attacks hidden in them, and labels.json, their
@@ -97,6 +118,12 @@ fn main() -> ExitCode {
             staff,
         } => write_bench(&out, size, seed, staff, format),
         Command::Labelled { form, seed, out } => write_labelled(form, seed, &out),
+        Command::Replay {
+            log,
+            to,
+            senders,
+            times,
+        } => replay::replay(&log, &to, senders, &times),
         Command::Score {
             labels,
             report,
