@@ -250,13 +250,19 @@ fn recipient_hash(address: &[u8]) -> u64 {
 /// ≤ 23) are stored as they are; a longer one is reduced to two independent
 /// 64-bit hashes, marked by a length byte no real id has. Queue ids are
 /// each mail server's own: `host` tells apart the servers sending to one
-/// `watch` (0: its own files).
+/// `watch` (0: its own files; left out of the saved key, which is then
+/// the key saved before hosts were).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct QueueKey {
     len: u8,
     bytes: [u8; 31],
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_local")]
     host: u32,
+}
+
+/// Whether `host` is `watch`'s own files.
+fn is_local(host: &u32) -> bool {
+    *host == 0
 }
 
 impl QueueKey {
@@ -718,6 +724,26 @@ mod tests {
         table.set_host(1);
         assert!(table.get(b"ABC", Timestamp(2)).is_some_and(|m| m.counted));
         assert_ne!(QueueKey::on(1, b"ABC"), QueueKey::on(2, b"ABC"));
+    }
+
+    #[test]
+    fn a_local_key_is_saved_as_before_hosts_and_a_host_key_round_trips() {
+        #[derive(Serialize)]
+        struct Before {
+            len: u8,
+            bytes: [u8; 31],
+        }
+        let local = QueueKey::new(b"ABC");
+        let before = rmp_serde::to_vec(&Before {
+            len: local.len,
+            bytes: local.bytes,
+        })
+        .unwrap();
+        assert_eq!(rmp_serde::to_vec(&local).unwrap(), before);
+        assert_eq!(rmp_serde::from_slice::<QueueKey>(&before).unwrap(), local);
+        let remote = QueueKey::on(7, b"ABC");
+        let saved = rmp_serde::to_vec(&remote).unwrap();
+        assert_eq!(rmp_serde::from_slice::<QueueKey>(&saved).unwrap(), remote);
     }
 
     #[test]

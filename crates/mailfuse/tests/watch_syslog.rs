@@ -227,3 +227,65 @@ fn relay_through_rsyslog(
         watch.output()
     );
 }
+
+#[test]
+fn udp_datagrams_are_messages_and_peers_outside_allow_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    // Watch waits for TCP to listen: the same port serves both.
+    let config = watch_config(
+        dir.path(),
+        &format!("udp = [\"127.0.0.1:{port}\"]\ntcp = [\"127.0.0.1:{port}\"]"),
+    );
+    let watch = Watch::start(&config, port);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for line in guesses(rfc3164, "mx7", "203.0.113.12", "gina@example.test", 0, 11) {
+        socket.send_to(line.as_bytes(), ("127.0.0.1", port)).unwrap();
+    }
+    let status = watch.wait_for_events(11);
+    let guessing = guessing_of(&incidents(&status), "203.0.113.12").clone();
+    assert_eq!(guessing["hosts"], serde_json::json!(["mx7"]), "{guessing:#}");
+    drop(watch);
+
+    let other = tempfile::tempdir().unwrap();
+    let (port, metrics) = (support::free_port(), support::free_port());
+    let config = watch_config(
+        other.path(),
+        &format!("tcp = [\"127.0.0.1:{port}\"]\nallow = [\"192.0.2.0/24\"]"),
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[watch]\n",
+        &format!("[watch]\nmetrics_listen = \"127.0.0.1:{metrics}\"\n"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let watch = Watch::start(&config, port);
+    // Refused twice: the start's probe, then this (the server may close
+    // before the bytes are written).
+    let lines = guesses(rfc3164, "mx8", "203.0.113.13", "h@x", 0, 11);
+    let mut refused_stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let _ = refused_stream.write_all(&newline_framed(&lines));
+    let refused = format!("mailfuse_syslog_refused_total{{listener=\"tcp 127.0.0.1:{port}\"}} 2");
+    let mut page = String::new();
+    let counted = support::try_wait_until(Duration::from_secs(10), || {
+        page = http_get(metrics, "/metrics");
+        page.contains(&refused)
+    });
+    assert!(counted, "{refused} not in:\n{page}");
+    let none = format!("mailfuse_syslog_messages_total{{listener=\"tcp 127.0.0.1:{port}\"}} 0");
+    assert!(page.contains(&none), "{none} not in:\n{page}");
+    let events = watch.status()["progress"]["stats"]["events"].as_u64();
+    assert_eq!(events.unwrap_or(0), 0);
+}
+
+/// The body of `GET path` on loopback port `port` (HTTP/1.0: read to the end).
+fn http_get(port: u16, path: &str) -> String {
+    use std::io::Read;
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response
+}

@@ -20,7 +20,7 @@ const KEEP_SECS: i64 = 86_400;
 /// The hosts of one account or IP, with when each saw it last.
 type Seen = Vec<(u32, Timestamp)>;
 
-/// Hosts by account (as logged) and by client IP.
+/// Hosts by account (in lower case) and by client IP.
 #[derive(Debug, Default)]
 pub struct HostsSeen {
     accounts: HashMap<Box<[u8]>, Seen>,
@@ -41,6 +41,14 @@ impl HostsSeen {
         let at = event.at();
         self.newest = self.newest.max(at);
         if let Some(account) = account {
+            // Incidents name accounts in lower case, as the detectors key them.
+            let lower;
+            let account = if account.iter().any(u8::is_ascii_uppercase) {
+                lower = account.to_ascii_lowercase();
+                &lower[..]
+            } else {
+                account
+            };
             let room = self.accounts.len() < MAX_KEYS;
             match self.accounts.get_mut(account) {
                 Some(seen) => mark(seen, host, at),
@@ -127,7 +135,7 @@ mod tests {
     #[test]
     fn an_incident_names_the_hosts_of_its_account_and_ips() {
         let mut seen = HostsSeen::default();
-        seen.note(1, &Event::AuthFailure(failure(b"a@x", "192.0.2.1", 10)));
+        seen.note(1, &Event::AuthFailure(failure(b"A@x", "192.0.2.1", 10)));
         seen.note(2, &Event::AuthFailure(failure(b"b@x", "192.0.2.2", 20)));
         seen.note(3, &Event::AuthFailure(failure(b"a@x", "192.0.2.3", 30)));
         let mut incident = Incident::new(

@@ -270,6 +270,8 @@ fn receive_udp(socket: &UdpSocket, listener: usize, counters: &ListenerCounters,
             Err(e) => {
                 if e.kind() != ErrorKind::WouldBlock {
                     warn!("syslog over UDP: {e}");
+                    // Whatever it is, not in a busy loop.
+                    std::thread::sleep(std::time::Duration::from_millis(100));
                 }
                 send_datagrams(&mut batch, counters, shared);
                 continue;
