@@ -65,6 +65,10 @@ enum Command {
         /// Connections (hosts) sending at once.
         #[arg(long, default_value_t = 20)]
         senders: usize,
+        /// Lines per second over all connections (default: as fast as the
+        /// receiver takes them).
+        #[arg(long)]
+        rate: Option<u64>,
         /// Where to write each second's send times (STAMP, first and last
         /// nanoseconds since the epoch, tab-separated).
         #[arg(long)]
@@ -122,8 +126,17 @@ fn main() -> ExitCode {
             log,
             to,
             senders,
+            rate,
             times,
-        } => replay::replay(&log, &to, senders, &times),
+        } => replay::replay(
+            &log,
+            &replay::Replay {
+                to: &to,
+                senders,
+                rate,
+            },
+            &times,
+        ),
         Command::Score {
             labels,
             report,

@@ -6,16 +6,17 @@
 //! of the file's host name) and carries a share of the file: the lines of
 //! one queue id, or of one process (`smtpd[123]`), go to one connection,
 //! so each message is told by one host, whole and in order. Lines are sent
-//! octet-counted (RFC 6587) as fast as the receiver takes them. When a
-//! line of each second of the log's clock was sent is written to a file,
-//! so latency can be measured from the line that tripped.
+//! octet-counted (RFC 6587), as fast as the receiver takes them or at a
+//! given rate. When a line of each second of the log's clock was sent is
+//! written to a file, so latency can be measured from the line that
+//! tripped.
 
 use std::collections::HashMap;
 use std::fs;
 use std::io::{BufWriter, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Length of an RFC 3164 stamp (`Nov 22 21:41:33`).
 const STAMP: usize = 15;
@@ -24,17 +25,32 @@ const STAMP: usize = 15;
 /// last, in nanoseconds since the Unix epoch.
 type Sent = HashMap<Vec<u8>, (u128, u128)>;
 
-/// Sends `log` to `to` over `senders` connections; writes when each second
-/// of the log was sent to `times` (`STAMP<TAB>FIRST_NS<TAB>LAST_NS`).
-pub fn replay(log: &Path, to: &str, senders: usize, times: &Path) -> Result<(), String> {
+/// How to send.
+pub struct Replay<'a> {
+    /// Where: `HOST:PORT`.
+    pub to: &'a str,
+    /// Connections sending at once.
+    pub senders: usize,
+    /// Lines per second over all connections; `None`: as fast as taken.
+    pub rate: Option<u64>,
+}
+
+/// Sends `log` as `how` says; writes when each second of the log was sent
+/// to `times` (`STAMP<TAB>FIRST_NS<TAB>LAST_NS`).
+pub fn replay(log: &Path, how: &Replay<'_>, times: &Path) -> Result<(), String> {
     let text = fs::read(log).map_err(|e| format!("cannot read {}: {e}", log.display()))?;
-    let senders = senders.max(1);
-    let mut shares: Vec<Vec<&[u8]>> = vec![Vec::new(); senders];
-    for line in text.split(|&b| b == b'\n').filter(|l| l.len() > STAMP + 1) {
+    let senders = how.senders.max(1);
+    // Lines per second over all connections: the file's n-th line is due
+    // at n / pace, whichever connection sends it, so the lines of one
+    // second of the log go out together.
+    let pace = how.rate.map(|rate| (rate as f64).max(1e-3));
+    let mut shares: Vec<Vec<(usize, &[u8])>> = vec![Vec::new(); senders];
+    let lines = text.split(|&b| b == b'\n').filter(|l| l.len() > STAMP + 1);
+    for (n, line) in lines.enumerate() {
         let key = queue_id(line).unwrap_or_else(|| process(line));
         let share = fnv(key) as usize % senders;
         if let Some(share) = shares.get_mut(share) {
-            share.push(line);
+            share.push((n, line));
         }
     }
     let epoch = SystemTime::now()
@@ -48,7 +64,7 @@ pub fn replay(log: &Path, to: &str, senders: usize, times: &Path) -> Result<(), 
             .enumerate()
             .map(|(n, lines)| {
                 let host = format!("mx{:02}", n + 1);
-                scope.spawn(move || send(to, &host, lines, epoch, started))
+                scope.spawn(move || send(how.to, &host, lines, pace, (epoch, started)))
             })
             .collect();
         handles
@@ -81,19 +97,28 @@ pub fn replay(log: &Path, to: &str, senders: usize, times: &Path) -> Result<(), 
     Ok(())
 }
 
-/// Sends `lines` as host `host`, noting when each second's lines went.
+/// Sends `lines` (numbered in the file) as host `host`, the file at `pace`
+/// lines a second if given (each line then flushed as it goes), noting when
+/// each second's lines went; `clock` is the replay's start, since the
+/// epoch and as an instant.
 fn send(
     to: &str,
     host: &str,
-    lines: &[&[u8]],
-    epoch: u128,
-    started: Instant,
+    lines: &[(usize, &[u8])],
+    pace: Option<f64>,
+    (epoch, started): (u128, Instant),
 ) -> Result<Sent, String> {
     let stream = TcpStream::connect(to).map_err(|e| format!("cannot connect to {to}: {e}"))?;
     let mut out = BufWriter::with_capacity(64 * 1024, stream);
     let mut sent = Sent::new();
     let mut message = Vec::new();
-    for line in lines {
+    for &(n, line) in lines {
+        if let Some(pace) = pace {
+            let due = Duration::from_secs_f64(n as f64 / pace);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                std::thread::sleep(wait);
+            }
+        }
         let (Some(stamp), Some(rest)) = (line.get(..STAMP), line.get(STAMP + 1..)) else {
             continue;
         };
@@ -111,6 +136,10 @@ fn send(
         message.extend_from_slice(rest);
         let write = write!(out, "{} ", message.len()).and_then(|()| out.write_all(&message));
         write.map_err(|e| format!("{host}: cannot send: {e}"))?;
+        if pace.is_some() {
+            out.flush()
+                .map_err(|e| format!("{host}: cannot send: {e}"))?;
+        }
         let now = epoch + started.elapsed().as_nanos();
         let entry = sent.entry(stamp.to_vec()).or_insert((now, now));
         entry.1 = now;

@@ -240,11 +240,17 @@ fn udp_datagrams_are_messages_and_peers_outside_allow_are_refused() {
     let watch = Watch::start(&config, port);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     for line in guesses(rfc3164, "mx7", "203.0.113.12", "gina@example.test", 0, 11) {
-        socket.send_to(line.as_bytes(), ("127.0.0.1", port)).unwrap();
+        socket
+            .send_to(line.as_bytes(), ("127.0.0.1", port))
+            .unwrap();
     }
     let status = watch.wait_for_events(11);
     let guessing = guessing_of(&incidents(&status), "203.0.113.12").clone();
-    assert_eq!(guessing["hosts"], serde_json::json!(["mx7"]), "{guessing:#}");
+    assert_eq!(
+        guessing["hosts"],
+        serde_json::json!(["mx7"]),
+        "{guessing:#}"
+    );
     drop(watch);
 
     let other = tempfile::tempdir().unwrap();
