@@ -438,3 +438,28 @@ pub fn write_trace(out: &mut dyn Write, queue_id: &str, story: Option<&Story>) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_of_an_incident_are_shown_sanitised() {
+        let mut incident = Incident::new(
+            IncidentKind::PasswordGuessing,
+            mailfuse_core::Timestamp(0)..=mailfuse_core::Timestamp(60),
+            mailfuse_core::Timestamp(60),
+        );
+        let mut out = Vec::new();
+        write_incident(&mut out, 1, &incident).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("seen on"));
+        incident.hosts = vec!["mx1".into(), "mx2\x1b[31m".into()];
+        let mut out = Vec::new();
+        write_incident(&mut out, 1, &incident).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("    seen on:     mx1, mx2\\x1b[31m\n"),
+            "{text}"
+        );
+    }
+}
