@@ -189,7 +189,7 @@ struct Stream {
     suspected_at: Option<Timestamp>,
     /// What the GeoIP databases said of its IP when it first sent.
     #[serde(default)]
-    geo: Option<GeoEvidence>,
+    geo: Option<Box<GeoEvidence>>,
 }
 
 /// Lower-case foreign From domains with how many messages used each (at most
@@ -403,13 +403,13 @@ pub(crate) struct Account {
     suspected_at: Option<Timestamp>,
     /// Its mail from IPs new to it, summed.
     #[serde(default)]
-    rotation: Option<Rotation>,
+    rotation: Option<Box<Rotation>>,
     /// The foreign From domains of all its messages, with their counts.
     #[serde(default)]
     foreign_tally: Tally,
     /// Where its logins and messages came from (with GeoIP databases).
     #[serde(default)]
-    geo: GeoHistory,
+    geo: Option<Box<GeoHistory>>,
 }
 
 impl Account {
@@ -458,7 +458,8 @@ pub struct Accounts {
     #[serde(skip)]
     safety: Safety,
     ids: TrackedMap<Box<[u8]>, AccountId>,
-    accounts: TrackedVec<Account>,
+    /// Boxed: growing the table moves pointers, not accounts.
+    accounts: TrackedVec<Box<Account>>,
     /// Renamed and defaulted when reasons came in, so that snapshots from
     /// before still restore (their plain set is skipped; the logins'
     /// domains are taken again by [`Accounts::set_config`]).
@@ -554,7 +555,7 @@ impl Accounts {
         let newly_local = domain
             .as_ref()
             .and_then(|d| self.local.note_login_domain(d));
-        self.accounts.push(Account {
+        self.accounts.push(Box::new(Account {
             name: lossy(&key),
             domain,
             from_domain: None,
@@ -575,8 +576,8 @@ impl Accounts {
             suspected_at: None,
             rotation: None,
             foreign_tally: Tally::new(),
-            geo: GeoHistory::default(),
-        });
+            geo: None,
+        }));
         self.ids.insert(key, id);
         if let Some(d) = newly_local {
             self.forgive(&d);
@@ -615,8 +616,8 @@ impl Accounts {
     }
 
     /// Every account seen, in id order (for the report table).
-    pub(crate) fn all(&self) -> &[Account] {
-        &self.accounts
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Account> {
+        self.accounts.iter().map(|account| &**account)
     }
 
     /// The account's normalised name.
@@ -633,7 +634,7 @@ impl Accounts {
         account.last_seen = account.last_seen.max(at);
         remember_ip(account, ip, at);
         if let Some(geo) = &self.geo {
-            geo.observe(&mut account.geo, ip, at);
+            geo.observe(account.geo.get_or_insert_with(Box::default), ip, at);
         }
         let webmail =
             contains_ignore_case(service, b"http") || contains_ignore_case(service, b"web");
@@ -676,7 +677,7 @@ impl Accounts {
         let geo = self
             .geo
             .as_ref()
-            .and_then(|g| g.observe(&mut account.geo, ip, at));
+            .and_then(|g| g.observe(account.geo.get_or_insert_with(Box::default), ip, at));
 
         let index = match account.streams.iter().position(|s| s.ip == ip) {
             Some(i) => Some(i),
@@ -690,6 +691,12 @@ impl Accounts {
                 } else {
                     novelty_of(account, ip, at, baseline)
                 };
+                // Most accounts send from one IP or two: grow by half, not
+                // to the four streams a first push would make room for.
+                let streams = &mut account.streams;
+                if streams.len() == streams.capacity() {
+                    streams.reserve_exact(streams.len().div_ceil(2).max(1));
+                }
                 account.streams.push(Stream {
                     ip,
                     first_seen: at,
@@ -710,7 +717,7 @@ impl Accounts {
                     foreign_tally: Tally::new(),
                     tripped_at: None,
                     suspected_at: None,
-                    geo,
+                    geo: geo.map(Box::new),
                 });
                 Some(account.streams.len() - 1)
             }
@@ -732,11 +739,13 @@ impl Accounts {
             tally(&mut account.foreign_tally, d);
         }
         if index.is_some_and(|i| account.streams[i].is_new()) {
-            let rotation = account.rotation.get_or_insert_with(|| Rotation::new(at));
+            let rotation = account
+                .rotation
+                .get_or_insert_with(|| Box::new(Rotation::new(at)));
             if rotation.tripped_at.is_none()
                 && at.as_secs() - rotation.last_seen.as_secs() > ROTATION_QUIET_SECS
             {
-                *rotation = Rotation::new(at);
+                **rotation = Rotation::new(at);
             }
             rotation.note_ip(ip);
             rotation.last_seen = rotation.last_seen.max(at);
@@ -1305,7 +1314,7 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
     // A program sending is no evidence on the account's usual IP (a mail
     // merge), but adds to a new IP's.
     add(rapid_signal(stream, config), points::RAPID, !usual_ip);
-    let geo_points = stream.geo.as_ref().map_or(0, GeoEvidence::points);
+    let geo_points = stream.geo.as_deref().map_or(0, GeoEvidence::points);
     add(geo_points > 0, geo_points, true);
     Signals { score, behavioural }
 }

@@ -44,9 +44,8 @@ pub struct AccountSummary {
 }
 
 /// One row per account of `accounts` that submitted mail, busiest first.
-pub(crate) fn rows(accounts: &[Account]) -> Vec<AccountSummary> {
+pub(crate) fn rows<'a>(accounts: impl Iterator<Item = &'a Account>) -> Vec<AccountSummary> {
     let mut rows: Vec<AccountSummary> = accounts
-        .iter()
         .filter(|a| a.totals.messages > 0)
         .map(|a| AccountSummary {
             account: a.name.clone(),

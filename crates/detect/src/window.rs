@@ -2,10 +2,13 @@
 
 use mailfuse_core::Timestamp;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use smallvec::SmallVec;
 
 /// Counts what happened in the last `N × width` seconds, in `N` buckets of
-/// `width` seconds each. Memory is `N` counters whatever the traffic, so one
-/// can sit in every account's and every IP's state.
+/// `width` seconds each. Only the buckets that hold something are kept —
+/// one inline, the others on the heap while they last — so an idle
+/// window costs a few words and one sits in every account's and every
+/// IP's state; a busy one holds at most `N` buckets.
 ///
 /// The window slides by whole buckets: at time `t` it covers the bucket of
 /// `t` and the `N - 1` before it. Events older than the window are ignored
@@ -14,26 +17,35 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 #[derive(Clone, Debug)]
 pub struct Rolling<const N: usize> {
     width: i64,
-    buckets: [u32; N],
     /// Absolute index (`secs / width`) of the newest bucket.
     newest: i64,
-    sum: u32,
+    /// The buckets within the window that hold something, by absolute
+    /// index, oldest first.
+    buckets: SmallVec<[(i64, u32); 1]>,
+    /// The buckets' total, wide enough never to saturate.
+    sum: u64,
 }
 
-/// A [`Rolling`] as stored (serde's arrays stop at 32 elements).
+/// A [`Rolling`] as stored: its non-empty buckets by absolute index, or,
+/// as earlier versions stored it, all `N` by position (serde's arrays stop
+/// at 32 elements).
 #[derive(Serialize, Deserialize)]
 struct StoredRolling {
     width: i64,
+    #[serde(default)]
     buckets: Vec<u32>,
     newest: i64,
+    #[serde(default)]
+    sparse: Vec<(i64, u32)>,
 }
 
 impl<const N: usize> Serialize for Rolling<N> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         StoredRolling {
             width: self.width,
-            buckets: self.buckets.to_vec(),
+            buckets: Vec::new(),
             newest: self.newest,
+            sparse: self.buckets.to_vec(),
         }
         .serialize(serializer)
     }
@@ -42,14 +54,28 @@ impl<const N: usize> Serialize for Rolling<N> {
 impl<'de, const N: usize> Deserialize<'de> for Rolling<N> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let stored = StoredRolling::deserialize(deserializer)?;
-        let buckets: [u32; N] = stored.buckets.try_into().map_err(|b: Vec<u32>| {
-            serde::de::Error::custom(format!("a window of {N} buckets, not {}", b.len()))
-        })?;
+        let newest = stored.newest;
+        let mut buckets: Vec<(i64, u32)> = stored.sparse;
+        if !stored.buckets.is_empty() && newest != i64::MIN {
+            // The whole ring: position `i` held absolute index `s` with
+            // `s ≡ i (mod N)` within the window.
+            let n = stored.buckets.len() as i64;
+            buckets.extend(
+                stored
+                    .buckets
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &count)| (newest - (newest - i as i64).rem_euclid(n), count)),
+            );
+        }
+        buckets.retain(|&(index, count)| count > 0 && index <= newest && index > newest - N as i64);
+        buckets.sort_unstable();
+        buckets.dedup_by_key(|&mut (index, _)| index);
         Ok(Rolling {
             width: stored.width.max(1),
-            sum: buckets.iter().fold(0u32, |sum, &n| sum.saturating_add(n)),
-            buckets,
-            newest: stored.newest,
+            newest,
+            sum: buckets.iter().map(|&(_, n)| u64::from(n)).sum(),
+            buckets: buckets.into(),
         })
     }
 }
@@ -59,8 +85,8 @@ impl<const N: usize> Rolling<N> {
     pub fn new(width: i64) -> Self {
         Rolling {
             width: width.max(1),
-            buckets: [0; N],
             newest: i64::MIN,
+            buckets: SmallVec::new(),
             sum: 0,
         }
     }
@@ -69,19 +95,38 @@ impl<const N: usize> Rolling<N> {
     pub fn add(&mut self, at: Timestamp, n: u32) -> u32 {
         let slot = at.as_secs().div_euclid(self.width);
         self.advance(slot);
-        if slot <= self.newest - N as i64 {
-            return self.sum; // older than the window
+        if slot <= self.newest - N as i64 || n == 0 {
+            return self.total(); // older than the window, or nothing
         }
-        let i = slot.rem_euclid(N as i64) as usize;
-        self.buckets[i] = self.buckets[i].saturating_add(n);
-        self.sum = self.sum.saturating_add(n);
-        self.sum
+        // Usually the newest bucket, or a new one after it; a late event's
+        // is somewhere before.
+        let at = match self.buckets.last() {
+            Some(&(last, _)) if last == slot => Ok(self.buckets.len() - 1),
+            Some(&(last, _)) if last > slot => self
+                .buckets
+                .binary_search_by_key(&slot, |&(index, _)| index),
+            _ => Err(self.buckets.len()),
+        };
+        let i = at.unwrap_or_else(|i| {
+            self.buckets.insert(i, (slot, 0));
+            i
+        });
+        let count = &mut self.buckets[i].1;
+        let before = *count;
+        *count = count.saturating_add(n);
+        self.sum += u64::from(*count - before);
+        self.total()
     }
 
     /// The window's total as of `at` (buckets that slid out are dropped).
     pub fn total_at(&mut self, at: Timestamp) -> u32 {
         self.advance(at.as_secs().div_euclid(self.width));
-        self.sum
+        self.total()
+    }
+
+    /// The total, as a count (at most `u32::MAX`).
+    fn total(&self) -> u32 {
+        u32::try_from(self.sum).unwrap_or(u32::MAX)
     }
 
     /// The count in the bucket holding `at`, if `at` is within the window.
@@ -90,25 +135,36 @@ impl<const N: usize> Rolling<N> {
         if slot > self.newest || slot <= self.newest - N as i64 {
             return 0;
         }
-        self.buckets[slot.rem_euclid(N as i64) as usize]
+        self.buckets
+            .binary_search_by_key(&slot, |&(index, _)| index)
+            .map_or(0, |i| self.buckets[i].1)
     }
 
-    /// Moves the newest bucket forward to `slot`, clearing what slides out.
+    /// Moves the newest bucket forward to `slot`, dropping what slides out
+    /// (and the heap memory of a window left empty).
     fn advance(&mut self, slot: i64) {
         if slot <= self.newest {
             return;
         }
-        if self.newest == i64::MIN || slot - self.newest >= N as i64 {
-            self.buckets = [0; N];
+        self.newest = slot;
+        let oldest_kept = slot - N as i64 + 1;
+        let gone = self
+            .buckets
+            .iter()
+            .take_while(|&&(index, _)| index < oldest_kept)
+            .count();
+        if gone == 0 {
+            return;
+        }
+        for &(_, count) in &self.buckets[..gone] {
+            self.sum -= u64::from(count);
+        }
+        if gone == self.buckets.len() {
+            self.buckets = SmallVec::new();
             self.sum = 0;
         } else {
-            for s in self.newest + 1..=slot {
-                let i = s.rem_euclid(N as i64) as usize;
-                self.sum -= self.buckets[i];
-                self.buckets[i] = 0;
-            }
+            self.buckets.drain(..gone);
         }
-        self.newest = slot;
     }
 }
 
@@ -188,6 +244,53 @@ mod tests {
         assert_eq!(w.bucket_at(t(5)), 1);
         w.add(t(35), 1);
         assert_eq!(w.add(t(5), 1), 2, "t=5 slid out: ignored");
+    }
+
+    #[test]
+    fn an_idle_window_keeps_no_buckets_and_a_saved_one_comes_back_equal() {
+        let mut w = HourWindow::hour();
+        for minute in 0..60 {
+            w.add(t(60 * minute), 2);
+        }
+        assert_eq!(w.buckets.len(), 60);
+        let saved = rmp_serde::to_vec(&w).unwrap();
+        let back: HourWindow = rmp_serde::from_slice(&saved).unwrap();
+        assert_eq!((back.buckets.clone(), back.sum), (w.buckets.clone(), 120));
+        assert_eq!(w.total_at(t(60 * 200)), 0);
+        assert!(
+            w.buckets.is_empty() && !w.buckets.spilled(),
+            "the heap is given back"
+        );
+    }
+
+    #[test]
+    fn a_window_saved_whole_by_an_earlier_version_reads_as_the_same_buckets() {
+        // Newest bucket 62 of a 3-bucket window: positions hold 60 (0), 61
+        // (1) and 62 (2).
+        let dense = StoredRolling {
+            width: 10,
+            buckets: vec![4, 0, 1],
+            newest: 62,
+            sparse: Vec::new(),
+        };
+        let bytes = rmp_serde::to_vec_named(&dense).unwrap();
+        let mut w: Rolling<3> = rmp_serde::from_slice(&bytes).unwrap();
+        assert_eq!(w.buckets.to_vec(), vec![(60, 4), (62, 1)]);
+        assert_eq!(w.total_at(Timestamp(625)), 5);
+        assert_eq!(w.total_at(Timestamp(635)), 1, "bucket 60 slid out");
+    }
+
+    #[test]
+    fn huge_counts_saturate_rather_than_wrap() {
+        let mut w = HourWindow::hour();
+        w.add(t(0), u32::MAX);
+        assert_eq!(w.add(t(60), u32::MAX), u32::MAX);
+        assert_eq!(
+            w.total_at(t(60 * 60)),
+            u32::MAX,
+            "minute 1 is still in view"
+        );
+        assert_eq!(w.add(t(60 * 61), 1), 1);
     }
 
     #[test]

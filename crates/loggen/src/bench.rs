@@ -343,11 +343,11 @@ impl<L> Ord for Pending<L> {
 /// write through it too, one per file that holds messages.
 pub(crate) struct Stream<'a, W, R: Render<'a>> {
     out: W,
-    render: R,
+    pub(crate) render: R,
     lines: Lines,
     flushed: u64,
-    schedule: Schedule<R::Later>,
-    report: BenchReport,
+    pub(crate) schedule: Schedule<R::Later>,
+    pub(crate) report: BenchReport,
 }
 
 impl<'a, W: Write, R: Render<'a>> Stream<'a, W, R> {
@@ -410,7 +410,7 @@ impl<'a, W: Write, R: Render<'a>> Stream<'a, W, R> {
 
     /// Writes everything due up to `until`: scheduled lines and spam
     /// messages, merged in time order.
-    fn advance(
+    pub(crate) fn advance(
         &mut self,
         until: Wall,
         mut spam: Option<&mut SpamRun<'a>>,

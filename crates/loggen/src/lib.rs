@@ -32,6 +32,7 @@ pub mod example;
 pub mod kerio;
 pub mod labelled;
 pub mod postfix;
+pub mod provider;
 pub mod rng;
 pub mod traffic;
 pub mod vocab;

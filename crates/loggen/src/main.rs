@@ -6,8 +6,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
+use mailfuse_loggen::bench::BenchReport;
 use mailfuse_loggen::labelled::{self, score, Form};
-use mailfuse_loggen::{bench, example};
+use mailfuse_loggen::{bench, example, provider};
 
 mod replay;
 
@@ -74,6 +75,25 @@ enum Command {
         #[arg(long)]
         times: PathBuf,
     },
+    /// Writes a hosting provider's Postfix and Dovecot log for the scale
+    /// benchmark: many lightly used mailboxes, a botnet's IPs failing a
+    /// login once or twice each, and one hijack in the middle.
+    Provider {
+        /// The file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Mailboxes (each sends about 2 messages and logs in about twice).
+        #[arg(long, default_value_t = 1_000_000)]
+        accounts: u64,
+        /// Attacker IPs.
+        #[arg(long, default_value_t = 2_000_000)]
+        attacker_ips: u64,
+        /// Days the log covers.
+        #[arg(long, default_value_t = 2)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Writes one labelled week: an organisation's logs with hijacks,
     /// look-alikes and attacks hidden in them, and labels.json, their
     /// ground truth. Prints the `mailfuse scan` arguments that read the
@@ -137,6 +157,23 @@ fn main() -> ExitCode {
             },
             &times,
         ),
+        Command::Provider {
+            out,
+            accounts,
+            attacker_ips,
+            days,
+            seed,
+        } => {
+            let config = provider::ProviderConfig {
+                accounts,
+                attacker_ips,
+                days,
+                seed,
+                ..provider::ProviderConfig::default()
+            };
+            let victim = format!("u7@{}", provider::DOMAIN);
+            write_log(&out, &victim, |file| provider::generate(file, &config))
+        }
         Command::Score {
             labels,
             report,
@@ -182,19 +219,29 @@ fn write_bench(
     staff: usize,
     format: bench::Format,
 ) -> Result<(), String> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    }
-    let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let config = bench::BenchConfig {
         target_bytes: size,
         seed,
         staff,
         format,
     };
+    let victim = format!("sales@{}", bench::DOMAIN);
+    write_log(path, &victim, |file| bench::generate(file, &config))
+}
+
+/// Writes the log `generate` makes to `path`, dated by its last line, and
+/// says what is in it (`victim`: the hijacked account).
+fn write_log(
+    path: &Path,
+    victim: &str,
+    generate: impl FnOnce(&File) -> std::io::Result<BenchReport>,
+) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let file = File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
     let started = Instant::now();
-    let report = bench::generate(&file, &config)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let report = generate(&file).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     // A log's modification time is its last line's: readers take the year of
     // RFC 3164 stamps (which have none) from it.
     let last_line =
@@ -222,9 +269,8 @@ fn write_bench(
     );
     match report.burst {
         Some((queue, at)) => eprintln!(
-            "hijack burst: {} spam messages through sales@{} from {}, first queue id {queue}",
+            "hijack burst: {} spam messages through {victim} from {}, first queue id {queue}",
             report.spam_messages,
-            bench::DOMAIN,
             stamp(at),
         ),
         None => eprintln!("hijack burst: none (the file ends before the night after its middle)"),

@@ -62,7 +62,7 @@ impl Default for GuessingConfig {
             campaign_min_networks: 30,
             account_min_ips: 50,
             account_min_networks: 20,
-            max_ips: 500_000,
+            max_ips: 200_000,
         }
     }
 }
@@ -99,7 +99,6 @@ struct Guesses {
     last_seen: Timestamp,
     hour: HourWindow,
     peak_hour: Peak,
-    accounts: FxHashSet<Box<str>>,
     /// Distinct accounts tried, counting those past the remembered ones.
     accounts_total: u64,
     /// Hashes of the names tried past the [`MAX_ACCOUNTS_KEPT`] kept whole.
@@ -110,9 +109,10 @@ struct Guesses {
     #[serde(default)]
     accounts_inexact: bool,
     unknown_users: u64,
-    /// Per account named (those kept whole), its first failed login here
-    /// and how many: failures are judged per IP and account, so one user's
-    /// typos behind a shared address say nothing of another's login.
+    /// Per account named (the first [`MAX_ACCOUNTS_KEPT`], kept whole),
+    /// its first failed login here and how many: failures are judged per
+    /// IP and account, so one user's typos behind a shared address say
+    /// nothing of another's login.
     #[serde(default)]
     at_accounts: FxHashMap<Box<str>, (Timestamp, u64)>,
     services: Vec<Box<str>>,
@@ -130,7 +130,6 @@ impl Guesses {
             last_seen: at,
             hour: HourWindow::hour(),
             peak_hour: Peak::default(),
-            accounts: FxHashSet::default(),
             accounts_total: 0,
             account_hashes: FxHashSet::default(),
             accounts_inexact: false,
@@ -155,13 +154,15 @@ impl Guesses {
             self.unknown_users += 1;
         }
         if let Some(name) = account {
+            let attempts = u64::from(failure.attempts);
             if let Some(at_account) = self.at_accounts.get_mut(name) {
-                at_account.1 += u64::from(failure.attempts);
+                at_account.1 += attempts;
             } else if self.at_accounts.len() < MAX_ACCOUNTS_KEPT {
-                self.at_accounts
-                    .insert(name.into(), (failure.at, u64::from(failure.attempts)));
+                self.at_accounts.insert(name.into(), (failure.at, attempts));
+                self.accounts_total += 1;
+            } else {
+                self.note_hashed(name);
             }
-            self.note_account(name);
         }
         if self.services.len() < 8
             && !self
@@ -174,18 +175,15 @@ impl Guesses {
         in_hour
     }
 
-    /// Counts `name` once however often it is tried: kept whole up to
-    /// [`MAX_ACCOUNTS_KEPT`], then by hash; a name that fits in neither is
-    /// not counted, and the count becomes "at least".
-    fn note_account(&mut self, name: &str) {
-        if self.accounts.contains(name) {
-            return;
-        }
-        if self.accounts.len() < MAX_ACCOUNTS_KEPT {
-            self.accounts.insert(name.into());
-            self.accounts_total += 1;
-            return;
-        }
+    /// The account names tried that are kept whole.
+    fn tried(&self) -> impl Iterator<Item = &str> {
+        self.at_accounts.keys().map(|name| &**name)
+    }
+
+    /// Counts `name`, tried past the [`MAX_ACCOUNTS_KEPT`] names kept
+    /// whole, once however often it is tried, by its hash; a name that
+    /// fits in neither is not counted, and the count becomes "at least".
+    fn note_hashed(&mut self, name: &str) {
         let hash = name_hash(name);
         if self.account_hashes.contains(&hash) {
             return;
@@ -214,8 +212,8 @@ impl Guesses {
         let local_part = account.split_once('@').map(|(local, _)| local);
         let candidates = [Some(account), local_part];
         candidates.into_iter().flatten().any(|name| {
-            self.accounts.contains(name) || self.account_hashes.contains(&name_hash(name))
-        }) || self.accounts.iter().any(|tried| {
+            self.at_accounts.contains_key(name) || self.account_hashes.contains(&name_hash(name))
+        }) || self.tried().any(|tried| {
             tried
                 .split_once('@')
                 .is_some_and(|(local, _)| local == account)
@@ -223,7 +221,7 @@ impl Guesses {
     }
 
     fn incident(&self, score_base: u32) -> Incident {
-        let mut accounts: Vec<String> = self.accounts.iter().map(|a| a.to_string()).collect();
+        let mut accounts: Vec<String> = self.tried().map(str::to_string).collect();
         accounts.sort();
         let mut reasons = vec![format!(
             "{} failed logins between {} and {} (peak {} in one hour) over {}",
@@ -390,8 +388,10 @@ pub struct Guessing {
     /// Set from the configuration, not stored.
     #[serde(skip)]
     config: GuessingConfig,
-    guessers: TrackedMap<Guesser, Guesses>,
-    networks: TrackedMap<Network, NetworkGuesses>,
+    /// Boxed, as the networks: the table holds a pointer per guesser, so
+    /// its unused slots cost little.
+    guessers: TrackedMap<Guesser, Box<Guesses>>,
+    networks: TrackedMap<Network, Box<NetworkGuesses>>,
     /// When each account first logged in from each IP (the name by
     /// [`name_hash`]): failures from an IP the account already used are its
     /// own client's, not a stranger's guesses.
@@ -493,7 +493,7 @@ impl Guessing {
         let state = self
             .guessers
             .entry(guesser.clone())
-            .or_insert_with(|| Guesses::new(failure.at, line));
+            .or_insert_with(|| Box::new(Guesses::new(failure.at, line)));
         let in_hour = state.record(failure, account);
         let mut tripped = false;
         if state.tripped_at.is_none() && in_hour >= self.config.ip_failures_per_hour {
@@ -530,16 +530,15 @@ impl Guessing {
             let evicted = make_room(&mut self.networks, self.config.max_ips, |n| &n.guesses);
             self.forgotten.networks_evicted += evicted;
         }
-        let net = self
-            .networks
-            .entry(network)
-            .or_insert_with(|| NetworkGuesses {
+        let net = self.networks.entry(network).or_insert_with(|| {
+            Box::new(NetworkGuesses {
                 guesses: Guesses::new(failure.at, line),
                 day: DayWindow::day(),
                 ips: FxHashSet::default(),
                 ips_total: 0,
                 ips_inexact: false,
-            });
+            })
+        });
         net.guesses.record(failure, account);
         let in_day = net.day.add(failure.at, failure.attempts);
         if !net.ips.contains(&ip) {
@@ -711,24 +710,24 @@ impl Guessing {
         let logins = self.good_ips.get(&ip)?;
         // Every account named logged in from here too (a few at most: one
         // user's old laptop, a colleague's typos behind the same NAT).
-        if state.accounts_total > 3 || state.accounts_total as usize != state.accounts.len() {
+        if state.accounts_total > 3 || state.accounts_total as usize != state.at_accounts.len() {
             return None;
         }
         let mut first_login = logins.first;
-        for name in &state.accounts {
+        for name in state.tried() {
             first_login = first_login.min(*self.known_clients.get(&(ip, name_hash(name)))?);
         }
-        let owner = match state.accounts.len() {
+        let owner = match state.at_accounts.len() {
             0 => (!logins.other_accounts).then(|| logins.account.to_string()),
-            1 => state.accounts.iter().next().map(ToString::to_string),
+            1 => state.tried().next().map(str::to_string),
             _ => None,
         };
         let around = first_login < state.first_seen || state.last_seen > first_login.plus(300);
-        let max_per_hour = STALE_CLIENT_MAX_PER_HOUR * (state.accounts.len().max(1) as u32);
+        let max_per_hour = STALE_CLIENT_MAX_PER_HOUR * (state.at_accounts.len().max(1) as u32);
         if !around || state.peak_hour.count > max_per_hour {
             return None;
         }
-        let mut tried: Vec<String> = state.accounts.iter().map(ToString::to_string).collect();
+        let mut tried: Vec<String> = state.tried().map(str::to_string).collect();
         tried.sort();
         let whose = match tried.as_slice() {
             [] => "accounts that log in fine from there".to_string(),
