@@ -153,11 +153,6 @@ pub struct Incident {
     /// How the guessing was spread (password guessing only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<GuessingPattern>,
-    /// The mail servers that logged the account's mail and logins (or the
-    /// guesser's attempts), when several send their logs to one `watch`
-    /// over syslog; empty for the files of one server. Log text: escape it.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hosts: Vec<String>,
     /// How sure mailfuse is (from the kind and score).
     #[serde(default)]
     pub confidence: Confidence,
@@ -210,6 +205,11 @@ pub struct Incident {
     pub reasons: Vec<String>,
     /// Log lines to look at, first the one that starts the story.
     pub evidence: Vec<String>,
+    /// The mail servers that logged the account's mail and logins (or the
+    /// guesser's attempts), when several send their logs to one `watch`
+    /// over syslog; empty for the files of one server. Log text: escape it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 impl Incident {
@@ -281,7 +281,6 @@ impl Incident {
             protected_ips: Vec::new(),
             network: None,
             pattern: None,
-            hosts: Vec::new(),
             confidence: Confidence::of(kind, 0),
             to_confirm: Vec::new(),
             first_seen,
@@ -299,6 +298,7 @@ impl Incident {
             score: 0,
             reasons: Vec::new(),
             evidence: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 }

@@ -545,7 +545,11 @@ fn open_tls(syslog: &mut SyslogConfig, problems: &mut Vec<Problem>) {
     match crate::source::syslog_net::tls::server_config(certificate, key) {
         Ok(config) => syslog.tls_config = Some(config),
         Err(e) => problems.push(Problem {
-            path: "watch.syslog.tls_certificate".into(),
+            path: match e {
+                crate::source::syslog_net::tls::TlsError::Key { .. } => "watch.syslog.tls_key",
+                _ => "watch.syslog.tls_certificate",
+            }
+            .into(),
             message: e.to_string(),
         }),
     }

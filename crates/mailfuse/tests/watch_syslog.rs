@@ -39,8 +39,17 @@ fn two_hosts_reusing_a_queue_id_are_joined_apart_and_the_incident_names_its_host
     let config = watch_config(dir.path(), &format!("tcp = [\"127.0.0.1:{port}\"]"));
     let watch = Watch::start(&config, port);
 
-    // mx1 (RFC 5424, octet-counted): a guesser, and alice's message ABC123.
+    // mx1 (RFC 5424, octet-counted): a guesser, half of a guesser both
+    // servers see, and alice's message ABC123.
     let mut mx1 = guesses(rfc5424, "mx1", "203.0.113.7", "alice@example.test", 0, 12);
+    mx1.extend(guesses(
+        rfc5424,
+        "mx1",
+        "198.18.0.20",
+        "dave@example.test",
+        40,
+        6,
+    ));
     let (alice_arrives, alice_rest) = message(
         rfc5424,
         "mx1",
@@ -50,7 +59,9 @@ fn two_hosts_reusing_a_queue_id_are_joined_apart_and_the_incident_names_its_host
         &["x1@far.test", "x2@far.test"],
     );
     mx1.extend(alice_arrives);
-    // mx2 (RFC 3164, newline-framed): bob's message under the same id.
+    // mx2 (RFC 3164, newline-framed): bob's message under the same id, the
+    // other half of the shared guesser (under the limit on each server
+    // alone), and a guesser of its own.
     let (bob_arrives, bob_rest) = message(
         rfc3164,
         "mx2",
@@ -59,14 +70,30 @@ fn two_hosts_reusing_a_queue_id_are_joined_apart_and_the_incident_names_its_host
         ("bob@example.test", "198.51.100.2"),
         &["y1@far.test", "y2@far.test", "y3@far.test"],
     );
+    let mut mx2: Vec<String> = bob_arrives.into_iter().chain(bob_rest).collect();
+    mx2.extend(guesses(
+        rfc3164,
+        "mx2",
+        "198.18.0.20",
+        "dave@example.test",
+        46,
+        6,
+    ));
+    mx2.extend(guesses(
+        rfc3164,
+        "mx2",
+        "192.0.2.8",
+        "bob@example.test",
+        52,
+        11,
+    ));
     // Alice's message is open on mx1 while bob's comes and goes on mx2.
     send_tcp(port, &octet_counted(&mx1));
-    watch.wait_for_events(14);
-    let bob: Vec<String> = bob_arrives.into_iter().chain(bob_rest).collect();
-    send_tcp(port, &newline_framed(&bob));
-    watch.wait_for_events(14 + 6);
+    watch.wait_for_events(20);
+    send_tcp(port, &newline_framed(&mx2));
+    watch.wait_for_events(20 + 23);
     send_tcp(port, &octet_counted(&alice_rest));
-    let status = watch.wait_for_events(14 + 6 + 3);
+    let status = watch.wait_for_events(20 + 23 + 3);
 
     let stats = &status["progress"]["stats"];
     assert_eq!(stats["messages"], 2, "two messages, not one: {stats:#}");
@@ -74,12 +101,15 @@ fn two_hosts_reusing_a_queue_id_are_joined_apart_and_the_incident_names_its_host
     assert_eq!(stats["delivered"], 5, "{stats:#}");
     assert_eq!(stats["orphan_deliveries"], 0, "{stats:#}");
     let incidents = incidents(&status);
-    let guessing = guessing_of(&incidents, "203.0.113.7");
-    assert_eq!(
-        guessing["hosts"],
-        serde_json::json!(["mx1"]),
-        "{guessing:#}"
-    );
+    for (ip, hosts) in [
+        ("203.0.113.7", serde_json::json!(["mx1"])),
+        ("192.0.2.8", serde_json::json!(["mx2"])),
+        // Accounts and IPs are one across the servers.
+        ("198.18.0.20", serde_json::json!(["mx1", "mx2"])),
+    ] {
+        let guessing = guessing_of(&incidents, ip);
+        assert_eq!(guessing["hosts"], hosts, "{guessing:#}");
+    }
 }
 
 /// A self-signed certificate for `localhost` and its key, written to

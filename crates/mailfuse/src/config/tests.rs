@@ -360,4 +360,19 @@ fn tls_needs_a_readable_certificate_and_key() {
         found.contains("cannot read a PEM certificate chain from /nonexistent/c.pem"),
         "{found}"
     );
+    // A good certificate and a missing key: the key is named.
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_path = write(dir.path(), "c.pem", &cert.cert.pem(), 0o644);
+    let found = problems(&format!(
+        "[watch]\n\n[watch.syslog]\ntls = [\"0.0.0.0:6514\"]\ntls_certificate = \"{}\"\ntls_key = \"/nonexistent/k.pem\"\n",
+        cert_path.display()
+    ))
+    .join("\n");
+    assert!(
+        found.contains(
+            "watch.syslog.tls_key: cannot read a PEM private key from /nonexistent/k.pem"
+        ),
+        "{found}"
+    );
 }
