@@ -10,6 +10,11 @@
 
 use mailfuse_formats::syslog5424;
 
+/// The longest host name kept (RFC 5424's HOSTNAME limit): a longer one is
+/// no host's, and the peer's address stands for it, so hosts held cost at
+/// most this each, whatever a sender writes.
+const MAX_HOST: usize = 255;
+
 /// What a message's header says.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header<'a> {
@@ -37,7 +42,7 @@ pub fn parse(message: &[u8]) -> Header<'_> {
     if let Some(header) = syslog5424::header(message) {
         let host = (header.hostname != b"-").then_some(header.hostname);
         return Header {
-            host,
+            host: host.filter(|host| host.len() <= MAX_HOST),
             form: Form::Rfc5424 {
                 whole: message,
                 header,
@@ -46,7 +51,7 @@ pub fn parse(message: &[u8]) -> Header<'_> {
     }
     let line = without_priority(message);
     Header {
-        host: mailfuse_formats::syslog::host(line),
+        host: mailfuse_formats::syslog::host(line).filter(|host| host.len() <= MAX_HOST),
         form: Form::File(line),
     }
 }
@@ -145,6 +150,21 @@ mod tests {
         assert_eq!(line_of(bare.as_bytes(), false), some("mx3", bare));
         for odd in ["<192>x y z", "<>x", "<1234>x", "<12x"] {
             assert_eq!(line_of(odd.as_bytes(), false), (None, odd.into()), "{odd}");
+        }
+    }
+
+    #[test]
+    fn a_host_name_longer_than_rfc_5424_allows_is_none() {
+        let long = "h".repeat(MAX_HOST + 1);
+        let fits = "h".repeat(MAX_HOST);
+        for (host, kept) in [(&long, false), (&fits, true)] {
+            for message in [
+                format!("<22>1 2026-12-05T01:02:03Z {host} postfix/smtpd 7 - - x"),
+                format!("<22>Dec  5 01:02:03 {host} postfix/smtpd[7]: x"),
+            ] {
+                let header = parse(message.as_bytes());
+                assert_eq!(header.host.is_some(), kept, "{message}");
+            }
         }
     }
 
