@@ -130,7 +130,8 @@ status, log, times = sys.argv[1:]
 incident = next((i for i in json.load(open(status))["incidents"]
                  if i["kind"] == "compromised_account"), None)
 if incident is None:
-    print("no compromised_account incident found"); sys.exit()
+    print("no compromised_account incident found (does the log hold a hijack burst? "
+          "the generator says so; 100M and more do)"); sys.exit()
 line = next(l for l in open(log) if f'key="{incident["key"]}"' in l and "incident:" in l)
 # watch's log stamp: 2026-12-05T02:39:33.819829Z
 seen = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
