@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::syslog::{
-    guesses, incidents, message, newline_framed, octet_counted, rfc3164, rfc5424, send_tcp,
-    watch_config, Rsyslog, Watch,
+    add_to_watch, guesses, incidents, message, newline_framed, octet_counted, rfc3164, rfc5424,
+    send_tcp, watch_config, Rsyslog, Watch,
 };
 
 /// The one guessing incident of `status`, about `ip`.
@@ -110,6 +110,38 @@ fn two_hosts_reusing_a_queue_id_are_joined_apart_and_the_incident_names_its_host
         let guessing = guessing_of(&incidents, ip);
         assert_eq!(guessing["hosts"], hosts, "{guessing:#}");
     }
+}
+
+#[test]
+fn files_followed_beside_syslog_are_this_server_in_incidents() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let config = watch_config(dir.path(), &format!("tcp = [\"127.0.0.1:{port}\"]"));
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, "").unwrap();
+    add_to_watch(
+        &config,
+        &format!("logs = [\"{}\"]\nhostname = \"here\"", log.display()),
+    );
+    let watch = Watch::start(&config, port);
+
+    // One guesser, under the limit on each server alone: half in this
+    // server's own log (the file layout: no `<PRI>`), half from mx1.
+    let file: Vec<String> = guesses(rfc3164, "here", "198.18.0.30", "ivan@example.test", 0, 6)
+        .iter()
+        .map(|line| format!("{}\n", line.trim_start_matches("<22>")))
+        .collect();
+    std::fs::write(&log, file.concat()).unwrap();
+    watch.wait_for_events(6);
+    let mx1 = guesses(rfc5424, "mx1", "198.18.0.30", "ivan@example.test", 10, 6);
+    send_tcp(port, &octet_counted(&mx1));
+    let status = watch.wait_for_events(12);
+    let guessing = guessing_of(&incidents(&status), "198.18.0.30").clone();
+    assert_eq!(
+        guessing["hosts"],
+        serde_json::json!(["here", "mx1"]),
+        "{guessing:#}"
+    );
 }
 
 /// A self-signed certificate for `localhost` and its key, written to
@@ -289,12 +321,10 @@ fn udp_datagrams_are_messages_and_peers_outside_allow_are_refused() {
         other.path(),
         &format!("tcp = [\"127.0.0.1:{port}\"]\nallow = [\"192.0.2.0/24\"]"),
     );
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        "[watch]\n",
-        &format!("[watch]\nmetrics_listen = \"127.0.0.1:{metrics}\"\n"),
-        1,
+    add_to_watch(
+        &config,
+        &format!("metrics_listen = \"127.0.0.1:{metrics}\""),
     );
-    std::fs::write(&config, text).unwrap();
     let watch = Watch::start(&config, port);
     // Refused twice: the start's probe, then this (the server may close
     // before the bytes are written).

@@ -77,6 +77,12 @@ impl Responder {
         })
     }
 
+    /// This mail server's name, as alerts say it (`[watch] hostname`, else
+    /// the machine's).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// Records `incident` and acts on it; `queued` are the queue ids its
     /// account submitted lately (held if the account is locked).
     pub fn respond(&mut self, incident: &Incident, queued: &[String], store: &mut Store) {

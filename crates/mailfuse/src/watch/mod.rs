@@ -136,7 +136,11 @@ impl Watch {
         }
         let responder = Responder::new(&config, metrics.respond.clone())?;
         let remote = match config.watch.syslog.listens() {
-            true => Some(Remote::start(&config.watch.syslog, &metrics)?),
+            true => Some(Remote::start(
+                &config.watch.syslog,
+                &metrics,
+                responder.host(),
+            )?),
             false => None,
         };
         let mut watch = Watch {
@@ -209,8 +213,13 @@ impl Watch {
             ..
         } = self;
         let mut late: Vec<(String, String)> = Vec::new();
+        // With other servers' syslog, incidents name this one too (host 0).
+        let with_remote = remote.is_some();
         Input::merge(inputs, overlap, zone, metrics, &mut |event, line| {
             metrics.event(event);
+            if with_remote {
+                hosts.note(0, event);
+            }
             if let Event::Submission(s) = event {
                 if let Some(account) = s.account {
                     recent.note(account, s.queue_id, s.at);
@@ -226,7 +235,6 @@ impl Watch {
             detector.observe(event, line);
         });
         if let Some(remote) = remote {
-            let hosts = &mut *hosts;
             // Their queue ids are not this server's: no holds, no recent ids.
             remote.poll(zone, metrics, &mut |host, event, line| {
                 metrics.event(event);
@@ -253,6 +261,8 @@ impl Watch {
                     .map(String::from)
                     .collect();
                 incident.hosts.sort_unstable();
+                // A sender may call itself what this server is called.
+                incident.hosts.dedup();
             }
         }
         for incident in &incidents {

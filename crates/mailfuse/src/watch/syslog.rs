@@ -39,7 +39,7 @@ pub struct Remote {
     /// Each listener's counters, by index (to count dropped messages).
     listeners: Vec<ListenerCounters>,
     hosts: HashMap<Box<[u8]>, Host>,
-    /// Host names by id, for incidents.
+    /// Host names by id, for incidents; 0 is this server (its own files).
     names: HashMap<u32, String>,
     /// A batch received while waiting, handed out at the next poll.
     held: Option<Batch>,
@@ -57,8 +57,9 @@ struct Host {
 }
 
 impl Remote {
-    /// Starts the configured listeners.
-    pub fn start(config: &SyslogConfig, metrics: &WatchMetrics) -> Result<Remote> {
+    /// Starts the configured listeners; `local` names this server, whose
+    /// own files watch may follow too.
+    pub fn start(config: &SyslogConfig, metrics: &WatchMetrics, local: &str) -> Result<Remote> {
         let listeners = syslog_net::start(config, &metrics.syslog)?;
         Ok(Remote {
             receiver: listeners.receiver,
@@ -68,7 +69,7 @@ impl Remote {
                 .map(|name| metrics.syslog.of(name))
                 .collect(),
             hosts: HashMap::new(),
-            names: HashMap::new(),
+            names: HashMap::from([(0, local.to_string())]),
             held: None,
             scratch: Vec::new(),
         })
@@ -104,7 +105,7 @@ impl Remote {
         }
     }
 
-    /// The name of host `id`, if it sent anything.
+    /// The name of host `id` (0: this server), if it sent anything.
     pub fn name(&self, id: u32) -> Option<&str> {
         self.names.get(&id).map(String::as_str)
     }

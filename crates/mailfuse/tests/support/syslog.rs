@@ -90,6 +90,16 @@ pub fn watch_config(dir: &Path, syslog: &str) -> PathBuf {
     config
 }
 
+/// Adds `lines` to the `[watch]` section of `config`.
+pub fn add_to_watch(config: &Path, lines: &str) {
+    let text = std::fs::read_to_string(config).unwrap().replacen(
+        "[watch]\n",
+        &format!("[watch]\n{lines}\n"),
+        1,
+    );
+    std::fs::write(config, text).unwrap();
+}
+
 /// A Postfix program's message at second `secs` of 2026-03-02 10:00 UTC,
 /// as RFC 5424: `<22>1 2026-03-02T10:00:SSZ host program pid - - text`.
 pub fn rfc5424(host: &str, secs: u32, program: &str, text: &str) -> String {
