@@ -443,6 +443,30 @@ mod tests {
     }
 
     #[test]
+    fn datagrams_are_dropped_and_counted_while_the_loop_is_behind() {
+        let (sender, receiver) = sync_channel(1);
+        let shared = Shared {
+            allow: Vec::new(),
+            max_connections: 1,
+            open: AtomicUsize::new(0),
+            sender,
+        };
+        let counters = SyslogMetrics::default().of("udp test");
+        let mut batch = Batch::default();
+        for round in 0..2 {
+            batch.push(b"<13>a");
+            batch.push(b"<13>b");
+            send_datagrams(&mut batch, &counters, &shared);
+            assert_eq!(batch.len(), 0, "round {round}: the batch is handed on");
+        }
+        assert_eq!(counters.dropped.get(), 2, "the second batch found no room");
+        assert_eq!(receiver.try_recv().map(|b| b.len()).ok(), Some(2));
+        batch.push(b"<13>c");
+        send_datagrams(&mut batch, &counters, &shared);
+        assert_eq!(counters.dropped.get(), 2, "room again");
+    }
+
+    #[test]
     fn peers_outside_allow_are_refused_ipv4_mapped_as_ipv4() {
         let (sender, _receiver) = sync_channel(1);
         let shared = Shared {
