@@ -18,7 +18,7 @@ const MAX_LEN_DIGITS: usize = 9;
 /// What the framer found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Frame<'a> {
-    /// One message, without its framing (nor a newline frame's `\r`).
+    /// One message, without its framing (nor a trailing `\r` or `\n`).
     Message(&'a [u8]),
     /// A message longer than the limit, skipped unread.
     TooLong,
@@ -103,10 +103,10 @@ impl Framer {
                     chunk = rest;
                     if body.len() == left {
                         if self.partial.is_empty() {
-                            on_frame(Frame::Message(body));
+                            on_frame(Frame::Message(without_newline(body)));
                         } else {
                             self.partial.extend_from_slice(body);
-                            on_frame(Frame::Message(&self.partial));
+                            on_frame(Frame::Message(without_newline(&self.partial)));
                             self.partial.clear();
                         }
                         self.state = State::Start;
@@ -191,6 +191,12 @@ impl Framer {
     }
 }
 
+/// A counted message without the newline some senders count into it.
+fn without_newline(message: &[u8]) -> &[u8] {
+    let message = message.strip_suffix(b"\n").unwrap_or(message);
+    message.strip_suffix(b"\r").unwrap_or(message)
+}
+
 /// MSG-LEN's value (at most [`MAX_LEN_DIGITS`] ASCII digits).
 fn length(digits: &[u8]) -> usize {
     digits
@@ -233,10 +239,10 @@ mod tests {
 
     #[test]
     fn octet_counted_frames() {
-        let input = b"11 <13>1 - h a13 <13>hello\nyou5 <1>x ";
+        let input = b"11 <13>1 - h a13 <13>hello\nyou5 <1>x 6 <1>y\r\n";
         assert_eq!(
             same_in_any_chunks(input, 100),
-            ["<13>1 - h a", "<13>hello\nyou", "<1>x "]
+            ["<13>1 - h a", "<13>hello\nyou", "<1>x ", "<1>y"]
         );
     }
 
