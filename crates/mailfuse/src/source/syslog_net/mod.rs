@@ -325,8 +325,12 @@ fn accept(
     for stream in socket.incoming() {
         let stream = match stream {
             Ok(stream) => stream,
+            // A peer gone before it was accepted.
+            Err(e) if e.kind() == ErrorKind::ConnectionAborted => continue,
             Err(e) => {
-                debug!("syslog accept: {e}");
+                // Out of file descriptors, most likely: not in a busy loop.
+                warn!("syslog accept: {e} (is watch's open file limit too low?)");
+                std::thread::sleep(std::time::Duration::from_millis(100));
                 continue;
             }
         };
