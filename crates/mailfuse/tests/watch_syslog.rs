@@ -18,8 +18,10 @@ use support::syslog::{
     send_tcp, watch_config, Rsyslog, Watch,
 };
 
-/// The one guessing incident of `status`, about `ip`.
-fn guessing_of<'a>(incidents: &'a [Value], ip: &str) -> &'a Value {
+/// Asserts that `status` holds one guessing incident about `ip`, and that
+/// it names `hosts`.
+fn assert_guessing_names(status: &Value, ip: &str, hosts: &[&str]) {
+    let incidents = incidents(status);
     let found: Vec<&Value> = incidents
         .iter()
         .filter(|i| i["kind"] == "password_guessing" && i["ips"][0] == ip)
@@ -29,7 +31,12 @@ fn guessing_of<'a>(incidents: &'a [Value], ip: &str) -> &'a Value {
         1,
         "one guessing incident about {ip}: {incidents:#?}"
     );
-    found[0]
+    assert_eq!(
+        found[0]["hosts"],
+        serde_json::json!(hosts),
+        "{:#}",
+        found[0]
+    );
 }
 
 #[test]
@@ -100,16 +107,10 @@ fn two_hosts_reusing_a_queue_id_are_joined_apart_and_the_incident_names_its_host
     assert_eq!(stats["recipients"], 5, "{stats:#}");
     assert_eq!(stats["delivered"], 5, "{stats:#}");
     assert_eq!(stats["orphan_deliveries"], 0, "{stats:#}");
-    let incidents = incidents(&status);
-    for (ip, hosts) in [
-        ("203.0.113.7", serde_json::json!(["mx1"])),
-        ("192.0.2.8", serde_json::json!(["mx2"])),
-        // Accounts and IPs are one across the servers.
-        ("198.18.0.20", serde_json::json!(["mx1", "mx2"])),
-    ] {
-        let guessing = guessing_of(&incidents, ip);
-        assert_eq!(guessing["hosts"], hosts, "{guessing:#}");
-    }
+    assert_guessing_names(&status, "203.0.113.7", &["mx1"]);
+    assert_guessing_names(&status, "192.0.2.8", &["mx2"]);
+    // Accounts and IPs are one across the servers.
+    assert_guessing_names(&status, "198.18.0.20", &["mx1", "mx2"]);
 }
 
 #[test]
@@ -136,12 +137,7 @@ fn files_followed_beside_syslog_are_this_server_in_incidents() {
     let mx1 = guesses(rfc5424, "mx1", "198.18.0.30", "ivan@example.test", 10, 6);
     send_tcp(port, &octet_counted(&mx1));
     let status = watch.wait_for_events(12);
-    let guessing = guessing_of(&incidents(&status), "198.18.0.30").clone();
-    assert_eq!(
-        guessing["hosts"],
-        serde_json::json!(["here", "mx1"]),
-        "{guessing:#}"
-    );
+    assert_guessing_names(&status, "198.18.0.30", &["here", "mx1"]);
 }
 
 /// A self-signed certificate for `localhost` and its key, written to
@@ -188,13 +184,7 @@ fn tls_with_the_configured_certificate() {
     tls.write_all(&octet_counted(&lines)).unwrap();
     tls.flush().unwrap();
     let status = watch.wait_for_events(11);
-    let incidents = incidents(&status);
-    let guessing = guessing_of(&incidents, "203.0.113.9");
-    assert_eq!(
-        guessing["hosts"],
-        serde_json::json!(["mx3"]),
-        "{guessing:#}"
-    );
+    assert_guessing_names(&status, "203.0.113.9", &["mx3"]);
     drop(tls);
 
     // A plain TCP client gets nothing through the TLS port.
@@ -276,13 +266,7 @@ fn relay_through_rsyslog(
     send_tcp(rsyslog_port, &newline_framed(&lines));
     let status = watch.wait_for_events(12 + 4);
     assert_eq!(status["progress"]["stats"]["messages"], 1);
-    let incidents = incidents(&status);
-    let guessing = guessing_of(&incidents, "203.0.113.11");
-    assert_eq!(
-        guessing["hosts"],
-        serde_json::json!(["mx5"]),
-        "{guessing:#}"
-    );
+    assert_guessing_names(&status, "203.0.113.11", &["mx5"]);
     assert!(
         watch.output().contains("a new host sends syslog") && watch.output().contains("mx6"),
         "{}",
@@ -307,12 +291,7 @@ fn udp_datagrams_are_messages_and_peers_outside_allow_are_refused() {
             .unwrap();
     }
     let status = watch.wait_for_events(11);
-    let guessing = guessing_of(&incidents(&status), "203.0.113.12").clone();
-    assert_eq!(
-        guessing["hosts"],
-        serde_json::json!(["mx7"]),
-        "{guessing:#}"
-    );
+    assert_guessing_names(&status, "203.0.113.12", &["mx7"]);
     drop(watch);
 
     let other = tempfile::tempdir().unwrap();
