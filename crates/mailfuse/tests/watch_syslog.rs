@@ -140,6 +140,38 @@ fn files_followed_beside_syslog_are_this_server_in_incidents() {
     assert_guessing_names(&status, "198.18.0.30", &["here", "mx1"]);
 }
 
+#[test]
+fn twenty_hosts_sending_at_once_lose_nothing_and_stay_apart() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = support::free_port();
+    let config = watch_config(dir.path(), &format!("tcp = [\"127.0.0.1:{port}\"]"));
+    let watch = Watch::start(&config, port);
+    let (hosts, lines) = (20u32, 500u32);
+    let senders: Vec<_> = (1..=hosts)
+        .map(|n| {
+            std::thread::spawn(move || {
+                let host = format!("mx{n:02}");
+                let ip = format!("198.18.{n}.1");
+                let messages =
+                    guesses(rfc5424, &host, &ip, &format!("u{n}@example.test"), 0, lines);
+                send_tcp(port, &octet_counted(&messages));
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.join().unwrap();
+    }
+    let status = watch.wait_for_events(u64::from(hosts * lines));
+    assert_eq!(
+        status["progress"]["stats"]["events"],
+        hosts * lines,
+        "each line once"
+    );
+    for n in 1..=hosts {
+        assert_guessing_names(&status, &format!("198.18.{n}.1"), &[&format!("mx{n:02}")]);
+    }
+}
+
 /// A self-signed certificate for `localhost` and its key, written to
 /// `cert.pem` and `key.pem` in `dir`; the `[watch.syslog]` lines serving
 /// TLS with them on `port`.

@@ -39,9 +39,11 @@ impl Watch {
         watch
     }
 
-    /// `status --format json` as watch saved it last.
+    /// `status --format json` as watch saved it last, with up to 100
+    /// incidents.
     pub fn status(&self) -> Value {
-        let output = super::mailfuse(&["status", "--format", "json"], &self.config);
+        let args = ["status", "--format", "json", "--recent", "100"];
+        let output = super::mailfuse(&args, &self.config);
         serde_json::from_slice(&output.stdout).unwrap_or(Value::Null)
     }
 
