@@ -237,6 +237,10 @@ fn body(incident: &Incident, host: &str, actions: &Actions) -> String {
     if let Some(network) = &incident.network {
         let _ = writeln!(text, "Network:     {network}");
     }
+    if !incident.hosts.is_empty() {
+        let hosts: Vec<String> = incident.hosts.iter().map(|h| clean(h, NAME_MAX)).collect();
+        let _ = writeln!(text, "Seen on:     {}", hosts.join(", "));
+    }
     if incident.messages > 0 {
         let _ = writeln!(
             text,
@@ -388,6 +392,18 @@ pub(crate) mod tests {
                 hijacked.detected_at,
             )
         }
+    }
+
+    #[test]
+    fn the_hosts_that_logged_it_are_named_inert() {
+        let mut incident = hijacked();
+        assert!(!compose(&incident, "mx", &[]).body.contains("Seen on"));
+        incident.hosts = vec!["mx1.example.com".into(), "mx2\nBcc: x".into()];
+        let body = compose(&incident, "mx", &[]).body;
+        assert!(
+            body.contains("Seen on:     mx1.example.com, mx2\\x0aBcc: x"),
+            "{body}"
+        );
     }
 
     #[test]

@@ -248,11 +248,21 @@ fn recipient_hash(address: &[u8]) -> u64 {
 ///
 /// Ids of up to 31 bytes (every format known: Kerio 17, Postfix ≤ 17, Exim
 /// ≤ 23) are stored as they are; a longer one is reduced to two independent
-/// 64-bit hashes, marked by a length byte no real id has.
+/// 64-bit hashes, marked by a length byte no real id has. Queue ids are
+/// each mail server's own: `host` tells apart the servers sending to one
+/// `watch` (0: its own files; left out of the saved key, which is then
+/// the key saved before hosts were).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct QueueKey {
     len: u8,
     bytes: [u8; 31],
+    #[serde(default, skip_serializing_if = "is_local")]
+    host: u32,
+}
+
+/// Whether `host` is `watch`'s own files.
+fn is_local(host: &u32) -> bool {
+    *host == 0
 }
 
 impl QueueKey {
@@ -264,6 +274,7 @@ impl QueueKey {
             return QueueKey {
                 len: queue_id.len() as u8,
                 bytes,
+                host: 0,
             };
         }
         for (seed, half) in [(0x9e37_79b9_u64, 0..8), (0x85eb_ca6b_u64, 8..16)] {
@@ -274,6 +285,15 @@ impl QueueKey {
         QueueKey {
             len: u8::MAX,
             bytes,
+            host: 0,
+        }
+    }
+
+    /// The key of `queue_id` on mail server `host`.
+    pub fn on(host: u32, queue_id: &[u8]) -> Self {
+        QueueKey {
+            host,
+            ..QueueKey::new(queue_id)
         }
     }
 }
@@ -313,6 +333,9 @@ pub struct MessageTable {
     aliases: TrackedMap<QueueKey, (QueueKey, Timestamp)>,
     #[serde(skip)]
     aliases_by_age: VecDeque<(Timestamp, QueueKey)>,
+    /// The mail server whose lines are being read (see [`QueueKey`]).
+    #[serde(skip)]
+    host: u32,
 }
 
 impl MessageTable {
@@ -326,7 +349,13 @@ impl MessageTable {
             expired: 0,
             aliases: TrackedMap::default(),
             aliases_by_age: VecDeque::new(),
+            host: 0,
         }
+    }
+
+    /// Reads the queue ids of the lines to come as mail server `host`'s.
+    pub fn set_host(&mut self, host: u32) {
+        self.host = host;
     }
 
     /// The tracked collections, for saving and loading rows.
@@ -359,7 +388,7 @@ impl MessageTable {
     /// The key of `queue_id`, or of the original message when it is a
     /// content filter's re-injection.
     fn key(&self, queue_id: &[u8]) -> QueueKey {
-        let key = QueueKey::new(queue_id);
+        let key = QueueKey::on(self.host, queue_id);
         self.aliases
             .get(&key)
             .map_or(key, |&(original, _)| original)
@@ -370,7 +399,7 @@ impl MessageTable {
     /// names no such message is a delivery (a local smarthost, an LMTP
     /// server, a relay on the same host).
     pub fn is_filter_copy(&self, queue_id: &[u8]) -> bool {
-        let key = QueueKey::new(queue_id);
+        let key = QueueKey::on(self.host, queue_id);
         // A message's later recipients name the copy again.
         self.aliases.contains_key(&key)
             || self
@@ -386,7 +415,7 @@ impl MessageTable {
     /// original and what it had counted is returned, for the caller to undo.
     pub fn hand_off(&mut self, original: &[u8], reinjected: &[u8], at: Timestamp) -> Merged {
         let original = self.key(original);
-        let alias = QueueKey::new(reinjected);
+        let alias = QueueKey::on(self.host, reinjected);
         if alias == original || !self.open.contains_key(&original) {
             return Merged::default();
         }
@@ -467,7 +496,7 @@ impl MessageTable {
     /// its re-injected id; once that is removed too, the message is
     /// forgotten if settled (else the time to live ends it).
     pub fn remove(&mut self, queue_id: &[u8]) {
-        let key = QueueKey::new(queue_id);
+        let key = QueueKey::on(self.host, queue_id);
         if let Some((original, _)) = self.aliases.remove(&key) {
             if self
                 .open
@@ -681,6 +710,40 @@ mod tests {
         assert_ne!(a, QueueKey::new(&other));
         assert_eq!(a, QueueKey::new(&[b'a'; 40]));
         assert_ne!(QueueKey::new(b"ab"), QueueKey::new(b"ab\0"));
+    }
+
+    #[test]
+    fn the_same_queue_id_on_two_hosts_is_two_messages() {
+        let mut table = table(60);
+        table.set_host(1);
+        table.entry(b"ABC", Timestamp(0)).counted = true;
+        table.set_host(2);
+        assert!(table.get(b"ABC", Timestamp(1)).is_none());
+        table.entry(b"ABC", Timestamp(1));
+        table.remove(b"ABC");
+        table.set_host(1);
+        assert!(table.get(b"ABC", Timestamp(2)).is_some_and(|m| m.counted));
+        assert_ne!(QueueKey::on(1, b"ABC"), QueueKey::on(2, b"ABC"));
+    }
+
+    #[test]
+    fn a_local_key_is_saved_as_before_hosts_and_a_host_key_round_trips() {
+        #[derive(Serialize)]
+        struct Before {
+            len: u8,
+            bytes: [u8; 31],
+        }
+        let local = QueueKey::new(b"ABC");
+        let before = rmp_serde::to_vec(&Before {
+            len: local.len,
+            bytes: local.bytes,
+        })
+        .unwrap();
+        assert_eq!(rmp_serde::to_vec(&local).unwrap(), before);
+        assert_eq!(rmp_serde::from_slice::<QueueKey>(&before).unwrap(), local);
+        let remote = QueueKey::on(7, b"ABC");
+        let saved = rmp_serde::to_vec(&remote).unwrap();
+        assert_eq!(rmp_serde::from_slice::<QueueKey>(&saved).unwrap(), remote);
     }
 
     #[test]

@@ -205,6 +205,11 @@ pub struct Incident {
     pub reasons: Vec<String>,
     /// Log lines to look at, first the one that starts the story.
     pub evidence: Vec<String>,
+    /// The mail servers that logged the account's mail and logins (or the
+    /// guesser's attempts), when several send their logs to one `watch`
+    /// over syslog; empty for the files of one server. Log text: escape it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
 }
 
 impl Incident {
@@ -293,6 +298,7 @@ impl Incident {
             score: 0,
             reasons: Vec::new(),
             evidence: Vec::new(),
+            hosts: Vec::new(),
         }
     }
 }

@@ -276,6 +276,16 @@ impl Detector {
         self.hourly.get_or_insert_with(HourlyCollector::default);
     }
 
+    /// [`observe`](Self::observe) for a line of mail server `host`, one of
+    /// several sending their logs to one `watch` (0: its own files). Queue
+    /// ids are a server's own, so its messages are joined apart from the
+    /// others'; accounts and IPs are the same on every server.
+    pub fn observe_from(&mut self, host: u32, event: &Event<'_>, line: &[u8]) {
+        self.messages.set_host(host);
+        self.observe(event, line);
+        self.messages.set_host(0);
+    }
+
     /// Takes in one event and the log line it came from (kept as evidence).
     pub fn observe(&mut self, event: &Event<'_>, line: &[u8]) {
         let at = event.at();

@@ -26,21 +26,49 @@ pub struct Message<'a> {
     pub text: &'a [u8],
 }
 
-/// The envelope of `line`, or `None` if it is not an RFC 5424 line.
-pub fn parse(line: &[u8]) -> Option<Message<'_>> {
+/// The fields of an RFC 5424 header a receiver of syslog needs to put the
+/// message back in the layout of a log file (`watch`'s syslog listeners).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    /// TIMESTAMP as written (`-`: nil).
+    pub timestamp: &'a [u8],
+    /// HOSTNAME (`-`: nil).
+    pub hostname: &'a [u8],
+    /// APP-NAME (`-`: nil).
+    pub app_name: &'a [u8],
+    /// PROCID (`-`: nil).
+    pub proc_id: &'a [u8],
+    /// The MSG part, without a leading byte-order mark; empty if absent.
+    pub text: &'a [u8],
+}
+
+/// The header of `line`, or `None` if it is not an RFC 5424 line.
+pub fn header(line: &[u8]) -> Option<Header<'_>> {
     let (timestamp, rest) = header_timestamp(line)?;
-    let (_hostname, rest) = token(rest)?;
-    let (_app_name, rest) = token(rest)?;
-    let (_proc_id, rest) = token(rest)?;
+    let (hostname, rest) = token(rest)?;
+    let (app_name, rest) = token(rest)?;
+    let (proc_id, rest) = token(rest)?;
     let (_msg_id, rest) = token(rest)?;
     let text = match skip_structured_data(rest)? {
         [] => &[][..],
         [b' ', msg @ ..] => msg,
         _ => return None,
     };
-    Some(Message {
-        at: parse_timestamp(timestamp),
+    Some(Header {
+        timestamp,
+        hostname,
+        app_name,
+        proc_id,
         text: text.strip_prefix(BOM).unwrap_or(text),
+    })
+}
+
+/// The envelope of `line`, or `None` if it is not an RFC 5424 line.
+pub fn parse(line: &[u8]) -> Option<Message<'_>> {
+    let header = header(line)?;
+    Some(Message {
+        at: parse_timestamp(header.timestamp),
+        text: header.text,
     })
 }
 
@@ -165,6 +193,21 @@ mod tests {
             })
         );
         assert_eq!(timestamp(line), Some(utc(2026, 4, 1, 7, 59, 31)));
+    }
+
+    #[test]
+    fn the_header_names_host_program_and_pid() {
+        let line = b"<22>1 2026-04-01T14:59:31Z mx1 postfix/smtpd 42 - - 3B1: client=x";
+        assert_eq!(
+            header(line),
+            Some(Header {
+                timestamp: b"2026-04-01T14:59:31Z",
+                hostname: b"mx1",
+                app_name: b"postfix/smtpd",
+                proc_id: b"42",
+                text: b"3B1: client=x",
+            })
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@ use mailfuse_loggen::bench::BenchReport;
 use mailfuse_loggen::labelled::{self, score, Form};
 use mailfuse_loggen::{bench, example, provider};
 
+mod replay;
+
 #[derive(Parser)]
 #[command(
     name = "mailfuse-loggen",
@@ -49,6 +51,29 @@ enum Command {
         /// People in the organisation (more people, fewer days for the same size).
         #[arg(long, default_value_t = bench::DEFAULT_STAFF)]
         staff: usize,
+    },
+    /// Sends a syslog file (e.g. one `bench --format postfix` wrote) to a
+    /// syslog receiver over TCP, octet-counted, from many connections at
+    /// once, each a host of its own (mx01, mx02…); writes when each
+    /// second of the log was sent, for bench/ingest.sh's latency.
+    Replay {
+        /// The syslog file (RFC 3164 stamps).
+        #[arg(long)]
+        log: PathBuf,
+        /// Where to send: HOST:PORT.
+        #[arg(long)]
+        to: String,
+        /// Connections (hosts) sending at once.
+        #[arg(long, default_value_t = 20)]
+        senders: usize,
+        /// Lines per second over all connections (default: as fast as the
+        /// receiver takes them).
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Where to write each second's send times (STAMP, first and last
+        /// nanoseconds since the epoch, tab-separated).
+        #[arg(long)]
+        times: PathBuf,
     },
     /// Writes a hosting provider's Postfix and Dovecot log for the scale
     /// benchmark: many lightly used mailboxes, a botnet's IPs failing a
@@ -117,6 +142,21 @@ fn main() -> ExitCode {
             staff,
         } => write_bench(&out, size, seed, staff, format),
         Command::Labelled { form, seed, out } => write_labelled(form, seed, &out),
+        Command::Replay {
+            log,
+            to,
+            senders,
+            rate,
+            times,
+        } => replay::replay(
+            &log,
+            &replay::Replay {
+                to: &to,
+                senders,
+                rate,
+            },
+            &times,
+        ),
         Command::Provider {
             out,
             accounts,

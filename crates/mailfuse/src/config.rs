@@ -124,6 +124,73 @@ pub struct WatchConfig {
     pub hostname: Option<String>,
     /// Where to serve Prometheus metrics (`127.0.0.1:9187`); none: off.
     pub metrics_listen: Option<SocketAddr>,
+    /// Syslog received over the network from mail servers.
+    #[serde(default)]
+    pub syslog: SyslogConfig,
+}
+
+/// `[watch.syslog]`: mail servers sending their logs to watch (RFC 3164 or
+/// RFC 5424; over UDP, TCP with RFC 6587 framing, or TLS per RFC 5425).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyslogConfig {
+    /// Addresses to receive datagrams on (`0.0.0.0:514`).
+    #[serde(default)]
+    pub udp: Vec<SocketAddr>,
+    /// Addresses to accept TCP connections on (`0.0.0.0:514`).
+    #[serde(default)]
+    pub tcp: Vec<SocketAddr>,
+    /// Addresses to accept TLS connections on (`0.0.0.0:6514`).
+    #[serde(default)]
+    pub tls: Vec<SocketAddr>,
+    /// The PEM certificate chain TLS presents (required with `tls`).
+    pub tls_certificate: Option<PathBuf>,
+    /// The PEM private key of `tls_certificate`.
+    pub tls_key: Option<PathBuf>,
+    /// Networks that may send; others are refused and counted. Default:
+    /// loopback only.
+    #[serde(default = "loopback")]
+    pub allow: Vec<Cidr>,
+    /// Most TCP and TLS connections at once; more are refused.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// The TLS configuration read from `tls_certificate` and `tls_key`
+    /// (read with the file, so a bad one is a problem at start).
+    #[serde(skip)]
+    pub tls_config: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
+
+impl SyslogConfig {
+    /// Whether any listener is configured.
+    pub fn listens(&self) -> bool {
+        !(self.udp.is_empty() && self.tcp.is_empty() && self.tls.is_empty())
+    }
+}
+
+impl Default for SyslogConfig {
+    fn default() -> Self {
+        SyslogConfig {
+            udp: Vec::new(),
+            tcp: Vec::new(),
+            tls: Vec::new(),
+            tls_certificate: None,
+            tls_key: None,
+            allow: loopback(),
+            max_connections: default_max_connections(),
+            tls_config: None,
+        }
+    }
+}
+
+fn loopback() -> Vec<Cidr> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|cidr| cidr.parse().ok())
+        .collect()
+}
+
+fn default_max_connections() -> usize {
+    256
 }
 
 /// `mailfuse serve`: the dashboard over the state database.
@@ -342,7 +409,8 @@ impl Config {
         // A policy server needs no logs to follow (nor a [watch] section):
         // `watch` itself refuses to start without logs.
         let needs_logs = follows == Follows::Logs && !table.contains_key("policy");
-        let watch: Option<WatchConfig> = section(&mut table, "watch", !needs_logs, &mut problems);
+        let mut watch: Option<WatchConfig> =
+            section(&mut table, "watch", !needs_logs, &mut problems);
         let mut detect: Option<DetectConfig> = section(&mut table, "detect", true, &mut problems);
         if let Some(detect) = &mut detect {
             open_geoip(&mut detect.geoip, &mut problems);
@@ -395,13 +463,14 @@ impl Config {
                 });
             }
         }
-        if let Some(watch) = &watch {
-            if watch.logs.is_empty() && needs_logs {
+        if let Some(watch) = &mut watch {
+            if watch.logs.is_empty() && needs_logs && !watch.syslog.listens() {
                 problems.push(Problem {
                     path: "watch.logs".into(),
-                    message: "name at least one log file or directory to follow".into(),
+                    message: "name at least one log file or directory to follow, or [watch.syslog] listeners".into(),
                 });
             }
+            open_tls(&mut watch.syslog, &mut problems);
             if let Some(zone) = &watch.timezone {
                 if let Err(e) = mailfuse_formats::LocalZone::parse(zone) {
                     problems.push(Problem {
@@ -459,6 +528,31 @@ fn split_action_sections(table: &mut Table) -> Table {
     let mut split = Table::new();
     split.insert("actions".into(), Value::Table(sections));
     split
+}
+
+/// Reads `[watch.syslog]`'s certificate and key when TLS is configured.
+fn open_tls(syslog: &mut SyslogConfig, problems: &mut Vec<Problem>) {
+    if syslog.tls.is_empty() {
+        return;
+    }
+    let (Some(certificate), Some(key)) = (&syslog.tls_certificate, &syslog.tls_key) else {
+        problems.push(Problem {
+            path: "watch.syslog.tls".into(),
+            message: "TLS needs tls_certificate and tls_key (PEM files)".into(),
+        });
+        return;
+    };
+    match crate::source::syslog_net::tls::server_config(certificate, key) {
+        Ok(config) => syslog.tls_config = Some(config),
+        Err(e) => problems.push(Problem {
+            path: match e {
+                crate::source::syslog_net::tls::TlsError::Key { .. } => "watch.syslog.tls_key",
+                _ => "watch.syslog.tls_certificate",
+            }
+            .into(),
+            message: e.to_string(),
+        }),
+    }
 }
 
 /// Opens `[detect.geoip]`'s databases, noting each one that cannot be used
@@ -630,6 +724,7 @@ impl Default for WatchConfig {
             secrets: None,
             hostname: None,
             metrics_listen: None,
+            syslog: SyslogConfig::default(),
         }
     }
 }

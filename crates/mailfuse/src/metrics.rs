@@ -24,6 +24,7 @@ use tracing::{error, info};
 
 use crate::engine::LineOutcome;
 use crate::respond::RespondMetrics;
+use crate::source::syslog_net::SyslogMetrics;
 
 /// The prefix of every metric's name.
 pub const PREFIX: &str = "mailfuse";
@@ -92,6 +93,8 @@ pub struct WatchMetrics {
     entries: Family<CollectionLabel, Gauge>,
     /// Guessing IPs and networks forgotten, by time or for room.
     forgotten: Family<ForgottenLabels, Gauge>,
+    /// What the syslog listeners count.
+    pub syslog: SyslogMetrics,
 }
 
 /// One format's line counters, resolved once per followed file.
@@ -123,6 +126,7 @@ impl Default for WatchMetrics {
             rows_saved: Counter::default(),
             entries: Family::default(),
             forgotten: Family::default(),
+            syslog: SyslogMetrics::default(),
         }
     }
 }
@@ -142,6 +146,7 @@ impl WatchMetrics {
             self.events.clone(),
         );
         self.respond.register(&mut registry);
+        self.syslog.register(&mut registry);
         registry.register("locks", "Accounts locked now", self.locks.clone());
         registry.register("blocks", "IPs blocked now", self.blocks.clone());
         registry.register(

@@ -120,6 +120,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[[limits.default]]",
         "[[limits.override]]",
         "[web]",
+        "[watch.syslog]",
     ] {
         assert!(config.contains(section), "{section} was not uncommented");
     }

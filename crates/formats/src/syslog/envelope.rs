@@ -351,6 +351,18 @@ fn program_and_message(text: &[u8]) -> Option<(&[u8], &[u8])> {
     (!program.is_empty()).then_some((program, message))
 }
 
+/// The host a syslog line names after its timestamp, if it names one: the
+/// first word, unless that is already the program's tag (`prog[1]:`), a
+/// Dovecot `log_path` process, or sysklogd's host-less repeat notice.
+pub(super) fn host(line: &[u8]) -> Option<&[u8]> {
+    let (_, rest) = stamp(line)?;
+    if starts_with_dovecot_process(rest) || rest.starts_with(b"last message repeated ") {
+        return None;
+    }
+    let (first, after) = word(rest);
+    (!first.is_empty() && !first.ends_with(b":") && !after.is_empty()).then_some(first)
+}
+
 /// The text before the first space, and the text after it (empty if none).
 fn word(text: &[u8]) -> (&[u8], &[u8]) {
     match memchr(b' ', text).and_then(|space| text.split_at_checked(space)) {
@@ -365,6 +377,28 @@ mod tests {
 
     fn envelope(line: &[u8]) -> Envelope<'_> {
         split(line).expect("a syslog line")
+    }
+
+    #[test]
+    fn the_host_is_the_word_before_the_tag_if_there_is_one() {
+        for (line, want) in [
+            (
+                &b"Nov 22 21:41:33 mx1 postfix/smtpd[1]: x"[..],
+                Some(&b"mx1"[..]),
+            ),
+            (
+                b"2024-08-26T01:33:38.5+00:00 mx2 dovecot: imap-login: x",
+                Some(b"mx2"),
+            ),
+            (b"Nov 22 21:41:33 postfix/smtpd[1]: x", None),
+            (b"Nov 22 10:01:02 imap-login: Info: Login: x", None),
+            (b"Nov 22 10:01:02 last message repeated 3 times", None),
+            (b"Nov 22 10:01:02 mx1", None),
+            (b"Nov 22 10:01:02 ", None),
+            (b"no stamp here", None),
+        ] {
+            assert_eq!(host(line), want, "{}", String::from_utf8_lossy(line));
+        }
     }
 
     #[test]

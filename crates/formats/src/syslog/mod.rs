@@ -43,6 +43,12 @@ pub fn is_other_program(line: &[u8]) -> bool {
         .is_some_and(|parts| parts.origin == Origin::Other && parts.stamp.wall_clock().is_some())
 }
 
+/// The host a syslog line names between its timestamp and its program
+/// (`Nov 22 21:41:33 mx1 postfix/smtpd[1]: …` → `mx1`), if it names one.
+pub fn host(line: &[u8]) -> Option<&[u8]> {
+    envelope::host(without_cr(line))
+}
+
 /// The server's UTC offset in seconds east, derived from a `cleanup` line
 /// naming a Message-ID Postfix made itself (in UTC, see
 /// [`postfix::own_message_id_instant`]) beside the local time syslog wrote;

@@ -107,7 +107,7 @@ fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
     );
     assert_eq!(
         problems("[watch]\nstate = \"/tmp/state.db\"\n"),
-        ["watch.logs: name at least one log file or directory to follow"]
+        ["watch.logs: name at least one log file or directory to follow, or [watch.syslog] listeners"]
     );
     let found = problems(
         "[policy]\nlisten = [\"127.0.0.1:10040\", \"localhost\"]\nover_limit = \"bounce\"\n",
@@ -325,5 +325,61 @@ fn the_safety_section_names_the_servers_addresses_and_what_may_be_blocked() {
             "safety.blockable[0]: not an address or network like 198.51.100.0/24: \"10.0.0.0/33\"",
             "safety.server: unknown field `server`, expected `server_addresses` or `blockable`",
         ]
+    );
+}
+
+#[test]
+fn syslog_listeners_may_stand_for_the_logs_and_allow_loopback_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mailfuse.toml",
+        "[watch]\n\n[watch.syslog]\ntcp = [\"127.0.0.1:5514\"]\nudp = [\"[::1]:5514\"]\n",
+        0o644,
+    );
+    let config = Config::load(&path).unwrap();
+    let syslog = &config.watch.syslog;
+    assert!(config.watch.logs.is_empty() && syslog.listens());
+    assert_eq!(syslog.max_connections, 256);
+    for (ip, allowed) in [("127.0.0.2", true), ("::1", true), ("10.0.0.1", false)] {
+        let ip = ip.parse().unwrap();
+        assert_eq!(syslog.allow.iter().any(|c| c.contains(ip)), allowed, "{ip}");
+    }
+    assert!(
+        problems("[watch]\n\n[watch.syslog]\nallow = [\"10.0.0.0/8\"]\n")
+            .join("\n")
+            .contains("watch.logs: name at least one log file")
+    );
+}
+
+#[test]
+fn tls_needs_a_readable_certificate_and_key() {
+    let found = problems("[watch]\n\n[watch.syslog]\ntls = [\"0.0.0.0:6514\"]\n").join("\n");
+    assert!(
+        found.contains("watch.syslog.tls: TLS needs tls_certificate and tls_key"),
+        "{found}"
+    );
+    let found = problems(
+        "[watch]\n\n[watch.syslog]\ntls = [\"0.0.0.0:6514\"]\ntls_certificate = \"/nonexistent/c.pem\"\ntls_key = \"/nonexistent/k.pem\"\n",
+    )
+    .join("\n");
+    assert!(
+        found.contains("cannot read a PEM certificate chain from /nonexistent/c.pem"),
+        "{found}"
+    );
+    // A good certificate and a missing key: the key is named.
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let cert_path = write(dir.path(), "c.pem", &cert.cert.pem(), 0o644);
+    let found = problems(&format!(
+        "[watch]\n\n[watch.syslog]\ntls = [\"0.0.0.0:6514\"]\ntls_certificate = \"{}\"\ntls_key = \"/nonexistent/k.pem\"\n",
+        cert_path.display()
+    ))
+    .join("\n");
+    assert!(
+        found.contains(
+            "watch.syslog.tls_key: cannot read a PEM private key from /nonexistent/k.pem"
+        ),
+        "{found}"
     );
 }

@@ -180,6 +180,9 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
         ),
         ("Confidence", incident.confidence.name().to_string()),
     ];
+    if !incident.hosts.is_empty() {
+        facts.push(("Seen on", incident.hosts.join(", ")));
+    }
     match incident.kind {
         IncidentKind::PasswordGuessing => {
             facts.push(("IPs", ips));
@@ -576,5 +579,25 @@ mod tests {
         assert!(page.contains("No incidents found."));
         assert!(page.contains("No events to draw."));
         assert!(page.ends_with("</html>\n"));
+    }
+
+    #[test]
+    fn the_hosts_of_an_incident_are_shown_escaped() {
+        let mut incident = Incident::new(
+            mailfuse_detect::IncidentKind::PasswordGuessing,
+            mailfuse_core::Timestamp(0)..=mailfuse_core::Timestamp(60),
+            mailfuse_core::Timestamp(60),
+        );
+        let mut out = Vec::new();
+        write_incident(&mut out, 1, &incident).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("Seen on"));
+        incident.hosts = vec!["mx1".into(), "<b>mx2".into()];
+        let mut out = Vec::new();
+        write_incident(&mut out, 1, &incident).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        assert!(
+            html.contains("<dt>Seen on</dt><dd>mx1, &lt;b&gt;mx2</dd>"),
+            "{html}"
+        );
     }
 }

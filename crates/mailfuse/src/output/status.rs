@@ -70,12 +70,26 @@ pub fn write_text(out: &mut dyn Write, status: &Status) -> io::Result<()> {
     }
     writeln!(out, "\nRECENT INCIDENTS")?;
     for incident in &status.incidents {
+        // Mail servers sending syslog: where it was seen.
+        let hosts = serde_json::from_str::<serde_json::Value>(&incident.json)
+            .ok()
+            .and_then(|json| {
+                let hosts: Vec<String> = json
+                    .get("hosts")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(|h| Some(h.as_str()?.to_string()))
+                    .collect();
+                Some(format!("  (seen on {})", hosts.join(", ")))
+            })
+            .unwrap_or_default();
         writeln!(
             out,
-            "  {}  {}  {}",
+            "  {}  {}  {}{}",
             incident.detected_at,
             incident.kind,
-            safe(&incident.subject)
+            safe(&incident.subject),
+            safe(&hosts)
         )?;
     }
     writeln!(out, "\nRECENT ACTIONS")?;

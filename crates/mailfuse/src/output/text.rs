@@ -169,6 +169,9 @@ fn write_incident(out: &mut dyn Write, n: usize, incident: &Incident) -> io::Res
         "    period:      {} to {} (detected {})",
         incident.first_seen, incident.last_seen, incident.detected_at
     )?;
+    if !incident.hosts.is_empty() {
+        writeln!(out, "    seen on:     {}", safe(&incident.hosts.join(", ")))?;
+    }
     writeln!(out, "    why:")?;
     for reason in &incident.reasons {
         writeln!(out, "      - {}", safe(reason))?;
@@ -434,4 +437,29 @@ pub fn write_trace(out: &mut dyn Write, queue_id: &str, story: Option<&Story>) -
         writeln!(out, "    {}", safe(line))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_of_an_incident_are_shown_sanitised() {
+        let mut incident = Incident::new(
+            IncidentKind::PasswordGuessing,
+            mailfuse_core::Timestamp(0)..=mailfuse_core::Timestamp(60),
+            mailfuse_core::Timestamp(60),
+        );
+        let mut out = Vec::new();
+        write_incident(&mut out, 1, &incident).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("seen on"));
+        incident.hosts = vec!["mx1".into(), "mx2\x1b[31m".into()];
+        let mut out = Vec::new();
+        write_incident(&mut out, 1, &incident).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.contains("    seen on:     mx1, mx2\\x1b[31m\n"),
+            "{text}"
+        );
+    }
 }

@@ -77,6 +77,12 @@ impl Responder {
         })
     }
 
+    /// This mail server's name, as alerts say it (`[watch] hostname`, else
+    /// the machine's).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
     /// Records `incident` and acts on it; `queued` are the queue ids its
     /// account submitted lately (held if the account is locked).
     pub fn respond(&mut self, incident: &Incident, queued: &[String], store: &mut Store) {
@@ -97,7 +103,14 @@ impl Responder {
         match store.add_incident(&stored) {
             Ok(true) => {
                 metrics.incident(incident.kind.name());
-                warn!(key, score = incident.score, "incident: {}", stored.subject);
+                let hosts = incident.hosts.join(",");
+                warn!(
+                    key,
+                    score = incident.score,
+                    hosts,
+                    "incident: {}",
+                    stored.subject
+                );
             }
             Ok(false) => info!(
                 key,

@@ -8,6 +8,7 @@ mod decompress;
 pub mod follow;
 pub mod lines;
 mod rotation;
+pub mod syslog_net;
 
 use std::collections::HashSet;
 use std::fs::File;

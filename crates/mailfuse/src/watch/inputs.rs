@@ -217,7 +217,7 @@ impl Input {
 
 /// Counts `lines` under the file's format, or under `unknown` before its
 /// format showed (resolved each time: such lines are few).
-fn count(
+pub(super) fn count(
     counters: &Option<LineCounters>,
     metrics: &WatchMetrics,
     outcome: LineOutcome,

@@ -9,10 +9,17 @@
 //! at the line after the last one the saved state has seen, so no line is
 //! lost and none is counted twice. Incidents re-found after a crash are
 //! recognised by their key, and actions already done are not repeated.
+//!
+//! Mail servers may also send their logs over the network (`[watch.syslog]`,
+//! `syslog.rs`): those lines are handed out as they arrive, each host's
+//! queue ids apart, and are not durable — what came between the last save
+//! and a crash is lost (a file can be read again, the network cannot).
 
+mod hosts;
 mod inputs;
 mod recent;
 pub mod senders;
+mod syslog;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,13 +38,17 @@ use crate::engine::Overlap;
 use crate::metrics::WatchMetrics;
 use crate::respond::Responder;
 use crate::source::follow::Checkpoint;
+use hosts::HostsSeen;
 use inputs::Input;
 use recent::RecentSubmissions;
+use syslog::Remote;
 
 /// Runs until SIGTERM or SIGINT (then saves and returns).
 pub fn run(config: Config) -> Result<()> {
-    if config.watch.logs.is_empty() {
-        anyhow::bail!("watch.logs: name at least one log file or directory to follow");
+    if config.watch.logs.is_empty() && !config.watch.syslog.listens() {
+        anyhow::bail!(
+            "watch.logs: name at least one log file or directory to follow, or [watch.syslog] listeners"
+        );
     }
     let stop = crate::signals::stop_flag()?;
     let mut watch = Watch::start(config)?;
@@ -55,6 +66,10 @@ pub struct Watch {
     inputs: Vec<Input>,
     /// Lines handed out lately, so overlapping files give each line once.
     overlap: Overlap,
+    /// Mail servers sending syslog, when listeners are configured.
+    remote: Option<Remote>,
+    /// Which of them logged each account and IP lately (for incidents).
+    hosts: HostsSeen,
     detector: Detector,
     store: Store,
     responder: Responder,
@@ -120,11 +135,21 @@ impl Watch {
             inputs.push(input);
         }
         let responder = Responder::new(&config, metrics.respond.clone())?;
+        let remote = match config.watch.syslog.listens() {
+            true => Some(Remote::start(
+                &config.watch.syslog,
+                &metrics,
+                responder.host(),
+            )?),
+            false => None,
+        };
         let mut watch = Watch {
             config,
             zone,
             inputs,
             overlap: Overlap::default(),
+            remote,
+            hosts: HostsSeen::default(),
             detector,
             store,
             responder,
@@ -156,12 +181,16 @@ impl Watch {
                 self.save()?;
                 self.refresh_locks();
                 self.recent.forget_idle();
+                self.hosts.forget_idle();
                 self.responder
                     .expire_blocks(&mut self.store, crate::source::now());
                 self.refresh_blocks_and_senders();
                 last_save = Instant::now();
             }
-            std::thread::sleep(poll);
+            match &mut self.remote {
+                Some(remote) => remote.wait(poll),
+                None => std::thread::sleep(poll),
+            }
         }
         self.save()?;
         info!("stopped; progress saved");
@@ -179,11 +208,18 @@ impl Watch {
             recent,
             locked,
             metrics,
+            remote,
+            hosts,
             ..
         } = self;
         let mut late: Vec<(String, String)> = Vec::new();
+        // With other servers' syslog, incidents name this one too (host 0).
+        let with_remote = remote.is_some();
         Input::merge(inputs, overlap, zone, metrics, &mut |event, line| {
             metrics.event(event);
+            if with_remote {
+                hosts.note(0, event);
+            }
             if let Event::Submission(s) = event {
                 if let Some(account) = s.account {
                     recent.note(account, s.queue_id, s.at);
@@ -198,6 +234,14 @@ impl Watch {
             }
             detector.observe(event, line);
         });
+        if let Some(remote) = remote {
+            // Their queue ids are not this server's: no holds, no recent ids.
+            remote.poll(zone, metrics, &mut |host, event, line| {
+                metrics.event(event);
+                hosts.note(host, event);
+                detector.observe_from(host, event, line);
+            });
+        }
         // One postsuper run per account for what slipped in this poll.
         late.sort_unstable();
         late.dedup();
@@ -207,7 +251,20 @@ impl Watch {
                 self.responder.hold_late(&mut self.store, account, &ids);
             }
         }
-        let incidents: Vec<Incident> = self.detector.new_incidents();
+        let mut incidents: Vec<Incident> = self.detector.new_incidents();
+        if let Some(remote) = &self.remote {
+            for incident in &mut incidents {
+                let ids = self.hosts.of(incident);
+                incident.hosts = ids
+                    .iter()
+                    .filter_map(|&id| remote.name(id))
+                    .map(String::from)
+                    .collect();
+                incident.hosts.sort_unstable();
+                // A sender may call itself what this server is called.
+                incident.hosts.dedup();
+            }
+        }
         for incident in &incidents {
             let queued = incident
                 .account

@@ -157,6 +157,14 @@ fn incidents(out: &mut String, incidents: &[StoredIncident]) {
                 Text(&ips.join(", "))
             );
         }
+        let hosts = strings("hosts");
+        if !hosts.is_empty() {
+            let _ = write!(
+                out,
+                "<br><span class=\"muted\">seen on {}</span>",
+                Text(&hosts.join(", "))
+            );
+        }
         let _ = write!(out, "</td><td class=\"n\">{}</td><td><ul>", Text(&score));
         for reason in strings("reasons") {
             let _ = write!(out, "<li>{}</li>", Text(&reason));
