@@ -127,6 +127,10 @@ pub struct InputArgs {
     /// Never show a progress bar (it only shows on a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Plain files of at least this many bytes are parsed on every core
+    /// (hidden: for the tests that compare both ways of reading).
+    #[arg(long, hide = true, default_value_t = crate::engine::SPLIT_ABOVE, value_name = "BYTES")]
+    pub split_above: u64,
 }
 
 #[derive(Debug, Args)]

@@ -20,11 +20,13 @@ use serde::Serialize;
 use crate::progress::Progress;
 use crate::source::{self, InputPath};
 
-use ahead::{Ahead, Block, ParsedLine};
+use ahead::{Ahead, Block, ParsedLine, Settings};
 pub use count::{earliest, LineOutcome, Overlap};
+pub use split::SPLIT_ABOVE;
 
 mod ahead;
 mod count;
+mod split;
 
 /// How to read the inputs.
 #[derive(Clone, Debug)]
@@ -38,6 +40,9 @@ pub struct ReadOptions {
     pub year: Option<i32>,
     /// Show a progress bar (only on a terminal).
     pub progress: bool,
+    /// Plain files of at least this many bytes are parsed on every core
+    /// ([`SPLIT_ABOVE`]).
+    pub split_above: u64,
 }
 
 /// What happened to one input file.
@@ -258,13 +263,13 @@ pub fn read_all(
                     members: input.rotated_members(),
                     ..InputReport::default()
                 };
-                let ahead = ahead::spawn(
-                    scope,
-                    members,
-                    chosen.zone.clone(),
-                    options.year,
-                    options.max_line,
-                );
+                let settings = Settings {
+                    zone: chosen.zone.clone(),
+                    year: options.year,
+                    max_line: options.max_line,
+                    split_above: options.split_above,
+                };
+                let ahead = ahead::spawn(scope, members, settings);
                 Cursor::new(report, ahead)
             })
             .collect();
