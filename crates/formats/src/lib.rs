@@ -110,7 +110,7 @@ pub trait LineParser: Send {
 
     /// What the line says on its own, and what [`settle`](Self::settle)
     /// must know of it.
-    fn read<'a>(&mut self, line: &'a [u8]) -> (Parsed<'a>, Carry);
+    fn read<'a>(&mut self, line: &'a [u8]) -> Reading<'a>;
 
     /// Completes a line [`read`](Self::read) with what the lines before it
     /// said; called for every line of the file, in order.
@@ -118,9 +118,32 @@ pub trait LineParser: Send {
 
     /// Everything the line says, the lines before it having been parsed.
     fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
-        let (mut parsed, carry) = self.read(line);
-        self.settle(&mut parsed, carry);
-        parsed
+        let mut reading = self.read(line);
+        self.settle(&mut reading.parsed, reading.carry);
+        reading.parsed
+    }
+}
+
+/// A line read on its own (see [`LineParser::read`]).
+#[derive(Debug)]
+pub struct Reading<'a> {
+    /// What the line says on its own.
+    pub parsed: Parsed<'a>,
+    /// The line's time, as [`LineParser::timestamp`] reads it: found on
+    /// the way, it need not be read again.
+    pub at: Option<Timestamp>,
+    /// What [`LineParser::settle`] must know of the line.
+    pub carry: Carry,
+}
+
+impl<'a> Reading<'a> {
+    /// `parsed`, of a line whose time is `at`, that leaves nothing to settle.
+    fn settled(parsed: Parsed<'a>, at: Option<Timestamp>) -> Self {
+        Reading {
+            parsed,
+            at,
+            carry: Carry::default(),
+        }
     }
 }
 

@@ -128,9 +128,10 @@ pub struct InputArgs {
     #[arg(long)]
     pub no_progress: bool,
     /// Plain files of at least this many bytes are parsed on every core
-    /// (hidden: for the tests that compare both ways of reading).
-    #[arg(long, hide = true, default_value_t = crate::engine::SPLIT_ABOVE, value_name = "BYTES")]
-    pub split_above: u64,
+    /// (hidden: for the tests that compare both ways of reading; by
+    /// default big files are, when there are cores to spare).
+    #[arg(long, hide = true, value_name = "BYTES")]
+    pub split_above: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -23,7 +23,7 @@ pub use self::postfix::delivery_delay;
 
 use self::clock::Clock;
 use self::envelope::{Offset, Origin};
-use crate::{Carry, LineParser, ParseContext, Parsed};
+use crate::{Carry, LineParser, ParseContext, Parsed, Reading};
 
 /// Whether `line` is a syslog line (RFC 3164 or RFC 3339 timestamp) of a
 /// Postfix program or of Dovecot, or a line of Dovecot's own log file.
@@ -206,22 +206,26 @@ impl LineParser for SyslogParser {
         self.clock.instant(&stamp).ok()
     }
 
-    fn read<'a>(&mut self, line: &'a [u8]) -> (Parsed<'a>, Carry) {
+    fn read<'a>(&mut self, line: &'a [u8]) -> Reading<'a> {
         let Some(parts) = envelope::split(without_cr(line)) else {
-            return (Parsed::Unknown, Carry::default());
+            return Reading::settled(Parsed::Unknown, None);
         };
+        let at = self.clock.instant(&parts.stamp);
         // Other programs' lines are not read further, save syslog's own
         // notice that the line before was repeated.
         if parts.origin == Origin::Other {
             let Some(times) = envelope::last_message_repeated(parts.message) else {
-                return (Parsed::Unknown, Carry::default());
+                return Reading::settled(Parsed::Unknown, at.ok());
             };
-            let at = self.clock.instant(&parts.stamp);
-            return (Parsed::Ignored, Carry(Some(Pending::Repeat { times, at })));
+            return Reading {
+                parsed: Parsed::Ignored,
+                at: at.ok(),
+                carry: Carry(Some(Pending::Repeat { times, at })),
+            };
         }
-        let at = match self.clock.instant(&parts.stamp) {
+        let at = match at {
             Ok(at) => at,
-            Err(reason) => return (Parsed::Malformed(reason), Carry::default()),
+            Err(reason) => return Reading::settled(Parsed::Malformed(reason), None),
         };
         // rsyslog writes the repeated message itself, by the same program.
         let (repeats, message) =
@@ -232,11 +236,16 @@ impl LineParser for SyslogParser {
             Origin::Roundcube => (roundcube::parse(at, message), None),
             Origin::Other => (Parsed::Unknown, None),
         };
-        let pending = note.map(|note| Pending::Session { note, repeats });
-        match note {
+        let carry = Carry(note.map(|note| Pending::Session { note, repeats }));
+        let parsed = match note {
             // What a disconnect counts is known once settled: repeated then.
-            Some(postfix::SessionNote::Disconnected { .. }) => (parsed, Carry(pending)),
-            _ => (times(parsed, repeats), Carry(pending)),
+            Some(postfix::SessionNote::Disconnected { .. }) => parsed,
+            _ => times(parsed, repeats),
+        };
+        Reading {
+            parsed,
+            at: Some(at),
+            carry,
         }
     }
 

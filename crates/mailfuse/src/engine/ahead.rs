@@ -21,7 +21,7 @@ use mailfuse_formats::{
 use yoke::{Yoke, Yokeable};
 
 use super::split;
-use crate::source::lines::{self, LineBlocks, Span};
+use crate::source::lines::{self, Buffers, LineBlocks, Span};
 use crate::source::{Member, MemberReader};
 
 /// Bytes of lines read into a block.
@@ -60,6 +60,16 @@ pub struct Block {
     pub too_long: u64,
     /// Bytes read from the input so far.
     pub bytes_read: u64,
+    /// Where the block's buffer goes back to once done with.
+    buffers: Buffers,
+}
+
+impl Block {
+    /// Gives the block's buffer back for the next blocks of its input.
+    pub fn recycle(self) {
+        let buffers = self.buffers.clone();
+        buffers.give_back(self.lines.into_backing_cart());
+    }
 }
 
 /// What an input's thread sends.
@@ -97,6 +107,7 @@ pub fn spawn<'scope>(
             sender,
             bytes_before: 0,
             at: Timestamp::default(),
+            buffers: Buffers::default(),
         };
         let mut errors = Vec::new();
         let mut not_logs = Vec::new();
@@ -141,6 +152,8 @@ pub(super) struct Out {
     pub(super) bytes_before: u64,
     /// The time of the last dated line.
     pub(super) at: Timestamp,
+    /// The input's block buffers.
+    pub(super) buffers: Buffers,
 }
 
 impl Out {
@@ -151,6 +164,7 @@ impl Out {
             return Ok(());
         }
         block.bytes_read = self.bytes_before + member_bytes;
+        block.buffers = self.buffers.clone();
         self.sender
             .send(Ahead::Block(block))
             .map_err(|_| Stop::Gone)
@@ -194,7 +208,8 @@ fn read_member(
     let (problem, split_at) = std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(READ_AHEAD);
         let max_line = settings.max_line;
-        let reading = scope.spawn(move || read_blocks(reader, max_line, &sender));
+        let buffers = out.buffers.clone();
+        let reading = scope.spawn(move || read_blocks(reader, max_line, buffers, &sender));
         let split_at = member.take(&receiver, &context, split_file.is_some(), out);
         // Stops the reading thread, if it is still reading.
         drop(receiver);
@@ -225,9 +240,10 @@ fn read_member(
 fn read_blocks(
     mut reader: MemberReader,
     max_line: usize,
+    buffers: Buffers,
     sender: &SyncSender<lines::Block>,
 ) -> Option<String> {
-    let mut blocks = LineBlocks::new(max_line, BLOCK_BYTES, BLOCK_LINES);
+    let mut blocks = LineBlocks::new(max_line, BLOCK_BYTES, BLOCK_LINES, buffers);
     let mut problem = None;
     let mut read = |buf: &mut [u8]| match reader.read(buf) {
         Ok(n) => n,
@@ -388,28 +404,33 @@ pub(super) fn parse(
                 continue;
             };
             let line = text.get(range.clone()).unwrap_or_default();
-            let (parsed, carry) = match parser.as_deref_mut() {
-                None => (Parsed::Unknown, Carry::default()),
-                Some(parser) if settle => (parser.parse(line), Carry::default()),
-                Some(parser) => parser.read(line),
+            let Some(parser) = parser.as_deref_mut() else {
+                lines.push(ParsedLine {
+                    at: at.unwrap_or_default(),
+                    line,
+                    parsed: Parsed::Unknown,
+                    carry: Carry::default(),
+                });
+                continue;
             };
-            if let Some(parser) = parser.as_deref_mut() {
-                // An event carries its time: read the stamp again only for
-                // the other lines.
-                let stamp = match &parsed {
-                    Parsed::Event(event) => Some(event.at()),
-                    _ => parser.timestamp(line),
-                };
-                if stamp.is_some() {
-                    *at = stamp;
-                }
+            let mut reading = parser.read(line);
+            if settle {
+                parser.settle(&mut reading.parsed, reading.carry);
+            }
+            // An event carries its time.
+            let stamp = match &reading.parsed {
+                Parsed::Event(event) => Some(event.at()),
+                _ => reading.at,
+            };
+            if stamp.is_some() {
+                *at = stamp;
             }
             undated += usize::from(at.is_none());
             lines.push(ParsedLine {
                 at: at.unwrap_or_default(),
                 line,
-                parsed,
-                carry,
+                parsed: reading.parsed,
+                carry: reading.carry,
             });
         }
         ParsedLines(lines)
@@ -419,6 +440,7 @@ pub(super) fn parse(
         format: None,
         too_long,
         bytes_read: 0,
+        buffers: Buffers::default(),
     };
     (block, undated)
 }

@@ -22,7 +22,6 @@ use crate::source::{self, InputPath};
 
 use ahead::{Ahead, Block, ParsedLine, Settings};
 pub use count::{earliest, LineOutcome, Overlap};
-pub use split::SPLIT_ABOVE;
 
 mod ahead;
 mod count;
@@ -40,9 +39,9 @@ pub struct ReadOptions {
     pub year: Option<i32>,
     /// Show a progress bar (only on a terminal).
     pub progress: bool,
-    /// Plain files of at least this many bytes are parsed on every core
-    /// ([`SPLIT_ABOVE`]).
-    pub split_above: u64,
+    /// Plain files of at least this many bytes are parsed on every core;
+    /// by default, big ones when there are cores to spare.
+    pub split_above: Option<u64>,
 }
 
 /// What happened to one input file.
@@ -184,7 +183,9 @@ impl Cursor {
 
     /// Takes the next block with a line in it, counting what it says.
     fn next_block(&mut self) {
-        self.block = None;
+        if let Some(block) = self.block.take() {
+            block.recycle();
+        }
         self.index = 0;
         loop {
             match self.ahead.recv() {
@@ -267,7 +268,7 @@ pub fn read_all(
                     zone: chosen.zone.clone(),
                     year: options.year,
                     max_line: options.max_line,
-                    split_above: options.split_above,
+                    split_above: options.split_above.unwrap_or_else(split::split_above),
                 };
                 let ahead = ahead::spawn(scope, members, settings);
                 Cursor::new(report, ahead)

@@ -2,7 +2,8 @@
 //!
 //! Once a file's format shows (see `ahead.rs`), the rest of it, from that
 //! line on, is cut into ranges of [`RANGE_BYTES`]; range `i` goes to worker
-//! `i mod n`, one worker per core. A range holds the lines that start in it:
+//! `i mod n`, one worker per core but the detectors' (two at least). A
+//! range holds the lines that start in it:
 //! its first line starts after the first newline at or after its first byte
 //! less one, its last line ends at the first newline at or after its end, so
 //! every line is in one range. A worker reads its range in blocks (the
@@ -13,7 +14,8 @@
 //! the lines a range starts with before its first stamp the time of the
 //! line before, and hands them on: the same lines, events and counts as
 //! reading the file in one piece. A worker is at most [`BLOCKS_IN_FLIGHT`]
-//! blocks ahead, so memory stays bounded by the number of cores.
+//! blocks ahead, so memory stays bounded by the number of cores. By default
+//! only with two cores or more to spare ([`split_above`]).
 
 use std::fs::File;
 use std::num::NonZeroUsize;
@@ -23,11 +25,12 @@ use mailfuse_formats::{Format, LineParser, ParseContext};
 use memchr::memchr;
 
 use super::ahead::{self, Block, Out, Settings, Stop, BLOCKS_IN_FLIGHT, BLOCK_BYTES, BLOCK_LINES};
-use crate::source::lines::LineBlocks;
+use crate::source::lines::{Buffers, LineBlocks};
 use crate::source::read_at;
 
-/// Plain files at least this big are parsed on every core.
-pub const SPLIT_ABOVE: u64 = 16 * 1024 * 1024;
+/// Plain files at least this big are parsed on every core, when there are
+/// cores to spare (see [`split_above`]).
+const SPLIT_ABOVE: u64 = 16 * 1024 * 1024;
 /// Bytes of a range at most: a few blocks, so a worker waiting for its turn
 /// is about one range ahead. A lower split size (the tests') makes ranges
 /// that small.
@@ -44,6 +47,32 @@ pub(super) struct Rest<'a> {
     pub name: &'a str,
     /// Where the line its format showed in starts.
     pub from: u64,
+}
+
+/// The size from which plain files are split by default: [`SPLIT_ABOVE`]
+/// with two cores or more to spare, else none. The detectors take a core
+/// of their own, and on two cores one thread already parses while they
+/// run: more parsing threads would only take turns with them.
+pub fn split_above() -> u64 {
+    if spare_cores() >= 2 {
+        SPLIT_ABOVE
+    } else {
+        u64::MAX
+    }
+}
+
+/// Cores besides the one the detectors run on.
+fn spare_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, NonZeroUsize::get) - 1
+}
+
+/// What every worker needs to read its ranges.
+struct Job<'a> {
+    rest: &'a Rest<'a>,
+    format: Format,
+    context: &'a ParseContext,
+    max_line: usize,
+    buffers: Buffers,
 }
 
 /// What a worker sends of a range.
@@ -74,10 +103,15 @@ pub(super) fn read(
     let starts: Vec<u64> = (rest.from..len.max(rest.from + 1))
         .step_by(usize::try_from(range_bytes).unwrap_or(usize::MAX))
         .collect();
-    let workers = std::thread::available_parallelism()
-        .map_or(2, NonZeroUsize::get)
-        .clamp(2, MAX_WORKERS)
-        .min(starts.len());
+    let workers = spare_cores().clamp(2, MAX_WORKERS).min(starts.len());
+    let job = Job {
+        rest,
+        format,
+        context,
+        max_line: settings.max_line,
+        buffers: out.buffers.clone(),
+    };
+    let job = &job;
     std::thread::scope(|scope| {
         let receivers: Vec<_> = (0..workers)
             .map(|worker| {
@@ -92,10 +126,7 @@ pub(super) fn read(
                             end,
                             first: i == 0,
                         };
-                        if range
-                            .read(rest, format, context, settings, &sender)
-                            .is_err()
-                        {
+                        if range.read(job, &sender).is_err() {
                             // Nobody receives any more.
                             return;
                         }
@@ -149,14 +180,8 @@ struct Gone;
 
 impl Range {
     /// Reads and parses the range's lines into `sender`.
-    fn read(
-        &self,
-        rest: &Rest<'_>,
-        format: Format,
-        context: &ParseContext,
-        settings: &Settings,
-        sender: &SyncSender<FromRange>,
-    ) -> Result<(), Gone> {
+    fn read(&self, job: &Job<'_>, sender: &SyncSender<FromRange>) -> Result<(), Gone> {
+        let rest = job.rest;
         let send = |message| sender.send(message).map_err(|_| Gone);
         let start = match self.first {
             true => self.start,
@@ -178,8 +203,9 @@ impl Range {
             done: false,
             problem: None,
         };
-        let mut blocks = LineBlocks::new(settings.max_line, BLOCK_BYTES, BLOCK_LINES);
-        let mut parser: Box<dyn LineParser> = format.parser(context);
+        let buffers = job.buffers.clone();
+        let mut blocks = LineBlocks::new(job.max_line, BLOCK_BYTES, BLOCK_LINES, buffers);
+        let mut parser: Box<dyn LineParser> = job.format.parser(job.context);
         let mut at = None;
         while let Some(raw) = blocks.next(|buf| reader.read(buf)) {
             let end = start + raw.offset + raw.text.len() as u64;

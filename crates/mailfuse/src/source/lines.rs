@@ -5,6 +5,7 @@
 //! the lines are then parsed in, without copying them.
 
 use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use memchr::memchr_iter;
 
@@ -133,6 +134,38 @@ impl Block {
     }
 }
 
+/// Buffers of blocks done with, kept for the next blocks: once a block's
+/// lines are handed on its buffer comes back, so reading a big file takes
+/// (and zeroes) no new memory after its first blocks. Shared by the threads
+/// that read an input and the one that finishes with its blocks.
+#[derive(Clone, Debug, Default)]
+pub struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// Buffers kept at most: enough for the blocks in flight of one input.
+const SPARE_BUFFERS: usize = 32;
+
+impl Buffers {
+    /// Keeps `buffer` for a next block, if there is room.
+    pub fn give_back(&self, buffer: Vec<u8>) {
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buffer);
+            }
+        }
+    }
+
+    /// A buffer of `capacity` bytes, all of them initialised (a new one is
+    /// zeroed; a kept one holds old bytes, to be overwritten).
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let kept = self.0.lock().ok().and_then(|mut spare| spare.pop());
+        let mut buffer = kept
+            .filter(|b| b.capacity() >= capacity)
+            .unwrap_or_default();
+        buffer.resize(capacity, 0);
+        buffer
+    }
+}
+
 /// Reads a stream in [`Block`]s of whole lines, cut by the rule of
 /// [`LineSplitter`]: each block is read into a buffer of its own that its
 /// lines are then parsed in place. Only the unfinished line at a read's
@@ -151,10 +184,13 @@ pub struct LineBlocks {
     /// Bytes of the stream before `rest`.
     offset: u64,
     ended: bool,
+    buffers: Buffers,
 }
 
 impl LineBlocks {
-    pub fn new(max_line: usize, block_bytes: usize, block_lines: usize) -> Self {
+    /// Blocks of at most `block_bytes` and `block_lines` lines, in
+    /// `buffers` (given back once done with).
+    pub fn new(max_line: usize, block_bytes: usize, block_lines: usize, buffers: Buffers) -> Self {
         LineBlocks {
             max_line,
             // Room for the longest line kept, its `\r` and `\n`.
@@ -164,6 +200,7 @@ impl LineBlocks {
             skipping: false,
             offset: 0,
             ended: false,
+            buffers,
         }
     }
 
@@ -176,10 +213,12 @@ impl LineBlocks {
             if self.ended && self.rest.is_empty() && !self.skipping {
                 return None;
             }
-            let mut text = Vec::with_capacity(self.capacity);
-            text.append(&mut self.rest);
-            let mut len = text.len();
-            text.resize(self.capacity, 0);
+            let mut text = self.buffers.take(self.capacity);
+            let mut len = self.rest.len();
+            if let Some(start) = text.get_mut(..len) {
+                start.copy_from_slice(&self.rest);
+            }
+            self.rest.clear();
             while !self.ended && len < text.len() {
                 match read(text.get_mut(len..).unwrap_or_default()) {
                     0 => self.ended = true,
@@ -215,7 +254,7 @@ impl LineBlocks {
             // More lines than a block holds: the next block starts here
             // (an over-long last line is skipped there).
             if !self.skipping {
-                self.rest = tail.to_vec();
+                self.rest.extend_from_slice(tail);
             }
         } else if self.ended {
             if self.skipping || !tail.is_empty() {
@@ -225,7 +264,7 @@ impl LineBlocks {
         } else if self.skipping || tail.len() > self.max_line.saturating_add(1) {
             self.skipping = true;
         } else {
-            self.rest = tail.to_vec();
+            self.rest.extend_from_slice(tail);
         }
         self.offset += (text.len() - self.rest.len()) as u64;
         text.truncate(end);
@@ -310,8 +349,9 @@ mod tests {
     }
 
     /// What reading `input` in [`LineBlocks`] gives (as [`split`] does),
-    /// each read handing out at most `chunk` bytes; checks each block's
-    /// bounds and that its lines lie where its offset says.
+    /// each read handing out at most `chunk` bytes, each block's buffer
+    /// reused; checks each block's bounds and that its lines lie where its
+    /// offset says.
     fn read_blocks(
         input: &[u8],
         chunk: usize,
@@ -319,7 +359,8 @@ mod tests {
         bytes: usize,
         lines: usize,
     ) -> Vec<Option<Vec<u8>>> {
-        let mut blocks = LineBlocks::new(max_line, bytes, lines);
+        let buffers = Buffers::default();
+        let mut blocks = LineBlocks::new(max_line, bytes, lines, buffers.clone());
         let mut at = 0;
         let mut out = Vec::new();
         let mut read = |buf: &mut [u8]| {
@@ -341,6 +382,8 @@ mod tests {
                 }
                 out.push(block.piece(span).to_owned_line());
             }
+            // Its old bytes must not show through in the next blocks.
+            buffers.give_back(block.text);
         }
         out
     }
