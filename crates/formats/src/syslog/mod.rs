@@ -174,8 +174,8 @@ impl Repeatable {
 /// `parsed` repeated `times` times in all: a failed login counts its
 /// attempts that many times, a refusal its refusals; other events once
 /// (see [`Repeatable`]).
-fn times<'a>(mut parsed: Parsed<'a>, times: u32) -> Parsed<'a> {
-    match &mut parsed {
+fn times(parsed: &mut Parsed<'_>, times: u32) {
+    match parsed {
         Parsed::Event(Event::AuthFailure(failure)) => {
             failure.attempts = failure.attempts.saturating_mul(times);
         }
@@ -184,7 +184,6 @@ fn times<'a>(mut parsed: Parsed<'a>, times: u32) -> Parsed<'a> {
         }
         _ => {}
     }
-    parsed
 }
 
 impl SyslogParser {
@@ -230,18 +229,17 @@ impl LineParser for SyslogParser {
         // rsyslog writes the repeated message itself, by the same program.
         let (repeats, message) =
             envelope::repeated_message(parts.message).unwrap_or((1, parts.message));
-        let (parsed, note) = match parts.origin {
+        let (mut parsed, note) = match parts.origin {
             Origin::Postfix(program) => postfix::parse(at, program, message),
             Origin::Dovecot => (dovecot::parse(at, message, &mut self.dovecot), None),
             Origin::Roundcube => (roundcube::parse(at, message), None),
             Origin::Other => (Parsed::Unknown, None),
         };
         let carry = Carry(note.map(|note| Pending::Session { note, repeats }));
-        let parsed = match note {
-            // What a disconnect counts is known once settled: repeated then.
-            Some(postfix::SessionNote::Disconnected { .. }) => parsed,
-            _ => times(parsed, repeats),
-        };
+        // What a disconnect counts is known once settled: repeated then.
+        if repeats != 1 && !matches!(note, Some(postfix::SessionNote::Disconnected { .. })) {
+            times(&mut parsed, repeats);
+        }
         Reading {
             parsed,
             at: Some(at),

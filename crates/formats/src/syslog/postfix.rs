@@ -235,7 +235,7 @@ fn disconnect(at: Timestamp, text: &[u8]) -> (Parsed<'_>, Option<SessionNote>) {
 /// The failed AUTH commands of a disconnect's counters: `auth=M/N` is M
 /// accepted of N, `auth=N` all N accepted; `None` without AUTH.
 fn failed_auth_commands(counters: &[u8]) -> Option<u32> {
-    let start = memmem::find(counters, b" auth=")? + b" auth=".len();
+    let start = AUTH_COUNTER.find(counters)? + b" auth=".len();
     let value = counters[start..]
         .split(|&b| b == b' ')
         .next()
@@ -417,6 +417,10 @@ fn submission(submission: Submission<'_>) -> Parsed<'_> {
 /// costs more than a short search).
 static SASL_USERNAME: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b", sasl_username="));
+
+/// Searched in every `disconnect from` line, built once as above.
+static AUTH_COUNTER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b" auth="));
 
 /// Where `, ` first occurs in `text` (a field separator).
 fn comma_space(text: &[u8]) -> Option<usize> {

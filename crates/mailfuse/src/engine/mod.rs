@@ -279,7 +279,9 @@ pub fn read_all(
         while let Some(i) = earliest(cursors.iter().map(|c| Some(c.current()?.at))) {
             // Only syslog files overlap; one alone needs no comparing.
             let syslog = Some(Format::Syslog.name());
-            let repeats = if cursors.iter().filter(|c| c.report.format == syslog).count() > 1 {
+            let overlapping = cursors.len() > 1
+                && cursors.iter().filter(|c| c.report.format == syslog).count() > 1;
+            let repeats = if overlapping {
                 let current = cursors.get(i).and_then(Cursor::current_syslog);
                 current.and_then(|(at, line)| overlap.duplicate_of(i, at, line))
             } else {
