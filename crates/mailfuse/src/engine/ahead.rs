@@ -180,7 +180,7 @@ fn read_member(
     out: &mut Out,
 ) -> Result<(Recognition, u64), Stop> {
     let name = member.name();
-    let reader = member
+    let mut reader = member
         .open()
         .map_err(|e| Stop::Problem(format!("{name}: cannot open: {e}")))?;
     let context = ParseContext {
@@ -192,13 +192,10 @@ fn read_member(
     };
     // Split, from the line its format showed in on: a plain file big
     // enough to be worth it.
-    let split_file = reader
-        .plain_file()
-        .filter(|file| {
-            file.metadata()
-                .is_ok_and(|m| m.len() >= settings.split_above)
-        })
-        .and_then(|file| file.try_clone().ok());
+    let split_file = reader.take_plain_file().filter(|file| {
+        file.metadata()
+            .is_ok_and(|m| m.len() >= settings.split_above)
+    });
     let mut member = MemberRead {
         recogniser: Recogniser::default(),
         parser: None,

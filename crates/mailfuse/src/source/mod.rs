@@ -335,8 +335,8 @@ impl MemberReader {
 
     /// The member's file, when it is not compressed (its bytes are the
     /// lines): for reading pieces of it apart, at their offsets.
-    pub fn plain_file(&self) -> Option<&File> {
-        self.plain.as_ref()
+    pub fn take_plain_file(&mut self) -> Option<File> {
+        self.plain.take()
     }
 }
 
