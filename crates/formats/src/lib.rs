@@ -96,11 +96,57 @@ impl Format {
 }
 
 /// A stateful parser for one log file (state: time-zone cache, year inference…).
+///
+/// Parsing has two steps, so that one file can be read in pieces on several
+/// threads and still mean the same: [`read`](Self::read) takes a line on its
+/// own (any parser of the file may read any line, in any order), then
+/// [`settle`](Self::settle), called by one parser for every line in file
+/// order, completes what depends on the lines before (a syslog repeat
+/// notice repeats the line before it). [`parse`](Self::parse) does both.
 pub trait LineParser: Send {
     /// The UTC instant of a line from its timestamp alone, cheaply: used to
     /// merge several files in time order before full parsing.
     fn timestamp(&mut self, line: &[u8]) -> Option<Timestamp>;
 
-    /// Everything the line says.
-    fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a>;
+    /// What the line says on its own, and what [`settle`](Self::settle)
+    /// must know of it.
+    fn read<'a>(&mut self, line: &'a [u8]) -> Reading<'a>;
+
+    /// Completes a line [`read`](Self::read) with what the lines before it
+    /// said; called for every line of the file, in order.
+    fn settle(&mut self, _parsed: &mut Parsed<'_>, _carry: Carry) {}
+
+    /// Everything the line says, the lines before it having been parsed.
+    fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
+        let mut reading = self.read(line);
+        self.settle(&mut reading.parsed, reading.carry);
+        reading.parsed
+    }
 }
+
+/// A line read on its own (see [`LineParser::read`]).
+#[derive(Debug)]
+pub struct Reading<'a> {
+    /// What the line says on its own.
+    pub parsed: Parsed<'a>,
+    /// The line's time, as [`LineParser::timestamp`] reads it: found on
+    /// the way, it need not be read again.
+    pub at: Option<Timestamp>,
+    /// What [`LineParser::settle`] must know of the line.
+    pub carry: Carry,
+}
+
+impl<'a> Reading<'a> {
+    /// `parsed`, of a line whose time is `at`, that leaves nothing to settle.
+    fn settled(parsed: Parsed<'a>, at: Option<Timestamp>) -> Self {
+        Reading {
+            parsed,
+            at,
+            carry: Carry::default(),
+        }
+    }
+}
+
+/// What a line read on its own leaves for [`LineParser::settle`]; opaque.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Carry(Option<syslog::Pending>);

@@ -127,6 +127,11 @@ pub struct InputArgs {
     /// Never show a progress bar (it only shows on a terminal anyway).
     #[arg(long)]
     pub no_progress: bool,
+    /// Plain files of at least this many bytes are parsed on every core
+    /// (hidden: for the tests that compare both ways of reading; by
+    /// default big files are, when there are cores to spare).
+    #[arg(long, hide = true, value_name = "BYTES")]
+    pub split_above: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -71,6 +71,7 @@ fn read_options(input: &InputArgs) -> Result<ReadOptions> {
         max_line: input.max_line_bytes,
         year: input.year,
         progress: !input.no_progress,
+        split_above: input.split_above,
     })
 }
 

@@ -21,7 +21,7 @@ use mailfuse_core::Timestamp;
 use memchr::memchr;
 
 use crate::zone::parse_offset;
-use crate::{LineParser, LocalZone, ParseContext, Parsed};
+use crate::{LineParser, LocalZone, ParseContext, Parsed, Reading};
 
 /// Length of `YYYY-MM-DD HH:MM:SS`.
 const WALL_CLOCK_LEN: usize = 19;
@@ -84,13 +84,13 @@ impl LineParser for EximParser {
         self.utc_instant(&stamp(without_cr(line))?)
     }
 
-    fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
+    fn read<'a>(&mut self, line: &'a [u8]) -> Reading<'a> {
         let Some(stamp) = stamp(without_cr(line)) else {
-            return Parsed::Unknown;
+            return Reading::settled(Parsed::Unknown, None);
         };
         match self.utc_instant(&stamp) {
-            Some(at) => parse_body(at, stamp.body),
-            None => Parsed::Malformed("invalid timestamp"),
+            Some(at) => Reading::settled(parse_body(at, stamp.body), Some(at)),
+            None => Reading::settled(Parsed::Malformed("invalid timestamp"), None),
         }
     }
 }

@@ -67,12 +67,14 @@ impl Field {
 ///
 /// `text` must start with its first key. For each key only the first
 /// occurrence counts. Keys not in `fields` still start a field (read as
-/// [`Extent::AnyKey`]) whose value is skipped. Runs in one pass over `text`.
+/// [`Extent::AnyKey`]) whose value is skipped. Runs in one pass over `text`,
+/// which ends once every key has its value (later fields change none).
 pub(super) fn scan<'a, const N: usize>(
     text: &'a [u8],
     fields: &[Field; N],
 ) -> [Option<&'a [u8]>; N] {
     let mut values = [None; N];
+    let mut found = 0;
     let mut next_field = leading_key(text);
     while let Some((key, value_and_rest)) = next_field {
         let wanted = fields
@@ -83,8 +85,12 @@ pub(super) fn scan<'a, const N: usize>(
             .as_ref()
             .map_or(Extent::AnyKey, |(field, _)| field.extent);
         let (value, following) = extent.split(value_and_rest);
-        if let Some((_, slot)) = wanted {
-            slot.get_or_insert(value.trim_ascii());
+        if let Some((_, slot @ None)) = wanted {
+            *slot = Some(value.trim_ascii());
+            found += 1;
+            if found == N {
+                break;
+            }
         }
         next_field = following;
     }

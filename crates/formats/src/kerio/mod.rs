@@ -30,7 +30,7 @@ mod tokens;
 use mailfuse_core::time::{month_from_abbrev, parse_digits};
 use mailfuse_core::Timestamp;
 
-use crate::{syslog5424, zone, LineParser, LocalZone, Parsed};
+use crate::{syslog5424, zone, LineParser, LocalZone, Parsed, Reading};
 
 /// Length of `DD/Mon/YYYY HH:MM:SS`, the text between a line's brackets.
 const WALL_CLOCK_LEN: usize = 20;
@@ -138,11 +138,13 @@ impl LineParser for KerioParser {
         }
     }
 
-    fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
+    fn read<'a>(&mut self, line: &'a [u8]) -> Reading<'a> {
         match self.envelope(without_cr(line)) {
-            Envelope::Kerio { at, body } => parse_body(at, body),
-            Envelope::BadTime(reason) => Parsed::Malformed(reason),
-            Envelope::Foreign => Parsed::Unknown,
+            Envelope::Kerio { at, body } => Reading::settled(parse_body(at, body), Some(at)),
+            Envelope::BadTime(reason) => {
+                Reading::settled(Parsed::Malformed(reason), self.timestamp(line))
+            }
+            Envelope::Foreign => Reading::settled(Parsed::Unknown, self.timestamp(line)),
         }
     }
 }

@@ -22,9 +22,10 @@ pub(super) const INVALID: &str = "invalid syslog timestamp";
 pub(super) struct Clock {
     zone: LocalZone,
     year_reference: Option<YearReference>,
-    /// The last timestamp converted and its instant: lines come in second
-    /// order, so most share their timestamp with the line before.
-    last: Option<([u8; KEY_LEN], Timestamp)>,
+    /// The last timestamp converted (its bytes, see [`Clock::is_last`]) and
+    /// its instant: lines come in second order, so most share their
+    /// timestamp with the line before.
+    last: Option<([u8; KEY_LEN], usize, Timestamp)>,
 }
 
 /// The year of RFC 3164 timestamps, from a moment at or after the file's
@@ -56,17 +57,30 @@ impl Clock {
 
     /// The UTC instant of `stamp`, or why there is none.
     pub(super) fn instant(&mut self, stamp: &Stamp<'_>) -> Result<Timestamp, &'static str> {
-        let key = cache_key(stamp);
-        if let (Some((last_key, at)), Some(key)) = (&self.last, &key) {
-            if last_key == key {
-                return Ok(*at);
-            }
+        if let Some(at) = self.is_last(stamp) {
+            return Ok(at);
         }
         let at = self.convert(stamp)?;
-        if let Some(key) = key {
-            self.last = Some((key, at));
+        if let Some((key, len)) = cache_key(stamp) {
+            self.last = Some((key, len, at));
         }
         Ok(at)
+    }
+
+    /// The instant of `stamp` if it is the last one converted: its bytes
+    /// compared where they lie (building a key first costs more than the
+    /// comparison, at one call per line).
+    fn is_last(&self, stamp: &Stamp<'_>) -> Option<Timestamp> {
+        let (key, len, at) = self.last.as_ref()?;
+        let same = match stamp {
+            Stamp::Bsd(text) => *len == text.len() && key.get(..text.len())? == &text[..],
+            Stamp::Iso { civil, zone } => {
+                *len == civil.len() + zone.len()
+                    && key.get(..civil.len())? == &civil[..]
+                    && key.get(civil.len()..*len)? == *zone
+            }
+        };
+        same.then_some(*at)
     }
 
     fn convert(&self, stamp: &Stamp<'_>) -> Result<Timestamp, &'static str> {
@@ -107,19 +121,25 @@ pub(super) fn civil(year: i32, wall_clock: &WallClock) -> Option<Timestamp> {
     )
 }
 
-/// The bytes that identify `stamp`'s instant; `None` if they do not fit
-/// (an over-long offset, which is invalid anyway).
-fn cache_key(stamp: &Stamp<'_>) -> Option<[u8; KEY_LEN]> {
+/// The bytes that identify `stamp`'s instant, and how many; `None` if they
+/// do not fit (an over-long offset, which is invalid anyway). An RFC 3164
+/// stamp starts with a letter, an RFC 3339 one with a digit: their keys
+/// never meet.
+fn cache_key(stamp: &Stamp<'_>) -> Option<([u8; KEY_LEN], usize)> {
     let mut key = [0; KEY_LEN];
-    match stamp {
-        Stamp::Bsd(text) => key.get_mut(..text.len())?.copy_from_slice(*text),
+    let len = match stamp {
+        Stamp::Bsd(text) => {
+            key.get_mut(..text.len())?.copy_from_slice(*text);
+            text.len()
+        }
         Stamp::Iso { civil, zone } => {
             let (civil_part, zone_part) = key.split_at_mut(civil.len());
             civil_part.copy_from_slice(*civil);
             zone_part.get_mut(..zone.len())?.copy_from_slice(zone);
+            civil.len() + zone.len()
         }
-    }
-    Some(key)
+    };
+    Some((key, len))
 }
 
 #[cfg(test)]

@@ -66,6 +66,17 @@ pub(super) struct DovecotState {}
 /// Ends a process or request prefix (when after `)` or `>`) and the summary
 /// of a login line; built once for the process.
 static COLON_SPACE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b": "));
+
+/// Where each `: ` of `text` starts, in order. (`Finder::find_iter` would
+/// copy the finder, a few hundred bytes, at every call: twice a line.)
+fn colon_spaces(text: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    let mut from = 0;
+    std::iter::from_fn(move || {
+        let at = from + COLON_SPACE.find(text.get(from..)?)?;
+        from = at + 2;
+        Some(at)
+    })
+}
 /// Before the client address among a login line's elements.
 const COMMA_RIP: &[u8] = b", rip=";
 /// Before the SASL mechanism among a login line's elements.
@@ -276,7 +287,7 @@ fn login_line<'a>(at: Timestamp, services: [&'static [u8]; 2], text: &'a [u8]) -
 /// after the first `: ` followed by an element Dovecot puts first. The
 /// summary is Dovecot's own text, so the first such `: ` is the real one.
 fn split_summary(text: &[u8]) -> Option<(&[u8], &[u8])> {
-    COLON_SPACE.find_iter(text).find_map(|at| {
+    colon_spaces(text).find_map(|at| {
         let (summary, rest) = text.split_at_checked(at)?;
         let elements = rest.get(2..)?;
         [&b"user=<"[..], b"method=", b"rip="]
@@ -533,7 +544,7 @@ fn request_prefix(text: &[u8]) -> Request<'_> {
 
 /// Where a process or request prefix ends: the first `: ` after `)` or `>`.
 fn prefix_end(text: &[u8]) -> Option<usize> {
-    COLON_SPACE.find_iter(text).find(|&at| {
+    colon_spaces(text).find(|&at| {
         at.checked_sub(1)
             .and_then(|before| text.get(before))
             .is_some_and(|&b| b == b')' || b == b'>')

@@ -23,7 +23,7 @@ pub use self::postfix::delivery_delay;
 
 use self::clock::Clock;
 use self::envelope::{Offset, Origin};
-use crate::{LineParser, ParseContext, Parsed};
+use crate::{Carry, LineParser, ParseContext, Parsed, Reading};
 
 /// Whether `line` is a syslog line (RFC 3164 or RFC 3339 timestamp) of a
 /// Postfix program or of Dovecot, or a line of Dovecot's own log file.
@@ -89,8 +89,23 @@ pub struct SyslogParser {
     /// sysklogd's `last message repeated N times` stands for N more of it
     /// (and hid guesses).
     last_repeatable: Option<Repeatable>,
-    /// Whether the line being parsed is such a repeat notice.
-    notice: bool,
+}
+
+/// What a line read on its own leaves to settle in file order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Pending {
+    /// sysklogd's `last message repeated N times`, at its time (or why it
+    /// has none): the line before's event, if it can be repeated.
+    Repeat {
+        times: u32,
+        at: Result<Timestamp, &'static str>,
+    },
+    /// A Postfix line for the sessions' count of failed logins; `repeats`
+    /// is rsyslog's count of the line.
+    Session {
+        note: postfix::SessionNote,
+        repeats: u32,
+    },
 }
 
 /// What of the line before is kept to repeat it: owned, as the line it came
@@ -165,8 +180,8 @@ impl Repeatable {
 /// `parsed` repeated `times` times in all: a failed login counts its
 /// attempts that many times, a refusal its refusals; other events once
 /// (see [`Repeatable`]).
-fn times<'a>(mut parsed: Parsed<'a>, times: u32) -> Parsed<'a> {
-    match &mut parsed {
+fn times(parsed: &mut Parsed<'_>, times: u32) {
+    match parsed {
         Parsed::Event(Event::AuthFailure(failure)) => {
             failure.attempts = failure.attempts.saturating_mul(times);
         }
@@ -175,7 +190,6 @@ fn times<'a>(mut parsed: Parsed<'a>, times: u32) -> Parsed<'a> {
         }
         _ => {}
     }
-    parsed
 }
 
 impl SyslogParser {
@@ -187,7 +201,6 @@ impl SyslogParser {
             dovecot: dovecot::DovecotState::default(),
             postfix: postfix::Sessions::default(),
             last_repeatable: None,
-            notice: false,
         }
     }
 }
@@ -198,52 +211,64 @@ impl LineParser for SyslogParser {
         self.clock.instant(&stamp).ok()
     }
 
-    fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
-        self.notice = false;
-        let parsed = self.parse_line(line);
-        // A repeat notice keeps the failure: sysklogd writes another one for
-        // each further stretch of repeats.
-        if !self.notice {
-            self.last_repeatable = Repeatable::of(&parsed);
-        }
-        parsed
-    }
-}
-
-impl SyslogParser {
-    fn parse_line<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
+    fn read<'a>(&mut self, line: &'a [u8]) -> Reading<'a> {
         let Some(parts) = envelope::split(without_cr(line)) else {
-            return Parsed::Unknown;
+            return Reading::settled(Parsed::Unknown, None);
         };
-        // Other programs' lines are not read further, not even their time,
-        // save syslog's own notice that the line before was repeated.
+        let at = self.clock.instant(&parts.stamp);
+        // Other programs' lines are not read further, save syslog's own
+        // notice that the line before was repeated.
         if parts.origin == Origin::Other {
-            let Some(repeats) = envelope::last_message_repeated(parts.message) else {
-                return Parsed::Unknown;
+            let Some(times) = envelope::last_message_repeated(parts.message) else {
+                return Reading::settled(Parsed::Unknown, at.ok());
             };
-            self.notice = true;
-            let Some(event) = self.last_repeatable else {
-                return Parsed::Ignored;
-            };
-            return match self.clock.instant(&parts.stamp) {
-                Ok(at) => event.repeated(at, repeats),
-                Err(reason) => Parsed::Malformed(reason),
+            return Reading {
+                parsed: Parsed::Ignored,
+                at: at.ok(),
+                carry: Carry(Some(Pending::Repeat { times, at })),
             };
         }
-        let at = match self.clock.instant(&parts.stamp) {
+        let at = match at {
             Ok(at) => at,
-            Err(reason) => return Parsed::Malformed(reason),
+            Err(reason) => return Reading::settled(Parsed::Malformed(reason), None),
         };
         // rsyslog writes the repeated message itself, by the same program.
         let (repeats, message) =
             envelope::repeated_message(parts.message).unwrap_or((1, parts.message));
-        let parsed = match parts.origin {
-            Origin::Postfix(program) => postfix::parse(at, program, message, &mut self.postfix),
-            Origin::Dovecot => dovecot::parse(at, message, &mut self.dovecot),
-            Origin::Roundcube => roundcube::parse(at, message),
-            Origin::Other => Parsed::Unknown,
+        let (mut parsed, note) = match parts.origin {
+            Origin::Postfix(program) => postfix::parse(at, program, message),
+            Origin::Dovecot => (dovecot::parse(at, message, &mut self.dovecot), None),
+            Origin::Roundcube => (roundcube::parse(at, message), None),
+            Origin::Other => (Parsed::Unknown, None),
         };
-        times(parsed, repeats)
+        let carry = Carry(note.map(|note| Pending::Session { note, repeats }));
+        // What a disconnect counts is known once settled: repeated then.
+        if repeats != 1 && !matches!(note, Some(postfix::SessionNote::Disconnected { .. })) {
+            times(&mut parsed, repeats);
+        }
+        Reading {
+            parsed,
+            at: Some(at),
+            carry,
+        }
+    }
+
+    fn settle(&mut self, parsed: &mut Parsed<'_>, carry: Carry) {
+        match carry.0 {
+            Some(Pending::Repeat { times, at }) => {
+                *parsed = match (self.last_repeatable, at) {
+                    (None, _) => Parsed::Ignored,
+                    (Some(event), Ok(at)) => event.repeated(at, times),
+                    (Some(_), Err(reason)) => Parsed::Malformed(reason),
+                };
+                // A repeat notice keeps the failure: sysklogd writes another
+                // one for each further stretch of repeats.
+                return;
+            }
+            Some(Pending::Session { note, repeats }) => self.postfix.settle(note, parsed, repeats),
+            None => {}
+        }
+        self.last_repeatable = Repeatable::of(parsed);
     }
 }
 

@@ -169,52 +169,73 @@ pub(super) struct Sessions {
 /// cleared, and a disconnect may count a warned failure again.
 const MAX_SESSIONS: usize = 10_000;
 
-impl Sessions {
-    fn note_warning(&mut self, parsed: &Parsed<'_>) {
-        let Parsed::Event(Event::AuthFailure(failure)) = parsed else {
-            return;
-        };
-        let Some(ip) = failure.client.ip() else {
-            return;
-        };
-        if self.warned.len() >= MAX_SESSIONS && !self.warned.contains_key(&ip) {
-            self.warned.clear();
-        }
-        let warned = self.warned.entry(ip).or_default();
-        *warned = warned.saturating_add(failure.attempts);
-    }
+/// What a line tells [`Sessions`], settled in file order.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SessionNote {
+    /// A SASL warning: the client failed `attempts` logins.
+    Warned { client: IpAddr, attempts: u32 },
+    /// A disconnect with AUTH counters: its failure (all the failed AUTH
+    /// commands, as read) counts only those no warning reported.
+    Disconnected { client: Option<IpAddr> },
+}
 
-    /// `disconnect from host[ip] ehlo=1 auth=0/2 quit=1 commands=2/4`: the
-    /// failed AUTH commands (`auth=succeeded/total`) no warning reported.
-    fn disconnect<'a>(&mut self, at: Timestamp, text: &'a [u8]) -> Parsed<'a> {
-        let Some((client, counters)) = client_prefix(text) else {
-            return Parsed::Ignored;
-        };
-        let Some(failed) = failed_auth_commands(counters) else {
-            return Parsed::Ignored;
-        };
-        let warned = client
-            .ip()
-            .and_then(|ip| self.warned.remove(&ip))
-            .unwrap_or(0);
-        match failed.saturating_sub(warned) {
-            0 => Parsed::Ignored,
-            attempts => Parsed::Event(Event::AuthFailure(AuthFailure {
-                at,
-                client,
-                account: None,
-                service: b"SMTP",
-                kind: AuthFailureKind::Protocol,
-                attempts,
-            })),
+impl Sessions {
+    /// Completes the line that left `note`: a disconnect's failure less what
+    /// the client's warnings told, then counted `repeats` times.
+    pub(super) fn settle(&mut self, note: SessionNote, parsed: &mut Parsed<'_>, repeats: u32) {
+        match note {
+            SessionNote::Warned { client, attempts } => {
+                if self.warned.len() >= MAX_SESSIONS && !self.warned.contains_key(&client) {
+                    self.warned.clear();
+                }
+                let warned = self.warned.entry(client).or_default();
+                *warned = warned.saturating_add(attempts);
+            }
+            SessionNote::Disconnected { client } => {
+                let warned = client.and_then(|ip| self.warned.remove(&ip)).unwrap_or(0);
+                let Parsed::Event(Event::AuthFailure(failure)) = parsed else {
+                    return;
+                };
+                match failure.attempts.saturating_sub(warned) {
+                    0 => *parsed = Parsed::Ignored,
+                    attempts => failure.attempts = attempts.saturating_mul(repeats),
+                }
+            }
         }
     }
+}
+
+/// `disconnect from host[ip] ehlo=1 auth=0/2 quit=1 commands=2/4`: all the
+/// failed AUTH commands (`auth=succeeded/total`), for [`Sessions::settle`]
+/// to leave out those a warning reported.
+fn disconnect(at: Timestamp, text: &[u8]) -> (Parsed<'_>, Option<SessionNote>) {
+    let Some((client, counters)) = client_prefix(text) else {
+        return (Parsed::Ignored, None);
+    };
+    let Some(failed) = failed_auth_commands(counters) else {
+        return (Parsed::Ignored, None);
+    };
+    let note = SessionNote::Disconnected {
+        client: client.ip(),
+    };
+    let parsed = match failed {
+        0 => Parsed::Ignored,
+        attempts => Parsed::Event(Event::AuthFailure(AuthFailure {
+            at,
+            client,
+            account: None,
+            service: b"SMTP",
+            kind: AuthFailureKind::Protocol,
+            attempts,
+        })),
+    };
+    (parsed, Some(note))
 }
 
 /// The failed AUTH commands of a disconnect's counters: `auth=M/N` is M
 /// accepted of N, `auth=N` all N accepted; `None` without AUTH.
 fn failed_auth_commands(counters: &[u8]) -> Option<u32> {
-    let start = memmem::find(counters, b" auth=")? + b" auth=".len();
+    let start = AUTH_COUNTER.find(counters)? + b" auth=".len();
     let value = counters[start..]
         .split(|&b| b == b' ')
         .next()
@@ -229,37 +250,50 @@ fn failed_auth_commands(counters: &[u8]) -> Option<u32> {
 }
 
 /// A Postfix line: `program` is its syslog name (`postfix/submission/smtpd`),
-/// `message` the text after `program[pid]: `.
+/// `message` the text after `program[pid]: `; with what it tells the
+/// [`Sessions`].
 pub(super) fn parse<'a>(
     at: Timestamp,
     program: &'a [u8],
     message: &'a [u8],
-    sessions: &mut Sessions,
-) -> Parsed<'a> {
+) -> (Parsed<'a>, Option<SessionNote>) {
     if let Some((queue_id, text)) = queue_line(message) {
-        return queue_event(at, program, queue_id, text);
+        return (queue_event(at, program, queue_id, text), None);
     }
     if let Some(text) = message.strip_prefix(b"NOQUEUE: ") {
-        if let Some(refusal) = strip_any_prefix(text, REFUSALS) {
-            return block(at, refusal)
-                .unwrap_or(Parsed::Malformed("postfix refusal without a client"));
-        }
-        return if starts_with_any(text, NOQUEUE_NOISE) {
-            Parsed::Ignored
-        } else {
-            Parsed::Unknown
-        };
+        return (noqueue(at, text), None);
     }
     if let Some(text) = message.strip_prefix(b"warning: ") {
         // Warnings are about the server's health, except failed logins.
         let parsed = auth_failure(at, text).unwrap_or(Parsed::Ignored);
-        sessions.note_warning(&parsed);
-        return parsed;
+        let note = match &parsed {
+            Parsed::Event(Event::AuthFailure(failure)) => {
+                failure.client.ip().map(|client| SessionNote::Warned {
+                    client,
+                    attempts: failure.attempts,
+                })
+            }
+            _ => None,
+        };
+        return (parsed, note);
     }
     if let Some(text) = message.strip_prefix(b"disconnect from ") {
-        return sessions.disconnect(at, text);
+        return disconnect(at, text);
     }
-    if QUIET_DAEMONS.contains(&daemon(program)) || starts_with_any(message, NOISE) {
+    let parsed = if QUIET_DAEMONS.contains(&daemon(program)) || starts_with_any(message, NOISE) {
+        Parsed::Ignored
+    } else {
+        Parsed::Unknown
+    };
+    (parsed, None)
+}
+
+/// `NOQUEUE: …`, without a queue id: a refused client, or noise.
+fn noqueue(at: Timestamp, text: &[u8]) -> Parsed<'_> {
+    if let Some(refusal) = strip_any_prefix(text, REFUSALS) {
+        return block(at, refusal).unwrap_or(Parsed::Malformed("postfix refusal without a client"));
+    }
+    if starts_with_any(text, NOQUEUE_NOISE) {
         Parsed::Ignored
     } else {
         Parsed::Unknown
@@ -383,6 +417,10 @@ fn submission(submission: Submission<'_>) -> Parsed<'_> {
 /// costs more than a short search).
 static SASL_USERNAME: LazyLock<memmem::Finder<'static>> =
     LazyLock::new(|| memmem::Finder::new(b", sasl_username="));
+
+/// Searched in every `disconnect from` line, built once as above.
+static AUTH_COUNTER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(b" auth="));
 
 /// Where `, ` first occurs in `text` (a field separator).
 fn comma_space(text: &[u8]) -> Option<usize> {

@@ -1,34 +1,38 @@
-//! Reading and parsing one input ahead, on its own thread.
+//! Reading and parsing one input ahead, on threads of its own.
 //!
-//! Parsing is about a third of a scan and the detectors the rest; on two
+//! Parsing is about half of a scan and the detectors the rest; on several
 //! cores they overlap. Each input's thread reads its members one after the
-//! other, cuts them into lines with the shared splitter, recognises each
-//! member's format with its own [`Recogniser`], copies the lines into a block
-//! of at most [`BLOCK_BYTES`] and [`BLOCK_LINES`] lines, parses the block and
-//! sends it, lines and events together (a [`Yoke`] keeps the events
-//! borrowing the block's bytes), over a channel of [`BLOCKS_IN_FLIGHT`]:
-//! memory stays bounded whatever the input's size or shape (10 million
-//! empty lines fill blocks by count, not by bytes).
+//! other: a reader thread reads each member in [`lines::Block`]s of whole
+//! lines (at most [`BLOCK_BYTES`] and [`BLOCK_LINES`] lines: 10 million
+//! empty lines fill blocks by count, not by bytes), decompressing if need
+//! be, and the input's thread recognises the member's format with its own
+//! [`Recogniser`] and parses each block in place, sending it, lines and
+//! events together (a [`Yoke`] keeps the events borrowing the block's
+//! bytes), over a channel of [`BLOCKS_IN_FLIGHT`]. A big plain file is
+//! parsed on every core once its format is known (see [`super::split`]).
+//! Memory stays bounded whatever the input's size or shape.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use mailfuse_core::Timestamp;
 use mailfuse_formats::{
-    Format, LineParser, LocalZone, ParseContext, Parsed, Recogniser, Recognition,
+    Carry, Format, LineParser, LocalZone, ParseContext, Parsed, Recogniser, Recognition,
 };
 use yoke::{Yoke, Yokeable};
 
-use crate::source::lines::{LineSplitter, Piece};
-use crate::source::Member;
+use super::split;
+use crate::source::lines::{self, Buffers, LineBlocks, Span};
+use crate::source::{Member, MemberReader};
 
-/// Bytes of lines gathered before a block is parsed and sent.
-const BLOCK_BYTES: usize = 512 * 1024;
-/// Lines gathered before a block is parsed and sent, however short.
-const BLOCK_LINES: usize = 8 * 1024;
-/// Blocks parsed ahead of the detectors, per input.
-const BLOCKS_IN_FLIGHT: usize = 4;
-/// Bytes read from a member at a time.
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes of lines read into a block.
+pub(super) const BLOCK_BYTES: usize = 512 * 1024;
+/// Lines in a block at most, however short.
+pub(super) const BLOCK_LINES: usize = 8 * 1024;
+/// Blocks parsed ahead of the detectors, per input (and per worker of a
+/// split file).
+pub(super) const BLOCKS_IN_FLIGHT: usize = 4;
+/// Blocks read ahead of parsing, per member.
+const READ_AHEAD: usize = 2;
 /// What the report says of a file whose format no line showed.
 const NOT_A_LOG: &str = "not a log format mailfuse knows; skipped";
 
@@ -38,6 +42,8 @@ pub struct ParsedLine<'a> {
     pub at: Timestamp,
     pub line: &'a [u8],
     pub parsed: Parsed<'a>,
+    /// What the line leaves to settle, if it was only read (a split file).
+    carry: Carry,
 }
 
 /// The parsed lines of one block, borrowing the block's bytes.
@@ -54,6 +60,16 @@ pub struct Block {
     pub too_long: u64,
     /// Bytes read from the input so far.
     pub bytes_read: u64,
+    /// Where the block's buffer goes back to once done with.
+    buffers: Buffers,
+}
+
+impl Block {
+    /// Gives the block's buffer back for the next blocks of its input.
+    pub fn recycle(self) {
+        let buffers = self.buffers.clone();
+        buffers.give_back(self.lines.into_backing_cart());
+    }
 }
 
 /// What an input's thread sends.
@@ -66,25 +82,40 @@ pub enum Ahead {
     },
 }
 
+/// How an input is read.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub zone: LocalZone,
+    /// The year of yearless syslog stamps, instead of each member's
+    /// modification time's.
+    pub year: Option<i32>,
+    pub max_line: usize,
+    /// Plain files of at least this many bytes are parsed on every core.
+    pub split_above: u64,
+}
+
 /// Starts reading `members` on a thread of `scope`; their blocks arrive in
 /// order on the returned channel.
 pub fn spawn<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     members: Vec<Member>,
-    zone: LocalZone,
-    year: Option<i32>,
-    max_line: usize,
+    settings: Settings,
 ) -> Receiver<Ahead> {
     let (sender, receiver) = sync_channel(BLOCKS_IN_FLIGHT);
     scope.spawn(move || {
-        let mut blocks = Blocks::new(sender);
+        let mut out = Out {
+            sender,
+            bytes_before: 0,
+            at: Timestamp::default(),
+            buffers: Buffers::default(),
+        };
         let mut errors = Vec::new();
         let mut not_logs = Vec::new();
         let mut recognised = false;
         for mut member in members {
-            match read_member(&mut member, &zone, year, max_line, &mut blocks) {
-                Ok(Recognition::Known(_)) => recognised = true,
-                Ok(_) if blocks.member_lines == 0 => {}
+            match read_member(&mut member, &settings, &mut out) {
+                Ok((Recognition::Known(_), _)) => recognised = true,
+                Ok((_, 0)) => {}
                 Ok(_) => not_logs.push(member.name()),
                 Err(Stop::Problem(problem)) => errors.push(problem),
                 Err(Stop::Gone) => return,
@@ -98,8 +129,8 @@ pub fn spawn<'scope>(
             errors.push(NOT_A_LOG.to_string());
         }
         // The receiver may be gone: nothing is waiting for the end then.
-        let _ = blocks.sender.send(Ahead::End {
-            bytes_read: blocks.bytes_read,
+        let _ = out.sender.send(Ahead::End {
+            bytes_read: out.bytes_before,
             errors,
         });
     });
@@ -107,67 +138,235 @@ pub fn spawn<'scope>(
 }
 
 /// Why a member's reading stopped early.
-enum Stop {
+pub(super) enum Stop {
     /// It could not be opened or read to its end.
     Problem(String),
     /// Nobody receives the blocks any more.
     Gone,
 }
 
-/// Reads one member into `blocks`; tells what its format turned out to be.
-/// A member judged not a log is left unread after the lines looked at.
+/// Where an input's parsed blocks go, and what goes on from one to the next.
+pub(super) struct Out {
+    sender: SyncSender<Ahead>,
+    /// Bytes of the input's members before the current one.
+    pub(super) bytes_before: u64,
+    /// The time of the last dated line.
+    pub(super) at: Timestamp,
+    /// The input's block buffers.
+    pub(super) buffers: Buffers,
+}
+
+impl Out {
+    /// Sends `block`, read up to `member_bytes` into the current member,
+    /// unless it is empty.
+    pub(super) fn send(&mut self, mut block: Block, member_bytes: u64) -> Result<(), Stop> {
+        if block.lines.get().0.is_empty() && block.too_long == 0 {
+            return Ok(());
+        }
+        block.bytes_read = self.bytes_before + member_bytes;
+        block.buffers = self.buffers.clone();
+        self.sender
+            .send(Ahead::Block(block))
+            .map_err(|_| Stop::Gone)
+    }
+}
+
+/// Reads one member into `out`; tells what its format turned out to be and
+/// how many lines were looked at. A member judged not a log is left unread
+/// after the lines looked at.
 fn read_member(
     member: &mut Member,
-    zone: &LocalZone,
-    year: Option<i32>,
-    max_line: usize,
-    blocks: &mut Blocks,
-) -> Result<Recognition, Stop> {
-    blocks.start_member();
+    settings: &Settings,
+    out: &mut Out,
+) -> Result<(Recognition, u64), Stop> {
+    let name = member.name();
     let mut reader = member
         .open()
-        .map_err(|e| Stop::Problem(format!("{}: cannot open: {e}", member.name())))?;
+        .map_err(|e| Stop::Problem(format!("{name}: cannot open: {e}")))?;
     let context = ParseContext {
-        zone: zone.clone(),
-        year_reference: match year {
-            Some(year) => year_end(year, zone),
+        zone: settings.zone.clone(),
+        year_reference: match settings.year {
+            Some(year) => year_end(year, &settings.zone),
             None => member.modified(),
         },
     };
-    let mut recogniser = Recogniser::default();
-    let mut splitter = LineSplitter::new(max_line);
-    let mut buf = vec![0; READ_CHUNK];
-    let mut problem = None;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) => {
-                problem = Some(e);
-                break;
-            }
-        };
-        blocks.bytes_read += n as u64;
-        let chunk = buf.get(..n).unwrap_or_default();
-        splitter.feed(chunk, &mut |piece| {
-            blocks.take(piece, &mut recogniser, &context)
-        });
-        if blocks.gone {
-            return Err(Stop::Gone);
+    // Split, from the line its format showed in on: a plain file big
+    // enough to be worth it.
+    let split_file = reader.take_plain_file().filter(|file| {
+        file.metadata()
+            .is_ok_and(|m| m.len() >= settings.split_above)
+    });
+    let mut member = MemberRead {
+        recogniser: Recogniser::default(),
+        parser: None,
+        lines: 0,
+        bytes: 0,
+    };
+    let (problem, split_at) = std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(READ_AHEAD);
+        let max_line = settings.max_line;
+        let buffers = out.buffers.clone();
+        let reading = scope.spawn(move || read_blocks(reader, max_line, buffers, &sender));
+        let split_at = member.take(&receiver, &context, split_file.is_some(), out);
+        // Stops the reading thread, if it is still reading.
+        drop(receiver);
+        let problem = reading
+            .join()
+            .unwrap_or_else(|_| Some(format!("{name}: the reading thread stopped unexpectedly")));
+        (problem, split_at)
+    });
+    let recognition = member.recogniser.state();
+    let done = match (split_at, split_file, recognition) {
+        (Ok(Some(from)), Some(file), Recognition::Known(format)) => {
+            let rest = split::Rest {
+                file: &file,
+                name: &name,
+                from,
+            };
+            split::read(&rest, format, &context, settings, out, &mut member.bytes)
         }
-        if recogniser.state() == Recognition::NotALog {
+        (Ok(_), _, _) => problem.map_or(Ok(()), |problem| Err(Stop::Problem(problem))),
+        (Err(stop), _, _) => Err(stop),
+    };
+    out.bytes_before += member.bytes;
+    done.map(|()| (recognition, member.lines))
+}
+
+/// Reads `reader` in blocks of whole lines into `sender` until its end, a
+/// problem (returned), or nobody receives.
+fn read_blocks(
+    mut reader: MemberReader,
+    max_line: usize,
+    buffers: Buffers,
+    sender: &SyncSender<lines::Block>,
+) -> Option<String> {
+    let mut blocks = LineBlocks::new(max_line, BLOCK_BYTES, BLOCK_LINES, buffers);
+    let mut problem = None;
+    let mut read = |buf: &mut [u8]| match reader.read(buf) {
+        Ok(n) => n,
+        Err(e) => {
+            problem = Some(e);
+            0
+        }
+    };
+    while let Some(block) = blocks.next(&mut read) {
+        if sender.send(block).is_err() {
             break;
         }
     }
-    splitter.finish(&mut |piece| blocks.take(piece, &mut recogniser, &context));
-    // The next member has its own format and parser.
-    if !blocks.flush() {
-        return Err(Stop::Gone);
+    problem
+}
+
+/// One member being parsed, block after block.
+struct MemberRead {
+    recogniser: Recogniser,
+    /// The member's parser, once its format showed.
+    parser: Option<(Format, Box<dyn LineParser>)>,
+    /// Lines (kept or too long) looked at.
+    lines: u64,
+    /// Bytes of the member read.
+    bytes: u64,
+}
+
+/// How far into a block the recogniser looked.
+enum Looked {
+    /// Its format showed in the line at this index.
+    Known(usize, Format),
+    /// Every line, in vain.
+    Undecided,
+    /// The lines up to this index: the member is not a log.
+    NotALog(usize),
+}
+
+impl MemberRead {
+    /// Recognises and parses the blocks `receiver` brings into `out`. When
+    /// `split` (the member can be read in pieces) and the format shows,
+    /// stops there and tells the offset of the line it showed in.
+    fn take(
+        &mut self,
+        receiver: &Receiver<lines::Block>,
+        context: &ParseContext,
+        split: bool,
+        out: &mut Out,
+    ) -> Result<Option<u64>, Stop> {
+        for mut block in receiver {
+            let end = block.offset + block.text.len() as u64;
+            let mut from = 0;
+            if self.parser.is_none() {
+                let format = match self.recognise(&block) {
+                    Looked::Known(at, format) => {
+                        from = at;
+                        format
+                    }
+                    Looked::Undecided => {
+                        self.bytes = end;
+                        self.send(block, 0, out)?;
+                        continue;
+                    }
+                    Looked::NotALog(last) => {
+                        // The rest of the member is not counted, nor read.
+                        block.spans.truncate(last + 1);
+                        self.bytes = end;
+                        return self.send(block, 0, out).map(|()| None);
+                    }
+                };
+                // The line the format showed in starts here.
+                let start = match block.spans.get(from) {
+                    Some(Span::Line(range)) => range.start,
+                    _ => block.text.len(),
+                };
+                if from > 0 {
+                    // The lines before it are unknown, in a block of their
+                    // own (`format: None`).
+                    let before = lines::Block {
+                        text: block.text.get(..start).unwrap_or_default().to_vec(),
+                        spans: block.spans.get(..from).unwrap_or_default().to_vec(),
+                        offset: block.offset,
+                    };
+                    self.bytes = block.offset + start as u64;
+                    self.send(before, 0, out)?;
+                }
+                if split {
+                    // The rest is read in pieces, from that line on.
+                    return Ok(Some(block.offset + start as u64));
+                }
+                self.parser = Some((format, format.parser(context)));
+            }
+            self.bytes = end;
+            self.send(block, from, out)?;
+        }
+        Ok(None)
     }
-    blocks.parser = None;
-    match problem {
-        Some(problem) => Err(Stop::Problem(problem)),
-        None => Ok(recogniser.state()),
+
+    /// Parses the lines of `block` from `from` on with the member's parser
+    /// (unknown before the format showed) and sends them.
+    fn send(&mut self, block: lines::Block, from: usize, out: &mut Out) -> Result<(), Stop> {
+        let mut at = Some(out.at);
+        let (format, parser) = match self.parser.as_mut() {
+            Some((format, parser)) => (Some(*format), Some(parser)),
+            None => (None, None),
+        };
+        let (mut parsed, _) = parse(block, from, parser, &mut at, true);
+        parsed.format = format;
+        out.at = at.unwrap_or(out.at);
+        out.send(parsed, self.bytes)
+    }
+
+    /// Feeds the recogniser the lines of `block` while it is undecided.
+    fn recognise(&mut self, block: &lines::Block) -> Looked {
+        for (i, span) in block.spans.iter().enumerate() {
+            let state = match block.piece(span) {
+                lines::Piece::TooLong => self.recogniser.feed_too_long(),
+                lines::Piece::Line(line) => self.recogniser.feed(line),
+            };
+            self.lines += 1;
+            match state {
+                Recognition::Known(format) => return Looked::Known(i, format),
+                Recognition::NotALog => return Looked::NotALog(i),
+                Recognition::Undecided => {}
+            }
+        }
+        Looked::Undecided
     }
 }
 
@@ -177,136 +376,91 @@ fn year_end(year: i32, zone: &LocalZone) -> Option<Timestamp> {
     Some(zone.to_utc(Timestamp::from_civil(year, 12, 31, 23, 59, 59)?))
 }
 
-/// The block being gathered, and where it goes.
-struct Blocks {
-    sender: SyncSender<Ahead>,
-    text: Vec<u8>,
-    ends: Vec<usize>,
-    too_long: u64,
-    /// The parser of the current member, once its format showed.
-    parser: Option<(Format, Box<dyn LineParser>)>,
-    /// The time of the last dated line.
-    at: Timestamp,
-    bytes_read: u64,
-    /// Lines (kept or too long) of the current member.
-    member_lines: u64,
-    gone: bool,
-}
-
-impl Blocks {
-    fn new(sender: SyncSender<Ahead>) -> Self {
-        Blocks {
-            sender,
-            text: Vec::with_capacity(BLOCK_BYTES),
-            ends: Vec::new(),
-            too_long: 0,
-            parser: None,
-            at: Timestamp::default(),
-            bytes_read: 0,
-            member_lines: 0,
-            gone: false,
-        }
-    }
-
-    fn start_member(&mut self) {
-        self.member_lines = 0;
-    }
-
-    /// Takes the splitter's next piece: recognised, kept, counted.
-    fn take(&mut self, piece: Piece<'_>, recogniser: &mut Recogniser, context: &ParseContext) {
-        if self.gone || recogniser.state() == Recognition::NotALog {
-            // Judged not a log: the rest of the member is not counted.
-            return;
-        }
-        self.member_lines += 1;
-        let line = match piece {
-            Piece::TooLong => {
-                recogniser.feed_too_long();
-                self.too_long += 1;
-                return;
-            }
-            Piece::Line(line) => line,
-        };
-        if self.parser.is_none() {
-            if let Recognition::Known(format) = recogniser.feed(line) {
-                // The lines before are parsed as unknown, this one and the
-                // next ones by the format's parser.
-                self.flush();
-                self.parser = Some((format, format.parser(context)));
-            }
-        }
-        self.text.extend_from_slice(line);
-        self.ends.push(self.text.len());
-        if self.text.len() >= BLOCK_BYTES || self.ends.len() >= BLOCK_LINES {
-            self.flush();
-        }
-    }
-
-    /// Parses and sends the block gathered so far, if any; false once the
-    /// receiver is gone.
-    fn flush(&mut self) -> bool {
-        if self.gone {
-            return false;
-        }
-        if self.ends.is_empty() && self.too_long == 0 {
-            return true;
-        }
-        let text = std::mem::replace(&mut self.text, Vec::with_capacity(BLOCK_BYTES));
-        let format = self.parser.as_ref().map(|(format, _)| *format);
-        let Blocks {
-            ends, parser, at, ..
-        } = self;
-        let parser = parser.as_mut().map(|(_, parser)| parser);
-        let lines = Yoke::attach_to_cart(text, |text| parse_block(text, ends, parser, at));
-        let block = Block {
-            lines,
-            format,
-            too_long: std::mem::take(&mut self.too_long),
-            bytes_read: self.bytes_read,
-        };
-        self.ends.clear();
-        self.gone = self.sender.send(Ahead::Block(block)).is_err();
-        !self.gone
-    }
-}
-
-/// Parses the lines of `text` that end at `ends` (all unknown without a
-/// parser).
-fn parse_block<'a>(
-    text: &'a [u8],
-    ends: &[usize],
+/// Parses the lines of `block` from `from` on (all unknown without a
+/// parser); `settle`: settles each line too (the member is parsed in one
+/// piece, in order), else leaves that to [`settle`]. `at` is the time of the
+/// last dated line, none yet in a piece that does not start the member:
+/// the lines before its first dated one then take the default time; the
+/// second value returned counts them.
+pub(super) fn parse(
+    block: lines::Block,
+    from: usize,
     mut parser: Option<&mut Box<dyn LineParser>>,
-    at: &mut Timestamp,
-) -> ParsedLines<'a> {
-    let mut start = 0;
-    let lines = ends
-        .iter()
-        .map(|&end| {
-            let line = text.get(start..end).unwrap_or_default();
-            start = end;
+    at: &mut Option<Timestamp>,
+    settle: bool,
+) -> (Block, usize) {
+    let mut too_long = 0;
+    let mut undated = 0;
+    let lines::Block { text, spans, .. } = block;
+    let spans = spans.get(from..).unwrap_or_default();
+    let lines = Yoke::attach_to_cart(text, |text| {
+        let mut lines = Vec::with_capacity(spans.len());
+        for span in spans {
+            let Span::Line(range) = span else {
+                too_long += 1;
+                continue;
+            };
+            let line = text.get(range.clone()).unwrap_or_default();
             let Some(parser) = parser.as_deref_mut() else {
-                return ParsedLine {
-                    at: *at,
+                lines.push(ParsedLine {
+                    at: at.unwrap_or_default(),
                     line,
                     parsed: Parsed::Unknown,
-                };
+                    carry: Carry::default(),
+                });
+                continue;
             };
-            let parsed = parser.parse(line);
-            // An event carries its time: read the stamp again only for
-            // the other lines.
-            let stamp = match &parsed {
+            let mut reading = parser.read(line);
+            if settle {
+                parser.settle(&mut reading.parsed, reading.carry);
+            }
+            // An event carries its time.
+            let stamp = match &reading.parsed {
                 Parsed::Event(event) => Some(event.at()),
-                _ => parser.timestamp(line),
+                _ => reading.at,
             };
-            if let Some(stamp) = stamp {
+            if stamp.is_some() {
                 *at = stamp;
             }
-            ParsedLine {
-                at: *at,
+            undated += usize::from(at.is_none());
+            lines.push(ParsedLine {
+                at: at.unwrap_or_default(),
                 line,
-                parsed,
+                parsed: reading.parsed,
+                carry: reading.carry,
+            });
+        }
+        ParsedLines(lines)
+    });
+    let block = Block {
+        lines,
+        format: None,
+        too_long,
+        bytes_read: 0,
+        buffers: Buffers::default(),
+    };
+    (block, undated)
+}
+
+/// Settles the lines of `block`, read apart, in order with `parser` (see
+/// [`LineParser::settle`]); its first `undated` lines take the time `at` of
+/// the last dated line before them. Gives the parser back, with the time of
+/// the block's last line.
+pub(super) fn settle(
+    block: &mut Block,
+    parser: Box<dyn LineParser>,
+    undated: usize,
+    at: Timestamp,
+) -> (Box<dyn LineParser>, Option<Timestamp>) {
+    block.lines.with_mut_return(move |lines| {
+        let mut parser = parser;
+        for (i, line) in lines.0.iter_mut().enumerate() {
+            if i < undated {
+                line.at = at;
             }
-        })
-        .collect();
-    ParsedLines(lines)
+            parser.settle(&mut line.parsed, line.carry);
+        }
+        let last = lines.0.last().map(|line| line.at);
+        (parser, last)
+    })
 }

@@ -20,11 +20,12 @@ use serde::Serialize;
 use crate::progress::Progress;
 use crate::source::{self, InputPath};
 
-use ahead::{Ahead, Block, ParsedLine};
+use ahead::{Ahead, Block, ParsedLine, Settings};
 pub use count::{earliest, LineOutcome, Overlap};
 
 mod ahead;
 mod count;
+mod split;
 
 /// How to read the inputs.
 #[derive(Clone, Debug)]
@@ -38,6 +39,9 @@ pub struct ReadOptions {
     pub year: Option<i32>,
     /// Show a progress bar (only on a terminal).
     pub progress: bool,
+    /// Plain files of at least this many bytes are parsed on every core;
+    /// by default, big ones when there are cores to spare.
+    pub split_above: Option<u64>,
 }
 
 /// What happened to one input file.
@@ -72,6 +76,14 @@ pub struct InputReport {
 }
 
 impl InputReport {
+    /// Counts `line` and hands its event, if any, to `visit`.
+    fn take(&mut self, line: &ParsedLine<'_>, visit: &mut impl FnMut(&Event<'_>, &[u8])) {
+        self.count(&line.parsed);
+        if let Parsed::Event(event) = &line.parsed {
+            visit(event, line.line);
+        }
+    }
+
     /// Counts one line, as `watch`'s metrics count it.
     fn count(&mut self, parsed: &Parsed<'_>) {
         match LineOutcome::of(parsed) {
@@ -156,12 +168,26 @@ impl Cursor {
             index,
             ..
         } = self;
-        let Some(line) = block.as_ref().and_then(|b| b.lines.get().0.get(*index)) else {
-            return;
-        };
-        report.count(&line.parsed);
-        if let Parsed::Event(event) = &line.parsed {
-            visit(event, line.line);
+        if let Some(line) = block.as_ref().and_then(|b| b.lines.get().0.get(*index)) {
+            report.take(line, visit);
+        }
+    }
+
+    /// Counts every line left and hands each event to `visit`, block after
+    /// block: an input read alone has nothing to merge with.
+    fn visit_all(&mut self, visit: &mut impl FnMut(&Event<'_>, &[u8]), progress: &mut Progress) {
+        while let Cursor {
+            report,
+            block: Some(block),
+            index,
+            ..
+        } = self
+        {
+            for line in block.lines.get().0.get(*index..).unwrap_or_default() {
+                report.take(line, visit);
+            }
+            progress.set(self.bytes_read);
+            self.next_block();
         }
     }
 
@@ -179,7 +205,9 @@ impl Cursor {
 
     /// Takes the next block with a line in it, counting what it says.
     fn next_block(&mut self) {
-        self.block = None;
+        if let Some(block) = self.block.take() {
+            block.recycle();
+        }
         self.index = 0;
         loop {
             match self.ahead.recv() {
@@ -258,39 +286,21 @@ pub fn read_all(
                     members: input.rotated_members(),
                     ..InputReport::default()
                 };
-                let ahead = ahead::spawn(
-                    scope,
-                    members,
-                    chosen.zone.clone(),
-                    options.year,
-                    options.max_line,
-                );
+                let settings = Settings {
+                    zone: chosen.zone.clone(),
+                    year: options.year,
+                    max_line: options.max_line,
+                    split_above: options.split_above.unwrap_or_else(split::split_above),
+                };
+                let ahead = ahead::spawn(scope, members, settings);
                 Cursor::new(report, ahead)
             })
             .collect();
-        let mut processed_lines = 0u64;
-        let mut overlap = Overlap::default();
-        while let Some(i) = earliest(cursors.iter().map(|c| Some(c.current()?.at))) {
-            // Only syslog files overlap; one alone needs no comparing.
-            let syslog = Some(Format::Syslog.name());
-            let repeats = if cursors.iter().filter(|c| c.report.format == syslog).count() > 1 {
-                let current = cursors.get(i).and_then(Cursor::current_syslog);
-                current.and_then(|(at, line)| overlap.duplicate_of(i, at, line))
-            } else {
-                None
-            };
-            let Some(cursor) = cursors.get_mut(i) else {
-                break;
-            };
-            match repeats {
-                Some(of) => cursor.skip_duplicate(of),
-                None => cursor.visit_current(&mut visit),
-            }
-            cursor.advance();
-            processed_lines += 1;
-            if processed_lines.is_multiple_of(65_536) {
-                progress.set(cursors.iter().map(|c| c.bytes_read).sum());
-            }
+        if let [cursor] = cursors.as_mut_slice() {
+            // One input: nothing to merge, its blocks are read through.
+            cursor.visit_all(&mut visit, &mut progress);
+        } else {
+            merge(&mut cursors, &mut visit, &mut progress);
         }
         let paths: Vec<String> = cursors.iter().map(|c| c.report.path.clone()).collect();
         reports.extend(cursors.into_iter().map(|mut c| {
@@ -315,6 +325,39 @@ pub fn read_all(
         inputs: reports,
         time_zone: zone_report(&chosen),
     })
+}
+
+/// Hands the lines of several inputs to `visit` in time order (see
+/// [`earliest`]), each line of overlapping syslog files once.
+fn merge(
+    cursors: &mut [Cursor],
+    visit: &mut impl FnMut(&Event<'_>, &[u8]),
+    progress: &mut Progress,
+) {
+    let mut processed_lines = 0u64;
+    let mut overlap = Overlap::default();
+    while let Some(i) = earliest(cursors.iter().map(|c| Some(c.current()?.at))) {
+        // Only syslog files overlap; one alone needs no comparing.
+        let syslog = Some(Format::Syslog.name());
+        let repeats = if cursors.iter().filter(|c| c.report.format == syslog).count() > 1 {
+            let current = cursors.get(i).and_then(Cursor::current_syslog);
+            current.and_then(|(at, line)| overlap.duplicate_of(i, at, line))
+        } else {
+            None
+        };
+        let Some(cursor) = cursors.get_mut(i) else {
+            break;
+        };
+        match repeats {
+            Some(of) => cursor.skip_duplicate(of),
+            None => cursor.visit_current(visit),
+        }
+        cursor.advance();
+        processed_lines += 1;
+        if processed_lines.is_multiple_of(65_536) {
+            progress.set(cursors.iter().map(|c| c.bytes_read).sum());
+        }
+    }
 }
 
 /// Lets a scan of many files open them all (1,100 files under the usual

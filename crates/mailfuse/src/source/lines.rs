@@ -1,6 +1,11 @@
 //! Cutting bytes into lines: one rule for every reader (`scan`'s whole
 //! files and standard input, `watch`'s followed files), whatever the size
-//! of the reads that bring the bytes.
+//! of the reads that bring the bytes. [`LineSplitter`] hands out lines from
+//! chunks as they come; [`LineBlocks`] reads blocks of whole lines that
+//! the lines are then parsed in, without copying them.
+
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
 
 use memchr::memchr_iter;
 
@@ -70,20 +75,14 @@ impl LineSplitter {
 
     /// Completes the unfinished line with `tail` and hands it out.
     fn end_line(&mut self, tail: &[u8], on_piece: &mut dyn FnMut(Piece<'_>)) {
-        let too_long =
-            self.skipping || self.partial.len() + tail.len() > self.max_line.saturating_add(1);
-        let line = if too_long || self.partial.is_empty() {
-            tail
+        if self.skipping || self.partial.len() + tail.len() > self.max_line.saturating_add(1) {
+            on_piece(Piece::TooLong);
+        } else if self.partial.is_empty() {
+            on_piece(piece(tail, self.max_line));
         } else {
             self.partial.reserve_exact(tail.len());
             self.partial.extend_from_slice(tail);
-            &self.partial
-        };
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if too_long || line.len() > self.max_line {
-            on_piece(Piece::TooLong);
-        } else {
-            on_piece(Piece::Line(line));
+            on_piece(piece(&self.partial, self.max_line));
         }
         self.skipping = false;
         self.partial.clear();
@@ -93,6 +92,199 @@ impl LineSplitter {
     #[cfg(test)]
     pub fn held(&self) -> usize {
         self.partial.capacity()
+    }
+}
+
+/// What the bytes of a line before its `\n` are: the line less one `\r`,
+/// or too long.
+fn piece(raw: &[u8], max_line: usize) -> Piece<'_> {
+    let line = raw.strip_suffix(b"\r").unwrap_or(raw);
+    if line.len() > max_line {
+        Piece::TooLong
+    } else {
+        Piece::Line(line)
+    }
+}
+
+/// Where a line lies in its [`Block`], or that it was too long.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Span {
+    /// The line's bytes in the block's text.
+    Line(Range<usize>),
+    /// A line longer than the limit, skipped unread.
+    TooLong,
+}
+
+/// Whole lines read at once: the text, and the lines in it in order.
+#[derive(Debug, Default)]
+pub struct Block {
+    pub text: Vec<u8>,
+    pub spans: Vec<Span>,
+    /// Where `text` starts in the stream.
+    pub offset: u64,
+}
+
+impl Block {
+    /// The line or too-long piece `span` stands for.
+    pub fn piece(&self, span: &Span) -> Piece<'_> {
+        match span {
+            Span::Line(range) => Piece::Line(self.text.get(range.clone()).unwrap_or_default()),
+            Span::TooLong => Piece::TooLong,
+        }
+    }
+}
+
+/// Buffers of blocks done with, kept for the next blocks: once a block's
+/// lines are handed on its buffer comes back, so reading a big file takes
+/// (and zeroes) no new memory after its first blocks. Shared by the threads
+/// that read an input and the one that finishes with its blocks.
+#[derive(Clone, Debug, Default)]
+pub struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
+
+/// Buffers kept at most: enough for the blocks in flight of one input.
+const SPARE_BUFFERS: usize = 32;
+
+impl Buffers {
+    /// Keeps `buffer` for a next block, if there is room.
+    pub fn give_back(&self, buffer: Vec<u8>) {
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < SPARE_BUFFERS {
+                spare.push(buffer);
+            }
+        }
+    }
+
+    /// A buffer of `capacity` bytes, all of them initialised (a new one is
+    /// zeroed; a kept one holds old bytes, to be overwritten).
+    fn take(&self, capacity: usize) -> Vec<u8> {
+        let kept = self.0.lock().ok().and_then(|mut spare| spare.pop());
+        let mut buffer = kept
+            .filter(|b| b.capacity() >= capacity)
+            .unwrap_or_default();
+        buffer.resize(capacity, 0);
+        buffer
+    }
+}
+
+/// Reads a stream in [`Block`]s of whole lines, cut by the rule of
+/// [`LineSplitter`]: each block is read into a buffer of its own that its
+/// lines are then parsed in place. Only the unfinished line at a read's
+/// end is moved to the next block; an over-long line is skipped, never
+/// gathered, so a block holds at most `block_bytes` (or `max_line + 2`,
+/// when larger) bytes and `block_lines` lines.
+pub struct LineBlocks {
+    max_line: usize,
+    capacity: usize,
+    block_lines: usize,
+    /// The start of the next block: the unfinished line, or the lines past
+    /// a block's count.
+    rest: Vec<u8>,
+    /// The unfinished line is over-long and being skipped.
+    skipping: bool,
+    /// Bytes of the stream before `rest`.
+    offset: u64,
+    ended: bool,
+    buffers: Buffers,
+}
+
+impl LineBlocks {
+    /// Blocks of at most `block_bytes` and `block_lines` lines, in
+    /// `buffers` (given back once done with).
+    pub fn new(max_line: usize, block_bytes: usize, block_lines: usize, buffers: Buffers) -> Self {
+        LineBlocks {
+            max_line,
+            // Room for the longest line kept, its `\r` and `\n`.
+            capacity: block_bytes.max(max_line.saturating_add(2)),
+            block_lines: block_lines.max(1),
+            rest: Vec::new(),
+            skipping: false,
+            offset: 0,
+            ended: false,
+            buffers,
+        }
+    }
+
+    /// The next block with at least one piece in it, or `None` at the end
+    /// of the stream, reading with `read`: it fills the buffer it is given
+    /// and tells how much it put in, 0 at the end (or on an error, which it
+    /// keeps: the unfinished line is then handed out as it is).
+    pub fn next(&mut self, mut read: impl FnMut(&mut [u8]) -> usize) -> Option<Block> {
+        loop {
+            if self.ended && self.rest.is_empty() && !self.skipping {
+                return None;
+            }
+            let mut text = self.buffers.take(self.capacity);
+            let mut len = self.rest.len();
+            if let Some(start) = text.get_mut(..len) {
+                start.copy_from_slice(&self.rest);
+            }
+            self.rest.clear();
+            while !self.ended && len < text.len() {
+                match read(text.get_mut(len..).unwrap_or_default()) {
+                    0 => self.ended = true,
+                    n => len += n,
+                }
+            }
+            text.truncate(len);
+            let block = self.cut(text);
+            if !block.spans.is_empty() {
+                return Some(block);
+            }
+        }
+    }
+
+    /// Cuts `text` (the rest of the last read, then new bytes) into lines,
+    /// keeping the unfinished end, or the lines past the count, for later.
+    fn cut(&mut self, mut text: Vec<u8>) -> Block {
+        let offset = self.offset;
+        let mut spans = Vec::new();
+        let mut start = 0;
+        let mut full = false;
+        for newline in memchr_iter(b'\n', &text) {
+            if spans.len() == self.block_lines {
+                full = true;
+                break;
+            }
+            spans.push(self.span(&text, start..newline));
+            start = newline + 1;
+        }
+        let tail = text.get(start..).unwrap_or_default();
+        let mut end = start;
+        if full || (self.ended && spans.len() == self.block_lines) {
+            // More lines than a block holds: the next block starts here
+            // (an over-long last line is skipped there).
+            if !self.skipping {
+                self.rest.extend_from_slice(tail);
+            }
+        } else if self.ended {
+            if self.skipping || !tail.is_empty() {
+                spans.push(self.span(&text, start..text.len()));
+                end = text.len();
+            }
+        } else if self.skipping || tail.len() > self.max_line.saturating_add(1) {
+            self.skipping = true;
+        } else {
+            self.rest.extend_from_slice(tail);
+        }
+        self.offset += (text.len() - self.rest.len()) as u64;
+        text.truncate(end);
+        Block {
+            text,
+            spans,
+            offset,
+        }
+    }
+
+    /// The span of the line in `text` at `range` (its `\n` left out).
+    fn span(&mut self, text: &[u8], range: Range<usize>) -> Span {
+        if std::mem::take(&mut self.skipping) {
+            return Span::TooLong;
+        }
+        let raw = text.get(range.clone()).unwrap_or_default();
+        match piece(raw, self.max_line) {
+            Piece::Line(line) => Span::Line(range.start..range.start + line.len()),
+            Piece::TooLong => Span::TooLong,
+        }
     }
 }
 
@@ -154,6 +346,72 @@ mod tests {
         }
         // A limit of 0 keeps only empty lines.
         assert_eq!(split(b"\nx\n", 1, 0), [Some(vec![]), None]);
+    }
+
+    /// What reading `input` in [`LineBlocks`] gives (as [`split`] does),
+    /// each read handing out at most `chunk` bytes, each block's buffer
+    /// reused; checks each block's bounds and that its lines lie where its
+    /// offset says.
+    fn read_blocks(
+        input: &[u8],
+        chunk: usize,
+        max_line: usize,
+        bytes: usize,
+        lines: usize,
+    ) -> Vec<Option<Vec<u8>>> {
+        let buffers = Buffers::default();
+        let mut blocks = LineBlocks::new(max_line, bytes, lines, buffers.clone());
+        let mut at = 0;
+        let mut out = Vec::new();
+        let mut read = |buf: &mut [u8]| {
+            let n = buf.len().min(chunk).min(input.len() - at);
+            buf[..n].copy_from_slice(&input[at..at + n]);
+            at += n;
+            n
+        };
+        while let Some(block) = blocks.next(&mut read) {
+            assert!(block.text.len() <= bytes.max(max_line + 2));
+            assert!(!block.spans.is_empty() && block.spans.len() <= lines.max(1));
+            for span in &block.spans {
+                if let Span::Line(range) = span {
+                    let from = block.offset as usize;
+                    assert_eq!(
+                        &input[from + range.start..from + range.end],
+                        &block.text[range.clone()]
+                    );
+                }
+                out.push(block.piece(span).to_owned_line());
+            }
+            // Its old bytes must not show through in the next blocks.
+            buffers.give_back(block.text);
+        }
+        out
+    }
+
+    #[test]
+    fn blocks_cut_lines_by_the_splitters_rule_whatever_their_size() {
+        let mut input = Vec::new();
+        for len in [0, 1, 99, 100, 101, 150, 100_000, 100, 5, 0, 0, 3] {
+            input.extend(std::iter::repeat_n(b'x', len));
+            input.extend(if len == 100 { &b"\r\n"[..] } else { b"\n" });
+        }
+        for end in [&b""[..], b"y", &[b'y'; 101], b"\r"] {
+            let mut input = input.clone();
+            input.extend(end);
+            let want = split(&input, input.len(), 100);
+            for chunk in [1, 7, 100, 4096, 1 << 20] {
+                for bytes in [0, 150, 1000, 1 << 20] {
+                    for lines in [1, 2, 1000] {
+                        let got = read_blocks(&input, chunk, 100, bytes, lines);
+                        assert_eq!(
+                            got, want,
+                            "reads of {chunk}, blocks of {bytes} bytes, {lines} lines"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(read_blocks(b"", 10, 100, 0, 1).is_empty());
     }
 
     #[test]

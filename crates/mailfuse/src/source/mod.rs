@@ -13,7 +13,7 @@ pub mod syslog_net;
 use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -248,17 +248,23 @@ impl Member {
 
     /// Opens the member for reading, decompressed.
     pub fn open(&mut self) -> io::Result<MemberReader> {
-        let raw: Box<dyn Read + Send> = match self {
-            Member::File(path) => Box::new(File::open(path)?),
-            Member::Stdin { head } => {
-                Box::new(Cursor::new(std::mem::take(head)).chain(io::stdin()))
+        let (raw, file): (Box<dyn Read + Send>, _) = match self {
+            Member::File(path) => {
+                let file = File::open(path)?;
+                let again = file.try_clone().ok();
+                (Box::new(file), again)
             }
+            Member::Stdin { head } => (
+                Box::new(Cursor::new(std::mem::take(head)).chain(io::stdin())),
+                None,
+            ),
         };
         let (compression, reader) = decompressed(raw)?;
         Ok(MemberReader {
             name: self.name(),
             compression,
             reader,
+            plain: file.filter(|_| compression == Compression::None),
             read: 0,
         })
     }
@@ -305,6 +311,8 @@ pub struct MemberReader {
     name: String,
     compression: Compression,
     reader: Box<dyn Read + Send>,
+    /// The file again, when it is not compressed: it can be read anywhere.
+    plain: Option<File>,
     /// Decompressed bytes read so far, for error messages.
     read: u64,
 }
@@ -321,22 +329,39 @@ impl MemberReader {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(self.problem(&e)),
+                Err(e) => return Err(read_problem(&self.name, self.compression, self.read, &e)),
             }
         }
     }
 
-    fn problem(&self, e: &io::Error) -> String {
-        let what = match (self.compression, e.kind()) {
-            (Compression::None, _) => "read error".to_string(),
-            (c, io::ErrorKind::UnexpectedEof) => format!("truncated {} data", c.name()),
-            (c, _) => format!("corrupt {} data", c.name()),
-        };
-        format!(
-            "{}: {what} after {} bytes ({e}); the rest of this file was skipped",
-            self.name, self.read
-        )
+    /// The member's file, when it is not compressed (its bytes are the
+    /// lines): for reading pieces of it apart, at their offsets.
+    pub fn take_plain_file(&mut self) -> Option<File> {
+        self.plain.take()
     }
+}
+
+/// Reads `buf.len()` bytes or up to the end of a plain `file` from
+/// `offset`; how many were read, or the problem in the words of
+/// [`MemberReader::read`] (`name` is the member's).
+pub fn read_at(file: &File, buf: &mut [u8], offset: u64, name: &str) -> Result<usize, String> {
+    loop {
+        match file.read_at(buf, offset) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_problem(name, Compression::None, offset, &e)),
+        }
+    }
+}
+
+/// Why the rest of member `name` was skipped, `read` bytes in.
+fn read_problem(name: &str, compression: Compression, read: u64, e: &io::Error) -> String {
+    let what = match (compression, e.kind()) {
+        (Compression::None, _) => "read error".to_string(),
+        (c, io::ErrorKind::UnexpectedEof) => format!("truncated {} data", c.name()),
+        (c, _) => format!("corrupt {} data", c.name()),
+    };
+    format!("{name}: {what} after {read} bytes ({e}); the rest of this file was skipped")
 }
 
 /// A system time as a [`Timestamp`], if it is after 1970.
