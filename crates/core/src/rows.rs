@@ -65,9 +65,11 @@ pub struct RowChange {
 
 /// A collection whose changed entries can be saved as rows.
 pub trait Rows {
-    /// Starts noting changes, with every present entry counted as changed
-    /// (the first save writes them all).
+    /// Starts noting changes from now: what is held counts as saved.
     fn track(&mut self);
+    /// Counts every entry held as changed, so the next save writes them
+    /// all (a state not saved as rows yet); starts noting changes.
+    fn mark_all(&mut self);
     /// Appends a [`RowChange`] for each entry changed since the last
     /// [`Rows::saved`] (nothing when not tracking).
     fn changes(&self, map: &'static str, out: &mut Vec<RowChange>) -> Result<(), RowError>;
@@ -225,22 +227,6 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
             kept
         });
     }
-
-    /// Every entry, mutable: each counts as changed.
-    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
-        if let Some(changed) = &mut self.changed {
-            changed.extend(self.map.keys().cloned());
-        }
-        self.map.iter_mut()
-    }
-
-    /// Removes every entry.
-    pub fn clear(&mut self) {
-        if let Some(changed) = &mut self.changed {
-            changed.extend(self.map.keys().cloned());
-        }
-        self.map.clear();
-    }
 }
 
 impl<K, V> TrackedMap<K, V> {
@@ -269,6 +255,10 @@ where
     V: Serialize + DeserializeOwned,
 {
     fn track(&mut self) {
+        self.changed.get_or_insert_with(FxHashSet::default);
+    }
+
+    fn mark_all(&mut self) {
         self.changed = Some(self.map.keys().cloned().collect());
     }
 
@@ -405,6 +395,10 @@ impl<V> std::ops::IndexMut<usize> for TrackedVec<V> {
 
 impl<V: Serialize + DeserializeOwned> Rows for TrackedVec<V> {
     fn track(&mut self) {
+        self.changed.get_or_insert_with(FxHashSet::default);
+    }
+
+    fn mark_all(&mut self) {
         self.changed = Some((0..self.items.len()).map(index_u32).collect());
     }
 
@@ -497,7 +491,7 @@ mod tests {
         map.changes("m", &mut out).unwrap();
         assert!(out.is_empty(), "nothing noted before tracking");
 
-        map.track();
+        map.mark_all();
         map.insert(2, 20);
         map.changes("m", &mut out).unwrap();
         assert_eq!(
@@ -547,7 +541,6 @@ mod tests {
         let mut items: TrackedVec<String> = TrackedVec::default();
         items.push("a".into());
         items.track();
-        items.saved();
         items.push("b".into());
         items[0].push('!');
         items.update_each(|item| item == "b");

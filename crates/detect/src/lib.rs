@@ -550,7 +550,7 @@ impl Detector {
     /// first save writes it all.
     pub fn track_changes(&mut self) {
         for (_, rows) in self.rows() {
-            rows.track();
+            rows.mark_all();
         }
     }
 
@@ -602,8 +602,9 @@ impl Detector {
             rows: detector.rows(),
         })?;
         let mut detector = detector.configured(config);
-        detector.track_changes();
-        detector.changes_saved();
+        for (_, rows) in detector.rows() {
+            rows.track();
+        }
         Ok(detector)
     }
 
