@@ -128,13 +128,8 @@ fn write_summary(
     for (term, value) in rows {
         writeln!(out, "<dt>{term}</dt><dd>{}</dd>", Text(&value))?;
     }
-    let forgotten = &findings.forgotten;
-    if forgotten.ips_evicted + forgotten.networks_evicted > 0 {
-        let value = format!(
-            "{} guessing IPs and {} networks forgotten before their time (the least recently seen; raise [detect.guessing] max_ips to keep more)",
-            forgotten.ips_evicted, forgotten.networks_evicted
-        );
-        writeln!(out, "<dt>Memory cap</dt><dd>{}</dd>", Text(&value))?;
+    if let Some(note) = super::memory_cap_note(&findings.forgotten, |n| n.to_string()) {
+        writeln!(out, "<dt>Memory cap</dt><dd>{}</dd>", Text(&note))?;
     }
     writeln!(out, "</dl>")
 }

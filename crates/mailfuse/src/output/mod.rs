@@ -14,7 +14,7 @@ pub mod text;
 use std::io::{self, Write};
 
 use clap::ValueEnum;
-use mailfuse_detect::Findings;
+use mailfuse_detect::{Findings, Forgotten};
 
 use crate::engine::ReadSummary;
 
@@ -53,4 +53,16 @@ impl ScanFormat {
             ScanFormat::Csv => csv::write_accounts(out, findings),
         }
     }
+}
+
+/// What the report says when guessing IPs had to be forgotten for room
+/// (`number` writes a count as the format does), or nothing.
+fn memory_cap_note(forgotten: &Forgotten, number: fn(u64) -> String) -> Option<String> {
+    (forgotten.ips_evicted + forgotten.networks_evicted > 0).then(|| {
+        format!(
+            "{} guessing IPs and {} networks forgotten before their time (the least recently seen; raise [detect.guessing] max_ips to keep more)",
+            number(forgotten.ips_evicted),
+            number(forgotten.networks_evicted)
+        )
+    })
 }

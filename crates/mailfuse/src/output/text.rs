@@ -56,14 +56,8 @@ pub fn write_scan(
         summary.time_zone.zone,
         summary.time_zone.source
     )?;
-    let forgotten = &findings.forgotten;
-    if forgotten.ips_evicted + forgotten.networks_evicted > 0 {
-        writeln!(
-            out,
-            "memory cap: {} guessing IPs and {} networks forgotten before their time (the least recently seen; raise [detect.guessing] max_ips to keep more)",
-            thousands(forgotten.ips_evicted),
-            thousands(forgotten.networks_evicted)
-        )?;
+    if let Some(note) = super::memory_cap_note(&findings.forgotten, thousands) {
+        writeln!(out, "memory cap: {note}")?;
     }
     writeln!(out)?;
     if findings.incidents.is_empty() {
