@@ -125,6 +125,17 @@ best_of() {
     done
 }
 
+# Times `wc -l`, the caller's `run_grep` and `mailfuse scan` on DATA, best of
+# RUNS each, into WC_NS, GREP_NS and MAILFUSE_NS (and PEAK_KB).
+time_wc_grep_mailfuse() {
+    best_of run_wc
+    WC_NS=$BEST_NS
+    best_of run_grep
+    GREP_NS=$BEST_NS
+    best_of run_mailfuse
+    MAILFUSE_NS=$BEST_NS
+}
+
 # The table's title: the file, its size and line count.
 print_file_line() {
     printf '\n%s: %d bytes (%.0f MB), %d lines\n\n' "$DATA" "$BYTES" "$(awk -v b="$BYTES" 'BEGIN { print b / 1e6 }')" "$LINES"

@@ -37,17 +37,12 @@ run_grep() { grep -c 'status=' "$DATA" >"$TMP/count"; }
 run_pflogsumm() { /usr/sbin/pflogsumm "$DATA" >"$TMP/pflogsumm.txt" 2>"$TMP/pflogsumm.err"; }
 
 say "timing, best of $RUNS runs each (pflogsumm takes a while)"
-best_of run_wc
-wc_ns=$BEST_NS
-best_of run_grep
-grep_ns=$BEST_NS
+time_wc_grep_mailfuse
 best_of run_pflogsumm
 pflogsumm_ns=$BEST_NS
-best_of run_mailfuse
-mailfuse_ns=$BEST_NS
 
 print_file_line
-awk -v bytes="$BYTES" -v wc="$wc_ns" -v grep="$grep_ns" -v pf="$pflogsumm_ns" -v mf="$mailfuse_ns" \
+awk -v bytes="$BYTES" -v wc="$WC_NS" -v grep="$GREP_NS" -v pf="$pflogsumm_ns" -v mf="$MAILFUSE_NS" \
     -v rss="$PEAK_KB" -v failed="$MAILFUSE_FAILED" '
     function row(name, ns) {
         printf "%-32s %9.3f %10.0f %10.1f %14.1f\n", name, ns / 1e9, bytes / 1e6 / (ns / 1e9), ns / wc, pf / ns

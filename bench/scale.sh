@@ -62,14 +62,9 @@ for entry in "${LOGS[@]}"; do
     ensure_provider_log "$name" "$accounts" "$ips"
     warm_cache
     PEAK_KB=0
-    best_of run_wc
-    wc_ns=$BEST_NS
-    best_of run_grep
-    grep_ns=$BEST_NS
-    best_of run_mailfuse
-    mailfuse_ns=$BEST_NS
-    awk -v name="$name" -v bytes="$BYTES" -v lines="$LINES" -v wc="$wc_ns" -v grep="$grep_ns" \
-        -v mf="$mailfuse_ns" -v rss="$PEAK_KB" -v accounts="$accounts" -v ips="$ips" '
+    time_wc_grep_mailfuse
+    awk -v name="$name" -v bytes="$BYTES" -v lines="$LINES" -v wc="$WC_NS" -v grep="$GREP_NS" \
+        -v mf="$MAILFUSE_NS" -v rss="$PEAK_KB" -v accounts="$accounts" -v ips="$ips" '
         BEGIN {
             per_account = accounts >= 100000 ? sprintf("%.0f", rss * 1024 / accounts) : "-"
             per_ip = ips > 0 ? sprintf("%.0f", rss * 1024 / ips) : "-"

@@ -28,15 +28,10 @@ warm_cache
 run_grep() { grep -c 'Recv:' "$DATA" >"$TMP/count"; }
 
 say "timing, best of $RUNS runs each"
-best_of run_wc
-wc_ns=$BEST_NS
-best_of run_grep
-grep_ns=$BEST_NS
-best_of run_mailfuse
-mailfuse_ns=$BEST_NS
+time_wc_grep_mailfuse
 
 print_file_line
-awk -v bytes="$BYTES" -v wc="$wc_ns" -v grep="$grep_ns" -v mf="$mailfuse_ns" -v rss="$PEAK_KB" '
+awk -v bytes="$BYTES" -v wc="$WC_NS" -v grep="$GREP_NS" -v mf="$MAILFUSE_NS" -v rss="$PEAK_KB" '
     function row(name, ns) {
         printf "%-32s %9.3f %10.0f %12.1f\n", name, ns / 1e9, bytes / 1e6 / (ns / 1e9), ns / wc
     }

@@ -15,6 +15,15 @@
 # a timing. Sourced by bench/scale.sh too (it calls measure_watch_state).
 set -euo pipefail
 
+# Waits until file $2, where process $3 logs, holds a line matching $1; if
+# the process ends first, shows its log and stops with message $4.
+wait_for_line() {
+    until grep -q "$1" "$2"; do
+        kill -0 "$3" 2>/dev/null || { cat "$2" >&2; die "$4"; }
+        sleep 0.2
+    done
+}
+
 # Prints the watch figures for log $1 with $2 % of it written live.
 measure_watch_state() {
     local log="$1" live_percent="${2:-1}" dir lines live_lines first_lines pid slices
@@ -33,10 +42,7 @@ EOF
     RUST_LOG=mailfuse=debug "$MAILFUSE" watch -c "$dir/mailfuse.toml" 2>"$dir/watch.err" &
     pid=$!
     # Caught up: the first save after reading the whole copy.
-    until grep -q 'saved seconds' "$dir/watch.err"; do
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/watch.err" >&2; die "watch stopped"; }
-        sleep 0.5
-    done
+    wait_for_line 'saved seconds' "$dir/watch.err" "$pid" "watch stopped"
     # The live part, in 20 slices a second apart.
     slices=20
     tail -n "+$((first_lines + 1))" "$log" >"$dir/live.log"
@@ -53,10 +59,7 @@ EOF
     # Restart: time from start to the restored state.
     RUST_LOG=mailfuse=info "$MAILFUSE" watch -c "$dir/mailfuse.toml" 2>"$dir/restart.err" &
     pid=$!
-    until grep -q 'resuming from saved state' "$dir/restart.err"; do
-        kill -0 "$pid" 2>/dev/null || { cat "$dir/restart.err" >&2; die "watch did not restart"; }
-        sleep 0.2
-    done
+    wait_for_line 'resuming from saved state' "$dir/restart.err" "$pid" "watch did not restart"
     kill -TERM "$pid"
     wait "$pid" || true
     restore=$(grep -o 'resuming from saved state.*' "$dir/restart.err" | grep -o 'seconds=[0-9.]*' | cut -d= -f2)
