@@ -359,6 +359,12 @@ impl<V> TrackedVec<V> {
         self.items.get_mut(index)
     }
 
+    /// The entry at `index`, mutable, for a change of how it is held that
+    /// leaves what it saves as alone (its index is not noted).
+    pub fn get_mut_unchanged(&mut self, index: usize) -> Option<&mut V> {
+        self.items.get_mut(index)
+    }
+
     /// Shows every entry to `change`, which says whether it changed it:
     /// only those count as changed.
     pub fn update_each(&mut self, mut change: impl FnMut(&mut V) -> bool) {
@@ -369,6 +375,14 @@ impl<V> TrackedVec<V> {
                 }
             }
         }
+    }
+}
+
+impl<V> IntoIterator for TrackedVec<V> {
+    type Item = V;
+    type IntoIter = std::vec::IntoIter<V>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
     }
 }
 

@@ -63,9 +63,15 @@ impl fmt::Display for Timestamp {
     }
 }
 
+/// RFC 3339 text for people (JSON, TOML); whole seconds in binary formats
+/// (the saved state), where text would be most of an entry's bytes.
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
     }
 }
 
@@ -104,10 +110,37 @@ impl std::str::FromStr for Timestamp {
     }
 }
 
+/// Reads either form [`Serialize`](serde::Serialize) writes, whatever the
+/// format: states saved before seconds were binary hold the text.
 impl<'de> serde::Deserialize<'de> for Timestamp {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        struct Either;
+        impl serde::de::Visitor<'_> for Either {
+            type Value = Timestamp;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a UTC time like 2026-11-23T10:51:00Z or seconds since 1970")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Timestamp, E> {
+                text.parse().map_err(E::custom)
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, secs: i64) -> Result<Timestamp, E> {
+                Ok(Timestamp(secs))
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, secs: u64) -> Result<Timestamp, E> {
+                i64::try_from(secs)
+                    .map(Timestamp)
+                    .map_err(|_| E::custom(format!("seconds out of range: {secs}")))
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_str(Either)
+        } else {
+            d.deserialize_any(Either)
+        }
     }
 }
 
@@ -388,6 +421,22 @@ mod tests {
         assert_eq!(
             serde_json::from_str::<Timestamp>(&json).unwrap(),
             Timestamp(60)
+        );
+    }
+
+    #[test]
+    fn binary_formats_hold_seconds_and_read_the_old_text() {
+        let t = Timestamp(1_763_895_060);
+        let bytes = rmp_serde::to_vec(&t).unwrap();
+        assert_eq!(bytes.len(), 5, "an i64 that fits 32 bits: {bytes:?}");
+        assert_eq!(rmp_serde::from_slice::<Timestamp>(&bytes).unwrap(), t);
+        let old = rmp_serde::to_vec(&t.to_string()).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Timestamp>(&old).unwrap(), t);
+        let bad = rmp_serde::to_vec("yesterday").unwrap();
+        assert!(rmp_serde::from_slice::<Timestamp>(&bad).is_err());
+        assert!(
+            serde_json::from_str::<Timestamp>("60").is_err(),
+            "JSON keeps the text"
         );
     }
 

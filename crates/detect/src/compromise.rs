@@ -10,6 +10,7 @@
 //! From. A stream trips when its score crosses the threshold with enough
 //! recipients behind it; the account's incident gathers its tripped streams.
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -61,6 +62,11 @@ pub struct CompromiseConfig {
     pub some_failure_ratio: f64,
     /// Recipients within one minute that no person types: a program.
     pub rapid_recipients_per_minute: u32,
+    /// Seconds without a login or a message after which an account's state
+    /// is packed into a few hundred bytes (unpacked at its next line): a
+    /// provider's million mailboxes are mostly idle. 0 packs after every
+    /// line (slow; for tests).
+    pub pack_idle_secs: i64,
 }
 
 impl Default for CompromiseConfig {
@@ -77,6 +83,7 @@ impl Default for CompromiseConfig {
             foreign_from_ratio: 0.5,
             some_failure_ratio: 0.08,
             rapid_recipients_per_minute: 20,
+            pack_idle_secs: 3600,
         }
     }
 }
@@ -413,6 +420,33 @@ pub(crate) struct Account {
 }
 
 impl Account {
+    /// An account with nothing known but its name.
+    fn new(name: &str) -> Account {
+        Account {
+            name: name.to_owned(),
+            domain: None,
+            from_domain: None,
+            first_seen: Timestamp::default(),
+            last_seen: Timestamp::default(),
+            first_sent: None,
+            woke_at: None,
+            totals: Counts::default(),
+            hour: HourWindow::hour(),
+            peak_minute: Peak::default(),
+            peak_hour: Peak::default(),
+            services: Vec::new(),
+            known_ips: FxHashMap::default(),
+            web_login: None,
+            streams: Vec::new(),
+            unattributed: Counts::default(),
+            detected_at: None,
+            suspected_at: None,
+            rotation: None,
+            foreign_tally: Tally::new(),
+            geo: None,
+        }
+    }
+
     /// Distinct sending IPs (0.0.0.0 = webmail with no login to match).
     pub(crate) fn sending_ips(&self) -> Vec<IpAddr> {
         self.streams.iter().map(|s| s.ip).collect()
@@ -432,6 +466,149 @@ impl Account {
             })
             .map(|s| s.ip)
             .collect()
+    }
+}
+
+/// An account's state: live while in use, packed while idle into the bytes
+/// of its saved row (MessagePack, the account's fields in order), so that
+/// an idle mailbox costs a few hundred bytes instead of a few kilobytes.
+/// Packing changes how the state is held, never what it is.
+#[derive(Debug)]
+enum Slot {
+    Live(Box<Account>),
+    Packed(Box<[u8]>),
+}
+
+impl Slot {
+    /// `account` packed; live if it cannot be (it always can: its fields
+    /// are plain data).
+    fn pack(account: Box<Account>) -> Slot {
+        thread_local! {
+            /// Written into, then copied out at the packed size: one
+            /// allocation per packing, not a growing vector's several.
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with_borrow_mut(|buffer| {
+            buffer.clear();
+            match rmp_serde::encode::write(buffer, &account) {
+                Ok(()) => Slot::Packed(Box::from(buffer.as_slice())),
+                Err(_) => Slot::Live(account),
+            }
+        })
+    }
+
+    /// The account the bytes hold. Bytes `pack` wrote always read back;
+    /// should they not, the account restarts from its name rather than
+    /// take the process down.
+    fn unpack(bytes: &[u8]) -> Box<Account> {
+        rmp_serde::from_slice(bytes).unwrap_or_else(|_| Box::new(Account::new(packed_name(bytes))))
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Slot::Live(account) => &account.name,
+            Slot::Packed(bytes) => packed_name(bytes),
+        }
+    }
+
+    /// The account, read in place or unpacked into a copy.
+    fn read(&self) -> Held<'_> {
+        match self {
+            Slot::Live(account) => Held::InPlace(account),
+            Slot::Packed(bytes) => Held::Unpacked(Slot::unpack(bytes)),
+        }
+    }
+
+    /// Packs a live account.
+    fn repack(&mut self) {
+        if let Slot::Live(_) = self {
+            if let Slot::Live(account) = std::mem::replace(self, Slot::Packed(Box::default())) {
+                *self = Slot::pack(account);
+            }
+        }
+    }
+
+    /// The account, unpacked if it was packed.
+    fn into_account(self) -> Box<Account> {
+        match self {
+            Slot::Live(account) => account,
+            Slot::Packed(bytes) => Slot::unpack(&bytes),
+        }
+    }
+
+    /// The account, unpacked for good if it was packed.
+    fn live(&mut self) -> &mut Account {
+        if let Slot::Packed(bytes) = self {
+            *self = Slot::Live(Slot::unpack(bytes));
+        }
+        match self {
+            Slot::Live(account) => account,
+            Slot::Packed(_) => unreachable!("unpacked just above"),
+        }
+    }
+}
+
+/// An account to read: a live one in place, or a packed one's copy.
+pub(crate) enum Held<'a> {
+    InPlace(&'a Account),
+    Unpacked(Box<Account>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Account;
+    fn deref(&self) -> &Account {
+        match self {
+            Held::InPlace(account) => account,
+            Held::Unpacked(account) => account,
+        }
+    }
+}
+
+/// The account of `id` in `accounts`, unpacked (and noted in `live`) if it
+/// was packed. A function of the two fields, not a method, so that callers
+/// keep using the table's other fields beside it.
+fn live_account<'a>(
+    accounts: &'a mut TrackedVec<Slot>,
+    live: &mut VecDeque<(Timestamp, AccountId)>,
+    idle: i64,
+    id: AccountId,
+) -> &'a mut Account {
+    let slot = &mut accounts[id.index()];
+    let packed = matches!(slot, Slot::Packed(_));
+    let account = slot.live();
+    if packed {
+        live.push_back((account.last_seen.plus(idle.max(0)), id));
+    }
+    account
+}
+
+/// The name a packed account starts with (its first field), read without
+/// unpacking the rest: the detectors ask for names on every line.
+fn packed_name(bytes: &[u8]) -> &str {
+    let mut rest = bytes;
+    rmp::decode::read_array_len(&mut rest)
+        .ok()
+        .and_then(|_| rmp::decode::read_str_from_slice(rest).ok())
+        .map_or("", |(name, _)| name)
+}
+
+/// Saved as the account it holds: rows read the same packed or not.
+impl Serialize for Slot {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Slot::Live(account) => account.serialize(serializer),
+            Slot::Packed(bytes) => rmp_serde::from_slice::<Account>(bytes)
+                .map_err(serde::ser::Error::custom)?
+                .serialize(serializer),
+        }
+    }
+}
+
+/// Restored packed: a restored state's accounts are idle until their next
+/// line, and a million of them live would need gigabytes at start-up.
+impl<'de> Deserialize<'de> for Slot {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Account::deserialize(deserializer).map(|account| Slot::pack(Box::new(account)))
     }
 }
 
@@ -458,8 +635,13 @@ pub struct Accounts {
     #[serde(skip)]
     safety: Safety,
     ids: TrackedMap<Box<[u8]>, AccountId>,
-    /// Boxed: growing the table moves pointers, not accounts.
-    accounts: TrackedVec<Box<Account>>,
+    /// Boxed or packed: growing the table moves pointers, not accounts.
+    accounts: TrackedVec<Slot>,
+    /// The accounts held live (restored ones are packed), each with when
+    /// it may be idle enough to pack, in about that order: a look at the
+    /// front on each event finds them.
+    #[serde(skip)]
+    live: VecDeque<(Timestamp, AccountId)>,
     /// Renamed and defaulted when reasons came in, so that snapshots from
     /// before still restore (their plain set is skipped; the logins'
     /// domains are taken again by [`Accounts::set_config`]).
@@ -510,9 +692,38 @@ impl Accounts {
         self.geo = geo;
     }
 
-    /// Notes the time of the first event of the log (the start of learning).
+    /// Notes the time of an event: the first is the start of learning; now
+    /// and then, the accounts idle since long enough are packed.
     pub fn note_time(&mut self, at: Timestamp) {
         self.log_start.get_or_insert(at);
+        self.pack_idle(at);
+    }
+
+    /// Packs the live accounts due that had no login or message for
+    /// [`CompromiseConfig::pack_idle_secs`]; those active since are due
+    /// again that long after their last line.
+    fn pack_idle(&mut self, now: Timestamp) {
+        let idle = self.config.pack_idle_secs.max(0);
+        while let Some(&(due, id)) = self.live.front() {
+            if due > now {
+                break;
+            }
+            self.live.pop_front();
+            let Some(Slot::Live(account)) = self.accounts.get_mut_unchanged(id.index()) else {
+                continue;
+            };
+            let since = account.last_seen;
+            if now.as_secs() - since.as_secs() < idle {
+                self.live.push_back((since.plus(idle), id));
+                continue;
+            }
+            if let Some(slot) = self.accounts.get_mut_unchanged(id.index()) {
+                slot.repack();
+                if matches!(slot, Slot::Live(_)) {
+                    self.live.push_back((now.plus(idle.max(1)), id));
+                }
+            }
+        }
     }
 
     /// Takes new thresholds and local domains (after a restore with a
@@ -522,7 +733,7 @@ impl Accounts {
         if !config.local_domains.is_empty() {
             self.local = LocalDomains::configured(&config.local_domains);
         } else {
-            for account in self.accounts.iter() {
+            for account in self.accounts.iter().map(Slot::read) {
                 if let Some(domain) = &account.domain {
                     self.local.note_login_domain(domain);
                 }
@@ -555,29 +766,14 @@ impl Accounts {
         let newly_local = domain
             .as_ref()
             .and_then(|d| self.local.note_login_domain(d));
-        self.accounts.push(Box::new(Account {
-            name: lossy(&key),
+        self.accounts.push(Slot::Live(Box::new(Account {
             domain,
-            from_domain: None,
             first_seen: at,
             last_seen: at,
-            first_sent: None,
-            woke_at: None,
-            totals: Counts::default(),
-            hour: HourWindow::hour(),
-            peak_minute: Peak::default(),
-            peak_hour: Peak::default(),
-            services: Vec::new(),
-            known_ips: FxHashMap::default(),
-            web_login: None,
-            streams: Vec::new(),
-            unattributed: Counts::default(),
-            detected_at: None,
-            suspected_at: None,
-            rotation: None,
-            foreign_tally: Tally::new(),
-            geo: None,
-        }));
+            ..Account::new(&lossy(&key))
+        })));
+        self.live
+            .push_back((at.plus(self.config.pack_idle_secs.max(0)), id));
         self.ids.insert(key, id);
         if let Some(d) = newly_local {
             self.forgive(&d);
@@ -588,7 +784,19 @@ impl Accounts {
     /// `domain` (lower-case) was found local: messages counted with a
     /// foreign From of it are taken back out of the foreign counts.
     fn forgive(&mut self, domain: &[u8]) {
-        self.accounts.update_each(|account| {
+        // A packed account tallied the domain only if its bytes hold the
+        // domain as written there.
+        let Ok(written) = rmp_serde::to_vec(domain) else {
+            return;
+        };
+        let finder = memchr::memmem::Finder::new(&written);
+        self.accounts.update_each(|slot| {
+            let packed = match slot {
+                Slot::Packed(bytes) if finder.find(bytes).is_none() => return false,
+                Slot::Packed(_) => true,
+                Slot::Live(_) => false,
+            };
+            let account = slot.live();
             let n = untally(&mut account.foreign_tally, domain);
             account.totals.foreign_from_messages =
                 account.totals.foreign_from_messages.saturating_sub(n);
@@ -599,6 +807,9 @@ impl Accounts {
                     stream.counts.foreign_from_messages.saturating_sub(n);
                 changed |= n > 0;
             }
+            if packed {
+                slot.repack();
+            }
             changed
         });
     }
@@ -606,7 +817,13 @@ impl Accounts {
     /// Notes a service the account submitted mail through (SMTP, webmail,
     /// Postfix's `submission`…).
     pub fn note_service(&mut self, id: AccountId, service: &[u8]) {
-        let services = &mut self.accounts[id.index()].services;
+        let services = &mut live_account(
+            &mut self.accounts,
+            &mut self.live,
+            self.config.pack_idle_secs,
+            id,
+        )
+        .services;
         let known = services
             .iter()
             .any(|s| s.as_bytes().eq_ignore_ascii_case(service));
@@ -616,13 +833,23 @@ impl Accounts {
     }
 
     /// Every account seen, in id order (for the report table).
-    pub(crate) fn all(&self) -> impl Iterator<Item = &Account> {
-        self.accounts.iter().map(|account| &**account)
+    pub(crate) fn all(&self) -> impl Iterator<Item = Held<'_>> {
+        self.accounts.iter().map(Slot::read)
+    }
+
+    /// Every account seen, in id order, taken out of the table: a run's
+    /// report is built while the table is freed, not beside it.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Box<Account>> {
+        self.ids = TrackedMap::default();
+        self.live.clear();
+        std::mem::take(&mut self.accounts)
+            .into_iter()
+            .map(Slot::into_account)
     }
 
     /// The account's normalised name.
     pub fn name(&self, id: AccountId) -> &str {
-        &self.accounts[id.index()].name
+        self.accounts[id.index()].name()
     }
 
     /// A successful login: the IP becomes known for the account. A webmail
@@ -630,7 +857,12 @@ impl Accounts {
     /// from the server itself is attributed to.
     pub fn on_login(&mut self, id: AccountId, ip: IpAddr, service: &[u8], at: Timestamp) {
         note_shared(&mut self.shared_ips, ip, id, at);
-        let account = &mut self.accounts[id.index()];
+        let account = live_account(
+            &mut self.accounts,
+            &mut self.live,
+            self.config.pack_idle_secs,
+            id,
+        );
         account.last_seen = account.last_seen.max(at);
         remember_ip(account, ip, at);
         if let Some(geo) = &self.geo {
@@ -659,7 +891,12 @@ impl Accounts {
     ) -> IpAddr {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
-        let account = &mut self.accounts[id.index()];
+        let account = live_account(
+            &mut self.accounts,
+            &mut self.live,
+            self.config.pack_idle_secs,
+            id,
+        );
         let ip = resolve_ip(account, ip, at, &self.safety);
         account.last_seen = account.last_seen.max(at);
         if account.first_sent.is_none() {
@@ -796,7 +1033,12 @@ impl Accounts {
                 .local
                 .contains_lower(lowercase_into(d, &mut self.scratch))
         });
-        let account = &mut self.accounts[id.index()];
+        let account = live_account(
+            &mut self.accounts,
+            &mut self.live,
+            self.config.pack_idle_secs,
+            id,
+        );
         let mut delta = Counts::default();
         if change.new_recipient {
             delta.recipients = 1;
@@ -875,7 +1117,12 @@ impl Accounts {
     /// Re-scores the stream of `ip` and trips it if it crossed the threshold.
     fn evaluate(&mut self, id: AccountId, ip: IpAddr, at: Timestamp) {
         let config = &self.config;
-        let account = &mut self.accounts[id.index()];
+        let account = live_account(
+            &mut self.accounts,
+            &mut self.live,
+            self.config.pack_idle_secs,
+            id,
+        );
         let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
             return;
         };
@@ -926,10 +1173,18 @@ impl Accounts {
         self.suspected
             .iter()
             .skip(skip)
-            .map(|id| &self.accounts[id.index()])
+            .map(|id| self.accounts[id.index()].read())
             .filter(|account| !(skip_compromised && account.detected_at.is_some()))
-            .map(|account| self.incident(account, IncidentKind::SuspiciousActivity))
+            .map(|account| self.incident(&account, IncidentKind::SuspiciousActivity))
             .collect()
+    }
+
+    /// How many accounts are packed while idle.
+    pub fn packed_count(&self) -> usize {
+        self.accounts
+            .iter()
+            .filter(|slot| matches!(slot, Slot::Packed(_)))
+            .count()
     }
 
     /// How many account incidents have tripped so far.
@@ -947,7 +1202,10 @@ impl Accounts {
         self.tripped
             .iter()
             .skip(skip)
-            .map(|id| self.incident(&self.accounts[id.index()], IncidentKind::CompromisedAccount))
+            .map(|id| {
+                let account = self.accounts[id.index()].read();
+                self.incident(&account, IncidentKind::CompromisedAccount)
+            })
             .collect()
     }
 

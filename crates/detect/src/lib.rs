@@ -572,12 +572,17 @@ impl Detector {
     }
 
     /// How many entries each keyed collection holds, by row name: what
-    /// memory and the saved state grow with.
+    /// memory and the saved state grow with; and how many of the accounts
+    /// are packed while idle (`accounts_packed`).
     pub fn entries(&mut self) -> Vec<(&'static str, usize)> {
-        self.rows()
+        let packed = self.accounts.packed_count();
+        let mut entries: Vec<_> = self
+            .rows()
             .into_iter()
             .map(|(name, rows)| (name, rows.len()))
-            .collect()
+            .collect();
+        entries.push(("accounts_packed", packed));
+        entries
     }
 
     /// The last [`Detector::changes`] are durable: forget them.
@@ -647,6 +652,25 @@ impl Detector {
 
     /// Everything concluded so far.
     pub fn findings(&self) -> Findings {
+        Findings {
+            accounts: summary::rows(self.accounts.all()),
+            ..self.findings_but_accounts()
+        }
+    }
+
+    /// Everything concluded, at the end of a run: the accounts are taken
+    /// out of the detector to build the report's table, so that the two
+    /// are not in memory at once (a provider's hundreds of thousands).
+    pub fn final_findings(&mut self) -> Findings {
+        let findings = self.findings_but_accounts();
+        Findings {
+            accounts: summary::rows(self.accounts.take_all()),
+            ..findings
+        }
+    }
+
+    /// The findings with an empty account table.
+    fn findings_but_accounts(&self) -> Findings {
         let mut incidents = self.accounts.incidents();
         incidents.extend(self.accounts.suspicious_since(0, true));
         incidents.extend(self.guessing.incidents());
@@ -663,7 +687,7 @@ impl Detector {
             local_domains_not_kept,
             forgotten: self.guessing.forgotten(),
             incidents: self.finished(incidents),
-            accounts: summary::rows(self.accounts.all()),
+            accounts: Vec::new(),
             stats: self.stats.clone(),
             hourly: self
                 .hourly

@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use mailfuse_core::Timestamp;
 use serde::Serialize;
 
+use std::ops::Deref;
+
 use crate::compromise::{Account, Counts};
 use crate::window::Peak;
 
@@ -44,7 +46,9 @@ pub struct AccountSummary {
 }
 
 /// One row per account of `accounts` that submitted mail, busiest first.
-pub(crate) fn rows<'a>(accounts: impl Iterator<Item = &'a Account>) -> Vec<AccountSummary> {
+pub(crate) fn rows<A: Deref<Target = Account>>(
+    accounts: impl Iterator<Item = A>,
+) -> Vec<AccountSummary> {
     let mut rows: Vec<AccountSummary> = accounts
         .filter(|a| a.totals.messages > 0)
         .map(|a| AccountSummary {

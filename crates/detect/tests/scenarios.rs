@@ -943,3 +943,60 @@ fn proxies_taking_turns_add_up_and_every_ip_is_named() {
     expected.sort();
     assert_eq!(named, expected);
 }
+
+/// The seed story with a foreign From domain that later turns out local
+/// (an account of it logs in), so that packed accounts are forgiven too;
+/// with a restart in the middle, and idle accounts packed after
+/// `pack_idle_secs`.
+fn packing_story(pack_idle_secs: i64) -> Feed {
+    let mut config = DetectConfig::default();
+    config.compromise.pack_idle_secs = pack_idle_secs;
+    let mut feed = Feed::with_config(config);
+    feed.office_week();
+    feed.restart();
+    feed.send(
+        3 * DAY + 9 * 3600,
+        "j.novak@acme.example",
+        "198.51.100.10",
+        "j.novak@acme-branch.example",
+        &[("partner@partner.example", false)],
+    );
+    // A login of that domain makes it local.
+    feed.login(
+        3 * DAY + 12 * 3600,
+        "198.51.100.10",
+        "boss@acme-branch.example",
+        "IMAP",
+    );
+    feed.seed_story_with_restarts(Some(250));
+    feed
+}
+
+#[test]
+fn packing_idle_accounts_changes_no_verdict() {
+    let mut packed = packing_story(0);
+    let mut live = packing_story(i64::MAX);
+    let (a, b) = (packed.findings(), live.findings());
+    assert_eq!(a.incidents, b.incidents);
+    assert_eq!(a.accounts, b.accounts);
+    assert_eq!(a.stats, b.stats);
+    assert_eq!(a.local_domains, b.local_domains);
+    assert_eq!(
+        packed.detector.new_incidents(),
+        live.detector.new_incidents()
+    );
+    let packed_count = |feed: &mut Feed| {
+        let entries = feed.detector.entries();
+        entries
+            .iter()
+            .find(|(name, _)| *name == "accounts_packed")
+            .map(|&(_, n)| n)
+            .unwrap()
+    };
+    // Packed after every line, all five but the last line's are.
+    assert_eq!(packed_count(&mut packed), 4);
+    // Never packed while live, but restored packed: all but the hijacked
+    // account, which sent after the last restart.
+    assert_eq!(packed_count(&mut live), 4);
+    assert!(the_hijack(&a).messages > 0);
+}

@@ -93,7 +93,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let summary = engine::read_all(&args.input.paths, &options, |event, line| {
         detector.observe(event, line)
     })?;
-    let findings = detector.findings();
+    let findings = detector.final_findings();
     // The process ends after the report: freeing a provider's millions of
     // small entries one by one takes seconds; the system takes the memory
     // back at once.
