@@ -166,10 +166,11 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
         self.map.get_mut(key)
     }
 
-    /// The entry of `key`, mutable, for changes that only drop what time
-    /// has expired (old seconds leaving a window): not counted as changed,
-    /// since the saved older copy expires the same way after a restore.
-    pub fn get_mut_expiring<Q>(&mut self, key: &Q) -> Option<&mut V>
+    /// The entry of `key`, mutable, for changes that leave what it saves as
+    /// alone: dropping what time has expired (old seconds leaving a window:
+    /// the saved older copy expires the same way after a restore), or
+    /// packing it (the same value held otherwise). Not counted as changed.
+    pub fn get_mut_unchanged<Q>(&mut self, key: &Q) -> Option<&mut V>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
@@ -359,8 +360,9 @@ impl<V> TrackedVec<V> {
         self.items.get_mut(index)
     }
 
-    /// The entry at `index`, mutable, for a change of how it is held that
-    /// leaves what it saves as alone (its index is not noted).
+    /// The entry at `index`, mutable, for a change that leaves what it
+    /// saves as alone, as [`TrackedMap::get_mut_unchanged`] (its index is
+    /// not noted).
     pub fn get_mut_unchanged(&mut self, index: usize) -> Option<&mut V> {
         self.items.get_mut(index)
     }
@@ -520,7 +522,7 @@ mod tests {
         assert!(map.get_mut(&9).is_none());
         map.remove(&2);
         map.retain_unchanged(|_, _| true);
-        *map.get_mut_expiring(&1).unwrap() += 0;
+        *map.get_mut_unchanged(&1).unwrap() += 0;
         map.changes("m", &mut out).unwrap();
         let one = rmp_serde::to_vec_named(&1u8).unwrap();
         let two = rmp_serde::to_vec_named(&2u8).unwrap();

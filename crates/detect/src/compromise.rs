@@ -10,7 +10,6 @@
 //! From. A stream trips when its score crosses the threshold with enough
 //! recipients behind it; the account's incident gathers its tripped streams.
 
-use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -27,6 +26,7 @@ use crate::geo::{GeoEvidence, GeoHistory, GeoLookup};
 use crate::guessing::PriorFailures;
 use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
 use crate::local_domains::{split_address, LocalDomain, LocalDomains};
+use crate::packed::{Held, IdleQueue, Pack, Packed};
 use crate::window::{HourWindow, Peak};
 
 /// Thresholds of the compromised-account detector.
@@ -469,98 +469,23 @@ impl Account {
     }
 }
 
-/// An account's state: live while in use, packed while idle into the bytes
-/// of its saved row (MessagePack, the account's fields in order), so that
-/// an idle mailbox costs a few hundred bytes instead of a few kilobytes.
-/// Packing changes how the state is held, never what it is.
-#[derive(Debug)]
-enum Slot {
-    Live(Box<Account>),
-    Packed(Box<[u8]>),
-}
-
-impl Slot {
-    /// `account` packed; live if it cannot be (it always can: its fields
-    /// are plain data).
-    fn pack(account: Box<Account>) -> Slot {
-        thread_local! {
-            /// Written into, then copied out at the packed size: one
-            /// allocation per packing, not a growing vector's several.
-            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        BUFFER.with_borrow_mut(|buffer| {
-            buffer.clear();
-            match rmp_serde::encode::write(buffer, &account) {
-                Ok(()) => Slot::Packed(Box::from(buffer.as_slice())),
-                Err(_) => Slot::Live(account),
-            }
-        })
+/// An idle account packs to the bytes of its saved row; its name is the
+/// first field, read in place.
+impl Pack for Account {
+    fn last_seen(&self) -> Timestamp {
+        self.last_seen
     }
 
-    /// The account the bytes hold. Bytes `pack` wrote always read back;
-    /// should they not, the account restarts from its name rather than
-    /// take the process down.
-    fn unpack(bytes: &[u8]) -> Box<Account> {
-        rmp_serde::from_slice(bytes).unwrap_or_else(|_| Box::new(Account::new(packed_name(bytes))))
-    }
-
-    fn name(&self) -> &str {
-        match self {
-            Slot::Live(account) => &account.name,
-            Slot::Packed(bytes) => packed_name(bytes),
-        }
-    }
-
-    /// The account, read in place or unpacked into a copy.
-    fn read(&self) -> Held<'_> {
-        match self {
-            Slot::Live(account) => Held::InPlace(account),
-            Slot::Packed(bytes) => Held::Unpacked(Slot::unpack(bytes)),
-        }
-    }
-
-    /// Packs a live account.
-    fn repack(&mut self) {
-        if let Slot::Live(_) = self {
-            if let Slot::Live(account) = std::mem::replace(self, Slot::Packed(Box::default())) {
-                *self = Slot::pack(account);
-            }
-        }
-    }
-
-    /// The account, unpacked if it was packed.
-    fn into_account(self) -> Box<Account> {
-        match self {
-            Slot::Live(account) => account,
-            Slot::Packed(bytes) => Slot::unpack(&bytes),
-        }
-    }
-
-    /// The account, unpacked for good if it was packed.
-    fn live(&mut self) -> &mut Account {
-        if let Slot::Packed(bytes) = self {
-            *self = Slot::Live(Slot::unpack(bytes));
-        }
-        match self {
-            Slot::Live(account) => account,
-            Slot::Packed(_) => unreachable!("unpacked just above"),
-        }
+    fn salvage(bytes: &[u8]) -> Account {
+        Account::new(packed_name(bytes))
     }
 }
 
-/// An account to read: a live one in place, or a packed one's copy.
-pub(crate) enum Held<'a> {
-    InPlace(&'a Account),
-    Unpacked(Box<Account>),
-}
-
-impl std::ops::Deref for Held<'_> {
-    type Target = Account;
-    fn deref(&self) -> &Account {
-        match self {
-            Held::InPlace(account) => account,
-            Held::Unpacked(account) => account,
-        }
+/// The account's name, packed or not.
+fn name_of(slot: &Packed<Account>) -> &str {
+    match slot {
+        Packed::Live(account) => &account.name,
+        Packed::Bytes { bytes, .. } => packed_name(bytes),
     }
 }
 
@@ -568,16 +493,15 @@ impl std::ops::Deref for Held<'_> {
 /// was packed. A function of the two fields, not a method, so that callers
 /// keep using the table's other fields beside it.
 fn live_account<'a>(
-    accounts: &'a mut TrackedVec<Slot>,
-    live: &mut VecDeque<(Timestamp, AccountId)>,
-    idle: i64,
+    accounts: &'a mut TrackedVec<Packed<Account>>,
+    live: &mut IdleQueue<AccountId>,
     id: AccountId,
 ) -> &'a mut Account {
     let slot = &mut accounts[id.index()];
-    let packed = matches!(slot, Slot::Packed(_));
+    let packed = slot.is_packed();
     let account = slot.live();
     if packed {
-        live.push_back((account.last_seen.plus(idle.max(0)), id));
+        live.note(id, account.last_seen);
     }
     account
 }
@@ -590,26 +514,6 @@ fn packed_name(bytes: &[u8]) -> &str {
         .ok()
         .and_then(|_| rmp::decode::read_str_from_slice(rest).ok())
         .map_or("", |(name, _)| name)
-}
-
-/// Saved as the account it holds: rows read the same packed or not.
-impl Serialize for Slot {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Slot::Live(account) => account.serialize(serializer),
-            Slot::Packed(bytes) => rmp_serde::from_slice::<Account>(bytes)
-                .map_err(serde::ser::Error::custom)?
-                .serialize(serializer),
-        }
-    }
-}
-
-/// Restored packed: a restored state's accounts are idle until their next
-/// line, and a million of them live would need gigabytes at start-up.
-impl<'de> Deserialize<'de> for Slot {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        Account::deserialize(deserializer).map(|account| Slot::pack(Box::new(account)))
-    }
 }
 
 /// `bytes` in ASCII lower case, written into `scratch`.
@@ -636,12 +540,11 @@ pub struct Accounts {
     safety: Safety,
     ids: TrackedMap<Box<[u8]>, AccountId>,
     /// Boxed or packed: growing the table moves pointers, not accounts.
-    accounts: TrackedVec<Slot>,
-    /// The accounts held live (restored ones are packed), each with when
-    /// it may be idle enough to pack, in about that order: a look at the
-    /// front on each event finds them.
+    accounts: TrackedVec<Packed<Account>>,
+    /// The accounts held live, to pack once idle (restored ones are
+    /// packed); set from the configuration.
     #[serde(skip)]
-    live: VecDeque<(Timestamp, AccountId)>,
+    live: IdleQueue<AccountId>,
     /// Renamed and defaulted when reasons came in, so that snapshots from
     /// before still restore (their plain set is skipped; the logins'
     /// domains are taken again by [`Accounts::set_config`]).
@@ -675,6 +578,7 @@ impl Accounts {
     pub fn new(config: CompromiseConfig, safety: Safety) -> Self {
         let local = LocalDomains::configured(&config.local_domains);
         Accounts {
+            live: IdleQueue::new(config.pack_idle_secs),
             config,
             safety,
             local,
@@ -699,29 +603,12 @@ impl Accounts {
         self.pack_idle(at);
     }
 
-    /// Packs the live accounts due that had no login or message for
-    /// [`CompromiseConfig::pack_idle_secs`]; those active since are due
-    /// again that long after their last line.
+    /// Packs the live accounts without a login or message for
+    /// [`CompromiseConfig::pack_idle_secs`].
     fn pack_idle(&mut self, now: Timestamp) {
-        let idle = self.config.pack_idle_secs.max(0);
-        while let Some(&(due, id)) = self.live.front() {
-            if due > now {
-                break;
-            }
-            self.live.pop_front();
-            let Some(Slot::Live(account)) = self.accounts.get_mut_unchanged(id.index()) else {
-                continue;
-            };
-            let since = account.last_seen;
-            if now.as_secs() - since.as_secs() < idle {
-                self.live.push_back((since.plus(idle), id));
-                continue;
-            }
+        while let Some(id) = self.live.next_due(now) {
             if let Some(slot) = self.accounts.get_mut_unchanged(id.index()) {
-                slot.repack();
-                if matches!(slot, Slot::Live(_)) {
-                    self.live.push_back((now.plus(idle.max(1)), id));
-                }
+                self.live.settle(id, slot, now);
             }
         }
     }
@@ -733,7 +620,7 @@ impl Accounts {
         if !config.local_domains.is_empty() {
             self.local = LocalDomains::configured(&config.local_domains);
         } else {
-            for account in self.accounts.iter().map(Slot::read) {
+            for account in self.accounts.iter().map(Packed::read) {
                 if let Some(domain) = &account.domain {
                     self.local.note_login_domain(domain);
                 }
@@ -742,6 +629,7 @@ impl Accounts {
                 }
             }
         }
+        self.live.set_idle_secs(config.pack_idle_secs);
         self.config = config;
     }
 
@@ -766,14 +654,13 @@ impl Accounts {
         let newly_local = domain
             .as_ref()
             .and_then(|d| self.local.note_login_domain(d));
-        self.accounts.push(Slot::Live(Box::new(Account {
+        self.accounts.push(Packed::new(Account {
             domain,
             first_seen: at,
             last_seen: at,
             ..Account::new(&lossy(&key))
-        })));
-        self.live
-            .push_back((at.plus(self.config.pack_idle_secs.max(0)), id));
+        }));
+        self.live.note(id, at);
         self.ids.insert(key, id);
         if let Some(d) = newly_local {
             self.forgive(&d);
@@ -791,10 +678,10 @@ impl Accounts {
         };
         let finder = memchr::memmem::Finder::new(&written);
         self.accounts.update_each(|slot| {
-            let packed = match slot {
-                Slot::Packed(bytes) if finder.find(bytes).is_none() => return false,
-                Slot::Packed(_) => true,
-                Slot::Live(_) => false,
+            let packed = match slot.bytes() {
+                Some(bytes) if finder.find(bytes).is_none() => return false,
+                Some(_) => true,
+                None => false,
             };
             let account = slot.live();
             let n = untally(&mut account.foreign_tally, domain);
@@ -817,13 +704,7 @@ impl Accounts {
     /// Notes a service the account submitted mail through (SMTP, webmail,
     /// Postfix's `submission`…).
     pub fn note_service(&mut self, id: AccountId, service: &[u8]) {
-        let services = &mut live_account(
-            &mut self.accounts,
-            &mut self.live,
-            self.config.pack_idle_secs,
-            id,
-        )
-        .services;
+        let services = &mut live_account(&mut self.accounts, &mut self.live, id).services;
         let known = services
             .iter()
             .any(|s| s.as_bytes().eq_ignore_ascii_case(service));
@@ -833,8 +714,8 @@ impl Accounts {
     }
 
     /// Every account seen, in id order (for the report table).
-    pub(crate) fn all(&self) -> impl Iterator<Item = Held<'_>> {
-        self.accounts.iter().map(Slot::read)
+    pub(crate) fn all(&self) -> impl Iterator<Item = Held<'_, Account>> {
+        self.accounts.iter().map(Packed::read)
     }
 
     /// Every account seen, in id order, taken out of the table: a run's
@@ -844,12 +725,12 @@ impl Accounts {
         self.live.clear();
         std::mem::take(&mut self.accounts)
             .into_iter()
-            .map(Slot::into_account)
+            .map(Packed::into_inner)
     }
 
     /// The account's normalised name.
     pub fn name(&self, id: AccountId) -> &str {
-        self.accounts[id.index()].name()
+        name_of(&self.accounts[id.index()])
     }
 
     /// A successful login: the IP becomes known for the account. A webmail
@@ -857,12 +738,7 @@ impl Accounts {
     /// from the server itself is attributed to.
     pub fn on_login(&mut self, id: AccountId, ip: IpAddr, service: &[u8], at: Timestamp) {
         note_shared(&mut self.shared_ips, ip, id, at);
-        let account = live_account(
-            &mut self.accounts,
-            &mut self.live,
-            self.config.pack_idle_secs,
-            id,
-        );
+        let account = live_account(&mut self.accounts, &mut self.live, id);
         account.last_seen = account.last_seen.max(at);
         remember_ip(account, ip, at);
         if let Some(geo) = &self.geo {
@@ -891,12 +767,7 @@ impl Accounts {
     ) -> IpAddr {
         let baseline = self.config.baseline_secs;
         let log_start = self.log_start.unwrap_or(at);
-        let account = live_account(
-            &mut self.accounts,
-            &mut self.live,
-            self.config.pack_idle_secs,
-            id,
-        );
+        let account = live_account(&mut self.accounts, &mut self.live, id);
         let ip = resolve_ip(account, ip, at, &self.safety);
         account.last_seen = account.last_seen.max(at);
         if account.first_sent.is_none() {
@@ -1033,12 +904,7 @@ impl Accounts {
                 .local
                 .contains_lower(lowercase_into(d, &mut self.scratch))
         });
-        let account = live_account(
-            &mut self.accounts,
-            &mut self.live,
-            self.config.pack_idle_secs,
-            id,
-        );
+        let account = live_account(&mut self.accounts, &mut self.live, id);
         let mut delta = Counts::default();
         if change.new_recipient {
             delta.recipients = 1;
@@ -1117,12 +983,7 @@ impl Accounts {
     /// Re-scores the stream of `ip` and trips it if it crossed the threshold.
     fn evaluate(&mut self, id: AccountId, ip: IpAddr, at: Timestamp) {
         let config = &self.config;
-        let account = live_account(
-            &mut self.accounts,
-            &mut self.live,
-            self.config.pack_idle_secs,
-            id,
-        );
+        let account = live_account(&mut self.accounts, &mut self.live, id);
         let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
             return;
         };
@@ -1181,10 +1042,7 @@ impl Accounts {
 
     /// How many accounts are packed while idle.
     pub fn packed_count(&self) -> usize {
-        self.accounts
-            .iter()
-            .filter(|slot| matches!(slot, Slot::Packed(_)))
-            .count()
+        self.accounts.iter().filter(|slot| slot.is_packed()).count()
     }
 
     /// How many account incidents have tripped so far.

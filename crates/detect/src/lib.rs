@@ -30,6 +30,7 @@ pub mod hourly;
 pub mod incident;
 pub mod limits;
 pub mod local_domains;
+mod packed;
 pub mod summary;
 pub mod window;
 

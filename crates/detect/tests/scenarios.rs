@@ -951,8 +951,21 @@ fn proxies_taking_turns_add_up_and_every_ip_is_named() {
 fn packing_story(pack_idle_secs: i64) -> Feed {
     let mut config = DetectConfig::default();
     config.compromise.pack_idle_secs = pack_idle_secs;
+    config.guessing.pack_idle_secs = pack_idle_secs;
     let mut feed = Feed::with_config(config);
     feed.office_week();
+    // A few failures from a network's IPs, one of which logs in later
+    // (a guess that worked, found in a packed guesser).
+    for i in 0..4 {
+        let ip = format!("203.0.113.{}", 10 + i);
+        for n in 0..6 {
+            feed.fail_login(
+                3 * DAY + i * 900 + n * 60,
+                &ip,
+                Some("m.svoboda@acme.example"),
+            );
+        }
+    }
     feed.restart();
     feed.send(
         3 * DAY + 9 * 3600,
@@ -961,6 +974,20 @@ fn packing_story(pack_idle_secs: i64) -> Feed {
         "j.novak@acme-branch.example",
         &[("partner@partner.example", false)],
     );
+    feed.login(
+        3 * DAY + 11 * 3600,
+        "203.0.113.12",
+        "m.svoboda@acme.example",
+        "IMAP",
+    );
+    // …and then guesses at others: its incident says the guess worked.
+    for n in 0..12 {
+        feed.fail_login(
+            3 * DAY + 11 * 3600 + 60 + n * 10,
+            "203.0.113.12",
+            Some("info@acme.example"),
+        );
+    }
     // A login of that domain makes it local.
     feed.login(
         3 * DAY + 12 * 3600,
@@ -999,4 +1026,18 @@ fn packing_idle_accounts_changes_no_verdict() {
     // account, which sent after the last restart.
     assert_eq!(packed_count(&mut live), 4);
     assert!(the_hijack(&a).messages > 0);
+    assert!(
+        a.incidents
+            .iter()
+            .any(|i| i.kind == IncidentKind::PasswordGuessing && i.ips.len() > 1),
+        "the network's guessing is found: {:?}",
+        a.incidents
+    );
+    assert!(
+        a.incidents
+            .iter()
+            .any(|i| i.ips == [ip("203.0.113.12")] && i.succeeded_as == ["m.svoboda@acme.example"]),
+        "the network's guessing is found: {:?}",
+        a.incidents
+    );
 }

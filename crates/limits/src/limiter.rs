@@ -327,7 +327,7 @@ impl Limiter {
         let Some(limits) = self.rules.limits_of(&key) else {
             return Verdict::Allowed;
         };
-        match self.keys.get_mut_expiring(key.as_ref()) {
+        match self.keys.get_mut_unchanged(key.as_ref()) {
             Some(state) => {
                 let now = now.max(state.last_seen);
                 let held = state.windows.iter_mut().map(|window| {
@@ -465,7 +465,7 @@ impl Limiter {
 
     /// What each limit of `key` holds at `now`, in configured order.
     pub fn usage(&mut self, key: &str, now: i64) -> Vec<(Limit, u64)> {
-        let Some(state) = self.keys.get_mut_expiring(normalize(key).as_ref()) else {
+        let Some(state) = self.keys.get_mut_unchanged(normalize(key).as_ref()) else {
             return Vec::new();
         };
         let now = now.max(state.last_seen);

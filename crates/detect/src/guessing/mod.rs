@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 mod spread;
 
 use crate::incident::{evidence_line, lossy, GuessingPattern, Incident, IncidentKind};
+use crate::packed::{IdleQueue, Pack, Packed};
 use crate::window::{DayWindow, HourWindow, Peak};
 
 /// Thresholds of the guessing detector.
@@ -49,6 +50,11 @@ pub struct GuessingConfig {
     /// counted ([`Forgotten`]): a botnet's millions of IPs cannot exhaust
     /// memory.
     pub max_ips: usize,
+    /// Seconds without a failure after which a guessing IP's or network's
+    /// state is packed into a few hundred bytes (unpacked at its next
+    /// failure): a botnet's IPs mostly fail once. 0 packs at the next
+    /// failure seen (slow; for tests).
+    pub pack_idle_secs: i64,
 }
 
 impl Default for GuessingConfig {
@@ -63,6 +69,7 @@ impl Default for GuessingConfig {
             account_min_ips: 50,
             account_min_networks: 20,
             max_ips: 200_000,
+            pack_idle_secs: 3600,
         }
     }
 }
@@ -310,20 +317,20 @@ const STALE_CLIENT_MAX_PER_HOUR: u32 = 30;
 /// so the next tenth of `max` new entries fit; returns how many went. A
 /// tenth at a time keeps the cost of finding them (a pass over the map)
 /// to a few steps per entry added.
-fn make_room<K, V>(map: &mut TrackedMap<K, V>, max: usize, guesses: impl Fn(&V) -> &Guesses) -> u64
+fn make_room<K, T>(map: &mut TrackedMap<K, Packed<T>>, max: usize) -> u64
 where
     K: std::hash::Hash + Eq + Clone,
+    T: Pack,
 {
     let room = (max / 10).max(1);
     let mut candidates: Vec<Timestamp> = map
         .values()
-        .map(&guesses)
-        .filter(|g| g.tripped_at.is_none())
-        .map(|g| g.last_seen)
+        .filter(|v| !v.pinned())
+        .map(Packed::last_seen)
         .collect();
     let tripped_too = candidates.len() < room;
     if tripped_too {
-        candidates = map.values().map(|v| guesses(v).last_seen).collect();
+        candidates = map.values().map(Packed::last_seen).collect();
     }
     let Some(cut) = candidates.len().checked_sub(1).map(|last| room.min(last)) else {
         return 0;
@@ -332,13 +339,17 @@ where
     let before = map.len();
     let mut left = room;
     map.retain_unchanged(|_, v| {
-        let g = guesses(v);
-        let goes =
-            left > 0 && g.last_seen <= newest_gone && (tripped_too || g.tripped_at.is_none());
+        let goes = left > 0 && v.last_seen() <= newest_gone && (tripped_too || !v.pinned());
         left -= usize::from(goes);
         !goes
     });
     (before - map.len()) as u64
+}
+
+/// Whether a guesser or network may be forgotten at `now`: it never
+/// tripped, and failed nothing for [`FORGET_AFTER_SECS`].
+fn forgettable<T: Pack>(entry: &Packed<T>, now: Timestamp) -> bool {
+    !entry.pinned() && now.as_secs() - entry.last_seen().as_secs() > FORGET_AFTER_SECS
 }
 
 /// The hash an account name past [`MAX_ACCOUNTS_KEPT`] is kept as.
@@ -361,6 +372,67 @@ struct NetworkGuesses {
     /// IPs past [`MAX_IPS_KEPT`] were left uncounted.
     #[serde(default)]
     ips_inexact: bool,
+}
+
+/// An idle guesser packs until its next failure; one that tripped stays
+/// live (its incident is read).
+impl Pack for Guesses {
+    fn last_seen(&self) -> Timestamp {
+        self.last_seen
+    }
+
+    fn packable(&self) -> bool {
+        self.tripped_at.is_none()
+    }
+
+    fn salvage(_: &[u8]) -> Guesses {
+        Guesses::new(Timestamp::default(), b"")
+    }
+}
+
+impl Pack for NetworkGuesses {
+    fn last_seen(&self) -> Timestamp {
+        self.guesses.last_seen
+    }
+
+    fn packable(&self) -> bool {
+        self.guesses.packable()
+    }
+
+    fn salvage(bytes: &[u8]) -> NetworkGuesses {
+        NetworkGuesses::new(Guesses::salvage(bytes))
+    }
+}
+
+impl NetworkGuesses {
+    fn new(guesses: Guesses) -> Self {
+        NetworkGuesses {
+            guesses,
+            day: DayWindow::day(),
+            ips: FxHashSet::default(),
+            ips_total: 0,
+            ips_inexact: false,
+        }
+    }
+}
+
+/// The live value of `key` in `map`, unpacked (and queued for packing
+/// again) if it was packed.
+fn live_entry<'a, K, T>(
+    map: &'a mut TrackedMap<K, Packed<T>>,
+    idle: &mut IdleQueue<K>,
+    key: &K,
+    at: Timestamp,
+) -> Option<&'a mut T>
+where
+    K: std::hash::Hash + Eq + Clone,
+    T: Pack,
+{
+    let entry = map.get_mut(key)?;
+    if entry.is_packed() {
+        idle.note(key.clone(), at);
+    }
+    Some(entry.live())
 }
 
 /// How a guessing IP showed it had the password.
@@ -390,8 +462,14 @@ pub struct Guessing {
     config: GuessingConfig,
     /// Boxed, as the networks: the table holds a pointer per guesser, so
     /// its unused slots cost little.
-    guessers: TrackedMap<Guesser, Box<Guesses>>,
-    networks: TrackedMap<Network, Box<NetworkGuesses>>,
+    guessers: TrackedMap<Guesser, Packed<Guesses>>,
+    networks: TrackedMap<Network, Packed<NetworkGuesses>>,
+    /// The live guessers and networks, to pack once idle; set from the
+    /// configuration.
+    #[serde(skip)]
+    idle_guessers: IdleQueue<Guesser>,
+    #[serde(skip)]
+    idle_networks: IdleQueue<Network>,
     /// When each account first logged in from each IP (the name by
     /// [`name_hash`]): failures from an IP the account already used are its
     /// own client's, not a stranger's guesses.
@@ -467,6 +545,8 @@ impl Guessing {
     /// A detector with `config`'s thresholds.
     pub fn new(config: GuessingConfig) -> Self {
         Guessing {
+            idle_guessers: IdleQueue::new(config.pack_idle_secs),
+            idle_networks: IdleQueue::new(config.pack_idle_secs),
             config,
             ..Guessing::default()
         }
@@ -483,17 +563,27 @@ impl Guessing {
             Client::Unknown => return false,
         };
         self.sweep(failure.at);
+        self.pack_idle(failure.at);
         // The name tried, in lower case: once for every count it goes into.
         let account = failure.account.map(|a| lossy(a).to_ascii_lowercase());
         let account = account.as_deref();
         if !self.guessers.contains_key(&guesser) && self.guessers.len() >= self.config.max_ips {
-            let evicted = make_room(&mut self.guessers, self.config.max_ips, |g| g);
+            let evicted = make_room(&mut self.guessers, self.config.max_ips);
             self.forgotten.ips_evicted += evicted;
         }
-        let state = self
-            .guessers
-            .entry(guesser.clone())
-            .or_insert_with(|| Box::new(Guesses::new(failure.at, line)));
+        if !self.guessers.contains_key(&guesser) {
+            let fresh = Packed::new(Guesses::new(failure.at, line));
+            self.guessers.insert(guesser.clone(), fresh);
+            self.idle_guessers.note(guesser.clone(), failure.at);
+        }
+        let Some(state) = live_entry(
+            &mut self.guessers,
+            &mut self.idle_guessers,
+            &guesser,
+            failure.at,
+        ) else {
+            return false;
+        };
         let in_hour = state.record(failure, account);
         let mut tripped = false;
         if state.tripped_at.is_none() && in_hour >= self.config.ip_failures_per_hour {
@@ -527,18 +617,22 @@ impl Guessing {
     ) -> bool {
         let network = Network::of(ip);
         if !self.networks.contains_key(&network) && self.networks.len() >= self.config.max_ips {
-            let evicted = make_room(&mut self.networks, self.config.max_ips, |n| &n.guesses);
+            let evicted = make_room(&mut self.networks, self.config.max_ips);
             self.forgotten.networks_evicted += evicted;
         }
-        let net = self.networks.entry(network).or_insert_with(|| {
-            Box::new(NetworkGuesses {
-                guesses: Guesses::new(failure.at, line),
-                day: DayWindow::day(),
-                ips: FxHashSet::default(),
-                ips_total: 0,
-                ips_inexact: false,
-            })
-        });
+        if !self.networks.contains_key(&network) {
+            let fresh = Packed::new(NetworkGuesses::new(Guesses::new(failure.at, line)));
+            self.networks.insert(network, fresh);
+            self.idle_networks.note(network, failure.at);
+        }
+        let Some(net) = live_entry(
+            &mut self.networks,
+            &mut self.idle_networks,
+            &network,
+            failure.at,
+        ) else {
+            return false;
+        };
         net.guesses.record(failure, account);
         let in_day = net.day.add(failure.at, failure.attempts);
         if !net.ips.contains(&ip) {
@@ -569,15 +663,27 @@ impl Guessing {
             return;
         }
         self.next_sweep = Some(now.plus(3600));
-        let idle = |g: &Guesses| {
-            g.tripped_at.is_none() && now.as_secs() - g.last_seen.as_secs() > FORGET_AFTER_SECS
-        };
         let before = self.guessers.len();
-        self.guessers.retain_unchanged(|_, g| !idle(g));
+        self.guessers.retain_unchanged(|_, g| !forgettable(g, now));
         self.forgotten.ips_expired += (before - self.guessers.len()) as u64;
         let before = self.networks.len();
-        self.networks.retain_unchanged(|_, n| !idle(&n.guesses));
+        self.networks.retain_unchanged(|_, n| !forgettable(n, now));
         self.forgotten.networks_expired += (before - self.networks.len()) as u64;
+    }
+
+    /// Packs the guessers and networks idle for
+    /// [`GuessingConfig::pack_idle_secs`].
+    fn pack_idle(&mut self, now: Timestamp) {
+        while let Some(guesser) = self.idle_guessers.next_due(now) {
+            if let Some(entry) = self.guessers.get_mut_unchanged(&guesser) {
+                self.idle_guessers.settle(guesser, entry, now);
+            }
+        }
+        while let Some(network) = self.idle_networks.next_due(now) {
+            if let Some(entry) = self.networks.get_mut_unchanged(&network) {
+                self.idle_networks.settle(network, entry, now);
+            }
+        }
     }
 
     /// What was forgotten so far.
@@ -591,7 +697,9 @@ impl Guessing {
             return;
         }
         if let Client::Ip(ip) = block.client {
-            if let Some(state) = self.guessers.get_mut(&Guesser::Ip(ip)) {
+            let guesser = Guesser::Ip(ip);
+            let guessers = &mut self.guessers;
+            if let Some(state) = live_entry(guessers, &mut self.idle_guessers, &guesser, block.at) {
                 state.server_blocks += u64::from(block.refusals);
             }
         }
@@ -600,8 +708,8 @@ impl Guessing {
     /// Failed logins `ip` had before now that may have been guesses at
     /// `account` (lower-case), if enough to matter.
     pub fn prior_failures(&self, ip: IpAddr, account: &str) -> Option<PriorFailures> {
-        let state = self.guessers.get(&Guesser::Ip(ip))?;
-        self.guessed(state, ip, account).then(|| PriorFailures {
+        let state = self.guessers.get(&Guesser::Ip(ip))?.read();
+        self.guessed(&state, ip, account).then(|| PriorFailures {
             count: state.failures,
             first_line: state.first_line.clone(),
         })
@@ -643,6 +751,8 @@ impl Guessing {
 
     /// Takes new thresholds (after a restore with a changed configuration).
     pub fn set_config(&mut self, config: GuessingConfig) {
+        self.idle_guessers.set_idle_secs(config.pack_idle_secs);
+        self.idle_networks.set_idle_secs(config.pack_idle_secs);
         self.config = config;
     }
 
@@ -659,29 +769,34 @@ impl Guessing {
         if self
             .guessers
             .get(&guesser)
-            .is_some_and(|state| self.guessed(state, ip, account))
+            .is_some_and(|state| self.guessed(&state.read(), ip, account))
         {
-            if let Some(state) = self.guessers.get_mut(&guesser) {
+            let guessers = &mut self.guessers;
+            if let Some(state) = live_entry(guessers, &mut self.idle_guessers, &guesser, at) {
                 mark(state);
             }
         }
         let network = Network::of(ip);
-        if self
-            .networks
-            .get(&network)
-            .is_some_and(|net| net.ips.contains(&ip) && self.guessed(&net.guesses, ip, account))
-        {
-            if let Some(net) = self.networks.get_mut(&network) {
+        if self.networks.get(&network).is_some_and(|net| {
+            let net = net.read();
+            net.ips.contains(&ip) && self.guessed(&net.guesses, ip, account)
+        }) {
+            let networks = &mut self.networks;
+            if let Some(net) = live_entry(networks, &mut self.idle_networks, &network, at) {
                 mark(&mut net.guesses);
             }
         }
-        let guessed_there = self.guessers.get(&guesser).is_some_and(|state| {
-            state.may_have_guessed(account, 1)
-                && self
-                    .known_clients
-                    .get(&(ip, name_hash(account)))
-                    .is_none_or(|since| *since >= state.first_seen)
-        });
+        let guessed_there = self
+            .guessers
+            .get(&guesser)
+            .map(Packed::read)
+            .is_some_and(|state| {
+                state.may_have_guessed(account, 1)
+                    && self
+                        .known_clients
+                        .get(&(ip, name_hash(account)))
+                        .is_none_or(|since| *since >= state.first_seen)
+            });
         self.spreads.on_success(ip, account, at, how, guessed_there);
         if self.known_clients.len() < MAX_KNOWN_CLIENTS {
             self.known_clients
@@ -780,9 +895,9 @@ impl Guessing {
             .skip(skip)
             .filter_map(|key| match key {
                 TripKey::Guesser(g) => {
-                    let state = self.guessers.get(g)?;
+                    let state = self.guessers.get(g)?.read();
                     if let Guesser::Ip(ip) = g {
-                        if let Some(incident) = self.stale_client(*ip, state) {
+                        if let Some(incident) = self.stale_client(*ip, &state) {
                             return Some(incident);
                         }
                     }
@@ -798,7 +913,7 @@ impl Guessing {
                     Some(incident)
                 }
                 TripKey::Network(network) => {
-                    let net = self.networks.get(network)?;
+                    let net = self.networks.get(network)?.read();
                     let mut incident = net.guesses.incident(50);
                     let mut ips: Vec<IpAddr> = net.ips.iter().copied().collect();
                     ips.sort();
