@@ -63,9 +63,10 @@ pub struct CompromiseConfig {
     /// Recipients within one minute that no person types: a program.
     pub rapid_recipients_per_minute: u32,
     /// Seconds without a login or a message after which an account's state
-    /// is packed into a few hundred bytes (unpacked at its next line): a
-    /// provider's million mailboxes are mostly idle. 0 packs after every
-    /// line (slow; for tests).
+    /// is packed into a few hundred bytes (unpacked at its next line), once
+    /// more than 10,000 accounts are live: a provider's million mailboxes
+    /// are mostly idle. 0 packs after every line, however few (slow; for
+    /// tests).
     pub pack_idle_secs: i64,
 }
 

@@ -179,6 +179,11 @@ impl<T> Deref for Held<'_, T> {
     }
 }
 
+/// Live entries a table keeps however idle they are: packing and
+/// unpacking cost a few microseconds each, which a server of a few
+/// thousand accounts need not pay (their state is a few megabytes).
+const KEEP_LIVE: usize = 10_000;
+
 /// The keys of live entries, each with when it may be idle enough to pack,
 /// in about that order (events come in time order): a look at the front
 /// at each event finds those due.
@@ -187,29 +192,33 @@ pub(crate) struct IdleQueue<K> {
     due: VecDeque<(Timestamp, K)>,
     /// Seconds without a change before an entry is packed.
     idle_secs: i64,
+    /// Entries kept live before any is packed.
+    keep_live: usize,
 }
 
 impl<K> Default for IdleQueue<K> {
     fn default() -> Self {
-        IdleQueue {
-            due: VecDeque::new(),
-            idle_secs: i64::MAX,
-        }
+        IdleQueue::new(i64::MAX)
     }
 }
 
 impl<K> IdleQueue<K> {
-    /// A queue packing after `idle_secs` (0: at the next event).
+    /// A queue packing after `idle_secs` once more than [`KEEP_LIVE`]
+    /// entries are live (0: at the next event, however few: for tests).
     pub(crate) fn new(idle_secs: i64) -> Self {
-        IdleQueue {
+        let mut queue = IdleQueue {
             due: VecDeque::new(),
-            idle_secs: idle_secs.max(0),
-        }
+            idle_secs: 0,
+            keep_live: 0,
+        };
+        queue.set_idle_secs(idle_secs);
+        queue
     }
 
     /// Takes a new idle time (after a restore with a changed configuration).
     pub(crate) fn set_idle_secs(&mut self, idle_secs: i64) {
         self.idle_secs = idle_secs.max(0);
+        self.keep_live = if self.idle_secs == 0 { 0 } else { KEEP_LIVE };
     }
 
     /// `key` is live, last seen at `last_seen`.
@@ -224,6 +233,9 @@ impl<K> IdleQueue<K> {
 
     /// The next key due to be looked at by [`IdleQueue::settle`], if any.
     pub(crate) fn next_due(&mut self, now: Timestamp) -> Option<K> {
+        if self.due.len() <= self.keep_live {
+            return None;
+        }
         match self.due.front() {
             Some((due, _)) if *due <= now => self.due.pop_front().map(|(_, key)| key),
             _ => None,

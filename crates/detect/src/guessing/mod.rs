@@ -52,8 +52,9 @@ pub struct GuessingConfig {
     pub max_ips: usize,
     /// Seconds without a failure after which a guessing IP's or network's
     /// state is packed into a few hundred bytes (unpacked at its next
-    /// failure): a botnet's IPs mostly fail once. 0 packs at the next
-    /// failure seen (slow; for tests).
+    /// failure), once more than 10,000 are live: a botnet's IPs mostly fail
+    /// once. 0 packs at the next failure seen, however few (slow; for
+    /// tests).
     pub pack_idle_secs: i64,
 }
 
