@@ -491,6 +491,16 @@ fn same_events_same_incidents_and_each_handed_out_once() {
     assert_eq!(all, run().2, "deterministic");
 }
 
+/// The two feeds' detectors concluded the same, and hand out the same.
+fn assert_same_findings(one: &mut Feed, other: &mut Feed) {
+    let (a, b) = (one.findings(), other.findings());
+    assert_eq!(a.incidents, b.incidents);
+    assert_eq!(a.accounts, b.accounts);
+    assert_eq!(a.stats, b.stats);
+    assert_eq!(a.local_domains, b.local_domains);
+    assert_eq!(one.detector.new_incidents(), other.detector.new_incidents());
+}
+
 #[test]
 fn a_restored_detector_goes_on_as_if_it_never_stopped() {
     let mut straight = Feed::new();
@@ -498,14 +508,7 @@ fn a_restored_detector_goes_on_as_if_it_never_stopped() {
     let mut restarted = Feed::new();
     restarted.seed_story_with_restarts(Some(7));
 
-    let (a, b) = (straight.findings(), restarted.findings());
-    assert_eq!(a.incidents, b.incidents);
-    assert_eq!(a.accounts, b.accounts);
-    assert_eq!(a.stats, b.stats);
-    assert_eq!(
-        straight.detector.new_incidents(),
-        restarted.detector.new_incidents()
-    );
+    assert_same_findings(&mut straight, &mut restarted);
     restarted.restart();
     assert!(
         restarted.detector.new_incidents().is_empty(),
@@ -1003,15 +1006,8 @@ fn packing_story(pack_idle_secs: i64) -> Feed {
 fn packing_idle_accounts_changes_no_verdict() {
     let mut packed = packing_story(0);
     let mut live = packing_story(i64::MAX);
-    let (a, b) = (packed.findings(), live.findings());
-    assert_eq!(a.incidents, b.incidents);
-    assert_eq!(a.accounts, b.accounts);
-    assert_eq!(a.stats, b.stats);
-    assert_eq!(a.local_domains, b.local_domains);
-    assert_eq!(
-        packed.detector.new_incidents(),
-        live.detector.new_incidents()
-    );
+    assert_same_findings(&mut packed, &mut live);
+    let a = packed.findings();
     let packed_count = |feed: &mut Feed| {
         let entries = feed.detector.entries();
         entries

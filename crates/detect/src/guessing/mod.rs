@@ -436,6 +436,34 @@ where
     Some(entry.live())
 }
 
+/// The live value of `key` in a table and its idle queue, made by `fresh`
+/// if it has none; room is made first past `max` entries (counting how
+/// many went into `evicted`).
+fn live_or_new<'a, K, T>(
+    (map, idle): (&'a mut TrackedMap<K, Packed<T>>, &mut IdleQueue<K>),
+    key: &K,
+    at: Timestamp,
+    (max, evicted): (usize, &mut u64),
+    fresh: impl FnOnce() -> T,
+) -> &'a mut T
+where
+    K: std::hash::Hash + Eq + Clone,
+    T: Pack,
+{
+    if !map.contains_key(key) && map.len() >= max {
+        *evicted += make_room(map, max);
+    }
+    let mut new = false;
+    let entry = map.entry(key.clone()).or_insert_with(|| {
+        new = true;
+        Packed::new(fresh())
+    });
+    if new || entry.is_packed() {
+        idle.note(key.clone(), at);
+    }
+    entry.live()
+}
+
 /// How a guessing IP showed it had the password.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Success {
@@ -568,23 +596,13 @@ impl Guessing {
         // The name tried, in lower case: once for every count it goes into.
         let account = failure.account.map(|a| lossy(a).to_ascii_lowercase());
         let account = account.as_deref();
-        if !self.guessers.contains_key(&guesser) && self.guessers.len() >= self.config.max_ips {
-            let evicted = make_room(&mut self.guessers, self.config.max_ips);
-            self.forgotten.ips_evicted += evicted;
-        }
-        if !self.guessers.contains_key(&guesser) {
-            let fresh = Packed::new(Guesses::new(failure.at, line));
-            self.guessers.insert(guesser.clone(), fresh);
-            self.idle_guessers.note(guesser.clone(), failure.at);
-        }
-        let Some(state) = live_entry(
-            &mut self.guessers,
-            &mut self.idle_guessers,
+        let state = live_or_new(
+            (&mut self.guessers, &mut self.idle_guessers),
             &guesser,
             failure.at,
-        ) else {
-            return false;
-        };
+            (self.config.max_ips, &mut self.forgotten.ips_evicted),
+            || Guesses::new(failure.at, line),
+        );
         let in_hour = state.record(failure, account);
         let mut tripped = false;
         if state.tripped_at.is_none() && in_hour >= self.config.ip_failures_per_hour {
@@ -617,23 +635,13 @@ impl Guessing {
         line: &[u8],
     ) -> bool {
         let network = Network::of(ip);
-        if !self.networks.contains_key(&network) && self.networks.len() >= self.config.max_ips {
-            let evicted = make_room(&mut self.networks, self.config.max_ips);
-            self.forgotten.networks_evicted += evicted;
-        }
-        if !self.networks.contains_key(&network) {
-            let fresh = Packed::new(NetworkGuesses::new(Guesses::new(failure.at, line)));
-            self.networks.insert(network, fresh);
-            self.idle_networks.note(network, failure.at);
-        }
-        let Some(net) = live_entry(
-            &mut self.networks,
-            &mut self.idle_networks,
+        let net = live_or_new(
+            (&mut self.networks, &mut self.idle_networks),
             &network,
             failure.at,
-        ) else {
-            return false;
-        };
+            (self.config.max_ips, &mut self.forgotten.networks_evicted),
+            || NetworkGuesses::new(Guesses::new(failure.at, line)),
+        );
         net.guesses.record(failure, account);
         let in_day = net.day.add(failure.at, failure.attempts);
         if !net.ips.contains(&ip) {
