@@ -494,3 +494,31 @@ fn year_dates_the_yearless_stamps_of_a_copied_log() {
         "a year that is not one is refused"
     );
 }
+
+#[test]
+fn an_empty_log_is_zero_lines_not_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let empty = dir.path().join("mail.log");
+    std::fs::write(&empty, b"").expect("write");
+    let path = empty.to_str().expect("utf-8 path");
+    let output = run(&["scan", path], None);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("0 lines"), "{text}");
+    assert!(text.contains(": empty, 0 lines"), "{text}");
+
+    let output = run(&["scan", "--format", "json", "-"], Some(Vec::new()));
+    assert_eq!(output.status.code(), Some(0));
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON report");
+    assert_eq!(report["inputs"][0]["lines"], 0);
+    assert_eq!(report["incidents"].as_array().map(Vec::len), Some(0));
+
+    // Beside an input that is no mail log, the empty one is named as such.
+    let junk = dir.path().join("junk.log");
+    std::fs::write(&junk, b"junk\n").expect("write");
+    let output = run(&["scan", path, junk.to_str().expect("utf-8 path")], None);
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{errors}");
+    assert!(errors.contains("mail.log: empty"), "{errors}");
+    assert!(errors.contains("junk.log: not a log format"), "{errors}");
+}

@@ -97,6 +97,17 @@ impl InputReport {
         }
     }
 
+    /// The format's name for the reports: `empty` for an input without a
+    /// line (a log just rotated), `unknown format` for one whose lines
+    /// showed none.
+    pub fn format_name(&self) -> &'static str {
+        match (self.format, self.lines) {
+            (Some(format), _) => format,
+            (None, 0) => "empty",
+            (None, _) => "unknown format",
+        }
+    }
+
     /// Lines that were skipped: unknown, malformed or too long.
     pub fn skipped(&self) -> u64 {
         self.unknown + self.malformed.values().sum::<u64>() + self.too_long
@@ -310,10 +321,16 @@ pub fn read_all(
         }));
     });
     progress.finish();
-    if reports.iter().all(|r| r.format.is_none()) {
+    // Empty inputs (a log just rotated) are zero lines, not a failure; an
+    // input with lines of no known format among them is.
+    let empty = |r: &InputReport| r.lines == 0 && r.errors.is_empty();
+    if reports.iter().all(|r| r.format.is_none()) && !reports.iter().all(empty) {
         let why: Vec<String> = reports
             .iter()
-            .map(|r| format!("{}: {}", r.path, r.errors.join("; ")))
+            .map(|r| match empty(r) {
+                true => format!("{}: empty", r.path),
+                false => format!("{}: {}", r.path, r.errors.join("; ")),
+            })
             .collect();
         bail!(
             "no readable mail log among the inputs:\n  {}",

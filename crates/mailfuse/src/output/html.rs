@@ -536,7 +536,7 @@ fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
             out,
             "<tr><td class=\"t\">{}</td><td class=\"t\">{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"t\">{}</td></tr>",
             Text(&input.path),
-            input.format.unwrap_or("unknown format"),
+            input.format_name(),
             input.lines,
             input.events,
             input.skipped(),

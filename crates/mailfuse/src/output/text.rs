@@ -256,7 +256,7 @@ fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
             out,
             "  {}: {}, {} lines, {} events",
             safe(&input.path),
-            input.format.unwrap_or("unknown format"),
+            input.format_name(),
             thousands(input.lines),
             thousands(input.events)
         )?;
