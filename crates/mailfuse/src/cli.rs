@@ -36,7 +36,7 @@ pub enum Command {
     /// Check the configuration file and report every problem at once.
     ///
     /// Exit status: 0 valid, 2 problems found.
-    CheckConfig(ConfigArgs),
+    CheckConfig(CheckConfigArgs),
     /// Show locked accounts, blocked IPs, and recent incidents and actions.
     Status(StatusArgs),
     /// Unlock an account that watch locked (and undo the lock where it was made).
@@ -54,6 +54,23 @@ pub struct ConfigArgs {
     /// The configuration file.
     #[arg(short, long, value_name = "FILE", default_value = crate::config::DEFAULT_PATH)]
     pub config: PathBuf,
+}
+
+/// The configuration to check: `-c FILE`, or the path alone.
+#[derive(Debug, Args)]
+pub struct CheckConfigArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// The configuration file (as `-c` gives it).
+    #[arg(value_name = "FILE", conflicts_with = "config")]
+    pub file: Option<PathBuf>,
+}
+
+impl CheckConfigArgs {
+    /// The configuration file, however it was given.
+    pub fn path(&self) -> &std::path::Path {
+        self.file.as_deref().unwrap_or(&self.config.config)
+    }
 }
 
 #[derive(Debug, Args)]

@@ -360,8 +360,15 @@ impl Config {
                 message,
             }])
         };
-        let text =
-            std::fs::read_to_string(path).map_err(|e| file_problem(format!("cannot read: {e}")))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            file_problem(match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file: give the configuration's path \
+                     with -c FILE (dist/mailfuse.toml in mailfuse's source is an example to \
+                     start from)"
+                    .to_string(),
+                _ => format!("cannot read: {e}"),
+            })
+        })?;
         let mut table: Table = text
             .parse()
             .map_err(|e: toml::de::Error| file_problem(e.to_string()))?;

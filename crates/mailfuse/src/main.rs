@@ -26,8 +26,8 @@ use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
 use cli::{
-    Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, StatusArgs, TraceArgs, UnblockArgs,
-    UnlockArgs,
+    CheckConfigArgs, Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, StatusArgs,
+    TraceArgs, UnblockArgs, UnlockArgs,
 };
 use config::Config;
 use engine::ReadOptions;
@@ -192,25 +192,26 @@ fn init_logging() {
         .init();
 }
 
-fn check_config(args: &ConfigArgs) -> Result<ExitCode> {
-    match Config::load(&args.config) {
+fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
+    let path = args.path();
+    match Config::load(path) {
         // The actions check what a file cannot say alone (a hook program
         // that exists, addresses that parse, a valid TLS pin).
         Ok(config) => match respond::Responder::new(&config, respond::RespondMetrics::default()) {
             Ok(_) => {
-                println!("{}: valid", args.config.display());
+                println!("{}: valid", path.display());
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {
                 eprintln!(
                     "{}: 1 problem in the configuration:\n  {e:#}",
-                    args.config.display()
+                    path.display()
                 );
                 Ok(ExitCode::from(EXIT_ERROR))
             }
         },
         Err(problems) => {
-            eprint!("{}: {problems}", args.config.display());
+            eprint!("{}: {problems}", path.display());
             Ok(ExitCode::from(EXIT_ERROR))
         }
     }

@@ -384,3 +384,37 @@ fn scan_with_a_config_enforces_its_limits_and_refuses_old_keys() {
     let stderr = String::from_utf8_lossy(&old.stderr);
     assert!(stderr.contains("limits.default"), "{stderr}");
 }
+
+#[test]
+fn check_config_takes_the_path_alone_and_a_missing_file_says_how_to_give_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\n",
+            dir.path().join("mail.log").display(),
+            dir.path().join("state.db").display()
+        ),
+    )
+    .unwrap();
+    let path = config.to_str().unwrap();
+    for args in [&["check-config", path][..], &["check-config", "-c", path]] {
+        let output = mailfuse(args);
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {out}");
+        assert!(out.contains("valid"), "{out}");
+    }
+
+    let missing = dir.path().join("nothing.toml");
+    let output = mailfuse(&["status", "-c", missing.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("no such file")
+            && err.contains("-c FILE")
+            && err.contains("dist/mailfuse.toml"),
+        "{err}"
+    );
+    assert_eq!(err.matches("no such file").count(), 1, "said once: {err}");
+}
