@@ -354,33 +354,21 @@ impl Config {
     }
 
     fn load_for(path: &Path, follows: Follows) -> Result<Config, Problems> {
-        let file_problem = |message: String| {
-            Problems(vec![Problem {
-                path: path.display().to_string(),
-                message,
-            }])
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            file_problem(match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file: give the configuration's path \
-                     with -c FILE (dist/mailfuse.toml in mailfuse's source is an example to \
-                     start from)"
-                    .to_string(),
-                _ => format!("cannot read: {e}"),
-            })
-        })?;
-        let mut table: Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| file_problem(e.to_string()))?;
-        let mut problems = Vec::new();
-        find_secrets(&table, "", &mut problems);
-        if let Some(secrets) = secrets_path(&table) {
-            match load_secrets(&secrets) {
-                Ok(secrets) => merge(&mut table, secrets),
-                Err(problem) => problems.push(problem),
-            }
-        }
+        let (table, problems) = merged_table(path)?;
         Config::from_table(table, problems, follows)
+    }
+
+    /// What makes a valid configuration at `path` unlikely to work: the
+    /// example's placeholders left in (`change me` passwords, hosts and
+    /// addresses of the example domains), log files that do not exist.
+    pub fn warnings(path: &Path) -> Vec<Problem> {
+        let Ok((table, _)) = merged_table(path) else {
+            return Vec::new();
+        };
+        let mut warnings = Vec::new();
+        placeholders(&table, "", &mut warnings);
+        missing_logs(&table, &mut warnings);
+        warnings
     }
 
     /// The built-in configuration of `mailfuse policy` run without a file.
@@ -737,6 +725,110 @@ impl Default for WatchConfig {
 }
 
 /// Notes secret keys set in the main file (which is often world-readable).
+/// The configuration file's table with the secrets file's keys merged in,
+/// and the problems met on the way (secrets outside the secrets file, an
+/// unreadable secrets file).
+fn merged_table(path: &Path) -> Result<(Table, Vec<Problem>), Problems> {
+    let file_problem = |message: String| {
+        Problems(vec![Problem {
+            path: path.display().to_string(),
+            message,
+        }])
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        file_problem(match e.kind() {
+            std::io::ErrorKind::NotFound => "no such file: give the configuration's path \
+                 with -c FILE (dist/mailfuse.toml in mailfuse's source is an example to \
+                 start from)"
+                .to_string(),
+            _ => format!("cannot read: {e}"),
+        })
+    })?;
+    let mut table: Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| file_problem(e.to_string()))?;
+    let mut problems = Vec::new();
+    find_secrets(&table, "", &mut problems);
+    if let Some(secrets) = secrets_path(&table) {
+        match load_secrets(&secrets) {
+            Ok(secrets) => merge(&mut table, secrets),
+            Err(problem) => problems.push(problem),
+        }
+    }
+    Ok((table, problems))
+}
+
+/// Strings of `table` (under `prefix`) still holding the example's
+/// placeholders: a password `change me`, a host or address of the example
+/// domains (RFC 2606), which pass every check and cannot work.
+fn placeholders(table: &Table, prefix: &str, warnings: &mut Vec<Problem>) {
+    for (key, value) in table {
+        let path = format!("{prefix}{key}");
+        let strings: Vec<(String, &str)> = match value {
+            Value::Table(inner) => {
+                placeholders(inner, &format!("{path}."), warnings);
+                continue;
+            }
+            Value::String(text) => vec![(path, text)],
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| Some((format!("{path}[{i}]"), item.as_str()?)))
+                .collect(),
+            _ => continue,
+        };
+        for (path, text) in strings {
+            let lower = text.to_ascii_lowercase();
+            let message = if ["change me", "change-me", "changeme"]
+                .iter()
+                .any(|p| lower.contains(p))
+            {
+                "still the example's placeholder: set the real value".to_string()
+            } else if EXAMPLE_DOMAINS.iter().any(|d| names_domain(&lower, d)) {
+                "names an example domain (example.com, .org, .net): set your own".to_string()
+            } else {
+                continue;
+            };
+            warnings.push(Problem { path, message });
+        }
+    }
+}
+
+/// The domains reserved for examples (RFC 2606), which the example
+/// configuration uses.
+const EXAMPLE_DOMAINS: [&str; 3] = ["example.com", "example.org", "example.net"];
+
+/// Whether `text` names `domain` or a host in it (`mail.example.com`,
+/// `postmaster@example.com`, `https://chat.example.com/…`).
+fn names_domain(text: &str, domain: &str) -> bool {
+    text.match_indices(domain).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + domain.len()..].chars().next();
+        before.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-')
+            && after.is_none_or(|c| !c.is_ascii_alphanumeric() && c != '-')
+    })
+}
+
+/// `watch.logs` entries that do not exist (yet): watch would wait for them.
+fn missing_logs(table: &Table, warnings: &mut Vec<Problem>) {
+    let logs = table
+        .get("watch")
+        .and_then(Value::as_table)
+        .and_then(|watch| watch.get("logs"))
+        .and_then(Value::as_array);
+    for (i, log) in logs.into_iter().flatten().enumerate() {
+        let Some(log) = log.as_str() else { continue };
+        if !Path::new(log).exists() {
+            warnings.push(Problem {
+                path: format!("watch.logs[{i}]"),
+                message: format!(
+                    "{log} does not exist: watch waits for it. Where mail logs go only to the journal (Debian 12 installs no rsyslog), install rsyslog, or set Postfix's maillog_file and Dovecot's log_path (docs/watch.md)"
+                ),
+            });
+        }
+    }
+}
+
 fn find_secrets(table: &Table, prefix: &str, problems: &mut Vec<Problem>) {
     for (key, value) in table {
         let path = format!("{prefix}{key}");

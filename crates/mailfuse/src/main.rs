@@ -200,6 +200,10 @@ fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
         Ok(config) => match respond::Responder::new(&config, respond::RespondMetrics::default()) {
             Ok(_) => {
                 println!("{}: valid", path.display());
+                // Valid, and yet perhaps not working: said, not refused.
+                for warning in Config::warnings(path) {
+                    eprintln!("{}: warning: {warning}", path.display());
+                }
                 Ok(ExitCode::SUCCESS)
             }
             Err(e) => {

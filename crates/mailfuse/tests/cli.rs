@@ -418,3 +418,45 @@ fn check_config_takes_the_path_alone_and_a_missing_file_says_how_to_give_one() {
     );
     assert_eq!(err.matches("no such file").count(), 1, "said once: {err}");
 }
+
+#[test]
+fn check_config_warns_of_placeholders_and_missing_logs_but_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let present = dir.path().join("mail.log");
+    std::fs::write(&present, b"").unwrap();
+    let missing = dir.path().join("maillog");
+    let config = dir.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\", \"{}\"]\nstate = \"{}\"\nhostname = \"mail.example.com\"\n\
+             [detect.compromise]\nlocal_domains = [\"acme.example\", \"example.org\"]\n",
+            present.display(),
+            missing.display(),
+            dir.path().join("state.db").display()
+        ),
+    )
+    .unwrap();
+    let output = mailfuse(&["check-config", config.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{err}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("valid"));
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning:")).collect();
+    assert_eq!(warnings.len(), 3, "{err}");
+    assert!(
+        err.contains("watch.hostname: names an example domain"),
+        "{err}"
+    );
+    assert!(
+        err.contains("detect.compromise.local_domains[1]: names an example domain"),
+        "{err}"
+    );
+    assert!(
+        err.contains("watch.logs[1]:") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(
+        err.contains("journal"),
+        "says where logs may be instead: {err}"
+    );
+}

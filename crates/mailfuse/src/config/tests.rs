@@ -383,3 +383,27 @@ fn tls_needs_a_readable_certificate_and_key() {
         "{found}"
     );
 }
+
+#[test]
+fn example_domains_are_told_from_lookalikes() {
+    for named in [
+        "example.com",
+        "mail.example.com",
+        "postmaster@example.org",
+        "https://chat.example.net/hooks/x",
+    ] {
+        let domain = EXAMPLE_DOMAINS.iter().find(|d| names_domain(named, d));
+        assert!(domain.is_some(), "{named}");
+    }
+    for other in [
+        "myexample.com",
+        "example.community",
+        "mail.example-com.cz",
+        "acme.example",
+    ] {
+        assert!(
+            !EXAMPLE_DOMAINS.iter().any(|d| names_domain(other, d)),
+            "{other}"
+        );
+    }
+}
