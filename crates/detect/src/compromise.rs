@@ -490,21 +490,15 @@ fn name_of(slot: &Packed<Account>) -> &str {
     }
 }
 
-/// The account of `id` in `accounts`, unpacked (and noted in `live`) if it
-/// was packed. A function of the two fields, not a method, so that callers
-/// keep using the table's other fields beside it.
+/// The account of `id` in `accounts`, unpacked (and queued in `live`) if
+/// it was packed. A function of the two fields, not a method, so that
+/// callers keep using the table's other fields beside it.
 fn live_account<'a>(
     accounts: &'a mut TrackedVec<Packed<Account>>,
     live: &mut IdleQueue<AccountId>,
     id: AccountId,
 ) -> &'a mut Account {
-    let slot = &mut accounts[id.index()];
-    let packed = slot.is_packed();
-    let account = slot.live();
-    if packed {
-        live.note(id, account.last_seen);
-    }
-    account
+    live.unpack(id, &mut accounts[id.index()])
 }
 
 /// The name a packed account starts with (its first field), read without

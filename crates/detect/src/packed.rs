@@ -226,6 +226,17 @@ impl<K> IdleQueue<K> {
         self.due.push_back((last_seen.plus(self.idle_secs), key));
     }
 
+    /// `key`'s entry, unpacked for good if it was packed, and then queued
+    /// to be packed again once idle.
+    pub(crate) fn unpack<'a, T: Pack>(&mut self, key: K, entry: &'a mut Packed<T>) -> &'a mut T {
+        let packed = entry.is_packed();
+        let value = entry.live();
+        if packed {
+            self.note(key, value.last_seen());
+        }
+        value
+    }
+
     /// Forgets every key (their entries went).
     pub(crate) fn clear(&mut self) {
         self.due.clear();

@@ -2,11 +2,10 @@
 //! whether or not anything about it is suspect (the admin's overview).
 
 use std::net::IpAddr;
+use std::ops::Deref;
 
 use mailfuse_core::Timestamp;
 use serde::Serialize;
-
-use std::ops::Deref;
 
 use crate::compromise::{Account, Counts};
 use crate::window::Peak;

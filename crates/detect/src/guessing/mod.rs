@@ -423,17 +423,13 @@ fn live_entry<'a, K, T>(
     map: &'a mut TrackedMap<K, Packed<T>>,
     idle: &mut IdleQueue<K>,
     key: &K,
-    at: Timestamp,
 ) -> Option<&'a mut T>
 where
     K: std::hash::Hash + Eq + Clone,
     T: Pack,
 {
-    let entry = map.get_mut(key)?;
-    if entry.is_packed() {
-        idle.note(key.clone(), at);
-    }
-    Some(entry.live())
+    map.get_mut(key)
+        .map(|entry| idle.unpack(key.clone(), entry))
 }
 
 /// The live value of `key` in a table and its idle queue, made by `fresh`
@@ -458,10 +454,10 @@ where
         new = true;
         Packed::new(fresh())
     });
-    if new || entry.is_packed() {
+    if new {
         idle.note(key.clone(), at);
     }
-    entry.live()
+    idle.unpack(key.clone(), entry)
 }
 
 /// How a guessing IP showed it had the password.
@@ -708,7 +704,7 @@ impl Guessing {
         if let Client::Ip(ip) = block.client {
             let guesser = Guesser::Ip(ip);
             let guessers = &mut self.guessers;
-            if let Some(state) = live_entry(guessers, &mut self.idle_guessers, &guesser, block.at) {
+            if let Some(state) = live_entry(guessers, &mut self.idle_guessers, &guesser) {
                 state.server_blocks += u64::from(block.refusals);
             }
         }
@@ -781,7 +777,7 @@ impl Guessing {
             .is_some_and(|state| self.guessed(&state.read(), ip, account))
         {
             let guessers = &mut self.guessers;
-            if let Some(state) = live_entry(guessers, &mut self.idle_guessers, &guesser, at) {
+            if let Some(state) = live_entry(guessers, &mut self.idle_guessers, &guesser) {
                 mark(state);
             }
         }
@@ -791,7 +787,7 @@ impl Guessing {
             net.ips.contains(&ip) && self.guessed(&net.guesses, ip, account)
         }) {
             let networks = &mut self.networks;
-            if let Some(net) = live_entry(networks, &mut self.idle_networks, &network, at) {
+            if let Some(net) = live_entry(networks, &mut self.idle_networks, &network) {
                 mark(&mut net.guesses);
             }
         }
