@@ -358,17 +358,17 @@ impl Config {
         Config::from_table(table, problems, follows)
     }
 
-    /// What makes a valid configuration at `path` unlikely to work: the
-    /// example's placeholders left in (`change me` passwords, hosts and
-    /// addresses of the example domains), log files that do not exist.
-    pub fn warnings(path: &Path) -> Vec<Problem> {
-        let Ok((table, _)) = merged_table(path) else {
-            return Vec::new();
-        };
+    /// The configuration at `path` as [`Config::load`] reads it, with
+    /// what makes it unlikely to work although valid: the example's
+    /// placeholders left in (`change me` passwords, hosts and addresses of
+    /// the example domains), log files that do not exist.
+    pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<Problem>), Problems> {
+        let (table, problems) = merged_table(path)?;
         let mut warnings = Vec::new();
         placeholders(&table, "", &mut warnings);
         missing_logs(&table, &mut warnings);
-        warnings
+        let config = Config::from_table(table, problems, Follows::Logs)?;
+        Ok((config, warnings))
     }
 
     /// The built-in configuration of `mailfuse policy` run without a file.
@@ -724,7 +724,6 @@ impl Default for WatchConfig {
     }
 }
 
-/// Notes secret keys set in the main file (which is often world-readable).
 /// The configuration file's table with the secrets file's keys merged in,
 /// and the problems met on the way (secrets outside the secrets file, an
 /// unreadable secrets file).
@@ -829,6 +828,7 @@ fn missing_logs(table: &Table, warnings: &mut Vec<Problem>) {
     }
 }
 
+/// Notes secret keys set in the main file (which is often world-readable).
 fn find_secrets(table: &Table, prefix: &str, problems: &mut Vec<Problem>) {
     for (key, value) in table {
         let path = format!("{prefix}{key}");

@@ -194,26 +194,28 @@ fn init_logging() {
 
 fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
     let path = args.path();
-    match Config::load(path) {
+    match Config::load_with_warnings(path) {
         // The actions check what a file cannot say alone (a hook program
         // that exists, addresses that parse, a valid TLS pin).
-        Ok(config) => match respond::Responder::new(&config, respond::RespondMetrics::default()) {
-            Ok(_) => {
-                println!("{}: valid", path.display());
-                // Valid, and yet perhaps not working: said, not refused.
-                for warning in Config::warnings(path) {
-                    eprintln!("{}: warning: {warning}", path.display());
+        Ok((config, warnings)) => {
+            match respond::Responder::new(&config, respond::RespondMetrics::default()) {
+                Ok(_) => {
+                    println!("{}: valid", path.display());
+                    // Valid, and yet perhaps not working: said, not refused.
+                    for warning in warnings {
+                        eprintln!("{}: warning: {warning}", path.display());
+                    }
+                    Ok(ExitCode::SUCCESS)
                 }
-                Ok(ExitCode::SUCCESS)
+                Err(e) => {
+                    eprintln!(
+                        "{}: 1 problem in the configuration:\n  {e:#}",
+                        path.display()
+                    );
+                    Ok(ExitCode::from(EXIT_ERROR))
+                }
             }
-            Err(e) => {
-                eprintln!(
-                    "{}: 1 problem in the configuration:\n  {e:#}",
-                    path.display()
-                );
-                Ok(ExitCode::from(EXIT_ERROR))
-            }
-        },
+        }
         Err(problems) => {
             eprint!("{}: {problems}", path.display());
             Ok(ExitCode::from(EXIT_ERROR))
