@@ -63,6 +63,18 @@ pub struct RowChange {
     pub value: Option<Vec<u8>>,
 }
 
+/// A compression dictionary some rows need to be read: saved once, before
+/// the rows, and registered again before they are loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowDictionary {
+    /// Its id, which each row compressed with it names.
+    pub id: u32,
+    /// The collection whose rows trained it.
+    pub table: String,
+    /// The zstd dictionary.
+    pub bytes: Vec<u8>,
+}
+
 /// A collection whose changed entries can be saved as rows.
 pub trait Rows {
     /// Starts noting changes from now: what is held counts as saved.
@@ -93,19 +105,33 @@ pub type RowsOf<'a> = Vec<(&'static str, &'a mut dyn Rows)>;
 
 thread_local! {
     static APART: Cell<bool> = const { Cell::new(false) };
+    static IN_ROW: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with `flag` set, and puts it back as it was after, even if
+/// `f` panics.
+fn with_flag<R>(flag: &'static std::thread::LocalKey<Cell<bool>>, f: impl FnOnce() -> R) -> R {
+    struct Reset(&'static std::thread::LocalKey<Cell<bool>>, bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            self.0.with(|flag| flag.set(self.1));
+        }
+    }
+    let _reset = Reset(flag, flag.with(|flag| flag.replace(true)));
+    f()
 }
 
 /// Runs `f` with every tracked collection serialising as empty: the rest of
 /// a state, saved beside its rows.
 pub fn apart<R>(f: impl FnOnce() -> R) -> R {
-    struct Reset(bool);
-    impl Drop for Reset {
-        fn drop(&mut self) {
-            APART.with(|apart| apart.set(self.0));
-        }
-    }
-    let _reset = Reset(APART.with(|apart| apart.replace(true)));
-    f()
+    with_flag(&APART, f)
+}
+
+/// Whether a row is being written: a value may then be written in a form
+/// only rows need to read (packed entries, compressed), where a whole
+/// snapshot has it plain.
+pub fn in_row() -> bool {
+    IN_ROW.with(Cell::get)
 }
 
 fn is_apart() -> bool {
@@ -113,7 +139,7 @@ fn is_apart() -> bool {
 }
 
 fn write<T: Serialize>(map: &'static str, value: &T) -> Result<Vec<u8>, RowError> {
-    rmp_serde::to_vec(value).map_err(|e| RowError::Write {
+    with_flag(&IN_ROW, || rmp_serde::to_vec(value)).map_err(|e| RowError::Write {
         map,
         reason: e.to_string(),
     })

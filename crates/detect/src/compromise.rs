@@ -10,6 +10,7 @@
 //! From. A stream trips when its score crosses the threshold with enough
 //! recipients behind it; the account's incident gathers its tripped streams.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -471,8 +472,10 @@ impl Account {
 }
 
 /// An idle account packs to the bytes of its saved row; its name is the
-/// first field, read in place.
+/// first field.
 impl Pack for Account {
+    const TABLE: &'static str = "accounts";
+
     fn last_seen(&self) -> Timestamp {
         self.last_seen
     }
@@ -483,10 +486,13 @@ impl Pack for Account {
 }
 
 /// The account's name, packed or not.
-fn name_of(slot: &Packed<Account>) -> &str {
+fn name_of(slot: &Packed<Account>) -> Cow<'_, str> {
     match slot {
-        Packed::Live(account) => &account.name,
-        Packed::Bytes { bytes, .. } => packed_name(bytes),
+        Packed::Live(account) => Cow::Borrowed(&account.name),
+        Packed::Bytes { .. } => Cow::Owned(
+            slot.read_packed(|plain| packed_name(plain).to_owned())
+                .unwrap_or_default(),
+        ),
     }
 }
 
@@ -502,7 +508,7 @@ fn live_account<'a>(
 }
 
 /// The name a packed account starts with (its first field), read without
-/// unpacking the rest: the detectors ask for names on every line.
+/// decoding the rest.
 fn packed_name(bytes: &[u8]) -> &str {
     let mut rest = bytes;
     rmp::decode::read_array_len(&mut rest)
@@ -673,9 +679,9 @@ impl Accounts {
         };
         let finder = memchr::memmem::Finder::new(&written);
         self.accounts.update_each(|slot| {
-            let packed = match slot.bytes() {
-                Some(bytes) if finder.find(bytes).is_none() => return false,
-                Some(_) => true,
+            let packed = match slot.read_packed(|plain| finder.find(plain).is_some()) {
+                Some(false) => return false,
+                Some(true) => true,
                 None => false,
             };
             let account = slot.live();
@@ -723,8 +729,8 @@ impl Accounts {
             .map(Packed::into_inner)
     }
 
-    /// The account's normalised name.
-    pub fn name(&self, id: AccountId) -> &str {
+    /// The account's normalised name (a packed account's, copied out).
+    pub fn name(&self, id: AccountId) -> Cow<'_, str> {
         name_of(&self.accounts[id.index()])
     }
 

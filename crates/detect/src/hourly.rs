@@ -184,14 +184,14 @@ impl HourlyCollector {
     }
 
     /// The series, accounts busiest first; `name` names an account id.
-    pub fn report<'n>(&self, name: impl Fn(AccountId) -> &'n str) -> Hourly {
+    pub fn report(&self, name: impl Fn(AccountId) -> String) -> Hourly {
         let mut accounts: Vec<AccountHours> = self
             .accounts
             .iter()
             .enumerate()
             .filter(|(_, series)| !series.0.is_empty())
             .map(|(index, series)| AccountHours {
-                account: name(AccountId::from_index(index)).to_string(),
+                account: name(AccountId::from_index(index)),
                 hours: series
                     .0
                     .iter()
@@ -312,7 +312,7 @@ mod tests {
         hourly.on_message(id, ip("192.0.2.1"), t.plus(60));
         hourly.on_message(id, ip("192.0.2.2"), t.plus(3600));
         hourly.on_recipient(id, t.plus(3600), NEW_FAILURE);
-        let report = hourly.report(|_| "a@example.com");
+        let report = hourly.report(|_| "a@example.com".to_string());
         let hours = &report.accounts[0].hours;
         assert_eq!(hours.len(), 2);
         assert_eq!(hours[0].hour, Timestamp(10 * HOUR_SECS));
@@ -335,7 +335,7 @@ mod tests {
         for n in 0..(MAX_SOURCES as u32 + 5) {
             hourly.on_failure(IpAddr::from(n.to_be_bytes()), Timestamp(0), 2);
         }
-        let report = hourly.report(|_| "a");
+        let report = hourly.report(|_| "a".to_string());
         let hours = &report.accounts[0].hours;
         assert_eq!(hours.len(), MAX_HOURS);
         assert_eq!(hours[0].hour, Timestamp(10 * HOUR_SECS), "the oldest went");
@@ -393,7 +393,7 @@ mod tests {
         hourly.on_failure(ip("198.51.100.7"), Timestamp(5), 3);
         hourly.on_failure(ip("198.51.100.9"), Timestamp(7), 1);
         hourly.on_failure(ip("198.51.100.9"), Timestamp(8), 0);
-        let report = hourly.report(|_| "");
+        let report = hourly.report(|_| String::new());
         assert_eq!(report.guessing_ips[0].source, ip("198.51.100.7"));
         assert_eq!(report.guessing_networks.len(), 1);
         assert_eq!(report.guessing_networks[0].failed_logins, 4);

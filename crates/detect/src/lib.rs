@@ -36,7 +36,7 @@ pub mod window;
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use mailfuse_core::rows::{self, RowChange, RowsOf};
+use mailfuse_core::rows::{self, RowChange, RowDictionary, RowsOf};
 use mailfuse_core::safety::Safety;
 use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -117,6 +117,9 @@ pub struct Changes {
     pub rest: Vec<u8>,
     /// A row per entry of a keyed collection changed or removed.
     pub rows: Vec<RowChange>,
+    /// The dictionaries rows may be compressed with: every one this
+    /// process knows (a few, written once: the store keeps each id once).
+    pub dictionaries: Vec<RowDictionary>,
 }
 
 /// Puts saved rows back into a detector being restored
@@ -312,7 +315,7 @@ impl Detector {
                 if let Client::Ip(ip) = s.client {
                     self.accounts.on_login(id, ip, s.service, s.at);
                     let name = self.accounts.name(id);
-                    self.guessing.on_success(ip, name, s.at, Success::LoggedIn);
+                    self.guessing.on_success(ip, &name, s.at, Success::LoggedIn);
                 }
             }
             Event::ServerBlock(b) => {
@@ -379,7 +382,7 @@ impl Detector {
         let Some(id) = message.account else { return };
         if let Some(ip) = smtp_login(s) {
             stats.auth_successes += 1;
-            guessing.on_success(ip, accounts.name(id), s.at, Success::LoggedIn);
+            guessing.on_success(ip, &accounts.name(id), s.at, Success::LoggedIn);
         }
         if newly_counted {
             let first_line = message.first_line.take();
@@ -393,8 +396,8 @@ impl Detector {
                 |ip, account| guessing.prior_failures(ip, account),
             );
             message.ip = Some(ip);
-            guessing.on_success(ip, accounts.name(id), s.at, Success::SentMail);
-            limits.on_message(id, accounts.name(id), ip, s.at, evidence);
+            guessing.on_success(ip, &accounts.name(id), s.at, Success::SentMail);
+            limits.on_message(id, &accounts.name(id), ip, s.at, evidence);
             if let Some(hourly) = hourly {
                 hourly.on_message(id, ip, s.at);
             }
@@ -489,7 +492,7 @@ impl Detector {
         }
         if change.new_recipient {
             let name = self.accounts.name(id);
-            self.limits.on_recipient(id, name, at, line);
+            self.limits.on_recipient(id, &name, at, line);
         }
     }
 
@@ -569,6 +572,7 @@ impl Detector {
         Ok(Changes {
             rest,
             rows: changed,
+            dictionaries: packed::registered(),
         })
     }
 
@@ -596,12 +600,17 @@ impl Detector {
     /// A detector from the rest of its state saved by
     /// [`Detector::changes`] and its rows, which `rows` hands to the
     /// loader it is given (each collection's rows in key order), with
-    /// `config`'s thresholds; it notes changes from here on.
+    /// `config`'s thresholds; it notes changes from here on. The
+    /// `dictionaries` saved beside the rows are registered first.
     pub fn restore_rows<E: From<SnapshotError>>(
         rest: &[u8],
         config: DetectConfig,
+        dictionaries: &[RowDictionary],
         rows: impl FnOnce(&mut RowLoader<'_>) -> Result<(), E>,
     ) -> Result<Self, E> {
+        for dictionary in dictionaries {
+            packed::register(dictionary).map_err(|e| SnapshotError(e.to_string()))?;
+        }
         let mut detector: Detector =
             rmp_serde::from_slice(rest).map_err(|e| SnapshotError(e.to_string()))?;
         rows(&mut RowLoader {
@@ -693,7 +702,7 @@ impl Detector {
             hourly: self
                 .hourly
                 .as_ref()
-                .map(|hourly| hourly.report(|id| self.accounts.name(id))),
+                .map(|hourly| hourly.report(|id| self.accounts.name(id).into_owned())),
         }
     }
 }

@@ -152,10 +152,14 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
     let hook = dir.path().join("hook.sh");
     shell_script(&hook, &format!("echo \"$1 $2 $3\" >> {}", alerts.display()));
     let config = dir.path().join("mailfuse.toml");
+    // Every account and guessing IP packed after each event (a provider's
+    // idle entries are, after an hour): the restarts then restore packed
+    // rows, compressed with a dictionary an earlier process trained.
     std::fs::write(
         &config,
         format!(
             "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\ntimezone = \"+01:00\"\n\n\
+             [detect.compromise]\npack_idle_secs = 0\n\n[detect.guessing]\npack_idle_secs = 0\n\n\
              [actions]\nact_within = \"3650d\"\n\n[actions.command]\nprogram = \"{}\"\nargs = [\"{{kind}}\", \"{{account}}\", \"{{ip}}\"]\n",
             logs.display(),
             dir.path().join("state.db").display(),
@@ -196,6 +200,14 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
         wait_for_events(&config, events);
     }
     daemon.take().expect("running").stop();
+    let dictionaries = mailfuse_store::Store::open(&dir.path().join("state.db"))
+        .and_then(|store| store.row_dictionaries())
+        .expect("the state reads");
+    assert!(
+        dictionaries.iter().any(|d| d.table == "accounts"),
+        "the accounts' rows were compressed: {:?}",
+        dictionaries.iter().map(|d| &d.table).collect::<Vec<_>>()
+    );
 
     let output = run(&[
         "status",

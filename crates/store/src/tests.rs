@@ -44,12 +44,12 @@ fn progress_survives_reopening_the_file() {
     {
         let mut store = Store::open(&path).unwrap();
         assert_eq!(store.progress().unwrap(), None);
-        store.save_progress(&saved, &[]).unwrap();
+        store.save_progress(&saved, &[], &[]).unwrap();
         let newer = Progress {
             saved_at: Timestamp(43),
             ..saved.clone()
         };
-        store.save_progress(&newer, &[]).unwrap();
+        store.save_progress(&newer, &[], &[]).unwrap();
     }
     let store = Store::open(&path).unwrap();
     let loaded = store.progress().unwrap().unwrap();
@@ -78,6 +78,14 @@ fn all_rows(store: &Store) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     rows
 }
 
+fn dictionary(id: u32, bytes: &[u8]) -> RowDictionary {
+    RowDictionary {
+        id,
+        table: "accounts".to_string(),
+        bytes: bytes.to_vec(),
+    }
+}
+
 #[test]
 fn detector_rows_are_upserted_deleted_and_read_back_in_key_order() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,15 +103,23 @@ fn detector_rows_are_upserted_deleted_and_read_back_in_key_order() {
             row("accounts", &[0, 0, 0, 2], Some(b"a")),
             row("ips", b"x", Some(b"1")),
         ];
-        store.save_progress(&progress, &first).unwrap();
+        store
+            .save_progress(&progress, &first, &[dictionary(40_000, b"one")])
+            .unwrap();
         let second = [
             row("ips", b"x", None),
             row("accounts", &[0, 0, 0, 2], Some(b"a2")),
         ];
-        store.save_progress(&progress, &second).unwrap();
+        // Dictionaries are saved once: the same id again changes nothing.
+        let again = [dictionary(40_000, b"other"), dictionary(33_000, b"two")];
+        store.save_progress(&progress, &second, &again).unwrap();
     }
     let mut store = Store::open(&path).unwrap();
     assert!(store.progress().unwrap().unwrap().rows);
+    assert_eq!(
+        store.row_dictionaries().unwrap(),
+        vec![dictionary(33_000, b"two"), dictionary(40_000, b"one")]
+    );
     assert_eq!(
         all_rows(&store),
         vec![
@@ -116,7 +132,7 @@ fn detector_rows_are_upserted_deleted_and_read_back_in_key_order() {
         rows: false,
         ..progress
     };
-    store.save_progress(&whole, &[]).unwrap();
+    store.save_progress(&whole, &[], &[]).unwrap();
     assert_eq!(all_rows(&store), Vec::new());
 }
 
@@ -381,4 +397,54 @@ fn incidents_are_counted_by_kind() {
             ("password_guessing".to_string(), 1)
         ]
     );
+}
+
+#[test]
+fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let conn = Connection::open(&path).unwrap();
+    for schema in &super::MIGRATIONS[..3] {
+        conn.execute_batch(schema).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 3).unwrap();
+    conn.execute(
+        "INSERT INTO detector_rows (map, key, value) VALUES ('accounts', x'00000001', x'91a161'), ('ips', x'01', x'02')",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(
+        all_rows(&store),
+        vec![
+            (
+                "accounts".to_string(),
+                vec![0, 0, 0, 1],
+                vec![0x91, 0xa1, 0x61]
+            ),
+            ("ips".to_string(), vec![1], vec![2]),
+        ]
+    );
+    let progress = Progress {
+        saved_at: Timestamp(1),
+        detector: vec![1],
+        positions: "[]".to_string(),
+        rows: true,
+    };
+    let changed = [row("ips", &[1], Some(b"3"))];
+    store.save_progress(&progress, &changed, &[]).unwrap();
+    assert_eq!(
+        all_rows(&store)[1],
+        ("ips".to_string(), vec![1], b"3".to_vec())
+    );
+    let without_rowid: String = Connection::open(&path)
+        .unwrap()
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE name = 'detector_rows'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(without_rowid.contains("WITHOUT ROWID"), "{without_rowid}");
 }

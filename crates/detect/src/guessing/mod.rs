@@ -378,6 +378,8 @@ struct NetworkGuesses {
 /// An idle guesser packs until its next failure; one that tripped stays
 /// live (its incident is read).
 impl Pack for Guesses {
+    const TABLE: &'static str = "guessers";
+
     fn last_seen(&self) -> Timestamp {
         self.last_seen
     }
@@ -392,6 +394,8 @@ impl Pack for Guesses {
 }
 
 impl Pack for NetworkGuesses {
+    const TABLE: &'static str = "guessing_networks";
+
     fn last_seen(&self) -> Timestamp {
         self.guesses.last_seen
     }

@@ -28,12 +28,17 @@ impl Saved {
             };
         }
         detector.changes_saved();
-        *detector = Detector::restore_rows(&self.rest, config.clone(), |loader| {
-            for ((map, key), value) in &self.rows {
-                loader.load(map, key, value)?;
-            }
-            Ok::<(), SnapshotError>(())
-        })
+        *detector = Detector::restore_rows(
+            &self.rest,
+            config.clone(),
+            &changes.dictionaries,
+            |loader| {
+                for ((map, key), value) in &self.rows {
+                    loader.load(map, key, value)?;
+                }
+                Ok::<(), SnapshotError>(())
+            },
+        )
         .expect("restore from rows");
     }
 }

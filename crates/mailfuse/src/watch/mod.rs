@@ -330,7 +330,9 @@ impl Watch {
             positions: serde_json::to_string(&positions)?,
             rows: true,
         };
-        let saved = self.store.save_progress(&progress, &changes.rows);
+        let saved = self
+            .store
+            .save_progress(&progress, &changes.rows, &changes.dictionaries);
         match saved {
             Ok(()) => {
                 self.detector.changes_saved();
@@ -363,11 +365,17 @@ fn restore_detector(store: &Store, progress: &Progress, config: &Config) -> Resu
     if !progress.rows {
         return Detector::restore(&progress.detector, config.detect.clone()).context(MOVE_AWAY);
     }
-    Detector::restore_rows(&progress.detector, config.detect.clone(), |loader| {
-        store.detector_rows(|map, key, value| -> Result<()> {
-            loader.load(map, key, value)?;
-            Ok(())
-        })
-    })
+    let dictionaries = store.row_dictionaries().context(MOVE_AWAY)?;
+    Detector::restore_rows(
+        &progress.detector,
+        config.detect.clone(),
+        &dictionaries,
+        |loader| {
+            store.detector_rows(|map, key, value| -> Result<()> {
+                loader.load(map, key, value)?;
+                Ok(())
+            })
+        },
+    )
     .context(MOVE_AWAY)
 }

@@ -1,0 +1,372 @@
+//! Packed entries compressed with a dictionary. An idle account's row is a
+//! few hundred bytes of MessagePack, most of it what every row of its table
+//! holds too (the layout, the domain, the fixed words of a log line): zstd
+//! with a dictionary trained on the table's first packed rows keeps about a
+//! third of it.
+//!
+//! A table trains its dictionary once it has packed [`SAMPLES`] entries; a
+//! small server never packs, never trains and keeps plain rows. Each frame
+//! names its dictionary, and dictionaries are process-wide and never freed
+//! (a process trains at most one per table, and loads those of the state
+//! it restores), so a row reads back wherever it was written. `watch` saves
+//! each dictionary beside the rows that need it ([`registered`]) and
+//! registers them again before it loads the rows ([`register`]).
+
+use std::cell::RefCell;
+use std::hash::Hasher;
+use std::sync::{PoisonError, RwLock};
+
+use mailfuse_core::rows::RowDictionary;
+use rustc_hash::FxHasher;
+use zstd::bulk::{Compressor, Decompressor};
+use zstd::dict::{DecoderDictionary, EncoderDictionary};
+use zstd::zstd_safe::{self, CParameter};
+
+/// Packed rows of a table that train its dictionary…
+const SAMPLES: usize = 1_000;
+/// …or fewer, once they hold this many bytes.
+const SAMPLE_BYTES: usize = 1 << 20;
+/// Past about this size, rows of a few hundred bytes gain little.
+const DICTIONARY_BYTES: usize = 16 * 1024;
+/// zstd's default level: a few microseconds a row, and level 1 keeps 6 % more.
+const LEVEL: i32 = 1;
+/// The first bytes of every zstd frame. A MessagePack value never starts
+/// with them (0x28 is the integer 40, a whole value on its own).
+const FRAME_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
+/// The first bytes of a zstd dictionary; its id follows.
+const DICTIONARY_MAGIC: [u8; 4] = [0x37, 0xA4, 0x30, 0xEC];
+/// Ids below this are reserved by zstd's format for a registrar.
+const FIRST_PRIVATE_ID: u32 = 32_768;
+/// A packed row never grows past this; a frame claiming more is corrupt.
+const MAX_ROW_BYTES: u64 = 16 << 20;
+
+/// A saved dictionary that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DictionaryError {
+    /// Its bytes are not a zstd dictionary with the id it is saved under.
+    #[error("row dictionary {id} is damaged")]
+    Damaged {
+        /// The id it was saved under.
+        id: u32,
+    },
+    /// Another dictionary already has its id.
+    #[error("two different row dictionaries have the id {id}")]
+    Clash {
+        /// The id both have.
+        id: u32,
+    },
+}
+
+/// A dictionary ready for use, leaked: see the module's comment.
+struct Dictionary {
+    saved: RowDictionary,
+    encoder: EncoderDictionary<'static>,
+    decoder: DecoderDictionary<'static>,
+}
+
+/// What a table packed while it had no dictionary yet, to train one on.
+struct Learning {
+    table: &'static str,
+    samples: Vec<u8>,
+    sizes: Vec<usize>,
+    /// Training failed (samples too alike or too few): rows stay plain.
+    failed: bool,
+}
+
+struct Registry {
+    /// In the order registered; the first of a table compresses its rows.
+    dictionaries: Vec<&'static Dictionary>,
+    learning: Vec<Learning>,
+}
+
+static REGISTRY: RwLock<Registry> = RwLock::new(Registry {
+    dictionaries: Vec::new(),
+    learning: Vec::new(),
+});
+
+thread_local! {
+    /// zstd contexts by dictionary id: made once per thread and reused.
+    static COMPRESSORS: RefCell<Vec<(u32, Compressor<'static>)>> = const { RefCell::new(Vec::new()) };
+    static DECOMPRESSORS: RefCell<Vec<(u32, Decompressor<'static>)>> = const { RefCell::new(Vec::new()) };
+    /// Compressed into, then copied out at its size.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Whether `bytes` are a compressed row rather than plain MessagePack.
+pub(crate) fn is_frame(bytes: &[u8]) -> bool {
+    bytes.starts_with(&FRAME_MAGIC)
+}
+
+/// Whether the dictionary `frame` was compressed with is registered.
+pub(crate) fn can_read(frame: &[u8]) -> bool {
+    zstd_safe::get_dict_id_from_frame(frame).is_some_and(|id| find(id.get()).is_some())
+}
+
+/// `plain`, a packed row of `table`, compressed with the table's
+/// dictionary; `None` while it has none (`plain` then helps train it) or
+/// when compressing does not make it smaller.
+pub(crate) fn compress(table: &'static str, plain: &[u8]) -> Option<Box<[u8]>> {
+    let dictionary = match current(table) {
+        Some(dictionary) => dictionary,
+        None => learn(table, plain)?,
+    };
+    let id = dictionary.saved.id;
+    COMPRESSORS.with_borrow_mut(|compressors| {
+        let index = match compressors.iter().position(|(known, _)| *known == id) {
+            Some(index) => index,
+            None => {
+                compressors.push((id, compressor(dictionary).ok()?));
+                compressors.len() - 1
+            }
+        };
+        let compressor = &mut compressors[index].1;
+        SCRATCH.with_borrow_mut(|scratch| {
+            scratch.clear();
+            scratch.reserve(zstd_safe::compress_bound(plain.len()));
+            compressor.compress_to_buffer(plain, scratch).ok()?;
+            (scratch.len() < plain.len()).then(|| Box::from(scratch.as_slice()))
+        })
+    })
+}
+
+fn compressor(dictionary: &'static Dictionary) -> std::io::Result<Compressor<'static>> {
+    let mut compressor = Compressor::with_prepared_dictionary(&dictionary.encoder)?;
+    // Rows are checked by reading them back; their size is kept so that
+    // reading allocates once.
+    compressor.set_parameter(CParameter::ChecksumFlag(false))?;
+    compressor.set_parameter(CParameter::ContentSizeFlag(true))?;
+    compressor.set_parameter(CParameter::DictIdFlag(true))?;
+    Ok(compressor)
+}
+
+/// Decompresses `frame` into `out` (replacing what it held); false if it
+/// does not read (a dictionary not registered, damaged bytes).
+pub(crate) fn decompress(frame: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some(dictionary) = zstd_safe::get_dict_id_from_frame(frame).and_then(|id| find(id.get()))
+    else {
+        return false;
+    };
+    let size = match zstd_safe::get_frame_content_size(frame) {
+        Ok(Some(size)) if size <= MAX_ROW_BYTES => size as usize,
+        _ => return false,
+    };
+    let id = dictionary.saved.id;
+    DECOMPRESSORS.with_borrow_mut(|decompressors| {
+        let index = match decompressors.iter().position(|(known, _)| *known == id) {
+            Some(index) => index,
+            None => match Decompressor::with_prepared_dictionary(&dictionary.decoder) {
+                Ok(decompressor) => {
+                    decompressors.push((id, decompressor));
+                    decompressors.len() - 1
+                }
+                Err(_) => return false,
+            },
+        };
+        out.clear();
+        out.reserve(size);
+        decompressors[index]
+            .1
+            .decompress_to_buffer(frame, out)
+            .is_ok()
+    })
+}
+
+/// Every dictionary registered in this process, to be saved beside the
+/// rows compressed with them.
+pub(crate) fn registered() -> Vec<RowDictionary> {
+    read_registry()
+        .dictionaries
+        .iter()
+        .map(|dictionary| dictionary.saved.clone())
+        .collect()
+}
+
+/// Makes a saved dictionary usable for reading rows (and, for a table
+/// without one yet, for compressing its rows). Registering one again is
+/// harmless.
+pub(crate) fn register(saved: &RowDictionary) -> Result<(), DictionaryError> {
+    let id = saved.id;
+    let valid = saved.bytes.starts_with(&DICTIONARY_MAGIC)
+        && zstd_safe::get_dict_id_from_dict(&saved.bytes).map(|id| id.get()) == Some(id);
+    if !valid {
+        return Err(DictionaryError::Damaged { id });
+    }
+    let mut registry = write_registry();
+    match registry.dictionaries.iter().find(|d| d.saved.id == id) {
+        Some(known) if known.saved.bytes == saved.bytes => Ok(()),
+        Some(_) => Err(DictionaryError::Clash { id }),
+        None => {
+            registry.dictionaries.push(leak(saved.clone()));
+            Ok(())
+        }
+    }
+}
+
+fn leak(saved: RowDictionary) -> &'static Dictionary {
+    Box::leak(Box::new(Dictionary {
+        encoder: EncoderDictionary::copy(&saved.bytes, LEVEL),
+        decoder: DecoderDictionary::copy(&saved.bytes),
+        saved,
+    }))
+}
+
+fn find(id: u32) -> Option<&'static Dictionary> {
+    read_registry()
+        .dictionaries
+        .iter()
+        .find(|dictionary| dictionary.saved.id == id)
+        .copied()
+}
+
+fn current(table: &str) -> Option<&'static Dictionary> {
+    read_registry()
+        .dictionaries
+        .iter()
+        .find(|dictionary| dictionary.saved.table == table)
+        .copied()
+}
+
+/// Keeps `plain` to train `table`'s dictionary, and trains it once there
+/// are samples enough.
+fn learn(table: &'static str, plain: &[u8]) -> Option<&'static Dictionary> {
+    let mut registry = write_registry();
+    if let Some(dictionary) = registry
+        .dictionaries
+        .iter()
+        .find(|dictionary| dictionary.saved.table == table)
+    {
+        return Some(dictionary);
+    }
+    let index = match registry.learning.iter().position(|l| l.table == table) {
+        Some(index) => index,
+        None => {
+            registry.learning.push(Learning {
+                table,
+                samples: Vec::new(),
+                sizes: Vec::new(),
+                failed: false,
+            });
+            registry.learning.len() - 1
+        }
+    };
+    let learning = &mut registry.learning[index];
+    if learning.failed {
+        return None;
+    }
+    learning.samples.extend_from_slice(plain);
+    learning.sizes.push(plain.len());
+    if learning.sizes.len() < SAMPLES && learning.samples.len() < SAMPLE_BYTES {
+        return None;
+    }
+    let trained = zstd::dict::from_continuous(&learning.samples, &learning.sizes, DICTIONARY_BYTES);
+    let Ok(mut bytes) = trained else {
+        learning.failed = true;
+        learning.samples = Vec::new();
+        learning.sizes = Vec::new();
+        return None;
+    };
+    registry.learning.swap_remove(index);
+    let id = free_id(&registry.dictionaries, &bytes);
+    bytes[4..8].copy_from_slice(&id.to_le_bytes());
+    let dictionary = leak(RowDictionary {
+        id,
+        table: table.to_string(),
+        bytes,
+    });
+    registry.dictionaries.push(dictionary);
+    Some(dictionary)
+}
+
+/// An id derived from the dictionary's bytes (so that one trained on the
+/// same rows gets the same id), moved on past those taken.
+fn free_id(taken: &[&Dictionary], bytes: &[u8]) -> u32 {
+    let mut hasher = FxHasher::default();
+    hasher.write(bytes);
+    let span = (1u64 << 31) - u64::from(FIRST_PRIVATE_ID);
+    let mut id = FIRST_PRIVATE_ID + (hasher.finish() % span) as u32;
+    while taken.iter().any(|dictionary| dictionary.saved.id == id) {
+        id = if id == u32::MAX >> 1 {
+            FIRST_PRIVATE_ID
+        } else {
+            id + 1
+        };
+    }
+    id
+}
+
+fn read_registry() -> std::sync::RwLockReadGuard<'static, Registry> {
+    // The registry is consistent between statements: a panic elsewhere
+    // leaves nothing half done in it.
+    REGISTRY.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_registry() -> std::sync::RwLockWriteGuard<'static, Registry> {
+    REGISTRY.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows alike as a table's are, each a little different.
+    fn row(n: usize) -> Vec<u8> {
+        format!(
+            "u{n}@mail.example.org Nov  2 07:10:{:02} mail postfix/submission/smtpd[{}]: client=unknown[81.1.{}.{}], sasl_method=LOGIN, sasl_username=u{n}@mail.example.org",
+            n % 60,
+            1000 + n * 7,
+            n % 250,
+            n % 200
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_table_trains_once_then_compresses_rows_that_read_back() {
+        const TABLE: &str = "dictionary_test_rows";
+        let mut trained_at = None;
+        for n in 0..SAMPLES + 10 {
+            let plain = row(n);
+            if let Some(frame) = compress(TABLE, &plain) {
+                trained_at.get_or_insert(n);
+                assert!(is_frame(&frame) && can_read(&frame));
+                assert!(
+                    frame.len() * 2 < plain.len(),
+                    "{} of {}",
+                    frame.len(),
+                    plain.len()
+                );
+                let mut out = Vec::new();
+                assert!(decompress(&frame, &mut out));
+                assert_eq!(out, plain);
+            } else {
+                assert!(!is_frame(&plain));
+            }
+        }
+        assert_eq!(trained_at, Some(SAMPLES - 1), "trained on the last sample");
+        let saved = registered()
+            .into_iter()
+            .find(|d| d.table == TABLE)
+            .expect("registered");
+        register(&saved).expect("registering the same again is harmless");
+        let mut other = saved.clone();
+        other.bytes[100] ^= 1;
+        assert!(matches!(
+            register(&other),
+            Err(DictionaryError::Clash { .. })
+        ));
+        other.bytes[4] ^= 1;
+        assert!(matches!(
+            register(&other),
+            Err(DictionaryError::Damaged { .. })
+        ));
+    }
+
+    #[test]
+    fn frames_that_do_not_read_are_refused_not_trusted() {
+        let mut out = Vec::new();
+        let unknown = [0x28, 0xB5, 0x2F, 0xFD, 0x23, 0x07, 0x00, 0x00, 0x00, 0x10];
+        assert!(is_frame(&unknown));
+        assert!(!can_read(&unknown) && !decompress(&unknown, &mut out));
+        assert!(!decompress(b"\x92\x01\x02", &mut out));
+    }
+}
