@@ -24,6 +24,7 @@ pub mod postfix;
 mod registry;
 mod tool;
 pub mod webhook;
+mod whole_file;
 
 pub use registry::{ActionName, Registered, SectionError};
 
