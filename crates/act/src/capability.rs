@@ -60,6 +60,12 @@ pub trait QueuedMail {
     fn stop_late<'a>(&'a self, _queue_ids: &'a [String]) -> Option<ActFuture<'a, String>> {
         None
     }
+    /// Lets go what it stopped of `account`'s mail, once the account is
+    /// unlocked; `None` when this action leaves that to the admin (mail on
+    /// hold) or has nothing to give back (mail removed).
+    fn release<'a>(&'a self, _account: &'a str) -> Option<ActFuture<'a, String>> {
+        None
+    }
 }
 
 /// One IP block, as the blocking actions need it.

@@ -3,8 +3,9 @@
 //! server offers ([`capability`]):
 //!
 //! - account locks: [`kerio`] (Kerio Connect Admin API), [`postfix`] (a
-//!   `check_sasl_access` lock map);
-//! - queued mail: [`kerio`] (removes it), [`postfix`] (`postsuper -h`);
+//!   `check_sasl_access` lock map), [`exim`] (a lock list an ACL looks up);
+//! - queued mail: [`kerio`] (removes it), [`postfix`] (`postsuper -h`),
+//!   [`exim`] (`exim -Mf`, thawed on unlock, or `-Mrm`);
 //! - IP blocks with expiry: [`nftables`], [`kerio`] (IP address group);
 //! - alerts: [`email`], [`webhook`], [`command`].
 //!
@@ -17,6 +18,7 @@
 pub mod capability;
 pub mod command;
 pub mod email;
+pub mod exim;
 pub mod kerio;
 pub mod message;
 pub mod nftables;
@@ -24,6 +26,7 @@ pub mod postfix;
 mod registry;
 mod tool;
 pub mod webhook;
+mod whole_file;
 
 pub use registry::{ActionName, Registered, SectionError};
 
@@ -34,6 +37,9 @@ registry::actions! {
     /// Postfix: lock the account in a `check_sasl_access` map and put its
     /// queued messages on hold.
     postfix: postfix::Postfix [postfix::PostfixConfig],
+    /// Exim: lock the account in a list an ACL looks up and freeze its
+    /// queued messages.
+    exim: exim::Exim [exim::EximConfig],
     /// nftables: add the IP to a set with a timeout.
     nftables: nftables::Nftables [nftables::NftablesConfig],
     /// Mail the admin, once per incident.

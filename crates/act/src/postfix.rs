@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use crate::capability::{ActFuture, Action, LockAccount, QueuedMail};
-use crate::{tool, ActError};
+use crate::{tool, whole_file, ActError};
 
 const ACTION: &str = "postfix";
 
@@ -107,13 +107,7 @@ impl Postfix {
             table.push('\n');
         }
         let map = &self.config.lock_map;
-        let temporary = map.with_extension("mailfuse-new");
-        tokio::fs::write(&temporary, table).await.map_err(|e| {
-            ActError::new(ACTION, format!("cannot write {}: {e}", temporary.display()))
-        })?;
-        tokio::fs::rename(&temporary, map)
-            .await
-            .map_err(|e| ActError::new(ACTION, format!("cannot replace {}: {e}", map.display())))?;
+        whole_file::replace(ACTION, map, table).await?;
         let config_directory = self.config.config_directory.to_string_lossy();
         let table = format!("{}:{}", self.config.map_type, map.display());
         tool::run(ACTION, "postmap", &["-c", &config_directory, &table], b"").await?;

@@ -1,8 +1,8 @@
 //! Running the mail server's and the system's own tools (`postmap`,
-//! `postsuper`, `nft`): argv only, never a shell, with a timeout and their
-//! error output quoted when they fail.
+//! `postsuper`, `exim`, `nft`): argv only, never a shell, with a timeout and
+//! their error output quoted when they fail.
 
-use std::process::Stdio;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
@@ -22,6 +22,31 @@ pub(crate) async fn run(
     args: &[&str],
     stdin: &[u8],
 ) -> Result<String, ActError> {
+    let output = output(action, program, args, stdin).await?;
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        return Err(ActError::new(
+            action,
+            format!(
+                "{program} {} failed ({}): {}",
+                args.join(" "),
+                output.status,
+                clean(stderr.trim(), 500)
+            ),
+        ));
+    }
+    Ok(stderr)
+}
+
+/// Runs `program` like [`run`], but leaves judging its exit status and
+/// output to the caller (Exim exits 1 when one of several messages was
+/// already frozen). An error only when it cannot start or times out.
+pub(crate) async fn output(
+    action: &'static str,
+    program: &str,
+    args: &[&str],
+    stdin: &[u8],
+) -> Result<Output, ActError> {
     let mut child = tokio::process::Command::new(program)
         .args(args)
         .stdin(Stdio::piped())
@@ -40,7 +65,7 @@ pub(crate) async fn run(
             ActError::new(action, format!("{program}: cannot write its input: {e}"))
         })?;
     }
-    let output = tokio::time::timeout(TIMEOUT, child.wait_with_output())
+    tokio::time::timeout(TIMEOUT, child.wait_with_output())
         .await
         .map_err(|_| {
             ActError::new(
@@ -48,18 +73,5 @@ pub(crate) async fn run(
                 format!("{program} took more than {}s: killed", TIMEOUT.as_secs()),
             )
         })?
-        .map_err(|e| ActError::new(action, format!("{program}: {e}")))?;
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    if !output.status.success() {
-        return Err(ActError::new(
-            action,
-            format!(
-                "{program} {} failed ({}): {}",
-                args.join(" "),
-                output.status,
-                clean(stderr.trim(), 500)
-            ),
-        ));
-    }
-    Ok(stderr)
+        .map_err(|e| ActError::new(action, format!("{program}: {e}")))
 }

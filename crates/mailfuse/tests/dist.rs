@@ -1,7 +1,7 @@
 //! The files in `dist/` as an admin installs them: the example
 //! configuration stays valid (as shipped, and with every optional setting
 //! uncommented), `watch` starts on it, and the systemd unit, nftables file
-//! and Postfix snippet agree with it.
+//! and Postfix and Exim snippets agree with it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
@@ -114,6 +114,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[detect.compromise]",
         "[detect.geoip]",
         "[actions.kerio]",
+        "[actions.exim]",
         "[actions.webhook]",
         "[policy.trips]",
         "[policy.redis]",
@@ -235,20 +236,32 @@ fn the_systemd_unit_runs_watch_on_the_installed_configuration() {
         Path::new(state).parent(),
         Some(Path::new("/var/lib").join(state_dir[0]).as_path())
     );
-    // The Postfix lock map's directory is writable, and only it in /etc.
-    let lock_map = setting(&example, "lock_map");
-    let lock_dir = Path::new(lock_map).parent().unwrap().to_str().unwrap();
+    // The Postfix lock map's and the Exim lock list's directories are
+    // writable, and only they in /etc.
     let writable = unit_values(&unit, "ReadWritePaths").join(" ");
+    let writable: Vec<&str> = writable
+        .split_whitespace()
+        .map(|p| p.trim_start_matches('-'))
+        .collect();
+    for key in ["lock_map", "lock_list"] {
+        let lock_dir = Path::new(setting(&example, key)).parent().unwrap();
+        assert!(
+            writable.iter().any(|p| Path::new(p) == lock_dir),
+            "ReadWritePaths={writable:?} misses {}",
+            lock_dir.display()
+        );
+    }
     assert!(
         writable
-            .split_whitespace()
-            .any(|p| p.trim_start_matches('-') == lock_dir),
-        "ReadWritePaths={writable} misses {lock_dir}"
+            .iter()
+            .filter(|p| p.starts_with("/etc/"))
+            .all(|p| p.ends_with("/mailfuse")),
+        "ReadWritePaths={writable:?}: only mailfuse's own directories in /etc"
     );
 }
 
 #[test]
-fn the_nftables_file_and_the_postfix_snippet_name_what_the_example_uses() {
+fn the_nftables_file_and_the_postfix_and_exim_snippets_name_what_the_example_uses() {
     let example = dist("mailfuse.toml");
     let nft = dist("nftables-mailfuse.nft");
     assert!(nft.contains(&format!("table inet {} {{", setting(&example, "table"))));
@@ -264,6 +277,9 @@ fn the_nftables_file_and_the_postfix_snippet_name_what_the_example_uses() {
         setting(&example, "lock_map")
     );
     assert!(snippet.contains(&map), "the snippet lacks {map}");
+    let acl = dist("exim/mailfuse-acl.conf");
+    let list = format!("MAILFUSE_LOCK_LIST = {}", setting(&example, "lock_list"));
+    assert!(acl.contains(&list), "the Exim ACL lacks {list}");
 }
 
 #[test]

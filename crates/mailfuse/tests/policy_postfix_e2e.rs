@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::postfix::{LocalMailboxes, Options};
-use support::{free_port, mailfuse, run_ok, try_wait_until, wait_until, Lab, Submission};
+use support::swaks::Submission;
+use support::{free_port, mailfuse, run_ok, try_wait_until, wait_until, Lab};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
 /// The documentation whose Postfix configuration the test uses.
@@ -216,12 +217,14 @@ fn to(addresses: &[&str]) -> Vec<String> {
 
 /// Submits as `user` with `from` as envelope sender.
 fn submit(lab: &Lab, (user, password): (&str, &str), from: &str, rcpts: &[&str]) -> Submission {
-    lab.submit(USUAL_IP, user, password, from, &to(rcpts))
+    lab.client()
+        .submit(USUAL_IP, user, password, from, &to(rcpts))
 }
 
 /// Sends as `user` from its own address, asserting Postfix queued it.
 fn send(lab: &Lab, (user, password): (&str, &str), rcpts: &[&str]) -> String {
-    lab.send(USUAL_IP, user, password, user, &to(rcpts))
+    lab.client()
+        .send(USUAL_IP, user, password, user, &to(rcpts))
 }
 
 /// Asserts Postfix refused `submission` with a reply starting `code` and

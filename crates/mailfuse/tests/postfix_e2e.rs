@@ -62,7 +62,7 @@ fn play_the_scenario(lab: &Lab) -> Story {
     let mut submitted = 0;
     let mut send = |ip: &str, (user, password): (&str, &str), from: &str, rcpts: Vec<String>| {
         submitted += 1;
-        lab.send(ip, user, password, from, &rcpts)
+        lab.client().send(ip, user, password, from, &rcpts)
     };
 
     // An ordinary morning.
@@ -79,8 +79,10 @@ fn play_the_scenario(lab: &Lab) -> Story {
     );
     send(USUAL_IP, SALES, SALES.0, to(&["orders@customer.example"]));
     // bob mistypes his password twice: not an incident.
-    lab.fail_login(USUAL_IP, BOB.0, "Bob-Correct-Hrose");
-    lab.fail_login(USUAL_IP, BOB.0, "bob-correct-horse");
+    lab.client()
+        .fail_login(USUAL_IP, BOB.0, "Bob-Correct-Hrose");
+    lab.client()
+        .fail_login(USUAL_IP, BOB.0, "bob-correct-horse");
     send(
         USUAL_IP,
         BOB,
@@ -91,7 +93,7 @@ fn play_the_scenario(lab: &Lab) -> Story {
     send(USUAL_IP, ALICE, ALICE.0, to(&["frank@partner.example"]));
 
     // The attacker guesses sales's password, finds it, and spams.
-    lab.guess_passwords(ATTACKER_IP, SALES.0, GUESSES);
+    lab.client().guess_passwords(ATTACKER_IP, SALES.0, GUESSES);
     let spam_to = |i: usize| {
         // Two in three messages name an unknown user (`is_multiple_of`
         // would need Rust 1.87; the workspace supports 1.85).
@@ -199,18 +201,19 @@ fn behind_a_content_filter_the_hijacks_bounces_are_its_own() {
     };
     let mut lab = Lab::start_with(&[ALICE, SALES], &options);
     let (alice, password) = ALICE;
-    lab.send(
+    lab.client().send(
         USUAL_IP,
         alice,
         password,
         alice,
         &to(&["bob@partner.example"]),
     );
-    lab.guess_passwords(ATTACKER_IP, SALES.0, GUESSES);
+    lab.client().guess_passwords(ATTACKER_IP, SALES.0, GUESSES);
     const SPAM: usize = 12;
     for i in 0..SPAM {
         let rcpts = vec![format!("nobody{i}@buyers.example")];
-        lab.send(ATTACKER_IP, SALES.0, SALES.1, FORGED_FROM, &rcpts);
+        lab.client()
+            .send(ATTACKER_IP, SALES.0, SALES.1, FORGED_FROM, &rcpts);
     }
     lab.finish();
     let log = std::fs::read_to_string(lab.postfix_log()).unwrap();

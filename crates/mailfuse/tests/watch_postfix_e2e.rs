@@ -34,16 +34,15 @@
 
 mod support;
 
-use std::fs::{self, File};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::postfix::{LocalMailboxes, Options, Queued};
-use support::{free_port, mailfuse, try_wait_until, wait_until, Lab, Submission};
-
-const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
+use support::swaks::Submission;
+use support::watch::{locked_accounts, status, Watch};
+use support::{free_port, mailfuse, try_wait_until, Lab};
 
 const ALICE: (&str, &str) = ("alice@example.test", "Alice-Spring-2024");
 const SALES: (&str, &str) = ("sales@example.test", "S4les-Real!pass");
@@ -57,52 +56,6 @@ const SPAM_MESSAGES: usize = 60;
 const MOST_ACCEPTED: usize = 25;
 /// How long watch may take to act once the spam is in the log.
 const ACT_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// `mailfuse watch`, killed when dropped (even when the test fails).
-struct Watch(Child);
-
-impl Watch {
-    fn start(config: &Path, log: &Path) -> Watch {
-        let log = File::create(log).unwrap();
-        let child = Command::new(BIN)
-            .args(["watch", "--config"])
-            .arg(config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("watch starts");
-        Watch(child)
-    }
-
-    /// Fails the test if watch has exited (a bad config, say).
-    fn assert_running(&mut self, log: &Path) {
-        if let Ok(Some(status)) = self.0.try_wait() {
-            panic!(
-                "watch exited ({status}):\n{}",
-                fs::read_to_string(log).unwrap_or_default()
-            );
-        }
-    }
-
-    /// SIGTERM, then a clean exit.
-    fn stop(mut self) {
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(sent.success());
-        let status = self.0.wait().expect("watch exits");
-        assert!(status.success(), "watch exits cleanly on SIGTERM: {status}");
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// Where watch's configuration and log are.
 struct Setup {
@@ -151,24 +104,6 @@ to = ["{ADMIN}"]
         config,
         watch_log: lab.dir().join("watch.log"),
     }
-}
-
-/// `mailfuse status --format json`, once it has something to show.
-fn status(config: &Path) -> Option<Value> {
-    let output = mailfuse(&["status", "--format", "json"], config);
-    if !output.status.success() {
-        return None;
-    }
-    serde_json::from_slice(&output.stdout).ok()
-}
-
-fn locked_accounts(status: &Value) -> Vec<String> {
-    status["locks"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|lock| lock["account"].as_str().map(str::to_string))
-        .collect()
 }
 
 /// The `Subject:` of a mail file, unfolded.
@@ -226,25 +161,22 @@ fn watch_locks_the_hijacked_account_on_a_real_postfix_holds_its_spam_and_alerts(
     let lab = Lab::start_with(&[ALICE, SALES], &options);
     let setup = write_config(&lab, alerts_port);
     let config = setup.config.as_path();
-    let mut watch = Watch::start(config, &setup.watch_log);
-    // Until watch has created the state database, `status` would race it
-    // creating the tables (the store does not guard its first open).
-    wait_until("watch to start watching", ACT_TIMEOUT, || {
-        watch.assert_running(&setup.watch_log);
-        fs::read_to_string(&setup.watch_log).is_ok_and(|log| log.contains("watching"))
-    });
+    let watch = Watch::start(config, &setup.watch_log);
 
     // An ordinary morning, then the attack.
-    let alice_mail = lab.send(
+    let alice_mail = lab.client().send(
         USUAL_IP,
         ALICE.0,
         ALICE.1,
         ALICE.0,
         &["carol@partner.example".to_string()],
     );
-    lab.guess_passwords(ATTACKER_IP, SALES.0, GUESSES);
+    lab.client().guess_passwords(ATTACKER_IP, SALES.0, GUESSES);
     let burst: Vec<Submission> = (0..SPAM_MESSAGES)
-        .map(|i| lab.submit(ATTACKER_IP, SALES.0, SALES.1, FORGED_FROM, &spam_to(i)))
+        .map(|i| {
+            lab.client()
+                .submit(ATTACKER_IP, SALES.0, SALES.1, FORGED_FROM, &spam_to(i))
+        })
         .collect();
     let accepted: Vec<&str> = burst
         .iter()
@@ -325,7 +257,7 @@ fn watch_locks_the_hijacked_account_on_a_real_postfix_holds_its_spam_and_alerts(
             .all(|s| matches!(s, Submission::Refused(reply) if reply.starts_with("554 5.7.1"))),
         "once refused, sales stays refused (554 5.7.1 at RCPT): {burst:?} ({where_})"
     );
-    let again = lab.submit(
+    let again = lab.client().submit(
         USUAL_IP,
         SALES.0,
         SALES.1,
@@ -371,7 +303,7 @@ fn watch_locks_the_hijacked_account_on_a_real_postfix_holds_its_spam_and_alerts(
         String::from_utf8_lossy(&unlock.stdout),
         String::from_utf8_lossy(&unlock.stderr)
     );
-    let after_unlock = lab.submit(
+    let after_unlock = lab.client().submit(
         USUAL_IP,
         SALES.0,
         SALES.1,

@@ -20,11 +20,15 @@ const DELIVERY_FLAGS: [(&[u8], DeliveryStatus); 6] = [
     (b"== ", DeliveryStatus::Deferred),
 ];
 
-/// Message lines that matter nothing for detection.
-const NOTICES: [&[u8]; 12] = [
+/// Message lines that matter nothing for detection. (`frozen by`,
+/// `unfrozen by` and `removed by` name the admin, or mailfuse's Exim
+/// action, behind `exim -Mf`, `-Mt` and `-Mrm`.)
+const NOTICES: [&[u8]; 14] = [
     b"Spool file is locked",
     b"Frozen",
     b"Unfrozen",
+    b"frozen by",
+    b"unfrozen by",
     b"Message is frozen",
     b"no immediate delivery",
     b"removed by",
@@ -507,10 +511,14 @@ mod tests {
     #[test]
     fn notices_unknown_flags_and_truncated_deliveries() {
         assert_eq!(parse(b"2024-03-21 19:26:08 1rK9Xa-0001ab-Cd Spool file is locked (another process is handling this message)"), Parsed::Ignored);
-        assert_eq!(
-            parse(b"2024-03-21 19:26:08 1rK9Xa-0001ab-Cd Frozen (delivery error message)"),
-            Parsed::Ignored
-        );
+        for notice in [
+            &b"2024-03-21 19:26:08 1rK9Xa-0001ab-Cd Frozen (delivery error message)"[..],
+            b"2024-03-21 19:26:08 1rK9Xa-0001ab-Cd frozen by root",
+            b"2024-03-21 19:26:08 1rK9Xa-0001ab-Cd unfrozen by root",
+            b"2024-03-21 19:26:08 1rK9Xa-0001ab-Cd removed by root",
+        ] {
+            assert_eq!(parse(notice), Parsed::Ignored);
+        }
         assert_eq!(
             parse(b"2024-03-21 19:26:08 1rK9Xa-0001ab-Cd ~~ x@y something new"),
             Parsed::Unknown

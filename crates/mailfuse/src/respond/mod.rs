@@ -281,8 +281,8 @@ impl Responder {
     }
 
     /// Unlocks `account` (`mailfuse unlock`, the dashboard), also where the
-    /// lock was made and in the policy servers' Redis; false if it was not
-    /// locked.
+    /// lock was made and in the policy servers' Redis, and lets go of the
+    /// mail that the queue actions froze; false if it was not locked.
     pub fn unlock(&mut self, store: &mut Store, account: &str) -> Result<bool> {
         let lowered = account.to_lowercase();
         let still_locked: Vec<String> = store
@@ -297,6 +297,15 @@ impl Responder {
                 .block_on(lock.unlock(account, &still_locked))
                 .with_context(|| format!("actions.{name}: cannot unlock {account}"))?;
             info!(account, "{done}");
+        }
+        for (name, queue) in self.actions.with(None, |a| a.queue()) {
+            if let Some(release) = queue.release(account) {
+                let done = self
+                    .journal
+                    .block_on(release)
+                    .with_context(|| format!("actions.{name}: cannot release {account}'s mail"))?;
+                info!(account, "{done}");
+            }
         }
         let mut unlocked = store.unlock(account)?;
         // A lock made by another mail server of a policy cluster is in

@@ -73,6 +73,9 @@ impl QueuedMail for Fake {
     fn stop_queued<'a>(&'a self, account: &'a str, _queued: &'a [String]) -> ActFuture<'a, String> {
         self.note(format!("{} queue {account}", self.name))
     }
+    fn release<'a>(&'a self, account: &'a str) -> Option<ActFuture<'a, String>> {
+        Some(self.note(format!("{} release {account}", self.name)))
+    }
 }
 
 impl BlockIp for Fake {
@@ -291,6 +294,7 @@ fn unlock_and_unblock_go_through_every_configured_action() {
         taken(&calls),
         [
             "kerio unlock sales@example.com",
+            "kerio release sales@example.com",
             "nftables unblock 192.0.2.7"
         ]
     );

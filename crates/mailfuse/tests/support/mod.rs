@@ -1,14 +1,18 @@
 //! A mail server lab on loopback for end-to-end tests: real Postfix and
-//! Dovecot instances in a temp dir, a relay sink, and swaks as the client.
-//! See `postfix_e2e.rs` and `watch_postfix_e2e.rs` for what it is for.
+//! Dovecot instances in a temp dir, a relay sink, and swaks as the client;
+//! or a real Exim ([`exim::EximLab`]). See `postfix_e2e.rs`,
+//! `watch_postfix_e2e.rs` and `watch_exim_e2e.rs` for what it is for.
 
 // Each test uses the part of the lab it needs; the rest is dead code to it.
 #![allow(dead_code)]
 
 pub mod dovecot;
+pub mod exim;
 pub mod postfix;
 pub mod smtp_sink;
+pub mod swaks;
 pub mod syslog;
+pub mod watch;
 
 use std::fs;
 use std::net::TcpListener;
@@ -20,6 +24,7 @@ use std::time::{Duration, Instant};
 use dovecot::Dovecot;
 use postfix::{Options, Postfix};
 use smtp_sink::SmtpSink;
+use swaks::Swaks;
 
 /// The commands the lab runs; `scripts/install-test-deps` installs them.
 const TOOLS: [&str; 6] = [
@@ -151,14 +156,6 @@ pub fn kill_leftovers(dir: &Path) {
     }
 }
 
-/// The queue id in a swaks transcript's reply to the message's end.
-fn queue_id(transcript: &str) -> Option<String> {
-    transcript
-        .lines()
-        .find_map(|line| line.split("queued as ").nth(1))
-        .map(|id| id.trim().to_string())
-}
-
 /// The lab's temp dir: removed when the test passes, kept (and its path
 /// printed) when it fails or when `MAILFUSE_E2E_KEEP` is set.
 struct Workdir(Option<tempfile::TempDir>);
@@ -172,24 +169,36 @@ impl Drop for Workdir {
     }
 }
 
+/// A fresh temp dir for a lab, readable by the servers' unprivileged
+/// processes; checks that the test runs as root, as the servers need.
+fn lab_dir() -> (PathBuf, Workdir) {
+    let uid = fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX);
+    assert_eq!(
+        uid, 0,
+        "the mail server end-to-end tests run as root (CI does); \
+         they start their own servers, installed by scripts/install-test-deps"
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("mailfuse-e2e-")
+        .tempdir()
+        .unwrap();
+    let root = dir.path().to_path_buf();
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
+    eprintln!("e2e: lab in {}", root.display());
+    (root, Workdir(Some(dir)))
+}
+
 /// Postfix, Dovecot and the sink, each in its own corner of one temp dir.
 /// Fields drop in order: the servers stop before the directory goes.
 pub struct Lab {
     postfix: Postfix,
     dovecot: Dovecot,
     pub sink: SmtpSink,
-    submission_port: u16,
+    client: Swaks,
     root: PathBuf,
     _workdir: Workdir,
-}
-
-/// What Postfix answered to a submission.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Submission {
-    /// Queued, with this queue id.
-    Accepted(String),
-    /// Refused; the server's first error reply (or swaks' complaint).
-    Refused(String),
 }
 
 impl Lab {
@@ -205,25 +214,7 @@ impl Lab {
         for name in TOOLS {
             tool(name);
         }
-        let uid = fs::metadata("/proc/self")
-            .map(|m| m.uid())
-            .unwrap_or(u32::MAX);
-        assert_eq!(
-            uid, 0,
-            "the Postfix/Dovecot end-to-end test runs as root (CI does); \
-             it starts its own servers, installed by scripts/install-test-deps"
-        );
-
-        let dir = tempfile::Builder::new()
-            .prefix("mailfuse-e2e-")
-            .tempdir()
-            .unwrap();
-        let root = dir.path().to_path_buf();
-        // The servers' unprivileged processes read their files under it.
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).unwrap();
-        let workdir = Workdir(Some(dir));
-        eprintln!("e2e: lab in {}", root.display());
-
+        let (root, workdir) = lab_dir();
         let sink = SmtpSink::start();
         let submission_port = free_port();
         let postfix = Postfix::start(&root, submission_port, sink.port(), options);
@@ -232,7 +223,7 @@ impl Lab {
             postfix,
             dovecot,
             sink,
-            submission_port,
+            client: Swaks::new(submission_port),
             root,
             _workdir: workdir,
         }
@@ -241,6 +232,11 @@ impl Lab {
     /// The lab's directory, for files a test adds.
     pub fn dir(&self) -> &Path {
         &self.root
+    }
+
+    /// swaks, submitting to Postfix's submission service.
+    pub fn client(&self) -> &Swaks {
+        &self.client
     }
 
     pub fn postfix(&self) -> &Postfix {
@@ -253,103 +249,6 @@ impl Lab {
 
     pub fn dovecot_log(&self) -> &Path {
         self.dovecot.log_path()
-    }
-
-    /// Submits a message as `user` from `client_ip` (any 127.0.0.0/8
-    /// address), asserting Postfix queued it; returns its queue id.
-    pub fn send(
-        &self,
-        client_ip: &str,
-        user: &str,
-        password: &str,
-        envelope_from: &str,
-        to: &[String],
-    ) -> String {
-        match self.submit(client_ip, user, password, envelope_from, to) {
-            Submission::Accepted(queue_id) => queue_id,
-            Submission::Refused(reply) => {
-                panic!("swaks as {user} from {client_ip} was refused: {reply}")
-            }
-        }
-    }
-
-    /// Submits a message like [`Lab::send`], telling whether Postfix
-    /// queued it or refused it.
-    pub fn submit(
-        &self,
-        client_ip: &str,
-        user: &str,
-        password: &str,
-        envelope_from: &str,
-        to: &[String],
-    ) -> Submission {
-        let output = self.swaks(client_ip, user, password, envelope_from, to);
-        let transcript = String::from_utf8_lossy(&output.stdout);
-        match queue_id(&transcript) {
-            Some(id) if output.status.success() => Submission::Accepted(id),
-            _ => Submission::Refused(
-                // swaks marks the server's error replies `<**`, its own `***`.
-                transcript
-                    .lines()
-                    .find(|line| line.starts_with("<** ") || line.starts_with("*** "))
-                    .map(|line| line.get(4..).unwrap_or(line).to_string())
-                    .unwrap_or_else(|| format!("swaks exited {}", output.status)),
-            ),
-        }
-    }
-
-    /// `times` failed logins as `user` from `client_ip`, with the
-    /// passwords a guesser tries first.
-    pub fn guess_passwords(&self, client_ip: &str, user: &str, times: usize) {
-        let guesses = [
-            "123456",
-            "password",
-            "sales",
-            "sales123",
-            "Sales2024",
-            "qwerty",
-        ];
-        for guess in guesses.iter().cycle().take(times) {
-            self.fail_login(client_ip, user, guess);
-        }
-    }
-
-    /// Tries to log in as `user` with a wrong password, asserting it fails.
-    pub fn fail_login(&self, client_ip: &str, user: &str, wrong_password: &str) {
-        let output = self.swaks(
-            client_ip,
-            user,
-            wrong_password,
-            user,
-            &["someone@partner.example".to_string()],
-        );
-        // swaks exits 28 when AUTH is refused.
-        assert_eq!(
-            output.status.code(),
-            Some(28),
-            "a wrong password for {user} was not refused:\n{}",
-            String::from_utf8_lossy(&output.stdout)
-        );
-    }
-
-    fn swaks(
-        &self,
-        client_ip: &str,
-        user: &str,
-        password: &str,
-        envelope_from: &str,
-        to: &[String],
-    ) -> Output {
-        let server = format!("127.0.0.1:{}", self.submission_port);
-        Command::new(tool("swaks"))
-            .args(["--server", &server, "--local-interface", client_ip])
-            .args(["--auth", "LOGIN", "--auth-user", user])
-            .args(["--auth-password", password])
-            .args(["--from", envelope_from, "--to", &to.join(",")])
-            .args(["--timeout", "15"])
-            .stdin(Stdio::null())
-            .output()
-            .expect("swaks runs")
     }
 
     /// Waits until Postfix has handed off every message, then stops both
