@@ -53,10 +53,27 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("mailfuse: error: {e:#}");
+            eprintln!("mailfuse: error: {}", error_text(&e));
             ExitCode::from(EXIT_ERROR)
         }
     }
+}
+
+/// `error` and its causes, each said once: a cause whose words the message
+/// already holds (a library repeating its source's text) is left out.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
 }
 
 fn read_options(input: &InputArgs) -> Result<ReadOptions> {
@@ -224,8 +241,18 @@ fn check_config(args: &CheckConfigArgs) -> Result<ExitCode> {
 }
 
 fn open_store(config: &Config) -> Result<mailfuse_store::Store> {
-    let path = &config.watch.state;
-    mailfuse_store::Store::open(path).with_context(|| format!("cannot open {}", path.display()))
+    open_state(&config.watch.state)
+}
+
+/// The state database at `path`, or an error that says what to do.
+pub(crate) fn open_state(path: &std::path::Path) -> Result<mailfuse_store::Store> {
+    mailfuse_store::Store::open(path).with_context(|| {
+        format!(
+            "cannot open the state file {} (it and its directory must be writable by the user \
+             mailfuse runs as; a damaged file can be moved away to start afresh)",
+            path.display()
+        )
+    })
 }
 
 fn status(args: &StatusArgs) -> Result<ExitCode> {

@@ -58,7 +58,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         warn!("cannot raise the open files limit: {e}");
     }
     let state = options.state.unwrap_or_else(|| config.watch.state.clone());
-    let store = Store::open(&state).with_context(|| format!("cannot open {}", state.display()))?;
+    let store = crate::open_state(&state)?;
     // The actions' metrics (incidents, actions, store errors) under the
     // names watch gives them, and the policy server's own.
     let respond_metrics = RespondMetrics::default();

@@ -460,3 +460,48 @@ fn check_config_warns_of_placeholders_and_missing_logs_but_passes() {
         "says where logs may be instead: {err}"
     );
 }
+
+#[test]
+fn a_missing_state_directory_is_made_and_one_that_cannot_be_says_what_to_do_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("mailfuse.toml");
+    let write_config = |state: &std::path::Path| {
+        std::fs::write(
+            &config,
+            format!(
+                "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\n",
+                dir.path().join("mail.log").display(),
+                state.display()
+            ),
+        )
+        .unwrap();
+    };
+    let state = dir.path().join("var/lib/mailfuse/state.db");
+    write_config(&state);
+    let output = mailfuse(&["status", "-c", config.to_str().unwrap()]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(state.is_file(), "the state and its directories were made");
+
+    // /proc takes no new directories, whoever asks.
+    write_config(std::path::Path::new("/proc/mailfuse-test/state.db"));
+    let output = mailfuse(&["status", "-c", config.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot create the state directory /proc/mailfuse-test")
+            && err.contains("choose another state file"),
+        "{err}"
+    );
+    for phrase in ["cannot open", "state directory /proc", "No such file"] {
+        assert_eq!(
+            err.matches(phrase).count(),
+            1,
+            "{phrase:?} said once: {err}"
+        );
+    }
+}

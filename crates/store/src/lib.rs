@@ -128,8 +128,19 @@ ALTER TABLE detector_rows_keyed RENAME TO detector_rows;
 pub enum StoreError {
     /// SQLite refused: the file cannot be opened or written, the disk is
     /// full, or another process held the lock past the busy timeout.
-    #[error("state database: {0}")]
+    #[error("state database")]
     Sqlite(#[from] rusqlite::Error),
+    /// The directory of a new state file does not exist and cannot be made.
+    #[error(
+        "cannot create the state directory {}: {source}: create it, writable by the user mailfuse runs as, or choose another state file (watch.state, --state)",
+        directory.display()
+    )]
+    Directory {
+        /// The directory.
+        directory: std::path::PathBuf,
+        /// Why it could not be made.
+        source: std::io::Error,
+    },
     /// The file was written by a newer mailfuse (its `user_version` is past
     /// the migrations this one knows): refused rather than misread.
     #[error(
@@ -262,8 +273,22 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`, and its directory
+    /// (private to mailfuse's user, as systemd's `StateDirectory=` makes it).
     pub fn open(path: &Path) -> Result<Store> {
+        if let Some(directory) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !directory.exists() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o750)
+                    .create(directory)
+                    .map_err(|source| StoreError::Directory {
+                        directory: directory.to_path_buf(),
+                        source,
+                    })?;
+            }
+        }
         // Switching a new file to WAL needs a moment alone with it, and
         // SQLite reports "busy" at once rather than waiting when another
         // process is opening it too: try again for a few seconds.

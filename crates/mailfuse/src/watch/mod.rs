@@ -88,8 +88,7 @@ impl Watch {
     /// Opens the state and resumes every input where the saved progress
     /// left it.
     pub fn start(config: Config) -> Result<Watch> {
-        let store = Store::open(&config.watch.state)
-            .with_context(|| format!("cannot open {}", config.watch.state.display()))?;
+        let store = crate::open_state(&config.watch.state)?;
         let progress = store.progress()?;
         let (detector, positions) = match &progress {
             Some(progress) => {

@@ -54,8 +54,7 @@ pub fn serve(config: Config) -> Result<()> {
              or set web.read_only = true to only show the state"
         );
     }
-    let store = Store::open(&config.watch.state)
-        .with_context(|| format!("cannot open {}", config.watch.state.display()))?;
+    let store = crate::open_state(&config.watch.state)?;
     let responder = Responder::new(&config, RespondMetrics::default())?;
     let app = Arc::new(App {
         backend: Mutex::new(Backend { store, responder }),

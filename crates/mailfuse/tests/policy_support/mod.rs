@@ -96,13 +96,9 @@ impl Drop for Server {
     }
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../support/ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// A request as Postfix 3.7 writes it.
 pub fn request(state: &str, login: &str, instance: &str, extra: &[(&str, &str)]) -> Vec<u8> {

@@ -8,6 +8,7 @@
 
 pub mod dovecot;
 pub mod exim;
+pub mod ports;
 pub mod postfix;
 pub mod smtp_sink;
 pub mod swaks;
@@ -15,11 +16,12 @@ pub mod syslog;
 pub mod watch;
 
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub use ports::free_port;
 
 use dovecot::Dovecot;
 use postfix::{Options, Postfix};
@@ -114,12 +116,6 @@ pub fn wait_until(what: &str, timeout: Duration, done: impl FnMut() -> bool) {
         try_wait_until(timeout, done),
         "timed out after {timeout:?} waiting for {what}"
     );
-}
-
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener.local_addr().unwrap().port()
 }
 
 /// Whether `pid` runs (a zombie does not).
