@@ -84,6 +84,8 @@ pub struct WatchMetrics {
     pub respond: RespondMetrics,
     pub locks: Gauge,
     pub blocks: Gauge,
+    /// Followed files that do not exist (watch waits for them).
+    pub inputs_missing: Gauge,
     /// How long each save of the state took.
     save_seconds: Histogram,
     /// Rows of the detector's state written (changed or removed entries).
@@ -121,6 +123,7 @@ impl Default for WatchMetrics {
             respond: RespondMetrics::default(),
             locks: Gauge::default(),
             blocks: Gauge::default(),
+            inputs_missing: Gauge::default(),
             // 1 ms to about 16 s.
             save_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             rows_saved: Counter::default(),
@@ -149,6 +152,11 @@ impl WatchMetrics {
         self.syslog.register(&mut registry);
         registry.register("locks", "Accounts locked now", self.locks.clone());
         registry.register("blocks", "IPs blocked now", self.blocks.clone());
+        registry.register(
+            "inputs_missing",
+            "Followed log files that do not exist (nothing is read from them until they appear)",
+            self.inputs_missing.clone(),
+        );
         registry.register(
             "state_save_seconds",
             "How long each save of the state took",

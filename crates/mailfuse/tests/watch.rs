@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "support/ports.rs"]
+mod ports;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
 
 fn example(name: &str) -> PathBuf {
@@ -328,10 +331,7 @@ fn catching_up_on_written_logs_watch_judges_like_scan() {
 /// incidents with their reasons and evidence.
 fn assert_watch_judges_like_scan(dir: &Path, logs: &Path, follow: &[PathBuf]) {
     let config = dir.join("mailfuse.toml");
-    let metrics_port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    let metrics_port = ports::free_port();
     let follow: Vec<String> = follow
         .iter()
         .map(|path| format!("\"{}\"", path.display()))
@@ -404,9 +404,8 @@ fn assert_watch_judges_like_scan(dir: &Path, logs: &Path, follow: &[PathBuf]) {
     );
 }
 
-/// Watch's `mailfuse_lines_read` counters from `/metrics`, summed over
-/// formats, by outcome.
-fn lines_read(port: u16) -> std::collections::HashMap<String, u64> {
+/// Watch's `/metrics` page.
+fn metrics_text(port: u16) -> String {
     use std::io::Read;
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics");
     stream
@@ -414,6 +413,13 @@ fn lines_read(port: u16) -> std::collections::HashMap<String, u64> {
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+/// Watch's `mailfuse_lines_read` counters from `/metrics`, summed over
+/// formats, by outcome.
+fn lines_read(port: u16) -> std::collections::HashMap<String, u64> {
+    let response = metrics_text(port);
     let mut read = std::collections::HashMap::new();
     for line in response.lines() {
         let Some(rest) = line.strip_prefix("mailfuse_lines_read_total{") else {
@@ -658,4 +664,40 @@ fn watch_never_blocks_the_server_itself_and_blocks_the_webmails_client() {
         .find(|i| i["subject"] == "eva@acme.example")
         .expect("eva's incident");
     assert_eq!(eva["incident"]["protected_ips"][0]["why"], "loopback");
+}
+
+#[test]
+fn a_followed_file_that_does_not_exist_is_counted_until_it_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let port = ports::free_port();
+    let config = dir.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\nmetrics_listen = \"127.0.0.1:{port}\"\n",
+            log.display(),
+            dir.path().join("state.db").display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config);
+    let missing = || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+        metrics_text(port)
+            .lines()
+            .find_map(|line| line.strip_prefix("mailfuse_inputs_missing "))
+            .and_then(|count| count.trim().parse::<u64>().ok())
+    };
+    let wait_for = |count: u64| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while missing() != Some(count) {
+            assert!(Instant::now() < deadline, "inputs_missing never {count}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    wait_for(1);
+    std::fs::copy(example("mail.log"), &log).unwrap();
+    wait_for(0);
+    daemon.stop();
 }

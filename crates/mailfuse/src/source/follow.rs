@@ -162,6 +162,11 @@ pub struct Follower {
 }
 
 impl Follower {
+    /// Whether no file exists at its path (nor is one still open).
+    pub fn is_missing(&self) -> bool {
+        self.current.is_none()
+    }
+
     /// Starts following `path`: at the checkpoint when one is given (see the
     /// module doc for rotations that happened meanwhile), else at the start
     /// of the file. A missing file is waited for, not an error.

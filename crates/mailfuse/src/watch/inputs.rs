@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use mailfuse_core::Event;
 use mailfuse_core::Timestamp;
@@ -212,6 +213,51 @@ impl Input {
     /// read ahead has been handed out when it is saved).
     pub fn checkpoint(&self) -> Checkpoint {
         self.follower.checkpoint()
+    }
+}
+
+/// How often watch says again that followed files do not exist.
+const MISSING_WARN_EVERY: Duration = Duration::from_secs(600);
+
+/// Followed files that do not exist: a wrong path, or a system whose mail
+/// logs go only to the journal. Said at start and every
+/// [`MISSING_WARN_EVERY`] while any is missing, and counted in a metric,
+/// rather than waited for in silence.
+#[derive(Default)]
+pub struct MissingFiles {
+    last_warned: Option<Instant>,
+}
+
+impl MissingFiles {
+    /// Looks at `inputs` again: sets the metric, and warns if it is time.
+    pub fn check(&mut self, inputs: &[Input], metrics: &WatchMetrics) {
+        let missing: Vec<&Path> = inputs
+            .iter()
+            .filter(|input| input.follower.is_missing())
+            .map(|input| input.path.as_path())
+            .collect();
+        metrics
+            .inputs_missing
+            .set(i64::try_from(missing.len()).unwrap_or(i64::MAX));
+        if missing.is_empty() {
+            self.last_warned = None;
+            return;
+        }
+        if self
+            .last_warned
+            .is_some_and(|at| at.elapsed() < MISSING_WARN_EVERY)
+        {
+            return;
+        }
+        self.last_warned = Some(Instant::now());
+        for path in missing {
+            warn!(
+                path = %path.display(),
+                "no such file: nothing is read from it until it appears; check watch.logs \
+                 (where mail logs go only to the journal, install rsyslog or set Postfix's \
+                 maillog_file: docs/watch.md)"
+            );
+        }
     }
 }
 

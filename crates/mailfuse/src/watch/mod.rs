@@ -39,7 +39,7 @@ use crate::metrics::WatchMetrics;
 use crate::respond::Responder;
 use crate::source::follow::Checkpoint;
 use hosts::HostsSeen;
-use inputs::Input;
+use inputs::{Input, MissingFiles};
 use recent::RecentSubmissions;
 use syslog::Remote;
 
@@ -64,6 +64,8 @@ pub struct Watch {
     config: Config,
     zone: LocalZone,
     inputs: Vec<Input>,
+    /// Which of them do not exist, said now and then.
+    missing: MissingFiles,
     /// Lines handed out lately, so overlapping files give each line once.
     overlap: Overlap,
     /// Mail servers sending syslog, when listeners are configured.
@@ -146,6 +148,7 @@ impl Watch {
             config,
             zone,
             inputs,
+            missing: MissingFiles::default(),
             overlap: Overlap::default(),
             remote,
             hosts: HostsSeen::default(),
@@ -174,6 +177,7 @@ impl Watch {
             secrets = ?self.config.watch.secrets,
             "watching"
         );
+        self.missing.check(&self.inputs, &self.metrics);
         while !stop.load(Ordering::Relaxed) {
             let tripped = self.poll_once()?;
             if tripped || last_save.elapsed() >= save_every {
@@ -184,6 +188,7 @@ impl Watch {
                 self.responder
                     .expire_blocks(&mut self.store, crate::source::now());
                 self.refresh_blocks_and_senders();
+                self.missing.check(&self.inputs, &self.metrics);
                 last_save = Instant::now();
             }
             match &mut self.remote {
