@@ -31,6 +31,7 @@
 mod support;
 
 use std::fs;
+use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -38,7 +39,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::postfix::Options;
 use support::watch::{locked_accounts, status, Watch};
-use support::{dovecot, free_port, imap, mailfuse, tool, try_wait_until, Lab};
+use support::{dovecot, imap, mailfuse, tool, try_wait_until, Lab};
 
 const ALICE: (&str, &str) = ("alice@example.test", "Alice-Spring-2024");
 const SALES: (&str, &str) = ("sales@example.test", "S4les-Real!pass");
@@ -147,8 +148,10 @@ fn incident<'s>(status: &'s Value, kind: &str, subject: &str) -> Option<&'s Valu
 fn watch_counts_dovecots_failed_logins_ends_a_locked_accounts_sessions_and_refuses_it_until_unlock()
 {
     let started = Instant::now();
-    let imap_port = free_port();
-    let policy_port = free_port();
+    // Held until watch starts: the lab takes seconds to start, and other
+    // tests on the machine pick free ports too.
+    let policy_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let policy_port = policy_listener.local_addr().unwrap().port();
     let mut extra = documented_dovecot_conf(policy_port);
     extra.push_str(&format!(
         "auth_policy_server_api_header = X-API-Key: {API_KEY}\n"
@@ -159,13 +162,12 @@ fn watch_counts_dovecots_failed_logins_ends_a_locked_accounts_sessions_and_refus
             utc_log: true,
             ..Options::default()
         },
-        &dovecot::Options {
-            imap: Some(imap_port),
-            extra,
-        },
+        &dovecot::Options { imap: true, extra },
     );
+    let imap_port = lab.dovecot().imap_port().unwrap();
     let setup = write_config(&lab, policy_port);
     let config = setup.config.as_path();
+    drop(policy_listener);
     let watch = Watch::start(config, &setup.watch_log);
     let where_ = format!(
         "lab: {}, watch's log: {}",

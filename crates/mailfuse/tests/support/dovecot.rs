@@ -13,8 +13,9 @@ use super::{kill_leftovers, process_is_alive, start_daemon, tool, try_wait_until
 /// What a lab's Dovecot serves beyond SASL for Postfix.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// IMAP on this loopback port.
-    pub imap: Option<u16>,
+    /// IMAP on a free loopback port ([`Dovecot::imap_port`]), chosen as
+    /// Dovecot starts so that no other process takes it meanwhile.
+    pub imap: bool,
     /// More `dovecot.conf` lines, appended as given.
     pub extra: String,
 }
@@ -26,6 +27,7 @@ pub struct Dovecot {
     config: PathBuf,
     base_dir: PathBuf,
     log: PathBuf,
+    imap_port: Option<u16>,
     running: bool,
 }
 
@@ -54,8 +56,8 @@ impl Dovecot {
 
         let log = root.join("dovecot.log");
         let config = dir.join("dovecot.conf");
-        let imap = options
-            .imap
+        let imap_port = options.imap.then(super::free_port);
+        let imap = imap_port
             .map(|port| imap_lines(&dir.join("mail"), port))
             .unwrap_or_default();
         fs::write(
@@ -95,7 +97,7 @@ service auth {{
                 log = log.display(),
                 passwd = passwd.display(),
                 socket = auth_socket.display(),
-                protocols = if options.imap.is_some() { "imap" } else { "" },
+                protocols = if options.imap { "imap" } else { "" },
             ) + &imap
                 + &options.extra,
         )
@@ -105,6 +107,7 @@ service auth {{
             config,
             base_dir,
             log,
+            imap_port,
             running: false,
         };
         dovecot.running = true;
@@ -117,12 +120,17 @@ service auth {{
             Duration::from_secs(10),
             || auth_socket.exists(),
         );
-        if let Some(port) = options.imap {
+        if let Some(port) = imap_port {
             wait_until("Dovecot's IMAP port", Duration::from_secs(10), || {
                 std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
             });
         }
         dovecot
+    }
+
+    /// Its IMAP port, when it serves IMAP.
+    pub fn imap_port(&self) -> Option<u16> {
+        self.imap_port
     }
 
     /// Its configuration file, for `doveadm -c`.
