@@ -3,7 +3,8 @@
 //! server offers ([`capability`]):
 //!
 //! - account locks: [`kerio`] (Kerio Connect Admin API), [`postfix`] (a
-//!   `check_sasl_access` lock map), [`exim`] (a lock list an ACL looks up);
+//!   `check_sasl_access` lock map), [`exim`] (a lock list an ACL looks up),
+//!   [`dovecot`] (ends the sessions; watch's auth policy refuses the logins);
 //! - queued mail: [`kerio`] (removes it), [`postfix`] (`postsuper -h`),
 //!   [`exim`] (`exim -Mf`, thawed on unlock, or `-Mrm`);
 //! - IP blocks with expiry: [`nftables`], [`kerio`] (IP address group);
@@ -17,6 +18,7 @@
 
 pub mod capability;
 pub mod command;
+pub mod dovecot;
 pub mod email;
 pub mod exim;
 pub mod kerio;
@@ -40,6 +42,9 @@ registry::actions! {
     /// Exim: lock the account in a list an ACL looks up and freeze its
     /// queued messages.
     exim: exim::Exim [exim::EximConfig],
+    /// Dovecot: end the account's sessions (its logins are refused by
+    /// watch's auth policy while it is locked).
+    dovecot: dovecot::Dovecot [dovecot::DovecotConfig],
     /// nftables: add the IP to a set with a timeout.
     nftables: nftables::Nftables [nftables::NftablesConfig],
     /// Mail the admin, once per incident.

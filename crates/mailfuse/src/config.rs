@@ -127,6 +127,35 @@ pub struct WatchConfig {
     /// Syslog received over the network from mail servers.
     #[serde(default)]
     pub syslog: SyslogConfig,
+    /// Dovecot's auth policy server, when the section is present.
+    pub auth_policy: Option<AuthPolicyConfig>,
+}
+
+/// `[watch.auth_policy]`: watch answers Dovecot's auth policy requests
+/// (`auth_policy_server_url`): it refuses the logins of locked accounts and
+/// blocked IPs, and counts the logins Dovecot reports.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthPolicyConfig {
+    /// Where to listen; loopback by default (Dovecot runs on this server).
+    #[serde(default = "default_auth_policy_listen")]
+    pub listen: SocketAddr,
+    /// The key Dovecot sends as `X-API-Key` (`auth_policy_server_api_header`),
+    /// in the secrets file; required beyond loopback.
+    pub api_key: Option<String>,
+    /// Protocols whose reported logins are not counted, as a log watch reads
+    /// has them already: `smtp` is Postfix's or Exim's SASL, which they log.
+    /// `["*"]`: count none (watch follows Dovecot's own log).
+    #[serde(default = "default_logged_protocols")]
+    pub logged_protocols: Vec<String>,
+}
+
+fn default_auth_policy_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 10041))
+}
+
+fn default_logged_protocols() -> Vec<String> {
+    vec!["smtp".to_string()]
 }
 
 /// `[watch.syslog]`: mail servers sending their logs to watch (RFC 3164 or
@@ -338,7 +367,7 @@ const SECTIONS: [(&str, bool); 8] = [
 ];
 
 /// Keys that hold secrets: only the secrets file may set them.
-const SECRET_KEYS: [&str; 2] = ["password", "token"];
+const SECRET_KEYS: [&str; 3] = ["password", "token", "api_key"];
 
 impl Config {
     /// Reads the configuration at `path` and the secrets file it names.
@@ -459,13 +488,16 @@ impl Config {
             }
         }
         if let Some(watch) = &mut watch {
-            if watch.logs.is_empty() && needs_logs && !watch.syslog.listens() {
+            if watch.logs.is_empty() && needs_logs && !watch.listens() {
                 problems.push(Problem {
                     path: "watch.logs".into(),
-                    message: "name at least one log file or directory to follow, or [watch.syslog] listeners".into(),
+                    message: NO_INPUT.into(),
                 });
             }
             open_tls(&mut watch.syslog, &mut problems);
+            if let Some(policy) = &watch.auth_policy {
+                check_auth_policy(policy, &mut problems);
+            }
             if let Some(zone) = &watch.timezone {
                 if let Err(e) = mailfuse_formats::LocalZone::parse(zone) {
                     problems.push(Problem {
@@ -523,6 +555,38 @@ fn split_action_sections(table: &mut Table) -> Table {
     let mut split = Table::new();
     split.insert("actions".into(), Value::Table(sections));
     split
+}
+
+/// What `watch` says when it has nothing to read.
+pub const NO_INPUT: &str = "name at least one log file or directory to follow, \
+     or [watch.syslog] listeners, or [watch.auth_policy]";
+
+impl WatchConfig {
+    /// Whether watch takes events other than from its files: syslog
+    /// listeners, Dovecot's auth policy requests.
+    pub fn listens(&self) -> bool {
+        self.syslog.listens() || self.auth_policy.is_some()
+    }
+}
+
+/// Notes an auth policy server others could reach without a key, or with
+/// one short enough to guess.
+fn check_auth_policy(policy: &AuthPolicyConfig, problems: &mut Vec<Problem>) {
+    match &policy.api_key {
+        Some(key) if key.len() < 16 => problems.push(Problem {
+            path: "watch.auth_policy.api_key".into(),
+            message: "too short to resist guessing: use at least 16 characters".into(),
+        }),
+        None if !policy.listen.ip().is_loopback() => problems.push(Problem {
+            path: "watch.auth_policy.api_key".into(),
+            message: format!(
+                "listening on {} beyond loopback needs a key: set api_key in the secrets file \
+                 and send it from Dovecot (auth_policy_server_api_header = X-API-Key: KEY)",
+                policy.listen
+            ),
+        }),
+        _ => {}
+    }
 }
 
 /// Reads `[watch.syslog]`'s certificate and key when TLS is configured.
@@ -720,6 +784,7 @@ impl Default for WatchConfig {
             hostname: None,
             metrics_listen: None,
             syslog: SyslogConfig::default(),
+            auth_policy: None,
         }
     }
 }

@@ -248,46 +248,58 @@ pub fn exposition(registry: &Registry) -> Response {
     }
 }
 
+/// `GET /metrics` from `registry`.
+fn metrics_router(registry: Arc<Registry>) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let registry = registry.clone();
+            async move { exposition(&registry) }
+        }),
+    )
+}
+
 /// Serves `GET /metrics` from `registry` on `listener` until the process
 /// ends (the policy daemon runs it on its own runtime).
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     registry: Arc<Registry>,
 ) -> std::io::Result<()> {
-    let app = Router::new().route(
-        "/metrics",
-        get(move || {
-            let registry = registry.clone();
-            async move { exposition(&registry) }
-        }),
-    );
-    axum::serve(listener, app).await
+    axum::serve(listener, metrics_router(registry)).await
 }
 
 /// Binds `listen` now (a taken port fails the start) and serves
 /// `/metrics` from a thread of its own, for daemons without a runtime.
 pub fn spawn_metrics_server(listen: SocketAddr, registry: Arc<Registry>) -> Result<SocketAddr> {
+    let bound = spawn_server("metrics", listen, metrics_router(registry))?;
+    info!(%bound, "serving metrics at /metrics");
+    Ok(bound)
+}
+
+/// Binds `listen` now (a taken port fails the start) and serves `app` from
+/// a thread of its own, named `what`, until the process ends: the HTTP
+/// servers of `watch`, whose loop is not async.
+pub fn spawn_server(what: &'static str, listen: SocketAddr, app: Router) -> Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(listen)
-        .with_context(|| format!("cannot listen on {listen} for metrics"))?;
+        .with_context(|| format!("cannot listen on {listen} for {what}"))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     std::thread::Builder::new()
-        .name("metrics".into())
+        .name(what.into())
         .spawn(move || {
             runtime.block_on(async move {
                 let served = match tokio::net::TcpListener::from_std(listener) {
-                    Ok(listener) => serve_metrics(listener, registry).await,
+                    Ok(listener) => axum::serve(listener, app).await,
                     Err(e) => Err(e),
                 };
                 if let Err(e) = served {
-                    error!("metrics server stopped: {e}");
+                    error!("{what} server stopped: {e}");
                 }
             });
         })?;
-    info!(%bound, "serving metrics at /metrics");
     Ok(bound)
 }
 

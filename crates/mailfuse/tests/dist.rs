@@ -115,6 +115,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[detect.geoip]",
         "[actions.kerio]",
         "[actions.exim]",
+        "[actions.dovecot]",
         "[actions.webhook]",
         "[policy.trips]",
         "[policy.redis]",
@@ -122,6 +123,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[[limits.override]]",
         "[web]",
         "[watch.syslog]",
+        "[watch.auth_policy]",
     ] {
         assert!(config.contains(section), "{section} was not uncommented");
     }

@@ -678,6 +678,20 @@ impl Store {
         Ok(removed == 1)
     }
 
+    /// Whether `ip` is blocked at `now` (a block whose time is up but not
+    /// lifted yet no longer counts).
+    pub fn is_blocked(&self, ip: IpAddr, now: Timestamp) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM blocks WHERE ip = ?1 AND until > ?2",
+                params![ip.to_string(), now.as_secs()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     /// Every block, soonest expiry first.
     pub fn blocks(&self) -> Result<Vec<Block>> {
         self.blocks_where("1", [])

@@ -224,6 +224,20 @@ fn blocks_expire_and_a_longer_block_extends() {
 }
 
 #[test]
+fn an_ip_is_blocked_until_its_time_is_up() {
+    let mut store = Store::in_memory().unwrap();
+    store.block(&block("2001:db8::1", 300)).unwrap();
+    let blocked = |ip: &str, now| {
+        store
+            .is_blocked(ip.parse().unwrap(), Timestamp(now))
+            .unwrap()
+    };
+    assert!(blocked("2001:db8::1", 299));
+    assert!(!blocked("2001:db8::1", 300), "its time is up");
+    assert!(!blocked("2001:db8::2", 0));
+}
+
+#[test]
 fn a_database_from_a_newer_schema_is_refused_with_advice() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");

@@ -107,7 +107,7 @@ fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
     );
     assert_eq!(
         problems("[watch]\nstate = \"/tmp/state.db\"\n"),
-        ["watch.logs: name at least one log file or directory to follow, or [watch.syslog] listeners"]
+        ["watch.logs: name at least one log file or directory to follow, or [watch.syslog] listeners, or [watch.auth_policy]"]
     );
     let found = problems(
         "[policy]\nlisten = [\"127.0.0.1:10040\", \"localhost\"]\nover_limit = \"bounce\"\n",
@@ -406,4 +406,36 @@ fn example_domains_are_told_from_lookalikes() {
             "{other}"
         );
     }
+}
+
+#[test]
+fn an_auth_policy_server_is_an_input_and_beyond_loopback_needs_a_long_key() {
+    let with = |section: &str| {
+        problems(&format!(
+            "[watch]\nstate = \"/tmp/state.db\"\n[watch.auth_policy]\n{section}"
+        ))
+    };
+    assert_eq!(with(""), Vec::<String>::new());
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mailfuse.toml",
+        "[watch]\nstate = \"/tmp/state.db\"\n[watch.auth_policy]\n",
+        0o644,
+    );
+    let policy = Config::load(&path).unwrap().watch.auth_policy.unwrap();
+    assert_eq!(policy.listen.to_string(), "127.0.0.1:10041");
+    assert_eq!(policy.logged_protocols, ["smtp"]);
+    let beyond = with("listen = \"0.0.0.0:10041\"\n");
+    assert!(
+        beyond.len() == 1
+            && beyond[0].starts_with("watch.auth_policy.api_key: listening on 0.0.0.0:10041"),
+        "{beyond:?}"
+    );
+    let in_main_file = with("api_key = \"0123456789abcdef\"\n");
+    assert!(
+        in_main_file.len() == 1 && in_main_file[0].contains("secrets belong in the secrets file"),
+        "{in_main_file:?}"
+    );
+    assert!(with("port = 1\n")[0].contains("unknown field"));
 }

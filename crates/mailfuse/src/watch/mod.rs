@@ -14,7 +14,10 @@
 //! `syslog.rs`): those lines are handed out as they arrive, each host's
 //! queue ids apart, and are not durable — what came between the last save
 //! and a crash is lost (a file can be read again, the network cannot).
+//! Dovecot's auth policy requests (`[watch.auth_policy]`, `auth_policy/`)
+//! are a third input, as little durable: the logins it reports.
 
+mod auth_policy;
 mod hosts;
 mod inputs;
 mod recent;
@@ -38,6 +41,7 @@ use crate::engine::Overlap;
 use crate::metrics::WatchMetrics;
 use crate::respond::Responder;
 use crate::source::follow::Checkpoint;
+use auth_policy::AuthPolicy;
 use hosts::HostsSeen;
 use inputs::{Input, MissingFiles};
 use recent::RecentSubmissions;
@@ -45,10 +49,8 @@ use syslog::Remote;
 
 /// Runs until SIGTERM or SIGINT (then saves and returns).
 pub fn run(config: Config) -> Result<()> {
-    if config.watch.logs.is_empty() && !config.watch.syslog.listens() {
-        anyhow::bail!(
-            "watch.logs: name at least one log file or directory to follow, or [watch.syslog] listeners"
-        );
+    if config.watch.logs.is_empty() && !config.watch.listens() {
+        anyhow::bail!("watch.logs: {}", crate::config::NO_INPUT);
     }
     let stop = crate::signals::stop_flag()?;
     let mut watch = Watch::start(config)?;
@@ -70,6 +72,8 @@ pub struct Watch {
     overlap: Overlap,
     /// Mail servers sending syslog, when listeners are configured.
     remote: Option<Remote>,
+    /// The logins Dovecot reports, when its auth policy is served.
+    auth_policy: Option<AuthPolicy>,
     /// Which of them logged each account and IP lately (for incidents).
     hosts: HostsSeen,
     detector: Detector,
@@ -144,6 +148,16 @@ impl Watch {
             )?),
             false => None,
         };
+        // After the store's first open: its schema is there.
+        let auth_policy = match &config.watch.auth_policy {
+            Some(policy) => Some(AuthPolicy::start(
+                policy,
+                &config.watch.state,
+                config.allow.clone(),
+                config.detect.safety.clone(),
+            )?),
+            None => None,
+        };
         let mut watch = Watch {
             config,
             zone,
@@ -151,6 +165,7 @@ impl Watch {
             missing: MissingFiles::default(),
             overlap: Overlap::default(),
             remote,
+            auth_policy,
             hosts: HostsSeen::default(),
             detector,
             store,
@@ -213,6 +228,7 @@ impl Watch {
             locked,
             metrics,
             remote,
+            auth_policy,
             hosts,
             ..
         } = self;
@@ -244,6 +260,16 @@ impl Watch {
                 metrics.event(event);
                 hosts.note(host, event);
                 detector.observe_from(host, event, line);
+            });
+        }
+        if let Some(policy) = auth_policy {
+            // Logins at this server, as its own log would give them.
+            policy.drain(&mut |event, line| {
+                metrics.event(event);
+                if with_remote {
+                    hosts.note(0, event);
+                }
+                detector.observe(event, line);
             });
         }
         // One postsuper run per account for what slipped in this poll.

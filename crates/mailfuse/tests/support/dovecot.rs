@@ -1,5 +1,7 @@
-//! A private Dovecot instance that only serves SASL authentication to
-//! Postfix, from a passwd-file, and logs to its own file (`log_path`).
+//! A private Dovecot instance that serves SASL authentication to Postfix,
+//! from a passwd-file, and logs to its own file (`log_path`); with
+//! [`Options::imap`], IMAP too (Maildirs in the lab, owned by nobody), and
+//! whatever other lines a test adds (an auth policy).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -8,17 +10,37 @@ use std::time::Duration;
 
 use super::{kill_leftovers, process_is_alive, start_daemon, tool, try_wait_until, wait_until};
 
+/// What a lab's Dovecot serves beyond SASL for Postfix.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// IMAP on a free loopback port ([`Dovecot::imap_port`]), chosen as
+    /// Dovecot starts so that no other process takes it meanwhile.
+    pub imap: bool,
+    /// More `dovecot.conf` lines, appended as given.
+    pub extra: String,
+}
+
+/// Who owns the IMAP mailboxes (Debian's nobody and nogroup).
+const MAILBOX_OWNER: &str = "uid=nobody gid=nogroup";
+
 pub struct Dovecot {
     config: PathBuf,
     base_dir: PathBuf,
     log: PathBuf,
+    imap_port: Option<u16>,
     running: bool,
 }
 
 impl Dovecot {
     /// Starts Dovecot with `users` (address, password) and waits for its
-    /// auth socket at `auth_socket`, owned by the postfix user.
-    pub fn start(root: &Path, auth_socket: &Path, users: &[(&str, &str)]) -> Dovecot {
+    /// auth socket at `auth_socket`, owned by the postfix user (and for
+    /// its IMAP port, when `options` ask for one).
+    pub fn start(
+        root: &Path,
+        auth_socket: &Path,
+        users: &[(&str, &str)],
+        options: &Options,
+    ) -> Dovecot {
         let dir = root.join("dovecot");
         let base_dir = dir.join("run");
         let state_dir = dir.join("state");
@@ -34,6 +56,10 @@ impl Dovecot {
 
         let log = root.join("dovecot.log");
         let config = dir.join("dovecot.conf");
+        let imap_port = options.imap.then(super::free_port);
+        let imap = imap_port
+            .map(|port| imap_lines(&dir.join("mail"), port))
+            .unwrap_or_default();
         fs::write(
             &config,
             format!(
@@ -41,7 +67,7 @@ impl Dovecot {
 # Written by the mailfuse end-to-end test harness.
 base_dir = {base}
 state_dir = {state}
-protocols =
+protocols = {protocols}
 ssl = no
 log_path = {log}
 auth_verbose = yes
@@ -71,7 +97,9 @@ service auth {{
                 log = log.display(),
                 passwd = passwd.display(),
                 socket = auth_socket.display(),
-            ),
+                protocols = if options.imap { "imap" } else { "" },
+            ) + &imap
+                + &options.extra,
         )
         .unwrap();
 
@@ -79,6 +107,7 @@ service auth {{
             config,
             base_dir,
             log,
+            imap_port,
             running: false,
         };
         dovecot.running = true;
@@ -91,7 +120,22 @@ service auth {{
             Duration::from_secs(10),
             || auth_socket.exists(),
         );
+        if let Some(port) = imap_port {
+            wait_until("Dovecot's IMAP port", Duration::from_secs(10), || {
+                std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            });
+        }
         dovecot
+    }
+
+    /// Its IMAP port, when it serves IMAP.
+    pub fn imap_port(&self) -> Option<u16> {
+        self.imap_port
+    }
+
+    /// Its configuration file, for `doveadm -c`.
+    pub fn config_path(&self) -> &Path {
+        &self.config
     }
 
     pub fn log_path(&self) -> &Path {
@@ -119,6 +163,34 @@ service auth {{
         // Dovecot's processes run with the base directory as their cwd.
         kill_leftovers(&self.base_dir);
     }
+}
+
+/// `dovecot.conf`'s lines for IMAP on loopback `port`, with Maildirs under
+/// `mail` (created, owned by nobody, who the mail processes run as).
+fn imap_lines(mail: &Path, port: u16) -> String {
+    fs::create_dir_all(mail).unwrap();
+    super::run_ok(Command::new("chown").arg("nobody:nogroup").arg(mail));
+    format!(
+        "\
+listen = 127.0.0.1
+disable_plaintext_auth = no
+mail_location = maildir:{mail}/%d/%n
+userdb {{
+  driver = static
+  args = {MAILBOX_OWNER} home={mail}/%d/%n
+}}
+service imap-login {{
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+",
+        mail = mail.display(),
+    )
 }
 
 impl Drop for Dovecot {

@@ -8,6 +8,7 @@
 
 pub mod dovecot;
 pub mod exim;
+pub mod imap;
 pub mod ports;
 pub mod postfix;
 pub mod smtp_sink;
@@ -207,6 +208,15 @@ impl Lab {
 
     /// Like [`Lab::start`], with Postfix set up with `options`.
     pub fn start_with(users: &[(&str, &str)], options: &Options) -> Lab {
+        Lab::start_with_dovecot(users, options, &dovecot::Options::default())
+    }
+
+    /// Like [`Lab::start_with`], with Dovecot set up with `dovecot`.
+    pub fn start_with_dovecot(
+        users: &[(&str, &str)],
+        options: &Options,
+        dovecot: &dovecot::Options,
+    ) -> Lab {
         for name in TOOLS {
             tool(name);
         }
@@ -214,7 +224,7 @@ impl Lab {
         let sink = SmtpSink::start();
         let submission_port = free_port();
         let postfix = Postfix::start(&root, submission_port, sink.port(), options);
-        let dovecot = Dovecot::start(&root, &postfix.auth_socket(), users);
+        let dovecot = Dovecot::start(&root, &postfix.auth_socket(), users, dovecot);
         Lab {
             postfix,
             dovecot,
@@ -245,6 +255,10 @@ impl Lab {
 
     pub fn dovecot_log(&self) -> &Path {
         self.dovecot.log_path()
+    }
+
+    pub fn dovecot(&self) -> &Dovecot {
+        &self.dovecot
     }
 
     /// Waits until Postfix has handed off every message, then stops both
