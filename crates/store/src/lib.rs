@@ -15,17 +15,19 @@
 //! Times are stored as UTC seconds. Names of accounts are stored lower-case.
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use mailfuse_core::rows::{RowChange, RowDictionary};
 use mailfuse_core::Timestamp;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+mod row_journal;
 
 /// The schema, one step per version (SQLite's `user_version` counts the
 /// steps applied): a database written by an older mailfuse gets the steps
 /// it lacks, in order; never change a step once released.
-const MIGRATIONS: [&str; 4] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE progress (
@@ -121,6 +123,18 @@ CREATE TABLE detector_rows_keyed (
 INSERT INTO detector_rows_keyed (map, key, value) SELECT map, key, value FROM detector_rows;
 DROP TABLE detector_rows;
 ALTER TABLE detector_rows_keyed RENAME TO detector_rows;
+";
+
+/// Version 5: the journal a save appends its changed detector rows to
+/// (`row_journal`), folded into `detector_rows` in the background; a row
+/// without a value deletes its key.
+const SCHEMA_V5: &str = "
+CREATE TABLE row_journal (
+    seq INTEGER PRIMARY KEY,
+    map TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB
+);
 ";
 
 /// Why the store could not do something.
@@ -270,6 +284,11 @@ pub struct Sender {
 /// The state database.
 pub struct Store {
     conn: Connection,
+    /// The file, for the journal's folder (none in memory).
+    path: Option<PathBuf>,
+    /// Folds saved rows into place; started by the first save that
+    /// journals rows.
+    folder: Option<row_journal::Folder>,
 }
 
 impl Store {
@@ -321,7 +340,9 @@ impl Store {
         // B-tree's upper pages kept in a 32 MiB cache.
         conn.pragma_update(None, "mmap_size", 1i64 << 32)?;
         conn.pragma_update(None, "cache_size", -32 * 1024)?;
-        Store::prepare(conn)
+        let mut store = Store::prepare(conn)?;
+        store.path = Some(path.to_path_buf());
+        Ok(store)
     }
 
     /// A database in memory, for tests and `--dry-run` sessions.
@@ -347,7 +368,11 @@ impl Store {
             transaction.pragma_update(None, "user_version", step as i64 + 1)?;
         }
         transaction.commit()?;
-        Ok(Store { conn })
+        Ok(Store {
+            conn,
+            path: None,
+            folder: None,
+        })
     }
 
     /// Saves the detector's state, its changed rows and the read positions,
@@ -355,15 +380,24 @@ impl Store {
     /// as of one save, never part of one. A whole state (`progress.rows`
     /// false) replaces every row. Of the `dictionaries` the rows may need,
     /// those not saved yet are added.
+    ///
+    /// The rows of a file's store go to its journal, which a background
+    /// thread folds into place: the save costs what changed, not what is
+    /// held. A big change (a first save) is written in place at once.
     pub fn save_progress(
         &mut self,
         progress: &Progress,
         rows: &[RowChange],
         dictionaries: &[RowDictionary],
     ) -> Result<()> {
-        let transaction = self.conn.transaction()?;
+        let journaled =
+            self.path.is_some() && progress.rows && rows.len() < row_journal::DIRECT_ROWS;
+        let transaction = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         if !progress.rows {
             transaction.execute("DELETE FROM detector_rows", [])?;
+            transaction.execute("DELETE FROM row_journal", [])?;
         }
         {
             let mut insert = transaction.prepare_cached(
@@ -373,22 +407,16 @@ impl Store {
                 insert.execute(params![dictionary.id, dictionary.table, dictionary.bytes])?;
             }
         }
-        {
-            let mut upsert = transaction.prepare_cached(
-                "INSERT INTO detector_rows (map, key, value) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (map, key) DO UPDATE SET value = ?3",
+        if journaled {
+            row_journal::append(&transaction, rows)?;
+        } else {
+            // The journal's older changes first, then these over them.
+            row_journal::fold(&transaction, None)?;
+            row_journal::write_rows(
+                &transaction,
+                rows.iter()
+                    .map(|row| (row.map, row.key.as_slice(), row.value.as_deref())),
             )?;
-            let mut delete = transaction
-                .prepare_cached("DELETE FROM detector_rows WHERE map = ?1 AND key = ?2")?;
-            // In key order, each row's page is next to the last one's.
-            let mut sorted: Vec<&RowChange> = rows.iter().collect();
-            sorted.sort_unstable_by(|a, b| (a.map, &a.key).cmp(&(b.map, &b.key)));
-            for row in sorted {
-                match &row.value {
-                    Some(value) => upsert.execute(params![row.map, row.key, value])?,
-                    None => delete.execute(params![row.map, row.key])?,
-                };
-            }
         }
         transaction.execute(
             "INSERT INTO progress (id, saved_at, detector, positions, rows) VALUES (1, ?1, ?2, ?3, ?4)
@@ -401,7 +429,32 @@ impl Store {
             ],
         )?;
         transaction.commit()?;
+        if journaled && !rows.is_empty() {
+            self.wake_folder();
+        }
         Ok(())
+    }
+
+    /// Tells the journal's folder that rows were appended, starting it
+    /// first if need be. Without a folder (no thread to be had) the rows
+    /// wait in the journal until they are read back.
+    fn wake_folder(&mut self) {
+        if self.folder.is_none() {
+            let Some(path) = &self.path else { return };
+            match row_journal::Folder::spawn(path) {
+                Ok(folder) => {
+                    // The folder checkpoints: a save only appends to the log.
+                    if let Err(e) = self.conn.pragma_update(None, "wal_autocheckpoint", 0) {
+                        tracing::warn!("cannot leave checkpoints to the folder: {e}");
+                    }
+                    self.folder = Some(folder);
+                }
+                Err(e) => tracing::warn!("cannot start the thread that folds saved rows: {e}"),
+            }
+        }
+        if let Some(folder) = &self.folder {
+            folder.wake();
+        }
     }
 
     /// The last saved progress, if any.
@@ -442,11 +495,17 @@ impl Store {
 
     /// Hands every saved detector row to `each` (collection name, key,
     /// value), by collection and then key, bytewise: a vector's rows come
-    /// in index order.
+    /// in index order. The journal is folded first.
     pub fn detector_rows<E: From<StoreError>>(
-        &self,
+        &mut self,
         mut each: impl FnMut(&str, &[u8], &[u8]) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
+        let transaction = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(StoreError::from)?;
+        row_journal::fold(&transaction, None)?;
+        transaction.commit().map_err(StoreError::from)?;
         let mut select = self
             .conn
             .prepare("SELECT map, key, value FROM detector_rows ORDER BY map, key")

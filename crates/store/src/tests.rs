@@ -67,7 +67,7 @@ fn row(map: &'static str, key: &[u8], value: Option<&[u8]>) -> RowChange {
     }
 }
 
-fn all_rows(store: &Store) -> Vec<(String, Vec<u8>, Vec<u8>)> {
+fn all_rows(store: &mut Store) -> Vec<(String, Vec<u8>, Vec<u8>)> {
     let mut rows = Vec::new();
     store
         .detector_rows(|map, key, value| -> Result<()> {
@@ -121,7 +121,7 @@ fn detector_rows_are_upserted_deleted_and_read_back_in_key_order() {
         vec![dictionary(33_000, b"two"), dictionary(40_000, b"one")]
     );
     assert_eq!(
-        all_rows(&store),
+        all_rows(&mut store),
         vec![
             ("accounts".to_string(), vec![0, 0, 0, 2], b"a2".to_vec()),
             ("accounts".to_string(), vec![0, 0, 1, 0], b"b".to_vec()),
@@ -133,7 +133,101 @@ fn detector_rows_are_upserted_deleted_and_read_back_in_key_order() {
         ..progress
     };
     store.save_progress(&whole, &[], &[]).unwrap();
-    assert_eq!(all_rows(&store), Vec::new());
+    assert_eq!(all_rows(&mut store), Vec::new());
+}
+
+/// Rows in the journal, not yet folded into place.
+fn journal_rows(path: &Path) -> i64 {
+    Connection::open(path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM row_journal", [], |row| row.get(0))
+        .unwrap()
+}
+
+fn rows_progress() -> Progress {
+    Progress {
+        saved_at: Timestamp(1),
+        detector: vec![1],
+        positions: "[]".to_string(),
+        rows: true,
+    }
+}
+
+#[test]
+fn journaled_rows_are_folded_in_the_background_and_read_back_as_last_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut expected = std::collections::BTreeMap::new();
+    let mut store = Store::open(&path).unwrap();
+    // Saves of 2,000 rows over 5,000 keys: keys change save after save,
+    // and every seventh change deletes.
+    for save in 0..12u32 {
+        let changes: Vec<RowChange> = (0..2_000u32)
+            .map(|i| {
+                let key = ((save * 2_000 + i) * 7 % 5_000).to_be_bytes();
+                let value = (i % 7 != 0).then(|| format!("{save}/{i}").into_bytes());
+                match &value {
+                    Some(value) => expected.insert(key.to_vec(), value.clone()),
+                    None => expected.remove(key.as_slice()),
+                };
+                row("accounts", &key, value.as_deref())
+            })
+            .collect();
+        store
+            .save_progress(&rows_progress(), &changes, &[])
+            .unwrap();
+    }
+    // 24,000 rows appended; the folder leaves a few saves' worth.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while journal_rows(&path) > row_journal::KEEP_ROWS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the journal was never folded"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(journal_rows(&path) > 0, "rows kept for the next saves");
+    drop(store);
+    let mut store = Store::open(&path).unwrap();
+    let expected: Vec<_> = expected
+        .into_iter()
+        .map(|(key, value)| ("accounts".to_string(), key, value))
+        .collect();
+    assert_eq!(all_rows(&mut store), expected);
+    assert_eq!(journal_rows(&path), 0, "reading folds what is left");
+}
+
+#[test]
+fn a_big_change_goes_in_place_after_the_journal_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    let small = [
+        row("ips", b"kept", Some(b"journaled")),
+        row("ips", b"replaced", Some(b"old")),
+        row("ips", b"deleted", Some(b"old")),
+    ];
+    store.save_progress(&rows_progress(), &small, &[]).unwrap();
+    assert_eq!(journal_rows(&path), 3);
+    let mut big: Vec<RowChange> = (0..row_journal::DIRECT_ROWS as u32)
+        .map(|i| row("accounts", &i.to_be_bytes(), Some(b"a")))
+        .collect();
+    big.push(row("ips", b"replaced", Some(b"new")));
+    big.push(row("ips", b"deleted", None));
+    store.save_progress(&rows_progress(), &big, &[]).unwrap();
+    assert_eq!(journal_rows(&path), 0);
+    let ips: Vec<_> = all_rows(&mut store)
+        .into_iter()
+        .filter(|(map, _, _)| map == "ips")
+        .map(|(_, key, value)| (key, value))
+        .collect();
+    assert_eq!(
+        ips,
+        vec![
+            (b"kept".to_vec(), b"journaled".to_vec()),
+            (b"replaced".to_vec(), b"new".to_vec()),
+        ]
+    );
 }
 
 #[test]
@@ -430,7 +524,7 @@ fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
     drop(conn);
     let mut store = Store::open(&path).unwrap();
     assert_eq!(
-        all_rows(&store),
+        all_rows(&mut store),
         vec![
             (
                 "accounts".to_string(),
@@ -449,7 +543,7 @@ fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
     let changed = [row("ips", &[1], Some(b"3"))];
     store.save_progress(&progress, &changed, &[]).unwrap();
     assert_eq!(
-        all_rows(&store)[1],
+        all_rows(&mut store)[1],
         ("ips".to_string(), vec![1], b"3".to_vec())
     );
     let without_rowid: String = Connection::open(&path)

@@ -94,12 +94,12 @@ impl Watch {
     /// Opens the state and resumes every input where the saved progress
     /// left it.
     pub fn start(config: Config) -> Result<Watch> {
-        let store = crate::open_state(&config.watch.state)?;
+        let mut store = crate::open_state(&config.watch.state)?;
         let progress = store.progress()?;
         let (detector, positions) = match &progress {
             Some(progress) => {
                 let started = Instant::now();
-                let mut detector = restore_detector(&store, progress, &config)?;
+                let mut detector = restore_detector(&mut store, progress, &config)?;
                 let positions: Vec<Checkpoint> = serde_json::from_str(&progress.positions)
                     .context("the saved read positions cannot be read")?;
                 info!(
@@ -354,6 +354,7 @@ impl Watch {
         let started = Instant::now();
         let positions: Vec<Checkpoint> = self.inputs.iter().map(Input::checkpoint).collect();
         let changes = self.detector.changes()?;
+        let collected = started.elapsed().as_secs_f64();
         let progress = Progress {
             saved_at: crate::source::now(),
             detector: changes.rest,
@@ -376,6 +377,7 @@ impl Watch {
                 );
                 debug!(
                     seconds,
+                    collected,
                     rows = changes.rows.len(),
                     rest_bytes = progress.detector.len(),
                     "saved"
@@ -389,7 +391,7 @@ impl Watch {
 
 /// The detector as the last save left it: its rest and rows, or a whole
 /// snapshot written by an older mailfuse.
-fn restore_detector(store: &Store, progress: &Progress, config: &Config) -> Result<Detector> {
+fn restore_detector(store: &mut Store, progress: &Progress, config: &Config) -> Result<Detector> {
     const MOVE_AWAY: &str =
         "the saved state cannot be read: move the state file away to start afresh";
     if !progress.rows {
