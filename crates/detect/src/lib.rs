@@ -24,6 +24,7 @@
 pub mod account_id;
 pub mod compromise;
 pub mod correlate;
+mod distinct;
 pub mod geo;
 pub mod guessing;
 pub mod hourly;

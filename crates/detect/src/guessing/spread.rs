@@ -23,6 +23,7 @@ use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::{Guesses, GuessingConfig, Success, MAX_IPS_KEPT};
+use crate::distinct::DistinctCount;
 use crate::incident::{evidence_line, GuessingPattern, Incident, IncidentKind};
 
 /// An episode ends after this long without a failed login.
@@ -32,9 +33,6 @@ const MAX_CANDIDATE_SECS: i64 = 24 * 3600;
 /// Most accounts followed for brute force at once; failures at further
 /// names are counted in [`Spreads::targets_not_followed`].
 const MAX_TARGETS: usize = 50_000;
-/// Most (IP, account) pairs a campaign remembers to tell stuffing (about
-/// one try per pair) from guessing (many).
-const MAX_PAIRS: usize = 100_000;
 /// Failures per (IP, account) pair at or under which a campaign at many
 /// accounts is credential stuffing.
 const STUFFING_TRIES_PER_PAIR: f64 = 1.5;
@@ -145,9 +143,10 @@ impl Spread {
 pub(super) struct Campaign {
     spread: Spread,
     guesses: Guesses,
-    /// Hashes of the (IP, account) pairs tried.
-    pairs: FxHashSet<u64>,
-    pairs_inexact: bool,
+    /// The (IP, account) pairs tried, counted. (A state saved before the
+    /// sketch held the pairs' hashes: its campaign counts afresh.)
+    #[serde(default)]
+    pairs: DistinctCount,
 }
 
 impl Campaign {
@@ -155,8 +154,7 @@ impl Campaign {
         Campaign {
             spread: Spread::new(at, line),
             guesses: Guesses::new(at, line),
-            pairs: FxHashSet::default(),
-            pairs_inexact: false,
+            pairs: DistinctCount::default(),
         }
     }
 
@@ -164,21 +162,14 @@ impl Campaign {
         self.spread.record(ip, failure.at, failure.attempts);
         self.guesses.record(failure, account);
         if let Some(account) = account {
-            let pair = pair_hash(ip, account);
-            if self.pairs.len() < MAX_PAIRS {
-                self.pairs.insert(pair);
-            } else if !self.pairs.contains(&pair) {
-                self.pairs_inexact = true;
-            }
+            self.pairs.insert(pair_hash(ip, account));
         }
     }
 
     /// A leaked list tried: many accounts, about one try per IP and account.
     fn is_stuffing(&self) -> bool {
-        let pairs = self.pairs.len() as f64;
         self.guesses.accounts_total >= STUFFING_MIN_ACCOUNTS
-            && !self.pairs_inexact
-            && self.spread.failures as f64 <= STUFFING_TRIES_PER_PAIR * pairs
+            && self.spread.failures as f64 <= STUFFING_TRIES_PER_PAIR * self.pairs.estimate()
     }
 
     fn incident(&self) -> Incident {
