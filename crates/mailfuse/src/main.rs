@@ -4,6 +4,7 @@ mod cli;
 mod config;
 mod engine;
 mod html_escape;
+mod listen;
 mod metrics;
 mod output;
 mod policy;

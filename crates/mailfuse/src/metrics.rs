@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -271,17 +271,28 @@ pub async fn serve_metrics(
 /// Binds `listen` now (a taken port fails the start) and serves
 /// `/metrics` from a thread of its own, for daemons without a runtime.
 pub fn spawn_metrics_server(listen: SocketAddr, registry: Arc<Registry>) -> Result<SocketAddr> {
-    let bound = spawn_server("metrics", listen, metrics_router(registry))?;
+    let bound = spawn_server(
+        "metrics",
+        "watch.metrics_listen",
+        listen,
+        metrics_router(registry),
+    )?;
     info!(%bound, "serving metrics at /metrics");
     Ok(bound)
 }
 
-/// Binds `listen` now (a taken port fails the start) and serves `app` from
-/// a thread of its own, named `what`, until the process ends: the HTTP
-/// servers of `watch`, whose loop is not async.
-pub fn spawn_server(what: &'static str, listen: SocketAddr, app: Router) -> Result<SocketAddr> {
+/// Binds `listen` (the configuration's `setting`) now, a taken port failing
+/// the start, and serves `app` from a thread of its own, named `what`,
+/// until the process ends: the HTTP servers of `watch`, whose loop is not
+/// async.
+pub fn spawn_server(
+    what: &'static str,
+    setting: &str,
+    listen: SocketAddr,
+    app: Router,
+) -> Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(listen)
-        .with_context(|| format!("cannot listen on {listen} for {what}"))?;
+        .map_err(|e| crate::listen::cannot_listen(&e, what, listen, setting))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

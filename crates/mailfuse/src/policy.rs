@@ -27,6 +27,7 @@ use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
+use crate::listen::cannot_listen;
 use crate::metrics::{serve_metrics, PREFIX};
 use crate::respond::{RespondMetrics, Responder};
 use crate::watch::senders;
@@ -78,16 +79,24 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    // Held out here until the keeper takes them: the responder owns a
+    // runtime of its own, which may not be dropped inside this one (a
+    // start that fails, e.g. on a taken port, would panic).
+    let mut store = Some(store);
+    let mut responder = Some(responder);
+    let served = runtime.block_on(async {
         let counters = match &policy_config.redis {
             None => Counters::memory(limits, diversity),
             Some(redis) => Counters::redis(redis, limits, diversity, metrics.clone())
                 .await
                 .context("policy.redis")?,
         };
-        restore_counters(&store, counters.local());
+        let Some(saved) = store.as_ref() else {
+            anyhow::bail!("the policy server started twice");
+        };
+        restore_counters(saved, counters.local());
         let clock = Arc::new(SystemClock);
-        refresh_locks(&store, counters.local(), clock.now(), &metrics);
+        refresh_locks(saved, counters.local(), clock.now(), &metrics);
         let (trips_to_keeper, trips) = std::sync::mpsc::channel();
         let on_trip = Box::new(move |report: TripReport| {
             // The keeper is gone only at shutdown.
@@ -100,7 +109,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         if let Some(listen) = policy_config.metrics_listen {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
-                .with_context(|| format!("policy.metrics_listen: cannot listen on {listen}"))?;
+                .map_err(|e| cannot_listen(&e, "metrics", listen, "policy.metrics_listen"))?;
             info!("metrics on http://{listen}/metrics");
             tokio::spawn(serve_metrics(listener, registry.clone()));
         }
@@ -108,7 +117,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         for address in &addresses {
             let listener = Listener::bind(address)
                 .await
-                .with_context(|| format!("cannot listen on {address}"))?;
+                .map_err(|e| cannot_listen(&e, "policy requests", address, "policy.listen"))?;
             listeners.push(listener);
         }
         let stop = Arc::new(AtomicBool::new(false));
@@ -116,6 +125,9 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
             let policy = policy.clone();
             let stop = stop.clone();
             let save_every = policy_config.save_every;
+            let (Some(store), Some(responder)) = (store.take(), responder.take()) else {
+                anyhow::bail!("the policy server started twice");
+            };
             std::thread::spawn(move || keep(store, responder, &policy, trips, &stop, save_every))
         };
         let limits = Limits {
@@ -135,7 +147,9 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
             }
         }
         Ok(())
-    })
+    });
+    drop((store, responder));
+    served
 }
 
 /// The keeper thread's loop; see the module doc.

@@ -505,3 +505,47 @@ fn a_missing_state_directory_is_made_and_one_that_cannot_be_says_what_to_do_once
         );
     }
 }
+
+#[test]
+fn a_taken_port_is_named_with_the_setting_to_change_and_never_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    // Held for the whole test: every server below finds the port taken.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap();
+    let config = dir.path().join("mailfuse.toml");
+    let base = format!(
+        "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\n",
+        dir.path().join("mail.log").display(),
+        dir.path().join("state.db").display()
+    );
+    let cases = [
+        (
+            "watch",
+            format!("metrics_listen = \"{address}\"\n"),
+            "watch.metrics_listen",
+        ),
+        (
+            "policy",
+            format!("[policy]\nlisten = [\"{address}\"]\n"),
+            "policy.listen",
+        ),
+        (
+            "serve",
+            format!("[web]\nlisten = \"{address}\"\nread_only = true\n"),
+            "web.listen",
+        ),
+    ];
+    for (command, section, setting) in cases {
+        std::fs::write(&config, format!("{base}{section}")).unwrap();
+        let output = mailfuse(&[command, "-c", config.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {err}");
+        assert!(
+            err.contains(&format!("cannot listen on {address}"))
+                && err.contains("another program listens there")
+                && err.contains(&format!("set {setting} to a free port")),
+            "{command}: {err}"
+        );
+        assert!(!err.contains("panicked"), "{command}: {err}");
+    }
+}

@@ -35,6 +35,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::listen::cannot_listen;
 use crate::metrics::{KindLabel, PREFIX};
 use crate::respond::{RespondMetrics, Responder};
 use auth::{Denied, Sessions};
@@ -74,7 +75,7 @@ pub fn serve(config: Config) -> Result<()> {
     let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(web.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", web.listen))?;
+            .map_err(|e| cannot_listen(&e, "the dashboard", web.listen, "web.listen"))?;
         info!(listen = %web.listen, read_only = web.read_only, "serving the dashboard");
         axum::serve(listener, router(app.clone()))
             .with_graceful_shutdown(crate::signals::stopped())

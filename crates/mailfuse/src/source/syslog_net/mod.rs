@@ -30,6 +30,7 @@ use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
 use crate::config::SyslogConfig;
+use crate::listen::cannot_listen;
 use crate::source::lines::DEFAULT_MAX_LINE;
 use frame::{Frame, Framer};
 
@@ -204,11 +205,9 @@ pub fn start(config: &SyslogConfig, metrics: &SyslogMetrics) -> Result<Listeners
         sender,
     });
     let mut names = Vec::new();
-    let bind_help =
-        "(a port under 1024 needs root or CAP_NET_BIND_SERVICE; is another syslog daemon on it?)";
     for &address in &config.udp {
         let socket = UdpSocket::bind(address)
-            .with_context(|| format!("cannot receive syslog on udp {address} {bind_help}"))?;
+            .map_err(|e| cannot_listen(&e, "syslog over udp", address, "watch.syslog.udp"))?;
         let name = format!("udp {}", socket.local_addr().unwrap_or(address));
         let counters = metrics.of(&name);
         let (shared, listener) = (Arc::clone(&shared), names.len());
@@ -225,8 +224,14 @@ pub fn start(config: &SyslogConfig, metrics: &SyslogMetrics) -> Result<Listeners
     let secure = config.tls.iter().map(|a| (a, tls.clone()));
     for (&address, tls) in streams.chain(secure) {
         let kind = if tls.is_some() { "tls" } else { "tcp" };
-        let socket = TcpListener::bind(address)
-            .with_context(|| format!("cannot accept syslog on {kind} {address} {bind_help}"))?;
+        let socket = TcpListener::bind(address).map_err(|e| {
+            cannot_listen(
+                &e,
+                &format!("syslog over {kind}"),
+                address,
+                &format!("watch.syslog.{kind}"),
+            )
+        })?;
         let name = format!("{kind} {}", socket.local_addr().unwrap_or(address));
         let counters = metrics.of(&name);
         let (shared, listener) = (Arc::clone(&shared), names.len());

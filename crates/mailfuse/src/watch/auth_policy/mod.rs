@@ -94,7 +94,12 @@ impl AuthPolicy {
             dropped: AtomicU64::new(0),
         });
         let app = Router::new().route("/", post(answer)).with_state(server);
-        let bound = crate::metrics::spawn_server("auth policy", config.listen, app)?;
+        let bound = crate::metrics::spawn_server(
+            "auth policy",
+            "watch.auth_policy.listen",
+            config.listen,
+            app,
+        )?;
         info!(%bound, "serving Dovecot's auth policy (auth_policy_server_url = http://{bound}/)");
         Ok(AuthPolicy { logins })
     }

@@ -244,9 +244,13 @@ fn the_http_server_answers_dovecot_and_refuses_what_it_should() {
     let app = Router::new()
         .route("/", post(answer))
         .with_state(Arc::new(server));
-    let address =
-        crate::metrics::spawn_server("auth policy test", "127.0.0.1:0".parse().unwrap(), app)
-            .unwrap();
+    let address = crate::metrics::spawn_server(
+        "auth policy test",
+        "listen",
+        "127.0.0.1:0".parse().unwrap(),
+        app,
+    )
+    .unwrap();
     let key = "X-API-Key: 0123456789abcdef\r\n";
     let ask = |login: &str, remote: &str| {
         let body = format!(r#"{{"login":"{login}","remote":"{remote}","protocol":"imap"}}"#);
