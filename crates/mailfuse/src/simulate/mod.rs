@@ -37,6 +37,8 @@ pub const CAVEATS: &[&str] = &[
      went; a server refusing them at RCPT sees them earlier",
     "recipients are counted when their log line comes, and external ones only when a line names \
      their address",
+    "a hijacked account's figures are all its mail in the logs, including what its owner sent \
+     before the hijack",
 ];
 
 /// The hijack as it happened: a compromised-account incident of the run.
