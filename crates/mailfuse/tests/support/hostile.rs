@@ -40,3 +40,17 @@ pub fn hostile_logs(dir: &Path) {
     }
     fs::write(dir.join("mail.log"), mail).unwrap();
 }
+
+/// Fails if a payload of [`hostile_logs`] is in `page` as markup or a raw
+/// escape rather than as text.
+pub fn assert_no_raw_payload(page: &str) {
+    for raw in [
+        "<script",
+        "<img",
+        "onerror=alert(1)>",
+        "onerror=alert(2)>",
+        "\x1b",
+    ] {
+        assert!(!page.contains(raw), "{raw:?} unescaped in the page");
+    }
+}
