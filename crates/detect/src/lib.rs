@@ -414,9 +414,6 @@ impl Detector {
             guessing.on_success(ip, &accounts.name(id), s.at, Success::LoggedIn);
         }
         if newly_counted {
-            if let Some(log) = sends {
-                message.send_number = log.message(id, s.at);
-            }
             let first_line = message.first_line.take();
             let evidence = first_line.as_deref().unwrap_or(line);
             let ip = accounts.on_message(
@@ -428,6 +425,9 @@ impl Detector {
                 |ip, account| guessing.prior_failures(ip, account),
             );
             message.ip = Some(ip);
+            if let Some(log) = sends {
+                message.send_number = log.message(id, ip, s.at);
+            }
             guessing.on_success(ip, &accounts.name(id), s.at, Success::SentMail);
             limits.on_message(id, &accounts.name(id), ip, s.at, evidence);
             if let Some(hourly) = hourly {
@@ -528,6 +528,7 @@ impl Detector {
         if let Some(log) = &mut self.sends {
             let send = |kind| Send {
                 account: id,
+                ip,
                 at,
                 message: number,
                 kind,

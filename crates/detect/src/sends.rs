@@ -8,6 +8,8 @@
 //! are not part of the stored snapshot. The caller drains them after each
 //! event ([`crate::Detector::take_sends`]), so memory holds one line's worth.
 
+use std::net::IpAddr;
+
 use mailfuse_core::Timestamp;
 
 use crate::account_id::AccountId;
@@ -33,6 +35,9 @@ pub enum SendKind {
 pub struct Send {
     /// The account that submitted the message.
     pub account: AccountId,
+    /// The IP the message is attributed to (its stream, as the incidents
+    /// name them; webmail's mail, its login's IP).
+    pub ip: IpAddr,
     /// The line's time.
     pub at: Timestamp,
     /// The message, numbered from 1 in the order messages were counted, so
@@ -51,10 +56,11 @@ pub(crate) struct SendLog {
 
 impl SendLog {
     /// Numbers a newly counted message and notes it.
-    pub(crate) fn message(&mut self, account: AccountId, at: Timestamp) -> u64 {
+    pub(crate) fn message(&mut self, account: AccountId, ip: IpAddr, at: Timestamp) -> u64 {
         self.messages += 1;
         self.pending.push(Send {
             account,
+            ip,
             at,
             message: self.messages,
             kind: SendKind::Message,

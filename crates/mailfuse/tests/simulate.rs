@@ -95,6 +95,7 @@ fn example_shows_the_sales_hijack_per_policy_against_hand_counts() {
     let hijacks = report["hijacks"].as_array().unwrap();
     assert_eq!(hijacks.len(), 1);
     assert_eq!(hijacks[0]["account"], "sales@acme-tools.example");
+    assert_eq!(hijacks[0]["ips"], json!(["173.16.65.213"]));
     assert_eq!(hijacks[0]["sent"], sent(2466, 2466));
 
     let per_day = sales(policy(&report, "200 messages a day"));

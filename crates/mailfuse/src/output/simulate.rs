@@ -20,6 +20,12 @@ fn pair(sent: Sent) -> String {
     )
 }
 
+/// A hijack's IPs, comma-separated.
+fn ips(ips: &[std::net::IpAddr]) -> String {
+    let ips: Vec<String> = ips.iter().map(ToString::to_string).collect();
+    ips.join(", ")
+}
+
 /// The hijacks' outcomes of one policy, summed.
 fn hijacks_total(policy: &PolicyReport) -> (Sent, Sent) {
     policy
@@ -86,8 +92,9 @@ pub fn write_text(out: &mut dyn Write, simulation: &Simulation) -> io::Result<()
     for hijack in &simulation.hijacks {
         writeln!(
             out,
-            "  {}  {} to {}: {} messages / recipients sent",
+            "  {} from {}, {} to {}: {} messages / recipients sent",
             safe(&hijack.account),
+            ips(&hijack.ips),
             hijack.first_seen,
             hijack.last_seen,
             pair(hijack.sent)
@@ -195,8 +202,9 @@ pub fn write_html(out: &mut dyn Write, simulation: &Simulation) -> io::Result<()
     for hijack in &simulation.hijacks {
         writeln!(
             out,
-            "<li>{} — {} to {}: {} messages / recipients sent</li>",
+            "<li>{} from {}, {} to {}: {} messages / recipients sent</li>",
             Text(&hijack.account),
+            ips(&hijack.ips),
             hijack.first_seen,
             hijack.last_seen,
             Text(&pair(hijack.sent))

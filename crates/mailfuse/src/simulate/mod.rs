@@ -13,6 +13,7 @@ pub mod policy;
 pub mod reference;
 pub mod replay;
 
+use std::net::IpAddr;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -37,17 +38,19 @@ pub const CAVEATS: &[&str] = &[
      went; a server refusing them at RCPT sees them earlier",
     "recipients are counted when their log line comes, and external ones only when a line names \
      their address",
-    "a hijacked account's figures are all its mail in the logs, including what its owner sent \
-     before the hijack",
+    "a hijack's figures are the mail from the IPs its incident names; what the hijacker sent \
+     from others (or through webmail from the owner's IP) counts as the owner's",
 ];
 
 /// The hijack as it happened: a compromised-account incident of the run.
 #[derive(Debug, Serialize)]
 pub struct Hijack {
     pub account: String,
+    /// The IPs it sent from (the incident's): its figures are their mail.
+    pub ips: Vec<IpAddr>,
     pub first_seen: Timestamp,
     pub last_seen: Timestamp,
-    /// What the account sent in the whole log.
+    /// What the account sent from those IPs.
     pub sent: Sent,
 }
 
@@ -71,7 +74,8 @@ pub struct PolicyReport {
     pub on_over: OnOver,
     /// For each hijack, in the order of [`Simulation::hijacks`].
     pub hijacks: Vec<AccountOutcome>,
-    /// Accounts not found hijacked that it would have deferred or locked,
+    /// Accounts not found hijacked (or a hijacked account's mail from its
+    /// other IPs: its owner's) that it would have deferred or locked,
     /// earliest first.
     pub legitimate: Vec<AccountOutcome>,
     /// Recipients let out and held back per UTC hour (for the chart).
@@ -161,6 +165,7 @@ pub fn simulate(request: &Request<'_>) -> Result<Simulation> {
         detector.take_sends(|account, send| {
             let sending = Sending {
                 at: send.at,
+                ip: send.ip,
                 message: send.message,
                 kind: send.kind,
             };
@@ -177,6 +182,7 @@ pub fn simulate(request: &Request<'_>) -> Result<Simulation> {
         .filter_map(|i| {
             Some(Hijack {
                 account: i.account.clone()?,
+                ips: i.ips.clone(),
                 first_seen: i.first_seen,
                 last_seen: i.last_seen,
                 sent: Sent::default(),
@@ -198,18 +204,40 @@ pub fn simulate(request: &Request<'_>) -> Result<Simulation> {
     Ok(simulation)
 }
 
-/// One policy's report, noting in `hijacks` what each account actually sent.
+/// One policy's report, noting in `hijacks` what each sent from its IPs.
 fn report(replayed: Replayed, hijacks: &mut [Hijack]) -> PolicyReport {
     let Replayed {
         policy,
-        mut accounts,
+        accounts,
         hours,
     } = replayed;
+    let hijack_ips = |account: &str| -> Vec<IpAddr> {
+        hijacks
+            .iter()
+            .filter(|h| normalize(&h.account) == account)
+            .flat_map(|h| h.ips.iter().copied())
+            .collect()
+    };
+    let mut legitimate: Vec<AccountOutcome> = accounts
+        .iter()
+        .filter_map(|(account, state)| {
+            let spam = hijack_ips(account);
+            let outcome = state.outcome(|ip| !ip.is_some_and(|ip| spam.contains(&ip)))?;
+            outcome.tripped_at.is_some().then(|| AccountOutcome {
+                account: account.to_string(),
+                outcome,
+            })
+        })
+        .collect();
+    legitimate.sort_by(|a, b| {
+        (a.outcome.tripped_at, &a.account).cmp(&(b.outcome.tripped_at, &b.account))
+    });
     let hijack_outcomes = hijacks
         .iter_mut()
         .map(|hijack| {
             let outcome = accounts
-                .remove(normalize(&hijack.account).as_ref())
+                .get(normalize(&hijack.account).as_ref())
+                .and_then(|state| state.outcome(|ip| ip.is_some_and(|ip| hijack.ips.contains(&ip))))
                 .unwrap_or_default();
             hijack.sent = outcome.actual();
             AccountOutcome {
@@ -218,17 +246,6 @@ fn report(replayed: Replayed, hijacks: &mut [Hijack]) -> PolicyReport {
             }
         })
         .collect();
-    let mut legitimate: Vec<AccountOutcome> = accounts
-        .into_iter()
-        .filter(|(_, outcome)| outcome.tripped_at.is_some())
-        .map(|(account, outcome)| AccountOutcome {
-            account: account.into_string(),
-            outcome,
-        })
-        .collect();
-    legitimate.sort_by(|a, b| {
-        (a.outcome.tripped_at, &a.account).cmp(&(b.outcome.tripped_at, &b.account))
-    });
     PolicyReport {
         limits: policy.words(),
         name: policy.name,

@@ -3,8 +3,14 @@
 //! exact to the second), fed with each message and recipient at its log
 //! line's time, deciding as the policy server would have: what goes out,
 //! what it would have deferred, when it would have locked an account.
+//!
+//! The limiter counts per account, as the policy server does; what it lets
+//! out and holds back is tallied per sending IP of the account (its
+//! streams, as the incidents name them), so a hijack's figures are those of
+//! its IPs, apart from its owner's own mail.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
 
 use mailfuse_core::Timestamp;
 use mailfuse_detect::sends::SendKind;
@@ -19,6 +25,12 @@ use super::policy::{OnOver, Policy, Recipients};
 /// out); the oldest are forgotten past this (their recipients came long
 /// ago).
 const MAX_REMEMBERED: usize = 100_000;
+
+/// Sending IPs tallied apart per account; the mail of further ones is
+/// tallied together (`None`), as none of a hijack's.
+const MAX_STREAMS: usize = 64;
+
+const DAY_SECS: i64 = 86_400;
 
 /// Message numbers, the oldest forgotten past [`MAX_REMEMBERED`].
 #[derive(Default)]
@@ -51,29 +63,21 @@ impl Remembered {
     }
 }
 
-const DAY_SECS: i64 = 86_400;
-
-/// What a policy would have done to one account.
+/// What a policy would have done to some of an account's mail (a hijack's
+/// IPs, or the rest).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Outcome {
-    /// Let out before the policy first held anything back.
+    /// Let out before the policy first held back any of the account's mail.
     pub before_trip: Sent,
     /// Let out in all (a deferring policy lets mail out again as its
     /// window empties).
     pub let_out: Sent,
     /// Deferred, or refused while the account was locked.
     pub held_back: Sent,
-    /// When the policy first held something back.
+    /// When the policy first held back some of this mail.
     pub tripped_at: Option<Timestamp>,
     /// When it locked the account (lock policies only).
     pub locked_at: Option<Timestamp>,
-    /// The lock in force, until this second (exclusive).
-    #[serde(skip)]
-    locked_until: Option<i64>,
-    /// Messages in the log: those neither let out nor held back had all
-    /// their recipients held back (counted in `held_back` at the end).
-    #[serde(skip)]
-    messages: u64,
 }
 
 impl Outcome {
@@ -86,6 +90,71 @@ impl Outcome {
     }
 }
 
+/// One account's mail from one sending IP (`None`: past [`MAX_STREAMS`]).
+#[derive(Debug)]
+struct Stream {
+    ip: Option<IpAddr>,
+    outcome: Outcome,
+    /// Messages in the log: those neither let out nor held back had all
+    /// their recipients held back (counted in `held_back` at the end).
+    messages: u64,
+}
+
+/// One account under the policy.
+#[derive(Debug, Default)]
+pub struct Account {
+    streams: Vec<Stream>,
+    /// When the policy first held back any of its mail.
+    tripped_at: Option<Timestamp>,
+    locked_at: Option<Timestamp>,
+    /// The lock in force, until this second (exclusive).
+    locked_until: Option<i64>,
+}
+
+impl Account {
+    /// The stream of `ip`, made if new.
+    fn stream(&mut self, ip: IpAddr) -> &mut Stream {
+        let index = match self.streams.iter().position(|s| s.ip == Some(ip)) {
+            Some(index) => index,
+            None => {
+                let ip = (self.streams.len() < MAX_STREAMS).then_some(ip);
+                match self.streams.iter().position(|s| s.ip == ip) {
+                    Some(index) => index,
+                    None => {
+                        self.streams.push(Stream {
+                            ip,
+                            outcome: Outcome::default(),
+                            messages: 0,
+                        });
+                        self.streams.len() - 1
+                    }
+                }
+            }
+        };
+        &mut self.streams[index]
+    }
+
+    /// The outcome of its mail from the IPs `from` picks, if it sent any.
+    pub fn outcome(&self, from: impl Fn(Option<IpAddr>) -> bool) -> Option<Outcome> {
+        let mut merged: Option<Outcome> = None;
+        for stream in self.streams.iter().filter(|s| from(s.ip)) {
+            let o = &stream.outcome;
+            let m = merged.get_or_insert_with(|| Outcome {
+                locked_at: self.locked_at,
+                ..Outcome::default()
+            });
+            add_sent(&mut m.before_trip, o.before_trip);
+            add_sent(&mut m.let_out, o.let_out);
+            add_sent(&mut m.held_back, o.held_back);
+            m.tripped_at = match (m.tripped_at, o.tripped_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        merged
+    }
+}
+
 /// Recipients let out and held back in one UTC hour, over all accounts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct Hour {
@@ -93,11 +162,23 @@ pub struct Hour {
     pub held_back: u64,
 }
 
+/// One sending event, as the detector notes it
+/// ([`mailfuse_detect::sends::Send`], without its account id).
+#[derive(Clone, Copy, Debug)]
+pub struct Sending {
+    pub at: Timestamp,
+    /// The IP the message is attributed to.
+    pub ip: IpAddr,
+    /// The message's number (0: not known).
+    pub message: u64,
+    pub kind: SendKind,
+}
+
 /// One policy being replayed.
 pub struct Replay {
     policy: Policy,
     limiter: Limiter,
-    accounts: FxHashMap<Box<str>, Outcome>,
+    accounts: FxHashMap<Box<str>, Account>,
     /// Messages held back, whose recipients are too.
     held: Remembered,
     /// Messages let through none of whose recipients was let out yet.
@@ -105,21 +186,11 @@ pub struct Replay {
     hours: BTreeMap<i64, Hour>,
 }
 
-/// One sending event, as the detector notes it
-/// ([`mailfuse_detect::sends::Send`], without its account id).
-#[derive(Clone, Copy, Debug)]
-pub struct Sending {
-    pub at: Timestamp,
-    /// The message's number (0: not known).
-    pub message: u64,
-    pub kind: SendKind,
-}
-
 /// The replay's result.
 pub struct Replayed {
     pub policy: Policy,
     /// Every account that sent, by lower-cased name.
-    pub accounts: FxHashMap<Box<str>, Outcome>,
+    pub accounts: FxHashMap<Box<str>, Account>,
     /// Recipients per hour (start of the hour, UTC seconds).
     pub hours: BTreeMap<i64, Hour>,
 }
@@ -145,12 +216,12 @@ impl Replay {
         let now = send.at.as_secs();
         if !self.accounts.contains_key(key.as_ref()) {
             self.accounts
-                .insert(key.as_ref().into(), Outcome::default());
+                .insert(key.as_ref().into(), Account::default());
         }
         let locked = self
             .accounts
             .get(key.as_ref())
-            .and_then(|o| o.locked_until)
+            .and_then(|a| a.locked_until)
             .is_some_and(|until| now < until);
         let counts_recipient = |external| match self.policy.recipients {
             Recipients::All => true,
@@ -160,8 +231,8 @@ impl Replay {
         let (messages, recipients, allowed) = match send.kind {
             SendKind::Message => {
                 let allowed = !locked && self.allows(&key, now, 1, 0);
-                if let Some(outcome) = self.accounts.get_mut(key.as_ref()) {
-                    outcome.messages += 1;
+                if let Some(account) = self.accounts.get_mut(key.as_ref()) {
+                    account.stream(send.ip).messages += 1;
                 }
                 if !allowed && send.message != 0 {
                     self.held.insert(send.message);
@@ -183,24 +254,40 @@ impl Replay {
             SendKind::Failure => {
                 // The failure is learnt after the recipient went: it only
                 // counts towards a limit of failed recipients.
-                if !locked && self.policy.recipients == Recipients::Failed {
-                    self.allows(&key, now, 0, 1);
+                // Over the limit, it locks: the trip is this stream's.
+                if !locked
+                    && self.policy.recipients == Recipients::Failed
+                    && !self.allows(&key, now, 0, 1)
+                {
+                    if let Some(account) = self.accounts.get_mut(key.as_ref()) {
+                        let outcome = &mut account.stream(send.ip).outcome;
+                        outcome.tripped_at.get_or_insert(send.at);
+                    }
                 }
                 return;
             }
         };
         let hour = self.hours.entry(now.div_euclid(3600) * 3600).or_default();
-        let Some(outcome) = self.accounts.get_mut(key.as_ref()) else {
+        let Some(account) = self.accounts.get_mut(key.as_ref()) else {
             return;
         };
+        if !allowed {
+            account.tripped_at.get_or_insert(send.at);
+        }
+        let tripped = account.tripped_at.is_some();
+        let outcome = &mut account.stream(send.ip).outcome;
+        let amount = Sent {
+            messages,
+            recipients,
+        };
         if allowed {
-            add(&mut outcome.let_out, messages, recipients);
-            if outcome.tripped_at.is_none() {
-                add(&mut outcome.before_trip, messages, recipients);
+            add_sent(&mut outcome.let_out, amount);
+            if !tripped {
+                add_sent(&mut outcome.before_trip, amount);
             }
             hour.let_out += recipients;
         } else {
-            add(&mut outcome.held_back, messages, recipients);
+            add_sent(&mut outcome.held_back, amount);
             outcome.tripped_at.get_or_insert(send.at);
             hour.held_back += recipients;
         }
@@ -220,11 +307,11 @@ impl Replay {
                     OnOver::Lock => Some(i64::MAX),
                     OnOver::LockForToday => Some((now.div_euclid(DAY_SECS) + 1) * DAY_SECS),
                 };
-                if let (Some(until), Some(outcome)) = (until, self.accounts.get_mut(key)) {
-                    outcome.locked_until = Some(until);
+                if let (Some(until), Some(account)) = (until, self.accounts.get_mut(key)) {
+                    account.locked_until = Some(until);
                     let at = Timestamp(now);
-                    outcome.locked_at.get_or_insert(at);
-                    outcome.tripped_at.get_or_insert(at);
+                    account.locked_at.get_or_insert(at);
+                    account.tripped_at.get_or_insert(at);
                 }
                 false
             }
@@ -233,8 +320,12 @@ impl Replay {
 
     /// The replay's result.
     pub fn finish(mut self) -> Replayed {
-        for outcome in self.accounts.values_mut() {
-            outcome.held_back.messages = outcome.messages.saturating_sub(outcome.let_out.messages);
+        for account in self.accounts.values_mut() {
+            for stream in &mut account.streams {
+                let outcome = &mut stream.outcome;
+                outcome.held_back.messages =
+                    stream.messages.saturating_sub(outcome.let_out.messages);
+            }
         }
         Replayed {
             policy: self.policy,
@@ -244,9 +335,9 @@ impl Replay {
     }
 }
 
-fn add(sent: &mut Sent, messages: u64, recipients: u64) {
-    sent.messages += messages;
-    sent.recipients += recipients;
+fn add_sent(sent: &mut Sent, more: Sent) {
+    sent.messages += more.messages;
+    sent.recipients += more.recipients;
 }
 
 #[cfg(test)]
@@ -259,8 +350,11 @@ mod tests {
 
     /// `n` messages of one recipient each, one every `every` seconds from
     /// `start`, their recipients external and, if `failed`, refused.
+    const IP: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(203, 0, 113, 7));
+
     fn messages(start: i64, n: u64, every: i64, failed: bool) -> Vec<Sending> {
         let send = |i: u64, kind| Sending {
+            ip: IP,
             at: Timestamp(start + i as i64 * every),
             message: start as u64 * 10_000 + i + 1,
             kind,
@@ -285,7 +379,9 @@ mod tests {
             replay.feed("Spam@Example.com", send);
         }
         let replayed = replay.finish();
-        replayed.accounts["spam@example.com"].clone()
+        replayed.accounts["spam@example.com"]
+            .outcome(|ip| ip == Some(IP))
+            .unwrap()
     }
 
     #[test]
@@ -335,6 +431,7 @@ mod tests {
             .clone();
         let outcome = replay(block_cracking, &messages(T0, 300, 10, true));
         assert_eq!(outcome.locked_at, Some(Timestamp(T0 + 100 * 10)));
+        assert_eq!(outcome.tripped_at, outcome.locked_at);
         assert_eq!(
             outcome.let_out,
             Sent {
@@ -382,6 +479,7 @@ mod tests {
     fn recipients_of_a_deferred_message_are_deferred_with_it() {
         let policy = parse_limit("messages:1/1h").unwrap();
         let send = |message, kind| Sending {
+            ip: IP,
             at: Timestamp(T0),
             message,
             kind,
@@ -408,5 +506,50 @@ mod tests {
                 recipients: 2
             }
         );
+    }
+
+    #[test]
+    fn the_owners_mail_and_the_hijackers_are_told_apart_by_ip() {
+        // The owner sends 3 messages from the office; then a hijacker
+        // sends 10 from elsewhere under a limit of 5 an hour. The limit
+        // counts the account as one (the owner's 3 leave room for 2), the
+        // figures split by IP.
+        let owner = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 10));
+        let mut sends: Vec<Sending> = messages(T0, 3, 10, false)
+            .into_iter()
+            .map(|send| Sending { ip: owner, ..send })
+            .collect();
+        sends.extend(messages(T0 + 100, 10, 10, false));
+        let mut replay = Replay::new(parse_limit("messages:5/1h").unwrap()).unwrap();
+        for send in &sends {
+            replay.feed("user@example.com", send);
+        }
+        let replayed = replay.finish();
+        let account = &replayed.accounts["user@example.com"];
+        let hijack = account.outcome(|ip| ip == Some(IP)).unwrap();
+        assert_eq!(
+            hijack.let_out,
+            Sent {
+                messages: 2,
+                recipients: 2
+            }
+        );
+        assert_eq!(
+            hijack.held_back,
+            Sent {
+                messages: 8,
+                recipients: 8
+            }
+        );
+        assert_eq!(hijack.tripped_at, Some(Timestamp(T0 + 120)));
+        let own = account.outcome(|ip| ip == Some(owner)).unwrap();
+        assert_eq!(
+            own.let_out,
+            Sent {
+                messages: 3,
+                recipients: 3
+            }
+        );
+        assert_eq!(own.tripped_at, None, "none of the owner's mail was held");
     }
 }
