@@ -533,7 +533,10 @@ impl Detector {
                 message: number,
                 kind,
             };
-            if change.new_recipient {
+            // When a line first names it: as a policy server sees each
+            // RCPT, and only then is it known to be external (recipients
+            // Postfix's `nrcpt` counted come with their delivery lines).
+            if change.new_address {
                 log.pending.push(send(SendKind::Recipient { external }));
             }
             if change.new_failure {

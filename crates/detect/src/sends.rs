@@ -1,7 +1,7 @@
 //! What each account sent, event by event, for `mailfuse simulate`: the
-//! messages and recipients the detector counts (the same ones its
-//! `limit_exceeded` detector and the account table count), each at its
-//! line's time, so a replay can feed them to a limiter as the policy
+//! messages the detector counts (the same ones its `limit_exceeded`
+//! detector and the account table count) and their recipients as lines
+//! name them, each at its line's time, so a replay can feed them to a limiter as the policy
 //! server would have seen them.
 //!
 //! Only `simulate` collects them ([`crate::Detector::collect_sends`]); they
@@ -19,9 +19,8 @@ use crate::account_id::AccountId;
 pub enum SendKind {
     /// A message counted as submitted (its envelope sender is known).
     Message,
-    /// A recipient of a counted message, first seen. `external`: a line
-    /// named its address and its domain is not one of the server's (a
-    /// recipient only counted by the server's `nrcpt` is not known to be).
+    /// A recipient of a counted message, when a line first names it (a
+    /// recipient Postfix's `nrcpt` counted comes with its delivery line).
     Recipient {
         /// Its domain is not local.
         external: bool,

@@ -316,3 +316,61 @@ fn hostile_account_names_are_text_in_the_html_page() {
     assert!(page.contains("<figure class=\"chart\" id=\"chart-policies\">"));
     assert!(page.contains("default-src 'none'"));
 }
+
+/// A labelled Postfix + Dovecot + Roundcube week (`mailfuse-loggen
+/// labelled --form postfix --seed 7`): each hijack's spam, as labelled, is
+/// what simulate counts from the hijack's IPs, every policy accounts for
+/// all of it, and external recipients (named only by Postfix's delivery
+/// lines) are counted: the external-recipients policy holds spam back.
+#[test]
+fn a_postfix_week_counts_each_labelled_hijack_and_its_external_recipients() {
+    use mailfuse_loggen::labelled::labels::Class;
+    use mailfuse_loggen::labelled::{generate, Form};
+    let dir = tempfile::tempdir().unwrap();
+    let labels = generate(Form::Postfix, 7, dir.path()).unwrap();
+    let mut args: Vec<String> = vec!["simulate".into(), "--format".into(), "json".into()];
+    args.extend(labels.scan_options.iter().cloned());
+    args.extend(
+        labels
+            .files
+            .iter()
+            .map(|f| dir.path().join(f).to_string_lossy().into_owned()),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let report = json_of(&mailfuse(&args));
+    let hijacks = report["hijacks"].as_array().unwrap();
+    let labelled: Vec<_> = labels
+        .scenarios
+        .iter()
+        .filter(|s| s.class == Class::Hijack)
+        .collect();
+    assert_eq!(hijacks.len(), labelled.len(), "{report:#}");
+    for scenario in &labelled {
+        let hijack = hijacks
+            .iter()
+            .find(|h| h["account"] == scenario.accounts[0].as_str())
+            .unwrap_or_else(|| panic!("{} not found", scenario.accounts[0]));
+        assert_eq!(hijack["sent"]["messages"], scenario.messages, "{hijack}");
+    }
+    for policy in report["policies"].as_array().unwrap() {
+        for (outcome, hijack) in policy["hijacks"].as_array().unwrap().iter().zip(hijacks) {
+            for count in ["messages", "recipients"] {
+                let of = |field: &str| outcome[field][count].as_u64().unwrap();
+                assert_eq!(
+                    of("let_out") + of("held_back"),
+                    hijack["sent"][count].as_u64().unwrap(),
+                    "{}: {outcome}",
+                    policy["name"]
+                );
+            }
+        }
+    }
+    let external = policy(&report, "500 external recipients an hour");
+    let held: u64 = external["hijacks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["held_back"]["recipients"].as_u64().unwrap())
+        .sum();
+    assert!(held > 0, "{external:#}");
+}

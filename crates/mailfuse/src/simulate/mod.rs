@@ -36,8 +36,8 @@ pub const CAVEATS: &[&str] = &[
     "a hijacker that met a limit might have sent more slowly to stay under it",
     "failed recipients are those refused permanently (5.x.x) by any server, after the mail \
      went; a server refusing them at RCPT sees them earlier",
-    "recipients are counted when their log line comes, and external ones only when a line names \
-     their address",
+    "a recipient is counted when a log line first names it (for Postfix, its delivery line, \
+     which can come later than the RCPT the policy server would have judged)",
     "a hijack's figures are the mail from the IPs its incident names; what the hijacker sent \
      from others (or through webmail from the owner's IP) counts as the owner's",
 ];
