@@ -164,18 +164,19 @@ pub fn parse_limit(text: &str) -> Result<Policy, String> {
             }
         }
         recipients = recipients.or(kind);
-        let same = |l: &WindowLimit| l.window_secs == window_secs;
-        let limit = match defaults.iter_mut().find(|l| same(l)) {
-            Some(limit) => limit,
+        // Limits over one window share an entry, as in `[limits]`.
+        let index = match defaults.iter().position(|l| l.window_secs == window_secs) {
+            Some(index) => index,
             None => {
                 defaults.push(WindowLimit {
                     window_secs,
                     messages: None,
                     recipients: None,
                 });
-                defaults.last_mut().ok_or("no limit")?
+                defaults.len() - 1
             }
         };
+        let limit = &mut defaults[index];
         let slot = match counting {
             Counting::Messages => &mut limit.messages,
             Counting::Recipients => &mut limit.recipients,
