@@ -890,7 +890,8 @@ impl Accounts {
     }
 
     /// A recipient of a message the account submitted: newly seen, and/or
-    /// newly refused permanently.
+    /// newly refused permanently. True when this line named it for the
+    /// first time and its domain is not local (an external recipient).
     pub fn on_recipient(
         &mut self,
         id: AccountId,
@@ -899,7 +900,7 @@ impl Accounts {
         recipient: &[u8],
         change: RecipientChange,
         line: &[u8],
-    ) {
+    ) -> bool {
         let external = domain_of(recipient).is_some_and(|d| {
             !self
                 .local
@@ -949,6 +950,7 @@ impl Accounts {
             None => account.unattributed.add(&delta),
         }
         self.evaluate(id, ip, at);
+        delta.external_recipients > 0
     }
 
     /// A submission line, for the domain the server qualifies a local

@@ -88,6 +88,10 @@ pub struct OpenMessage {
     /// began (its queue pass came with no arrival). Never counted.
     #[serde(default)]
     pub not_submission: bool,
+    /// Its number in `simulate`'s sending events ([`crate::sends`]), 0
+    /// when they are not collected; not stored.
+    #[serde(skip)]
+    pub send_number: u64,
 }
 
 /// Recipient flag: the recipient failed permanently.

@@ -19,7 +19,9 @@
 //! - [`geo`] places IPs with the admin's GeoIP databases, when there are
 //!   any (a new country or network for an account, impossible travel);
 //! - [`hourly`] keeps hour-by-hour series for the report's charts (`scan`
-//!   only).
+//!   only);
+//! - [`sends`] notes each message, recipient and failure as it counts, for
+//!   `simulate`'s replay of sending limits.
 
 pub mod account_id;
 pub mod compromise;
@@ -32,6 +34,7 @@ pub mod incident;
 pub mod limits;
 pub mod local_domains;
 mod packed;
+pub mod sends;
 pub mod summary;
 pub mod window;
 
@@ -57,6 +60,7 @@ use correlate::{Lifetimes, MessageTable, RecipientChange};
 use guessing::{Guessing, Success};
 use hourly::HourlyCollector;
 use limits::Limits;
+use sends::{Send, SendKind, SendLog};
 
 /// Every threshold of the detectors.
 #[derive(Clone, Debug, Deserialize)]
@@ -231,6 +235,9 @@ pub struct Detector {
     /// Only `scan` draws charts; a live detector does not carry them.
     #[serde(skip)]
     hourly: Option<HourlyCollector>,
+    /// Only `simulate` replays the sending; nothing else collects it.
+    #[serde(skip)]
+    sends: Option<SendLog>,
     /// Set from the configuration, not stored.
     #[serde(skip)]
     safety: Safety,
@@ -260,6 +267,7 @@ impl Detector {
             limits_handed_out: 0,
             suspected_handed_out: 0,
             hourly: None,
+            sends: None,
             safety: config.safety,
         }
     }
@@ -279,6 +287,26 @@ impl Detector {
     /// Also collect hour-by-hour series for charts ([`Findings::hourly`]).
     pub fn collect_hourly(&mut self) {
         self.hourly.get_or_insert_with(HourlyCollector::default);
+    }
+
+    /// Also note every message, recipient and failure as it counts, for
+    /// [`Detector::take_sends`].
+    pub fn collect_sends(&mut self) {
+        self.sends.get_or_insert_with(SendLog::default);
+    }
+
+    /// Hands each sending event noted since the last call to `visit`, with
+    /// its account's name, and forgets them.
+    pub fn take_sends(&mut self, mut visit: impl FnMut(&str, &Send)) {
+        let Some(log) = &mut self.sends else { return };
+        let mut pending = std::mem::take(&mut log.pending);
+        for send in &pending {
+            visit(&self.accounts.name(send.account), send);
+        }
+        pending.clear();
+        if let Some(log) = &mut self.sends {
+            log.pending = pending;
+        }
     }
 
     /// [`observe`](Self::observe) for a line of mail server `host`, one of
@@ -335,6 +363,7 @@ impl Detector {
             limits,
             stats,
             hourly,
+            sends,
             ..
         } = self;
         accounts.on_submission_line(s.queue_id, s.unqualified_sender, s.envelope_from);
@@ -397,6 +426,9 @@ impl Detector {
                 |ip, account| guessing.prior_failures(ip, account),
             );
             message.ip = Some(ip);
+            if let Some(log) = sends {
+                message.send_number = log.message(id, ip, s.at);
+            }
             guessing.on_success(ip, &accounts.name(id), s.at, Success::SentMail);
             limits.on_message(id, &accounts.name(id), ip, s.at, evidence);
             if let Some(hourly) = hourly {
@@ -404,8 +436,9 @@ impl Detector {
             }
         }
         let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let number = message.send_number;
         if let (Some((recipient, change)), true) = (change, message.counted) {
-            self.on_account_recipient(id, ip, s.at, recipient, change, line);
+            self.on_account_recipient(id, ip, s.at, recipient, change, line, number);
         }
         // Recipients the server counted that no line named yet (their
         // addresses are not known: counted as local ones).
@@ -415,7 +448,7 @@ impl Detector {
             new_failure: false,
         };
         for _ in 0..more_recipients {
-            self.on_account_recipient(id, ip, s.at, b"", named, line);
+            self.on_account_recipient(id, ip, s.at, b"", named, line, number);
         }
     }
 
@@ -443,8 +476,9 @@ impl Detector {
         let owner = message.counted.then_some(message.account).flatten();
         let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let settled = message.is_settled();
+        let number = message.send_number;
         if let Some(id) = owner {
-            self.on_account_recipient(id, ip, d.at, d.recipient, change, line);
+            self.on_account_recipient(id, ip, d.at, d.recipient, change, line, number);
         }
         if let Some(reinjected) = hop {
             let merged = self.messages.hand_off(d.queue_id, reinjected, d.at);
@@ -468,7 +502,7 @@ impl Detector {
                         new_address: false,
                         new_failure: n < merged.new_failures,
                     };
-                    self.on_account_recipient(id, ip, d.at, b"", change, line);
+                    self.on_account_recipient(id, ip, d.at, b"", change, line, number);
                 }
             }
         } else if settled {
@@ -476,7 +510,9 @@ impl Detector {
         }
     }
 
-    /// One recipient line of an account's counted message.
+    /// One recipient line of an account's counted message (`number`: the
+    /// message's in [`sends`], 0 when they are not collected).
+    #[allow(clippy::too_many_arguments)]
     fn on_account_recipient(
         &mut self,
         id: AccountId,
@@ -485,9 +521,29 @@ impl Detector {
         recipient: &[u8],
         change: RecipientChange,
         line: &[u8],
+        number: u64,
     ) {
-        self.accounts
+        let external = self
+            .accounts
             .on_recipient(id, ip, at, recipient, change, line);
+        if let Some(log) = &mut self.sends {
+            let send = |kind| Send {
+                account: id,
+                ip,
+                at,
+                message: number,
+                kind,
+            };
+            // When a line first names it: as a policy server sees each
+            // RCPT, and only then is it known to be external (recipients
+            // Postfix's `nrcpt` counted come with their delivery lines).
+            if change.new_address {
+                log.pending.push(send(SendKind::Recipient { external }));
+            }
+            if change.new_failure {
+                log.pending.push(send(SendKind::Failure));
+            }
+        }
         if let Some(hourly) = &mut self.hourly {
             hourly.on_recipient(id, at, change);
         }

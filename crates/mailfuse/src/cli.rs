@@ -26,6 +26,15 @@ pub enum Command {
     ///
     /// Exit status: 0 found, 1 not in the logs, 2 error.
     Trace(TraceArgs),
+    /// Replay logs against sending-limit policies: what each would have let
+    /// out of every hijack found, and which other accounts it would have
+    /// deferred or locked, and when.
+    ///
+    /// Policies: -c's [limits], each --limit, mailfuse's defaults, and
+    /// reference settings of other products (approximations).
+    ///
+    /// Exit status: 0 report written, 2 error.
+    Simulate(SimulateArgs),
     /// Follow the logs live and act within a second when an account is
     /// hijacked or an IP guesses passwords: lock, hold, block, alert.
     Watch(ConfigArgs),
@@ -180,6 +189,44 @@ pub struct ScanArgs {
     /// but not used; `[watch]` may be absent).
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// A policy to compare (repeatable): KIND:MAX/WINDOW, several joined by
+    /// commas, and `lock` to lock the account at the first crossing instead
+    /// of deferring. KIND: messages, recipients, external-recipients,
+    /// failed-recipients (always locks). E.g. --limit messages:100/1h
+    /// --limit 'recipients:50/1m,recipients:300/1h'.
+    #[arg(long = "limit", value_name = "LIMITS", value_parser = crate::simulate::policy::parse_limit)]
+    pub limits: Vec<crate::simulate::policy::Policy>,
+    /// Also replay this configuration's limits (`[limits]` and `[allow]`,
+    /// as `mailfuse policy` enforces them) and judge with its `[detect]`.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = SimulateFormat::Text)]
+    pub format: SimulateFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// A domain of this mail server (repeatable), as for scan: it tells
+    /// external recipients apart. Default: inferred from the logs.
+    #[arg(long = "local-domain", value_name = "DOMAIN")]
+    pub local_domains: Vec<String>,
+}
+
+/// Formats of the simulate report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SimulateFormat {
+    /// A table per policy, for a terminal or an email.
+    Text,
+    /// One JSON object, for scripts.
+    Json,
+    /// One self-contained HTML page with a chart (`-o simulate.html`).
+    Html,
 }
 
 #[derive(Debug, Args)]

@@ -641,12 +641,18 @@ impl Config {
     /// The limits `mailfuse policy` enforces: `[limits]`, else its built-in
     /// ones; `[allow]` accounts are never limited, by watch or policy.
     pub fn policy_limits(&self) -> Result<LimitRules, mailfuse_limits::LimitsError> {
+        LimitRules::new(&self.policy_limits_config())
+    }
+
+    /// [`Config::policy_limits`] as written, before they are resolved
+    /// (`simulate` words them).
+    pub fn policy_limits_config(&self) -> LimitsConfig {
         let mut limits = self
             .limits
             .clone()
             .unwrap_or_else(mailfuse_policy::config::default_limits);
         limits.allow.extend(self.allow.accounts.iter().cloned());
-        LimitRules::new(&limits)
+        limits
     }
 }
 

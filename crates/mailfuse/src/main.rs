@@ -12,6 +12,7 @@ mod progress;
 mod respond;
 mod safety;
 mod signals;
+mod simulate;
 mod source;
 mod trace;
 mod watch;
@@ -27,8 +28,8 @@ use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
 use cli::{
-    CheckConfigArgs, Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, StatusArgs,
-    TraceArgs, UnblockArgs, UnlockArgs,
+    CheckConfigArgs, Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, SimulateArgs,
+    StatusArgs, TraceArgs, UnblockArgs, UnlockArgs,
 };
 use config::Config;
 use engine::ReadOptions;
@@ -43,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan(args),
         Command::Trace(args) => trace(args),
+        Command::Simulate(args) => simulate(&args),
         Command::Watch(args) => watch(&args),
         Command::Policy(args) => serve_policy(args),
         Command::CheckConfig(args) => check_config(&args),
@@ -146,6 +148,23 @@ fn with_geoip_flags(geoip: &mut mailfuse_detect::GeoConfig, args: &ScanArgs) -> 
     })
 }
 
+fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
+    let options = read_options(&args.input)?;
+    let simulation = simulate::simulate(&simulate::Request {
+        paths: &args.input.paths,
+        options: &options,
+        config: args.config.as_deref(),
+        limits: &args.limits,
+        local_domains: &args.local_domains,
+    })?;
+    with_output(args.output.as_deref(), |out| match args.format {
+        cli::SimulateFormat::Text => output::simulate::write_text(out, &simulation),
+        cli::SimulateFormat::Json => output::simulate::write_json(out, &simulation),
+        cli::SimulateFormat::Html => output::simulate::write_html(out, &simulation),
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn trace(args: TraceArgs) -> Result<ExitCode> {
     let options = read_options(&args.input)?;
     let story = trace::trace(&args.queue_id, &args.input.paths, &options)?;
@@ -165,7 +184,7 @@ fn load_config(args: &ConfigArgs) -> Result<Config> {
 }
 
 /// The error of a configuration that cannot be used: every problem, one a line.
-fn unusable(problems: config::Problems) -> anyhow::Error {
+pub(crate) fn unusable(problems: config::Problems) -> anyhow::Error {
     anyhow::anyhow!("{}", problems.to_string().trim_end())
 }
 

@@ -6,7 +6,7 @@
 //! text in element content and in attributes alike. The page also forbids
 //! scripts by its Content-Security-Policy, in case.
 
-mod svg;
+pub(crate) mod svg;
 
 use std::io::{self, Write};
 use std::net::IpAddr;
@@ -49,6 +49,20 @@ pub fn write_scan(
         (Some(first), Some(last)) => format!("{first} to {last}"),
         _ => "no events".into(),
     };
+    write_head(out, &format!("mailfuse report: {period}"))?;
+    writeln!(out, "<h1>mailfuse report</h1>")?;
+    write_summary(out, summary, findings, &period)?;
+    write_incidents(out, &findings.incidents)?;
+    write_charts(out, findings)?;
+    write_accounts(out, findings)?;
+    write_local_domains(out, findings)?;
+    write_inputs(out, &summary.inputs)?;
+    write_foot(out)
+}
+
+/// The page up to `<body>`: the style, and a policy that forbids scripts
+/// and anything fetched. `title` is escaped.
+pub(crate) fn write_head(out: &mut dyn Write, title: &str) -> io::Result<()> {
     writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
@@ -58,15 +72,12 @@ pub fn write_scan(
         out,
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
     )?;
-    writeln!(out, "<title>mailfuse report: {}</title>", Text(&period))?;
-    writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>")?;
-    writeln!(out, "<h1>mailfuse report</h1>")?;
-    write_summary(out, summary, findings, &period)?;
-    write_incidents(out, &findings.incidents)?;
-    write_charts(out, findings)?;
-    write_accounts(out, findings)?;
-    write_local_domains(out, findings)?;
-    write_inputs(out, &summary.inputs)?;
+    writeln!(out, "<title>{}</title>", Text(title))?;
+    writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>")
+}
+
+/// The page's end.
+pub(crate) fn write_foot(out: &mut dyn Write) -> io::Result<()> {
     writeln!(
         out,
         "<p class=\"note\">Made by mailfuse {}. All times are UTC.</p>\n</body>\n</html>",
@@ -507,7 +518,7 @@ fn write_local_domains(out: &mut dyn Write, findings: &Findings) -> io::Result<(
     Ok(())
 }
 
-fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
+pub(crate) fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
     writeln!(out, "<h2 id=\"inputs\">Inputs</h2>\n<table>\n<thead><tr><th class=\"t\">input</th><th class=\"t\">format</th><th>lines</th><th>events</th><th>skipped</th><th class=\"t\">details</th></tr></thead>\n<tbody>")?;
     for input in inputs {
         let mut details: Vec<String> = Vec::new();

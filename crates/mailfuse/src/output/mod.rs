@@ -8,6 +8,7 @@
 pub mod csv;
 pub mod html;
 pub mod json;
+pub mod simulate;
 pub mod status;
 pub mod text;
 

@@ -11,12 +11,12 @@ use crate::engine::{InputReport, ReadSummary};
 use crate::trace::Story;
 
 /// Untrusted text, made safe for a terminal.
-fn safe(text: &str) -> Sanitized<'_> {
+pub(crate) fn safe(text: &str) -> Sanitized<'_> {
     Sanitized(text.as_bytes())
 }
 
 /// `1234567` → `1,234,567`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -28,7 +28,7 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn time(t: Option<Timestamp>) -> String {
+pub(crate) fn time(t: Option<Timestamp>) -> String {
     t.map_or_else(|| "-".into(), |t| t.to_string())
 }
 
@@ -248,7 +248,7 @@ fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
     writeln!(out, "  (! = compromised; new = sending IPs the account had not used before; foreignF = messages with another domain's From)")
 }
 
-fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
+pub(crate) fn write_inputs(out: &mut dyn Write, inputs: &[InputReport]) -> io::Result<()> {
     let skipped: u64 = inputs.iter().map(InputReport::skipped).sum();
     writeln!(out, "INPUTS ({} skipped lines)", thousands(skipped))?;
     for input in inputs {
