@@ -701,3 +701,103 @@ fn a_followed_file_that_does_not_exist_is_counted_until_it_appears() {
     wait_for(0);
     daemon.stop();
 }
+
+/// `n` Postfix failed logins, each an event, numbered from `from`.
+fn failed_logins(from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| {
+            format!(
+                "Dec 14 20:{:02}:{:02} mail postfix/smtpd[{}]: warning: unknown[203.0.113.9]: \
+                 SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=user{i}@example.test\n",
+                i / 60,
+                i % 60,
+                1000 + i
+            )
+        })
+        .collect()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// logrotate's `compress`: `from` gzipped to `to`, `from` removed.
+fn gzip(from: &Path, to: &Path) {
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(to).unwrap(),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&std::fs::read(from).unwrap()).unwrap();
+    encoder.finish().unwrap();
+    std::fs::remove_file(from).unwrap();
+}
+
+/// Watch is stopped, the log rotates twice or more (`rotate`), watch
+/// restarts: every line written meanwhile, in every rotated member, is
+/// counted once, and a line written after is counted too.
+fn resume_across_rotations(rotate: impl Fn(&Path, &mut dyn FnMut(&Path))) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let config = dir.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\ntimezone = \"+01:00\"\n",
+            log.display(),
+            dir.path().join("state.db").display()
+        ),
+    )
+    .unwrap();
+    let mut written = 0;
+    let mut write = |path: &Path| {
+        append(path, &failed_logins(written, 10));
+        written += 10;
+    };
+    write(&log);
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 10);
+    daemon.stop();
+    rotate(&log, &mut write);
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, written as u64);
+    // A line after them: counted, and the wait would see any repeat.
+    append(&log, &failed_logins(written, 1));
+    wait_for_events(&config, written as u64 + 1);
+    daemon.stop();
+}
+
+#[test]
+fn watch_stopped_across_two_rotations_reads_every_rotated_file() {
+    resume_across_rotations(|log, write| {
+        let sibling = |name: &str| log.with_file_name(name);
+        write(log); // unread lines in the checkpointed file
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+        std::fs::rename(sibling("mail.log.1"), sibling("mail.log.2")).unwrap();
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+    });
+}
+
+#[test]
+fn watch_stopped_across_rotations_with_delaycompress_reads_the_compressed_ones() {
+    resume_across_rotations(|log, write| {
+        let sibling = |name: &str| log.with_file_name(name);
+        write(log);
+        // logrotate with `compress` and `delaycompress`, three times.
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+        gzip(&sibling("mail.log.1"), &sibling("mail.log.2.gz"));
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+        std::fs::rename(sibling("mail.log.2.gz"), sibling("mail.log.3.gz")).unwrap();
+        gzip(&sibling("mail.log.1"), &sibling("mail.log.2.gz"));
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+    });
+}

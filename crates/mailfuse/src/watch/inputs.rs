@@ -11,11 +11,11 @@ use mailfuse_core::Timestamp;
 use mailfuse_formats::{
     ChosenZone, Format, LineParser, LocalZone, ParseContext, Recogniser, Recognition,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::engine::{earliest, LineOutcome, Overlap};
 use crate::metrics::{LineCounters, WatchMetrics};
-use crate::source::follow::{Checkpoint, Follower};
+use crate::source::follow::{Checkpoint, Follower, Notice};
 use crate::source::lines::{Piece, DEFAULT_MAX_LINE};
 use crate::source::{self, InputPath};
 
@@ -59,11 +59,13 @@ pub type OnEvent<'a> = dyn FnMut(&Event<'_>, &[u8]) + 'a;
 
 impl Input {
     /// Starts following `path`, from `resume` if given.
-    pub fn open(path: &Path, resume: Option<&Checkpoint>) -> std::io::Result<Input> {
+    pub fn open(
+        path: &Path,
+        resume: Option<&Checkpoint>,
+        metrics: &WatchMetrics,
+    ) -> std::io::Result<Input> {
         let (follower, notices) = Follower::open(path, resume, DEFAULT_MAX_LINE)?;
-        for notice in notices {
-            info!(path = %path.display(), "{notice}");
-        }
+        tell(path, notices, metrics);
         Ok(Input {
             path: path.to_path_buf(),
             follower,
@@ -174,9 +176,7 @@ impl Input {
         match result {
             Ok(report) => {
                 *more = report.more;
-                for notice in report.notices {
-                    info!(path = %path.display(), "{notice}");
-                }
+                tell(path, report.notices, metrics);
             }
             Err(e) => {
                 *more = false;
@@ -213,6 +213,19 @@ impl Input {
     /// read ahead has been handed out when it is saved).
     pub fn checkpoint(&self) -> Checkpoint {
         self.follower.checkpoint()
+    }
+}
+
+/// Logs the follower's notices; one that says lines may be lost is an
+/// error, and counted.
+fn tell(path: &Path, notices: Vec<Notice>, metrics: &WatchMetrics) {
+    for notice in notices {
+        if notice.is_loss() {
+            error!(path = %path.display(), "{notice}");
+            metrics.read_losses.inc();
+        } else {
+            info!(path = %path.display(), "{notice}");
+        }
     }
 }
 

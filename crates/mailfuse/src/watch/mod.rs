@@ -135,7 +135,7 @@ impl Watch {
         let mut inputs = Vec::new();
         for path in files {
             let resume = positions.iter().find(|c| c.path == path);
-            let input = Input::open(&path, resume)
+            let input = Input::open(&path, resume, &metrics)
                 .with_context(|| format!("cannot follow {}", path.display()))?;
             inputs.push(input);
         }
