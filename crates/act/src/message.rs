@@ -13,6 +13,8 @@ use std::fmt::Write;
 use mailfuse_core::text::sanitize;
 use mailfuse_detect::{GuessingPattern, Incident, IncidentKind};
 
+use crate::capability::Fault;
+
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; mail
 /// clients show about 100; the rest is in the body).
 const SUBJECT_MAX: usize = 160;
@@ -63,6 +65,21 @@ pub fn compose(incident: &Incident, host: &str, done: &[String]) -> AlertText {
     AlertText {
         summary: summary(incident, &subject, &host, &actions),
         body: body(incident, &host, &actions),
+        subject,
+    }
+}
+
+/// Words for `fault`, a fault of mailfuse itself on `host`.
+pub fn compose_fault(fault: &Fault, host: &str) -> AlertText {
+    let host = clean(host, NAME_MAX);
+    let subject = clean(
+        &format!("mailfuse on {host}: {}", fault.summary),
+        SUBJECT_MAX,
+    );
+    let details = clean(&fault.details, EVIDENCE_MAX);
+    AlertText {
+        summary: format!("{subject}\n{details}"),
+        body: format!("{subject}\n\n{details}\n"),
         subject,
     }
 }

@@ -89,6 +89,11 @@ pub struct WatchMetrics {
     /// Times lines of a followed file may have been lost (a checkpoint not
     /// found after a restart, a rotated member unreadable or broken off).
     pub read_losses: Counter,
+    /// Saves of the state that failed (a full disk): watch goes on from
+    /// memory and tries again.
+    pub state_save_failures: Counter,
+    /// 1 while the state cannot be saved, else 0.
+    pub state_saving_failed: Gauge,
     /// How long each save of the state took.
     save_seconds: Histogram,
     /// Rows of the detector's state written (changed or removed entries).
@@ -128,6 +133,8 @@ impl Default for WatchMetrics {
             blocks: Gauge::default(),
             inputs_missing: Gauge::default(),
             read_losses: Counter::default(),
+            state_save_failures: Counter::default(),
+            state_saving_failed: Gauge::default(),
             // 1 ms to about 16 s.
             save_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             rows_saved: Counter::default(),
@@ -165,6 +172,16 @@ impl WatchMetrics {
             "read_losses",
             "Times lines of a followed file may have been lost: its checkpoint not found after a restart, a rotated member unreadable or broken off, a truncation without a copy (the log says which)",
             self.read_losses.clone(),
+        );
+        registry.register(
+            "state_save_failures",
+            "Saves of the state that failed (a full disk): watch goes on from memory and tries again",
+            self.state_save_failures.clone(),
+        );
+        registry.register(
+            "state_saving_failed",
+            "1 while the state cannot be saved (what watch learns since the last save would be lost if it stopped), else 0",
+            self.state_saving_failed.clone(),
         );
         registry.register(
             "state_save_seconds",

@@ -887,6 +887,25 @@ mod tests {
         fn follow(&self, resume: Option<&Checkpoint>) -> (Follower, Vec<Notice>) {
             Follower::open(&self.path, resume, MAX).unwrap()
         }
+
+        /// Writes `lines`, reads them, and stops: the checkpoint saved.
+        fn read_then_stop(&self, range: std::ops::Range<usize>) -> Checkpoint {
+            self.append(&text(range));
+            let (mut follower, _) = self.follow(None);
+            lines(&mut follower);
+            follower.checkpoint()
+        }
+
+        /// Two rotations while stopped: `rest` lines to the file read, then
+        /// `first` to the next, `second` to the one after, which stays.
+        fn rotate_twice(&self, rest: &str, first: &str, second: &str) {
+            self.append(rest);
+            self.rotate_to("mail.log.1");
+            self.append(first);
+            fs::rename(self.sibling("mail.log.1"), self.sibling("mail.log.2")).unwrap();
+            self.rotate_to("mail.log.1");
+            self.append(second);
+        }
     }
 
     fn append_to(path: &Path, text: &str) {
@@ -1194,17 +1213,8 @@ mod tests {
     #[test]
     fn resume_reads_every_member_rotated_while_stopped_oldest_first() {
         let log = Log::new();
-        log.append(&text(0..10));
-        let (mut follower, _) = log.follow(None);
-        lines(&mut follower);
-        let saved = follower.checkpoint();
-        drop(follower);
-        log.append(&text(10..15));
-        log.rotate_to("mail.log.1");
-        log.append(&text(15..25));
-        fs::rename(log.sibling("mail.log.1"), log.sibling("mail.log.2")).unwrap();
-        log.rotate_to("mail.log.1");
-        log.append(&text(25..35));
+        let saved = log.read_then_stop(0..10);
+        log.rotate_twice(&text(10..15), &text(15..25), &text(25..35));
         let (mut follower, notices) = log.follow(Some(&saved));
         assert_eq!(
             notices,
@@ -1271,11 +1281,7 @@ mod tests {
     #[test]
     fn a_crash_while_reading_rotated_members_resumes_without_loss_or_repeat() {
         let log = Log::new();
-        log.append(&text(0..10));
-        let (mut follower, _) = log.follow(None);
-        lines(&mut follower);
-        let saved = follower.checkpoint();
-        drop(follower);
+        let saved = log.read_then_stop(0..10);
         rotate_three_times_with_delaycompress(&log);
         let (mut follower, _) = log.follow(Some(&saved));
         let pieces = pieces(&mut follower);
@@ -1301,17 +1307,8 @@ mod tests {
     #[test]
     fn a_crash_in_a_rotated_member_compressed_while_down_resumes_in_it() {
         let log = Log::new();
-        log.append(&text(0..10));
-        let (mut follower, _) = log.follow(None);
-        lines(&mut follower);
-        let saved = follower.checkpoint();
-        drop(follower);
-        log.append(&text(10..12));
-        log.rotate_to("mail.log.1");
-        log.append(&text(12..20));
-        fs::rename(log.sibling("mail.log.1"), log.sibling("mail.log.2")).unwrap();
-        log.rotate_to("mail.log.1");
-        log.append(&text(20..30));
+        let saved = log.read_then_stop(0..10);
+        log.rotate_twice(&text(10..12), &text(12..20), &text(20..30));
         let (mut follower, _) = log.follow(Some(&saved));
         let mut got = Vec::new();
         // Into `mail.log.1` (lines 12..20), then a crash.
@@ -1346,11 +1343,7 @@ mod tests {
     #[test]
     fn a_broken_compressed_member_is_told_and_reading_goes_on() {
         let log = Log::new();
-        log.append(&text(0..10));
-        let (mut follower, _) = log.follow(None);
-        lines(&mut follower);
-        let saved = follower.checkpoint();
-        drop(follower);
+        let saved = log.read_then_stop(0..10);
         log.rotate_to("mail.log.2");
         // The newer member was cut short while being written (disk full).
         let whole = log.sibling("whole.gz");

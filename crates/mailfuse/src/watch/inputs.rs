@@ -43,6 +43,8 @@ pub struct Input {
     more: bool,
     /// The time of the last dated line (an undated line takes it).
     last_at: Timestamp,
+    /// Losses told by the follower and not yet alerted, in words.
+    losses: Vec<String>,
 }
 
 /// A line read ahead.
@@ -65,8 +67,10 @@ impl Input {
         metrics: &WatchMetrics,
     ) -> std::io::Result<Input> {
         let (follower, notices) = Follower::open(path, resume, DEFAULT_MAX_LINE)?;
-        tell(path, notices, metrics);
+        let mut losses = Vec::new();
+        tell(path, notices, metrics, &mut losses);
         Ok(Input {
+            losses,
             path: path.to_path_buf(),
             follower,
             recogniser: Recogniser::default(),
@@ -133,6 +137,7 @@ impl Input {
             ahead,
             more,
             last_at,
+            losses,
         } = self;
         let result = follower.poll_some(READ_AHEAD, &mut |piece| {
             if recogniser.state() == Recognition::NotALog {
@@ -176,7 +181,7 @@ impl Input {
         match result {
             Ok(report) => {
                 *more = report.more;
-                tell(path, report.notices, metrics);
+                tell(path, report.notices, metrics, losses);
             }
             Err(e) => {
                 *more = false;
@@ -209,6 +214,11 @@ impl Input {
         count(counters, metrics, outcome, 1);
     }
 
+    /// The losses told since the last call, in words, for an alert.
+    pub fn take_losses(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.losses)
+    }
+
     /// Where reading stands: saved with the detector's state (everything
     /// read ahead has been handed out when it is saved).
     pub fn checkpoint(&self) -> Checkpoint {
@@ -217,12 +227,13 @@ impl Input {
 }
 
 /// Logs the follower's notices; one that says lines may be lost is an
-/// error, and counted.
-fn tell(path: &Path, notices: Vec<Notice>, metrics: &WatchMetrics) {
+/// error, counted, and kept in `losses` for an alert.
+fn tell(path: &Path, notices: Vec<Notice>, metrics: &WatchMetrics, losses: &mut Vec<String>) {
     for notice in notices {
         if notice.is_loss() {
             error!(path = %path.display(), "{notice}");
             metrics.read_losses.inc();
+            losses.push(format!("{}: {notice}", path.display()));
         } else {
             info!(path = %path.display(), "{notice}");
         }
