@@ -10,6 +10,7 @@ use std::pin::Pin;
 use mailfuse_core::safety::Blockable;
 use mailfuse_core::Timestamp;
 use mailfuse_detect::Incident;
+use serde::Serialize;
 
 use crate::ActError;
 
@@ -111,4 +112,19 @@ pub trait Alert {
         host: &'a str,
         done: &'a [String],
     ) -> ActFuture<'a, String>;
+    /// Sends `fault`, a fault of mailfuse itself on `host`.
+    fn fault<'a>(&'a self, fault: &'a Fault, host: &'a str) -> ActFuture<'a, String>;
+}
+
+/// A fault of mailfuse itself the admin must hear of, not an incident
+/// (the state cannot be saved, log lines were lost): the alerts tell it
+/// through the same channels, once per fault rather than per retry.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fault {
+    /// Its name for programs: `state_not_saved`, `lines_lost`.
+    pub kind: &'static str,
+    /// One line: what is wrong.
+    pub summary: String,
+    /// What it means and what to do.
+    pub details: String,
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Child;
 
+use crate::capability::Fault;
 use crate::message::clean;
 use crate::ActError;
 
@@ -123,19 +124,13 @@ impl Command {
         ip: Option<IpAddr>,
         done: &[String],
     ) -> Result<(), ActError> {
-        let program = self.config.program.display();
         let values = Values::of(incident, ip);
         let json = serde_json::to_string(incident)
             .map_err(|e| ActError::new(ACTION, format!("incident as JSON: {e}")))?;
         let ips: Vec<String> = incident.ips.iter().map(IpAddr::to_string).collect();
-        let mut command = tokio::process::Command::new(&self.config.program);
+        let mut command = self.command(&values);
         command
-            .args(self.config.args.iter().map(|a| values.substitute(a)))
-            .env("MAILFUSE_KIND", values.kind)
-            .env("MAILFUSE_ACCOUNT", values.account)
-            .env("MAILFUSE_IP", &values.ip)
             .env("MAILFUSE_IPS", ips.join(" "))
-            .env("MAILFUSE_SCORE", &values.score)
             .env("MAILFUSE_ACTIONS", done.join("\n"))
             .env(
                 "MAILFUSE_INCIDENT_JSON",
@@ -144,7 +139,37 @@ impl Command {
                 } else {
                     ""
                 },
-            )
+            );
+        self.finish(command, json).await
+    }
+
+    /// Runs the program for `fault`, a fault of mailfuse itself: `{kind}`
+    /// and `MAILFUSE_KIND` are the fault's (`state_not_saved`…), the other
+    /// placeholders empty, `MAILFUSE_FAULT` says what is wrong, and stdin
+    /// has the fault as JSON.
+    pub async fn run_for_fault(&self, fault: &Fault) -> Result<(), ActError> {
+        let values = Values {
+            account: "",
+            ip: String::new(),
+            kind: fault.kind,
+            score: String::new(),
+        };
+        let json = serde_json::to_string(fault)
+            .map_err(|e| ActError::new(ACTION, format!("fault as JSON: {e}")))?;
+        let mut command = self.command(&values);
+        command.env("MAILFUSE_FAULT", &fault.summary);
+        self.finish(command, json).await
+    }
+
+    /// The program with its arguments and the values every run has.
+    fn command(&self, values: &Values<'_>) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(&self.config.program);
+        command
+            .args(self.config.args.iter().map(|a| values.substitute(a)))
+            .env("MAILFUSE_KIND", values.kind)
+            .env("MAILFUSE_ACCOUNT", values.account)
+            .env("MAILFUSE_IP", &values.ip)
+            .env("MAILFUSE_SCORE", &values.score)
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -152,6 +177,17 @@ impl Command {
         // Its own process group, so a timeout kills what it started too.
         #[cfg(unix)]
         command.process_group(0);
+        command
+    }
+
+    /// Starts `command` with `json` on its stdin and waits for it, within
+    /// the timeout.
+    async fn finish(
+        &self,
+        mut command: tokio::process::Command,
+        json: String,
+    ) -> Result<(), ActError> {
+        let program = self.config.program.display();
         let mut child = command
             .spawn()
             .map_err(|e| ActError::new(ACTION, format!("could not start {program}: {e}")))?;
@@ -343,6 +379,17 @@ impl crate::capability::Alert for Command {
     ) -> crate::capability::ActFuture<'a, String> {
         Box::pin(async move {
             self.run(incident, done).await?;
+            Ok("command ran".to_string())
+        })
+    }
+
+    fn fault<'a>(
+        &'a self,
+        fault: &'a Fault,
+        _host: &'a str,
+    ) -> crate::capability::ActFuture<'a, String> {
+        Box::pin(async move {
+            self.run_for_fault(fault).await?;
             Ok("command ran".to_string())
         })
     }

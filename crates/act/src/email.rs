@@ -12,7 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use mailfuse_detect::Incident;
 use serde::Deserialize;
 
-use crate::message::compose;
+use crate::message::{compose, compose_fault, AlertText};
 use crate::ActError;
 
 const ACTION: &str = "email";
@@ -145,7 +145,11 @@ impl Email {
         host: &str,
         done: &[String],
     ) -> Result<(), ActError> {
-        let text = compose(incident, host, done);
+        self.send_text(compose(incident, host, done)).await
+    }
+
+    /// Mails `text` (an incident's or a fault's).
+    async fn send_text(&self, text: AlertText) -> Result<(), ActError> {
         let mut message = Message::builder()
             .from(self.from.clone())
             .subject(text.subject);
@@ -249,6 +253,17 @@ impl crate::capability::Alert for Email {
         Box::pin(async move {
             self.send(incident, host, done).await?;
             Ok("alert mailed".to_string())
+        })
+    }
+
+    fn fault<'a>(
+        &'a self,
+        fault: &'a crate::capability::Fault,
+        host: &'a str,
+    ) -> crate::capability::ActFuture<'a, String> {
+        Box::pin(async move {
+            self.send_text(compose_fault(fault, host)).await?;
+            Ok("fault mailed".to_string())
         })
     }
 }

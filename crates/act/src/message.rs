@@ -13,6 +13,8 @@ use std::fmt::Write;
 use mailfuse_core::text::sanitize;
 use mailfuse_detect::{GuessingPattern, Incident, IncidentKind};
 
+use crate::capability::Fault;
+
 /// Longest subject, in characters (RFC 5322 recommends lines under 78; mail
 /// clients show about 100; the rest is in the body).
 const SUBJECT_MAX: usize = 160;
@@ -63,6 +65,27 @@ pub fn compose(incident: &Incident, host: &str, done: &[String]) -> AlertText {
     AlertText {
         summary: summary(incident, &subject, &host, &actions),
         body: body(incident, &host, &actions),
+        subject,
+    }
+}
+
+/// Words for `fault`, a fault of mailfuse itself on `host`.
+pub fn compose_fault(fault: &Fault, host: &str) -> AlertText {
+    let host = clean(host, NAME_MAX);
+    let subject = clean(
+        &format!("mailfuse on {host}: {}", fault.summary),
+        SUBJECT_MAX,
+    );
+    let details: Vec<String> = fault
+        .details
+        .lines()
+        .take(LIST_MAX)
+        .map(|line| clean(line, EVIDENCE_MAX))
+        .collect();
+    let details = details.join("\n");
+    AlertText {
+        summary: format!("{subject}\n{details}"),
+        body: format!("{subject}\n\n{details}\n"),
         subject,
     }
 }
@@ -554,6 +577,31 @@ pub(crate) mod tests {
         assert!(text.subject.ends_with('…'));
         assert!(text.body.len() < 40_000, "{}", text.body.len());
         assert!(text.body.contains("  (480 more)"));
+    }
+
+    #[test]
+    fn a_fault_reads_in_one_subject_line_and_a_body_saying_what_to_do() {
+        let fault = Fault {
+            kind: "state_not_saved",
+            summary: "the state cannot be saved".into(),
+            details: "Saving failed: disk full.\nFree space.".into(),
+        };
+        let text = compose_fault(&fault, "mx1\r\nBcc: x@y");
+        assert!(
+            text.subject.starts_with("mailfuse on mx1") && !text.subject.contains('\n'),
+            "{}",
+            text.subject
+        );
+        assert!(
+            text.subject.ends_with(": the state cannot be saved"),
+            "{}",
+            text.subject
+        );
+        assert!(
+            text.body.contains("disk full.\nFree space."),
+            "{}",
+            text.body
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{redirect, Client, Url};
 use serde::{Deserialize, Serialize};
 
-use crate::message::{clean, compose};
+use crate::capability::Fault;
+use crate::message::{clean, compose, compose_fault};
 use crate::ActError;
 
 const ACTION: &str = "webhook";
@@ -63,6 +64,13 @@ struct Payload<'a> {
     text: String,
     incident: &'a Incident,
     actions: &'a [String],
+}
+
+/// What a fault is POSTed as: chat's `text`, and the fault for programs.
+#[derive(Serialize)]
+struct FaultPayload<'a> {
+    text: String,
+    fault: &'a Fault,
 }
 
 /// POSTs alerts; the configuration is checked once, in [`Webhook::new`].
@@ -120,10 +128,15 @@ impl Webhook {
             incident,
             actions: done,
         };
+        self.post(&payload).await
+    }
+
+    /// POSTs `payload` as JSON; a reply other than 2xx is an error quoting it.
+    async fn post(&self, payload: &impl Serialize) -> Result<(), ActError> {
         let mut reply = self
             .client
             .post(self.url.clone())
-            .json(&payload)
+            .json(payload)
             .send()
             .await
             .map_err(|e| {
@@ -210,6 +223,21 @@ impl crate::capability::Alert for Webhook {
     ) -> crate::capability::ActFuture<'a, String> {
         Box::pin(async move {
             self.send(incident, host, done).await?;
+            Ok("webhook called".to_string())
+        })
+    }
+
+    fn fault<'a>(
+        &'a self,
+        fault: &'a Fault,
+        host: &'a str,
+    ) -> crate::capability::ActFuture<'a, String> {
+        Box::pin(async move {
+            let payload = FaultPayload {
+                text: chat_safe(&compose_fault(fault, host).summary),
+                fault,
+            };
+            self.post(&payload).await?;
             Ok("webhook called".to_string())
         })
     }

@@ -87,8 +87,9 @@ impl<K: Hash + Eq + Copy + Ord + Serialize> Sources<K> {
             total: 0,
             hours: Series::new(),
         });
-        series.total += attempts;
-        *series.hours.bucket(at) += attempts;
+        series.total = series.total.saturating_add(attempts);
+        let bucket = series.hours.bucket(at);
+        *bucket = bucket.saturating_add(attempts);
         true
     }
 
@@ -179,7 +180,7 @@ impl HourlyCollector {
         let by_ip = self.ips.add(ip, at, attempts);
         let by_network = self.networks.add(Network::of(ip), at, attempts);
         if !by_ip || !by_network {
-            self.untracked_failed_logins += attempts;
+            self.untracked_failed_logins = self.untracked_failed_logins.saturating_add(attempts);
         }
     }
 

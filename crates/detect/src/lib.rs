@@ -330,7 +330,10 @@ impl Detector {
             Event::Submission(s) => self.on_submission(s, line),
             Event::Delivery(d) => self.on_delivery(d, line),
             Event::AuthFailure(f) => {
-                self.stats.auth_failures += u64::from(f.attempts);
+                self.stats.auth_failures = self
+                    .stats
+                    .auth_failures
+                    .saturating_add(u64::from(f.attempts));
                 self.guessing.on_failure(f, line);
                 if let (Some(hourly), Client::Ip(ip), true) =
                     (&mut self.hourly, f.client, f.kind.is_guess())

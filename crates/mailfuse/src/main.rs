@@ -266,7 +266,20 @@ fn open_store(config: &Config) -> Result<mailfuse_store::Store> {
 
 /// The state database at `path`, or an error that says what to do.
 pub(crate) fn open_state(path: &std::path::Path) -> Result<mailfuse_store::Store> {
-    mailfuse_store::Store::open(path).with_context(|| {
+    let opened = mailfuse_store::Store::open(path);
+    if let Err(e) = &opened {
+        if e.is_disk_full() {
+            // Not damaged: moving it away would forget locks, blocks and
+            // where every log was read up to.
+            anyhow::bail!(
+                "cannot open the state file {}: the filesystem holding it is full: free space \
+                 there and start again (the state is whole: keep it; reading resumes where it \
+                 stopped)",
+                path.display()
+            );
+        }
+    }
+    opened.with_context(|| {
         format!(
             "cannot open the state file {} (it and its directory must be writable by the user \
              mailfuse runs as; a damaged file can be moved away to start afresh)",

@@ -86,6 +86,14 @@ pub struct WatchMetrics {
     pub blocks: Gauge,
     /// Followed files that do not exist (watch waits for them).
     pub inputs_missing: Gauge,
+    /// Times lines of a followed file may have been lost (a checkpoint not
+    /// found after a restart, a rotated member unreadable or broken off).
+    pub read_losses: Counter,
+    /// Saves of the state that failed (a full disk): watch goes on from
+    /// memory and tries again.
+    pub state_save_failures: Counter,
+    /// 1 while the state cannot be saved, else 0.
+    pub state_saving_failed: Gauge,
     /// How long each save of the state took.
     save_seconds: Histogram,
     /// Rows of the detector's state written (changed or removed entries).
@@ -124,6 +132,9 @@ impl Default for WatchMetrics {
             locks: Gauge::default(),
             blocks: Gauge::default(),
             inputs_missing: Gauge::default(),
+            read_losses: Counter::default(),
+            state_save_failures: Counter::default(),
+            state_saving_failed: Gauge::default(),
             // 1 ms to about 16 s.
             save_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             rows_saved: Counter::default(),
@@ -156,6 +167,21 @@ impl WatchMetrics {
             "inputs_missing",
             "Followed log files that do not exist (nothing is read from them until they appear)",
             self.inputs_missing.clone(),
+        );
+        registry.register(
+            "read_losses",
+            "Times lines of a followed file may have been lost: its checkpoint not found after a restart, a rotated member unreadable or broken off, a truncation without a copy (the log says which)",
+            self.read_losses.clone(),
+        );
+        registry.register(
+            "state_save_failures",
+            "Saves of the state that failed (a full disk): watch goes on from memory and tries again",
+            self.state_save_failures.clone(),
+        );
+        registry.register(
+            "state_saving_failed",
+            "1 while the state cannot be saved (what watch learns since the last save would be lost if it stopped), else 0",
+            self.state_saving_failed.clone(),
         );
         registry.register(
             "state_save_seconds",

@@ -189,6 +189,8 @@ fn keep(
                 metrics.store_errors.inc();
                 warn!("cannot publish the top senders: {e}");
             }
+            // What a full disk made the store refuse since, if it takes it now.
+            responder.write_unwritten(&mut store);
             saved = Instant::now();
         }
         if stopping {

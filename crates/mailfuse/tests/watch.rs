@@ -701,3 +701,299 @@ fn a_followed_file_that_does_not_exist_is_counted_until_it_appears() {
     wait_for(0);
     daemon.stop();
 }
+
+/// `n` Postfix failed logins, each an event, numbered from `from`.
+fn failed_logins(from: usize, n: usize) -> String {
+    failed_logins_from("203.0.113.9", from, n)
+}
+
+/// `n` Postfix failed logins from `ip`, numbered from `from` (a second each).
+fn failed_logins_from(ip: &str, from: usize, n: usize) -> String {
+    (from..from + n)
+        .map(|i| {
+            format!(
+                "Dec 14 20:{:02}:{:02} mail postfix/smtpd[{}]: warning: unknown[{ip}]: \
+                 SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=user{i}@example.test\n",
+                i / 60,
+                i % 60,
+                1000 + i
+            )
+        })
+        .collect()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+/// logrotate's `compress`: `from` gzipped to `to`, `from` removed.
+fn gzip(from: &Path, to: &Path) {
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(to).unwrap(),
+        flate2::Compression::fast(),
+    );
+    encoder.write_all(&std::fs::read(from).unwrap()).unwrap();
+    encoder.finish().unwrap();
+    std::fs::remove_file(from).unwrap();
+}
+
+/// A watch configuration in `dir` following `log`, its state in
+/// `state_dir`, saving every second; `more` is added as it is.
+fn watch_config(dir: &Path, log: &Path, state_dir: &Path, more: &str) -> PathBuf {
+    let config = dir.join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\n{more}",
+            log.display(),
+            state_dir.join("state.db").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Watch is stopped, the log rotates twice or more (`rotate`), watch
+/// restarts: every line written meanwhile, in every rotated member, is
+/// counted once, and a line written after is counted too.
+fn resume_across_rotations(rotate: impl Fn(&Path, &mut dyn FnMut(&Path))) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let config = watch_config(dir.path(), &log, dir.path(), "");
+    let mut written = 0;
+    let mut write = |path: &Path| {
+        append(path, &failed_logins(written, 10));
+        written += 10;
+    };
+    write(&log);
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 10);
+    daemon.stop();
+    rotate(&log, &mut write);
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, written as u64);
+    // A line after them: counted, and the wait would see any repeat.
+    append(&log, &failed_logins(written, 1));
+    wait_for_events(&config, written as u64 + 1);
+    daemon.stop();
+}
+
+#[test]
+fn watch_stopped_across_two_rotations_reads_every_rotated_file() {
+    resume_across_rotations(|log, write| {
+        let sibling = |name: &str| log.with_file_name(name);
+        write(log); // unread lines in the checkpointed file
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+        std::fs::rename(sibling("mail.log.1"), sibling("mail.log.2")).unwrap();
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+    });
+}
+
+#[test]
+fn watch_stopped_across_rotations_with_delaycompress_reads_the_compressed_ones() {
+    resume_across_rotations(|log, write| {
+        let sibling = |name: &str| log.with_file_name(name);
+        write(log);
+        // logrotate with `compress` and `delaycompress`, three times.
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+        gzip(&sibling("mail.log.1"), &sibling("mail.log.2.gz"));
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+        std::fs::rename(sibling("mail.log.2.gz"), sibling("mail.log.3.gz")).unwrap();
+        gzip(&sibling("mail.log.1"), &sibling("mail.log.2.gz"));
+        std::fs::rename(log, sibling("mail.log.1")).unwrap();
+        write(log);
+    });
+}
+
+/// A tmpfs of `size` mounted on `dir` (made here), unmounted when dropped,
+/// even when the test fails: a real filesystem that fills up.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        use std::os::unix::fs::MetadataExt;
+        let uid = std::fs::metadata("/proc/self").map_or(u32::MAX, |m| m.uid());
+        assert_eq!(
+            uid, 0,
+            "this test fills a tmpfs it mounts, which needs root: run the suite as root, \
+             as CI does (scripts/test-all), like the mail server end-to-end tests"
+        );
+        std::fs::create_dir(dir).unwrap();
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .status()
+            .expect("mount runs");
+        assert!(mounted.success(), "mount -t tmpfs {}", dir.display());
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Fills the filesystem with `name` until it refuses more.
+    fn fill(&self, name: &str) -> PathBuf {
+        let filler = self.0.join(name);
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 4096];
+        while file.write_all(&chunk).is_ok() {}
+        let _ = file.sync_all();
+        filler
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// One value of watch's `/metrics`, 0 when the series is not there.
+fn metric(port: u16, name: &str) -> f64 {
+    metrics_text(port)
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits until `ready` holds, failing with `what` after 30 s.
+fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready() {
+        assert!(Instant::now() < deadline, "never: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_full_disk_stops_no_detection_and_the_state_is_saved_once_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let state_dir = dir.path().join("state");
+    let tmpfs = Tmpfs::mount(&state_dir, "2m");
+    let log = dir.path().join("mail.log");
+    let alerts = dir.path().join("alerts.txt");
+    let hook = dir.path().join("hook.sh");
+    shell_script(&hook, &format!("echo \"$1 $2 $3\" >> {}", alerts.display()));
+    let port = ports::free_port();
+    let config = watch_config(
+        dir.path(),
+        &log,
+        &state_dir,
+        &format!(
+            "metrics_listen = \"127.0.0.1:{port}\"\n\n[actions]\nact_within = \"3650d\"\n\n\
+             [actions.command]\nprogram = \"{}\"\nargs = [\"{{kind}}\", \"{{account}}\", \"{{ip}}\"]\n",
+            hook.display()
+        ),
+    );
+    let alerted = |what: &str| {
+        let sent = std::fs::read_to_string(&alerts).unwrap_or_default();
+        sent.lines().filter(|l| l.starts_with(what)).count()
+    };
+    append(&log, &failed_logins_from("198.51.100.1", 0, 3));
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 3);
+
+    // The disk fills; a guesser comes.
+    let filler = tmpfs.fill("filler");
+    append(&log, &failed_logins_from("203.0.113.9", 100, 30));
+    let failures = "mailfuse_state_save_failures_total";
+    wait_until("saves fail, twice", || metric(port, failures) >= 2.0);
+    assert_eq!(metric(port, "mailfuse_state_saving_failed"), 1.0);
+    wait_until("the lines are counted", || {
+        metric(port, "mailfuse_events_total{kind=\"auth_failure\"}") == 33.0
+    });
+    wait_until("the guesser is alerted", || {
+        alerted("password_guessing  203.0.113.9") == 1
+    });
+    wait_until("saves fail a third time", || metric(port, failures) >= 3.0);
+    assert_eq!(alerted("state_not_saved"), 1, "one alert per outage");
+
+    // Room again: saved, with the incident the store refused meanwhile.
+    std::fs::remove_file(filler).unwrap();
+    wait_until("saved again", || {
+        metric(port, "mailfuse_state_saving_failed") == 0.0
+    });
+    let status = wait_for_events(&config, 33);
+    let subjects: Vec<&str> = status["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["subject"].as_str())
+        .collect();
+    assert!(subjects.contains(&"203.0.113.9"), "{subjects:?}");
+
+    // A restart resumes where the save left it, nothing read or done twice.
+    daemon.stop();
+    let daemon = Daemon::start(&config);
+    append(&log, &failed_logins_from("198.51.100.1", 200, 1));
+    wait_for_events(&config, 34);
+    daemon.stop();
+    assert_eq!(alerted("password_guessing  203.0.113.9"), 1);
+    assert_eq!(alerted("state_not_saved"), 1);
+
+    // Started on a full disk, watch cannot open the state (SQLite needs
+    // room for its shared memory): it says so and keeps the state whole.
+    let filler = tmpfs.fill("filler");
+    let refused = run(&["watch", "--config", config.to_str().unwrap()]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("the filesystem holding it is full: free space"),
+        "{said}"
+    );
+    assert!(!said.contains("moved away"), "{said}");
+    std::fs::remove_file(filler).unwrap();
+    append(&log, &failed_logins_from("198.51.100.1", 300, 1));
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 35);
+    daemon.stop();
+}
+
+#[test]
+fn a_checkpoint_lost_while_stopped_is_an_alert_and_a_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let alerts = dir.path().join("alerts.txt");
+    let hook = dir.path().join("hook.sh");
+    shell_script(
+        &hook,
+        &format!("echo \"$1 $MAILFUSE_FAULT\" >> {}", alerts.display()),
+    );
+    let port = ports::free_port();
+    let config = watch_config(
+        dir.path(),
+        &log,
+        dir.path(),
+        &format!(
+            "metrics_listen = \"127.0.0.1:{port}\"\n\n[actions.command]\nprogram = \"{}\"\nargs = [\"{{kind}}\"]\n",
+            hook.display()
+        ),
+    );
+    append(&log, &failed_logins_from("198.51.100.1", 0, 3));
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 3);
+    daemon.stop();
+    // Rotated and deleted while watch was stopped (logrotate's `rotate 0`).
+    std::fs::rename(&log, log.with_file_name("mail.log.1")).unwrap();
+    std::fs::remove_file(log.with_file_name("mail.log.1")).unwrap();
+    append(&log, &failed_logins_from("198.51.100.1", 10, 2));
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 5);
+    wait_until("the loss is counted", || {
+        metric(port, "mailfuse_read_losses_total") == 1.0
+    });
+    let sent = std::fs::read_to_string(&alerts).unwrap_or_default();
+    assert_eq!(
+        sent.lines().collect::<Vec<_>>(),
+        ["lines_lost log lines may have been lost"],
+        "{sent}"
+    );
+    daemon.stop();
+}

@@ -172,6 +172,21 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the filesystem holding the state is full: SQLite's "full",
+    /// or its shared-memory file (WAL mode) that cannot grow.
+    pub fn is_disk_full(&self) -> bool {
+        /// `SQLITE_IOERR_SHMSIZE`: the `-shm` file could not be extended.
+        const SHM_SIZE: std::ffi::c_int = 19 << 8 | 10;
+        match self {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull || e.extended_code == SHM_SIZE
+            }
+            _ => false,
+        }
+    }
+}
+
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// The saved progress of `watch`.

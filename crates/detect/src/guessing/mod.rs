@@ -154,7 +154,7 @@ impl Guesses {
     /// Counts a line's failed attempts at `account` (the name tried, in
     /// lower case); returns failures in the sliding hour.
     fn record(&mut self, failure: &AuthFailure<'_>, account: Option<&str>) -> u32 {
-        self.failures += u64::from(failure.attempts);
+        self.failures = self.failures.saturating_add(u64::from(failure.attempts));
         self.last_seen = self.last_seen.max(failure.at);
         let in_hour = self.hour.add(failure.at, failure.attempts);
         self.peak_hour.offer(in_hour, failure.at);
@@ -164,7 +164,7 @@ impl Guesses {
         if let Some(name) = account {
             let attempts = u64::from(failure.attempts);
             if let Some(at_account) = self.at_accounts.get_mut(name) {
-                at_account.1 += attempts;
+                at_account.1 = at_account.1.saturating_add(attempts);
             } else if self.at_accounts.len() < MAX_ACCOUNTS_KEPT {
                 self.at_accounts.insert(name.into(), (failure.at, attempts));
                 self.accounts_total += 1;

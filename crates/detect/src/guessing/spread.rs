@@ -74,7 +74,7 @@ impl Spread {
     }
 
     fn record(&mut self, ip: IpAddr, at: Timestamp, attempts: u32) {
-        self.failures += u64::from(attempts);
+        self.failures = self.failures.saturating_add(u64::from(attempts));
         self.first_seen = self.first_seen.min(at);
         self.last_seen = self.last_seen.max(at);
         if !self.ips.contains(&ip) {
@@ -316,7 +316,9 @@ impl Spreads {
         let at = failure.at;
         if !self.targets.contains_key(account) {
             if self.targets.len() >= MAX_TARGETS {
-                self.targets_not_followed += u64::from(failure.attempts);
+                self.targets_not_followed = self
+                    .targets_not_followed
+                    .saturating_add(u64::from(failure.attempts));
                 return None;
             }
             self.targets

@@ -1261,10 +1261,18 @@ mod tests {
         line.extend(std::iter::repeat_n(b'x', 1_000_000));
         line.extend_from_slice(b",192.0.2.9): Password mismatch");
         assert_eq!(failure_of(&line).client, ip("192.0.2.9"));
-        assert_eq!(
-            parsed(b"imap-login: Disconnected (auth failed, 99999999999 attempts in 2 secs): user=<a>, rip=192.0.2.9"),
-            Parsed::Malformed("unreadable attempt count")
-        );
+        // The largest count a line can give: u32::MAX. One past it cannot
+        // come from Dovecot: a broken or forged line, counted malformed.
+        let line = |count: &str| {
+            format!("imap-login: Disconnected (auth failed, {count} attempts in 2 secs): user=<a>, rip=192.0.2.9")
+        };
+        assert_eq!(failure_of(line("4294967295").as_bytes()).attempts, u32::MAX);
+        for past in ["4294967296", "99999999999", "999999999999999999999999"] {
+            assert_eq!(
+                parsed(line(past).as_bytes()),
+                Parsed::Malformed("unreadable attempt count")
+            );
+        }
     }
 
     #[test]

@@ -5,9 +5,10 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::Mutex;
 
 use mailfuse_act::ActError;
-use mailfuse_store::{ActionRecord, Store};
+use mailfuse_store::{ActionRecord, Lock, Store, StoredIncident};
 use tracing::{error, info};
 
 use super::RespondMetrics;
@@ -18,12 +19,37 @@ const DRY_RUN: &str = "dry run";
 /// incident and target).
 const SKIPPED: &str = "skipped";
 
+/// Records kept in memory at most while the store cannot be written.
+const UNWRITTEN_MAX: usize = 10_000;
+
 /// Runs actions (they are async: network, tools) one at a time, in order,
 /// and records their outcomes in the store.
 pub struct Journal {
     runtime: tokio::runtime::Runtime,
     metrics: RespondMetrics,
     dry_run: bool,
+    /// What the store refused (a full disk), in order, to write once it
+    /// takes writes again: the incidents, locks and actions of an outage
+    /// are then in `status`, and not redone after a restart.
+    unwritten: Mutex<Vec<Unwritten>>,
+}
+
+/// A record the store refused.
+#[derive(Debug)]
+pub enum Unwritten {
+    Incident(StoredIncident),
+    Lock(Lock),
+    Action(ActionRecord),
+}
+
+impl Unwritten {
+    fn write(&self, store: &mut Store) -> Result<(), mailfuse_store::StoreError> {
+        match self {
+            Unwritten::Incident(incident) => store.add_incident(incident).map(drop),
+            Unwritten::Lock(lock) => store.lock(lock).map(drop),
+            Unwritten::Action(record) => store.record_action(record),
+        }
+    }
 }
 
 impl Journal {
@@ -35,7 +61,35 @@ impl Journal {
             runtime,
             metrics,
             dry_run,
+            unwritten: Mutex::default(),
         })
+    }
+
+    /// Keeps `record`, which the store refused, to write it later.
+    pub fn keep(&self, record: Unwritten) {
+        let mut unwritten = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+        if unwritten.len() < UNWRITTEN_MAX {
+            unwritten.push(record);
+        } else {
+            error!("too many records the state could not take: {record:?} is lost");
+        }
+    }
+
+    /// Writes the records the store refused before, in order, up to the
+    /// first it refuses again; how many were written.
+    pub fn write_unwritten(&self, store: &mut Store) -> usize {
+        let mut unwritten = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+        let mut written = 0;
+        for record in unwritten.iter() {
+            if let Err(e) = record.write(store) {
+                self.metrics.store_error();
+                error!("still cannot record what was done while the state could not be saved: {e}");
+                break;
+            }
+            written += 1;
+        }
+        unwritten.drain(..written);
+        written
     }
 
     pub fn metrics(&self) -> &RespondMetrics {
@@ -169,7 +223,13 @@ impl Journal {
         };
         if let Err(e) = store.record_action(&record) {
             self.metrics.store_error();
-            error!(action = name, target, "cannot record the action: {e}");
+            error!(
+                action = name,
+                target, "cannot record the action (kept to record later): {e}"
+            );
+            let outcome = ok.then(|| record.outcome.clone());
+            self.keep(Unwritten::Action(record));
+            return outcome;
         }
         ok.then_some(record.outcome)
     }

@@ -15,7 +15,7 @@ mod tests;
 use std::net::IpAddr;
 
 use anyhow::{Context, Result};
-use mailfuse_act::capability::Blocking;
+use mailfuse_act::capability::{Blocking, Fault};
 use mailfuse_core::safety::Safety;
 use mailfuse_core::Timestamp;
 use mailfuse_detect::{Incident, IncidentKind};
@@ -23,7 +23,7 @@ use mailfuse_store::{Block, Lock, Store, StoredIncident};
 use tracing::{error, info, warn};
 
 use crate::config::{AllowConfig, Config};
-use journal::Journal;
+use journal::{Journal, Unwritten};
 pub use metrics::RespondMetrics;
 use registry::Actions;
 
@@ -118,7 +118,12 @@ impl Responder {
             ),
             Err(e) => {
                 metrics.store_error();
-                error!(key, "cannot record the incident: {e}");
+                metrics.incident(incident.kind.name());
+                error!(
+                    key,
+                    "cannot record the incident (acting on it, recorded later): {e}"
+                );
+                self.journal.keep(Unwritten::Incident(stored.clone()));
             }
         }
         let now = crate::source::now();
@@ -153,6 +158,30 @@ impl Responder {
         for (name, alert) in self.actions.with(Some(incident.kind), |a| a.alert()) {
             let send = alert.alert(incident, host, &done);
             self.journal.once(store, &key, name.as_str(), "admin", send);
+        }
+    }
+
+    /// Writes what the store refused while it could not be written (a full
+    /// disk), once it takes writes again; how many records were written.
+    pub fn write_unwritten(&self, store: &mut Store) -> usize {
+        self.journal.write_unwritten(store)
+    }
+
+    /// Tells the admin of `fault`, a fault of mailfuse itself, through
+    /// every configured alert (not journaled: the fault may be the store's).
+    pub fn alert_fault(&self, fault: &Fault) {
+        for (name, alert) in self.actions.with(None, |a| a.alert()) {
+            let name = name.as_str();
+            let sent = self.journal.block_on(alert.fault(fault, &self.host));
+            self.journal.metrics().action(name, sent.is_ok());
+            match sent {
+                Ok(done) => info!(action = name, fault = fault.kind, "{done}"),
+                Err(e) => error!(
+                    action = name,
+                    fault = fault.kind,
+                    "cannot tell the admin: {e}"
+                ),
+            }
         }
     }
 
@@ -192,11 +221,26 @@ impl Responder {
             reason: reason.to_string(),
             incident_key: Some(key.to_string()),
         };
-        let outcome = store
-            .lock(&lock)
-            .map(|_| format!("{account} locked by mailfuse"));
+        let outcome: Result<String, String> = match store.lock(&lock) {
+            Ok(_) => Ok(format!("{account} locked by mailfuse")),
+            Err(e) => {
+                self.journal.metrics().store_error();
+                error!(
+                    account,
+                    "cannot record the lock (locking, recorded later): {e}"
+                );
+                self.journal.keep(Unwritten::Lock(lock));
+                Ok(format!(
+                    "{account} locked by mailfuse (recorded once the state can be saved)"
+                ))
+            }
+        };
         done.extend(self.journal.record(store, key, "lock", account, outcome));
-        let locked = self.locked_accounts(store);
+        let mut locked = self.locked_accounts(store);
+        // Not in the store when it could not take the lock.
+        if !locked.iter().any(|a| a == account) {
+            locked.push(account.to_string());
+        }
         for (_, lock) in locks() {
             let change = lock.lock(account, &locked);
             done.extend(

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use mailfuse_act::capability::{
-    ActFuture, Action, Alert, BlockIp, Blocking, LockAccount, QueuedMail,
+    ActFuture, Action, Alert, BlockIp, Blocking, Fault, LockAccount, QueuedMail,
 };
 use mailfuse_act::{ActionName, Registered};
 use mailfuse_detect::{Incident, IncidentKind};
@@ -99,6 +99,10 @@ impl Alert for Fake {
         done: &'a [String],
     ) -> ActFuture<'a, String> {
         self.note(format!("{} alert after [{}]", self.name, done.join("; ")))
+    }
+
+    fn fault<'a>(&'a self, fault: &'a Fault, _host: &'a str) -> ActFuture<'a, String> {
+        self.note(format!("{} fault {}", self.name, fault.kind))
     }
 }
 

@@ -12,9 +12,19 @@
 //!   write to it) until a file appears at the path again;
 //! - the same file became shorter than what was read, or its first bytes
 //!   changed (copytruncate, even when it regrew before the poll): the rest of
-//!   the old content is read from the uncompressed copy next to it
-//!   (`name.1`, `name-20240101`...: the sibling starting with the bytes read
-//!   and at least as long), then the file from its start.
+//!   the old content is read from the copy next to it (`name.1`,
+//!   `name-20240101`...: the sibling starting with the bytes read and at
+//!   least as long, compressed or not), then the file from its start.
+//!
+//! After a restart, the checkpointed file is looked for where rotation may
+//! have put it (by inode, else by its first bytes, compressed ones
+//! decompressed: logrotate's `compress`); once it is read to its end, every
+//! member of the rotated set newer than it is read, oldest first
+//! ([`super::rotation::rotated_members`]), then the file at the path: a
+//! watch stopped across several rotations reads every line once. While a
+//! rotated member is read, the checkpoint points into it (its inode, the
+//! offset in its decompressed content), so a crash then resumes there and
+//! goes on with the members newer than it.
 //!
 //! Known limits, shared with every tail-based tool:
 //! - copytruncate: if the copy cannot be found (compressed at once, moved to
@@ -22,21 +32,25 @@
 //!   truncation are lost; lines written between logrotate's copy and its
 //!   truncation are lost by logrotate itself;
 //! - a file rotated in and out between two polls (two rotations within one
-//!   interval) is never seen;
+//!   interval) is never seen; members are told newer by their names only
+//!   (a checkpointed file renamed outside its set has no newer members);
 //! - a writer that keeps writing to the old file after the new one received
 //!   data (several writers, one of them late to reopen) loses those lines;
 //! - truncation that regrew past our offset is told by the first bytes only:
 //!   new content starting with the very same bytes would be missed.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::fs::{self, File, Metadata};
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::decompress::{decompressed, Compression};
 use super::lines::{LineSplitter, Piece};
+use super::rotation::rotated_members;
 
 /// Bytes at a file's start that identify it (see [`Checkpoint::fingerprint`]).
 const HEAD_BYTES: usize = 256;
@@ -52,6 +66,7 @@ pub struct Checkpoint {
     pub dev: u64,
     /// 0 when no file was open yet: the checkpoint then points at nothing.
     pub ino: u64,
+    /// In the file's content: decompressed, for a compressed rotated member.
     pub offset: u64,
     /// FNV-1a of the file's first `min(256, offset)` bytes: tells the file
     /// from a new one that reuses its inode number. Only bytes before
@@ -67,6 +82,14 @@ pub enum Notice {
     /// The file was rotated while we were stopped: the rest of the old file,
     /// found under a new name, is read first from the checkpoint's offset.
     ResumedFromRotated { file: PathBuf, offset: u64 },
+    /// A rotated member newer than the checkpointed file, read whole before
+    /// the file at the path.
+    ReadingRotated { file: PathBuf },
+    /// A compressed member broke off (truncated, corrupt): what followed the
+    /// break is lost; reading goes on with the next file.
+    BrokenOff { file: PathBuf, error: String },
+    /// A rotated member that could not be opened: its lines are lost.
+    Unreadable { file: PathBuf, error: String },
     /// The checkpointed data cannot be found: the lines after `offset` in it
     /// may be lost; the file at the path is read from its start.
     CheckpointLost { offset: u64, cause: LossCause },
@@ -104,9 +127,29 @@ impl fmt::Display for Notice {
                 "rotated while stopped: reading {} from byte {offset} first",
                 file.display()
             ),
+            Notice::ReadingRotated { file } => write!(
+                f,
+                "reading {}, rotated while stopped, before the file itself",
+                file.display()
+            ),
+            Notice::BrokenOff { file, error } => write!(
+                f,
+                "{} breaks off ({error}): the lines after the break are lost; \
+                 going on with the next file",
+                file.display()
+            ),
+            Notice::Unreadable { file, error } => write!(
+                f,
+                "cannot read {}, rotated while stopped ({error}): its lines are lost; \
+                 let mailfuse's user read the rotated logs",
+                file.display()
+            ),
             Notice::CheckpointLost { offset, cause } => {
                 let why = match cause {
-                    LossCause::RotatedAway => "rotated while stopped and the old file is gone",
+                    LossCause::RotatedAway => {
+                        "rotated while stopped and the old file is gone (deleted, moved \
+                         elsewhere, or compressed in a way mailfuse cannot read)"
+                    }
                     LossCause::TruncatedWhileDown => "truncated while stopped",
                     LossCause::Replaced => "rewritten while stopped (or its inode reused)",
                 };
@@ -136,6 +179,22 @@ impl fmt::Display for Notice {
     }
 }
 
+impl Notice {
+    /// Whether lines may have been lost: the admin must hear of it (an
+    /// error, a metric, an alert), not find a gap later.
+    pub fn is_loss(&self) -> bool {
+        matches!(
+            self,
+            Notice::CheckpointLost { .. }
+                | Notice::BrokenOff { .. }
+                | Notice::Unreadable { .. }
+                | Notice::Truncated {
+                    recovered_from: None
+                }
+        )
+    }
+}
+
 /// What one [`Follower::poll_some`] did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PollReport {
@@ -156,6 +215,9 @@ pub struct Follower {
     path: PathBuf,
     /// The file being read; `None` while no file exists at the path.
     current: Option<Tracked>,
+    /// Rotated members to read, oldest first, once `current` is read to its
+    /// end and before the file at the path (after a restart).
+    backlog: VecDeque<(PathBuf, Tracked)>,
     cutter: LineCutter,
     /// A `Waiting` notice was given and no file was opened since.
     waiting: bool,
@@ -176,6 +238,7 @@ impl Follower {
         max_line: usize,
     ) -> io::Result<(Follower, Vec<Notice>)> {
         let mut notices = Vec::new();
+        let mut backlog = VecDeque::new();
         let at_path = Tracked::open(path)?;
         let current = match resume.filter(|cp| cp.ino != 0) {
             Some(cp) if cp.path != path => {
@@ -188,7 +251,7 @@ impl Follower {
                     ),
                 ))
             }
-            Some(cp) => resume_at(path, cp, at_path, &mut notices)?,
+            Some(cp) => resume_at(path, cp, at_path, &mut backlog, &mut notices)?,
             None => at_path,
         };
         let waiting = current.is_none();
@@ -198,6 +261,7 @@ impl Follower {
         let follower = Follower {
             path: path.to_path_buf(),
             current,
+            backlog,
             cutter: LineCutter::new(max_line),
             waiting,
         };
@@ -232,6 +296,7 @@ impl Follower {
         let Follower {
             path,
             current,
+            backlog,
             cutter,
             waiting,
         } = self;
@@ -260,6 +325,12 @@ impl Follower {
             if !cutter.read_up_to(file, budget, &mut report, on_line)? {
                 report.more = true;
                 return Ok(report);
+            }
+            if let Some((name, next)) = backlog.pop_front() {
+                cutter.finish_line(&mut report, on_line);
+                *current = Some(next);
+                report.notices.push(Notice::ReadingRotated { file: name });
+                continue;
             }
             match path_now(path, file)? {
                 PathNow::Same | PathNow::NewButEmpty => return Ok(report),
@@ -301,10 +372,13 @@ impl Follower {
 }
 
 /// Where to start when resuming `cp`; `at_path` is the file the path names.
+/// When the checkpointed file was rotated, the members newer than it go to
+/// `backlog`.
 fn resume_at(
     path: &Path,
     cp: &Checkpoint,
     mut at_path: Option<Tracked>,
+    backlog: &mut VecDeque<(PathBuf, Tracked)>,
     notices: &mut Vec<Notice>,
 ) -> io::Result<Option<Tracked>> {
     let mut cause = LossCause::RotatedAway;
@@ -324,10 +398,13 @@ fn resume_at(
     }
     let exclude = at_path.as_ref().map(|f| f.ino);
     if let Some((rotated_path, rotated)) = find_rotated(path, cp, exclude) {
+        let read = [Some(&rotated), at_path.as_ref()];
+        let newer = newer_members(path, &rotated_path, &read, notices);
         notices.push(Notice::ResumedFromRotated {
             file: rotated_path,
             offset: cp.offset,
         });
+        backlog.extend(newer);
         return Ok(Some(rotated));
     }
     notices.push(Notice::CheckpointLost {
@@ -335,6 +412,38 @@ fn resume_at(
         cause,
     });
     Ok(at_path)
+}
+
+/// The members of `path`'s rotated set newer than `found` (by name: see
+/// [`rotated_members`]), opened now (later renames do not matter), oldest
+/// first; files of `read` (the one found, the one at the path) are left out.
+/// One that cannot be opened is told in `notices`.
+fn newer_members(
+    path: &Path,
+    found: &Path,
+    read: &[Option<&Tracked>],
+    notices: &mut Vec<Notice>,
+) -> Vec<(PathBuf, Tracked)> {
+    let members = rotated_members(path);
+    let found_name = found.file_name();
+    let mut newer = Vec::new();
+    for member in members
+        .iter()
+        .skip_while(|m| m.file_name() != found_name)
+        .skip(1)
+    {
+        match Tracked::open_member(member) {
+            Ok(Some(file)) if !read.iter().flatten().any(|r| r.same_file(&file)) => {
+                newer.push((member.clone(), file));
+            }
+            Ok(_) => {}
+            Err(e) => notices.push(Notice::Unreadable {
+                file: member.clone(),
+                error: e.to_string(),
+            }),
+        }
+    }
+    newer
 }
 
 /// After `file` was truncated in place, reads the rest of its old content
@@ -356,10 +465,12 @@ fn read_copy(
 
 /// Looks in `path`'s folder for the data `want` points into, and opens it
 /// at `want.offset`: the file with `want`'s inode (renamed by rotation), else
-/// the longest file named like `path` (`name.1`, `name-20240101`) whose
-/// first bytes match (a copytruncate copy). Only files at least `offset`
-/// long whose fingerprint matches are taken; the file named `path` and
-/// inode `exclude` are not candidates.
+/// the longest file named like `path` (`name.1`, `name-20240101`,
+/// `name.2.gz`) whose first bytes match (a copytruncate copy, or the file
+/// compressed by rotation). Only files whose content is at least `offset`
+/// long and whose fingerprint matches are taken (compressed ones are
+/// decompressed to tell); the file named `path` and inode `exclude` are not
+/// candidates.
 fn find_rotated(
     path: &Path,
     want: &Checkpoint,
@@ -378,7 +489,6 @@ fn find_rotated(
             || !meta.is_file()
             || meta.dev() != want.dev
             || Some(meta.ino()) == exclude
-            || meta.len() < want.offset
         {
             continue;
         }
@@ -388,7 +498,7 @@ fn find_rotated(
             continue;
         }
         let candidate = entry.path();
-        let Ok(Some(mut file)) = Tracked::open(&candidate) else {
+        let Ok(Some(mut file)) = Tracked::open_member(&candidate) else {
             continue;
         };
         if !file.is(&meta)
@@ -442,12 +552,23 @@ struct Tracked {
     file: File,
     dev: u64,
     ino: u64,
-    /// Offset of the next byte to read.
+    /// Offset of the next byte to read (of the decompressed content, for a
+    /// compressed member).
     pos: u64,
     /// Offset just after the last complete line: where a restart resumes.
     line_end: u64,
     /// The file's first `min(HEAD_BYTES, pos)` bytes.
     head: Vec<u8>,
+    /// A compressed rotated member's content, read in order.
+    unpacked: Option<Unpacked>,
+}
+
+/// The decompressed content of a compressed member.
+struct Unpacked {
+    stream: Box<dyn Read + Send>,
+    name: PathBuf,
+    /// The stream broke off: the member is read to its end.
+    broken: bool,
 }
 
 impl Tracked {
@@ -480,22 +601,63 @@ impl Tracked {
             pos: 0,
             line_end: 0,
             head: Vec::new(),
+            unpacked: None,
         })
+    }
+
+    /// A rotated member at `path`, decompressed if its first bytes say it
+    /// is compressed; `None` if there is none.
+    fn open_member(path: &Path) -> io::Result<Option<Tracked>> {
+        let Some(mut file) = Self::open(path)? else {
+            return Ok(None);
+        };
+        let mut magic = [0; 6];
+        let n = file.file.read_at(&mut magic, 0)?;
+        if Compression::of(magic.get(..n).unwrap_or_default()) != Compression::None {
+            let (_, stream) = decompressed(Box::new(file.file.try_clone()?))?;
+            file.unpacked = Some(Unpacked {
+                stream,
+                name: path.to_path_buf(),
+                broken: false,
+            });
+        }
+        Ok(Some(file))
     }
 
     fn is(&self, meta: &Metadata) -> bool {
         (self.dev, self.ino) == (meta.dev(), meta.ino())
     }
 
+    fn same_file(&self, other: &Tracked) -> bool {
+        (self.dev, self.ino) == (other.dev, other.ino)
+    }
+
     /// Moves to `offset` if the file is that long and its first bytes hash
-    /// to `fingerprint`; tells whether it did.
+    /// to `fingerprint`; tells whether it did. A compressed member is
+    /// decompressed up to `offset`: only once, from its start.
     fn seek_checked(&mut self, offset: u64, fingerprint: u64) -> io::Result<bool> {
-        if self.file.metadata()?.len() < offset {
+        let mut head = vec![0; head_len(offset)];
+        match &mut self.unpacked {
+            None => {
+                if self.file.metadata()?.len() < offset || !read_start(&self.file, &mut head)? {
+                    return Ok(false);
+                }
+            }
+            Some(unpacked) => {
+                if self.pos != 0 || !read_full(&mut unpacked.stream, &mut head)? {
+                    return Ok(false);
+                }
+            }
+        }
+        if fnv1a(&head) != fingerprint {
             return Ok(false);
         }
-        let mut head = vec![0; head_len(offset)];
-        if !read_start(&self.file, &mut head)? || fnv1a(&head) != fingerprint {
-            return Ok(false);
+        if let Some(unpacked) = &mut self.unpacked {
+            let rest = offset.saturating_sub(head.len() as u64);
+            let skipped = io::copy(&mut (&mut unpacked.stream).take(rest), &mut io::sink())?;
+            if skipped < rest {
+                return Ok(false);
+            }
         }
         self.pos = offset;
         self.line_end = offset;
@@ -503,8 +665,12 @@ impl Tracked {
         Ok(true)
     }
 
-    /// The file is shorter than what was read, or starts with other bytes.
+    /// The file is shorter than what was read, or starts with other bytes
+    /// (never a compressed member: rotation leaves those alone).
     fn truncated(&self) -> io::Result<bool> {
+        if self.unpacked.is_some() {
+            return Ok(false);
+        }
         if self.file.metadata()?.len() < self.pos {
             return Ok(true);
         }
@@ -516,6 +682,28 @@ impl Tracked {
             return Ok(true);
         };
         Ok(!read_start(&self.file, now)? || *now != self.head[..])
+    }
+
+    /// Reads the next bytes at `pos`. A compressed member that breaks off
+    /// ends there, told once in `notices`.
+    fn read_next(&mut self, buf: &mut [u8], notices: &mut Vec<Notice>) -> io::Result<usize> {
+        let Some(unpacked) = &mut self.unpacked else {
+            return self.file.read_at(buf, self.pos);
+        };
+        if unpacked.broken {
+            return Ok(0);
+        }
+        match unpacked.stream.read(buf) {
+            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
+                unpacked.broken = true;
+                notices.push(Notice::BrokenOff {
+                    file: unpacked.name.clone(),
+                    error: e.to_string(),
+                });
+                Ok(0)
+            }
+            read => read,
+        }
     }
 
     fn restart(&mut self) {
@@ -553,6 +741,15 @@ fn head_len(offset: u64) -> usize {
 /// Fills `buf` from the start of `file`; false if the file is shorter.
 fn read_start(file: &File, buf: &mut [u8]) -> io::Result<bool> {
     match file.read_exact_at(buf, 0) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Fills `buf` from `stream`; false if the stream ends first.
+fn read_full(stream: &mut dyn Read, buf: &mut [u8]) -> io::Result<bool> {
+    match stream.read_exact(buf) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(false),
         Err(e) => Err(e),
@@ -606,7 +803,7 @@ impl LineCutter {
             if report.bytes >= budget {
                 return Ok(false);
             }
-            let n = match file.file.read_at(&mut self.buf, file.pos) {
+            let n = match file.read_next(&mut self.buf, &mut report.notices) {
                 Ok(0) => return Ok(true),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -689,6 +886,25 @@ mod tests {
 
         fn follow(&self, resume: Option<&Checkpoint>) -> (Follower, Vec<Notice>) {
             Follower::open(&self.path, resume, MAX).unwrap()
+        }
+
+        /// Writes `lines`, reads them, and stops: the checkpoint saved.
+        fn read_then_stop(&self, range: std::ops::Range<usize>) -> Checkpoint {
+            self.append(&text(range));
+            let (mut follower, _) = self.follow(None);
+            lines(&mut follower);
+            follower.checkpoint()
+        }
+
+        /// Two rotations while stopped: `rest` lines to the file read, then
+        /// `first` to the next, `second` to the one after, which stays.
+        fn rotate_twice(&self, rest: &str, first: &str, second: &str) {
+            self.append(rest);
+            self.rotate_to("mail.log.1");
+            self.append(first);
+            fs::rename(self.sibling("mail.log.1"), self.sibling("mail.log.2")).unwrap();
+            self.rotate_to("mail.log.1");
+            self.append(second);
         }
     }
 
@@ -963,6 +1179,190 @@ mod tests {
         let (got, report) = poll(&mut follower);
         assert_eq!(got, expected(2..5));
         assert_eq!(report.notices, [Notice::Rotated]);
+    }
+
+    /// logrotate's `compress`: `from` replaced by `to`, gzipped.
+    fn gzip(from: &Path, to: &Path) {
+        let mut encoder =
+            flate2::write::GzEncoder::new(File::create(to).unwrap(), flate2::Compression::fast());
+        encoder.write_all(&fs::read(from).unwrap()).unwrap();
+        encoder.finish().unwrap();
+        fs::remove_file(from).unwrap();
+    }
+
+    /// Reads everything with a small budget, a piece per poll, and the
+    /// checkpoint after each piece.
+    fn pieces(follower: &mut Follower) -> Vec<(Vec<String>, Checkpoint)> {
+        let mut got = Vec::new();
+        loop {
+            let mut piece = Vec::new();
+            let report = follower
+                .poll_some(1, &mut |p| {
+                    if let Piece::Line(l) = p {
+                        piece.push(String::from_utf8_lossy(l).into_owned())
+                    }
+                })
+                .unwrap();
+            got.push((piece, follower.checkpoint()));
+            if !report.more {
+                return got;
+            }
+        }
+    }
+
+    #[test]
+    fn resume_reads_every_member_rotated_while_stopped_oldest_first() {
+        let log = Log::new();
+        let saved = log.read_then_stop(0..10);
+        log.rotate_twice(&text(10..15), &text(15..25), &text(25..35));
+        let (mut follower, notices) = log.follow(Some(&saved));
+        assert_eq!(
+            notices,
+            [Notice::ResumedFromRotated {
+                file: log.sibling("mail.log.2"),
+                offset: saved.offset
+            }]
+        );
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(10..35));
+        assert_eq!(
+            report.notices,
+            [
+                Notice::ReadingRotated {
+                    file: log.sibling("mail.log.1")
+                },
+                Notice::Rotated
+            ]
+        );
+    }
+
+    /// logrotate with `compress` and `delaycompress`, three rotations while
+    /// stopped: the checkpointed file is now `mail.log.3.gz`, the next one
+    /// `mail.log.2.gz`, then `mail.log.1`, then the file itself.
+    fn rotate_three_times_with_delaycompress(log: &Log) {
+        let shift = |from: &str, to: &str| {
+            fs::rename(log.sibling(from), log.sibling(to)).unwrap();
+        };
+        log.append(&text(10..15));
+        log.rotate_to("mail.log.1");
+        log.append(&text(15..25));
+        gzip(&log.sibling("mail.log.1"), &log.sibling("mail.log.2.gz"));
+        log.rotate_to("mail.log.1");
+        log.append(&text(25..35));
+        shift("mail.log.2.gz", "mail.log.3.gz");
+        gzip(&log.sibling("mail.log.1"), &log.sibling("mail.log.2.gz"));
+        log.rotate_to("mail.log.1");
+        log.append(&text(35..45));
+    }
+
+    #[test]
+    fn resume_finds_the_checkpointed_file_compressed_and_reads_the_compressed_ones_after_it() {
+        let log = Log::new();
+        fs::write(log.sibling("mail.log.4.gz"), b"older, never read").unwrap();
+        log.append(&text(0..10));
+        let (mut follower, _) = log.follow(None);
+        lines(&mut follower);
+        let saved = follower.checkpoint();
+        drop(follower);
+        rotate_three_times_with_delaycompress(&log);
+        let (mut follower, notices) = log.follow(Some(&saved));
+        assert_eq!(
+            notices,
+            [Notice::ResumedFromRotated {
+                file: log.sibling("mail.log.3.gz"),
+                offset: saved.offset
+            }]
+        );
+        let (got, report) = poll(&mut follower);
+        assert_eq!(got, expected(10..45));
+        assert_eq!(report.notices.len(), 3, "{:?}", report.notices);
+    }
+
+    #[test]
+    fn a_crash_while_reading_rotated_members_resumes_without_loss_or_repeat() {
+        let log = Log::new();
+        let saved = log.read_then_stop(0..10);
+        rotate_three_times_with_delaycompress(&log);
+        let (mut follower, _) = log.follow(Some(&saved));
+        let pieces = pieces(&mut follower);
+        assert!(pieces.len() > 4, "read in pieces: {}", pieces.len());
+        let all: Vec<String> = pieces.iter().flat_map(|(l, _)| l.clone()).collect();
+        assert_eq!(all, expected(10..45));
+        // A crash after any piece, and the restart: the lines saved with
+        // that checkpoint, then exactly the rest.
+        for (crash, (_, checkpoint)) in pieces.iter().enumerate() {
+            let before: Vec<String> = pieces[..=crash]
+                .iter()
+                .flat_map(|(l, _)| l.clone())
+                .collect();
+            let (mut resumed, notices) = log.follow(Some(checkpoint));
+            assert!(!notices.iter().any(Notice::is_loss), "{notices:?}");
+            let mut after = lines(&mut resumed);
+            let mut whole = before;
+            whole.append(&mut after);
+            assert_eq!(whole, expected(10..45), "crash after piece {crash}");
+        }
+    }
+
+    #[test]
+    fn a_crash_in_a_rotated_member_compressed_while_down_resumes_in_it() {
+        let log = Log::new();
+        let saved = log.read_then_stop(0..10);
+        log.rotate_twice(&text(10..12), &text(12..20), &text(20..30));
+        let (mut follower, _) = log.follow(Some(&saved));
+        let mut got = Vec::new();
+        // Into `mail.log.1` (lines 12..20), then a crash.
+        while got.len() < 5 {
+            follower
+                .poll_some(1, &mut |p| {
+                    if let Piece::Line(l) = p {
+                        got.push(String::from_utf8_lossy(l).into_owned())
+                    }
+                })
+                .unwrap();
+        }
+        let crashed = follower.checkpoint();
+        drop(follower);
+        // One more rotation while down, with compress.
+        gzip(&log.sibling("mail.log.2"), &log.sibling("mail.log.3.gz"));
+        gzip(&log.sibling("mail.log.1"), &log.sibling("mail.log.2.gz"));
+        log.rotate_to("mail.log.1");
+        log.append(&text(30..33));
+        let (mut follower, notices) = log.follow(Some(&crashed));
+        assert_eq!(
+            notices,
+            [Notice::ResumedFromRotated {
+                file: log.sibling("mail.log.2.gz"),
+                offset: crashed.offset
+            }]
+        );
+        got.extend(lines(&mut follower));
+        assert_eq!(got, expected(10..33));
+    }
+
+    #[test]
+    fn a_broken_compressed_member_is_told_and_reading_goes_on() {
+        let log = Log::new();
+        let saved = log.read_then_stop(0..10);
+        log.rotate_to("mail.log.2");
+        // The newer member was cut short while being written (disk full).
+        let whole = log.sibling("whole.gz");
+        fs::write(log.sibling("plain"), text(10..200)).unwrap();
+        gzip(&log.sibling("plain"), &whole);
+        let bytes = fs::read(&whole).unwrap();
+        fs::write(log.sibling("mail.log.1.gz"), &bytes[..bytes.len() / 2]).unwrap();
+        fs::remove_file(whole).unwrap();
+        log.append(&text(200..201));
+        let (mut follower, _) = log.follow(Some(&saved));
+        let (got, report) = poll(&mut follower);
+        assert!(got.len() > 1 && got.len() < 192, "{}", got.len());
+        assert_eq!(got.last(), Some(&line(200)));
+        let broken: Vec<&Notice> = report.notices.iter().filter(|n| n.is_loss()).collect();
+        assert!(
+            matches!(broken[..], [Notice::BrokenOff { file, .. }] if *file == log.sibling("mail.log.1.gz")),
+            "{:?}",
+            report.notices
+        );
     }
 
     #[test]

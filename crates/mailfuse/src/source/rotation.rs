@@ -50,6 +50,36 @@ fn rotation_key(name: &str) -> (&str, Age) {
     (base, Age::Current)
 }
 
+/// The rotated members of the set `live` is the current file of (same
+/// folder, same base name, `mail.log.1`, `mail.log-20251101.gz`), oldest
+/// first; `live` itself and names that are not rotated copies are left out.
+/// A folder that cannot be listed has none.
+pub fn rotated_members(live: &Path) -> Vec<PathBuf> {
+    let Some(name) = live.file_name().map(|n| n.to_string_lossy()) else {
+        return Vec::new();
+    };
+    let dir = match live.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut members: Vec<(Age, PathBuf)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let member = entry.file_name().to_string_lossy().into_owned();
+            match rotation_key(&member) {
+                (base, Age::Current) if base == name => None,
+                (base, age) if base == name => Some((age, live.with_file_name(&member))),
+                _ => None,
+            }
+        })
+        .collect();
+    members.sort();
+    members.into_iter().map(|(_, path)| path).collect()
+}
+
 /// Groups `files` into rotation sets (same folder, same base name), each
 /// ordered oldest first; sets are ordered by their base path.
 pub fn group(files: Vec<PathBuf>) -> Vec<Vec<PathBuf>> {
@@ -123,6 +153,27 @@ mod tests {
                 vec!["security.log"],
             ]
         );
+    }
+
+    #[test]
+    fn the_rotated_members_of_a_live_file_oldest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "mail.log",
+            "mail.log.1",
+            "mail.log.2.gz",
+            "mail.log.10.zst",
+            "mail.log.gz",
+            "mail.err.1",
+            "mail.logger.1",
+        ] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let names: Vec<String> = rotated_members(&dir.path().join("mail.log"))
+            .iter()
+            .filter_map(|p| Some(p.file_name()?.to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(names, ["mail.log.10.zst", "mail.log.2.gz", "mail.log.1"]);
     }
 
     #[test]

@@ -11,11 +11,11 @@ use mailfuse_core::Timestamp;
 use mailfuse_formats::{
     ChosenZone, Format, LineParser, LocalZone, ParseContext, Recogniser, Recognition,
 };
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::engine::{earliest, LineOutcome, Overlap};
 use crate::metrics::{LineCounters, WatchMetrics};
-use crate::source::follow::{Checkpoint, Follower};
+use crate::source::follow::{Checkpoint, Follower, Notice};
 use crate::source::lines::{Piece, DEFAULT_MAX_LINE};
 use crate::source::{self, InputPath};
 
@@ -43,6 +43,8 @@ pub struct Input {
     more: bool,
     /// The time of the last dated line (an undated line takes it).
     last_at: Timestamp,
+    /// Losses told by the follower and not yet alerted, in words.
+    losses: Vec<String>,
 }
 
 /// A line read ahead.
@@ -59,12 +61,16 @@ pub type OnEvent<'a> = dyn FnMut(&Event<'_>, &[u8]) + 'a;
 
 impl Input {
     /// Starts following `path`, from `resume` if given.
-    pub fn open(path: &Path, resume: Option<&Checkpoint>) -> std::io::Result<Input> {
+    pub fn open(
+        path: &Path,
+        resume: Option<&Checkpoint>,
+        metrics: &WatchMetrics,
+    ) -> std::io::Result<Input> {
         let (follower, notices) = Follower::open(path, resume, DEFAULT_MAX_LINE)?;
-        for notice in notices {
-            info!(path = %path.display(), "{notice}");
-        }
+        let mut losses = Vec::new();
+        tell(path, notices, metrics, &mut losses);
         Ok(Input {
+            losses,
             path: path.to_path_buf(),
             follower,
             recogniser: Recogniser::default(),
@@ -131,6 +137,7 @@ impl Input {
             ahead,
             more,
             last_at,
+            losses,
         } = self;
         let result = follower.poll_some(READ_AHEAD, &mut |piece| {
             if recogniser.state() == Recognition::NotALog {
@@ -174,9 +181,7 @@ impl Input {
         match result {
             Ok(report) => {
                 *more = report.more;
-                for notice in report.notices {
-                    info!(path = %path.display(), "{notice}");
-                }
+                tell(path, report.notices, metrics, losses);
             }
             Err(e) => {
                 *more = false;
@@ -209,10 +214,29 @@ impl Input {
         count(counters, metrics, outcome, 1);
     }
 
+    /// The losses told since the last call, in words, for an alert.
+    pub fn take_losses(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.losses)
+    }
+
     /// Where reading stands: saved with the detector's state (everything
     /// read ahead has been handed out when it is saved).
     pub fn checkpoint(&self) -> Checkpoint {
         self.follower.checkpoint()
+    }
+}
+
+/// Logs the follower's notices; one that says lines may be lost is an
+/// error, counted, and kept in `losses` for an alert.
+fn tell(path: &Path, notices: Vec<Notice>, metrics: &WatchMetrics, losses: &mut Vec<String>) {
+    for notice in notices {
+        if notice.is_loss() {
+            error!(path = %path.display(), "{notice}");
+            metrics.read_losses.inc();
+            losses.push(format!("{}: {notice}", path.display()));
+        } else {
+            info!(path = %path.display(), "{notice}");
+        }
     }
 }
 

@@ -10,6 +10,12 @@
 //! lost and none is counted twice. Incidents re-found after a crash are
 //! recognised by their key, and actions already done are not repeated.
 //!
+//! A save that fails (a full disk) stops nothing: watch goes on following,
+//! detecting, locking and alerting from memory, tries again later and later
+//! ([`Saving`]), raises `mailfuse_state_saving_failed` and alerts once per
+//! outage; the first save that succeeds writes everything held since, and
+//! the incidents, locks and actions the store refused meanwhile.
+//!
 //! Mail servers may also send their logs over the network (`[watch.syslog]`,
 //! `syslog.rs`): those lines are handed out as they arrive, each host's
 //! queue ids apart, and are not durable — what came between the last save
@@ -30,11 +36,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use mailfuse_act::capability::Fault;
 use mailfuse_core::Event;
 use mailfuse_detect::{Detector, Incident};
 use mailfuse_formats::LocalZone;
 use mailfuse_store::{Progress, Store};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::config::Config;
 use crate::engine::Overlap;
@@ -85,6 +92,48 @@ pub struct Watch {
     /// messages are held as they are seen.
     locked: HashSet<String>,
     metrics: WatchMetrics,
+    /// Whether saves fail now, and when to try again.
+    saving: Saving,
+}
+
+/// The longest wait between two tries while saving the state fails.
+const SAVE_RETRY_MAX: Duration = Duration::from_secs(300);
+
+/// Saves that fail: since when, how many, and when to try again (the wait
+/// doubles from `save_every_secs` up to [`SAVE_RETRY_MAX`]).
+#[derive(Default)]
+struct Saving {
+    outage: Option<Outage>,
+}
+
+struct Outage {
+    since: Instant,
+    failures: u32,
+    retry_at: Instant,
+}
+
+impl Saving {
+    /// Whether a save may be tried now.
+    fn may_try(&self) -> bool {
+        self.outage
+            .as_ref()
+            .is_none_or(|outage| Instant::now() >= outage.retry_at)
+    }
+
+    /// Notes a failed save; true for the first of an outage.
+    fn failed(&mut self, save_every: Duration) -> bool {
+        let now = Instant::now();
+        let first = self.outage.is_none();
+        let outage = self.outage.get_or_insert(Outage {
+            since: now,
+            failures: 0,
+            retry_at: now,
+        });
+        outage.failures = outage.failures.saturating_add(1);
+        let wait = save_every.saturating_mul(1 << (outage.failures - 1).min(16));
+        outage.retry_at = now + wait.min(SAVE_RETRY_MAX);
+        first
+    }
 }
 
 /// The name watch's rows of the senders table go under.
@@ -135,7 +184,7 @@ impl Watch {
         let mut inputs = Vec::new();
         for path in files {
             let resume = positions.iter().find(|c| c.path == path);
-            let input = Input::open(&path, resume)
+            let input = Input::open(&path, resume, &metrics)
                 .with_context(|| format!("cannot follow {}", path.display()))?;
             inputs.push(input);
         }
@@ -173,6 +222,7 @@ impl Watch {
             recent: RecentSubmissions::default(),
             locked: HashSet::new(),
             metrics,
+            saving: Saving::default(),
         };
         watch.refresh_locks();
         watch
@@ -196,7 +246,9 @@ impl Watch {
         while !stop.load(Ordering::Relaxed) {
             let tripped = self.poll_once()?;
             if tripped || last_save.elapsed() >= save_every {
-                self.save()?;
+                if self.saving.may_try() {
+                    self.try_save(save_every);
+                }
                 self.refresh_locks();
                 self.recent.forget_idle();
                 self.hosts.forget_idle();
@@ -211,9 +263,56 @@ impl Watch {
                 None => std::thread::sleep(poll),
             }
         }
-        self.save()?;
+        self.save().context(
+            "stopping: what was read since the last save is read again at the next start",
+        )?;
         info!("stopped; progress saved");
         Ok(())
+    }
+
+    /// Saves, or notes that saving fails and goes on: the first failure of
+    /// an outage is an error and an alert, the others warnings; the first
+    /// save that succeeds after it also writes what the store refused.
+    fn try_save(&mut self, save_every: Duration) {
+        match self.save() {
+            Ok(()) => {
+                let written = self.responder.write_unwritten(&mut self.store);
+                if let Some(outage) = self.saving.outage.take() {
+                    self.metrics.state_saving_failed.set(0);
+                    info!(
+                        failures = outage.failures,
+                        seconds = outage.since.elapsed().as_secs(),
+                        records = written,
+                        "the state is saved again"
+                    );
+                }
+            }
+            Err(e) => {
+                self.metrics.state_save_failures.inc();
+                self.metrics.state_saving_failed.set(1);
+                if !self.saving.failed(save_every) {
+                    warn!("still cannot save the state: {e:#}");
+                    return;
+                }
+                let state = self.config.watch.state.display();
+                error!(
+                    "cannot save the state in {state} ({e:#}): watch goes on from memory \
+                     (following, detecting, locking, alerting) and tries again; \
+                     free space where the state is"
+                );
+                self.responder.alert_fault(&Fault {
+                    kind: "state_not_saved",
+                    summary: "the state cannot be saved".to_string(),
+                    details: format!(
+                        "Saving {state} failed: {e:#}. Watch goes on following the logs, \
+                         detecting, locking and alerting from memory, and saves as soon as it \
+                         can (mailfuse_state_saving_failed is 1 until then). If it stops \
+                         before, what it read since the last save is read again at its next \
+                         start. Free space on the state's filesystem."
+                    ),
+                });
+            }
+        }
     }
 
     /// Reads what is new in every input and acts on what tripped; true if
@@ -270,6 +369,19 @@ impl Watch {
                     hosts.note(0, event);
                 }
                 detector.observe(event, line);
+            });
+        }
+        // Lines a rotation or a restart may have lost: the admin hears of it.
+        let losses: Vec<String> = self
+            .inputs
+            .iter_mut()
+            .flat_map(Input::take_losses)
+            .collect();
+        if !losses.is_empty() {
+            self.responder.alert_fault(&Fault {
+                kind: "lines_lost",
+                summary: "log lines may have been lost".to_string(),
+                details: losses.join("\n"),
             });
         }
         // One postsuper run per account for what slipped in this poll.
@@ -336,6 +448,9 @@ impl Watch {
                 self.metrics.store_error();
                 warn!("cannot read blocks: {e}");
             }
+        }
+        if self.saving.outage.is_some() {
+            return; // the store takes no writes now: said once already
         }
         let rows = senders::rows(self.detector.top_senders(senders::TOP_SENDERS));
         if let Err(e) = self
@@ -410,4 +525,29 @@ fn restore_detector(store: &mut Store, progress: &Progress, config: &Config) -> 
         },
     )
     .context(MOVE_AWAY)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_saves_are_one_outage_tried_again_later_and_later() {
+        let mut saving = Saving::default();
+        assert!(saving.may_try());
+        let every = Duration::from_secs(5);
+        assert!(saving.failed(every), "the first failure starts an outage");
+        assert!(!saving.may_try(), "not again at once");
+        let wait = |saving: &Saving| {
+            let outage = saving.outage.as_ref().unwrap();
+            (outage.retry_at - Instant::now()).as_secs_f64().round() as u64
+        };
+        assert_eq!(wait(&saving), 5, "the first retry at the usual interval");
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            assert!(!saving.failed(every), "the same outage");
+            waits.push(wait(&saving));
+        }
+        assert_eq!(waits, [10, 20, 40, 80, 160, 300, 300, 300]);
+    }
 }
