@@ -486,6 +486,11 @@ fn this_host() -> String {
         .unwrap_or_else(|_| "this mail server".to_string())
 }
 
+/// IPs an incident's subject lists; past them it names the first and
+/// counts the others (a botnet's campaign has a thousand: its key, log
+/// line and `status` row would be tens of kilobytes).
+const SUBJECT_IPS: usize = 4;
+
 /// What an incident is about: the account, else the network or the IPs.
 fn subject(incident: &Incident) -> String {
     if let Some(account) = &incident.account {
@@ -494,12 +499,16 @@ fn subject(incident: &Incident) -> String {
     if let Some(network) = &incident.network {
         return network.to_string();
     }
-    incident
-        .ips
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(",")
+    match incident.ips.as_slice() {
+        [first, others @ ..] if incident.ips.len() > SUBJECT_IPS => {
+            format!("{first} and {} other IPs", others.len())
+        }
+        ips => ips
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+    }
 }
 
 /// The same incident found again (after a restart, replaying lines) gets

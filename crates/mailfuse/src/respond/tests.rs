@@ -435,3 +435,23 @@ fn a_stored_block_of_loopback_is_lifted_at_start_and_never_restored() {
     let left: Vec<IpAddr> = store.blocks().unwrap().iter().map(|b| b.ip).collect();
     assert_eq!(left, [IpAddr::from([192, 0, 2, 7])]);
 }
+
+#[test]
+fn a_campaigns_key_names_its_first_ip_and_counts_the_others() {
+    let few = incident_from(
+        IncidentKind::PasswordGuessing,
+        None,
+        &["192.0.2.1", "192.0.2.2"],
+    );
+    assert!(super::incident_key(&few).starts_with("password_guessing:192.0.2.1,192.0.2.2:"));
+    let ips: Vec<String> = (0..1_000)
+        .map(|i| format!("198.51.{}.{}", i / 250, i % 250))
+        .collect();
+    let ips: Vec<&str> = ips.iter().map(String::as_str).collect();
+    let campaign = incident_from(IncidentKind::PasswordGuessing, None, &ips);
+    let key = super::incident_key(&campaign);
+    assert!(
+        key.starts_with("password_guessing:198.51.0.0 and 999 other IPs:"),
+        "{key}"
+    );
+}
