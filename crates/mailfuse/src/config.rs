@@ -811,7 +811,7 @@ fn merged_table(path: &Path) -> Result<(Table, Vec<Problem>), Problems> {
                  with -c FILE (dist/mailfuse.toml in mailfuse's source is an example to \
                  start from)"
                 .to_string(),
-            _ => format!("cannot read: {e}"),
+            _ => format!("cannot read: {}", crate::hint::unreadable(&e)),
         })
     })?;
     let mut table: Table = text
@@ -927,7 +927,9 @@ fn load_secrets(path: &Path) -> Result<Table, Problem> {
         path: "watch.secrets".into(),
         message: format!("{}: {message}", path.display()),
     };
-    let metadata = std::fs::metadata(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+    let unreadable =
+        |e: std::io::Error| problem(format!("cannot read: {}", crate::hint::unreadable(&e)));
+    let metadata = std::fs::metadata(path).map_err(unreadable)?;
     let mode = std::os::unix::fs::PermissionsExt::mode(&metadata.permissions());
     if mode & 0o077 != 0 {
         return Err(problem(format!(
@@ -935,7 +937,7 @@ fn load_secrets(path: &Path) -> Result<Table, Problem> {
             mode & 0o777
         )));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| problem(format!("cannot read: {e}")))?;
+    let text = std::fs::read_to_string(path).map_err(unreadable)?;
     text.parse::<Table>().map_err(|e| problem(e.to_string()))
 }
 

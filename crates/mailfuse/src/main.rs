@@ -3,8 +3,8 @@
 mod cli;
 mod config;
 mod engine;
+mod hint;
 mod html_escape;
-mod listen;
 mod metrics;
 mod output;
 mod policy;

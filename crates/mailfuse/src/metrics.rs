@@ -318,7 +318,7 @@ pub fn spawn_server(
     app: Router,
 ) -> Result<SocketAddr> {
     let listener = std::net::TcpListener::bind(listen)
-        .map_err(|e| crate::listen::cannot_listen(&e, what, listen, setting))?;
+        .map_err(|e| crate::hint::cannot_listen(&e, what, listen, setting))?;
     listener.set_nonblocking(true)?;
     let bound = listener.local_addr()?;
     let runtime = tokio::runtime::Builder::new_current_thread()

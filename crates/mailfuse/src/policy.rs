@@ -27,7 +27,7 @@ use prometheus_client::registry::Registry;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::listen::cannot_listen;
+use crate::hint::cannot_listen;
 use crate::metrics::{serve_metrics, PREFIX};
 use crate::respond::{RespondMetrics, Responder};
 use crate::watch::senders;

@@ -180,9 +180,12 @@ fn read_member(
     out: &mut Out,
 ) -> Result<(Recognition, u64), Stop> {
     let name = member.name();
-    let mut reader = member
-        .open()
-        .map_err(|e| Stop::Problem(format!("{name}: cannot open: {e}")))?;
+    let mut reader = member.open().map_err(|e| {
+        Stop::Problem(format!(
+            "{name}: cannot open: {}",
+            crate::hint::unreadable(&e)
+        ))
+    })?;
     let context = ParseContext {
         zone: settings.zone.clone(),
         year_reference: match settings.year {

@@ -329,7 +329,16 @@ pub fn read_all(
             .iter()
             .map(|r| match empty(r) {
                 true => format!("{}: empty", r.path),
-                false => format!("{}: {}", r.path, r.errors.join("; ")),
+                // An error names its member, often the input itself.
+                false => r
+                    .errors
+                    .iter()
+                    .map(|e| match e.strip_prefix(r.path.as_str()) {
+                        Some(rest) if rest.starts_with(':') => e.clone(),
+                        _ => format!("{}: {e}", r.path),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
             })
             .collect();
         bail!(

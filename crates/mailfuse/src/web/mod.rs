@@ -35,7 +35,7 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use crate::config::Config;
-use crate::listen::cannot_listen;
+use crate::hint::cannot_listen;
 use crate::metrics::{KindLabel, PREFIX};
 use crate::respond::{RespondMetrics, Responder};
 use auth::{Denied, Sessions};

@@ -30,7 +30,7 @@ use prometheus_client::registry::Registry;
 use tracing::{debug, info, warn};
 
 use crate::config::SyslogConfig;
-use crate::listen::cannot_listen;
+use crate::hint::cannot_listen;
 use crate::source::lines::DEFAULT_MAX_LINE;
 use frame::{Frame, Framer};
 
