@@ -113,10 +113,7 @@ mod tests {
             canaries.matching(b"trap.sales@example.COM"),
             Some("trap.sales@example.com")
         );
-        assert_eq!(
-            canaries.matching(b"<X@Other.org>"),
-            Some("x@other.org")
-        );
+        assert_eq!(canaries.matching(b"<X@Other.org>"), Some("x@other.org"));
         assert_eq!(canaries.matching(b"trap.sales@example.com.evil"), None);
         assert_eq!(canaries.matching(b"trap.sales"), None);
         assert_eq!(canaries.matching(b"sales@example.com"), None);
@@ -126,7 +123,15 @@ mod tests {
 
     #[test]
     fn refuses_what_could_match_a_real_address() {
-        for bad in ["info", "@example.com", "info@", "a b@example.com", "<a@example.com>", "a@b@c.com", "a@example"] {
+        for bad in [
+            "info",
+            "@example.com",
+            "info@",
+            "a b@example.com",
+            "<a@example.com>",
+            "a@b@c.com",
+            "a@example",
+        ] {
             let error = Canaries::new(&[bad]).unwrap_err();
             assert_eq!(error.address, bad, "{bad}");
         }

@@ -1043,8 +1043,10 @@ fn packing_idle_accounts_changes_no_verdict() {
 /// A detector that knows the canary `trap@acme.example`, packing idle
 /// accounts at once (so the hit is saved and read back with the row).
 fn canary_feed() -> Feed {
-    let mut config = DetectConfig::default();
-    config.canaries = Canaries::new(&["trap@acme.example"]).unwrap();
+    let mut config = DetectConfig {
+        canaries: Canaries::new(&["trap@acme.example"]).unwrap(),
+        ..DetectConfig::default()
+    };
     config.compromise.pack_idle_secs = 0;
     Feed::with_config(config)
 }
@@ -1060,7 +1062,10 @@ fn one_message_to_a_canary_is_a_hijack_at_once_and_once() {
         "j.novak@acme.example",
         "198.51.100.10",
         "j.novak@acme.example",
-        &[("partner@partner.example", false), ("Trap@ACME.example", false)],
+        &[
+            ("partner@partner.example", false),
+            ("Trap@ACME.example", false),
+        ],
     );
     let incidents = feed.detector.new_incidents();
     assert_eq!(incidents.len(), 1, "{incidents:#?}");
@@ -1069,11 +1074,16 @@ fn one_message_to_a_canary_is_a_hijack_at_once_and_once() {
     assert_eq!(hijack.account.as_deref(), Some("j.novak@acme.example"));
     assert_eq!(hijack.score, 100);
     assert!(
-        hijack.reasons[0].starts_with("sent to canary address trap@acme.example from 198.51.100.10"),
+        hijack.reasons[0]
+            .starts_with("sent to canary address trap@acme.example from 198.51.100.10"),
         "{:?}",
         hijack.reasons
     );
-    assert!(hijack.evidence[0].contains("Trap@ACME.example"), "{:?}", hijack.evidence);
+    assert!(
+        hijack.evidence[0].contains("Trap@ACME.example"),
+        "{:?}",
+        hijack.evidence
+    );
     assert_eq!(hijack.ips, vec![ip("198.51.100.10")]);
     assert!(hijack.kind.may_act());
 
@@ -1096,7 +1106,10 @@ fn one_message_to_a_canary_is_a_hijack_at_once_and_once() {
         .filter(|i| i.kind == IncidentKind::CompromisedAccount)
         .collect();
     assert_eq!(hijacks.len(), 1, "{hijacks:#?}");
-    assert!(hijacks[0].reasons[0].contains("canary address"), "kept across the restart");
+    assert!(
+        hijacks[0].reasons[0].contains("canary address"),
+        "kept across the restart"
+    );
 }
 
 #[test]
@@ -1131,7 +1144,10 @@ fn mail_to_a_canary_without_a_login_or_to_a_look_alike_is_nothing() {
         "m.svoboda@acme.example",
         "198.51.100.10",
         "m.svoboda@acme.example",
-        &[("trap@acme.example.org", false), ("trap@partner.example", false)],
+        &[
+            ("trap@acme.example.org", false),
+            ("trap@partner.example", false),
+        ],
     );
     assert!(feed.detector.new_incidents().is_empty());
     assert!(feed.findings().incidents.is_empty());

@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mailfuse_act::{ActionName, ActionSections, ACTION_NAMES};
-use mailfuse_core::net::Cidr;
 use mailfuse_core::canary::Canaries;
+use mailfuse_core::net::Cidr;
 use mailfuse_core::safety::Safety;
 pub use mailfuse_core::time::describe_duration;
 use mailfuse_core::time::deserialize_duration;

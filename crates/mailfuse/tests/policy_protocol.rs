@@ -386,8 +386,7 @@ fn canary_server(extra: &str) -> Server {
         format!("#!/bin/sh\necho \"$1 $2\" >> {}\n", alerts.display()),
     )
     .unwrap();
-    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let config = format!(
         "[watch]\nstate = \"{}\"\n{extra}\n\n[policy]\nlocal_domains = [\"example.com\"]\n\n\
          [canary]\nrecipients = [\"trap@example.com\"]\n\n\
@@ -444,10 +443,20 @@ fn a_canary_rcpt_gets_a_reject_and_a_lock_with_exactly_one_alert() {
     let server = canary_server("");
     let mut stream = server.connect();
     stream
-        .write_all(&rcpt_to("alice@example.com", "alice@example.com", "1", "bob@partner.test"))
+        .write_all(&rcpt_to(
+            "alice@example.com",
+            "alice@example.com",
+            "1",
+            "bob@partner.test",
+        ))
         .unwrap();
     stream
-        .write_all(&rcpt_to("alice@example.com", "alice@example.com", "1", "<Trap@Example.com>"))
+        .write_all(&rcpt_to(
+            "alice@example.com",
+            "alice@example.com",
+            "1",
+            "<Trap@Example.com>",
+        ))
         .unwrap();
     let answers = replies(&mut stream, 2);
     assert_eq!(answers[0], "action=DUNNO");
@@ -459,12 +468,19 @@ fn a_canary_rcpt_gets_a_reject_and_a_lock_with_exactly_one_alert() {
     until("the lock is recorded", &server, || {
         strings(&status(&server), "locks", "account") == ["alice@example.com"]
     });
-    until("the admin is alerted", &server, || !alerts(&server).is_empty());
+    until("the admin is alerted", &server, || {
+        !alerts(&server).is_empty()
+    });
     // Locked now (the keeper reads the database twice a second): every
     // recipient is refused, the trap again trips nothing new.
     for (n, recipient) in ["bob@partner.test", "trap@example.com"].iter().enumerate() {
         stream
-            .write_all(&rcpt_to("alice@example.com", "alice@example.com", &n.to_string(), recipient))
+            .write_all(&rcpt_to(
+                "alice@example.com",
+                "alice@example.com",
+                &n.to_string(),
+                recipient,
+            ))
             .unwrap();
         let answer = replies(&mut stream, 1);
         assert!(answer[0].starts_with("action=REJECT 5.7.1 "), "{answer:?}");
@@ -474,10 +490,18 @@ fn a_canary_rcpt_gets_a_reject_and_a_lock_with_exactly_one_alert() {
     let (dir, exit) = server.stop();
     assert!(exit.success(), "{exit}");
     let sent = std::fs::read_to_string(dir.path().join("alerts.txt")).unwrap();
-    assert_eq!(sent.lines().collect::<Vec<_>>(), ["compromised_account alice@example.com"]);
-    assert_eq!(strings(&status, "incidents", "subject"), ["alice@example.com"]);
+    assert_eq!(
+        sent.lines().collect::<Vec<_>>(),
+        ["compromised_account alice@example.com"]
+    );
+    assert_eq!(
+        strings(&status, "incidents", "subject"),
+        ["alice@example.com"]
+    );
     assert!(
-        status.to_string().contains("sent to canary address trap@example.com"),
+        status
+            .to_string()
+            .contains("sent to canary address trap@example.com"),
         "{status}"
     );
 }
@@ -490,10 +514,20 @@ fn a_dry_run_lets_everything_through_and_records_each_would_be_lock_once() {
     for n in 0..3 {
         let instance = n.to_string();
         stream
-            .write_all(&rcpt_to("alice@example.com", "ceo@paypal.test", &instance, "x@partner.test"))
+            .write_all(&rcpt_to(
+                "alice@example.com",
+                "ceo@paypal.test",
+                &instance,
+                "x@partner.test",
+            ))
             .unwrap();
         stream
-            .write_all(&rcpt_to("bob@example.com", "bob@example.com", &instance, "trap@example.com"))
+            .write_all(&rcpt_to(
+                "bob@example.com",
+                "bob@example.com",
+                &instance,
+                "trap@example.com",
+            ))
             .unwrap();
         assert_eq!(replies(&mut stream, 2), ["action=DUNNO"; 2]);
     }
@@ -502,7 +536,9 @@ fn a_dry_run_lets_everything_through_and_records_each_would_be_lock_once() {
         let targets = strings(&status, "actions", "target");
         targets.contains(&"alice@example.com") && targets.contains(&"bob@example.com")
     });
-    until("both alerts are sent", &server, || alerts(&server).len() >= 2);
+    until("both alerts are sent", &server, || {
+        alerts(&server).len() >= 2
+    });
     drop(stream);
     let status = status(&server);
     let (dir, exit) = server.stop();

@@ -701,3 +701,70 @@ fn a_followed_file_that_does_not_exist_is_counted_until_it_appears() {
     wait_for(0);
     daemon.stop();
 }
+
+#[test]
+fn an_authenticated_message_to_a_canary_in_the_log_locks_the_account_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let alerts = dir.path().join("alerts.txt");
+    let hook = dir.path().join("hook.sh");
+    shell_script(&hook, &format!("echo \"$1 $2\" >> {}", alerts.display()));
+    // Inbound mail to the trap (no login) first: nothing.
+    let mut lines = String::from(
+        "Dec  5 10:00:00 mx postfix/smtpd[1200]: 4A1B2C3D01: client=unknown[192.0.2.99]\n\
+         Dec  5 10:00:00 mx postfix/qmgr[100]: 4A1B2C3D01: from=<spam@elsewhere.test>, size=300, nrcpt=1 (queue active)\n\
+         Dec  5 10:00:01 mx postfix/local[1201]: 4A1B2C3D01: to=<trap@example.com>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)\n",
+    );
+    // Then alice's login sends to it, twice.
+    for (n, qid) in ["4A1B2C3D02", "4A1B2C3D03"].iter().enumerate() {
+        lines.push_str(&format!(
+            "Dec  5 10:0{n}:10 mx postfix/submission/smtpd[1300]: {qid}: client=unknown[203.0.113.7], sasl_method=PLAIN, sasl_username=alice@example.com\n\
+             Dec  5 10:0{n}:10 mx postfix/qmgr[100]: {qid}: from=<alice@example.com>, size=300, nrcpt=1 (queue active)\n\
+             Dec  5 10:0{n}:11 mx postfix/local[1301]: {qid}: to=<Trap@Example.com>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)\n",
+        ));
+    }
+    std::fs::write(&log, lines).unwrap();
+    let config = dir.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\n\n\
+             [canary]\nrecipients = [\"trap@example.com\"]\n\n\
+             [actions]\nact_within = \"3650d\"\n\n[actions.command]\nprogram = \"{}\"\nargs = [\"{{kind}}\", \"{{account}}\"]\n",
+            log.display(),
+            dir.path().join("state.db").display(),
+            hook.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 9);
+    daemon.stop();
+    let status = json(&run(&[
+        "status",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ]));
+    let locked: Vec<&str> = status["locks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["account"].as_str())
+        .collect();
+    assert_eq!(locked, ["alice@example.com"], "{status}");
+    let incidents = status["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{status}");
+    assert!(
+        status
+            .to_string()
+            .contains("sent to canary address trap@example.com"),
+        "{status}"
+    );
+    let sent = std::fs::read_to_string(&alerts).unwrap();
+    assert_eq!(
+        sent.lines().collect::<Vec<_>>(),
+        ["compromised_account alice@example.com"]
+    );
+}

@@ -445,6 +445,5 @@ impl Policy {
     }
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -459,9 +459,8 @@ fn canaries_reach_both_judges_and_a_bare_local_part_is_refused() {
     assert!(config.policy.dry_run, "policy honours [watch] dry_run");
     let found = problems("[watch]\nlogs = [\"/x\"]\n\n[canary]\nrecipients = [\"info\"]\n");
     assert!(
-        found
-            .iter()
-            .any(|p| p.starts_with("canary.recipients: canary recipient \"info\" is not a whole address")),
+        found.iter().any(|p| p
+            .starts_with("canary.recipients: canary recipient \"info\" is not a whole address")),
         "{found:?}"
     );
 }

@@ -27,7 +27,9 @@ fn fixture(toml: &str) -> Fixture {
     let canaries: Vec<String> = table
         .remove("canaries")
         .map_or_else(Vec::new, |list| list.try_into().unwrap());
-    let dry_run = table.remove("dry_run").is_some_and(|v| v.as_bool() == Some(true));
+    let dry_run = table
+        .remove("dry_run")
+        .is_some_and(|v| v.as_bool() == Some(true));
     let mut config: PolicyConfig = table.try_into().unwrap();
     config.canaries = Canaries::new(&canaries).unwrap();
     config.dry_run = dry_run;
@@ -585,7 +587,10 @@ fn a_canary_recipient_locks_the_account_at_rcpt_with_one_trip() {
         )
     };
     assert_eq!(
-        f.decide(&to("sales@example.com", "partner@partner.test"), &mut session),
+        f.decide(
+            &to("sales@example.com", "partner@partner.test"),
+            &mut session
+        ),
         Action::Dunno
     );
     let canary = f.decide(&to("sales@example.com", "<Trap@Example.COM>"), &mut session);
@@ -613,13 +618,22 @@ fn a_canary_recipient_locks_the_account_at_rcpt_with_one_trip() {
                 recipient: "trap@example.com".into()
             }
         );
-        assert_eq!(trips[0].trip.to_string(), "sent to canary address trap@example.com");
+        assert_eq!(
+            trips[0].trip.to_string(),
+            "sent to canary address trap@example.com"
+        );
     }
     // Inbound mail to the trap (no login) and an allow-listed account
     // (the admin's own check that the trap takes mail) trip nothing.
     assert_eq!(
         f.decide(
-            &ask("RCPT", "", "203.0.113.9", "x@elsewhere.test", &[("recipient", "trap@example.com")]),
+            &ask(
+                "RCPT",
+                "",
+                "203.0.113.9",
+                "x@elsewhere.test",
+                &[("recipient", "trap@example.com")]
+            ),
             &mut session
         ),
         Action::Dunno
@@ -666,12 +680,23 @@ fn a_dry_run_refuses_nothing_locks_nothing_and_reports_each_account_once() {
     };
     // Twice each, and again after a tripped lock would have lapsed here.
     for _ in 0..2 {
-        for request in [&forged, &canary, &hopping("192.0.2.20"), &hopping("198.51.100.1")] {
+        for request in [
+            &forged,
+            &canary,
+            &hopping("192.0.2.20"),
+            &hopping("198.51.100.1"),
+        ] {
             assert_eq!(f.decide(request, &mut session), Action::Dunno);
         }
         f.clock.advance(120);
     }
-    let trips: Vec<Trip> = f.trips.lock().unwrap().iter().map(|t| t.trip.clone()).collect();
+    let trips: Vec<Trip> = f
+        .trips
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.trip.clone())
+        .collect();
     assert_eq!(trips.len(), 3, "{trips:?}");
     assert!(matches!(trips[0], Trip::ForgedSender { .. }));
     assert!(matches!(trips[1], Trip::Canary { .. }));
@@ -685,6 +710,12 @@ fn a_dry_run_refuses_nothing_locks_nothing_and_reports_each_account_once() {
     assert!(answers.iter().all(|a| *a == Action::Dunno), "{answers:?}");
     // A lock in the database (from before the dry run) refuses nothing.
     local.set_locks(vec!["dave@example.com".to_string()], f.clock.now());
-    let dave = ask("MAIL", "dave@example.com", "192.0.2.30", "dave@example.com", &[]);
+    let dave = ask(
+        "MAIL",
+        "dave@example.com",
+        "192.0.2.30",
+        "dave@example.com",
+        &[],
+    );
     assert_eq!(f.decide(&dave, &mut session), Action::Dunno);
 }
