@@ -44,6 +44,7 @@ fn server(store: Store, allow: AllowConfig, logged: &[&str]) -> (Server, Receive
         logged_protocols: logged.iter().map(|p| p.to_string()).collect(),
         logins,
         dropped: AtomicU64::new(0),
+        dry_run: false,
     };
     (server, receiver)
 }
@@ -217,6 +218,27 @@ fn http_post(address: SocketAddr, path: &str, headers: &str, body: &[u8]) -> (u1
         .map(|(_, body)| body.to_string())
         .unwrap_or_default();
     (status, body)
+}
+
+#[test]
+fn a_dry_run_refuses_no_login() {
+    let mut store = Store::in_memory().unwrap();
+    store
+        .lock(&Lock {
+            account: "sales@example.com".into(),
+            since: Timestamp(0),
+            reason: "sent spam".into(),
+            incident_key: None,
+        })
+        .unwrap();
+    let (mut server, _) = server(store, AllowConfig::default(), &[]);
+    let sales = asking(Some("sales@example.com"), "192.0.2.1");
+    assert_eq!(
+        server.judge_now(&sales).unwrap(),
+        Some(Refusal::LockedAccount)
+    );
+    server.dry_run = true;
+    assert_eq!(server.judge_now(&sales).unwrap(), None);
 }
 
 #[test]
