@@ -96,6 +96,17 @@ fn json(output: &Output) -> Value {
     })
 }
 
+/// What `mailfuse status --format json` says of `config`'s state.
+fn status(config: &Path) -> Value {
+    json(&run(&[
+        "status",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ]))
+}
+
 /// What `scan` says of the logs as they are now.
 fn scan(logs: &Path) -> Value {
     let args = ["scan", "--format", "json", "--timezone", "+01:00"];
@@ -608,13 +619,7 @@ fn watch_never_blocks_the_server_itself_and_blocks_the_webmails_client() {
     let daemon = Daemon::start_with_path(&config, Some(&bin));
     wait_for_events(&config, events);
     daemon.stop();
-    let status = json(&run(&[
-        "status",
-        "--format",
-        "json",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let status = status(&config);
     let mut locked: Vec<&str> = status["locks"]
         .as_array()
         .unwrap()
@@ -740,13 +745,7 @@ fn an_authenticated_message_to_a_canary_in_the_log_locks_the_account_once() {
     let daemon = Daemon::start(&config);
     wait_for_events(&config, 9);
     daemon.stop();
-    let status = json(&run(&[
-        "status",
-        "--format",
-        "json",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
+    let status = status(&config);
     let locked: Vec<&str> = status["locks"]
         .as_array()
         .unwrap()

@@ -220,8 +220,8 @@ fn http_post(address: SocketAddr, path: &str, headers: &str, body: &[u8]) -> (u1
     (status, body)
 }
 
-#[test]
-fn a_dry_run_refuses_no_login() {
+/// A state in which sales@example.com is locked.
+fn store_locking_sales() -> Store {
     let mut store = Store::in_memory().unwrap();
     store
         .lock(&Lock {
@@ -231,6 +231,12 @@ fn a_dry_run_refuses_no_login() {
             incident_key: None,
         })
         .unwrap();
+    store
+}
+
+#[test]
+fn a_dry_run_refuses_no_login() {
+    let store = store_locking_sales();
     let (mut server, _) = server(store, AllowConfig::default(), &[]);
     let sales = asking(Some("sales@example.com"), "192.0.2.1");
     assert_eq!(
@@ -243,15 +249,7 @@ fn a_dry_run_refuses_no_login() {
 
 #[test]
 fn the_http_server_answers_dovecot_and_refuses_what_it_should() {
-    let mut store = Store::in_memory().unwrap();
-    store
-        .lock(&Lock {
-            account: "sales@example.com".into(),
-            since: Timestamp(0),
-            reason: "sent spam".into(),
-            incident_key: None,
-        })
-        .unwrap();
+    let mut store = store_locking_sales();
     store
         .block(&Block {
             ip: ip("203.0.113.7"),
