@@ -107,6 +107,16 @@ fn status(config: &Path) -> Value {
     ]))
 }
 
+/// The `field` of each entry of `status`'s `list` (`locks`, `account`).
+fn listed<'a>(status: &'a Value, list: &str, field: &str) -> Vec<&'a str> {
+    status[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry[field].as_str())
+        .collect()
+}
+
 /// What `scan` says of the logs as they are now.
 fn scan(logs: &Path) -> Value {
     let args = ["scan", "--format", "json", "--timezone", "+01:00"];
@@ -244,23 +254,13 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
             "{counter}: watch and scan agree"
         );
     }
-    let subjects: Vec<&str> = status["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["subject"].as_str())
-        .collect();
+    let subjects: Vec<&str> = listed(&status, "incidents", "subject");
     assert!(
         subjects.contains(&"sales@acme-tools.example"),
         "{subjects:?}"
     );
     assert!(subjects.contains(&"45.155.205.99"), "{subjects:?}");
-    let locked: Vec<&str> = status["locks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["account"].as_str())
-        .collect();
+    let locked: Vec<&str> = listed(&status, "locks", "account");
     assert_eq!(locked, ["sales@acme-tools.example"]);
 
     // One alert per incident, although the incidents were found again
@@ -620,12 +620,7 @@ fn watch_never_blocks_the_server_itself_and_blocks_the_webmails_client() {
     wait_for_events(&config, events);
     daemon.stop();
     let status = status(&config);
-    let mut locked: Vec<&str> = status["locks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["account"].as_str())
-        .collect();
+    let mut locked: Vec<&str> = listed(&status, "locks", "account");
     locked.sort_unstable();
     assert_eq!(
         locked,
@@ -635,12 +630,7 @@ fn watch_never_blocks_the_server_itself_and_blocks_the_webmails_client() {
             "marta@acme.example"
         ]
     );
-    let mut blocked: Vec<&str> = status["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|b| b["ip"].as_str())
-        .collect();
+    let mut blocked: Vec<&str> = listed(&status, "blocks", "ip");
     blocked.sort_unstable();
     assert_eq!(blocked, ["198.51.100.7", "203.0.113.77"]);
     let nft_calls = std::fs::read_to_string(&calls).unwrap_or_default();
@@ -746,12 +736,7 @@ fn an_authenticated_message_to_a_canary_in_the_log_locks_the_account_once() {
     wait_for_events(&config, 9);
     daemon.stop();
     let status = status(&config);
-    let locked: Vec<&str> = status["locks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["account"].as_str())
-        .collect();
+    let locked: Vec<&str> = listed(&status, "locks", "account");
     assert_eq!(locked, ["alice@example.com"], "{status}");
     let incidents = status["incidents"].as_array().unwrap();
     assert_eq!(incidents.len(), 1, "{status}");
