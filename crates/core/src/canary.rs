@@ -96,7 +96,10 @@ fn check(address: &str) -> Option<&'static str> {
     {
         return Some("holds spaces, brackets or separators: write the bare address, one per item");
     }
-    if local.contains('@') || !domain.contains('.') && domain != "localhost" {
+    if local.contains('@') {
+        return Some("holds more than one @: write one address, local@example.com");
+    }
+    if !domain.contains('.') && domain != "localhost" {
         return Some("has no usable domain: write local@example.com");
     }
     None
