@@ -8,6 +8,7 @@
 //! UTF-8: Kerio on Windows writes ANSI code pages). Anything taken from a log is
 //! untrusted: show it through [`text::Sanitized`] or an escaping serializer.
 
+pub mod canary;
 pub mod event;
 pub mod net;
 pub mod rows;

@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use mailfuse_core::canary::Canaries;
 use mailfuse_core::net::is_internal;
 use mailfuse_core::rows::{Rows, RowsOf, TrackedMap, TrackedVec};
 use mailfuse_core::safety::Safety;
@@ -419,6 +420,21 @@ pub(crate) struct Account {
     /// Where its logins and messages came from (with GeoIP databases).
     #[serde(default)]
     geo: Option<Box<GeoHistory>>,
+    /// Its first message to a canary recipient: proof of a hijack.
+    #[serde(default)]
+    canary: Option<Box<CanaryHit>>,
+}
+
+/// An account's first message to a canary recipient (`[canary]`).
+#[derive(Debug, Serialize, Deserialize)]
+struct CanaryHit {
+    /// The canary, as configured.
+    recipient: String,
+    /// The IP the message came from (as its stream's).
+    ip: IpAddr,
+    at: Timestamp,
+    /// The log line that named the canary.
+    line: String,
 }
 
 impl Account {
@@ -446,6 +462,7 @@ impl Account {
             rotation: None,
             foreign_tally: Tally::new(),
             geo: None,
+            canary: None,
         }
     }
 
@@ -571,6 +588,9 @@ pub struct Accounts {
     /// The GeoIP databases, if configured; set from the configuration.
     #[serde(skip)]
     geo: Option<Arc<GeoLookup>>,
+    /// The canary recipients (`[canary]`); set from the configuration.
+    #[serde(skip)]
+    canaries: Canaries,
 }
 
 impl Accounts {
@@ -590,6 +610,11 @@ impl Accounts {
     /// Takes this server's addresses anew (after a restore).
     pub fn set_safety(&mut self, safety: Safety) {
         self.safety = safety;
+    }
+
+    /// Takes the canary recipients (none: no canary trips).
+    pub fn set_canaries(&mut self, canaries: Canaries) {
+        self.canaries = canaries;
     }
 
     /// Takes the GeoIP databases (none: no geo evidence).
@@ -901,6 +926,7 @@ impl Accounts {
         change: RecipientChange,
         line: &[u8],
     ) -> bool {
+        let canary = self.canaries.matching(recipient).map(str::to_owned);
         let external = domain_of(recipient).is_some_and(|d| {
             !self
                 .local
@@ -948,6 +974,20 @@ impl Accounts {
                 }
             }
             None => account.unattributed.add(&delta),
+        }
+        if let (Some(recipient), None) = (canary, &account.canary) {
+            // The one incident of the account: a later canary is evidence
+            // of the same hijack, not a new one.
+            account.canary = Some(Box::new(CanaryHit {
+                recipient,
+                ip,
+                at,
+                line: evidence_line(line),
+            }));
+            if account.detected_at.is_none() {
+                account.detected_at = Some(at);
+                self.tripped.push(id);
+            }
         }
         self.evaluate(id, ip, at);
         delta.external_recipients > 0
@@ -1128,11 +1168,32 @@ impl Accounts {
             evidence.extend(first.example_failure.clone());
             evidence.extend(first.prior_failures.as_ref().map(|p| p.first_line.clone()));
         }
-        let first_seen = tripped.iter().map(|s| s.suspicious_since()).min();
-        let last_seen = tripped.iter().map(|s| s.last_seen).max();
+        let mut first_seen = tripped.iter().map(|s| s.suspicious_since()).min();
+        let mut last_seen = tripped.iter().map(|s| s.last_seen).max();
+        let mut ips: Vec<IpAddr> = tripped.iter().map(|s| s.ip).collect();
+        if let Some(hit) = account.canary.as_ref().filter(|_| !suspicious) {
+            // Proof, not a score: it leads, whatever else was seen.
+            score = 100;
+            reasons.insert(
+                0,
+                format!(
+                    "sent to canary address {} from {} at {}: an address no one writes to, planted for harvesters to find",
+                    hit.recipient, hit.ip, hit.at
+                ),
+            );
+            evidence.insert(0, hit.line.clone());
+            if !ips.contains(&hit.ip) {
+                ips.insert(0, hit.ip);
+                if let Some(stream) = account.streams.iter().find(|s| s.ip == hit.ip) {
+                    counts.add(&stream.counts);
+                }
+            }
+            first_seen = Some(first_seen.map_or(hit.at, |t| t.min(hit.at)));
+            last_seen = Some(last_seen.map_or(hit.at, |t| t.max(hit.at)));
+        }
         Incident {
             account: Some(account.name.clone()),
-            ips: tripped.iter().map(|s| s.ip).collect(),
+            ips,
             messages: counts.messages,
             recipients: counts.recipients,
             failed_recipients: counts.failed_recipients,
@@ -1521,4 +1582,26 @@ fn reasons_for(stream: &Stream, config: &CompromiseConfig, safety: &Safety) -> V
     }
     reasons.extend(stream.geo.iter().flat_map(|geo| geo.reasons(stream.ip)));
     reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A row saved before canaries were known (one field fewer) restores,
+    /// with no canary hit.
+    #[test]
+    fn an_account_row_saved_before_canaries_restores() {
+        let now = rmp_serde::to_vec(&Account::new("a@example.com")).unwrap();
+        // Arrays of 16 to 65,535 elements: 0xdc and a big-endian length.
+        assert_eq!(now[0], 0xdc);
+        assert_eq!(now.last(), Some(&0xc0), "the canary is last, nil");
+        let fields = u16::from_be_bytes([now[1], now[2]]);
+        let mut old = vec![0xdc];
+        old.extend((fields - 1).to_be_bytes());
+        old.extend(&now[3..now.len() - 1]);
+        let account: Account = rmp_serde::from_slice(&old).unwrap();
+        assert_eq!(account.name, "a@example.com");
+        assert!(account.canary.is_none());
+    }
 }

@@ -40,6 +40,7 @@ pub mod window;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use mailfuse_core::canary::Canaries;
 use mailfuse_core::rows::{self, RowChange, RowDictionary, RowsOf};
 use mailfuse_core::safety::Safety;
 use mailfuse_core::{Client, DeliveryStatus, Event, Timestamp};
@@ -87,6 +88,10 @@ pub struct DetectConfig {
     /// not be blocked.
     #[serde(skip)]
     pub safety: Safety,
+    /// The canary recipients (the `[canary]` section): an account's
+    /// counted message to one is a `compromised_account` at once.
+    #[serde(skip)]
+    pub canaries: Canaries,
     /// Seconds a message stays open for its delivery lines.
     pub message_ttl_secs: i64,
     /// Seconds a message whose recipients all have their final fate stays
@@ -103,6 +108,7 @@ impl Default for DetectConfig {
             geoip: GeoConfig::default(),
             limits: LimitRules::default(),
             safety: Safety::default(),
+            canaries: Canaries::default(),
             message_ttl_secs: 2 * 24 * 3600,
             settled_grace_secs: 3600,
         }
@@ -254,6 +260,7 @@ impl Detector {
     pub fn new(config: DetectConfig) -> Self {
         let mut accounts = Accounts::new(config.compromise, config.safety.clone());
         accounts.set_geo(config.geoip.lookup);
+        accounts.set_canaries(config.canaries);
         Detector {
             messages: MessageTable::new(Lifetimes {
                 ttl_secs: config.message_ttl_secs,
@@ -593,6 +600,7 @@ impl Detector {
         self.accounts.set_config(config.compromise);
         self.accounts.set_safety(config.safety.clone());
         self.accounts.set_geo(config.geoip.lookup);
+        self.accounts.set_canaries(config.canaries);
         self.safety = config.safety;
         self.guessing.set_config(config.guessing);
         self.limits.set_rules(&config.limits);

@@ -7,6 +7,8 @@
 mod feed;
 
 use feed::{at, ip, Feed, DAY};
+use mailfuse_core::canary::Canaries;
+use mailfuse_core::{Client, Delivery, DeliveryStatus, Event, Submission};
 use mailfuse_detect::{DetectConfig, Findings, GuessingPattern, Incident, IncidentKind};
 
 /// The scenarios' shared stories, told through the feed.
@@ -1036,4 +1038,117 @@ fn packing_idle_accounts_changes_no_verdict() {
         "the network's guessing is found: {:?}",
         a.incidents
     );
+}
+
+/// A detector that knows the canary `trap@acme.example`, packing idle
+/// accounts at once (so the hit is saved and read back with the row).
+fn canary_feed() -> Feed {
+    let mut config = DetectConfig {
+        canaries: Canaries::new(&["trap@acme.example"]).unwrap(),
+        ..DetectConfig::default()
+    };
+    config.compromise.pack_idle_secs = 0;
+    Feed::with_config(config)
+}
+
+#[test]
+fn one_message_to_a_canary_is_a_hijack_at_once_and_once() {
+    let mut feed = canary_feed();
+    feed.office_week();
+    assert!(feed.detector.new_incidents().is_empty());
+    // From the usual IP, one message: no behaviour would ever trip.
+    feed.send(
+        3 * DAY + 12 * 3600,
+        "j.novak@acme.example",
+        "198.51.100.10",
+        "j.novak@acme.example",
+        &[
+            ("partner@partner.example", false),
+            ("Trap@ACME.example", false),
+        ],
+    );
+    let incidents = feed.detector.new_incidents();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let hijack = &incidents[0];
+    assert_eq!(hijack.kind, IncidentKind::CompromisedAccount);
+    assert_eq!(hijack.account.as_deref(), Some("j.novak@acme.example"));
+    assert_eq!(hijack.score, 100);
+    assert!(
+        hijack.reasons[0]
+            .starts_with("sent to canary address trap@acme.example from 198.51.100.10"),
+        "{:?}",
+        hijack.reasons
+    );
+    assert!(
+        hijack.evidence[0].contains("Trap@ACME.example"),
+        "{:?}",
+        hijack.evidence
+    );
+    assert_eq!(hijack.ips, vec![ip("198.51.100.10")]);
+    assert!(hijack.kind.may_act());
+
+    // Later messages to it, across a restart, are the same hijack.
+    feed.restart();
+    for i in 0..3 {
+        feed.send(
+            3 * DAY + 13 * 3600 + i * 60,
+            "j.novak@acme.example",
+            "203.0.113.7",
+            "j.novak@acme.example",
+            &[("trap@acme.example", false)],
+        );
+    }
+    assert!(feed.detector.new_incidents().is_empty());
+    let findings = feed.findings();
+    let hijacks: Vec<_> = findings
+        .incidents
+        .iter()
+        .filter(|i| i.kind == IncidentKind::CompromisedAccount)
+        .collect();
+    assert_eq!(hijacks.len(), 1, "{hijacks:#?}");
+    assert!(
+        hijacks[0].reasons[0].contains("canary address"),
+        "kept across the restart"
+    );
+}
+
+#[test]
+fn mail_to_a_canary_without_a_login_or_to_a_look_alike_is_nothing() {
+    let mut feed = canary_feed();
+    feed.office_week();
+    // Inbound: a stranger writes to the trap (it is on a web page).
+    let inbound = Submission {
+        at: at(3 * DAY + 9 * 3600),
+        queue_id: b"inbound-1",
+        client: Some(Client::Ip(ip("192.0.2.99"))),
+        envelope_from: Some(b"spammer@elsewhere.example"),
+        recipient: Some(b"trap@acme.example"),
+        ..Submission::default()
+    };
+    feed.detector
+        .observe(&Event::Submission(inbound), b"inbound to the trap");
+    let delivery = Delivery {
+        at: at(3 * DAY + 9 * 3600 + 1),
+        queue_id: b"inbound-1",
+        recipient: b"trap@acme.example",
+        status: DeliveryStatus::Delivered,
+        dsn: Some(b"2.0.0"),
+        detail: b"",
+        relay: None,
+    };
+    feed.detector
+        .observe(&Event::Delivery(delivery), b"delivered to the trap");
+    // Authenticated, to addresses that only look like it.
+    feed.send(
+        3 * DAY + 10 * 3600,
+        "m.svoboda@acme.example",
+        "198.51.100.10",
+        "m.svoboda@acme.example",
+        &[
+            ("trap@acme.example.org", false),
+            ("trap@partner.example", false),
+        ],
+    );
+    assert!(feed.detector.new_incidents().is_empty());
+    assert!(feed.findings().incidents.is_empty());
 }

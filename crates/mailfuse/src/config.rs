@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use mailfuse_act::{ActionName, ActionSections, ACTION_NAMES};
+use mailfuse_core::canary::Canaries;
 use mailfuse_core::net::Cidr;
 use mailfuse_core::safety::Safety;
 pub use mailfuse_core::time::describe_duration;
@@ -291,6 +292,16 @@ impl AllowConfig {
     }
 }
 
+/// `[canary]`: trap addresses no one writes to; an authenticated message
+/// to one is a hijack (watch locks on the log line, policy at RCPT).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CanaryConfig {
+    /// Whole addresses (`local@domain`), any case.
+    #[serde(default)]
+    recipients: Canaries,
+}
+
 /// `[safety]`: what mailfuse never blocks nor advises to block besides
 /// loopback, private, link-local and carrier-grade NAT addresses (see
 /// [`mailfuse_core::safety`]), and which of those it may block after all.
@@ -355,9 +366,10 @@ impl fmt::Display for Problems {
 impl std::error::Error for Problems {}
 
 /// Top-level sections and whether they may be left out.
-const SECTIONS: [(&str, bool); 8] = [
+const SECTIONS: [(&str, bool); 9] = [
     ("watch", false),
     ("detect", true),
+    ("canary", true),
     ("limits", true),
     ("allow", true),
     ("safety", true),
@@ -439,6 +451,7 @@ impl Config {
         if let Some(detect) = &mut detect {
             open_geoip(&mut detect.geoip, &mut problems);
         }
+        let canary: Option<CanaryConfig> = section(&mut table, "canary", true, &mut problems);
         let with_limits = table.contains_key("limits");
         let limits: Option<LimitsConfig> = section(&mut table, "limits", true, &mut problems);
         match limits.as_ref().map(LimitRules::new) {
@@ -507,24 +520,31 @@ impl Config {
                 }
             }
         }
-        match (watch, detect, allow, actions, policy, web, limits) {
+        match (watch, detect, allow, actions, policy, web, limits, canary) {
             (
                 Some(watch),
-                Some(detect),
+                Some(mut detect),
                 Some(allow),
                 Some(actions),
-                Some(policy),
+                Some(mut policy),
                 Some(web),
                 Some(limits),
-            ) if problems.is_empty() => Ok(Config {
-                watch,
-                detect,
-                allow,
-                actions,
-                policy,
-                limits: with_limits.then_some(limits),
-                web,
-            }),
+                Some(canary),
+            ) if problems.is_empty() => {
+                // Both judges know the traps; policy honours the dry run.
+                detect.canaries = canary.recipients.clone();
+                policy.canaries = canary.recipients;
+                policy.dry_run = watch.dry_run;
+                Ok(Config {
+                    watch,
+                    detect,
+                    allow,
+                    actions,
+                    policy,
+                    limits: with_limits.then_some(limits),
+                    web,
+                })
+            }
             _ => Err(Problems(problems)),
         }
     }

@@ -20,7 +20,7 @@ use mailfuse_detect::{Incident, IncidentKind};
 use mailfuse_policy::counters::{Diversity, Memory};
 use mailfuse_policy::server::{self, Limits};
 use mailfuse_policy::{
-    Address, Clock, Counters, Listener, Policy, PolicyMetrics, SystemClock, TripReport,
+    Address, Clock, Counters, Listener, Policy, PolicyMetrics, SystemClock, Trip, TripReport,
 };
 use mailfuse_store::Store;
 use prometheus_client::registry::Registry;
@@ -73,6 +73,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         max_ips: policy_config.trips.max_ips,
         max_networks: policy_config.trips.max_networks,
         window_secs: policy_config.trips.window.as_secs(),
+        dry_run: policy_config.dry_run,
     };
     // [allow] accounts are never limited, tripped or locked, by watch or here.
     let limits = config.policy_limits()?;
@@ -228,12 +229,17 @@ fn incident_of(report: &TripReport) -> Incident {
     let client = report
         .client
         .map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    // A canary is proof, the other trips strong signs.
+    let score = match report.trip {
+        Trip::Canary { .. } => 100,
+        _ => 90,
+    };
     Incident {
         account: Some(report.account.clone()),
         ips: report.client.into_iter().collect(),
-        score: 90,
+        score,
         reasons: vec![format!(
-            "{} (mailfuse policy locked it at the door)",
+            "{} (seen by mailfuse policy at RCPT, before the message was accepted)",
             report.trip
         )],
         evidence: vec![format!(

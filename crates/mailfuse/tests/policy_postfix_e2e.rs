@@ -14,6 +14,8 @@
 //! - bob sends with a forged envelope sender domain, is locked (`554 5.7.1`
 //!   at every attempt, `mailfuse status` lists it, the admin gets one
 //!   alert), and sends again after `mailfuse unlock`;
+//! - sales then writes to a canary recipient (`[canary]`): refused with
+//!   `554 5.7.1` ahead of its limit, locked, one alert however often;
 //! - alice sends all along and is never stopped;
 //! - with `over_limit = "hold"`, over a unix socket in the queue directory,
 //!   the message over the limit goes to Postfix's hold queue.
@@ -51,6 +53,8 @@ const SALES: (&str, &str) = ("sales@example.test", "S4les-Real!pass");
 const ADMIN: &str = "admin@admin.test";
 const USUAL_IP: &str = "127.0.0.1";
 const FORGED_FROM: &str = "ceo@redbullcarwrap.example";
+/// The canary recipient: in a partner's domain, so Postfix would relay it.
+const CANARY: &str = "j.kowalski.accounts@partner.example";
 /// How long mail may take to reach the sink, or mailfuse to act.
 const TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -170,6 +174,9 @@ hostname = "mail.example.test"
 [policy]
 over_limit = "{over_limit}"
 local_domains = ["example.test"]
+
+[canary]
+recipients = ["{CANARY}"]
 
 [[limits.override]]
 account = "{sales}"
@@ -364,6 +371,23 @@ fn policy_defers_over_limit_locks_forged_senders_and_unlocks_on_a_real_postfix()
     send(&lab, ALICE, &["carol@partner.example"]);
     alice_sent += 1;
 
+    // 6. Sales writes to a canary: refused before the message is in (ahead
+    // of its limit), locked, and again after the lock: one alert.
+    let trap = submit(&lab, SALES, SALES.0, &[CANARY]);
+    assert_refused(&trap, "554 5.7.1", "is locked", "sales to the canary");
+    let locked = try_wait_until(TIMEOUT, || {
+        locked_accounts(&config).iter().any(|a| a == SALES.0)
+    });
+    assert!(locked, "sales locked: {:?}", locked_accounts(&config));
+    std::thread::sleep(Duration::from_millis(1100));
+    let trap = submit(&lab, SALES, SALES.0, &[CANARY]);
+    assert_refused(
+        &trap,
+        "554 5.7.1",
+        "is locked",
+        "sales locked, canary again",
+    );
+
     let new_mail = lab.postfix().maildir_new(ADMIN);
     let alerted = try_wait_until(TIMEOUT, || mails_mentioning(&new_mail, BOB.0) > 0);
     assert!(
@@ -376,6 +400,7 @@ fn policy_defers_over_limit_locks_forged_senders_and_unlocks_on_a_real_postfix()
     lab.postfix().wait_for_empty_queue(TIMEOUT);
     // Checked last, so that a second alert does not hide how the rest goes.
     let bob_alerts = mails_mentioning(&new_mail, BOB.0);
+    let sales_alerts = mails_mentioning(&new_mail, SALES.0);
 
     // 5. unlock: bob sends again within a second or two.
     let unlock = mailfuse(&["unlock", BOB.0], &config);
@@ -412,6 +437,12 @@ fn policy_defers_over_limit_locks_forged_senders_and_unlocks_on_a_real_postfix()
         bob_alerts,
         1,
         "exactly one alert for bob's lock, however often bob tries (lab: {})",
+        lab.dir().display()
+    );
+    assert_eq!(
+        sales_alerts,
+        1,
+        "exactly one alert for the canary's lock (lab: {})",
         lab.dir().display()
     );
 }

@@ -363,3 +363,203 @@ fn metrics_count_decisions_by_verdict_with_their_latency() {
         .iter()
         .all(|sample| !format!("{:?}", sample.labels).contains("alice")));
 }
+
+/// A `RCPT` request from `login` with envelope `sender` to `recipient`.
+fn rcpt_to(login: &str, sender: &str, instance: &str, recipient: &str) -> Vec<u8> {
+    format!(
+        "request=smtpd_access_policy\nprotocol_state=RCPT\nprotocol_name=ESMTP\n\
+         client_address=192.0.2.10\nsender={sender}\ninstance={instance}\n\
+         sasl_method=PLAIN\nsasl_username={login}\nrecipient={recipient}\n\n"
+    )
+    .into_bytes()
+}
+
+/// A policy server with the canary `trap@example.com`, an alert hook
+/// writing a line per alert to `alerts.txt`, and `extra` configuration;
+/// its state database is where `mailfuse status` reads it.
+fn canary_server(extra: &str) -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let hook = dir.path().join("hook.sh");
+    let alerts = dir.path().join("alerts.txt");
+    std::fs::write(
+        &hook,
+        format!("#!/bin/sh\necho \"$1 $2\" >> {}\n", alerts.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let config = format!(
+        "[watch]\nstate = \"{}\"\n{extra}\n\n[policy]\nlocal_domains = [\"example.com\"]\n\n\
+         [canary]\nrecipients = [\"trap@example.com\"]\n\n\
+         [actions.command]\nprogram = \"{}\"\nargs = [\"{{kind}}\", \"{{account}}\"]\n",
+        dir.path().join("state.db").display(),
+        hook.display()
+    );
+    Server::start_in(&config, dir, &[])
+}
+
+fn alerts(server: &Server) -> Vec<String> {
+    std::fs::read_to_string(server.dir.path().join("alerts.txt"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn status(server: &Server) -> serde_json::Value {
+    let config = server.dir.path().join("mailfuse.toml");
+    let output = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+        .args(["status", "--format", "json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Waits (bounded) until `done` holds.
+fn until(what: &str, server: &Server, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn strings<'a>(value: &'a serde_json::Value, list: &str, field: &str) -> Vec<&'a str> {
+    value[list]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry[field].as_str())
+        .collect()
+}
+
+#[test]
+fn a_canary_rcpt_gets_a_reject_and_a_lock_with_exactly_one_alert() {
+    let server = canary_server("");
+    let mut stream = server.connect();
+    stream
+        .write_all(&rcpt_to(
+            "alice@example.com",
+            "alice@example.com",
+            "1",
+            "bob@partner.test",
+        ))
+        .unwrap();
+    stream
+        .write_all(&rcpt_to(
+            "alice@example.com",
+            "alice@example.com",
+            "1",
+            "<Trap@Example.com>",
+        ))
+        .unwrap();
+    let answers = replies(&mut stream, 2);
+    assert_eq!(answers[0], "action=DUNNO");
+    assert!(
+        answers[1].starts_with("action=REJECT 5.7.1 ") && answers[1].contains("is locked"),
+        "{answers:?}"
+    );
+    assert!(!answers[1].contains("trap") && !answers[1].contains("canary"));
+    until("the lock is recorded", &server, || {
+        strings(&status(&server), "locks", "account") == ["alice@example.com"]
+    });
+    until("the admin is alerted", &server, || {
+        !alerts(&server).is_empty()
+    });
+    // Locked now (the keeper reads the database twice a second): every
+    // recipient is refused, the trap again trips nothing new.
+    for (n, recipient) in ["bob@partner.test", "trap@example.com"].iter().enumerate() {
+        stream
+            .write_all(&rcpt_to(
+                "alice@example.com",
+                "alice@example.com",
+                &n.to_string(),
+                recipient,
+            ))
+            .unwrap();
+        let answer = replies(&mut stream, 1);
+        assert!(answer[0].starts_with("action=REJECT 5.7.1 "), "{answer:?}");
+    }
+    drop(stream);
+    let status = status(&server);
+    let (dir, exit) = server.stop();
+    assert!(exit.success(), "{exit}");
+    let sent = std::fs::read_to_string(dir.path().join("alerts.txt")).unwrap();
+    assert_eq!(
+        sent.lines().collect::<Vec<_>>(),
+        ["compromised_account alice@example.com"]
+    );
+    assert_eq!(
+        strings(&status, "incidents", "subject"),
+        ["alice@example.com"]
+    );
+    assert!(
+        status
+            .to_string()
+            .contains("sent to canary address trap@example.com"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_dry_run_lets_everything_through_and_records_each_would_be_lock_once() {
+    let server = canary_server("dry_run = true");
+    let mut stream = server.connect();
+    // A forged sender and a canary, each three times.
+    for n in 0..3 {
+        let instance = n.to_string();
+        stream
+            .write_all(&rcpt_to(
+                "alice@example.com",
+                "ceo@paypal.test",
+                &instance,
+                "x@partner.test",
+            ))
+            .unwrap();
+        stream
+            .write_all(&rcpt_to(
+                "bob@example.com",
+                "bob@example.com",
+                &instance,
+                "trap@example.com",
+            ))
+            .unwrap();
+        assert_eq!(replies(&mut stream, 2), ["action=DUNNO"; 2]);
+    }
+    until("both would-be locks are recorded", &server, || {
+        let status = status(&server);
+        let targets = strings(&status, "actions", "target");
+        targets.contains(&"alice@example.com") && targets.contains(&"bob@example.com")
+    });
+    until("both alerts are sent", &server, || {
+        alerts(&server).len() >= 2
+    });
+    drop(stream);
+    let status = status(&server);
+    let (dir, exit) = server.stop();
+    assert!(exit.success(), "{exit}");
+    assert!(strings(&status, "locks", "account").is_empty(), "{status}");
+    let would: Vec<&str> = strings(&status, "actions", "outcome")
+        .into_iter()
+        .filter(|outcome| outcome.starts_with("would lock"))
+        .collect();
+    assert_eq!(would.len(), 2, "{status}");
+    let mut sent: Vec<String> = std::fs::read_to_string(dir.path().join("alerts.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            "compromised_account alice@example.com",
+            "compromised_account bob@example.com"
+        ]
+    );
+}

@@ -96,6 +96,27 @@ fn json(output: &Output) -> Value {
     })
 }
 
+/// What `mailfuse status --format json` says of `config`'s state.
+fn status(config: &Path) -> Value {
+    json(&run(&[
+        "status",
+        "--format",
+        "json",
+        "--config",
+        config.to_str().unwrap(),
+    ]))
+}
+
+/// The `field` of each entry of `status`'s `list` (`locks`, `account`).
+fn listed<'a>(status: &'a Value, list: &str, field: &str) -> Vec<&'a str> {
+    status[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|entry| entry[field].as_str())
+        .collect()
+}
+
 /// What `scan` says of the logs as they are now.
 fn scan(logs: &Path) -> Value {
     let args = ["scan", "--format", "json", "--timezone", "+01:00"];
@@ -233,23 +254,13 @@ fn watch_survives_kill_9_without_losing_or_double_counting_and_finds_the_hijack(
             "{counter}: watch and scan agree"
         );
     }
-    let subjects: Vec<&str> = status["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["subject"].as_str())
-        .collect();
+    let subjects: Vec<&str> = listed(&status, "incidents", "subject");
     assert!(
         subjects.contains(&"sales@acme-tools.example"),
         "{subjects:?}"
     );
     assert!(subjects.contains(&"45.155.205.99"), "{subjects:?}");
-    let locked: Vec<&str> = status["locks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["account"].as_str())
-        .collect();
+    let locked: Vec<&str> = listed(&status, "locks", "account");
     assert_eq!(locked, ["sales@acme-tools.example"]);
 
     // One alert per incident, although the incidents were found again
@@ -608,19 +619,8 @@ fn watch_never_blocks_the_server_itself_and_blocks_the_webmails_client() {
     let daemon = Daemon::start_with_path(&config, Some(&bin));
     wait_for_events(&config, events);
     daemon.stop();
-    let status = json(&run(&[
-        "status",
-        "--format",
-        "json",
-        "--config",
-        config.to_str().unwrap(),
-    ]));
-    let mut locked: Vec<&str> = status["locks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["account"].as_str())
-        .collect();
+    let status = status(&config);
+    let mut locked: Vec<&str> = listed(&status, "locks", "account");
     locked.sort_unstable();
     assert_eq!(
         locked,
@@ -630,12 +630,7 @@ fn watch_never_blocks_the_server_itself_and_blocks_the_webmails_client() {
             "marta@acme.example"
         ]
     );
-    let mut blocked: Vec<&str> = status["blocks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|b| b["ip"].as_str())
-        .collect();
+    let mut blocked: Vec<&str> = listed(&status, "blocks", "ip");
     blocked.sort_unstable();
     assert_eq!(blocked, ["198.51.100.7", "203.0.113.77"]);
     let nft_calls = std::fs::read_to_string(&calls).unwrap_or_default();
@@ -996,4 +991,60 @@ fn a_checkpoint_lost_while_stopped_is_an_alert_and_a_metric() {
         "{sent}"
     );
     daemon.stop();
+}
+
+#[test]
+fn an_authenticated_message_to_a_canary_in_the_log_locks_the_account_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let alerts = dir.path().join("alerts.txt");
+    let hook = dir.path().join("hook.sh");
+    shell_script(&hook, &format!("echo \"$1 $2\" >> {}", alerts.display()));
+    // Inbound mail to the trap (no login) first: nothing.
+    let mut lines = String::from(
+        "Dec  5 10:00:00 mx postfix/smtpd[1200]: 4A1B2C3D01: client=unknown[192.0.2.99]\n\
+         Dec  5 10:00:00 mx postfix/qmgr[100]: 4A1B2C3D01: from=<spam@elsewhere.test>, size=300, nrcpt=1 (queue active)\n\
+         Dec  5 10:00:01 mx postfix/local[1201]: 4A1B2C3D01: to=<trap@example.com>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)\n",
+    );
+    // Then alice's login sends to it, twice.
+    for (n, qid) in ["4A1B2C3D02", "4A1B2C3D03"].iter().enumerate() {
+        lines.push_str(&format!(
+            "Dec  5 10:0{n}:10 mx postfix/submission/smtpd[1300]: {qid}: client=unknown[203.0.113.7], sasl_method=PLAIN, sasl_username=alice@example.com\n\
+             Dec  5 10:0{n}:10 mx postfix/qmgr[100]: {qid}: from=<alice@example.com>, size=300, nrcpt=1 (queue active)\n\
+             Dec  5 10:0{n}:11 mx postfix/local[1301]: {qid}: to=<Trap@Example.com>, relay=local, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (delivered to mailbox)\n",
+        ));
+    }
+    std::fs::write(&log, lines).unwrap();
+    let config = dir.path().join("mailfuse.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\n\n\
+             [canary]\nrecipients = [\"trap@example.com\"]\n\n\
+             [actions]\nact_within = \"3650d\"\n\n[actions.command]\nprogram = \"{}\"\nargs = [\"{{kind}}\", \"{{account}}\"]\n",
+            log.display(),
+            dir.path().join("state.db").display(),
+            hook.display()
+        ),
+    )
+    .unwrap();
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 9);
+    daemon.stop();
+    let status = status(&config);
+    let locked: Vec<&str> = listed(&status, "locks", "account");
+    assert_eq!(locked, ["alice@example.com"], "{status}");
+    let incidents = status["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{status}");
+    assert!(
+        status
+            .to_string()
+            .contains("sent to canary address trap@example.com"),
+        "{status}"
+    );
+    let sent = std::fs::read_to_string(&alerts).unwrap();
+    assert_eq!(
+        sent.lines().collect::<Vec<_>>(),
+        ["compromised_account alice@example.com"]
+    );
 }

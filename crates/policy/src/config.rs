@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use mailfuse_core::canary::Canaries;
 use mailfuse_core::net::Cidr;
 use serde::Deserialize;
 
@@ -47,6 +48,14 @@ pub struct PolicyConfig {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Share counters and locks through Redis (several mail servers).
     pub redis: Option<RedisConfig>,
+    /// The canary recipients (the `[canary]` section): an authenticated
+    /// RCPT to one locks the account at once.
+    #[serde(skip)]
+    pub canaries: Canaries,
+    /// `[watch] dry_run`: refuse nothing and lock nothing, answer `DUNNO`
+    /// and report what would have been done.
+    #[serde(skip)]
+    pub dry_run: bool,
 }
 
 /// The verdict for a message over a limit.
@@ -285,6 +294,8 @@ impl Default for PolicyConfig {
             save_every: Duration::from_secs(10),
             metrics_listen: None,
             redis: None,
+            canaries: Canaries::default(),
+            dry_run: false,
         }
     }
 }

@@ -4,13 +4,18 @@
 //! Requests of other stages get `DUNNO`, except that a locked account is
 //! refused at every stage it is asked about. Mail without a login from
 //! outside `trusted_networks` is inbound mail: never limited.
+//!
+//! In a dry run (`[watch] dry_run`) every refusal is `DUNNO` and nothing is
+//! locked; each trip is still reported, once per account and run, for the
+//! responder to record what it would have done.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use mailfuse_core::canary::Canaries;
 use mailfuse_core::net::Cidr;
 use mailfuse_core::safety::Safety;
 use tracing::{error, warn};
@@ -20,7 +25,7 @@ use crate::config::{CountAt, OnError, OverLimit, PolicyConfig, RelayKey};
 use crate::counters::{Answer, Ask, Counters, Trip};
 use crate::metrics::{Outcome, PolicyMetrics};
 use crate::protocol::{Action, ProtocolState, Request};
-use mailfuse_limits::Limit;
+use mailfuse_limits::{normalize, Limit};
 
 /// A lock tripped by a request, for the caller to record and alert about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,6 +77,8 @@ struct Settings {
     relay_key: RelayKey,
     local_domains: Vec<String>,
     forged_sender: bool,
+    canaries: Canaries,
+    dry_run: bool,
     /// Which clients are this server (loopback, its own addresses): its
     /// webmail and content filters relay for everyone, so they are never
     /// limited as one client.
@@ -87,7 +94,14 @@ pub struct Policy {
     metrics: Arc<PolicyMetrics>,
     /// Keys logged as over a limit → when.
     warned: Mutex<HashMap<String, u64>>,
+    /// In a dry run, the accounts whose trip was reported (lower-cased):
+    /// nothing locks them, so they would trip, and alert, at every request.
+    reported: Mutex<HashSet<String>>,
 }
+
+/// Accounts remembered as reported in a dry run at most; past it the list
+/// starts afresh (an account may then be reported once more).
+const MAX_REPORTED: usize = 100_000;
 
 /// How often an account over its limit is logged.
 const WARN_EVERY_SECS: u64 = 60;
@@ -102,7 +116,8 @@ struct Subject<'a> {
 impl Policy {
     /// Decides with `config`'s settings (`over_limit`, `count_at`,
     /// `on_error`, `trusted_networks`, `relay_key`, `local_domains`,
-    /// `trips.forged_sender`) on `counters`. `on_trip` gets each lock a
+    /// `trips.forged_sender`, `canaries`, `dry_run`) on `counters` (made
+    /// with the same `dry_run`). `on_trip` gets each lock a
     /// request trips, once, for the caller to record the incident and run
     /// the actions; it runs on the request's task, so it must not block.
     pub fn new(
@@ -124,6 +139,8 @@ impl Policy {
                 .map(|domain| domain.trim().to_ascii_lowercase())
                 .collect(),
             forged_sender: config.trips.forged_sender,
+            canaries: config.canaries.clone(),
+            dry_run: config.dry_run,
             safety: Safety::default(),
         };
         Policy {
@@ -133,6 +150,7 @@ impl Policy {
             on_trip,
             metrics,
             warned: Mutex::new(HashMap::new()),
+            reported: Mutex::new(HashSet::new()),
         }
     }
 
@@ -179,7 +197,7 @@ impl Policy {
         }
         if let Some(account) = &subject.account {
             if self.counters.local().is_locked(account) {
-                return (locked(account), Outcome::Locked);
+                return (self.locked(account), Outcome::Locked);
             }
         }
         if !counted_here {
@@ -207,15 +225,13 @@ impl Policy {
         let now = self.clock.now();
         let account = subject.account.as_deref();
         if let Some(account) = account {
-            if let Some(domain) = self.forged_domain(request, account) {
+            if let Some(trip) = self.instant_trip(request, account) {
                 // A locked account trips nothing more (one lock, one
                 // incident, one alert).
                 if self.counters.local().is_locked(account) {
-                    return (locked(account), Outcome::Locked);
+                    return (self.locked(account), Outcome::Locked);
                 }
-                return self
-                    .trip(request, account, now, Trip::ForgedSender { domain })
-                    .await;
+                return self.trip(request, account, now, trip).await;
             }
         }
         let accepted = session.accepted_for(request.instance().unwrap_or_default());
@@ -234,15 +250,23 @@ impl Policy {
             }
             Ok(Answer::Over { limit, .. }) => {
                 if self.first_over(&subject.key, now) {
-                    warn!(key = %subject.key, "over its limit of {}", limit.per());
+                    let dry = if self.settings.dry_run {
+                        " (dry run: let through)"
+                    } else {
+                        ""
+                    };
+                    warn!(key = %subject.key, "over its limit of {}{dry}", limit.per());
                 }
                 (self.over_limit(&subject.key, &limit), Outcome::OverLimit)
             }
-            Ok(Answer::Locked) => (locked(account.unwrap_or(&subject.key)), Outcome::Locked),
+            Ok(Answer::Locked) => (
+                self.locked(account.unwrap_or(&subject.key)),
+                Outcome::Locked,
+            ),
             Ok(Answer::Tripped(trip)) => {
                 let account = account.unwrap_or(&subject.key);
                 self.report(request, account, now, trip);
-                (locked(account), Outcome::Tripped)
+                (self.locked(account), Outcome::Tripped)
             }
             Err(e) => {
                 error!(key = %subject.key, "cannot decide: {e}");
@@ -251,7 +275,7 @@ impl Policy {
         }
     }
 
-    /// Locks `account` for `trip` and says so.
+    /// Locks `account` for `trip` (not in a dry run) and says so.
     async fn trip(
         &self,
         request: &Request,
@@ -259,16 +283,30 @@ impl Policy {
         now: u64,
         trip: Trip,
     ) -> (Action, Outcome) {
-        if let Err(e) = self.counters.lock(account, now).await {
-            error!(account, "cannot share the lock: {e}");
-            self.counters.local().lock(account, now);
+        if !self.settings.dry_run {
+            if let Err(e) = self.counters.lock(account, now).await {
+                error!(account, "cannot share the lock: {e}");
+                self.counters.local().lock(account, now);
+            }
         }
         self.report(request, account, now, trip);
-        (locked(account), Outcome::Tripped)
+        (self.locked(account), Outcome::Tripped)
     }
 
+    /// Hands the trip to the caller; in a dry run only an account's first.
     fn report(&self, request: &Request, account: &str, now: u64, trip: Trip) {
-        warn!(account, "locked: {trip}");
+        if self.settings.dry_run {
+            let mut reported = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+            if reported.len() >= MAX_REPORTED {
+                reported.clear();
+            }
+            if !reported.insert(normalize(account).into_owned()) {
+                return;
+            }
+            warn!(account, "dry run: would lock: {trip}");
+        } else {
+            warn!(account, "locked: {trip}");
+        }
         (self.on_trip)(TripReport {
             account: account.to_string(),
             trip,
@@ -312,10 +350,28 @@ impl Policy {
         Some(Subject { key, account: None })
     }
 
+    /// What locks `account` at once on this request, whatever the
+    /// counts: a canary recipient (proof), then a forged sender. Never for
+    /// an allow-listed account, as nothing else locks one.
+    fn instant_trip(&self, request: &Request, account: &str) -> Option<Trip> {
+        let canary = request
+            .recipient()
+            .and_then(|recipient| self.settings.canaries.matching(recipient));
+        let trip = match canary {
+            Some(canary) => Trip::Canary {
+                recipient: canary.to_string(),
+            },
+            None => Trip::ForgedSender {
+                domain: self.forged_domain(request, account)?,
+            },
+        };
+        (!self.counters.local().is_allowed(account)).then_some(trip)
+    }
+
     /// The sender's domain when it is neither the login's nor a local one;
     /// `None` when there is nothing to compare (a bounce, no domains known).
     fn forged_domain(&self, request: &Request, account: &str) -> Option<String> {
-        if !self.settings.forged_sender || self.counters.local().is_allowed(account) {
+        if !self.settings.forged_sender {
             return None;
         }
         let sender = request.sender()?;
@@ -353,6 +409,9 @@ impl Policy {
     }
 
     fn over_limit(&self, key: &str, limit: &Limit) -> Action {
+        if self.settings.dry_run {
+            return Action::Dunno;
+        }
         let reached = format!(
             "mailfuse: {key} reached its sending limit of {}",
             limit.per()
@@ -367,18 +426,23 @@ impl Policy {
         }
     }
 
+    /// The refusal of a locked account (`DUNNO` in a dry run). A canary's
+    /// trip says no more: the trap stays a trap.
+    fn locked(&self, account: &str) -> Action {
+        if self.settings.dry_run {
+            return Action::Dunno;
+        }
+        Action::Reject(format!(
+            "mailfuse: {account} is locked after suspicious sending, contact your postmaster"
+        ))
+    }
+
     fn on_error(&self) -> Action {
         match self.settings.on_error {
             OnError::Dunno => Action::Dunno,
             OnError::Defer => Action::Defer("mailfuse: temporary policy failure".to_string()),
         }
     }
-}
-
-fn locked(account: &str) -> Action {
-    Action::Reject(format!(
-        "mailfuse: {account} is locked after suspicious sending, contact your postmaster"
-    ))
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ const NO_TRIPS: Diversity = Diversity {
     max_ips: 0,
     max_networks: 0,
     window_secs: 3_600,
+    dry_run: false,
 };
 
 /// The store a shared test runs on, and the metrics of the Redis stores
@@ -183,6 +184,7 @@ on_every_store!(
     overrides_replace_and_allow_list_skips_case_insensitively,
     locks_from_the_store_and_from_the_state_database,
     many_ips_trip_a_lock,
+    a_dry_run_trip_locks_nothing,
     many_networks_trip_a_lock,
     hostile_keys_never_collide,
 );
@@ -380,11 +382,40 @@ async fn locks_from_the_store_and_from_the_state_database(backend: &Backend) {
     );
 }
 
+async fn a_dry_run_trip_locks_nothing(backend: &Backend) {
+    let diversity = Diversity {
+        max_ips: 1,
+        max_networks: 0,
+        window_secs: 3_600,
+        dry_run: true,
+    };
+    let counters = backend.counters(limits(vec![]), diversity).await;
+    assert_eq!(
+        check(&counters, from_ip("alice", "192.0.2.1", T0)).await,
+        Answer::Allowed
+    );
+    let tripped = Answer::Tripped(Trip::ManyIps {
+        count: 2,
+        window: Duration::from_secs(3_600),
+    });
+    let second = from_ip("alice", "192.0.2.2", T0 + 1);
+    assert_eq!(check(&counters, second).await, tripped);
+    // No lock here nor in Redis answers next (Redis counts the IPs again
+    // and trips again; here an IP already seen trips nothing).
+    let again = check(&counters, from_ip("alice", "192.0.2.2", T0 + 2)).await;
+    assert!(again == tripped || again == Answer::Allowed, "{again:?}");
+    assert!(!counters.local().is_locked("alice"));
+    // A lock made otherwise (the database) still shows as a lock.
+    counters.local().set_locks(["alice".to_string()], T0 + 3);
+    assert_eq!(check(&counters, ask("alice", T0 + 3)).await, Answer::Locked);
+}
+
 async fn many_ips_trip_a_lock(backend: &Backend) {
     let diversity = Diversity {
         max_ips: 3,
         max_networks: 0,
         window_secs: 3_600,
+        dry_run: false,
     };
     let counters = backend.counters(limits(vec![]), diversity).await;
     // The first IP leaves the window before the others come.
@@ -423,6 +454,7 @@ async fn many_networks_trip_a_lock(backend: &Backend) {
         max_ips: 0,
         max_networks: 2,
         window_secs: 600,
+        dry_run: false,
     };
     let counters = backend.counters(limits(vec![]), diversity).await;
     let same_networks = ["192.0.2.1", "192.0.2.200", "2001:db8::1", "2001:db8::ffff"];
@@ -534,6 +566,7 @@ async fn share_counts_locks_and_ips(config: &RedisConfig) {
         max_ips: 2,
         max_networks: 0,
         window_secs: 3_600,
+        dry_run: false,
     };
     let (a, _) = redis_store(config, limits(vec![per_minute]), diversity).await;
     let (b, _) = redis_store(config, limits(vec![per_minute]), diversity).await;

@@ -439,3 +439,28 @@ fn an_auth_policy_server_is_an_input_and_beyond_loopback_needs_a_long_key() {
     );
     assert!(with("port = 1\n")[0].contains("unknown field"));
 }
+
+#[test]
+fn canaries_reach_both_judges_and_a_bare_local_part_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mailfuse.toml",
+        "[watch]\nlogs = [\"/x\"]\ndry_run = true\n\n[canary]\nrecipients = [\"Trap@Example.com\"]\n",
+        0o644,
+    );
+    let config = Config::load(&path).unwrap();
+    for canaries in [&config.detect.canaries, &config.policy.canaries] {
+        assert_eq!(
+            canaries.matching(b"trap@example.com"),
+            Some("trap@example.com")
+        );
+    }
+    assert!(config.policy.dry_run, "policy honours [watch] dry_run");
+    let found = problems("[watch]\nlogs = [\"/x\"]\n\n[canary]\nrecipients = [\"info\"]\n");
+    assert!(
+        found.iter().any(|p| p
+            .starts_with("canary.recipients: canary recipient \"info\" is not a whole address")),
+        "{found:?}"
+    );
+}

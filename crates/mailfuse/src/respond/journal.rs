@@ -194,7 +194,8 @@ impl Journal {
         self.runtime.block_on(future)
     }
 
-    fn succeeded(&self, store: &Store, key: &str, name: &str, target: &str) -> bool {
+    /// Whether `name` already succeeded on `target` for the incident `key`.
+    pub fn succeeded(&self, store: &Store, key: &str, name: &str, target: &str) -> bool {
         store
             .action_succeeded(key, name, target)
             .unwrap_or_else(|e| {

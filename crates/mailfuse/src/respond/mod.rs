@@ -16,6 +16,7 @@ use std::net::IpAddr;
 
 use anyhow::{Context, Result};
 use mailfuse_act::capability::{Blocking, Fault};
+use mailfuse_act::ActError;
 use mailfuse_core::safety::Safety;
 use mailfuse_core::Timestamp;
 use mailfuse_detect::{Incident, IncidentKind};
@@ -26,6 +27,11 @@ use crate::config::{AllowConfig, Config};
 use journal::{Journal, Unwritten};
 pub use metrics::RespondMetrics;
 use registry::Actions;
+
+/// The journal key of what `unlock` undid.
+const UNLOCK: &str = "unlock";
+/// The journal key of what `unblock` (or a block's expiry) undid.
+const UNBLOCK: &str = "unblock";
 
 /// The incident being acted on.
 #[derive(Clone, Copy)]
@@ -221,24 +227,30 @@ impl Responder {
             reason: reason.to_string(),
             incident_key: Some(key.to_string()),
         };
-        let outcome: Result<String, String> = match store.lock(&lock) {
-            Ok(_) => Ok(format!("{account} locked by mailfuse")),
-            Err(e) => {
-                self.journal.metrics().store_error();
-                error!(
-                    account,
-                    "cannot record the lock (locking, recorded later): {e}"
-                );
-                self.journal.keep(Unwritten::Lock(lock));
-                Ok(format!(
-                    "{account} locked by mailfuse (recorded once the state can be saved)"
-                ))
-            }
-        };
-        done.extend(self.journal.record(store, key, "lock", account, outcome));
+        // Once per incident, as every action: an unlock since is not undone
+        // by the incident read again after a restart.
+        let mut unrecorded = false;
+        if !self.journal.succeeded(store, key, "lock", account) {
+            let outcome: Result<String, String> = match store.lock(&lock) {
+                Ok(_) => Ok(format!("{account} locked by mailfuse")),
+                Err(e) => {
+                    self.journal.metrics().store_error();
+                    error!(
+                        account,
+                        "cannot record the lock (locking, recorded later): {e}"
+                    );
+                    self.journal.keep(Unwritten::Lock(lock));
+                    unrecorded = true;
+                    Ok(format!(
+                        "{account} locked by mailfuse (recorded once the state can be saved)"
+                    ))
+                }
+            };
+            done.extend(self.journal.record(store, key, "lock", account, outcome));
+        }
         let mut locked = self.locked_accounts(store);
         // Not in the store when it could not take the lock.
-        if !locked.iter().any(|a| a == account) {
+        if unrecorded {
             locked.push(account.to_string());
         }
         for (_, lock) in locks() {
@@ -303,10 +315,12 @@ impl Responder {
             reason: "attack".to_string(),
             incident_key: Some(key.to_string()),
         };
-        let outcome = store
-            .block(&block)
-            .map(|_| format!("{ip} blocked until {}", block.until));
-        done.extend(self.journal.record(store, key, "block", &target, outcome));
+        if !self.journal.succeeded(store, key, "block", &target) {
+            let outcome = store
+                .block(&block)
+                .map(|_| format!("{ip} blocked until {}", block.until));
+            done.extend(self.journal.record(store, key, "block", &target, outcome));
+        }
         let duration = crate::config::describe_duration(self.block_secs);
         let blocking = Blocking {
             ip,
@@ -336,19 +350,16 @@ impl Responder {
             .filter(|locked| *locked != lowered)
             .collect();
         for (name, lock) in self.actions.with(None, |a| a.lock()) {
-            let done = self
-                .journal
-                .block_on(lock.unlock(account, &still_locked))
-                .with_context(|| format!("actions.{name}: cannot unlock {account}"))?;
-            info!(account, "{done}");
+            let outcome = self.journal.block_on(lock.unlock(account, &still_locked));
+            self.undone(store, UNLOCK, lock.journal_name(), account, said(&outcome));
+            outcome.with_context(|| format!("actions.{name}: cannot unlock {account}"))?;
         }
         for (name, queue) in self.actions.with(None, |a| a.queue()) {
             if let Some(release) = queue.release(account) {
-                let done = self
-                    .journal
-                    .block_on(release)
+                let outcome = self.journal.block_on(release);
+                self.undone(store, UNLOCK, queue.journal_name(), account, said(&outcome));
+                outcome
                     .with_context(|| format!("actions.{name}: cannot release {account}'s mail"))?;
-                info!(account, "{done}");
             }
         }
         let mut unlocked = store.unlock(account)?;
@@ -364,22 +375,62 @@ impl Responder {
             }
             unlocked |= shared;
         }
+        if unlocked {
+            let done = format!("{account} unlocked");
+            self.undone(store, UNLOCK, "lock", account, Ok(&done));
+        }
         Ok(unlocked)
+    }
+
+    /// Records what undoing `action` (`exim.lock`…) on `target` did, under
+    /// the journal key `key` (`unlock`, `unblock`), so that `status` and
+    /// the dashboard show the undoing beside the doing.
+    fn undone(
+        &self,
+        store: &mut Store,
+        key: &str,
+        action: &str,
+        target: &str,
+        outcome: Result<&str, String>,
+    ) {
+        if let Ok(done) = outcome {
+            info!(target, "{done}");
+        }
+        let outcome = outcome.map(str::to_string);
+        self.journal
+            .record(store, key, &format!("undo {action}"), target, outcome);
     }
 
     /// Lifts the block of `ip` (`mailfuse unblock`, or at its expiry), also
     /// where it was made; false if it had none.
     pub fn unblock(&mut self, store: &mut Store, ip: IpAddr) -> Result<bool> {
+        let target = ip.to_string();
         for (name, blocker) in self.actions.with(None, |a| a.block()) {
-            let done = self
-                .journal
-                .block_on(blocker.unblock(ip))
-                .with_context(|| format!("actions.{name}: cannot unblock {ip}"))?;
-            if let Some(done) = done {
-                info!(%ip, "{done}");
+            let outcome = self.journal.block_on(blocker.unblock(ip));
+            // Nothing to undo (never blocked there) is not worth a record.
+            match &outcome {
+                Ok(None) => {}
+                Ok(Some(done)) => {
+                    self.undone(store, UNBLOCK, blocker.journal_name(), &target, Ok(done));
+                }
+                Err(e) => {
+                    self.undone(
+                        store,
+                        UNBLOCK,
+                        blocker.journal_name(),
+                        &target,
+                        Err(e.to_string()),
+                    );
+                }
             }
+            outcome.with_context(|| format!("actions.{name}: cannot unblock {ip}"))?;
         }
-        Ok(store.unblock(ip)?)
+        let unblocked = store.unblock(ip)?;
+        if unblocked {
+            let done = format!("{ip} unblocked");
+            self.undone(store, UNBLOCK, "block", &target, Ok(&done));
+        }
+        Ok(unblocked)
     }
 
     /// Puts the blocks still running back where a restart loses them
@@ -477,6 +528,11 @@ impl Responder {
             }
         }
     }
+}
+
+/// An action's outcome as the journal keeps it.
+fn said(outcome: &Result<String, ActError>) -> Result<&str, String> {
+    outcome.as_deref().map_err(ToString::to_string)
 }
 
 /// This machine's host name, for alerts.

@@ -247,7 +247,11 @@ fn an_action_done_before_a_restart_is_not_repeated() {
     let count = |name: &str| recorded.iter().filter(|a| a.action == name).count();
     assert_eq!(count("kerio"), 1);
     assert_eq!(count("email"), 1);
-    assert_eq!(count("lock"), 2, "the store's lock is recorded each time");
+    assert_eq!(
+        count("lock"),
+        1,
+        "the store's lock too is made once: an unlock since would stand"
+    );
 }
 
 #[test]
@@ -453,5 +457,158 @@ fn a_campaigns_key_names_its_first_ip_and_counts_the_others() {
     assert!(
         key.starts_with("password_guessing:198.51.0.0 and 999 other IPs:"),
         "{key}"
+    );
+}
+
+/// The real Exim and Dovecot actions (Exim's lock list and spool in `dir`,
+/// a stand-in `doveadm` noting each call in `dir/kicked`) beside the fake
+/// alert, which notes what it was told was done.
+fn mail_servers(config: &Config, dir: &std::path::Path, calls: &Calls) -> Responder {
+    use mailfuse_act::dovecot::{Dovecot, DovecotConfig};
+    use mailfuse_act::exim::{Exim, EximConfig, QueuedMessages};
+    let exim = Exim::new(EximConfig {
+        exim: dir.join("no-exim-is-run"),
+        config_file: None,
+        spool_directory: Some(dir.join("spool")),
+        lock_list: dir.join("locked"),
+        queued: QueuedMessages::Freeze,
+    })
+    .unwrap();
+    let dovecot = Dovecot::new(DovecotConfig {
+        doveadm: dir.join("doveadm"),
+        config_file: None,
+    })
+    .unwrap();
+    let all = vec![
+        Registered {
+            name: ActionName::of("exim").unwrap(),
+            action: Box::new(exim),
+        },
+        Registered {
+            name: ActionName::of("dovecot").unwrap(),
+            action: Box::new(dovecot),
+        },
+        Registered {
+            name: ActionName::of("email").unwrap(),
+            action: Box::new(Fake {
+                name: "email",
+                lock: false,
+                queue: false,
+                block: false,
+                alert: true,
+                calls: calls.clone(),
+            }),
+        },
+    ];
+    let actions = Actions::select(&config.actions, all);
+    Responder::with_actions(config, actions, RespondMetrics::default()).unwrap()
+}
+
+/// The journal's records of `target`: (key, action, outcome).
+fn records(store: &Store, target: &str) -> Vec<(String, String, String)> {
+    let mut records: Vec<_> = store
+        .recent_actions(100)
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.target == target && a.ok)
+        .map(|a| (a.incident_key, a.action, a.outcome))
+        .collect();
+    records.sort();
+    records
+}
+
+#[test]
+fn exim_and_dovecot_are_recorded_alerted_once_undone_and_honour_allow_lists_and_dry_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    std::fs::write(dir.path().join("locked"), "").unwrap();
+    std::fs::create_dir_all(dir.path().join("spool/input")).unwrap();
+    let doveadm = dir.path().join("doveadm");
+    std::fs::write(
+        &doveadm,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}/kicked\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &doveadm,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut config = Config::policy_defaults();
+    config.allow.accounts = vec!["boss@example.com".to_string()];
+    let calls = Calls::default();
+    let mut store = Store::in_memory().unwrap();
+
+    // Locked in Exim and Dovecot, once across a restart, and said so once.
+    let hijack = incident(IncidentKind::CompromisedAccount, Some("sales@example.com"));
+    for _restart in 0..2 {
+        mail_servers(&config, dir.path(), &calls).respond(&hijack, &[], &mut store);
+    }
+    assert!(read("locked").lines().any(|l| l == "sales@example.com"));
+    assert_eq!(read("kicked"), "kick sales@example.com\n");
+    let alerts = taken(&calls);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    for done in [
+        "sales@example.com locked by mailfuse",
+        "refused by Exim",
+        "0 of its queued messages frozen",
+        "its Dovecot sessions ended",
+    ] {
+        assert!(alerts[0].contains(done), "{done:?} in {alerts:?}");
+    }
+    let done: Vec<String> = records(&store, "sales@example.com")
+        .into_iter()
+        .map(|(_, action, _)| action)
+        .collect();
+    assert_eq!(done, ["dovecot.kick", "exim.freeze", "exim.lock", "lock"]);
+
+    // Allow-listed: neither Exim nor Dovecot hears of it; the alert goes.
+    let boss = incident(IncidentKind::CompromisedAccount, Some("Boss@example.com"));
+    let mut responder = mail_servers(&config, dir.path(), &calls);
+    responder.respond(&boss, &[], &mut store);
+    assert!(!read("locked").to_lowercase().contains("boss"));
+    assert_eq!(read("kicked"), "kick sales@example.com\n");
+    assert_eq!(taken(&calls).len(), 1);
+
+    // Unlocked: off Exim's list, and the undoing is recorded beside.
+    assert!(responder.unlock(&mut store, "sales@example.com").unwrap());
+    assert!(!read("locked").contains("sales@example.com"));
+    let undone: Vec<String> = records(&store, "sales@example.com")
+        .into_iter()
+        .filter(|(key, _, _)| key == "unlock")
+        .map(|(_, action, _)| action)
+        .collect();
+    assert_eq!(
+        undone,
+        [
+            "undo dovecot.kick",
+            "undo exim.freeze",
+            "undo exim.lock",
+            "undo lock"
+        ]
+    );
+    // The same incident read again (a restart catching up) does not undo
+    // the unlock.
+    mail_servers(&config, dir.path(), &calls).respond(&hijack, &[], &mut store);
+    assert!(store.locks().unwrap().is_empty());
+    assert!(!read("locked").contains("sales@example.com"));
+    assert_eq!(read("kicked"), "kick sales@example.com\n");
+
+    // A dry run names what Exim and Dovecot would do, and does nothing.
+    config.watch.dry_run = true;
+    let other = incident(IncidentKind::CompromisedAccount, Some("other@example.com"));
+    mail_servers(&config, dir.path(), &calls).respond(&other, &[], &mut store);
+    assert!(!read("locked").contains("other@example.com"));
+    assert_eq!(read("kicked"), "kick sales@example.com\n");
+    let would: Vec<String> = records(&store, "other@example.com")
+        .into_iter()
+        .map(|(_, _, outcome)| outcome)
+        .collect();
+    assert_eq!(
+        would,
+        ["would lock other@example.com (lock, exim.lock, dovecot.kick, exim.freeze)"]
     );
 }

@@ -204,6 +204,7 @@ impl Watch {
                 &config.watch.state,
                 config.allow.clone(),
                 config.detect.safety.clone(),
+                config.watch.dry_run,
             )?),
             None => None,
         };

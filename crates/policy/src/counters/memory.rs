@@ -94,7 +94,9 @@ impl Memory {
             let allowed = state.limiter.limits_of(&account).is_none();
             if let (false, Some(ip)) = (allowed, ask.client) {
                 if let Some(trip) = state.note_ip(&account, ip, ask.now, &self.diversity) {
-                    state.pending.insert(account.into_owned(), ask.now);
+                    if !self.diversity.dry_run {
+                        state.pending.insert(account.into_owned(), ask.now);
+                    }
                     return Answer::Tripped(trip);
                 }
             }
@@ -261,6 +263,7 @@ mod tests {
             max_ips: 3,
             max_networks: 0,
             window_secs: 3_600,
+            dry_run: false,
         };
         let defaults = limits
             .iter()

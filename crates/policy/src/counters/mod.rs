@@ -86,6 +86,12 @@ pub enum Trip {
         /// `trips.window`.
         window: Duration,
     },
+    /// A recipient that is a canary (`[canary] recipients`): an address
+    /// planted for harvesters, which no one writes to.
+    Canary {
+        /// The canary, as configured (lower-cased).
+        recipient: String,
+    },
     /// An envelope sender in a domain the login has nothing to do with.
     ForgedSender {
         /// The sender's domain, lower-cased: neither the login's domain nor
@@ -107,6 +113,7 @@ impl std::fmt::Display for Trip {
                 "sent from {count} different networks within {}",
                 describe_duration(window.as_secs())
             ),
+            Trip::Canary { recipient } => write!(f, "sent to canary address {recipient}"),
             Trip::ForgedSender { domain } => {
                 write!(f, "sent as a sender at {domain}, not a domain of its own")
             }
@@ -126,6 +133,9 @@ pub struct Diversity {
     /// `trips.window` in seconds: how long an IP counts after the account
     /// last sent from it.
     pub window_secs: u64,
+    /// A dry run (`[watch] dry_run`): a trip is answered, but locks nothing
+    /// here or in Redis.
+    pub dry_run: bool,
 }
 
 /// A counters store failed: the server answers its `on_error` action.

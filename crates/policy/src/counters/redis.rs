@@ -87,15 +87,17 @@ end
 "#;
 
 /// KEYS: lock, ips, then `seconds, amounts` per limit.
-/// ARGV: now, ttl, `1` when there is an account (else no lock or trip
-/// applies), max_ips, max_networks, diversity window, member (`""`: nothing
-/// to note), then each limit's window.
+/// ARGV: now, ttl, `1` when there is an account (`2`: in a dry run, whose
+/// trips lock nothing; `0`: no account, no lock or trip applies), max_ips,
+/// max_networks, diversity window, member (`""`: nothing to note), then
+/// each limit's window.
 /// Returns `{"locked"}`, `{"ips", n}`, `{"networks", n}` or
 /// `{"totals", total…}`.
 const CHECK_LUA: &str = r#"
 local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local lock, ips = KEYS[1], KEYS[2]
-if ARGV[3] == '1' and redis.call('EXISTS', lock) == 1 then return {'locked'} end
+if ARGV[3] ~= '0' and redis.call('EXISTS', lock) == 1 then return {'locked'} end
+local locks = ARGV[3] == '1'
 local max_ips, max_networks, window = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local member = ARGV[7]
 if member ~= '' then
@@ -110,7 +112,7 @@ if member ~= '' then
   redis.call('EXPIRE', ips, ttl)
   local count = redis.call('ZCARD', ips)
   if max_ips > 0 and count > max_ips then
-    redis.call('SET', lock, ARGV[1])
+    if locks then redis.call('SET', lock, ARGV[1]) end
     return {'ips', tostring(count)}
   end
   if max_networks > 0 then
@@ -123,7 +125,7 @@ if member ~= '' then
       end
     end
     if distinct > max_networks then
-      redis.call('SET', lock, ARGV[1])
+      if locks then redis.call('SET', lock, ARGV[1]) end
       return {'networks', tostring(distinct)}
     end
   end
@@ -435,7 +437,9 @@ impl Redis {
         if shared.is_up() {
             match shared.shared_check(ask).await {
                 Ok(answer) => {
-                    if let (Answer::Tripped(_), Some(account)) = (&answer, ask.account) {
+                    if let (Answer::Tripped(_), Some(account), false) =
+                        (&answer, ask.account, shared.diversity.dry_run)
+                    {
                         shared.local.lock(account, ask.now);
                     }
                     return Ok(answer);
@@ -445,7 +449,9 @@ impl Redis {
         }
         shared.metrics.fallback_decisions.inc();
         let answer = shared.local.check(ask);
-        if let (Answer::Tripped(_), Some(account)) = (&answer, ask.account) {
+        if let (Answer::Tripped(_), Some(account), false) =
+            (&answer, ask.account, shared.diversity.dry_run)
+        {
             shared.queue(Missed::Locked {
                 account: account.to_owned(),
                 now: ask.now,
@@ -655,7 +661,11 @@ impl Shared {
             .key(self.keys.ips(owner))
             .arg(ask.now)
             .arg(ttl)
-            .arg(u8::from(ask.account.is_some()))
+            .arg(match (ask.account, diversity.dry_run) {
+                (None, _) => 0u8,
+                (Some(_), false) => 1,
+                (Some(_), true) => 2,
+            })
             .arg(diversity.max_ips)
             .arg(diversity.max_networks)
             .arg(diversity.window_secs)

@@ -22,11 +22,22 @@ fn fixture(toml: &str) -> Fixture {
         Some(limits) => limits.try_into().unwrap(),
         None => crate::config::default_limits(),
     };
-    let config: PolicyConfig = table.try_into().unwrap();
+    // What the binary takes from other sections: `[canary] recipients`
+    // and `[watch] dry_run`.
+    let canaries: Vec<String> = table
+        .remove("canaries")
+        .map_or_else(Vec::new, |list| list.try_into().unwrap());
+    let dry_run = table
+        .remove("dry_run")
+        .is_some_and(|v| v.as_bool() == Some(true));
+    let mut config: PolicyConfig = table.try_into().unwrap();
+    config.canaries = Canaries::new(&canaries).unwrap();
+    config.dry_run = dry_run;
     let diversity = Diversity {
         max_ips: config.trips.max_ips,
         max_networks: config.trips.max_networks,
         window_secs: config.trips.window.as_secs(),
+        dry_run,
     };
     let rules = mailfuse_limits::LimitRules::new(&limits).unwrap();
     let counters = Counters::memory(rules, diversity);
@@ -557,4 +568,154 @@ fn other_stages_and_requests_without_state_get_dunno() {
         f.policy.metrics().decisions(crate::metrics::Outcome::Dunno),
         7
     );
+}
+
+#[test]
+fn a_canary_recipient_locks_the_account_at_rcpt_with_one_trip() {
+    let f = fixture(
+        "canaries = [\"trap@example.com\"]\n\
+         [limits]\nallow = [\"monitor@example.com\"]\n",
+    );
+    let mut session = Session::default();
+    let to = |login: &str, recipient: &str| {
+        ask(
+            "RCPT",
+            login,
+            "192.0.2.10",
+            "sales@example.com",
+            &[("recipient", recipient)],
+        )
+    };
+    assert_eq!(
+        f.decide(
+            &to("sales@example.com", "partner@partner.test"),
+            &mut session
+        ),
+        Action::Dunno
+    );
+    let canary = f.decide(&to("sales@example.com", "<Trap@Example.COM>"), &mut session);
+    assert!(is_locked_reply(&canary), "{canary:?}");
+    let Action::Reject(text) = &canary else {
+        unreachable!()
+    };
+    assert!(
+        !text.contains("canary") && !text.contains("trap"),
+        "the reply does not give the trap away: {text}"
+    );
+    // Locked from then on, for every recipient; the canary again trips
+    // nothing more.
+    for recipient in ["partner@partner.test", "trap@example.com"] {
+        assert!(is_locked_reply(
+            &f.decide(&to("sales@example.com", recipient), &mut session)
+        ));
+    }
+    {
+        let trips = f.trips.lock().unwrap();
+        assert_eq!(trips.len(), 1);
+        assert_eq!(
+            trips[0].trip,
+            Trip::Canary {
+                recipient: "trap@example.com".into()
+            }
+        );
+        assert_eq!(
+            trips[0].trip.to_string(),
+            "sent to canary address trap@example.com"
+        );
+    }
+    // Inbound mail to the trap (no login) and an allow-listed account
+    // (the admin's own check that the trap takes mail) trip nothing.
+    assert_eq!(
+        f.decide(
+            &ask(
+                "RCPT",
+                "",
+                "203.0.113.9",
+                "x@elsewhere.test",
+                &[("recipient", "trap@example.com")]
+            ),
+            &mut session
+        ),
+        Action::Dunno
+    );
+    assert_eq!(
+        f.decide(&to("monitor@example.com", "trap@example.com"), &mut session),
+        Action::Dunno
+    );
+    assert_eq!(f.trips.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn a_dry_run_refuses_nothing_locks_nothing_and_reports_each_account_once() {
+    let f = fixture(
+        "dry_run = true\n\
+         canaries = [\"trap@example.com\"]\n\
+         local_domains = [\"example.com\"]\n\
+         [trips]\nmax_ips = 1\nmax_networks = 0\n\
+         [[limits.default]]\nwindow = \"1m\"\nrecipients = 5\n",
+    );
+    let mut session = Session::default();
+    let forged = ask(
+        "RCPT",
+        "sales@example.com",
+        "192.0.2.10",
+        "ceo@paypal.test",
+        &[("recipient", "a@partner.test")],
+    );
+    let canary = ask(
+        "RCPT",
+        "alice@example.com",
+        "192.0.2.11",
+        "alice@example.com",
+        &[("recipient", "trap@example.com")],
+    );
+    let hopping = |client: &str| {
+        ask(
+            "RCPT",
+            "bob@example.com",
+            client,
+            "bob@example.com",
+            &[("recipient", "a@partner.test")],
+        )
+    };
+    // Twice each, and again after a tripped lock would have lapsed here.
+    for _ in 0..2 {
+        for request in [
+            &forged,
+            &canary,
+            &hopping("192.0.2.20"),
+            &hopping("198.51.100.1"),
+        ] {
+            assert_eq!(f.decide(request, &mut session), Action::Dunno);
+        }
+        f.clock.advance(120);
+    }
+    let trips: Vec<Trip> = f
+        .trips
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|t| t.trip.clone())
+        .collect();
+    assert_eq!(trips.len(), 3, "{trips:?}");
+    assert!(matches!(trips[0], Trip::ForgedSender { .. }));
+    assert!(matches!(trips[1], Trip::Canary { .. }));
+    assert!(matches!(trips[2], Trip::ManyIps { .. }));
+    let local = f.policy.counters().local();
+    for account in ["sales@example.com", "alice@example.com", "bob@example.com"] {
+        assert!(!local.is_locked(account), "{account}");
+    }
+    // Over the limit: let through too.
+    let answers = f.send("carol@example.com", "m1", 8);
+    assert!(answers.iter().all(|a| *a == Action::Dunno), "{answers:?}");
+    // A lock in the database (from before the dry run) refuses nothing.
+    local.set_locks(vec!["dave@example.com".to_string()], f.clock.now());
+    let dave = ask(
+        "MAIL",
+        "dave@example.com",
+        "192.0.2.30",
+        "dave@example.com",
+        &[],
+    );
+    assert_eq!(f.decide(&dave, &mut session), Action::Dunno);
 }

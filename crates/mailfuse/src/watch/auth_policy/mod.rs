@@ -74,12 +74,14 @@ pub struct AuthPolicy {
 
 impl AuthPolicy {
     /// Listens as `config` says, reading locks and blocks from the state
-    /// database at `state` (opened by watch already: its schema is there).
+    /// database at `state` (opened by watch already: its schema is there);
+    /// in a `dry_run`, refusing nothing.
     pub fn start(
         config: &AuthPolicyConfig,
         state: &Path,
         allow: AllowConfig,
         safety: Safety,
+        dry_run: bool,
     ) -> Result<AuthPolicy> {
         let store = Store::open(state)
             .with_context(|| format!("cannot open {} for the auth policy", state.display()))?;
@@ -92,6 +94,7 @@ impl AuthPolicy {
             logged_protocols: config.logged_protocols.clone(),
             logins: sender,
             dropped: AtomicU64::new(0),
+            dry_run,
         });
         let app = Router::new().route("/", post(answer)).with_state(server);
         let bound = crate::metrics::spawn_server(
@@ -250,6 +253,9 @@ struct Server {
     logged_protocols: Vec<String>,
     logins: SyncSender<ReportedLogin>,
     dropped: AtomicU64,
+    /// `[watch] dry_run`: a login it would refuse is let through (and
+    /// logged), as `policy` answers `DUNNO`.
+    dry_run: bool,
 }
 
 impl Server {
@@ -285,7 +291,15 @@ impl Server {
             .store
             .lock()
             .map_err(|_| anyhow::anyhow!("a request failed while holding the store"))?;
-        self.judge(request, &StoreAt(&store, crate::source::now()))
+        let refusal = self.judge(request, &StoreAt(&store, crate::source::now()))?;
+        if let (true, Some(refusal)) = (self.dry_run, refusal) {
+            info!(
+                login = request.login.as_deref().unwrap_or(""),
+                "auth policy: dry run: would refuse the login: {refusal:?}"
+            );
+            return Ok(None);
+        }
+        Ok(refusal)
     }
 
     /// Sends the login `request` reports to the watch loop, unless its

@@ -44,6 +44,7 @@ fn server(store: Store, allow: AllowConfig, logged: &[&str]) -> (Server, Receive
         logged_protocols: logged.iter().map(|p| p.to_string()).collect(),
         logins,
         dropped: AtomicU64::new(0),
+        dry_run: false,
     };
     (server, receiver)
 }
@@ -219,8 +220,8 @@ fn http_post(address: SocketAddr, path: &str, headers: &str, body: &[u8]) -> (u1
     (status, body)
 }
 
-#[test]
-fn the_http_server_answers_dovecot_and_refuses_what_it_should() {
+/// A state in which sales@example.com is locked.
+fn store_locking_sales() -> Store {
     let mut store = Store::in_memory().unwrap();
     store
         .lock(&Lock {
@@ -230,6 +231,25 @@ fn the_http_server_answers_dovecot_and_refuses_what_it_should() {
             incident_key: None,
         })
         .unwrap();
+    store
+}
+
+#[test]
+fn a_dry_run_refuses_no_login() {
+    let store = store_locking_sales();
+    let (mut server, _) = server(store, AllowConfig::default(), &[]);
+    let sales = asking(Some("sales@example.com"), "192.0.2.1");
+    assert_eq!(
+        server.judge_now(&sales).unwrap(),
+        Some(Refusal::LockedAccount)
+    );
+    server.dry_run = true;
+    assert_eq!(server.judge_now(&sales).unwrap(), None);
+}
+
+#[test]
+fn the_http_server_answers_dovecot_and_refuses_what_it_should() {
+    let mut store = store_locking_sales();
     store
         .block(&Block {
             ip: ip("203.0.113.7"),
