@@ -22,6 +22,7 @@
 //!   only).
 
 pub mod account_id;
+pub mod audit;
 pub mod compromise;
 pub mod correlate;
 pub mod geo;
