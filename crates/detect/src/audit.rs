@@ -222,11 +222,18 @@ fn role_name(account: &str) -> Finding {
 }
 
 fn sorted(mut findings: Vec<Finding>) -> Vec<Finding> {
+    sort(&mut findings);
+    findings
+}
+
+/// Sorts findings by account (without case), then problem, and drops the
+/// repeats of a problem (an account both Kerio and its logs reported).
+pub fn sort(findings: &mut Vec<Finding>) {
     findings.sort_by(|a, b| {
         (a.account.to_ascii_lowercase(), a.problem)
             .cmp(&(b.account.to_ascii_lowercase(), b.problem))
     });
-    findings
+    findings.dedup_by(|a, b| a.problem == b.problem && a.account.eq_ignore_ascii_case(&b.account));
 }
 
 /// What the logs showed of one account.

@@ -264,6 +264,14 @@ impl Detector {
         }
     }
 
+    /// The accounts `mailfuse audit --save` found nobody logs into
+    /// (forward-only, never logged in): their sending is strong evidence
+    /// of a hijack, and the incident says so. Not saved with the state:
+    /// watch reads them from the store when it starts.
+    pub fn set_never_logs_in(&mut self, accounts: impl IntoIterator<Item = String>) {
+        self.accounts.set_never_logs_in(accounts);
+    }
+
     /// Also count each account's messages over the last hour when no limit
     /// is set, for [`Detector::top_senders`] (watch's dashboard).
     pub fn count_senders(&mut self) {

@@ -1,5 +1,6 @@
 //! `mailfuse`: the command line, wiring sources → formats → detectors → outputs.
 
+mod audit;
 mod cli;
 mod config;
 mod engine;
@@ -26,8 +27,8 @@ use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
 use cli::{
-    CheckConfigArgs, Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, StatusArgs,
-    TraceArgs, UnblockArgs, UnlockArgs,
+    CheckConfigArgs, Cli, Command, ConfigArgs, PolicyArgs, ScanArgs, StatusArgs, TraceArgs,
+    UnblockArgs, UnlockArgs,
 };
 use config::Config;
 use engine::ReadOptions;
@@ -42,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan(args),
         Command::Trace(args) => trace(args),
+        Command::Audit(args) => audit(&args),
         Command::Watch(args) => watch(&args),
         Command::Policy(args) => serve_policy(args),
         Command::CheckConfig(args) => check_config(&args),
@@ -76,7 +78,7 @@ fn error_text(error: &anyhow::Error) -> String {
     text
 }
 
-fn read_options(input: &InputArgs) -> Result<ReadOptions> {
+pub(crate) fn read_options(input: &cli::ReadArgs) -> Result<ReadOptions> {
     let zone = input
         .timezone
         .as_deref()
@@ -93,7 +95,7 @@ fn read_options(input: &InputArgs) -> Result<ReadOptions> {
 }
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
-    let options = read_options(&args.input)?;
+    let options = read_options(&args.input.read)?;
     let mut config = match &args.config {
         Some(path) => Config::load_for_scan(path).map_err(unusable)?.detect,
         None => DetectConfig::default(),
@@ -146,7 +148,7 @@ fn with_geoip_flags(geoip: &mut mailfuse_detect::GeoConfig, args: &ScanArgs) -> 
 }
 
 fn trace(args: TraceArgs) -> Result<ExitCode> {
-    let options = read_options(&args.input)?;
+    let options = read_options(&args.input.read)?;
     let story = trace::trace(&args.queue_id, &args.input.paths, &options)?;
     with_output(None, |out| match args.format {
         cli::Format::Text => output::text::write_trace(out, &args.queue_id, story.as_ref()),
@@ -159,12 +161,24 @@ fn trace(args: TraceArgs) -> Result<ExitCode> {
     })
 }
 
+fn audit(args: &cli::AuditArgs) -> Result<ExitCode> {
+    let report = audit::run(args)?;
+    with_output(args.output.as_deref(), |out| {
+        args.format.write(out, &report)
+    })?;
+    Ok(if report.findings.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FOUND)
+    })
+}
+
 fn load_config(args: &ConfigArgs) -> Result<Config> {
     Config::load(&args.config).map_err(unusable)
 }
 
 /// The error of a configuration that cannot be used: every problem, one a line.
-fn unusable(problems: config::Problems) -> anyhow::Error {
+pub(crate) fn unusable(problems: config::Problems) -> anyhow::Error {
     anyhow::anyhow!("{}", problems.to_string().trim_end())
 }
 

@@ -39,6 +39,30 @@ dl{display:grid;grid-template-columns:max-content auto;gap:0 1em}dt{font-weight:
 ";
 
 /// Writes the scan report as one HTML page.
+/// The page up to `<body>`: no script, inline style only, `title` escaped.
+pub(crate) fn write_head(out: &mut dyn Write, title: &str) -> io::Result<()> {
+    writeln!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
+    )?;
+    writeln!(out, "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">")?;
+    writeln!(
+        out,
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+    )?;
+    writeln!(out, "<title>{}</title>", Text(title))?;
+    writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>")
+}
+
+/// The closing note and tags of every page.
+pub(crate) fn write_foot(out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "<p class=\"note\">Made by mailfuse {}. All times are UTC.</p>\n</body>\n</html>",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 pub fn write_scan(
     out: &mut dyn Write,
     summary: &ReadSummary,
@@ -49,17 +73,7 @@ pub fn write_scan(
         (Some(first), Some(last)) => format!("{first} to {last}"),
         _ => "no events".into(),
     };
-    writeln!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">"
-    )?;
-    writeln!(out, "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">")?;
-    writeln!(
-        out,
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-    )?;
-    writeln!(out, "<title>mailfuse report: {}</title>", Text(&period))?;
-    writeln!(out, "<style>{STYLE}</style>\n</head>\n<body>")?;
+    write_head(out, &format!("mailfuse report: {period}"))?;
     writeln!(out, "<h1>mailfuse report</h1>")?;
     write_summary(out, summary, findings, &period)?;
     write_incidents(out, &findings.incidents)?;
@@ -67,11 +81,7 @@ pub fn write_scan(
     write_accounts(out, findings)?;
     write_local_domains(out, findings)?;
     write_inputs(out, &summary.inputs)?;
-    writeln!(
-        out,
-        "<p class=\"note\">Made by mailfuse {}. All times are UTC.</p>\n</body>\n</html>",
-        env!("CARGO_PKG_VERSION")
-    )
+    write_foot(out)
 }
 
 fn write_summary(

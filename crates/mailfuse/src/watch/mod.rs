@@ -114,6 +114,18 @@ impl Watch {
         };
         let mut detector = detector;
         detector.count_senders();
+        // `mailfuse audit --save`'s accounts nobody logs into: their first
+        // SMTP login is strong evidence. Read once, at start.
+        let marks = store
+            .audit_marks()
+            .context("cannot read the audit's marks from the state")?;
+        if !marks.is_empty() {
+            info!(
+                accounts = marks.len(),
+                "accounts the audit found nobody logs into"
+            );
+        }
+        detector.set_never_logs_in(marks.into_iter().map(|mark| mark.account));
         // Rows restored are saved already; a new or whole state is written
         // whole by the first save.
         if !progress.as_ref().is_some_and(|p| p.rows) {
