@@ -1,12 +1,15 @@
 //! `mailfuse audit`: the accounts that should not be able to send, found in
 //! Postfix + Dovecot logs, in Exim + Dovecot logs (small hand-written logs)
 //! and through Kerio's Admin API (the emulator the Kerio action's tests
-//! use); exit statuses, the JSON shape and escaping.
+//! use); exit statuses, the JSON shape and escaping; and `--save`: watch
+//! takes the sending of an account nobody logs into for a hijack.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
 #[path = "support/run.rs"]
 mod run;
+// Watch as the lab's tests run it (`support::watch`).
+mod support;
 
 // The act crate's emulator of Kerio's Admin API, shared, not copied; this
 // test uses only part of it.
@@ -17,10 +20,12 @@ mod kerio_emulator;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use std::time::Duration;
 
 use kerio_emulator::{Emulator, ADMIN, ADMIN_PASSWORD};
 use run::mailfuse;
 use serde_json::Value;
+use support::watch::{locked_accounts, status, Watch};
 
 /// A Postfix + Dovecot syslog: `anna` receives and reads her mail (IMAP),
 /// `orders` receives and never logs in, `sales` only ever sends (SMTP
@@ -302,4 +307,160 @@ async fn kerio_refusing_the_login_exits_2_and_says_so() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("wrong user or password"), "{stderr}");
+}
+
+/// Kerio's 02/Nov/2026 at `hh:mm:ss` (UTC), and the Queue-ID prefix Kerio
+/// derives from it.
+fn kerio_time(secs_after_nine: u32) -> (String, String) {
+    let (h, m, s) = (
+        9 + secs_after_nine / 3600,
+        secs_after_nine / 60 % 60,
+        secs_after_nine % 60,
+    );
+    let epoch = 0x6ae8_5110 + secs_after_nine; // 2026-11-02 09:00:00 UTC
+    (
+        format!("[02/Nov/2026 {h:02}:{m:02}:{s:02}]"),
+        format!("{epoch:08x}"),
+    )
+}
+
+/// One Kerio message: its Recv line and a delivered Sent line per
+/// recipient; `user` when sent with SMTP AUTH.
+fn kerio_message(n: u32, at: u32, from: &str, user: Option<&str>, to: &str, host: &str) -> String {
+    let (stamp, prefix) = kerio_time(at);
+    let (sent, _) = kerio_time(at + 1);
+    let qid = format!("{prefix}-{n:08x}");
+    let user = user.map(|u| format!(", User: {u}")).unwrap_or_default();
+    // Kerio delivers into its own mailboxes through 127.0.0.1.
+    let relay = if to.ends_with("@example.com") {
+        "127.0.0.1"
+    } else {
+        "203.0.113.5"
+    };
+    format!(
+        "{stamp} Recv: Queue-ID: {qid}, Service: SMTP, From: <{from}>, To: <{to}>, Size: 900, Sender-Host: {host}{user}, SSL: yes\n\
+         {sent} Sent: Queue-ID: {qid}, Recipient: <{to}>, Result: delivered, Status: 2.0.0 , Remote-Host: {relay}\n"
+    )
+}
+
+#[test]
+fn watch_takes_the_first_smtp_login_of_an_account_the_audit_saved_for_a_hijack() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    fs::create_dir(&logs).unwrap();
+    // Before: partners write to orders@ and anna@; anna reads and sends.
+    let mut before = String::new();
+    for n in 0..3 {
+        before += &kerio_message(
+            n,
+            n * 60,
+            "p@partner.example",
+            None,
+            "orders@example.com",
+            "198.51.100.5",
+        );
+    }
+    before += &kerio_message(
+        3,
+        300,
+        "p@partner.example",
+        None,
+        "anna@example.com",
+        "198.51.100.5",
+    );
+    before += &kerio_message(
+        4,
+        900,
+        "anna@example.com",
+        Some("anna@example.com"),
+        "p@partner.example",
+        "192.0.2.10",
+    );
+    let (login, _) = kerio_time(600);
+    let audit_log =
+        format!("{login} IMAP: User anna@example.com authenticated from IP address 192.0.2.10\n");
+    // Then orders@, which nobody ever logged into, sends 20 quiet messages.
+    let mut after = before.clone();
+    for n in 0..20 {
+        let to = format!("client{n}@customers.example");
+        after += &kerio_message(
+            10 + n,
+            7200 + n * 600,
+            "orders@example.com",
+            Some("orders@example.com"),
+            &to,
+            "198.51.100.77",
+        );
+    }
+    fs::write(logs.join("mail.log"), &before).unwrap();
+    fs::write(logs.join("audit.log"), &audit_log).unwrap();
+    let config = dir.path().join("mailfuse.toml");
+    fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\n\
+             timezone = \"+00:00\"\n\n[actions]\nact_within = \"3650d\"\n",
+            logs.display(),
+            dir.path().join("state.db").display()
+        ),
+    )
+    .unwrap();
+
+    let audit = mailfuse(&[
+        "audit",
+        "--no-progress",
+        "--save",
+        "-c",
+        config.to_str().unwrap(),
+        "--timezone",
+        "+00:00",
+        logs.to_str().unwrap(),
+    ]);
+    assert_eq!(audit.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&audit.stderr);
+    assert!(
+        said.contains("1 accounts nobody logs into recorded"),
+        "{said}"
+    );
+
+    // Without the audit's mark (scan reads no state) it is no hijack.
+    fs::write(logs.join("mail.log"), &after).unwrap();
+    let scan = mailfuse(&[
+        "scan",
+        "--no-progress",
+        "--format",
+        "json",
+        "--timezone",
+        "+00:00",
+        logs.to_str().unwrap(),
+    ]);
+    let scanned: Value = serde_json::from_slice(&scan.stdout).unwrap();
+    assert!(
+        !scanned["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "compromised_account"),
+        "{scanned}"
+    );
+
+    let watch_log = dir.path().join("watch.log");
+    let watch = Watch::start(&config, &watch_log);
+    let mut found = None;
+    support::wait_until("watch to lock orders@", Duration::from_secs(30), || {
+        found = status(&config).filter(|s| locked_accounts(s) == ["orders@example.com"]);
+        found.is_some()
+    });
+    watch.stop();
+    let status = found.unwrap();
+    let incident = &status["incidents"][0]["incident"];
+    assert_eq!(incident["kind"], "compromised_account");
+    assert_eq!(incident["account"], "orders@example.com");
+    assert!(
+        incident["reasons"].as_array().unwrap().iter().any(|r| r
+            .as_str()
+            .unwrap()
+            .starts_with("first SMTP login of an account that never logs in (audit)")),
+        "{incident}"
+    );
 }
