@@ -809,6 +809,16 @@ impl Store {
         Ok(())
     }
 
+    /// Removes the mark of `account` (its first message was seen); false
+    /// if it had none.
+    pub fn remove_audit_mark(&mut self, account: &str) -> Result<bool> {
+        let removed = self.conn.execute(
+            "DELETE FROM audit_marks WHERE account = ?1",
+            [account.to_lowercase()],
+        )?;
+        Ok(removed == 1)
+    }
+
     /// The audit's marks, by account.
     pub fn audit_marks(&self) -> Result<Vec<AuditMark>> {
         let mut statement = self

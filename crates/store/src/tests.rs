@@ -478,4 +478,7 @@ fn audit_marks_are_replaced_whole() {
         .replace_audit_marks(&[mark("sales@example.com")])
         .unwrap();
     assert_eq!(store.audit_marks().unwrap(), [mark("sales@example.com")]);
+    assert!(store.remove_audit_mark("SALES@example.com").unwrap());
+    assert!(!store.remove_audit_mark("sales@example.com").unwrap());
+    assert_eq!(store.audit_marks().unwrap(), []);
 }

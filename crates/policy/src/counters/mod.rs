@@ -86,6 +86,9 @@ pub enum Trip {
         /// `trips.window`.
         window: Duration,
     },
+    /// The first submission of an account `mailfuse audit --save` found
+    /// nobody logs into (the `sales` case).
+    NeverLogsIn,
     /// An envelope sender in a domain the login has nothing to do with.
     ForgedSender {
         /// The sender's domain, lower-cased: neither the login's domain nor
@@ -110,6 +113,11 @@ impl std::fmt::Display for Trip {
             Trip::ForgedSender { domain } => {
                 write!(f, "sent as a sender at {domain}, not a domain of its own")
             }
+            Trip::NeverLogsIn => write!(
+                f,
+                "first SMTP login of an account that never logs in (audit): `mailfuse audit \
+                 --save` found nobody logs into it"
+            ),
         }
     }
 }

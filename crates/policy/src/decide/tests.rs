@@ -558,3 +558,45 @@ fn other_stages_and_requests_without_state_get_dunno() {
         7
     );
 }
+
+#[test]
+fn an_account_the_audit_marked_is_locked_at_its_first_message_once() {
+    let f = fixture("");
+    let mut session = Session::default();
+    f.policy
+        .counters()
+        .local()
+        .set_never_logs_in(["Sales@Example.com".to_owned()]);
+    let alice = ask(
+        "RCPT",
+        "alice@example.com",
+        "192.0.2.11",
+        "alice@example.com",
+        &[],
+    );
+    assert_eq!(f.decide(&alice, &mut session), Action::Dunno);
+    assert!(is_locked_reply(
+        &f.decide(&sales_from("192.0.2.10"), &mut session)
+    ));
+    assert!(is_locked_reply(
+        &f.decide(&sales_from("192.0.2.10"), &mut session)
+    ));
+    let trips = f.trips.lock().unwrap();
+    assert_eq!(trips.len(), 1);
+    assert_eq!(trips[0].account, "sales@example.com");
+    assert_eq!(trips[0].trip, Trip::NeverLogsIn);
+    assert!(trips[0]
+        .trip
+        .to_string()
+        .starts_with("first SMTP login of an account that never logs in (audit)"));
+    drop(trips);
+    // Unlocked (in the database), it sends: the mark was taken at the
+    // first message, nothing trips again.
+    f.policy.counters().local().set_locks(Vec::new(), T0 + 120);
+    f.clock.advance(120);
+    assert_eq!(
+        f.decide(&sales_from("192.0.2.10"), &mut session),
+        Action::Dunno
+    );
+    assert_eq!(f.trips.lock().unwrap().len(), 1);
+}
