@@ -2,7 +2,8 @@
 //! Postfix + Dovecot logs, in Exim + Dovecot logs (small hand-written logs)
 //! and through Kerio's Admin API (the emulator the Kerio action's tests
 //! use); exit statuses, the JSON shape and escaping; and `--save`: watch
-//! and policy take the sending of an account nobody logs into for a hijack.
+//! takes the sending of an account nobody logs into for a hijack (policy:
+//! `policy_protocol.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
@@ -10,8 +11,6 @@
 mod run;
 // Watch as the lab's tests run it (`support::watch`).
 mod support;
-// `mailfuse policy` as its wire tests run it.
-mod policy_support;
 
 // The act crate's emulator of Kerio's Admin API, shared, not copied; this
 // test uses only part of it.
@@ -20,7 +19,6 @@ mod policy_support;
 mod kerio_emulator;
 
 use std::fs;
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
@@ -464,62 +462,6 @@ fn watch_takes_the_first_smtp_login_of_an_account_the_audit_saved_for_a_hijack()
             .as_str()
             .unwrap()
             .starts_with("first SMTP login of an account that never logs in (audit)")),
-        "{incident}"
-    );
-}
-
-#[test]
-fn policy_locks_an_account_the_audit_saved_at_its_first_message() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    fs::write(&log, POSTFIX_DOVECOT).unwrap();
-    let config = format!(
-        "[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\n\n[policy]\nlocal_domains = [\"example.com\"]\n",
-        log.display(),
-        dir.path().join("state.db").display()
-    );
-    let config_path = dir.path().join("mailfuse.toml");
-    fs::write(&config_path, &config).unwrap();
-    let audit = mailfuse(&[
-        "audit",
-        "--no-progress",
-        "--save",
-        "--year",
-        "2026",
-        "-c",
-        config_path.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
-    assert_eq!(audit.status.code(), Some(1));
-
-    let server = policy_support::Server::start_in(&config, dir, &[]);
-    let mut stream = server.connect();
-    stream
-        .write_all(&policy_support::rcpt("anna@example.com", "1"))
-        .unwrap();
-    stream
-        .write_all(&policy_support::rcpt("orders@example.com", "2"))
-        .unwrap();
-    let answers = policy_support::replies(&mut stream, 2);
-    assert_eq!(answers[0], "action=DUNNO");
-    assert!(
-        answers[1].starts_with("action=REJECT") && answers[1].contains("is locked"),
-        "{answers:?}"
-    );
-    let config_path = server.dir.path().join("mailfuse.toml");
-    let mut incident = Value::Null;
-    support::wait_until("the policy's incident", Duration::from_secs(20), || {
-        incident = status(&config_path)
-            .map(|s| s["incidents"][0]["incident"].clone())
-            .unwrap_or_default();
-        !incident.is_null()
-    });
-    assert_eq!(incident["account"], "orders@example.com");
-    assert!(
-        incident["reasons"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("first SMTP login of an account that never logs in (audit)"),
         "{incident}"
     );
 }

@@ -326,7 +326,7 @@ impl Kerio {
                     json!({
                         "query": {
                             "start": 0, "limit": -1,
-                            "fields": ["id", "loginName", "isEnabled", "emailForwarding", "lastLoginInfo"],
+                            "fields": ["loginName", "isEnabled", "emailForwarding", "lastLoginInfo"],
                         },
                         "domainId": domain.id,
                     }),

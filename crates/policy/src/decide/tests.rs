@@ -362,6 +362,17 @@ fn sales_from(client: &str) -> Request {
     )
 }
 
+/// Another account's ordinary RCPT, from another IP.
+fn alice_rcpt() -> Request {
+    ask(
+        "RCPT",
+        "alice@example.com",
+        "192.0.2.11",
+        "alice@example.com",
+        &[],
+    )
+}
+
 fn is_locked_reply(action: &Action) -> bool {
     matches!(action, Action::Reject(text) if text.contains("is locked"))
 }
@@ -425,14 +436,7 @@ fn a_forged_sender_domain_locks_the_account_once_and_for_every_stage() {
     );
     assert_eq!(trips[0].client, Some("192.0.2.10".parse().unwrap()));
     // Other accounts are untouched.
-    let alice = ask(
-        "RCPT",
-        "alice@example.com",
-        "192.0.2.11",
-        "alice@example.com",
-        &[],
-    );
-    assert_eq!(f.decide(&alice, &mut session), Action::Dunno);
+    assert_eq!(f.decide(&alice_rcpt(), &mut session), Action::Dunno);
 }
 
 #[test]
@@ -567,14 +571,7 @@ fn an_account_the_audit_marked_is_locked_at_its_first_message_once() {
         .counters()
         .local()
         .set_never_logs_in(["Sales@Example.com".to_owned()]);
-    let alice = ask(
-        "RCPT",
-        "alice@example.com",
-        "192.0.2.11",
-        "alice@example.com",
-        &[],
-    );
-    assert_eq!(f.decide(&alice, &mut session), Action::Dunno);
+    assert_eq!(f.decide(&alice_rcpt(), &mut session), Action::Dunno);
     assert!(is_locked_reply(
         &f.decide(&sales_from("192.0.2.10"), &mut session)
     ));
