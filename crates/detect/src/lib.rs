@@ -267,7 +267,7 @@ impl Detector {
     /// The accounts `mailfuse audit --save` found nobody logs into
     /// (forward-only, never logged in): their sending is strong evidence
     /// of a hijack, and the incident says so. Not saved with the state:
-    /// watch reads them from the store when it starts.
+    /// watch reads them from the store at start and at each save.
     pub fn set_never_logs_in(&mut self, accounts: impl IntoIterator<Item = String>) {
         self.accounts.set_never_logs_in(accounts);
     }

@@ -68,7 +68,7 @@ fn save(args: &AuditArgs, findings: &[Finding]) -> Result<()> {
         .replace_audit_marks(&marks)
         .context("cannot record the audit's marks in the state")?;
     eprintln!(
-        "mailfuse: {} accounts nobody logs into recorded in {} (watch reads them when it starts)",
+        "mailfuse: {} accounts nobody logs into recorded in {} (watch and policy read them within seconds)",
         marks.len(),
         config.watch.state.display()
     );

@@ -114,18 +114,6 @@ impl Watch {
         };
         let mut detector = detector;
         detector.count_senders();
-        // `mailfuse audit --save`'s accounts nobody logs into: their first
-        // SMTP login is strong evidence. Read once, at start.
-        let marks = store
-            .audit_marks()
-            .context("cannot read the audit's marks from the state")?;
-        if !marks.is_empty() {
-            info!(
-                accounts = marks.len(),
-                "accounts the audit found nobody logs into"
-            );
-        }
-        detector.set_never_logs_in(marks.into_iter().map(|mark| mark.account));
         // Rows restored are saved already; a new or whole state is written
         // whole by the first save.
         if !progress.as_ref().is_some_and(|p| p.rows) {
@@ -205,11 +193,13 @@ impl Watch {
             "watching"
         );
         self.missing.check(&self.inputs, &self.metrics);
+        self.refresh_marks();
         while !stop.load(Ordering::Relaxed) {
             let tripped = self.poll_once()?;
             if tripped || last_save.elapsed() >= save_every {
                 self.save()?;
                 self.refresh_locks();
+                self.refresh_marks();
                 self.recent.forget_idle();
                 self.hosts.forget_idle();
                 self.responder
@@ -332,6 +322,21 @@ impl Watch {
             Err(e) => {
                 self.metrics.store_error();
                 warn!("cannot read locks: {e}");
+            }
+        }
+    }
+
+    /// Reloads the accounts `mailfuse audit --save` found nobody logs into
+    /// (an audit may run while watch does): their first sending is strong
+    /// evidence of a hijack.
+    fn refresh_marks(&mut self) {
+        match self.store.audit_marks() {
+            Ok(marks) => self
+                .detector
+                .set_never_logs_in(marks.into_iter().map(|mark| mark.account)),
+            Err(e) => {
+                self.metrics.store_error();
+                warn!("cannot read the audit's marks: {e}");
             }
         }
     }
