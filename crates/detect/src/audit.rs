@@ -165,7 +165,8 @@ pub struct DirectoryUser {
 }
 
 /// The findings of a directory of users at `now`: disabled users cannot
-/// send and are skipped; `stale_days` of no login make a user stale.
+/// send and are skipped; `stale_days` of no login make a user stale (0:
+/// never).
 pub fn audit_directory(users: &[DirectoryUser], now: Timestamp, stale_days: u32) -> Vec<Finding> {
     let mut findings = Vec::new();
     for user in users.iter().filter(|user| user.enabled) {
@@ -204,7 +205,7 @@ fn stale(
     stale_days: u32,
 ) -> Option<Finding> {
     let days = (now.as_secs() - last.as_secs()) / DAY;
-    (days >= i64::from(stale_days)).then(|| {
+    (stale_days > 0 && days >= i64::from(stale_days)).then(|| {
         Finding::new(
             account,
             Problem::Stale,
@@ -494,6 +495,10 @@ mod tests {
         );
         assert!(audit
             .findings(60)
+            .iter()
+            .all(|f| f.problem != Problem::Stale));
+        assert!(audit
+            .findings(0)
             .iter()
             .all(|f| f.problem != Problem::Stale));
     }

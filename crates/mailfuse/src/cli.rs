@@ -214,11 +214,12 @@ pub struct AuditArgs {
     /// Record the accounts found nobody logs into (forward-only, never
     /// logged in, receiving but never logging in) in watch's state
     /// (`watch.state` of `--config`), replacing the last audit's: watch
-    /// then takes their sending for strong evidence of a hijack.
+    /// then takes their sending for strong evidence of a hijack, and
+    /// policy locks them at their first message.
     #[arg(long, requires = "config")]
     pub save: bool,
     /// An account with no login for this many days is stale (counted back
-    /// from the end of the logs, or from now for Kerio).
+    /// from the end of the logs, or from now for Kerio); 0: never.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     pub stale_days: u32,
     /// A domain of this mail server (repeatable): mail delivered to it is
