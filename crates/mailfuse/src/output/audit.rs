@@ -112,7 +112,10 @@ fn write_text(out: &mut dyn Write, report: &AuditReport) -> io::Result<()> {
         accounts.len()
     )?;
     for findings in accounts {
-        writeln!(out, "\n{}", Sanitized(findings[0].account.as_bytes()))?;
+        let Some(first) = findings.first() else {
+            continue;
+        };
+        writeln!(out, "\n{}", Sanitized(first.account.as_bytes()))?;
         for finding in findings {
             writeln!(
                 out,
