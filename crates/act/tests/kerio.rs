@@ -449,3 +449,37 @@ fn bad_urls_and_pins_are_refused_at_construction() {
         .message
         .contains("64 hex digits"));
 }
+
+#[tokio::test]
+async fn lists_users_with_forwarding_and_last_login() {
+    let emulator = Emulator::start().await;
+    emulator.add_user("sales@example.com", true);
+    emulator.add_user("anna@example.com", true);
+    emulator.add_user("petr@example.org", false);
+    emulator.forward("sales@example.com", "boss@example.net", false);
+    emulator.forward("anna@example.com", "anna@home.example", true);
+    emulator.last_login("anna@example.com", 1_780_000_000, "IMAP");
+
+    let users = kerio(&emulator).users().await.unwrap();
+
+    let by_address = |address: &str| users.iter().find(|u| u.address == address).unwrap();
+    assert_eq!(users.len(), 3);
+    let sales = by_address("sales@example.com");
+    assert!(sales.enabled && sales.forwards_only && sales.last_login.is_none());
+    assert_eq!(sales.forward_to, ["boss@example.net"]);
+    let anna = by_address("anna@example.com");
+    assert!(!anna.forwards_only);
+    assert_eq!(
+        anna.last_login
+            .as_ref()
+            .map(|(at, how)| (at.as_secs(), how.as_str())),
+        Some((1_780_000_000, "IMAP"))
+    );
+    assert!(!by_address("petr@example.org").enabled);
+    let users_get = emulator
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "Users.get")
+        .count();
+    assert_eq!(users_get, 2, "one Users.get per domain");
+}

@@ -11,6 +11,7 @@
 //! recipients behind it; the account's incident gathers its tripped streams.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
@@ -104,6 +105,9 @@ mod points {
     pub const SOME_REFUSED: u32 = 15;
     pub const RAPID: u32 = 15;
     pub const ROTATION: u32 = 35;
+    /// An account `mailfuse audit --save` found nobody logs into sends: the
+    /// `sales` case, a hijack alone once the stream has its recipients.
+    pub const NEVER_LOGS_IN: u32 = 50;
 }
 
 /// Message and recipient counters.
@@ -556,6 +560,10 @@ pub struct Accounts {
     /// Which addresses are this server; set from the configuration.
     #[serde(skip)]
     safety: Safety,
+    /// Lower-case logins the audit found nobody logs into (`audit --save`,
+    /// read from the state by watch); not stored with the detector.
+    #[serde(skip)]
+    never_logs_in: HashSet<Box<[u8]>>,
     ids: TrackedMap<Box<[u8]>, AccountId>,
     /// Boxed or packed: growing the table moves pointers, not accounts.
     accounts: TrackedVec<Packed<Account>>,
@@ -637,6 +645,15 @@ impl Accounts {
                 self.live.settle(id, slot, now);
             }
         }
+    }
+
+    /// The accounts the audit found nobody logs into: their sending is
+    /// strong evidence (`points::NEVER_LOGS_IN`).
+    pub fn set_never_logs_in(&mut self, accounts: impl IntoIterator<Item = String>) {
+        self.never_logs_in = accounts
+            .into_iter()
+            .map(|a| a.to_ascii_lowercase().into_bytes().into_boxed_slice())
+            .collect();
     }
 
     /// Takes new thresholds and local domains (after a restore with a
@@ -1027,6 +1044,7 @@ impl Accounts {
     fn evaluate(&mut self, id: AccountId, ip: IpAddr, at: Timestamp) {
         let config = &self.config;
         let account = live_account(&mut self.accounts, &mut self.live, id);
+        let marked = is_marked(&self.never_logs_in, &account.name);
         let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
             return;
         };
@@ -1045,7 +1063,7 @@ impl Accounts {
         {
             return;
         }
-        let signals = signals(stream, config);
+        let signals = signals(stream, config, marked);
         if !signals.behavioural {
             return;
         }
@@ -1148,10 +1166,18 @@ impl Accounts {
                 rotation.counts.foreign_from_messages,
             ));
         }
+        let marked = is_marked(&self.never_logs_in, &account.name);
+        if marked && !tripped.is_empty() {
+            reasons.push(
+                "first SMTP login of an account that never logs in (audit): `mailfuse audit \
+                 --save` found nobody logs into it, yet it sent mail"
+                    .to_owned(),
+            );
+        }
         for (n, stream) in tripped.iter().enumerate() {
             counts.add(&stream.counts);
             failed_logins += stream.prior_failures.as_ref().map_or(0, |p| p.count);
-            score = score.max(signals(stream, &self.config).score);
+            score = score.max(signals(stream, &self.config, marked).score);
             // The IPs' own reasons for the first few: a rotation has hundreds.
             if n < MAX_STREAMS_EXPLAINED {
                 reasons.extend(reasons_for(stream, &self.config, &self.safety));
@@ -1460,7 +1486,14 @@ fn guessed_signal(stream: &Stream) -> bool {
 }
 
 /// The stream's score; `behavioural` says whether anything but volume counts.
-fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
+/// Whether the audit marked the account `name` as one nobody logs into.
+fn is_marked(never_logs_in: &HashSet<Box<[u8]>>, name: &str) -> bool {
+    !never_logs_in.is_empty() && never_logs_in.contains(name.to_ascii_lowercase().as_bytes())
+}
+
+/// The stream's score; `marked`: the audit found nobody logs into the
+/// account.
+fn signals(stream: &Stream, config: &CompromiseConfig, marked: bool) -> Signals {
     let mut score = 0;
     let mut behavioural = false;
     let mut add = |on: bool, pts: u32, is_behaviour: bool| {
@@ -1496,6 +1529,7 @@ fn signals(stream: &Stream, config: &CompromiseConfig) -> Signals {
     add(rapid_signal(stream, config), points::RAPID, !usual_ip);
     let geo_points = stream.geo.as_deref().map_or(0, GeoEvidence::points);
     add(geo_points > 0, geo_points, true);
+    add(marked, points::NEVER_LOGS_IN, true);
     Signals { score, behavioural }
 }
 

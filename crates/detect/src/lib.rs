@@ -24,6 +24,7 @@
 //!   `simulate`'s replay of sending limits.
 
 pub mod account_id;
+pub mod audit;
 pub mod compromise;
 pub mod correlate;
 mod distinct;
@@ -277,6 +278,14 @@ impl Detector {
             sends: None,
             safety: config.safety,
         }
+    }
+
+    /// The accounts `mailfuse audit --save` found nobody logs into
+    /// (forward-only, never logged in): their sending is strong evidence
+    /// of a hijack, and the incident says so. Not saved with the state:
+    /// watch reads them from the store at start and at each save.
+    pub fn set_never_logs_in(&mut self, accounts: impl IntoIterator<Item = String>) {
+        self.accounts.set_never_logs_in(accounts);
     }
 
     /// Also count each account's messages over the last hour when no limit

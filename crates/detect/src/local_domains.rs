@@ -235,7 +235,7 @@ const LOCAL_WORDS: [&[u8]; 9] = [
 /// or a bare loopback address (Kerio's `Remote-Host: 127.0.0.1`; Postfix
 /// always logs `host[addr]:port`, and Exim's hops to this machine are named
 /// by their transport). No relay proves nothing: not every parser names one.
-fn is_local_relay(relay: Option<&[u8]>) -> bool {
+pub(crate) fn is_local_relay(relay: Option<&[u8]>) -> bool {
     let Some(relay) = relay else { return false };
     relay == b"127.0.0.1"
         || relay == b"::1"

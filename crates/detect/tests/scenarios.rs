@@ -1152,3 +1152,49 @@ fn mail_to_a_canary_without_a_login_or_to_a_look_alike_is_nothing() {
     assert!(feed.detector.new_incidents().is_empty());
     assert!(feed.findings().incidents.is_empty());
 }
+
+/// `orders` sends 20 ordinary-looking messages, one every ten minutes, its
+/// own From, all delivered: nothing alone, unless the audit marked it.
+fn orders_wakes_up(marked: bool) -> Findings {
+    let mut feed = Feed::new();
+    if marked {
+        feed.detector
+            .set_never_logs_in(["Orders@acme.example".to_owned()]);
+    }
+    feed.office_week();
+    for i in 0..20 {
+        let r = format!("client{i}@customers.example");
+        feed.send(
+            4 * DAY + 10 * 3600 + i * 600,
+            "orders@acme.example",
+            "198.51.100.77",
+            "orders@acme.example",
+            &[(&r, false)],
+        );
+    }
+    feed.findings()
+}
+
+#[test]
+fn an_account_the_audit_found_nobody_logs_into_sending_is_a_hijack() {
+    let unmarked = orders_wakes_up(false);
+    assert!(
+        !unmarked
+            .incidents
+            .iter()
+            .any(|i| i.kind == IncidentKind::CompromisedAccount),
+        "{:#?}",
+        unmarked.incidents
+    );
+    let marked = orders_wakes_up(true);
+    let hijack = the_hijack(&marked);
+    assert_eq!(hijack.account.as_deref(), Some("orders@acme.example"));
+    assert!(
+        hijack
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("first SMTP login of an account that never logs in (audit)")),
+        "{:#?}",
+        hijack.reasons
+    );
+}

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::output::audit::AuditFormat;
 use crate::output::ScanFormat;
 
 /// Finds hijacked mail accounts and password guessing in mail server logs.
@@ -35,6 +36,13 @@ pub enum Command {
     ///
     /// Exit status: 0 report written, 2 error.
     Simulate(SimulateArgs),
+    /// Find the accounts that should not be able to send: forward-only
+    /// users, users nobody logs into (or not for long), accounts that only
+    /// ever log in to send, role names; each with what to do. From Kerio's
+    /// Admin API (`--kerio`) and/or from logs (as scan reads them).
+    ///
+    /// Exit status: 0 nothing found, 1 accounts found, 2 error.
+    Audit(AuditArgs),
     /// Follow the logs live and act within a second when an account is
     /// hijacked or an IP guesses passwords: lock, hold, block, alert.
     Watch(ConfigArgs),
@@ -136,6 +144,13 @@ pub struct InputArgs {
     /// side by side); `-` reads standard input.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+}
+
+/// How logs are read, whatever the command (`audit`'s logs are optional).
+#[derive(Debug, Args)]
+pub struct ReadArgs {
     /// Time zone of the server's local timestamps: an IANA name
     /// (Europe/Prague) or an offset (+07:00). Default: derived from Kerio
     /// Queue-IDs, else UTC.
@@ -227,6 +242,43 @@ pub enum SimulateFormat {
     Json,
     /// One self-contained HTML page with a chart (`-o simulate.html`).
     Html,
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// Logs to audit, as scan reads them (optional with `--kerio`).
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub read: ReadArgs,
+    /// Ask Kerio Connect's Admin API for its users: the `[actions.kerio]`
+    /// section (and secrets) of the `--config` file.
+    #[arg(long, requires = "config")]
+    pub kerio: bool,
+    /// The configuration file, for `--kerio` and `--save`.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Record the accounts found nobody logs into (forward-only, never
+    /// logged in, receiving but never logging in) in watch's state
+    /// (`watch.state` of `--config`), replacing the last audit's: watch
+    /// then takes their sending for strong evidence of a hijack, and
+    /// policy locks them at their first message.
+    #[arg(long, requires = "config")]
+    pub save: bool,
+    /// An account with no login for this many days is stale (counted back
+    /// from the end of the logs, or from now for Kerio); 0: never.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub stale_days: u32,
+    /// A domain of this mail server (repeatable): mail delivered to it is
+    /// mail an account receives. Default: the domains of the logins.
+    #[arg(long = "local-domain", value_name = "DOMAIN")]
+    pub local_domains: Vec<String>,
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = AuditFormat::Text)]
+    pub format: AuditFormat,
+    /// Write the report to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

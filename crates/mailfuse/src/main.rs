@@ -1,5 +1,6 @@
 //! `mailfuse`: the command line, wiring sources → formats → detectors → outputs.
 
+mod audit;
 mod cli;
 mod config;
 mod engine;
@@ -28,7 +29,7 @@ use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
 use cli::{
-    CheckConfigArgs, Cli, Command, ConfigArgs, InputArgs, PolicyArgs, ScanArgs, SimulateArgs,
+    AuditArgs, CheckConfigArgs, Cli, Command, ConfigArgs, PolicyArgs, ScanArgs, SimulateArgs,
     StatusArgs, TraceArgs, UnblockArgs, UnlockArgs,
 };
 use config::Config;
@@ -45,6 +46,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan(args),
         Command::Trace(args) => trace(args),
         Command::Simulate(args) => simulate(&args),
+        Command::Audit(args) => audit(&args),
         Command::Watch(args) => watch(&args),
         Command::Policy(args) => serve_policy(args),
         Command::CheckConfig(args) => check_config(&args),
@@ -79,7 +81,7 @@ fn error_text(error: &anyhow::Error) -> String {
     text
 }
 
-fn read_options(input: &InputArgs) -> Result<ReadOptions> {
+pub(crate) fn read_options(input: &cli::ReadArgs) -> Result<ReadOptions> {
     let zone = input
         .timezone
         .as_deref()
@@ -96,7 +98,7 @@ fn read_options(input: &InputArgs) -> Result<ReadOptions> {
 }
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
-    let options = read_options(&args.input)?;
+    let options = read_options(&args.input.read)?;
     let mut config = match &args.config {
         Some(path) => Config::load_for_scan(path).map_err(unusable)?.detect,
         None => DetectConfig::default(),
@@ -149,7 +151,7 @@ fn with_geoip_flags(geoip: &mut mailfuse_detect::GeoConfig, args: &ScanArgs) -> 
 }
 
 fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
-    let options = read_options(&args.input)?;
+    let options = read_options(&args.input.read)?;
     let simulation = simulate::simulate(&simulate::Request {
         paths: &args.input.paths,
         options: &options,
@@ -166,13 +168,25 @@ fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
 }
 
 fn trace(args: TraceArgs) -> Result<ExitCode> {
-    let options = read_options(&args.input)?;
+    let options = read_options(&args.input.read)?;
     let story = trace::trace(&args.queue_id, &args.input.paths, &options)?;
     with_output(None, |out| match args.format {
         cli::Format::Text => output::text::write_trace(out, &args.queue_id, story.as_ref()),
         cli::Format::Json => output::json::write_trace(out, &args.queue_id, story.as_ref()),
     })?;
     Ok(if story.is_some() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_FOUND)
+    })
+}
+
+fn audit(args: &AuditArgs) -> Result<ExitCode> {
+    let report = audit::run(args)?;
+    with_output(args.output.as_deref(), |out| {
+        args.format.write(out, &report)
+    })?;
+    Ok(if report.findings.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_FOUND)

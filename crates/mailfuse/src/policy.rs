@@ -168,7 +168,20 @@ fn keep(
     let mut saved = Instant::now();
     loop {
         match trips.recv_timeout(LOCKS_EVERY) {
-            Ok(report) => responder.respond(&incident_of(&report), &[], &mut store),
+            Ok(report) => {
+                if report.trip == Trip::NeverLogsIn {
+                    // Its first message was the evidence, once: an unlock
+                    // must not be tripped again by the same mark.
+                    if let Err(e) = store.remove_audit_mark(&report.account) {
+                        metrics.store_errors.inc();
+                        warn!(
+                            account = report.account,
+                            "cannot remove the audit's mark: {e}"
+                        );
+                    }
+                }
+                responder.respond(&incident_of(&report), &[], &mut store);
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => {}
         }
@@ -200,13 +213,21 @@ fn keep(
     }
 }
 
-/// Takes the locks in the database as the truth (watch's and ours).
+/// Takes the locks in the database as the truth (watch's and ours), and
+/// the accounts `mailfuse audit --save` found nobody logs into.
 fn refresh_locks(store: &Store, local: &Memory, now: u64, metrics: &PolicyMetrics) {
     match store.locks() {
         Ok(locks) => local.set_locks(locks.into_iter().map(|lock| lock.account), now),
         Err(e) => {
             metrics.store_errors.inc();
             warn!("cannot read the locked accounts: {e}");
+        }
+    }
+    match store.audit_marks() {
+        Ok(marks) => local.set_never_logs_in(marks.into_iter().map(|mark| mark.account)),
+        Err(e) => {
+            metrics.store_errors.inc();
+            warn!("cannot read the audit's marks: {e}");
         }
     }
 }

@@ -563,3 +563,76 @@ fn a_dry_run_lets_everything_through_and_records_each_would_be_lock_once() {
         ]
     );
 }
+
+/// Mail delivered to `orders@`, which never logs in, and to `anna@`, who
+/// reads hers.
+const NEVER_LOGS_IN: &str = "\
+Dec 10 09:00:00 mail postfix/smtpd[200]: 1A2B3C4D5E: client=mx.example.org[198.51.100.5]
+Dec 10 09:00:00 mail postfix/qmgr[300]: 1A2B3C4D5E: from=<partner@example.org>, size=900, nrcpt=2 (queue active)
+Dec 10 09:00:01 mail postfix/lmtp[400]: 1A2B3C4D5E: to=<anna@example.com>, relay=mail.example.com[private/dovecot-lmtp], delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 <anna@example.com> Saved)
+Dec 10 09:00:01 mail postfix/lmtp[400]: 1A2B3C4D5E: to=<orders@example.com>, relay=mail.example.com[private/dovecot-lmtp], delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 2.0.0 <orders@example.com> Saved)
+Dec 10 09:05:00 mail dovecot: imap-login: Login: user=<anna@example.com>, method=PLAIN, rip=192.0.2.10, lip=192.0.2.1, mpid=101, TLS, session=<a2>
+";
+
+#[test]
+fn an_account_audit_saved_as_never_logging_in_is_locked_at_its_first_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    std::fs::write(&log, NEVER_LOGS_IN).unwrap();
+    let config = format!(
+        "{CONFIG}\n[watch]\nlogs = [\"{}\"]\nstate = \"{}\"\n",
+        log.display(),
+        dir.path().join("state.db").display()
+    );
+    let config_path = dir.path().join("mailfuse.toml");
+    std::fs::write(&config_path, &config).unwrap();
+    let mailfuse = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+            .args(args)
+            .arg("-c")
+            .arg(&config_path)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let audit = mailfuse(&[
+        "audit",
+        "--no-progress",
+        "--save",
+        "--year",
+        "2026",
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(audit.status.code(), Some(1), "{audit:?}");
+
+    let server = Server::start_in(&config, dir, &[]);
+    let mut stream = server.connect();
+    stream.write_all(&rcpt("anna@example.com", "1")).unwrap();
+    stream.write_all(&rcpt("orders@example.com", "2")).unwrap();
+    let answers = replies(&mut stream, 2);
+    assert_eq!(answers[0], "action=DUNNO");
+    assert!(
+        answers[1].starts_with("action=REJECT") && answers[1].contains("is locked"),
+        "{answers:?}"
+    );
+    // The keeper records the incident with its reason.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let incident = loop {
+        let status = mailfuse(&["status", "--format", "json"]);
+        let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_default();
+        let incident = status["incidents"][0]["incident"].clone();
+        if !incident.is_null() {
+            break incident;
+        }
+        assert!(Instant::now() < deadline, "no incident:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(incident["account"], "orders@example.com");
+    assert!(
+        incident["reasons"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("first SMTP login of an account that never logs in (audit)"),
+        "{incident}"
+    );
+}

@@ -1,6 +1,9 @@
 //! From one request to one action: whom the request counts against, then
 //! locks, trips and limits at RCPT, the count when the message is in.
 //!
+//! An account `mailfuse audit --save` found nobody logs into is locked at
+//! its first RCPT: that someone sends as it is the evidence.
+//!
 //! Requests of other stages get `DUNNO`, except that a locked account is
 //! refused at every stage it is asked about. Mail without a login from
 //! outside `trusted_networks` is inbound mail: never limited.
@@ -232,6 +235,13 @@ impl Policy {
                     return (self.locked(account), Outcome::Locked);
                 }
                 return self.trip(request, account, now, trip).await;
+            }
+            let local = self.counters.local();
+            if !local.is_locked(account)
+                && !local.is_allowed(account)
+                && local.take_never_logs_in(account)
+            {
+                return self.trip(request, account, now, Trip::NeverLogsIn).await;
             }
         }
         let accepted = session.accepted_for(request.instance().unwrap_or_default());

@@ -27,7 +27,9 @@ mod row_journal;
 /// The schema, one step per version (SQLite's `user_version` counts the
 /// steps applied): a database written by an older mailfuse gets the steps
 /// it lacks, in order; never change a step once released.
-const MIGRATIONS: [&str; 5] = [SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+const MIGRATIONS: [&str; 6] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE progress (
@@ -137,6 +139,17 @@ CREATE TABLE row_journal (
 );
 ";
 
+/// Version 6: the accounts `mailfuse audit --save` found nobody logs into
+/// (forward-only, never logged in): their first SMTP login is strong
+/// evidence of a hijack for watch.
+const SCHEMA_V6: &str = "
+CREATE TABLE audit_marks (
+    account TEXT PRIMARY KEY,
+    problem TEXT NOT NULL,
+    marked_at INTEGER NOT NULL
+);
+";
+
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -237,6 +250,17 @@ pub struct ActionRecord {
     pub ok: bool,
     /// What happened, in words (or why it failed).
     pub outcome: String,
+}
+
+/// An account the audit found nobody logs into.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditMark {
+    /// The login, stored lower-case.
+    pub account: String,
+    /// The audit's problem (`never_logged_in`, `forward_only`…).
+    pub problem: String,
+    /// When the audit ran (UTC seconds, wall clock).
+    pub marked_at: Timestamp,
 }
 
 /// A locked account.
@@ -838,6 +862,52 @@ impl Store {
         }
         transaction.commit()?;
         Ok(())
+    }
+
+    /// Replaces the audit's marks with `marks`, in one transaction: an
+    /// account the new audit no longer finds is no longer marked.
+    pub fn replace_audit_marks(&mut self, marks: &[AuditMark]) -> Result<()> {
+        let transaction = self.conn.transaction()?;
+        transaction.execute("DELETE FROM audit_marks", [])?;
+        {
+            let mut insert = transaction.prepare(
+                "INSERT OR REPLACE INTO audit_marks (account, problem, marked_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for mark in marks {
+                insert.execute(params![
+                    mark.account.to_lowercase(),
+                    mark.problem,
+                    mark.marked_at.as_secs()
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    /// Removes the mark of `account` (its first message was seen); false
+    /// if it had none.
+    pub fn remove_audit_mark(&mut self, account: &str) -> Result<bool> {
+        let removed = self.conn.execute(
+            "DELETE FROM audit_marks WHERE account = ?1",
+            [account.to_lowercase()],
+        )?;
+        Ok(removed == 1)
+    }
+
+    /// The audit's marks, by account.
+    pub fn audit_marks(&self) -> Result<Vec<AuditMark>> {
+        let mut statement = self
+            .conn
+            .prepare("SELECT account, problem, marked_at FROM audit_marks ORDER BY account")?;
+        let rows = statement.query_map([], |row| {
+            Ok(AuditMark {
+                account: row.get(0)?,
+                problem: row.get(1)?,
+                marked_at: Timestamp(row.get(2)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
     /// Every sender row, busiest first (by count, then nearest its limit).

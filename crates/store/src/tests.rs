@@ -556,3 +556,23 @@ fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
         .unwrap();
     assert!(without_rowid.contains("WITHOUT ROWID"), "{without_rowid}");
 }
+
+#[test]
+fn audit_marks_are_replaced_whole() {
+    let mut store = Store::in_memory().unwrap();
+    let mark = |account: &str| AuditMark {
+        account: account.to_string(),
+        problem: "never_logged_in".to_string(),
+        marked_at: Timestamp(10),
+    };
+    store
+        .replace_audit_marks(&[mark("Sales@Example.com"), mark("info@example.com")])
+        .unwrap();
+    store
+        .replace_audit_marks(&[mark("sales@example.com")])
+        .unwrap();
+    assert_eq!(store.audit_marks().unwrap(), [mark("sales@example.com")]);
+    assert!(store.remove_audit_mark("SALES@example.com").unwrap());
+    assert!(!store.remove_audit_mark("sales@example.com").unwrap());
+    assert_eq!(store.audit_marks().unwrap(), []);
+}

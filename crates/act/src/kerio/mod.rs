@@ -9,6 +9,8 @@ mod tls;
 
 use std::net::IpAddr;
 
+use mailfuse_core::Timestamp;
+use mailfuse_detect::audit::DirectoryUser;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -97,6 +99,8 @@ struct List<T> {
 #[derive(Deserialize)]
 struct Domain {
     id: String,
+    #[serde(default)]
+    name: String,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +109,56 @@ struct User {
     id: String,
     login_name: String,
     is_enabled: bool,
+}
+
+/// The `Users.get` fields the audit reads (Kerio's `User` structure).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditedUser {
+    login_name: String,
+    is_enabled: bool,
+    #[serde(default)]
+    email_forwarding: Option<EmailForwarding>,
+    #[serde(default)]
+    last_login_info: Option<LastLogin>,
+}
+
+/// `EmailForwarding`: `mode` is `UForwardNone` (no forwarding),
+/// `UForwardYes` (forward only: nothing stays in the mailbox) or
+/// `UForwardDelivery` (forward and keep a copy).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EmailForwarding {
+    mode: String,
+    #[serde(default)]
+    email_addresses: Vec<String>,
+}
+
+/// `LastLogin`: `dateTime` in seconds since 1970 (0: never), and the
+/// protocol of that login.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LastLogin {
+    #[serde(default)]
+    date_time: i64,
+    #[serde(default)]
+    protocol: String,
+}
+
+impl AuditedUser {
+    fn into_directory(self, domain: &str) -> DirectoryUser {
+        let forwarding = self.email_forwarding;
+        DirectoryUser {
+            address: format!("{}@{domain}", self.login_name),
+            enabled: self.is_enabled,
+            forwards_only: forwarding.as_ref().is_some_and(|f| f.mode == "UForwardYes"),
+            forward_to: forwarding.map(|f| f.email_addresses).unwrap_or_default(),
+            last_login: self
+                .last_login_info
+                .filter(|login| login.date_time > 0)
+                .map(|login| (Timestamp(login.date_time), login.protocol)),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -251,6 +305,40 @@ impl Kerio {
             .call::<serde::de::IgnoredAny>("IpAddressGroups.remove", json!({"groupIds": ids}))
             .await?;
         Ok(Change::Done)
+    }
+
+    /// Every user of every domain, with what the audit needs: forwarding,
+    /// last login (`mailfuse audit`).
+    pub async fn users(&self) -> Result<Vec<DirectoryUser>, ActError> {
+        let domains: List<Domain> = self
+            .client
+            .call(
+                "Domains.get",
+                json!({"query": {"start": 0, "limit": -1, "fields": ["id", "name"]}}),
+            )
+            .await?;
+        let mut users = Vec::new();
+        for domain in domains.list {
+            let list: List<AuditedUser> = self
+                .client
+                .call(
+                    "Users.get",
+                    json!({
+                        "query": {
+                            "start": 0, "limit": -1,
+                            "fields": ["loginName", "isEnabled", "emailForwarding", "lastLoginInfo"],
+                        },
+                        "domainId": domain.id,
+                    }),
+                )
+                .await?;
+            users.extend(
+                list.list
+                    .into_iter()
+                    .map(|user| user.into_directory(&domain.name)),
+            );
+        }
+        Ok(users)
     }
 
     /// Logs out. A later action logs in again.

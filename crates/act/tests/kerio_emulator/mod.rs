@@ -6,7 +6,9 @@
 //! `SESSION_CONNECT_WEBADMIN` cookie, both required on every later call,
 //! error -32001 for an unknown or expired session, refusals in
 //! `result.errors[]` with HTTP 200, and the `Domains`, `Users`, `Queue` and
-//! `IpAddressGroups` methods the action uses, with Kerio's field names.
+//! `IpAddressGroups` methods the action uses, with Kerio's field names
+//! (`Users.get` with `emailForwarding` and `lastLoginInfo` for the audit).
+//! The mailfuse crate's tests include this file too (`#[path]`).
 //! Search queries support the `Eq` comparator and `start`/`limit` paging.
 //! It keeps everything in memory and records the calls it received.
 
@@ -51,6 +53,21 @@ struct User {
     enabled: bool,
     /// Users.set answers with `result.errors` for this user.
     refusal: Option<String>,
+    /// `emailForwarding`: the mode and the addresses.
+    forwarding: (&'static str, Vec<String>),
+    /// `lastLoginInfo`: seconds since 1970 (0: never) and the protocol.
+    last_login: (i64, String),
+}
+
+impl User {
+    /// The user as Users.get shows it, with Kerio's field names.
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id, "loginName": self.login_name, "isEnabled": self.enabled,
+            "emailForwarding": {"mode": self.forwarding.0, "emailAddresses": self.forwarding.1},
+            "lastLoginInfo": {"dateTime": self.last_login.0, "protocol": self.last_login.1},
+        })
+    }
 }
 
 #[derive(Clone)]
@@ -164,6 +181,8 @@ impl Emulator {
                 login_name: local.to_owned(),
                 enabled,
                 refusal: None,
+                forwarding: ("UForwardNone", Vec::new()),
+                last_login: (0, String::new()),
             });
         });
     }
@@ -175,6 +194,35 @@ impl Emulator {
             for user in state.users.iter_mut().filter(|u| u.login_name == local) {
                 user.refusal = Some(message.to_owned());
             }
+        });
+    }
+
+    /// Forwards the user's mail to `to`; `keep`: a copy stays in its
+    /// mailbox (`UForwardDelivery`), else not (`UForwardYes`).
+    pub fn forward(&self, address: &str, to: &str, keep: bool) {
+        let mode = if keep {
+            "UForwardDelivery"
+        } else {
+            "UForwardYes"
+        };
+        self.with_user(address, |user| {
+            user.forwarding = (mode, vec![to.to_owned()])
+        });
+    }
+
+    /// Records the user's last login: `at` in seconds since 1970.
+    pub fn last_login(&self, address: &str, at: i64, protocol: &str) {
+        self.with_user(address, |user| user.last_login = (at, protocol.to_owned()));
+    }
+
+    fn with_user(&self, address: &str, f: impl FnOnce(&mut User)) {
+        let (local, _) = address.split_once('@').unwrap();
+        self.with(|state| {
+            f(state
+                .users
+                .iter_mut()
+                .find(|u| u.login_name == local)
+                .unwrap())
         });
     }
 
@@ -384,7 +432,7 @@ fn dispatch(state: &mut State, method: &str, params: &Value) -> Outcome {
                 .users
                 .iter()
                 .filter(|u| u.domain_id == domain_id)
-                .map(|u| json!({"id": u.id, "loginName": u.login_name, "isEnabled": u.enabled}))
+                .map(User::json)
                 .collect();
             search(users, &params["query"])
         }

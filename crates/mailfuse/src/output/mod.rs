@@ -5,6 +5,7 @@
 //! through [`mailfuse_core::text::Sanitized`]; JSON escapes control
 //! characters; HTML and CSV sanitise it and then escape or quote it.
 
+pub mod audit;
 pub mod csv;
 pub mod html;
 pub mod json;

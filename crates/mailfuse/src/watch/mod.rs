@@ -244,6 +244,7 @@ impl Watch {
             "watching"
         );
         self.missing.check(&self.inputs, &self.metrics);
+        self.refresh_marks();
         while !stop.load(Ordering::Relaxed) {
             let tripped = self.poll_once()?;
             if tripped || last_save.elapsed() >= save_every {
@@ -251,6 +252,7 @@ impl Watch {
                     self.try_save(save_every);
                 }
                 self.refresh_locks();
+                self.refresh_marks();
                 self.recent.forget_idle();
                 self.hosts.forget_idle();
                 self.responder
@@ -433,6 +435,21 @@ impl Watch {
             Err(e) => {
                 self.metrics.store_error();
                 warn!("cannot read locks: {e}");
+            }
+        }
+    }
+
+    /// Reloads the accounts `mailfuse audit --save` found nobody logs into
+    /// (an audit may run while watch does): their first sending is strong
+    /// evidence of a hijack.
+    fn refresh_marks(&mut self) {
+        match self.store.audit_marks() {
+            Ok(marks) => self
+                .detector
+                .set_never_logs_in(marks.into_iter().map(|mark| mark.account)),
+            Err(e) => {
+                self.metrics.store_error();
+                warn!("cannot read the audit's marks: {e}");
             }
         }
     }

@@ -39,6 +39,9 @@ struct State {
     confirmed: HashSet<String>,
     /// Lower-cased accounts tripped here → when.
     pending: HashMap<String, u64>,
+    /// Lower-cased accounts `mailfuse audit --save` found nobody logs
+    /// into, from the state database; one is taken at its first message.
+    never_logs_in: HashSet<String>,
 }
 
 /// What a restart keeps, as saved...
@@ -71,6 +74,7 @@ impl Memory {
             seen: HashMap::new(),
             confirmed: HashSet::new(),
             pending: HashMap::new(),
+            never_logs_in: HashSet::new(),
         };
         Memory {
             state: Mutex::new(state),
@@ -157,6 +161,23 @@ impl Memory {
             state.seen.remove(&account);
         }
         state.confirmed = confirmed;
+    }
+
+    /// Replaces the accounts the audit found nobody logs into (read from
+    /// the state database with the locks).
+    pub fn set_never_logs_in<I: IntoIterator<Item = String>>(&self, accounts: I) {
+        self.state().never_logs_in = accounts
+            .into_iter()
+            .map(|account| normalize(&account).into_owned())
+            .collect();
+    }
+
+    /// Whether `account` was marked by the audit, forgetting the mark: its
+    /// first message is the evidence, once (the caller removes it from the
+    /// database too).
+    pub fn take_never_logs_in(&self, account: &str) -> bool {
+        let mut state = self.state();
+        !state.never_logs_in.is_empty() && state.never_logs_in.remove(normalize(account).as_ref())
     }
 
     /// Forgets what no window or trip can still use.

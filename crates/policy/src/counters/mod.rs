@@ -92,6 +92,9 @@ pub enum Trip {
         /// The canary, as configured (lower-cased).
         recipient: String,
     },
+    /// The first submission of an account `mailfuse audit --save` found
+    /// nobody logs into (the `sales` case).
+    NeverLogsIn,
     /// An envelope sender in a domain the login has nothing to do with.
     ForgedSender {
         /// The sender's domain, lower-cased: neither the login's domain nor
@@ -117,6 +120,11 @@ impl std::fmt::Display for Trip {
             Trip::ForgedSender { domain } => {
                 write!(f, "sent as a sender at {domain}, not a domain of its own")
             }
+            Trip::NeverLogsIn => write!(
+                f,
+                "first SMTP login of an account that never logs in (audit): `mailfuse audit \
+                 --save` found nobody logs into it"
+            ),
         }
     }
 }

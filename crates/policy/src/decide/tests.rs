@@ -719,3 +719,49 @@ fn a_dry_run_refuses_nothing_locks_nothing_and_reports_each_account_once() {
     );
     assert_eq!(f.decide(&dave, &mut session), Action::Dunno);
 }
+
+/// Another account's ordinary RCPT, from another IP.
+fn alice_rcpt() -> Request {
+    ask(
+        "RCPT",
+        "alice@example.com",
+        "192.0.2.11",
+        "alice@example.com",
+        &[],
+    )
+}
+
+#[test]
+fn an_account_the_audit_marked_is_locked_at_its_first_message_once() {
+    let f = fixture("");
+    let mut session = Session::default();
+    f.policy
+        .counters()
+        .local()
+        .set_never_logs_in(["Sales@Example.com".to_owned()]);
+    assert_eq!(f.decide(&alice_rcpt(), &mut session), Action::Dunno);
+    assert!(is_locked_reply(
+        &f.decide(&sales_from("192.0.2.10"), &mut session)
+    ));
+    assert!(is_locked_reply(
+        &f.decide(&sales_from("192.0.2.10"), &mut session)
+    ));
+    let trips = f.trips.lock().unwrap();
+    assert_eq!(trips.len(), 1);
+    assert_eq!(trips[0].account, "sales@example.com");
+    assert_eq!(trips[0].trip, Trip::NeverLogsIn);
+    assert!(trips[0]
+        .trip
+        .to_string()
+        .starts_with("first SMTP login of an account that never logs in (audit)"));
+    drop(trips);
+    // Unlocked (in the database), it sends: the mark was taken at the
+    // first message, nothing trips again.
+    f.policy.counters().local().set_locks(Vec::new(), T0 + 120);
+    f.clock.advance(120);
+    assert_eq!(
+        f.decide(&sales_from("192.0.2.10"), &mut session),
+        Action::Dunno
+    );
+    assert_eq!(f.trips.lock().unwrap().len(), 1);
+}
