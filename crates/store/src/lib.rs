@@ -337,6 +337,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The file it is in (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// Opens (creating if needed) the database at `path`, and its directory
     /// (private to mailfuse's user, as systemd's `StateDirectory=` makes it).
     pub fn open(path: &Path) -> Result<Store> {
