@@ -210,29 +210,43 @@ impl AlertQueue {
     }
 
     fn push(&self, row: Option<i64>, action: ActionName, what: What) {
-        let mut queued = self.shared.lock();
-        if queued.jobs.len() >= CAPACITY {
-            if let Some(oldest) = queued.jobs.pop_front() {
-                self.shared.metrics.alert_dropped();
-                error!(
-                    action = oldest.action.as_str(),
-                    about = oldest.what.about(),
-                    capacity = CAPACITY,
-                    "the alert queue is full: its oldest alert is dropped, not sent"
-                );
-                queued.forget.extend(oldest.row);
-            }
-        }
-        queued.jobs.push_back(Job {
+        let job = Job {
             row,
             action,
             what,
             tries: 0,
             due: Instant::now(),
-        });
+        };
+        let mut queued = self.shared.lock();
+        if let Some(oldest) = queued.admit(job, CAPACITY) {
+            self.shared.metrics.alert_dropped();
+            error!(
+                action = oldest.action.as_str(),
+                about = oldest.what.about(),
+                capacity = CAPACITY,
+                "the alert queue is full: its oldest alert is dropped, not sent"
+            );
+        }
         self.shared.metrics.alert_queue(queued.jobs.len());
         drop(queued);
         self.shared.wake.notify_one();
+    }
+}
+
+impl Queued {
+    /// Queues `job`, dropping the oldest when `capacity` jobs wait already
+    /// (its row is to be removed); the job dropped.
+    fn admit(&mut self, job: Job, capacity: usize) -> Option<Job> {
+        let dropped = if self.jobs.len() >= capacity {
+            self.jobs.pop_front()
+        } else {
+            None
+        };
+        if let Some(oldest) = &dropped {
+            self.forget.extend(oldest.row);
+        }
+        self.jobs.push_back(job);
+        dropped
     }
 }
 
@@ -466,5 +480,36 @@ impl Worker {
             error!("cannot record the alert's outcome (kept to record later): {e}");
             self.unwritten.keep(Unwritten::Action(record));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(row: i64) -> Job {
+        Job {
+            row: Some(row),
+            action: ActionName::of("webhook").unwrap(),
+            what: What::Fault(Fault {
+                kind: "lines_lost",
+                summary: String::new(),
+                details: String::new(),
+            }),
+            tries: 0,
+            due: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_its_oldest_alert_and_forgets_its_row() {
+        let mut queued = Queued::default();
+        assert!(queued.admit(job(1), 2).is_none());
+        assert!(queued.admit(job(2), 2).is_none());
+        let dropped = queued.admit(job(3), 2).expect("one dropped");
+        assert_eq!(dropped.row, Some(1), "the oldest");
+        let rows: Vec<_> = queued.jobs.iter().map(|j| j.row).collect();
+        assert_eq!(rows, [Some(2), Some(3)]);
+        assert_eq!(queued.forget, [1], "its row is removed from the state");
     }
 }
