@@ -205,8 +205,10 @@ scan = json.load(open(work + "/scan.json"))
 status = json.load(open(work + "/status.json"))
 labels = json.load(open(work + "/week/labels.json"))
 
+# An incident by kind, account (or network) and start: its IPs are left
+# out, as a campaign's grow after watch recorded it (scan reports them all).
 def key(incident):
-    subject = incident.get("account") or incident.get("network") or ",".join(incident.get("ips", []))
+    subject = incident.get("account") or incident.get("network") or "ips"
     return "%s:%s:%s" % (incident["kind"], json.dumps(subject), incident["first_seen"])
 
 expected = collections.Counter(key(i) for i in scan.get("incidents", []))
@@ -228,13 +230,22 @@ print("soak: %d lines written, %d rotations, %d kill -9" % (lines, rotations, ki
 print("events: expected %d (scan of every line written), counted %d by watch: %d lost, %d counted twice"
       % (scan["stats"]["events"], counted, max(0, scan["stats"]["events"] - counted), max(0, counted - scan["stats"]["events"])))
 print("labelled scenarios: %s" % ", ".join("%s %d" % kv for kv in sorted(classes.items())))
-print("incidents: expected %d (scan), recorded %d by watch; missing %d, extra %d"
-      % (sum(expected.values()), sum(recorded.values()), len(set(expected) - set(recorded)), len(set(recorded) - set(expected))))
+# Watch records each tier as it trips: suspicious activity, then the hijack
+# of the same account; scan's report has the tier the account ended at.
+hijacked = {(k.split(":", 1)[1]) for k in recorded if k.startswith("compromised_account:")}
+escalated = {k for k in set(recorded) - set(expected)
+             if k.startswith("suspicious_activity:") and k.split(":", 1)[1] in hijacked}
+missing = set(expected) - set(recorded)
+extra = set(recorded) - set(expected) - escalated
+print("incidents: expected %d (scan), recorded %d by watch (%d of them the suspicious tier of an account also recorded hijacked); missing %d, extra %d"
+      % (sum(expected.values()), sum(recorded.values()), len(escalated), len(missing), len(extra)))
+for k in sorted(missing): print("  missing: " + k)
+for k in sorted(extra): print("  extra: " + k)
 once = sum(1 for k in recorded if journaled[k] == 1)
 print("alerts journaled as sent: %d incidents exactly once, %d never, %d more than once"
       % (once, sum(1 for k in recorded if journaled[k] == 0), sum(1 for k in recorded if journaled[k] > 1)))
 print("alerts received by the webhook: %d incidents once, %d never, %d twice or more (an alert in flight at a kill -9 is sent again); %d fault alerts"
       % (sum(1 for k in recorded if received[k] == 1), sum(1 for k in recorded if received[k] == 0), sum(1 for k in recorded if received[k] > 1), faults))
-ok = counted == scan["stats"]["events"] and not (set(expected) - set(recorded)) and once == len(recorded)
+ok = counted == scan["stats"]["events"] and not missing and once == len(recorded)
 sys.exit(0 if ok else 1)
 EOF
