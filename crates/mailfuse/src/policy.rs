@@ -59,7 +59,7 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         warn!("cannot raise the open files limit: {e}");
     }
     let state = options.state.unwrap_or_else(|| config.watch.state.clone());
-    let store = crate::open_state(&state)?;
+    let mut store = crate::open_state(&state)?;
     // The actions' metrics (incidents, actions, store errors) under the
     // names watch gives them, and the policy server's own.
     let respond_metrics = RespondMetrics::default();
@@ -67,7 +67,8 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
     respond_metrics.register(&mut registry);
     let metrics = Arc::new(PolicyMetrics::register(&mut registry));
     let registry = Arc::new(registry);
-    let responder = Responder::new(&config, respond_metrics)?;
+    let mut responder = Responder::new(&config, respond_metrics)?;
+    responder.queue_alerts(&mut store)?;
     let policy_config = &config.policy;
     let diversity = Diversity {
         max_ips: policy_config.trips.max_ips,

@@ -14,6 +14,8 @@ use serde_json::Value;
 
 #[path = "support/ports.rs"]
 mod ports;
+#[path = "support/webhook.rs"]
+mod webhook;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
 
@@ -984,6 +986,8 @@ fn a_checkpoint_lost_while_stopped_is_an_alert_and_a_metric() {
     wait_until("the loss is counted", || {
         metric(port, "mailfuse_read_losses_total") == 1.0
     });
+    // Alerts go out from their queue, after the loop moved on.
+    wait_until("the loss is alerted", || alerts.exists());
     let sent = std::fs::read_to_string(&alerts).unwrap_or_default();
     assert_eq!(
         sent.lines().collect::<Vec<_>>(),
@@ -1047,4 +1051,156 @@ fn an_authenticated_message_to_a_canary_in_the_log_locks_the_account_once() {
         sent.lines().collect::<Vec<_>>(),
         ["compromised_account alice@example.com"]
     );
+}
+
+/// A watch configuration in `dir` following `logs` (zone +01:00, as the
+/// example's), alerting by webhook on loopback `webhook_port` and serving
+/// its metrics on `metrics_port`.
+fn webhook_config(dir: &Path, logs: &[PathBuf], webhook_port: u16, metrics_port: u16) -> PathBuf {
+    let config = dir.join("mailfuse.toml");
+    let logs: Vec<String> = logs
+        .iter()
+        .map(|l| format!("{:?}", l.display().to_string()))
+        .collect();
+    std::fs::write(
+        &config,
+        format!(
+            "[watch]\nlogs = [{}]\nstate = \"{}\"\npoll_ms = 20\nsave_every_secs = 1\n\
+             timezone = \"+01:00\"\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n\n\
+             [actions]\nact_within = \"3650d\"\n\n\
+             [actions.webhook]\nurl = \"http://127.0.0.1:{webhook_port}/alerts\"\ntimeout_secs = 300\n",
+            logs.join(", "),
+            dir.join("state.db").display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// The incidents the webhook was told of, each as JSON, sorted.
+fn alerted(webhook: &webhook::Webhook) -> Vec<String> {
+    let mut incidents: Vec<String> = webhook
+        .bodies()
+        .iter()
+        .map(|body| serde_json::from_str::<Value>(body).unwrap()["incident"].to_string())
+        .collect();
+    incidents.sort_unstable();
+    incidents
+}
+
+/// The incidents `status` lists, each as JSON, sorted.
+fn recorded(status: &Value) -> Vec<String> {
+    let mut incidents: Vec<String> = status["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["incident"].to_string())
+        .collect();
+    incidents.sort_unstable();
+    incidents
+}
+
+#[test]
+fn a_slow_webhook_never_delays_the_next_lock_and_every_alert_arrives_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let guessing = dir.path().join("postfix.log");
+    let kerio_dir = dir.path().join("kerio");
+    std::fs::create_dir(&kerio_dir).unwrap();
+    let kerio = ["mail.log", "security.log", "audit.log"].map(|name| kerio_dir.join(name));
+    for log in &kerio {
+        std::fs::write(log, b"").unwrap();
+    }
+    let logs = [guessing.clone(), kerio_dir.clone()];
+    // The webhook takes each alert and answers none until let go.
+    let webhook = webhook::Webhook::start_on(ports::free_port(), true);
+    let metrics_port = ports::free_port();
+    let config = webhook_config(dir.path(), &logs, webhook.port, metrics_port);
+    append(&guessing, &failed_logins_from("203.0.113.9", 0, 30));
+    let daemon = Daemon::start(&config);
+    wait_until("the guesser's alert reaches the webhook", || {
+        webhook.bodies().len() == 1
+    });
+
+    // While that alert hangs, the example's hijack is logged: locked all
+    // the same (inline alerts would wait for the webhook's answer first).
+    for log in &kerio {
+        let name = log.file_name().unwrap().to_str().unwrap();
+        append(log, &std::fs::read_to_string(example(name)).unwrap());
+    }
+    wait_until("the hijacked account is locked", || {
+        status(&config)["locks"].as_array().is_some_and(|locks| {
+            locks
+                .iter()
+                .any(|l| l["account"] == "sales@acme-tools.example")
+        })
+    });
+    assert_eq!(webhook.answered(), 0, "the first alert still hangs");
+    assert_eq!(webhook.bodies().len(), 1, "the others wait their turn");
+    assert!(metric(metrics_port, "mailfuse_alert_queue") >= 1.0);
+
+    // Let go: every incident is alerted, once.
+    webhook.release();
+    let expected = 30 + scan(&kerio_dir)["stats"]["events"].as_u64().unwrap();
+    let incidents = recorded(&wait_for_events(&config, expected));
+    assert!(incidents.len() >= 3, "{incidents:?}");
+    wait_until("every incident is alerted", || {
+        webhook.answered() >= incidents.len()
+    });
+    daemon.stop();
+    assert_eq!(alerted(&webhook), incidents, "one alert per incident");
+    assert_eq!(pending_alerts(&config), 0, "nothing left pending");
+}
+
+/// How many alerts the state holds pending (watch stopped).
+fn pending_alerts(config: &Path) -> usize {
+    let state = std::fs::read_to_string(config)
+        .unwrap()
+        .lines()
+        .find_map(|l| Some(l.strip_prefix("state = ")?.trim_matches('"').to_string()))
+        .unwrap();
+    mailfuse_store::Store::open(Path::new(&state))
+        .and_then(|store| store.pending_alerts())
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn an_alert_pending_at_a_kill_9_is_sent_once_after_the_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    // Nobody listens there yet: the alert fails and waits for a retry.
+    let webhook_port = ports::free_port();
+    let metrics_port = ports::free_port();
+    let config = webhook_config(
+        dir.path(),
+        std::slice::from_ref(&log),
+        webhook_port,
+        metrics_port,
+    );
+    append(&log, &failed_logins_from("203.0.113.9", 0, 30));
+    let daemon = Daemon::start(&config);
+    wait_for_events(&config, 30);
+    wait_until("the alert failed and waits", || {
+        metric(metrics_port, "mailfuse_alert_retries_total") >= 1.0
+    });
+    assert_eq!(metric(metrics_port, "mailfuse_alert_queue"), 1.0);
+    daemon.kill_9();
+    assert_eq!(pending_alerts(&config), 1, "pending in the state");
+
+    // The webhook is up; the restart (which finds the incident again, its
+    // lines maybe unsaved) sends the pending alert, once.
+    let webhook = webhook::Webhook::start_on(webhook_port, false);
+    let daemon = Daemon::start(&config);
+    wait_until("the pending alert is sent", || webhook.answered() == 1);
+    wait_for_events(&config, 30);
+    daemon.stop();
+    assert_eq!(pending_alerts(&config), 0);
+
+    // Never again, at the next start either.
+    let daemon = Daemon::start(&config);
+    append(&log, &failed_logins_from("198.51.100.1", 30, 1));
+    let status = wait_for_events(&config, 31);
+    daemon.stop();
+    assert_eq!(alerted(&webhook), recorded(&status));
+    assert_eq!(webhook.bodies().len(), 1, "{:?}", webhook.bodies());
 }

@@ -27,8 +27,8 @@ mod row_journal;
 /// The schema, one step per version (SQLite's `user_version` counts the
 /// steps applied): a database written by an older mailfuse gets the steps
 /// it lacks, in order; never change a step once released.
-const MIGRATIONS: [&str; 6] = [
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+const MIGRATIONS: [&str; 7] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
 ];
 
 const SCHEMA_V1: &str = "
@@ -150,6 +150,19 @@ CREATE TABLE audit_marks (
 );
 ";
 
+/// Version 7: alerts waiting to be sent (the responder's queue), so that
+/// a restart sends what was pending; one per incident and action.
+const SCHEMA_V7: &str = "
+CREATE TABLE pending_alerts (
+    id INTEGER PRIMARY KEY,
+    incident_key TEXT NOT NULL,
+    action TEXT NOT NULL,
+    queued_at INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    UNIQUE (incident_key, action)
+);
+";
+
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -263,6 +276,21 @@ pub struct AuditMark {
     pub marked_at: Timestamp,
 }
 
+/// An alert queued to be sent ([`Store::queue_alert`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingAlert {
+    /// Its row, to remove once it is sent or given up.
+    pub id: i64,
+    /// The [`StoredIncident::key`] it tells of.
+    pub incident_key: String,
+    /// The alert action (`webhook`, `email`…).
+    pub action: String,
+    /// When it was queued (UTC seconds, wall clock).
+    pub queued_at: Timestamp,
+    /// What it says, as the caller wrote it (JSON).
+    pub payload: String,
+}
+
 /// A locked account.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lock {
@@ -331,6 +359,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The file it is in (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
     /// Opens (creating if needed) the database at `path`, and its directory
     /// (private to mailfuse's user, as systemd's `StateDirectory=` makes it).
     pub fn open(path: &Path) -> Result<Store> {
@@ -626,19 +659,7 @@ impl Store {
 
     /// Records an action taken or attempted.
     pub fn record_action(&mut self, record: &ActionRecord) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO actions (incident_key, action, target, at, ok, outcome)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                record.incident_key,
-                record.action,
-                record.target,
-                record.at.as_secs(),
-                record.ok,
-                record.outcome
-            ],
-        )?;
-        Ok(())
+        insert_action(&self.conn, record)
     }
 
     /// Whether `action` on `target` already succeeded for the incident: an
@@ -655,6 +676,56 @@ impl Store {
             )
             .optional()?
             .is_some())
+    }
+
+    /// Queues the alert `action` of the incident `incident_key`; its row
+    /// id, or `None` when that alert is queued already (an incident found
+    /// again after a restart).
+    pub fn queue_alert(
+        &mut self,
+        incident_key: &str,
+        action: &str,
+        queued_at: Timestamp,
+        payload: &str,
+    ) -> Result<Option<i64>> {
+        let added = self.conn.execute(
+            "INSERT OR IGNORE INTO pending_alerts (incident_key, action, queued_at, payload)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![incident_key, action, queued_at.as_secs(), payload],
+        )?;
+        Ok((added == 1).then(|| self.conn.last_insert_rowid()))
+    }
+
+    /// The alerts queued and not yet sent or given up, oldest first.
+    pub fn pending_alerts(&self) -> Result<Vec<PendingAlert>> {
+        let mut statement = self.conn.prepare(
+            "SELECT id, incident_key, action, queued_at, payload FROM pending_alerts ORDER BY id",
+        )?;
+        let rows = statement.query_map([], |row| {
+            Ok(PendingAlert {
+                id: row.get(0)?,
+                incident_key: row.get(1)?,
+                action: row.get(2)?,
+                queued_at: Timestamp(row.get(3)?),
+                payload: row.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Ends the queued alert `id` (sent, given up or dropped), recording
+    /// its last outcome with it when there is one, in one transaction: a
+    /// crash leaves it either pending or recorded, never sent and pending.
+    pub fn finish_alert(&mut self, id: i64, outcome: Option<&ActionRecord>) -> Result<()> {
+        let transaction = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if let Some(record) = outcome {
+            insert_action(&transaction, record)?;
+        }
+        transaction.execute("DELETE FROM pending_alerts WHERE id = ?1", [id])?;
+        transaction.commit()?;
+        Ok(())
     }
 
     /// The latest actions, newest first.
@@ -957,6 +1028,23 @@ fn count_of(count: u64) -> i64 {
 /// A row limit as SQLite takes it.
 fn limit_of(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+/// Writes one row of the actions' journal.
+fn insert_action(conn: &Connection, record: &ActionRecord) -> Result<()> {
+    conn.execute(
+        "INSERT INTO actions (incident_key, action, target, at, ok, outcome)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            record.incident_key,
+            record.action,
+            record.target,
+            record.at.as_secs(),
+            record.ok,
+            record.outcome
+        ],
+    )?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -247,6 +247,40 @@ fn an_incident_is_recorded_once_and_listed_newest_first() {
 }
 
 #[test]
+fn a_queued_alert_is_pending_once_until_finished_with_its_outcome() {
+    let mut store = Store::in_memory().unwrap();
+    let first = store
+        .queue_alert("a", "webhook", Timestamp(1), "{}")
+        .unwrap();
+    assert!(first.is_some());
+    assert_eq!(
+        store
+            .queue_alert("a", "webhook", Timestamp(2), "{}")
+            .unwrap(),
+        None,
+        "the same alert of the same incident is queued once"
+    );
+    let second = store.queue_alert("a", "email", Timestamp(3), "{}").unwrap();
+    let pending = store.pending_alerts().unwrap();
+    assert_eq!(
+        pending
+            .iter()
+            .map(|p| p.action.as_str())
+            .collect::<Vec<_>>(),
+        ["webhook", "email"]
+    );
+    store
+        .finish_alert(first.unwrap(), Some(&action("a", "webhook", true, 4)))
+        .unwrap();
+    store.finish_alert(second.unwrap(), None).unwrap();
+    assert!(store.pending_alerts().unwrap().is_empty());
+    assert!(store
+        .action_succeeded("a", "webhook", "sales@example.com")
+        .unwrap());
+    assert_eq!(store.recent_actions(10).unwrap().len(), 1);
+}
+
+#[test]
 fn only_a_successful_action_counts_as_done() {
     let mut store = Store::in_memory().unwrap();
     store

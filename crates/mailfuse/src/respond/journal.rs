@@ -5,7 +5,7 @@
 
 use std::fmt::Display;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mailfuse_act::ActError;
 use mailfuse_store::{ActionRecord, Lock, Store, StoredIncident};
@@ -28,10 +28,26 @@ pub struct Journal {
     runtime: tokio::runtime::Runtime,
     metrics: RespondMetrics,
     dry_run: bool,
-    /// What the store refused (a full disk), in order, to write once it
-    /// takes writes again: the incidents, locks and actions of an outage
-    /// are then in `status`, and not redone after a restart.
-    unwritten: Mutex<Vec<Unwritten>>,
+    unwritten: UnwrittenList,
+}
+
+/// What the store refused (a full disk), in order, to write once it takes
+/// writes again: the incidents, locks and actions of an outage are then in
+/// `status`, and not redone after a restart. Shared with the alert queue's
+/// worker (cloning shares the list).
+#[derive(Clone, Default)]
+pub struct UnwrittenList(Arc<Mutex<Vec<Unwritten>>>);
+
+impl UnwrittenList {
+    /// Keeps `record`, which the store refused, to write it later.
+    pub fn keep(&self, record: Unwritten) {
+        let mut unwritten = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if unwritten.len() < UNWRITTEN_MAX {
+            unwritten.push(record);
+        } else {
+            error!("too many records the state could not take: {record:?} is lost");
+        }
+    }
 }
 
 /// A record the store refused.
@@ -61,24 +77,24 @@ impl Journal {
             runtime,
             metrics,
             dry_run,
-            unwritten: Mutex::default(),
+            unwritten: UnwrittenList::default(),
         })
     }
 
     /// Keeps `record`, which the store refused, to write it later.
     pub fn keep(&self, record: Unwritten) {
-        let mut unwritten = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
-        if unwritten.len() < UNWRITTEN_MAX {
-            unwritten.push(record);
-        } else {
-            error!("too many records the state could not take: {record:?} is lost");
-        }
+        self.unwritten.keep(record);
+    }
+
+    /// The records kept to write later, shared.
+    pub fn unwritten(&self) -> UnwrittenList {
+        self.unwritten.clone()
     }
 
     /// Writes the records the store refused before, in order, up to the
     /// first it refuses again; how many were written.
     pub fn write_unwritten(&self, store: &mut Store) -> usize {
-        let mut unwritten = self.unwritten.lock().unwrap_or_else(|e| e.into_inner());
+        let mut unwritten = self.unwritten.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut written = 0;
         for record in unwritten.iter() {
             if let Err(e) = record.write(store) {

@@ -5,6 +5,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::metrics::KindLabel;
@@ -21,11 +22,16 @@ pub struct RespondMetrics {
     incidents: Family<KindLabel, Counter>,
     actions: Family<ActionLabels, Counter>,
     store_errors: Counter,
+    alert_queue: Gauge,
+    alert_retries: Counter,
+    alerts_dropped: Counter,
 }
 
 impl RespondMetrics {
     /// Adds these metrics to `registry` (`mailfuse_incidents_total`,
-    /// `mailfuse_actions_total`, `mailfuse_store_errors_total`).
+    /// `mailfuse_actions_total`, `mailfuse_store_errors_total`,
+    /// `mailfuse_alert_queue`, `mailfuse_alert_retries_total`,
+    /// `mailfuse_alerts_dropped_total`).
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "incidents",
@@ -42,6 +48,21 @@ impl RespondMetrics {
             "Reads or writes of the state database that failed",
             self.store_errors.clone(),
         );
+        registry.register(
+            "alert_queue",
+            "Alerts waiting to be sent (or tried again)",
+            self.alert_queue.clone(),
+        );
+        registry.register(
+            "alert_retries",
+            "Alerts that failed and will be tried again",
+            self.alert_retries.clone(),
+        );
+        registry.register(
+            "alerts_dropped",
+            "Alerts dropped unsent because the alert queue was full",
+            self.alerts_dropped.clone(),
+        );
     }
 
     pub fn incident(&self, kind: &'static str) {
@@ -54,6 +75,19 @@ impl RespondMetrics {
             outcome: if ok { "ok" } else { "failed" },
         };
         self.actions.get_or_create(&labels).inc();
+    }
+
+    /// How many alerts wait now.
+    pub fn alert_queue(&self, len: usize) {
+        self.alert_queue.set(i64::try_from(len).unwrap_or(i64::MAX));
+    }
+
+    pub fn alert_retry(&self) {
+        self.alert_retries.inc();
+    }
+
+    pub fn alert_dropped(&self) {
+        self.alerts_dropped.inc();
     }
 
     /// Also counts the store errors of whoever registered these metrics

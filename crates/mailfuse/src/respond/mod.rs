@@ -4,15 +4,19 @@
 //! queued mail, then blocks, then alerts that say what was done.
 //!
 //! [`registry`] builds the configured actions and selects them per incident
-//! kind; [`journal`] runs and records each action once.
+//! kind; [`journal`] runs and records each action once; [`queue`] sends
+//! the alerts apart, for the daemons (`watch`, `policy`), so that a slow
+//! alert never holds up the next lock.
 
 mod journal;
 mod metrics;
+mod queue;
 mod registry;
 #[cfg(test)]
 mod tests;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use mailfuse_act::capability::{Blocking, Fault};
@@ -26,6 +30,7 @@ use tracing::{error, info, warn};
 use crate::config::{AllowConfig, Config};
 use journal::{Journal, Unwritten};
 pub use metrics::RespondMetrics;
+use queue::AlertQueue;
 use registry::Actions;
 
 /// The journal key of what `unlock` undid.
@@ -49,8 +54,11 @@ pub struct Responder {
     safety: Safety,
     block_secs: i64,
     act_within: i64,
-    actions: Actions,
+    actions: Arc<Actions>,
     journal: Journal,
+    /// Where alerts go when a daemon sends them apart ([`Responder::queue_alerts`]);
+    /// without it they are sent inline.
+    queue: Option<AlertQueue>,
     /// The mail server's name, for alerts.
     host: String,
     /// Where `mailfuse policy` servers share their locks, if they do.
@@ -76,11 +84,26 @@ impl Responder {
             safety: config.detect.safety.clone(),
             block_secs: config.actions.block_for,
             act_within: config.actions.act_within,
-            actions,
+            actions: Arc::new(actions),
             journal,
+            queue: None,
             host: config.watch.hostname.clone().unwrap_or_else(this_host),
             policy_redis: config.policy.redis.clone(),
         })
+    }
+
+    /// From now on, sends alerts from a queue of their own (a worker
+    /// thread), persisted in `store`'s file: detection and locks never wait
+    /// on an alert, and a restart sends what was pending.
+    pub fn queue_alerts(&mut self, store: &mut Store) -> Result<()> {
+        self.queue = Some(AlertQueue::start(
+            store,
+            self.actions.clone(),
+            self.host.clone(),
+            self.journal.metrics().clone(),
+            self.journal.unwritten(),
+        )?);
+        Ok(())
     }
 
     /// This mail server's name, as alerts say it (`[watch] hostname`, else
@@ -162,8 +185,21 @@ impl Responder {
         }
         let host = self.host.as_str();
         for (name, alert) in self.actions.with(Some(incident.kind), |a| a.alert()) {
-            let send = alert.alert(incident, host, &done);
-            self.journal.once(store, &key, name.as_str(), "admin", send);
+            match &self.queue {
+                Some(queue) => {
+                    if !self
+                        .journal
+                        .succeeded(store, &key, name.as_str(), queue::ADMIN)
+                    {
+                        queue.incident(store, &key, name, incident, &done);
+                    }
+                }
+                None => {
+                    let send = alert.alert(incident, host, &done);
+                    self.journal
+                        .once(store, &key, name.as_str(), queue::ADMIN, send);
+                }
+            }
         }
     }
 
@@ -174,9 +210,14 @@ impl Responder {
     }
 
     /// Tells the admin of `fault`, a fault of mailfuse itself, through
-    /// every configured alert (not journaled: the fault may be the store's).
+    /// every configured alert (not journaled: the fault may be the store's;
+    /// queued in memory when alerts are queued).
     pub fn alert_fault(&self, fault: &Fault) {
         for (name, alert) in self.actions.with(None, |a| a.alert()) {
+            if let Some(queue) = &self.queue {
+                queue.fault(name, fault);
+                continue;
+            }
             let name = name.as_str();
             let sent = self.journal.block_on(alert.fault(fault, &self.host));
             self.journal.metrics().action(name, sent.is_ok());

@@ -612,3 +612,50 @@ fn exim_and_dovecot_are_recorded_alerted_once_undone_and_honour_allow_lists_and_
         ["would lock other@example.com (lock, exim.lock, dovecot.kick, exim.freeze)"]
     );
 }
+
+/// With the queue, the lock is done when `respond` returns and the alert
+/// follows from the worker; after a restart the incident found again is
+/// not alerted twice, and an alert left pending is sent by the next start.
+#[test]
+fn queued_alerts_follow_the_lock_once_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let config = Config::policy_defaults();
+    let calls = Calls::default();
+    let hijack = incident(IncidentKind::CompromisedAccount, Some("sales@example.com"));
+    let mut store = Store::open(&path).unwrap();
+    let mut first = responder(&config, &calls);
+    first.queue_alerts(&mut store).unwrap();
+    first.respond(&hijack, &[], &mut store);
+    assert!(!store.locks().unwrap().is_empty(), "locked inline");
+    drop(first); // sends what is due before it stops
+    let sent = |calls: &Calls| {
+        taken(calls)
+            .iter()
+            .filter(|c| c.starts_with("email alert"))
+            .count()
+    };
+    assert_eq!(sent(&calls), 1);
+    assert!(store.pending_alerts().unwrap().is_empty());
+
+    // Found again after a restart: nothing sent twice.
+    let mut again = responder(&config, &calls);
+    again.queue_alerts(&mut store).unwrap();
+    again.respond(&hijack, &[], &mut store);
+    drop(again);
+    assert_eq!(sent(&calls), 0);
+
+    // An alert pending when the process died is sent at the next start.
+    let other = incident(IncidentKind::PasswordGuessing, None);
+    let key = super::incident_key(&other);
+    let payload = json!({ "incident": other, "done": [] }).to_string();
+    store
+        .queue_alert(&key, "email", crate::source::now(), &payload)
+        .unwrap();
+    let mut restarted = responder(&config, &calls);
+    restarted.queue_alerts(&mut store).unwrap();
+    drop(restarted);
+    assert_eq!(sent(&calls), 1);
+    assert!(store.action_succeeded(&key, "email", "admin").unwrap());
+    assert!(store.pending_alerts().unwrap().is_empty());
+}

@@ -188,7 +188,8 @@ impl Watch {
                 .with_context(|| format!("cannot follow {}", path.display()))?;
             inputs.push(input);
         }
-        let responder = Responder::new(&config, metrics.respond.clone())?;
+        let mut responder = Responder::new(&config, metrics.respond.clone())?;
+        responder.queue_alerts(&mut store)?;
         let remote = match config.watch.syslog.listens() {
             true => Some(Remote::start(
                 &config.watch.syslog,
