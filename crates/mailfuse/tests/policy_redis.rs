@@ -171,6 +171,42 @@ fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
     assert!(deferred(&send(&mut to_c, "bob@example.com", "c-last")));
 }
 
+/// Redis stalls longer than `timeout` (frozen with SIGSTOP): both servers
+/// answer at once on local counts and keep the counts for replay. When it
+/// runs again it executes the scripts that timed out, then each server
+/// replays its backlog: every count is applied once, not twice.
+#[test]
+fn counts_that_timed_out_while_redis_stalled_are_applied_once() {
+    let redis = RedisServer::start();
+    let config = single(&redis);
+    let a = Server::start(&config);
+    let b = Server::start(&config);
+    let mut to_a = a.connect();
+    let mut to_b = b.connect();
+    // Both connected to Redis and counting through it.
+    assert_eq!(send(&mut to_a, "dave@example.com", "a0"), "action=DUNNO");
+    assert_eq!(send(&mut to_b, "dave@example.com", "b0"), "action=DUNNO");
+
+    redis.pause();
+    to_a.write_all(&end("alice@example.com", "a1", 3)).unwrap();
+    to_b.write_all(&end("alice@example.com", "b1", 2)).unwrap();
+    assert_eq!(replies(&mut to_a, 1), ["action=DUNNO"]);
+    assert_eq!(replies(&mut to_b, 1), ["action=DUNNO"]);
+    redis.resume();
+    wait_resync(&a);
+    wait_resync(&b);
+
+    let total = redis.cli(&[
+        "HGET",
+        "mailfuse:{alice@example.com}:recipients:3600:amounts",
+        "total",
+    ]);
+    assert_eq!(total.trim(), "5");
+    // 5 of 6: one more goes through, the next is deferred.
+    assert_eq!(send(&mut to_a, "alice@example.com", "a2"), "action=DUNNO");
+    assert!(deferred(&send(&mut to_b, "alice@example.com", "b2")));
+}
+
 #[test]
 fn two_servers_share_one_limit_through_a_cluster_and_ride_out_a_node_restart() {
     let mut cluster = RedisCluster::start();

@@ -11,7 +11,9 @@
 //!   many-IPs and many-networks trips;
 //! - `<prefix>:{<key>}:<messages|recipients>:<window>:seconds`: ZSET of the
 //!   seconds holding counts, and `…:amounts`: HASH second → amount plus
-//!   `total`, the window's running sum.
+//!   `total`, the window's running sum;
+//! - `<prefix>:{<key>}:applied`: ZSET of the ids of the counts applied →
+//!   their second, so a count is applied once whatever timed out.
 //!
 //! Every key of one account shares its `{…}` hash tag, so a script touches a
 //! single slot of a Redis Cluster (a request's key is its account when it
@@ -31,7 +33,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -136,11 +138,19 @@ end
 return totals
 "#;
 
-/// KEYS: `seconds, amounts` per limit. ARGV: now, ttl, then `window,
-/// amount` per limit.
+/// KEYS: the subject's applied ids, then `seconds, amounts` per limit.
+/// ARGV: now, ttl, the count's id, then `window, amount` per limit.
+/// A count whose id was applied already (a call that timed out, then ran
+/// when Redis woke, and its replay) changes nothing; ids are kept as long
+/// as the windows they counted in.
 const RECORD_LUA: &str = r#"
 local now, ttl = tonumber(ARGV[1]), ARGV[2]
-for i = 1, #KEYS, 2 do
+local applied, id = KEYS[1], ARGV[3]
+redis.call('ZREMRANGEBYSCORE', applied, '-inf', int(now - tonumber(ttl)))
+if redis.call('ZSCORE', applied, id) then return 0 end
+redis.call('ZADD', applied, ARGV[1], id)
+redis.call('EXPIRE', applied, ttl)
+for i = 2, #KEYS, 2 do
   local seconds, amounts = KEYS[i], KEYS[i + 1]
   local window, amount = tonumber(ARGV[i + 2]), ARGV[i + 3]
   held(seconds, amounts, now, window)
@@ -183,6 +193,11 @@ struct Shared {
     metrics: Arc<PolicyMetrics>,
     up: AtomicBool,
     backlog: Mutex<Backlog>,
+    /// This process among the servers sharing Redis (random), the first
+    /// half of each count's id.
+    origin: String,
+    /// The second half: one more per count.
+    sequence: AtomicU64,
     check_script: Script,
     record_script: Script,
 }
@@ -198,6 +213,8 @@ struct Backlog {
 enum Missed {
     Counted {
         key: String,
+        /// The id the first attempt carried: Redis may have applied it.
+        id: String,
         now: u64,
         messages: u64,
         recipients: u64,
@@ -408,6 +425,8 @@ impl Redis {
             metrics,
             up: AtomicBool::new(false),
             backlog: Mutex::new(Backlog::default()),
+            origin: origin(),
+            sequence: AtomicU64::new(0),
             check_script: Script::new(&format!("{WINDOW_LUA}{CHECK_LUA}")),
             record_script: Script::new(&format!("{WINDOW_LUA}{RECORD_LUA}")),
         });
@@ -465,8 +484,9 @@ impl Redis {
     ) -> Result<(), StoreError> {
         let shared = &self.shared;
         shared.local.record(key, now, messages, recipients);
+        let id = shared.next_id();
         if shared.is_up() {
-            match shared.shared_record(key, now, messages, recipients).await {
+            match shared.shared_record(key, &id, now, messages, recipients).await {
                 Ok(()) => return Ok(()),
                 Err(e) => shared.went_down(&e),
             }
@@ -474,6 +494,7 @@ impl Redis {
         shared.metrics.fallback_decisions.inc();
         shared.queue(Missed::Counted {
             key: key.to_owned(),
+            id,
             now,
             messages,
             recipients,
@@ -541,6 +562,20 @@ pub async fn unlock(config: &RedisConfig, account: &str) -> Result<bool, StoreEr
     within(config.timeout, work).await
 }
 
+/// 64 random bits in hex, naming this process's counts; the clock and
+/// process id when the system gives no randomness (still distinct from
+/// every other server's in practice).
+fn origin() -> String {
+    let bits = getrandom::u64().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        // Truncating the nanoseconds keeps their fast-changing part.
+        (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    format!("{bits:016x}")
+}
+
 fn escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     escape_into(text, &mut out);
@@ -587,6 +622,12 @@ impl Shared {
             self.metrics.redis_up.set(0);
             warn!("Redis unreachable, deciding on local counts until it answers: {error}");
         }
+    }
+
+    /// A new count's id: this process's origin and its sequence number.
+    fn next_id(&self) -> String {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        format!("{}:{sequence}", self.origin)
     }
 
     fn mark_up(&self) {
@@ -717,6 +758,7 @@ impl Shared {
     fn record_invocation(
         &self,
         key: &str,
+        id: &str,
         now: u64,
         messages: u64,
         recipients: u64,
@@ -724,7 +766,7 @@ impl Shared {
         let (limits, ttl) = self.limits_and_ttl(key, false);
         let tag = self.keys.tag(key);
         let mut invocation = self.record_script.prepare_invoke();
-        invocation.arg(now).arg(ttl);
+        invocation.key(format!("{tag}applied")).arg(now).arg(ttl).arg(id);
         let mut counted: Vec<(u64, Counting)> = Vec::with_capacity(limits.len());
         for limit in limits {
             let amount = limit.amount(messages, recipients).min(MAX_AMOUNT);
@@ -746,11 +788,12 @@ impl Shared {
     async fn shared_record(
         &self,
         key: &str,
+        id: &str,
         now: u64,
         messages: u64,
         recipients: u64,
     ) -> Result<(), StoreError> {
-        let Some(invocation) = self.record_invocation(key, now, messages, recipients) else {
+        let Some(invocation) = self.record_invocation(key, id, now, messages, recipients) else {
             return Ok(());
         };
         self.call(self.timeout, async |connection| {
@@ -863,12 +906,13 @@ impl Shared {
             match missed {
                 Missed::Counted {
                     key,
+                    id,
                     now,
                     messages,
                     recipients,
                 } => {
                     if let Some(invocation) =
-                        self.record_invocation(key, *now, *messages, *recipients)
+                        self.record_invocation(key, id, *now, *messages, *recipients)
                     {
                         pipe.invoke_script(&invocation).ignore();
                         commands += 1;
