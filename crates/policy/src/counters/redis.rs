@@ -486,7 +486,10 @@ impl Redis {
         shared.local.record(key, now, messages, recipients);
         let id = shared.next_id();
         if shared.is_up() {
-            match shared.shared_record(key, &id, now, messages, recipients).await {
+            match shared
+                .shared_record(key, &id, now, messages, recipients)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) => shared.went_down(&e),
             }
@@ -766,7 +769,11 @@ impl Shared {
         let (limits, ttl) = self.limits_and_ttl(key, false);
         let tag = self.keys.tag(key);
         let mut invocation = self.record_script.prepare_invoke();
-        invocation.key(format!("{tag}applied")).arg(now).arg(ttl).arg(id);
+        invocation
+            .key(format!("{tag}applied"))
+            .arg(now)
+            .arg(ttl)
+            .arg(id);
         let mut counted: Vec<(u64, Counting)> = Vec::with_capacity(limits.len());
         for limit in limits {
             let amount = limit.amount(messages, recipients).min(MAX_AMOUNT);
