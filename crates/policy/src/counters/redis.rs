@@ -43,7 +43,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Client, ConnectionInfo, IntoConnectionInfo, RedisFuture, Script};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{Answer, Ask, Diversity, Memory, StoreError, Trip};
 use crate::config::{RedisConfig, RedisServers};
@@ -163,6 +163,30 @@ end
 return 0
 "#;
 
+/// KEYS: `seconds, amounts` of one window. ARGV: now, ttl, window, then
+/// `second, amount` pairs, newest first: this server's counts of the window.
+/// Raises the window's total to this server's where it is lower, adding
+/// the difference at the newest seconds: seeding twice, or from several
+/// servers, leaves the largest of their totals, never their sum.
+const SEED_LUA: &str = r#"
+local now, ttl = tonumber(ARGV[1]), ARGV[2]
+local seconds, amounts = KEYS[1], KEYS[2]
+local have = tonumber(held(seconds, amounts, now, tonumber(ARGV[3])))
+local missing = -have
+for i = 5, #ARGV, 2 do missing = missing + tonumber(ARGV[i]) end
+for i = 4, #ARGV, 2 do
+  if missing <= 0 then break end
+  local add = math.min(tonumber(ARGV[i + 1]), missing)
+  redis.call('ZADD', seconds, ARGV[i], ARGV[i])
+  redis.call('HINCRBY', amounts, ARGV[i], int(add))
+  redis.call('HINCRBY', amounts, 'total', int(add))
+  missing = missing - add
+end
+redis.call('EXPIRE', seconds, ttl)
+redis.call('EXPIRE', amounts, ttl)
+return 0
+"#;
+
 /// Whether Redis answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RedisStatus {
@@ -198,8 +222,12 @@ struct Shared {
     origin: String,
     /// The second half: one more per count.
     sequence: AtomicU64,
+    /// The value of the epoch key when last read: another means Redis
+    /// lost its data since.
+    epoch: Mutex<Option<String>>,
     check_script: Script,
     record_script: Script,
+    seed_script: Script,
 }
 
 /// What happened while Redis was away, oldest first.
@@ -377,6 +405,11 @@ impl KeyNames {
         self.tag(account) + "lock"
     }
 
+    /// The key naming Redis's current epoch: gone when Redis lost its data.
+    fn epoch(&self) -> String {
+        format!("{}:epoch", self.prefix)
+    }
+
     fn ips(&self, account: &str) -> String {
         self.tag(account) + "ips"
     }
@@ -425,10 +458,12 @@ impl Redis {
             metrics,
             up: AtomicBool::new(false),
             backlog: Mutex::new(Backlog::default()),
-            origin: origin(),
+            origin: random_name(),
             sequence: AtomicU64::new(0),
+            epoch: Mutex::new(None),
             check_script: Script::new(&format!("{WINDOW_LUA}{CHECK_LUA}")),
             record_script: Script::new(&format!("{WINDOW_LUA}{RECORD_LUA}")),
+            seed_script: Script::new(&format!("{WINDOW_LUA}{SEED_LUA}")),
         });
         shared.metrics.redis_up.set(0);
         match shared.ping().await {
@@ -565,10 +600,10 @@ pub async fn unlock(config: &RedisConfig, account: &str) -> Result<bool, StoreEr
     within(config.timeout, work).await
 }
 
-/// 64 random bits in hex, naming this process's counts; the clock and
-/// process id when the system gives no randomness (still distinct from
-/// every other server's in practice).
-fn origin() -> String {
+/// 64 random bits in hex, naming this process's counts or an epoch of
+/// Redis; the clock and process id when the system gives no randomness
+/// (still distinct from every other in practice).
+fn random_name() -> String {
     let bits = getrandom::u64().unwrap_or_else(|_| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -850,6 +885,93 @@ impl Shared {
         }
     }
 
+    /// Notes Redis's epoch, setting one when there is none; when it changed
+    /// since last read, Redis lost its data (restarted without persistence,
+    /// flushed): seeds it again from this server's counts and locks.
+    async fn watch_epoch(&self) {
+        let mut exchange = redis::pipe();
+        exchange
+            .cmd("SET")
+            .arg(self.keys.epoch())
+            .arg(random_name())
+            .arg("NX")
+            .ignore()
+            .get(self.keys.epoch());
+        let current = match self
+            .call(self.timeout, async |connection| {
+                exchange.query_async::<(String,)>(connection).await
+            })
+            .await
+        {
+            Ok((current,)) => current,
+            // The next decision notices an outage; try again next second.
+            Err(e) => return debug!("cannot read Redis's epoch: {e}"),
+        };
+        let previous = self
+            .epoch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(current.clone());
+        if previous.is_none_or(|previous| previous == current) {
+            return;
+        }
+        match self.reseed().await {
+            Ok((keys, locks)) => {
+                self.metrics.redis_reseeds.inc();
+                warn!("Redis lost its data (restarted without persistence?): seeded it again with this server's counts of {keys} keys and {locks} locks");
+            }
+            Err(e) => {
+                // Seen as new again next second, and seeded then.
+                *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                warn!("Redis lost its data, and seeding it again failed (retried): {e}");
+            }
+        }
+    }
+
+    /// Writes this server's counts and locks into Redis where it holds less
+    /// (see [`SEED_LUA`]); one pipeline per subject. How many keys and
+    /// locks.
+    async fn reseed(&self) -> Result<(usize, usize), StoreError> {
+        let snapshot = self.local.snapshot();
+        let connection = within(self.timeout, self.link.connection()).await?;
+        let timeout = self.timeout.saturating_mul(10);
+        let mut keys = 0;
+        for key in &snapshot.keys {
+            let tag = self.keys.tag(&key.key);
+            let (_, ttl) = self.limits_and_ttl(&key.key, false);
+            let mut pipe = redis::pipe();
+            pipe.load_script(&self.seed_script).ignore();
+            let mut windows = 0;
+            for (limit, seconds) in key.windows.iter().filter(|(_, s)| !s.is_empty()) {
+                let [held, amounts] = KeyNames::window(&tag, limit);
+                let mut invocation = self.seed_script.prepare_invoke();
+                invocation
+                    .key(held)
+                    .key(amounts)
+                    .arg(snapshot.now)
+                    .arg(ttl)
+                    .arg(limit.window_secs);
+                for (second, amount) in seconds.iter().rev() {
+                    invocation.arg(*second).arg(*amount);
+                }
+                pipe.invoke_script(&invocation).ignore();
+                windows += 1;
+            }
+            if windows > 0 {
+                let mut connection = connection.clone();
+                within(timeout, pipe.query_async::<()>(&mut connection)).await?;
+                keys += 1;
+            }
+        }
+        for account in &snapshot.locked {
+            let mut set = redis::cmd("SET");
+            set.arg(self.keys.lock(account)).arg(snapshot.now).arg("NX");
+            let mut connection = connection.clone();
+            within(timeout, set.query_async::<()>(&mut connection)).await?;
+        }
+        Ok((keys, snapshot.locked.len()))
+    }
+
     /// Replays `batch` as one pipeline per subject, all sent at once: a
     /// cluster takes a pipeline only when its keys share a slot, and a
     /// failure leaves out only the subjects it hit. On failure, their
@@ -945,11 +1067,12 @@ async fn resync_loop(shared: Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if shared.is_up() && shared.backlog().entries.is_empty() {
-            continue;
-        }
-        if shared.ping().await.is_ok() {
+        if !(shared.is_up() && shared.backlog().entries.is_empty()) && shared.ping().await.is_ok() {
             shared.replay().await;
+        }
+        // After the replay: the seed only raises what is short of ours.
+        if shared.is_up() {
+            shared.watch_epoch().await;
         }
     }
 }
