@@ -164,10 +164,11 @@ return 0
 "#;
 
 /// KEYS: `seconds, amounts` of one window. ARGV: now, ttl, window, then
-/// `second, amount` pairs, newest first: this server's counts of the window.
+/// `second, amount` pairs, oldest first: this server's counts of the window.
 /// Raises the window's total to this server's where it is lower, adding
-/// the difference at the newest seconds: seeding twice, or from several
-/// servers, leaves the largest of their totals, never their sum.
+/// the difference at the oldest seconds (what Redis lost came before what
+/// it was given since): seeding twice, or from several servers, leaves the
+/// largest of their totals, never their sum.
 const SEED_LUA: &str = r#"
 local now, ttl = tonumber(ARGV[1]), ARGV[2]
 local seconds, amounts = KEYS[1], KEYS[2]
@@ -853,25 +854,21 @@ impl Shared {
         .await
     }
 
-    /// Sends what the backlog holds, oldest first; Redis counts as up once
-    /// it is empty. What a failure kept from Redis goes back to the front.
+    /// Sends what the backlog holds, oldest first, then seeds Redis again
+    /// if it lost its data; Redis counts as up once both are done (what came
+    /// meanwhile goes at the next ping). What a failure kept from Redis goes
+    /// back to the front.
     async fn replay(&self) {
         let mut replayed = 0usize;
         loop {
             let batch: Vec<Missed> = {
                 let mut backlog = self.backlog();
-                if backlog.entries.is_empty() {
-                    let dropped = std::mem::take(&mut backlog.dropped);
-                    let was_up = self.up.swap(true, Ordering::SeqCst);
-                    self.metrics.redis_up.set(1);
-                    if !was_up {
-                        info!("Redis back: {replayed} counts replayed ({dropped} dropped when the backlog was full)");
-                    }
-                    return;
-                }
                 let take = backlog.entries.len().min(REPLAY_BATCH);
                 backlog.entries.drain(..take).collect()
             };
+            if batch.is_empty() {
+                break;
+            }
             let taken = batch.len();
             if let Err((e, unsent)) = self.replay_batch(batch).await {
                 self.went_down(&e);
@@ -882,6 +879,15 @@ impl Shared {
                 return;
             }
             replayed += taken;
+        }
+        // Before counting as up, so that no decision reads windows Redis
+        // lost and this server has not seeded yet.
+        self.watch_epoch().await;
+        let dropped = std::mem::take(&mut self.backlog().dropped);
+        let was_up = self.up.swap(true, Ordering::SeqCst);
+        self.metrics.redis_up.set(1);
+        if !was_up {
+            info!("Redis back: {replayed} counts replayed ({dropped} dropped when the backlog was full)");
         }
     }
 
@@ -951,7 +957,7 @@ impl Shared {
                     .arg(snapshot.now)
                     .arg(ttl)
                     .arg(limit.window_secs);
-                for (second, amount) in seconds.iter().rev() {
+                for (second, amount) in seconds {
                     invocation.arg(*second).arg(*amount);
                 }
                 pipe.invoke_script(&invocation).ignore();
@@ -1067,12 +1073,11 @@ async fn resync_loop(shared: Weak<Shared>) {
         let Some(shared) = shared.upgrade() else {
             return;
         };
-        if !(shared.is_up() && shared.backlog().entries.is_empty()) && shared.ping().await.is_ok() {
-            shared.replay().await;
-        }
-        // After the replay: the seed only raises what is short of ours.
-        if shared.is_up() {
+        if shared.is_up() && shared.backlog().entries.is_empty() {
             shared.watch_epoch().await;
+        } else if shared.ping().await.is_ok() {
+            // After the replay, the seed only raises what is short of ours.
+            shared.replay().await;
         }
     }
 }
