@@ -256,6 +256,75 @@ fn one_peer_past_its_connection_cap_is_refused_at_once_until_one_leaves() {
     served(&server, "again");
 }
 
+/// One message with one recipient from `login` (raw bytes: it may not be
+/// UTF-8): the RCPT answer, the count sent when it was accepted.
+fn send_as(stream: &mut TcpStream, login: &[u8], instance: &str) -> String {
+    // `?` stands for the login in the requests Postfix would send.
+    let as_login = |request: Vec<u8>| -> Vec<u8> {
+        let mut out = Vec::new();
+        for byte in request {
+            match byte {
+                b'?' => out.extend_from_slice(login),
+                byte => out.push(byte),
+            }
+        }
+        out
+    };
+    stream.write_all(&as_login(rcpt("?", instance))).unwrap();
+    let answer = replies(stream, 1).remove(0);
+    if answer == "action=DUNNO" {
+        stream.write_all(&as_login(end("?", instance, 1))).unwrap();
+        assert_eq!(replies(stream, 1), ["action=DUNNO"]);
+    }
+    answer
+}
+
+#[test]
+fn the_forms_of_one_login_share_one_limit_and_invalid_names_stay_apart() {
+    // 2 recipients an hour; example.com the one local domain.
+    let server = Server::start(CONFIG);
+    let mut stream = server.connect();
+    assert_eq!(
+        send_as(&mut stream, b"alice@example.com", "1"),
+        "action=DUNNO"
+    );
+    assert_eq!(
+        send_as(&mut stream, b"Alice@Example.COM", "2"),
+        "action=DUNNO"
+    );
+    for form in [
+        "alice@example.com",
+        "ａｌｉｃｅ@ｅｘａｍｐｌｅ.com",
+        "alice@example.com.",
+        "alice@example.com ",
+        "alice@example.com\t",
+        "ali\u{200b}ce@example.com",
+        "alice",
+        " ALICE.",
+    ] {
+        let answer = send_as(&mut stream, form.as_bytes(), "3");
+        assert!(
+            answer.starts_with("action=DEFER_IF_PERMIT 4.7.1 "),
+            "{form:?} has a limit of its own: {answer}"
+        );
+    }
+    // Two names that differ only in bytes that are not UTF-8 are two
+    // accounts: the first's limit is not the second's.
+    assert_eq!(
+        send_as(&mut stream, b"x\xffy@example.com", "4"),
+        "action=DUNNO"
+    );
+    assert_eq!(
+        send_as(&mut stream, b"x\xffy@example.com", "5"),
+        "action=DUNNO"
+    );
+    assert!(send_as(&mut stream, b"x\xffy@example.com", "6").starts_with("action=DEFER_IF_PERMIT"));
+    assert_eq!(
+        send_as(&mut stream, b"x\xfey@example.com", "7"),
+        "action=DUNNO"
+    );
+}
+
 #[test]
 fn a_unix_socket_listener_serves_like_tcp() {
     let dir = tempfile::tempdir().unwrap();
