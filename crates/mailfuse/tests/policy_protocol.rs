@@ -310,14 +310,10 @@ fn the_forms_of_one_login_share_one_limit_and_invalid_names_stay_apart() {
     }
     // Two names that differ only in bytes that are not UTF-8 are two
     // accounts: the first's limit is not the second's.
-    assert_eq!(
-        send_as(&mut stream, b"x\xffy@example.com", "4"),
-        "action=DUNNO"
-    );
-    assert_eq!(
-        send_as(&mut stream, b"x\xffy@example.com", "5"),
-        "action=DUNNO"
-    );
+    for instance in ["4", "5"] {
+        let answer = send_as(&mut stream, b"x\xffy@example.com", instance);
+        assert_eq!(answer, "action=DUNNO");
+    }
     assert!(send_as(&mut stream, b"x\xffy@example.com", "6").starts_with("action=DEFER_IF_PERMIT"));
     assert_eq!(
         send_as(&mut stream, b"x\xfey@example.com", "7"),

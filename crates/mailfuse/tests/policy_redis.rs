@@ -67,40 +67,40 @@ struct Pair {
     to_b: TcpStream,
 }
 
+impl Pair {
+    fn start(config: &str) -> Pair {
+        let a = Server::start(config);
+        let b = Server::start(config);
+        let to_a = a.connect();
+        let to_b = b.connect();
+        Pair { a, b, to_a, to_b }
+    }
+
+    /// `n` messages of one recipient from `login` through each server, in
+    /// turn, each accepted and counted.
+    fn accepted_through_both(&mut self, login: &str, n: usize) {
+        for i in 0..n {
+            for (to, server) in [(&mut self.to_a, "a"), (&mut self.to_b, "b")] {
+                let instance = format!("{login}-{server}{i}");
+                assert_eq!(send(to, login, &instance), "action=DUNNO");
+            }
+        }
+    }
+}
+
 /// Two servers on `config` after alice sent 6 recipients (her limit) and
 /// bob 4, half through each: both refuse alice's 7th, neither having seen
 /// more than 3 itself.
 fn share_one_limit(config: &str) -> Pair {
-    let a = Server::start(config);
-    let b = Server::start(config);
-    let mut to_a = a.connect();
-    let mut to_b = b.connect();
+    let mut pair = Pair::start(config);
     // alice sends 3 through each: 6 in all, the limit.
-    for i in 0..3 {
-        assert_eq!(
-            send(&mut to_a, "alice@example.com", &format!("a{i}")),
-            "action=DUNNO"
-        );
-        assert_eq!(
-            send(&mut to_b, "alice@example.com", &format!("b{i}")),
-            "action=DUNNO"
-        );
-    }
+    pair.accepted_through_both("alice@example.com", 3);
     // The 7th is refused by both: neither saw more than 3 itself.
-    assert!(deferred(&send(&mut to_a, "alice@example.com", "a3")));
-    assert!(deferred(&send(&mut to_b, "alice@example.com", "b3")));
+    assert!(deferred(&send(&mut pair.to_a, "alice@example.com", "a3")));
+    assert!(deferred(&send(&mut pair.to_b, "alice@example.com", "b3")));
     // bob has his own window.
-    for i in 0..2 {
-        assert_eq!(
-            send(&mut to_a, "bob@example.com", &format!("bob{i}")),
-            "action=DUNNO"
-        );
-        assert_eq!(
-            send(&mut to_b, "bob@example.com", &format!("bob{i}")),
-            "action=DUNNO"
-        );
-    }
-    Pair { a, b, to_a, to_b }
+    pair.accepted_through_both("bob@example.com", 2);
+    pair
 }
 
 /// Redis (or the cluster node of bob's keys) just went. Every request is
@@ -179,23 +179,19 @@ fn wait_reseeded(server: &Server) {
 #[test]
 fn counts_that_timed_out_while_redis_stalled_are_applied_once() {
     let redis = RedisServer::start();
-    let config = single(&redis);
-    let a = Server::start(&config);
-    let b = Server::start(&config);
-    let mut to_a = a.connect();
-    let mut to_b = b.connect();
+    let mut pair = Pair::start(&single(&redis));
     // Both connected to Redis and counting through it.
-    assert_eq!(send(&mut to_a, "dave@example.com", "a0"), "action=DUNNO");
-    assert_eq!(send(&mut to_b, "dave@example.com", "b0"), "action=DUNNO");
+    pair.accepted_through_both("dave@example.com", 1);
+    let Pair { a, b, to_a, to_b } = &mut pair;
 
     redis.pause();
     to_a.write_all(&end("alice@example.com", "a1", 3)).unwrap();
     to_b.write_all(&end("alice@example.com", "b1", 2)).unwrap();
-    assert_eq!(replies(&mut to_a, 1), ["action=DUNNO"]);
-    assert_eq!(replies(&mut to_b, 1), ["action=DUNNO"]);
+    assert_eq!(replies(to_a, 1), ["action=DUNNO"]);
+    assert_eq!(replies(to_b, 1), ["action=DUNNO"]);
     redis.resume();
-    wait_resync(&a);
-    wait_resync(&b);
+    wait_resync(a);
+    wait_resync(b);
 
     let total = redis.cli(&[
         "HGET",
@@ -204,8 +200,8 @@ fn counts_that_timed_out_while_redis_stalled_are_applied_once() {
     ]);
     assert_eq!(total.trim(), "5");
     // 5 of 6: one more goes through, the next is deferred.
-    assert_eq!(send(&mut to_a, "alice@example.com", "a2"), "action=DUNNO");
-    assert!(deferred(&send(&mut to_b, "alice@example.com", "b2")));
+    assert_eq!(send(to_a, "alice@example.com", "a2"), "action=DUNNO");
+    assert!(deferred(&send(to_b, "alice@example.com", "b2")));
 }
 
 /// Redis restarts without persistence, empty, while both servers keep
@@ -215,28 +211,16 @@ fn counts_that_timed_out_while_redis_stalled_are_applied_once() {
 fn a_redis_restarted_empty_is_seeded_again_from_the_servers_counts() {
     let mut redis = RedisServer::start();
     let config = single(&redis);
-    let a = Server::start(&config);
-    let b = Server::start(&config);
-    let mut to_a = a.connect();
-    let mut to_b = b.connect();
+    let mut pair = Pair::start(&config);
     // 4 of alice's 6, 2 through each.
-    for i in 0..2 {
-        assert_eq!(
-            send(&mut to_a, "alice@example.com", &format!("a{i}")),
-            "action=DUNNO"
-        );
-        assert_eq!(
-            send(&mut to_b, "alice@example.com", &format!("b{i}")),
-            "action=DUNNO"
-        );
-    }
+    pair.accepted_through_both("alice@example.com", 2);
     let amounts = "mailfuse:{alice@example.com}:recipients:3600:amounts";
     assert_eq!(redis.cli(&["HGET", amounts, "total"]).trim(), "4");
 
     redis.restart();
     assert_eq!(redis.cli(&["HGET", amounts, "total"]).trim(), "");
-    wait_reseeded(&a);
-    wait_reseeded(&b);
+    wait_reseeded(&pair.a);
+    wait_reseeded(&pair.b);
     assert_eq!(redis.cli(&["HGET", amounts, "total"]).trim(), "4");
     // A new server of the cluster sees the 4: 2 more, then deferred.
     let c = Server::start(&config);
