@@ -4,6 +4,7 @@
 //! (which can rewrite the admin's screen), bidi overrides, or bytes that are
 //! not UTF-8. [`Sanitized`] renders such text as visible, inert escapes.
 
+use std::borrow::Cow;
 use std::fmt::{self, Write};
 
 /// Displays log bytes with every control character, bidi control and invalid
@@ -34,10 +35,38 @@ impl fmt::Display for Sanitized<'_> {
 }
 
 /// Characters that must never reach a terminal raw: C0/C1 controls, DEL,
-/// bidi embeddings/overrides/isolates, and zero-width joiners used to hide text.
+/// the line and paragraph separators (U+2028, U+2029: a new line to many
+/// viewers, JavaScript and log tools), bidi embeddings/overrides/isolates
+/// and marks, and zero-width characters used to hide text.
 fn is_unsafe_char(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+        || matches!(
+            c,
+            '\u{61c}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// `bytes` as text, each byte that is not UTF-8 written `\xNN`, so that
+/// distinct byte strings stay distinct names (decoding them lossily would
+/// make every bad byte the same U+FFFD). UTF-8 is borrowed as it is.
+pub fn escape_invalid(bytes: &[u8]) -> Cow<'_, str> {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Cow::Borrowed(text);
+    }
+    let mut text = String::with_capacity(bytes.len() + 8);
+    for chunk in bytes.utf8_chunks() {
+        text.push_str(chunk.valid());
+        for b in chunk.invalid() {
+            // Writing to a String cannot fail.
+            let _ = write!(text, "\\x{b:02x}");
+        }
+    }
+    Cow::Owned(text)
 }
 
 /// The sanitized text as an owned string (see [`Sanitized`]).
@@ -58,6 +87,20 @@ mod tests {
             "a\\u{202e}b\\x9bc"
         );
         assert_eq!(sanitize(b"tab\there\nnl"), "tab\\x09here\\x0anl");
+        assert_eq!(
+            sanitize("one\u{2028}two\u{2029}three\u{85}".as_bytes()),
+            "one\\u{2028}two\\u{2029}three\\x85"
+        );
+    }
+
+    #[test]
+    fn invalid_bytes_stay_distinct_and_utf8_is_borrowed() {
+        assert_eq!(escape_invalid(b"al\xffce"), "al\\xffce");
+        assert_ne!(escape_invalid(b"al\xffce"), escape_invalid(b"al\xfece"));
+        assert!(matches!(
+            escape_invalid("žluť".as_bytes()),
+            Cow::Borrowed("žluť")
+        ));
     }
 
     #[test]

@@ -273,18 +273,61 @@ pub enum LimitsError {
     },
 }
 
-/// Lower-cases a key as every lookup does (accounts are case-insensitive).
+/// The one form of a key every lookup uses, so that the spellings a login
+/// backend takes for one account count as one: Unicode NFKC (fullwidth
+/// `ａｌｉｃｅ` is `alice`), lower-cased, without invisible format
+/// characters (zero-width space and joiners, bidi marks, soft hyphen), and
+/// trimmed of whitespace around and dots at the end (`alice@example.com. `).
+/// A key already in that form, the usual ASCII one, is not copied.
 pub fn normalize(key: &str) -> std::borrow::Cow<'_, str> {
-    if key.chars().any(char::is_uppercase) {
-        std::borrow::Cow::Owned(key.to_lowercase())
+    use std::borrow::Cow;
+    use unicode_normalization::UnicodeNormalization;
+    let trimmed = trim_key(key);
+    if trimmed.is_ascii() {
+        return if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(trimmed.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(trimmed)
+        };
+    }
+    let visible: String = trimmed.nfkc().filter(|&c| !is_format(c)).collect();
+    // Lower-casing may leave text NFKC does not keep; once more makes the
+    // result its own normal form.
+    let folded: String = visible.to_lowercase().nfkc().collect();
+    let folded_trimmed = trim_key(&folded);
+    if folded_trimmed == key {
+        Cow::Borrowed(key)
     } else {
-        std::borrow::Cow::Borrowed(key)
+        Cow::Owned(folded_trimmed.to_owned())
     }
 }
 
-/// A key as the configuration names it: spaces around are a typing slip.
+/// Whitespace around and dots at the end are no part of a name.
+fn trim_key(key: &str) -> &str {
+    key.trim_start_matches(char::is_whitespace)
+        .trim_end_matches(|c: char| c.is_whitespace() || c == '.')
+}
+
+/// Invisible characters that change no name a person reads (Unicode's
+/// format characters a login could hide).
+fn is_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{61c}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{202a}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
+}
+
+/// A key as the configuration names it.
 fn config_key(key: &str) -> Box<str> {
-    normalize(key.trim()).into()
+    normalize(key).into()
 }
 
 /// Adds `entry`'s limits to `limits`; the first that limits a window and
@@ -384,6 +427,39 @@ mod tests {
 
     fn parse(text: &str) -> Result<LimitsConfig, String> {
         toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_forms_of_one_name_normalise_alike_and_others_stay_apart() {
+        for form in [
+            "alice@example.com",
+            "Alice@Example.COM",
+            "ａｌｉｃｅ＠ｅｘａｍｐｌｅ．ｃｏｍ",
+            "alice@example.com.",
+            "alice@example.com \t",
+            " alice@example.com",
+            "ali\u{200b}ce@example.com",
+            "\u{feff}alice@exam\u{ad}ple.com\u{2060}",
+            "alice@example.com．",
+        ] {
+            assert_eq!(normalize(form), "alice@example.com", "{form:?}");
+        }
+        for (a, b) in [
+            ("alice@example.com", "alice2@example.com"),
+            ("alice@example.com", "alice"),
+            ("a.lice@example.com", "alice@example.com"),
+            ("\\xff", "\\xfe"),
+        ] {
+            assert_ne!(normalize(a), normalize(b));
+        }
+        for key in ["ǅemo", "ΣΑΣ", "ﬁ@x", "İstanbul", "Straße", "x\u{0301}"] {
+            let once = normalize(key).into_owned();
+            assert_eq!(normalize(&once), once, "{key:?} is not stable");
+        }
+        assert!(matches!(
+            normalize("bob@example.com"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     fn spec(window_secs: u64, messages: Option<u64>, recipients: Option<u64>) -> WindowLimit {

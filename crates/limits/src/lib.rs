@@ -26,4 +26,4 @@ pub mod limiter;
 pub use config::{
     normalize, Counting, Limit, LimitRules, LimitsConfig, LimitsError, Override, WindowLimit,
 };
-pub use limiter::{judge, Level, Limiter, Sent, Standing, Usage, Verdict};
+pub use limiter::{judge, KeySeconds, Level, Limiter, Sent, Standing, Usage, Verdict};

@@ -128,6 +128,16 @@ fn within(now: i64, second: i64, window_secs: u64) -> bool {
     i128::from(now) - i128::from(second) < i128::from(window_secs)
 }
 
+/// One key's counts as [`Limiter::seconds`] gives them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeySeconds {
+    /// The key, normalised.
+    pub key: String,
+    /// Each limit, and the `(second, amount)` its window holds, oldest
+    /// first.
+    pub windows: Vec<(Limit, Vec<(i64, u64)>)>,
+}
+
 /// One limit's window of one key, oldest first, one entry per second. It
 /// keeps at most [`Limit::cap`] of the amount, dropping the oldest first:
 /// those leave the window first, so below the cap the count is exact.
@@ -510,6 +520,31 @@ impl Limiter {
     /// wall clock.
     pub fn newest(&self) -> Option<i64> {
         self.keys.values().map(|state| state.last_seen).max()
+    }
+
+    /// Each key's windows as they stand at `now`, in its limits' order:
+    /// the seconds still inside and their amounts, oldest first. What a
+    /// shared store that lost its data is seeded from.
+    pub fn seconds(&self, now: i64) -> Vec<KeySeconds> {
+        self.keys
+            .iter()
+            .map(|(key, state)| KeySeconds {
+                key: key.to_string(),
+                windows: state
+                    .windows
+                    .iter()
+                    .map(|window| {
+                        let seconds = window
+                            .entries
+                            .iter()
+                            .filter(|e| within(now, e.second, window.limit.window_secs))
+                            .map(|e| (e.second, e.amount))
+                            .collect();
+                        (window.limit, seconds)
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// How many keys hold counts.

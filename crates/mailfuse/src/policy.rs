@@ -135,7 +135,9 @@ pub fn run(mut config: Config, options: Options) -> Result<()> {
         let limits = Limits {
             max_request_bytes: policy_config.max_request_bytes,
             max_connections: policy_config.max_connections,
+            max_connections_per_peer: policy_config.max_connections_per_peer,
             idle_timeout: policy_config.idle_timeout,
+            request_timeout: policy_config.request_timeout,
         };
         server::serve(listeners, policy, limits, crate::signals::stopped()).await;
         info!("stopping: saving the counters");

@@ -153,7 +153,9 @@ fn rss_kib(pid: u32) -> u64 {
 fn ten_thousand_idle_connections_are_held_and_the_server_still_answers() {
     const IDLE: usize = 10_000;
     allow_open_files(IDLE as u64 + 200);
-    let mut server = Server::start(CONFIG);
+    // All from 127.0.0.1: past the default cap of one peer.
+    let config = CONFIG.replace("[policy]\n", "[policy]\nmax_connections_per_peer = 20000\n");
+    let mut server = Server::start(&config);
     let before = rss_kib(server.child.id());
     let mut idle = Vec::with_capacity(IDLE);
     for _ in 0..IDLE {
@@ -184,6 +186,139 @@ fn ten_thousand_idle_connections_are_held_and_the_server_still_answers() {
     );
     assert!(server.alive());
     drop(idle);
+}
+
+#[test]
+fn a_client_dribbling_a_request_is_cut_at_the_request_deadline() {
+    let config = CONFIG.replace("[policy]\n", "[policy]\nrequest_timeout = \"2s\"\n");
+    let server = Server::start(&config);
+    let mut stream = server.connect();
+    stream.set_nodelay(true).unwrap();
+    // A whole request first: the deadline is per request, not per connection.
+    stream.write_all(&rcpt("alice@example.com", "1")).unwrap();
+    assert_eq!(replies(&mut stream, 1), ["action=DUNNO"]);
+    // Then one byte a second, each of which used to restart idle_timeout.
+    let request = rcpt("alice@example.com", "2");
+    let mut writer = stream.try_clone().unwrap();
+    let dribbler = std::thread::spawn(move || {
+        let mut sent = 0;
+        for byte in request {
+            if writer.write_all(&[byte]).is_err() {
+                break;
+            }
+            sent += 1;
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        sent
+    });
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    assert!(closed_without_reply(&mut stream));
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+    let sent = dribbler.join().unwrap();
+    assert!(sent < 30, "cut after {sent} bytes only");
+    let log = server.log();
+    assert!(log.contains("policy.request_timeout"), "{log}");
+}
+
+/// A connection that was served a request: retried while the places of
+/// connections just closed (`Server::start`'s probes) are given back.
+fn served(server: &Server, instance: &str) -> TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut stream = server.connect();
+        if stream.write_all(&rcpt("bob@example.com", instance)).is_ok() {
+            let mut buf = [0u8; 256];
+            if let Ok(n) = std::io::Read::read(&mut stream, &mut buf) {
+                if buf[..n].starts_with(b"action=DUNNO") {
+                    return stream;
+                }
+            }
+        }
+        assert!(Instant::now() < deadline, "never served:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn one_peer_past_its_connection_cap_is_refused_at_once_until_one_leaves() {
+    let config = CONFIG.replace("[policy]\n", "[policy]\nmax_connections_per_peer = 3\n");
+    let server = Server::start(&config);
+    let mut held: Vec<TcpStream> = (0..3).map(|i| served(&server, &i.to_string())).collect();
+    // The fourth from 127.0.0.1 is closed as soon as it is accepted.
+    let mut fourth = server.connect();
+    assert!(closed_without_reply(&mut fourth));
+    let log = server.log();
+    assert!(log.contains("policy.max_connections_per_peer"), "{log}");
+    // One leaves: its place is given back.
+    drop(held.pop());
+    served(&server, "again");
+}
+
+/// One message with one recipient from `login` (raw bytes: it may not be
+/// UTF-8): the RCPT answer, the count sent when it was accepted.
+fn send_as(stream: &mut TcpStream, login: &[u8], instance: &str) -> String {
+    // `?` stands for the login in the requests Postfix would send.
+    let as_login = |request: Vec<u8>| -> Vec<u8> {
+        let mut out = Vec::new();
+        for byte in request {
+            match byte {
+                b'?' => out.extend_from_slice(login),
+                byte => out.push(byte),
+            }
+        }
+        out
+    };
+    stream.write_all(&as_login(rcpt("?", instance))).unwrap();
+    let answer = replies(stream, 1).remove(0);
+    if answer == "action=DUNNO" {
+        stream.write_all(&as_login(end("?", instance, 1))).unwrap();
+        assert_eq!(replies(stream, 1), ["action=DUNNO"]);
+    }
+    answer
+}
+
+#[test]
+fn the_forms_of_one_login_share_one_limit_and_invalid_names_stay_apart() {
+    // 2 recipients an hour; example.com the one local domain.
+    let server = Server::start(CONFIG);
+    let mut stream = server.connect();
+    assert_eq!(
+        send_as(&mut stream, b"alice@example.com", "1"),
+        "action=DUNNO"
+    );
+    assert_eq!(
+        send_as(&mut stream, b"Alice@Example.COM", "2"),
+        "action=DUNNO"
+    );
+    for form in [
+        "alice@example.com",
+        "ａｌｉｃｅ@ｅｘａｍｐｌｅ.com",
+        "alice@example.com.",
+        "alice@example.com ",
+        "alice@example.com\t",
+        "ali\u{200b}ce@example.com",
+        "alice",
+        " ALICE.",
+    ] {
+        let answer = send_as(&mut stream, form.as_bytes(), "3");
+        assert!(
+            answer.starts_with("action=DEFER_IF_PERMIT 4.7.1 "),
+            "{form:?} has a limit of its own: {answer}"
+        );
+    }
+    // Two names that differ only in bytes that are not UTF-8 are two
+    // accounts: the first's limit is not the second's.
+    for instance in ["4", "5"] {
+        let answer = send_as(&mut stream, b"x\xffy@example.com", instance);
+        assert_eq!(answer, "action=DUNNO");
+    }
+    assert!(send_as(&mut stream, b"x\xffy@example.com", "6").starts_with("action=DEFER_IF_PERMIT"));
+    assert_eq!(
+        send_as(&mut stream, b"x\xfey@example.com", "7"),
+        "action=DUNNO"
+    );
 }
 
 #[test]

@@ -67,48 +67,48 @@ struct Pair {
     to_b: TcpStream,
 }
 
+impl Pair {
+    fn start(config: &str) -> Pair {
+        let a = Server::start(config);
+        let b = Server::start(config);
+        let to_a = a.connect();
+        let to_b = b.connect();
+        Pair { a, b, to_a, to_b }
+    }
+
+    /// `n` messages of one recipient from `login` through each server, in
+    /// turn, each accepted and counted.
+    fn accepted_through_both(&mut self, login: &str, n: usize) {
+        for i in 0..n {
+            for (to, server) in [(&mut self.to_a, "a"), (&mut self.to_b, "b")] {
+                let instance = format!("{login}-{server}{i}");
+                assert_eq!(send(to, login, &instance), "action=DUNNO");
+            }
+        }
+    }
+}
+
 /// Two servers on `config` after alice sent 6 recipients (her limit) and
 /// bob 4, half through each: both refuse alice's 7th, neither having seen
 /// more than 3 itself.
 fn share_one_limit(config: &str) -> Pair {
-    let a = Server::start(config);
-    let b = Server::start(config);
-    let mut to_a = a.connect();
-    let mut to_b = b.connect();
+    let mut pair = Pair::start(config);
     // alice sends 3 through each: 6 in all, the limit.
-    for i in 0..3 {
-        assert_eq!(
-            send(&mut to_a, "alice@example.com", &format!("a{i}")),
-            "action=DUNNO"
-        );
-        assert_eq!(
-            send(&mut to_b, "alice@example.com", &format!("b{i}")),
-            "action=DUNNO"
-        );
-    }
+    pair.accepted_through_both("alice@example.com", 3);
     // The 7th is refused by both: neither saw more than 3 itself.
-    assert!(deferred(&send(&mut to_a, "alice@example.com", "a3")));
-    assert!(deferred(&send(&mut to_b, "alice@example.com", "b3")));
+    assert!(deferred(&send(&mut pair.to_a, "alice@example.com", "a3")));
+    assert!(deferred(&send(&mut pair.to_b, "alice@example.com", "b3")));
     // bob has his own window.
-    for i in 0..2 {
-        assert_eq!(
-            send(&mut to_a, "bob@example.com", &format!("bob{i}")),
-            "action=DUNNO"
-        );
-        assert_eq!(
-            send(&mut to_b, "bob@example.com", &format!("bob{i}")),
-            "action=DUNNO"
-        );
-    }
-    Pair { a, b, to_a, to_b }
+    pair.accepted_through_both("bob@example.com", 2);
+    pair
 }
 
 /// Redis (or the cluster node of bob's keys) just went. Every request is
 /// still answered, on local counts that learnt the shared totals: alice
 /// stays over her limit on both; bob had 4 of 6, and A, knowing its own 2
 /// and the shared total as of its last check (3 or 4), lets through what
-/// that leaves, then defers. How many it let through.
-fn answers_while_down(pair: &mut Pair) -> usize {
+/// that leaves, then defers.
+fn answers_while_down(pair: &mut Pair) {
     assert!(deferred(&send(&mut pair.to_a, "alice@example.com", "a4")));
     assert!(deferred(&send(&mut pair.to_b, "alice@example.com", "b4")));
     let mut bob_through_a = Vec::new();
@@ -129,7 +129,6 @@ fn answers_while_down(pair: &mut Pair) -> usize {
     assert!(pair.a.alive() && pair.b.alive());
     let log = pair.a.log();
     assert!(log.contains("deciding on local counts"), "{log}");
-    through
 }
 
 /// Waits for `server` to say Redis answers again and its backlog went in.
@@ -149,26 +148,90 @@ fn two_servers_share_one_limit_and_keep_answering_when_redis_stops() {
 
     redis.stop();
     let started = Instant::now();
-    let through = answers_while_down(&mut pair);
+    answers_while_down(&mut pair);
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "answers waited for the dead Redis: {:?}",
         started.elapsed()
     );
 
-    // Redis comes back empty: what A counted meanwhile is replayed, and a
-    // new server of the cluster sees it.
+    // Redis comes back empty: what A counted meanwhile is replayed, and
+    // the servers seed it again with what they held, so bob's 4 from before
+    // the outage are not forgotten: a new server of the cluster sees his 4
+    // and the 2 or 3 of the outage, and defers him at once.
     redis.restart();
     wait_resync(&pair.a);
+    wait_reseeded(&pair.a);
     let c = Server::start(&config);
     let mut to_c = c.connect();
-    for i in 0..6 - through {
+    assert!(deferred(&send(&mut to_c, "bob@example.com", "c-bob")));
+}
+
+/// Waits for `server` to say it seeded an emptied Redis again.
+fn wait_reseeded(server: &Server) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !server.log().contains("seeded it again") {
+        assert!(Instant::now() < deadline, "no re-seed:\n{}", server.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn counts_that_timed_out_while_redis_stalled_are_applied_once() {
+    let redis = RedisServer::start();
+    let mut pair = Pair::start(&single(&redis));
+    // Both connected to Redis and counting through it.
+    pair.accepted_through_both("dave@example.com", 1);
+    let Pair { a, b, to_a, to_b } = &mut pair;
+
+    redis.pause();
+    to_a.write_all(&end("alice@example.com", "a1", 3)).unwrap();
+    to_b.write_all(&end("alice@example.com", "b1", 2)).unwrap();
+    assert_eq!(replies(to_a, 1), ["action=DUNNO"]);
+    assert_eq!(replies(to_b, 1), ["action=DUNNO"]);
+    redis.resume();
+    wait_resync(a);
+    wait_resync(b);
+
+    let total = redis.cli(&[
+        "HGET",
+        "mailfuse:{alice@example.com}:recipients:3600:amounts",
+        "total",
+    ]);
+    assert_eq!(total.trim(), "5");
+    // 5 of 6: one more goes through, the next is deferred.
+    assert_eq!(send(to_a, "alice@example.com", "a2"), "action=DUNNO");
+    assert!(deferred(&send(to_b, "alice@example.com", "b2")));
+}
+
+/// Redis restarts without persistence, empty, while both servers keep
+/// running: they notice its epoch key gone and seed it again with their
+/// counts, the largest of them, not their sum.
+#[test]
+fn a_redis_restarted_empty_is_seeded_again_from_the_servers_counts() {
+    let mut redis = RedisServer::start();
+    let config = single(&redis);
+    let mut pair = Pair::start(&config);
+    // 4 of alice's 6, 2 through each.
+    pair.accepted_through_both("alice@example.com", 2);
+    let amounts = "mailfuse:{alice@example.com}:recipients:3600:amounts";
+    assert_eq!(redis.cli(&["HGET", amounts, "total"]).trim(), "4");
+
+    redis.restart();
+    assert_eq!(redis.cli(&["HGET", amounts, "total"]).trim(), "");
+    wait_reseeded(&pair.a);
+    wait_reseeded(&pair.b);
+    assert_eq!(redis.cli(&["HGET", amounts, "total"]).trim(), "4");
+    // A new server of the cluster sees the 4: 2 more, then deferred.
+    let c = Server::start(&config);
+    let mut to_c = c.connect();
+    for i in 0..2 {
         assert_eq!(
-            send(&mut to_c, "bob@example.com", &format!("c{i}")),
+            send(&mut to_c, "alice@example.com", &format!("c{i}")),
             "action=DUNNO"
         );
     }
-    assert!(deferred(&send(&mut to_c, "bob@example.com", "c-last")));
+    assert!(deferred(&send(&mut to_c, "alice@example.com", "c-last")));
 }
 
 #[test]

@@ -38,9 +38,19 @@ pub struct PolicyConfig {
     pub max_request_bytes: usize,
     /// Connections served at once; more are closed at once (and logged).
     pub max_connections: usize,
-    /// A connection idle this long is closed (Postfix reconnects).
+    /// Connections served at once from one IP address (unix sockets: not
+    /// capped); more from it are closed at once, so one peer cannot take
+    /// every slot.
+    pub max_connections_per_peer: usize,
+    /// A connection idle this long between requests is closed (Postfix
+    /// reconnects).
     #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub idle_timeout: Duration,
+    /// A request must arrive whole within this long of its first byte, or
+    /// the connection is closed: a peer sending a byte now and then cannot
+    /// hold a connection (Postfix writes a request at once).
+    #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
+    pub request_timeout: Duration,
     /// How often the embedded store saves the counters.
     #[serde(deserialize_with = "mailfuse_core::time::deserialize_duration")]
     pub save_every: Duration,
@@ -290,7 +300,9 @@ impl Default for PolicyConfig {
             trips: TripsConfig::default(),
             max_request_bytes: 16 * 1024,
             max_connections: 20_000,
+            max_connections_per_peer: 1_000,
             idle_timeout: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(10),
             save_every: Duration::from_secs(10),
             metrics_listen: None,
             redis: None,
@@ -418,6 +430,7 @@ mod tests {
             "count_at = \"rcpt\"",
             "idle_timeout = \"0s\"",
             "idle_timeout = 10",
+            "request_timeout = \"0s\"",
             "[trips]\nmax_ip = 3",
             "[redis]\nprefix = \"x\"",
             "listen = \"127.0.0.1:1\"",

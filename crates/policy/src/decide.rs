@@ -21,6 +21,7 @@ use std::time::Instant;
 use mailfuse_core::canary::Canaries;
 use mailfuse_core::net::Cidr;
 use mailfuse_core::safety::Safety;
+use mailfuse_core::text::escape_invalid;
 use tracing::{error, warn};
 
 use crate::clock::Clock;
@@ -327,9 +328,19 @@ impl Policy {
     }
 
     /// The login, else (from a trusted network) the sender or client.
+    /// Bytes that are not UTF-8 are kept as `\xNN`, so distinct names stay
+    /// distinct; a login without `@` is taken as one at the domain when
+    /// `local_domains` names exactly one (with several, it could be anyone's
+    /// and stays as it is).
     fn subject<'a>(&self, request: &'a Request) -> Option<Subject<'a>> {
         if let Some(login) = request.sasl_username() {
-            let login = String::from_utf8_lossy(login);
+            let mut login = escape_invalid(login);
+            if let [domain] = &self.settings.local_domains[..] {
+                let local = normalize(&login);
+                if !local.is_empty() && !local.contains('@') {
+                    login = Cow::Owned(format!("{local}@{domain}"));
+                }
+            }
             return Some(Subject {
                 key: login.clone(),
                 account: Some(login),
@@ -350,10 +361,8 @@ impl Policy {
         // would lock them all out.
         let this_server = self.settings.safety.is_this_server(client);
         let key = match (self.settings.relay_key, sender) {
-            (RelayKey::Sender, Some(sender)) => String::from_utf8_lossy(sender),
-            (RelayKey::ClientAddress, Some(sender)) if this_server => {
-                String::from_utf8_lossy(sender)
-            }
+            (RelayKey::Sender, Some(sender)) => escape_invalid(sender),
+            (RelayKey::ClientAddress, Some(sender)) if this_server => escape_invalid(sender),
             _ if this_server => return None,
             _ => Cow::Owned(client.to_string()),
         };

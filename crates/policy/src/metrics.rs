@@ -79,6 +79,9 @@ pub struct PolicyMetrics {
     pub fallback_decisions: Counter,
     /// 1 while Redis answers (0 with the embedded store too).
     pub redis_up: Gauge,
+    /// Times Redis was found to have lost its data (its epoch key gone)
+    /// and was seeded again from this server's counts and locks.
+    pub redis_reseeds: Counter,
     /// Failures of the counters store: each Redis request that failed or
     /// timed out (an outage is logged once but counted here every time), and
     /// each failed save of the counts or of the top senders to the state
@@ -127,6 +130,11 @@ impl PolicyMetrics {
             metrics.redis_up.clone(),
         );
         registry.register(
+            "redis_reseeds",
+            "Times Redis had lost its data and was seeded again from this server's counts",
+            metrics.redis_reseeds.clone(),
+        );
+        registry.register(
             "store_errors",
             "Errors of the counters store",
             metrics.store_errors.clone(),
@@ -171,6 +179,7 @@ impl Default for PolicyMetrics {
             protocol_errors: Counter::default(),
             fallback_decisions: Counter::default(),
             redis_up: Gauge::default(),
+            redis_reseeds: Counter::default(),
             store_errors: Counter::default(),
         }
     }

@@ -209,6 +209,12 @@ impl RequestReader {
         }
     }
 
+    /// Whether part of a request has arrived and not its end: the
+    /// connection is inside a request, on its whole-request deadline.
+    pub fn is_mid_request(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
     /// The next complete request; `Ok(None)` until more bytes are fed. An
     /// error comes only after the requests completed before it.
     pub fn next_request(&mut self) -> Result<Option<Request>, ProtocolError> {

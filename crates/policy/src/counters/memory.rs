@@ -16,7 +16,7 @@ use mailfuse_core::net::Network;
 use serde::{Deserialize, Serialize};
 
 use super::{Answer, Ask, Diversity, Trip, Usage};
-use mailfuse_limits::{normalize, LimitRules, Limiter};
+use mailfuse_limits::{normalize, KeySeconds, LimitRules, Limiter};
 
 /// How long a lock tripped here stands without the database showing it.
 const PENDING_LOCK_SECS: u64 = 60;
@@ -42,6 +42,16 @@ struct State {
     /// Lower-cased accounts `mailfuse audit --save` found nobody logs
     /// into, from the state database; one is taken at its first message.
     never_logs_in: HashSet<String>,
+}
+
+/// The counts and locks of a [`Memory`], from [`Memory::snapshot`].
+pub struct Snapshot {
+    /// The newest second counted: where the windows end.
+    pub now: u64,
+    /// Every key's windows, second by second.
+    pub keys: Vec<KeySeconds>,
+    /// The accounts locked here, normalised.
+    pub locked: Vec<String>,
 }
 
 /// What a restart keeps, as saved...
@@ -213,6 +223,22 @@ impl Memory {
         state.limiter.restore(saved.limiter);
         state.seen.extend(saved.seen);
         Ok(())
+    }
+
+    /// What this store holds, to seed a shared store that lost its data.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.state();
+        let now = state.limiter.newest().unwrap_or(0);
+        Snapshot {
+            now: u64::try_from(now).unwrap_or(0),
+            keys: state.limiter.seconds(now),
+            locked: state
+                .confirmed
+                .iter()
+                .chain(state.pending.keys())
+                .cloned()
+                .collect(),
+        }
     }
 
     /// How many keys hold counts.

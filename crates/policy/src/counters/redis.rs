@@ -11,7 +11,9 @@
 //!   many-IPs and many-networks trips;
 //! - `<prefix>:{<key>}:<messages|recipients>:<window>:seconds`: ZSET of the
 //!   seconds holding counts, and `…:amounts`: HASH second → amount plus
-//!   `total`, the window's running sum.
+//!   `total`, the window's running sum;
+//! - `<prefix>:{<key>}:applied`: ZSET of the ids of the counts applied →
+//!   their second, so a count is applied once whatever timed out.
 //!
 //! Every key of one account shares its `{…}` hash tag, so a script touches a
 //! single slot of a Redis Cluster (a request's key is its account when it
@@ -31,7 +33,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
@@ -41,7 +43,7 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Client, ConnectionInfo, IntoConnectionInfo, RedisFuture, Script};
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::{Answer, Ask, Diversity, Memory, StoreError, Trip};
 use crate::config::{RedisConfig, RedisServers};
@@ -138,11 +140,19 @@ end
 return totals
 "#;
 
-/// KEYS: `seconds, amounts` per limit. ARGV: now, ttl, then `window,
-/// amount` per limit.
+/// KEYS: the subject's applied ids, then `seconds, amounts` per limit.
+/// ARGV: now, ttl, the count's id, then `window, amount` per limit.
+/// A count whose id was applied already (a call that timed out, then ran
+/// when Redis woke, and its replay) changes nothing; ids are kept as long
+/// as the windows they counted in.
 const RECORD_LUA: &str = r#"
 local now, ttl = tonumber(ARGV[1]), ARGV[2]
-for i = 1, #KEYS, 2 do
+local applied, id = KEYS[1], ARGV[3]
+redis.call('ZREMRANGEBYSCORE', applied, '-inf', int(now - tonumber(ttl)))
+if redis.call('ZSCORE', applied, id) then return 0 end
+redis.call('ZADD', applied, ARGV[1], id)
+redis.call('EXPIRE', applied, ttl)
+for i = 2, #KEYS, 2 do
   local seconds, amounts = KEYS[i], KEYS[i + 1]
   local window, amount = tonumber(ARGV[i + 2]), ARGV[i + 3]
   held(seconds, amounts, now, window)
@@ -152,6 +162,31 @@ for i = 1, #KEYS, 2 do
   redis.call('EXPIRE', seconds, ttl)
   redis.call('EXPIRE', amounts, ttl)
 end
+return 0
+"#;
+
+/// KEYS: `seconds, amounts` of one window. ARGV: now, ttl, window, then
+/// `second, amount` pairs, oldest first: this server's counts of the window.
+/// Raises the window's total to this server's where it is lower, adding
+/// the difference at the oldest seconds (what Redis lost came before what
+/// it was given since): seeding twice, or from several servers, leaves the
+/// largest of their totals, never their sum.
+const SEED_LUA: &str = r#"
+local now, ttl = tonumber(ARGV[1]), ARGV[2]
+local seconds, amounts = KEYS[1], KEYS[2]
+local have = tonumber(held(seconds, amounts, now, tonumber(ARGV[3])))
+local missing = -have
+for i = 5, #ARGV, 2 do missing = missing + tonumber(ARGV[i]) end
+for i = 4, #ARGV, 2 do
+  if missing <= 0 then break end
+  local add = math.min(tonumber(ARGV[i + 1]), missing)
+  redis.call('ZADD', seconds, ARGV[i], ARGV[i])
+  redis.call('HINCRBY', amounts, ARGV[i], int(add))
+  redis.call('HINCRBY', amounts, 'total', int(add))
+  missing = missing - add
+end
+redis.call('EXPIRE', seconds, ttl)
+redis.call('EXPIRE', amounts, ttl)
 return 0
 "#;
 
@@ -185,8 +220,17 @@ struct Shared {
     metrics: Arc<PolicyMetrics>,
     up: AtomicBool,
     backlog: Mutex<Backlog>,
+    /// This process among the servers sharing Redis (random), the first
+    /// half of each count's id.
+    origin: String,
+    /// The second half: one more per count.
+    sequence: AtomicU64,
+    /// The value of the epoch key when last read: another means Redis
+    /// lost its data since.
+    epoch: Mutex<Option<String>>,
     check_script: Script,
     record_script: Script,
+    seed_script: Script,
 }
 
 /// What happened while Redis was away, oldest first.
@@ -200,6 +244,8 @@ struct Backlog {
 enum Missed {
     Counted {
         key: String,
+        /// The id the first attempt carried: Redis may have applied it.
+        id: String,
         now: u64,
         messages: u64,
         recipients: u64,
@@ -362,6 +408,11 @@ impl KeyNames {
         self.tag(account) + "lock"
     }
 
+    /// The key naming Redis's current epoch: gone when Redis lost its data.
+    fn epoch(&self) -> String {
+        format!("{}:epoch", self.prefix)
+    }
+
     fn ips(&self, account: &str) -> String {
         self.tag(account) + "ips"
     }
@@ -410,8 +461,12 @@ impl Redis {
             metrics,
             up: AtomicBool::new(false),
             backlog: Mutex::new(Backlog::default()),
+            origin: random_name(),
+            sequence: AtomicU64::new(0),
+            epoch: Mutex::new(None),
             check_script: Script::new(&format!("{WINDOW_LUA}{CHECK_LUA}")),
             record_script: Script::new(&format!("{WINDOW_LUA}{RECORD_LUA}")),
+            seed_script: Script::new(&format!("{WINDOW_LUA}{SEED_LUA}")),
         });
         shared.metrics.redis_up.set(0);
         match shared.ping().await {
@@ -471,8 +526,12 @@ impl Redis {
     ) -> Result<(), StoreError> {
         let shared = &self.shared;
         shared.local.record(key, now, messages, recipients);
+        let id = shared.next_id();
         if shared.is_up() {
-            match shared.shared_record(key, now, messages, recipients).await {
+            match shared
+                .shared_record(key, &id, now, messages, recipients)
+                .await
+            {
                 Ok(()) => return Ok(()),
                 Err(e) => shared.went_down(&e),
             }
@@ -480,6 +539,7 @@ impl Redis {
         shared.metrics.fallback_decisions.inc();
         shared.queue(Missed::Counted {
             key: key.to_owned(),
+            id,
             now,
             messages,
             recipients,
@@ -547,6 +607,20 @@ pub async fn unlock(config: &RedisConfig, account: &str) -> Result<bool, StoreEr
     within(config.timeout, work).await
 }
 
+/// 64 random bits in hex, naming this process's counts or an epoch of
+/// Redis; the clock and process id when the system gives no randomness
+/// (still distinct from every other in practice).
+fn random_name() -> String {
+    let bits = getrandom::u64().unwrap_or_else(|_| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        // Truncating the nanoseconds keeps their fast-changing part.
+        (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+    });
+    format!("{bits:016x}")
+}
+
 fn escaped(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     escape_into(text, &mut out);
@@ -593,6 +667,12 @@ impl Shared {
             self.metrics.redis_up.set(0);
             warn!("Redis unreachable, deciding on local counts until it answers: {error}");
         }
+    }
+
+    /// A new count's id: this process's origin and its sequence number.
+    fn next_id(&self) -> String {
+        let sequence = self.sequence.fetch_add(1, Ordering::Relaxed);
+        format!("{}:{sequence}", self.origin)
     }
 
     fn mark_up(&self) {
@@ -727,6 +807,7 @@ impl Shared {
     fn record_invocation(
         &self,
         key: &str,
+        id: &str,
         now: u64,
         messages: u64,
         recipients: u64,
@@ -734,7 +815,11 @@ impl Shared {
         let (limits, ttl) = self.limits_and_ttl(key, false);
         let tag = self.keys.tag(key);
         let mut invocation = self.record_script.prepare_invoke();
-        invocation.arg(now).arg(ttl);
+        invocation
+            .key(format!("{tag}applied"))
+            .arg(now)
+            .arg(ttl)
+            .arg(id);
         let mut counted: Vec<(u64, Counting)> = Vec::with_capacity(limits.len());
         for limit in limits {
             let amount = limit.amount(messages, recipients).min(MAX_AMOUNT);
@@ -756,11 +841,12 @@ impl Shared {
     async fn shared_record(
         &self,
         key: &str,
+        id: &str,
         now: u64,
         messages: u64,
         recipients: u64,
     ) -> Result<(), StoreError> {
-        let Some(invocation) = self.record_invocation(key, now, messages, recipients) else {
+        let Some(invocation) = self.record_invocation(key, id, now, messages, recipients) else {
             return Ok(());
         };
         self.call(self.timeout, async |connection| {
@@ -778,25 +864,21 @@ impl Shared {
         .await
     }
 
-    /// Sends what the backlog holds, oldest first; Redis counts as up once
-    /// it is empty. What a failure kept from Redis goes back to the front.
+    /// Sends what the backlog holds, oldest first, then seeds Redis again
+    /// if it lost its data; Redis counts as up once both are done (what came
+    /// meanwhile goes at the next ping). What a failure kept from Redis goes
+    /// back to the front.
     async fn replay(&self) {
         let mut replayed = 0usize;
         loop {
             let batch: Vec<Missed> = {
                 let mut backlog = self.backlog();
-                if backlog.entries.is_empty() {
-                    let dropped = std::mem::take(&mut backlog.dropped);
-                    let was_up = self.up.swap(true, Ordering::SeqCst);
-                    self.metrics.redis_up.set(1);
-                    if !was_up {
-                        info!("Redis back: {replayed} counts replayed ({dropped} dropped when the backlog was full)");
-                    }
-                    return;
-                }
                 let take = backlog.entries.len().min(REPLAY_BATCH);
                 backlog.entries.drain(..take).collect()
             };
+            if batch.is_empty() {
+                break;
+            }
             let taken = batch.len();
             if let Err((e, unsent)) = self.replay_batch(batch).await {
                 self.went_down(&e);
@@ -808,6 +890,102 @@ impl Shared {
             }
             replayed += taken;
         }
+        // Before counting as up, so that no decision reads windows Redis
+        // lost and this server has not seeded yet.
+        self.watch_epoch().await;
+        let dropped = std::mem::take(&mut self.backlog().dropped);
+        let was_up = self.up.swap(true, Ordering::SeqCst);
+        self.metrics.redis_up.set(1);
+        if !was_up {
+            info!("Redis back: {replayed} counts replayed ({dropped} dropped when the backlog was full)");
+        }
+    }
+
+    /// Notes Redis's epoch, setting one when there is none; when it changed
+    /// since last read, Redis lost its data (restarted without persistence,
+    /// flushed): seeds it again from this server's counts and locks.
+    async fn watch_epoch(&self) {
+        let mut exchange = redis::pipe();
+        exchange
+            .cmd("SET")
+            .arg(self.keys.epoch())
+            .arg(random_name())
+            .arg("NX")
+            .ignore()
+            .get(self.keys.epoch());
+        let current = match self
+            .call(self.timeout, async |connection| {
+                exchange.query_async::<(String,)>(connection).await
+            })
+            .await
+        {
+            Ok((current,)) => current,
+            // The next decision notices an outage; try again next second.
+            Err(e) => return debug!("cannot read Redis's epoch: {e}"),
+        };
+        let previous = self
+            .epoch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(current.clone());
+        if previous.is_none_or(|previous| previous == current) {
+            return;
+        }
+        match self.reseed().await {
+            Ok((keys, locks)) => {
+                self.metrics.redis_reseeds.inc();
+                warn!("Redis lost its data (restarted without persistence?): seeded it again with this server's counts of {keys} keys and {locks} locks");
+            }
+            Err(e) => {
+                // Seen as new again next second, and seeded then.
+                *self.epoch.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                warn!("Redis lost its data, and seeding it again failed (retried): {e}");
+            }
+        }
+    }
+
+    /// Writes this server's counts and locks into Redis where it holds less
+    /// (see [`SEED_LUA`]); one pipeline per subject. How many keys and
+    /// locks.
+    async fn reseed(&self) -> Result<(usize, usize), StoreError> {
+        let snapshot = self.local.snapshot();
+        let connection = within(self.timeout, self.link.connection()).await?;
+        let timeout = self.timeout.saturating_mul(10);
+        let mut keys = 0;
+        for key in &snapshot.keys {
+            let tag = self.keys.tag(&key.key);
+            let (_, ttl) = self.limits_and_ttl(&key.key, false);
+            let mut pipe = redis::pipe();
+            pipe.load_script(&self.seed_script).ignore();
+            let mut windows = 0;
+            for (limit, seconds) in key.windows.iter().filter(|(_, s)| !s.is_empty()) {
+                let [held, amounts] = KeyNames::window(&tag, limit);
+                let mut invocation = self.seed_script.prepare_invoke();
+                invocation
+                    .key(held)
+                    .key(amounts)
+                    .arg(snapshot.now)
+                    .arg(ttl)
+                    .arg(limit.window_secs);
+                for (second, amount) in seconds {
+                    invocation.arg(*second).arg(*amount);
+                }
+                pipe.invoke_script(&invocation).ignore();
+                windows += 1;
+            }
+            if windows > 0 {
+                let mut connection = connection.clone();
+                within(timeout, pipe.query_async::<()>(&mut connection)).await?;
+                keys += 1;
+            }
+        }
+        for account in &snapshot.locked {
+            let mut set = redis::cmd("SET");
+            set.arg(self.keys.lock(account)).arg(snapshot.now).arg("NX");
+            let mut connection = connection.clone();
+            within(timeout, set.query_async::<()>(&mut connection)).await?;
+        }
+        Ok((keys, snapshot.locked.len()))
     }
 
     /// Replays `batch` as one pipeline per subject, all sent at once: a
@@ -873,12 +1051,13 @@ impl Shared {
             match missed {
                 Missed::Counted {
                     key,
+                    id,
                     now,
                     messages,
                     recipients,
                 } => {
                     if let Some(invocation) =
-                        self.record_invocation(key, *now, *messages, *recipients)
+                        self.record_invocation(key, id, *now, *messages, *recipients)
                     {
                         pipe.invoke_script(&invocation).ignore();
                         commands += 1;
@@ -905,9 +1084,9 @@ async fn resync_loop(shared: Weak<Shared>) {
             return;
         };
         if shared.is_up() && shared.backlog().entries.is_empty() {
-            continue;
-        }
-        if shared.ping().await.is_ok() {
+            shared.watch_epoch().await;
+        } else if shared.ping().await.is_ok() {
+            // After the replay, the seed only raises what is short of ours.
             shared.replay().await;
         }
     }
