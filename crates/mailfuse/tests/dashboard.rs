@@ -12,13 +12,13 @@ mod browser;
 mod tls;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use browser::{free_port, screenshot_path, wait_for_port, Browser};
+use browser::{connect_from, free_port, screenshot_path, wait_for_port, Browser};
 use mailfuse_core::Timestamp;
 use mailfuse_store::{Lock, Store, StoredIncident};
 use tls::SelfSigned;
@@ -146,6 +146,13 @@ impl Lab {
         }
     }
 
+    /// Starts `serve` on this lab's configuration, once it listens.
+    fn serve(&self) -> Daemon {
+        let serve = Daemon::start("serve", &self.config());
+        wait_for_port(self.web_port, "the dashboard");
+        serve
+    }
+
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.web_port)
     }
@@ -154,23 +161,6 @@ impl Lab {
 /// One HTTP/1.1 exchange on loopback: the status, headers and body.
 fn http(port: u16, request: &str) -> (u16, String, String) {
     exchange(TcpStream::connect(("127.0.0.1", port)).unwrap(), request)
-}
-
-/// A connection to the dashboard on `port` from loopback address `source`
-/// (127.0.0.2 is another client to it than 127.0.0.1).
-fn connect_from(source: Ipv4Addr, port: u16) -> TcpStream {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind((source, 0).into()).unwrap();
-        let to = (Ipv4Addr::LOCALHOST, port).into();
-        socket.connect(to).await.unwrap().into_std().unwrap()
-    });
-    stream.set_nonblocking(false).unwrap();
-    stream
 }
 
 /// Sends `request` on `stream` and reads until the server closes: the
@@ -363,8 +353,7 @@ fn dashboard_in_chromium_lists_the_incident_unlocks_and_runs_no_payload() {
     let lab = Lab::new("");
     lab.seed();
     plant_payloads(&lab.state());
-    let _serve = Daemon::start("serve", &lab.config());
-    wait_for_port(lab.web_port, "serve");
+    let _serve = lab.serve();
     let port = lab.web_port;
 
     // Forged changes are refused, and change nothing.
@@ -475,8 +464,7 @@ fn a_read_only_dashboard_shows_no_button_and_refuses_changes() {
             incident_key: None,
         })
         .unwrap();
-    let _serve = Daemon::start("serve", &lab.config());
-    wait_for_port(lab.web_port, "serve");
+    let _serve = lab.serve();
     let port = lab.web_port;
     let (status, cookie) = log_in(port, TOKEN);
     assert_eq!(status, 303);
@@ -515,7 +503,7 @@ fn serve_refuses_to_start_without_a_token_unless_read_only() {
 
 /// A login from loopback address 127.0.0.`source`: status and headers.
 fn log_in_from(source: u8, port: u16, token: &str) -> (u16, String) {
-    let stream = connect_from(Ipv4Addr::new(127, 0, 0, source), port);
+    let stream = connect_from(&format!("127.0.0.{source}"), port);
     let (status, head, _) = exchange(
         stream,
         &post_request("/login", "", &format!("token={token}")),
@@ -545,9 +533,8 @@ fn retry_after(head: &str) -> u64 {
 fn login_attempts_are_limited_per_client_and_globally() {
     // Per minute, so no budget refills in the few seconds the test takes.
     let lab = Lab::new("login_attempts = 3\nlogin_attempts_global = 5");
-    let _serve = Daemon::start("serve", &lab.config());
+    let _serve = lab.serve();
     let port = lab.web_port;
-    wait_for_port(port, "the dashboard");
 
     assert_eq!(wrong_logins(1, port, 3), [401; 3]);
     // 127.0.0.1 used its budget: refused, with the right token too.
@@ -579,9 +566,8 @@ fn serves_https_with_the_configured_certificate() {
         .output()
         .unwrap();
     assert!(checked.status.success(), "{checked:?}");
-    let _serve = Daemon::start("serve", &lab.config());
+    let _serve = lab.serve();
     let port = lab.web_port;
-    wait_for_port(port, "the dashboard");
 
     let mut tls = certificate.connect(port);
     tls.write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
@@ -601,9 +587,8 @@ fn serves_https_with_the_configured_certificate() {
 #[test]
 fn half_sent_requests_are_closed_after_the_request_timeout() {
     let lab = Lab::new("request_timeout = \"1s\"");
-    let _serve = Daemon::start("serve", &lab.config());
+    let _serve = lab.serve();
     let port = lab.web_port;
-    wait_for_port(port, "the dashboard");
 
     // Headers never finished: closed. (The client's own read timeout, 20 s,
     // would be an error, not the end of the stream.)
