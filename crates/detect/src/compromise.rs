@@ -771,6 +771,25 @@ impl Accounts {
             .map(Packed::into_inner)
     }
 
+    /// An account id held here or in `more` that names no account of the
+    /// table (ids index it): only a damaged saved state has one, which
+    /// must be refused rather than indexed.
+    pub fn stray_id(&self, more: impl IntoIterator<Item = AccountId>) -> Option<AccountId> {
+        let count = self.accounts.len();
+        self.ids
+            .values()
+            .copied()
+            .chain(self.tripped.iter().copied())
+            .chain(self.suspected.iter().copied())
+            .chain(
+                self.shared_ips
+                    .values()
+                    .flat_map(|s| s.accounts.iter().copied()),
+            )
+            .chain(more)
+            .find(|id| id.index() >= count)
+    }
+
     /// The account's normalised name (a packed account's, copied out).
     pub fn name(&self, id: AccountId) -> Cow<'_, str> {
         name_of(&self.accounts[id.index()])

@@ -375,6 +375,11 @@ impl MessageTable {
         ]
     }
 
+    /// The accounts the open messages were submitted by.
+    pub fn accounts(&self) -> impl Iterator<Item = AccountId> + '_ {
+        self.open.values().filter_map(|message| message.account)
+    }
+
     /// Rebuilds the queues of what to forget when from the open messages
     /// and aliases (after a restore: they are not saved).
     pub fn rebuild_queues(&mut self) {

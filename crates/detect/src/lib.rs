@@ -583,7 +583,20 @@ impl Detector {
     pub fn restore(snapshot: &[u8], config: DetectConfig) -> Result<Self, SnapshotError> {
         let detector: Detector =
             rmp_serde::from_slice(snapshot).map_err(|e| SnapshotError(e.to_string()))?;
-        Ok(detector.configured(config))
+        Ok(detector.checked()?.configured(config))
+    }
+
+    /// `self` if its parts agree, as a saved state read back must: every
+    /// account id they hold names an account of the table (a damaged or
+    /// partly written state may not, and would panic at its first use).
+    fn checked(self) -> Result<Self, SnapshotError> {
+        match self.accounts.stray_id(self.messages.accounts()) {
+            None => Ok(self),
+            Some(id) => Err(SnapshotError(format!(
+                "account {} is referred to but not saved: the state is damaged",
+                id.index()
+            ))),
+        }
     }
 
     /// The counters of a saved state (whole, or its rest beside rows),
@@ -693,7 +706,7 @@ impl Detector {
         rows(&mut RowLoader {
             rows: detector.rows(),
         })?;
-        let mut detector = detector.configured(config);
+        let mut detector = detector.checked()?.configured(config);
         for (_, rows) in detector.rows() {
             rows.track();
         }

@@ -227,8 +227,8 @@ fn default_max_connections() -> usize {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WebConfig {
-    /// Where to listen; localhost by default (put a TLS proxy in front to
-    /// reach it from elsewhere).
+    /// Where to listen; localhost by default (put a TLS proxy in front, or
+    /// set `tls_certificate` and `tls_key`, to reach it from elsewhere).
     #[serde(default = "default_web_listen")]
     pub listen: SocketAddr,
     /// The token that logs in to make changes (in the secrets file).
@@ -241,10 +241,46 @@ pub struct WebConfig {
     /// refused, so a web page cannot reach it by DNS rebinding.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// The PEM certificate chain to serve HTTPS with (with `tls_key`);
+    /// plain HTTP without.
+    pub tls_certificate: Option<PathBuf>,
+    /// The PEM private key of `tls_certificate`.
+    pub tls_key: Option<PathBuf>,
+    /// Login attempts a minute from one client address (also the burst);
+    /// more are answered 429 until the budget refills.
+    #[serde(default = "default_login_attempts")]
+    pub login_attempts: u32,
+    /// Login attempts a minute from all clients together (also the burst):
+    /// what guessers from many addresses get at most.
+    #[serde(default = "default_login_attempts_global")]
+    pub login_attempts_global: u32,
+    /// Seconds a client has to send a request's headers, and again its
+    /// body (`"10s"`); a connection that takes longer is closed.
+    #[serde(
+        default = "default_request_timeout",
+        deserialize_with = "deserialize_duration"
+    )]
+    pub request_timeout: i64,
+    /// The TLS configuration read from `tls_certificate` and `tls_key`
+    /// (read with the file, so a bad one is a problem at start).
+    #[serde(skip)]
+    pub tls_config: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 fn default_web_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8025))
+}
+
+fn default_login_attempts() -> u32 {
+    5
+}
+
+fn default_login_attempts_global() -> u32 {
+    60
+}
+
+fn default_request_timeout() -> i64 {
+    10
 }
 
 impl Default for WebConfig {
@@ -254,6 +290,12 @@ impl Default for WebConfig {
             token: None,
             read_only: false,
             hosts: Vec::new(),
+            tls_certificate: None,
+            tls_key: None,
+            login_attempts: default_login_attempts(),
+            login_attempts_global: default_login_attempts_global(),
+            request_timeout: default_request_timeout(),
+            tls_config: None,
         }
     }
 }
@@ -491,8 +533,24 @@ impl Config {
         if let Some(policy) = &policy {
             check_policy(policy, &mut problems);
         }
-        let web: Option<WebConfig> = section(&mut table, "web", true, &mut problems);
-        if let Some(web) = &web {
+        let mut web: Option<WebConfig> = section(&mut table, "web", true, &mut problems);
+        if let Some(web) = &mut web {
+            if web.tls_certificate.is_some() || web.tls_key.is_some() {
+                web.tls_config =
+                    open_tls("web", (&web.tls_certificate, &web.tls_key), &mut problems);
+            }
+            // (A zero request_timeout is refused by the duration's reader.)
+            for (key, value) in [
+                ("login_attempts", web.login_attempts),
+                ("login_attempts_global", web.login_attempts_global),
+            ] {
+                if value < 1 {
+                    problems.push(Problem {
+                        path: format!("web.{key}"),
+                        message: "must be at least 1".into(),
+                    });
+                }
+            }
             if web.token.as_deref().is_some_and(|t| t.len() < 16) {
                 problems.push(Problem {
                     path: "web.token".into(),
@@ -507,7 +565,7 @@ impl Config {
                     message: NO_INPUT.into(),
                 });
             }
-            open_tls(&mut watch.syslog, &mut problems);
+            open_syslog_tls(&mut watch.syslog, &mut problems);
             if let Some(policy) = &watch.auth_policy {
                 check_auth_policy(policy, &mut problems);
             }
@@ -610,28 +668,42 @@ fn check_auth_policy(policy: &AuthPolicyConfig, problems: &mut Vec<Problem>) {
 }
 
 /// Reads `[watch.syslog]`'s certificate and key when TLS is configured.
-fn open_tls(syslog: &mut SyslogConfig, problems: &mut Vec<Problem>) {
-    if syslog.tls.is_empty() {
-        return;
+fn open_syslog_tls(syslog: &mut SyslogConfig, problems: &mut Vec<Problem>) {
+    if !syslog.tls.is_empty() {
+        syslog.tls_config = open_tls(
+            "watch.syslog",
+            (&syslog.tls_certificate, &syslog.tls_key),
+            problems,
+        );
     }
-    let (Some(certificate), Some(key)) = (&syslog.tls_certificate, &syslog.tls_key) else {
+}
+
+/// The TLS configuration of `section`'s `tls_certificate` and `tls_key`,
+/// or a problem naming the key to fix.
+fn open_tls(
+    section: &str,
+    (certificate, key): (&Option<PathBuf>, &Option<PathBuf>),
+    problems: &mut Vec<Problem>,
+) -> Option<std::sync::Arc<rustls::ServerConfig>> {
+    let (Some(certificate), Some(key)) = (certificate, key) else {
         problems.push(Problem {
-            path: "watch.syslog.tls".into(),
+            path: format!("{section}.tls"),
             message: "TLS needs tls_certificate and tls_key (PEM files)".into(),
         });
-        return;
+        return None;
     };
-    match crate::source::syslog_net::tls::server_config(certificate, key) {
-        Ok(config) => syslog.tls_config = Some(config),
-        Err(e) => problems.push(Problem {
-            path: match e {
-                crate::source::syslog_net::tls::TlsError::Key { .. } => "watch.syslog.tls_key",
-                _ => "watch.syslog.tls_certificate",
-            }
-            .into(),
-            message: e.to_string(),
-        }),
-    }
+    crate::source::syslog_net::tls::server_config(certificate, key)
+        .map_err(|e| {
+            let key = match e {
+                crate::source::syslog_net::tls::TlsError::Key { .. } => "tls_key",
+                _ => "tls_certificate",
+            };
+            problems.push(Problem {
+                path: format!("{section}.{key}"),
+                message: e.to_string(),
+            });
+        })
+        .ok()
 }
 
 /// Opens `[detect.geoip]`'s databases, noting each one that cannot be used

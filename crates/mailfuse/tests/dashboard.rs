@@ -8,6 +8,8 @@
 
 #[path = "support/browser.rs"]
 mod browser;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use browser::{free_port, screenshot_path, wait_for_port, Browser};
+use browser::{connect_from, free_port, screenshot_path, wait_for_port, Browser};
 use mailfuse_core::Timestamp;
 use mailfuse_store::{Lock, Store, StoredIncident};
+use tls::SelfSigned;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
 const TOKEN: &str = "test-token-0123456789abcdef";
@@ -143,6 +146,13 @@ impl Lab {
         }
     }
 
+    /// Starts `serve` on this lab's configuration, once it listens.
+    fn serve(&self) -> Daemon {
+        let serve = Daemon::start("serve", &self.config());
+        wait_for_port(self.web_port, "the dashboard");
+        serve
+    }
+
     fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.web_port)
     }
@@ -150,7 +160,12 @@ impl Lab {
 
 /// One HTTP/1.1 exchange on loopback: the status, headers and body.
 fn http(port: u16, request: &str) -> (u16, String, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    exchange(TcpStream::connect(("127.0.0.1", port)).unwrap(), request)
+}
+
+/// Sends `request` on `stream` and reads until the server closes: the
+/// status, headers and body.
+fn exchange(mut stream: TcpStream, request: &str) -> (u16, String, String) {
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
@@ -175,14 +190,15 @@ fn get(port: u16, path: &str, cookie: &str) -> (u16, String, String) {
 }
 
 fn post(port: u16, path: &str, cookie: &str, form: &str) -> (u16, String, String) {
-    http(
-        port,
-        &format!(
-            "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\
-             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
-             Connection: close\r\n\r\n{form}",
-            form.len()
-        ),
+    http(port, &post_request(path, cookie, form))
+}
+
+fn post_request(path: &str, cookie: &str, form: &str) -> String {
+    format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: {cookie}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{form}",
+        form.len()
     )
 }
 
@@ -337,8 +353,7 @@ fn dashboard_in_chromium_lists_the_incident_unlocks_and_runs_no_payload() {
     let lab = Lab::new("");
     lab.seed();
     plant_payloads(&lab.state());
-    let _serve = Daemon::start("serve", &lab.config());
-    wait_for_port(lab.web_port, "serve");
+    let _serve = lab.serve();
     let port = lab.web_port;
 
     // Forged changes are refused, and change nothing.
@@ -449,8 +464,7 @@ fn a_read_only_dashboard_shows_no_button_and_refuses_changes() {
             incident_key: None,
         })
         .unwrap();
-    let _serve = Daemon::start("serve", &lab.config());
-    wait_for_port(lab.web_port, "serve");
+    let _serve = lab.serve();
     let port = lab.web_port;
     let (status, cookie) = log_in(port, TOKEN);
     assert_eq!(status, 303);
@@ -485,4 +499,110 @@ fn serve_refuses_to_start_without_a_token_unless_read_only() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("web.token is not set"), "{stderr}");
+}
+
+/// A login from loopback address 127.0.0.`source`: status and headers.
+fn log_in_from(source: u8, port: u16, token: &str) -> (u16, String) {
+    let stream = connect_from(&format!("127.0.0.{source}"), port);
+    let (status, head, _) = exchange(
+        stream,
+        &post_request("/login", "", &format!("token={token}")),
+    );
+    (status, head)
+}
+
+/// `n` wrong logins at once from 127.0.0.`source`: their statuses.
+fn wrong_logins(source: u8, port: u16, n: usize) -> Vec<u16> {
+    std::thread::scope(|scope| {
+        let attempts: Vec<_> = (0..n)
+            .map(|_| scope.spawn(|| log_in_from(source, port, "wrong-guess-0123456789").0))
+            .collect();
+        attempts.into_iter().map(|a| a.join().unwrap()).collect()
+    })
+}
+
+/// The seconds a 429 says to wait.
+fn retry_after(head: &str) -> u64 {
+    head.lines()
+        .find_map(|l| l.strip_prefix("retry-after: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {head}"))
+}
+
+#[test]
+fn login_attempts_are_limited_per_client_and_globally() {
+    // Per minute, so no budget refills in the few seconds the test takes.
+    let lab = Lab::new("login_attempts = 3\nlogin_attempts_global = 5");
+    let _serve = lab.serve();
+    let port = lab.web_port;
+
+    assert_eq!(wrong_logins(1, port, 3), [401; 3]);
+    // 127.0.0.1 used its budget: refused, with the right token too.
+    let (status, head) = log_in_from(1, port, TOKEN);
+    assert_eq!(status, 429, "{head}");
+    assert!(retry_after(&head) >= 1, "{head}");
+    // Another client is not held back by it, and its success costs nothing.
+    let (status, head) = log_in_from(2, port, TOKEN);
+    assert_eq!(status, 303, "{head}");
+    // Two more failures, and the global budget of 5 is spent for everyone.
+    assert_eq!(wrong_logins(2, port, 2), [401; 2]);
+    let (status, head) = log_in_from(3, port, TOKEN);
+    assert_eq!(status, 429, "{head}");
+    assert!(retry_after(&head) >= 1, "{head}");
+
+    let scrape = scrape(port);
+    let throttled = "mailfuse_web_login_throttled_total";
+    assert_eq!(value(&scrape, throttled, &[("scope", "client")]), Some(1.0));
+    assert_eq!(value(&scrape, throttled, &[("scope", "global")]), Some(1.0));
+}
+
+#[test]
+fn serves_https_with_the_configured_certificate() {
+    let certs = tempfile::tempdir().unwrap();
+    let certificate = SelfSigned::new(certs.path());
+    let lab = Lab::new(&certificate.config_lines());
+    let checked = Command::new(BIN)
+        .args(["check-config", "--config", lab.config().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(checked.status.success(), "{checked:?}");
+    let _serve = lab.serve();
+    let port = lab.web_port;
+
+    let mut tls = certificate.connect(port);
+    tls.write_all(b"GET /login HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = Vec::new();
+    // The server's close may come without TLS's close_notify; what came is read.
+    let _ = tls.read_to_end(&mut response);
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("name=\"token\""), "{response}");
+
+    // Plain HTTP on the TLS port gets no HTTP answer.
+    let (status, head, _) = get(port, "/login", "");
+    assert_eq!(status, 0, "{head}");
+}
+
+#[test]
+fn half_sent_requests_are_closed_after_the_request_timeout() {
+    let lab = Lab::new("request_timeout = \"1s\"");
+    let _serve = lab.serve();
+    let port = lab.web_port;
+
+    // Headers never finished: closed. (The client's own read timeout, 20 s,
+    // would be an error, not the end of the stream.)
+    let (status, head, _) = http(port, "GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+    assert!(status == 0 || status == 408, "{head}");
+
+    // A body shorter than announced: 408, closed.
+    let (status, head, _) = http(
+        port,
+        "POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntoken=x",
+    );
+    assert_eq!(status, 408, "{head}");
+
+    // The dashboard still answers.
+    assert_eq!(get(port, "/login", "").0, 200);
 }

@@ -6,10 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -17,6 +18,7 @@ use support::syslog::{
     add_to_watch, guesses, incidents, message, newline_framed, octet_counted, rfc3164, rfc5424,
     send_tcp, watch_config, Rsyslog, Watch,
 };
+use tls::SelfSigned;
 
 /// Asserts that `status` holds one guessing incident about `ip`, and that
 /// it names `hosts`.
@@ -172,21 +174,15 @@ fn twenty_hosts_sending_at_once_lose_nothing_and_stay_apart() {
     }
 }
 
-/// A self-signed certificate for `localhost` and its key, written to
-/// `cert.pem` and `key.pem` in `dir`; the `[watch.syslog]` lines serving
-/// TLS with them on `port`.
-fn tls_listener(dir: &std::path::Path, port: u16) -> (rcgen::Certificate, String) {
-    let rcgen::CertifiedKey { cert, signing_key } =
-        rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, cert.pem()).unwrap();
-    std::fs::write(&key_path, signing_key.serialize_pem()).unwrap();
+/// A self-signed certificate for `localhost` in `dir`; the
+/// `[watch.syslog]` lines serving TLS with it on `port`.
+fn tls_listener(dir: &std::path::Path, port: u16) -> (SelfSigned, String) {
+    let certificate = SelfSigned::new(dir);
     let lines = format!(
-        "tls = [\"127.0.0.1:{port}\"]\ntls_certificate = \"{}\"\ntls_key = \"{}\"",
-        cert_path.display(),
-        key_path.display()
+        "tls = [\"127.0.0.1:{port}\"]\n{}",
+        certificate.config_lines()
     );
-    (cert, lines)
+    (certificate, lines)
 }
 
 #[test]
@@ -199,19 +195,7 @@ fn tls_with_the_configured_certificate() {
     assert!(checked.status.success(), "{checked:?}");
     let watch = Watch::start(&config, port);
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.der().clone()).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let connection = rustls::ClientConnection::new(Arc::new(client), name).unwrap();
-    let mut tls =
-        rustls::StreamOwned::new(connection, TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let mut tls = cert.connect(port);
     let lines = guesses(rfc5424, "mx3", "203.0.113.9", "carol@example.test", 0, 11);
     tls.write_all(&octet_counted(&lines)).unwrap();
     tls.flush().unwrap();

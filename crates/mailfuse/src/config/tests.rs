@@ -385,6 +385,30 @@ fn tls_needs_a_readable_certificate_and_key() {
 }
 
 #[test]
+fn the_dashboard_tls_and_limits_are_checked_at_start() {
+    let found = problems(
+        "[watch]\nlogs = [\"/x\"]\n\n[web]\ntls_certificate = \"/nonexistent/c.pem\"\n\
+         login_attempts = 0\n",
+    )
+    .join("\n");
+    for expected in [
+        "web.tls: TLS needs tls_certificate and tls_key",
+        "web.login_attempts: must be at least 1",
+    ] {
+        assert!(found.contains(expected), "{found}");
+    }
+    let found = problems(
+        "[watch]\nlogs = [\"/x\"]\n\n[web]\ntls_certificate = \"/nonexistent/c.pem\"\n\
+         tls_key = \"/nonexistent/k.pem\"\n",
+    )
+    .join("\n");
+    assert!(
+        found.contains("web.tls_certificate: cannot read a PEM certificate chain"),
+        "{found}"
+    );
+}
+
+#[test]
 fn example_domains_are_told_from_lookalikes() {
     for named in [
         "example.com",

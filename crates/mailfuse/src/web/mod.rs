@@ -11,16 +11,19 @@
 //! Content-Security-Policy allows no script at all.
 
 mod auth;
+mod listen;
 mod pages;
+mod throttle;
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, HOST, LOCATION, REFERRER_POLICY, SET_COOKIE,
-    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, HOST, LOCATION, REFERRER_POLICY, RETRY_AFTER,
+    SET_COOKIE, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -39,7 +42,9 @@ use crate::hint::cannot_listen;
 use crate::metrics::{KindLabel, PREFIX};
 use crate::respond::{RespondMetrics, Responder};
 use auth::{Denied, Sessions};
+use listen::Peer;
 use pages::{View, Viewer};
+use throttle::Throttle;
 
 /// Rows of each list the dashboard shows.
 const ROWS: usize = 100;
@@ -67,6 +72,8 @@ pub fn serve(config: Config) -> Result<()> {
             .map(|host| host.to_ascii_lowercase())
             .collect(),
         gauges: StoreGauges::default(),
+        throttle: Throttle::new(web.login_attempts, web.login_attempts_global),
+        request_timeout: Duration::from_secs(web.request_timeout.unsigned_abs()),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -76,11 +83,21 @@ pub fn serve(config: Config) -> Result<()> {
         let listener = tokio::net::TcpListener::bind(web.listen)
             .await
             .map_err(|e| cannot_listen(&e, "the dashboard", web.listen, "web.listen"))?;
-        info!(listen = %web.listen, read_only = web.read_only, "serving the dashboard");
-        axum::serve(listener, router(app.clone()))
-            .with_graceful_shutdown(crate::signals::stopped())
-            .await
-            .context("the dashboard stopped")
+        info!(
+            listen = %web.listen,
+            read_only = web.read_only,
+            tls = web.tls_config.is_some(),
+            "serving the dashboard"
+        );
+        listen::serve(
+            listener,
+            router(app.clone()),
+            web.tls_config.clone(),
+            app.request_timeout,
+            crate::signals::stopped(),
+        )
+        .await
+        .context("the dashboard stopped")
     });
     // The responder's own runtime must not be dropped inside this one.
     drop(runtime);
@@ -101,6 +118,9 @@ struct App {
     /// Lower-cased host names allowed in `Host:` besides IPs and localhost.
     hosts: Vec<String>,
     gauges: StoreGauges,
+    throttle: Throttle,
+    /// How long a client may take to send a request's headers, and its body.
+    request_timeout: Duration,
 }
 
 impl App {
@@ -138,8 +158,13 @@ struct StoreGauges {
 }
 
 impl StoreGauges {
-    fn registry(&self) -> Registry {
+    fn registry(&self, throttle: &Throttle) -> Registry {
         let mut registry = Registry::with_prefix(PREFIX);
+        registry.register(
+            "web_login_throttled",
+            "Login attempts refused (429) by the per-client or the global limit",
+            throttle.throttled.clone(),
+        );
         registry.register(
             "store_locks",
             "Accounts locked, as the store says",
@@ -172,9 +197,23 @@ fn router(app: Arc<App>) -> Router {
         .route("/unblock", post(unblock))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(app.clone(), body_deadline))
         .layer(middleware::from_fn_with_state(app.clone(), known_host))
         .layer(middleware::from_fn(security_headers))
         .with_state(app)
+}
+
+/// Reads a request's body (at most [`MAX_BODY`]) within the request
+/// timeout, so a client that sends its headers and then trickles or holds
+/// back the body gets 408 and its connection closed instead of holding it.
+async fn body_deadline(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    let read = axum::body::to_bytes(body, MAX_BODY);
+    match tokio::time::timeout(app.request_timeout, read).await {
+        Ok(Ok(bytes)) => next.run(Request::from_parts(parts, bytes.into())).await,
+        Ok(Err(_)) => (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response(),
+        Err(_) => (StatusCode::REQUEST_TIMEOUT, "request body too slow").into_response(),
+    }
 }
 
 /// Adds the headers every response needs: a CSP that allows only this
@@ -304,10 +343,16 @@ struct LoginForm {
 async fn login(
     State(app): State<Arc<App>>,
     Extension(nonce): Extension<Nonce>,
+    Extension(Peer(peer)): Extension<Peer>,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let permit = match app.throttle.attempt(peer.ip()) {
+        Ok(permit) => permit,
+        Err(wait) => return throttled(wait),
+    };
     match app.sessions.log_in(&form.token) {
         Some(started) => {
+            app.throttle.succeeded(permit);
             info!("logged in");
             let mut response = see_other("/");
             if let Ok(cookie) = HeaderValue::from_str(&auth::session_cookie(&started.id)) {
@@ -316,12 +361,26 @@ async fn login(
             response
         }
         None => {
-            warn!("wrong token at login");
+            warn!(client = %peer.ip(), "wrong token at login");
             // Slows guessing down.
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             (StatusCode::UNAUTHORIZED, Html(pages::login(&nonce.0, true))).into_response()
         }
     }
+}
+
+/// The answer to a login attempt over the limits: 429, and when to retry.
+fn throttled(wait: Duration) -> Response {
+    let seconds = wait.as_secs();
+    let mut response = (
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("Too many login attempts: try again in {seconds} s."),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// A form that changes something: which, and the CSRF token.
@@ -435,7 +494,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
                 .set(i64::try_from(count).unwrap_or(i64::MAX));
         }
     }
-    crate::metrics::exposition(&gauges.registry())
+    crate::metrics::exposition(&gauges.registry(&app.throttle))
 }
 
 /// The incident kinds there are: a label takes no other value.

@@ -42,6 +42,9 @@ fn program(name: &str) -> PathBuf {
 #[path = "ports.rs"]
 mod ports;
 pub use ports::free_port;
+// For the dashboard's tests (clients at several addresses), not the report's.
+#[allow(unused_imports)]
+pub use ports::connect_from;
 
 /// Waits until something listens on `port`.
 pub fn wait_for_port(port: u16, what: &str) {

@@ -2,7 +2,7 @@
 //! address, and whether the server ended the session.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 /// A logged-in IMAP session.
@@ -13,7 +13,7 @@ pub struct Session {
 /// Connects to loopback `port` from `client_ip` (any 127.0.0.0/8 address)
 /// and logs in: the session, or the server's tagged reply refusing it.
 pub fn login(port: u16, client_ip: &str, user: &str, password: &str) -> Result<Session, String> {
-    let stream = connect_from(client_ip, port);
+    let stream = super::ports::connect_from(client_ip, port);
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
@@ -61,27 +61,6 @@ impl Session {
         }
         false
     }
-}
-
-/// A TCP connection to loopback `port` from `client_ip`.
-fn connect_from(client_ip: &str, port: u16) -> TcpStream {
-    let local: SocketAddr = format!("{client_ip}:0").parse().unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .unwrap();
-    let stream = runtime.block_on(async {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind(local).unwrap();
-        socket
-            .connect(SocketAddr::from(([127, 0, 0, 1], port)))
-            .await
-            .unwrap_or_else(|e| panic!("cannot reach IMAP on port {port}: {e}"))
-            .into_std()
-            .unwrap()
-    });
-    stream.set_nonblocking(false).unwrap();
-    stream
 }
 
 fn read_line(reader: &mut BufReader<TcpStream>) -> String {

@@ -6,7 +6,7 @@
 //! parallel test's client between this check and the server's bind, and a
 //! process never hands out the same port twice.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU16, Ordering};
 
 const FIRST: u16 = 20_000;
@@ -27,4 +27,27 @@ pub fn free_port() -> u16 {
         }
     }
     panic!("no free loopback port between {FIRST} and {}", FIRST + SPAN);
+}
+
+/// A TCP connection to loopback `port` from `client_ip`.
+// Not every test that includes this file connects from a chosen address.
+#[allow(dead_code)]
+pub fn connect_from(client_ip: &str, port: u16) -> TcpStream {
+    let local: SocketAddr = format!("{client_ip}:0").parse().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    let stream = runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(local).unwrap();
+        socket
+            .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach port {port}: {e}"))
+            .into_std()
+            .unwrap()
+    });
+    stream.set_nonblocking(false).unwrap();
+    stream
 }
