@@ -470,7 +470,12 @@ impl Redis {
         });
         shared.metrics.redis_up.set(0);
         match shared.ping().await {
-            Ok(()) => shared.mark_up(),
+            Ok(()) => {
+                // Known from the start: Redis emptied before the first
+                // tick of the resync loop is then seeded again too.
+                shared.watch_epoch().await;
+                shared.mark_up();
+            }
             Err(e) => warn!(
                 redis = %config.servers,
                 "Redis unreachable at start, deciding on local counts until it answers: {e}"
