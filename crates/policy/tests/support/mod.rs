@@ -3,8 +3,11 @@
 //! killed when dropped (a failing test too).
 #![allow(dead_code)] // each test file uses part of it
 
+#[path = "../../../mailfuse/tests/support/ports.rs"]
+mod ports;
+
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -239,11 +242,11 @@ fn holds(line: &str, slot: u16) -> bool {
 
 /// `N` distinct free loopback ports: all are held until all are picked,
 /// so none is picked twice.
+/// `N` loopback ports from the allocator the binary's tests use: below the
+/// ephemeral range and never twice in a process, so a port a stopped server
+/// gives up is not taken by a parallel test's server before its restart.
 fn free_ports<const N: usize>() -> [u16; N] {
-    let held: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    std::array::from_fn(|i| held[i].local_addr().unwrap().port())
+    std::array::from_fn(|_| ports::free_port())
 }
 
 fn ping(port: u16) -> bool {
