@@ -13,7 +13,7 @@ use std::net::TcpStream;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use policy_support::{end, rcpt, replies, Server};
+use policy_support::{end, ports, rcpt, replies, Server};
 use redis_support::{RedisCluster, RedisServer};
 
 /// 6 recipients an hour, shared through `redis` (`[policy.redis]`'s `url`

@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
+#[path = "../../mailfuse/tests/support/ports.rs"]
+mod ports;
 mod support;
 
 use std::net::IpAddr;

@@ -97,7 +97,7 @@ impl Drop for Server {
 }
 
 #[path = "../support/ports.rs"]
-mod ports;
+pub mod ports;
 pub use ports::free_port;
 
 /// A request as Postfix 3.7 writes it.

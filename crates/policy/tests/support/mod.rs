@@ -3,8 +3,10 @@
 //! killed when dropped (a failing test too).
 #![allow(dead_code)] // each test file uses part of it
 
-#[path = "../../../mailfuse/tests/support/ports.rs"]
-mod ports;
+// The ports come from the including test crate's one allocator
+// (mailfuse's tests/support/ports.rs): two copies of it in one process would
+// hand out the same ports.
+use super::ports;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
