@@ -49,7 +49,7 @@ pub struct Config {
 /// present; `compromised_account`, `password_guessing`, `limit_exceeded`,
 /// `suspicious_activity` and `misconfigured_client` may narrow which run for
 /// which kind of incident.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionsConfig {
     /// How long an attacking IP stays blocked (`21d`): spammers drop their
@@ -85,6 +85,16 @@ pub struct ActionsConfig {
     /// `mailfuse_act` registers; read apart from the settings above.
     #[serde(skip)]
     pub sections: ActionSections,
+}
+
+/// An absent `[actions]`: the defaults its fields' attributes name (a
+/// derived `Default` would make `block_for` and `act_within` zero, and
+/// policy's locks would be skipped as too old once a second had passed).
+impl Default for ActionsConfig {
+    fn default() -> Self {
+        ActionsConfig::deserialize(Value::Table(Table::new()))
+            .unwrap_or_else(|e| unreachable!("an empty [actions] is valid: {e}"))
+    }
 }
 
 fn default_block_for() -> i64 {

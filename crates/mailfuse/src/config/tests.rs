@@ -18,6 +18,16 @@ fn problems(text: &str) -> Vec<String> {
     }
 }
 
+/// Without an `[actions]` section (policy's usual configuration), its
+/// durations are still the documented ones, not zero: a zero `act_within`
+/// skipped a lock whose incident was a second old.
+#[test]
+fn an_absent_actions_section_keeps_its_documented_durations() {
+    let actions = Config::policy_defaults().actions;
+    assert_eq!(actions.act_within, 3600);
+    assert_eq!(actions.block_for, 21 * 86_400);
+}
+
 #[test]
 fn a_minimal_file_takes_the_defaults() {
     let dir = tempfile::tempdir().unwrap();
