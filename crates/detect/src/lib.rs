@@ -54,7 +54,7 @@ pub use hourly::Hourly;
 pub use incident::{Confidence, GuessingPattern, Incident, IncidentKind, ProtectedIp};
 pub use local_domains::LocalDomain;
 pub use mailfuse_limits::{LimitRules, LimitsConfig, Usage};
-pub use summary::AccountSummary;
+pub use summary::{AccountRows, AccountSummary};
 
 use account_id::AccountId;
 use compromise::Accounts;
@@ -201,7 +201,7 @@ pub struct Findings {
     /// the surest first.
     pub incidents: Vec<Incident>,
     /// One row per account that submitted mail, busiest first.
-    pub accounts: Vec<AccountSummary>,
+    pub accounts: AccountRows,
     /// What the detector was fed over the whole run (lines by kind, first
     /// and last event).
     pub stats: Stats,
@@ -787,7 +787,7 @@ impl Detector {
             local_domains_not_kept,
             forgotten: self.guessing.forgotten(),
             incidents: self.finished(incidents),
-            accounts: Vec::new(),
+            accounts: AccountRows::default(),
             stats: self.stats.clone(),
             hourly: self
                 .hourly

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::ops::Deref;
 
 use mailfuse_core::Timestamp;
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 
 use crate::compromise::{Account, Counts};
 use crate::window::Peak;
@@ -44,11 +44,164 @@ pub struct AccountSummary {
     pub compromised: bool,
 }
 
+/// The report's account table: one row per account that submitted mail,
+/// busiest first (most messages, then by name).
+///
+/// A provider's hundreds of thousands of rows are held encoded (the name,
+/// then the rest in MessagePack: about 150 bytes a row instead of 400 in
+/// structs, vectors and strings) and decoded one at a time as the report is
+/// written, so that the table does not double the memory of a scan's end.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccountRows {
+    rows: Vec<EncodedRow>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct EncodedRow {
+    messages: u64,
+    account: Box<str>,
+    /// [`RowRest`] in MessagePack.
+    rest: Box<[u8]>,
+}
+
+/// A row but its name, in the order it is encoded.
+type RowRest = (
+    Counts,
+    Vec<IpAddr>,
+    Vec<IpAddr>,
+    Vec<String>,
+    Peak,
+    Peak,
+    i64,
+    i64,
+    bool,
+);
+
+impl EncodedRow {
+    fn new(row: AccountSummary) -> Self {
+        let rest: RowRest = (
+            row.counts,
+            row.sending_ips,
+            row.new_ips,
+            row.services,
+            row.peak_per_minute,
+            row.peak_per_hour,
+            row.first_seen.0,
+            row.last_seen.0,
+            row.compromised,
+        );
+        EncodedRow {
+            messages: row.counts.messages,
+            account: row.account.into_boxed_str(),
+            // Encoding plain values into memory cannot fail; were it to,
+            // the row would read back as its name and message count.
+            rest: rmp_serde::to_vec(&rest)
+                .unwrap_or_default()
+                .into_boxed_slice(),
+        }
+    }
+
+    fn decode(&self) -> AccountSummary {
+        let (
+            counts,
+            sending_ips,
+            new_ips,
+            services,
+            peak_per_minute,
+            peak_per_hour,
+            first_seen,
+            last_seen,
+            compromised,
+        ): RowRest = rmp_serde::from_slice(&self.rest).unwrap_or_else(|_| {
+            let counts = Counts {
+                messages: self.messages,
+                ..Counts::default()
+            };
+            (
+                counts,
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Peak::default(),
+                Peak::default(),
+                0,
+                0,
+                false,
+            )
+        });
+        AccountSummary {
+            account: self.account.to_string(),
+            counts,
+            sending_ips,
+            new_ips,
+            services,
+            peak_per_minute,
+            peak_per_hour,
+            first_seen: Timestamp(first_seen),
+            last_seen: Timestamp(last_seen),
+            compromised,
+        }
+    }
+}
+
+impl AccountRows {
+    /// How many accounts sent mail.
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    /// Whether no account sent mail.
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// The rows, busiest first.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = AccountSummary> + '_ {
+        self.rows.iter().map(EncodedRow::decode)
+    }
+
+    /// The `index`th row, busiest first.
+    pub fn get(&self, index: usize) -> Option<AccountSummary> {
+        self.rows.get(index).map(EncodedRow::decode)
+    }
+
+    /// The accounts' names, busiest first (no row decoded).
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.rows.iter().map(|row| &*row.account)
+    }
+
+    /// The row of `account` (lower-case), if it sent mail.
+    pub fn find(&self, account: &str) -> Option<AccountSummary> {
+        self.rows
+            .iter()
+            .find(|row| &*row.account == account)
+            .map(EncodedRow::decode)
+    }
+}
+
+impl FromIterator<AccountSummary> for AccountRows {
+    fn from_iter<I: IntoIterator<Item = AccountSummary>>(rows: I) -> Self {
+        let mut rows: Vec<EncodedRow> = rows.into_iter().map(EncodedRow::new).collect();
+        rows.shrink_to_fit();
+        rows.sort_unstable_by(|a, b| {
+            b.messages
+                .cmp(&a.messages)
+                .then_with(|| a.account.cmp(&b.account))
+        });
+        AccountRows { rows }
+    }
+}
+
+/// A JSON array of the rows, each decoded as it is written.
+impl Serialize for AccountRows {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter())
+    }
+}
+
 /// One row per account of `accounts` that submitted mail, busiest first.
-pub(crate) fn rows<A: Deref<Target = Account>>(
-    accounts: impl Iterator<Item = A>,
-) -> Vec<AccountSummary> {
-    let mut rows: Vec<AccountSummary> = accounts
+pub(crate) fn rows<A: Deref<Target = Account>>(accounts: impl Iterator<Item = A>) -> AccountRows {
+    accounts
         .filter(|a| a.totals.messages > 0)
         .map(|a| AccountSummary {
             account: a.name.clone(),
@@ -62,12 +215,5 @@ pub(crate) fn rows<A: Deref<Target = Account>>(
             last_seen: a.last_seen,
             compromised: a.detected_at.is_some(),
         })
-        .collect();
-    rows.sort_by(|a, b| {
-        b.counts
-            .messages
-            .cmp(&a.counts.messages)
-            .then_with(|| a.account.cmp(&b.account))
-    });
-    rows
+        .collect()
 }

@@ -202,11 +202,10 @@ fn hijack(server: &mut Server) {
 }
 
 /// The report's row of `name`.
-fn account<'a>(findings: &'a Findings, name: &str) -> &'a AccountSummary {
+fn account(findings: &Findings, name: &str) -> AccountSummary {
     findings
         .accounts
-        .iter()
-        .find(|a| a.account == name)
+        .find(name)
         .unwrap_or_else(|| panic!("no account {name}"))
 }
 

@@ -358,7 +358,10 @@ fn webmail_submissions_take_the_ip_of_the_webmail_login() {
         &[("x@y.example", false)],
     );
     let findings = feed.findings();
-    assert_eq!(findings.accounts[0].sending_ips, vec![ip("203.0.113.50")]);
+    assert_eq!(
+        findings.accounts.get(0).unwrap().sending_ips,
+        vec![ip("203.0.113.50")]
+    );
 }
 
 /// A phished account's spam sent through the webmail on the server:
@@ -470,7 +473,7 @@ fn the_servers_own_address_is_attributed_like_loopback() {
         &[("x@y.example", false)],
     );
     assert_eq!(
-        feed.findings().accounts[0].sending_ips,
+        feed.findings().accounts.get(0).unwrap().sending_ips,
         vec![ip("198.51.100.7")]
     );
 }

@@ -34,8 +34,8 @@ pub fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()
         row.field(name);
     }
     row.end(out)?;
-    for account in &findings.accounts {
-        write_account(&mut row, account);
+    for account in findings.accounts.iter() {
+        write_account(&mut row, &account);
         row.end(out)?;
     }
     Ok(())

@@ -456,7 +456,7 @@ fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
         return Ok(());
     }
     writeln!(out, "<table>\n<thead><tr><th class=\"t\">account</th><th class=\"t\">compromised</th><th>messages</th><th>recipients</th><th>external</th><th>failed</th><th>foreign From</th><th class=\"t\">sending IPs</th><th class=\"t\">new IPs</th><th>max/min</th><th>max/hour</th><th class=\"t\">first seen</th><th class=\"t\">last seen</th></tr></thead>\n<tbody>")?;
-    for a in &findings.accounts {
+    for a in findings.accounts.iter() {
         write!(
             out,
             "<tr{}><td class=\"t\">{}</td><td class=\"t\">{}</td>",
@@ -565,7 +565,7 @@ mod tests {
     fn an_empty_scan_still_makes_a_page() {
         let findings = Findings {
             incidents: Vec::new(),
-            accounts: Vec::new(),
+            accounts: mailfuse_detect::AccountRows::default(),
             stats: Default::default(),
             hourly: None,
             local_domains: Vec::new(),

@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use mailfuse_detect::{AccountSummary, Findings, Forgotten, Incident, LocalDomain, Stats};
+use mailfuse_detect::{AccountRows, Findings, Forgotten, Incident, LocalDomain, Stats};
 use serde::Serialize;
 
 use crate::engine::{InputReport, ReadSummary, ZoneReport};
@@ -16,7 +16,7 @@ struct ScanJson<'a> {
     skipped_lines: u64,
     stats: &'a Stats,
     incidents: &'a [Incident],
-    accounts: &'a [AccountSummary],
+    accounts: &'a AccountRows,
     local_domains: &'a [LocalDomain],
     local_domains_not_kept: u64,
     forgotten: &'a Forgotten,

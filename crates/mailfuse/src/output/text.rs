@@ -206,8 +206,8 @@ fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
     }
     let width = findings
         .accounts
-        .iter()
-        .map(|a| safe(&a.account).to_string().chars().count())
+        .names()
+        .map(|name| safe(name).to_string().chars().count())
         .max()
         .unwrap_or(7)
         .clamp(7, 40);
@@ -225,7 +225,7 @@ fn write_accounts(out: &mut dyn Write, findings: &Findings) -> io::Result<()> {
         "max/m",
         "max/h"
     )?;
-    for a in &findings.accounts {
+    for a in findings.accounts.iter() {
         let name = safe(&a.account).to_string();
         let marker = if a.compromised { "!" } else { " " };
         writeln!(
