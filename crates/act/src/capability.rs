@@ -9,7 +9,7 @@ use std::pin::Pin;
 
 use mailfuse_core::safety::Blockable;
 use mailfuse_core::Timestamp;
-use mailfuse_detect::Incident;
+use mailfuse_detect::{Incident, IncidentKind};
 use serde::Serialize;
 
 use crate::ActError;
@@ -85,6 +85,9 @@ pub struct Blocking<'a> {
     pub until: Timestamp,
     /// The incident's key, for the server's own notes.
     pub incident_key: &'a str,
+    /// The incident's kind (CrowdSec names its scenario after it); `None`
+    /// for a block restored whose incident is not known.
+    pub kind: Option<IncidentKind>,
 }
 
 /// Blocks an IP for a time.

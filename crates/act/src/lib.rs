@@ -7,7 +7,8 @@
 //!   [`dovecot`] (ends the sessions; watch's auth policy refuses the logins);
 //! - queued mail: [`kerio`] (removes it), [`postfix`] (`postsuper -h`),
 //!   [`exim`] (`exim -Mf`, thawed on unlock, or `-Mrm`);
-//! - IP blocks with expiry: [`nftables`], [`kerio`] (IP address group);
+//! - IP blocks with expiry: [`nftables`], [`kerio`] (IP address group),
+//!   [`crowdsec`] (ban decisions of a Local API, for its bouncers);
 //! - alerts: [`email`], [`webhook`], [`command`].
 //!
 //! Actions do I/O and nothing else: what to do, and whether it was already
@@ -18,6 +19,7 @@
 
 pub mod capability;
 pub mod command;
+pub mod crowdsec;
 pub mod dovecot;
 pub mod email;
 pub mod exim;
@@ -47,6 +49,8 @@ registry::actions! {
     dovecot: dovecot::Dovecot [dovecot::DovecotConfig],
     /// nftables: add the IP to a set with a timeout.
     nftables: nftables::Nftables [nftables::NftablesConfig],
+    /// CrowdSec: ban the IP through a Local API, for its bouncers.
+    crowdsec: crowdsec::Crowdsec [crowdsec::CrowdsecConfig],
     /// Mail the admin, once per incident.
     email: email::Email [email::EmailConfig],
     /// POST the incident as JSON (Slack, Teams, Mattermost compatible).
@@ -73,4 +77,20 @@ impl ActError {
             message: message.into(),
         }
     }
+}
+
+/// An error and its causes, `a: b: c`, without repeats: reqwest's own
+/// message alone (`error sending request`) does not say what failed.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        let part = inner.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = inner.source();
+    }
+    text
 }

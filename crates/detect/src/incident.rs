@@ -48,6 +48,13 @@ impl IncidentKind {
         }
     }
 
+    /// The kind called `name` ([`IncidentKind::name`]), if there is one.
+    pub fn named(name: &str) -> Option<IncidentKind> {
+        IncidentKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+
     /// Whether incidents of this kind may lock an account or block an IP
     /// (`compromised_account`, `password_guessing`; a limit only when the
     /// admin lists a lock action): the lower tiers only alert.

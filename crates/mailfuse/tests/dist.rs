@@ -116,6 +116,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[actions.kerio]",
         "[actions.exim]",
         "[actions.dovecot]",
+        "[actions.crowdsec]",
         "[actions.webhook]",
         "[policy.trips]",
         "[policy.redis]",

@@ -13,7 +13,7 @@ use tokio::sync::Mutex;
 
 use super::tls::{pinned_config, Fingerprint, MismatchSlot};
 use super::KerioConfig;
-use crate::ActError;
+use crate::{chain, ActError};
 
 /// Kerio's "session expired" JSON-RPC error code.
 const SESSION_EXPIRED: i64 = -32001;
@@ -343,21 +343,6 @@ fn session_cookie(headers: &HeaderMap) -> String {
         .filter(|pair| pair.contains('='))
         .collect();
     pairs.join("; ")
-}
-
-/// An error and its causes, `a: b: c`, without repeats.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(inner) = cause {
-        let part = inner.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = inner.source();
-    }
-    text
 }
 
 /// The start of a body, quoted so control characters stay visible.

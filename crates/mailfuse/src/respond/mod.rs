@@ -369,6 +369,7 @@ impl Responder {
             duration: &duration,
             until: block.until,
             incident_key: key,
+            kind: Some(kind),
         };
         for (_, blocker) in blocks() {
             let add = blocker.block(blocking);
@@ -511,6 +512,7 @@ impl Responder {
                     duration: &duration,
                     until: block.until,
                     incident_key: key,
+                    kind: kind_of_key(key),
                 };
                 if let Err(e) = self.journal.block_on(blocker.block(blocking)) {
                     error!(ip = %block.ip, "cannot restore the block: {e}");
@@ -606,6 +608,11 @@ fn subject(incident: &Incident) -> String {
             .collect::<Vec<_>>()
             .join(","),
     }
+}
+
+/// The kind of the incident whose key is `key` ([`incident_key`]).
+fn kind_of_key(key: &str) -> Option<IncidentKind> {
+    IncidentKind::named(key.split(':').next()?)
 }
 
 /// The same incident found again (after a restart, replaying lines) gets

@@ -440,6 +440,20 @@ fn a_stored_block_of_loopback_is_lifted_at_start_and_never_restored() {
     assert_eq!(left, [IpAddr::from([192, 0, 2, 7])]);
 }
 
+/// A restored block's kind (CrowdSec's scenario) comes from its key.
+#[test]
+fn a_blocks_kind_is_read_back_from_its_incident_key() {
+    for kind in IncidentKind::ALL {
+        let incident = incident_from(kind, None, &["192.0.2.1"]);
+        assert_eq!(
+            super::kind_of_key(&super::incident_key(&incident)),
+            Some(kind)
+        );
+    }
+    assert_eq!(super::kind_of_key(""), None);
+    assert_eq!(super::kind_of_key("attack:192.0.2.1:0"), None);
+}
+
 #[test]
 fn a_campaigns_key_names_its_first_ip_and_counts_the_others() {
     let few = incident_from(

@@ -1,11 +1,13 @@
 //! A mail server lab on loopback for end-to-end tests: real Postfix and
 //! Dovecot instances in a temp dir, a relay sink, and swaks as the client;
-//! or a real Exim ([`exim::EximLab`]). See `postfix_e2e.rs`,
+//! or a real Exim ([`exim::EximLab`]); or a CrowdSec Local API
+//! ([`crowdsec::Lapi`]). See `postfix_e2e.rs`,
 //! `watch_postfix_e2e.rs` and `watch_exim_e2e.rs` for what it is for.
 
 // Each test uses the part of the lab it needs; the rest is dead code to it.
 #![allow(dead_code)]
 
+pub mod crowdsec;
 pub mod dovecot;
 pub mod exim;
 pub mod imap;
