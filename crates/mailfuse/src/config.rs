@@ -140,6 +140,31 @@ pub struct WatchConfig {
     pub syslog: SyslogConfig,
     /// Dovecot's auth policy server, when the section is present.
     pub auth_policy: Option<AuthPolicyConfig>,
+    /// The systemd journal, followed when the section is present.
+    pub journal: Option<JournalConfig>,
+}
+
+/// `[watch.journal]`: the systemd journal, followed through a child
+/// `journalctl --follow`, for systems whose mail logs go only there.
+/// Without `directory` or `files`, this machine's journal.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Units whose records to read (`journalctl --unit`, globs allowed:
+    /// `postfix@-.service`, `dovecot.service`); none: every unit.
+    #[serde(default)]
+    pub units: Vec<String>,
+    /// Syslog identifiers whose records to read (`journalctl
+    /// --identifier`, exact: `postfix/smtpd`); with `units` too, a record
+    /// must match both, as journalctl matches them.
+    #[serde(default)]
+    pub identifiers: Vec<String>,
+    /// A journal directory to read instead of this machine's
+    /// (`journalctl --directory`: systemd-journal-remote's output).
+    pub directory: Option<PathBuf>,
+    /// Journal files to read instead (`journalctl --file`).
+    #[serde(default)]
+    pub files: Vec<PathBuf>,
 }
 
 /// `[watch.auth_policy]`: watch answers Dovecot's auth policy requests
@@ -576,6 +601,16 @@ impl Config {
                 });
             }
             open_syslog_tls(&mut watch.syslog, &mut problems);
+            if let Some(journal) = &watch.journal {
+                if journal.directory.is_some() && !journal.files.is_empty() {
+                    problems.push(Problem {
+                        path: "watch.journal.files".into(),
+                        message: "name journal files or a directory, not both (journalctl \
+                                  reads one or the other)"
+                            .into(),
+                    });
+                }
+            }
             if let Some(policy) = &watch.auth_policy {
                 check_auth_policy(policy, &mut problems);
             }
@@ -647,13 +682,13 @@ fn split_action_sections(table: &mut Table) -> Table {
 
 /// What `watch` says when it has nothing to read.
 pub const NO_INPUT: &str = "name at least one log file or directory to follow, \
-     or [watch.syslog] listeners, or [watch.auth_policy]";
+     or [watch.journal], or [watch.syslog] listeners, or [watch.auth_policy]";
 
 impl WatchConfig {
-    /// Whether watch takes events other than from its files: syslog
-    /// listeners, Dovecot's auth policy requests.
+    /// Whether watch takes events other than from its files: the journal,
+    /// syslog listeners, Dovecot's auth policy requests.
     pub fn listens(&self) -> bool {
-        self.syslog.listens() || self.auth_policy.is_some()
+        self.journal.is_some() || self.syslog.listens() || self.auth_policy.is_some()
     }
 }
 
@@ -893,6 +928,7 @@ impl Default for WatchConfig {
             metrics_listen: None,
             syslog: SyslogConfig::default(),
             auth_policy: None,
+            journal: None,
         }
     }
 }

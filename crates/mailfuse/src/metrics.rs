@@ -24,6 +24,7 @@ use tracing::{error, info};
 
 use crate::engine::LineOutcome;
 use crate::respond::RespondMetrics;
+use crate::source::journal::follow::JournalMetrics;
 use crate::source::syslog_net::SyslogMetrics;
 
 /// The prefix of every metric's name.
@@ -105,6 +106,8 @@ pub struct WatchMetrics {
     forgotten: Family<ForgottenLabels, Gauge>,
     /// What the syslog listeners count.
     pub syslog: SyslogMetrics,
+    /// What following the journal counts.
+    pub journal: JournalMetrics,
 }
 
 /// One format's line counters, resolved once per followed file.
@@ -141,6 +144,7 @@ impl Default for WatchMetrics {
             entries: Family::default(),
             forgotten: Family::default(),
             syslog: SyslogMetrics::default(),
+            journal: JournalMetrics::default(),
         }
     }
 }
@@ -161,6 +165,7 @@ impl WatchMetrics {
         );
         self.respond.register(&mut registry);
         self.syslog.register(&mut registry);
+        self.journal.register(&mut registry);
         registry.register("locks", "Accounts locked now", self.locks.clone());
         registry.register("blocks", "IPs blocked now", self.blocks.clone());
         registry.register(

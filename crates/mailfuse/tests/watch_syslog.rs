@@ -284,7 +284,7 @@ fn relay_through_rsyslog(
     assert_eq!(status["progress"]["stats"]["messages"], 1);
     assert_guessing_names(&status, "203.0.113.11", &["mx5"]);
     assert!(
-        watch.output().contains("a new host sends syslog") && watch.output().contains("mx6"),
+        watch.output().contains("a new host sends log lines") && watch.output().contains("mx6"),
         "{}",
         watch.output()
     );

@@ -3,8 +3,9 @@
 //! `unblock` read and change from another process.
 //!
 //! - **progress**: the detector's state and the read position of every
-//!   followed log, saved together in one transaction, so a restart (even
-//!   after `kill -9`) neither loses nor counts twice a line;
+//!   followed log (and the journal's cursor), saved together in one
+//!   transaction, so a restart (even after `kill -9`) neither loses nor
+//!   counts twice a line;
 //! - **incidents**: each once, by a key the caller derives from what tripped;
 //! - **actions**: every action taken or attempted, for idempotency and audit;
 //! - **locks** (accounts) and **blocks** (IPs, with expiry);
@@ -27,8 +28,8 @@ mod row_journal;
 /// The schema, one step per version (SQLite's `user_version` counts the
 /// steps applied): a database written by an older mailfuse gets the steps
 /// it lacks, in order; never change a step once released.
-const MIGRATIONS: [&str; 7] = [
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+const MIGRATIONS: [&str; 8] = [
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
 ];
 
 const SCHEMA_V1: &str = "
@@ -163,6 +164,12 @@ CREATE TABLE pending_alerts (
 );
 ";
 
+/// Version 8: the cursor of the last journal record watch read
+/// (`[watch.journal]`), saved with the read positions of the files.
+const SCHEMA_V8: &str = "
+ALTER TABLE progress ADD COLUMN journal_cursor TEXT;
+";
+
 /// Why the store could not do something.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -227,6 +234,9 @@ pub struct Progress {
     pub positions: String,
     /// The detector's keyed collections are saved as rows.
     pub rows: bool,
+    /// The cursor of the last journal record read, when watch follows the
+    /// journal: it starts again after it.
+    pub journal_cursor: Option<String>,
 }
 
 /// An incident as stored.
@@ -491,13 +501,16 @@ impl Store {
             )?;
         }
         transaction.execute(
-            "INSERT INTO progress (id, saved_at, detector, positions, rows) VALUES (1, ?1, ?2, ?3, ?4)
-             ON CONFLICT (id) DO UPDATE SET saved_at = ?1, detector = ?2, positions = ?3, rows = ?4",
+            "INSERT INTO progress (id, saved_at, detector, positions, rows, journal_cursor)
+             VALUES (1, ?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (id) DO UPDATE SET saved_at = ?1, detector = ?2, positions = ?3,
+             rows = ?4, journal_cursor = ?5",
             params![
                 progress.saved_at.as_secs(),
                 progress.detector,
                 progress.positions,
-                progress.rows
+                progress.rows,
+                progress.journal_cursor
             ],
         )?;
         transaction.commit()?;
@@ -534,7 +547,7 @@ impl Store {
         Ok(self
             .conn
             .query_row(
-                "SELECT saved_at, detector, positions, rows FROM progress WHERE id = 1",
+                "SELECT saved_at, detector, positions, rows, journal_cursor FROM progress WHERE id = 1",
                 [],
                 |row| {
                     Ok(Progress {
@@ -542,6 +555,7 @@ impl Store {
                         detector: row.get(1)?,
                         positions: row.get(2)?,
                         rows: row.get(3)?,
+                        journal_cursor: row.get(4)?,
                     })
                 },
             )

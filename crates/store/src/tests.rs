@@ -40,6 +40,7 @@ fn progress_survives_reopening_the_file() {
         detector: vec![0, 159, 255],
         positions: r#"[{"offset":7}]"#.to_string(),
         rows: false,
+        journal_cursor: Some("s=0a;i=1f".to_string()),
     };
     {
         let mut store = Store::open(&path).unwrap();
@@ -57,6 +58,7 @@ fn progress_survives_reopening_the_file() {
         (loaded.saved_at, loaded.detector, loaded.rows),
         (Timestamp(43), saved.detector, false)
     );
+    assert_eq!(loaded.journal_cursor, saved.journal_cursor);
 }
 
 fn row(map: &'static str, key: &[u8], value: Option<&[u8]>) -> RowChange {
@@ -95,6 +97,7 @@ fn detector_rows_are_upserted_deleted_and_read_back_in_key_order() {
         detector: vec![1],
         positions: "[]".to_string(),
         rows: true,
+        journal_cursor: None,
     };
     {
         let mut store = Store::open(&path).unwrap();
@@ -130,6 +133,7 @@ fn detector_rows_are_upserted_deleted_and_read_back_in_key_order() {
     // A whole state saved after rows replaces them all.
     let whole = Progress {
         rows: false,
+        journal_cursor: None,
         ..progress
     };
     store.save_progress(&whole, &[], &[]).unwrap();
@@ -150,6 +154,7 @@ fn rows_progress() -> Progress {
         detector: vec![1],
         positions: "[]".to_string(),
         rows: true,
+        journal_cursor: None,
     }
 }
 
@@ -573,6 +578,7 @@ fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
         detector: vec![1],
         positions: "[]".to_string(),
         rows: true,
+        journal_cursor: None,
     };
     let changed = [row("ips", &[1], Some(b"3"))];
     store.save_progress(&progress, &changed, &[]).unwrap();

@@ -117,7 +117,7 @@ fn a_policy_server_needs_no_logs_and_its_section_is_checked() {
     );
     assert_eq!(
         problems("[watch]\nstate = \"/tmp/state.db\"\n"),
-        ["watch.logs: name at least one log file or directory to follow, or [watch.syslog] listeners, or [watch.auth_policy]"]
+        ["watch.logs: name at least one log file or directory to follow, or [watch.journal], or [watch.syslog] listeners, or [watch.auth_policy]"]
     );
     let found = problems(
         "[policy]\nlisten = [\"127.0.0.1:10040\", \"localhost\"]\nover_limit = \"bounce\"\n",
@@ -359,6 +359,30 @@ fn syslog_listeners_may_stand_for_the_logs_and_allow_loopback_by_default() {
         problems("[watch]\n\n[watch.syslog]\nallow = [\"10.0.0.0/8\"]\n")
             .join("\n")
             .contains("watch.logs: name at least one log file")
+    );
+}
+
+#[test]
+fn the_journal_may_stand_for_the_logs_from_a_directory_or_files_not_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(
+        dir.path(),
+        "mailfuse.toml",
+        "[watch]\n\n[watch.journal]\nunits = [\"postfix@-.service\", \"dovecot.service\"]\n",
+        0o644,
+    );
+    let config = Config::load(&path).unwrap();
+    let journal = config.watch.journal.as_ref().expect("followed");
+    assert!(config.watch.logs.is_empty() && config.watch.listens());
+    assert_eq!(journal.units, ["postfix@-.service", "dovecot.service"]);
+    assert_eq!((&journal.directory, journal.files.len()), (&None, 0));
+    assert_eq!(
+        problems("[watch]\n\n[watch.journal]\ndirectory = \"/d\"\nfiles = [\"/f.journal\"]\n"),
+        ["watch.journal.files: name journal files or a directory, not both (journalctl reads one or the other)"]
+    );
+    assert_eq!(
+        problems("[watch]\n\n[watch.journal]\nunit = \"postfix\"\n"),
+        ["watch.journal.unit: unknown field `unit`, expected one of `units`, `identifiers`, `directory`, `files`"]
     );
 }
 

@@ -180,7 +180,7 @@ fn read_member(
     out: &mut Out,
 ) -> Result<(Recognition, u64), Stop> {
     let name = member.name();
-    let mut reader = member.open().map_err(|e| {
+    let mut reader = member.open(settings.max_line).map_err(|e| {
         Stop::Problem(format!(
             "{name}: cannot open: {}",
             crate::hint::unreadable(&e)

@@ -578,8 +578,9 @@ fn said(outcome: &Result<String, ActError>) -> Result<&str, String> {
     outcome.as_deref().map_err(ToString::to_string)
 }
 
-/// This machine's host name, for alerts.
-fn this_host() -> String {
+/// This machine's host name (the kernel's), for alerts, and to tell this
+/// server's journal records from other hosts'.
+pub fn this_host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().to_string())
         .unwrap_or_else(|_| "this mail server".to_string())

@@ -1,11 +1,12 @@
 //! Where lines come from: finding the log files named on the command line
-//! (each file once), grouping rotated sets, decompressing, and the wall
-//! clock. How a file is read (its format, the zone of its times, its lines)
+//! (each file once), grouping rotated sets, decompressing, reading the
+//! systemd journal (`journal/`), and the wall clock. How a file is read (its format, the zone of its times, its lines)
 //! follows rules shared by `scan` and `watch`: see `lines.rs` and
 //! `mailfuse_formats::recognise`.
 
 mod decompress;
 pub mod follow;
+pub mod journal;
 pub mod lines;
 mod rotation;
 pub mod syslog_net;
@@ -21,6 +22,7 @@ use mailfuse_core::Timestamp;
 use mailfuse_formats::{ChosenZone, LocalZone};
 
 use decompress::{decompressed, Compression};
+use journal::Journalctl;
 use lines::{LineSplitter, Piece};
 
 /// Bytes read from the start of each file to derive the zone: a Kerio
@@ -28,12 +30,14 @@ use lines::{LineSplitter, Piece};
 /// (bounce notices, cron's mail) may come thousands of lines in.
 const HEAD_BYTES: usize = 1024 * 1024;
 
-/// A named input: a file or a rotated set of files read as one log, or `-`
-/// for standard input.
+/// A named input: a file or a rotated set of files read as one log, a
+/// journal directory, or `-` for standard input.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum InputPath {
     /// The members, oldest first (one for a file that is not rotated).
     Files(Vec<PathBuf>),
+    /// A directory of journal files, read by journalctl as one log.
+    Journal(PathBuf),
     Stdin,
 }
 
@@ -45,6 +49,7 @@ impl InputPath {
                 .last()
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            InputPath::Journal(dir) => dir.display().to_string(),
             InputPath::Stdin => "-".to_string(),
         }
     }
@@ -63,6 +68,9 @@ impl InputPath {
     pub fn members(&self) -> Vec<Member> {
         match self {
             InputPath::Files(paths) => paths.iter().cloned().map(Member::File).collect(),
+            InputPath::Journal(dir) => {
+                vec![Member::Journal(journal::Source::Directory(dir.clone()))]
+            }
             InputPath::Stdin => vec![Member::Stdin { head: Vec::new() }],
         }
     }
@@ -78,7 +86,7 @@ impl InputPath {
                     (!rotation::named_compressed(p)).then_some(meta.len())
                 })
                 .sum(),
-            InputPath::Stdin => None,
+            InputPath::Journal(_) | InputPath::Stdin => None,
         }
     }
 }
@@ -93,17 +101,23 @@ pub struct Discovered {
 }
 
 /// Expands the command line's paths into inputs: a directory stands for the
-/// files in it (not recursing), a pattern with `*`, `?` or `[` that names no
-/// file is expanded as a glob; files of one rotated set become one input.
+/// files in it (not recursing) — a journal directory for its journal, read
+/// as one input —, a pattern with `*`, `?` or `[` that names no file is
+/// expanded as a glob; files of one rotated set become one input.
 /// A file named twice (`f ./f`, a link to it in a named directory) is read
 /// once: files are told apart by device and inode.
 pub fn discover(paths: &[PathBuf]) -> io::Result<Discovered> {
     let mut stdin = false;
     let mut found = Discovered::default();
     let mut files = Vec::new();
+    let mut journals = Vec::new();
     for path in paths {
         if path.as_os_str() == "-" {
             stdin = true;
+        } else if path.is_dir() && journal::is_journal_directory(path) {
+            if !journals.contains(path) {
+                journals.push(path.clone());
+            }
         } else if !path.exists() && is_pattern(path) {
             files.extend(expand_glob(path)?);
         } else {
@@ -126,6 +140,9 @@ pub fn discover(paths: &[PathBuf]) -> io::Result<Discovered> {
     // Stable: only files split by severity move, behind the others.
     sets.sort_by_key(|set| set.last().map_or(0, |newest| severity_rank(newest)));
     found.inputs = sets.into_iter().map(InputPath::Files).collect();
+    found
+        .inputs
+        .extend(journals.into_iter().map(InputPath::Journal));
     if stdin {
         found.inputs.push(InputPath::Stdin);
     }
@@ -217,11 +234,14 @@ pub fn choose_zone(
     mailfuse_formats::choose_zone(configured, lines)
 }
 
-/// One file of an input, or standard input. Each member is read on its
-/// own: its format is recognised, and its years dated, apart from the other
-/// members' (a junk oldest member hides nothing else).
+/// One file of an input, a journal directory, or standard input. Each
+/// member is read on its own: its format is recognised, and its years
+/// dated, apart from the other members' (a junk oldest member hides
+/// nothing else).
 pub enum Member {
     File(PathBuf),
+    /// Journal files, exported by journalctl.
+    Journal(journal::Source),
     /// Standard input, with its first bytes if they were read already (to
     /// choose the zone): they are given again when it is opened.
     Stdin {
@@ -232,23 +252,35 @@ pub enum Member {
 impl Member {
     pub fn name(&self) -> String {
         match self {
-            Member::File(path) => path.display().to_string(),
+            Member::File(path) | Member::Journal(journal::Source::Directory(path)) => {
+                path.display().to_string()
+            }
+            Member::Journal(journal::Source::File(path)) => path.display().to_string(),
             Member::Stdin { .. } => "standard input".to_string(),
         }
     }
 
-    /// When the member was last written (now, for a stream): dates the
-    /// timestamps that carry no year.
+    /// When the member was last written (now, for a stream and a journal,
+    /// whose lines carry their year anyway): dates the timestamps that
+    /// carry no year.
     pub fn modified(&self) -> Option<Timestamp> {
         match self {
             Member::File(path) => timestamp_of(std::fs::metadata(path).ok()?.modified().ok()?),
-            Member::Stdin { .. } => Some(now()),
+            Member::Journal(_) | Member::Stdin { .. } => Some(now()),
         }
     }
 
-    /// Opens the member for reading, decompressed.
-    pub fn open(&mut self) -> io::Result<MemberReader> {
+    /// Opens the member for reading, decompressed, a journal export or
+    /// journal files as syslog lines (messages longer than `max_line`
+    /// skipped).
+    pub fn open(&mut self, max_line: usize) -> io::Result<MemberReader> {
+        let name = self.name();
         let (raw, file): (Box<dyn Read + Send>, _) = match self {
+            Member::File(path) if journal::is_journal_file(path) => {
+                let source = journal::Source::File(path.clone());
+                return MemberReader::journal(name, &source, max_line);
+            }
+            Member::Journal(source) => return MemberReader::journal(name, source, max_line),
             Member::File(path) => {
                 let file = File::open(path)?;
                 let again = file.try_clone().ok();
@@ -260,11 +292,13 @@ impl Member {
             ),
         };
         let (compression, reader) = decompressed(raw)?;
+        let (journal, reader) = journal::translated(reader, max_line)?;
         Ok(MemberReader {
-            name: self.name(),
+            name,
             compression,
             reader,
-            plain: file.filter(|_| compression == Compression::None),
+            // The lines of an export are not its bytes.
+            plain: file.filter(|_| compression == Compression::None && journal.is_none()),
             read: 0,
         })
     }
@@ -277,6 +311,8 @@ impl Member {
                 Ok(file) => Box::new(file),
                 Err(_) => return Vec::new(),
             },
+            // Its lines carry their offset: no zone to derive.
+            Member::Journal(_) => return Vec::new(),
             Member::Stdin { head } => {
                 let mut stdin = io::stdin().take(HEAD_BYTES as u64);
                 if stdin.read_to_end(head).is_err() {
@@ -318,6 +354,18 @@ pub struct MemberReader {
 }
 
 impl MemberReader {
+    /// Journal files, exported by a child journalctl and read as lines.
+    fn journal(name: String, source: &journal::Source, max_line: usize) -> io::Result<Self> {
+        let export = Box::new(Journalctl::export(source)?);
+        Ok(MemberReader {
+            name,
+            compression: Compression::None,
+            reader: Box::new(journal::Lines::new(journal::Kind::Export, export, max_line)),
+            plain: None,
+            read: 0,
+        })
+    }
+
     /// Reads the next bytes (0 at the end). A read error ends the member:
     /// it comes back as the problem to report, in words that say what was
     /// lost (a truncated `.gz` from a full disk).
@@ -356,6 +404,9 @@ pub fn read_at(file: &File, buf: &mut [u8], offset: u64, name: &str) -> Result<u
 
 /// Why the rest of member `name` was skipped, `read` bytes in.
 fn read_problem(name: &str, compression: Compression, read: u64, e: &io::Error) -> String {
+    if let Some(note) = journal::Note::of(e) {
+        return format!("{name}: {note}");
+    }
     let what = match (compression, e.kind()) {
         (Compression::None, _) => "read error".to_string(),
         (c, io::ErrorKind::UnexpectedEof) => format!("truncated {} data", c.name()),

@@ -16,16 +16,22 @@
 //! outage; the first save that succeeds writes everything held since, and
 //! the incidents, locks and actions the store refused meanwhile.
 //!
-//! Mail servers may also send their logs over the network (`[watch.syslog]`,
-//! `syslog.rs`): those lines are handed out as they arrive, each host's
-//! queue ids apart, and are not durable — what came between the last save
-//! and a crash is lost (a file can be read again, the network cannot).
-//! Dovecot's auth policy requests (`[watch.auth_policy]`, `auth_policy/`)
-//! are a third input, as little durable: the logins it reports.
+//! The systemd journal (`[watch.journal]`, `journal.rs`) is followed
+//! through a child journalctl, its cursor saved with the files' positions:
+//! as durable as a file. Mail servers may also send their logs over the
+//! network (`[watch.syslog]`, `syslog.rs`): those lines are handed out as
+//! they arrive, each host's queue ids apart (`readers.rs`, which other
+//! hosts' journal records go through too), and are not durable — what came
+//! between the last save and a crash is lost (a file can be read again,
+//! the network cannot). Dovecot's auth policy requests
+//! (`[watch.auth_policy]`, `auth_policy/`) are another input, as little
+//! durable: the logins it reports.
 
 mod auth_policy;
 mod hosts;
 mod inputs;
+mod journal;
+mod readers;
 mod recent;
 pub mod senders;
 mod syslog;
@@ -51,6 +57,8 @@ use crate::source::follow::Checkpoint;
 use auth_policy::AuthPolicy;
 use hosts::HostsSeen;
 use inputs::{Input, MissingFiles};
+use journal::Journal;
+use readers::HostReaders;
 use recent::RecentSubmissions;
 use syslog::Remote;
 
@@ -79,6 +87,14 @@ pub struct Watch {
     overlap: Overlap,
     /// Mail servers sending syslog, when listeners are configured.
     remote: Option<Remote>,
+    /// The systemd journal, when it is followed.
+    journal: Option<Journal>,
+    /// The journal cursor the saved state holds, kept for the next saves
+    /// while the journal is not followed.
+    saved_journal_cursor: Option<String>,
+    /// Each other mail server's reader (syslog senders, other hosts'
+    /// journal records).
+    readers: HostReaders,
     /// The logins Dovecot reports, when its auth policy is served.
     auth_policy: Option<AuthPolicy>,
     /// Which of them logged each account and IP lately (for incidents).
@@ -145,6 +161,7 @@ impl Watch {
     pub fn start(config: Config) -> Result<Watch> {
         let mut store = crate::open_state(&config.watch.state)?;
         let progress = store.progress()?;
+        let saved_journal_cursor = progress.as_ref().and_then(|p| p.journal_cursor.clone());
         let (detector, positions) = match &progress {
             Some(progress) => {
                 let started = Instant::now();
@@ -191,13 +208,19 @@ impl Watch {
         let mut responder = Responder::new(&config, metrics.respond.clone())?;
         responder.queue_alerts(&mut store)?;
         let remote = match config.watch.syslog.listens() {
-            true => Some(Remote::start(
-                &config.watch.syslog,
-                &metrics,
-                responder.host(),
-            )?),
+            true => Some(Remote::start(&config.watch.syslog, &metrics)?),
             false => None,
         };
+        let journal = match &config.watch.journal {
+            Some(journal) => {
+                let kernel_name = crate::respond::this_host();
+                let local_names = [responder.host(), kernel_name.as_str()];
+                let cursor = saved_journal_cursor.clone();
+                Some(Journal::start(journal, cursor, &local_names, &metrics)?)
+            }
+            None => None,
+        };
+        let readers = HostReaders::new(responder.host());
         // After the store's first open: its schema is there.
         let auth_policy = match &config.watch.auth_policy {
             Some(policy) => Some(AuthPolicy::start(
@@ -216,6 +239,9 @@ impl Watch {
             missing: MissingFiles::default(),
             overlap: Overlap::default(),
             remote,
+            journal,
+            saved_journal_cursor,
+            readers,
             auth_policy,
             hosts: HostsSeen::default(),
             detector,
@@ -262,9 +288,10 @@ impl Watch {
                 self.missing.check(&self.inputs, &self.metrics);
                 last_save = Instant::now();
             }
-            match &mut self.remote {
-                Some(remote) => remote.wait(poll),
-                None => std::thread::sleep(poll),
+            match (&mut self.remote, &mut self.journal) {
+                (Some(remote), _) => remote.wait(poll),
+                (None, Some(journal)) => journal.wait(poll),
+                (None, None) => std::thread::sleep(poll),
             }
         }
         self.save().context(
@@ -331,17 +358,26 @@ impl Watch {
             locked,
             metrics,
             remote,
+            journal,
+            readers,
             auth_policy,
             hosts,
             ..
         } = self;
         let mut late: Vec<(String, String)> = Vec::new();
-        // With other servers' syslog, incidents name this one too (host 0).
-        let with_remote = remote.is_some();
-        Input::merge(inputs, overlap, zone, metrics, &mut |event, line| {
+        // With other servers' lines, incidents name this one too (host 0).
+        let name_hosts = remote.is_some() || journal.is_some();
+        // Each event with the host that logged it: this server's (0) with
+        // the holds of a locked account's late mail, the others' queue ids
+        // kept apart (they are not this server's: no holds).
+        let mut on_event = |host: u32, event: &Event<'_>, line: &[u8]| {
             metrics.event(event);
-            if with_remote {
-                hosts.note(0, event);
+            if name_hosts {
+                hosts.note(host, event);
+            }
+            if host != 0 {
+                detector.observe_from(host, event, line);
+                return;
             }
             if let Event::Submission(s) = event {
                 if let Some(account) = s.account {
@@ -356,24 +392,19 @@ impl Watch {
                 }
             }
             detector.observe(event, line);
+        };
+        Input::merge(inputs, overlap, zone, metrics, &mut |event, line| {
+            on_event(0, event, line);
         });
+        if let Some(journal) = journal {
+            journal.poll(readers, zone, metrics, &mut on_event);
+        }
         if let Some(remote) = remote {
-            // Their queue ids are not this server's: no holds, no recent ids.
-            remote.poll(zone, metrics, &mut |host, event, line| {
-                metrics.event(event);
-                hosts.note(host, event);
-                detector.observe_from(host, event, line);
-            });
+            remote.poll(readers, zone, metrics, &mut on_event);
         }
         if let Some(policy) = auth_policy {
             // Logins at this server, as its own log would give them.
-            policy.drain(&mut |event, line| {
-                metrics.event(event);
-                if with_remote {
-                    hosts.note(0, event);
-                }
-                detector.observe(event, line);
-            });
+            policy.drain(&mut |event, line| on_event(0, event, line));
         }
         // Lines a rotation or a restart may have lost: the admin hears of it.
         let losses: Vec<String> = self
@@ -398,12 +429,12 @@ impl Watch {
             }
         }
         let mut incidents: Vec<Incident> = self.detector.new_incidents();
-        if let Some(remote) = &self.remote {
+        if self.remote.is_some() || self.journal.is_some() {
             for incident in &mut incidents {
                 let ids = self.hosts.of(incident);
                 incident.hosts = ids
                     .iter()
-                    .filter_map(|&id| remote.name(id))
+                    .filter_map(|&id| self.readers.name(id))
                     .map(String::from)
                     .collect();
                 incident.hosts.sort_unstable();
@@ -494,6 +525,10 @@ impl Watch {
             detector: changes.rest,
             positions: serde_json::to_string(&positions)?,
             rows: true,
+            journal_cursor: match &self.journal {
+                Some(journal) => journal.cursor().map(str::to_string),
+                None => self.saved_journal_cursor.clone(),
+            },
         };
         let saved = self
             .store
