@@ -1030,7 +1030,7 @@ fn missing_logs(table: &Table, warnings: &mut Vec<Problem>) {
             warnings.push(Problem {
                 path: format!("watch.logs[{i}]"),
                 message: format!(
-                    "{log} does not exist: watch waits for it. Where mail logs go only to the journal (Debian 12 installs no rsyslog), install rsyslog, or set Postfix's maillog_file and Dovecot's log_path (docs/watch.md)"
+                    "{log} does not exist: watch waits for it. Where mail logs go only to the journal (Debian 12 installs no rsyslog), follow it with [watch.journal] instead (docs/watch.md)"
                 ),
             });
         }

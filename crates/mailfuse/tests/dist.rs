@@ -123,6 +123,7 @@ fn every_optional_setting_of_the_example_is_valid_once_uncommented() {
         "[[limits.default]]",
         "[[limits.override]]",
         "[web]",
+        "[watch.journal]",
         "[watch.syslog]",
         "[watch.auth_policy]",
     ] {

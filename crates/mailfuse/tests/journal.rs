@@ -171,7 +171,7 @@ fn broken_records_are_counted_and_told_the_others_read() {
     assert_eq!(
         errors,
         serde_json::json!([format!(
-            "{}: 3 malformed journal record(s) skipped, 1 journal record(s) with a message over 65536 bytes skipped",
+            "{}: 3 malformed journal record(s) skipped, 1 journal record(s) with a message too long to read skipped (over 65536 bytes, or null: journalctl -o json without --all)",
             file.display()
         )])
     );

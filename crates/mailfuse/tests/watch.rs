@@ -10,8 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use metrics::{metric, metrics_text};
 use serde_json::Value;
 
+#[path = "support/metrics.rs"]
+mod metrics;
 #[path = "support/ports.rs"]
 mod ports;
 #[path = "support/webhook.rs"]
@@ -415,18 +418,6 @@ fn assert_watch_judges_like_scan(dir: &Path, logs: &Path, follow: &[PathBuf]) {
         from_watch, from_scan,
         "the same incidents, reasons and evidence"
     );
-}
-
-/// Watch's `/metrics` page.
-fn metrics_text(port: u16) -> String {
-    use std::io::Read;
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("metrics");
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    response
 }
 
 /// Watch's `mailfuse_lines_read` counters from `/metrics`, summed over
@@ -849,15 +840,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-/// One value of watch's `/metrics`, 0 when the series is not there.
-fn metric(port: u16, name: &str) -> f64 {
-    metrics_text(port)
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// Waits until `ready` holds, failing with `what` after 30 s.

@@ -278,8 +278,8 @@ impl MissingFiles {
             warn!(
                 path = %path.display(),
                 "no such file: nothing is read from it until it appears; check watch.logs \
-                 (where mail logs go only to the journal, install rsyslog or set Postfix's \
-                 maillog_file: docs/watch.md)"
+                 (where mail logs go only to the journal, follow it with [watch.journal]: \
+                 docs/watch.md)"
             );
         }
     }

@@ -9,12 +9,12 @@
 //! state, in one transaction: a restart, even after `kill -9`, starts
 //! journalctl after it, so no record is lost or counted twice.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use anyhow::Result;
 use mailfuse_formats::LocalZone;
 
+use super::inbox::Inbox;
 use super::readers::{HostReader, HostReaders, OnHostEvent};
 use crate::config::JournalConfig;
 use crate::engine::LineOutcome;
@@ -23,15 +23,9 @@ use crate::source::journal::follow::{self, Batch};
 use crate::source::journal::Skipped;
 use crate::source::lines::DEFAULT_MAX_LINE;
 
-/// Batches handed out per poll at most, so saves still come while
-/// journalctl keeps the channel full.
-const BATCHES_PER_POLL: usize = 256;
-
 /// The journal being followed.
 pub struct Journal {
-    receiver: Receiver<Batch>,
-    /// A batch received while waiting, handed out at the next poll.
-    held: Option<Batch>,
+    inbox: Inbox<Batch>,
     /// The cursor of the last record handed out (the saved one until a
     /// record comes).
     cursor: Option<String>,
@@ -55,8 +49,7 @@ impl Journal {
         let receiver = follow::start(config, after, &metrics.journal, DEFAULT_MAX_LINE)?;
         let local_name = local_names.first().copied().unwrap_or_default();
         Ok(Journal {
-            receiver,
-            held: None,
+            inbox: Inbox::new(receiver),
             cursor,
             local_names: local_names.iter().map(|n| n.as_bytes().to_vec()).collect(),
             local: HostReader::new(0, local_name.as_bytes()),
@@ -71,15 +64,7 @@ impl Journal {
     /// Waits up to `timeout` for records: watch's pause between polls, cut
     /// short when the journal has something.
     pub fn wait(&mut self, timeout: Duration) {
-        if self.held.is_some() {
-            return;
-        }
-        match self.receiver.recv_timeout(timeout) {
-            Ok(batch) => self.held = Some(batch),
-            Err(RecvTimeoutError::Timeout) => {}
-            // The thread is gone (it ends only with the process).
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(timeout),
-        }
+        self.inbox.wait(timeout);
     }
 
     /// Hands out the records read so far: this server's under host 0,
@@ -91,11 +76,7 @@ impl Journal {
         metrics: &WatchMetrics,
         on_event: &mut OnHostEvent<'_>,
     ) {
-        let mut next = self.held.take();
-        for _ in 0..BATCHES_PER_POLL {
-            let Some(batch) = next.take().or_else(|| self.receiver.try_recv().ok()) else {
-                break;
-            };
+        for batch in self.inbox.take() {
             for record in batch.records() {
                 let reader = match record.host {
                     Some(host) if !self.local_names.iter().any(|name| name == host) => {

@@ -29,6 +29,7 @@
 
 mod auth_policy;
 mod hosts;
+mod inbox;
 mod inputs;
 mod journal;
 mod readers;

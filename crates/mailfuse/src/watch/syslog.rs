@@ -3,29 +3,23 @@
 //! lines under its own host id. Messages are handed out as they come, not
 //! merged by time with the files or the other hosts.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use anyhow::Result;
 use mailfuse_formats::{Format, LocalZone};
 
+use super::inbox::Inbox;
 use super::readers::{HostReaders, OnHostEvent};
 use crate::config::SyslogConfig;
 use crate::metrics::WatchMetrics;
 use crate::source::syslog_net::header::{self, Form};
 use crate::source::syslog_net::{self, Batch, ListenerCounters};
 
-/// Batches handed out per poll at most, so saves still come while senders
-/// keep the channel full.
-const BATCHES_PER_POLL: usize = 256;
-
 /// The listeners' messages.
 pub struct Remote {
-    receiver: Receiver<Batch>,
+    inbox: Inbox<Batch>,
     /// Each listener's counters, by index (to count dropped messages).
     listeners: Vec<ListenerCounters>,
-    /// A batch received while waiting, handed out at the next poll.
-    held: Option<Batch>,
     /// Where RFC 5424 lines are put back in the file layout.
     scratch: Vec<u8>,
 }
@@ -35,13 +29,12 @@ impl Remote {
     pub fn start(config: &SyslogConfig, metrics: &WatchMetrics) -> Result<Remote> {
         let listeners = syslog_net::start(config, &metrics.syslog)?;
         Ok(Remote {
-            receiver: listeners.receiver,
+            inbox: Inbox::new(listeners.receiver),
             listeners: listeners
                 .names
                 .iter()
                 .map(|name| metrics.syslog.of(name))
                 .collect(),
-            held: None,
             scratch: Vec::new(),
         })
     }
@@ -49,15 +42,7 @@ impl Remote {
     /// Waits up to `timeout` for messages: watch's pause between polls,
     /// cut short when a sender has something.
     pub fn wait(&mut self, timeout: Duration) {
-        if self.held.is_some() {
-            return;
-        }
-        match self.receiver.recv_timeout(timeout) {
-            Ok(batch) => self.held = Some(batch),
-            Err(RecvTimeoutError::Timeout) => {}
-            // Every listener is gone (they end only with the process).
-            Err(RecvTimeoutError::Disconnected) => std::thread::sleep(timeout),
-        }
+        self.inbox.wait(timeout);
     }
 
     /// Hands out the messages received so far, each read by its host's
@@ -69,11 +54,7 @@ impl Remote {
         metrics: &WatchMetrics,
         on_event: &mut OnHostEvent<'_>,
     ) {
-        let mut next = self.held.take();
-        for _ in 0..BATCHES_PER_POLL {
-            let Some(batch) = next.take().or_else(|| self.receiver.try_recv().ok()) else {
-                break;
-            };
+        for batch in self.inbox.take() {
             self.read(&batch, readers, zone, metrics, on_event);
         }
     }

@@ -11,6 +11,7 @@ pub mod crowdsec;
 pub mod dovecot;
 pub mod exim;
 pub mod imap;
+pub mod metrics;
 pub mod ports;
 pub mod postfix;
 pub mod smtp_sink;

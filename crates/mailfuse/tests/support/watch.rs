@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{mailfuse, wait_until};
+use super::{mailfuse, try_wait_until, wait_until};
 
 /// `mailfuse watch`, killed when dropped (even when the test fails).
 pub struct Watch(Child);
@@ -18,8 +18,19 @@ impl Watch {
     /// watches: until then `status` would race it creating the state
     /// database's tables (the store does not guard its first open).
     pub fn start(config: &Path, log: &Path) -> Watch {
-        let output = File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
+        Watch::start_with_path(config, log, None)
+    }
+
+    /// Started with `path` as its PATH, if given (a system without some
+    /// tool); its output appended to `log`.
+    pub fn start_with_path(config: &Path, log: &Path, path: Option<&str>) -> Watch {
+        let output = File::options().create(true).append(true).open(log).unwrap();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mailfuse"));
+        if let Some(path) = path {
+            command.env("PATH", path);
+        }
+        let already = fs::read_to_string(log).unwrap_or_default().len();
+        let child = command
             .args(["watch", "--config"])
             .arg(config)
             .stdin(Stdio::null())
@@ -30,9 +41,21 @@ impl Watch {
         let mut watch = Watch(child);
         wait_until("watch to start watching", Duration::from_secs(20), || {
             watch.assert_running(log);
-            fs::read_to_string(log).is_ok_and(|text| text.contains("watching"))
+            fs::read_to_string(log)
+                .is_ok_and(|text| text.get(already..).is_some_and(|t| t.contains("watching")))
         });
         watch
+    }
+
+    /// Its process id.
+    pub fn id(&self) -> u32 {
+        self.0.id()
+    }
+
+    /// SIGKILL: a crash, nothing saved at the end.
+    pub fn kill_9(mut self) {
+        self.0.kill().expect("kill -9");
+        self.0.wait().expect("reaped");
     }
 
     /// Fails the test if watch has exited (a bad config, say).
@@ -71,6 +94,29 @@ pub fn status(config: &Path) -> Option<Value> {
         return None;
     }
     serde_json::from_slice(&output.stdout).ok()
+}
+
+/// Waits until watch's saved state has counted `events` events, failing
+/// if it counts more (a line read twice); `status` then.
+pub fn wait_for_events(config: &Path, events: u64, log: &Path) -> Value {
+    let mut last = Value::Null;
+    let seen = |status: &Value| status["progress"]["stats"]["events"].as_u64();
+    let done = try_wait_until(Duration::from_secs(60), || {
+        last = status(config).unwrap_or(Value::Null);
+        let seen = seen(&last).unwrap_or(0);
+        assert!(
+            seen <= events,
+            "counted twice: {seen} events saved, {events} in the log"
+        );
+        seen == events
+    });
+    assert!(
+        done,
+        "watch counted {:?} events, not {events}:\n{}",
+        seen(&last),
+        fs::read_to_string(log).unwrap_or_default()
+    );
+    last
 }
 
 /// The accounts a `status` locks.

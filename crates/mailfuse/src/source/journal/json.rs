@@ -49,13 +49,17 @@ struct Fields {
 }
 
 /// The record of one line of `journalctl -o json`, its message cut at
-/// `max_value` bytes (and marked too long); `None` if the line is not a
-/// JSON object.
+/// `max_value` bytes (and marked too long, as is a message journalctl
+/// wrote `null`: over 4096 bytes); `None` if the line is not a JSON object.
 pub fn record(line: &[u8], max_value: usize) -> Option<Record> {
     let fields: Fields = serde_json::from_slice(line).ok()?;
     let bytes = |value: Option<Value>| value.and_then(Value::into_bytes);
     let mut message = bytes(fields.message);
-    let too_long = message.as_ref().is_some_and(|m| m.len() > max_value);
+    let null = message.is_none() && memchr::memmem::find(line, b"\"MESSAGE\":null").is_some();
+    if null {
+        message = Some(Vec::new());
+    }
+    let too_long = null || message.as_ref().is_some_and(|m| m.len() > max_value);
     if let Some(message) = message.as_mut() {
         message.truncate(max_value);
     }
@@ -107,6 +111,10 @@ mod tests {
         let record = record(br#"{"MESSAGE":"abcdef"}"#, 4).expect("an object");
         assert_eq!(record.message.as_deref(), Some(&b"abcd"[..]));
         assert!(record.too_long);
+        let null = super::record(br#"{"MESSAGE":null}"#, 4).expect("an object");
+        assert!(null.too_long, "journalctl's null for a long value");
+        let none = super::record(br#"{"_PID":"1"}"#, 4).expect("an object");
+        assert!(none.message.is_none() && !none.too_long);
         for junk in [&b"{"[..], b"[1,2]", b"\xff", b"{\"MESSAGE\":[300]}"] {
             assert!(super::record(junk, 10).is_none());
         }

@@ -318,7 +318,8 @@ impl Tally {
         }
         if self.too_long > 0 {
             parts.push(format!(
-                "{} journal record(s) with a message over {max_line} bytes skipped",
+                "{} journal record(s) with a message too long to read skipped (over \
+                 {max_line} bytes, or null: journalctl -o json without --all)",
                 self.too_long
             ));
         }
@@ -747,8 +748,9 @@ mod tests {
         assert_eq!(
             note.as_deref(),
             Some(
-                "2 malformed journal record(s) skipped, \
-                 1 journal record(s) with a message over 8 bytes skipped"
+                "2 malformed journal record(s) skipped, 1 journal record(s) with a message \
+                 too long to read skipped (over 8 bytes, or null: journalctl -o json without \
+                 --all)"
             )
         );
     }
