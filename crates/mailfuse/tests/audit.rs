@@ -251,6 +251,7 @@ async fn kerio_users_forwarding_only_never_logged_in_or_stale_are_found_normal_o
     for user in ["sales", "anna", "petr", "jana", "gone"] {
         emulator.add_user(&format!("{user}@example.com"), user != "gone");
     }
+    emulator.password_policy("example.com", true, 10, Some(180), 5);
     // The story's `sales`: forwards everything, nobody ever logged in.
     emulator.forward("sales@example.com", "boss@example.net", false);
     // Forwarding with a copy kept is normal.
@@ -289,6 +290,80 @@ async fn kerio_users_forwarding_only_never_logged_in_or_stale_are_found_normal_o
         .unwrap()
         .starts_with("Kerio Connect at https://127.0.0.1:"));
     assert!(emulator.methods().contains(&"Session.logout".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kerio_users_whose_domain_has_no_password_policy_are_found_unless_a_directory_checks_them()
+{
+    let emulator = Emulator::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for user in [
+        "anna@example.com",
+        "eva@shop.example",
+        "jan@shop.example",
+        "ota@shop.example",
+    ] {
+        emulator.add_user(user, true);
+        emulator.last_login(user, now - 3_600, "IMAP");
+    }
+    // example.com requires complex passwords and expires them; shop.example,
+    // as a new domain, does neither.
+    emulator.password_policy("example.com", true, 10, Some(180), 5);
+    emulator.store_password_reversibly("ota@shop.example");
+    // jan's password is checked by the directory (its policy applies).
+    emulator.authenticated_by("jan@shop.example", "ULDAPAuth");
+    let dir = tempfile::tempdir().unwrap();
+    let config = kerio_config(dir.path(), &emulator);
+
+    let output = tokio::task::spawn_blocking(move || {
+        mailfuse(&["audit", "--kerio", "-c", &config, "--format", "json"])
+    })
+    .await
+    .unwrap();
+
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        problems(&report),
+        pairs(&[
+            ("eva@shop.example", "no_password_policy"),
+            ("ota@shop.example", "no_password_policy"),
+        ])
+    );
+    assert_eq!(
+        report["findings"][0]["detail"],
+        "domain shop.example: no complexity required, passwords never expire, no history kept"
+    );
+    assert_eq!(
+        report["findings"][1]["detail"],
+        "domain shop.example: no complexity required, passwords never expire, no history kept; \
+         this user's password is stored reversibly"
+    );
+    assert!(report["findings"][0]["recommendation"]
+        .as_str()
+        .unwrap()
+        .starts_with("turn the password policy on"));
+
+    // Once the domain's policy is on, nobody is found.
+    emulator.password_policy("shop.example", true, 12, Some(365), 3);
+    let config = dir.path().join("mailfuse.toml");
+    let output = tokio::task::spawn_blocking(move || {
+        mailfuse(&[
+            "audit",
+            "--kerio",
+            "-c",
+            config.to_str().unwrap(),
+            "--format",
+            "json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
