@@ -23,12 +23,12 @@ mod support;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
+use support::audit::{pairs, problems, report as audit};
 use support::postfix::{LocalMailboxes, Options};
-use support::{dovecot, free_port, imap, run_ok, wait_until, Lab};
+use support::{documented_block, dovecot, free_port, imap, run_ok, wait_until, Lab};
 
 const ALICE: (&str, &str) = ("alice@example.test", "Alice-Spring-2024");
 const BOB: (&str, &str) = ("bob@example.test", "Bob-Correct-Horse");
@@ -41,49 +41,12 @@ const DOCUMENTED_DICT: &str = "/var/lib/dovecot/last-login/last-login.dict";
 /// The dovecot.conf lines of docs/audit.md's "Dovecot's last logins"
 /// section, the dict at `dict`.
 fn documented_dovecot_conf(dict: &Path) -> String {
-    let section = DOCS
-        .split("\n## Dovecot's last logins\n")
-        .nth(1)
-        .expect("docs/audit.md has a \"Dovecot's last logins\" section");
-    let block = section
-        .split("Add to `dovecot.conf`")
-        .nth(1)
-        .and_then(|rest| rest.split("```\n").nth(1))
-        .expect("the section gives the dovecot.conf lines in a block");
+    let block = documented_block(DOCS, "## Dovecot's last logins", "Add to `dovecot.conf`");
     assert!(
         block.contains(&format!("last_login_dict = file:{DOCUMENTED_DICT}")),
         "the documented block keeps the dict in a file:\n{block}"
     );
     block.replace(DOCUMENTED_DICT, &dict.display().to_string())
-}
-
-/// `mailfuse audit --format json ARGS…`: its status and report.
-fn audit(args: &[&str]) -> (Option<i32>, Value) {
-    let output: Output = Command::new(env!("CARGO_BIN_EXE_mailfuse"))
-        .args(["audit", "--no-progress", "--format", "json"])
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("mailfuse runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: stdout not JSON; stderr: {stderr}"));
-    (output.status.code(), report)
-}
-
-/// `(account, problem)` of every finding of a report.
-fn problems(report: &Value) -> Vec<(String, String)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["account"].as_str().unwrap().to_owned(),
-                f["problem"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
 }
 
 #[test]
@@ -149,10 +112,7 @@ fn dovecots_last_login_dict_tells_who_reads_their_mail_and_who_never_logs_in() {
     assert_eq!(status, Some(1), "{logs_only}");
     assert_eq!(
         problems(&logs_only),
-        [
-            (ALICE.0.to_owned(), "smtp_only".to_owned()),
-            (BOB.0.to_owned(), "receives_never_logs_in".to_owned()),
-        ]
+        pairs(&[(ALICE.0, "smtp_only"), (BOB.0, "receives_never_logs_in")])
     );
 
     // With Dovecot's record: alice reads her mail; bob never logs in.
@@ -166,7 +126,7 @@ fn dovecots_last_login_dict_tells_who_reads_their_mail_and_who_never_logs_in() {
     assert_eq!(status, Some(1), "{report}");
     assert_eq!(
         problems(&report),
-        [(BOB.0.to_owned(), "receives_never_logs_in".to_owned())]
+        pairs(&[(BOB.0, "receives_never_logs_in")])
     );
     assert_eq!(
         report["findings"][0]["detail"],

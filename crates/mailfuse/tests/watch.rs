@@ -1184,11 +1184,7 @@ fn an_alert_in_flight_at_a_kill_9_is_sent_again_with_its_id_so_the_receiver_keep
         let body: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(body["alert_id"], ids[0]);
     }
-    let mut distinct: Vec<String> = webhook
-        .bodies()
-        .iter()
-        .map(|body| serde_json::from_str::<Value>(body).unwrap()["incident"].to_string())
-        .collect();
+    let mut distinct = alerted(&webhook);
     distinct.dedup();
     assert_eq!(distinct, recorded(&status), "one incident, one alert");
 
