@@ -57,9 +57,9 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
-/// The header that carries the alert's id (also `alert_id` in the JSON):
-/// a receiver drops a request whose key it has seen (the IETF draft "The
-/// Idempotency-Key HTTP Header Field").
+/// The header that carries the alert's id (also `alert_id` in the JSON),
+/// the one HTTP APIs read to act once per key: a receiver drops a request
+/// whose key it has seen.
 const ID_HEADER: &str = "Idempotency-Key";
 
 /// What is POSTed.
