@@ -12,7 +12,11 @@
 # At the end it prints lines written, events expected (`mailfuse scan` of
 # every line written, in order) vs counted by watch (its saved state),
 # incidents expected (scan's, and the generator's labels) vs recorded, and
-# alerts per incident (received, and journaled as sent).
+# the alerts: deliveries the webhook received, distinct alerts among them
+# (by alert id, the `Idempotency-Key` header), per incident, and each
+# repeated delivery with whether a kill -9 cut it off (the webhook had it,
+# watch had not recorded the answer) — the one repeat watch cannot avoid,
+# which the receiver drops by its id.
 #
 # Usage: bench/soak.sh                 30 minutes
 #        MINUTES=5 bench/soak.sh       shorter
@@ -20,8 +24,9 @@
 #                                      (default: builds release ones)
 # Settings: MINUTES, ROTATE_SECS, KILL_SECS, SLOW, SEED (the week), KEEP=1
 # keeps the work directory. Exit status 1 if a line was lost or counted
-# twice, an incident was not recorded or an incident was not alerted once
-# (as journaled).
+# twice, an incident was not recorded, an incident was not alerted exactly
+# once (one alert id received, one success journaled), or an alert was
+# delivered again without a kill -9 cutting it off.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -84,20 +89,31 @@ url = "http://127.0.0.1:$PORT_HOOK/alerts"
 timeout_secs = 30
 EOF
 
-# The slow webhook: sleeps, then notes the incident (one JSON line) and answers.
+# The slow webhook: takes the alert, sleeps, answers, then notes one JSON
+# line per delivery: its alert id (header and body), the incident (or the
+# fault), when it arrived and when it was answered.
 cat >"$WORK/hook.py" <<'EOF'
-import http.server, json, sys, time
+import http.server, json, sys, threading, time
 slow, port, out = float(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+lock = threading.Lock()
 class Hook(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
+        arrived = time.time()
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         time.sleep(slow)
+        try:
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+            self.wfile.flush()
+        except OSError:
+            pass
         alert = json.loads(body)
-        with open(out, "a") as f:
-            f.write(json.dumps(alert.get("incident") or {"fault": alert.get("fault")}) + "\n")
-        self.send_response(200)
-        self.send_header("content-length", "0")
-        self.end_headers()
+        note = {"id": self.headers.get("idempotency-key"), "alert_id": alert.get("alert_id"),
+                "incident": alert.get("incident"), "fault": alert.get("fault"),
+                "arrived": arrived, "answered": time.time()}
+        with lock, open(out, "a") as f:
+            f.write(json.dumps(note) + "\n")
     def log_message(self, *args):
         pass
 http.server.ThreadingHTTPServer(("127.0.0.1", port), Hook).serve_forever()
@@ -156,6 +172,7 @@ start_watch() {
     WATCH_PID=$!
 }
 
+date +%s.%N >"$WORK/started"
 python3 "$WORK/hook.py" "$SLOW" "$PORT_HOOK" "$WORK/alerts.jsonl" &
 PIDS+=($!)
 : >"$WORK/logs/mail.log"
@@ -170,6 +187,7 @@ NEXT_KILL=$((SECONDS + KILL_SECS))
 while kill -0 "$WRITER" 2>/dev/null; do
     if ((SECONDS >= NEXT_KILL)); then
         kill -9 "$WATCH_PID"
+        date +%s.%N >>"$WORK/kills"
         wait "$WATCH_PID" 2>/dev/null || true
         KILLS=$((KILLS + 1))
         say "kill -9 #$KILLS at ${SECONDS}s; restarting"
@@ -199,8 +217,8 @@ WATCH_PID=
 status >"$WORK/status.json"
 
 python3 - "$WORK" "$LINES" "$ROTATIONS" "$KILLS" <<'EOF'
-import collections, json, sys
-work, lines, rotations, kills = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+import collections, json, os, sys
+work, lines, rotations, kill_count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 scan = json.load(open(work + "/scan.json"))
 status = json.load(open(work + "/status.json"))
 labels = json.load(open(work + "/week/labels.json"))
@@ -213,20 +231,19 @@ def key(incident):
 
 expected = collections.Counter(key(i) for i in scan.get("incidents", []))
 recorded = collections.Counter(key(i["incident"]) for i in status["incidents"])
-received = collections.Counter()
-faults = 0
-for line in open(work + "/alerts.jsonl") if __import__("os").path.exists(work + "/alerts.jsonl") else []:
-    incident = json.loads(line)
-    if "fault" in incident:
-        faults += 1
-    else:
-        received[key(incident)] += 1
-keys = {i["key"]: key(i["incident"]) for i in status["incidents"]}
-journaled = collections.Counter(keys.get(a["incident"]) for a in status["actions"] if a["action"] == "webhook" and a["ok"])
+deliveries = [json.loads(line) for line in open(work + "/alerts.jsonl")] if os.path.exists(work + "/alerts.jsonl") else []
+kills = [float(t) for t in open(work + "/kills")] if os.path.exists(work + "/kills") else []
+# Alerts are matched to watch's incidents by the incident they carry (the
+# one recorded), and counted by watch's key of it.
+def canon(incident):
+    return json.dumps(incident, sort_keys=True)
+incident_keys = [i["key"] for i in status["incidents"]]
+key_of = {canon(i["incident"]): i["key"] for i in status["incidents"]}
+journaled = collections.Counter(a["incident"] for a in status["actions"] if a["action"] == "webhook" and a["ok"])
 counted = status["progress"]["stats"]["events"]
 classes = collections.Counter(s.get("class", "?") for s in labels.get("scenarios", []))
 
-print("soak: %d lines written, %d rotations, %d kill -9" % (lines, rotations, kills))
+print("soak: %d lines written, %d rotations, %d kill -9" % (lines, rotations, kill_count))
 print("events: expected %d (scan of every line written), counted %d by watch: %d lost, %d counted twice"
       % (scan["stats"]["events"], counted, max(0, scan["stats"]["events"] - counted), max(0, counted - scan["stats"]["events"])))
 print("labelled scenarios: %s" % ", ".join("%s %d" % kv for kv in sorted(classes.items())))
@@ -241,11 +258,49 @@ print("incidents: expected %d (scan), recorded %d by watch (%d of them the suspi
       % (sum(expected.values()), sum(recorded.values()), len(escalated), len(missing), len(extra)))
 for k in sorted(missing): print("  missing: " + k)
 for k in sorted(extra): print("  extra: " + k)
-once = sum(1 for k in recorded if journaled[k] == 1)
 print("alerts journaled as sent: %d incidents exactly once, %d never, %d more than once"
-      % (once, sum(1 for k in recorded if journaled[k] == 0), sum(1 for k in recorded if journaled[k] > 1)))
-print("alerts received by the webhook: %d incidents once, %d never, %d twice or more (an alert in flight at a kill -9 is sent again); %d fault alerts"
-      % (sum(1 for k in recorded if received[k] == 1), sum(1 for k in recorded if received[k] == 0), sum(1 for k in recorded if received[k] > 1), faults))
-ok = counted == scan["stats"]["events"] and not missing and once == len(recorded)
+      % (sum(1 for k in incident_keys if journaled[k] == 1), sum(1 for k in incident_keys if journaled[k] == 0),
+         sum(1 for k in incident_keys if journaled[k] > 1)))
+
+# What the webhook received: deliveries, distinct alerts (by id), repeats.
+unlabelled = sum(1 for d in deliveries if not d["id"] or d["id"] != d["alert_id"])
+by_id = collections.defaultdict(list)
+for d in deliveries:
+    by_id[d["id"]].append(d)
+ids_of = collections.defaultdict(set)
+unmatched = 0
+for alert_id, got in by_id.items():
+    if got[0]["incident"]:
+        k = key_of.get(canon(got[0]["incident"]))
+        if k is None:
+            unmatched += 1
+        else:
+            ids_of[k].add(alert_id)
+faults = sum(1 for got in by_id.values() if got[0]["fault"])
+# A delivery a kill -9 cut off: the kill fell between its arrival and a
+# second after its answer (watch records the answer within milliseconds).
+def cut_off(d):
+    return any(d["arrived"] <= t <= d["answered"] + 1.0 for t in kills)
+repeats = [(alert_id, got) for alert_id, got in by_id.items() if len(got) > 1]
+again = sum(len(got) - 1 for _, got in repeats)
+explained = sum(1 for _, got in repeats for d in got[:-1] if cut_off(d))
+print("alerts received by the webhook: %d deliveries, %d distinct alerts (by alert id; %d of them faults), %d without a matching id in header and body"
+      % (len(deliveries), len(by_id), faults, unlabelled))
+print("alerts per incident (distinct ids): %d incidents exactly one, %d none, %d more than one; %d alerts of no recorded incident"
+      % (sum(1 for k in incident_keys if len(ids_of[k]) == 1), sum(1 for k in incident_keys if not ids_of[k]),
+         sum(1 for k in incident_keys if len(ids_of[k]) > 1), unmatched))
+print("repeated deliveries: %d (%d alerts), %d of them cut off by a kill -9 before watch recorded the answer, %d unexplained"
+      % (again, len(repeats), explained, again - explained))
+started = float(open(work + "/started").read())
+for alert_id, got in repeats:
+    about = key_of.get(canon(got[0]["incident"]), "?") if got[0]["incident"] else "fault " + got[0]["fault"]["kind"]
+    print("  %s (%s):" % (alert_id, about))
+    for d in got:
+        cut = [t for t in kills if d["arrived"] <= t <= d["answered"] + 1.0]
+        print("    arrived at %.1f s, answered at %.1f s%s" % (d["arrived"] - started, d["answered"] - started,
+              "".join(", kill -9 at %.1f s" % (t - started) for t in cut)))
+exactly_once = all(len(ids_of[k]) == 1 and journaled[k] == 1 for k in incident_keys)
+ok = (counted == scan["stats"]["events"] and not missing and exactly_once
+      and again == explained and unlabelled == 0 and unmatched == 0)
 sys.exit(0 if ok else 1)
 EOF

@@ -107,6 +107,11 @@ pub trait BlockIp {
 }
 
 /// Tells the admin about an incident.
+///
+/// An alert may arrive twice: an attempt that timed out, or that a crash
+/// cut off before its outcome was recorded, may have been delivered all the
+/// same, and is sent again. Every attempt at one alert carries the same
+/// `id` ([`alert_id`]), for the receiver to drop a repeat.
 pub trait Alert {
     /// Sends `incident` seen on `host`, with what was `done` about it.
     fn alert<'a>(
@@ -114,9 +119,27 @@ pub trait Alert {
         incident: &'a Incident,
         host: &'a str,
         done: &'a [String],
+        id: &'a str,
     ) -> ActFuture<'a, String>;
     /// Sends `fault`, a fault of mailfuse itself on `host`.
-    fn fault<'a>(&'a self, fault: &'a Fault, host: &'a str) -> ActFuture<'a, String>;
+    fn fault<'a>(&'a self, fault: &'a Fault, host: &'a str, id: &'a str) -> ActFuture<'a, String>;
+}
+
+/// The id of one alert: the same at every attempt and after every restart,
+/// different for any other alert. 32 hex digits of SHA-256 over the mail
+/// server's name, what the alert tells of (an incident's key, a fault's
+/// kind and time) and the alert action's name, so that the mail and the
+/// webhook of one incident, or two servers' incidents, never share one.
+pub fn alert_id(host: &str, about: &str, action: &str) -> String {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for part in [host, about, action] {
+        context.update(part.as_bytes());
+        context.update(&[0]);
+    }
+    context.finish().as_ref()[..16]
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// A fault of mailfuse itself the admin must hear of, not an incident

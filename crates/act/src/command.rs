@@ -40,7 +40,9 @@ const PLACEHOLDERS: [&str; 4] = ["account", "ip", "kind", "score"];
 /// `MAILFUSE_ACCOUNT` (empty for most guessing), `MAILFUSE_IP` (the IP `{ip}`
 /// stands for), `MAILFUSE_IPS` (all, space-separated), `MAILFUSE_SCORE`,
 /// `MAILFUSE_ACTIONS` (what mailfuse did, one per line),
-/// `MAILFUSE_INCIDENT_JSON` (empty when over 64 KiB; read stdin then).
+/// `MAILFUSE_INCIDENT_JSON` (empty when over 64 KiB; read stdin then), and
+/// as an alert `MAILFUSE_ALERT_ID` (the same if it runs again for this
+/// alert: see [`crate::capability::alert_id`]).
 /// Values are passed raw (the exact account name, so a hook can lock it):
 /// quote them in scripts (`"$MAILFUSE_ACCOUNT"`). Its stdout is discarded;
 /// exit status 0 means done.
@@ -103,7 +105,7 @@ impl Command {
 
     /// Runs the program for `incident`, `{ip}` standing for its first IP.
     pub async fn run(&self, incident: &Incident, done: &[String]) -> Result<(), ActError> {
-        self.execute(incident, incident.ips.first().copied(), done)
+        self.execute(incident, incident.ips.first().copied(), done, None)
             .await
     }
 
@@ -115,20 +117,26 @@ impl Command {
         ip: IpAddr,
         done: &[String],
     ) -> Result<(), ActError> {
-        self.execute(incident, Some(ip), done).await
+        self.execute(incident, Some(ip), done, None).await
     }
 
+    /// Runs the program; as the alert `alert_id`, that is in its
+    /// environment.
     async fn execute(
         &self,
         incident: &Incident,
         ip: Option<IpAddr>,
         done: &[String],
+        alert_id: Option<&str>,
     ) -> Result<(), ActError> {
         let values = Values::of(incident, ip);
         let json = serde_json::to_string(incident)
             .map_err(|e| ActError::new(ACTION, format!("incident as JSON: {e}")))?;
         let ips: Vec<String> = incident.ips.iter().map(IpAddr::to_string).collect();
         let mut command = self.command(&values);
+        if let Some(id) = alert_id {
+            command.env("MAILFUSE_ALERT_ID", id);
+        }
         command
             .env("MAILFUSE_IPS", ips.join(" "))
             .env("MAILFUSE_ACTIONS", done.join("\n"))
@@ -146,8 +154,8 @@ impl Command {
     /// Runs the program for `fault`, a fault of mailfuse itself: `{kind}`
     /// and `MAILFUSE_KIND` are the fault's (`state_not_saved`…), the other
     /// placeholders empty, `MAILFUSE_FAULT` says what is wrong, and stdin
-    /// has the fault as JSON.
-    pub async fn run_for_fault(&self, fault: &Fault) -> Result<(), ActError> {
+    /// has the fault as JSON; `MAILFUSE_ALERT_ID` is the alert's `id`.
+    pub async fn run_for_fault(&self, fault: &Fault, id: &str) -> Result<(), ActError> {
         let values = Values {
             account: "",
             ip: String::new(),
@@ -157,7 +165,9 @@ impl Command {
         let json = serde_json::to_string(fault)
             .map_err(|e| ActError::new(ACTION, format!("fault as JSON: {e}")))?;
         let mut command = self.command(&values);
-        command.env("MAILFUSE_FAULT", &fault.summary);
+        command
+            .env("MAILFUSE_FAULT", &fault.summary)
+            .env("MAILFUSE_ALERT_ID", id);
         self.finish(command, json).await
     }
 
@@ -376,9 +386,11 @@ impl crate::capability::Alert for Command {
         incident: &'a Incident,
         _host: &'a str,
         done: &'a [String],
+        id: &'a str,
     ) -> crate::capability::ActFuture<'a, String> {
         Box::pin(async move {
-            self.run(incident, done).await?;
+            let ip = incident.ips.first().copied();
+            self.execute(incident, ip, done, Some(id)).await?;
             Ok("command ran".to_string())
         })
     }
@@ -387,9 +399,10 @@ impl crate::capability::Alert for Command {
         &'a self,
         fault: &'a Fault,
         _host: &'a str,
+        id: &'a str,
     ) -> crate::capability::ActFuture<'a, String> {
         Box::pin(async move {
-            self.run_for_fault(fault).await?;
+            self.run_for_fault(fault, id).await?;
             Ok("command ran".to_string())
         })
     }

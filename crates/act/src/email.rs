@@ -137,21 +137,26 @@ impl Email {
         })
     }
 
-    /// Mails the alert for `incident`; `host` names the mail server it was
-    /// seen on and `done` what mailfuse did about it.
+    /// Mails the alert `id` for `incident`; `host` names the mail server it
+    /// was seen on and `done` what mailfuse did about it.
     pub async fn send(
         &self,
         incident: &Incident,
         host: &str,
         done: &[String],
+        id: &str,
     ) -> Result<(), ActError> {
-        self.send_text(compose(incident, host, done)).await
+        self.send_text(compose(incident, host, done), id).await
     }
 
-    /// Mails `text` (an incident's or a fault's).
-    async fn send_text(&self, text: AlertText) -> Result<(), ActError> {
+    /// Mails `text` (an incident's or a fault's), its Message-ID made of
+    /// the alert's `id`: the same at every attempt, so that a mail sent
+    /// again is recognised (and dropped by some mail systems) as a repeat.
+    async fn send_text(&self, text: AlertText, id: &str) -> Result<(), ActError> {
+        let message_id = format!("<{id}.alert@{}>", self.from.email.domain());
         let mut message = Message::builder()
             .from(self.from.clone())
+            .message_id(Some(message_id))
             .subject(text.subject);
         for to in &self.to {
             message = message.to(to.clone());
@@ -249,9 +254,10 @@ impl crate::capability::Alert for Email {
         incident: &'a Incident,
         host: &'a str,
         done: &'a [String],
+        id: &'a str,
     ) -> crate::capability::ActFuture<'a, String> {
         Box::pin(async move {
-            self.send(incident, host, done).await?;
+            self.send(incident, host, done, id).await?;
             Ok("alert mailed".to_string())
         })
     }
@@ -260,9 +266,10 @@ impl crate::capability::Alert for Email {
         &'a self,
         fault: &'a crate::capability::Fault,
         host: &'a str,
+        id: &'a str,
     ) -> crate::capability::ActFuture<'a, String> {
         Box::pin(async move {
-            self.send_text(compose_fault(fault, host)).await?;
+            self.send_text(compose_fault(fault, host), id).await?;
             Ok("fault mailed".to_string())
         })
     }

@@ -57,11 +57,18 @@ impl std::fmt::Debug for Webhook {
     }
 }
 
+/// The header that carries the alert's id (also `alert_id` in the JSON),
+/// the one HTTP APIs read to act once per key: a receiver drops a request
+/// whose key it has seen.
+const ID_HEADER: &str = "Idempotency-Key";
+
 /// What is POSTed.
 #[derive(Serialize)]
 struct Payload<'a> {
     /// Subject and summary, escaped for chat markup.
     text: String,
+    /// The same at every attempt at this alert ([`crate::capability::alert_id`]).
+    alert_id: &'a str,
     incident: &'a Incident,
     actions: &'a [String],
 }
@@ -70,6 +77,7 @@ struct Payload<'a> {
 #[derive(Serialize)]
 struct FaultPayload<'a> {
     text: String,
+    alert_id: &'a str,
     fault: &'a Fault,
 }
 
@@ -114,28 +122,32 @@ impl Webhook {
         Ok(Webhook { client, url, shown })
     }
 
-    /// POSTs the alert for `incident`; `host` names the mail server it was
-    /// seen on and `done` what mailfuse did about it. A reply other than 2xx
-    /// is an error quoting the status and the start of the reply.
+    /// POSTs the alert `id` for `incident`; `host` names the mail server it
+    /// was seen on and `done` what mailfuse did about it. A reply other than
+    /// 2xx is an error quoting the status and the start of the reply.
     pub async fn send(
         &self,
         incident: &Incident,
         host: &str,
         done: &[String],
+        id: &str,
     ) -> Result<(), ActError> {
         let payload = Payload {
             text: chat_safe(&compose(incident, host, done).summary),
+            alert_id: id,
             incident,
             actions: done,
         };
-        self.post(&payload).await
+        self.post(&payload, id).await
     }
 
-    /// POSTs `payload` as JSON; a reply other than 2xx is an error quoting it.
-    async fn post(&self, payload: &impl Serialize) -> Result<(), ActError> {
+    /// POSTs `payload` as JSON, with the alert's `id` in a header; a reply
+    /// other than 2xx is an error quoting it.
+    async fn post(&self, payload: &impl Serialize, id: &str) -> Result<(), ActError> {
         let mut reply = self
             .client
             .post(self.url.clone())
+            .header(ID_HEADER, id)
             .json(payload)
             .send()
             .await
@@ -220,9 +232,10 @@ impl crate::capability::Alert for Webhook {
         incident: &'a Incident,
         host: &'a str,
         done: &'a [String],
+        id: &'a str,
     ) -> crate::capability::ActFuture<'a, String> {
         Box::pin(async move {
-            self.send(incident, host, done).await?;
+            self.send(incident, host, done, id).await?;
             Ok("webhook called".to_string())
         })
     }
@@ -231,13 +244,15 @@ impl crate::capability::Alert for Webhook {
         &'a self,
         fault: &'a Fault,
         host: &'a str,
+        id: &'a str,
     ) -> crate::capability::ActFuture<'a, String> {
         Box::pin(async move {
             let payload = FaultPayload {
                 text: chat_safe(&compose_fault(fault, host).summary),
+                alert_id: id,
                 fault,
             };
-            self.post(&payload).await?;
+            self.post(&payload, id).await?;
             Ok("webhook called".to_string())
         })
     }

@@ -21,6 +21,8 @@ use support::smtp::{Parsed, Received, SmtpServer};
 use support::{guessing, hijacked};
 
 const HOST: &str = "mail.example.com";
+/// An alert's id, as `capability::alert_id` makes them.
+const ID: &str = "0123456789abcdef0123456789abcdef";
 
 fn email_config(port: u16) -> EmailConfig {
     EmailConfig {
@@ -49,7 +51,7 @@ async fn email_arrives_with_headers_and_evidence() {
     let email = Email::new(email_config(server.port)).unwrap();
     let incident = hijacked();
     email
-        .send(&incident, HOST, &["account disabled in Kerio".into()])
+        .send(&incident, HOST, &["account disabled in Kerio".into()], ID)
         .await
         .unwrap();
     let got = next(&mut server).await;
@@ -70,6 +72,11 @@ async fn email_arrives_with_headers_and_evidence() {
         Some("mailfuse: sales@example.com is sending spam from 173.16.65.213 (score 100)")
     );
     assert!(message.header("Date").is_some());
+    assert_eq!(
+        message.header("Message-ID"),
+        Some("<0123456789abcdef0123456789abcdef.alert@example.com>"),
+        "the alert's id, the same if it is sent again"
+    );
     assert!(
         message.body.contains(&incident.evidence[0]),
         "{}",
@@ -96,7 +103,7 @@ async fn hostile_incident_text_injects_no_header_and_keeps_no_escape() {
         ".".into(),
         "\n.\nQUIT".into(),
     ];
-    email.send(&incident, HOST, &[]).await.unwrap();
+    email.send(&incident, HOST, &[], ID).await.unwrap();
     let got = next(&mut server).await;
     assert_eq!(got.rcpt_to, ["<admin@example.com>", "<oncall@example.com>"]);
     assert!(
@@ -134,7 +141,7 @@ async fn email_logs_in_with_plain_or_login() {
         };
         Email::new(config)
             .unwrap()
-            .send(&guessing(), HOST, &[])
+            .send(&guessing(), HOST, &[], ID)
             .await
             .unwrap();
         let got = next(&mut server).await;
@@ -163,7 +170,7 @@ async fn refused_connection_is_a_clear_error() {
     let started = Instant::now();
     let err = Email::new(email_config(port))
         .unwrap()
-        .send(&hijacked(), HOST, &[])
+        .send(&hijacked(), HOST, &[], ID)
         .await
         .unwrap_err()
         .to_string();
@@ -186,7 +193,7 @@ async fn starttls_is_required_when_configured() {
     };
     let err = Email::new(config)
         .unwrap()
-        .send(&hijacked(), HOST, &[])
+        .send(&hijacked(), HOST, &[], ID)
         .await
         .unwrap_err();
     assert!(
@@ -215,13 +222,15 @@ async fn webhook_posts_text_incident_and_actions() {
     let mut incident = guessing();
     incident.accounts_tried = vec!["<!channel>".into(), "@here".into()];
     let done = vec!["45.155.205.99 blocked for 24 h".to_string()];
-    hook.send(&incident, HOST, &done).await.unwrap();
+    hook.send(&incident, HOST, &done, ID).await.unwrap();
     let request = server.requests.recv().await.unwrap();
     assert_eq!(request.method, "POST");
     assert_eq!(request.path, "/hooks/T0/SECRET");
     assert_eq!(request.header("authorization"), Some("Bearer t0ken"));
     assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("idempotency-key"), Some(ID));
     let json: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(json["alert_id"], ID);
     let text = json["text"].as_str().unwrap();
     assert!(text.starts_with(
         "mailfuse: 45.155.205.99 and 1 more is guessing passwords (380 failed logins)\nserver: mail.example.com"
@@ -242,7 +251,7 @@ async fn webhook_text_defuses_chat_markup() {
     incident.account = Some("<!channel>@all".into());
     incident.reasons = vec!["@here <https://evil.example|click> & more".into()];
     webhook(&server.url, &[])
-        .send(&incident, HOST, &[])
+        .send(&incident, HOST, &[], ID)
         .await
         .unwrap();
     let request = server.requests.recv().await.unwrap();
@@ -263,7 +272,7 @@ async fn webhook_error_reply_is_an_error_with_status_and_body() {
     let body: &'static str = Box::leak(body.into_boxed_str());
     let server = HttpServer::start("500 Internal Server Error", body).await;
     let err = webhook(&server.url, &[])
-        .send(&hijacked(), HOST, &[])
+        .send(&hijacked(), HOST, &[], ID)
         .await
         .unwrap_err()
         .to_string();
@@ -286,7 +295,7 @@ async fn webhook_unreachable_is_an_error_without_the_secret() {
     };
     let url = format!("http://127.0.0.1:{port}/hooks/SECRET");
     let err = webhook(&url, &[])
-        .send(&hijacked(), HOST, &[])
+        .send(&hijacked(), HOST, &[], ID)
         .await
         .unwrap_err()
         .to_string();
@@ -421,6 +430,70 @@ async fn command_gets_the_incident_in_environment_and_stdin() {
     let from_stdin: Incident = serde_json::from_str(&stdin).unwrap();
     assert_eq!(from_env, incident);
     assert_eq!(from_stdin, incident);
+}
+
+#[tokio::test]
+async fn command_as_an_alert_gets_its_id_and_as_a_hook_none() {
+    use mailfuse_act::capability::Alert;
+    let (dir, out) = out_dir();
+    let hook = hook("record", &[&out], 10);
+    Alert::alert(&hook, &hijacked(), HOST, &[], ID)
+        .await
+        .unwrap();
+    let (_, env, _) = recorded(dir.path());
+    assert_eq!(env["MAILFUSE_ALERT_ID"], ID);
+    hook.run(&hijacked(), &[]).await.unwrap();
+    let (_, env, _) = recorded(dir.path());
+    assert!(
+        !env.contains_key("MAILFUSE_ALERT_ID"),
+        "a lock or block hook is no alert"
+    );
+}
+
+#[test]
+fn an_alerts_id_is_stable_and_its_own() {
+    use mailfuse_act::capability::alert_id;
+    let id = alert_id(
+        HOST,
+        "compromised_account:sales@example.com:2026-11-05T01:13:00Z",
+        "webhook",
+    );
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    assert_eq!(
+        id,
+        alert_id(
+            HOST,
+            "compromised_account:sales@example.com:2026-11-05T01:13:00Z",
+            "webhook"
+        ),
+        "the same alert, the same id: after a restart too"
+    );
+    for other in [
+        alert_id(
+            HOST,
+            "compromised_account:sales@example.com:2026-11-05T01:13:00Z",
+            "email",
+        ),
+        alert_id(
+            "mx2.example.com",
+            "compromised_account:sales@example.com:2026-11-05T01:13:00Z",
+            "webhook",
+        ),
+        alert_id(
+            HOST,
+            "compromised_account:info@example.com:2026-11-05T01:13:00Z",
+            "webhook",
+        ),
+        // The parts cannot slide into one another.
+        alert_id(
+            "mail.example.co",
+            "mcompromised_account:sales@example.com:2026-11-05T01:13:00Z",
+            "webhook",
+        ),
+    ] {
+        assert_ne!(id, other);
+    }
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ use std::net::IpAddr;
 
 use kerio_emulator::{Emulator, ADMIN, ADMIN_PASSWORD};
 use mailfuse_act::kerio::{Change, Kerio, KerioConfig};
+use mailfuse_detect::audit::PasswordPolicy;
 use serde_json::json;
 
 const GROUP: &str = "mailfuse blocked";
@@ -482,4 +483,62 @@ async fn lists_users_with_forwarding_and_last_login() {
         .filter(|c| c.method == "Users.get")
         .count();
     assert_eq!(users_get, 2, "one Users.get per domain");
+}
+
+#[tokio::test]
+async fn lists_users_with_their_domains_password_policy_unless_a_directory_checks_it() {
+    let emulator = Emulator::start().await;
+    emulator.add_user("anna@example.com", true);
+    emulator.add_user("jan@example.com", true);
+    emulator.add_user("petr@example.org", true);
+    emulator.password_policy("example.com", true, 10, Some(90), 5);
+    emulator.authenticated_by("jan@example.com", "ULDAPAuth");
+    emulator.store_password_reversibly("petr@example.org");
+
+    let users = kerio(&emulator).users().await.unwrap();
+
+    let policy = |address: &str| {
+        users
+            .iter()
+            .find(|u| u.address == address)
+            .unwrap()
+            .password_policy
+            .clone()
+    };
+    assert_eq!(
+        policy("anna@example.com"),
+        Some(PasswordPolicy {
+            scope: "domain example.com".into(),
+            complexity: true,
+            minimum_length: 10,
+            expires_after_days: Some(90),
+            history: 5,
+            stored_reversibly: false,
+        })
+    );
+    assert_eq!(
+        policy("jan@example.com"),
+        None,
+        "the directory's policy applies"
+    );
+    assert_eq!(
+        policy("petr@example.org"),
+        Some(PasswordPolicy {
+            scope: "domain example.org".into(),
+            complexity: false,
+            minimum_length: 8,
+            expires_after_days: None,
+            history: 0,
+            stored_reversibly: true,
+        })
+    );
+    let domains_get = emulator
+        .calls()
+        .into_iter()
+        .find(|c| c.method == "Domains.get")
+        .unwrap();
+    assert!(domains_get.params["query"]["fields"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("passwordComplexityEnabled")));
 }

@@ -5,9 +5,12 @@
 //! should have been an alias, which cannot authenticate. The audit finds
 //! such accounts two ways, both pure (the binary does the I/O):
 //! - [`audit_directory`]: from a server's list of users (Kerio's Admin API:
-//!   forwarding mode, last login);
+//!   forwarding mode, last login, the password policy of the user's
+//!   domain);
 //! - [`LogAudit`]: from the logs `scan` reads (Postfix + Dovecot, Exim,
-//!   Kerio): who receives mail, who logs in, over which protocol, when.
+//!   Kerio): who receives mail, who logs in, over which protocol, when;
+//!   and from the last logins a server records itself (Dovecot's
+//!   `last_login` dict), which reach back further than the logs.
 
 use std::collections::{HashMap, HashSet};
 
@@ -68,6 +71,9 @@ pub enum Problem {
     Stale,
     /// The login is a role name (sales, info, office…).
     RoleName,
+    /// The server enforces no complexity on its password, or lets it live
+    /// for ever: a weak password set years ago is still valid.
+    NoPasswordPolicy,
 }
 
 impl Problem {
@@ -92,6 +98,12 @@ impl Problem {
                 "rename the login to a personal one (the role address stays, as an alias) and \
                  give it a strong password: role names are the first ones guessed"
             }
+            Problem::NoPasswordPolicy => {
+                "turn the password policy on where it is set (Kerio: the domain's Security tab: \
+                 complexity requirements, and expiry so that passwords chosen before it must be \
+                 chosen again under it), then have the user choose a new password; if nobody \
+                 logs into the account, make it an alias instead"
+            }
         }
     }
 
@@ -104,6 +116,7 @@ impl Problem {
             Problem::SmtpOnly => "only ever logs in to send (SMTP)",
             Problem::Stale => "no login for a long time",
             Problem::RoleName => "role name",
+            Problem::NoPasswordPolicy => "no password policy",
         }
     }
 
@@ -162,6 +175,60 @@ pub struct DirectoryUser {
     pub forward_to: Vec<String>,
     /// The last login and its protocol; `None`: never.
     pub last_login: Option<(Timestamp, String)>,
+    /// The rules the server enforces on the user's password; `None` when
+    /// it does not say, or another system checks the password (a
+    /// directory service: its own policy applies).
+    pub password_policy: Option<PasswordPolicy>,
+}
+
+/// The rules a server enforces on one user's password (Kerio: those of
+/// the user's domain).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    /// Where the rules are set, for the report (`domain example.com`).
+    pub scope: String,
+    /// New passwords must meet complexity requirements.
+    pub complexity: bool,
+    /// The shortest password the complexity requirements accept.
+    pub minimum_length: u32,
+    /// Days a password lasts before it must be changed; `None`: for ever.
+    pub expires_after_days: Option<u32>,
+    /// How many earlier passwords cannot be chosen again.
+    pub history: u32,
+    /// The user's password is stored so that it can be decrypted
+    /// (Kerio's `isPasswordReversible`): whoever reads the server's files
+    /// or backups reads it.
+    pub stored_reversibly: bool,
+}
+
+impl PasswordPolicy {
+    /// The finding when the rules let a weak or old password stand: no
+    /// complexity required, or no expiry.
+    fn finding(&self, account: &str) -> Option<Finding> {
+        if self.complexity && self.expires_after_days.is_some() {
+            return None;
+        }
+        let complexity = match self.complexity {
+            true => format!(
+                "complexity required (at least {} characters)",
+                self.minimum_length
+            ),
+            false => "no complexity required".to_owned(),
+        };
+        let expiry = match self.expires_after_days {
+            Some(days) => format!("passwords expire after {days} days"),
+            None => "passwords never expire".to_owned(),
+        };
+        let history = match self.history {
+            0 => "no history kept".to_owned(),
+            n => format!("the last {n} cannot be reused"),
+        };
+        let mut detail = format!("{}: {complexity}, {expiry}, {history}", self.scope);
+        if self.stored_reversibly {
+            detail.push_str("; this user's password is stored reversibly");
+        }
+        Some(Finding::new(account, Problem::NoPasswordPolicy, detail))
+    }
 }
 
 /// The findings of a directory of users at `now`: disabled users cannot
@@ -192,6 +259,13 @@ pub fn audit_directory(users: &[DirectoryUser], now: Timestamp, stale_days: u32)
         }
         if is_role_name(account) {
             findings.push(role_name(account));
+        }
+        if let Some(finding) = user
+            .password_policy
+            .as_ref()
+            .and_then(|policy| policy.finding(account))
+        {
+            findings.push(finding);
         }
     }
     sorted(findings)
@@ -247,6 +321,9 @@ struct Seen {
     /// Logins to read mail: IMAP, POP3, webmail.
     mailbox: u64,
     last_login: Option<Timestamp>,
+    /// The last login to read mail the server recorded itself (Dovecot's
+    /// `last_login` dict), however long before the logs.
+    recorded: Option<Timestamp>,
 }
 
 impl Seen {
@@ -264,8 +341,19 @@ impl Seen {
         self.smtp += other.smtp;
         self.mailbox += other.mailbox;
         self.last_login = self.last_login.max(other.last_login);
+        self.recorded = self.recorded.max(other.recorded);
+    }
+
+    /// The latest login, and where it was seen.
+    fn latest_login(&self) -> Option<(Timestamp, &'static str)> {
+        let logged = self.last_login.map(|at| (at, "seen in the logs"));
+        let recorded = self.recorded.map(|at| (at, RECORDED));
+        logged.into_iter().chain(recorded).max_by_key(|(at, _)| *at)
     }
 }
+
+/// Where a recorded last login comes from, in the findings' words.
+const RECORDED: &str = "recorded by Dovecot's last_login";
 
 /// The audit from the logs: give it every event [`LogAudit::observe`],
 /// then ask for the [`LogAudit::findings`]. Memory: one small row per
@@ -279,6 +367,9 @@ pub struct LogAudit {
     configured: bool,
     /// The last event's time: "not for N days" counts back from it.
     end: Option<Timestamp>,
+    /// When the server's own record of last logins was read, if it was:
+    /// "not for N days" then counts back from then at least.
+    recorded_at: Option<Timestamp>,
 }
 
 impl LogAudit {
@@ -317,8 +408,35 @@ impl LogAudit {
         }
     }
 
+    /// Takes the last logins the server recorded itself, read at
+    /// `read_at`: Dovecot's `last_login` dict, kept for IMAP and POP3
+    /// (`account`, when). They reach back before the logs: an account
+    /// with none has not logged in to read its mail since the server began
+    /// recording, and staleness counts back from `read_at` (or the end of
+    /// the logs, if later).
+    pub fn recorded_logins<'a>(
+        &mut self,
+        logins: impl IntoIterator<Item = (&'a [u8], Timestamp)>,
+        read_at: Timestamp,
+    ) {
+        self.recorded_at = self.recorded_at.max(Some(read_at));
+        for (account, at) in logins {
+            if let Some(seen) = self.logging_in(account) {
+                seen.recorded = seen.recorded.max(Some(at));
+            }
+        }
+    }
+
     fn login(&mut self, account: &[u8], at: Timestamp, smtp: bool) {
-        let Some(key) = key(account) else { return };
+        if let Some(seen) = self.logging_in(account) {
+            seen.logged_in(at, smtp);
+        }
+    }
+
+    /// The row of an account that logs in; its domain is local, unless
+    /// the local domains were given.
+    fn logging_in(&mut self, account: &[u8]) -> Option<&mut Seen> {
+        let key = key(account)?;
         if !self.configured {
             if let Some((_, domain)) = key.rsplit_once('@') {
                 if !self.local_domains.contains(domain) {
@@ -326,7 +444,7 @@ impl LogAudit {
                 }
             }
         }
-        self.accounts.entry(key).or_default().logged_in(at, smtp);
+        Some(self.accounts.entry(key).or_default())
     }
 
     fn delivered(&mut self, recipient: &[u8], relay: Option<&[u8]>) {
@@ -357,34 +475,38 @@ impl LogAudit {
             let name = self.address_of(account);
             merged.entry(name).or_default().merge(seen);
         }
-        let end = self.end.unwrap_or_default();
+        let end = self.end.max(self.recorded_at).unwrap_or_default();
+        let not_recorded = match self.recorded_at {
+            Some(_) => format!(", none {RECORDED} either"),
+            None => String::new(),
+        };
         let mut findings = Vec::new();
         for (&account, seen) in &merged {
-            let logins = seen.smtp + seen.mailbox;
-            if logins == 0 {
+            let Some((last, how)) = seen.latest_login() else {
                 if seen.received > 0 {
                     findings.push(Finding::new(
                         account,
                         Problem::ReceivesNeverLogsIn,
-                        format!("{} messages delivered, no login", seen.received),
+                        format!(
+                            "{} messages delivered, no login{not_recorded}",
+                            seen.received
+                        ),
                     ));
                 }
                 continue;
-            }
-            if seen.mailbox == 0 {
+            };
+            if seen.mailbox == 0 && seen.recorded.is_none() {
                 findings.push(Finding::new(
                     account,
                     Problem::SmtpOnly,
                     format!(
-                        "{} SMTP logins or submissions, no IMAP, POP3 or webmail login",
+                        "{} SMTP logins or submissions, no IMAP, POP3 or webmail login{not_recorded}",
                         seen.smtp
                     ),
                 ));
             }
-            if let Some(last) = seen.last_login {
-                if let Some(finding) = stale(account, last, "seen in the logs", end, stale_days) {
-                    findings.push(finding);
-                }
+            if let Some(finding) = stale(account, last, how, end, stale_days) {
+                findings.push(finding);
             }
             if is_role_name(account) {
                 findings.push(role_name(account));
@@ -501,6 +623,117 @@ mod tests {
             .findings(0)
             .iter()
             .all(|f| f.problem != Problem::Stale));
+    }
+
+    #[test]
+    fn recorded_logins_reach_back_before_the_logs() {
+        let mut audit = LogAudit::new(&[]);
+        // Two days of logs: mail for anna, bob and orders; scanner sends.
+        for account in ["anna@example.com", "bob@example.com", "orders@example.com"] {
+            deliver(&mut audit, account, 29);
+        }
+        audit.observe(&Event::Submission(Submission {
+            at: at(30),
+            queue_id: b"q3",
+            account: Some(b"scanner@example.com"),
+            service: Some(b"smtpd"),
+            ..Submission::default()
+        }));
+        let recorded: [(&[u8], Timestamp); 3] = [
+            (b"anna@example.com", at(28)),
+            // A bare login is the mailbox delivered to.
+            (b"bob", at(2)),
+            (b"scanner@example.com", at(27)),
+        ];
+        audit.recorded_logins(recorded, at(30));
+        let findings = audit.findings(20);
+        assert_eq!(
+            problems(&findings),
+            [
+                ("bob@example.com", Problem::Stale),
+                ("orders@example.com", Problem::ReceivesNeverLogsIn),
+            ]
+        );
+        assert_eq!(
+            findings[0].detail,
+            "last login 2026-05-02T09:00:00Z (recorded by Dovecot's last_login), \
+             28 days before 2026-05-30T09:00:00Z"
+        );
+        assert_eq!(
+            findings[1].detail,
+            "1 messages delivered, no login, none recorded by Dovecot's last_login either"
+        );
+        // Without the record, the short logs know less.
+        let mut logs_only = LogAudit::new(&[]);
+        for account in ["anna@example.com", "orders@example.com"] {
+            deliver(&mut logs_only, account, 29);
+        }
+        assert_eq!(
+            problems(&logs_only.findings(20)),
+            [
+                ("anna@example.com", Problem::ReceivesNeverLogsIn),
+                ("orders@example.com", Problem::ReceivesNeverLogsIn),
+            ]
+        );
+    }
+
+    #[test]
+    fn directory_finds_users_whose_password_policy_lets_a_weak_password_stand() {
+        let user = |address: &str, policy: Option<PasswordPolicy>| DirectoryUser {
+            address: address.to_owned(),
+            enabled: true,
+            last_login: Some((at(29), "IMAP".to_owned())),
+            password_policy: policy,
+            ..DirectoryUser::default()
+        };
+        let strict = PasswordPolicy {
+            scope: "domain example.com".to_owned(),
+            complexity: true,
+            minimum_length: 10,
+            expires_after_days: Some(180),
+            history: 5,
+            stored_reversibly: false,
+        };
+        let lax = PasswordPolicy {
+            scope: "domain example.org".to_owned(),
+            complexity: false,
+            expires_after_days: None,
+            history: 0,
+            stored_reversibly: true,
+            ..strict.clone()
+        };
+        let never_expires = PasswordPolicy {
+            expires_after_days: None,
+            ..strict.clone()
+        };
+        let users = [
+            user("anna@example.com", Some(strict)),
+            user("bob@example.org", Some(lax)),
+            user("carl@example.com", Some(never_expires)),
+            // Checked by a directory service: its policy, not the server's.
+            user("dora@example.com", None),
+        ];
+        let findings = audit_directory(&users, at(30), 14);
+        assert_eq!(
+            problems(&findings),
+            [
+                ("bob@example.org", Problem::NoPasswordPolicy),
+                ("carl@example.com", Problem::NoPasswordPolicy),
+            ]
+        );
+        assert_eq!(
+            findings[0].detail,
+            "domain example.org: no complexity required, passwords never expire, no history \
+             kept; this user's password is stored reversibly"
+        );
+        assert_eq!(
+            findings[1].detail,
+            "domain example.com: complexity required (at least 10 characters), passwords never \
+             expire, the last 5 cannot be reused"
+        );
+        assert!(findings[0]
+            .recommendation
+            .starts_with("turn the password policy on"));
     }
 
     #[test]

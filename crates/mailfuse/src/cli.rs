@@ -38,8 +38,9 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Find the accounts that should not be able to send: forward-only
     /// users, users nobody logs into (or not for long), accounts that only
-    /// ever log in to send, role names; each with what to do. From Kerio's
-    /// Admin API (`--kerio`) and/or from logs (as scan reads them).
+    /// ever log in to send, role names, users without a password policy;
+    /// each with what to do. From Kerio's Admin API (`--kerio`) and/or from
+    /// logs (as scan reads them) and Dovecot's last-login dict.
     ///
     /// Exit status: 0 nothing found, 1 accounts found, 2 error.
     Audit(AuditArgs),
@@ -246,7 +247,8 @@ pub enum SimulateFormat {
 
 #[derive(Debug, Args)]
 pub struct AuditArgs {
-    /// Logs to audit, as scan reads them (optional with `--kerio`).
+    /// Logs to audit, as scan reads them (optional with `--kerio` or
+    /// `--dovecot-last-login`).
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -255,6 +257,11 @@ pub struct AuditArgs {
     /// section (and secrets) of the `--config` file.
     #[arg(long, requires = "config")]
     pub kerio: bool,
+    /// Dovecot's record of last logins: the file of its `last_login`
+    /// plugin's dict (`last_login_dict = file:FILE`), which reaches back
+    /// before the logs.
+    #[arg(long, value_name = "FILE")]
+    pub dovecot_last_login: Option<PathBuf>,
     /// The configuration file, for `--kerio` and `--save`.
     #[arg(short, long, value_name = "FILE")]
     pub config: Option<PathBuf>,

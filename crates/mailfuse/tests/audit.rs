@@ -26,6 +26,7 @@ use std::time::Duration;
 use kerio_emulator::{Emulator, ADMIN, ADMIN_PASSWORD};
 use run::mailfuse;
 use serde_json::Value;
+use support::audit::{pairs, problems, report};
 use support::watch::{locked_accounts, status, Watch};
 
 /// A Postfix + Dovecot syslog: `anna` receives and reads her mail (IMAP),
@@ -60,33 +61,9 @@ const EXIM_DOVECOT: &str = "\
 Dec 10 09:05:00 mail dovecot: imap-login: Login: user=<anna>, method=PLAIN, rip=192.0.2.10, lip=192.0.2.1, mpid=101, TLS, session=<a2>
 ";
 
-/// `(account, problem)` of every finding of a JSON report.
-fn problems(report: &Value) -> Vec<(String, String)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["account"].as_str().unwrap().to_owned(),
-                f["problem"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
-    expected
-        .iter()
-        .map(|(a, p)| ((*a).to_owned(), (*p).to_owned()))
-        .collect()
-}
-
 /// `audit ARGS… --format json` on files holding `logs`: status and report.
 fn audit_logs(logs: &[(&str, &str)], args: &[&str]) -> (Option<i32>, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let mut all = vec!["audit", "--no-progress", "--format", "json"];
-    all.extend_from_slice(args);
     let paths: Vec<String> = logs
         .iter()
         .map(|(name, text)| {
@@ -95,12 +72,16 @@ fn audit_logs(logs: &[(&str, &str)], args: &[&str]) -> (Option<i32>, Value) {
             path.to_str().unwrap().to_owned()
         })
         .collect();
+    let mut all = args.to_vec();
     all.extend(paths.iter().map(String::as_str));
-    let output = mailfuse(&all);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let report = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: stdout not JSON; stderr: {stderr}"));
-    (output.status.code(), report)
+    report(&all)
+}
+
+/// `audit --kerio -c CONFIG --format json`, off the emulator's runtime.
+async fn audit_kerio(config: String) -> (Option<i32>, Value) {
+    tokio::task::spawn_blocking(move || report(&["--kerio", "-c", &config]))
+        .await
+        .unwrap()
 }
 
 #[test]
@@ -251,6 +232,7 @@ async fn kerio_users_forwarding_only_never_logged_in_or_stale_are_found_normal_o
     for user in ["sales", "anna", "petr", "jana", "gone"] {
         emulator.add_user(&format!("{user}@example.com"), user != "gone");
     }
+    emulator.password_policy("example.com", true, 10, Some(180), 5);
     // The story's `sales`: forwards everything, nobody ever logged in.
     emulator.forward("sales@example.com", "boss@example.net", false);
     // Forwarding with a copy kept is normal.
@@ -262,15 +244,8 @@ async fn kerio_users_forwarding_only_never_logged_in_or_stale_are_found_normal_o
     let dir = tempfile::tempdir().unwrap();
     let config = kerio_config(dir.path(), &emulator);
 
-    let output = tokio::task::spawn_blocking(move || {
-        mailfuse(&["audit", "--kerio", "-c", &config, "--format", "json"])
-    })
-    .await
-    .unwrap();
-
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
-    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let (status, report) = audit_kerio(config).await;
+    assert_eq!(status, Some(1), "{report}");
     assert_eq!(
         problems(&report),
         pairs(&[
@@ -289,6 +264,61 @@ async fn kerio_users_forwarding_only_never_logged_in_or_stale_are_found_normal_o
         .unwrap()
         .starts_with("Kerio Connect at https://127.0.0.1:"));
     assert!(emulator.methods().contains(&"Session.logout".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kerio_users_whose_domain_has_no_password_policy_are_found_unless_a_directory_checks_them()
+{
+    let emulator = Emulator::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for user in [
+        "anna@example.com",
+        "eva@shop.example",
+        "jan@shop.example",
+        "ota@shop.example",
+    ] {
+        emulator.add_user(user, true);
+        emulator.last_login(user, now - 3_600, "IMAP");
+    }
+    // example.com requires complex passwords and expires them; shop.example,
+    // as a new domain, does neither.
+    emulator.password_policy("example.com", true, 10, Some(180), 5);
+    emulator.store_password_reversibly("ota@shop.example");
+    // jan's password is checked by the directory (its policy applies).
+    emulator.authenticated_by("jan@shop.example", "ULDAPAuth");
+    let dir = tempfile::tempdir().unwrap();
+    let config = kerio_config(dir.path(), &emulator);
+
+    let (status, report) = audit_kerio(config.clone()).await;
+    assert_eq!(status, Some(1), "{report}");
+    assert_eq!(
+        problems(&report),
+        pairs(&[
+            ("eva@shop.example", "no_password_policy"),
+            ("ota@shop.example", "no_password_policy"),
+        ])
+    );
+    assert_eq!(
+        report["findings"][0]["detail"],
+        "domain shop.example: no complexity required, passwords never expire, no history kept"
+    );
+    assert_eq!(
+        report["findings"][1]["detail"],
+        "domain shop.example: no complexity required, passwords never expire, no history kept; \
+         this user's password is stored reversibly"
+    );
+    assert!(report["findings"][0]["recommendation"]
+        .as_str()
+        .unwrap()
+        .starts_with("turn the password policy on"));
+
+    // Once the domain's policy is on, nobody is found.
+    emulator.password_policy("shop.example", true, 12, Some(365), 3);
+    let (status, report) = audit_kerio(config).await;
+    assert_eq!(status, Some(0), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

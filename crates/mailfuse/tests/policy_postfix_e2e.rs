@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::postfix::{LocalMailboxes, Options};
 use support::swaks::Submission;
-use support::{free_port, mailfuse, run_ok, try_wait_until, wait_until, Lab};
+use support::{documented_block, free_port, mailfuse, run_ok, try_wait_until, wait_until, Lab};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
 /// The documentation whose Postfix configuration the test uses.
@@ -126,14 +126,7 @@ impl Drop for PolicyServer {
 /// The main.cf lines of `docs/policy.md`'s "Postfix configuration", with
 /// `service` for the documented address.
 fn documented_main_cf(service: &str) -> String {
-    let section = DOCS
-        .split("\n## Postfix configuration\n")
-        .nth(1)
-        .expect("docs/policy.md has a \"Postfix configuration\" section");
-    let block = section
-        .split("```\n")
-        .nth(1)
-        .expect("the section starts with a main.cf block");
+    let block = documented_block(DOCS, "## Postfix configuration", "");
     assert_eq!(
         block.matches(DOCUMENTED_SERVICE).count(),
         2,

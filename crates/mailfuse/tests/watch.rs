@@ -1147,6 +1147,56 @@ fn pending_alerts(config: &Path) -> usize {
 }
 
 #[test]
+fn an_alert_in_flight_at_a_kill_9_is_sent_again_with_its_id_so_the_receiver_keeps_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    // The webhook takes the alert and holds its answer.
+    let webhook = webhook::Webhook::start_on(ports::free_port(), true);
+    let config = webhook_config(
+        dir.path(),
+        std::slice::from_ref(&log),
+        webhook.port,
+        ports::free_port(),
+    );
+    append(&log, &failed_logins_from("203.0.113.9", 0, 30));
+    let daemon = Daemon::start(&config);
+    wait_until("the alert reaches the webhook", || {
+        webhook.bodies().len() == 1
+    });
+    // Delivered, but watch has no answer to record: killed, it cannot know
+    // whether the alert arrived.
+    daemon.kill_9();
+    assert_eq!(pending_alerts(&config), 1, "still pending in the state");
+
+    webhook.release();
+    let daemon = Daemon::start(&config);
+    wait_until("the alert is sent again", || webhook.bodies().len() == 2);
+    let status = wait_for_events(&config, 30);
+    daemon.stop();
+    assert_eq!(pending_alerts(&config), 0, "recorded sent");
+
+    // Two deliveries of one alert: the same id in the header and the body,
+    // so the receiver keeps one alert per incident.
+    let ids = webhook.ids();
+    assert_eq!(ids[0], ids[1], "{ids:?}");
+    assert_eq!(ids[0].len(), 32, "{ids:?}");
+    for body in webhook.bodies() {
+        let body: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body["alert_id"], ids[0]);
+    }
+    let mut distinct = alerted(&webhook);
+    distinct.dedup();
+    assert_eq!(distinct, recorded(&status), "one incident, one alert");
+
+    // Never again, at the next start either.
+    let daemon = Daemon::start(&config);
+    append(&log, &failed_logins_from("198.51.100.1", 30, 1));
+    wait_for_events(&config, 31);
+    daemon.stop();
+    assert_eq!(webhook.bodies().len(), 2, "{:?}", webhook.bodies());
+}
+
+#[test]
 fn an_alert_pending_at_a_kill_9_is_sent_once_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mail.log");

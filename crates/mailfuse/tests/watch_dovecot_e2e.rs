@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::postfix::Options;
 use support::watch::{locked_accounts, status, Watch};
-use support::{dovecot, imap, mailfuse, tool, try_wait_until, Lab};
+use support::{documented_block, dovecot, imap, mailfuse, tool, try_wait_until, Lab};
 
 const ALICE: (&str, &str) = ("alice@example.test", "Alice-Spring-2024");
 const SALES: (&str, &str) = ("sales@example.test", "S4les-Real!pass");
@@ -60,15 +60,7 @@ const DOCUMENTED_URL: &str = "http://127.0.0.1:10041/";
 /// The dovecot.conf lines of docs/watch.md's "Dovecot" section, asking
 /// watch's listener on `port`.
 fn documented_dovecot_conf(port: u16) -> String {
-    let section = DOCS
-        .split("\n### Dovecot\n")
-        .nth(1)
-        .expect("docs/watch.md has a \"Dovecot\" section");
-    let block = section
-        .split("Add to `dovecot.conf`")
-        .nth(1)
-        .and_then(|rest| rest.split("```\n").nth(1))
-        .expect("the section gives the dovecot.conf lines in a block");
+    let block = documented_block(DOCS, "### Dovecot", "Add to `dovecot.conf`");
     assert!(
         block.contains(&format!("auth_policy_server_url = {DOCUMENTED_URL}"))
             && block.contains("auth_policy_reject_on_fail = no"),

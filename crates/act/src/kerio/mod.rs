@@ -10,7 +10,7 @@ mod tls;
 use std::net::IpAddr;
 
 use mailfuse_core::Timestamp;
-use mailfuse_detect::audit::DirectoryUser;
+use mailfuse_detect::audit::{DirectoryUser, PasswordPolicy};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -96,11 +96,10 @@ struct List<T> {
     total_items: Option<u64>,
 }
 
+/// A domain found by name: its id.
 #[derive(Deserialize)]
 struct Domain {
     id: String,
-    #[serde(default)]
-    name: String,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +108,57 @@ struct User {
     id: String,
     login_name: String,
     is_enabled: bool,
+}
+
+/// The `Domains.get` fields the audit reads (Kerio's `Domain` structure):
+/// the password policy, set per domain. A Kerio without these fields
+/// reports no policy, and the audit judges none.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AuditedDomain {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password_complexity_enabled: Option<bool>,
+    #[serde(default)]
+    password_minimum_length: i64,
+    #[serde(default)]
+    password_expiration_enabled: bool,
+    #[serde(default)]
+    password_expiration_days: i64,
+    #[serde(default)]
+    password_history_count: i64,
+}
+
+/// The domain fields [`Kerio::users`] asks for.
+const DOMAIN_FIELDS: [&str; 7] = [
+    "id",
+    "name",
+    "passwordComplexityEnabled",
+    "passwordMinimumLength",
+    "passwordExpirationEnabled",
+    "passwordExpirationDays",
+    "passwordHistoryCount",
+];
+
+impl AuditedDomain {
+    /// The domain's policy as it applies to one of its users, or `None`
+    /// when Kerio did not report it.
+    fn policy_for(&self, user: &AuditedUser) -> Option<PasswordPolicy> {
+        let complexity = self.password_complexity_enabled?;
+        let count = |n: i64| u32::try_from(n).unwrap_or(0);
+        Some(PasswordPolicy {
+            scope: format!("domain {}", self.name),
+            complexity,
+            minimum_length: count(self.password_minimum_length),
+            expires_after_days: (self.password_expiration_enabled
+                && self.password_expiration_days > 0)
+                .then(|| count(self.password_expiration_days)),
+            history: count(self.password_history_count),
+            stored_reversibly: user.is_password_reversible,
+        })
+    }
 }
 
 /// The `Users.get` fields the audit reads (Kerio's `User` structure).
@@ -121,7 +171,24 @@ struct AuditedUser {
     email_forwarding: Option<EmailForwarding>,
     #[serde(default)]
     last_login_info: Option<LastLogin>,
+    /// `UInternalAuth` (Kerio checks the password), or a directory
+    /// service's (`ULDAPAuth`, `UKerberosAuth`, `UWindowsNTAuth`,
+    /// `UPamAuth`, `UAppleAuth`), whose own policy applies.
+    #[serde(default)]
+    auth_type: Option<String>,
+    #[serde(default)]
+    is_password_reversible: bool,
 }
+
+/// The user fields [`Kerio::users`] asks for.
+const USER_FIELDS: [&str; 6] = [
+    "loginName",
+    "isEnabled",
+    "emailForwarding",
+    "lastLoginInfo",
+    "authType",
+    "isPasswordReversible",
+];
 
 /// `EmailForwarding`: `mode` is `UForwardNone` (no forwarding),
 /// `UForwardYes` (forward only: nothing stays in the mailbox) or
@@ -146,10 +213,22 @@ struct LastLogin {
 }
 
 impl AuditedUser {
-    fn into_directory(self, domain: &str) -> DirectoryUser {
+    /// Whether Kerio itself checks the password (its domain's policy
+    /// applies), not a directory service.
+    fn has_internal_password(&self) -> bool {
+        self.auth_type
+            .as_deref()
+            .is_none_or(|kind| kind == "UInternalAuth")
+    }
+
+    fn into_directory(self, domain: &AuditedDomain) -> DirectoryUser {
+        let password_policy = match self.has_internal_password() {
+            true => domain.policy_for(&self),
+            false => None,
+        };
         let forwarding = self.email_forwarding;
         DirectoryUser {
-            address: format!("{}@{domain}", self.login_name),
+            address: format!("{}@{}", self.login_name, domain.name),
             enabled: self.is_enabled,
             forwards_only: forwarding.as_ref().is_some_and(|f| f.mode == "UForwardYes"),
             forward_to: forwarding.map(|f| f.email_addresses).unwrap_or_default(),
@@ -157,6 +236,7 @@ impl AuditedUser {
                 .last_login_info
                 .filter(|login| login.date_time > 0)
                 .map(|login| (Timestamp(login.date_time), login.protocol)),
+            password_policy,
         }
     }
 }
@@ -308,26 +388,24 @@ impl Kerio {
     }
 
     /// Every user of every domain, with what the audit needs: forwarding,
-    /// last login (`mailfuse audit`).
+    /// last login, the password policy of the domain for users whose
+    /// password Kerio checks (`mailfuse audit`).
     pub async fn users(&self) -> Result<Vec<DirectoryUser>, ActError> {
-        let domains: List<Domain> = self
+        let domains: List<AuditedDomain> = self
             .client
             .call(
                 "Domains.get",
-                json!({"query": {"start": 0, "limit": -1, "fields": ["id", "name"]}}),
+                json!({"query": {"start": 0, "limit": -1, "fields": DOMAIN_FIELDS}}),
             )
             .await?;
         let mut users = Vec::new();
-        for domain in domains.list {
+        for domain in &domains.list {
             let list: List<AuditedUser> = self
                 .client
                 .call(
                     "Users.get",
                     json!({
-                        "query": {
-                            "start": 0, "limit": -1,
-                            "fields": ["loginName", "isEnabled", "emailForwarding", "lastLoginInfo"],
-                        },
+                        "query": {"start": 0, "limit": -1, "fields": USER_FIELDS},
                         "domainId": domain.id,
                     }),
                 )
@@ -335,7 +413,7 @@ impl Kerio {
             users.extend(
                 list.list
                     .into_iter()
-                    .map(|user| user.into_directory(&domain.name)),
+                    .map(|user| user.into_directory(domain)),
             );
         }
         Ok(users)

@@ -7,7 +7,11 @@
 //! error -32001 for an unknown or expired session, refusals in
 //! `result.errors[]` with HTTP 200, and the `Domains`, `Users`, `Queue` and
 //! `IpAddressGroups` methods the action uses, with Kerio's field names
-//! (`Users.get` with `emailForwarding` and `lastLoginInfo` for the audit).
+//! (for the audit: `Users.get` with `emailForwarding`, `lastLoginInfo`,
+//! `authType` and `isPasswordReversible`; `Domains.get` with the domain's
+//! password policy, `passwordComplexityEnabled`, `passwordMinimumLength`,
+//! `passwordExpirationEnabled`, `passwordExpirationDays`,
+//! `passwordHistoryCount`).
 //! The mailfuse crate's tests include this file too (`#[path]`).
 //! Search queries support the `Eq` comparator and `start`/`limit` paging.
 //! It keeps everything in memory and records the calls it received.
@@ -57,6 +61,10 @@ struct User {
     forwarding: (&'static str, Vec<String>),
     /// `lastLoginInfo`: seconds since 1970 (0: never) and the protocol.
     last_login: (i64, String),
+    /// `authType`: `UInternalAuth`, or a directory service's.
+    auth_type: &'static str,
+    /// `isPasswordReversible`.
+    password_reversible: bool,
 }
 
 impl User {
@@ -66,6 +74,32 @@ impl User {
             "id": self.id, "loginName": self.login_name, "isEnabled": self.enabled,
             "emailForwarding": {"mode": self.forwarding.0, "emailAddresses": self.forwarding.1},
             "lastLoginInfo": {"dateTime": self.last_login.0, "protocol": self.last_login.1},
+            "authType": self.auth_type, "isPasswordReversible": self.password_reversible,
+        })
+    }
+}
+
+/// A domain, with its password policy (none, as a new domain's).
+struct Domain {
+    id: String,
+    name: String,
+    complexity: bool,
+    minimum_length: u32,
+    /// `passwordExpirationEnabled` and `passwordExpirationDays`.
+    expiration: (bool, u32),
+    history: u32,
+}
+
+impl Domain {
+    /// The domain as Domains.get shows it, with Kerio's field names.
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id, "name": self.name,
+            "passwordComplexityEnabled": self.complexity,
+            "passwordMinimumLength": self.minimum_length,
+            "passwordExpirationEnabled": self.expiration.0,
+            "passwordExpirationDays": self.expiration.1,
+            "passwordHistoryCount": self.history,
         })
     }
 }
@@ -90,7 +124,7 @@ struct BrokenReply {
 struct State {
     /// token → cookie value.
     sessions: HashMap<String, String>,
-    domains: Vec<(String, String)>,
+    domains: Vec<Domain>,
     users: Vec<User>,
     queue: Vec<QueuedMessage>,
     ip_entries: Vec<IpEntry>,
@@ -166,11 +200,18 @@ impl Emulator {
     pub fn add_user(&self, address: &str, enabled: bool) {
         let (local, domain) = address.split_once('@').unwrap();
         self.with(|state| {
-            let domain_id = match state.domains.iter().find(|(_, name)| name == domain) {
-                Some((id, _)) => id.clone(),
+            let domain_id = match state.domains.iter().find(|d| d.name == domain) {
+                Some(known) => known.id.clone(),
                 None => {
                     let id = state.new_id("domain");
-                    state.domains.push((id.clone(), domain.to_owned()));
+                    state.domains.push(Domain {
+                        id: id.clone(),
+                        name: domain.to_owned(),
+                        complexity: false,
+                        minimum_length: 8,
+                        expiration: (false, 0),
+                        history: 0,
+                    });
                     id
                 }
             };
@@ -183,8 +224,44 @@ impl Emulator {
                 refusal: None,
                 forwarding: ("UForwardNone", Vec::new()),
                 last_login: (0, String::new()),
+                auth_type: "UInternalAuth",
+                password_reversible: false,
             });
         });
+    }
+
+    /// Sets the password policy of `domain` (of a user added before):
+    /// complexity from `minimum_length` characters, expiry after
+    /// `expires_after_days`, `history` passwords remembered.
+    pub fn password_policy(
+        &self,
+        domain: &str,
+        complexity: bool,
+        minimum_length: u32,
+        expires_after_days: Option<u32>,
+        history: u32,
+    ) {
+        self.with(|state| {
+            let domain = state.domains.iter_mut().find(|d| d.name == domain).unwrap();
+            domain.complexity = complexity;
+            domain.minimum_length = minimum_length;
+            domain.expiration = (
+                expires_after_days.is_some(),
+                expires_after_days.unwrap_or(0),
+            );
+            domain.history = history;
+        });
+    }
+
+    /// The user's password is checked by a directory service (`authType`,
+    /// e.g. `ULDAPAuth`), not by Kerio.
+    pub fn authenticated_by(&self, address: &str, auth_type: &'static str) {
+        self.with_user(address, |user| user.auth_type = auth_type);
+    }
+
+    /// The user's password is stored reversibly (`isPasswordReversible`).
+    pub fn store_password_reversibly(&self, address: &str) {
+        self.with_user(address, |user| user.password_reversible = true);
     }
 
     /// Users.set will refuse any change to this user, in `result.errors`.
@@ -419,11 +496,7 @@ type Outcome = Result<Value, (i64, String)>;
 fn dispatch(state: &mut State, method: &str, params: &Value) -> Outcome {
     match method {
         "Domains.get" => {
-            let domains = state
-                .domains
-                .iter()
-                .map(|(id, name)| json!({"id": id, "name": name}))
-                .collect();
+            let domains = state.domains.iter().map(Domain::json).collect();
             search(domains, &params["query"])
         }
         "Users.get" => {

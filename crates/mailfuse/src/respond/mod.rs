@@ -19,7 +19,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use mailfuse_act::capability::{Blocking, Fault};
+use mailfuse_act::capability::{alert_id, Blocking, Fault};
 use mailfuse_act::ActError;
 use mailfuse_core::safety::Safety;
 use mailfuse_core::Timestamp;
@@ -185,6 +185,7 @@ impl Responder {
         }
         let host = self.host.as_str();
         for (name, alert) in self.actions.with(Some(incident.kind), |a| a.alert()) {
+            let id = alert_id(host, &key, name.as_str());
             match &self.queue {
                 Some(queue) => {
                     if !self
@@ -195,7 +196,7 @@ impl Responder {
                     }
                 }
                 None => {
-                    let send = alert.alert(incident, host, &done);
+                    let send = alert.alert(incident, host, &done, &id);
                     self.journal
                         .once(store, &key, name.as_str(), queue::ADMIN, send);
                 }
@@ -213,13 +214,15 @@ impl Responder {
     /// every configured alert (not journaled: the fault may be the store's;
     /// queued in memory when alerts are queued).
     pub fn alert_fault(&self, fault: &Fault) {
+        let told = queue::told_now();
         for (name, alert) in self.actions.with(None, |a| a.alert()) {
             if let Some(queue) = &self.queue {
-                queue.fault(name, fault);
+                queue.fault(name, fault, told);
                 continue;
             }
             let name = name.as_str();
-            let sent = self.journal.block_on(alert.fault(fault, &self.host));
+            let id = alert_id(&self.host, &queue::fault_told(fault, told), name);
+            let sent = self.journal.block_on(alert.fault(fault, &self.host, &id));
             self.journal.metrics().action(name, sent.is_ok());
             match sent {
                 Ok(done) => info!(action = name, fault = fault.kind, "{done}"),

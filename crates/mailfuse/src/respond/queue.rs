@@ -16,6 +16,12 @@
 //! tells the admin of the latest. Each attempt has a time limit
 //! ([`ATTEMPT_TIMEOUT`], beside each action's own), a failed one is tried
 //! again later and later, [`TRIES`] times in all.
+//!
+//! An alert is sent at least once, not exactly once: an attempt that timed
+//! out, or that a crash cut off between its delivery and the transaction
+//! recording it, may have been delivered, and is sent again. Every attempt
+//! carries the same alert id ([`Job::alert_id`]: the incident's key, or the
+//! fault and when it was told), for the receiver to drop a repeat.
 
 use std::collections::VecDeque;
 use std::path::Path;
@@ -24,7 +30,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use mailfuse_act::capability::Fault;
+use mailfuse_act::capability::{alert_id, Fault};
 use mailfuse_act::ActionName;
 use mailfuse_detect::Incident;
 use mailfuse_store::{ActionRecord, PendingAlert, Store};
@@ -60,8 +66,16 @@ struct Payload {
 }
 
 enum What {
-    Incident { key: String, payload: Box<Payload> },
-    Fault(Fault),
+    Incident {
+        key: String,
+        payload: Box<Payload>,
+    },
+    /// A fault, and when it was told ([`told_now`]): with its kind, what
+    /// its alerts' ids are made of.
+    Fault {
+        fault: Fault,
+        told: u128,
+    },
 }
 
 struct Job {
@@ -204,9 +218,13 @@ impl AlertQueue {
         self.push(row, action, what);
     }
 
-    /// Queues `action`'s alert of `fault` (in memory only).
-    pub fn fault(&self, action: ActionName, fault: &Fault) {
-        self.push(None, action, What::Fault(fault.clone()));
+    /// Queues `action`'s alert of `fault`, told at `told` (in memory only).
+    pub fn fault(&self, action: ActionName, fault: &Fault, told: u128) {
+        let what = What::Fault {
+            fault: fault.clone(),
+            told,
+        };
+        self.push(None, action, what);
     }
 
     fn push(&self, row: Option<i64>, action: ActionName, what: What) {
@@ -304,9 +322,34 @@ impl What {
     fn about(&self) -> &str {
         match self {
             What::Incident { key, .. } => key,
-            What::Fault(fault) => fault.kind,
+            What::Fault { fault, .. } => fault.kind,
         }
     }
+}
+
+impl Job {
+    /// The id of this alert, sent by `host`: the same at every attempt
+    /// and, for an incident, after a restart.
+    fn alert_id(&self, host: &str) -> String {
+        let action = self.action.as_str();
+        match &self.what {
+            What::Incident { key, .. } => alert_id(host, key, action),
+            What::Fault { fault, told } => alert_id(host, &fault_told(fault, *told), action),
+        }
+    }
+}
+
+/// Now, as [`What::Fault`]'s `told`: nanoseconds since 1970.
+pub fn told_now() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|since| since.as_nanos())
+        .unwrap_or_default()
+}
+
+/// What a fault's alert id is made of: its kind and when it was told.
+pub fn fault_told(fault: &Fault, told: u128) -> String {
+    format!("fault {} {told}", fault.kind)
 }
 
 /// What the worker is to do next.
@@ -410,7 +453,7 @@ impl Worker {
                 ok: outcome.is_ok(),
                 outcome: outcome.unwrap_or_else(|e| e),
             }),
-            What::Fault(_) => None,
+            What::Fault { .. } => None,
         };
         match (job.row, last) {
             (Some(row), true) => self.finish(row, record),
@@ -439,11 +482,12 @@ impl Worker {
         else {
             return Err("this alert is no longer configured".to_string());
         };
+        let id = job.alert_id(&self.host);
         let send = match &job.what {
             What::Incident { payload, .. } => {
-                alert.alert(&payload.incident, &self.host, &payload.done)
+                alert.alert(&payload.incident, &self.host, &payload.done, &id)
             }
-            What::Fault(fault) => alert.fault(fault, &self.host),
+            What::Fault { fault, .. } => alert.fault(fault, &self.host, &id),
         };
         // The timer is made inside the runtime, whose clock it needs.
         let bounded = async { tokio::time::timeout(ATTEMPT_TIMEOUT, send).await };
@@ -491,11 +535,14 @@ mod tests {
         Job {
             row: Some(row),
             action: ActionName::of("webhook").unwrap(),
-            what: What::Fault(Fault {
-                kind: "lines_lost",
-                summary: String::new(),
-                details: String::new(),
-            }),
+            what: What::Fault {
+                fault: Fault {
+                    kind: "lines_lost",
+                    summary: String::new(),
+                    details: String::new(),
+                },
+                told: 1,
+            },
             tries: 0,
             due: Instant::now(),
         }

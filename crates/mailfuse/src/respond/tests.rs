@@ -97,11 +97,17 @@ impl Alert for Fake {
         _incident: &'a Incident,
         _host: &'a str,
         done: &'a [String],
+        _id: &'a str,
     ) -> ActFuture<'a, String> {
         self.note(format!("{} alert after [{}]", self.name, done.join("; ")))
     }
 
-    fn fault<'a>(&'a self, fault: &'a Fault, _host: &'a str) -> ActFuture<'a, String> {
+    fn fault<'a>(
+        &'a self,
+        fault: &'a Fault,
+        _host: &'a str,
+        _id: &'a str,
+    ) -> ActFuture<'a, String> {
         self.note(format!("{} fault {}", self.name, fault.kind))
     }
 }

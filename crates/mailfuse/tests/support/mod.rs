@@ -7,6 +7,7 @@
 // Each test uses the part of the lab it needs; the rest is dead code to it.
 #![allow(dead_code)]
 
+pub mod audit;
 pub mod crowdsec;
 pub mod dovecot;
 pub mod exim;
@@ -55,6 +56,22 @@ pub fn tool(name: &str) -> PathBuf {
         .unwrap_or_else(|| {
             panic!("`{name}` is not installed: run scripts/install-test-deps (as root) first")
         })
+}
+
+/// The first fenced block of `docs`' section `heading` (its whole heading
+/// line, `## …`) after the words `after` (`""`: the section's first): the
+/// lines a test sets a real server up with, as the documentation gives them.
+pub fn documented_block<'d>(docs: &'d str, heading: &str, after: &str) -> &'d str {
+    let section = docs
+        .split(&format!("\n{heading}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("the documentation has a section {heading:?}"));
+    let rest = match after {
+        "" => Some(section),
+        _ => section.split_once(after).map(|(_, rest)| rest),
+    };
+    rest.and_then(|rest| rest.split("```\n").nth(1))
+        .unwrap_or_else(|| panic!("the section {heading:?} gives a block after {after:?}"))
 }
 
 /// Runs `mailfuse ARGS --config CONFIG` to completion.

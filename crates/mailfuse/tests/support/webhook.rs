@@ -1,6 +1,7 @@
 //! A webhook receiver on loopback for watch's alerts: it notes each POST's
-//! body and answers only when let go ([`Webhook::release`]), so a test
-//! makes it as slow as it needs, without timing anything.
+//! body and alert id (its `Idempotency-Key` header) and answers only when
+//! let go ([`Webhook::release`]), so a test makes it as slow as it needs,
+//! without timing anything.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -10,6 +11,8 @@ use std::sync::{Arc, Condvar, Mutex};
 struct Received {
     /// Every body, in arrival order.
     bodies: Vec<String>,
+    /// Every request's `Idempotency-Key`, in arrival order ("" if none).
+    ids: Vec<String>,
     /// How many were answered `200 OK`.
     answered: usize,
     /// Whether requests wait for [`Webhook::release`] before the answer.
@@ -45,6 +48,11 @@ impl Webhook {
         self.shared.0.lock().unwrap().bodies.clone()
     }
 
+    /// The alert ids received so far, one per request.
+    pub fn ids(&self) -> Vec<String> {
+        self.shared.0.lock().unwrap().ids.clone()
+    }
+
     /// How many requests were answered.
     pub fn answered(&self) -> usize {
         self.shared.0.lock().unwrap().answered
@@ -63,6 +71,7 @@ fn answer(stream: TcpStream, shared: &Shared) {
     let mut writer = stream;
     loop {
         let mut length = 0;
+        let mut id = String::new();
         let mut line = String::new();
         loop {
             line.clear();
@@ -76,6 +85,8 @@ fn answer(stream: TcpStream, shared: &Shared) {
             if let Some((name, value)) = header.split_once(':') {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.trim().parse().unwrap_or(0);
+                } else if name.eq_ignore_ascii_case("idempotency-key") {
+                    value.trim().clone_into(&mut id);
                 }
             }
         }
@@ -88,6 +99,7 @@ fn answer(stream: TcpStream, shared: &Shared) {
         state
             .bodies
             .push(String::from_utf8_lossy(&body).into_owned());
+        state.ids.push(id);
         released.notify_all();
         while state.held {
             state = released.wait(state).unwrap();

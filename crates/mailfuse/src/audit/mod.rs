@@ -1,5 +1,10 @@
 //! `mailfuse audit`: gathers the accounts from Kerio's Admin API and/or the
-//! logs and hands them to `mailfuse_detect::audit`, which judges them.
+//! logs (and Dovecot's record of last logins, [`last_login`]) and hands
+//! them to `mailfuse_detect::audit`, which judges them.
+
+mod last_login;
+
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use mailfuse_act::kerio::Kerio;
@@ -13,8 +18,11 @@ use crate::{engine, open_state, read_options, source, unusable};
 
 /// Runs the audit `args` ask for.
 pub fn run(args: &AuditArgs) -> Result<AuditReport> {
-    if args.paths.is_empty() && !args.kerio {
-        bail!("nothing to audit: give log files, or --kerio with -c FILE (its [actions.kerio])");
+    if args.paths.is_empty() && !args.kerio && args.dovecot_last_login.is_none() {
+        bail!(
+            "nothing to audit: give log files, --dovecot-last-login FILE, or --kerio with -c FILE \
+             (its [actions.kerio])"
+        );
     }
     let mut sources = Vec::new();
     let mut findings = Vec::new();
@@ -25,13 +33,22 @@ pub fn run(args: &AuditArgs) -> Result<AuditReport> {
     }
     let mut inputs = Vec::new();
     let mut log_end = None;
-    if !args.paths.is_empty() {
-        let options = read_options(&args.read)?;
+    if !args.paths.is_empty() || args.dovecot_last_login.is_some() {
         let mut audit = LogAudit::new(&args.local_domains);
-        let summary = engine::read_all(&args.paths, &options, |event, _| audit.observe(event))?;
-        inputs = summary.inputs.into_iter().map(|i| i.path).collect();
-        log_end = audit.end();
-        sources.push("the logs".to_owned());
+        if !args.paths.is_empty() {
+            let options = read_options(&args.read)?;
+            let summary = engine::read_all(&args.paths, &options, |event, _| audit.observe(event))?;
+            inputs = summary.inputs.into_iter().map(|i| i.path).collect();
+            log_end = audit.end();
+            sources.push("the logs".to_owned());
+        }
+        if let Some(path) = &args.dovecot_last_login {
+            let found = last_login::read(path)?;
+            warn_unread(path, &found);
+            let logins = found.logins.iter().map(|(user, at)| (user.as_slice(), *at));
+            audit.recorded_logins(logins, source::now());
+            sources.push(format!("Dovecot's last logins ({})", path.display()));
+        }
         findings.append(&mut audit.findings(args.stale_days));
     }
     audit::sort(&mut findings);
@@ -45,6 +62,27 @@ pub fn run(args: &AuditArgs) -> Result<AuditReport> {
         args.stale_days,
         findings,
     ))
+}
+
+/// Says what of Dovecot's dict at `path` was not a last login, when that
+/// may hide logins.
+fn warn_unread(path: &Path, found: &last_login::LastLogins) {
+    if found.unreadable > 0 {
+        eprintln!(
+            "mailfuse: {} last logins in {} have no time and are left out",
+            found.unreadable,
+            path.display()
+        );
+    }
+    if found.logins.is_empty() && found.other_keys > 0 {
+        eprintln!(
+            "mailfuse: {} holds no key of the last_login plugin's default (last-login/%u), \
+             only {} others: if last_login_key is changed, set it back, or the audit finds \
+             no login there",
+            path.display(),
+            found.other_keys
+        );
+    }
 }
 
 /// Records the accounts nobody logs into in the state watch reads.
