@@ -65,10 +65,9 @@ pub enum Command {
     /// Serve the dashboard: incidents, locks and blocks (with unlock and
     /// unblock buttons), top senders, recent actions; and `/metrics`.
     Serve(ConfigArgs),
-    /// Write the man pages and the shell completions (bash, zsh, fish) of
-    /// this binary into a directory: DIR/man/*.1 and DIR/completions/.
-    /// For packages (scripts/build-deb) and installs by hand.
-    #[command(hide = true)]
+    /// Write the man pages (one per command) and the bash, zsh and fish
+    /// completions into a directory: DIR/man/*.1 and DIR/completions/.
+    /// For installs by hand; the Debian package installs them already.
     Generate(GenerateArgs),
 }
 

@@ -1,4 +1,4 @@
-//! `mailfuse generate DIR` (hidden): the man pages, one per command
+//! `mailfuse generate DIR`: the man pages, one per command
 //! (`mailfuse.1`, `mailfuse-scan.1`…), and the bash, zsh and fish
 //! completions, made from the command line's definitions (`cli.rs`) by the
 //! binary they describe, so they cannot drift from it. scripts/build-deb
