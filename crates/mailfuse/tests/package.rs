@@ -60,40 +60,60 @@ fn the_version_names_the_commit_built() {
 }
 
 /// The package built and unpacked: its files under `root`, its control
-/// files (control, conffiles, maintainer scripts) under `control`.
+/// files (control, conffiles, maintainer scripts) under `control`; the
+/// debug symbols' package unpacked under `debug_root`.
 struct Unpacked {
     _dir: tempfile::TempDir,
     root: PathBuf,
     control: PathBuf,
+    debug_root: PathBuf,
+}
+
+/// The one file in `dir` whose name starts with `prefix` and ends with
+/// `suffix`.
+fn built(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    let found: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_str().unwrap();
+            name.starts_with(prefix) && name.ends_with(suffix)
+        })
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{prefix}*{suffix} in {}: {found:?}",
+        dir.display()
+    );
+    found[0].clone()
 }
 
 fn build_and_unpack() -> Unpacked {
     let dir = tempfile::tempdir().unwrap();
-    let deb = dir.path().join("mailfuse.deb");
+    let output = dir.path().join("debian");
     run_ok(
         Command::new(workspace().join("scripts/build-deb"))
             .args(["--fast", "--binary", BIN, "--output"])
-            .arg(&deb),
+            .arg(&output),
     );
-    let root = dir.path().join("root");
-    let control = dir.path().join("control");
-    run_ok(
-        Command::new(tool("dpkg-deb"))
-            .arg("-x")
-            .arg(&deb)
-            .arg(&root),
-    );
-    run_ok(
-        Command::new(tool("dpkg-deb"))
-            .arg("-e")
-            .arg(&deb)
-            .arg(&control),
-    );
-    Unpacked {
+    let deb = built(&output, "mailfuse_", "_amd64.deb");
+    let ddeb = built(&output, "mailfuse-dbgsym_", "_amd64.ddeb");
+    let unpacked = Unpacked {
+        root: dir.path().join("root"),
+        control: dir.path().join("control"),
+        debug_root: dir.path().join("debug"),
         _dir: dir,
-        root,
-        control,
+    };
+    let dpkg_deb = tool("dpkg-deb");
+    for (option, package, into) in [
+        ("-x", &deb, &unpacked.root),
+        ("-e", &deb, &unpacked.control),
+        ("-x", &ddeb, &unpacked.debug_root),
+    ] {
+        run_ok(Command::new(&dpkg_deb).arg(option).arg(package).arg(into));
     }
+    unpacked
 }
 
 #[test]
@@ -105,11 +125,40 @@ fn the_package_installs_a_working_mailfuse_with_its_man_pages_units_and_completi
     let output = run_ok(Command::new(root.join("usr/bin/mailfuse")).arg("--version"));
     assert_eq!(stdout(&output).trim_end(), expected_version());
 
+    debug_symbols_are_apart(&package);
     man_pages_document_every_command(root);
     units_pass_systemd_analyze_verify(root);
     bash_completes_the_commands(root);
     configuration_is_kept_across_upgrades_and_secrets_private(&package);
     maintainer_scripts_never_enable_nor_start_a_service(&package);
+}
+
+/// The packaged binary is stripped; its debug symbols are in
+/// mailfuse-dbgsym, where debuggers look for them (by build id).
+fn debug_symbols_are_apart(package: &Unpacked) {
+    let readelf = |option: &str, file: &Path| {
+        stdout(&run_ok(Command::new(tool("readelf")).arg(option).arg(file)))
+    };
+    let binary = package.root.join("usr/bin/mailfuse");
+    let sections = readelf("-S", &binary);
+    assert!(
+        !sections.contains(".debug_info"),
+        "not stripped:\n{sections}"
+    );
+    let notes = readelf("-n", &binary);
+    let build_id = notes
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Build ID: "))
+        .unwrap_or_else(|| panic!("no build id:\n{notes}"));
+    let (head, rest) = build_id.split_at(2);
+    let symbols = package
+        .debug_root
+        .join(format!("usr/lib/debug/.build-id/{head}/{rest}.debug"));
+    assert!(
+        readelf("-S", &symbols).contains(".debug_info"),
+        "no debug symbols in {}",
+        symbols.display()
+    );
 }
 
 /// `man mailfuse-scan` reads the installed page; every command that
@@ -142,9 +191,6 @@ fn man_pages_document_every_command(root: &Path) {
         let path = man_dir.join(format!("man1/{page}.1.gz"));
         assert!(path.is_file(), "no man page {}", path.display());
     }
-    // The packaging command stays out of the pages and the help.
-    assert!(!man_dir.join("man1/mailfuse-generate.1.gz").exists());
-    assert!(!commands.contains(&"generate"));
 }
 
 /// The units verify cleanly in the root: their `mailfuse` resolves to the
