@@ -1,27 +1,29 @@
 //! The Debian package as an admin gets it. `scripts/build-deb` packages the
 //! binary this test suite built (a release build would add minutes), and
-//! the package is unpacked into a throwaway root with `dpkg-deb -x`, the
-//! files `dpkg -i` would install. Not `dpkg -i` itself: it would install
-//! mailfuse on this machine, and `dpkg --root` runs the maintainer scripts
-//! chrooted into the root, which would need a whole Debian there; the
-//! scripts are checked as files instead. In the root: the packaged binary
-//! names its commit, `man` finds its pages, `systemd-analyze verify`
-//! accepts its units (ordered against this system's own targets) and bash
-//! completes with its completions.
+//! `dpkg -i` installs it, with its debug symbols' package, on a throwaway
+//! copy of this system: `tests/package/install.sh` runs in a mount
+//! namespace of its own (`unshare --mount`) where /etc, /usr and /var are
+//! overlays on a tmpfs, so dpkg and the maintainer scripts run for real
+//! against this system's files and dpkg database and change nothing of
+//! it. (`dpkg -x` into a directory would skip the maintainer scripts;
+//! `dpkg --root` would run them chrooted into a root that needs a whole
+//! Debian.) There: the packaged binary names its commit, `man` finds its
+//! pages, `systemd-analyze verify` accepts its units, bash completes with
+//! its completions, nothing is enabled; removing keeps the configuration
+//! and the state, purging deletes them.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a panic in a test is a failed test
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::{run_ok, tool};
 
 const BIN: &str = env!("CARGO_BIN_EXE_mailfuse");
-const UNITS: [&str; 2] = ["mailfuse.service", "mailfuse-policy.service"];
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -59,16 +61,6 @@ fn the_version_names_the_commit_built() {
     assert_eq!(stdout(&output).trim_end(), expected_version());
 }
 
-/// The package built and unpacked: its files under `root`, its control
-/// files (control, conffiles, maintainer scripts) under `control`; the
-/// debug symbols' package unpacked under `debug_root`.
-struct Unpacked {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    control: PathBuf,
-    debug_root: PathBuf,
-}
-
 /// The one file in `dir` whose name starts with `prefix` and ends with
 /// `suffix`.
 fn built(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
@@ -89,7 +81,35 @@ fn built(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
     found[0].clone()
 }
 
-fn build_and_unpack() -> Unpacked {
+/// The output of `tests/package/install.sh`, by step.
+struct Steps(BTreeMap<String, String>);
+
+impl Steps {
+    fn of(output: &str) -> Steps {
+        let mut steps = BTreeMap::new();
+        let mut current = None;
+        for line in output.lines() {
+            if let Some(step) = line.strip_prefix("=== ") {
+                current = Some(step.to_string());
+                steps.insert(step.to_string(), String::new());
+            } else if let Some(step) = &current {
+                let text: &mut String = steps.get_mut(step).unwrap();
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        Steps(steps)
+    }
+
+    fn get(&self, step: &str) -> &str {
+        self.0
+            .get(step)
+            .unwrap_or_else(|| panic!("no step {step} in {:?}", self.0.keys()))
+    }
+}
+
+#[test]
+fn the_package_installs_with_dpkg_and_works_then_purges_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let output = dir.path().join("debian");
     run_ok(
@@ -99,79 +119,54 @@ fn build_and_unpack() -> Unpacked {
     );
     let deb = built(&output, "mailfuse_", "_amd64.deb");
     let ddeb = built(&output, "mailfuse-dbgsym_", "_amd64.ddeb");
-    let unpacked = Unpacked {
-        root: dir.path().join("root"),
-        control: dir.path().join("control"),
-        debug_root: dir.path().join("debug"),
-        _dir: dir,
-    };
-    let dpkg_deb = tool("dpkg-deb");
-    for (option, package, into) in [
-        ("-x", &deb, &unpacked.root),
-        ("-e", &deb, &unpacked.control),
-        ("-x", &ddeb, &unpacked.debug_root),
-    ] {
-        run_ok(Command::new(&dpkg_deb).arg(option).arg(package).arg(into));
-    }
-    unpacked
-}
-
-#[test]
-fn the_package_installs_a_working_mailfuse_with_its_man_pages_units_and_completions() {
-    let package = build_and_unpack();
-    let root = &package.root;
-
-    // The binary, with the version and commit it was built from.
-    let output = run_ok(Command::new(root.join("usr/bin/mailfuse")).arg("--version"));
-    assert_eq!(stdout(&output).trim_end(), expected_version());
-
-    debug_symbols_are_apart(&package);
-    man_pages_document_every_command(root);
-    units_pass_systemd_analyze_verify(root);
-    bash_completes_the_commands(root);
-    configuration_is_kept_across_upgrades_and_secrets_private(&package);
-    maintainer_scripts_never_enable_nor_start_a_service(&package);
-}
-
-/// The packaged binary is stripped; its debug symbols are in
-/// mailfuse-dbgsym, where debuggers look for them (by build id).
-fn debug_symbols_are_apart(package: &Unpacked) {
-    let readelf = |option: &str, file: &Path| {
-        stdout(&run_ok(Command::new(tool("readelf")).arg(option).arg(file)))
-    };
-    let binary = package.root.join("usr/bin/mailfuse");
-    let sections = readelf("-S", &binary);
+    let scratch = dir.path().join("scratch");
+    fs::create_dir(&scratch).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/package/install.sh");
+    let ran = Command::new(tool("unshare"))
+        .arg("--mount")
+        .arg(tool("sh"))
+        .arg(script)
+        .args([&scratch, &deb, &ddeb])
+        .output()
+        .unwrap();
+    let said = stdout(&ran);
     assert!(
-        !sections.contains(".debug_info"),
-        "not stripped:\n{sections}"
+        ran.status.success(),
+        "install.sh failed ({}; it needs root and mount namespaces: unshare --mount):\n{said}{}",
+        ran.status,
+        String::from_utf8_lossy(&ran.stderr)
     );
-    let notes = readelf("-n", &binary);
-    let build_id = notes
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Build ID: "))
-        .unwrap_or_else(|| panic!("no build id:\n{notes}"));
+    let steps = Steps::of(&said);
+
+    let installed = steps.get("install");
+    assert!(installed.contains("Setting up mailfuse ("), "{installed}");
+    assert_eq!(
+        steps.get("status"),
+        "install ok installed\ninstall ok installed\n"
+    );
+    assert_eq!(steps.get("version").trim_end(), expected_version());
+    man_pages_document_every_command(&steps);
+    // The units: their `mailfuse` found, their `Documentation=` pages too,
+    // and not a warning.
+    assert_eq!(steps.get("verify"), "", "systemd-analyze verify warns");
+    configuration_is_kept_across_upgrades_and_secrets_private(&steps);
+    nothing_is_enabled_nor_started(&steps);
+    // The binary is stripped: its symbols are in mailfuse-dbgsym, where
+    // debuggers look for them, by build id.
+    assert_eq!(steps.get("stripped"), "0\n");
+    let build_id = steps.get("build-id").trim();
+    assert!(build_id.len() > 8, "{build_id:?}");
     let (head, rest) = build_id.split_at(2);
-    let symbols = package
-        .debug_root
-        .join(format!("usr/lib/debug/.build-id/{head}/{rest}.debug"));
-    assert!(
-        readelf("-S", &symbols).contains(".debug_info"),
-        "no debug symbols in {}",
-        symbols.display()
-    );
+    let symbols = format!("/usr/lib/debug/.build-id/{head}/{rest}.debug\n");
+    assert_eq!(steps.get("debug"), symbols);
+    completions_work(&steps);
+    removing_keeps_the_configuration_and_state_purging_deletes_them(&steps);
 }
 
-/// `man mailfuse-scan` reads the installed page; every command that
+/// `man mailfuse-scan` reads the installed page, and every command that
 /// `mailfuse --help` lists has its page.
-fn man_pages_document_every_command(root: &Path) {
-    let man_dir = root.join("usr/share/man");
-    let output = run_ok(
-        Command::new(tool("man"))
-            .arg("mailfuse-scan")
-            .env("MANPATH", &man_dir)
-            .env("MANWIDTH", "100"),
-    );
-    let page = stdout(&output);
+fn man_pages_document_every_command(steps: &Steps) {
+    let page = steps.get("man");
     for expected in ["mailfuse-scan", "--format", "Exit status: 0 nothing found"] {
         assert!(page.contains(expected), "no {expected:?} in\n{page}");
     }
@@ -185,110 +180,44 @@ fn man_pages_document_every_command(root: &Path) {
         .filter(|command| *command != "help")
         .collect();
     assert!(commands.len() > 10, "{help}");
+    // The pages installed.
+    let pages = steps.get("pages");
     for page in std::iter::once("mailfuse".to_string())
         .chain(commands.iter().map(|command| format!("mailfuse-{command}")))
     {
-        let path = man_dir.join(format!("man1/{page}.1.gz"));
-        assert!(path.is_file(), "no man page {}", path.display());
-    }
-}
-
-/// The units verify cleanly in the root: their `mailfuse` resolves to the
-/// packaged binary, their `Documentation=` pages exist, and systemd warns
-/// of nothing. systemd needs the targets every service is ordered
-/// against (sysinit.target…): this system's are copied in beside them.
-fn units_pass_systemd_analyze_verify(root: &Path) {
-    let units = root.join("usr/lib/systemd/system");
-    for unit in UNITS {
-        assert!(units.join(unit).is_file(), "{unit} is not installed");
-    }
-    let mut copied = 0;
-    for system in ["/usr/lib/systemd/system", "/lib/systemd/system"] {
-        for entry in fs::read_dir(system).into_iter().flatten() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_str().unwrap().to_string();
-            let wanted = name.ends_with(".target") || name.ends_with(".slice");
-            if wanted && path.is_file() && !units.join(&name).exists() {
-                fs::copy(&path, units.join(&name)).unwrap();
-                copied += 1;
-            }
-        }
-    }
-    assert!(
-        copied > 0,
-        "no systemd targets on this system: run scripts/install-test-deps"
-    );
-    let output = run_ok(
-        Command::new(tool("systemd-analyze"))
-            .arg("verify")
-            .arg(format!("--root={}", root.display()))
-            .args(UNITS)
-            .env("MANPATH", root.join("usr/share/man")),
-    );
-    let said = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        said.trim().is_empty(),
-        "systemd-analyze verify warns:\n{said}"
-    );
-}
-
-/// bash loads the completion file and completes the commands from it.
-fn bash_completes_the_commands(root: &Path) {
-    let completions = root.join("usr/share/bash-completion/completions/mailfuse");
-    let script = format!(
-        "source {:?} && COMP_WORDS=(mailfuse s) COMP_CWORD=1 && _mailfuse mailfuse s mailfuse \
-         && echo \"${{COMPREPLY[@]}}\"",
-        completions
-    );
-    let offered = stdout(&run_ok(Command::new(tool("bash")).arg("-c").arg(script)));
-    for command in ["scan", "serve", "simulate", "status"] {
-        assert!(
-            offered.split_whitespace().any(|c| c == command),
-            "{offered}"
-        );
-    }
-    for file in [
-        "usr/share/zsh/vendor-completions/_mailfuse",
-        "usr/share/fish/vendor_completions.d/mailfuse.fish",
-    ] {
-        let text = fs::read_to_string(root.join(file)).unwrap();
-        assert!(text.contains("check-config"), "{file}");
+        let path = format!("/usr/share/man/man1/{page}.1.gz\n");
+        assert!(pages.contains(&path), "no {path} in\n{pages}");
     }
 }
 
 /// The example configuration and secrets are conffiles (an upgrade keeps
 /// the admin's edits), the secrets file readable by root alone (or
 /// mailfuse refuses it).
-fn configuration_is_kept_across_upgrades_and_secrets_private(package: &Unpacked) {
-    let conffiles = fs::read_to_string(package.control.join("conffiles")).unwrap();
-    let mut listed: Vec<&str> = conffiles.lines().collect();
-    listed.sort_unstable();
+fn configuration_is_kept_across_upgrades_and_secrets_private(steps: &Steps) {
+    let mut conffiles: Vec<&str> = steps
+        .get("conffiles")
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    conffiles.sort_unstable();
     assert_eq!(
-        listed,
+        conffiles,
         ["/etc/mailfuse/mailfuse.toml", "/etc/mailfuse/secrets.toml"]
     );
-    let secrets = fs::metadata(package.root.join("etc/mailfuse/secrets.toml")).unwrap();
-    assert_eq!(secrets.permissions().mode() & 0o777, 0o600);
-    let example = fs::read_to_string(workspace().join("dist/mailfuse.toml")).unwrap();
-    let installed = fs::read_to_string(package.root.join("etc/mailfuse/mailfuse.toml")).unwrap();
-    assert_eq!(installed, example);
+    assert_eq!(steps.get("secrets"), "600 root\n");
 }
 
-/// The maintainer scripts are sound shell; the postinst starts nothing and
-/// enables only what the admin had enabled (an upgrade): the configuration
-/// must be edited before watch or policy may run.
-fn maintainer_scripts_never_enable_nor_start_a_service(package: &Unpacked) {
-    let control = &package.control;
-    for script in ["postinst", "prerm", "postrm"] {
-        run_ok(Command::new(tool("sh")).arg("-n").arg(control.join(script)));
-    }
-    let postinst = fs::read_to_string(control.join("postinst")).unwrap();
-    for unit in UNITS {
+/// The configuration must be edited before watch or policy may run: the
+/// postinst enables nothing (no link in /etc/systemd/system) and starts
+/// nothing; an upgrade only re-enables what the admin had enabled
+/// (`was-enabled`) and restarts what runs (`try-restart`).
+fn nothing_is_enabled_nor_started(steps: &Steps) {
+    assert_eq!(steps.get("enabled"), "", "the package enabled a unit");
+    let postinst = steps.get("postinst");
+    for unit in ["mailfuse.service", "mailfuse-policy.service"] {
         assert!(postinst.contains(unit), "{unit} not handled:\n{postinst}");
     }
     assert!(!postinst.contains("deb-systemd-invoke start"), "{postinst}");
-    // `deb-systemd-helper enable` runs only where `was-enabled` said so:
-    // the command before it (comments aside) is that test.
     let commands: Vec<&str> = postinst
         .lines()
         .map(str::trim)
@@ -302,16 +231,39 @@ fn maintainer_scripts_never_enable_nor_start_a_service(package: &Unpacked) {
             );
         }
     }
-    // Purging forgets the state the units keep in their StateDirectory.
-    let postrm = fs::read_to_string(control.join("postrm")).unwrap();
-    for unit in UNITS {
-        let text = fs::read_to_string(package.root.join("usr/lib/systemd/system").join(unit));
-        let text = text.unwrap();
-        let state = text
-            .lines()
-            .find_map(|line| line.strip_prefix("StateDirectory="))
-            .unwrap_or_else(|| panic!("{unit} has no StateDirectory="));
-        let purge = format!("rm -rf /var/lib/{state}\n");
-        assert!(postrm.contains(&purge), "no {purge:?} in\n{postrm}");
+}
+
+/// bash completes the commands; the zsh and fish files are where those
+/// shells look.
+fn completions_work(steps: &Steps) {
+    let offered: Vec<&str> = steps.get("bash").split_whitespace().collect();
+    for command in ["scan", "serve", "simulate", "status"] {
+        assert!(offered.contains(&command), "{offered:?}");
+    }
+    assert_eq!(steps.get("zsh-fish").lines().count(), 2);
+}
+
+fn removing_keeps_the_configuration_and_state_purging_deletes_them(steps: &Steps) {
+    let removed = steps.get("remove");
+    assert!(removed.contains("Removing mailfuse "), "{removed}");
+    for kept in [
+        "/etc/mailfuse:\nmailfuse.toml\nsecrets.toml\n",
+        "/var/lib/mailfuse:\nstate.db\n",
+    ] {
+        assert!(
+            removed.contains(kept),
+            "no {kept:?} after dpkg -r:\n{removed}"
+        );
+    }
+    assert!(
+        removed.contains("cannot access '/usr/bin/mailfuse'"),
+        "{removed}"
+    );
+    let purged = steps.get("purge");
+    for gone in ["/etc/mailfuse", "/var/lib/mailfuse"] {
+        assert!(
+            purged.contains(&format!("cannot access '{gone}'")),
+            "{gone} left after dpkg -P:\n{purged}"
+        );
     }
 }
