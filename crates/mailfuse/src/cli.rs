@@ -8,8 +8,10 @@ use crate::output::audit::AuditFormat;
 use crate::output::ScanFormat;
 
 /// Finds hijacked mail accounts and password guessing in mail server logs.
+// The version names the commit built, when built from a git checkout
+// (build.rs): `mailfuse 0.1.0 (abc1234)`.
 #[derive(Debug, Parser)]
-#[command(name = "mailfuse", version, about, long_about = None)]
+#[command(name = "mailfuse", version = env!("MAILFUSE_VERSION"), about, long_about = None)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -64,6 +66,17 @@ pub enum Command {
     /// Serve the dashboard: incidents, locks and blocks (with unlock and
     /// unblock buttons), top senders, recent actions; and `/metrics`.
     Serve(ConfigArgs),
+    /// Write the man pages (one per command) and the bash, zsh and fish
+    /// completions into a directory: DIR/man/*.1 and DIR/completions/.
+    /// For installs by hand; the Debian package installs them already.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// The directory to write into (created if missing).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// Where the configuration is.

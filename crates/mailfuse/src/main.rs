@@ -4,6 +4,7 @@ mod audit;
 mod cli;
 mod config;
 mod engine;
+mod generate;
 mod hint;
 mod html_escape;
 mod metrics;
@@ -29,8 +30,8 @@ use mailfuse_detect::{DetectConfig, Detector};
 use mailfuse_formats::LocalZone;
 
 use cli::{
-    AuditArgs, CheckConfigArgs, Cli, Command, ConfigArgs, PolicyArgs, ScanArgs, SimulateArgs,
-    StatusArgs, TraceArgs, UnblockArgs, UnlockArgs,
+    AuditArgs, CheckConfigArgs, Cli, Command, ConfigArgs, GenerateArgs, PolicyArgs, ScanArgs,
+    SimulateArgs, StatusArgs, TraceArgs, UnblockArgs, UnlockArgs,
 };
 use config::Config;
 use engine::ReadOptions;
@@ -54,6 +55,7 @@ fn main() -> ExitCode {
         Command::Unlock(args) => unlock(&args),
         Command::Unblock(args) => unblock(&args),
         Command::Serve(args) => serve(&args),
+        Command::Generate(args) => generate(&args),
     };
     match result {
         Ok(code) => code,
@@ -330,6 +332,13 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
 fn serve(args: &ConfigArgs) -> Result<ExitCode> {
     init_logging();
     web::serve(load_config(args)?)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn generate(args: &GenerateArgs) -> Result<ExitCode> {
+    let written = generate::write(&args.dir)?;
+    println!("man pages: {}", written.man.display());
+    println!("completions: {}", written.completions.display());
     Ok(ExitCode::SUCCESS)
 }
 

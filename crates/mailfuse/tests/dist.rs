@@ -222,11 +222,11 @@ fn unit_values<'a>(unit: &'a str, key: &str) -> Vec<&'a str> {
 #[test]
 fn the_systemd_unit_runs_watch_on_the_installed_configuration() {
     let unit = dist("mailfuse.service");
-    let exec = format!("/usr/local/bin/mailfuse watch --config {CONFIG_PATH}");
+    let exec = format!("mailfuse watch --config {CONFIG_PATH}");
     assert_eq!(unit_values(&unit, "ExecStart"), [exec.as_str()]);
     assert_eq!(
         unit_values(&unit, "ExecStartPre"),
-        [format!("/usr/local/bin/mailfuse check-config --config {CONFIG_PATH}").as_str()]
+        [format!("mailfuse check-config --config {CONFIG_PATH}").as_str()]
     );
     assert_eq!(unit_values(&unit, "Type"), ["simple"]);
     assert_eq!(unit_values(&unit, "KillSignal"), ["SIGTERM"]);
@@ -291,11 +291,11 @@ fn the_policy_unit_runs_policy_on_the_installed_configuration_and_state() {
     let unit = dist("mailfuse-policy.service");
     assert_eq!(
         unit_values(&unit, "ExecStart"),
-        [format!("/usr/local/bin/mailfuse policy --config {CONFIG_PATH}").as_str()]
+        [format!("mailfuse policy --config {CONFIG_PATH}").as_str()]
     );
     assert_eq!(
         unit_values(&unit, "ExecStartPre"),
-        [format!("/usr/local/bin/mailfuse check-config --config {CONFIG_PATH}").as_str()]
+        [format!("mailfuse check-config --config {CONFIG_PATH}").as_str()]
     );
     assert_eq!(unit_values(&unit, "KillSignal"), ["SIGTERM"]);
     // The same state database as watch: locks are shared.

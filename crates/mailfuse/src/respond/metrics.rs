@@ -8,6 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use mailfuse_detect::IncidentKind;
+
 use crate::metrics::KindLabel;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -33,6 +35,12 @@ impl RespondMetrics {
     /// `mailfuse_alert_queue`, `mailfuse_alert_retries_total`,
     /// `mailfuse_alerts_dropped_total`).
     pub fn register(&self, registry: &mut Registry) {
+        // Every kind at 0 from the start: an alert on increase() then sees
+        // the first incident too (a series born at 1 shows no increase).
+        for kind in IncidentKind::ALL {
+            self.incidents
+                .get_or_create_owned(&KindLabel { kind: kind.name() });
+        }
         registry.register(
             "incidents",
             "Incidents detected, by kind",
@@ -122,6 +130,15 @@ mod tests {
             "mailfuse_store_errors_total 1",
         ] {
             assert!(body.contains(expected), "missing {expected:?} in\n{body}");
+        }
+    }
+
+    #[test]
+    fn every_incident_kind_is_exported_at_zero_before_its_first_incident() {
+        let body = text(&RespondMetrics::default());
+        for kind in IncidentKind::ALL {
+            let expected = format!("mailfuse_incidents_total{{kind=\"{}\"}} 0", kind.name());
+            assert!(body.contains(&expected), "missing {expected:?} in\n{body}");
         }
     }
 
