@@ -113,21 +113,9 @@ impl EncodedRow {
             last_seen,
             compromised,
         ): RowRest = rmp_serde::from_slice(&self.rest).unwrap_or_else(|_| {
-            let counts = Counts {
-                messages: self.messages,
-                ..Counts::default()
-            };
-            (
-                counts,
-                Vec::new(),
-                Vec::new(),
-                Vec::new(),
-                Peak::default(),
-                Peak::default(),
-                0,
-                0,
-                false,
-            )
+            let mut rest = RowRest::default();
+            rest.0.messages = self.messages;
+            rest
         });
         AccountSummary {
             account: self.account.to_string(),
@@ -216,4 +204,50 @@ pub(crate) fn rows<A: Deref<Target = Account>>(accounts: impl Iterator<Item = A>
             compromised: a.detected_at.is_some(),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(account: &str, messages: u64) -> AccountSummary {
+        AccountSummary {
+            account: account.to_string(),
+            counts: Counts {
+                messages,
+                recipients: messages * 3,
+                ..Counts::default()
+            },
+            sending_ips: vec!["192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap()],
+            new_ips: vec!["2001:db8::1".parse().unwrap()],
+            services: vec!["SMTP".to_string(), "\u{1b}[31mweb\u{2028}".to_string()],
+            peak_per_minute: Peak {
+                count: 2,
+                at: Timestamp(1_700_000_000),
+            },
+            peak_per_hour: Peak::default(),
+            first_seen: Timestamp(-5),
+            last_seen: Timestamp(i64::MAX),
+            compromised: messages > 5,
+        }
+    }
+
+    #[test]
+    fn rows_read_back_as_written_busiest_first_then_by_name() {
+        let written = [summary("b", 2), summary("c", 9), summary("a", 2)];
+        let rows: AccountRows = written.iter().cloned().collect();
+        let read: Vec<AccountSummary> = rows.iter().collect();
+        assert_eq!(
+            read,
+            [written[1].clone(), written[2].clone(), written[0].clone()]
+        );
+        assert_eq!(rows.names().collect::<Vec<_>>(), ["c", "a", "b"]);
+        assert_eq!(rows.find("b"), Some(written[0].clone()));
+        assert_eq!(rows.get(3), None);
+        // Serialised as the rows themselves would be.
+        assert_eq!(
+            rmp_serde::to_vec_named(&rows).unwrap(),
+            rmp_serde::to_vec_named(&read).unwrap()
+        );
+    }
 }

@@ -301,7 +301,7 @@ fn retrained(
         ))
     })?;
     let (samples, sizes) = sample;
-    let mut bytes = zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_BYTES).ok()?;
+    let bytes = zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_BYTES).ok()?;
     let packed_with = |dictionary: &[u8]| -> Option<usize> {
         let mut compressor = zstd::bulk::Compressor::with_dictionary(LEVEL, dictionary).ok()?;
         let mut total = 0;
@@ -322,6 +322,11 @@ fn retrained(
     }
     let mut registry = write_registry();
     let id = next_id(&registry.dictionaries, table);
+    Some(adopt(&mut registry, table, id, bytes))
+}
+
+/// Registers `bytes`, a dictionary trained for `table`, under `id`.
+fn adopt(registry: &mut Registry, table: &str, id: u32, mut bytes: Vec<u8>) -> &'static Dictionary {
     bytes[4..8].copy_from_slice(&id.to_le_bytes());
     let dictionary = leak(RowDictionary {
         id,
@@ -329,7 +334,7 @@ fn retrained(
         bytes,
     });
     registry.dictionaries.push(dictionary);
-    Some(dictionary)
+    dictionary
 }
 
 /// An id above those of `table`'s dictionaries (the newest packs), free.
@@ -380,7 +385,7 @@ fn learn(table: &'static str, plain: &[u8]) -> Option<&'static Dictionary> {
         return None;
     }
     let trained = zstd::dict::from_continuous(&learning.samples, &learning.sizes, DICTIONARY_BYTES);
-    let Ok(mut bytes) = trained else {
+    let Ok(bytes) = trained else {
         learning.failed = true;
         learning.samples = Vec::new();
         learning.sizes = Vec::new();
@@ -388,14 +393,7 @@ fn learn(table: &'static str, plain: &[u8]) -> Option<&'static Dictionary> {
     };
     registry.learning.swap_remove(index);
     let id = free_id(&registry.dictionaries, &bytes);
-    bytes[4..8].copy_from_slice(&id.to_le_bytes());
-    let dictionary = leak(RowDictionary {
-        id,
-        table: table.to_string(),
-        bytes,
-    });
-    registry.dictionaries.push(dictionary);
-    Some(dictionary)
+    Some(adopt(&mut registry, table, id, bytes))
 }
 
 /// An id derived from the dictionary's bytes (so that one trained on the
