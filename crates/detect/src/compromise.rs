@@ -20,7 +20,7 @@ use mailfuse_core::net::is_internal;
 use mailfuse_core::rows::{Rows, RowsOf, TrackedMap, TrackedVec};
 use mailfuse_core::safety::Safety;
 use mailfuse_core::Timestamp;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::account_id::AccountId;
@@ -564,7 +564,15 @@ pub struct Accounts {
     /// read from the state by watch); not stored with the detector.
     #[serde(skip)]
     never_logs_in: HashSet<Box<[u8]>>,
-    ids: TrackedMap<Box<[u8]>, AccountId>,
+    /// Each lower-case login's account; not saved: rebuilt from the
+    /// accounts' names when restored ([`Accounts::reindex`]), a million
+    /// rows fewer in a provider's state.
+    #[serde(skip)]
+    ids: FxHashMap<Box<[u8]>, AccountId>,
+    /// The logins that are not UTF-8, whose names are lossy: saved, so
+    /// that the rebuilt ids still tell them apart.
+    #[serde(default)]
+    raw_ids: TrackedMap<Box<[u8]>, AccountId>,
     /// Boxed or packed: growing the table moves pointers, not accounts.
     accounts: TrackedVec<Packed<Account>>,
     /// The accounts held live, to pack once idle (restored ones are
@@ -660,10 +668,29 @@ impl Accounts {
     /// changed configuration); inferred local domains are kept unless
     /// domains are now configured.
     pub fn set_config(&mut self, config: CompromiseConfig) {
-        if !config.local_domains.is_empty() {
+        let infer_domains = config.local_domains.is_empty();
+        if !infer_domains {
             self.local = LocalDomains::configured(&config.local_domains);
-        } else {
-            for account in self.accounts.iter().map(Packed::read) {
+        }
+        self.reindex(infer_domains);
+        self.live.set_idle_secs(config.pack_idle_secs);
+        self.config = config;
+    }
+
+    /// Rebuilds, in one pass over the accounts (each read once, packed or
+    /// not), what a restored state derives rather than saves: the ids of
+    /// their logins, and, if `infer_domains`, the local domains their
+    /// logins show.
+    fn reindex(&mut self, infer_domains: bool) {
+        let raw: FxHashSet<AccountId> = self.raw_ids.values().copied().collect();
+        let mut ids = FxHashMap::default();
+        ids.reserve(self.accounts.len());
+        for (index, account) in self.accounts.iter().map(Packed::read).enumerate() {
+            let id = AccountId::from_index(index);
+            if !raw.contains(&id) {
+                ids.insert(Box::from(account.name.as_bytes()), id);
+            }
+            if infer_domains {
                 if let Some(domain) = &account.domain {
                     self.local.note_login_domain(domain);
                 }
@@ -672,14 +699,14 @@ impl Accounts {
                 }
             }
         }
-        self.live.set_idle_secs(config.pack_idle_secs);
-        self.config = config;
+        ids.extend(self.raw_ids.iter().map(|(key, id)| (key.clone(), *id)));
+        self.ids = ids;
     }
 
     /// The tracked collections, for saving and loading rows.
     pub fn rows(&mut self) -> RowsOf<'_> {
         vec![
-            ("account_ids", &mut self.ids as &mut dyn Rows),
+            ("account_ids", &mut self.raw_ids as &mut dyn Rows),
             ("accounts", &mut self.accounts),
             ("shared_ips", &mut self.shared_ips),
         ]
@@ -704,6 +731,9 @@ impl Accounts {
             ..Account::new(&lossy(&key))
         }));
         self.live.note(id, at);
+        if std::str::from_utf8(&key).is_err() {
+            self.raw_ids.insert(key.clone(), id);
+        }
         self.ids.insert(key, id);
         if let Some(d) = newly_local {
             self.forgive(&d);
@@ -764,7 +794,8 @@ impl Accounts {
     /// Every account seen, in id order, taken out of the table: a run's
     /// report is built while the table is freed, not beside it.
     pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Box<Account>> {
-        self.ids = TrackedMap::default();
+        self.ids = FxHashMap::default();
+        self.raw_ids = TrackedMap::default();
         self.live.clear();
         std::mem::take(&mut self.accounts)
             .into_iter()
@@ -776,7 +807,7 @@ impl Accounts {
     /// must be refused rather than indexed.
     pub fn stray_id(&self, more: impl IntoIterator<Item = AccountId>) -> Option<AccountId> {
         let count = self.accounts.len();
-        self.ids
+        self.raw_ids
             .values()
             .copied()
             .chain(self.tripped.iter().copied())

@@ -521,6 +521,49 @@ fn a_restored_detector_goes_on_as_if_it_never_stopped() {
     );
 }
 
+/// The logins are not saved a row each: a restored detector finds each
+/// account again by its name, and logins that are not UTF-8 (saved apart,
+/// as their names are lossy) stay accounts of their own.
+#[test]
+fn a_restored_detector_finds_every_login_again_even_those_not_utf8() {
+    let mut feed = Feed::new();
+    let logins: [&[u8]; 3] = [
+        b"alice@example.com",
+        b"b\xffob@example.com",
+        b"b\xfeob@example.com",
+    ];
+    for (n, login) in logins.iter().enumerate() {
+        feed.send_as(n as i64, login, "192.0.2.1", "alice@example.com", &[]);
+    }
+    let saved_logins = feed
+        .detector
+        .changes()
+        .unwrap()
+        .rows
+        .iter()
+        .filter(|row| row.map == "account_ids")
+        .count();
+    assert_eq!(saved_logins, 2, "only the logins that are not UTF-8");
+    feed.restart();
+    for (n, login) in logins.iter().enumerate() {
+        feed.send_as(100 + n as i64, login, "192.0.2.1", "alice@example.com", &[]);
+    }
+    let messages: Vec<(String, u64)> = feed
+        .findings()
+        .accounts
+        .iter()
+        .map(|row| (row.account, row.counts.messages))
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            ("alice@example.com".to_string(), 2),
+            ("b\u{fffd}ob@example.com".to_string(), 2),
+            ("b\u{fffd}ob@example.com".to_string(), 2),
+        ]
+    );
+}
+
 #[test]
 fn open_messages_do_not_grow_with_the_log() {
     let mut feed = Feed::new();

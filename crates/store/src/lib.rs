@@ -28,8 +28,9 @@ mod row_journal;
 /// The schema, one step per version (SQLite's `user_version` counts the
 /// steps applied): a database written by an older mailfuse gets the steps
 /// it lacks, in order; never change a step once released.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+    SCHEMA_V9,
 ];
 
 const SCHEMA_V1: &str = "
@@ -168,6 +169,15 @@ CREATE TABLE pending_alerts (
 /// (`[watch.journal]`), saved with the read positions of the files.
 const SCHEMA_V8: &str = "
 ALTER TABLE progress ADD COLUMN journal_cursor TEXT;
+";
+
+/// The detector no longer saves a row per login (`account_ids`): it
+/// rebuilds them from its accounts' names, saving only the logins that
+/// are not UTF-8, whose names are lossy. The old rows go; the few such
+/// logins of an older state start a new account at their next line.
+const SCHEMA_V9: &str = "
+DELETE FROM detector_rows WHERE map = 'account_ids';
+DELETE FROM row_journal WHERE map = 'account_ids';
 ";
 
 /// Why the store could not do something.

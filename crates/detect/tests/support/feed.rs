@@ -63,13 +63,28 @@ impl Feed {
         from: &str,
         rcpts: &[(&str, bool)],
     ) {
+        self.send_as(t, account.as_bytes(), client, from, rcpts);
+    }
+
+    /// [`Feed::send`] from a login given as bytes (not always UTF-8).
+    pub fn send_as(
+        &mut self,
+        t: i64,
+        account: &[u8],
+        client: &str,
+        from: &str,
+        rcpts: &[(&str, bool)],
+    ) {
         self.next_queue_id += 1;
         let qid = format!("{:08x}-{:08x}", at(t).0, self.next_queue_id);
-        let line = format!("Recv: Queue-ID: {qid}, From: <{from}>, User: {account}");
+        let line = format!(
+            "Recv: Queue-ID: {qid}, From: <{from}>, User: {}",
+            String::from_utf8_lossy(account)
+        );
         let submission = Submission {
             at: at(t),
             queue_id: qid.as_bytes(),
-            account: Some(account.as_bytes()),
+            account: Some(account),
             client: Some(Client::Ip(ip(client))),
             service: Some(b"SMTP"),
             envelope_from: Some(from.as_bytes()),
