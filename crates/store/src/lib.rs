@@ -22,15 +22,16 @@ use std::time::Duration;
 use mailfuse_core::rows::{RowChange, RowDictionary};
 use mailfuse_core::Timestamp;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rustc_hash::FxHashMap;
 
 mod row_journal;
 
 /// The schema, one step per version (SQLite's `user_version` counts the
 /// steps applied): a database written by an older mailfuse gets the steps
 /// it lacks, in order; never change a step once released.
-const MIGRATIONS: [&str; 9] = [
+const MIGRATIONS: [&str; 10] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-    SCHEMA_V9,
+    SCHEMA_V9, SCHEMA_V10,
 ];
 
 const SCHEMA_V1: &str = "
@@ -178,6 +179,37 @@ ALTER TABLE progress ADD COLUMN journal_cursor TEXT;
 const SCHEMA_V9: &str = "
 DELETE FROM detector_rows WHERE map = 'account_ids';
 DELETE FROM row_journal WHERE map = 'account_ids';
+";
+
+/// Each row names its collection by a small number (`row_maps`) rather
+/// than by its name: a provider's millions of rows repeated the names.
+const SCHEMA_V10: &str = "
+CREATE TABLE row_maps (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+INSERT INTO row_maps (name)
+    SELECT map FROM detector_rows UNION SELECT map FROM row_journal;
+CREATE TABLE detector_rows_by_id (
+    map INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (map, key)
+) WITHOUT ROWID;
+INSERT INTO detector_rows_by_id (map, key, value)
+    SELECT row_maps.id, key, value FROM detector_rows JOIN row_maps ON row_maps.name = map;
+DROP TABLE detector_rows;
+ALTER TABLE detector_rows_by_id RENAME TO detector_rows;
+CREATE TABLE row_journal_by_id (
+    seq INTEGER PRIMARY KEY,
+    map INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB
+);
+INSERT INTO row_journal_by_id (seq, map, key, value)
+    SELECT seq, row_maps.id, key, value FROM row_journal JOIN row_maps ON row_maps.name = map;
+DROP TABLE row_journal;
+ALTER TABLE row_journal_by_id RENAME TO row_journal;
 ";
 
 /// Why the store could not do something.
@@ -499,16 +531,20 @@ impl Store {
                 insert.execute(params![dictionary.id, dictionary.table, dictionary.bytes])?;
             }
         }
+        let mut maps = row_journal::MapIds::default();
+        let rows = rows
+            .iter()
+            .map(|row| {
+                let map = maps.id(&transaction, row.map)?;
+                Ok((map, row.key.as_slice(), row.value.as_deref()))
+            })
+            .collect::<Result<Vec<_>>>()?;
         if journaled {
-            row_journal::append(&transaction, rows)?;
+            row_journal::append(&transaction, &rows)?;
         } else {
             // The journal's older changes first, then these over them.
             row_journal::fold(&transaction, None)?;
-            row_journal::write_rows(
-                &transaction,
-                rows.iter()
-                    .map(|row| (row.map, row.key.as_slice(), row.value.as_deref())),
-            )?;
+            row_journal::write_rows(&transaction, rows.iter().copied())?;
         }
         transaction.execute(
             "INSERT INTO progress (id, saved_at, detector, positions, rows, journal_cursor)
@@ -602,16 +638,27 @@ impl Store {
             .map_err(StoreError::from)?;
         row_journal::fold(&transaction, None)?;
         transaction.commit().map_err(StoreError::from)?;
+        let names: FxHashMap<i64, String> = self
+            .conn
+            .prepare("SELECT id, name FROM row_maps")
+            .and_then(|mut select| {
+                select
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(StoreError::from)?;
         let mut select = self
             .conn
             .prepare("SELECT map, key, value FROM detector_rows ORDER BY map, key")
             .map_err(StoreError::from)?;
         let mut rows = select.query([]).map_err(StoreError::from)?;
         while let Some(row) = rows.next().map_err(StoreError::from)? {
-            let map = row
-                .get_ref(0)
-                .and_then(|v| Ok(v.as_str()?))
-                .map_err(StoreError::from)?;
+            let id: i64 = row.get(0).map_err(StoreError::from)?;
+            let map = names.get(&id).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "a detector row of collection {id}, which has no name"
+                ))
+            })?;
             let key = row
                 .get_ref(1)
                 .and_then(|v| Ok(v.as_blob()?))

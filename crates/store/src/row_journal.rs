@@ -13,7 +13,6 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use mailfuse_core::rows::RowChange;
 use rusqlite::{params, Connection, Transaction, TransactionBehavior};
 use rustc_hash::FxHashSet;
 
@@ -30,12 +29,40 @@ pub(crate) const KEEP_ROWS: i64 = 4_096;
 /// the folder (a few tens of milliseconds).
 const CHUNK_ROWS: i64 = 1_024;
 
+/// A row to write: its collection's id (see [`MapIds`]), key and value
+/// (`None`: removed).
+pub(crate) type Row<'r> = (i64, &'r [u8], Option<&'r [u8]>);
+
+/// The ids rows name their collections by (`row_maps`), each looked up,
+/// or added, once per save.
+#[derive(Default)]
+pub(crate) struct MapIds {
+    known: Vec<(&'static str, i64)>,
+}
+
+impl MapIds {
+    /// The id of collection `name`.
+    pub(crate) fn id(&mut self, transaction: &Transaction<'_>, name: &'static str) -> Result<i64> {
+        if let Some(&(_, id)) = self.known.iter().find(|(known, _)| *known == name) {
+            return Ok(id);
+        }
+        transaction
+            .prepare_cached("INSERT OR IGNORE INTO row_maps (name) VALUES (?1)")?
+            .execute([name])?;
+        let id = transaction
+            .prepare_cached("SELECT id FROM row_maps WHERE name = ?1")?
+            .query_row([name], |row| row.get(0))?;
+        self.known.push((name, id));
+        Ok(id)
+    }
+}
+
 /// Appends `rows` to the journal, in the order given.
-pub(crate) fn append(transaction: &Transaction<'_>, rows: &[RowChange]) -> Result<()> {
+pub(crate) fn append(transaction: &Transaction<'_>, rows: &[Row<'_>]) -> Result<()> {
     let mut insert = transaction
         .prepare_cached("INSERT INTO row_journal (map, key, value) VALUES (?1, ?2, ?3)")?;
-    for row in rows {
-        insert.execute(params![row.map, row.key, row.value])?;
+    for (map, key, value) in rows {
+        insert.execute(params![map, key, value])?;
     }
     Ok(())
 }
@@ -44,7 +71,7 @@ pub(crate) fn append(transaction: &Transaction<'_>, rows: &[RowChange]) -> Resul
 /// with its last value.
 pub(crate) fn write_rows<'r>(
     transaction: &Transaction<'_>,
-    rows: impl IntoIterator<Item = (&'r str, &'r [u8], Option<&'r [u8]>)>,
+    rows: impl IntoIterator<Item = Row<'r>>,
 ) -> Result<()> {
     let mut upsert = transaction.prepare_cached(
         "INSERT INTO detector_rows (map, key, value) VALUES (?1, ?2, ?3)
@@ -84,13 +111,13 @@ pub(crate) fn fold(transaction: &Transaction<'_>, limit: Option<i64>) -> Result<
         let newest: Vec<&JournalRow> = rows
             .iter()
             .rev()
-            .filter(|row| seen.insert((row.map.as_str(), row.key.as_slice())))
+            .filter(|row| seen.insert((row.map, row.key.as_slice())))
             .collect();
         write_rows(
             transaction,
             newest
                 .into_iter()
-                .map(|row| (row.map.as_str(), row.key.as_slice(), row.value.as_deref())),
+                .map(|row| (row.map, row.key.as_slice(), row.value.as_deref())),
         )?;
         transaction.execute("DELETE FROM row_journal WHERE seq <= ?1", [last])?;
         folded += i64::try_from(rows.len()).unwrap_or(i64::MAX);
@@ -100,7 +127,7 @@ pub(crate) fn fold(transaction: &Transaction<'_>, limit: Option<i64>) -> Result<
 /// One journal row.
 struct JournalRow {
     seq: i64,
-    map: String,
+    map: i64,
     key: Vec<u8>,
     value: Option<Vec<u8>>,
 }

@@ -597,6 +597,44 @@ fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
     assert!(without_rowid.contains("WITHOUT ROWID"), "{without_rowid}");
 }
 
+/// A state of schema 8: its logins' rows go (rebuilt at restore), the other
+/// rows and a change still in the journal come back under their names,
+/// now stored by number.
+#[test]
+fn detector_rows_of_the_eighth_schema_lose_their_login_rows_and_keep_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let conn = Connection::open(&path).unwrap();
+    for schema in &super::MIGRATIONS[..8] {
+        conn.execute_batch(schema).unwrap();
+    }
+    conn.pragma_update(None, "user_version", 8).unwrap();
+    conn.execute_batch(
+        "INSERT INTO detector_rows (map, key, value) VALUES
+             ('accounts', x'00000000', x'01'), ('account_ids', x'a161', x'00'), ('guessers', x'01', x'02');
+         INSERT INTO row_journal (map, key, value) VALUES
+             ('guessers', x'01', x'03'), ('account_ids', x'a162', x'01'), ('shared_ips', x'05', x'06');",
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    let mut rows = all_rows(&mut store);
+    rows.sort();
+    assert_eq!(
+        rows,
+        vec![
+            ("accounts".to_string(), vec![0, 0, 0, 0], vec![1]),
+            ("guessers".to_string(), vec![1], vec![3]),
+            ("shared_ips".to_string(), vec![5], vec![6]),
+        ]
+    );
+    let names: i64 = Connection::open(&path)
+        .unwrap()
+        .query_row("SELECT COUNT(*) FROM row_maps", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(names, 3, "one number per collection left");
+}
+
 #[test]
 fn audit_marks_are_replaced_whole() {
     let mut store = Store::in_memory().unwrap();
