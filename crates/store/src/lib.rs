@@ -531,20 +531,19 @@ impl Store {
                 insert.execute(params![dictionary.id, dictionary.table, dictionary.bytes])?;
             }
         }
+        // Named as they are written: a first save's millions of rows are
+        // not copied for it.
         let mut maps = row_journal::MapIds::default();
-        let rows = rows
-            .iter()
-            .map(|row| {
-                let map = maps.id(&transaction, row.map)?;
-                Ok((map, row.key.as_slice(), row.value.as_deref()))
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let numbered = rows.iter().map(|row| {
+            let map = maps.id(&transaction, row.map)?;
+            Ok((map, row.key.as_slice(), row.value.as_deref()))
+        });
         if journaled {
-            row_journal::append(&transaction, &rows)?;
+            row_journal::append(&transaction, numbered)?;
         } else {
             // The journal's older changes first, then these over them.
             row_journal::fold(&transaction, None)?;
-            row_journal::write_rows(&transaction, rows.iter().copied())?;
+            row_journal::write_rows(&transaction, numbered)?;
         }
         transaction.execute(
             "INSERT INTO progress (id, saved_at, detector, positions, rows, journal_cursor)

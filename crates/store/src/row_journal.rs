@@ -58,10 +58,14 @@ impl MapIds {
 }
 
 /// Appends `rows` to the journal, in the order given.
-pub(crate) fn append(transaction: &Transaction<'_>, rows: &[Row<'_>]) -> Result<()> {
+pub(crate) fn append<'r>(
+    transaction: &Transaction<'_>,
+    rows: impl IntoIterator<Item = Result<Row<'r>>>,
+) -> Result<()> {
     let mut insert = transaction
         .prepare_cached("INSERT INTO row_journal (map, key, value) VALUES (?1, ?2, ?3)")?;
-    for (map, key, value) in rows {
+    for row in rows {
+        let (map, key, value) = row?;
         insert.execute(params![map, key, value])?;
     }
     Ok(())
@@ -71,7 +75,7 @@ pub(crate) fn append(transaction: &Transaction<'_>, rows: &[Row<'_>]) -> Result<
 /// with its last value.
 pub(crate) fn write_rows<'r>(
     transaction: &Transaction<'_>,
-    rows: impl IntoIterator<Item = Row<'r>>,
+    rows: impl IntoIterator<Item = Result<Row<'r>>>,
 ) -> Result<()> {
     let mut upsert = transaction.prepare_cached(
         "INSERT INTO detector_rows (map, key, value) VALUES (?1, ?2, ?3)
@@ -80,7 +84,11 @@ pub(crate) fn write_rows<'r>(
     let mut delete =
         transaction.prepare_cached("DELETE FROM detector_rows WHERE map = ?1 AND key = ?2")?;
     // In key order, each row's page is next to the last one's.
-    let mut sorted: Vec<_> = rows.into_iter().enumerate().collect();
+    let mut sorted = rows
+        .into_iter()
+        .enumerate()
+        .map(|(i, row)| Ok((i, row?)))
+        .collect::<Result<Vec<_>>>()?;
     sorted.sort_unstable_by(|(i, (map, key, _)), (j, (other_map, other_key, _))| {
         (map, key, i).cmp(&(other_map, other_key, j))
     });
@@ -117,7 +125,7 @@ pub(crate) fn fold(transaction: &Transaction<'_>, limit: Option<i64>) -> Result<
             transaction,
             newest
                 .into_iter()
-                .map(|row| (row.map, row.key.as_slice(), row.value.as_deref())),
+                .map(|row| Ok((row.map, row.key.as_slice(), row.value.as_deref()))),
         )?;
         transaction.execute("DELETE FROM row_journal WHERE seq <= ?1", [last])?;
         folded += i64::try_from(rows.len()).unwrap_or(i64::MAX);
