@@ -13,7 +13,38 @@ pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
     if bytes.len() > 45 || bytes.is_empty() {
         return None;
     }
+    if let Some(v4) = dotted_quad(bytes) {
+        return Some(IpAddr::V4(v4));
+    }
+    // Whatever else is an address is IPv6, which has a colon.
+    if !bytes.contains(&b':') {
+        return None;
+    }
     std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// `bytes` as a dotted-quad IPv4 address, read without UTF-8 checks or
+/// a general parser (logs name one or two per line); `None` for anything
+/// else, which the standard parser then judges. Accepts what it accepts:
+/// four decimal octets up to 255, no leading zeros.
+fn dotted_quad(bytes: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = bytes.split(|&b| b == b'.');
+    for octet in &mut octets {
+        let part = parts.next()?;
+        if part.is_empty() || part.len() > 3 || (part.len() > 1 && part.first() == Some(&b'0')) {
+            return None;
+        }
+        let mut value = 0u16;
+        for &digit in part {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            value = value * 10 + u16::from(digit - b'0');
+        }
+        *octet = u8::try_from(value).ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
 }
 
 /// The network an address belongs to for grouping slow distributed attacks:
@@ -158,6 +189,48 @@ pub fn is_internal(ip: IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotted_quads_are_read_as_the_standard_parser_reads_them() {
+        let cases = [
+            "1.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..3.4",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.-4",
+            "127.0.0.1",
+            "10.0.0.00",
+            "192.168.1.1000",
+            "",
+            ".",
+            "1.2.3.",
+            "::1",
+            "::ffff:1.2.3.4",
+            "1.2.3.4:25",
+        ];
+        for case in cases {
+            assert_eq!(
+                parse_ip(case.as_bytes()),
+                case.parse::<IpAddr>().ok(),
+                "{case:?}"
+            );
+        }
+        // Every value of a byte in every position.
+        for n in 0..=999u32 {
+            let text = format!("10.{n}.7.1");
+            assert_eq!(
+                parse_ip(text.as_bytes()),
+                text.parse::<IpAddr>().ok(),
+                "{text}"
+            );
+        }
+    }
 
     #[test]
     fn cidrs_contain_what_they_should() {

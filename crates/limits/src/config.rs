@@ -304,6 +304,12 @@ pub fn normalize(key: &str) -> std::borrow::Cow<'_, str> {
 
 /// Whitespace around and dots at the end are no part of a name.
 fn trim_key(key: &str) -> &str {
+    // The usual key, checked without decoding characters.
+    let visible = |b: Option<&u8>| b.is_some_and(u8::is_ascii_graphic);
+    let bytes = key.as_bytes();
+    if visible(bytes.first()) && visible(bytes.last()) && bytes.last() != Some(&b'.') {
+        return key;
+    }
     key.trim_start_matches(char::is_whitespace)
         .trim_end_matches(|c: char| c.is_whitespace() || c == '.')
 }
@@ -395,6 +401,12 @@ impl LimitRules {
             defaults: vec![limit],
             ..LimitRules::default()
         }
+    }
+
+    /// Whether every key has the defaults: no override, no allow-listed key
+    /// (a key's limits are then known without normalising it).
+    pub fn same_for_every_key(&self) -> bool {
+        self.overrides.is_empty() && self.allow.is_empty()
     }
 
     /// The limits of a lower-cased key; `None` when it is allow-listed.

@@ -326,6 +326,9 @@ impl Limiter {
 
     /// The limits of `key`: `None` when it is allow-listed.
     pub fn limits_of(&self, key: &str) -> Option<&[Limit]> {
+        if self.rules.same_for_every_key() {
+            return self.rules.limits_of("");
+        }
         self.rules.limits_of(&normalize(key))
     }
 

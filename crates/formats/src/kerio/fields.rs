@@ -9,7 +9,7 @@
 //! of a key wins", this keeps text a sender wrote from posing as the fields
 //! the detectors trust (`User`, `Sender-Host`).
 
-use memchr::{memchr, memchr_iter};
+use memchr::memchr;
 
 /// The longest local part RFC 5321 allows (§4.5.3.1.1).
 const MAX_LOCAL_PART: usize = 64;
@@ -75,21 +75,28 @@ pub(super) fn scan<'a, const N: usize>(
 ) -> [Option<&'a [u8]>; N] {
     let mut values = [None; N];
     let mut found = 0;
+    // Kerio writes the fields in the order `fields` lists them: the one
+    // after the last found is tried first.
+    let mut likely_next = 0;
     let mut next_field = leading_key(text);
     while let Some((key, value_and_rest)) = next_field {
         let wanted = fields
-            .iter()
-            .zip(values.iter_mut())
-            .find(|(field, _)| same_key(field.key, key));
+            .get(likely_next)
+            .filter(|field| same_key(field.key, key))
+            .map(|_| likely_next)
+            .or_else(|| fields.iter().position(|field| same_key(field.key, key)));
         let extent = wanted
-            .as_ref()
-            .map_or(Extent::AnyKey, |(field, _)| field.extent);
+            .and_then(|i| fields.get(i))
+            .map_or(Extent::AnyKey, |field| field.extent);
         let (value, following) = extent.split(value_and_rest);
-        if let Some((_, slot @ None)) = wanted {
-            *slot = Some(value.trim_ascii());
-            found += 1;
-            if found == N {
-                break;
+        if let Some(i) = wanted {
+            likely_next = i + 1;
+            if let Some(slot @ None) = values.get_mut(i) {
+                *slot = Some(value.trim_ascii());
+                found += 1;
+                if found == N {
+                    break;
+                }
             }
         }
         next_field = following;
@@ -124,17 +131,45 @@ fn split_at_boundary<'a>(
     from: usize,
     ends_value: impl Fn(&[u8]) -> bool,
 ) -> (&'a [u8], Option<KeyAndRest<'a>>) {
-    let searched = text.get(from..).unwrap_or_default();
-    for comma in memchr_iter(b',', searched) {
-        let Some((value, separator_and_rest)) = text.split_at_checked(from + comma) else {
+    let mut searched_from = from;
+    while let Some(comma) = text.get(searched_from..).and_then(find_comma) {
+        let Some((value, separator_and_rest)) = text.split_at_checked(searched_from + comma) else {
             break;
         };
         let next_field = separator_and_rest.strip_prefix(b", ").and_then(leading_key);
         if let Some((key, rest)) = next_field.filter(|(key, _)| ends_value(key)) {
             return (value, Some((key, rest)));
         }
+        searched_from += comma + 1;
     }
     (text, None)
+}
+
+/// The index of the first `,` in `text`, eight bytes at a time: a value
+/// is a few dozen bytes, too short for `memchr`'s setup to pay off at
+/// every field of every line.
+fn find_comma(text: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let mut words = text.chunks_exact(8);
+    let mut start = 0;
+    for chunk in &mut words {
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(chunk);
+        // Bytes that were a comma become zero; the lowest flagged byte is
+        // the first zero (flags above it may be false, never below).
+        let x = u64::from_le_bytes(eight) ^ (ONES * u64::from(b','));
+        let zeros = x.wrapping_sub(ONES) & !x & HIGH;
+        if zeros != 0 {
+            return Some(start + zeros.trailing_zeros() as usize / 8);
+        }
+        start += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == b',')
+        .map(|i| start + i)
 }
 
 /// Whether two keys are equal. Keys are a few bytes long: an inlined loop
@@ -202,6 +237,22 @@ fn quoted_local_part_end(text: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commas_are_found_where_they_are() {
+        for len in 0..40 {
+            let mut text = vec![b'a'; len];
+            assert_eq!(find_comma(&text), None);
+            for at in 0..len {
+                text.fill(0xac);
+                text[at] = b',';
+                if let Some(later) = text.get_mut(at + 1) {
+                    *later = b',';
+                }
+                assert_eq!(find_comma(&text), Some(at), "{len} {at}");
+            }
+        }
+    }
 
     const FIELDS: [Field; 5] = [
         Field::plain(b"Queue-ID"),
