@@ -317,7 +317,10 @@ fn is_local(host: &u32) -> bool {
 
 impl From<SavedQueueKey> for QueueKey {
     fn from(saved: SavedQueueKey) -> Self {
-        QueueKey::from_parts(saved.bytes, saved.len, saved.host)
+        let mut all = [0u8; 32];
+        all[..31].copy_from_slice(&saved.bytes);
+        all[31] = saved.len;
+        QueueKey::from_bytes(all, saved.host)
     }
 }
 
@@ -339,17 +342,25 @@ impl From<QueueKey> for SavedQueueKey {
 impl QueueKey {
     /// The key of `queue_id`.
     pub fn new(queue_id: &[u8]) -> Self {
-        let mut bytes = [0u8; 31];
-        if let Some(exact) = bytes.get_mut(..queue_id.len()) {
-            exact.copy_from_slice(queue_id);
-            return QueueKey::from_parts(bytes, queue_id.len() as u8, 0);
+        let mut all = [0u8; 32];
+        match all
+            .get_mut(..queue_id.len())
+            .filter(|_| queue_id.len() < 32)
+        {
+            Some(exact) => {
+                exact.copy_from_slice(queue_id);
+                all[31] = queue_id.len() as u8;
+            }
+            None => {
+                for (seed, half) in [(0x9e37_79b9_u64, 0..8), (0x85eb_ca6b_u64, 8..16)] {
+                    let mut h = FxHasher::with_seed(seed as usize);
+                    queue_id.hash(&mut h);
+                    all[half].copy_from_slice(&h.finish().to_le_bytes());
+                }
+                all[31] = u8::MAX;
+            }
         }
-        for (seed, half) in [(0x9e37_79b9_u64, 0..8), (0x85eb_ca6b_u64, 8..16)] {
-            let mut h = FxHasher::with_seed(seed as usize);
-            queue_id.hash(&mut h);
-            bytes[half].copy_from_slice(&h.finish().to_le_bytes());
-        }
-        QueueKey::from_parts(bytes, u8::MAX, 0)
+        QueueKey::from_bytes(all, 0)
     }
 
     /// The key of `queue_id` on mail server `host`.
@@ -360,10 +371,8 @@ impl QueueKey {
         }
     }
 
-    fn from_parts(bytes: [u8; 31], len: u8, host: u32) -> Self {
-        let mut all = [0u8; 32];
-        all[..31].copy_from_slice(&bytes);
-        all[31] = len;
+    /// The key of an id's 31 bytes followed by its length byte.
+    fn from_bytes(all: [u8; 32], host: u32) -> Self {
         let mut words = [0u64; 4];
         for (word, chunk) in words.iter_mut().zip(all.chunks_exact(8)) {
             let mut eight = [0u8; 8];

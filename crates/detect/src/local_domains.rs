@@ -110,7 +110,18 @@ impl LocalDomains {
         if self.configured || domain.is_empty() {
             return None;
         }
-        let lower: Box<[u8]> = domain.iter().map(u8::to_ascii_lowercase).collect();
+        // Most deliveries name a domain already known: a short one is
+        // lower-cased on the stack and looked up without allocating.
+        let mut lower = [0u8; 64];
+        if let Some(short) = lower.get_mut(..domain.len()) {
+            short.copy_from_slice(domain);
+            short.make_ascii_lowercase();
+            if let Some(bits) = self.domains.get_mut(&*short) {
+                *bits |= why;
+                return None;
+            }
+        }
+        let lower: Box<[u8]> = domain.to_ascii_lowercase().into();
         if let Some(bits) = self.domains.get_mut(&lower) {
             *bits |= why;
             None
