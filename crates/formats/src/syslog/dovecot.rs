@@ -52,8 +52,9 @@ use std::sync::LazyLock;
 
 use mailfuse_core::{net, AuthFailure, AuthFailureKind, AuthSuccess, Client, Event, Timestamp};
 use memchr::memmem::Finder;
-use memchr::{memchr, memchr_iter, memrchr, memrchr_iter};
+use memchr::{memchr, memchr_iter, memrchr};
 
+use crate::values::rfind;
 use crate::Parsed;
 
 /// What the Dovecot parser remembers between lines: nothing yet, as each
@@ -612,16 +613,6 @@ fn leading_name(text: &[u8]) -> (&[u8], &[u8]) {
         .position(|&b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_')))
         .unwrap_or(text.len());
     text.split_at_checked(len).unwrap_or((text, b""))
-}
-
-/// Where the last `phrase` starts in `text`. Reverse substring search has no
-/// vector prefilter, and these phrases' last byte is rare: scan for it.
-fn rfind(text: &[u8], phrase: &[u8]) -> Option<usize> {
-    let (&last, _) = phrase.split_last()?;
-    memrchr_iter(last, text).find_map(|end| {
-        let start = (end + 1).checked_sub(phrase.len())?;
-        (text.get(start..=end)? == phrase).then_some(start)
-    })
 }
 
 fn starts_with_ignoring_case(text: &[u8], prefix: &[u8]) -> bool {
@@ -1273,15 +1264,6 @@ mod tests {
                 Parsed::Malformed("unreadable attempt count")
             );
         }
-    }
-
-    #[test]
-    fn finds_the_last_phrase() {
-        assert_eq!(rfind(b"a, rip=1, rip=2", b", rip="), Some(8));
-        assert_eq!(rfind(b", rip=", b", rip="), Some(0));
-        assert_eq!(rfind(b"rip=", b", rip="), None);
-        assert_eq!(rfind(b"", b", rip="), None);
-        assert_eq!(rfind(b"x", b""), None);
     }
 
     #[test]

@@ -13,8 +13,9 @@
 //! timestamp directly: `Nov 22 10:01:02 imap-login: Info: Login: …`.
 
 use mailfuse_core::time::{month_from_abbrev, parse_digits};
-use memchr::{memchr, memmem, memrchr};
+use memchr::{memchr, memmem};
 
+use crate::values::find_byte;
 use crate::zone::parse_offset;
 
 /// Length of an RFC 3164 timestamp, `Nov 22 21:41:33`.
@@ -138,30 +139,38 @@ pub(super) struct Envelope<'a> {
 
 /// The parts of a syslog line; `None` if it does not start with a
 /// timestamp of either style.
+///
+/// Every line of a log goes through here, so each byte of the header is
+/// looked at about once: the first word (the host, the program's tag, or a
+/// Dovecot `log_path` process) and the tag are each found by one search
+/// for a space, and the program is told by its name, not by trying names.
 pub(super) fn split(line: &[u8]) -> Option<Envelope<'_>> {
     let (stamp, rest) = stamp(line)?;
-    if starts_with_dovecot_process(rest) {
+    let (first, after_first) = word(rest);
+    if starts_with_dovecot_process(first) {
         return Some(Envelope {
             stamp,
             origin: Origin::Dovecot,
             message: rest,
         });
     }
-    let Some((program, message)) = program_and_message(rest) else {
+    let (tag, message) = if first.ends_with(b":") {
+        (first, after_first)
+    } else {
+        word(after_first)
+    };
+    let Some(program) = program_of_tag(tag) else {
         return Some(Envelope {
             stamp,
             origin: Origin::Other,
             message: rest,
         });
     };
-    let origin = if program == b"dovecot" {
-        Origin::Dovecot
-    } else if program == b"roundcube" {
-        Origin::Roundcube
-    } else if program.starts_with(b"postfix") {
-        Origin::Postfix(program)
-    } else {
-        Origin::Other
+    let origin = match program {
+        b"dovecot" => Origin::Dovecot,
+        b"roundcube" => Origin::Roundcube,
+        _ if program.starts_with(b"postfix") => Origin::Postfix(program),
+        _ => Origin::Other,
     };
     Some(Envelope {
         stamp,
@@ -274,16 +283,15 @@ fn iso_wall_clock(text: &[u8; ISO_LEN]) -> Option<WallClock> {
     })
 }
 
-/// Whether `text` (what follows the timestamp) starts with a Dovecot
-/// process name and then `:` or `(`: a line of Dovecot's own log file. A
-/// host name is followed by a space, never by these.
-fn starts_with_dovecot_process(text: &[u8]) -> bool {
-    let head = text.get(..=LONGEST_DOVECOT_PROCESS).unwrap_or(text);
-    let Some(end) = head.iter().position(|&b| matches!(b, b':' | b'(' | b' ')) else {
+/// Whether `first`, the first word after the timestamp, starts with a
+/// Dovecot process name and then `:` or `(`: a line of Dovecot's own log
+/// file. A host name is followed by a space, never by these.
+fn starts_with_dovecot_process(first: &[u8]) -> bool {
+    let head = first.get(..=LONGEST_DOVECOT_PROCESS).unwrap_or(first);
+    let Some(end) = head.iter().position(|&b| matches!(b, b':' | b'(')) else {
         return false;
     };
-    let (name, delimiter) = head.split_at(end);
-    delimiter.first() != Some(&b' ') && DOVECOT_PROCESSES.contains(&name)
+    DOVECOT_PROCESSES.contains(&head.split_at(end).0)
 }
 
 /// Most repeats one `… repeated N times` line stands for: a larger N is
@@ -333,22 +341,17 @@ fn repeat_count(digits: &[u8]) -> Option<u32> {
     Some(u32::try_from(n).map_or(MAX_REPEATS, |n| n.min(MAX_REPEATS)))
 }
 
-/// The program name (without `[pid]`) and the message of `host program[pid]:
-/// message` or `program[pid]: message`; `None` when no `program:` tag is
-/// where one belongs.
-fn program_and_message(text: &[u8]) -> Option<(&[u8], &[u8])> {
-    let (first, after_first) = word(text);
-    let (tag, message) = if first.ends_with(b":") {
-        (first, after_first)
-    } else {
-        word(after_first)
-    };
+/// The program name of a tag, `program[pid]:` or `program:` (without the
+/// `[pid]`); `None` when `tag` is no such tag.
+fn program_of_tag(tag: &[u8]) -> Option<&[u8]> {
     let tag = tag.strip_suffix(b":")?;
     let program = match tag.strip_suffix(b"]") {
-        Some(with_pid) => with_pid.get(..memrchr(b'[', with_pid)?)?,
+        // The pid is a few digits: a backward loop finds its `[` sooner
+        // than a search routine is set up.
+        Some(with_pid) => with_pid.get(..with_pid.iter().rposition(|&b| b == b'[')?)?,
         None => tag,
     };
-    (!program.is_empty()).then_some((program, message))
+    (!program.is_empty()).then_some(program)
 }
 
 /// The host a syslog line names after its timestamp, if it names one: the
@@ -356,16 +359,16 @@ fn program_and_message(text: &[u8]) -> Option<(&[u8], &[u8])> {
 /// Dovecot `log_path` process, or sysklogd's host-less repeat notice.
 pub(super) fn host(line: &[u8]) -> Option<&[u8]> {
     let (_, rest) = stamp(line)?;
-    if starts_with_dovecot_process(rest) || rest.starts_with(b"last message repeated ") {
+    let (first, after) = word(rest);
+    if starts_with_dovecot_process(first) || rest.starts_with(b"last message repeated ") {
         return None;
     }
-    let (first, after) = word(rest);
     (!first.is_empty() && !first.ends_with(b":") && !after.is_empty()).then_some(first)
 }
 
 /// The text before the first space, and the text after it (empty if none).
 fn word(text: &[u8]) -> (&[u8], &[u8]) {
-    match memchr(b' ', text).and_then(|space| text.split_at_checked(space)) {
+    match find_byte(b' ', text).and_then(|space| text.split_at_checked(space)) {
         Some((word, rest)) => (word, rest.get(1..).unwrap_or_default()),
         None => (text, b""),
     }

@@ -203,6 +203,37 @@ impl SyslogParser {
             last_repeatable: None,
         }
     }
+
+    /// A line of a mail program (`origin`), from its message on, at `at`.
+    ///
+    /// A [`Parsed`] is some 200 bytes: each parser writes it straight into
+    /// the reading. Returned through a `match` and then moved into the
+    /// reading, it was copied twice a line.
+    fn read_mail<'a>(
+        &mut self,
+        origin: Origin<'a>,
+        message: &'a [u8],
+        at: Timestamp,
+    ) -> Reading<'a> {
+        // rsyslog writes the repeated message itself, by the same program.
+        let (repeats, message) = envelope::repeated_message(message).unwrap_or((1, message));
+        let mut note = None;
+        let mut reading = Reading::settled(Parsed::Unknown, Some(at));
+        match origin {
+            Origin::Postfix(program) => {
+                reading.parsed = postfix::parse(at, program, message, &mut note);
+            }
+            Origin::Dovecot => reading.parsed = dovecot::parse(at, message, &mut self.dovecot),
+            Origin::Roundcube => reading.parsed = roundcube::parse(at, message),
+            Origin::Other => {}
+        }
+        // What a disconnect counts is known once settled: repeated then.
+        if repeats != 1 && !matches!(note, Some(postfix::SessionNote::Disconnected { .. })) {
+            times(&mut reading.parsed, repeats);
+        }
+        reading.carry = Carry(note.map(|note| Pending::Session { note, repeats }));
+        reading
+    }
 }
 
 impl LineParser for SyslogParser {
@@ -228,28 +259,9 @@ impl LineParser for SyslogParser {
                 carry: Carry(Some(Pending::Repeat { times, at })),
             };
         }
-        let at = match at {
-            Ok(at) => at,
-            Err(reason) => return Reading::settled(Parsed::Malformed(reason), None),
-        };
-        // rsyslog writes the repeated message itself, by the same program.
-        let (repeats, message) =
-            envelope::repeated_message(parts.message).unwrap_or((1, parts.message));
-        let (mut parsed, note) = match parts.origin {
-            Origin::Postfix(program) => postfix::parse(at, program, message),
-            Origin::Dovecot => (dovecot::parse(at, message, &mut self.dovecot), None),
-            Origin::Roundcube => (roundcube::parse(at, message), None),
-            Origin::Other => (Parsed::Unknown, None),
-        };
-        let carry = Carry(note.map(|note| Pending::Session { note, repeats }));
-        // What a disconnect counts is known once settled: repeated then.
-        if repeats != 1 && !matches!(note, Some(postfix::SessionNote::Disconnected { .. })) {
-            times(&mut parsed, repeats);
-        }
-        Reading {
-            parsed,
-            at: Some(at),
-            carry,
+        match at {
+            Ok(at) => self.read_mail(parts.origin, parts.message, at),
+            Err(reason) => Reading::settled(Parsed::Malformed(reason), None),
         }
     }
 

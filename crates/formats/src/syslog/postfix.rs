@@ -28,7 +28,6 @@
 //! recipient or HELO can shorten a block's reply (a `; from=<` of its own)
 //! and, in the `<address>` before the reason, choose the block's kind.
 
-use mailfuse_core::net::parse_ip;
 use mailfuse_core::time::parse_digits;
 use mailfuse_core::{
     AuthFailure, AuthFailureKind, BlockKind, Client, Delivery, DeliveryStatus, Event, Removed,
@@ -38,9 +37,9 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
-use memchr::{memchr, memchr2, memchr_iter, memmem};
+use memchr::{memchr2, memmem};
 
-use crate::values::{decimal, without_angles};
+use crate::values::{decimal, find_byte, ip_address, positions, rfind, without_angles};
 use crate::Parsed;
 
 /// Short queue ids are at least 6 upper-case hex digits (5 for the
@@ -192,7 +191,11 @@ impl Sessions {
                 *warned = warned.saturating_add(attempts);
             }
             SessionNote::Disconnected { client } => {
-                let warned = client.and_then(|ip| self.warned.remove(&ip)).unwrap_or(0);
+                // Most servers see no failed login for hours: no key to hash.
+                let warned = client
+                    .filter(|_| !self.warned.is_empty())
+                    .and_then(|ip| self.warned.remove(&ip))
+                    .unwrap_or(0);
                 let Parsed::Event(Event::AuthFailure(failure)) = parsed else {
                     return;
                 };
@@ -207,18 +210,18 @@ impl Sessions {
 
 /// `disconnect from host[ip] ehlo=1 auth=0/2 quit=1 commands=2/4`: all the
 /// failed AUTH commands (`auth=succeeded/total`), for [`Sessions::settle`]
-/// to leave out those a warning reported.
-fn disconnect(at: Timestamp, text: &[u8]) -> (Parsed<'_>, Option<SessionNote>) {
+/// to leave out those a warning reported (in `note`).
+fn disconnect<'a>(at: Timestamp, text: &'a [u8], note: &mut Option<SessionNote>) -> Parsed<'a> {
     let Some((client, counters)) = client_prefix(text) else {
-        return (Parsed::Ignored, None);
+        return Parsed::Ignored;
     };
     let Some(failed) = failed_auth_commands(counters) else {
-        return (Parsed::Ignored, None);
+        return Parsed::Ignored;
     };
-    let note = SessionNote::Disconnected {
+    *note = Some(SessionNote::Disconnected {
         client: client.ip(),
-    };
-    let parsed = match failed {
+    });
+    match failed {
         0 => Parsed::Ignored,
         attempts => Parsed::Event(Event::AuthFailure(AuthFailure {
             at,
@@ -228,8 +231,7 @@ fn disconnect(at: Timestamp, text: &[u8]) -> (Parsed<'_>, Option<SessionNote>) {
             kind: AuthFailureKind::Protocol,
             attempts,
         })),
-    };
-    (parsed, Some(note))
+    }
 }
 
 /// The failed AUTH commands of a disconnect's counters: `auth=M/N` is M
@@ -240,7 +242,7 @@ fn failed_auth_commands(counters: &[u8]) -> Option<u32> {
         .split(|&b| b == b' ')
         .next()
         .unwrap_or_default();
-    let (accepted, total) = match memchr(b'/', value) {
+    let (accepted, total) = match find_byte(b'/', value) {
         Some(slash) => (&value[..slash], &value[slash + 1..]),
         None => (value, value),
     };
@@ -250,23 +252,26 @@ fn failed_auth_commands(counters: &[u8]) -> Option<u32> {
 }
 
 /// A Postfix line: `program` is its syslog name (`postfix/submission/smtpd`),
-/// `message` the text after `program[pid]: `; with what it tells the
-/// [`Sessions`].
+/// `message` the text after `program[pid]: `. What it tells the
+/// [`Sessions`] goes to `note`: a [`Parsed`] is some 200 bytes, and
+/// returned in a pair with the note it would be copied on its way out, at
+/// every line.
 pub(super) fn parse<'a>(
     at: Timestamp,
     program: &'a [u8],
     message: &'a [u8],
-) -> (Parsed<'a>, Option<SessionNote>) {
+    note: &mut Option<SessionNote>,
+) -> Parsed<'a> {
     if let Some((queue_id, text)) = queue_line(message) {
-        return (queue_event(at, program, queue_id, text), None);
+        return queue_event(at, program, queue_id, text);
     }
     if let Some(text) = message.strip_prefix(b"NOQUEUE: ") {
-        return (noqueue(at, text), None);
+        return noqueue(at, text);
     }
     if let Some(text) = message.strip_prefix(b"warning: ") {
         // Warnings are about the server's health, except failed logins.
         let parsed = auth_failure(at, text).unwrap_or(Parsed::Ignored);
-        let note = match &parsed {
+        *note = match &parsed {
             Parsed::Event(Event::AuthFailure(failure)) => {
                 failure.client.ip().map(|client| SessionNote::Warned {
                     client,
@@ -275,17 +280,16 @@ pub(super) fn parse<'a>(
             }
             _ => None,
         };
-        return (parsed, note);
+        return parsed;
     }
     if let Some(text) = message.strip_prefix(b"disconnect from ") {
-        return disconnect(at, text);
+        return disconnect(at, text, note);
     }
-    let parsed = if QUIET_DAEMONS.contains(&daemon(program)) || starts_with_any(message, NOISE) {
+    if QUIET_DAEMONS.contains(&daemon(program)) || starts_with_any(message, NOISE) {
         Parsed::Ignored
     } else {
         Parsed::Unknown
-    };
-    (parsed, None)
+    }
 }
 
 /// `NOQUEUE: …`, without a queue id: a refused client, or noise.
@@ -320,9 +324,14 @@ pub(super) fn own_message_id_instant(message: &[u8]) -> Option<Timestamp> {
 }
 
 /// The queue id and the text after `QID: `, if `message` is a queue line.
+/// A queue id is letters and digits: the line's leading ones, up to the
+/// longest a queue id can be, must be followed by `: `.
 fn queue_line(message: &[u8]) -> Option<(&[u8], &[u8])> {
     let head = message.get(..=*LONG_QUEUE_ID.end()).unwrap_or(message);
-    let (queue_id, text) = message.split_at_checked(memchr(b':', head)?)?;
+    let len = head
+        .iter()
+        .position(|&b| byte_class(b) & ALPHANUMERIC == 0)?;
+    let (queue_id, text) = message.split_at_checked(len)?;
     let text = text.strip_prefix(b": ")?;
     is_queue_id(queue_id).then_some((queue_id, text))
 }
@@ -332,13 +341,63 @@ fn queue_line(message: &[u8]) -> Option<(&[u8], &[u8])> {
 /// digit until 2090: requiring a digit keeps words such as `warning` or
 /// `NOQUEUE` from passing for one.
 fn is_queue_id(id: &[u8]) -> bool {
-    let short = SHORT_QUEUE_ID.contains(&id.len())
-        && id.iter().all(|&b| matches!(b, b'0'..=b'9' | b'A'..=b'F'));
-    short
-        || (LONG_QUEUE_ID.contains(&id.len())
-            && id.iter().all(u8::is_ascii_alphanumeric)
-            && id.iter().any(u8::is_ascii_digit))
+    // What all the id's bytes are, and what any of them is.
+    let (all, any) = id.iter().fold((u8::MAX, 0), |(all, any), &b| {
+        let class = byte_class(b);
+        (all & class, any | class)
+    });
+    (SHORT_QUEUE_ID.contains(&id.len()) && all & UPPER_HEX != 0)
+        || (LONG_QUEUE_ID.contains(&id.len()) && all & ALPHANUMERIC != 0 && any & DIGIT != 0)
 }
+
+/// Whether `host` is what Postfix writes before a client's `[address]`: a
+/// checked DNS name, `unknown`, or nothing.
+fn is_host_name(host: &[u8]) -> bool {
+    // No early exit: the compiler unrolls the loop.
+    host.iter().fold(HOST, |all, &b| all & byte_class(b)) != 0
+}
+
+/// The classes below `byte` is in, as a set: the parser tests the queue id
+/// and client host at most Postfix lines, and one lookup in a table costs
+/// less than the range tests (some ten instructions a byte).
+fn byte_class(byte: u8) -> u8 {
+    BYTE_CLASSES[usize::from(byte)]
+}
+
+/// `0`–`9`, `A`–`F`: a short queue id's bytes.
+const UPPER_HEX: u8 = 1;
+/// Letters and digits: a long queue id's bytes.
+const ALPHANUMERIC: u8 = 2;
+/// A digit, which a long queue id has.
+const DIGIT: u8 = 4;
+/// A DNS name's bytes: letters, digits, `.`, `-`, `_`.
+const HOST: u8 = 8;
+
+/// [`byte_class`]'s table.
+static BYTE_CLASSES: [u8; 256] = {
+    let mut table = [0; 256];
+    let mut byte: u8 = 0;
+    loop {
+        let mut class = 0;
+        if matches!(byte, b'0'..=b'9' | b'A'..=b'F') {
+            class |= UPPER_HEX;
+        }
+        if byte.is_ascii_alphanumeric() {
+            class |= ALPHANUMERIC | HOST;
+        }
+        if byte.is_ascii_digit() {
+            class |= DIGIT;
+        }
+        if matches!(byte, b'.' | b'-' | b'_') {
+            class |= HOST;
+        }
+        table[byte as usize] = class;
+        if byte == u8::MAX {
+            break table;
+        }
+        byte += 1;
+    }
+};
 
 /// A line about one message.
 ///
@@ -351,42 +410,68 @@ fn queue_event<'a>(
     queue_id: &'a [u8],
     text: &'a [u8],
 ) -> Parsed<'a> {
-    if let Some(fields) = text.strip_prefix(b"to=<") {
-        return delivery(at, queue_id, fields);
+    // The kinds every message has start with different letters: one test
+    // of the first picks the only one that can match.
+    match text.first() {
+        Some(b't') => {
+            if let Some(fields) = text.strip_prefix(b"to=<") {
+                return delivery(at, queue_id, fields);
+            }
+        }
+        Some(b'c') => {
+            if let Some(fields) = text.strip_prefix(b"client=") {
+                return client_submission(at, program, queue_id, fields);
+            }
+        }
+        Some(b'f') => {
+            if let Some(fields) = text.strip_prefix(b"from=<") {
+                return queue_manager(at, queue_id, fields);
+            }
+        }
+        Some(b'm') => {
+            if let Some(id) = text.strip_prefix(b"message-id=") {
+                return message_id(at, queue_id, id);
+            }
+        }
+        Some(b'u') if text.starts_with(b"uid=") => return local_submission(at, queue_id, text),
+        Some(b'r') if text == b"removed" => {
+            return Parsed::Event(Event::Removed(Removed { at, queue_id }))
+        }
+        _ => {}
     }
-    if let Some(fields) = text.strip_prefix(b"client=") {
-        return client_submission(at, program, queue_id, fields);
-    }
-    if let Some(fields) = text.strip_prefix(b"from=<") {
-        return queue_manager(at, queue_id, fields);
-    }
-    if let Some(id) = text.strip_prefix(b"message-id=") {
-        let id = without_angles(id);
-        return submission(Submission {
-            at,
-            queue_id,
-            message_id: (!id.is_empty()).then_some(id),
-            ..Submission::default()
-        });
-    }
-    if text.starts_with(b"uid=") {
-        // `pickup`: `uid=1000 from=<user>`, mail from a local program
-        // (sendmail); qmgr gives the rewritten sender.
-        let sender = memmem::find(text, b" from=<")
-            .map(|i| &text[i + 7..])
-            .and_then(|rest| rest.strip_suffix(b">"));
-        return submission(Submission {
-            at,
-            queue_id,
-            client: Some(Client::Unknown),
-            service: Some(b"pickup"),
-            unqualified_sender: sender.filter(|s| !s.is_empty() && !s.contains(&b'@')),
-            ..Submission::default()
-        });
-    }
-    if text == b"removed" {
-        return Parsed::Event(Event::Removed(Removed { at, queue_id }));
-    }
+    other_queue_line(at, queue_id, text)
+}
+
+/// `cleanup`'s `message-id=<id>`, from the text after `message-id=`.
+fn message_id<'a>(at: Timestamp, queue_id: &'a [u8], id: &'a [u8]) -> Parsed<'a> {
+    let id = without_angles(id);
+    submission(Submission {
+        at,
+        queue_id,
+        message_id: (!id.is_empty()).then_some(id),
+        ..Submission::default()
+    })
+}
+
+/// `pickup`: `uid=1000 from=<user>`, mail from a local program (sendmail);
+/// qmgr gives the rewritten sender.
+fn local_submission<'a>(at: Timestamp, queue_id: &'a [u8], text: &'a [u8]) -> Parsed<'a> {
+    let sender = memmem::find(text, b" from=<")
+        .map(|i| &text[i + 7..])
+        .and_then(|rest| rest.strip_suffix(b">"));
+    submission(Submission {
+        at,
+        queue_id,
+        client: Some(Client::Unknown),
+        service: Some(b"pickup"),
+        unqualified_sender: sender.filter(|s| !s.is_empty() && !s.contains(&b'@')),
+        ..Submission::default()
+    })
+}
+
+/// A queue line of a kind not every message has: the server's own notices,
+/// refusals by header and body checks, noise.
+fn other_queue_line<'a>(at: Timestamp, queue_id: &'a [u8], text: &'a [u8]) -> Parsed<'a> {
     if let Some(notice) = strip_any_prefix(text, NOTIFICATIONS) {
         if !is_queue_id(notice) {
             return Parsed::Malformed("postfix notification without a queue id");
@@ -424,7 +509,7 @@ static AUTH_COUNTER: LazyLock<memmem::Finder<'static>> =
 
 /// Where `, ` first occurs in `text` (a field separator).
 fn comma_space(text: &[u8]) -> Option<usize> {
-    memchr_iter(b',', text).find(|&i| text.get(i + 1) == Some(&b' '))
+    positions(b',', text).find(|&i| text.get(i + 1) == Some(&b' '))
 }
 
 /// `smtpd`: `client=host[ip][:port][, sasl_method=M, sasl_username=U[,
@@ -643,17 +728,14 @@ fn auth_failure<'a>(at: Timestamp, text: &'a [u8]) -> Option<Parsed<'a>> {
 /// checked DNS name, `unknown`, or nothing for postscreen's `[ip]:port`):
 /// the client and the text after it.
 fn client_prefix(text: &[u8]) -> Option<(Client<'_>, &[u8])> {
-    let (host, rest) = text.split_at_checked(memchr(b'[', text)?)?;
-    if !host
-        .iter()
-        .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
-    {
+    let (host, rest) = text.split_at_checked(find_byte(b'[', text)?)?;
+    if !is_host_name(host) {
         return None;
     }
     let rest = rest.get(1..)?;
-    let (ip, rest) = rest.split_at_checked(memchr(b']', rest)?)?;
+    let (ip, rest) = rest.split_at_checked(find_byte(b']', rest)?)?;
     let rest = rest.get(1..)?;
-    let client = match parse_ip(ip) {
+    let client = match ip_address(ip) {
         Some(ip) => Client::Ip(ip),
         None if !host.is_empty() && host != b"unknown" => Client::Host(host),
         None => Client::Unknown,
@@ -748,13 +830,13 @@ fn quoted_len(text: &[u8]) -> Option<usize> {
 fn key_value(field: &[u8]) -> Option<(&[u8], &[u8])> {
     const LONGEST_KEY: usize = 16;
     let head = field.get(..=LONGEST_KEY).unwrap_or(field);
-    let (key, value) = field.split_at_checked(memchr(b'=', head)?)?;
+    let (key, value) = field.split_at_checked(head.iter().position(|&b| b == b'=')?)?;
     Some((key, value.get(1..)?))
 }
 
 /// The text before the last `marker`, and the value after it.
 fn split_last_field<'a>(text: &'a [u8], marker: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
-    let start = memmem::rfind(text, marker)?;
+    let start = rfind(text, marker)?;
     let (before, field) = text.split_at(start);
     Some((before, field.get(marker.len()..)?))
 }
@@ -762,7 +844,7 @@ fn split_last_field<'a>(text: &'a [u8], marker: &[u8]) -> Option<(&'a [u8], &'a 
 /// `text` up to the first of `ends` (each starting with `,`) it contains,
 /// or all of it.
 fn before_first<'a>(text: &'a [u8], ends: &[&[u8]]) -> &'a [u8] {
-    let end = memchr_iter(b',', text)
+    let end = positions(b',', text)
         .find(|&comma| {
             text.get(comma..)
                 .is_some_and(|rest| starts_with_any(rest, ends))
@@ -773,7 +855,7 @@ fn before_first<'a>(text: &'a [u8], ends: &[&[u8]]) -> &'a [u8] {
 
 /// The text before the first space, and the text after it (empty if none).
 fn word(text: &[u8]) -> (&[u8], &[u8]) {
-    match memchr(b' ', text) {
+    match find_byte(b' ', text) {
         Some(space) => {
             let (word, rest) = text.split_at(space);
             (word, rest.get(1..).unwrap_or_default())
