@@ -18,7 +18,10 @@ pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
         return None;
     }
     digits.iter().try_fold(0u64, |acc, &b| {
-        let digit = char::from(b).to_digit(10)?;
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
         acc.checked_mul(10)?.checked_add(u64::from(digit))
     })
 }
@@ -50,15 +53,30 @@ pub(crate) fn positions(byte: u8, text: &[u8]) -> impl Iterator<Item = usize> + 
     })
 }
 
+/// Where `byte` last occurs in `text`: [`find_byte`] from the end.
+#[inline]
+pub(crate) fn rfind_byte(byte: u8, text: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(searcher) = memchr::arch::x86_64::sse2::memchr::One::new(byte) {
+        return searcher.rfind(text);
+    }
+    memchr::memrchr(byte, text)
+}
+
 /// Where the last `phrase` starts in `text`. Reverse substring search has no
 /// vector prefilter, and the phrases searched for end in a rare byte: scan
 /// for it.
 pub(crate) fn rfind(text: &[u8], phrase: &[u8]) -> Option<usize> {
     let (&last, _) = phrase.split_last()?;
-    memchr::memrchr_iter(last, text).find_map(|end| {
-        let start = (end + 1).checked_sub(phrase.len())?;
-        (text.get(start..=end)? == phrase).then_some(start)
-    })
+    let mut before = text.len();
+    loop {
+        let end = rfind_byte(last, text.get(..before)?)?;
+        let start = (end + 1).checked_sub(phrase.len());
+        if let Some(start) = start.filter(|&start| text.get(start..=end) == Some(phrase)) {
+            return Some(start);
+        }
+        before = end;
+    }
 }
 
 /// An IP address as [`parse_ip`] reads it, sooner for the dotted IPv4
@@ -74,32 +92,34 @@ pub(crate) fn ip_address(text: &[u8]) -> Option<IpAddr> {
 
 /// `a.b.c.d` exactly as the standard library reads it: four decimal octets
 /// of one to three digits, none above 255, no leading zero (`01` could be
-/// octal to another reader); `None` for anything else. One pass over the
-/// bytes, each a digit or a dot.
+/// octal to another reader); `None` for anything else.
 fn ipv4(text: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut filled = 0;
-    // The octet being read: its value so far and how many digits it has.
-    let (mut value, mut digits) = (0u32, 0);
-    for &byte in text {
-        if byte == b'.' {
-            *octets.get_mut(filled)? = octet(value, digits)?;
-            filled += 1;
-            (value, digits) = (0, 0);
-        } else if byte.is_ascii_digit() && digits < 3 && !(digits == 1 && value == 0) {
-            value = value * 10 + u32::from(byte - b'0');
-            digits += 1;
-        } else {
-            return None;
+    let mut rest = text;
+    for (index, octet) in octets.iter_mut().enumerate() {
+        if index > 0 {
+            rest = rest.strip_prefix(b".")?;
         }
+        let (value, after) = leading_octet(rest)?;
+        *octet = value;
+        rest = after;
     }
-    *octets.get_mut(filled)? = octet(value, digits)?;
-    (filled == 3).then_some(Ipv4Addr::from(octets))
+    rest.is_empty().then_some(Ipv4Addr::from(octets))
 }
 
-/// An octet of `digits` digits worth `value`, if it is one.
-fn octet(value: u32, digits: u8) -> Option<u8> {
-    u8::try_from(value).ok().filter(|_| digits > 0)
+/// The octet `text` starts with (as many digits as there are, up to three,
+/// no leading zero) and the text after it.
+fn leading_octet(text: &[u8]) -> Option<(u8, &[u8])> {
+    let digit = |byte: u8| u16::from(byte - b'0');
+    let (value, rest) = match text {
+        [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9', rest @ ..] => {
+            (digit(*a) * 100 + digit(*b) * 10 + digit(*c), rest)
+        }
+        [a @ b'1'..=b'9', b @ b'0'..=b'9', rest @ ..] => (digit(*a) * 10 + digit(*b), rest),
+        [a @ b'0'..=b'9', rest @ ..] => (digit(*a), rest),
+        _ => return None,
+    };
+    Some((u8::try_from(value).ok()?, rest))
 }
 
 /// Whether `code` is an RFC 3463 enhanced status code: class 2, 4 or 5,
@@ -146,18 +166,17 @@ mod tests {
     }
 
     #[test]
-    fn find_byte_finds_the_first() {
+    fn byte_searches_find_what_memchr_finds() {
         let text = b"mail postfix/smtpd[1103]: connect from unknown[192.0.2.22] and more, and more";
         for byte in [b' ', b'[', b']', b',', b':', b'z', b'\0'] {
-            assert_eq!(find_byte(byte, text), memchr::memchr(byte, text));
-            for start in 0..text.len() {
-                assert_eq!(
-                    find_byte(byte, &text[start..]),
-                    memchr::memchr(byte, &text[start..])
-                );
+            for start in 0..=text.len() {
+                for end in start..=text.len() {
+                    let part = &text[start..end];
+                    assert_eq!(find_byte(byte, part), memchr::memchr(byte, part));
+                    assert_eq!(rfind_byte(byte, part), memchr::memrchr(byte, part));
+                }
             }
         }
-        assert_eq!(find_byte(b' ', b""), None);
         let found: Vec<usize> = positions(b',', b",a,, b,").collect();
         assert_eq!(found, [0, 2, 3, 6]);
     }

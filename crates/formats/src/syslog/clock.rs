@@ -55,11 +55,20 @@ impl Clock {
         }
     }
 
-    /// The UTC instant of `stamp`, or why there is none.
+    /// The UTC instant of `stamp`, or why there is none. Inlined where
+    /// called: most lines share their timestamp with the line before, and
+    /// the comparison costs less than a call.
+    #[inline]
     pub(super) fn instant(&mut self, stamp: &Stamp<'_>) -> Result<Timestamp, &'static str> {
-        if let Some(at) = self.is_last(stamp) {
-            return Ok(at);
+        match self.is_last(stamp) {
+            Some(at) => Ok(at),
+            None => self.convert_and_keep(stamp),
         }
+    }
+
+    /// The instant of a timestamp other than the last one, which it becomes.
+    #[inline(never)]
+    fn convert_and_keep(&mut self, stamp: &Stamp<'_>) -> Result<Timestamp, &'static str> {
         let at = self.convert(stamp)?;
         if let Some((key, len)) = cache_key(stamp) {
             self.last = Some((key, len, at));
@@ -71,6 +80,7 @@ impl Clock {
     /// compared where they lie (building a key first costs more than the
     /// comparison, at one call per line), the date and time as arrays of
     /// known length, which compile to a few word comparisons.
+    #[inline]
     fn is_last(&self, stamp: &Stamp<'_>) -> Option<Timestamp> {
         let (key, len, at) = self.last.as_ref()?;
         let same = match stamp {

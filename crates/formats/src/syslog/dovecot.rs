@@ -50,11 +50,11 @@
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
-use mailfuse_core::{net, AuthFailure, AuthFailureKind, AuthSuccess, Client, Event, Timestamp};
+use mailfuse_core::{AuthFailure, AuthFailureKind, AuthSuccess, Client, Event, Timestamp};
 use memchr::memmem::Finder;
 use memchr::{memchr, memchr_iter, memrchr};
 
-use crate::values::rfind;
+use crate::values::{ip_address, rfind};
 use crate::Parsed;
 
 /// What the Dovecot parser remembers between lines: nothing yet, as each
@@ -101,34 +101,39 @@ const LOGIN_SERVICES: [(&[u8], &[u8], &[u8]); 4] = [
 const AUTH_PROCESSES: [&[u8]; 2] = [b"auth", b"auth-worker"];
 const AUTH_SERVICE: &[u8] = b"auth";
 
-/// Processes whose lines never tell about a login: mail access after login,
-/// delivery, and the server's housekeeping.
-const QUIET_PROCESSES: [&[u8]; 24] = [
-    b"master",
-    b"anvil",
-    b"stats",
-    b"old-stats",
-    b"config",
-    b"log",
-    b"imap",
-    b"pop3",
-    b"submission",
-    b"managesieve",
-    b"lmtp",
-    b"lda",
-    b"deliver",
-    b"dovecot-lda",
-    b"indexer",
-    b"indexer-worker",
-    b"dict",
-    b"doveadm",
-    b"quota-status",
-    b"ssl-params",
-    b"replicator",
-    b"aggregator",
-    b"director",
-    b"imap-hibernate",
-];
+/// Whether `process`'s lines never tell about a login: mail access after
+/// login, delivery, and the server's housekeeping. (A `match` on the names:
+/// the compiler tests the length first, where a search of a list of names
+/// would call `memcmp` for each of the same length.)
+fn is_quiet_process(process: &[u8]) -> bool {
+    matches!(
+        process,
+        b"master"
+            | b"anvil"
+            | b"stats"
+            | b"old-stats"
+            | b"config"
+            | b"log"
+            | b"imap"
+            | b"pop3"
+            | b"submission"
+            | b"managesieve"
+            | b"lmtp"
+            | b"lda"
+            | b"deliver"
+            | b"dovecot-lda"
+            | b"indexer"
+            | b"indexer-worker"
+            | b"dict"
+            | b"doveadm"
+            | b"quota-status"
+            | b"ssl-params"
+            | b"replicator"
+            | b"aggregator"
+            | b"director"
+            | b"imap-hibernate"
+    )
+}
 
 /// How a login process line opens when the session ended without a login.
 const SESSION_ENDS: [&[u8]; 5] = [
@@ -234,7 +239,7 @@ pub(super) fn parse<'a>(at: Timestamp, message: &'a [u8], _state: &mut DovecotSt
         return auth_line(at, message, after_name);
     }
     let prefix_follows = matches!(after_name.first(), Some(b':' | b'(' | b'<'));
-    if prefix_follows && QUIET_PROCESSES.contains(&process) {
+    if prefix_follows && is_quiet_process(process) {
         Parsed::Ignored
     } else {
         Parsed::Unknown
@@ -346,7 +351,7 @@ fn login_fields(elements: &[u8]) -> Result<(Option<&[u8]>, Client<'_>), &'static
     let rip = rip
         .get(..memchr(b',', rip).unwrap_or(rip.len()))
         .unwrap_or(rip);
-    let ip = net::parse_ip(rip).ok_or("login line with an unreadable rip=")?;
+    let ip = ip_address(rip).ok_or("login line with an unreadable rip=")?;
     Ok((user_element(head), Client::Ip(ip)))
 }
 
@@ -368,7 +373,7 @@ fn through_local_proxy(elements: &[u8], client: Client<'_>) -> bool {
             lip.get(..memchr(b',', lip).unwrap_or(lip.len()))
                 .unwrap_or(lip)
         })
-        .and_then(net::parse_ip);
+        .and_then(ip_address);
     lip.is_some_and(|lip| lip.is_loopback()) && !rip.is_loopback()
 }
 
@@ -569,7 +574,7 @@ fn request_pair(pair: &[u8]) -> (Option<&[u8]>, Option<IpAddr>) {
             rest = user;
             continue;
         }
-        return match net::parse_ip(field) {
+        return match ip_address(field) {
             Some(ip) => (account_named(user), Some(ip)),
             None => (account_named(rest), None),
         };

@@ -232,6 +232,7 @@ pub(super) fn stamp(line: &[u8]) -> Option<(Stamp<'_>, &[u8])> {
 }
 
 /// `text` after a leading `.` and the digits of a fraction of a second.
+#[inline]
 fn skip_fraction(text: &[u8]) -> &[u8] {
     let Some(fraction) = text.strip_prefix(b".") else {
         return text;
