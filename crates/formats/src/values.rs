@@ -42,6 +42,16 @@ pub(crate) fn find_byte(byte: u8, text: &[u8]) -> Option<usize> {
     memchr::memchr(byte, text)
 }
 
+/// Where `one` or `other` first occurs in `text`: [`find_byte`] for two.
+#[inline]
+pub(crate) fn find_either(one: u8, other: u8, text: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(searcher) = memchr::arch::x86_64::sse2::memchr::Two::new(one, other) {
+        return searcher.find(text);
+    }
+    memchr::memchr2(one, other, text)
+}
+
 /// Where each `byte` of `text` lies, in order: [`find_byte`] repeated, as
 /// `memchr_iter` repeats memchr's entry point.
 pub(crate) fn positions(byte: u8, text: &[u8]) -> impl Iterator<Item = usize> + '_ {
@@ -65,7 +75,8 @@ pub(crate) fn rfind_byte(byte: u8, text: &[u8]) -> Option<usize> {
 
 /// Where the last `phrase` starts in `text`. Reverse substring search has no
 /// vector prefilter, and the phrases searched for end in a rare byte: scan
-/// for it.
+/// for it. Inlined, so that the comparison with a constant phrase is too.
+#[inline]
 pub(crate) fn rfind(text: &[u8], phrase: &[u8]) -> Option<usize> {
     let (&last, _) = phrase.split_last()?;
     let mut before = text.len();
@@ -174,6 +185,10 @@ mod tests {
                     let part = &text[start..end];
                     assert_eq!(find_byte(byte, part), memchr::memchr(byte, part));
                     assert_eq!(rfind_byte(byte, part), memchr::memrchr(byte, part));
+                    assert_eq!(
+                        find_either(byte, b'a', part),
+                        memchr::memchr2(byte, b'a', part)
+                    );
                 }
             }
         }

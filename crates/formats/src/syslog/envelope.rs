@@ -15,7 +15,7 @@
 use mailfuse_core::time::{month_from_abbrev, parse_digits};
 use memchr::{memchr, memmem};
 
-use crate::values::find_byte;
+use crate::values::{find_byte, rfind_byte};
 use crate::zone::parse_offset;
 
 /// Length of an RFC 3164 timestamp, `Nov 22 21:41:33`.
@@ -322,6 +322,8 @@ pub(super) fn last_message_repeated(text: &[u8]) -> Option<u32> {
 
 /// rsyslog's `message repeated N times: [ MESSAGE]` (its repeated-message
 /// reduction), written by the program's own tag: N and the message repeated.
+/// Inlined: every mail line is tested, and few are such.
+#[inline]
 pub(super) fn repeated_message(message: &[u8]) -> Option<(u32, &[u8])> {
     let rest = message.strip_prefix(b"message repeated ")?;
     let space = memchr(b' ', rest)?;
@@ -347,9 +349,7 @@ fn repeat_count(digits: &[u8]) -> Option<u32> {
 fn program_of_tag(tag: &[u8]) -> Option<&[u8]> {
     let tag = tag.strip_suffix(b":")?;
     let program = match tag.strip_suffix(b"]") {
-        // The pid is a few digits: a backward loop finds its `[` sooner
-        // than a search routine is set up.
-        Some(with_pid) => with_pid.get(..with_pid.iter().rposition(|&b| b == b'[')?)?,
+        Some(with_pid) => with_pid.get(..rfind_byte(b'[', with_pid)?)?,
         None => tag,
     };
     (!program.is_empty()).then_some(program)

@@ -37,9 +37,11 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
-use memchr::{memchr2, memmem};
+use memchr::memmem;
 
-use crate::values::{decimal, find_byte, ip_address, positions, rfind, without_angles};
+use crate::values::{
+    decimal, find_byte, find_either, ip_address, positions, rfind, without_angles,
+};
 use crate::Parsed;
 
 /// Short queue ids are at least 6 upper-case hex digits (5 for the
@@ -800,7 +802,7 @@ fn daemon(program: &[u8]) -> &[u8] {
 fn address(text: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut from = 0;
     loop {
-        let found = from + memchr2(b'>', b'"', text.get(from..)?)?;
+        let found = from + find_either(b'>', b'"', text.get(from..)?)?;
         if text.get(found) == Some(&b'>') {
             let (address, rest) = text.split_at(found);
             return Some((address, rest.get(1..).unwrap_or_default()));
@@ -814,7 +816,7 @@ fn address(text: &[u8]) -> Option<(&[u8], &[u8])> {
 fn quoted_len(text: &[u8]) -> Option<usize> {
     let mut from = 0;
     loop {
-        let found = from + memchr2(b'"', b'\\', text.get(from..)?)?;
+        let found = from + find_either(b'"', b'\\', text.get(from..)?)?;
         if text.get(found) == Some(&b'"') {
             return Some(found + 1);
         }
@@ -826,7 +828,7 @@ fn quoted_len(text: &[u8]) -> Option<usize> {
 fn key_value(field: &[u8]) -> Option<(&[u8], &[u8])> {
     const LONGEST_KEY: usize = 16;
     let head = field.get(..=LONGEST_KEY).unwrap_or(field);
-    let (key, value) = field.split_at_checked(head.iter().position(|&b| b == b'=')?)?;
+    let (key, value) = field.split_at_checked(find_byte(b'=', head)?)?;
     Some((key, value.get(1..)?))
 }
 
