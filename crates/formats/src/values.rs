@@ -1,8 +1,10 @@
 //! Small value readers every format needs.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::LazyLock;
 
 use mailfuse_core::net::parse_ip;
+use memchr::memmem;
 
 /// An address or message id without its angle brackets (`<>` gives `""`).
 pub(crate) fn without_angles(value: &[u8]) -> &[u8] {
@@ -25,6 +27,11 @@ pub(crate) fn decimal(digits: &[u8]) -> Option<u64> {
         acc.checked_mul(10)?.checked_add(u64::from(digit))
     })
 }
+
+/// A phrase searched for in many lines, its searcher built once: building
+/// one costs more than a search in a line (`memmem::find` builds one at
+/// every call).
+pub(crate) type Phrase = LazyLock<memmem::Finder<'static>>;
 
 /// Where `byte` first occurs in `text`.
 ///

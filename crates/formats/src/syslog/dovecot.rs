@@ -54,7 +54,7 @@ use mailfuse_core::{AuthFailure, AuthFailureKind, AuthSuccess, Client, Event, Ti
 use memchr::memmem::Finder;
 use memchr::{memchr, memchr_iter, memrchr};
 
-use crate::values::{ip_address, rfind};
+use crate::values::{ip_address, rfind, Phrase};
 use crate::Parsed;
 
 /// What the Dovecot parser remembers between lines: nothing yet, as each
@@ -66,7 +66,7 @@ pub(super) struct DovecotState {}
 
 /// Ends a process or request prefix (when after `)` or `>`) and the summary
 /// of a login line; built once for the process.
-static COLON_SPACE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b": "));
+static COLON_SPACE: Phrase = LazyLock::new(|| Finder::new(b": "));
 
 /// Where each `: ` of `text` starts, in order. (`Finder::find_iter` would
 /// copy the finder, a few hundred bytes, at every call: twice a line.)
@@ -85,7 +85,7 @@ const COMMA_METHOD: &[u8] = b", method=";
 
 /// Before the local address among a login line's elements, right after
 /// the client's.
-const COMMA_LIP: &[u8] = b", lip=";
+static COMMA_LIP: Phrase = LazyLock::new(|| Finder::new(b", lip="));
 
 /// The login processes, the service each logs clients in to, and the
 /// service of a login through a webmail on this server (it connected over
@@ -367,8 +367,9 @@ fn through_local_proxy(elements: &[u8], client: Client<'_>) -> bool {
     // in Dovecot's own text, out of the user name's reach.
     let after_rip =
         rfind(elements, COMMA_RIP).map_or(elements, |at| elements.get(at..).unwrap_or_default());
-    let lip = memchr::memmem::find(after_rip, COMMA_LIP)
-        .and_then(|at| after_rip.get(at + COMMA_LIP.len()..))
+    let lip = COMMA_LIP
+        .find(after_rip)
+        .and_then(|at| after_rip.get(at + COMMA_LIP.needle().len()..))
         .map(|lip| {
             lip.get(..memchr(b',', lip).unwrap_or(lip.len()))
                 .unwrap_or(lip)

@@ -12,10 +12,12 @@
 //! Dovecot's own `log_path` files, where the Dovecot process follows the
 //! timestamp directly: `Nov 22 10:01:02 imap-login: Info: Login: …`.
 
+use std::sync::LazyLock;
+
 use mailfuse_core::time::{month_from_abbrev, parse_digits};
 use memchr::{memchr, memmem};
 
-use crate::values::{find_byte, rfind_byte};
+use crate::values::{find_byte, rfind_byte, Phrase};
 use crate::zone::parse_offset;
 
 /// Length of an RFC 3164 timestamp, `Nov 22 21:41:33`.
@@ -299,20 +301,22 @@ fn starts_with_dovecot_process(first: &[u8]) -> bool {
 /// read as this many, so a corrupt or forged count cannot swamp the totals.
 pub(super) const MAX_REPEATS: u32 = 100_000;
 
+/// Searched for in every line of a program mailfuse does not read.
+static REPEAT_NOTICE: Phrase = LazyLock::new(|| memmem::Finder::new(b"last message repeated "));
+
 /// `N` of sysklogd's (and FreeBSD's, old rsyslog's) `last message repeated N
 /// times`, written instead of N more copies of the line before, with no
 /// program tag; `text` is what follows the timestamp (the host name, if
 /// any, then the notice; macOS wraps it in `--- … ---`).
 pub(super) fn last_message_repeated(text: &[u8]) -> Option<u32> {
-    const NOTICE: &[u8] = b"last message repeated ";
-    let start = memmem::find(text, NOTICE)?;
+    let start = REPEAT_NOTICE.find(text)?;
     let before = text.get(..start)?;
     let before = before.strip_suffix(b"--- ").unwrap_or(before);
     // Nothing, or one word (the host), may come before the notice.
     if !before.is_empty() && memchr(b' ', before) != Some(before.len() - 1) {
         return None;
     }
-    let rest = text.get(start + NOTICE.len()..)?;
+    let rest = text.get(start + REPEAT_NOTICE.needle().len()..)?;
     let rest = rest.strip_suffix(b" ---").unwrap_or(rest);
     let digits = rest
         .strip_suffix(b" times")

@@ -40,7 +40,7 @@ use std::sync::LazyLock;
 use memchr::memmem;
 
 use crate::values::{
-    decimal, find_byte, find_either, ip_address, positions, rfind, without_angles,
+    decimal, find_byte, find_either, ip_address, positions, rfind, without_angles, Phrase,
 };
 use crate::Parsed;
 
@@ -495,14 +495,29 @@ fn submission(submission: Submission<'_>) -> Parsed<'_> {
     Parsed::Event(Event::Submission(submission))
 }
 
-/// Searched in every `client=` line: built once (building a searcher
-/// costs more than a short search).
-static SASL_USERNAME: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new(b", sasl_username="));
+/// Before the login in `client=` lines and SASL warnings.
+static SASL_USERNAME: Phrase = LazyLock::new(|| memmem::Finder::new(b", sasl_username="));
 
-/// Searched in every `disconnect from` line, built once as above.
-static AUTH_COUNTER: LazyLock<memmem::Finder<'static>> =
-    LazyLock::new(|| memmem::Finder::new(b" auth="));
+/// Before the AUTH counters of a `disconnect from` line.
+static AUTH_COUNTER: Phrase = LazyLock::new(|| memmem::Finder::new(b" auth="));
+
+/// Where a refusal's reply ends, if the envelope follows.
+static ENVELOPE_FOLLOWS: Phrase = LazyLock::new(|| memmem::Finder::new(b"; from=<"));
+
+/// After the `<address>` a refusal's reason is about.
+static ADDRESS_END: Phrase = LazyLock::new(|| memmem::Finder::new(b">: "));
+
+/// The words of a refusal's reason that tell its kind (see [`block_kind`]).
+static BLOCKED_USING: Phrase = LazyLock::new(|| memmem::Finder::new(b"blocked using "));
+static RELAY_ACCESS_DENIED: Phrase = LazyLock::new(|| memmem::Finder::new(b"Relay access denied"));
+static USER_UNKNOWN: Phrase = LazyLock::new(|| memmem::Finder::new(b"User unknown"));
+static RECIPIENT_REJECTED: Phrase =
+    LazyLock::new(|| memmem::Finder::new(b"Recipient address rejected"));
+static GREYLISTED: Phrase = LazyLock::new(|| memmem::Finder::new(b"reylist"));
+
+/// A SASL failure's reason when the server could not check the password.
+static AUTHENTICATION_SERVER: Phrase =
+    LazyLock::new(|| memmem::Finder::new(b"authentication server"));
 
 /// Where `, ` first occurs in `text` (a field separator).
 fn comma_space(text: &[u8]) -> Option<usize> {
@@ -642,7 +657,9 @@ fn block<'a>(at: Timestamp, text: &'a [u8]) -> Option<Parsed<'a>> {
     }
     let (client, rest) = client_prefix(rest.strip_prefix(b"from ")?)?;
     let reply = rest.strip_prefix(b": ")?;
-    let reply = memmem::find(reply, b"; from=<").map_or(reply, |end| reply.split_at(end).0);
+    let reply = ENVELOPE_FOLLOWS
+        .find(reply)
+        .map_or(reply, |end| reply.split_at(end).0);
     Some(Parsed::Event(Event::ServerBlock(ServerBlock {
         at,
         client,
@@ -658,12 +675,12 @@ fn block<'a>(at: Timestamp, text: &'a [u8]) -> Option<Parsed<'a>> {
 /// recipient.
 fn block_kind(reply: &[u8]) -> BlockKind {
     let reason = reason(reply);
-    let says = |phrase: &[u8]| memmem::find(reason, phrase).is_some();
-    if says(b"blocked using ") {
+    let says = |phrase: &Phrase| phrase.find(reason).is_some();
+    if says(&BLOCKED_USING) {
         BlockKind::Dnsbl
-    } else if says(b"Relay access denied") {
+    } else if says(&RELAY_ACCESS_DENIED) {
         BlockKind::RelayAttempt
-    } else if (says(b"User unknown") || says(b"Recipient address rejected")) && !says(b"reylist") {
+    } else if (says(&USER_UNKNOWN) || says(&RECIPIENT_REJECTED)) && !says(&GREYLISTED) {
         BlockKind::UnknownRecipient
     } else {
         BlockKind::Other
@@ -683,8 +700,10 @@ fn reason(reply: &[u8]) -> &[u8] {
         reason = after_dsn;
     }
     if reason.starts_with(b"<") {
-        if let Some(end) = memmem::find(reason, b">: ") {
-            reason = reason.get(end + 3..).unwrap_or_default();
+        if let Some(end) = ADDRESS_END.find(reason) {
+            reason = reason
+                .get(end + ADDRESS_END.needle().len()..)
+                .unwrap_or_default();
         }
     }
     reason
@@ -699,15 +718,15 @@ fn auth_failure<'a>(at: Timestamp, text: &'a [u8]) -> Option<Parsed<'a>> {
     let rest = rest.strip_prefix(b": SASL ")?;
     let (_mechanism, rest) = word(rest);
     let rest = rest.strip_prefix(b"authentication failed")?;
-    let (reason, account) = match memmem::find(rest, b", sasl_username=") {
+    let (reason, account) = match SASL_USERNAME.find(rest) {
         Some(start) => {
             let (reason, login) = rest.split_at(start);
-            (reason, login.get(b", sasl_username=".len()..))
+            (reason, login.get(SASL_USERNAME.needle().len()..))
         }
         None => (rest, None),
     };
     // The server could not check the password: no guess was judged.
-    let kind = if memmem::find(reason, b"authentication server").is_some() {
+    let kind = if AUTHENTICATION_SERVER.find(reason).is_some() {
         AuthFailureKind::ServerFault
     } else {
         AuthFailureKind::BadPassword
