@@ -1,9 +1,7 @@
 //! Small value readers every format needs.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::LazyLock;
 
-use mailfuse_core::net::parse_ip;
 use memchr::memmem;
 
 /// An address or message id without its angle brackets (`<>` gives `""`).
@@ -97,49 +95,6 @@ pub(crate) fn rfind(text: &[u8], phrase: &[u8]) -> Option<usize> {
     }
 }
 
-/// An IP address as [`parse_ip`] reads it, sooner for the dotted IPv4
-/// address most lines carry: `str::parse` costs some 300 instructions on
-/// one, checking UTF-8 first, this about 50. Anything else goes to
-/// [`parse_ip`].
-pub(crate) fn ip_address(text: &[u8]) -> Option<IpAddr> {
-    match ipv4(text) {
-        Some(v4) => Some(IpAddr::V4(v4)),
-        None => parse_ip(text),
-    }
-}
-
-/// `a.b.c.d` exactly as the standard library reads it: four decimal octets
-/// of one to three digits, none above 255, no leading zero (`01` could be
-/// octal to another reader); `None` for anything else.
-fn ipv4(text: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut rest = text;
-    for (index, octet) in octets.iter_mut().enumerate() {
-        if index > 0 {
-            rest = rest.strip_prefix(b".")?;
-        }
-        let (value, after) = leading_octet(rest)?;
-        *octet = value;
-        rest = after;
-    }
-    rest.is_empty().then_some(Ipv4Addr::from(octets))
-}
-
-/// The octet `text` starts with (as many digits as there are, up to three,
-/// no leading zero) and the text after it.
-fn leading_octet(text: &[u8]) -> Option<(u8, &[u8])> {
-    let digit = |byte: u8| u16::from(byte - b'0');
-    let (value, rest) = match text {
-        [a @ b'1'..=b'9', b @ b'0'..=b'9', c @ b'0'..=b'9', rest @ ..] => {
-            (digit(*a) * 100 + digit(*b) * 10 + digit(*c), rest)
-        }
-        [a @ b'1'..=b'9', b @ b'0'..=b'9', rest @ ..] => (digit(*a) * 10 + digit(*b), rest),
-        [a @ b'0'..=b'9', rest @ ..] => (digit(*a), rest),
-        _ => return None,
-    };
-    Some((u8::try_from(value).ok()?, rest))
-}
-
 /// Whether `code` is an RFC 3463 enhanced status code: class 2, 4 or 5,
 /// then subject and detail of 1 to 3 digits (`2.0.0`, `5.7.26`).
 pub(crate) fn is_enhanced_status_code(code: &[u8]) -> bool {
@@ -201,65 +156,5 @@ mod tests {
         }
         let found: Vec<usize> = positions(b',', b",a,, b,").collect();
         assert_eq!(found, [0, 2, 3, 6]);
-    }
-
-    /// Every string of up to 7 bytes over digits and dots, and longer ones
-    /// built from octet-like pieces, read as the standard library reads
-    /// them (through `parse_ip`).
-    #[test]
-    fn ip_reads_ipv4_as_the_standard_library_does() {
-        let alphabet = b"0125689.";
-        let mut texts: Vec<Vec<u8>> = vec![Vec::new()];
-        let mut last: Vec<Vec<u8>> = vec![Vec::new()];
-        for _ in 0..7 {
-            last = last
-                .iter()
-                .flat_map(|text| {
-                    alphabet.iter().map(move |&b| {
-                        let mut longer = text.clone();
-                        longer.push(b);
-                        longer
-                    })
-                })
-                .collect();
-            texts.extend(last.iter().cloned());
-        }
-        let pieces: [&[u8]; 12] = [
-            b"0", b"00", b"1", b"01", b"10", b"199", b"255", b"256", b"999", b"1000", b"", b"a",
-        ];
-        for a in pieces {
-            for b in pieces {
-                for c in [&b"2"[..], b"0", b"255", b"256", b"012"] {
-                    for d in pieces {
-                        texts.push([a, b, c, d].join(&b'.'));
-                    }
-                }
-            }
-        }
-        texts.extend(
-            [
-                &b"192.0.2.22"[..],
-                b"1.2.3.4.",
-                b".1.2.3.4",
-                b"1.2.3",
-                b"1..2.3",
-                b"1.2.3.4 ",
-                b" 1.2.3.4",
-                b"[1.2.3.4]",
-                b"2001:db8::1",
-                b"::ffff:1.2.3.4",
-                b"1.2.3.4\xff",
-                b"\xff",
-            ]
-            .map(<[u8]>::to_vec),
-        );
-        for text in &texts {
-            assert_eq!(
-                ip_address(text),
-                parse_ip(text),
-                "{}",
-                String::from_utf8_lossy(text)
-            );
-        }
     }
 }

@@ -50,11 +50,12 @@
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
+use mailfuse_core::net::parse_ip;
 use mailfuse_core::{AuthFailure, AuthFailureKind, AuthSuccess, Client, Event, Timestamp};
 use memchr::memmem::Finder;
 use memchr::{memchr, memchr_iter, memrchr};
 
-use crate::values::{ip_address, rfind, Phrase};
+use crate::values::{rfind, Phrase};
 use crate::Parsed;
 
 /// What the Dovecot parser remembers between lines: nothing yet, as each
@@ -351,7 +352,7 @@ fn login_fields(elements: &[u8]) -> Result<(Option<&[u8]>, Client<'_>), &'static
     let rip = rip
         .get(..memchr(b',', rip).unwrap_or(rip.len()))
         .unwrap_or(rip);
-    let ip = ip_address(rip).ok_or("login line with an unreadable rip=")?;
+    let ip = parse_ip(rip).ok_or("login line with an unreadable rip=")?;
     Ok((user_element(head), Client::Ip(ip)))
 }
 
@@ -374,7 +375,7 @@ fn through_local_proxy(elements: &[u8], client: Client<'_>) -> bool {
             lip.get(..memchr(b',', lip).unwrap_or(lip.len()))
                 .unwrap_or(lip)
         })
-        .and_then(ip_address);
+        .and_then(parse_ip);
     lip.is_some_and(|lip| lip.is_loopback()) && !rip.is_loopback()
 }
 
@@ -575,7 +576,7 @@ fn request_pair(pair: &[u8]) -> (Option<&[u8]>, Option<IpAddr>) {
             rest = user;
             continue;
         }
-        return match ip_address(field) {
+        return match parse_ip(field) {
             Some(ip) => (account_named(user), Some(ip)),
             None => (account_named(rest), None),
         };

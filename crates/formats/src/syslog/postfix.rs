@@ -28,6 +28,7 @@
 //! recipient or HELO can shorten a block's reply (a `; from=<` of its own)
 //! and, in the `<address>` before the reason, choose the block's kind.
 
+use mailfuse_core::net::parse_ip;
 use mailfuse_core::time::parse_digits;
 use mailfuse_core::{
     AuthFailure, AuthFailureKind, BlockKind, Client, Delivery, DeliveryStatus, Event, Removed,
@@ -39,9 +40,7 @@ use std::sync::LazyLock;
 
 use memchr::memmem;
 
-use crate::values::{
-    decimal, find_byte, find_either, ip_address, positions, rfind, without_angles, Phrase,
-};
+use crate::values::{decimal, find_byte, find_either, positions, rfind, without_angles, Phrase};
 use crate::Parsed;
 
 /// Short queue ids are at least 6 upper-case hex digits (5 for the
@@ -752,7 +751,7 @@ fn client_prefix(text: &[u8]) -> Option<(Client<'_>, &[u8])> {
     let rest = rest.get(1..)?;
     let (ip, rest) = rest.split_at_checked(find_byte(b']', rest)?)?;
     let rest = rest.get(1..)?;
-    let client = match ip_address(ip) {
+    let client = match parse_ip(ip) {
         Some(ip) => Client::Ip(ip),
         None if !host.is_empty() && host != b"unknown" => Client::Host(host),
         None => Client::Unknown,
