@@ -1,20 +1,22 @@
 //! Packed entries compressed with a dictionary. An idle account's row is a
 //! few hundred bytes of MessagePack, most of it what every row of its table
 //! holds too (the layout, the domain, the fixed words of a log line): zstd
-//! with a dictionary trained on the table's first packed rows keeps about a
-//! third of it.
+//! with a dictionary trained on the table's packed rows keeps about a third
+//! of it.
 //!
 //! A table trains its dictionary once it has packed [`SAMPLES`] entries; a
 //! small server never packs, never trains and keeps plain rows. Its first
 //! rows are those of the log's first hours, shorter than what accounts hold
-//! after days: once per process, after [`RETRAIN_AFTER`] more rows, the
-//! table trains again on a sample of them and keeps the new dictionary if
-//! it packs that sample at least [`RETRAIN_GAIN`] smaller (a provider's
-//! accounts: 192 bytes a row with the first, 157 with the second). The
-//! newest dictionary of a table (the highest id) packs its rows; the older
-//! ones still read the rows packed with them. Each frame
-//! names its dictionary, and dictionaries are process-wide and never freed
-//! (a process trains at most one per table, and loads those of the state
+//! after days: after [`RETRAIN_AFTER`] more rows the table trains again on
+//! a sample of them, then after twice as many, and so on (a state that
+//! grows is sampled as it grows, at a cost that does not), keeping each new
+//! dictionary that packs its sample at least [`RETRAIN_GAIN`] smaller (a
+//! provider's accounts: 192 bytes a row with the first, 160 with the one
+//! trained on a million). The newest dictionary of a table (the highest
+//! id) packs its rows and writes every row saved (see [`recompressed`]); the
+//! older ones still read the rows packed with them. Each frame names its
+//! dictionary, and dictionaries are process-wide and never freed (a table
+//! keeps at most [`MAX_PER_TABLE`], and a process loads those of the state
 //! it restores), so a row reads back wherever it was written. `watch` saves
 //! each dictionary beside the rows that need it ([`registered`]) and
 //! registers them again before it loads the rows ([`register`]).
@@ -38,10 +40,11 @@ const DICTIONARY_BYTES: usize = 16 * 1024;
 /// zstd's fastest level: a few microseconds a row. Level 3 keeps 5 % less
 /// but takes half as long again, which a live save of 15,000 rows feels.
 const LEVEL: i32 = 1;
-/// Rows packed with a table's dictionary before it trains again…
+/// Rows a table packs with a dictionary before it first trains again;
+/// each later attempt comes after twice as many rows as the one before.
 const RETRAIN_AFTER: usize = 100_000;
-/// …sampling one in this many of them.
-const RETRAIN_STRIDE: usize = RETRAIN_AFTER / SAMPLES;
+/// Dictionaries a table keeps at most: past them it trains no more.
+const MAX_PER_TABLE: usize = 8;
 /// A new dictionary is kept when it packs the sample at most this share of
 /// what the current one does.
 const RETRAIN_GAIN: f64 = 0.95;
@@ -88,17 +91,18 @@ struct Learning {
     failed: bool,
 }
 
-/// A sample of what a table packed with its current dictionary, to train a
-/// better one on.
+/// A sample of what a table packed lately, to train a better dictionary
+/// on.
 struct Drift {
     table: &'static str,
-    /// The dictionary the sample was packed with.
-    base: u32,
+    /// Rows packed since the table first had a dictionary in this process.
     packed: usize,
+    /// When `packed` reaches this, the table trains again…
+    next: usize,
+    /// …on one in this many of the rows packed until then.
+    stride: usize,
     samples: Vec<u8>,
     sizes: Vec<usize>,
-    /// Trained again (kept or not): never again in this process.
-    done: bool,
 }
 
 struct Registry {
@@ -131,7 +135,7 @@ pub(crate) fn is_frame(bytes: &[u8]) -> bool {
 
 /// Whether the dictionary `frame` was compressed with is registered.
 pub(crate) fn can_read(frame: &[u8]) -> bool {
-    zstd_safe::get_dict_id_from_frame(frame).is_some_and(|id| find(id.get()).is_some())
+    frame_dictionary(frame).is_some_and(|id| find(id).is_some())
 }
 
 /// `plain`, a packed row of `table`, compressed with the table's
@@ -139,9 +143,32 @@ pub(crate) fn can_read(frame: &[u8]) -> bool {
 /// when compressing does not make it smaller.
 pub(crate) fn compress(table: &'static str, plain: &[u8]) -> Option<Box<[u8]>> {
     let dictionary = match current(table) {
-        Some(dictionary) => retrained(table, dictionary, plain).unwrap_or(dictionary),
+        Some(dictionary) => retrained(table, plain).unwrap_or(dictionary),
         None => learn(table, plain)?,
     };
+    compress_with(dictionary, plain)
+}
+
+/// `frame`, a row of `table` compressed with an older dictionary than the
+/// table's newest, compressed again with the newest; `None` if it is
+/// already, or does not read. Not a packing: it trains nothing.
+pub(crate) fn recompressed(table: &str, frame: &[u8]) -> Option<Box<[u8]>> {
+    let newest = current(table)?;
+    if frame_dictionary(frame) == Some(newest.saved.id) {
+        return None;
+    }
+    let mut plain = Vec::new();
+    if !decompress(frame, &mut plain) {
+        return None;
+    }
+    compress_with(newest, &plain)
+}
+
+fn frame_dictionary(frame: &[u8]) -> Option<u32> {
+    zstd_safe::get_dict_id_from_frame(frame).map(|id| id.get())
+}
+
+fn compress_with(dictionary: &'static Dictionary, plain: &[u8]) -> Option<Box<[u8]>> {
     let id = dictionary.saved.id;
     COMPRESSORS.with_borrow_mut(|compressors| {
         let index = match compressors.iter().position(|(known, _)| *known == id) {
@@ -174,8 +201,7 @@ fn compressor(dictionary: &'static Dictionary) -> std::io::Result<Compressor<'st
 /// Decompresses `frame` into `out` (replacing what it held); false if it
 /// does not read (a dictionary not registered, damaged bytes).
 pub(crate) fn decompress(frame: &[u8], out: &mut Vec<u8>) -> bool {
-    let Some(dictionary) = zstd_safe::get_dict_id_from_frame(frame).and_then(|id| find(id.get()))
-    else {
+    let Some(dictionary) = frame_dictionary(frame).and_then(find) else {
         return false;
     };
     let size = match zstd_safe::get_frame_content_size(frame) {
@@ -259,48 +285,53 @@ fn current(table: &str) -> Option<&'static Dictionary> {
         .copied()
 }
 
-/// Samples `plain`, packed with `current`, and once the sample is complete
+/// Samples `plain`, a row `table` packs, and once the sample is complete
 /// trains a dictionary on it: the new one if it packs the sample smaller
-/// enough (registered, with an id above the table's others).
-fn retrained(
-    table: &'static str,
-    current: &'static Dictionary,
-    plain: &[u8],
-) -> Option<&'static Dictionary> {
-    let sample = DRIFTS.with_borrow_mut(|drifts| {
+/// enough than the table's newest (registered, with an id above the
+/// table's others).
+fn retrained(table: &'static str, plain: &[u8]) -> Option<&'static Dictionary> {
+    let (samples, sizes) = DRIFTS.with_borrow_mut(|drifts| {
         let index = match drifts.iter().position(|d| d.table == table) {
             Some(index) => index,
             None => {
                 drifts.push(Drift {
                     table,
-                    base: current.saved.id,
                     packed: 0,
+                    next: RETRAIN_AFTER,
+                    stride: RETRAIN_AFTER / SAMPLES,
                     samples: Vec::new(),
                     sizes: Vec::new(),
-                    done: false,
                 });
                 drifts.len() - 1
             }
         };
         let drift = &mut drifts[index];
-        if drift.done || drift.base != current.saved.id {
-            return None;
-        }
         drift.packed += 1;
-        if drift.packed % RETRAIN_STRIDE == 0 {
+        if drift.packed % drift.stride == 0 {
             drift.samples.extend_from_slice(plain);
             drift.sizes.push(plain.len());
         }
-        if drift.sizes.len() < SAMPLES {
+        if drift.packed < drift.next {
             return None;
         }
-        drift.done = true;
+        // The next sample spans as many rows as were packed until now.
+        drift.stride = (drift.packed / SAMPLES).max(1);
+        drift.next = drift.packed.saturating_mul(2);
         Some((
             std::mem::take(&mut drift.samples),
             std::mem::take(&mut drift.sizes),
         ))
     })?;
-    let (samples, sizes) = sample;
+    let current = current(table)?;
+    if read_registry()
+        .dictionaries
+        .iter()
+        .filter(|dictionary| dictionary.saved.table == table)
+        .count()
+        >= MAX_PER_TABLE
+    {
+        return None;
+    }
     let bytes = zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_BYTES).ok()?;
     let packed_with = |dictionary: &[u8]| -> Option<usize> {
         let mut compressor = zstd::bulk::Compressor::with_dictionary(LEVEL, dictionary).ok()?;
@@ -524,10 +555,23 @@ mod tests {
         let mut out = Vec::new();
         assert!(decompress(&first, &mut out) && out == row(SAMPLES - 1));
         assert!(decompress(&after, &mut out) && out == grown_row(1));
-        // Once per process: the table samples no more.
-        let sampling =
-            DRIFTS.with_borrow(|drifts| drifts.iter().any(|d| d.table == TABLE && !d.done));
-        assert!(!sampling);
+        // Rows are saved with the newest.
+        let again = recompressed(TABLE, &first).expect("compressed with the newest");
+        assert_eq!(frame_dictionary(&again), second_id);
+        assert!(decompress(&again, &mut out) && out == row(SAMPLES - 1));
+        assert!(recompressed(TABLE, &after).is_none(), "already the newest");
+        // It trains again after twice as many rows.
+        let next = DRIFTS.with_borrow(|drifts| {
+            drifts
+                .iter()
+                .find(|d| d.table == TABLE)
+                .map(|d| (d.next, d.stride))
+        });
+        assert_eq!(
+            next,
+            Some((2 * RETRAIN_AFTER, RETRAIN_AFTER / SAMPLES)),
+            "the next sample spans the next {RETRAIN_AFTER} rows"
+        );
         let tables: Vec<RowDictionary> = registered()
             .into_iter()
             .filter(|d| d.table == TABLE)

@@ -99,12 +99,18 @@ impl<T: Pack> Packed<T> {
     }
 
     /// Its row's bytes in the compressed form, if its table has a
-    /// dictionary (see the module's comment).
+    /// dictionary (see the module's comment): compressed with the newest.
     fn compressed_row(&self) -> Option<Vec<u8>> {
         let compressed;
         let (last_seen, frame): (Timestamp, &[u8]) = match self {
             Packed::Bytes { last_seen, bytes } if dictionary::is_frame(bytes) => {
-                (*last_seen, bytes)
+                match dictionary::recompressed(T::TABLE, bytes) {
+                    Some(newer) => {
+                        compressed = newer;
+                        (*last_seen, &compressed)
+                    }
+                    None => (*last_seen, bytes),
+                }
             }
             Packed::Bytes { last_seen, bytes } => {
                 compressed = dictionary::compress(T::TABLE, bytes)?;
