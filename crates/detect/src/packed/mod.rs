@@ -30,8 +30,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub(crate) use dictionary::{register, registered};
 
 /// The MessagePack extension type of a compressed row: when its entry was
-/// last seen (a MessagePack integer), then the zstd frame of its packed
-/// bytes, whose times are relative to it. Rows written before times were
+/// last seen (a MessagePack integer), then the compressed entry (see
+/// `dictionary`) but for its first byte, which says what every row says;
+/// the entry's times are relative to when it was last seen. Rows written before times were
 /// relative are a `bin` (8 bytes of last seen, little-endian, then the
 /// frame): they are unpacked and packed anew when they are restored
 /// ([`take_converted`] counts them).
@@ -127,8 +128,8 @@ impl<T: Pack> Packed<T> {
     /// has a dictionary: compressed with the newest.
     fn compressed_row(&self) -> Option<Vec<u8>> {
         let compressed;
-        let (last_seen, frame): (Timestamp, &[u8]) = match self {
-            Packed::Bytes { last_seen, bytes } if dictionary::is_frame(bytes) => {
+        let (last_seen, entry): (Timestamp, &[u8]) = match self {
+            Packed::Bytes { last_seen, bytes } if dictionary::is_compressed(bytes) => {
                 match dictionary::recompressed(T::TABLE, bytes) {
                     Some(newer) => {
                         compressed = newer;
@@ -148,9 +149,9 @@ impl<T: Pack> Packed<T> {
                 (value.last_seen(), &compressed)
             }
         };
-        let mut row = Vec::with_capacity(9 + frame.len());
+        let mut row = Vec::with_capacity(9 + entry.len());
         rmp::encode::write_sint(&mut row, last_seen.as_secs()).ok()?;
-        row.extend_from_slice(frame);
+        row.extend_from_slice(dictionary::unmarked(entry));
         Some(row)
     }
 
@@ -222,7 +223,7 @@ fn with_plain<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
         static PLAIN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    if !dictionary::is_frame(bytes) {
+    if !dictionary::is_compressed(bytes) {
         return f(bytes);
     }
     PLAIN.with_borrow_mut(|plain| {
@@ -281,13 +282,16 @@ impl<'de, T: Pack> Visitor<'de> for PackedVisitor<T> {
                 T::TABLE
             )));
         }
-        let mut frame = &*row.0;
-        let last_seen = rmp::decode::read_int(&mut frame)
+        let mut rest = &*row.0;
+        let last_seen = rmp::decode::read_int(&mut rest)
             .map_err(|_| D::Error::custom("a compressed row without its time"))?;
-        readable_frame(frame)?;
+        let bytes = dictionary::marked(rest);
+        if !dictionary::can_read(&bytes) {
+            return Err(D::Error::custom(UNREADABLE));
+        }
         Ok(Packed::Bytes {
             last_seen: Timestamp(last_seen),
-            bytes: Box::from(frame),
+            bytes,
         })
     }
 
@@ -297,8 +301,11 @@ impl<'de, T: Pack> Visitor<'de> for PackedVisitor<T> {
         let Some((_, frame)) = row.split_first_chunk::<8>() else {
             return Err(E::custom("a compressed row too short to hold one"));
         };
-        readable_frame(frame)?;
-        let value: Box<T> = with_plain(frame, |plain| rmp_serde::from_slice(plain))
+        let mut plain = Vec::new();
+        if !dictionary::decompress_named(frame, &mut plain) {
+            return Err(E::custom(UNREADABLE));
+        }
+        let value: Box<T> = rmp_serde::from_slice(&plain)
             .map_err(|e| E::custom(format!("a compressed row of {}: {e}", T::TABLE)))?;
         CONVERTED.with(|converted| converted.set(converted.get() + 1));
         Ok(Packed::pack(value))
@@ -313,16 +320,8 @@ impl<'de, T: Pack> Visitor<'de> for PackedVisitor<T> {
     }
 }
 
-/// Whether `frame` is compressed with a dictionary that is registered.
-fn readable_frame<E: serde::de::Error>(frame: &[u8]) -> Result<(), E> {
-    if dictionary::is_frame(frame) && dictionary::can_read(frame) {
-        Ok(())
-    } else {
-        Err(E::custom(
-            "a compressed row whose dictionary was not saved with it",
-        ))
-    }
-}
+/// Why a compressed row is refused.
+const UNREADABLE: &str = "a compressed row whose dictionary was not saved with it, or damaged";
 
 /// A row's bytes, written as MessagePack `bin` (in [`ROW_EXT`]'s
 /// extension).
@@ -535,7 +534,7 @@ mod tests {
         let mut table: TrackedVec<Packed<Entry>> = TrackedVec::default();
         let mut n = 0;
         // Entries pack plain until the table's dictionary is trained.
-        let compressed = |slot: &Packed<Entry>| matches!(slot, Packed::Bytes { bytes, .. } if dictionary::is_frame(bytes));
+        let compressed = |slot: &Packed<Entry>| matches!(slot, Packed::Bytes { bytes, .. } if dictionary::is_compressed(bytes));
         while !table.last().is_some_and(compressed) {
             assert!(n <= 2_000, "no dictionary after {n} entries");
             table.push(Packed::pack(Box::new(entry(n))));
@@ -577,10 +576,17 @@ mod tests {
         assert_eq!(entries, (0..count as i64).map(entry).collect::<Vec<_>>());
 
         // A row of the form before times were relative: 8 bytes of last
-        // seen, then the frame of the value as it was, read and packed anew.
+        // seen, then zstd's frame (naming its dictionary by zstd's id) of
+        // the value as it was, read and packed anew.
         let old = entry(7);
         let absolute = rmp_serde::to_vec(&old).expect("plain");
-        let frame = dictionary::compress(Entry::TABLE, &absolute).expect("compressed");
+        let saved = dictionary::registered()
+            .into_iter()
+            .find(|d| d.table == Entry::TABLE)
+            .expect("trained");
+        let frame = zstd::bulk::Compressor::with_dictionary(1, &saved.bytes)
+            .and_then(|mut zstd| zstd.compress(&absolute))
+            .expect("zstd's frame");
         let mut bin = old.last_seen.as_secs().to_le_bytes().to_vec();
         bin.extend_from_slice(&frame);
         let row = rmp_serde::to_vec(&serde_bytes_of(&bin)).expect("a bin row");
