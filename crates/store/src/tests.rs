@@ -546,15 +546,21 @@ fn incidents_are_counted_by_kind() {
     );
 }
 
+/// A database at `path` as a mailfuse of schema `version` left it.
+fn database_of_schema(path: &Path, version: usize) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    for schema in &super::MIGRATIONS[..version] {
+        conn.execute_batch(schema).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64).unwrap();
+    conn
+}
+
 #[test]
 fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let conn = Connection::open(&path).unwrap();
-    for schema in &super::MIGRATIONS[..3] {
-        conn.execute_batch(schema).unwrap();
-    }
-    conn.pragma_update(None, "user_version", 3).unwrap();
+    let conn = database_of_schema(&path, 3);
     conn.execute(
         "INSERT INTO detector_rows (map, key, value) VALUES ('accounts', x'00000001', x'91a161'), ('ips', x'01', x'02')",
         [],
@@ -604,11 +610,7 @@ fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
 fn detector_rows_of_the_eighth_schema_lose_their_login_rows_and_keep_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let conn = Connection::open(&path).unwrap();
-    for schema in &super::MIGRATIONS[..8] {
-        conn.execute_batch(schema).unwrap();
-    }
-    conn.pragma_update(None, "user_version", 8).unwrap();
+    let conn = database_of_schema(&path, 8);
     conn.execute_batch(
         "INSERT INTO detector_rows (map, key, value) VALUES
              ('accounts', x'00000000', x'01'), ('account_ids', x'a161', x'00'), ('guessers', x'01', x'02');
@@ -642,11 +644,7 @@ fn detector_rows_of_the_eighth_schema_lose_their_login_rows_and_keep_the_rest() 
 fn dictionaries_of_the_tenth_schema_are_numbered_from_one() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let conn = Connection::open(&path).unwrap();
-    for schema in &super::MIGRATIONS[..10] {
-        conn.execute_batch(schema).unwrap();
-    }
-    conn.pragma_update(None, "user_version", 10).unwrap();
+    let conn = database_of_schema(&path, 10);
     conn.execute_batch(
         "INSERT INTO row_dictionaries (id, table_name, bytes) VALUES
              (1669488919, 'guessers', x'03'), (1384345512, 'accounts', x'01'),
