@@ -6,6 +6,8 @@
 #   SIZE   size of the generated log (default 500M; K/M/G are binary)
 #   REGEN  1 regenerates the log even if one of the right size exists
 #   RUNS   runs per tool, the best counting (default 3)
+#   CARGO_TARGET_DIR  where cargo builds (default target): the binaries
+#          measured are those of the release build there
 #
 # Nothing is dropped from the page cache (that needs root): one read warms
 # the cache, then every tool runs RUNS times and the best time counts, so all
@@ -15,8 +17,8 @@
 SIZE="${SIZE:-500M}"
 REGEN="${REGEN:-0}"
 RUNS="${RUNS:-3}"
-MAILFUSE=target/release/mailfuse
-LOGGEN=target/release/mailfuse-loggen
+MAILFUSE="${CARGO_TARGET_DIR:-target}/release/mailfuse"
+LOGGEN="${CARGO_TARGET_DIR:-target}/release/mailfuse-loggen"
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf '%s: error: %s\n' "$BENCH_NAME" "$*" >&2; exit 1; }

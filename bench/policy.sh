@@ -43,7 +43,7 @@ USERS="${USERS:-5000}"
 LIMIT="${LIMIT:-100}"
 WINDOW="${WINDOW:-3600}"
 WARMUP="${WARMUP:-1}"
-LOAD=target/release/examples/policy_load
+LOAD="${CARGO_TARGET_DIR:-target}/release/examples/policy_load"
 POSTFWD=/usr/sbin/postfwd2
 
 # Servers started here, stopped on exit whatever happens.

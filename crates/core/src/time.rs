@@ -1,5 +1,6 @@
 //! UTC instants and the civil-date arithmetic the parsers need on hot paths.
 
+use std::cell::Cell;
 use std::fmt;
 
 use serde::Deserialize as _;
@@ -63,14 +64,46 @@ impl fmt::Display for Timestamp {
     }
 }
 
+thread_local! {
+    static RELATIVE_TO: Cell<Option<i64>> = const { Cell::new(None) };
+}
+
+/// Runs `f` with every [`Timestamp`] written or read in a binary format
+/// as its distance from `base`: a packed entry's times are mostly its last
+/// few hours, so relative to when it was last seen they are small numbers
+/// (a byte or two, where seconds since 1970 take five), and alike from one
+/// day to the next, which its table's compression dictionary then keeps
+/// matching. The caller keeps `base` beside the bytes, to read them back
+/// with the same one. Put back as it was after `f`, even if `f` panics.
+pub fn relative_to<R>(base: Timestamp, f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<i64>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            RELATIVE_TO.with(|cell| cell.set(self.0));
+        }
+    }
+    let _reset = Reset(RELATIVE_TO.with(|cell| cell.replace(Some(base.0))));
+    f()
+}
+
+/// The base [`relative_to`] set, if any: what is counted in time's units
+/// rather than held as a [`Timestamp`] (a window's bucket numbers) is
+/// written relative to it too.
+pub fn relative_base() -> Option<Timestamp> {
+    RELATIVE_TO.with(Cell::get).map(Timestamp)
+}
+
 /// RFC 3339 text for people (JSON, TOML); whole seconds in binary formats
-/// (the saved state), where text would be most of an entry's bytes.
+/// (the saved state), where text would be most of an entry's bytes, or
+/// their distance from a base (see [`relative_to`]). Wrapping arithmetic
+/// reads every value back exactly, whatever the base.
 impl serde::Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if s.is_human_readable() {
             s.collect_str(self)
         } else {
-            s.serialize_i64(self.0)
+            let base = relative_base().map_or(0, |base| base.0);
+            s.serialize_i64(self.0.wrapping_sub(base))
         }
     }
 }
@@ -127,13 +160,14 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
             }
 
             fn visit_i64<E: serde::de::Error>(self, secs: i64) -> Result<Timestamp, E> {
-                Ok(Timestamp(secs))
+                let base = relative_base().map_or(0, |base| base.0);
+                Ok(Timestamp(secs.wrapping_add(base)))
             }
 
             fn visit_u64<E: serde::de::Error>(self, secs: u64) -> Result<Timestamp, E> {
                 i64::try_from(secs)
-                    .map(Timestamp)
                     .map_err(|_| E::custom(format!("seconds out of range: {secs}")))
+                    .and_then(|secs| self.visit_i64(secs))
             }
         }
         if d.is_human_readable() {
@@ -489,5 +523,29 @@ mod tests {
         assert_eq!(parse_digits::<4>(b"2012/"), Some(2012));
         assert_eq!(parse_digits::<2>(b"0x"), None);
         assert_eq!(parse_digits::<2>(b"1"), None);
+    }
+
+    #[test]
+    fn times_relative_to_a_base_are_small_and_read_back_exactly() {
+        let base = Timestamp(1_793_733_876);
+        let write = |t: Timestamp| relative_to(base, || rmp_serde::to_vec(&t).unwrap());
+        let read = |bytes: &[u8]| -> Timestamp {
+            relative_to(base, || rmp_serde::from_slice(bytes).unwrap())
+        };
+        assert_eq!(write(base), rmp_serde::to_vec(&0i64).unwrap(), "one byte");
+        assert_eq!(write(base.plus(-3_600)).len(), 3);
+        for t in [
+            base,
+            base.plus(-86_400),
+            Timestamp(0),
+            Timestamp(i64::MIN),
+            Timestamp(i64::MAX),
+        ] {
+            assert_eq!(read(&write(t)), t, "{t:?}");
+        }
+        // Outside, absolute seconds, as before; the base does not leak.
+        let absolute = rmp_serde::to_vec(&base).unwrap();
+        assert_eq!(rmp_serde::from_slice::<i64>(&absolute).unwrap(), base.0);
+        assert_eq!(relative_base(), None);
     }
 }

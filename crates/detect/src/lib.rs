@@ -703,12 +703,21 @@ impl Detector {
         }
         let mut detector: Detector =
             rmp_serde::from_slice(rest).map_err(|e| SnapshotError(e.to_string()))?;
+        packed::take_converted();
         rows(&mut RowLoader {
             rows: detector.rows(),
         })?;
+        // Rows of an older form were packed anew: the next save writes
+        // every row, in the current form, rather than convert them again
+        // at each start.
+        let rewrite = packed::take_converted() > 0;
         let mut detector = detector.checked()?.configured(config);
         for (_, rows) in detector.rows() {
-            rows.track();
+            if rewrite {
+                rows.mark_all();
+            } else {
+                rows.track();
+            }
         }
         Ok(detector)
     }

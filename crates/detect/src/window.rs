@@ -1,6 +1,6 @@
 //! Sliding-window counters with a fixed memory footprint.
 
-use mailfuse_core::Timestamp;
+use mailfuse_core::{time, Timestamp};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use smallvec::SmallVec;
 
@@ -28,7 +28,8 @@ pub struct Rolling<const N: usize> {
 
 /// A [`Rolling`] as stored: its non-empty buckets by absolute index, or,
 /// as earlier versions stored it, all `N` by position (serde's arrays stop
-/// at 32 elements).
+/// at 32 elements). Within [`time::relative_to`], indexes are stored as
+/// their distance from the base's bucket, as times are.
 #[derive(Serialize, Deserialize)]
 struct StoredRolling {
     width: i64,
@@ -39,13 +40,24 @@ struct StoredRolling {
     sparse: Vec<(i64, u32)>,
 }
 
+/// The bucket of the base times are stored relative to, if any (wrapping
+/// arithmetic reads every index back exactly).
+fn base_bucket(width: i64) -> i64 {
+    time::relative_base().map_or(0, |base| base.as_secs().div_euclid(width.max(1)))
+}
+
 impl<const N: usize> Serialize for Rolling<N> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let base = base_bucket(self.width);
         StoredRolling {
             width: self.width,
             buckets: Vec::new(),
-            newest: self.newest,
-            sparse: self.buckets.to_vec(),
+            newest: self.newest.wrapping_sub(base),
+            sparse: self
+                .buckets
+                .iter()
+                .map(|&(index, count)| (index.wrapping_sub(base), count))
+                .collect(),
         }
         .serialize(serializer)
     }
@@ -54,8 +66,13 @@ impl<const N: usize> Serialize for Rolling<N> {
 impl<'de, const N: usize> Deserialize<'de> for Rolling<N> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let stored = StoredRolling::deserialize(deserializer)?;
-        let newest = stored.newest;
-        let mut buckets: Vec<(i64, u32)> = stored.sparse;
+        let base = base_bucket(stored.width);
+        let newest = stored.newest.wrapping_add(base);
+        let mut buckets: Vec<(i64, u32)> = stored
+            .sparse
+            .into_iter()
+            .map(|(index, count)| (index.wrapping_add(base), count))
+            .collect();
         if !stored.buckets.is_empty() && newest != i64::MIN {
             // The whole ring: position `i` held absolute index `s` with
             // `s ≡ i (mod N)` within the window.

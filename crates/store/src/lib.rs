@@ -29,9 +29,9 @@ mod row_journal;
 /// The schema, one step per version (SQLite's `user_version` counts the
 /// steps applied): a database written by an older mailfuse gets the steps
 /// it lacks, in order; never change a step once released.
-const MIGRATIONS: [&str; 10] = [
+const MIGRATIONS: [&str; 11] = [
     SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
-    SCHEMA_V9, SCHEMA_V10,
+    SCHEMA_V9, SCHEMA_V10, SCHEMA_V11,
 ];
 
 const SCHEMA_V1: &str = "
@@ -210,6 +210,23 @@ INSERT INTO row_journal_by_id (seq, map, key, value)
     SELECT seq, row_maps.id, key, value FROM row_journal JOIN row_maps ON row_maps.name = map;
 DROP TABLE row_journal;
 ALTER TABLE row_journal_by_id RENAME TO row_journal;
+";
+
+/// Compressed rows name their dictionary by its id, in a byte for the
+/// first 127: the dictionaries saved before, under ids zstd's header gave
+/// them (billions), are numbered 1, 2… in the order of those ids (which
+/// was each table's order of training). Their rows name them by zstd's id
+/// still, which their bytes keep.
+const SCHEMA_V11: &str = "
+CREATE TABLE row_dictionaries_numbered (
+    id INTEGER PRIMARY KEY,
+    table_name TEXT NOT NULL,
+    bytes BLOB NOT NULL
+);
+INSERT INTO row_dictionaries_numbered (id, table_name, bytes)
+    SELECT ROW_NUMBER() OVER (ORDER BY id), table_name, bytes FROM row_dictionaries;
+DROP TABLE row_dictionaries;
+ALTER TABLE row_dictionaries_numbered RENAME TO row_dictionaries;
 ";
 
 /// Why the store could not do something.

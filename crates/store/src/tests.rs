@@ -546,15 +546,21 @@ fn incidents_are_counted_by_kind() {
     );
 }
 
+/// A database at `path` as a mailfuse of schema `version` left it.
+fn database_of_schema(path: &Path, version: usize) -> Connection {
+    let conn = Connection::open(path).unwrap();
+    for schema in &super::MIGRATIONS[..version] {
+        conn.execute_batch(schema).unwrap();
+    }
+    conn.pragma_update(None, "user_version", version as i64).unwrap();
+    conn
+}
+
 #[test]
 fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let conn = Connection::open(&path).unwrap();
-    for schema in &super::MIGRATIONS[..3] {
-        conn.execute_batch(schema).unwrap();
-    }
-    conn.pragma_update(None, "user_version", 3).unwrap();
+    let conn = database_of_schema(&path, 3);
     conn.execute(
         "INSERT INTO detector_rows (map, key, value) VALUES ('accounts', x'00000001', x'91a161'), ('ips', x'01', x'02')",
         [],
@@ -604,11 +610,7 @@ fn detector_rows_of_the_third_schema_move_to_the_keyed_table_of_the_fourth() {
 fn detector_rows_of_the_eighth_schema_lose_their_login_rows_and_keep_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("state.db");
-    let conn = Connection::open(&path).unwrap();
-    for schema in &super::MIGRATIONS[..8] {
-        conn.execute_batch(schema).unwrap();
-    }
-    conn.pragma_update(None, "user_version", 8).unwrap();
+    let conn = database_of_schema(&path, 8);
     conn.execute_batch(
         "INSERT INTO detector_rows (map, key, value) VALUES
              ('accounts', x'00000000', x'01'), ('account_ids', x'a161', x'00'), ('guessers', x'01', x'02');
@@ -633,6 +635,41 @@ fn detector_rows_of_the_eighth_schema_lose_their_login_rows_and_keep_the_rest() 
         .query_row("SELECT COUNT(*) FROM row_maps", [], |row| row.get(0))
         .unwrap();
     assert_eq!(names, 3, "one number per collection left");
+}
+
+/// A state of schema 10: its dictionaries, saved under zstd's ids, are
+/// numbered from 1 in the order of those ids, bytes and tables unchanged;
+/// one trained later is saved beside them.
+#[test]
+fn dictionaries_of_the_tenth_schema_are_numbered_from_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let conn = database_of_schema(&path, 10);
+    conn.execute_batch(
+        "INSERT INTO row_dictionaries (id, table_name, bytes) VALUES
+             (1669488919, 'guessers', x'03'), (1384345512, 'accounts', x'01'),
+             (1384345513, 'accounts', x'02');",
+    )
+    .unwrap();
+    drop(conn);
+    let mut store = Store::open(&path).unwrap();
+    let named = |id, table: &str, bytes: &[u8]| RowDictionary {
+        id,
+        table: table.to_string(),
+        bytes: bytes.to_vec(),
+    };
+    assert_eq!(
+        store.row_dictionaries().unwrap(),
+        vec![
+            named(1, "accounts", &[1]),
+            named(2, "accounts", &[2]),
+            named(3, "guessers", &[3]),
+        ]
+    );
+    store
+        .save_progress(&rows_progress(), &[], &[named(4, "accounts", &[4])])
+        .unwrap();
+    assert_eq!(store.row_dictionaries().unwrap().len(), 4);
 }
 
 #[test]

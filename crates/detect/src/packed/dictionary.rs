@@ -1,30 +1,31 @@
 //! Packed entries compressed with a dictionary. An idle account's row is a
 //! few hundred bytes of MessagePack, most of it what every row of its table
 //! holds too (the layout, the domain, the fixed words of a log line): zstd
-//! with a dictionary trained on the table's first packed rows keeps about a
-//! third of it.
+//! with a dictionary trained on the table's packed rows keeps about a third
+//! of it.
 //!
 //! A table trains its dictionary once it has packed [`SAMPLES`] entries; a
 //! small server never packs, never trains and keeps plain rows. Its first
 //! rows are those of the log's first hours, shorter than what accounts hold
-//! after days: once per process, after [`RETRAIN_AFTER`] more rows, the
-//! table trains again on a sample of them and keeps the new dictionary if
-//! it packs that sample at least [`RETRAIN_GAIN`] smaller (a provider's
-//! accounts: 192 bytes a row with the first, 157 with the second). The
-//! newest dictionary of a table (the highest id) packs its rows; the older
-//! ones still read the rows packed with them. Each frame
-//! names its dictionary, and dictionaries are process-wide and never freed
-//! (a process trains at most one per table, and loads those of the state
-//! it restores), so a row reads back wherever it was written. `watch` saves
-//! each dictionary beside the rows that need it ([`registered`]) and
-//! registers them again before it loads the rows ([`register`]).
+//! after days: after [`RETRAIN_AFTER`] more rows the table trains again on
+//! a sample of them, then after twice as many, and so on (a state that
+//! grows is sampled as it grows, at a cost that does not), keeping each new
+//! dictionary that packs its sample at least [`RETRAIN_GAIN`] smaller (a
+//! provider's accounts: 192 bytes a row with the first, 160 with the one
+//! trained on a million). The newest dictionary of a table (the highest
+//! id) packs its rows and writes every row saved (see [`recompressed`]); the
+//! older ones still read the rows packed with them. Each compressed entry
+//! names its dictionary by a small id of ours (see [`COMPRESSED`]), and
+//! dictionaries are process-wide and never freed (a table keeps at most
+//! [`MAX_PER_TABLE`], and a process loads those of the state it restores),
+//! so a row reads back wherever it was written. `watch` saves each
+//! dictionary beside the rows that need it ([`registered`]) and registers
+//! them again before it loads the rows ([`register`]).
 
 use std::cell::RefCell;
-use std::hash::Hasher;
 use std::sync::{PoisonError, RwLock};
 
 use mailfuse_core::rows::RowDictionary;
-use rustc_hash::FxHasher;
 use zstd::bulk::{Compressor, Decompressor};
 use zstd::dict::{DecoderDictionary, EncoderDictionary};
 use zstd::zstd_safe::{self, CParameter};
@@ -38,27 +39,32 @@ const DICTIONARY_BYTES: usize = 16 * 1024;
 /// zstd's fastest level: a few microseconds a row. Level 3 keeps 5 % less
 /// but takes half as long again, which a live save of 15,000 rows feels.
 const LEVEL: i32 = 1;
-/// Rows packed with a table's dictionary before it trains again…
+/// Rows a table packs with a dictionary before it first trains again;
+/// each later attempt comes after twice as many rows as the one before.
 const RETRAIN_AFTER: usize = 100_000;
-/// …sampling one in this many of them.
-const RETRAIN_STRIDE: usize = RETRAIN_AFTER / SAMPLES;
+/// Dictionaries a table keeps at most: past them it trains no more.
+const MAX_PER_TABLE: usize = 8;
 /// A new dictionary is kept when it packs the sample at most this share of
 /// what the current one does.
 const RETRAIN_GAIN: f64 = 0.95;
-/// The first bytes of every zstd frame. A MessagePack value never starts
-/// with them (0x28 is the integer 40, a whole value on its own).
+/// The first byte of a compressed entry, one MessagePack never uses (so a
+/// plain entry never starts with it); then the id of its dictionary (a
+/// MessagePack integer: one byte, for the first 127), then the zstd frame
+/// without its magic number and without the dictionary's id, four bytes
+/// each that every row would repeat.
+const COMPRESSED: u8 = 0xC1;
+/// The first bytes of every zstd frame.
 const FRAME_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
-/// The first bytes of a zstd dictionary; its id follows.
+/// The first bytes of a zstd dictionary; zstd's id for it follows (which
+/// frames written before [`COMPRESSED`] name it by).
 const DICTIONARY_MAGIC: [u8; 4] = [0x37, 0xA4, 0x30, 0xEC];
-/// Ids below this are reserved by zstd's format for a registrar.
-const FIRST_PRIVATE_ID: u32 = 32_768;
 /// A packed row never grows past this; a frame claiming more is corrupt.
 const MAX_ROW_BYTES: u64 = 16 << 20;
 
 /// A saved dictionary that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum DictionaryError {
-    /// Its bytes are not a zstd dictionary with the id it is saved under.
+    /// Its bytes are not a zstd dictionary.
     #[error("row dictionary {id} is damaged")]
     Damaged {
         /// The id it was saved under.
@@ -88,17 +94,18 @@ struct Learning {
     failed: bool,
 }
 
-/// A sample of what a table packed with its current dictionary, to train a
-/// better one on.
+/// A sample of what a table packed lately, to train a better dictionary
+/// on.
 struct Drift {
     table: &'static str,
-    /// The dictionary the sample was packed with.
-    base: u32,
+    /// Rows packed since the table first had a dictionary in this process.
     packed: usize,
+    /// When `packed` reaches this, the table trains again…
+    next: usize,
+    /// …on one in this many of the rows packed until then.
+    stride: usize,
     samples: Vec<u8>,
     sizes: Vec<usize>,
-    /// Trained again (kept or not): never again in this process.
-    done: bool,
 }
 
 struct Registry {
@@ -117,21 +124,44 @@ thread_local! {
     /// zstd contexts by dictionary id: made once per thread and reused.
     static COMPRESSORS: RefCell<Vec<(u32, Compressor<'static>)>> = const { RefCell::new(Vec::new()) };
     static DECOMPRESSORS: RefCell<Vec<(u32, Decompressor<'static>)>> = const { RefCell::new(Vec::new()) };
-    /// Compressed into, then copied out at its size.
+    /// Compressed into, then copied out at its size; and a frame given its
+    /// magic number back, to decompress.
     static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
     /// What the tables packed lately, to train again on (a detector packs
     /// on its own thread).
     static DRIFTS: RefCell<Vec<Drift>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Whether `bytes` are a compressed row rather than plain MessagePack.
-pub(crate) fn is_frame(bytes: &[u8]) -> bool {
-    bytes.starts_with(&FRAME_MAGIC)
+/// Whether `bytes` are a compressed entry rather than plain MessagePack.
+pub(crate) fn is_compressed(bytes: &[u8]) -> bool {
+    bytes.first() == Some(&COMPRESSED)
 }
 
-/// Whether the dictionary `frame` was compressed with is registered.
-pub(crate) fn can_read(frame: &[u8]) -> bool {
-    zstd_safe::get_dict_id_from_frame(frame).is_some_and(|id| find(id.get()).is_some())
+/// A compressed entry without its first byte, which every one has: what
+/// its row holds.
+pub(crate) fn unmarked(compressed: &[u8]) -> &[u8] {
+    compressed.strip_prefix(&[COMPRESSED]).unwrap_or(compressed)
+}
+
+/// The compressed entry a row holds [`unmarked`].
+pub(crate) fn marked(unmarked: &[u8]) -> Box<[u8]> {
+    let mut compressed = Vec::with_capacity(1 + unmarked.len());
+    compressed.push(COMPRESSED);
+    compressed.extend_from_slice(unmarked);
+    compressed.into_boxed_slice()
+}
+
+/// The id of the dictionary a compressed entry names, and its frame
+/// without the magic number.
+fn parts(compressed: &[u8]) -> Option<(u32, &[u8])> {
+    let mut rest = compressed.strip_prefix(&[COMPRESSED])?;
+    let id = rmp::decode::read_int(&mut rest).ok()?;
+    Some((id, rest))
+}
+
+/// Whether the dictionary a compressed entry names is registered.
+pub(crate) fn can_read(compressed: &[u8]) -> bool {
+    parts(compressed).is_some_and(|(id, _)| find(id).is_some())
 }
 
 /// `plain`, a packed row of `table`, compressed with the table's
@@ -139,9 +169,28 @@ pub(crate) fn can_read(frame: &[u8]) -> bool {
 /// when compressing does not make it smaller.
 pub(crate) fn compress(table: &'static str, plain: &[u8]) -> Option<Box<[u8]>> {
     let dictionary = match current(table) {
-        Some(dictionary) => retrained(table, dictionary, plain).unwrap_or(dictionary),
+        Some(dictionary) => retrained(table, plain).unwrap_or(dictionary),
         None => learn(table, plain)?,
     };
+    compress_with(dictionary, plain)
+}
+
+/// `compressed`, an entry of `table` compressed with an older dictionary
+/// than the table's newest, compressed again with the newest; `None` if it
+/// is already, or does not read. Not a packing: it trains nothing.
+pub(crate) fn recompressed(table: &str, compressed: &[u8]) -> Option<Box<[u8]>> {
+    let newest = current(table)?;
+    if parts(compressed)?.0 == newest.saved.id {
+        return None;
+    }
+    let mut plain = Vec::new();
+    if !decompress(compressed, &mut plain) {
+        return None;
+    }
+    compress_with(newest, &plain)
+}
+
+fn compress_with(dictionary: &'static Dictionary, plain: &[u8]) -> Option<Box<[u8]>> {
     let id = dictionary.saved.id;
     COMPRESSORS.with_borrow_mut(|compressors| {
         let index = match compressors.iter().position(|(known, _)| *known == id) {
@@ -156,7 +205,17 @@ pub(crate) fn compress(table: &'static str, plain: &[u8]) -> Option<Box<[u8]>> {
             scratch.clear();
             scratch.reserve(zstd_safe::compress_bound(plain.len()));
             compressor.compress_to_buffer(plain, scratch).ok()?;
-            (scratch.len() < plain.len()).then(|| Box::from(scratch.as_slice()))
+            let frame = scratch.strip_prefix(&FRAME_MAGIC)?;
+            // The marker and the id (at most 1 + 5 bytes), then the frame:
+            // sized exactly, one allocation kept as it is.
+            let mut header = [COMPRESSED; 6];
+            let mut id_bytes = &mut header[1..];
+            rmp::encode::write_uint(&mut id_bytes, u64::from(id)).ok()?;
+            let header_len = 6 - id_bytes.len();
+            let mut compressed = Vec::with_capacity(header_len + frame.len());
+            compressed.extend_from_slice(&header[..header_len]);
+            compressed.extend_from_slice(frame);
+            (compressed.len() < plain.len()).then(|| compressed.into_boxed_slice())
         })
     })
 }
@@ -164,20 +223,51 @@ pub(crate) fn compress(table: &'static str, plain: &[u8]) -> Option<Box<[u8]>> {
 fn compressor(dictionary: &'static Dictionary) -> std::io::Result<Compressor<'static>> {
     let mut compressor = Compressor::with_prepared_dictionary(&dictionary.encoder)?;
     // Rows are checked by reading them back; their size is kept so that
-    // reading allocates once.
+    // reading allocates once; the entry names the dictionary.
     compressor.set_parameter(CParameter::ChecksumFlag(false))?;
     compressor.set_parameter(CParameter::ContentSizeFlag(true))?;
-    compressor.set_parameter(CParameter::DictIdFlag(true))?;
+    compressor.set_parameter(CParameter::DictIdFlag(false))?;
     Ok(compressor)
 }
 
-/// Decompresses `frame` into `out` (replacing what it held); false if it
-/// does not read (a dictionary not registered, damaged bytes).
-pub(crate) fn decompress(frame: &[u8], out: &mut Vec<u8>) -> bool {
-    let Some(dictionary) = zstd_safe::get_dict_id_from_frame(frame).and_then(|id| find(id.get()))
-    else {
+/// Decompresses a compressed entry into `out` (replacing what it held);
+/// false if it does not read (a dictionary not registered, damaged bytes).
+pub(crate) fn decompress(compressed: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some((id, frame)) = parts(compressed) else {
         return false;
     };
+    let Some(dictionary) = find(id) else {
+        return false;
+    };
+    SCRATCH.with_borrow_mut(|whole| {
+        whole.clear();
+        whole.extend_from_slice(&FRAME_MAGIC);
+        whole.extend_from_slice(frame);
+        decompress_frame(dictionary, whole, out)
+    })
+}
+
+/// Decompresses a whole zstd frame that names its dictionary by zstd's id
+/// (as rows did before [`COMPRESSED`]) into `out`; false if it does not
+/// read.
+pub(crate) fn decompress_named(frame: &[u8], out: &mut Vec<u8>) -> bool {
+    let Some(named) = zstd_safe::get_dict_id_from_frame(frame) else {
+        return false;
+    };
+    let dictionary = read_registry()
+        .dictionaries
+        .iter()
+        .find(|dictionary| zstd_id(&dictionary.saved.bytes) == Some(named.get()))
+        .copied();
+    dictionary.is_some_and(|dictionary| decompress_frame(dictionary, frame, out))
+}
+
+/// The id zstd's header of a dictionary gives it.
+fn zstd_id(dictionary: &[u8]) -> Option<u32> {
+    zstd_safe::get_dict_id_from_dict(dictionary).map(|id| id.get())
+}
+
+fn decompress_frame(dictionary: &'static Dictionary, frame: &[u8], out: &mut Vec<u8>) -> bool {
     let size = match zstd_safe::get_frame_content_size(frame) {
         Ok(Some(size)) if size <= MAX_ROW_BYTES => size as usize,
         _ => return false,
@@ -218,8 +308,7 @@ pub(crate) fn registered() -> Vec<RowDictionary> {
 /// harmless.
 pub(crate) fn register(saved: &RowDictionary) -> Result<(), DictionaryError> {
     let id = saved.id;
-    let valid = saved.bytes.starts_with(&DICTIONARY_MAGIC)
-        && zstd_safe::get_dict_id_from_dict(&saved.bytes).map(|id| id.get()) == Some(id);
+    let valid = saved.bytes.starts_with(&DICTIONARY_MAGIC) && zstd_id(&saved.bytes).is_some();
     if !valid {
         return Err(DictionaryError::Damaged { id });
     }
@@ -259,48 +348,53 @@ fn current(table: &str) -> Option<&'static Dictionary> {
         .copied()
 }
 
-/// Samples `plain`, packed with `current`, and once the sample is complete
+/// Samples `plain`, a row `table` packs, and once the sample is complete
 /// trains a dictionary on it: the new one if it packs the sample smaller
-/// enough (registered, with an id above the table's others).
-fn retrained(
-    table: &'static str,
-    current: &'static Dictionary,
-    plain: &[u8],
-) -> Option<&'static Dictionary> {
-    let sample = DRIFTS.with_borrow_mut(|drifts| {
+/// enough than the table's newest (registered, with an id above the
+/// table's others).
+fn retrained(table: &'static str, plain: &[u8]) -> Option<&'static Dictionary> {
+    let (samples, sizes) = DRIFTS.with_borrow_mut(|drifts| {
         let index = match drifts.iter().position(|d| d.table == table) {
             Some(index) => index,
             None => {
                 drifts.push(Drift {
                     table,
-                    base: current.saved.id,
                     packed: 0,
+                    next: RETRAIN_AFTER,
+                    stride: RETRAIN_AFTER / SAMPLES,
                     samples: Vec::new(),
                     sizes: Vec::new(),
-                    done: false,
                 });
                 drifts.len() - 1
             }
         };
         let drift = &mut drifts[index];
-        if drift.done || drift.base != current.saved.id {
-            return None;
-        }
         drift.packed += 1;
-        if drift.packed % RETRAIN_STRIDE == 0 {
+        if drift.packed % drift.stride == 0 {
             drift.samples.extend_from_slice(plain);
             drift.sizes.push(plain.len());
         }
-        if drift.sizes.len() < SAMPLES {
+        if drift.packed < drift.next {
             return None;
         }
-        drift.done = true;
+        // The next sample spans as many rows as were packed until now.
+        drift.stride = (drift.packed / SAMPLES).max(1);
+        drift.next = drift.packed.saturating_mul(2);
         Some((
             std::mem::take(&mut drift.samples),
             std::mem::take(&mut drift.sizes),
         ))
     })?;
-    let (samples, sizes) = sample;
+    let current = current(table)?;
+    if read_registry()
+        .dictionaries
+        .iter()
+        .filter(|dictionary| dictionary.saved.table == table)
+        .count()
+        >= MAX_PER_TABLE
+    {
+        return None;
+    }
     let bytes = zstd::dict::from_continuous(&samples, &sizes, DICTIONARY_BYTES).ok()?;
     let packed_with = |dictionary: &[u8]| -> Option<usize> {
         let mut compressor = zstd::bulk::Compressor::with_dictionary(LEVEL, dictionary).ok()?;
@@ -321,13 +415,20 @@ fn retrained(
         return None;
     }
     let mut registry = write_registry();
-    let id = next_id(&registry.dictionaries, table);
-    Some(adopt(&mut registry, table, id, bytes))
+    Some(adopt(&mut registry, table, bytes))
 }
 
-/// Registers `bytes`, a dictionary trained for `table`, under `id`.
-fn adopt(registry: &mut Registry, table: &str, id: u32, mut bytes: Vec<u8>) -> &'static Dictionary {
-    bytes[4..8].copy_from_slice(&id.to_le_bytes());
+/// Registers `bytes`, a dictionary trained for `table`, under the id after
+/// every other (so a table's newest has its highest id, and ids stay
+/// small).
+fn adopt(registry: &mut Registry, table: &str, bytes: Vec<u8>) -> &'static Dictionary {
+    let id = registry
+        .dictionaries
+        .iter()
+        .map(|dictionary| dictionary.saved.id)
+        .max()
+        .unwrap_or(0)
+        .saturating_add(1);
     let dictionary = leak(RowDictionary {
         id,
         table: table.to_string(),
@@ -335,21 +436,6 @@ fn adopt(registry: &mut Registry, table: &str, id: u32, mut bytes: Vec<u8>) -> &
     });
     registry.dictionaries.push(dictionary);
     dictionary
-}
-
-/// An id above those of `table`'s dictionaries (the newest packs), free.
-fn next_id(taken: &[&Dictionary], table: &str) -> u32 {
-    let mut id = taken
-        .iter()
-        .filter(|dictionary| dictionary.saved.table == table)
-        .map(|dictionary| dictionary.saved.id)
-        .max()
-        .unwrap_or(FIRST_PRIVATE_ID)
-        .saturating_add(1);
-    while taken.iter().any(|dictionary| dictionary.saved.id == id) {
-        id = id.saturating_add(1);
-    }
-    id
 }
 
 /// Keeps `plain` to train `table`'s dictionary, and trains it once there
@@ -392,25 +478,7 @@ fn learn(table: &'static str, plain: &[u8]) -> Option<&'static Dictionary> {
         return None;
     };
     registry.learning.swap_remove(index);
-    let id = free_id(&registry.dictionaries, &bytes);
-    Some(adopt(&mut registry, table, id, bytes))
-}
-
-/// An id derived from the dictionary's bytes (so that one trained on the
-/// same rows gets the same id), moved on past those taken.
-fn free_id(taken: &[&Dictionary], bytes: &[u8]) -> u32 {
-    let mut hasher = FxHasher::default();
-    hasher.write(bytes);
-    let span = (1u64 << 31) - u64::from(FIRST_PRIVATE_ID);
-    let mut id = FIRST_PRIVATE_ID + (hasher.finish() % span) as u32;
-    while taken.iter().any(|dictionary| dictionary.saved.id == id) {
-        id = if id == u32::MAX >> 1 {
-            FIRST_PRIVATE_ID
-        } else {
-            id + 1
-        };
-    }
-    id
+    Some(adopt(&mut registry, table, bytes))
 }
 
 fn read_registry() -> std::sync::RwLockReadGuard<'static, Registry> {
@@ -445,20 +513,20 @@ mod tests {
         let mut trained_at = None;
         for n in 0..SAMPLES + 10 {
             let plain = row(n);
-            if let Some(frame) = compress(TABLE, &plain) {
+            if let Some(compressed) = compress(TABLE, &plain) {
                 trained_at.get_or_insert(n);
-                assert!(is_frame(&frame) && can_read(&frame));
+                assert!(is_compressed(&compressed) && can_read(&compressed));
                 assert!(
-                    frame.len() * 2 < plain.len(),
+                    compressed.len() * 2 < plain.len(),
                     "{} of {}",
-                    frame.len(),
+                    compressed.len(),
                     plain.len()
                 );
                 let mut out = Vec::new();
-                assert!(decompress(&frame, &mut out));
+                assert!(decompress(&compressed, &mut out));
                 assert_eq!(out, plain);
             } else {
-                assert!(!is_frame(&plain));
+                assert!(!is_compressed(&plain));
             }
         }
         assert_eq!(trained_at, Some(SAMPLES - 1), "trained on the last sample");
@@ -466,6 +534,25 @@ mod tests {
             .into_iter()
             .find(|d| d.table == TABLE)
             .expect("registered");
+        // The entry names its dictionary in a byte, and zstd's frame loses
+        // its magic number and its own naming of the dictionary.
+        let plain = row(7);
+        let compressed = compress(TABLE, &plain).expect("compressed");
+        assert_eq!(parts(&compressed).map(|(id, _)| id), Some(saved.id));
+        assert!(saved.id < 128, "a one-byte id: {}", saved.id);
+        let whole = zstd::bulk::Compressor::with_dictionary(LEVEL, &saved.bytes)
+            .and_then(|mut zstd| zstd.compress(&plain))
+            .expect("zstd's frame");
+        assert!(
+            compressed.len() + 4 <= whole.len(),
+            "{} then {}",
+            whole.len(),
+            compressed.len()
+        );
+        // That frame, as rows held it before, reads too.
+        let mut out = Vec::new();
+        assert!(decompress_named(&whole, &mut out) && out == plain);
+
         register(&saved).expect("registering the same again is harmless");
         let mut other = saved.clone();
         other.bytes[100] ^= 1;
@@ -473,7 +560,7 @@ mod tests {
             register(&other),
             Err(DictionaryError::Clash { .. })
         ));
-        other.bytes[4] ^= 1;
+        other.bytes[0] ^= 1;
         assert!(matches!(
             register(&other),
             Err(DictionaryError::Damaged { .. })
@@ -524,10 +611,23 @@ mod tests {
         let mut out = Vec::new();
         assert!(decompress(&first, &mut out) && out == row(SAMPLES - 1));
         assert!(decompress(&after, &mut out) && out == grown_row(1));
-        // Once per process: the table samples no more.
-        let sampling =
-            DRIFTS.with_borrow(|drifts| drifts.iter().any(|d| d.table == TABLE && !d.done));
-        assert!(!sampling);
+        // Rows are saved with the newest.
+        let again = recompressed(TABLE, &first).expect("compressed with the newest");
+        assert_eq!(parts(&again).map(|(id, _)| id), second_id);
+        assert!(decompress(&again, &mut out) && out == row(SAMPLES - 1));
+        assert!(recompressed(TABLE, &after).is_none(), "already the newest");
+        // It trains again after twice as many rows.
+        let next = DRIFTS.with_borrow(|drifts| {
+            drifts
+                .iter()
+                .find(|d| d.table == TABLE)
+                .map(|d| (d.next, d.stride))
+        });
+        assert_eq!(
+            next,
+            Some((2 * RETRAIN_AFTER, RETRAIN_AFTER / SAMPLES)),
+            "the next sample spans the next {RETRAIN_AFTER} rows"
+        );
         let tables: Vec<RowDictionary> = registered()
             .into_iter()
             .filter(|d| d.table == TABLE)
@@ -538,9 +638,13 @@ mod tests {
     #[test]
     fn frames_that_do_not_read_are_refused_not_trusted() {
         let mut out = Vec::new();
-        let unknown = [0x28, 0xB5, 0x2F, 0xFD, 0x23, 0x07, 0x00, 0x00, 0x00, 0x10];
-        assert!(is_frame(&unknown));
+        // A dictionary id nobody registered, then a frame's first bytes.
+        let unknown = [COMPRESSED, 0xce, 0x7f, 0, 0, 0, 0x20, 0x10];
+        assert!(is_compressed(&unknown));
         assert!(!can_read(&unknown) && !decompress(&unknown, &mut out));
-        assert!(!decompress(b"\x92\x01\x02", &mut out));
+        assert!(!can_read(&[COMPRESSED]) && !decompress(&[COMPRESSED, 1], &mut out));
+        let named = [0x28, 0xB5, 0x2F, 0xFD, 0x23, 0x07, 0x00, 0x00, 0x00, 0x10];
+        assert!(!decompress_named(&named, &mut out));
+        assert!(!is_compressed(b"\x92\x01\x02") && !decompress(b"\x92\x01\x02", &mut out));
     }
 }

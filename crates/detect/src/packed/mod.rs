@@ -7,25 +7,49 @@
 //!
 //! Packing changes how an entry is held, never what it is: a [`Packed`]
 //! restores and reads as the value it holds, and a whole snapshot holds the
-//! value. Its row holds it compressed when its table has a dictionary (as
-//! a MessagePack `bin`: when it was last seen, 8 bytes little-endian, then
-//! the zstd frame), so that a packed entry is saved and restored as it is,
-//! never unpacked. [`IdleQueue`] finds the entries to pack without a pass
-//! over the whole table.
+//! value. Packed, its times are written relative to when it was last seen
+//! (`time::relative_to`), which is kept beside the bytes. Its row holds it
+//! compressed when its table has a dictionary (see [`ROW_EXT`]), so that a
+//! packed entry is saved and restored as it is, never unpacked.
+//! [`IdleQueue`] finds the entries to pack without a pass over the whole
+//! table.
 
 mod dictionary;
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use mailfuse_core::{rows, Timestamp};
+use mailfuse_core::{rows, time, Timestamp};
 use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
 use serde::de::{DeserializeOwned, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub(crate) use dictionary::{register, registered};
+
+/// The MessagePack extension type of a compressed row: when its entry was
+/// last seen (a MessagePack integer), then the compressed entry (see
+/// `dictionary`) but for its first byte, which says what every row says;
+/// the entry's times are relative to when it was last seen. Rows written before times were
+/// relative are a `bin` (8 bytes of last seen, little-endian, then the
+/// frame): they are unpacked and packed anew when they are restored
+/// ([`take_converted`] counts them).
+const ROW_EXT: i8 = 1;
+
+thread_local! {
+    /// Rows of the older form restored since [`take_converted`] last
+    /// looked.
+    static CONVERTED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// How many rows of the form before [`ROW_EXT`] were restored (and packed
+/// anew) on this thread since the last call: the state should then be
+/// saved whole again.
+pub(crate) fn take_converted() -> usize {
+    CONVERTED.with(|converted| converted.replace(0))
+}
 
 /// What a value must tell to be packed.
 pub(crate) trait Pack: Serialize + DeserializeOwned {
@@ -72,9 +96,10 @@ impl<T: Pack> Packed<T> {
         }
         BUFFER.with_borrow_mut(|buffer| {
             buffer.clear();
-            match rmp_serde::encode::write(buffer, &value) {
+            let last_seen = value.last_seen();
+            match time::relative_to(last_seen, || rmp_serde::encode::write(buffer, &value)) {
                 Ok(()) => Packed::Bytes {
-                    last_seen: value.last_seen(),
+                    last_seen,
                     bytes: dictionary::compress(T::TABLE, buffer)
                         .unwrap_or_else(|| Box::from(buffer.as_slice())),
                 },
@@ -83,9 +108,10 @@ impl<T: Pack> Packed<T> {
         })
     }
 
-    fn unpack(bytes: &[u8]) -> Box<T> {
+    fn unpack(last_seen: Timestamp, bytes: &[u8]) -> Box<T> {
         with_plain(bytes, |plain| {
-            rmp_serde::from_slice(plain).unwrap_or_else(|_| Box::new(T::salvage(plain)))
+            time::relative_to(last_seen, || rmp_serde::from_slice(plain))
+                .unwrap_or_else(|_| Box::new(T::salvage(plain)))
         })
     }
 
@@ -98,27 +124,34 @@ impl<T: Pack> Packed<T> {
         }
     }
 
-    /// Its row's bytes in the compressed form, if its table has a
-    /// dictionary (see the module's comment).
+    /// Its row's bytes in the compressed form ([`ROW_EXT`]'s), if its table
+    /// has a dictionary: compressed with the newest.
     fn compressed_row(&self) -> Option<Vec<u8>> {
         let compressed;
-        let (last_seen, frame): (Timestamp, &[u8]) = match self {
-            Packed::Bytes { last_seen, bytes } if dictionary::is_frame(bytes) => {
-                (*last_seen, bytes)
+        let (last_seen, entry): (Timestamp, &[u8]) = match self {
+            Packed::Bytes { last_seen, bytes } if dictionary::is_compressed(bytes) => {
+                match dictionary::recompressed(T::TABLE, bytes) {
+                    Some(newer) => {
+                        compressed = newer;
+                        (*last_seen, &compressed)
+                    }
+                    None => (*last_seen, bytes),
+                }
             }
             Packed::Bytes { last_seen, bytes } => {
                 compressed = dictionary::compress(T::TABLE, bytes)?;
                 (*last_seen, &compressed)
             }
             Packed::Live(value) => {
-                let plain = rmp_serde::to_vec(value).ok()?;
+                let plain =
+                    time::relative_to(value.last_seen(), || rmp_serde::to_vec(value)).ok()?;
                 compressed = dictionary::compress(T::TABLE, &plain)?;
                 (value.last_seen(), &compressed)
             }
         };
-        let mut row = Vec::with_capacity(8 + frame.len());
-        row.extend_from_slice(&last_seen.as_secs().to_le_bytes());
-        row.extend_from_slice(frame);
+        let mut row = Vec::with_capacity(9 + entry.len());
+        rmp::encode::write_sint(&mut row, last_seen.as_secs()).ok()?;
+        row.extend_from_slice(dictionary::unmarked(entry));
         Some(row)
     }
 
@@ -147,14 +180,14 @@ impl<T: Pack> Packed<T> {
     pub(crate) fn read(&self) -> Held<'_, T> {
         match self {
             Packed::Live(value) => Held::InPlace(value),
-            Packed::Bytes { bytes, .. } => Held::Unpacked(Packed::unpack(bytes)),
+            Packed::Bytes { last_seen, bytes } => Held::Unpacked(Packed::unpack(*last_seen, bytes)),
         }
     }
 
     /// The value, unpacked for good if it was packed.
     pub(crate) fn live(&mut self) -> &mut T {
-        if let Packed::Bytes { bytes, .. } = self {
-            *self = Packed::Live(Packed::unpack(bytes));
+        if let Packed::Bytes { last_seen, bytes } = self {
+            *self = Packed::Live(Packed::unpack(*last_seen, bytes));
         }
         match self {
             Packed::Live(value) => value,
@@ -179,7 +212,7 @@ impl<T: Pack> Packed<T> {
     pub(crate) fn into_inner(self) -> Box<T> {
         match self {
             Packed::Live(value) => value,
-            Packed::Bytes { bytes, .. } => Packed::unpack(&bytes),
+            Packed::Bytes { last_seen, bytes } => Packed::unpack(last_seen, &bytes),
         }
     }
 }
@@ -190,7 +223,7 @@ fn with_plain<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     thread_local! {
         static PLAIN: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
-    if !dictionary::is_frame(bytes) {
+    if !dictionary::is_compressed(bytes) {
         return f(bytes);
     }
     PLAIN.with_borrow_mut(|plain| {
@@ -208,7 +241,10 @@ impl<T: Pack> Serialize for Packed<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         if rows::in_row() {
             if let Some(row) = self.compressed_row() {
-                return serializer.serialize_bytes(&row);
+                return serializer.serialize_newtype_struct(
+                    rmp_serde::MSGPACK_EXT_STRUCT_NAME,
+                    &(ROW_EXT, RowBytes(&row)),
+                );
             }
         }
         match self {
@@ -236,19 +272,43 @@ impl<'de, T: Pack> Visitor<'de> for PackedVisitor<T> {
         write!(f, "a row of {}", T::TABLE)
     }
 
-    fn visit_bytes<E: serde::de::Error>(self, row: &[u8]) -> Result<Packed<T>, E> {
-        let Some((last_seen, frame)) = row.split_first_chunk::<8>() else {
-            return Err(E::custom("a compressed row too short to hold one"));
-        };
-        if !dictionary::is_frame(frame) || !dictionary::can_read(frame) {
-            return Err(E::custom(
-                "a compressed row whose dictionary was not saved with it",
-            ));
+    /// A compressed row ([`ROW_EXT`]).
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, ext: D) -> Result<Packed<T>, D::Error> {
+        use serde::de::Error;
+        let (kind, row) = <(i8, RowBuf)>::deserialize(ext)?;
+        if kind != ROW_EXT {
+            return Err(D::Error::custom(format!(
+                "a row of {} of an unknown kind ({kind})",
+                T::TABLE
+            )));
+        }
+        let mut rest = &*row.0;
+        let last_seen = rmp::decode::read_int(&mut rest)
+            .map_err(|_| D::Error::custom("a compressed row without its time"))?;
+        let bytes = dictionary::marked(rest);
+        if !dictionary::can_read(&bytes) {
+            return Err(D::Error::custom(UNREADABLE));
         }
         Ok(Packed::Bytes {
-            last_seen: Timestamp(i64::from_le_bytes(*last_seen)),
-            bytes: Box::from(frame),
+            last_seen: Timestamp(last_seen),
+            bytes,
         })
+    }
+
+    /// A compressed row of the form before [`ROW_EXT`]: its times are
+    /// absolute, so it is packed anew.
+    fn visit_bytes<E: serde::de::Error>(self, row: &[u8]) -> Result<Packed<T>, E> {
+        let Some((_, frame)) = row.split_first_chunk::<8>() else {
+            return Err(E::custom("a compressed row too short to hold one"));
+        };
+        let mut plain = Vec::new();
+        if !dictionary::decompress_named(frame, &mut plain) {
+            return Err(E::custom(UNREADABLE));
+        }
+        let value: Box<T> = rmp_serde::from_slice(&plain)
+            .map_err(|e| E::custom(format!("a compressed row of {}: {e}", T::TABLE)))?;
+        CONVERTED.with(|converted| converted.set(converted.get() + 1));
+        Ok(Packed::pack(value))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Packed<T>, A::Error> {
@@ -257,6 +317,44 @@ impl<'de, T: Pack> Visitor<'de> for PackedVisitor<T> {
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Packed<T>, A::Error> {
         T::deserialize(MapAccessDeserializer::new(map)).map(|value| Packed::pack(Box::new(value)))
+    }
+}
+
+/// Why a compressed row is refused.
+const UNREADABLE: &str = "a compressed row whose dictionary was not saved with it, or damaged";
+
+/// A row's bytes, written as MessagePack `bin` (in [`ROW_EXT`]'s
+/// extension).
+struct RowBytes<'a>(&'a [u8]);
+
+impl Serialize for RowBytes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.0)
+    }
+}
+
+/// A row's bytes, read back: borrowed from the row when they can be.
+struct RowBuf<'de>(Cow<'de, [u8]>);
+
+impl<'de> Deserialize<'de> for RowBuf<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = RowBuf<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a compressed row's bytes")
+            }
+            fn visit_borrowed_bytes<E: serde::de::Error>(
+                self,
+                bytes: &'de [u8],
+            ) -> Result<RowBuf<'de>, E> {
+                Ok(RowBuf(Cow::Borrowed(bytes)))
+            }
+            fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<RowBuf<'de>, E> {
+                Ok(RowBuf(Cow::Owned(bytes.to_vec())))
+            }
+        }
+        deserializer.deserialize_bytes(Bytes)
     }
 }
 
@@ -373,12 +471,25 @@ mod tests {
     use serde::{Deserialize, Serialize};
 
     use super::*;
+    use crate::window::HourWindow;
 
-    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[derive(Debug, Clone, Serialize, Deserialize)]
     struct Entry {
         name: String,
         last_seen: Timestamp,
         line: String,
+        first_seen: Timestamp,
+        hour: HourWindow,
+    }
+
+    /// Equal, the window too (as it saves: its buckets, absolute).
+    impl PartialEq for Entry {
+        fn eq(&self, other: &Entry) -> bool {
+            let window = |entry: &Entry| rmp_serde::to_vec(&entry.hour).expect("window");
+            (&self.name, self.last_seen, &self.line, self.first_seen)
+                == (&other.name, other.last_seen, &other.line, other.first_seen)
+                && window(self) == window(other)
+        }
     }
 
     impl Pack for Entry {
@@ -393,14 +504,22 @@ mod tests {
                 name: String::new(),
                 last_seen: Timestamp::default(),
                 line: String::new(),
+                first_seen: Timestamp::default(),
+                hour: HourWindow::hour(),
             }
         }
     }
 
     fn entry(n: i64) -> Entry {
+        let last_seen = Timestamp(1_700_000_000 + n);
+        let mut hour = HourWindow::hour();
+        hour.add(last_seen.plus(-120), 2);
+        hour.add(last_seen, 1);
         Entry {
             name: format!("user{n}@example.org"),
-            last_seen: Timestamp(1_700_000_000 + n),
+            last_seen,
+            first_seen: last_seen.plus(-86_400 - n),
+            hour,
             line: format!(
                 "Nov  2 07:10:{:02} mail postfix/submission/smtpd[{}]: client=unknown[81.1.{}.7], sasl_username=user{n}@example.org",
                 n % 60,
@@ -415,7 +534,7 @@ mod tests {
         let mut table: TrackedVec<Packed<Entry>> = TrackedVec::default();
         let mut n = 0;
         // Entries pack plain until the table's dictionary is trained.
-        let compressed = |slot: &Packed<Entry>| matches!(slot, Packed::Bytes { bytes, .. } if dictionary::is_frame(bytes));
+        let compressed = |slot: &Packed<Entry>| matches!(slot, Packed::Bytes { bytes, .. } if dictionary::is_compressed(bytes));
         while !table.last().is_some_and(compressed) {
             assert!(n <= 2_000, "no dictionary after {n} entries");
             table.push(Packed::pack(Box::new(entry(n))));
@@ -441,7 +560,7 @@ mod tests {
         let mut restored: TrackedVec<Packed<Entry>> = TrackedVec::default();
         for row in &rows {
             let value = row.value.as_deref().expect("a value");
-            assert!(matches!(value.first(), Some(0xc4 | 0xc5)), "a bin row");
+            assert!(matches!(value.first(), Some(0xc7..=0xc9)), "an ext row");
             restored.load("entries", &row.key, value).expect("loads");
         }
         assert_eq!(restored.len(), count);
@@ -455,5 +574,52 @@ mod tests {
         let snapshot = rmp_serde::to_vec(&table).expect("snapshot");
         let entries: Vec<Entry> = rmp_serde::from_slice(&snapshot).expect("plain values");
         assert_eq!(entries, (0..count as i64).map(entry).collect::<Vec<_>>());
+
+        // A row of the form before times were relative: 8 bytes of last
+        // seen, then zstd's frame (naming its dictionary by zstd's id) of
+        // the value as it was, read and packed anew.
+        let old = entry(7);
+        let absolute = rmp_serde::to_vec(&old).expect("plain");
+        let saved = dictionary::registered()
+            .into_iter()
+            .find(|d| d.table == Entry::TABLE)
+            .expect("trained");
+        let frame = zstd::bulk::Compressor::with_dictionary(1, &saved.bytes)
+            .and_then(|mut zstd| zstd.compress(&absolute))
+            .expect("zstd's frame");
+        let mut bin = old.last_seen.as_secs().to_le_bytes().to_vec();
+        bin.extend_from_slice(&frame);
+        let row = rmp_serde::to_vec(&serde_bytes_of(&bin)).expect("a bin row");
+        take_converted();
+        let mut older: TrackedVec<Packed<Entry>> = TrackedVec::default();
+        older.load("entries", &[0; 4], &row).expect("loads");
+        assert_eq!(take_converted(), 1, "counted, to be saved anew");
+        assert_eq!(*older[0].read(), old);
+        assert_eq!(older[0].last_seen(), old.last_seen);
+    }
+
+    fn serde_bytes_of(bytes: &[u8]) -> RowBytes<'_> {
+        RowBytes(bytes)
+    }
+
+    /// Every time of an entry shifted by a day, or by a year: the same
+    /// packed bytes, which the table's dictionary keeps matching as days go.
+    #[test]
+    fn entries_alike_but_for_when_pack_alike() {
+        let packed_at = |shift: i64| {
+            let mut shifted = entry(3);
+            shifted.last_seen = shifted.last_seen.plus(shift);
+            shifted.first_seen = shifted.first_seen.plus(shift);
+            shifted.hour = HourWindow::hour();
+            shifted.hour.add(shifted.last_seen.plus(-120), 2);
+            shifted.hour.add(shifted.last_seen, 1);
+            let expected = shifted.clone();
+            let packed = Packed::pack(Box::new(shifted));
+            assert_eq!(*packed.read(), expected, "reads back as it was");
+            packed.read_packed(<[u8]>::to_vec).expect("packed")
+        };
+        let today = packed_at(0);
+        assert_eq!(packed_at(86_400), today);
+        assert_eq!(packed_at(365 * 86_400 + 17), today);
     }
 }
