@@ -552,7 +552,8 @@ fn database_of_schema(path: &Path, version: usize) -> Connection {
     for schema in &super::MIGRATIONS[..version] {
         conn.execute_batch(schema).unwrap();
     }
-    conn.pragma_update(None, "user_version", version as i64).unwrap();
+    conn.pragma_update(None, "user_version", version as i64)
+        .unwrap();
     conn
 }
 
