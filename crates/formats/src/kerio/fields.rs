@@ -9,7 +9,7 @@
 //! of a key wins", this keeps text a sender wrote from posing as the fields
 //! the detectors trust (`User`, `Sender-Host`).
 
-use memchr::memchr;
+use crate::values::{find_byte, positions};
 
 /// The longest local part RFC 5321 allows (§4.5.3.1.1).
 const MAX_LOCAL_PART: usize = 64;
@@ -131,45 +131,17 @@ fn split_at_boundary<'a>(
     from: usize,
     ends_value: impl Fn(&[u8]) -> bool,
 ) -> (&'a [u8], Option<KeyAndRest<'a>>) {
-    let mut searched_from = from;
-    while let Some(comma) = text.get(searched_from..).and_then(find_comma) {
-        let Some((value, separator_and_rest)) = text.split_at_checked(searched_from + comma) else {
+    let searched = text.get(from..).unwrap_or_default();
+    for comma in positions(b',', searched) {
+        let Some((value, separator_and_rest)) = text.split_at_checked(from + comma) else {
             break;
         };
         let next_field = separator_and_rest.strip_prefix(b", ").and_then(leading_key);
         if let Some((key, rest)) = next_field.filter(|(key, _)| ends_value(key)) {
             return (value, Some((key, rest)));
         }
-        searched_from += comma + 1;
     }
     (text, None)
-}
-
-/// The index of the first `,` in `text`, eight bytes at a time: a value
-/// is a few dozen bytes, too short for `memchr`'s setup to pay off at
-/// every field of every line.
-fn find_comma(text: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let mut words = text.chunks_exact(8);
-    let mut start = 0;
-    for chunk in &mut words {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(chunk);
-        // Bytes that were a comma become zero; the lowest flagged byte is
-        // the first zero (flags above it may be false, never below).
-        let x = u64::from_le_bytes(eight) ^ (ONES * u64::from(b','));
-        let zeros = x.wrapping_sub(ONES) & !x & HIGH;
-        if zeros != 0 {
-            return Some(start + zeros.trailing_zeros() as usize / 8);
-        }
-        start += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == b',')
-        .map(|i| start + i)
 }
 
 /// Whether two keys are equal. Keys are a few bytes long: an inlined loop
@@ -211,7 +183,7 @@ fn closing_angle(text: &[u8]) -> Option<usize> {
         return None;
     }
     let search_from = quoted_local_part_end(text).unwrap_or(0);
-    let close = memchr(b'>', text.get(search_from..)?)?;
+    let close = find_byte(b'>', text.get(search_from..)?)?;
     Some(search_from + close)
 }
 
@@ -237,22 +209,6 @@ fn quoted_local_part_end(text: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn commas_are_found_where_they_are() {
-        for len in 0..40 {
-            let mut text = vec![b'a'; len];
-            assert_eq!(find_comma(&text), None);
-            for at in 0..len {
-                text.fill(0xac);
-                text[at] = b',';
-                if let Some(later) = text.get_mut(at + 1) {
-                    *later = b',';
-                }
-                assert_eq!(find_comma(&text), Some(at), "{len} {at}");
-            }
-        }
-    }
 
     const FIELDS: [Field; 5] = [
         Field::plain(b"Queue-ID"),

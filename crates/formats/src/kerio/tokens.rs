@@ -7,10 +7,8 @@ use mailfuse_core::{net, Client};
 use memchr::memchr3;
 use memchr::memmem::{Finder, FinderRev};
 
-/// A searcher for a fixed phrase, built on first use. Building one costs more
-/// than searching a whole line, so each phrase gets one for the process:
 /// `static X: Phrase = LazyLock::new(|| Finder::new(b"…"));`
-pub(super) type Phrase = LazyLock<Finder<'static>>;
+pub(super) use crate::values::Phrase;
 
 /// A [`Phrase`] searched from the end of the text.
 pub(super) type PhraseFromEnd = LazyLock<FinderRev<'static>>;
