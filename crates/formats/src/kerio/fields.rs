@@ -9,7 +9,7 @@
 //! of a key wins", this keeps text a sender wrote from posing as the fields
 //! the detectors trust (`User`, `Sender-Host`).
 
-use crate::values::{find_byte, positions};
+use crate::values::find_byte;
 
 /// The longest local part RFC 5321 allows (§4.5.3.1.1).
 const MAX_LOCAL_PART: usize = 64;
@@ -74,95 +74,134 @@ pub(super) fn scan<'a, const N: usize>(
     fields: &[Field; N],
 ) -> [Option<&'a [u8]>; N] {
     let mut values = [None; N];
-    let mut found = 0;
+    let mut missing = N;
     // Kerio writes the fields in the order `fields` lists them: the one
     // after the last found is tried first.
     let mut likely_next = 0;
-    let mut next_field = leading_key(text);
-    while let Some((key, value_and_rest)) = next_field {
+    let mut next_field = key_at(text, 0, None);
+    while let Some((key, value_start)) = next_field {
         let wanted = fields
             .get(likely_next)
             .filter(|field| same_key(field.key, key))
             .map(|_| likely_next)
             .or_else(|| fields.iter().position(|field| same_key(field.key, key)));
-        let extent = wanted
-            .and_then(|i| fields.get(i))
-            .map_or(Extent::AnyKey, |field| field.extent);
-        let (value, following) = extent.split(value_and_rest);
+        let (extent, expected) = match wanted {
+            Some(i) => (
+                fields.get(i).map_or(Extent::AnyKey, |field| field.extent),
+                fields.get(i + 1).map(|field| field.key),
+            ),
+            None => (Extent::AnyKey, None),
+        };
+        let boundary = next_boundary(text, value_start, extent, expected);
         if let Some(i) = wanted {
             likely_next = i + 1;
             if let Some(slot @ None) = values.get_mut(i) {
-                *slot = Some(value.trim_ascii());
-                found += 1;
-                if found == N {
+                let value_end = boundary.map_or(text.len(), |(comma, _)| comma);
+                *slot = Some(
+                    text.get(value_start..value_end)
+                        .unwrap_or_default()
+                        .trim_ascii(),
+                );
+                missing -= 1;
+                if missing == 0 {
                     break;
                 }
             }
         }
-        next_field = following;
+        next_field = boundary.map(|(_, next)| next);
     }
     values
 }
 
-/// A field's key and the text after its `: ` (its value and what follows).
-type KeyAndRest<'a> = (&'a [u8], &'a [u8]);
+/// A field's key and where its value starts (after the key's `: `).
+type KeyAt<'a> = (&'a [u8], usize);
 
-impl Extent {
-    /// Splits `text` (a value and what follows it) into the value and the
-    /// next field, if any.
-    fn split(self, text: &[u8]) -> (&[u8], Option<KeyAndRest<'_>>) {
-        match self {
-            Extent::AnyKey => split_at_boundary(text, 0, |_| true),
-            Extent::Address => {
-                let after_address = closing_angle(text).map_or(0, |close| close + 1);
-                split_at_boundary(text, after_address, |_| true)
-            }
-            Extent::OnlyKeys(keys) => {
-                split_at_boundary(text, 0, |key| keys.iter().any(|k| same_key(k, key)))
-            }
-        }
-    }
-}
-
-/// Splits `text` at the first `, Key: ` at or after `from` whose key
-/// `ends_value` accepts: `(value, Some(next field))`, or `(text, None)`.
-fn split_at_boundary<'a>(
+/// The first boundary that ends the value starting at `value_start` in
+/// `text`, as `extent` reads it: the comma of its `, Key: `, with that key
+/// and where its value starts. `expected` is the key Kerio writes next:
+/// tried first at each comma (see [`key_at`]).
+fn next_boundary<'a>(
     text: &'a [u8],
-    from: usize,
-    ends_value: impl Fn(&[u8]) -> bool,
-) -> (&'a [u8], Option<KeyAndRest<'a>>) {
-    let searched = text.get(from..).unwrap_or_default();
-    for comma in positions(b',', searched) {
-        let Some((value, separator_and_rest)) = text.split_at_checked(from + comma) else {
-            break;
+    value_start: usize,
+    extent: Extent,
+    expected: Option<&'static [u8]>,
+) -> Option<(usize, KeyAt<'a>)> {
+    let mut from = match extent {
+        Extent::Address => {
+            let value = text.get(value_start..)?;
+            value_start + closing_angle(value).map_or(0, |close| close + 1)
+        }
+        Extent::AnyKey | Extent::OnlyKeys(_) => value_start,
+    };
+    loop {
+        let comma = from + find_byte(b',', text.get(from..)?)?;
+        from = comma + 1;
+        if text.get(from) != Some(&b' ') {
+            continue;
+        }
+        let Some((key, next_value)) = key_at(text, comma + 2, expected) else {
+            continue;
         };
-        let next_field = separator_and_rest.strip_prefix(b", ").and_then(leading_key);
-        if let Some((key, rest)) = next_field.filter(|(key, _)| ends_value(key)) {
-            return (value, Some((key, rest)));
+        let ends_value = match extent {
+            Extent::AnyKey | Extent::Address => true,
+            Extent::OnlyKeys(keys) => keys.iter().any(|k| same_key(k, key)),
+        };
+        if ends_value {
+            return Some((comma, (key, next_value)));
         }
     }
-    (text, None)
 }
 
-/// Whether two keys are equal. Keys are a few bytes long: an inlined loop
-/// beats a call to `memcmp`, which slice equality makes, at several
-/// comparisons per field.
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
-}
-
-/// The key at the start of `text` and what follows its `: `, if `text`
-/// starts with `[A-Za-z][A-Za-z-]*: `.
-fn leading_key(text: &[u8]) -> Option<KeyAndRest<'_>> {
-    if !text.first()?.is_ascii_alphabetic() {
+/// The key at `start` in `text` and where its value starts, if `text`
+/// reads `[A-Za-z][A-Za-z-]*: ` there. Most boundaries start the key Kerio
+/// writes next: `expected` is compared first, which spares reading the
+/// key's shape byte by byte (the same answer: a key followed by `: ` is the
+/// whole key there).
+fn key_at<'a>(text: &'a [u8], start: usize, expected: Option<&'static [u8]>) -> Option<KeyAt<'a>> {
+    let rest = text.get(start..)?;
+    if let Some(key) = expected {
+        let after_key = start + key.len();
+        let shows = rest.get(..key.len()).is_some_and(|k| same_key(k, key))
+            && text.get(after_key..after_key + 2) == Some(b": ");
+        if shows {
+            return Some((key, after_key + 2));
+        }
+    }
+    if !rest.first()?.is_ascii_alphabetic() {
         return None;
     }
-    let key_len = text
+    let key_len = rest
         .iter()
         .position(|&b| !(b.is_ascii_alphabetic() || b == b'-'))
-        .unwrap_or(text.len());
-    let (key, rest) = text.split_at_checked(key_len)?;
-    Some((key, rest.strip_prefix(b": ")?))
+        .unwrap_or(rest.len());
+    let after_key = start + key_len;
+    (text.get(after_key..after_key + 2) == Some(b": "))
+        .then(|| (rest.get(..key_len).unwrap_or_default(), after_key + 2))
+}
+
+/// Whether two keys are equal. Keys are a few bytes long and compared
+/// several times a field: two overlapping words from each end beat a call
+/// to `memcmp` (which slice equality makes) and a byte loop. The same
+/// `'static` key (found by [`key_at`], then looked up among the fields) is
+/// equal at once.
+fn same_key(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.as_ptr() == b.as_ptr() {
+        return true;
+    }
+    match (a.first_chunk::<4>(), a.last_chunk::<4>()) {
+        (Some(a_start), Some(a_end)) if a.len() <= 8 => {
+            b.first_chunk::<4>() == Some(a_start) && b.last_chunk::<4>() == Some(a_end)
+        }
+        _ => match (a.first_chunk::<8>(), a.last_chunk::<8>()) {
+            (Some(a_start), Some(a_end)) if a.len() <= 16 => {
+                b.first_chunk::<8>() == Some(a_start) && b.last_chunk::<8>() == Some(a_end)
+            }
+            _ => a == b,
+        },
+    }
 }
 
 /// The index of the `>` closing the `<address>` at the start of `text`.
@@ -314,6 +353,21 @@ mod tests {
             scan_str(&line)[1],
             Some(format!(r#"<"{local_part}>"#).as_str())
         );
+    }
+
+    #[test]
+    fn keys_are_compared_whole_at_every_length() {
+        let key = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+        for len in 0..=key.len() {
+            let a = key[..len].to_vec();
+            assert!(same_key(&a, &key[..len]), "{len}");
+            for differing in 0..len {
+                let mut b = a.clone();
+                b[differing] = b'-';
+                assert!(!same_key(&a, &b), "{len} {differing}");
+            }
+            assert!(!same_key(&a, &key[..len.saturating_sub(1)]) || len == 0);
+        }
     }
 
     #[test]
