@@ -93,6 +93,12 @@ pub struct DetectConfig {
     /// counted message to one is a `compromised_account` at once.
     #[serde(skip)]
     pub canaries: Canaries,
+    /// Also count each account's messages over the last hour when no
+    /// limit is set, for [`Detector::top_senders`]: `watch` sets it for its
+    /// dashboard (not a setting of the file). Part of the configuration so
+    /// that a restored state keeps those counts.
+    #[serde(skip)]
+    pub count_senders: bool,
     /// Seconds a message stays open for its delivery lines.
     pub message_ttl_secs: i64,
     /// Seconds a message whose recipients all have their final fate stays
@@ -110,6 +116,7 @@ impl Default for DetectConfig {
             limits: LimitRules::default(),
             safety: Safety::default(),
             canaries: Canaries::default(),
+            count_senders: false,
             message_ttl_secs: 2 * 24 * 3600,
             settled_grace_secs: 3600,
         }
@@ -269,7 +276,7 @@ impl Detector {
             }),
             accounts,
             guessing: Guessing::new(config.guessing),
-            limits: Limits::new(&config.limits),
+            limits: Limits::new(&config.limits, config.count_senders),
             stats: Stats::default(),
             handed_out: (0, 0),
             limits_handed_out: 0,
@@ -286,12 +293,6 @@ impl Detector {
     /// watch reads them from the store at start and at each save.
     pub fn set_never_logs_in(&mut self, accounts: impl IntoIterator<Item = String>) {
         self.accounts.set_never_logs_in(accounts);
-    }
-
-    /// Also count each account's messages over the last hour when no limit
-    /// is set, for [`Detector::top_senders`] (watch's dashboard).
-    pub fn count_senders(&mut self) {
-        self.limits.tally_when_unlimited();
     }
 
     /// The `n` accounts closest to (or past) their limits, as of the
@@ -625,7 +626,7 @@ impl Detector {
         self.accounts.set_canaries(config.canaries);
         self.safety = config.safety;
         self.guessing.set_config(config.guessing);
-        self.limits.set_rules(&config.limits);
+        self.limits.set_rules(&config.limits, config.count_senders);
         self
     }
 

@@ -171,10 +171,6 @@ pub struct Limits {
     crossings: TrackedVec<Crossing>,
     /// When to forget the accounts idle for longer than the longest window.
     next_sweep: Option<Timestamp>,
-    /// Count a window without a maximum when no limit is set (watch's
-    /// top senders).
-    #[serde(skip)]
-    tally: bool,
 }
 
 impl Limits {
@@ -188,30 +184,26 @@ impl Limits {
         rows
     }
 
-    /// A detector with `rules`' limits; none: off, and it costs nothing.
-    pub fn new(rules: &LimitRules) -> Self {
+    /// A detector with `rules`' limits; none: off, and it costs nothing,
+    /// unless `count_senders` (see [`Limits::set_rules`]).
+    pub fn new(rules: &LimitRules, count_senders: bool) -> Self {
         let mut limits = Limits::default();
-        limits.set_rules(rules);
+        limits.set_rules(rules, count_senders);
         limits
     }
 
     /// Takes new limits (after a restore with a changed configuration),
-    /// keeping the counts of the windows they still have.
-    pub fn set_rules(&mut self, rules: &LimitRules) {
-        let rules = if self.tally && rules.is_empty() {
+    /// keeping the counts of the windows they still have. `count_senders`:
+    /// with no limit set, each account's messages are counted over an hour
+    /// all the same, for [`Limits::top`]. Both come together, so that a
+    /// restored tally keeps its counts: rules without it would forget them.
+    pub fn set_rules(&mut self, rules: &LimitRules, count_senders: bool) {
+        let rules = if count_senders && rules.is_empty() {
             LimitRules::tally(Limit::tally(TALLY_WINDOW_SECS, Counting::Messages))
         } else {
             rules.clone()
         };
         self.limiter.set_rules(rules);
-    }
-
-    /// Counts each account's messages over an hour when no limit is set,
-    /// for [`Limits::top`].
-    pub fn tally_when_unlimited(&mut self) {
-        self.tally = true;
-        let rules = self.limiter.rules().clone();
-        self.set_rules(&rules);
     }
 
     /// The `n` accounts closest to (or past) their limits, as of the
@@ -357,7 +349,7 @@ mod tests {
             defaults,
             ..LimitsConfig::default()
         };
-        Limits::new(&LimitRules::new(&config).unwrap())
+        Limits::new(&LimitRules::new(&config).unwrap(), false)
     }
 
     fn messages_per(window_secs: u64, max: u64) -> WindowLimit {
@@ -378,7 +370,10 @@ mod tests {
 
     #[test]
     fn without_limits_nothing_is_kept() {
-        let (mut l, mut ids) = (Limits::new(&LimitRules::default()), Accounts::default());
+        let (mut l, mut ids) = (
+            Limits::new(&LimitRules::default(), false),
+            Accounts::default(),
+        );
         for t in 0..1000 {
             send(&mut l, &mut ids, 1, t);
         }
@@ -404,8 +399,10 @@ mod tests {
 
     #[test]
     fn without_limits_a_tally_counts_the_last_hour_for_top_senders() {
-        let (mut l, mut ids) = (Limits::new(&LimitRules::default()), Accounts::default());
-        l.tally_when_unlimited();
+        let (mut l, mut ids) = (
+            Limits::new(&LimitRules::default(), true),
+            Accounts::default(),
+        );
         for t in 0..3 {
             send(&mut l, &mut ids, 1, t);
         }
@@ -429,6 +426,7 @@ mod tests {
                 ..LimitsConfig::default()
             })
             .unwrap(),
+            true,
         );
         send(&mut l, &mut ids, 1, 4);
         assert_eq!(l.top(5)[0].windows[0].0.maximum(), Some(2));

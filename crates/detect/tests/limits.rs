@@ -531,6 +531,32 @@ fn a_restart_with_other_limits_applies_them() {
 }
 
 #[test]
+fn a_restart_keeps_the_top_senders_counted_without_limits() {
+    let mut feed = Feed::new(LimitsConfig::default());
+    feed.config.count_senders = true;
+    feed.detector = Detector::new(feed.config.clone());
+    feed.detector.track_changes();
+    let top = |feed: &mut Feed| -> Vec<(String, u64)> {
+        let usage = feed.detector.top_senders(5);
+        usage.into_iter().map(|u| (u.key, u.windows[0].1)).collect()
+    };
+    for t in 0..5 {
+        feed.send(t * 60, 1);
+    }
+    assert_eq!(top(&mut feed), [(USER.to_string(), 5)]);
+    // Saved as watch saves (changed rows), restored from what is saved.
+    feed.restart_every = Some(1);
+    feed.send(300, 1);
+    feed.send(360, 1);
+    assert_eq!(
+        top(&mut feed),
+        [(USER.to_string(), 7)],
+        "the counts from before the restarts stay"
+    );
+    assert!(feed.incidents().is_empty(), "a tally never trips");
+}
+
+#[test]
 fn no_limits_by_default_no_incident_ever() {
     let mut feed = Feed::new(LimitsConfig::default());
     for n in 0..5000 {

@@ -159,7 +159,9 @@ const SENDERS_SOURCE: &str = "watch";
 impl Watch {
     /// Opens the state and resumes every input where the saved progress
     /// left it.
-    pub fn start(config: Config) -> Result<Watch> {
+    pub fn start(mut config: Config) -> Result<Watch> {
+        // The dashboard's top senders, counted even without limits.
+        config.detect.count_senders = true;
         let mut store = crate::open_state(&config.watch.state)?;
         let progress = store.progress()?;
         let saved_journal_cursor = progress.as_ref().and_then(|p| p.journal_cursor.clone());
@@ -180,7 +182,6 @@ impl Watch {
             None => (Detector::new(config.detect.clone()), Vec::new()),
         };
         let mut detector = detector;
-        detector.count_senders();
         // Rows restored are saved already; a new or whole state is written
         // whole by the first save.
         if !progress.as_ref().is_some_and(|p| p.rows) {
