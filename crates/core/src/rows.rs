@@ -156,8 +156,20 @@ fn read<T: DeserializeOwned>(map: &'static str, bytes: &[u8]) -> Result<T, RowEr
 #[derive(Debug)]
 pub struct TrackedMap<K, V> {
     map: FxHashMap<K, V>,
-    /// Keys changed since the last save; `None` while not tracking.
-    changed: Option<FxHashSet<K>>,
+    /// Keys changed since the last save, each with whether it was held
+    /// then (so it may have a row to delete); `None` while not tracking.
+    changed: Option<FxHashMap<K, HeldAtSave>>,
+}
+
+/// Whether a changed key was in its map at the last save. The store holds
+/// the map's rows as of each save, so a key added since and removed again
+/// has no row: its removal writes nothing. A key is so judged when first
+/// changed after a save: held then, it was held at the save (any change in
+/// between would have been noted first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HeldAtSave {
+    Yes,
+    No,
 }
 
 impl<K, V> Default for TrackedMap<K, V> {
@@ -170,10 +182,25 @@ impl<K, V> Default for TrackedMap<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
+    /// Notes a change of `key`, which the map holds now.
     fn note(&mut self, key: &K) {
         if let Some(changed) = &mut self.changed {
-            if !changed.contains(key) {
-                changed.insert(key.clone());
+            if !changed.contains_key(key) {
+                changed.insert(key.clone(), HeldAtSave::Yes);
+            }
+        }
+    }
+
+    /// Notes a change of `key` about to be set, held or not.
+    fn note_setting(&mut self, key: &K) {
+        if let Some(changed) = &mut self.changed {
+            if !changed.contains_key(key) {
+                let held = if self.map.contains_key(key) {
+                    HeldAtSave::Yes
+                } else {
+                    HeldAtSave::No
+                };
+                changed.insert(key.clone(), held);
             }
         }
     }
@@ -206,13 +233,13 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
 
     /// The entry of `key`, to fill or change (counted as changed).
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
-        self.note(&key);
+        self.note_setting(&key);
         self.map.entry(key)
     }
 
     /// Sets `key`'s value, returning the old one.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.note(&key);
+        self.note_setting(&key);
         self.map.insert(key, value)
     }
 
@@ -234,7 +261,7 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
         let changed = &mut self.changed;
         self.map.retain(|key, value| {
             if let Some(changed) = changed {
-                changed.insert(key.clone());
+                changed.entry(key.clone()).or_insert(HeldAtSave::Yes);
             }
             keep(key, value)
         });
@@ -248,7 +275,7 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
             let kept = keep(key, value);
             if !kept {
                 if let Some(changed) = changed {
-                    changed.insert(key.clone());
+                    changed.entry(key.clone()).or_insert(HeldAtSave::Yes);
                 }
             }
             kept
@@ -282,23 +309,24 @@ where
     V: Serialize + DeserializeOwned,
 {
     fn track(&mut self) {
-        self.changed.get_or_insert_with(FxHashSet::default);
+        self.changed.get_or_insert_with(FxHashMap::default);
     }
 
     fn mark_all(&mut self) {
-        self.changed = Some(self.map.keys().cloned().collect());
+        let held = self.map.keys().map(|key| (key.clone(), HeldAtSave::Yes));
+        self.changed = Some(held.collect());
     }
 
     fn changes(&self, map: &'static str, out: &mut Vec<RowChange>) -> Result<(), RowError> {
-        for key in self.changed.iter().flatten() {
+        for (key, held) in self.changed.iter().flatten() {
+            let value = self.map.get(key);
+            if value.is_none() && *held == HeldAtSave::No {
+                continue;
+            }
             out.push(RowChange {
                 map,
                 key: write(map, key)?,
-                value: self
-                    .map
-                    .get(key)
-                    .map(|value| write(map, value))
-                    .transpose()?,
+                value: value.map(|value| write(map, value)).transpose()?,
             });
         }
         Ok(())
@@ -553,6 +581,46 @@ mod tests {
         let one = rmp_serde::to_vec_named(&1u8).unwrap();
         let two = rmp_serde::to_vec_named(&2u8).unwrap();
         assert_eq!(keys(&out), vec![(one, true), (two, false)]);
+    }
+
+    #[test]
+    fn a_key_added_and_removed_between_saves_writes_nothing() {
+        let mut map: TrackedMap<u8, u32> = TrackedMap::default();
+        map.insert(1, 10);
+        map.mark_all();
+        map.insert(2, 20);
+        map.remove(&2);
+        map.entry(3).or_insert(30);
+        map.retain_unchanged(|key, _| *key != 3);
+        let mut out = Vec::new();
+        map.changes("m", &mut out).unwrap();
+        let one = rmp_serde::to_vec_named(&1u8).unwrap();
+        assert_eq!(
+            keys(&out),
+            vec![(one.clone(), true)],
+            "never saved: no delete"
+        );
+        map.saved();
+
+        // Saved once, a key's removal is written, even after it changed.
+        out.clear();
+        *map.get_mut(&1).unwrap() += 1;
+        map.remove(&1);
+        map.insert(4, 40);
+        map.changes("m", &mut out).unwrap();
+        let four = rmp_serde::to_vec_named(&4u8).unwrap();
+        assert_eq!(keys(&out), vec![(one.clone(), false), (four, true)]);
+        map.saved();
+
+        // Removed, then set again before the save: written whole.
+        out.clear();
+        map.remove(&4);
+        map.insert(4, 41);
+        map.insert(1, 11);
+        map.remove(&1);
+        map.changes("m", &mut out).unwrap();
+        let four = rmp_serde::to_vec_named(&4u8).unwrap();
+        assert_eq!(keys(&out), vec![(four, true)]);
     }
 
     #[test]
