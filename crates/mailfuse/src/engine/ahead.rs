@@ -21,7 +21,7 @@ use mailfuse_formats::{
 use yoke::{Yoke, Yokeable};
 
 use super::split;
-use crate::source::lines::{self, Buffers, LineBlocks, Span};
+use crate::source::lines::{self, Buffers, LineBlocks, Span, Spares};
 use crate::source::{Member, MemberReader};
 
 /// Bytes of lines read into a block.
@@ -60,16 +60,40 @@ pub struct Block {
     pub too_long: u64,
     /// Bytes read from the input so far.
     pub bytes_read: u64,
-    /// Where the block's buffer goes back to once done with.
-    buffers: Buffers,
+    /// Where the block's memory goes back to once done with.
+    spare: Spare,
 }
 
 impl Block {
-    /// Gives the block's buffer back for the next blocks of its input.
-    pub fn recycle(self) {
-        let buffers = self.buffers.clone();
-        buffers.give_back(self.lines.into_backing_cart());
+    /// Gives the block's buffer and vector of lines back for the next
+    /// blocks of its input.
+    pub fn recycle(mut self) {
+        let lines = self
+            .lines
+            .with_mut_return(|lines| emptied(std::mem::take(&mut lines.0)));
+        self.spare.lines.give_back(lines);
+        self.spare.buffers.give_back(self.lines.into_backing_cart());
     }
+}
+
+/// The memory of an input's blocks done with, for its next blocks: the
+/// byte buffers its reader reads into, the vectors its parser fills.
+#[derive(Clone, Default)]
+pub(super) struct Spare {
+    pub(super) buffers: Buffers,
+    /// Kept empty: no line outlives its block's bytes.
+    lines: Spares<Vec<ParsedLine<'static>>>,
+}
+
+/// `lines` emptied, for lines of another block: its allocation is kept (a
+/// collect from a vector's own iterator into elements of the same layout
+/// reuses it), and as it holds no line, it can borrow any bytes.
+#[expect(
+    clippy::unnecessary_filter_map,
+    reason = "a filter would keep the element type, and with it the old bytes' lifetime"
+)]
+fn emptied<'a, 'b>(lines: Vec<ParsedLine<'a>>) -> Vec<ParsedLine<'b>> {
+    lines.into_iter().filter_map(|_| None).collect()
 }
 
 /// What an input's thread sends.
@@ -107,7 +131,7 @@ pub fn spawn<'scope>(
             sender,
             bytes_before: 0,
             at: Timestamp::default(),
-            buffers: Buffers::default(),
+            spare: Spare::default(),
         };
         let mut errors = Vec::new();
         let mut not_logs = Vec::new();
@@ -152,8 +176,8 @@ pub(super) struct Out {
     pub(super) bytes_before: u64,
     /// The time of the last dated line.
     pub(super) at: Timestamp,
-    /// The input's block buffers.
-    pub(super) buffers: Buffers,
+    /// The memory of the input's blocks.
+    pub(super) spare: Spare,
 }
 
 impl Out {
@@ -164,7 +188,6 @@ impl Out {
             return Ok(());
         }
         block.bytes_read = self.bytes_before + member_bytes;
-        block.buffers = self.buffers.clone();
         self.sender
             .send(Ahead::Block(block))
             .map_err(|_| Stop::Gone)
@@ -208,7 +231,7 @@ fn read_member(
     let (problem, split_at) = std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(READ_AHEAD);
         let max_line = settings.max_line;
-        let buffers = out.buffers.clone();
+        let buffers = out.spare.buffers.clone();
         let reading = scope.spawn(move || read_blocks(reader, max_line, buffers, &sender));
         let split_at = member.take(&receiver, &context, split_file.is_some(), out);
         // Stops the reading thread, if it is still reading.
@@ -349,7 +372,7 @@ impl MemberRead {
             Some((format, parser)) => (Some(*format), Some(parser)),
             None => (None, None),
         };
-        let (mut parsed, _) = parse(block, from, parser, &mut at, true);
+        let (mut parsed, _) = parse(block, from, parser, &mut at, true, &out.spare);
         parsed.format = format;
         out.at = at.unwrap_or(out.at);
         out.send(parsed, self.bytes)
@@ -391,13 +414,16 @@ pub(super) fn parse(
     mut parser: Option<&mut Box<dyn LineParser>>,
     at: &mut Option<Timestamp>,
     settle: bool,
+    spare: &Spare,
 ) -> (Block, usize) {
     let mut too_long = 0;
     let mut undated = 0;
     let lines::Block { text, spans, .. } = block;
     let spans = spans.get(from..).unwrap_or_default();
+    let kept = spare.lines.take().unwrap_or_default();
     let lines = Yoke::attach_to_cart(text, |text| {
-        let mut lines = Vec::with_capacity(spans.len());
+        let mut lines = emptied(kept);
+        lines.reserve(spans.len());
         for span in spans {
             let Span::Line(range) = span else {
                 too_long += 1;
@@ -440,7 +466,7 @@ pub(super) fn parse(
         format: None,
         too_long,
         bytes_read: 0,
-        buffers: Buffers::default(),
+        spare: spare.clone(),
     };
     (block, undated)
 }
@@ -466,4 +492,59 @@ pub(super) fn settle(
         let last = lines.0.last().map(|line| line.at);
         (parser, last)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block of `text`'s lines, as the reader cuts them.
+    fn raw_block(text: &[u8], buffers: &Buffers) -> lines::Block {
+        let mut blocks = LineBlocks::new(1024, 4096, 64, buffers.clone());
+        let mut rest = text;
+        let block = blocks.next(|buf: &mut [u8]| {
+            let n = buf.len().min(rest.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            n
+        });
+        block.unwrap()
+    }
+
+    /// What a parsed block holds: each line's bytes and outcome.
+    fn lines_of(block: &Block) -> Vec<(Vec<u8>, String)> {
+        let lines = &block.lines.get().0;
+        lines
+            .iter()
+            .map(|l| (l.line.to_vec(), format!("{:?}", l.parsed)))
+            .collect()
+    }
+
+    #[test]
+    fn a_recycled_block_lends_its_memory_to_the_next_without_its_lines() {
+        let spare = Spare::default();
+        let context = ParseContext::default();
+        let mut parser = Format::Syslog.parser(&context);
+        let first = raw_block(b"one\ntwo\nthree\n", &spare.buffers);
+        let (block, _) = parse(first, 0, Some(&mut parser), &mut None, true, &spare);
+        assert_eq!(lines_of(&block).len(), 3);
+        let vector = block.lines.get().0.as_ptr() as usize;
+        block.recycle();
+        let kept = spare.lines.take().unwrap();
+        assert!(kept.is_empty() && kept.capacity() >= 3);
+        spare.lines.give_back(kept);
+
+        let second = raw_block(b"four\nfive\n", &spare.buffers);
+        let (block, _) = parse(second, 0, Some(&mut parser), &mut None, true, &spare);
+        // The same vector, holding only the new block's lines, which
+        // borrow the new block's bytes.
+        assert_eq!(block.lines.get().0.as_ptr() as usize, vector);
+        let unknown = format!("{:?}", Parsed::Unknown);
+        let want = [
+            (b"four".to_vec(), unknown.clone()),
+            (b"five".to_vec(), unknown),
+        ];
+        assert_eq!(lines_of(&block), want);
+        block.recycle();
+    }
 }

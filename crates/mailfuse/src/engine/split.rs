@@ -24,8 +24,10 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use mailfuse_formats::{Format, LineParser, ParseContext};
 use memchr::memchr;
 
-use super::ahead::{self, Block, Out, Settings, Stop, BLOCKS_IN_FLIGHT, BLOCK_BYTES, BLOCK_LINES};
-use crate::source::lines::{Buffers, LineBlocks};
+use super::ahead::{
+    self, Block, Out, Settings, Spare, Stop, BLOCKS_IN_FLIGHT, BLOCK_BYTES, BLOCK_LINES,
+};
+use crate::source::lines::LineBlocks;
 use crate::source::read_at;
 
 /// Plain files at least this big are parsed on every core, when there are
@@ -72,7 +74,7 @@ struct Job<'a> {
     format: Format,
     context: &'a ParseContext,
     max_line: usize,
-    buffers: Buffers,
+    spare: Spare,
 }
 
 /// What a worker sends of a range.
@@ -109,7 +111,7 @@ pub(super) fn read(
         format,
         context,
         max_line: settings.max_line,
-        buffers: out.buffers.clone(),
+        spare: out.spare.clone(),
     };
     let job = &job;
     std::thread::scope(|scope| {
@@ -203,13 +205,14 @@ impl Range {
             done: false,
             problem: None,
         };
-        let buffers = job.buffers.clone();
+        let buffers = job.spare.buffers.clone();
         let mut blocks = LineBlocks::new(job.max_line, BLOCK_BYTES, BLOCK_LINES, buffers);
         let mut parser: Box<dyn LineParser> = job.format.parser(job.context);
         let mut at = None;
         while let Some(raw) = blocks.next(|buf| reader.read(buf)) {
             let end = start + raw.offset + raw.text.len() as u64;
-            let (block, undated) = ahead::parse(raw, 0, Some(&mut parser), &mut at, false);
+            let (block, undated) =
+                ahead::parse(raw, 0, Some(&mut parser), &mut at, false, &job.spare);
             send(FromRange::Block {
                 block,
                 undated,

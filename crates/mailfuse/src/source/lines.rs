@@ -134,35 +134,61 @@ impl Block {
     }
 }
 
-/// Buffers of blocks done with, kept for the next blocks: once a block's
-/// lines are handed on its buffer comes back, so reading a big file takes
-/// (and zeroes) no new memory after its first blocks. Shared by the threads
-/// that read an input and the one that finishes with its blocks.
-#[derive(Clone, Debug, Default)]
-pub struct Buffers(Arc<Mutex<Vec<Vec<u8>>>>);
+/// Things done with, kept for the next blocks: once a block's lines are
+/// handed on, its buffer (and the engine's vector of its parsed lines) comes
+/// back, so reading a big file takes (and zeroes) no new memory after its
+/// first blocks, and the few buffers in turn stay in the caches. Shared by
+/// the threads that read an input and the one that finishes with its blocks.
+#[derive(Debug)]
+pub struct Spares<T>(Arc<Mutex<Vec<T>>>);
 
-/// Buffers kept at most: enough for the blocks in flight of one input.
-const SPARE_BUFFERS: usize = 32;
+/// The byte buffers of an input's blocks.
+pub type Buffers = Spares<Vec<u8>>;
 
-impl Buffers {
-    /// Keeps `buffer` for a next block, if there is room.
-    pub fn give_back(&self, buffer: Vec<u8>) {
-        if let Ok(mut spare) = self.0.lock() {
-            if spare.len() < SPARE_BUFFERS {
-                spare.push(buffer);
+/// Things kept at most: enough for the blocks in flight of one input.
+const SPARES_KEPT: usize = 32;
+
+impl<T> Spares<T> {
+    /// Keeps `spare` for a next block, if there is room.
+    pub fn give_back(&self, spare: T) {
+        if let Ok(mut kept) = self.0.lock() {
+            if kept.len() < SPARES_KEPT {
+                kept.push(spare);
             }
         }
     }
 
-    /// A buffer of `capacity` bytes, all of them initialised (a new one is
-    /// zeroed; a kept one holds old bytes, to be overwritten).
-    fn take(&self, capacity: usize) -> Vec<u8> {
-        let kept = self.0.lock().ok().and_then(|mut spare| spare.pop());
-        let mut buffer = kept
-            .filter(|b| b.capacity() >= capacity)
-            .unwrap_or_default();
-        buffer.resize(capacity, 0);
-        buffer
+    /// The last thing given back, if one is kept.
+    pub fn take(&self) -> Option<T> {
+        self.0.lock().ok().and_then(|mut kept| kept.pop())
+    }
+}
+
+// Not derived: those would ask `T` to be `Clone` and `Default`.
+impl<T> Clone for Spares<T> {
+    fn clone(&self) -> Self {
+        Spares(Arc::clone(&self.0))
+    }
+}
+
+impl<T> Default for Spares<T> {
+    fn default() -> Self {
+        Spares(Arc::default())
+    }
+}
+
+impl Buffers {
+    /// A buffer of `capacity` bytes, all of them initialised: a kept one
+    /// holds old bytes, to be overwritten; a new one is zeroed by the
+    /// allocator (fresh pages come zeroed: no pass over them).
+    fn buffer(&self, capacity: usize) -> Vec<u8> {
+        match self.take().filter(|b| b.capacity() >= capacity) {
+            Some(mut kept) => {
+                kept.resize(capacity, 0);
+                kept
+            }
+            None => vec![0; capacity],
+        }
     }
 }
 
@@ -213,7 +239,7 @@ impl LineBlocks {
             if self.ended && self.rest.is_empty() && !self.skipping {
                 return None;
             }
-            let mut text = self.buffers.take(self.capacity);
+            let mut text = self.buffers.buffer(self.capacity);
             let mut len = self.rest.len();
             if let Some(start) = text.get_mut(..len) {
                 start.copy_from_slice(&self.rest);
