@@ -16,7 +16,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use mailfuse_core::Timestamp;
 use mailfuse_formats::{
-    Carry, Format, LineParser, LocalZone, ParseContext, Parsed, Recogniser, Recognition,
+    Carry, Format, LineParser, LocalZone, ParseContext, Parsed, Reading, Recogniser, Recognition,
 };
 use yoke::{Yoke, Yokeable};
 
@@ -41,9 +41,27 @@ pub struct ParsedLine<'a> {
     /// The line's time, or that of the last dated line before it.
     pub at: Timestamp,
     pub line: &'a [u8],
-    pub parsed: Parsed<'a>,
-    /// What the line leaves to settle, if it was only read (a split file).
-    carry: Carry,
+    /// What the parser read, written in place (see
+    /// [`LineParser::read_into`]); its carry is what the line leaves to
+    /// settle, if it was only read (a split file).
+    reading: Reading<'a>,
+}
+
+impl<'a> ParsedLine<'a> {
+    /// An unknown line, until read.
+    fn unknown(at: Timestamp, line: &'a [u8]) -> Self {
+        let reading = Reading {
+            parsed: Parsed::Unknown,
+            at: None,
+            carry: Carry::default(),
+        };
+        ParsedLine { at, line, reading }
+    }
+
+    /// What the line means.
+    pub fn parsed(&self) -> &Parsed<'a> {
+        &self.reading.parsed
+    }
 }
 
 /// The parsed lines of one block, borrowing the block's bytes.
@@ -420,26 +438,30 @@ pub(super) fn parse(
     let mut undated = 0;
     let lines::Block { text, spans, .. } = block;
     let spans = spans.get(from..).unwrap_or_default();
-    let kept = spare.lines.take().unwrap_or_default();
+    // One too small is let go: growing it would copy its old bytes (and
+    // double it).
+    let kept = spare
+        .lines
+        .take()
+        .filter(|kept| kept.capacity() >= spans.len());
     let lines = Yoke::attach_to_cart(text, |text| {
-        let mut lines = emptied(kept);
-        lines.reserve(spans.len());
+        let mut lines = match kept {
+            Some(kept) => emptied(kept),
+            None => Vec::with_capacity(spans.len()),
+        };
         for span in spans {
             let Span::Line(range) = span else {
                 too_long += 1;
                 continue;
             };
             let line = text.get(range.clone()).unwrap_or_default();
-            let Some(parser) = parser.as_deref_mut() else {
-                lines.push(ParsedLine {
-                    at: at.unwrap_or_default(),
-                    line,
-                    parsed: Parsed::Unknown,
-                    carry: Carry::default(),
-                });
+            lines.push(ParsedLine::unknown(at.unwrap_or_default(), line));
+            let (Some(parser), Some(parsed)) = (parser.as_deref_mut(), lines.last_mut()) else {
                 continue;
             };
-            let mut reading = parser.read(line);
+            // Read in its place in the vector: no copy of the reading.
+            let reading = &mut parsed.reading;
+            parser.read_into(line, reading);
             if settle {
                 parser.settle(&mut reading.parsed, reading.carry);
             }
@@ -452,12 +474,7 @@ pub(super) fn parse(
                 *at = stamp;
             }
             undated += usize::from(at.is_none());
-            lines.push(ParsedLine {
-                at: at.unwrap_or_default(),
-                line,
-                parsed: reading.parsed,
-                carry: reading.carry,
-            });
+            parsed.at = at.unwrap_or_default();
         }
         ParsedLines(lines)
     });
@@ -487,7 +504,7 @@ pub(super) fn settle(
             if i < undated {
                 line.at = at;
             }
-            parser.settle(&mut line.parsed, line.carry);
+            parser.settle(&mut line.reading.parsed, line.reading.carry);
         }
         let last = lines.0.last().map(|line| line.at);
         (parser, last)
@@ -516,7 +533,7 @@ mod tests {
         let lines = &block.lines.get().0;
         lines
             .iter()
-            .map(|l| (l.line.to_vec(), format!("{:?}", l.parsed)))
+            .map(|l| (l.line.to_vec(), format!("{:?}", l.parsed())))
             .collect()
     }
 

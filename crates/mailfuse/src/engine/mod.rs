@@ -78,8 +78,8 @@ pub struct InputReport {
 impl InputReport {
     /// Counts `line` and hands its event, if any, to `visit`.
     fn take(&mut self, line: &ParsedLine<'_>, visit: &mut impl FnMut(&Event<'_>, &[u8])) {
-        self.count(&line.parsed);
-        if let Parsed::Event(event) = &line.parsed {
+        self.count(line.parsed());
+        if let Parsed::Event(event) = line.parsed() {
             visit(event, line.line);
         }
     }
