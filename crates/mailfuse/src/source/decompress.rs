@@ -50,7 +50,11 @@ pub fn decompressed(raw: Box<dyn Read + Send>) -> io::Result<(Compression, Box<d
     let mut raw = BufReader::with_capacity(256 * 1024, raw);
     let compression = Compression::of(&peek(&mut raw, MAGIC_LEN)?);
     let reader: Box<dyn Read + Send> = match compression {
-        Compression::None => Box::new(raw),
+        // Straight from the source once the bytes peeked are read: through
+        // the buffer, a read smaller than it would copy every byte twice.
+        Compression::None => {
+            Box::new(io::Cursor::new(raw.buffer().to_vec()).chain(raw.into_inner()))
+        }
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(raw)?),
         Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(raw)),
