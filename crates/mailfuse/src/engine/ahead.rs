@@ -552,17 +552,21 @@ mod tests {
         assert!(kept.is_empty() && kept.capacity() >= 3);
         spare.lines.give_back(kept);
 
-        let second = raw_block(b"four\nfive\n", &spare.buffers);
+        let removed = b"2026-01-02T03:04:05+00:00 mail postfix/qmgr[7]: 4F1A2B: removed";
+        let mut text = b"four\n".to_vec();
+        text.extend_from_slice(removed);
+        let second = raw_block(&text, &spare.buffers);
         let (block, _) = parse(second, 0, Some(&mut parser), &mut None, true, &spare);
         // The same vector, holding only the new block's lines, which
-        // borrow the new block's bytes.
+        // borrow the new block's bytes, each read in its slot.
         assert_eq!(block.lines.get().0.as_ptr() as usize, vector);
-        let unknown = format!("{:?}", Parsed::Unknown);
-        let want = [
-            (b"four".to_vec(), unknown.clone()),
-            (b"five".to_vec(), unknown),
-        ];
-        assert_eq!(lines_of(&block), want);
+        let got = lines_of(&block);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], (b"four".to_vec(), format!("{:?}", Parsed::Unknown)));
+        assert_eq!(got[1].0, removed);
+        assert!(got[1].1.starts_with("Event(Removed"), "{}", got[1].1);
+        let stamp = Timestamp::from_civil(2026, 1, 2, 3, 4, 5);
+        assert_eq!(block.lines.get().0.get(1).map(|l| l.at), stamp);
         block.recycle();
     }
 }
