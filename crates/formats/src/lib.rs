@@ -112,9 +112,10 @@ pub trait LineParser: Send {
     /// must know of it.
     fn read<'a>(&mut self, line: &'a [u8]) -> Reading<'a>;
 
-    /// [`read`](Self::read) into `reading`, over what it held: a caller
-    /// keeping readings in a vector has each written in its place, not
-    /// built aside and copied (some 250 bytes a line).
+    /// [`read`](Self::read) into `reading`, over what it held. Called
+    /// through the trait object, this default is compiled for each parser,
+    /// its `read` inlined: a caller keeping readings in a vector saves a
+    /// copy of each (some 250 bytes a line) over assigning `read`'s result.
     fn read_into<'a>(&mut self, line: &'a [u8], reading: &mut Reading<'a>) {
         *reading = self.read(line);
     }
