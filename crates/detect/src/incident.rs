@@ -1,11 +1,14 @@
 //! What the detectors conclude: incidents, with their reasons and evidence.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::sync::LazyLock;
 
 use mailfuse_core::net::Network;
 use mailfuse_core::safety::{Protected, Safety};
 use mailfuse_core::Timestamp;
+use memchr::memmem;
 use serde::{Deserialize, Serialize};
 
 /// The kinds of incident mailfuse raises.
@@ -414,7 +417,7 @@ pub fn evidence_line(line: &[u8]) -> String {
     const MAX: usize = 2048;
     let (line, redacted) = without_password(line);
     let clipped = &line[..line.len().min(MAX)];
-    let mut text = String::from_utf8_lossy(clipped).into_owned();
+    let mut text = lossy_cow(clipped).into_owned();
     if line.len() > MAX {
         text.push('…');
     }
@@ -427,6 +430,10 @@ pub fn evidence_line(line: &[u8]) -> String {
 /// What Dovecot writes before the password a client tried, with
 /// `auth_verbose_passwords` (2.4 shows it in its default failure lines).
 const PASSWORD_MARKER: &[u8] = b"given password: ";
+/// The marker's searcher, built once: every message's evidence line is
+/// searched, and a searcher per call cost more than the search.
+static PASSWORD_FINDER: LazyLock<memmem::Finder<'static>> =
+    LazyLock::new(|| memmem::Finder::new(PASSWORD_MARKER));
 /// What stands in for the password in reports.
 const REDACTED: &str = "[password removed by mailfuse])";
 
@@ -434,10 +441,7 @@ const REDACTED: &str = "[password removed by mailfuse])";
 /// report must never spread a password, even a wrong one (it is often a
 /// typo of the right one, or the right one of another account).
 fn without_password(line: &[u8]) -> (&[u8], bool) {
-    match line
-        .windows(PASSWORD_MARKER.len())
-        .position(|w| w == PASSWORD_MARKER)
-    {
+    match PASSWORD_FINDER.find(line) {
         Some(at) => (&line[..at + PASSWORD_MARKER.len()], true),
         None => (line, false),
     }
@@ -445,7 +449,18 @@ fn without_password(line: &[u8]) -> (&[u8], bool) {
 
 /// Log bytes as an owned lossy string (account names, addresses).
 pub fn lossy(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    lossy_cow(bytes).into_owned()
+}
+
+/// `bytes` as text, invalid UTF-8 replaced: what `String::from_utf8_lossy`
+/// gives, but valid text (nearly every log line) is checked by
+/// `str::from_utf8`, which skips ASCII a word at a time where the lossy
+/// decoder goes byte by byte.
+fn lossy_cow(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Counts are exact unless a detector says otherwise.
@@ -466,5 +481,22 @@ mod tests {
         let sha = b"auth: sql(u,1.2.3.4): unknown user (SHA1 of given password: 5baa61e4)";
         assert!(!evidence_line(sha).contains("5baa61e4"));
         assert_eq!(evidence_line(b"plain line"), "plain line");
+    }
+
+    #[test]
+    fn evidence_of_bytes_that_are_not_utf8_is_what_the_lossy_decoder_makes() {
+        let mut long = vec![b'a'; 2047];
+        long.extend("é and more".as_bytes()); // cut inside the é
+        for line in [
+            &b"from \xff\xfe<x@y>"[..],
+            b"caf\xc3",
+            "naïve ✓".as_bytes(),
+            &long,
+        ] {
+            let expected = String::from_utf8_lossy(&line[..line.len().min(2048)]);
+            let shown = evidence_line(line);
+            assert_eq!(shown.trim_end_matches('…'), expected, "{line:?}");
+            assert_eq!(lossy(line), String::from_utf8_lossy(line));
+        }
     }
 }
