@@ -539,9 +539,14 @@ fn packed_name(bytes: &[u8]) -> &str {
 }
 
 /// `bytes` in ASCII lower case, written into `scratch`.
+///
+/// Copied whole, then lowered in place: a loop without a branch per byte,
+/// which the compiler runs on vectors (an `extend` of mapped bytes went
+/// byte by byte, at every login and recipient).
 fn lowercase_into<'s>(bytes: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
     scratch.clear();
-    scratch.extend(bytes.iter().map(u8::to_ascii_lowercase));
+    scratch.extend_from_slice(bytes);
+    scratch.make_ascii_lowercase();
     scratch
 }
 
@@ -1363,13 +1368,12 @@ fn is_foreign_from(
     let Some(from_domain) = domain_of(envelope_from) else {
         return false;
     };
-    let own = |d: &Option<Box<[u8]>>| {
-        d.as_deref()
-            .is_some_and(|d| d.eq_ignore_ascii_case(from_domain))
-    };
-    !own(&account.domain)
-        && !own(&account.from_domain)
-        && !local.contains_lower(lowercase_into(from_domain, scratch))
+    // The account's domains are held in lower case: the From's is lowered
+    // once and compared whole, rather than case-folded byte by byte
+    // against each.
+    let from_domain = lowercase_into(from_domain, scratch);
+    let own = |d: &Option<Box<[u8]>>| d.as_deref() == Some(from_domain);
+    !own(&account.domain) && !own(&account.from_domain) && !local.contains_lower(from_domain)
 }
 
 /// A stream whose messages may teach the account's own domain: its IP was
