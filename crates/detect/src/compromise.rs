@@ -982,7 +982,7 @@ impl Accounts {
         if let Some(d) = newly_local {
             self.forgive(&d);
         }
-        self.evaluate(id, ip, at);
+        self.evaluate(id, index, at);
         ip
     }
 
@@ -1016,7 +1016,8 @@ impl Accounts {
         }
         delta.failed_recipients = u64::from(change.new_failure);
         account.totals.add(&delta);
-        match account.streams.iter_mut().find(|s| s.ip == ip) {
+        let index = account.streams.iter().position(|s| s.ip == ip);
+        match index.and_then(|i| account.streams.get_mut(i)) {
             Some(stream) => {
                 if change.new_failure {
                     stream.note_run(at, true);
@@ -1061,7 +1062,7 @@ impl Accounts {
                 self.tripped.push(id);
             }
         }
-        self.evaluate(id, ip, at);
+        self.evaluate(id, index, at);
         delta.external_recipients > 0
     }
 
@@ -1095,12 +1096,14 @@ impl Accounts {
         (self.local.report(), self.local.dropped())
     }
 
-    /// Re-scores the stream of `ip` and trips it if it crossed the threshold.
-    fn evaluate(&mut self, id: AccountId, ip: IpAddr, at: Timestamp) {
+    /// Re-scores the account's stream at `index` (the caller found it by
+    /// its IP: streams are only ever appended, so the index holds) and
+    /// trips it if it crossed the threshold.
+    fn evaluate(&mut self, id: AccountId, index: Option<usize>, at: Timestamp) {
+        let Some(index) = index else { return };
         let config = &self.config;
         let account = live_account(&mut self.accounts, &mut self.live, id);
-        let marked = is_marked(&self.never_logs_in, &account.name);
-        let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
+        let Some(stream) = account.streams.get(index) else {
             return;
         };
         if stream.is_new() && evaluate_rotation(account, config, at) {
@@ -1110,7 +1113,7 @@ impl Accounts {
             }
             return;
         }
-        let Some(stream) = account.streams.iter_mut().find(|s| s.ip == ip) else {
+        let Some(stream) = account.streams.get_mut(index) else {
             return;
         };
         if stream.tripped_at.is_some()
@@ -1118,6 +1121,7 @@ impl Accounts {
         {
             return;
         }
+        let marked = is_marked(&self.never_logs_in, &account.name);
         let signals = signals(stream, config, marked);
         if !signals.behavioural {
             return;
