@@ -575,11 +575,22 @@ impl MessageTable {
 
     /// The message with `queue_id`, if it is open.
     pub fn get(&mut self, queue_id: &[u8], at: Timestamp) -> Option<&mut OpenMessage> {
+        self.get_keyed(queue_id, at).map(|(_, message)| message)
+    }
+
+    /// [`MessageTable::get`], with the message's key, for
+    /// [`MessageTable::settle_key`] after it: a delivery line's message is
+    /// then looked up once, not twice.
+    pub fn get_keyed(
+        &mut self,
+        queue_id: &[u8],
+        at: Timestamp,
+    ) -> Option<(QueueKey, &mut OpenMessage)> {
         self.expire(at);
         let key = self.key(queue_id);
         let message = self.open.get_mut(&key)?;
         message.last_seen = message.last_seen.max(at);
-        Some(message)
+        Some((key, message))
     }
 
     /// Notes that the message `queue_id` may be settled: it is forgotten
@@ -588,7 +599,17 @@ impl MessageTable {
     /// grace period and the deferred ones: small enough for the CPU cache.
     pub fn settle(&mut self, queue_id: &[u8], at: Timestamp) {
         let key = self.key(queue_id);
-        self.settled.push_back((at, key));
+        self.settle_key(key, at);
+    }
+
+    /// [`MessageTable::settle`] by the key [`MessageTable::get_keyed`] gave.
+    /// A message settled again in the same second (Kerio: a line per
+    /// recipient) is queued once: a second entry would be looked at for
+    /// nothing, as the first decides the same.
+    pub fn settle_key(&mut self, key: QueueKey, at: Timestamp) {
+        if self.settled.back() != Some(&(at, key)) {
+            self.settled.push_back((at, key));
+        }
     }
 
     /// Forgets a message the server says is gone (Postfix `removed`, Exim
@@ -941,6 +962,25 @@ mod tests {
             "expiry of the first q1 spares the second"
         );
         assert!(table.get(b"q1", Timestamp(111)).is_none());
+    }
+
+    #[test]
+    fn a_message_settled_twice_in_a_second_is_queued_once_and_still_forgotten() {
+        let mut table = MessageTable::new(Lifetimes {
+            ttl_secs: 10_000,
+            settled_grace_secs: 60,
+        });
+        table.entry(b"two", Timestamp(0));
+        for recipient in [&b"a@x.test"[..], b"b@x.test"] {
+            let (key, m) = table.get_keyed(b"two", Timestamp(5)).expect("open");
+            m.note_recipient(recipient, Some(DeliveryStatus::Delivered));
+            table.settle_key(key, Timestamp(5));
+        }
+        assert_eq!(table.settled.len(), 1);
+        table.settle(b"two", Timestamp(6));
+        assert_eq!(table.settled.len(), 2, "another second is queued again");
+        table.entry(b"clock", Timestamp(66));
+        assert!(table.get(b"two", Timestamp(66)).is_none());
     }
 
     #[test]
