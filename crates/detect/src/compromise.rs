@@ -783,9 +783,11 @@ impl Accounts {
     /// Postfix's `submission`…).
     pub fn note_service(&mut self, id: AccountId, service: &[u8]) {
         let services = &mut live_account(&mut self.accounts, &mut self.live, id).services;
+        // The same spelling nearly always comes back: compared whole first,
+        // before byte-by-byte case folding.
         let known = services
             .iter()
-            .any(|s| s.as_bytes().eq_ignore_ascii_case(service));
+            .any(|s| s.as_bytes() == service || s.as_bytes().eq_ignore_ascii_case(service));
         if !known && services.len() < 8 {
             services.push(lossy(service));
         }
