@@ -719,6 +719,12 @@ impl Accounts {
 
     /// The id of `login` (case-insensitive), registering it if new.
     pub fn id(&mut self, login: &[u8], at: Timestamp) -> AccountId {
+        // Logins nearly always come lower-case: looked up as they are first.
+        // Every key is lower-case, so a hit is the one the lowered login
+        // finds; only a miss pays for lowering.
+        if let Some(id) = self.ids.get(login) {
+            return *id;
+        }
         let key = lowercase_into(login, &mut self.scratch);
         if let Some(id) = self.ids.get(key) {
             return *id;

@@ -110,8 +110,14 @@ impl LocalDomains {
         if self.configured || domain.is_empty() {
             return None;
         }
-        // Most deliveries name a domain already known: a short one is
-        // lower-cased on the stack and looked up without allocating.
+        // Most deliveries name a domain already known, in lower case: looked
+        // up as it is first (every key is lower-case, so a hit is the entry
+        // the lowered domain finds); else a short one is lower-cased on the
+        // stack and looked up without allocating.
+        if let Some(bits) = self.domains.get_mut(domain) {
+            *bits |= why;
+            return None;
+        }
         let mut lower = [0u8; 64];
         if let Some(short) = lower.get_mut(..domain.len()) {
             short.copy_from_slice(domain);
