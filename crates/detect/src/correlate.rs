@@ -426,6 +426,27 @@ pub struct MessageTable {
     /// The mail server whose lines are being read (see [`QueueKey`]).
     #[serde(skip)]
     host: u32,
+    /// A time up to which [`MessageTable::expire`] has nothing to do: it
+    /// found no queue's front due at it, and a front due later is not due
+    /// earlier. Most lines share their second with the line before, so
+    /// most look-ups skip the three queues. Cleared whenever a front
+    /// changes otherwise than by expiry (a push onto an empty queue, a
+    /// sweep, a rebuild, new lifetimes); not saved.
+    #[serde(skip)]
+    quiet_through: Option<Timestamp>,
+}
+
+/// Appends `item` to `queue`, clearing `quiet_through` if the queue was
+/// empty: its new front was never looked at by `expire`.
+fn enqueue(
+    queue: &mut VecDeque<(Timestamp, QueueKey)>,
+    item: (Timestamp, QueueKey),
+    quiet_through: &mut Option<Timestamp>,
+) {
+    if queue.is_empty() {
+        *quiet_through = None;
+    }
+    queue.push_back(item);
 }
 
 impl MessageTable {
@@ -440,6 +461,7 @@ impl MessageTable {
             aliases: TrackedMap::default(),
             aliases_by_age: VecDeque::new(),
             host: 0,
+            quiet_through: None,
         }
     }
 
@@ -478,6 +500,7 @@ impl MessageTable {
         let mut aliases: Vec<_> = self.aliases.iter().map(|(k, &(_, at))| (at, *k)).collect();
         aliases.sort_unstable_by_key(|&(at, _)| at);
         self.aliases_by_age = aliases.into();
+        self.quiet_through = None;
     }
 
     /// The key of `queue_id`, or of the original message when it is a
@@ -547,7 +570,11 @@ impl MessageTable {
             message.filtered = true;
         }
         if self.aliases.insert(alias, (original, at)).is_none() {
-            self.aliases_by_age.push_back((at, alias));
+            enqueue(
+                &mut self.aliases_by_age,
+                (at, alias),
+                &mut self.quiet_through,
+            );
         }
         merged
     }
@@ -555,6 +582,7 @@ impl MessageTable {
     /// Takes new lifetimes (after a restore with a changed configuration).
     pub fn set_lifetimes(&mut self, lifetimes: Lifetimes) {
         self.lifetimes = lifetimes;
+        self.quiet_through = None;
     }
 
     /// The message with `queue_id`, created if unknown.
@@ -563,7 +591,7 @@ impl MessageTable {
         self.forget_gone_ages();
         let key = self.key(queue_id);
         let message = self.open.entry(key).or_insert_with(|| {
-            self.by_age.push_back((at, key));
+            enqueue(&mut self.by_age, (at, key), &mut self.quiet_through);
             OpenMessage {
                 first_seen: at,
                 ..OpenMessage::default()
@@ -608,7 +636,7 @@ impl MessageTable {
     /// nothing, as the first decides the same.
     pub fn settle_key(&mut self, key: QueueKey, at: Timestamp) {
         if self.settled.back() != Some(&(at, key)) {
-            self.settled.push_back((at, key));
+            enqueue(&mut self.settled, (at, key), &mut self.quiet_through);
         }
     }
 
@@ -634,7 +662,8 @@ impl MessageTable {
             // (a fast relay delivers the copy before the filter answers):
             // kept for the settled grace, for the hop to find it.
             Some(message) if message.is_settled() && message.is_possible_copy() => {
-                self.settled.push_back((message.last_seen, key));
+                let queued = (message.last_seen, key);
+                enqueue(&mut self.settled, queued, &mut self.quiet_through);
             }
             _ => {
                 self.open.remove(&key);
@@ -665,6 +694,7 @@ impl MessageTable {
         if self.by_age.len() <= 2 * self.open.len() + GONE_AGES_KEPT {
             return;
         }
+        self.quiet_through = None;
         let open = &self.open;
         self.by_age.retain(|(first_seen, key)| {
             open.get(key)
@@ -673,6 +703,9 @@ impl MessageTable {
     }
 
     fn expire(&mut self, now: Timestamp) {
+        if self.quiet_through.is_some_and(|quiet| now <= quiet) {
+            return;
+        }
         let Lifetimes {
             ttl_secs,
             settled_grace_secs,
@@ -716,6 +749,7 @@ impl MessageTable {
                 self.expired += 1;
             }
         }
+        self.quiet_through = Some(now);
     }
 }
 
@@ -981,6 +1015,23 @@ mod tests {
         assert_eq!(table.settled.len(), 2, "another second is queued again");
         table.entry(b"clock", Timestamp(66));
         assert!(table.get(b"two", Timestamp(66)).is_none());
+    }
+
+    #[test]
+    fn what_is_queued_within_a_second_already_looked_at_still_expires_in_it() {
+        let mut table = MessageTable::new(Lifetimes {
+            ttl_secs: 10_000,
+            settled_grace_secs: 60,
+        });
+        let copy = table.entry(b"copy", Timestamp(0));
+        copy.ip = Some(IpAddr::from([127, 0, 0, 1]));
+        copy.note_recipient(b"a@x.test", Some(DeliveryStatus::Delivered));
+        table.entry(b"clock", Timestamp(100)); // nothing due at 100
+                                               // A settled copy the server removed waits out the grace from its
+                                               // last line, long past: due in this very second.
+        table.remove(b"copy");
+        assert!(table.get(b"copy", Timestamp(100)).is_none());
+        assert!(table.get(b"clock", Timestamp(100)).is_some());
     }
 
     #[test]
