@@ -885,9 +885,9 @@ impl Accounts {
             account.first_sent = Some(at);
         }
         self.days.count(at);
-        let in_hour = account.hour.add(at, 1);
+        let (in_hour, in_minute) = account.hour.add_with_bucket(at, 1);
         account.peak_hour.offer(in_hour, at);
-        account.peak_minute.offer(account.hour.bucket_at(at), at);
+        account.peak_minute.offer(in_minute, at);
         let geo = self
             .geo
             .as_ref()
@@ -1036,10 +1036,14 @@ impl Accounts {
                     }
                 }
                 stream.counts.add(&delta);
-                let in_hour = stream.hour.add(at, u32::from(change.new_recipient));
+                let (in_hour, in_minute) = if change.new_recipient {
+                    stream.hour.add_with_bucket(at, 1)
+                } else {
+                    (stream.hour.add(at, 0), 0)
+                };
                 if change.new_recipient {
                     stream.peak_hour.offer(in_hour, at);
-                    stream.peak_minute.offer(stream.hour.bucket_at(at), at);
+                    stream.peak_minute.offer(in_minute, at);
                 }
                 let failed_in_hour = stream.failures_hour.add(at, u32::from(change.new_failure));
                 let hour = Counts {

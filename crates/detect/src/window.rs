@@ -110,10 +110,26 @@ impl<const N: usize> Rolling<N> {
 
     /// Adds `n` at `at` and returns the window's total after adding.
     pub fn add(&mut self, at: Timestamp, n: u32) -> u32 {
+        self.add_in(at, n);
+        self.total()
+    }
+
+    /// [`Rolling::add`], with what [`Rolling::bucket_at`] gives after it:
+    /// the adding has just found the bucket, so it is not searched again.
+    pub fn add_with_bucket(&mut self, at: Timestamp, n: u32) -> (u32, u32) {
+        let in_bucket = match self.add_in(at, n) {
+            Some(i) => self.buckets[i].1,
+            None => self.bucket_at(at),
+        };
+        (self.total(), in_bucket)
+    }
+
+    /// Adds `n` at `at`; the index of the bucket it went to, if any.
+    fn add_in(&mut self, at: Timestamp, n: u32) -> Option<usize> {
         let slot = at.as_secs().div_euclid(self.width);
         self.advance(slot);
         if slot <= self.newest - N as i64 || n == 0 {
-            return self.total(); // older than the window, or nothing
+            return None; // older than the window, or nothing
         }
         // Usually the newest bucket, or a new one after it; a late event's
         // is somewhere before.
@@ -132,7 +148,7 @@ impl<const N: usize> Rolling<N> {
         let before = *count;
         *count = count.saturating_add(n);
         self.sum += u64::from(*count - before);
-        self.total()
+        Some(i)
     }
 
     /// The window's total as of `at` (buckets that slid out are dropped).
@@ -239,6 +255,19 @@ mod tests {
         assert_eq!(w.add(t(60 * 59), 1), 4, "minute 59 still sees minute 0");
         assert_eq!(w.add(t(60 * 60), 1), 2, "minute 60 no longer sees minute 0");
         assert_eq!(w.total_at(t(60 * 200)), 0);
+    }
+
+    #[test]
+    fn adding_tells_the_bucket_as_bucket_at_would() {
+        let mut w = Rolling::<3>::new(10);
+        for (secs, n) in [(5, 2), (7, 0), (12, 1), (3, 4), (31, 1), (1, 1), (35, 2)] {
+            let (total, in_bucket) = w.add_with_bucket(t(secs), n);
+            assert_eq!(
+                (total, in_bucket),
+                (w.total(), w.bucket_at(t(secs))),
+                "{secs}"
+            );
+        }
     }
 
     #[test]
