@@ -829,9 +829,15 @@ mod tests {
 
     /// A table whose messages live `ttl_secs`, settled or not.
     fn table(ttl_secs: i64) -> MessageTable {
+        table_with_grace(ttl_secs, ttl_secs)
+    }
+
+    /// A table whose messages live `ttl_secs`, or `settled_grace_secs`
+    /// once settled.
+    fn table_with_grace(ttl_secs: i64, settled_grace_secs: i64) -> MessageTable {
         MessageTable::new(Lifetimes {
             ttl_secs,
-            settled_grace_secs: ttl_secs,
+            settled_grace_secs,
         })
     }
 
@@ -1000,10 +1006,7 @@ mod tests {
 
     #[test]
     fn a_message_settled_twice_in_a_second_is_queued_once_and_still_forgotten() {
-        let mut table = MessageTable::new(Lifetimes {
-            ttl_secs: 10_000,
-            settled_grace_secs: 60,
-        });
+        let mut table = table_with_grace(10_000, 60);
         table.entry(b"two", Timestamp(0));
         for recipient in [&b"a@x.test"[..], b"b@x.test"] {
             let (key, m) = table.get_keyed(b"two", Timestamp(5)).expect("open");
@@ -1019,10 +1022,7 @@ mod tests {
 
     #[test]
     fn what_is_queued_within_a_second_already_looked_at_still_expires_in_it() {
-        let mut table = MessageTable::new(Lifetimes {
-            ttl_secs: 10_000,
-            settled_grace_secs: 60,
-        });
+        let mut table = table_with_grace(10_000, 60);
         let copy = table.entry(b"copy", Timestamp(0));
         copy.ip = Some(IpAddr::from([127, 0, 0, 1]));
         copy.note_recipient(b"a@x.test", Some(DeliveryStatus::Delivered));
@@ -1036,10 +1036,7 @@ mod tests {
 
     #[test]
     fn a_settled_message_is_forgotten_after_a_quiet_grace_only() {
-        let mut table = MessageTable::new(Lifetimes {
-            ttl_secs: 10_000,
-            settled_grace_secs: 60,
-        });
+        let mut table = table_with_grace(10_000, 60);
         for id in [&b"quiet"[..], b"busy", b"deferred"] {
             let m = table.entry(id, Timestamp(0));
             m.note_recipient(b"a@x.test", Some(DeliveryStatus::Delivered));
