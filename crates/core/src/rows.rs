@@ -182,20 +182,18 @@ impl<K, V> Default for TrackedMap<K, V> {
 }
 
 impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
-    /// Notes a change of `key`, which the map holds now.
+    /// Notes a change of `key`, which the map held before it.
     fn note(&mut self, key: &K) {
-        if let Some(changed) = &mut self.changed {
-            if !changed.contains_key(key) {
-                changed.insert(key.clone(), HeldAtSave::Yes);
-            }
-        }
+        self.note_with(key, |_| true);
     }
 
-    /// Notes a change of `key` about to be set, held or not.
-    fn note_setting(&mut self, key: &K) {
+    /// Notes a change of `key`. The first since the last save also notes
+    /// whether `key` was held then, which `held` tells from the map as it
+    /// is before the change (asked only then: a look-up saved otherwise).
+    fn note_with(&mut self, key: &K, held: impl FnOnce(&FxHashMap<K, V>) -> bool) {
         if let Some(changed) = &mut self.changed {
             if !changed.contains_key(key) {
-                let held = if self.map.contains_key(key) {
+                let held = if held(&self.map) {
                     HeldAtSave::Yes
                 } else {
                     HeldAtSave::No
@@ -233,13 +231,13 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
 
     /// The entry of `key`, to fill or change (counted as changed).
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
-        self.note_setting(&key);
+        self.note_with(&key, |map| map.contains_key(&key));
         self.map.entry(key)
     }
 
     /// Sets `key`'s value, returning the old one.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.note_setting(&key);
+        self.note_with(&key, |map| map.contains_key(&key));
         self.map.insert(key, value)
     }
 

@@ -7,6 +7,8 @@ use mailfuse_core::{net, Client};
 use memchr::memchr3;
 use memchr::memmem::{Finder, FinderRev};
 
+/// A phrase searched for in many lines, its searcher built once (the
+/// formats' shared [`Phrase`](crate::values::Phrase)):
 /// `static X: Phrase = LazyLock::new(|| Finder::new(b"…"));`
 pub(super) use crate::values::Phrase;
 
