@@ -550,6 +550,21 @@ fn lowercase_into<'s>(bytes: &[u8], scratch: &'s mut Vec<u8>) -> &'s [u8] {
     scratch
 }
 
+/// Whether `address`'s domain (the part after its last `@`) is `domain`
+/// (lower-case, without `@`) in any case. The address's end is compared:
+/// as `domain` has no `@`, the one before it is the last. The bytes are
+/// compared whole before case folding, as they nearly always come
+/// lower-case.
+fn has_domain(address: &[u8], domain: &[u8]) -> bool {
+    let Some(at) = address.len().checked_sub(domain.len() + 1) else {
+        return false;
+    };
+    let tail = &address[at + 1..];
+    !domain.is_empty()
+        && address[at] == b'@'
+        && (tail == domain || tail.eq_ignore_ascii_case(domain))
+}
+
 /// The part after the last `@`, if any.
 fn domain_of(address: &[u8]) -> Option<&[u8]> {
     let at = address.iter().rposition(|&b| b == b'@')?;
@@ -943,7 +958,7 @@ impl Accounts {
             note_shared(&mut self.shared_ips, ip, id, at);
         }
         let newly_local = learn_own_domain(account, &mut self.local, envelope_from, trusted);
-        let foreign_from = is_foreign_from(account, &self.local, envelope_from, &mut self.scratch);
+        let foreign_from = is_foreign_from(account, &self.local, envelope_from);
         account.totals.messages += 1;
         account.totals.foreign_from_messages += u64::from(foreign_from);
         let foreign_domain: Option<Box<[u8]>> = domain_of(envelope_from)
@@ -1007,11 +1022,10 @@ impl Accounts {
         line: &[u8],
     ) -> bool {
         let canary = self.canaries.matching(recipient).map(str::to_owned);
-        let external = domain_of(recipient).is_some_and(|d| {
-            !self
-                .local
-                .contains_lower(lowercase_into(d, &mut self.scratch))
-        });
+        // Only a line naming the address for the first time tells whether
+        // it is external (Kerio's delivery lines name it again).
+        let external =
+            change.new_address && domain_of(recipient).is_some_and(|d| !self.local.contains(d));
         let account = live_account(&mut self.accounts, &mut self.live, id);
         let mut delta = Counts::default();
         if change.new_recipient {
@@ -1019,9 +1033,7 @@ impl Accounts {
         }
         // Counted by `nrcpt` before its address was named, a recipient is
         // known to be external only when a line names it.
-        if change.new_address {
-            delta.external_recipients = u64::from(external);
-        }
+        delta.external_recipients = u64::from(external);
         delta.failed_recipients = u64::from(change.new_failure);
         account.totals.add(&delta);
         let index = account.streams.iter().position(|s| s.ip == ip);
@@ -1375,21 +1387,14 @@ impl Stream {
 
 /// Whether the envelope From is of neither the account's own domain nor a
 /// local one (a null sender or bare name is not).
-fn is_foreign_from(
-    account: &Account,
-    local: &LocalDomains,
-    envelope_from: &[u8],
-    scratch: &mut Vec<u8>,
-) -> bool {
-    let Some(from_domain) = domain_of(envelope_from) else {
+fn is_foreign_from(account: &Account, local: &LocalDomains, envelope_from: &[u8]) -> bool {
+    // Most From's are of the account's own domain: their ends are compared
+    // with it before the `@` is searched for.
+    let own = |d: &Option<Box<[u8]>>| d.as_deref().is_some_and(|d| has_domain(envelope_from, d));
+    if own(&account.domain) || own(&account.from_domain) {
         return false;
-    };
-    // The account's domains are held in lower case: the From's is lowered
-    // once and compared whole, rather than case-folded byte by byte
-    // against each.
-    let from_domain = lowercase_into(from_domain, scratch);
-    let own = |d: &Option<Box<[u8]>>| d.as_deref() == Some(from_domain);
-    !own(&account.domain) && !own(&account.from_domain) && !local.contains_lower(from_domain)
+    }
+    domain_of(envelope_from).is_some_and(|from_domain| !local.contains(from_domain))
 }
 
 /// A stream whose messages may teach the account's own domain: its IP was
@@ -1707,5 +1712,35 @@ mod tests {
         let account: Account = rmp_serde::from_slice(&old).unwrap();
         assert_eq!(account.name, "a@example.com");
         assert!(account.canary.is_none());
+    }
+
+    /// `has_domain` says what comparing the lowered part after the last
+    /// `@` says, for the lower-case domains accounts hold.
+    #[test]
+    fn an_address_has_the_domain_its_last_at_gives() {
+        let addresses = [
+            &b"jdent@seaglass.com"[..],
+            b"JDent@SeaGlass.COM",
+            b"jdent@mail.seaglass.com",
+            b"jdent@seaglass.co",
+            b"jdent@xseaglass.com",
+            b"a@b@seaglass.com",
+            b"seaglass.com",
+            b"@seaglass.com",
+            b"jdent@",
+            b"",
+        ];
+        for address in addresses {
+            for domain in [&b"seaglass.com"[..], b"com"] {
+                let lowered = domain_of(address).map(<[u8]>::to_ascii_lowercase);
+                assert_eq!(
+                    has_domain(address, domain),
+                    lowered.as_deref() == Some(domain),
+                    "{:?} {:?}",
+                    String::from_utf8_lossy(address),
+                    String::from_utf8_lossy(domain)
+                );
+            }
+        }
     }
 }

@@ -97,9 +97,14 @@ impl LocalDomains {
         }
     }
 
-    /// Whether `domain` (already lower-case) is local.
-    pub(crate) fn contains_lower(&self, domain: &[u8]) -> bool {
+    /// Whether `domain` (in any case) is local. Domains nearly always come
+    /// lower-case: looked up as they are first (every key is lower-case, so
+    /// a hit is the entry the lowered domain finds); only a miss with an
+    /// upper-case letter is lowered and looked up again.
+    pub(crate) fn contains(&self, domain: &[u8]) -> bool {
         self.domains.contains_key(domain)
+            || (domain.iter().any(u8::is_ascii_uppercase)
+                && self.domains.contains_key(&*domain.to_ascii_lowercase()))
     }
 
     /// Takes `domain` (any case) as local for `why`, unless domains are
