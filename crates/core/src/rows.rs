@@ -252,6 +252,19 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
         Some(value)
     }
 
+    /// Removes `key`'s entry if `remove` says so of its value: one look-up,
+    /// where a look-up then a removal would find the key twice.
+    pub fn remove_if(&mut self, key: K, remove: impl FnOnce(&V) -> bool) -> Option<V> {
+        match self.map.entry(key) {
+            Entry::Occupied(entry) if remove(entry.get()) => {
+                let (key, value) = entry.remove_entry();
+                self.note(&key);
+                Some(value)
+            }
+            _ => None,
+        }
+    }
+
     /// Keeps the entries `keep` returns true for; it may change them, so
     /// each it is shown counts as changed: sweep with it rarely, or use
     /// [`TrackedMap::retain_unchanged`].
@@ -619,6 +632,23 @@ mod tests {
         map.changes("m", &mut out).unwrap();
         let four = rmp_serde::to_vec_named(&4u8).unwrap();
         assert_eq!(keys(&out), vec![(four, true)]);
+    }
+
+    #[test]
+    fn a_conditional_removal_removes_and_notes_only_what_it_removes() {
+        let mut map: TrackedMap<u8, u32> = TrackedMap::default();
+        map.insert(1, 10);
+        map.insert(2, 20);
+        map.mark_all();
+        map.saved();
+        assert_eq!(map.remove_if(1, |v| *v == 11), None, "kept: not as asked");
+        assert_eq!(map.remove_if(3, |_| true), None, "not held");
+        assert_eq!(map.remove_if(2, |v| *v == 20), Some(20));
+        assert_eq!(map.len(), 1);
+        let mut out = Vec::new();
+        map.changes("m", &mut out).unwrap();
+        let two = rmp_serde::to_vec_named(&2u8).unwrap();
+        assert_eq!(keys(&out), vec![(two, false)]);
     }
 
     #[test]

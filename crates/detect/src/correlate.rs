@@ -717,22 +717,15 @@ impl MessageTable {
             self.settled.pop_front();
             // Forget it unless a line came since (it was then noted again,
             // or is no longer settled).
-            if self
-                .open
-                .get(&key)
-                .is_some_and(|m| m.last_seen == settled_at && m.is_settled())
-            {
-                self.open.remove(&key);
-            }
+            self.open
+                .remove_if(key, |m| m.last_seen == settled_at && m.is_settled());
         }
         while let Some(&(seen, alias)) = self.aliases_by_age.front() {
             if now.as_secs() - seen.as_secs() <= ttl_secs {
                 break;
             }
             self.aliases_by_age.pop_front();
-            if self.aliases.get(&alias).is_some_and(|&(_, at)| at == seen) {
-                self.aliases.remove(&alias);
-            }
+            self.aliases.remove_if(alias, |&(_, at)| at == seen);
         }
         while let Some(&(first_seen, key)) = self.by_age.front() {
             if now.as_secs() - first_seen.as_secs() <= ttl_secs {
@@ -740,14 +733,8 @@ impl MessageTable {
             }
             self.by_age.pop_front();
             // The id may since have been removed, or reused by a newer message.
-            if self
-                .open
-                .get(&key)
-                .is_some_and(|m| m.first_seen == first_seen)
-            {
-                self.open.remove(&key);
-                self.expired += 1;
-            }
+            let gone = self.open.remove_if(key, |m| m.first_seen == first_seen);
+            self.expired += u64::from(gone.is_some());
         }
         self.quiet_through = Some(now);
     }
