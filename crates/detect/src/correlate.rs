@@ -205,7 +205,9 @@ pub fn filter_hop<'a>(delivery: &Delivery<'a>) -> Option<&'a [u8]> {
         return None;
     }
     let relay = delivery.relay?;
-    let open = memchr(b'[', relay)?;
+    // A plain scan: relays are short (Kerio's is a bare IP, with no `[`),
+    // shorter than what pays for `memchr`'s call.
+    let open = relay.iter().position(|&b| b == b'[')?;
     let inside = relay.get(open + 1..)?;
     let ip = parse_ip(inside.get(..memchr(b']', inside)?)?)?;
     if !ip.is_loopback() {

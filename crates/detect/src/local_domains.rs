@@ -262,9 +262,12 @@ pub(crate) fn is_local_relay(relay: Option<&[u8]>) -> bool {
     relay == b"127.0.0.1"
         || relay == b"::1"
         || relay.ends_with(b"]:24")
-        || relay
-            .split(|b| matches!(b, b'_' | b'-' | b'/' | b'[' | b']'))
-            .any(|word| LOCAL_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)))
+        // Every local word has a letter: a bare IP (Kerio's remote hosts)
+        // is ruled out without splitting it.
+        || (relay.iter().any(u8::is_ascii_alphabetic)
+            && relay
+                .split(|b| matches!(b, b'_' | b'-' | b'/' | b'[' | b']'))
+                .any(|word| LOCAL_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))))
 }
 
 #[cfg(test)]
