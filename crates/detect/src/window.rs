@@ -26,6 +26,10 @@ pub struct Rolling<const N: usize> {
     sum: u64,
 }
 
+/// Buckets a window takes room for when it first needs the heap (see
+/// [`Rolling::make_room`]): 128 bytes, while it has something in its span.
+const FIRST_HEAP_BUCKETS: usize = 8;
+
 /// A [`Rolling`] as stored: its non-empty buckets by absolute index, or,
 /// as earlier versions stored it, all `N` by position (serde's arrays stop
 /// at 32 elements). Within [`time::relative_to`], indexes are stored as
@@ -141,7 +145,14 @@ impl<const N: usize> Rolling<N> {
             _ => Err(self.buckets.len()),
         };
         let i = at.unwrap_or_else(|i| {
-            self.buckets.insert(i, (slot, 0));
+            self.make_room();
+            // Mostly a new newest bucket: pushed, as `insert` would call
+            // `memmove` to shift nothing.
+            if i == self.buckets.len() {
+                self.buckets.push((slot, 0));
+            } else {
+                self.buckets.insert(i, (slot, 0));
+            }
             i
         });
         let count = &mut self.buckets[i].1;
@@ -149,6 +160,20 @@ impl<const N: usize> Rolling<N> {
         *count = count.saturating_add(n);
         self.sum += u64::from(*count - before);
         Some(i)
+    }
+
+    /// Room for one more bucket: a window that needs a second bucket
+    /// mostly goes on to need more (a busy hour has one a minute), so the
+    /// heap is taken for [`FIRST_HEAP_BUCKETS`] at once, then doubled up to
+    /// the `N` a window can hold. Growing one by one through 2, 4 and 8
+    /// reallocated at every step, and a window left empty frees its heap, so
+    /// a busy account went through the steps again every active spell.
+    fn make_room(&mut self) {
+        let len = self.buckets.len();
+        if len == self.buckets.capacity() {
+            let room = (2 * len).max(FIRST_HEAP_BUCKETS).min(N).max(len + 1);
+            self.buckets.reserve_exact(room - len);
+        }
     }
 
     /// The window's total as of `at` (buckets that slid out are dropped).
