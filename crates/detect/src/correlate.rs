@@ -209,6 +209,12 @@ pub fn filter_hop<'a>(delivery: &Delivery<'a>) -> Option<&'a [u8]> {
     // shorter than what pays for `memchr`'s call.
     let open = relay.iter().position(|&b| b == b'[')?;
     let inside = relay.get(open + 1..)?;
+    // A loopback address is written `127.…` or, in IPv6, starts with `0` or
+    // `:`: a socket (`[private/dovecot-lmtp]`) or a remote host's address
+    // is ruled out before it is looked for its end and parsed.
+    if !(inside.starts_with(b"127.") || matches!(inside.first(), Some(b'0' | b':'))) {
+        return None;
+    }
     let ip = parse_ip(inside.get(..memchr(b']', inside)?)?)?;
     if !ip.is_loopback() {
         return None;

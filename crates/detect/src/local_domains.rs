@@ -79,7 +79,19 @@ pub(crate) struct LocalDomains {
     /// `pickup` messages' queue ids with the bare sender they gave.
     #[serde(default)]
     pickups: VecDeque<Pickup>,
+    /// Relays [`is_local_relay`] had to split into words, with its answer:
+    /// a server's deliveries name a few relays over and over, and the split
+    /// costs hundreds of instructions a delivery. Derived, not saved; at
+    /// most [`MAX_RELAYS_JUDGED`] of at most [`MAX_RELAY_JUDGED_LEN`] bytes.
+    #[serde(skip)]
+    relays_judged: FxHashMap<Box<[u8]>, bool>,
 }
+
+/// Most relays whose judgement is remembered (past it, they are forgotten
+/// together and learnt again).
+const MAX_RELAYS_JUDGED: usize = 256;
+/// Longest relay whose judgement is remembered.
+const MAX_RELAY_JUDGED_LEN: usize = 128;
 
 impl LocalDomains {
     /// The configured `domains`; none means they are inferred.
@@ -196,11 +208,31 @@ impl LocalDomains {
         recipient: &[u8],
         relay: Option<&[u8]>,
     ) -> Option<Box<[u8]>> {
-        if self.configured || !is_local_relay(relay) {
+        if self.configured || !self.is_local_relay_remembered(relay) {
             return None;
         }
         let (_, domain) = split_address(recipient)?;
         self.infer(domain, reason::DELIVERED)
+    }
+
+    /// [`is_local_relay`], with the answers for relays it has to split
+    /// remembered.
+    fn is_local_relay_remembered(&mut self, relay: Option<&[u8]>) -> bool {
+        let Some(relay) = relay else { return false };
+        if let Some(known) = plain_relay(relay) {
+            return known;
+        }
+        if let Some(&local) = self.relays_judged.get(relay) {
+            return local;
+        }
+        let local = has_local_word(relay);
+        if relay.len() <= MAX_RELAY_JUDGED_LEN {
+            if self.relays_judged.len() >= MAX_RELAYS_JUDGED {
+                self.relays_judged.clear();
+            }
+            self.relays_judged.insert(relay.into(), local);
+        }
+        local
     }
 
     /// The local domains with their reasons, by name (for the report).
@@ -259,20 +291,62 @@ const LOCAL_WORDS: [&[u8]; 9] = [
 /// by their transport). No relay proves nothing: not every parser names one.
 pub(crate) fn is_local_relay(relay: Option<&[u8]>) -> bool {
     let Some(relay) = relay else { return false };
-    relay == b"127.0.0.1"
-        || relay == b"::1"
-        || relay.ends_with(b"]:24")
-        // Every local word has a letter: a bare IP (Kerio's remote hosts)
-        // is ruled out without splitting it.
-        || (relay.iter().any(u8::is_ascii_alphabetic)
-            && relay
-                .split(|b| matches!(b, b'_' | b'-' | b'/' | b'[' | b']'))
-                .any(|word| LOCAL_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w))))
+    plain_relay(relay).unwrap_or_else(|| has_local_word(relay))
+}
+
+/// What [`is_local_relay`] says of `relay` without splitting it, if that
+/// is enough: a loopback address or LMTP's port is local, and a relay
+/// without a letter (a bare IP, as Kerio's remote hosts) has no local word.
+fn plain_relay(relay: &[u8]) -> Option<bool> {
+    if relay == b"127.0.0.1" || relay == b"::1" || relay.ends_with(b"]:24") {
+        Some(true)
+    } else if !relay.iter().any(u8::is_ascii_alphabetic) {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Whether one of [`LOCAL_WORDS`] is a word of `relay`, between `_ - / [ ]`.
+fn has_local_word(relay: &[u8]) -> bool {
+    relay
+        .split(|b| matches!(b, b'_' | b'-' | b'/' | b'[' | b']'))
+        .any(|word| LOCAL_WORDS.iter().any(|w| word.eq_ignore_ascii_case(w)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The remembered answers are [`is_local_relay`]'s, past the cap too.
+    #[test]
+    fn remembered_relays_are_judged_as_afresh() {
+        let mut domains = LocalDomains::default();
+        let relays = [
+            &b"mail.example.com[private/dovecot-lmtp]"[..],
+            b"mx.example.net[192.0.2.1]:25",
+            b"localhost[127.0.0.1]:10024",
+            b"127.0.0.1",
+            b"192.0.2.14",
+            b"dovecot_lmtp",
+        ];
+        for round in 0..2 {
+            for relay in relays {
+                assert_eq!(
+                    domains.is_local_relay_remembered(Some(relay)),
+                    is_local_relay(Some(relay)),
+                    "{round} {relay:?}"
+                );
+            }
+        }
+        for n in 0..=MAX_RELAYS_JUDGED {
+            let relay = format!("mx{n}.example.net[192.0.2.1]:25");
+            assert!(!domains.is_local_relay_remembered(Some(relay.as_bytes())));
+        }
+        assert!(domains.relays_judged.len() <= MAX_RELAYS_JUDGED);
+        assert!(domains.is_local_relay_remembered(Some(relays[0])));
+        assert!(!domains.is_local_relay_remembered(None));
+    }
 
     #[test]
     fn relays_that_deliver_into_a_mailbox() {
