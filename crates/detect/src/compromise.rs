@@ -961,8 +961,10 @@ impl Accounts {
         let foreign_from = is_foreign_from(account, &self.local, envelope_from);
         account.totals.messages += 1;
         account.totals.foreign_from_messages += u64::from(foreign_from);
-        let foreign_domain: Option<Box<[u8]>> = domain_of(envelope_from)
-            .filter(|_| foreign_from)
+        // Searched for only when foreign: most From's are the account's own.
+        let foreign_domain: Option<Box<[u8]>> = foreign_from
+            .then(|| domain_of(envelope_from))
+            .flatten()
             .map(|d| d.to_ascii_lowercase().into_boxed_slice());
         if let Some(d) = &foreign_domain {
             tally(&mut account.foreign_tally, d);
