@@ -30,7 +30,10 @@ use crate::guessing::PriorFailures;
 use crate::incident::{evidence_line, lossy, Incident, IncidentKind};
 use crate::local_domains::{split_address, LocalDomain, LocalDomains};
 use crate::packed::{Held, IdleQueue, Pack, Packed};
+use crate::summary::{self, AccountRows};
 use crate::window::{HourWindow, Peak};
+
+mod packed_row;
 
 /// Thresholds of the compromised-account detector.
 #[derive(Clone, Debug, Deserialize)]
@@ -154,6 +157,14 @@ enum Novelty {
     NewIpShortHistory { account_since: Timestamp },
     /// The account sent nothing for a long time and now sends from here.
     Dormant { quiet_since: Timestamp },
+}
+
+impl Novelty {
+    /// Whether the IP was new to the account (not its usual, nor too early
+    /// to tell).
+    fn is_new(self) -> bool {
+        !matches!(self, Novelty::Usual | Novelty::Learning)
+    }
 }
 
 /// A stream's messages more than this apart belong to separate runs.
@@ -819,15 +830,21 @@ impl Accounts {
         self.accounts.iter().map(Packed::read)
     }
 
-    /// Every account seen, in id order, taken out of the table: a run's
-    /// report is built while the table is freed, not beside it.
-    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = Box<Account>> {
+    /// The report's rows of every account seen, taken out of the table: a
+    /// run's report is built while the table is freed, not beside it. A
+    /// packed account's row is read from its bytes ([`packed_row`]), not
+    /// unpacked.
+    pub(crate) fn take_rows(&mut self) -> AccountRows {
         self.ids = FxHashMap::default();
         self.raw_ids = TrackedMap::default();
         self.live.clear();
         std::mem::take(&mut self.accounts)
             .into_iter()
-            .map(Packed::into_inner)
+            .filter_map(|slot| match slot.read_packed(packed_row::row).flatten() {
+                Some(row) => row,
+                None => summary::row(&slot.into_inner()),
+            })
+            .collect()
     }
 
     /// An account id held here or in `more` that names no account of the
@@ -1355,7 +1372,7 @@ impl Stream {
     /// Whether its IP was new to the account (not its usual, nor too early
     /// to tell).
     fn is_new(&self) -> bool {
-        !matches!(self.novelty, Novelty::Usual | Novelty::Learning)
+        self.novelty.is_new()
     }
 
     /// Notes a message or recipient at `at` for the stream's runs;

@@ -774,7 +774,7 @@ impl Detector {
     pub fn final_findings(&mut self) -> Findings {
         let findings = self.findings_but_accounts();
         Findings {
-            accounts: summary::rows(self.accounts.take_all()),
+            accounts: self.accounts.take_rows(),
             ..findings
         }
     }

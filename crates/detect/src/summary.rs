@@ -189,21 +189,23 @@ impl Serialize for AccountRows {
 
 /// One row per account of `accounts` that submitted mail, busiest first.
 pub(crate) fn rows<A: Deref<Target = Account>>(accounts: impl Iterator<Item = A>) -> AccountRows {
-    accounts
-        .filter(|a| a.totals.messages > 0)
-        .map(|a| AccountSummary {
-            account: a.name.clone(),
-            counts: a.totals,
-            sending_ips: a.sending_ips(),
-            new_ips: a.new_ips(),
-            services: a.services.clone(),
-            peak_per_minute: a.peak_minute,
-            peak_per_hour: a.peak_hour,
-            first_seen: a.first_seen,
-            last_seen: a.last_seen,
-            compromised: a.detected_at.is_some(),
-        })
-        .collect()
+    accounts.filter_map(|a| row(&a)).collect()
+}
+
+/// The row of `a`, if it submitted mail.
+pub(crate) fn row(a: &Account) -> Option<AccountSummary> {
+    (a.totals.messages > 0).then(|| AccountSummary {
+        account: a.name.clone(),
+        counts: a.totals,
+        sending_ips: a.sending_ips(),
+        new_ips: a.new_ips(),
+        services: a.services.clone(),
+        peak_per_minute: a.peak_minute,
+        peak_per_hour: a.peak_hour,
+        first_seen: a.first_seen,
+        last_seen: a.last_seen,
+        compromised: a.detected_at.is_some(),
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ mod feed;
 use feed::{at, ip, Feed, DAY};
 use mailfuse_core::canary::Canaries;
 use mailfuse_core::{Client, Delivery, DeliveryStatus, Event, Submission};
+use mailfuse_detect::summary::AccountSummary;
 use mailfuse_detect::{DetectConfig, Findings, GuessingPattern, Incident, IncidentKind};
 
 /// The scenarios' shared stories, told through the feed.
@@ -1056,19 +1057,11 @@ fn packing_idle_accounts_changes_no_verdict() {
     let mut live = packing_story(i64::MAX);
     assert_same_findings(&mut packed, &mut live);
     let a = packed.findings();
-    let packed_count = |feed: &mut Feed| {
-        let entries = feed.detector.entries();
-        entries
-            .iter()
-            .find(|(name, _)| *name == "accounts_packed")
-            .map(|&(_, n)| n)
-            .unwrap()
-    };
     // Packed after every line, all five but the last line's are.
-    assert_eq!(packed_count(&mut packed), 4);
+    assert_eq!(packed_accounts(&mut packed), 4);
     // Never packed while live, but restored packed: all but the hijacked
     // account, which sent after the last restart.
-    assert_eq!(packed_count(&mut live), 4);
+    assert_eq!(packed_accounts(&mut live), 4);
     assert!(the_hijack(&a).messages > 0);
     assert!(
         a.incidents
@@ -1084,6 +1077,41 @@ fn packing_idle_accounts_changes_no_verdict() {
         "the network's guessing is found: {:?}",
         a.incidents
     );
+}
+
+/// How many of the feed's accounts are packed.
+fn packed_accounts(feed: &mut Feed) -> usize {
+    let entries = feed.detector.entries();
+    entries
+        .iter()
+        .find(|(name, _)| *name == "accounts_packed")
+        .map(|&(_, n)| n)
+        .unwrap()
+}
+
+/// The report's table at the end of a run reads packed accounts from their
+/// bytes, without unpacking them: the rows are those of the unpacked
+/// accounts, new IPs, services, peaks and all.
+#[test]
+fn the_final_table_reads_packed_accounts_as_unpacked_ones() {
+    let mut feed = packing_story(0);
+    // One more line, of an account that sends nothing: the five others,
+    // the hijacked one too, are packed.
+    feed.login(30 * DAY, "192.0.2.77", "late@acme.example", "IMAP");
+    assert_eq!(packed_accounts(&mut feed), 5);
+    let unpacked: Vec<AccountSummary> = feed.findings().accounts.iter().collect();
+    let read: Vec<AccountSummary> = feed.detector.final_findings().accounts.iter().collect();
+    assert_eq!(read, unpacked);
+    assert_eq!(read.len(), 4, "those that sent: {read:#?}");
+    assert!(
+        read.iter()
+            .any(|row| row.compromised && !row.new_ips.is_empty()),
+        "{read:#?}"
+    );
+    assert!(read.iter().all(|row| !row.services.is_empty()
+        && !row.sending_ips.is_empty()
+        && row.peak_per_hour.count > 0
+        && row.first_seen < row.last_seen));
 }
 
 /// A detector that knows the canary `trap@acme.example`, packing idle

@@ -116,11 +116,14 @@ impl<T: Pack> Packed<T> {
     }
 
     /// `f` of the packed value's MessagePack (decompressed if need be;
-    /// empty if it does not read); `None` if it is live.
+    /// empty if it does not read), whose times read back as they were
+    /// written (relative to when it was last seen); `None` if it is live.
     pub(crate) fn read_packed<R>(&self, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
         match self {
             Packed::Live(_) => None,
-            Packed::Bytes { bytes, .. } => Some(with_plain(bytes, f)),
+            Packed::Bytes { last_seen, bytes } => Some(with_plain(bytes, |plain| {
+                time::relative_to(*last_seen, || f(plain))
+            })),
         }
     }
 
