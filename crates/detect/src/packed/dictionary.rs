@@ -38,6 +38,16 @@ const SAMPLE_BYTES: usize = 1 << 20;
 const DICTIONARY_BYTES: usize = 16 * 1024;
 /// zstd's fastest level: a few microseconds a row. Level 3 keeps 5 % less
 /// but takes half as long again, which a live save of 15,000 rows feels.
+///
+/// A row of a few hundred bytes costs about 9,000-10,000 instructions,
+/// most of them fixed per frame (sequence tables 4,100, frame set-up
+/// 1,900, literals 1,100; the dictionary matching 3,900): measured on
+/// 20,000 real rows each of a provider's accounts and a botnet's guessers,
+/// uncompressed literals save 5-6 % for rows 7-17 % bigger, level -1 3-5 %
+/// for 6-18 % bigger, level -5 14 % for 28-36 % bigger; forcing the
+/// dictionary attached changes nothing (it is already), and hash, chain
+/// and window logs are the prepared dictionary's. Memory is the tighter
+/// budget: none is used.
 const LEVEL: i32 = 1;
 /// Rows a table packs with a dictionary before it first trains again;
 /// each later attempt comes after twice as many rows as the one before.
