@@ -5,7 +5,6 @@ use std::net::IpAddr;
 use std::ops::Deref;
 
 use mailfuse_core::Timestamp;
-use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::compromise::{Account, Counts};
@@ -30,75 +29,19 @@ pub struct AccountSummary {
     pub services: Vec<String>,
     /// The most messages it submitted within one clock minute (UTC), and
     /// the line's time that reached it.
-    #[serde(serialize_with = "peak")]
     pub peak_per_minute: Peak,
     /// The most messages it submitted within a sliding hour (sixty
     /// one-minute buckets), and the line's time that reached it.
-    #[serde(serialize_with = "peak")]
     pub peak_per_hour: Peak,
     /// Time of the first line naming the account as a login (a successful
     /// login or an authenticated submission), in UTC seconds.
-    #[serde(serialize_with = "rfc_3339")]
     pub first_seen: Timestamp,
     /// Time of its latest successful login or submitted message, in UTC
     /// seconds.
-    #[serde(serialize_with = "rfc_3339")]
     pub last_seen: Timestamp,
     /// A `compromised_account` incident tripped for it (at least one of its
     /// sending-IP streams crossed the score threshold).
     pub compromised: bool,
-}
-
-/// A row's time as [`Timestamp`]'s own `Serialize` writes it, which for
-/// text formats goes through `Display`: `collect_str` then runs the
-/// formatting machinery and escapes each of its dozen pieces, some 800
-/// instructions a time, and a row has four. Written here into a stack buffer
-/// instead (years 0 to 9999; any other year, and binary formats, as
-/// `Timestamp` writes them).
-struct Rfc3339(Timestamp);
-
-impl Serialize for Rfc3339 {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (year, month, day, hour, minute, second) = self.0.to_civil();
-        let year = u16::try_from(year).ok().filter(|year| *year <= 9999);
-        let Some(year) = year.filter(|_| serializer.is_human_readable()) else {
-            return self.0.serialize(serializer);
-        };
-        let mut text = *b"0000-00-00T00:00:00Z";
-        let [y0, y1, y2, y3, _, mo0, mo1, _, d0, d1, _, h0, h1, _, mi0, mi1, _, s0, s1, _] =
-            &mut text;
-        [*y0, *y1] = two_digits(year / 100);
-        [*y2, *y3] = two_digits(year % 100);
-        [*mo0, *mo1] = two_digits(month.into());
-        [*d0, *d1] = two_digits(day.into());
-        [*h0, *h1] = two_digits(hour.into());
-        [*mi0, *mi1] = two_digits(minute.into());
-        [*s0, *s1] = two_digits(second.into());
-        match std::str::from_utf8(&text) {
-            Ok(text) => serializer.serialize_str(text),
-            Err(_) => self.0.serialize(serializer),
-        }
-    }
-}
-
-/// The last two decimal digits of `n`.
-fn two_digits(n: u16) -> [u8; 2] {
-    // Both are below 10: the casts are lossless.
-    [b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]
-}
-
-/// A row's time, by [`Rfc3339`].
-fn rfc_3339<S: Serializer>(at: &Timestamp, serializer: S) -> Result<S::Ok, S::Error> {
-    Rfc3339(*at).serialize(serializer)
-}
-
-/// A row's [`Peak`] as its derived `Serialize` writes it, its time by
-/// [`Rfc3339`].
-fn peak<S: Serializer>(peak: &Peak, serializer: S) -> Result<S::Ok, S::Error> {
-    let mut fields = serializer.serialize_struct("Peak", 2)?;
-    fields.serialize_field("count", &peak.count)?;
-    fields.serialize_field("at", &Rfc3339(peak.at))?;
-    fields.end()
 }
 
 /// The report's account table: one row per account that submitted mail,
@@ -308,97 +251,5 @@ mod tests {
             rmp_serde::to_vec_named(&rows).unwrap(),
             rmp_serde::to_vec_named(&read).unwrap()
         );
-    }
-
-    /// A row as the derived `Serialize` of its parts writes it: what the
-    /// row's own times and peaks must not change.
-    #[derive(Serialize)]
-    struct Derived<'a> {
-        account: &'a str,
-        #[serde(flatten)]
-        counts: Counts,
-        sending_ips: &'a [IpAddr],
-        new_ips: &'a [IpAddr],
-        services: &'a [String],
-        peak_per_minute: Peak,
-        peak_per_hour: Peak,
-        first_seen: Timestamp,
-        last_seen: Timestamp,
-        compromised: bool,
-    }
-
-    impl<'a> From<&'a AccountSummary> for Derived<'a> {
-        fn from(row: &'a AccountSummary) -> Self {
-            Derived {
-                account: &row.account,
-                counts: row.counts,
-                sending_ips: &row.sending_ips,
-                new_ips: &row.new_ips,
-                services: &row.services,
-                peak_per_minute: row.peak_per_minute,
-                peak_per_hour: row.peak_per_hour,
-                first_seen: row.first_seen,
-                last_seen: row.last_seen,
-                compromised: row.compromised,
-            }
-        }
-    }
-
-    #[test]
-    fn rows_are_written_as_their_parts_write_themselves() {
-        // xorshift64: times all over the calendar, and around years 0 and
-        // 9999 where the stack buffer gives way to `Timestamp`'s own form.
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
-        let year_0 = -62_167_219_200_i64;
-        let year_10000 = 253_402_300_800_i64;
-        let mut times = vec![
-            i64::MIN,
-            i64::MAX,
-            0,
-            -1,
-            year_0 - 1,
-            year_0,
-            year_10000 - 1,
-            year_10000,
-        ];
-        for _ in 0..20_000 {
-            let r = next();
-            times.push(match r % 4 {
-                0 => r as i64,
-                1 => (r >> 8) as i64 % 4_000_000_000,
-                2 => year_0 + (r >> 8) as i64 % 200_000_000 - 100_000_000,
-                _ => year_10000 + (r >> 8) as i64 % 200_000_000 - 100_000_000,
-            });
-        }
-        for pair in times.chunks(2) {
-            let mut row = summary("a", 3);
-            row.first_seen = Timestamp(pair[0]);
-            row.last_seen = Timestamp(pair[pair.len() - 1]);
-            row.peak_per_minute.at = Timestamp(pair[0].wrapping_add(60));
-            row.peak_per_hour = Peak {
-                count: 7,
-                at: Timestamp(pair[pair.len() - 1] / 3),
-            };
-            for human_readable in [true, false] {
-                let (ours, derived) = if human_readable {
-                    (
-                        serde_json::to_vec_pretty(&row).unwrap(),
-                        serde_json::to_vec_pretty(&Derived::from(&row)).unwrap(),
-                    )
-                } else {
-                    (
-                        rmp_serde::to_vec_named(&row).unwrap(),
-                        rmp_serde::to_vec_named(&Derived::from(&row)).unwrap(),
-                    )
-                };
-                assert_eq!(ours, derived, "{pair:?}");
-            }
-        }
     }
 }
