@@ -1067,15 +1067,14 @@ impl Accounts {
                     }
                 }
                 stream.counts.add(&delta);
-                let (in_hour, in_minute) = if change.new_recipient {
-                    stream.hour.add_with_bucket(at, 1)
-                } else {
-                    (stream.hour.add(at, 0), 0)
-                };
-                if change.new_recipient {
+                let in_hour = if change.new_recipient {
+                    let (in_hour, in_minute) = stream.hour.add_with_bucket(at, 1);
                     stream.peak_hour.offer(in_hour, at);
                     stream.peak_minute.offer(in_minute, at);
-                }
+                    in_hour
+                } else {
+                    stream.hour.add(at, 0)
+                };
                 let failed_in_hour = stream.failures_hour.add(at, u32::from(change.new_failure));
                 let hour = Counts {
                     recipients: u64::from(in_hour),

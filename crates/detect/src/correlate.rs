@@ -1021,9 +1021,10 @@ mod tests {
         let copy = table.entry(b"copy", Timestamp(0));
         copy.ip = Some(IpAddr::from([127, 0, 0, 1]));
         copy.note_recipient(b"a@x.test", Some(DeliveryStatus::Delivered));
-        table.entry(b"clock", Timestamp(100)); // nothing due at 100
-                                               // A settled copy the server removed waits out the grace from its
-                                               // last line, long past: due in this very second.
+        // Nothing is due at 100.
+        table.entry(b"clock", Timestamp(100));
+        // A settled copy the server removed waits out the grace from its
+        // last line, long past: due in this very second.
         table.remove(b"copy");
         assert!(table.get(b"copy", Timestamp(100)).is_none());
         assert!(table.get(b"clock", Timestamp(100)).is_some());
