@@ -148,14 +148,15 @@ pub(super) struct Envelope<'a> {
 /// for a space, and the program is told by its name, not by trying names.
 pub(super) fn split(line: &[u8]) -> Option<Envelope<'_>> {
     let (stamp, rest) = stamp(line)?;
-    let (first, after_first) = word(rest);
-    if starts_with_dovecot_process(first) {
+    let (first, after_first) = first_word(rest);
+    if first.is_none() {
         return Some(Envelope {
             stamp,
             origin: Origin::Dovecot,
             message: rest,
         });
     }
+    let first = first.unwrap_or_default();
     let (tag, message) = if first.ends_with(b":") {
         (first, after_first)
     } else {
@@ -183,7 +184,9 @@ pub(super) fn split(line: &[u8]) -> Option<Envelope<'_>> {
 
 /// The timestamp at the start of `line` and the text after it and its
 /// space. Checks the shape only (separators in place), which is cheap:
-/// [`Stamp::wall_clock`] reads the digits.
+/// [`Stamp::wall_clock`] reads the digits. Inlined into [`split`]: the call
+/// cost a tenth of what is done.
+#[inline]
 pub(super) fn stamp(line: &[u8]) -> Option<(Stamp<'_>, &[u8])> {
     match line.first()? {
         b'A'..=b'Z' => {
@@ -286,6 +289,38 @@ fn iso_wall_clock(text: &[u8; ISO_LEN]) -> Option<WallClock> {
         minute: parse_digits::<2>(&[mi0, mi1])? as u8,
         second: parse_digits::<2>(&[s0, s1])? as u8,
     })
+}
+
+/// The first word after the timestamp and the text after its space; `None`
+/// for the word if it starts with a Dovecot process name and then `:` or
+/// `(` (see [`starts_with_dovecot_process`]). One search for the first
+/// space, `:` or `(` tells both: a word before its first `:` or `(` (a
+/// host name has none) is looked up among the names, and only then is its
+/// space looked for.
+fn first_word(rest: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    let Some(at) = find_space_colon_or_paren(rest) else {
+        return (Some(rest), b"");
+    };
+    let Some((before, after)) = rest.split_at_checked(at) else {
+        return (Some(rest), b"");
+    };
+    if let Some(after_space) = after.strip_prefix(b" ") {
+        return (Some(before), after_space);
+    }
+    if at <= LONGEST_DOVECOT_PROCESS && DOVECOT_PROCESSES.contains(&before) {
+        return (None, rest);
+    }
+    let (first, after) = word(rest);
+    (Some(first), after)
+}
+
+/// Where the first space, `:` or `(` of `text` lies.
+fn find_space_colon_or_paren(text: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(searcher) = memchr::arch::x86_64::sse2::memchr::Three::new(b' ', b':', b'(') {
+        return searcher.find(text);
+    }
+    memchr::memchr3(b' ', b':', b'(', text)
 }
 
 /// Whether `first`, the first word after the timestamp, starts with a

@@ -223,7 +223,7 @@ impl SyslogParser {
         reading.at = Some(at);
         match origin {
             Origin::Postfix(program) => {
-                reading.parsed = postfix::parse(at, program, message, &mut note);
+                postfix::parse(at, program, message, &mut note, &mut reading.parsed);
             }
             Origin::Dovecot => reading.parsed = dovecot::parse(at, message, &mut self.dovecot),
             Origin::Roundcube => reading.parsed = roundcube::parse(at, message),

@@ -213,10 +213,21 @@ impl Sessions {
 /// failed AUTH commands (`auth=succeeded/total`), for [`Sessions::settle`]
 /// to leave out those a warning reported (in `note`).
 fn disconnect<'a>(at: Timestamp, text: &'a [u8], note: &mut Option<SessionNote>) -> Parsed<'a> {
+    // Most sessions end without AUTH: the counters are looked for first,
+    // in the whole line, and such a line is done without reading its client.
+    let Some(auth) = auth_counter(text) else {
+        return Parsed::Ignored;
+    };
     let Some((client, counters)) = client_prefix(text) else {
         return Parsed::Ignored;
     };
-    let Some(failed) = failed_auth_commands(counters) else {
+    // The first ` auth=` is the counters' unless the address held one.
+    let counters_start = text.len() - counters.len();
+    let auth = match auth.checked_sub(counters_start) {
+        Some(auth) => Some(auth),
+        None => auth_counter(counters),
+    };
+    let Some(failed) = auth.and_then(|auth| failed_auth_commands(counters, auth)) else {
         return Parsed::Ignored;
     };
     *note = Some(SessionNote::Disconnected {
@@ -235,10 +246,20 @@ fn disconnect<'a>(at: Timestamp, text: &'a [u8], note: &mut Option<SessionNote>)
     }
 }
 
-/// The failed AUTH commands of a disconnect's counters: `auth=M/N` is M
-/// accepted of N, `auth=N` all N accepted; `None` without AUTH.
-fn failed_auth_commands(counters: &[u8]) -> Option<u32> {
-    let start = AUTH_COUNTER.find(counters)? + b" auth=".len();
+/// Where the first ` auth=` starts in `text`: found by its `u`, which few
+/// of the counters Postfix writes share (`quit=`, `unknown=`). A memmem
+/// searcher cost some 100 instructions a call on a line's few dozen bytes,
+/// its set-up more than the search.
+fn auth_counter(text: &[u8]) -> Option<usize> {
+    const AUTH: &[u8] = b" auth=";
+    positions(b'u', text.get(2..)?).find(|&start| text.get(start..start + AUTH.len()) == Some(AUTH))
+}
+
+/// The failed AUTH commands of a disconnect's counters, whose ` auth=`
+/// starts at `auth`: `auth=M/N` is M accepted of N, `auth=N` all N
+/// accepted.
+fn failed_auth_commands(counters: &[u8], auth: usize) -> Option<u32> {
+    let start = auth + b" auth=".len();
     let value = counters[start..]
         .split(|&b| b == b' ')
         .next()
@@ -253,21 +274,27 @@ fn failed_auth_commands(counters: &[u8]) -> Option<u32> {
 }
 
 /// A Postfix line: `program` is its syslog name (`postfix/submission/smtpd`),
-/// `message` the text after `program[pid]: `. What it tells the
-/// [`Sessions`] goes to `note`: a [`Parsed`] is some 200 bytes, and
-/// returned in a pair with the note it would be copied on its way out, at
-/// every line.
+/// `message` the text after `program[pid]: `; what it means goes to `out`.
+/// What it tells the [`Sessions`] goes to `note`: a [`Parsed`] is some 200
+/// bytes, and returned in a pair with the note it would be copied on its
+/// way out, at every line.
+///
+/// The events of a message's lines are written into `out` where they are
+/// made: returned, each was copied into the reading (a call to `memcpy`
+/// at nearly every line, a tenth of this parser's instructions).
 pub(super) fn parse<'a>(
     at: Timestamp,
     program: &'a [u8],
     message: &'a [u8],
     note: &mut Option<SessionNote>,
-) -> Parsed<'a> {
+    out: &mut Parsed<'a>,
+) {
     if let Some((queue_id, text)) = queue_line(message) {
-        return queue_event(at, program, queue_id, text);
+        return queue_event(at, program, queue_id, text, out);
     }
     if let Some(text) = message.strip_prefix(b"NOQUEUE: ") {
-        return noqueue(at, text);
+        *out = noqueue(at, text);
+        return;
     }
     if let Some(text) = message.strip_prefix(b"warning: ") {
         // Warnings are about the server's health, except failed logins.
@@ -281,19 +308,21 @@ pub(super) fn parse<'a>(
             }
             _ => None,
         };
-        return parsed;
+        *out = parsed;
+        return;
     }
     if let Some(text) = message.strip_prefix(b"disconnect from ") {
-        return disconnect(at, text, note);
+        *out = disconnect(at, text, note);
+        return;
     }
     // The noise first: every session's `connect from` ends here, and a
     // prefix costs less than the daemon's name, compared with each quiet
     // daemon's (a call to `bcmp` for each of the same length).
-    if starts_with_any(message, NOISE) || QUIET_DAEMONS.contains(&daemon(program)) {
+    *out = if starts_with_any(message, NOISE) || QUIET_DAEMONS.contains(&daemon(program)) {
         Parsed::Ignored
     } else {
         Parsed::Unknown
-    }
+    };
 }
 
 /// `NOQUEUE: …`, without a queue id: a refused client, or noise.
@@ -408,48 +437,49 @@ fn queue_event<'a>(
     program: &'a [u8],
     queue_id: &'a [u8],
     text: &'a [u8],
-) -> Parsed<'a> {
+    out: &mut Parsed<'a>,
+) {
     // The kinds every message has start with different letters: one test
     // of the first picks the only one that can match.
     match text.first() {
         Some(b't') => {
             if let Some(fields) = text.strip_prefix(b"to=<") {
-                return delivery(at, queue_id, fields);
+                return delivery(at, queue_id, fields, out);
             }
         }
         Some(b'c') => {
             if let Some(fields) = text.strip_prefix(b"client=") {
-                return client_submission(at, program, queue_id, fields);
+                return client_submission(at, program, queue_id, fields, out);
             }
         }
         Some(b'f') => {
             if let Some(fields) = text.strip_prefix(b"from=<") {
-                return queue_manager(at, queue_id, fields);
+                return queue_manager(at, queue_id, fields, out);
             }
         }
         Some(b'm') => {
             if let Some(id) = text.strip_prefix(b"message-id=") {
-                return message_id(at, queue_id, id);
+                let id = without_angles(id);
+                *out = submission(Submission {
+                    at,
+                    queue_id,
+                    message_id: (!id.is_empty()).then_some(id),
+                    ..Submission::default()
+                });
+                return;
             }
         }
-        Some(b'u') if text.starts_with(b"uid=") => return local_submission(at, queue_id, text),
+        Some(b'u') if text.starts_with(b"uid=") => {
+            *out = local_submission(at, queue_id, text);
+            return;
+        }
         Some(b'r') if text == b"removed" => {
-            return Parsed::Event(Event::Removed(Removed { at, queue_id }))
+            *out = Parsed::Event(Event::Removed(Removed { at, queue_id }));
+            return;
         }
         _ => {}
     }
-    other_queue_line(at, queue_id, text)
-}
-
-/// `cleanup`'s `message-id=<id>`, from the text after `message-id=`.
-fn message_id<'a>(at: Timestamp, queue_id: &'a [u8], id: &'a [u8]) -> Parsed<'a> {
-    let id = without_angles(id);
-    submission(Submission {
-        at,
-        queue_id,
-        message_id: (!id.is_empty()).then_some(id),
-        ..Submission::default()
-    })
+    *out = other_queue_line(at, queue_id, text);
 }
 
 /// `pickup`: `uid=1000 from=<user>`, mail from a local program (sendmail);
@@ -500,9 +530,6 @@ fn submission(submission: Submission<'_>) -> Parsed<'_> {
 /// Before the login in `client=` lines and SASL warnings.
 static SASL_USERNAME: Phrase = LazyLock::new(|| memmem::Finder::new(b", sasl_username="));
 
-/// Before the AUTH counters of a `disconnect from` line.
-static AUTH_COUNTER: Phrase = LazyLock::new(|| memmem::Finder::new(b" auth="));
-
 /// Where a refusal's reply ends, if the envelope follows.
 static ENVELOPE_FOLLOWS: Phrase = LazyLock::new(|| memmem::Finder::new(b"; from=<"));
 
@@ -533,47 +560,53 @@ fn client_submission<'a>(
     program: &'a [u8],
     queue_id: &'a [u8],
     fields: &'a [u8],
-) -> Parsed<'a> {
+    out: &mut Parsed<'a>,
+) {
     let Some((client, rest)) = client_prefix(fields) else {
-        return Parsed::Malformed("postfix client= without host[address]");
+        *out = Parsed::Malformed("postfix client= without host[address]");
+        return;
     };
     let account = SASL_USERNAME
         .find(rest)
         .and_then(|start| rest.get(start + SASL_USERNAME.needle().len()..))
         .map(|login| before_first(login, AFTER_SASL_USERNAME))
         .filter(|login| !login.is_empty());
-    submission(Submission {
+    *out = submission(Submission {
         at,
         queue_id,
         account,
         client: Some(client),
         service: Some(smtpd_service(program)),
         ..Submission::default()
-    })
+    });
 }
 
 /// `qmgr`: `from=<sender>, size=N, nrcpt=N (queue active)`, read from the
 /// end (see the module notes); `from=<…>, status=expired, returned to
 /// sender` is ignored: the recipients' own lines said they were deferred,
 /// and the sender's bounce is a message of its own.
-fn queue_manager<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'a> {
+fn queue_manager<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8], out: &mut Parsed<'a>) {
     let Some(fields) = fields.strip_suffix(b" (queue active)") else {
-        return if fields.ends_with(b">, status=expired, returned to sender") {
+        *out = if fields.ends_with(b">, status=expired, returned to sender") {
             Parsed::Ignored
         } else {
             Parsed::Unknown
         };
+        return;
     };
     let Some((rest, recipient_count)) = split_last_field(fields, b", nrcpt=") else {
-        return Parsed::Malformed("postfix queue manager line without nrcpt");
+        *out = Parsed::Malformed("postfix queue manager line without nrcpt");
+        return;
     };
     let Some((rest, size)) = split_last_field(rest, b", size=") else {
-        return Parsed::Malformed("postfix queue manager line without size");
+        *out = Parsed::Malformed("postfix queue manager line without size");
+        return;
     };
     let Some(sender) = rest.strip_suffix(b">") else {
-        return Parsed::Malformed("postfix queue manager line without from=<…>");
+        *out = Parsed::Malformed("postfix queue manager line without from=<…>");
+        return;
     };
-    submission(Submission {
+    *out = submission(Submission {
         at,
         queue_id,
         envelope_from: Some(sender),
@@ -582,35 +615,61 @@ fn queue_manager<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Par
         is_bounce: sender.is_empty(),
         queue_pass: true,
         ..Submission::default()
-    })
+    });
 }
 
 /// A delivery agent's `to=<rcpt>, [orig_to=<…>, ]relay=…, delay=…,
 /// delays=…, dsn=…, status=word (detail)`, from the text after `to=<`.
-fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'a> {
+fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8], out: &mut Parsed<'a>) {
+    *out = match delivery_fields(fields) {
+        Ok(fields) => Parsed::Event(Event::Delivery(Delivery {
+            at,
+            queue_id,
+            recipient: fields.recipient,
+            status: fields.status,
+            dsn: fields.dsn,
+            detail: fields.detail,
+            relay: fields.relay,
+        })),
+        Err(None) => Parsed::Ignored,
+        Err(Some(reason)) => Parsed::Malformed(reason),
+    };
+}
+
+/// What a delivery line says of its recipient.
+struct DeliveryFields<'a> {
+    recipient: &'a [u8],
+    status: DeliveryStatus,
+    dsn: Option<&'a [u8]>,
+    detail: &'a [u8],
+    relay: Option<&'a [u8]>,
+}
+
+/// The fields of a delivery line, from the text after `to=<`; `Err(None)`
+/// for a line that delivered nothing, `Err(Some(why))` for one that cannot
+/// be read. (Small, unlike a [`Parsed`], so it costs no copy on its way.)
+fn delivery_fields(fields: &[u8]) -> Result<DeliveryFields<'_>, Option<&'static str>> {
     let Some((recipient, mut rest)) = address(fields) else {
-        return Parsed::Malformed("postfix delivery with an unterminated recipient");
+        return Err(Some("postfix delivery with an unterminated recipient"));
     };
     let (mut relay, mut dsn) = (None, None);
     loop {
         let Some(field) = rest.strip_prefix(b", ") else {
-            return Parsed::Malformed("postfix delivery without a status");
+            return Err(Some("postfix delivery without a status"));
         };
         let Some((key, value)) = key_value(field) else {
-            return Parsed::Malformed("postfix delivery field without a value");
+            return Err(Some("postfix delivery field without a value"));
         };
         if key == b"status" {
             let (word, detail) = word(value);
             if matches!(word, b"deliverable" | b"undeliverable") {
                 // An address-verification probe's answer: nothing was sent.
-                return Parsed::Ignored;
+                return Err(None);
             }
             let Some(status) = delivery_status(word) else {
-                return Parsed::Malformed("postfix delivery with an unknown status");
+                return Err(Some("postfix delivery with an unknown status"));
             };
-            return Parsed::Event(Event::Delivery(Delivery {
-                at,
-                queue_id,
+            return Ok(DeliveryFields {
                 recipient,
                 status,
                 dsn,
@@ -619,12 +678,12 @@ fn delivery<'a>(at: Timestamp, queue_id: &'a [u8], fields: &'a [u8]) -> Parsed<'
                     .and_then(|inside| inside.strip_suffix(b")"))
                     .unwrap_or(detail),
                 relay: relay.filter(|relay| relay != b"none"),
-            }));
+            });
         }
         let (value, next) = match value.strip_prefix(b"<") {
             Some(address_text) => match address(address_text) {
                 Some(parsed) => parsed,
-                None => return Parsed::Malformed("postfix delivery with an unterminated address"),
+                None => return Err(Some("postfix delivery with an unterminated address")),
             },
             None => {
                 let end = comma_space(value).unwrap_or(value.len());
