@@ -16,7 +16,7 @@ use crate::Parsed;
 /// Subject and Msg-Id come from the sender and Kerio writes them last: once
 /// one has started only the other may end it, so a subject such as
 /// `hi, User: ceo@example.com` stays a subject.
-const RECV_FIELDS: [Field; 10] = [
+pub(super) const RECV_FIELDS: [Field; 10] = [
     Field::plain(b"Queue-ID"),
     Field::plain(b"Service"),
     Field::address(b"From"),
@@ -32,7 +32,7 @@ const RECV_FIELDS: [Field; 10] = [
 /// The `Sent:` fields read, in the order [`delivery`] destructures them.
 /// Status is the remote server's reply (colons, `<…>`, commas): only the keys
 /// Kerio writes after it end it.
-const SENT_FIELDS: [Field; 5] = [
+pub(super) const SENT_FIELDS: [Field; 5] = [
     Field::plain(b"Queue-ID"),
     Field::address(b"Recipient"),
     Field::plain(b"Result"),

@@ -78,7 +78,17 @@ pub struct KerioParser {
     /// mostly share their second, and comparing 20 bytes is far cheaper than
     /// reading the date and asking a named zone for its offset.
     last_conversion: Option<(WallClock, Timestamp)>,
+    /// The last date read (`DD/Mon/YYYY`) and its midnight as UTC wall
+    /// clock: when the second changes the day mostly does not, and reading
+    /// only the time spares most of [`parse_wall_clock`].
+    last_date: Option<(Date, Timestamp)>,
 }
+
+/// Length of `DD/Mon/YYYY`, the date at the start of a [`WallClock`].
+const DATE_LEN: usize = 11;
+
+/// The date of a [`WallClock`], as written.
+type Date = [u8; DATE_LEN];
 
 impl KerioParser {
     /// A parser reading bracket timestamps as wall-clock time in `zone`.
@@ -86,6 +96,7 @@ impl KerioParser {
         KerioParser {
             zone,
             last_conversion: None,
+            last_date: None,
         }
     }
 
@@ -96,9 +107,26 @@ impl KerioParser {
                 return Some(*at);
             }
         }
-        let at = self.zone.to_utc(parse_wall_clock(wall_clock)?);
+        let local = self.read_wall_clock(wall_clock)?;
+        let at = self.zone.to_utc(local);
         self.last_conversion = Some((*wall_clock, at));
         Some(at)
+    }
+
+    /// [`parse_wall_clock`], the date read once for all the lines of a day.
+    fn read_wall_clock(&mut self, wall_clock: &WallClock) -> Option<Timestamp> {
+        let (date, time) = wall_clock.split_first_chunk::<DATE_LEN>()?;
+        let midnight = match self.last_date {
+            Some((last, midnight)) if last == *date => midnight,
+            _ => {
+                let mut at_midnight = *b"DD/Mon/YYYY 00:00:00";
+                at_midnight.get_mut(..DATE_LEN)?.copy_from_slice(date);
+                let midnight = parse_wall_clock(&at_midnight)?;
+                self.last_date = Some((*date, midnight));
+                midnight
+            }
+        };
+        Some(midnight.plus(seconds_of_day(time)?))
     }
 
     /// Reads the timestamp (bracket or RFC 5424) and finds the body.
@@ -199,6 +227,20 @@ fn parse_wall_clock(text: &WallClock) -> Option<Timestamp> {
         parse_digits::<2>(&[mi0, mi1])? as u8,
         parse_digits::<2>(&[s0, s1])? as u8,
     )
+}
+
+/// The seconds since midnight of ` HH:MM:SS`, the time after a
+/// [`WallClock`]'s date; `None` where [`Timestamp::from_civil`] refuses the
+/// time (a leap second, `:60`, is kept as it does).
+fn seconds_of_day(time: &[u8]) -> Option<i64> {
+    let [b' ', h0, h1, b':', mi0, mi1, b':', s0, s1] = *time else {
+        return None;
+    };
+    let hour = parse_digits::<2>(&[h0, h1])?;
+    let minute = parse_digits::<2>(&[mi0, mi1])?;
+    let second = parse_digits::<2>(&[s0, s1])?;
+    (hour <= 23 && minute <= 59 && second <= 60)
+        .then(|| i64::from(hour * 3_600 + minute * 60 + second))
 }
 
 /// The UTC instant a Queue-ID was created: its first 8 hex digits.

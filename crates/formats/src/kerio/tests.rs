@@ -39,6 +39,41 @@ fn named_zone_conversion_is_cached_per_wall_clock() {
 }
 
 #[test]
+fn wall_clocks_read_with_the_day_kept_as_read_whole() {
+    // One parser over the list, twice: dates read, kept, changed, and
+    // times refused after a date was kept.
+    let wall_clocks: [&[u8; 20]; 14] = [
+        b"11/Mar/2024 11:40:39",
+        b"11/Mar/2024 11:40:40",
+        b"11/Mar/2024 23:59:60",
+        b"11/Mar/2024 24:00:00",
+        b"11/Mar/2024 12:60:00",
+        b"11/Mar/2024 12:00:61",
+        b"11/Mar/2024 1a:00:00",
+        b"11/Mar/2024 12-00:00",
+        b"11/Mar/2024 12:00:00",
+        b"29/Feb/2024 00:00:00",
+        b"29/Feb/2023 00:00:00",
+        b"31/Apr/2024 10:00:00",
+        b"12/Mar/2024 00:00:00",
+        b"11/Xyz/2024 10:00:00",
+    ];
+    let mut parser = KerioParser::new(LocalZone::Fixed(0));
+    for wall_clock in wall_clocks.iter().chain(&wall_clocks) {
+        assert_eq!(
+            parser.read_wall_clock(wall_clock),
+            parse_wall_clock(wall_clock),
+            "{}",
+            String::from_utf8_lossy(*wall_clock)
+        );
+    }
+    assert_eq!(
+        parser.read_wall_clock(b"11/Mar/2024 23:59:60"),
+        Some(utc(2024, 3, 12, 0, 0, 0))
+    );
+}
+
+#[test]
 fn invalid_or_missing_timestamps() {
     assert_eq!(
         parse(b"[31/Feb/2024 10:00:00] Sent: x"),
