@@ -369,6 +369,7 @@ impl From<QueueKey> for SavedQueueKey {
 
 impl QueueKey {
     /// The key of `queue_id`.
+    #[inline]
     pub fn new(queue_id: &[u8]) -> Self {
         let mut all = [0u8; 32];
         match all
@@ -392,6 +393,7 @@ impl QueueKey {
     }
 
     /// The key of `queue_id` on mail server `host`.
+    #[inline]
     pub fn on(host: u32, queue_id: &[u8]) -> Self {
         QueueKey {
             host,
@@ -533,6 +535,7 @@ impl MessageTable {
 
     /// The key of `queue_id`, or of the original message when it is a
     /// content filter's re-injection.
+    #[inline]
     fn key(&self, queue_id: &[u8]) -> QueueKey {
         let key = QueueKey::on(self.host, queue_id);
         if self.aliases.is_empty() {
