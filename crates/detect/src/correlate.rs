@@ -677,28 +677,27 @@ impl MessageTable {
     /// forgotten if settled (else the time to live ends it).
     pub fn remove(&mut self, queue_id: &[u8]) {
         let key = QueueKey::on(self.host, queue_id);
-        if let Some((original, _)) = self.aliases.remove(&key) {
-            if self
-                .open
-                .get(&original)
-                .is_some_and(OpenMessage::is_settled)
-            {
-                self.open.remove(&original);
+        // No content filter: no alias to look up (a line's worth of hashing).
+        if !self.aliases.is_empty() {
+            if let Some((original, _)) = self.aliases.remove(&key) {
+                self.open.remove_if(original, OpenMessage::is_settled);
+                return;
             }
+        }
+        // Mostly removed: found once, by `remove_if`. A message it keeps
+        // (rare) is looked at again.
+        let kept = |message: &OpenMessage| {
+            message.filtered || (message.is_settled() && message.is_possible_copy())
+        };
+        if self.open.remove_if(key, |message| !kept(message)).is_some() {
             return;
         }
-        match self.open.get(&key) {
-            Some(message) if message.filtered => {}
-            // Maybe a content filter's copy whose hop is not logged yet
-            // (a fast relay delivers the copy before the filter answers):
-            // kept for the settled grace, for the hop to find it.
-            Some(message) if message.is_settled() && message.is_possible_copy() => {
-                let queued = (message.last_seen, key);
-                enqueue(&mut self.settled, queued, &mut self.quiet_through);
-            }
-            _ => {
-                self.open.remove(&key);
-            }
+        // Maybe a content filter's copy whose hop is not logged yet (a fast
+        // relay delivers the copy before the filter answers): kept for the
+        // settled grace, for the hop to find it.
+        if let Some(message) = self.open.get(&key).filter(|m| !m.filtered) {
+            let queued = (message.last_seen, key);
+            enqueue(&mut self.settled, queued, &mut self.quiet_through);
         }
     }
 
