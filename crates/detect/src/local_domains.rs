@@ -88,8 +88,9 @@ pub(crate) struct LocalDomains {
     relays_judged: FxHashMap<Box<[u8]>, bool>,
     /// The domain of the last delivery that found it local, as written: a
     /// server delivers to its own few domains over and over, and a repeat
-    /// is answered by comparing bytes instead of hashing them. Domains are
-    /// never forgotten, so the answer holds. Derived, not saved.
+    /// (or a [`LocalDomains::contains`] of it) is answered by comparing
+    /// bytes instead of hashing them. Domains are never forgotten, so the
+    /// answer holds. Derived, not saved.
     #[serde(skip)]
     last_delivered: SmallVec<[u8; 32]>,
 }
@@ -121,7 +122,10 @@ impl LocalDomains {
     /// a hit is the entry the lowered domain finds); only a miss with an
     /// upper-case letter is lowered and looked up again.
     pub(crate) fn contains(&self, domain: &[u8]) -> bool {
-        self.domains.contains_key(domain)
+        // The last delivered domain (local, as written) is most accounts'
+        // own: a From or a recipient of it is answered without hashing.
+        *self.last_delivered == *domain
+            || self.domains.contains_key(domain)
             || (domain.iter().any(u8::is_ascii_uppercase)
                 && self.domains.contains_key(&*domain.to_ascii_lowercase()))
     }
@@ -375,6 +379,8 @@ mod tests {
         assert_eq!(local.on_delivered(b"b@Here.example", Some(b"local")), None);
         assert_eq!(local.on_delivered(b"c@here.example", Some(b"local")), None);
         assert!(local.contains(b"HERE.example"));
+        assert!(local.contains(b"here.example"));
+        assert!(!local.contains(b"there.example"));
         for n in 0..MAX_INFERRED {
             local.infer(format!("d{n}.example").as_bytes(), reason::LOGIN);
         }
