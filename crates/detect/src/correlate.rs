@@ -815,6 +815,26 @@ mod tests {
         assert_ne!(recipient_hash(b"bob@x.org"), recipient_hash(b"bob@x.orh"));
     }
 
+    /// The hash is saved with open messages: it must stay that of the
+    /// lowered address in zero-padded words, then its length.
+    #[test]
+    fn recipient_hashes_are_those_saved_before() {
+        fn as_saved(address: &[u8]) -> u64 {
+            let mut h = FxHasher::default();
+            let mut padded = address.to_ascii_lowercase();
+            padded.resize(address.len() / 8 * 8 + 8, 0);
+            for word in padded.chunks_exact(8) {
+                h.write_u64(u64::from_le_bytes(word.try_into().unwrap()));
+            }
+            h.write_usize(address.len());
+            h.finish()
+        }
+        for len in 0..40 {
+            let address: Vec<u8> = (0..len).map(|i| b"Ab.@x-Z\xc3"[i % 8]).collect();
+            assert_eq!(recipient_hash(&address), as_saved(&address), "{len}");
+        }
+    }
+
     #[test]
     fn words_read_in_place_are_those_of_the_bytes_copied() {
         let bytes: Vec<u8> = (1..=8u8).map(|b| b.wrapping_mul(37) | 0x80).collect();
