@@ -27,6 +27,7 @@ use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 
 use crate::incident::lossy;
 
@@ -85,6 +86,13 @@ pub(crate) struct LocalDomains {
     /// most [`MAX_RELAYS_JUDGED`] of at most [`MAX_RELAY_JUDGED_LEN`] bytes.
     #[serde(skip)]
     relays_judged: FxHashMap<Box<[u8]>, bool>,
+    /// The domain of the last delivery that found it local, as written: a
+    /// server delivers to its own few domains over and over, and a repeat
+    /// (or a [`LocalDomains::contains`] of it) is answered by comparing
+    /// bytes instead of hashing them. Domains are never forgotten, so the
+    /// answer holds. Derived, not saved.
+    #[serde(skip)]
+    last_delivered: SmallVec<[u8; 32]>,
 }
 
 /// Most relays whose judgement is remembered (past it, they are forgotten
@@ -114,7 +122,10 @@ impl LocalDomains {
     /// a hit is the entry the lowered domain finds); only a miss with an
     /// upper-case letter is lowered and looked up again.
     pub(crate) fn contains(&self, domain: &[u8]) -> bool {
-        self.domains.contains_key(domain)
+        // The last delivered domain (local, as written) is most accounts'
+        // own: a From or a recipient of it is answered without hashing.
+        *self.last_delivered == *domain
+            || self.domains.contains_key(domain)
             || (domain.iter().any(u8::is_ascii_uppercase)
                 && self.domains.contains_key(&*domain.to_ascii_lowercase()))
     }
@@ -212,7 +223,16 @@ impl LocalDomains {
             return None;
         }
         let (_, domain) = split_address(recipient)?;
-        self.infer(domain, reason::DELIVERED)
+        if *self.last_delivered == *domain {
+            return None;
+        }
+        let dropped = self.dropped;
+        let newly_local = self.infer(domain, reason::DELIVERED);
+        // Not dropped past the cap: the domain is held, delivery noted.
+        if self.dropped == dropped {
+            self.last_delivered = SmallVec::from_slice(domain);
+        }
+        newly_local
     }
 
     /// [`is_local_relay`], with the answers for relays it has to split
@@ -346,6 +366,33 @@ mod tests {
         assert!(domains.relays_judged.len() <= MAX_RELAYS_JUDGED);
         assert!(domains.is_local_relay_remembered(Some(relays[0])));
         assert!(!domains.is_local_relay_remembered(None));
+    }
+
+    /// A delivery repeating the last delivered domain is answered from
+    /// memory: the same as the table would answer, past the cap too.
+    #[test]
+    fn repeated_delivery_domains_are_answered_as_afresh() {
+        let mut local = LocalDomains::default();
+        assert!(local
+            .on_delivered(b"a@Here.example", Some(b"local"))
+            .is_some());
+        assert_eq!(local.on_delivered(b"b@Here.example", Some(b"local")), None);
+        assert_eq!(local.on_delivered(b"c@here.example", Some(b"local")), None);
+        assert!(local.contains(b"HERE.example"));
+        assert!(local.contains(b"here.example"));
+        assert!(!local.contains(b"there.example"));
+        for n in 0..MAX_INFERRED {
+            local.infer(format!("d{n}.example").as_bytes(), reason::LOGIN);
+        }
+        // Past the cap: dropped each time, never remembered as held.
+        let dropped = local.dropped();
+        for _ in 0..2 {
+            assert_eq!(local.on_delivered(b"x@full.example", Some(b"local")), None);
+        }
+        assert_eq!(local.dropped(), dropped + 2);
+        assert!(!local.contains(b"full.example"));
+        assert_eq!(local.on_delivered(b"d@here.example", Some(b"local")), None);
+        assert_eq!(local.dropped(), dropped + 2);
     }
 
     #[test]
