@@ -576,3 +576,28 @@ fn disconnect_counts_failed_auth_commands_no_warning_reported() {
         assert_eq!(attempts(odd), None, "{}", String::from_utf8_lossy(odd));
     }
 }
+
+#[test]
+fn last_fields_are_split_at_the_last_marker() {
+    use super::split_last_field;
+    let cases: [(&[u8], Option<(&[u8], &[u8])>); 7] = [
+        (b"a>, size=12, nrcpt=3", Some((b"a>, size=12", b"3"))),
+        (
+            b"a, nrcpt=1>, size=12, nrcpt=3",
+            Some((b"a, nrcpt=1>, size=12", b"3")),
+        ),
+        (b", nrcpt=", Some((b"", b""))),
+        (b"nrcpt=3", None),
+        (b"", None),
+        (b"a, nrcpt=3x", Some((b"a", b"3x"))),
+        (b"=, nrcpt==", Some((b"=", b"="))),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            split_last_field(text, b", nrcpt="),
+            expected,
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
