@@ -601,3 +601,25 @@ fn last_fields_are_split_at_the_last_marker() {
         );
     }
 }
+
+#[test]
+fn sasl_usernames_are_found_where_a_substring_search_finds_them() {
+    use super::{sasl_username, SASL_USERNAME};
+    let cases: [&[u8]; 7] = [
+        b"",
+        b", sasl_username=",
+        b": UGFzc3dvcmQ6, sasl_username=a@b",
+        b"a,, sasl_username=x, sasl_username=y",
+        b", sasl_username, sasl_username=z",
+        b"no login here, none",
+        b",",
+    ];
+    for text in cases {
+        assert_eq!(
+            sasl_username(text),
+            memchr::memmem::find(text, SASL_USERNAME),
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
