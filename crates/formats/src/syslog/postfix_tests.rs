@@ -580,7 +580,9 @@ fn disconnect_counts_failed_auth_commands_no_warning_reported() {
 #[test]
 fn last_fields_are_split_at_the_last_marker() {
     use super::split_last_field;
-    let cases: [(&[u8], Option<(&[u8], &[u8])>); 7] = [
+    /// A text, and what is before and after its last marker.
+    type Case<'a> = (&'a [u8], Option<(&'a [u8], &'a [u8])>);
+    let cases: [Case<'_>; 7] = [
         (b"a>, size=12, nrcpt=3", Some((b"a>, size=12", b"3"))),
         (
             b"a, nrcpt=1>, size=12, nrcpt=3",
