@@ -576,3 +576,52 @@ fn disconnect_counts_failed_auth_commands_no_warning_reported() {
         assert_eq!(attempts(odd), None, "{}", String::from_utf8_lossy(odd));
     }
 }
+
+#[test]
+fn last_fields_are_split_at_the_last_marker() {
+    use super::split_last_field;
+    /// A text, and what is before and after its last marker.
+    type Case<'a> = (&'a [u8], Option<(&'a [u8], &'a [u8])>);
+    let cases: [Case<'_>; 7] = [
+        (b"a>, size=12, nrcpt=3", Some((b"a>, size=12", b"3"))),
+        (
+            b"a, nrcpt=1>, size=12, nrcpt=3",
+            Some((b"a, nrcpt=1>, size=12", b"3")),
+        ),
+        (b", nrcpt=", Some((b"", b""))),
+        (b"nrcpt=3", None),
+        (b"", None),
+        (b"a, nrcpt=3x", Some((b"a", b"3x"))),
+        (b"=, nrcpt==", Some((b"=", b"="))),
+    ];
+    for (text, expected) in cases {
+        assert_eq!(
+            split_last_field(text, b", nrcpt="),
+            expected,
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
+
+#[test]
+fn sasl_usernames_are_found_where_a_substring_search_finds_them() {
+    use super::{sasl_username, SASL_USERNAME};
+    let cases: [&[u8]; 7] = [
+        b"",
+        b", sasl_username=",
+        b": UGFzc3dvcmQ6, sasl_username=a@b",
+        b"a,, sasl_username=x, sasl_username=y",
+        b", sasl_username, sasl_username=z",
+        b"no login here, none",
+        b",",
+    ];
+    for text in cases {
+        assert_eq!(
+            sasl_username(text),
+            memchr::memmem::find(text, SASL_USERNAME),
+            "{}",
+            String::from_utf8_lossy(text)
+        );
+    }
+}
