@@ -149,14 +149,13 @@ pub(super) struct Envelope<'a> {
 pub(super) fn split(line: &[u8]) -> Option<Envelope<'_>> {
     let (stamp, rest) = stamp(line)?;
     let (first, after_first) = first_word(rest);
-    if first.is_none() {
+    let Some(first) = first else {
         return Some(Envelope {
             stamp,
             origin: Origin::Dovecot,
             message: rest,
         });
-    }
-    let first = first.unwrap_or_default();
+    };
     let (tag, message) = if first.ends_with(b":") {
         (first, after_first)
     } else {
