@@ -124,7 +124,7 @@ impl LocalDomains {
     pub(crate) fn contains(&self, domain: &[u8]) -> bool {
         // The last delivered domain (local, as written) is most accounts'
         // own: a From or a recipient of it is answered without hashing.
-        *self.last_delivered == *domain
+        self.is_last_delivered(domain)
             || self.domains.contains_key(domain)
             || (domain.iter().any(u8::is_ascii_uppercase)
                 && self.domains.contains_key(&*domain.to_ascii_lowercase()))
@@ -223,7 +223,7 @@ impl LocalDomains {
             return None;
         }
         let (_, domain) = split_address(recipient)?;
-        if *self.last_delivered == *domain {
+        if self.is_last_delivered(domain) {
             return None;
         }
         let dropped = self.dropped;
@@ -233,6 +233,12 @@ impl LocalDomains {
             self.last_delivered = SmallVec::from_slice(domain);
         }
         newly_local
+    }
+
+    /// Whether `domain` is the last one a delivery found local, as written
+    /// (never the empty domain: none is remembered at first).
+    fn is_last_delivered(&self, domain: &[u8]) -> bool {
+        !self.last_delivered.is_empty() && *self.last_delivered == *domain
     }
 
     /// [`is_local_relay`], with the answers for relays it has to split

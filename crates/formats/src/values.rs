@@ -83,10 +83,32 @@ pub(crate) fn rfind_byte(byte: u8, text: &[u8]) -> Option<usize> {
 /// for it. Inlined, so that the comparison with a constant phrase is too.
 #[inline]
 pub(crate) fn rfind(text: &[u8], phrase: &[u8]) -> Option<usize> {
+    rfind_by(text, phrase, rfind_byte)
+}
+
+/// Where the last `phrase` starts in a `text` that mostly ends with it and
+/// a few bytes more (Postfix's `, nrcpt=1`): its last byte is looked for a
+/// byte at a time, as a vector search costs more to set up than such a
+/// scan.
+#[inline]
+pub(crate) fn rfind_near_end(text: &[u8], phrase: &[u8]) -> Option<usize> {
+    rfind_by(text, phrase, |byte, text| {
+        text.iter().rposition(|&b| b == byte)
+    })
+}
+
+/// Where the last `phrase` starts in `text`, its last byte looked for by
+/// `rfind_last` (where a byte last occurs in a text).
+#[inline(always)]
+fn rfind_by(
+    text: &[u8],
+    phrase: &[u8],
+    rfind_last: impl Fn(u8, &[u8]) -> Option<usize>,
+) -> Option<usize> {
     let (&last, _) = phrase.split_last()?;
     let mut before = text.len();
     loop {
-        let end = rfind_byte(last, text.get(..before)?)?;
+        let end = rfind_last(last, text.get(..before)?)?;
         let start = (end + 1).checked_sub(phrase.len());
         if let Some(start) = start.filter(|&start| text.get(start..=end) == Some(phrase)) {
             return Some(start);
@@ -171,6 +193,27 @@ mod tests {
             }
         }
         assert!(valid > 0, "the alphabet makes valid codes too");
+    }
+
+    #[test]
+    fn the_last_phrase_near_the_end_is_the_last_phrase() {
+        let texts: [&[u8]; 6] = [
+            b"",
+            b"from=<a@b>, size=10, nrcpt=1",
+            b"from=<, nrcpt=9@b>, size=10, nrcpt=12",
+            b"nrcpt=",
+            b"=, nrcpt, nrcpt==",
+            b"from=<a@b>, size=10",
+        ];
+        for text in texts {
+            for phrase in [&b", nrcpt="[..], b", size=", b"="] {
+                assert_eq!(
+                    rfind_near_end(text, phrase),
+                    rfind(text, phrase),
+                    "{text:?} {phrase:?}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -40,7 +40,9 @@ use std::sync::LazyLock;
 
 use memchr::memmem;
 
-use crate::values::{decimal, find_byte, find_either, positions, without_angles, Phrase};
+use crate::values::{
+    decimal, find_byte, find_either, positions, rfind_near_end, without_angles, Phrase,
+};
 use crate::Parsed;
 
 /// Short queue ids are at least 6 upper-case hex digits (5 for the
@@ -921,23 +923,13 @@ fn key_value(field: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((key, value.get(1..)?))
 }
 
-/// The text before the last `marker`, and the value after it.
-///
-/// qmgr's values are a few digits at the end of the line: the marker's last
-/// byte is looked for byte by byte from the end, which costs less than a
-/// vector search's set-up (the whole call was some 90 instructions).
-/// Inlined, so that the comparison with the constant marker is too.
+/// The text before the last `marker`, and the value after it (qmgr's
+/// values are a few digits at the line's end).
 #[inline]
 fn split_last_field<'a>(text: &'a [u8], marker: &[u8]) -> Option<(&'a [u8], &'a [u8])> {
-    let (&last, _) = marker.split_last()?;
-    let mut end = text.len();
-    loop {
-        end = text.get(..end)?.iter().rposition(|&b| b == last)?;
-        let start = (end + 1).checked_sub(marker.len());
-        if let Some(start) = start.filter(|&start| text.get(start..=end) == Some(marker)) {
-            return Some((text.get(..start)?, text.get(end + 1..)?));
-        }
-    }
+    let start = rfind_near_end(text, marker)?;
+    let (before, field) = text.split_at(start);
+    Some((before, field.get(marker.len()..)?))
 }
 
 /// `text` up to the first of `ends` (each starting with `,`) it contains,
