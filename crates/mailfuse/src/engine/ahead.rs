@@ -2,15 +2,19 @@
 //!
 //! Parsing is about half of a scan and the detectors the rest; on several
 //! cores they overlap. Each input's thread reads its members one after the
-//! other: a reader thread reads each member in [`lines::Block`]s of whole
-//! lines (at most [`BLOCK_BYTES`] and [`BLOCK_LINES`] lines: 10 million
-//! empty lines fill blocks by count, not by bytes), decompressing if need
-//! be, and the input's thread recognises the member's format with its own
-//! [`Recogniser`] and parses each block in place, sending it, lines and
-//! events together (a [`Yoke`] keeps the events borrowing the block's
-//! bytes), over a channel of [`BLOCKS_IN_FLIGHT`]. A big plain file is
-//! parsed on every core once its format is known (see [`super::split`]).
-//! Memory stays bounded whatever the input's size or shape.
+//! other in [`lines::Block`]s of whole lines (at most [`BLOCK_BYTES`] and
+//! [`BLOCK_LINES`] lines: 10 million empty lines fill blocks by count, not
+//! by bytes), recognises the member's format with its own [`Recogniser`]
+//! and parses each block in place, sending it, lines and events together
+//! (a [`Yoke`] keeps the events borrowing the block's bytes), over a
+//! channel of [`BLOCKS_IN_FLIGHT`]. A plain file is read by the input's
+//! thread itself: a read from the page cache is a copy, cheaper than
+//! handing the block to another thread, and the parser then finds the
+//! bytes in its own core's cache. A member that takes work to read (a
+//! compressed file, a journal) gets a reader thread of its own, which
+//! reads [`READ_AHEAD`] blocks ahead. A big plain file is parsed on every
+//! core once its format is known (see [`super::split`]). Memory stays
+//! bounded whatever the input's size or shape.
 
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
@@ -36,7 +40,8 @@ pub(super) const BLOCK_LINES: usize = 8 * 1024;
 /// Blocks parsed ahead of the detectors, per input (and per worker of a
 /// split file).
 pub(super) const BLOCKS_IN_FLIGHT: usize = 4;
-/// Blocks read ahead of parsing, per member.
+/// Blocks read ahead of parsing, per member read on a thread of its own
+/// (compressed, or a journal).
 const READ_AHEAD: usize = 2;
 /// What the report says of a file whose format no line showed.
 const NOT_A_LOG: &str = "not a log format mailfuse knows; skipped";
@@ -239,31 +244,48 @@ fn read_member(
             None => member.modified(),
         },
     };
+    let plain_file = reader.take_plain_file();
+    let read_here = plain_file.is_some();
     // Split, from the line its format showed in on: a plain file big
     // enough to be worth it.
-    let split_file = reader.take_plain_file().filter(|file| {
+    let split_file = plain_file.filter(|file| {
         file.metadata()
             .is_ok_and(|m| m.len() >= settings.split_above)
     });
+    let split = split_file.is_some();
     let mut member = MemberRead {
         recogniser: Recogniser::default(),
         parser: None,
         lines: 0,
         bytes: 0,
     };
-    let (problem, split_at) = std::thread::scope(|scope| {
-        let (sender, receiver) = sync_channel(READ_AHEAD);
-        let max_line = settings.max_line;
-        let buffers = out.spare.buffers.clone();
-        let reading = scope.spawn(move || read_blocks(reader, max_line, buffers, &sender));
-        let split_at = member.take(&receiver, &context, split_file.is_some(), out);
-        // Stops the reading thread, if it is still reading.
-        drop(receiver);
-        let problem = reading
-            .join()
-            .unwrap_or_else(|_| Some(format!("{name}: the reading thread stopped unexpectedly")));
-        (problem, split_at)
-    });
+    let (max_line, buffers) = (settings.max_line, out.spare.buffers.clone());
+    let (problem, split_at) = if read_here {
+        read_blocks(reader, max_line, buffers, |blocks| {
+            member.take(blocks, &context, split, out)
+        })
+    } else {
+        std::thread::scope(|scope| {
+            let (sender, receiver) = sync_channel(READ_AHEAD);
+            let reading = scope.spawn(move || {
+                read_blocks(reader, max_line, buffers, |blocks| {
+                    for block in blocks {
+                        if sender.send(block).is_err() {
+                            break; // nobody receives
+                        }
+                    }
+                })
+                .0
+            });
+            let split_at = member.take(&receiver, &context, split, out);
+            // Stops the reading thread, if it is still reading.
+            drop(receiver);
+            let problem = reading.join().unwrap_or_else(|_| {
+                Some(format!("{name}: the reading thread stopped unexpectedly"))
+            });
+            (problem, split_at)
+        })
+    };
     let recognition = member.recogniser.state();
     let done = match (split_at, split_file, recognition) {
         (Ok(Some(from)), Some(file), Recognition::Known(format)) => {
@@ -281,14 +303,14 @@ fn read_member(
     done.map(|()| (recognition, member.lines))
 }
 
-/// Reads `reader` in blocks of whole lines into `sender` until its end, a
-/// problem (returned), or nobody receives.
-fn read_blocks(
+/// Hands `take` the blocks of whole lines of `reader`, up to its end or a
+/// problem; that problem, if any, and what `take` returned.
+fn read_blocks<R>(
     mut reader: MemberReader,
     max_line: usize,
     buffers: Buffers,
-    sender: &SyncSender<lines::Block>,
-) -> Option<String> {
+    take: impl FnOnce(&mut dyn Iterator<Item = lines::Block>) -> R,
+) -> (Option<String>, R) {
     let mut blocks = LineBlocks::new(max_line, BLOCK_BYTES, BLOCK_LINES, buffers);
     let mut problem = None;
     let mut read = |buf: &mut [u8]| match reader.read(buf) {
@@ -298,12 +320,8 @@ fn read_blocks(
             0
         }
     };
-    while let Some(block) = blocks.next(&mut read) {
-        if sender.send(block).is_err() {
-            break;
-        }
-    }
-    problem
+    let taken = take(&mut std::iter::from_fn(|| blocks.next(&mut read)));
+    (problem, taken)
 }
 
 /// One member being parsed, block after block.
@@ -328,17 +346,17 @@ enum Looked {
 }
 
 impl MemberRead {
-    /// Recognises and parses the blocks `receiver` brings into `out`. When
+    /// Recognises and parses `blocks` into `out`. When
     /// `split` (the member can be read in pieces) and the format shows,
     /// stops there and tells the offset of the line it showed in.
     fn take(
         &mut self,
-        receiver: &Receiver<lines::Block>,
+        blocks: impl IntoIterator<Item = lines::Block>,
         context: &ParseContext,
         split: bool,
         out: &mut Out,
     ) -> Result<Option<u64>, Stop> {
-        for mut block in receiver {
+        for mut block in blocks {
             let end = block.offset + block.text.len() as u64;
             let mut from = 0;
             if self.parser.is_none() {
