@@ -124,6 +124,12 @@ pub trait LineParser: Send {
     /// said; called for every line of the file, in order.
     fn settle(&mut self, _parsed: &mut Parsed<'_>, _carry: Carry) {}
 
+    /// Whether [`settle`](Self::settle) may change a line: when it cannot,
+    /// callers skip it.
+    fn settles(&self) -> bool {
+        false
+    }
+
     /// Everything the line says, the lines before it having been parsed.
     fn parse<'a>(&mut self, line: &'a [u8]) -> Parsed<'a> {
         let mut reading = self.read(line);

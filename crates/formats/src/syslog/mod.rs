@@ -277,6 +277,10 @@ impl LineParser for SyslogParser {
         }
     }
 
+    fn settles(&self) -> bool {
+        true
+    }
+
     fn settle(&mut self, parsed: &mut Parsed<'_>, carry: Carry) {
         match carry.0 {
             Some(Pending::Repeat { times, at }) => {

@@ -7,7 +7,15 @@
 //! by bytes), recognises the member's format with its own [`Recogniser`]
 //! and parses each block in place, sending it, lines and events together
 //! (a [`Yoke`] keeps the events borrowing the block's bytes), over a
-//! channel of [`BLOCKS_IN_FLIGHT`]. A plain file is read by the input's
+//! channel of [`BLOCKS_IN_FLIGHT`]. Whoever takes the blocks ([`Incoming`])
+//! settles them, in order: a line read on its own may still depend on the
+//! lines before it ([`LineParser::settle`]), and a line without a time
+//! takes that of the last dated line before it. When it has taken every
+//! block sent, it would wait: the input's thread then sends the next block
+//! unread, and the taker reads it while the input's thread reads the one
+//! after, so the two share the reading when it is the slower of the two
+//! (most of a Postfix log's time), and the input's thread reads alone while
+//! the detectors are (most of a Kerio log's). A plain file is read by the input's
 //! thread itself: a read from the page cache is a copy, cheaper than
 //! handing the block to another thread, and the parser then finds the
 //! bytes in its own core's cache. A member that takes work to read (a
@@ -16,7 +24,9 @@
 //! core once its format is known (see [`super::split`]). Memory stays
 //! bounded whatever the input's size or shape.
 
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, RecvError, SyncSender};
+use std::sync::Arc;
 
 use mailfuse_core::Timestamp;
 use mailfuse_formats::{
@@ -53,7 +63,7 @@ pub struct ParsedLine<'a> {
     pub line: &'a [u8],
     /// What the parser read, written in place (see
     /// [`LineParser::read_into`]); its carry is what the line leaves to
-    /// settle, if it was only read (a split file).
+    /// settle.
     reading: Reading<'a>,
 }
 
@@ -90,9 +100,20 @@ pub struct Block {
     pub bytes_read: u64,
     /// Where the block's memory goes back to once done with.
     spare: Spare,
+    /// How its member's lines are parsed; none before its format showed.
+    parsing: Option<Arc<Parsing>>,
+    /// Its first lines that no dated line comes before in the block: they
+    /// take the time of the last dated line before it, when settled.
+    undated: usize,
 }
 
 impl Block {
+    /// Marks the block's lines as read with `parsing`, to be settled so.
+    pub(super) fn of_member(&mut self, parsing: &Arc<Parsing>) {
+        self.format = Some(parsing.format);
+        self.parsing = Some(Arc::clone(parsing));
+    }
+
     /// Gives the block's buffer and vector of lines back for the next
     /// blocks of its input.
     pub fn recycle(mut self) {
@@ -124,14 +145,120 @@ fn emptied<'a, 'b>(lines: Vec<ParsedLine<'a>>) -> Vec<ParsedLine<'b>> {
     lines.into_iter().filter_map(|_| None).collect()
 }
 
-/// What an input's thread sends.
+/// What the taker of an input's blocks gets from [`Incoming::recv`].
 pub enum Ahead {
+    /// Lines parsed and settled.
     Block(Block),
     /// The input ended; `errors` names what could not be read, and why.
     End {
         bytes_read: u64,
         errors: Vec<String>,
     },
+}
+
+/// What an input's thread sends: [`Ahead`], with blocks left to settle,
+/// or left to read too.
+enum Sent {
+    Read(Block),
+    Unread(Unread),
+    End {
+        bytes_read: u64,
+        errors: Vec<String>,
+    },
+}
+
+/// A block of lines cut but not read, sent while the taker would wait.
+struct Unread {
+    lines: lines::Block,
+    /// Its first line of the member's format (those before are sent apart).
+    from: usize,
+    parsing: Arc<Parsing>,
+    bytes_read: u64,
+    spare: Spare,
+}
+
+/// The format of a member's lines and what its parsers need, from the line
+/// its format showed in on: what a taker of its blocks reads and settles
+/// them with.
+pub(super) struct Parsing {
+    pub(super) format: Format,
+    pub(super) context: ParseContext,
+}
+
+impl Parsing {
+    fn parser(&self) -> Box<dyn LineParser> {
+        self.format.parser(&self.context)
+    }
+}
+
+/// The taking end of an input's blocks: reads those sent unread and
+/// settles them all, in order (see the module's comment).
+pub struct Incoming {
+    receiver: Receiver<Sent>,
+    /// Blocks sent and not yet taken (see [`Out::taker_waits`]).
+    queued: Arc<AtomicUsize>,
+    /// The time of the last dated line taken.
+    at: Timestamp,
+    /// The parsers of the member being taken.
+    parsers: Option<MemberParsers>,
+}
+
+/// The parsers of a member, on the taking end.
+struct MemberParsers {
+    /// The member's, told apart by its address.
+    parsing: Arc<Parsing>,
+    /// The one that settles its lines (lent out while it does).
+    settler: Option<Box<dyn LineParser>>,
+    /// The one that reads its lines sent unread, once one was.
+    reader: Option<Box<dyn LineParser>>,
+}
+
+impl Incoming {
+    /// The next block, parsed and settled, or the input's end.
+    pub fn recv(&mut self) -> Result<Ahead, RecvError> {
+        let mut block = match self.receiver.recv()? {
+            Sent::End { bytes_read, errors } => return Ok(Ahead::End { bytes_read, errors }),
+            Sent::Read(block) => block,
+            Sent::Unread(unread) => self.read(unread),
+        };
+        self.queued.fetch_sub(1, Ordering::Release);
+        let settler = match &block.parsing {
+            Some(parsing) => self.parsers_of(parsing).settler.take(),
+            None => None,
+        };
+        let (settler, last) = settle(&mut block, settler, self.at);
+        if let Some(parsers) = self.parsers.as_mut() {
+            parsers.settler = parsers.settler.take().or(settler);
+        }
+        self.at = last.unwrap_or(self.at);
+        Ok(Ahead::Block(block))
+    }
+
+    /// Reads the lines of `unread` with the member's reading parser.
+    fn read(&mut self, unread: Unread) -> Block {
+        let reader = self
+            .parsers_of(&unread.parsing)
+            .reader
+            .get_or_insert_with(|| unread.parsing.parser());
+        let mut block = parse(unread.lines, unread.from, Some(reader), &unread.spare);
+        block.of_member(&unread.parsing);
+        block.bytes_read = unread.bytes_read;
+        block
+    }
+
+    /// The parsers of the member parsed as `parsing`: new ones for a new
+    /// member.
+    fn parsers_of(&mut self, parsing: &Arc<Parsing>) -> &mut MemberParsers {
+        let parsers = match self.parsers.take() {
+            Some(parsers) if Arc::ptr_eq(&parsers.parsing, parsing) => parsers,
+            _ => MemberParsers {
+                parsing: Arc::clone(parsing),
+                settler: Some(parsing.parser()),
+                reader: None,
+            },
+        };
+        self.parsers.insert(parsers)
+    }
 }
 
 /// How an input is read.
@@ -147,18 +274,25 @@ pub struct Settings {
 }
 
 /// Starts reading `members` on a thread of `scope`; their blocks arrive in
-/// order on the returned channel.
+/// order at the returned end.
 pub fn spawn<'scope>(
     scope: &'scope std::thread::Scope<'scope, '_>,
     members: Vec<Member>,
     settings: Settings,
-) -> Receiver<Ahead> {
+) -> Incoming {
     let (sender, receiver) = sync_channel(BLOCKS_IN_FLIGHT);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let incoming = Incoming {
+        receiver,
+        queued: Arc::clone(&queued),
+        at: Timestamp::default(),
+        parsers: None,
+    };
     scope.spawn(move || {
         let mut out = Out {
             sender,
+            queued,
             bytes_before: 0,
-            at: Timestamp::default(),
             spare: Spare::default(),
         };
         let mut errors = Vec::new();
@@ -181,12 +315,12 @@ pub fn spawn<'scope>(
             errors.push(NOT_A_LOG.to_string());
         }
         // The receiver may be gone: nothing is waiting for the end then.
-        let _ = out.sender.send(Ahead::End {
+        let _ = out.sender.send(Sent::End {
             bytes_read: out.bytes_before,
             errors,
         });
     });
-    receiver
+    incoming
 }
 
 /// Why a member's reading stopped early.
@@ -199,11 +333,11 @@ pub(super) enum Stop {
 
 /// Where an input's parsed blocks go, and what goes on from one to the next.
 pub(super) struct Out {
-    sender: SyncSender<Ahead>,
+    sender: SyncSender<Sent>,
+    /// Blocks sent and not yet taken.
+    queued: Arc<AtomicUsize>,
     /// Bytes of the input's members before the current one.
     pub(super) bytes_before: u64,
-    /// The time of the last dated line.
-    pub(super) at: Timestamp,
     /// The memory of the input's blocks.
     pub(super) spare: Spare,
 }
@@ -216,9 +350,39 @@ impl Out {
             return Ok(());
         }
         block.bytes_read = self.bytes_before + member_bytes;
-        self.sender
-            .send(Ahead::Block(block))
-            .map_err(|_| Stop::Gone)
+        self.send_any(Sent::Read(block))
+    }
+
+    /// Sends the lines of `lines` from `from` on, read up to `member_bytes`
+    /// into the current member, for the taker to read with `parsing`.
+    fn send_unread(
+        &mut self,
+        lines: lines::Block,
+        from: usize,
+        parsing: &Arc<Parsing>,
+        member_bytes: u64,
+    ) -> Result<(), Stop> {
+        if lines.spans.len() <= from {
+            return Ok(());
+        }
+        self.send_any(Sent::Unread(Unread {
+            lines,
+            from,
+            parsing: Arc::clone(parsing),
+            bytes_read: self.bytes_before + member_bytes,
+            spare: self.spare.clone(),
+        }))
+    }
+
+    fn send_any(&mut self, sent: Sent) -> Result<(), Stop> {
+        self.queued.fetch_add(1, Ordering::Release);
+        self.sender.send(sent).map_err(|_| Stop::Gone)
+    }
+
+    /// Whether the taker has taken every block sent: it waits, or soon will,
+    /// and had better read the next block itself.
+    fn taker_waits(&self) -> bool {
+        self.queued.load(Ordering::Acquire) == 0
     }
 }
 
@@ -294,7 +458,8 @@ fn read_member(
                 name: &name,
                 from,
             };
-            split::read(&rest, format, &context, settings, out, &mut member.bytes)
+            let parsing = Arc::new(Parsing { format, context });
+            split::read(&rest, &parsing, settings, out, &mut member.bytes)
         }
         (Ok(_), _, _) => problem.map_or(Ok(()), |problem| Err(Stop::Problem(problem))),
         (Err(stop), _, _) => Err(stop),
@@ -327,8 +492,8 @@ fn read_blocks<R>(
 /// One member being parsed, block after block.
 struct MemberRead {
     recogniser: Recogniser,
-    /// The member's parser, once its format showed.
-    parser: Option<(Format, Box<dyn LineParser>)>,
+    /// The member's format and parser, once its format showed.
+    parser: Option<(Arc<Parsing>, Box<dyn LineParser>)>,
     /// Lines (kept or too long) looked at.
     lines: u64,
     /// Bytes of the member read.
@@ -397,7 +562,11 @@ impl MemberRead {
                     // The rest is read in pieces, from that line on.
                     return Ok(Some(block.offset + start as u64));
                 }
-                self.parser = Some((format, format.parser(context)));
+                let parsing = Parsing {
+                    format,
+                    context: context.clone(),
+                };
+                self.parser = Some((Arc::new(parsing), format.parser(context)));
             }
             self.bytes = end;
             self.send(block, from, out)?;
@@ -405,17 +574,21 @@ impl MemberRead {
         Ok(None)
     }
 
-    /// Parses the lines of `block` from `from` on with the member's parser
-    /// (unknown before the format showed) and sends them.
+    /// Reads the lines of `block` from `from` on with the member's parser
+    /// (unknown before the format showed) and sends them; or sends them
+    /// unread, when the taker would otherwise wait.
     fn send(&mut self, block: lines::Block, from: usize, out: &mut Out) -> Result<(), Stop> {
-        let mut at = Some(out.at);
-        let (format, parser) = match self.parser.as_mut() {
-            Some((format, parser)) => (Some(*format), Some(parser)),
+        let (parsing, parser) = match self.parser.as_mut() {
+            Some((parsing, _)) if out.taker_waits() => {
+                return out.send_unread(block, from, parsing, self.bytes);
+            }
+            Some((parsing, parser)) => (Some(parsing), Some(parser)),
             None => (None, None),
         };
-        let (mut parsed, _) = parse(block, from, parser, &mut at, true, &out.spare);
-        parsed.format = format;
-        out.at = at.unwrap_or(out.at);
+        let mut parsed = parse(block, from, parser, &out.spare);
+        if let Some(parsing) = parsing {
+            parsed.of_member(parsing);
+        }
         out.send(parsed, self.bytes)
     }
 
@@ -443,22 +616,19 @@ fn year_end(year: i32, zone: &LocalZone) -> Option<Timestamp> {
     Some(zone.to_utc(Timestamp::from_civil(year, 12, 31, 23, 59, 59)?))
 }
 
-/// Parses the lines of `block` from `from` on (all unknown without a
-/// parser); `settle`: settles each line too (the member is parsed in one
-/// piece, in order), else leaves that to [`settle`]. `at` is the time of the
-/// last dated line, none yet in a piece that does not start the member:
-/// the lines before its first dated one then take the default time; the
-/// second value returned counts them.
+/// Reads the lines of `block` from `from` on (all unknown without a
+/// parser), each on its own: [`settle`] completes them. A line takes the
+/// time of the last dated line before it in the block; the block's
+/// `undated` counts those before its first dated line.
 pub(super) fn parse(
     block: lines::Block,
     from: usize,
     mut parser: Option<&mut Box<dyn LineParser>>,
-    at: &mut Option<Timestamp>,
-    settle: bool,
     spare: &Spare,
-) -> (Block, usize) {
+) -> Block {
     let mut too_long = 0;
     let mut undated = 0;
+    let mut at = None;
     let lines::Block { text, spans, .. } = block;
     let spans = spans.get(from..).unwrap_or_default();
     // One too small is let go: growing it would copy its old bytes (and
@@ -480,57 +650,58 @@ pub(super) fn parse(
             let line = text.get(range.clone()).unwrap_or_default();
             lines.push(ParsedLine::unknown(at.unwrap_or_default(), line));
             let (Some(parser), Some(parsed)) = (parser.as_deref_mut(), lines.last_mut()) else {
+                undated += usize::from(at.is_none());
                 continue;
             };
             // Read in its place in the vector: no copy of the reading.
             let reading = &mut parsed.reading;
             parser.read_into(line, reading);
-            if settle {
-                parser.settle(&mut reading.parsed, reading.carry);
-            }
             // An event carries its time.
             let stamp = match &reading.parsed {
                 Parsed::Event(event) => Some(event.at()),
                 _ => reading.at,
             };
             if stamp.is_some() {
-                *at = stamp;
+                at = stamp;
             }
             undated += usize::from(at.is_none());
             parsed.at = at.unwrap_or_default();
         }
         ParsedLines(lines)
     });
-    let block = Block {
+    Block {
         lines,
         format: None,
         too_long,
         bytes_read: 0,
         spare: spare.clone(),
-    };
-    (block, undated)
+        parsing: None,
+        undated,
+    }
 }
 
-/// Settles the lines of `block`, read apart, in order with `parser` (see
-/// [`LineParser::settle`]); its first `undated` lines take the time `at` of
-/// the last dated line before them. Gives the parser back, with the time of
-/// the block's last line.
-pub(super) fn settle(
+/// Settles the lines of `block`, in order after those of the blocks before,
+/// with `parser` (see [`LineParser::settle`]; none for lines of no known
+/// format); its undated first lines take the time `at` of the last dated
+/// line before them. Tells the time of the block's last line.
+/// Gives the parser back (taken by value: nothing borrowed may enter the
+/// block's lines).
+fn settle(
     block: &mut Block,
-    parser: Box<dyn LineParser>,
-    undated: usize,
+    mut parser: Option<Box<dyn LineParser>>,
     at: Timestamp,
-) -> (Box<dyn LineParser>, Option<Timestamp>) {
+) -> (Option<Box<dyn LineParser>>, Option<Timestamp>) {
+    let undated = block.undated;
     block.lines.with_mut_return(move |lines| {
-        let mut parser = parser;
-        for (i, line) in lines.0.iter_mut().enumerate() {
-            if i < undated {
-                line.at = at;
-            }
-            parser.settle(&mut line.reading.parsed, line.reading.carry);
+        for line in lines.0.iter_mut().take(undated) {
+            line.at = at;
         }
-        let last = lines.0.last().map(|line| line.at);
-        (parser, last)
+        if let Some(parser) = parser.as_mut().filter(|parser| parser.settles()) {
+            for line in &mut lines.0 {
+                parser.settle(&mut line.reading.parsed, line.reading.carry);
+            }
+        }
+        (parser, lines.0.last().map(|line| line.at))
     })
 }
 
@@ -560,13 +731,116 @@ mod tests {
             .collect()
     }
 
+    /// Every line of `text` and what it means, with its time, taken from
+    /// an [`Incoming`] sent blocks of at most `lines_a_block` lines, each
+    /// read by the input's side or sent unread as `unread` says.
+    fn taken(text: &[u8], lines_a_block: usize, unread: impl Fn(usize) -> bool) -> Vec<String> {
+        let (sender, receiver) = sync_channel(1024);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let mut incoming = Incoming {
+            receiver,
+            queued: Arc::clone(&queued),
+            at: Timestamp::default(),
+            parsers: None,
+        };
+        let mut out = Out {
+            sender,
+            queued,
+            bytes_before: 0,
+            spare: Spare::default(),
+        };
+        let context = ParseContext {
+            zone: LocalZone::parse("UTC").unwrap(),
+            year_reference: Timestamp::from_civil(2026, 12, 1, 0, 0, 0),
+        };
+        let parsing = Arc::new(Parsing {
+            format: Format::Syslog,
+            context,
+        });
+        let mut parser = parsing.parser();
+        let mut blocks = LineBlocks::new(1024, 1 << 20, lines_a_block, Buffers::default());
+        let mut rest = text;
+        let mut read = |buf: &mut [u8]| {
+            let n = buf.len().min(rest.len());
+            buf[..n].copy_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            n
+        };
+        let mut i = 0;
+        while let Some(block) = blocks.next(&mut read) {
+            if unread(i) {
+                out.send_unread(block, 0, &parsing, 0).ok().unwrap();
+            } else {
+                let mut parsed = parse(block, 0, Some(&mut parser), &out.spare);
+                parsed.of_member(&parsing);
+                out.send(parsed, 0).ok().unwrap();
+            }
+            i += 1;
+        }
+        drop(out);
+        let mut got = Vec::new();
+        while let Ok(Ahead::Block(block)) = incoming.recv() {
+            for line in &block.lines.get().0 {
+                let line_text = String::from_utf8_lossy(line.line);
+                got.push(format!("{line_text} @{:?} {:?}", line.at, line.parsed()));
+            }
+            block.recycle();
+        }
+        assert_eq!(incoming.queued.load(Ordering::Relaxed), 0);
+        got
+    }
+
+    #[test]
+    fn blocks_read_by_either_side_settle_as_one_reading() {
+        // Lines whose meaning or time depends on the lines before: repeat
+        // notices, an undated line, a disconnect after a client's failure.
+        let text = b"\
+Nov 22 21:46:40 mail dovecot: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<sales@example.test>, method=PLAIN, rip=203.0.113.66, lip=192.0.2.1, session=<u3NqWx4A>
+Nov 22 21:47:20 mail last message repeated 5 times
+not a syslog line
+Nov 22 21:46:48 mail postfix/submission/smtpd[7148]: connect from unknown[127.66.6.6]
+Nov 22 21:46:48 mail postfix/submission/smtpd[7148]: warning: unknown[127.66.6.6]: SASL LOGIN authentication failed: UGFzc3dvcmQ6, sasl_username=sales@example.test
+Nov 22 21:47:20 mail last message repeated 2 times
+Nov 22 21:48:01 mail postfix/submission/smtpd[7148]: disconnect from unknown[127.66.6.6] ehlo=1 auth=0/3 quit=1 commands=2/4
+Nov 22 21:48:02 mail postfix/qmgr[7]: 4F1A2B: removed
+";
+        let mut parser = Format::Syslog.parser(&ParseContext {
+            zone: LocalZone::parse("UTC").unwrap(),
+            year_reference: Timestamp::from_civil(2026, 12, 1, 0, 0, 0),
+        });
+        let mut at = Timestamp::default();
+        let expected: Vec<String> = text
+            .split(|&b| b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let parsed = parser.parse(line);
+                at = match &parsed {
+                    Parsed::Event(event) => event.at(),
+                    _ => parser.timestamp(line).unwrap_or(at),
+                };
+                format!("{} @{at:?} {parsed:?}", String::from_utf8_lossy(line))
+            })
+            .collect();
+        assert!(expected.iter().any(|line| line.contains("attempts: 5")));
+        for lines_a_block in [1, 2, 3, 8] {
+            for mix in 0..16 {
+                let unread = |i: usize| mix & (1 << (i % 4)) != 0;
+                assert_eq!(
+                    taken(text, lines_a_block, unread),
+                    expected,
+                    "{lines_a_block} lines a block, mix {mix:04b}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_recycled_block_lends_its_memory_to_the_next_without_its_lines() {
         let spare = Spare::default();
         let context = ParseContext::default();
         let mut parser = Format::Syslog.parser(&context);
         let first = raw_block(b"one\ntwo\nthree\n", &spare.buffers);
-        let (block, _) = parse(first, 0, Some(&mut parser), &mut None, true, &spare);
+        let block = parse(first, 0, Some(&mut parser), &spare);
         assert_eq!(lines_of(&block).len(), 3);
         let vector = block.lines.get().0.as_ptr() as usize;
         block.recycle();
@@ -578,7 +852,7 @@ mod tests {
         let mut text = b"four\n".to_vec();
         text.extend_from_slice(removed);
         let second = raw_block(&text, &spare.buffers);
-        let (block, _) = parse(second, 0, Some(&mut parser), &mut None, true, &spare);
+        let block = parse(second, 0, Some(&mut parser), &spare);
         // The same vector, holding only the new block's lines, which
         // borrow the new block's bytes, each read in its slot.
         assert_eq!(block.lines.get().0.as_ptr() as usize, vector);

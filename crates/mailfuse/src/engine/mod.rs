@@ -10,7 +10,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::mpsc::Receiver;
 
 use anyhow::{bail, Result};
 use mailfuse_core::{Event, Timestamp};
@@ -20,7 +19,7 @@ use serde::Serialize;
 use crate::progress::Progress;
 use crate::source::{self, InputPath};
 
-use ahead::{Ahead, Block, ParsedLine, Settings};
+use ahead::{Ahead, Block, Incoming, ParsedLine, Settings};
 pub use count::{earliest, LineOutcome, Overlap};
 
 mod ahead;
@@ -124,7 +123,7 @@ pub struct ZoneReport {
 /// One input being read: the block its thread parsed ahead, and where in it.
 struct Cursor {
     report: InputReport,
-    ahead: Receiver<Ahead>,
+    ahead: Incoming,
     block: Option<Block>,
     /// Index of the current line in `block`.
     index: usize,
@@ -134,7 +133,7 @@ struct Cursor {
 }
 
 impl Cursor {
-    fn new(report: InputReport, ahead: Receiver<Ahead>) -> Self {
+    fn new(report: InputReport, ahead: Incoming) -> Self {
         let mut cursor = Cursor {
             report,
             ahead,

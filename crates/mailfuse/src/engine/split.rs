@@ -10,22 +10,22 @@
 //! shared line rule, over-long lines skipped and counted) and parses them
 //! with a parser of its own, which only [reads](LineParser::read) each line.
 //! The input's thread takes the blocks in file order, range after range,
-//! [settles](LineParser::settle) them with the member's one parser, gives
-//! the lines a range starts with before its first stamp the time of the
-//! line before, and hands them on: the same lines, events and counts as
-//! reading the file in one piece. A worker is at most [`BLOCKS_IN_FLIGHT`]
+//! and hands them on to be [settled](LineParser::settle) like every block
+//! (see `ahead.rs`): the same lines, events and counts as reading the file
+//! in one piece. A worker is at most [`BLOCKS_IN_FLIGHT`]
 //! blocks ahead, so memory stays bounded by the number of cores. By default
 //! only with two cores or more to spare ([`split_above`]).
 
 use std::fs::File;
 use std::num::NonZeroUsize;
 use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
 
-use mailfuse_formats::{Format, LineParser, ParseContext};
+use mailfuse_formats::LineParser;
 use memchr::memchr;
 
 use super::ahead::{
-    self, Block, Out, Settings, Spare, Stop, BLOCKS_IN_FLIGHT, BLOCK_BYTES, BLOCK_LINES,
+    self, Block, Out, Parsing, Settings, Spare, Stop, BLOCKS_IN_FLIGHT, BLOCK_BYTES, BLOCK_LINES,
 };
 use crate::source::lines::LineBlocks;
 use crate::source::read_at;
@@ -71,21 +71,15 @@ fn spare_cores() -> usize {
 /// What every worker needs to read its ranges.
 struct Job<'a> {
     rest: &'a Rest<'a>,
-    format: Format,
-    context: &'a ParseContext,
+    parsing: &'a Arc<Parsing>,
     max_line: usize,
     spare: Spare,
 }
 
 /// What a worker sends of a range.
 enum FromRange {
-    /// A block read apart, with how many of its first lines wait for a
-    /// time (see [`ahead::parse`]) and the offset just past it.
-    Block {
-        block: Block,
-        undated: usize,
-        end: u64,
-    },
+    /// A block read apart, and the offset just past it.
+    Block { block: Block, end: u64 },
     /// The range ended at this offset, or could not be read.
     End(Result<u64, String>),
 }
@@ -94,8 +88,7 @@ enum FromRange {
 /// follows the offset read up to.
 pub(super) fn read(
     rest: &Rest<'_>,
-    format: Format,
-    context: &ParseContext,
+    parsing: &Arc<Parsing>,
     settings: &Settings,
     out: &mut Out,
     bytes: &mut u64,
@@ -108,8 +101,7 @@ pub(super) fn read(
     let workers = spare_cores().clamp(2, MAX_WORKERS).min(starts.len());
     let job = Job {
         rest,
-        format,
-        context,
+        parsing,
         max_line: settings.max_line,
         spare: out.spare.clone(),
     };
@@ -137,7 +129,6 @@ pub(super) fn read(
                 receiver
             })
             .collect();
-        let mut parser = format.parser(context);
         for i in 0..starts.len() {
             let Some(receiver) = receivers.get(i % workers) else {
                 break;
@@ -145,15 +136,7 @@ pub(super) fn read(
             loop {
                 let stopped = || format!("{}: a parsing thread stopped unexpectedly", rest.name);
                 match receiver.recv().map_err(|_| Stop::Problem(stopped()))? {
-                    FromRange::Block {
-                        mut block,
-                        undated,
-                        end,
-                    } => {
-                        let last;
-                        (parser, last) = ahead::settle(&mut block, parser, undated, out.at);
-                        out.at = last.unwrap_or(out.at);
-                        block.format = Some(format);
+                    FromRange::Block { block, end } => {
                         *bytes = end;
                         out.send(block, end)?;
                     }
@@ -207,17 +190,12 @@ impl Range {
         };
         let buffers = job.spare.buffers.clone();
         let mut blocks = LineBlocks::new(job.max_line, BLOCK_BYTES, BLOCK_LINES, buffers);
-        let mut parser: Box<dyn LineParser> = job.format.parser(job.context);
-        let mut at = None;
+        let mut parser: Box<dyn LineParser> = job.parsing.format.parser(&job.parsing.context);
         while let Some(raw) = blocks.next(|buf| reader.read(buf)) {
             let end = start + raw.offset + raw.text.len() as u64;
-            let (block, undated) =
-                ahead::parse(raw, 0, Some(&mut parser), &mut at, false, &job.spare);
-            send(FromRange::Block {
-                block,
-                undated,
-                end,
-            })?;
+            let mut block = ahead::parse(raw, 0, Some(&mut parser), &job.spare);
+            block.of_member(job.parsing);
+            send(FromRange::Block { block, end })?;
         }
         send(FromRange::End(match reader.problem {
             Some(problem) => Err(problem),
