@@ -5,18 +5,18 @@
 # Settings read from the environment:
 #   SIZE   size of the generated log (default 500M; K/M/G are binary)
 #   REGEN  1 regenerates the log even if one of the right size exists
-#   RUNS   runs per tool, the best counting (default 3)
+#   RUNS   runs per tool, taking turns, the best counting (default 7)
 #   CARGO_TARGET_DIR  where cargo builds (default target): the binaries
 #          measured are those of the release build there
 #
 # Nothing is dropped from the page cache (that needs root): one read warms
-# the cache, then every tool runs RUNS times and the best time counts, so all
+# the cache, then the tools take turns RUNS times and the best time counts, so all
 # tools are measured reading from memory. Run on an otherwise idle machine;
 # the numbers are for humans, nothing here asserts a timing.
 
 SIZE="${SIZE:-500M}"
 REGEN="${REGEN:-0}"
-RUNS="${RUNS:-3}"
+RUNS="${RUNS:-7}"
 MAILFUSE="${CARGO_TARGET_DIR:-target}/release/mailfuse"
 LOGGEN="${CARGO_TARGET_DIR:-target}/release/mailfuse-loggen"
 
@@ -117,25 +117,41 @@ run_mailfuse() {
 
 BEST_NS=0
 best_of() {
-    local start elapsed i
+    local i
     BEST_NS=0
     for ((i = 1; i <= RUNS; i++)); do
-        start=$(date +%s%N)
-        "$1"
-        elapsed=$(($(date +%s%N) - start))
-        if ((BEST_NS == 0 || elapsed < BEST_NS)); then BEST_NS=$elapsed; fi
+        BEST_NS=$(shorter "$BEST_NS" "$(elapsed_ns "$1")")
     done
 }
 
+# The wall time of one run of "$1", in nanoseconds.
+elapsed_ns() {
+    local start
+    start=$(date +%s%N)
+    "$1"
+    echo $(($(date +%s%N) - start))
+}
+
+# The shorter of two times, 0 standing for none yet.
+shorter() {
+    if (($1 == 0 || $2 < $1)); then echo "$2"; else echo "$1"; fi
+}
+
 # Times `wc -l`, the caller's `run_grep` and `mailfuse scan` on DATA, best of
-# RUNS each, into WC_NS, GREP_NS and MAILFUSE_NS (and PEAK_KB).
+# RUNS each, into WC_NS, GREP_NS and MAILFUSE_NS (and PEAK_KB). The tools
+# take turns, run after run, so a machine whose speed drifts (a VM with busy
+# neighbours) slows them alike and the ratios hold.
 time_wc_grep_mailfuse() {
-    best_of run_wc
-    WC_NS=$BEST_NS
-    best_of run_grep
-    GREP_NS=$BEST_NS
-    best_of run_mailfuse
-    MAILFUSE_NS=$BEST_NS
+    local i start
+    WC_NS=0 GREP_NS=0 MAILFUSE_NS=0
+    for ((i = 1; i <= RUNS; i++)); do
+        WC_NS=$(shorter "$WC_NS" "$(elapsed_ns run_wc)")
+        GREP_NS=$(shorter "$GREP_NS" "$(elapsed_ns run_grep)")
+        # Not in a subshell: run_mailfuse keeps PEAK_KB, and may stop the run.
+        start=$(date +%s%N)
+        run_mailfuse
+        MAILFUSE_NS=$(shorter "$MAILFUSE_NS" $(($(date +%s%N) - start)))
+    done
 }
 
 # The table's title: the file, its size and line count.
