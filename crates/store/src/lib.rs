@@ -890,7 +890,12 @@ impl Store {
     /// Blocks an IP until `block.until`; false if it already was (an
     /// existing block is extended when the new one lasts longer).
     pub fn block(&mut self, block: &Block) -> Result<bool> {
-        let transaction = self.conn.transaction()?;
+        // Begun as a writer: one begun as a reader (the look-up first) fails
+        // at its write, without waiting, if another connection of the file
+        // (the thread folding saved rows, `mailfuse unblock`) writes meanwhile.
+        let transaction = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let ip = block.ip.to_string();
         let existing: Option<i64> = transaction
             .query_row("SELECT until FROM blocks WHERE ip = ?1", [&ip], |row| {

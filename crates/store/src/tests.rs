@@ -357,6 +357,47 @@ fn blocks_expire_and_a_longer_block_extends() {
 }
 
 #[test]
+fn a_block_waits_for_another_writer_rather_than_failing() {
+    // watch's store is written by more than one connection (its own, the
+    // thread folding saved rows, `mailfuse unblock`): a block read then
+    // written in a transaction begun as a reader fails outright when
+    // another connection commits in between.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.db");
+    let mut store = Store::open(&path).unwrap();
+    let (holding, held) = std::sync::mpsc::channel();
+    let writer = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            let mut other = Store::open(&path).unwrap();
+            let transaction = other
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .unwrap();
+            transaction
+                .execute(
+                    "INSERT INTO blocks (ip, since, until, reason) VALUES ('192.0.2.1', 0, 9, 'x')",
+                    [],
+                )
+                .unwrap();
+            holding.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            transaction.commit().unwrap();
+        }
+    });
+    held.recv().unwrap();
+    assert!(store.block(&block("203.0.113.7", 100)).unwrap());
+    writer.join().unwrap();
+    let blocked: Vec<String> = store
+        .blocks()
+        .unwrap()
+        .iter()
+        .map(|b| b.ip.to_string())
+        .collect();
+    assert_eq!(blocked, ["192.0.2.1", "203.0.113.7"]);
+}
+
+#[test]
 fn an_ip_is_blocked_until_its_time_is_up() {
     let mut store = Store::in_memory().unwrap();
     store.block(&block("2001:db8::1", 300)).unwrap();
