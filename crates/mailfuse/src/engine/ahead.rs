@@ -94,9 +94,6 @@ pub struct ParsedLines<'a>(pub Vec<ParsedLine<'a>>);
 /// A block of lines parsed ahead, with what reading it counted.
 pub struct Block {
     pub lines: Yoke<ParsedLines<'static>, Vec<u8>>,
-    /// The format the lines were read in; none for lines before their
-    /// member's format showed (all unknown).
-    pub format: Option<Format>,
     /// Lines over the length limit, skipped unread, in this block's stretch.
     pub too_long: u64,
     /// Bytes read from the input so far.
@@ -113,8 +110,13 @@ pub struct Block {
 impl Block {
     /// Marks the block's lines as read with `parsing`, to be settled so.
     pub(super) fn of_member(&mut self, parsing: &Arc<Parsing>) {
-        self.format = Some(parsing.format);
         self.parsing = Some(Arc::clone(parsing));
+    }
+
+    /// The format the lines were read in; none for lines before their
+    /// member's format showed (all unknown).
+    pub fn format(&self) -> Option<Format> {
+        self.parsing.as_ref().map(|parsing| parsing.format)
     }
 
     /// Gives the block's buffer and vector of lines back for the next
@@ -189,7 +191,7 @@ pub(super) struct Parsing {
 }
 
 impl Parsing {
-    fn parser(&self) -> Box<dyn LineParser> {
+    pub(super) fn parser(&self) -> Box<dyn LineParser> {
         self.format.parser(&self.context)
     }
 }
@@ -565,11 +567,12 @@ impl MemberRead {
                     // The rest is read in pieces, from that line on.
                     return Ok(Some(block.offset + start as u64));
                 }
-                let parsing = Parsing {
+                let parsing = Arc::new(Parsing {
                     format,
                     context: context.clone(),
-                };
-                self.parser = Some((Arc::new(parsing), format.parser(context)));
+                });
+                let parser = parsing.parser();
+                self.parser = Some((parsing, parser));
             }
             self.bytes = end;
             self.send(block, from, out)?;
@@ -674,7 +677,6 @@ pub(super) fn parse(
     });
     Block {
         lines,
-        format: None,
         too_long,
         bytes_read: 0,
         spare: spare.clone(),

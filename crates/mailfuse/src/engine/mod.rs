@@ -157,7 +157,7 @@ impl Cursor {
         let block = self
             .block
             .as_ref()
-            .filter(|b| b.format == Some(Format::Syslog))?;
+            .filter(|b| b.format() == Some(Format::Syslog))?;
         let line = block.lines.get().0.get(self.index)?;
         Some((line.at, line.line))
     }
@@ -227,7 +227,7 @@ impl Cursor {
                     self.report.too_long += block.too_long;
                     self.bytes_read = block.bytes_read;
                     if self.report.format.is_none() {
-                        self.report.format = block.format.map(|f| f.name());
+                        self.report.format = block.format().map(|f| f.name());
                     }
                     if lines > 0 {
                         self.block = Some(block);

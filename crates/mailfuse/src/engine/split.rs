@@ -8,9 +8,9 @@
 //! less one, its last line ends at the first newline at or after its end, so
 //! every line is in one range. A worker reads its range in blocks (the
 //! shared line rule, over-long lines skipped and counted) and parses them
-//! with a parser of its own, which only [reads](LineParser::read) each line.
+//! with a parser of its own, which only [reads](mailfuse_formats::LineParser::read) each line.
 //! The input's thread takes the blocks in file order, range after range,
-//! and hands them on to be [settled](LineParser::settle) like every block
+//! and hands them on to be [settled](mailfuse_formats::LineParser::settle) like every block
 //! (see `ahead.rs`): the same lines, events and counts as reading the file
 //! in one piece. A worker is at most [`BLOCKS_IN_FLIGHT`]
 //! blocks ahead, so memory stays bounded by the number of cores. By default
@@ -21,7 +21,6 @@ use std::num::NonZeroUsize;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 
-use mailfuse_formats::LineParser;
 use memchr::memchr;
 
 use super::ahead::{
@@ -190,7 +189,7 @@ impl Range {
         };
         let buffers = job.spare.buffers.clone();
         let mut blocks = LineBlocks::new(job.max_line, BLOCK_BYTES, BLOCK_LINES, buffers);
-        let mut parser: Box<dyn LineParser> = job.parsing.format.parser(&job.parsing.context);
+        let mut parser = job.parsing.parser();
         while let Some(raw) = blocks.next(|buf| reader.read(buf)) {
             let end = start + raw.offset + raw.text.len() as u64;
             let mut block = ahead::parse(raw, 0, Some(&mut parser), &job.spare);
