@@ -120,21 +120,19 @@ best_of() {
     local i
     BEST_NS=0
     for ((i = 1; i <= RUNS; i++)); do
-        BEST_NS=$(shorter "$BEST_NS" "$(elapsed_ns "$1")")
+        time_into BEST_NS "$1"
     done
 }
 
-# The wall time of one run of "$1", in nanoseconds.
-elapsed_ns() {
-    local start
+# Runs "$2" once, in this shell (it may keep state, or stop the benchmark),
+# and keeps in the variable named "$1" the shorter of its wall time and the
+# one it holds (0: none yet), in nanoseconds.
+time_into() {
+    local start elapsed
     start=$(date +%s%N)
-    "$1"
-    echo $(($(date +%s%N) - start))
-}
-
-# The shorter of two times, 0 standing for none yet.
-shorter() {
-    if (($1 == 0 || $2 < $1)); then echo "$2"; else echo "$1"; fi
+    "$2"
+    elapsed=$(($(date +%s%N) - start))
+    if ((${!1} == 0 || elapsed < ${!1})); then printf -v "$1" '%d' "$elapsed"; fi
 }
 
 # Times `wc -l`, the caller's `run_grep` and `mailfuse scan` on DATA, best of
@@ -142,15 +140,12 @@ shorter() {
 # take turns, run after run, so a machine whose speed drifts (a VM with busy
 # neighbours) slows them alike and the ratios hold.
 time_wc_grep_mailfuse() {
-    local i start
+    local i
     WC_NS=0 GREP_NS=0 MAILFUSE_NS=0
     for ((i = 1; i <= RUNS; i++)); do
-        WC_NS=$(shorter "$WC_NS" "$(elapsed_ns run_wc)")
-        GREP_NS=$(shorter "$GREP_NS" "$(elapsed_ns run_grep)")
-        # Not in a subshell: run_mailfuse keeps PEAK_KB, and may stop the run.
-        start=$(date +%s%N)
-        run_mailfuse
-        MAILFUSE_NS=$(shorter "$MAILFUSE_NS" $(($(date +%s%N) - start)))
+        time_into WC_NS run_wc
+        time_into GREP_NS run_grep
+        time_into MAILFUSE_NS run_mailfuse
     done
 }
 
