@@ -368,27 +368,36 @@ impl From<QueueKey> for SavedQueueKey {
 }
 
 impl QueueKey {
-    /// The key of `queue_id`.
+    /// The key of `queue_id`. An id that fits is read into the words in
+    /// place, a word's bytes at a time ([`le_word`]): copying it into a
+    /// zeroed array first cost a call to `memcpy` (its length is known only
+    /// at run time) at every line.
     #[inline]
     pub fn new(queue_id: &[u8]) -> Self {
-        let mut all = [0u8; 32];
-        match all
-            .get_mut(..queue_id.len())
-            .filter(|_| queue_id.len() < 32)
-        {
-            Some(exact) => {
-                exact.copy_from_slice(queue_id);
-                all[31] = queue_id.len() as u8;
-            }
-            None => {
-                for (seed, half) in [(0x9e37_79b9_u64, 0..8), (0x85eb_ca6b_u64, 8..16)] {
-                    let mut h = FxHasher::with_seed(seed as usize);
-                    queue_id.hash(&mut h);
-                    all[half].copy_from_slice(&h.finish().to_le_bytes());
-                }
-                all[31] = u8::MAX;
-            }
+        let len = queue_id.len();
+        if len >= 32 {
+            return QueueKey::hashed(queue_id);
         }
+        let mut words = [0u64; 4];
+        for (i, word) in words.iter_mut().enumerate() {
+            let start = 8 * i;
+            *word = queue_id.get(start..len.min(start + 8)).map_or(0, le_word);
+        }
+        // The length in the last byte, which no id of up to 31 bytes fills.
+        words[3] |= (len as u64) << 56;
+        QueueKey { words, host: 0 }
+    }
+
+    /// The key of an id too long to be held: two independent hashes of it.
+    #[cold]
+    fn hashed(queue_id: &[u8]) -> Self {
+        let mut all = [0u8; 32];
+        for (seed, half) in [(0x9e37_79b9_u64, 0..8), (0x85eb_ca6b_u64, 8..16)] {
+            let mut h = FxHasher::with_seed(seed as usize);
+            queue_id.hash(&mut h);
+            all[half].copy_from_slice(&h.finish().to_le_bytes());
+        }
+        all[31] = u8::MAX;
         QueueKey::from_bytes(all, 0)
     }
 
@@ -842,6 +851,21 @@ mod tests {
             let mut eight = [0u8; 8];
             eight[..len].copy_from_slice(&bytes[..len]);
             assert_eq!(le_word(&bytes[..len]), u64::from_le_bytes(eight), "{len}");
+        }
+    }
+
+    #[test]
+    fn ids_read_in_place_make_the_keys_saved_before() {
+        let id: Vec<u8> = (0..31u8).map(|b| b.wrapping_mul(71) | 0x41).collect();
+        for len in 0..=id.len() {
+            let mut bytes = [0u8; 31];
+            bytes[..len].copy_from_slice(&id[..len]);
+            let saved = SavedQueueKey {
+                len: len as u8,
+                bytes,
+                host: 0,
+            };
+            assert_eq!(QueueKey::new(&id[..len]), QueueKey::from(saved), "{len}");
         }
     }
 
