@@ -22,6 +22,7 @@
 //! before its copy is logged is not recognised (the hop then counts as a
 //! delivery, and the copy as a message of its own).
 
+use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
@@ -634,15 +635,21 @@ impl MessageTable {
         self.expire(at);
         self.forget_gone_ages();
         let key = self.key(queue_id);
-        let message = self.open.entry(key).or_insert_with(|| {
-            enqueue(&mut self.by_age, (at, key), &mut self.quiet_through);
-            OpenMessage {
-                first_seen: at,
-                ..OpenMessage::default()
+        match self.open.entry(key) {
+            Entry::Occupied(known) => {
+                let message = known.into_mut();
+                message.last_seen = message.last_seen.max(at);
+                message
             }
-        });
-        message.last_seen = message.last_seen.max(at);
-        message
+            Entry::Vacant(new) => {
+                enqueue(&mut self.by_age, (at, key), &mut self.quiet_through);
+                new.insert(OpenMessage {
+                    first_seen: at,
+                    last_seen: at,
+                    ..OpenMessage::default()
+                })
+            }
+        }
     }
 
     /// The message with `queue_id`, if it is open.
