@@ -13,6 +13,7 @@ pub mod event;
 pub mod net;
 pub mod rows;
 pub mod safety;
+pub mod slab_map;
 pub mod text;
 pub mod time;
 

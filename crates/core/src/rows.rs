@@ -25,11 +25,14 @@ use std::borrow::Borrow;
 use std::cell::Cell;
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
+use std::marker::PhantomData;
 use std::ops::{Deref, Index};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::slab_map::SlabMap;
 
 /// A row that could not be written or read back.
 #[derive(Debug, thiserror::Error)]
@@ -152,13 +155,163 @@ fn read<T: DeserializeOwned>(map: &'static str, bytes: &[u8]) -> Result<T, RowEr
     })
 }
 
-/// A hash map that notes the keys changed through it.
+/// What a [`TrackedMap`] keeps its entries in: a hash map, or a
+/// [`SlabMap`] for state with churn (entries made and dropped all the time).
+pub trait Storage<K, V>: Default {
+    /// `key`'s entry, with the key as held.
+    fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+    /// `key`'s value, mutable.
+    fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+    /// `key`'s value, made by `make` if not held; with whether it was made.
+    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool);
+    /// Sets `key`'s value, returning the old one.
+    fn insert(&mut self, key: K, value: V) -> Option<V>;
+    /// Removes `key`'s entry if `remove` says so of its value.
+    fn remove_if(&mut self, key: K, remove: impl FnOnce(&V) -> bool) -> Option<(K, V)>;
+    /// Removes `key`'s entry.
+    fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized;
+    /// Keeps the entries `keep` returns true for.
+    fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool);
+    /// Every entry.
+    fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
+    where
+        K: 'a,
+        V: 'a;
+    /// The number of entries.
+    fn count(&self) -> usize;
+}
+
+impl<K: Hash + Eq, V> Storage<K, V> for FxHashMap<K, V> {
+    fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_key_value(key)
+    }
+
+    fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_mut(key)
+    }
+
+    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        match self.entry(key) {
+            Entry::Occupied(held) => (held.into_mut(), false),
+            Entry::Vacant(vacant) => (vacant.insert(make()), true),
+        }
+    }
+
+    fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.insert(key, value)
+    }
+
+    fn remove_if(&mut self, key: K, remove: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
+        match self.entry(key) {
+            Entry::Occupied(entry) if remove(entry.get()) => Some(entry.remove_entry()),
+            _ => None,
+        }
+    }
+
+    fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_entry(key)
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.retain(keep);
+    }
+
+    fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        self.iter()
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+impl<K: Hash + Eq, V> Storage<K, V> for SlabMap<K, V> {
+    fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_key_value(key)
+    }
+
+    fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.get_mut(key)
+    }
+
+    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        self.get_or_insert_with(key, make)
+    }
+
+    fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.insert(key, value)
+    }
+
+    fn remove_if(&mut self, key: K, remove: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
+        self.remove_if(&key, remove)
+    }
+
+    fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.remove_entry(key)
+    }
+
+    fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
+        self.retain(keep);
+    }
+
+    fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
+    where
+        K: 'a,
+        V: 'a,
+    {
+        self.iter()
+    }
+
+    fn count(&self) -> usize {
+        self.len()
+    }
+}
+
+/// A map that notes the keys changed through it, its entries kept in `S`.
 #[derive(Debug)]
-pub struct TrackedMap<K, V> {
-    map: FxHashMap<K, V>,
+pub struct TrackedMap<K, V, S = FxHashMap<K, V>> {
+    map: S,
     /// Keys changed since the last save, each with whether it was held
     /// then (so it may have a row to delete); `None` while not tracking.
     changed: Option<FxHashMap<K, HeldAtSave>>,
+    values: PhantomData<V>,
 }
 
 /// Whether a changed key was in its map at the last save. The store holds
@@ -172,16 +325,17 @@ enum HeldAtSave {
     No,
 }
 
-impl<K, V> Default for TrackedMap<K, V> {
+impl<K, V, S: Default> Default for TrackedMap<K, V, S> {
     fn default() -> Self {
         TrackedMap {
-            map: FxHashMap::default(),
+            map: S::default(),
             changed: None,
+            values: PhantomData,
         }
     }
 }
 
-impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
+impl<K: Hash + Eq + Clone, V, S: Storage<K, V>> TrackedMap<K, V, S> {
     /// Notes a change of `key`, which the map held before it.
     fn note(&mut self, key: &K) {
         self.note_with(key, |_| true);
@@ -190,7 +344,7 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
     /// Notes a change of `key`. The first since the last save also notes
     /// whether `key` was held then, which `held` tells from the map as it
     /// is before the change (asked only then: a look-up saved otherwise).
-    fn note_with(&mut self, key: &K, held: impl FnOnce(&FxHashMap<K, V>) -> bool) {
+    fn note_with(&mut self, key: &K, held: impl FnOnce(&S) -> bool) {
         if let Some(changed) = &mut self.changed {
             if !changed.contains_key(key) {
                 let held = if held(&self.map) {
@@ -201,6 +355,11 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
                 changed.insert(key.clone(), held);
             }
         }
+    }
+
+    /// Notes a change of `key`, held or not before it.
+    fn note_any(&mut self, key: &K) {
+        self.note_with(key, |map| map.get_key_value(key).is_some());
     }
 
     /// The entry of `key`, mutable.
@@ -229,15 +388,16 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
         self.map.get_mut(key)
     }
 
-    /// The entry of `key`, to fill or change (counted as changed).
-    pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
-        self.note_with(&key, |map| map.contains_key(&key));
-        self.map.entry(key)
+    /// The value of `key`, made by `make` if not held; with whether it was
+    /// made (counted as changed either way).
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
+        self.note_any(&key);
+        self.map.get_or_insert_with(key, make)
     }
 
     /// Sets `key`'s value, returning the old one.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.note_with(&key, |map| map.contains_key(&key));
+        self.note_any(&key);
         self.map.insert(key, value)
     }
 
@@ -255,14 +415,9 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
     /// Removes `key`'s entry if `remove` says so of its value: one look-up,
     /// where a look-up then a removal would find the key twice.
     pub fn remove_if(&mut self, key: K, remove: impl FnOnce(&V) -> bool) -> Option<V> {
-        match self.map.entry(key) {
-            Entry::Occupied(entry) if remove(entry.get()) => {
-                let (key, value) = entry.remove_entry();
-                self.note(&key);
-                Some(value)
-            }
-            _ => None,
-        }
+        let (key, value) = self.map.remove_if(key, remove)?;
+        self.note(&key);
+        Some(value)
     }
 
     /// Keeps the entries `keep` returns true for; it may change them, so
@@ -294,6 +449,14 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
     }
 }
 
+impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
+    /// The entry of `key`, to fill or change (counted as changed).
+    pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
+        self.note_any(&key);
+        self.map.entry(key)
+    }
+}
+
 impl<K, V> TrackedMap<K, V> {
     /// The map, no longer tracked.
     pub fn into_map(self) -> FxHashMap<K, V> {
@@ -301,8 +464,8 @@ impl<K, V> TrackedMap<K, V> {
     }
 }
 
-impl<K, V> Deref for TrackedMap<K, V> {
-    type Target = FxHashMap<K, V>;
+impl<K, V, S> Deref for TrackedMap<K, V, S> {
+    type Target = S;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -310,27 +473,35 @@ impl<K, V> Deref for TrackedMap<K, V> {
 
 impl<K, V> From<FxHashMap<K, V>> for TrackedMap<K, V> {
     fn from(map: FxHashMap<K, V>) -> Self {
-        TrackedMap { map, changed: None }
+        TrackedMap {
+            map,
+            changed: None,
+            values: PhantomData,
+        }
     }
 }
 
-impl<K, V> Rows for TrackedMap<K, V>
+impl<K, V, S> Rows for TrackedMap<K, V, S>
 where
     K: Hash + Eq + Clone + Serialize + DeserializeOwned,
     V: Serialize + DeserializeOwned,
+    S: Storage<K, V>,
 {
     fn track(&mut self) {
         self.changed.get_or_insert_with(FxHashMap::default);
     }
 
     fn mark_all(&mut self) {
-        let held = self.map.keys().map(|key| (key.clone(), HeldAtSave::Yes));
+        let held = self
+            .map
+            .entries()
+            .map(|(key, _)| (key.clone(), HeldAtSave::Yes));
         self.changed = Some(held.collect());
     }
 
     fn changes(&self, map: &'static str, out: &mut Vec<RowChange>) -> Result<(), RowError> {
         for (key, held) in self.changed.iter().flatten() {
-            let value = self.map.get(key);
+            let value = self.map.get_key_value(key).map(|(_, value)| value);
             if value.is_none() && *held == HeldAtSave::No {
                 continue;
             }
@@ -355,27 +526,27 @@ where
     }
 
     fn len(&self) -> usize {
-        self.map.len()
+        self.map.count()
     }
 }
 
-impl<K: Serialize, V: Serialize> Serialize for TrackedMap<K, V> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl<K, V, S: Serialize + Default> Serialize for TrackedMap<K, V, S> {
+    fn serialize<S2: Serializer>(&self, serializer: S2) -> Result<S2::Ok, S2::Error> {
         if is_apart() {
-            FxHashMap::<K, V>::default().serialize(serializer)
+            S::default().serialize(serializer)
         } else {
             self.map.serialize(serializer)
         }
     }
 }
 
-impl<'de, K, V> Deserialize<'de> for TrackedMap<K, V>
-where
-    K: Deserialize<'de> + Hash + Eq,
-    V: Deserialize<'de>,
-{
+impl<'de, K, V, S: Deserialize<'de>> Deserialize<'de> for TrackedMap<K, V, S> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        FxHashMap::deserialize(deserializer).map(TrackedMap::from)
+        Ok(TrackedMap {
+            map: S::deserialize(deserializer)?,
+            changed: None,
+            values: PhantomData,
+        })
     }
 }
 

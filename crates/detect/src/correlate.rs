@@ -22,13 +22,13 @@
 //! before its copy is logged is not recognised (the hop then counts as a
 //! delivery, and the copy as a message of its own).
 
-use std::collections::hash_map::Entry;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
 use mailfuse_core::net::parse_ip;
 use mailfuse_core::rows::{Rows, RowsOf, TrackedMap};
+use mailfuse_core::slab_map::SlabMap;
 use mailfuse_core::{Delivery, DeliveryStatus, Timestamp};
 use memchr::{memchr, memmem};
 use rustc_hash::FxHasher;
@@ -435,6 +435,10 @@ pub struct Lifetimes {
     pub settled_grace_secs: i64,
 }
 
+/// How far down the settled queue a message's entry is fetched into the
+/// cache ahead of its expiry.
+const SETTLED_PREFETCHED_AHEAD: usize = 4;
+
 /// Ages of gone messages kept before they are dropped (beyond twice the
 /// open ones): a pass over the ages every few thousand messages at most.
 const GONE_AGES_KEPT: usize = 4096;
@@ -446,7 +450,9 @@ const GONE_AGES_KEPT: usize = 4096;
 /// ([`MessageTable::rebuild_queues`]), so a save never writes them.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct MessageTable {
-    open: TrackedMap<QueueKey, OpenMessage>,
+    /// In a slab: most messages are gone within the settled grace, and a
+    /// new one takes the slot of one just forgotten, still in the cache.
+    open: TrackedMap<QueueKey, OpenMessage, SlabMap<QueueKey, OpenMessage>>,
     /// Queue ids in order of first sighting, for the time to live (those of
     /// messages gone meanwhile are dropped in bulk: [`MessageTable::forget_gone_ages`]).
     #[serde(skip)]
@@ -635,21 +641,17 @@ impl MessageTable {
         self.expire(at);
         self.forget_gone_ages();
         let key = self.key(queue_id);
-        match self.open.entry(key) {
-            Entry::Occupied(known) => {
-                let message = known.into_mut();
-                message.last_seen = message.last_seen.max(at);
-                message
-            }
-            Entry::Vacant(new) => {
-                enqueue(&mut self.by_age, (at, key), &mut self.quiet_through);
-                new.insert(OpenMessage {
-                    first_seen: at,
-                    last_seen: at,
-                    ..OpenMessage::default()
-                })
-            }
+        let (message, new) = self.open.get_or_insert_with(key, || OpenMessage {
+            first_seen: at,
+            last_seen: at,
+            ..OpenMessage::default()
+        });
+        if new {
+            enqueue(&mut self.by_age, (at, key), &mut self.quiet_through);
+        } else {
+            message.last_seen = message.last_seen.max(at);
         }
+        message
     }
 
     /// The message with `queue_id`, if it is open.
@@ -745,11 +747,20 @@ impl MessageTable {
             return;
         }
         self.quiet_through = None;
+        // Told from the table's index, not its messages: the pass reads no
+        // message, most of them untouched for the grace (out of the cache).
+        // The odd age kept of a gone message, or of an id reused since, is
+        // skipped by expiry as the others are.
         let open = &self.open;
-        self.by_age.retain(|(first_seen, key)| {
-            open.get(key)
-                .is_some_and(|message| message.first_seen == *first_seen)
-        });
+        self.by_age.retain(|(_, key)| open.may_hold(key));
+        if self.by_age.len() > 2 * open.len() + GONE_AGES_KEPT {
+            // Many ids reused while their ages wait: told exactly, so the
+            // next pass is again thousands of messages away.
+            self.by_age.retain(|(first_seen, key)| {
+                open.get(key)
+                    .is_some_and(|message| message.first_seen == *first_seen)
+            });
+        }
     }
 
     /// Forgets what is due at `now`. Inline, as most lines find nothing
@@ -772,6 +783,12 @@ impl MessageTable {
                 break;
             }
             self.settled.pop_front();
+            // The message that comes fourth in the queue now is forgotten a
+            // few lines later: its entry, untouched for the grace, is
+            // fetched meanwhile.
+            if let Some((_, coming)) = self.settled.get(SETTLED_PREFETCHED_AHEAD) {
+                self.open.prefetch(coming);
+            }
             // Forget it unless a line came since (it was then noted again,
             // or is no longer settled).
             self.open
@@ -914,6 +931,37 @@ mod tests {
             "the kept messages expired, the reused one not"
         );
         assert!(table.get(b"q0", Timestamp(1_100_000)).is_some());
+    }
+
+    #[test]
+    fn ages_of_ids_reused_while_open_do_not_pile_up_either() {
+        // Each id is used three times in a row, the first two gone: two
+        // ages of each open message are stale, which the table's index
+        // alone cannot tell.
+        let mut table = table(1_000_000);
+        let mut at = 0;
+        for n in 0..6_000u32 {
+            let id = format!("q{n}");
+            for round in 0..3 {
+                at += 1;
+                table.entry(id.as_bytes(), Timestamp(at));
+                if round < 2 {
+                    table.remove(id.as_bytes());
+                }
+                assert!(table.by_age.len() <= 2 * table.len() + GONE_AGES_KEPT + 1);
+            }
+        }
+        assert_eq!(table.len(), 6_000);
+        table.entry(b"one more", Timestamp(at + 1));
+        assert!(
+            table.by_age.len() <= table.len() + GONE_AGES_KEPT,
+            "{} ages kept of {} messages",
+            table.by_age.len(),
+            table.len()
+        );
+        // Every open message still expires at its own time to live.
+        table.entry(b"later", Timestamp(1_000_000 + at + 1));
+        assert_eq!(table.len(), 1 + 1, "`one more` and `later` are left");
     }
 
     /// A table whose messages live `ttl_secs`, settled or not.
