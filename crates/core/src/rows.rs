@@ -32,7 +32,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::slab_map::SlabMap;
+use crate::slab_map::{Handle, SlabMap};
 
 /// A row that could not be written or read back.
 #[derive(Debug, thiserror::Error)]
@@ -168,8 +168,6 @@ pub trait Storage<K, V>: Default {
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized;
-    /// `key`'s value, made by `make` if not held; with whether it was made.
-    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool);
     /// Sets `key`'s value, returning the old one.
     fn insert(&mut self, key: K, value: V) -> Option<V>;
     /// Removes `key`'s entry if `remove` says so of its value.
@@ -205,13 +203,6 @@ impl<K: Hash + Eq, V> Storage<K, V> for FxHashMap<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         self.get_mut(key)
-    }
-
-    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
-        match self.entry(key) {
-            Entry::Occupied(held) => (held.into_mut(), false),
-            Entry::Vacant(vacant) => (vacant.insert(make()), true),
-        }
     }
 
     fn insert(&mut self, key: K, value: V) -> Option<V> {
@@ -265,10 +256,6 @@ impl<K: Hash + Eq, V> Storage<K, V> for SlabMap<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         self.get_mut(key)
-    }
-
-    fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
-        self.get_or_insert_with(key, make)
     }
 
     fn insert(&mut self, key: K, value: V) -> Option<V> {
@@ -388,13 +375,6 @@ impl<K: Hash + Eq + Clone, V, S: Storage<K, V>> TrackedMap<K, V, S> {
         self.map.get_mut(key)
     }
 
-    /// The value of `key`, made by `make` if not held; with whether it was
-    /// made (counted as changed either way).
-    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
-        self.note_any(&key);
-        self.map.get_or_insert_with(key, make)
-    }
-
     /// Sets `key`'s value, returning the old one.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         self.note_any(&key);
@@ -454,6 +434,39 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V> {
     pub fn entry(&mut self, key: K) -> Entry<'_, K, V> {
         self.note_any(&key);
         self.map.entry(key)
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> TrackedMap<K, V, SlabMap<K, V>> {
+    /// The value of `key`, made by `make` if not held; with its handle and
+    /// whether it was made (counted as changed either way).
+    pub fn get_or_insert_with(
+        &mut self,
+        key: K,
+        make: impl FnOnce() -> V,
+    ) -> (Handle, &mut V, bool) {
+        self.note_any(&key);
+        self.map.get_or_insert_with(key, make)
+    }
+
+    /// The entry of `key`, mutable, with its handle.
+    pub fn get_mut_with_handle(&mut self, key: &K) -> Option<(Handle, &mut V)> {
+        if self.changed.is_some() && self.map.contains_key(key) {
+            self.note(key);
+        }
+        self.map.get_mut_with_handle(key)
+    }
+
+    /// Removes `handle`'s entry if it is still there and `remove` says so
+    /// of its value.
+    pub fn remove_handle_if(
+        &mut self,
+        handle: Handle,
+        remove: impl FnOnce(&V) -> bool,
+    ) -> Option<V> {
+        let (key, value) = self.map.remove_handle_if(handle, remove)?;
+        self.note(&key);
+        Some(value)
     }
 }
 

@@ -29,8 +29,22 @@ pub struct SlabMap<K, V> {
     /// The number of each entry's slot, hashed by the entry's key.
     index: HashTable<u32>,
     slots: Vec<Option<(K, V)>>,
+    /// Each slot's generation, counted up when its entry goes: a
+    /// [`Handle`] to a gone entry no longer matches. Apart from the slots,
+    /// so telling a live handle reads 4 bytes of a small array, not an
+    /// entry.
+    generations: Vec<u32>,
     /// Slots freed by removals, the latest last: reused first.
     free: Vec<u32>,
+}
+
+/// One entry as it was made: it finds that entry without hashing its key,
+/// and never the entry made later in its slot. 8 bytes, for queues that
+/// name thousands of entries (what to forget when).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Handle {
+    slot: u32,
+    generation: u32,
 }
 
 fn hash_of<Q: Hash + ?Sized>(key: &Q) -> u64 {
@@ -53,9 +67,14 @@ where
 }
 
 /// A slot for a new entry: the latest freed, or a new one at the end.
-fn take_slot<K, V>(slots: &mut Vec<Option<(K, V)>>, free: &mut Vec<u32>) -> u32 {
+fn take_slot<K, V>(
+    slots: &mut Vec<Option<(K, V)>>,
+    generations: &mut Vec<u32>,
+    free: &mut Vec<u32>,
+) -> u32 {
     free.pop().unwrap_or_else(|| {
         slots.push(None);
+        generations.push(0);
         // Slot numbers fit in 32 bits: a map of 4 billion entries would not
         // fit in memory anyway.
         u32::try_from(slots.len() - 1).unwrap_or(u32::MAX)
@@ -90,6 +109,7 @@ impl<K, V> Default for SlabMap<K, V> {
         SlabMap {
             index: HashTable::new(),
             slots: Vec::new(),
+            generations: Vec::new(),
             free: Vec::new(),
         }
     }
@@ -151,7 +171,12 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
     /// The slot of `key`'s entry, with whether it is new: a new one is
     /// indexed but empty, for the caller to fill.
     fn slot_for(&mut self, key: &K) -> (usize, bool) {
-        let SlabMap { index, slots, free } = self;
+        let SlabMap {
+            index,
+            slots,
+            generations,
+            free,
+        } = self;
         let entry = index.entry(
             hash_of(key),
             |&slot| holds(slots, slot, key),
@@ -160,7 +185,7 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
         match entry {
             Entry::Occupied(held) => (*held.get() as usize, false),
             Entry::Vacant(vacant) => {
-                let slot = take_slot(slots, free);
+                let slot = take_slot(slots, generations, free);
                 vacant.insert(slot);
                 (slot as usize, true)
             }
@@ -168,12 +193,29 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
     }
 
     /// `key`'s value, made by `make` if the map did not hold `key`; with
-    /// whether it was made.
-    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> V) -> (&mut V, bool) {
+    /// its handle and whether it was made.
+    pub fn get_or_insert_with(
+        &mut self,
+        key: K,
+        make: impl FnOnce() -> V,
+    ) -> (Handle, &mut V, bool) {
         let (slot, made) = self.slot_for(&key);
+        let handle = self.handle_at(slot);
         // In range: the index's slot, or one just taken.
         let (_, value) = self.slots[slot].get_or_insert_with(|| (key, make()));
-        (value, made)
+        (handle, value, made)
+    }
+
+    /// `key`'s value, mutable, with its handle.
+    pub fn get_mut_with_handle<Q>(&mut self, key: &Q) -> Option<(Handle, &mut V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let slot = self.slot_of(key)?;
+        let handle = self.handle_at(slot as usize);
+        let (_, value) = self.slots.get_mut(slot as usize)?.as_mut()?;
+        Some((handle, value))
     }
 
     /// Sets `key`'s value, returning the old one.
@@ -189,17 +231,45 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let SlabMap { index, slots, free } = self;
-        let held = index
-            .find_entry(hash_of(key), |&slot| holds(slots, slot, key))
-            .ok()?;
-        let slot = slots.get_mut(*held.get() as usize)?;
-        if !slot.as_ref().is_some_and(|(_, value)| remove(value)) {
+        let slot = self.slot_of(key)?;
+        self.remove_slot_if(slot, remove)
+    }
+
+    /// Removes the entry of `handle`, if it is still there and `remove`
+    /// says so of its value: no key is hashed to find it, and only the
+    /// index's entry of its slot is looked for.
+    pub fn remove_handle_if(
+        &mut self,
+        handle: Handle,
+        remove: impl FnOnce(&V) -> bool,
+    ) -> Option<(K, V)> {
+        if !self.is_live(handle) {
             return None;
         }
-        let (number, _) = held.remove();
-        free.push(number);
-        slot.take()
+        self.remove_slot_if(handle.slot, remove)
+    }
+
+    fn remove_slot_if(&mut self, slot: u32, remove: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
+        let SlabMap {
+            index,
+            slots,
+            generations,
+            free,
+        } = self;
+        let held = slots.get_mut(slot as usize)?;
+        let (key, value) = held.as_ref()?;
+        if !remove(value) {
+            return None;
+        }
+        let indexed = index
+            .find_entry(hash_of(key), |&other| other == slot)
+            .ok()?;
+        indexed.remove();
+        free.push(slot);
+        if let Some(generation) = generations.get_mut(slot as usize) {
+            *generation = generation.wrapping_add(1);
+        }
+        held.take()
     }
 
     /// Removes `key`'s entry.
@@ -211,37 +281,24 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
         self.remove_if(key, |_| true)
     }
 
-    /// Whether the map may hold `key`, told from the index alone (no entry
-    /// is read, so none is fetched from memory): true for every key held,
-    /// and for the odd key whose hash looks like a held one's (one in
-    /// hundreds, as few as the index's collisions).
-    pub fn may_hold<Q>(&self, key: &Q) -> bool
+    /// The handle of `key`'s entry.
+    pub fn handle_of<Q>(&self, key: &Q) -> Option<Handle>
     where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        self.index.iter_hash(hash_of(key)).next().is_some()
-    }
-
-    /// Asks the CPU to bring `key`'s entry into its cache, for a use soon
-    /// after: an entry last touched long ago (a message settled an hour
-    /// ago, due to be forgotten) is then read without a wait. Reads the
-    /// index only, not the entry.
-    pub fn prefetch<Q>(&self, key: &Q)
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        for &slot in self.index.iter_hash(hash_of(key)) {
-            if let Some(held) = self.slots.get(slot as usize) {
-                prefetch_lines(held);
-            }
-        }
+        let slot = self.slot_of(key)?;
+        Some(self.handle_at(slot as usize))
     }
 
     /// Keeps the entries `keep` returns true for.
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let SlabMap { index, slots, free } = self;
+        let SlabMap {
+            index,
+            slots,
+            generations,
+            free,
+        } = self;
         index.retain(|slot| {
             let Some(held) = slots.get_mut(*slot as usize) else {
                 return false;
@@ -250,6 +307,9 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
             if !kept {
                 *held = None;
                 free.push(*slot);
+                if let Some(generation) = generations.get_mut(*slot as usize) {
+                    *generation = generation.wrapping_add(1);
+                }
             }
             kept
         });
@@ -257,6 +317,36 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
 }
 
 impl<K, V> SlabMap<K, V> {
+    fn handle_at(&self, slot: usize) -> Handle {
+        Handle {
+            slot: u32::try_from(slot).unwrap_or(u32::MAX),
+            generation: self.generations.get(slot).copied().unwrap_or_default(),
+        }
+    }
+
+    /// Whether `handle`'s entry is still held (not removed since), told
+    /// without reading it.
+    pub fn is_live(&self, handle: Handle) -> bool {
+        self.generations.get(handle.slot as usize) == Some(&handle.generation)
+    }
+
+    /// Asks the CPU to bring `handle`'s entry into its cache, for a use
+    /// soon after: an entry last touched long ago (a message settled an
+    /// hour ago, due to be forgotten) is then read without a wait.
+    pub fn prefetch(&self, handle: Handle) {
+        if let Some(held) = self.slots.get(handle.slot as usize) {
+            prefetch_lines(held);
+        }
+    }
+
+    /// The entries with their handles, in no particular order.
+    pub fn iter_with_handles(&self) -> impl Iterator<Item = (Handle, &K, &V)> {
+        self.slots.iter().enumerate().filter_map(|(slot, held)| {
+            let (key, value) = held.as_ref()?;
+            Some((self.handle_at(slot), key, value))
+        })
+    }
+
     /// The entries, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
         self.slots
@@ -340,7 +430,7 @@ mod tests {
                 0 | 1 => assert_eq!(slab.insert(key, seed), plain.insert(key, seed)),
                 2 => assert_eq!(slab.remove_entry(&key), plain.remove_entry(&key)),
                 3 => {
-                    let (value, made) = slab.get_or_insert_with(key, || seed);
+                    let (_, value, made) = slab.get_or_insert_with(key, || seed);
                     assert_eq!(made, !plain.contains_key(&key));
                     assert_eq!(*value, *plain.entry(key).or_insert(seed));
                 }
@@ -380,12 +470,37 @@ mod tests {
     }
 
     #[test]
-    fn a_held_key_may_be_held_and_most_others_are_not() {
-        let mut map: SlabMap<u64, u64> = (0..1000).map(|key| (key, key)).collect();
-        map.retain(|key, _| key % 2 == 0);
-        assert!((0..1000).step_by(2).all(|key| map.may_hold(&key)));
-        let false_hits = (1..1000).step_by(2).filter(|key| map.may_hold(key)).count();
-        assert!(false_hits < 50, "{false_hits} of 500 gone keys look held");
+    fn a_handle_finds_its_entry_and_never_the_next_one_in_its_slot() {
+        let mut map: SlabMap<u32, u32> = (0..10).map(|key| (key, key)).collect();
+        let five = map.handle_of(&5).unwrap_or_else(|| panic!("5 is held"));
+        assert!(map.is_live(five));
+        assert_eq!(map.remove_handle_if(five, |value| *value == 6), None);
+        assert_eq!(
+            map.remove_handle_if(five, |value| *value == 5),
+            Some((5, 5))
+        );
+        assert!(!map.is_live(five));
+        assert_eq!(map.get(&5), None);
+        // The same key again, in the same slot: the old handle is not its.
+        let (again, _, made) = map.get_or_insert_with(5, || 50);
+        assert!(made);
+        assert_eq!(again.slot, five.slot);
+        assert!(!map.is_live(five));
+        assert_eq!(map.remove_handle_if(five, |_| true), None);
+        assert_eq!(map.get(&5), Some(&50));
+        let (handle, value) = map
+            .get_mut_with_handle(&5)
+            .unwrap_or_else(|| panic!("held"));
+        assert_eq!((handle, *value), (again, 50));
+        assert_eq!(
+            map.iter_with_handles()
+                .filter(|(h, _, _)| *h == again)
+                .count(),
+            1
+        );
+        map.retain(|key, _| *key != 5);
+        assert!(!map.is_live(again));
+        assert_eq!(map.len(), 9);
     }
 
     #[test]

@@ -28,7 +28,7 @@ use std::net::IpAddr;
 
 use mailfuse_core::net::parse_ip;
 use mailfuse_core::rows::{Rows, RowsOf, TrackedMap};
-use mailfuse_core::slab_map::SlabMap;
+use mailfuse_core::slab_map::{Handle, SlabMap};
 use mailfuse_core::{Delivery, DeliveryStatus, Timestamp};
 use memchr::{memchr, memmem};
 use rustc_hash::FxHasher;
@@ -453,13 +453,14 @@ pub struct MessageTable {
     /// In a slab: most messages are gone within the settled grace, and a
     /// new one takes the slot of one just forgotten, still in the cache.
     open: TrackedMap<QueueKey, OpenMessage, SlabMap<QueueKey, OpenMessage>>,
-    /// Queue ids in order of first sighting, for the time to live (those of
-    /// messages gone meanwhile are dropped in bulk: [`MessageTable::forget_gone_ages`]).
+    /// Open messages (their handles: 8 bytes, no key to hash again) in
+    /// order of first sighting, for the time to live (those of messages
+    /// gone meanwhile are dropped in bulk: [`MessageTable::forget_gone_ages`]).
     #[serde(skip)]
-    by_age: VecDeque<(Timestamp, QueueKey)>,
-    /// Queue ids of messages found settled, by the time they were.
+    by_age: VecDeque<(Timestamp, Handle)>,
+    /// Messages found settled, by the time they were.
     #[serde(skip)]
-    settled: VecDeque<(Timestamp, QueueKey)>,
+    settled: VecDeque<(Timestamp, Handle)>,
     lifetimes: Lifetimes,
     expired: u64,
     /// Queue ids a content filter re-injected a message under, each to the
@@ -484,9 +485,9 @@ pub struct MessageTable {
 
 /// Appends `item` to `queue`, clearing `quiet_through` if the queue was
 /// empty: its new front was never looked at by `expire`.
-fn enqueue(
-    queue: &mut VecDeque<(Timestamp, QueueKey)>,
-    item: (Timestamp, QueueKey),
+fn enqueue<T>(
+    queue: &mut VecDeque<(Timestamp, T)>,
+    item: (Timestamp, T),
     quiet_through: &mut Option<Timestamp>,
 ) {
     if queue.is_empty() {
@@ -532,14 +533,13 @@ impl MessageTable {
     /// Rebuilds the queues of what to forget when from the open messages
     /// and aliases (after a restore: they are not saved).
     pub fn rebuild_queues(&mut self) {
-        let mut by_age: Vec<_> = self.open.iter().map(|(k, m)| (m.first_seen, *k)).collect();
+        let open = || self.open.iter_with_handles();
+        let mut by_age: Vec<_> = open().map(|(h, _, m)| (m.first_seen, h)).collect();
         by_age.sort_unstable_by_key(|&(at, _)| at);
         self.by_age = by_age.into();
-        let mut settled: Vec<_> = self
-            .open
-            .iter()
-            .filter(|(_, m)| m.is_settled())
-            .map(|(k, m)| (m.last_seen, *k))
+        let mut settled: Vec<_> = open()
+            .filter(|(_, _, m)| m.is_settled())
+            .map(|(h, _, m)| (m.last_seen, h))
             .collect();
         settled.sort_unstable_by_key(|&(at, _)| at);
         self.settled = settled.into();
@@ -641,13 +641,13 @@ impl MessageTable {
         self.expire(at);
         self.forget_gone_ages();
         let key = self.key(queue_id);
-        let (message, new) = self.open.get_or_insert_with(key, || OpenMessage {
+        let (handle, message, new) = self.open.get_or_insert_with(key, || OpenMessage {
             first_seen: at,
             last_seen: at,
             ..OpenMessage::default()
         });
         if new {
-            enqueue(&mut self.by_age, (at, key), &mut self.quiet_through);
+            enqueue(&mut self.by_age, (at, handle), &mut self.quiet_through);
         } else {
             message.last_seen = message.last_seen.max(at);
         }
@@ -656,22 +656,23 @@ impl MessageTable {
 
     /// The message with `queue_id`, if it is open.
     pub fn get(&mut self, queue_id: &[u8], at: Timestamp) -> Option<&mut OpenMessage> {
-        self.get_keyed(queue_id, at).map(|(_, message)| message)
+        self.get_with_handle(queue_id, at)
+            .map(|(_, message)| message)
     }
 
-    /// [`MessageTable::get`], with the message's key, for
-    /// [`MessageTable::settle_key`] after it: a delivery line's message is
-    /// then looked up once, not twice.
-    pub fn get_keyed(
+    /// [`MessageTable::get`], with the message's handle, for
+    /// [`MessageTable::settle_handle`] after it: a delivery line's message
+    /// is then looked up once, not twice.
+    pub fn get_with_handle(
         &mut self,
         queue_id: &[u8],
         at: Timestamp,
-    ) -> Option<(QueueKey, &mut OpenMessage)> {
+    ) -> Option<(Handle, &mut OpenMessage)> {
         self.expire(at);
         let key = self.key(queue_id);
-        let message = self.open.get_mut(&key)?;
+        let (handle, message) = self.open.get_mut_with_handle(&key)?;
         message.last_seen = message.last_seen.max(at);
-        Some((key, message))
+        Some((handle, message))
     }
 
     /// Notes that the message `queue_id` may be settled: it is forgotten
@@ -680,16 +681,19 @@ impl MessageTable {
     /// grace period and the deferred ones: small enough for the CPU cache.
     pub fn settle(&mut self, queue_id: &[u8], at: Timestamp) {
         let key = self.key(queue_id);
-        self.settle_key(key, at);
+        if let Some(handle) = self.open.handle_of(&key) {
+            self.settle_handle(handle, at);
+        }
     }
 
-    /// [`MessageTable::settle`] by the key [`MessageTable::get_keyed`] gave.
-    /// A message settled again in the same second (Kerio: a line per
-    /// recipient) is queued once: a second entry would be looked at for
-    /// nothing, as the first decides the same.
-    pub fn settle_key(&mut self, key: QueueKey, at: Timestamp) {
-        if self.settled.back() != Some(&(at, key)) {
-            enqueue(&mut self.settled, (at, key), &mut self.quiet_through);
+    /// [`MessageTable::settle`] by the handle
+    /// [`MessageTable::get_with_handle`] gave. A message settled again in
+    /// the same second (Kerio: a line per recipient) is queued once: a
+    /// second entry would be looked at for nothing, as the first decides
+    /// the same.
+    pub fn settle_handle(&mut self, handle: Handle, at: Timestamp) {
+        if self.settled.back() != Some(&(at, handle)) {
+            enqueue(&mut self.settled, (at, handle), &mut self.quiet_through);
         }
     }
 
@@ -717,8 +721,9 @@ impl MessageTable {
         // Maybe a content filter's copy whose hop is not logged yet (a fast
         // relay delivers the copy before the filter answers): kept for the
         // settled grace, for the hop to find it.
-        if let Some(message) = self.open.get(&key).filter(|m| !m.filtered) {
-            let queued = (message.last_seen, key);
+        let kept = self.open.handle_of(&key).zip(self.open.get(&key));
+        if let Some((handle, message)) = kept.filter(|(_, m)| !m.filtered) {
+            let queued = (message.last_seen, handle);
             enqueue(&mut self.settled, queued, &mut self.quiet_through);
         }
     }
@@ -747,20 +752,11 @@ impl MessageTable {
             return;
         }
         self.quiet_through = None;
-        // Told from the table's index, not its messages: the pass reads no
-        // message, most of them untouched for the grace (out of the cache).
-        // The odd age kept of a gone message, or of an id reused since, is
-        // skipped by expiry as the others are.
+        // Told by the handles, not from the messages: the pass reads none
+        // of them, most untouched for the grace (out of the cache). A
+        // reused id is a new message, with a handle of its own.
         let open = &self.open;
-        self.by_age.retain(|(_, key)| open.may_hold(key));
-        if self.by_age.len() > 2 * open.len() + GONE_AGES_KEPT {
-            // Many ids reused while their ages wait: told exactly, so the
-            // next pass is again thousands of messages away.
-            self.by_age.retain(|(first_seen, key)| {
-                open.get(key)
-                    .is_some_and(|message| message.first_seen == *first_seen)
-            });
-        }
+        self.by_age.retain(|&(_, handle)| open.is_live(handle));
     }
 
     /// Forgets what is due at `now`. Inline, as most lines find nothing
@@ -778,7 +774,7 @@ impl MessageTable {
             ttl_secs,
             settled_grace_secs,
         } = self.lifetimes;
-        while let Some(&(settled_at, key)) = self.settled.front() {
+        while let Some(&(settled_at, handle)) = self.settled.front() {
             if now.as_secs() - settled_at.as_secs() <= settled_grace_secs {
                 break;
             }
@@ -786,13 +782,13 @@ impl MessageTable {
             // The message that comes fourth in the queue now is forgotten a
             // few lines later: its entry, untouched for the grace, is
             // fetched meanwhile.
-            if let Some((_, coming)) = self.settled.get(SETTLED_PREFETCHED_AHEAD) {
+            if let Some(&(_, coming)) = self.settled.get(SETTLED_PREFETCHED_AHEAD) {
                 self.open.prefetch(coming);
             }
             // Forget it unless a line came since (it was then noted again,
             // or is no longer settled).
             self.open
-                .remove_if(key, |m| m.last_seen == settled_at && m.is_settled());
+                .remove_handle_if(handle, |m| m.last_seen == settled_at && m.is_settled());
         }
         while let Some(&(seen, alias)) = self.aliases_by_age.front() {
             if now.as_secs() - seen.as_secs() <= ttl_secs {
@@ -801,13 +797,14 @@ impl MessageTable {
             self.aliases_by_age.pop_front();
             self.aliases.remove_if(alias, |&(_, at)| at == seen);
         }
-        while let Some(&(first_seen, key)) = self.by_age.front() {
+        while let Some(&(first_seen, handle)) = self.by_age.front() {
             if now.as_secs() - first_seen.as_secs() <= ttl_secs {
                 break;
             }
             self.by_age.pop_front();
-            // The id may since have been removed, or reused by a newer message.
-            let gone = self.open.remove_if(key, |m| m.first_seen == first_seen);
+            // The message may since have been removed (its handle then
+            // finds nothing, even if its id was reused).
+            let gone = self.open.remove_handle_if(handle, |_| true);
             self.expired += u64::from(gone.is_some());
         }
         self.quiet_through = Some(now);
@@ -936,8 +933,7 @@ mod tests {
     #[test]
     fn ages_of_ids_reused_while_open_do_not_pile_up_either() {
         // Each id is used three times in a row, the first two gone: two
-        // ages of each open message are stale, which the table's index
-        // alone cannot tell.
+        // ages of each open message are of messages gone.
         let mut table = table(1_000_000);
         let mut at = 0;
         for n in 0..6_000u32 {
@@ -1146,9 +1142,9 @@ mod tests {
         let mut table = table_with_grace(10_000, 60);
         table.entry(b"two", Timestamp(0));
         for recipient in [&b"a@x.test"[..], b"b@x.test"] {
-            let (key, m) = table.get_keyed(b"two", Timestamp(5)).expect("open");
+            let (handle, m) = table.get_with_handle(b"two", Timestamp(5)).expect("open");
             m.note_recipient(recipient, Some(DeliveryStatus::Delivered));
-            table.settle_key(key, Timestamp(5));
+            table.settle_handle(handle, Timestamp(5));
         }
         assert_eq!(table.settled.len(), 1);
         table.settle(b"two", Timestamp(6));

@@ -487,7 +487,7 @@ impl Detector {
                 DeliveryStatus::Failed => self.stats.failed += 1,
             }
         }
-        let Some((key, message)) = self.messages.get_keyed(d.queue_id, d.at) else {
+        let Some((handle, message)) = self.messages.get_with_handle(d.queue_id, d.at) else {
             self.stats.orphan_deliveries += 1;
             return;
         };
@@ -526,7 +526,7 @@ impl Detector {
                 }
             }
         } else if settled {
-            self.messages.settle_key(key, d.at);
+            self.messages.settle_handle(handle, d.at);
         }
     }
 
