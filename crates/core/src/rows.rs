@@ -188,108 +188,76 @@ pub trait Storage<K, V>: Default {
     fn count(&self) -> usize;
 }
 
-impl<K: Hash + Eq, V> Storage<K, V> for FxHashMap<K, V> {
-    fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.get_key_value(key)
-    }
+/// Implements [`Storage`] for `$map` by its own methods of the same names,
+/// and `$remove_if`, which differs.
+macro_rules! storage_by_own_methods {
+    ($map:ident, $remove_if:item) => {
+        impl<K: Hash + Eq, V> Storage<K, V> for $map<K, V> {
+            fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
+            where
+                K: Borrow<Q>,
+                Q: Hash + Eq + ?Sized,
+            {
+                self.get_key_value(key)
+            }
 
-    fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.get_mut(key)
-    }
+            fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
+            where
+                K: Borrow<Q>,
+                Q: Hash + Eq + ?Sized,
+            {
+                self.get_mut(key)
+            }
 
-    fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.insert(key, value)
-    }
+            fn insert(&mut self, key: K, value: V) -> Option<V> {
+                self.insert(key, value)
+            }
 
+            $remove_if
+
+            fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
+            where
+                K: Borrow<Q>,
+                Q: Hash + Eq + ?Sized,
+            {
+                self.remove_entry(key)
+            }
+
+            fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
+                self.retain(keep);
+            }
+
+            fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
+            where
+                K: 'a,
+                V: 'a,
+            {
+                self.iter()
+            }
+
+            fn count(&self) -> usize {
+                self.len()
+            }
+        }
+    };
+}
+
+storage_by_own_methods!(
+    FxHashMap,
     fn remove_if(&mut self, key: K, remove: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
         match self.entry(key) {
             Entry::Occupied(entry) if remove(entry.get()) => Some(entry.remove_entry()),
             _ => None,
         }
     }
+);
 
-    fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.remove_entry(key)
-    }
-
-    fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
-        self.retain(keep);
-    }
-
-    fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
-    where
-        K: 'a,
-        V: 'a,
-    {
-        self.iter()
-    }
-
-    fn count(&self) -> usize {
-        self.len()
-    }
-}
-
-impl<K: Hash + Eq, V> Storage<K, V> for SlabMap<K, V> {
-    fn get_key_value<Q>(&self, key: &Q) -> Option<(&K, &V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.get_key_value(key)
-    }
-
-    fn get_mut<Q>(&mut self, key: &Q) -> Option<&mut V>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.get_mut(key)
-    }
-
-    fn insert(&mut self, key: K, value: V) -> Option<V> {
-        self.insert(key, value)
-    }
-
+storage_by_own_methods!(
+    SlabMap,
     fn remove_if(&mut self, key: K, remove: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
         self.remove_if(&key, remove)
     }
-
-    fn remove_entry<Q>(&mut self, key: &Q) -> Option<(K, V)>
-    where
-        K: Borrow<Q>,
-        Q: Hash + Eq + ?Sized,
-    {
-        self.remove_entry(key)
-    }
-
-    fn retain(&mut self, keep: impl FnMut(&K, &mut V) -> bool) {
-        self.retain(keep);
-    }
-
-    fn entries<'a>(&'a self) -> impl Iterator<Item = (&'a K, &'a V)>
-    where
-        K: 'a,
-        V: 'a,
-    {
-        self.iter()
-    }
-
-    fn count(&self) -> usize {
-        self.len()
-    }
-}
+);
 
 /// A map that notes the keys changed through it, its entries kept in `S`.
 #[derive(Debug)]

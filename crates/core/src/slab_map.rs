@@ -104,6 +104,15 @@ fn prefetch_lines<T>(value: &T) {
 #[cfg(not(target_arch = "x86_64"))]
 fn prefetch_lines<T>(_value: &T) {}
 
+/// Frees `slot` (its entry taken out) for the next new entry; handles to
+/// the entry it held no longer match.
+fn release(generations: &mut [u32], free: &mut Vec<u32>, slot: u32) {
+    free.push(slot);
+    if let Some(generation) = generations.get_mut(slot as usize) {
+        *generation = generation.wrapping_add(1);
+    }
+}
+
 impl<K, V> Default for SlabMap<K, V> {
     fn default() -> Self {
         SlabMap {
@@ -171,13 +180,8 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
     /// The slot of `key`'s entry, with whether it is new: a new one is
     /// indexed but empty, for the caller to fill.
     fn slot_for(&mut self, key: &K) -> (usize, bool) {
-        let SlabMap {
-            index,
-            slots,
-            generations,
-            free,
-        } = self;
-        let entry = index.entry(
+        let slots = &self.slots;
+        let entry = self.index.entry(
             hash_of(key),
             |&slot| holds(slots, slot, key),
             |&slot| key_in(slots, slot).map_or(0, hash_of),
@@ -185,7 +189,7 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
         match entry {
             Entry::Occupied(held) => (*held.get() as usize, false),
             Entry::Vacant(vacant) => {
-                let slot = take_slot(slots, generations, free);
+                let slot = take_slot(&mut self.slots, &mut self.generations, &mut self.free);
                 vacant.insert(slot);
                 (slot as usize, true)
             }
@@ -250,25 +254,17 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
     }
 
     fn remove_slot_if(&mut self, slot: u32, remove: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
-        let SlabMap {
-            index,
-            slots,
-            generations,
-            free,
-        } = self;
-        let held = slots.get_mut(slot as usize)?;
+        let held = self.slots.get_mut(slot as usize)?;
         let (key, value) = held.as_ref()?;
         if !remove(value) {
             return None;
         }
-        let indexed = index
+        let indexed = self
+            .index
             .find_entry(hash_of(key), |&other| other == slot)
             .ok()?;
         indexed.remove();
-        free.push(slot);
-        if let Some(generation) = generations.get_mut(slot as usize) {
-            *generation = generation.wrapping_add(1);
-        }
+        release(&mut self.generations, &mut self.free, slot);
         held.take()
     }
 
@@ -293,23 +289,16 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
 
     /// Keeps the entries `keep` returns true for.
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
-        let SlabMap {
-            index,
-            slots,
-            generations,
-            free,
-        } = self;
-        index.retain(|slot| {
+        let slots = &mut self.slots;
+        let (generations, free) = (&mut self.generations, &mut self.free);
+        self.index.retain(|slot| {
             let Some(held) = slots.get_mut(*slot as usize) else {
                 return false;
             };
             let kept = held.as_mut().is_some_and(|(key, value)| keep(key, value));
             if !kept {
                 *held = None;
-                free.push(*slot);
-                if let Some(generation) = generations.get_mut(*slot as usize) {
-                    *generation = generation.wrapping_add(1);
-                }
+                release(generations, free, *slot);
             }
             kept
         });
