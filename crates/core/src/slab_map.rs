@@ -7,9 +7,10 @@
 //! a long time (the CPU fetches those lines before it can write them). Here
 //! the table holds only 4-byte slot numbers, small enough to stay cached,
 //! and the entries live in a vector of slots: a new entry takes the slot
-//! the last removal freed, which that removal has just read. A Kerio scan's
-//! table of messages (an hour of settled ones) is so no longer the main
-//! place its detectors wait on memory.
+//! the last removal freed, which that removal has just read. A Kerio scan,
+//! which keeps an hour of settled messages open, so runs about as fast as
+//! with a minute's (0.394 s against 0.388 s on the bench log, where a hash
+//! map of them took 0.545 s against 0.375 s).
 //!
 //! The slots are kept when entries go (freed slots are reused, not
 //! returned): the map holds the memory of its largest size, as a hash map
