@@ -164,9 +164,18 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        self.get_mut_with_handle(key).map(|(_, value)| value)
+    }
+
+    /// `key`'s value, with its handle.
+    pub fn get_with_handle<Q>(&self, key: &Q) -> Option<(Handle, &V)>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let slot = self.slot_of(key)?;
-        let (_, value) = self.slots.get_mut(slot as usize)?.as_mut()?;
-        Some(value)
+        let (_, value) = self.slots.get(slot as usize)?.as_ref()?;
+        Some((self.handle_at(slot as usize), value))
     }
 
     /// Whether the map holds `key`.
@@ -284,8 +293,7 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
-        let slot = self.slot_of(key)?;
-        Some(self.handle_at(slot as usize))
+        self.get_with_handle(key).map(|(handle, _)| handle)
     }
 
     /// Keeps the entries `keep` returns true for.
@@ -478,6 +486,7 @@ mod tests {
         assert!(!map.is_live(five));
         assert_eq!(map.remove_handle_if(five, |_| true), None);
         assert_eq!(map.get(&5), Some(&50));
+        assert_eq!(map.get_with_handle(&5), Some((again, &50)));
         let (handle, value) = map
             .get_mut_with_handle(&5)
             .unwrap_or_else(|| panic!("held"));

@@ -721,7 +721,7 @@ impl MessageTable {
         // Maybe a content filter's copy whose hop is not logged yet (a fast
         // relay delivers the copy before the filter answers): kept for the
         // settled grace, for the hop to find it.
-        let kept = self.open.handle_of(&key).zip(self.open.get(&key));
+        let kept = self.open.get_with_handle(&key);
         if let Some((handle, message)) = kept.filter(|(_, m)| !m.filtered) {
             let queued = (message.last_seen, handle);
             enqueue(&mut self.settled, queued, &mut self.quiet_through);
