@@ -352,11 +352,6 @@ impl<K, V> SlabMap<K, V> {
             .filter_map(|held| held.as_ref().map(|(key, value)| (key, value)))
     }
 
-    /// The keys, in no particular order.
-    pub fn keys(&self) -> impl Iterator<Item = &K> {
-        self.iter().map(|(key, _)| key)
-    }
-
     /// The values, in no particular order.
     pub fn values(&self) -> impl Iterator<Item = &V> {
         self.iter().map(|(_, value)| value)
