@@ -55,6 +55,7 @@ fn main() -> Result<(), String> {
     let context = ParseContext {
         zone: LocalZone::parse("Europe/Prague")?,
         year_reference: None,
+        ..ParseContext::default()
     };
     let mut parser = EximParser::new(&context);
     let mut bench = support::Bench::new(&mut parser, label);

@@ -55,6 +55,7 @@ fn main() -> Result<(), String> {
     let context = ParseContext {
         zone: LocalZone::parse("Europe/Prague")?,
         year_reference: Timestamp::from_civil(2026, 12, 1, 0, 0, 0),
+        ..ParseContext::default()
     };
     let mut parser = SyslogParser::new(&context);
     let mut bench = support::Bench::new(&mut parser, label);

@@ -47,6 +47,21 @@ pub struct ParseContext {
     /// now, for a stream): the year of timestamps written without one (RFC
     /// 3164 `Nov 22 10:01:02`). Without it such lines are malformed.
     pub year_reference: Option<Timestamp>,
+    /// How much of each line is read.
+    pub detail: Detail,
+}
+
+/// How much of a line a parser reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything the line says: what `trace` shows.
+    #[default]
+    Whole,
+    /// What the detectors look at. Text a sender wrote that no detector
+    /// reads is left unread: a Kerio `Recv:` line's Subject and Msg-Id, the
+    /// values whose ends cost the most to find (a subject may hold any
+    /// comma): 5 % of the instructions of a Kerio scan.
+    Detection,
 }
 
 /// The log formats mailfuse reads.
@@ -88,7 +103,9 @@ impl Format {
     /// A parser for a file of this format.
     pub fn parser(self, context: &ParseContext) -> Box<dyn LineParser> {
         match self {
-            Format::Kerio => Box::new(kerio::KerioParser::new(context.zone.clone())),
+            Format::Kerio => {
+                Box::new(kerio::KerioParser::new(context.zone.clone()).reading(context.detail))
+            }
             Format::Syslog => Box::new(syslog::SyslogParser::new(context)),
             Format::Exim => Box::new(exim::EximParser::new(context)),
         }

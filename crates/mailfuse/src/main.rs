@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use mailfuse_detect::{DetectConfig, Detector};
-use mailfuse_formats::LocalZone;
+use mailfuse_formats::{Detail, LocalZone};
 
 use cli::{
     AuditArgs, CheckConfigArgs, Cli, Command, ConfigArgs, GenerateArgs, PolicyArgs, ScanArgs,
@@ -96,6 +96,7 @@ pub(crate) fn read_options(input: &cli::ReadArgs) -> Result<ReadOptions> {
         year: input.year,
         progress: !input.no_progress,
         split_above: input.split_above,
+        detail: Detail::Detection,
     })
 }
 
@@ -170,7 +171,11 @@ fn simulate(args: &SimulateArgs) -> Result<ExitCode> {
 }
 
 fn trace(args: TraceArgs) -> Result<ExitCode> {
-    let options = read_options(&args.input.read)?;
+    // The story shows what the detectors leave unread (a Kerio subject).
+    let options = ReadOptions {
+        detail: Detail::Whole,
+        ..read_options(&args.input.read)?
+    };
     let story = trace::trace(&args.queue_id, &args.input.paths, &options)?;
     with_output(None, |out| match args.format {
         cli::Format::Text => output::text::write_trace(out, &args.queue_id, story.as_ref()),

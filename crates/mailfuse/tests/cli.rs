@@ -164,6 +164,11 @@ fn trace_tells_the_story_of_the_first_spam_message() {
     ]));
     assert_eq!(json["found"], true);
     assert_eq!(json["received"]["account"], "sales@acme-tools.example");
+    // What the scan leaves unread, the story shows.
+    let subject = json["received"]["subject"].as_str().unwrap();
+    let evidence_subject = evidence.split("Subject: ").nth(1).unwrap();
+    assert!(evidence_subject.starts_with(subject), "{subject}");
+    assert!(json["received"]["message_id"].is_string());
     assert!(json["logins"]["failed_from_ip"].as_u64().unwrap() >= 10);
     assert!(!json["deliveries"].as_array().unwrap().is_empty());
 }

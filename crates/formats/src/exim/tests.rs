@@ -14,6 +14,7 @@ fn parser_in(zone: &str) -> EximParser {
     EximParser::new(&ParseContext {
         zone: LocalZone::parse(zone).unwrap(),
         year_reference: None,
+        ..ParseContext::default()
     })
 }
 

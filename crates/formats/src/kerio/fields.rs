@@ -73,19 +73,34 @@ pub(super) fn scan<'a, const N: usize>(
     text: &'a [u8],
     fields: &[Field; N],
 ) -> [Option<&'a [u8]>; N] {
+    scan_wanted::<N, N>(text, fields)
+}
+
+/// [`scan`] for the values of the first `W` of `fields` only; the
+/// others are `None`. The fields after the wanted ones must be trailing
+/// free text ([`Extent::OnlyKeys`]) that only one another's keys end, as
+/// Kerio's Subject and Msg-Id: once one of them starts, every boundary
+/// after it is inside it or starts another of them, so no wanted field can
+/// start any more and the scan stops there, sparing the search for the
+/// ends of the longest values of the line (the tests check that the wanted
+/// values are those of the whole scan).
+pub(super) fn scan_wanted<'a, const N: usize, const W: usize>(
+    text: &'a [u8],
+    fields: &[Field; N],
+) -> [Option<&'a [u8]>; N] {
     let mut values = [None; N];
     let first_value = fields
         .first()
         .and_then(|first| key_shows(text, 0, first.key));
     let resume = match first_value {
-        Some(value_start) => in_written_order(text, fields, value_start, &mut values),
+        Some(value_start) => in_written_order::<N, W>(text, fields, value_start, &mut values),
         None => Some(Resume {
             likely_next: 0,
             next_field: key_at(text, 0, None),
         }),
     };
     if let Some(resume) = resume {
-        in_any_order(text, fields, resume, &mut values);
+        in_any_order::<N, W>(text, fields, resume, &mut values);
     }
     values
 }
@@ -110,7 +125,7 @@ struct Resume<'a> {
 /// boundary it compares the two keys Kerio may write next instead of
 /// reading the key's shape and looking it up, and it carries less state.
 /// Nearly every field of a real log is read here.
-fn in_written_order<'a, const N: usize>(
+fn in_written_order<'a, const N: usize, const W: usize>(
     text: &'a [u8],
     fields: &[Field; N],
     mut value_start: usize,
@@ -119,6 +134,10 @@ fn in_written_order<'a, const N: usize>(
     let mut index = 0;
     let mut skipped_any = false;
     while let (Some(field), Some(slot)) = (fields.get(index), values.get_mut(index)) {
+        if index >= W {
+            // Trailing free text: no wanted field can follow.
+            return None;
+        }
         let resume = Resume {
             likely_next: index,
             next_field: Some((field.key, value_start)),
@@ -181,13 +200,14 @@ fn in_written_order<'a, const N: usize>(
 
 /// Reads the fields from `resume` on into `values`, whatever their order,
 /// unknown keys included (the general rule, see [`scan`]).
-fn in_any_order<'a, const N: usize>(
+fn in_any_order<'a, const N: usize, const W: usize>(
     text: &'a [u8],
     fields: &[Field; N],
     resume: Resume<'a>,
     values: &mut [Option<&'a [u8]>; N],
 ) {
-    let mut missing = values.iter().filter(|value| value.is_none()).count();
+    let wanted_values = values.get(..W).unwrap_or_default();
+    let mut missing = wanted_values.iter().filter(|value| value.is_none()).count();
     if missing == 0 {
         return;
     }
@@ -196,12 +216,16 @@ fn in_any_order<'a, const N: usize>(
     let mut likely_next = resume.likely_next;
     let mut next_field = resume.next_field;
     while let Some((key, value_start)) = next_field {
-        let wanted = fields
+        let listed = fields
             .get(likely_next)
             .filter(|field| same_key(field.key, key))
             .map(|_| likely_next)
             .or_else(|| fields.iter().position(|field| same_key(field.key, key)));
-        let (extent, expected) = match wanted {
+        if listed.is_some_and(|i| i >= W) {
+            // Trailing free text: no wanted field can follow.
+            return;
+        }
+        let (extent, expected) = match listed {
             Some(i) => (
                 fields.get(i).map_or(Extent::AnyKey, |field| field.extent),
                 fields.get(i + 1).map(|field| field.key),
@@ -209,7 +233,7 @@ fn in_any_order<'a, const N: usize>(
             None => (Extent::AnyKey, None),
         };
         let boundary = next_boundary(text, value_start, extent, expected);
-        if let Some(i) = wanted {
+        if let Some(i) = listed {
             likely_next = i + 1;
             if let Some(slot @ None) = values.get_mut(i) {
                 let value_end = boundary.map_or(text.len(), |(comma, _)| comma);
@@ -518,7 +542,7 @@ mod tests {
             likely_next: 0,
             next_field: key_at(text, 0, None),
         };
-        in_any_order(text, fields, resume, &mut values);
+        in_any_order::<N, N>(text, fields, resume, &mut values);
         values
     }
 
@@ -593,7 +617,13 @@ mod tests {
         let recv = &crate::kerio::mail::RECV_FIELDS;
         let sent = &crate::kerio::mail::SENT_FIELDS;
         let shown = String::from_utf8_lossy(line);
-        assert_eq!(scan(line, recv), by_the_general_rule(line, recv), "{shown}");
+        let whole = scan(line, recv);
+        assert_eq!(whole, by_the_general_rule(line, recv), "{shown}");
+        // Without the trailing free text, the other fields read the same.
+        const WANTED: usize = crate::kerio::mail::RECV_DETECTED;
+        let detected = scan_wanted::<10, WANTED>(line, recv);
+        assert_eq!(detected[..WANTED], whole[..WANTED], "{shown}");
+        assert_eq!(detected[WANTED..], [None; 10][WANTED..], "{shown}");
         assert_eq!(scan(line, sent), by_the_general_rule(line, sent), "{shown}");
         assert_eq!(
             scan(line, &FIELDS),
@@ -630,6 +660,22 @@ mod tests {
                 line.splice(at..at, piece.iter().copied());
             }
             assert_scans_as_the_general_rule(&line);
+        }
+    }
+
+    #[test]
+    fn recv_fields_past_the_detected_ones_are_trailing_free_text() {
+        // What lets `scan_wanted` stop at the first of them.
+        let (detected, trailing) = crate::kerio::mail::RECV_FIELDS
+            .split_at_checked(crate::kerio::mail::RECV_DETECTED)
+            .expect("fewer detected fields than fields");
+        assert!(!trailing.is_empty() && !detected.is_empty());
+        let trailing_keys: Vec<&[u8]> = trailing.iter().map(|field| field.key).collect();
+        for field in trailing {
+            let Extent::OnlyKeys(ended_by) = field.extent else {
+                panic!("{:?} is not free text", field.key);
+            };
+            assert!(ended_by.iter().all(|key| trailing_keys.contains(key)));
         }
     }
 

@@ -10,7 +10,7 @@ use mailfuse_core::{Delivery, DeliveryStatus, Event, Submission, Timestamp};
 use super::fields::{self, Field};
 use super::tokens::client_named;
 use crate::values::{decimal, is_enhanced_status_code, without_angles};
-use crate::Parsed;
+use crate::{Detail, Parsed};
 
 /// The `Recv:` fields read, in the order [`submission`] destructures them.
 /// Subject and Msg-Id come from the sender and Kerio writes them last: once
@@ -28,6 +28,10 @@ pub(super) const RECV_FIELDS: [Field; 10] = [
     Field::free_text(b"Subject", &[b"Msg-Id"]),
     Field::free_text(b"Msg-Id", &[b"Subject"]),
 ];
+
+/// How many of [`RECV_FIELDS`] the detectors read: all but the trailing
+/// Subject and Msg-Id, which none of them looks at (`trace` shows them).
+pub(super) const RECV_DETECTED: usize = 8;
 
 /// The `Sent:` fields read, in the order [`delivery`] destructures them.
 /// Status is the remote server's reply (colons, `<…>`, commas): only the keys
@@ -49,10 +53,13 @@ const RESULTS: [(&[u8], DeliveryStatus); 5] = [
     (b"failed", DeliveryStatus::Failed),
 ];
 
-/// A `Recv:` line, from the fields after `Recv: `.
-pub(super) fn submission(at: Timestamp, fields: &[u8]) -> Parsed<'_> {
-    let [queue_id, service, from, to, size, sender_host, user, ssl, subject, msg_id] =
-        fields::scan(fields, &RECV_FIELDS);
+/// A `Recv:` line, from the fields after `Recv: `, read to `detail`.
+pub(super) fn submission(at: Timestamp, fields: &[u8], detail: Detail) -> Parsed<'_> {
+    let [queue_id, service, from, to, size, sender_host, user, ssl, subject, msg_id] = match detail
+    {
+        Detail::Whole => fields::scan(fields, &RECV_FIELDS),
+        Detail::Detection => fields::scan_wanted::<10, RECV_DETECTED>(fields, &RECV_FIELDS),
+    };
     let Some(queue_id) = queue_id.filter(|id| !id.is_empty()) else {
         return Parsed::Malformed("Recv line without Queue-ID");
     };
@@ -160,6 +167,34 @@ mod tests {
 
     fn delivery(line: &[u8]) -> Delivery<'_> {
         crate::expect::delivery(parse(line))
+    }
+
+    #[test]
+    fn detection_leaves_the_sender_text_unread_and_reads_the_rest_alike() {
+        use crate::LineParser;
+        let lines: [&[u8]; 3] = [
+            b"[02/Nov/2026 00:00:27] Recv: Queue-ID: 6ae7c48b-00100001, Service: Kerio Connect Client, From: <s@example.com>, To: <j@example.net>, Size: 123511, Sender-Host: 0.0.0.0, User: s@example.com, SSL: yes, Subject: Re: a, b, Msg-Id: <1@example.com>",
+            // A subject posing as the login of inbound mail, then Msg-Id first.
+            b"[02/Nov/2026 00:00:28] Recv: Queue-ID: 6ae7c48c-00100002, Service: SMTP, From: <x@evil.example>, To: <s@example.com>, Size: 9, Sender-Host: 192.0.2.9, SSL: no, Subject: hi, User: ceo@example.com, Msg-Id: <2@evil.example>",
+            b"[02/Nov/2026 00:00:29] Recv: Queue-ID: 6ae7c48d-00100003, Service: SMTP, From: <x@evil.example>, To: <s@example.com>, Msg-Id: <3@evil.example>, User: ceo@example.com, Subject: x",
+        ];
+        let zone = crate::LocalZone::Fixed(0);
+        for line in lines {
+            let whole = submission(line);
+            let mut parser =
+                super::super::KerioParser::new(zone.clone()).reading(Detail::Detection);
+            let detected = crate::expect::submission(parser.parse(line));
+            assert!(whole.subject.is_some() || whole.message_id.is_some());
+            assert_eq!(
+                detected,
+                Submission {
+                    subject: None,
+                    message_id: None,
+                    ..whole
+                }
+            );
+            assert_ne!(detected.account, Some(&b"ceo@example.com"[..]));
+        }
     }
 
     #[test]

@@ -30,7 +30,7 @@ mod tokens;
 use mailfuse_core::time::{month_from_abbrev, parse_digits};
 use mailfuse_core::Timestamp;
 
-use crate::{syslog5424, zone, LineParser, LocalZone, Parsed, Reading};
+use crate::{syslog5424, zone, Detail, LineParser, LocalZone, Parsed, Reading};
 
 /// Length of `DD/Mon/YYYY HH:MM:SS`, the text between a line's brackets.
 const WALL_CLOCK_LEN: usize = 20;
@@ -48,7 +48,7 @@ pub fn recognizes(line: &[u8]) -> bool {
     }
     syslog5424::parse(line).is_some_and(|message| {
         !matches!(
-            parse_body(Timestamp::default(), message.text),
+            parse_body(Timestamp::default(), message.text, Detail::Detection),
             Parsed::Unknown
         )
     })
@@ -74,6 +74,8 @@ pub fn derive_offset(line: &[u8]) -> Option<i32> {
 /// Parses Kerio lines, converting their local times with a [`LocalZone`].
 pub struct KerioParser {
     zone: LocalZone,
+    /// How much of a line is read.
+    detail: Detail,
     /// The last wall clock converted, and its UTC instant: consecutive lines
     /// mostly share their second, and comparing 20 bytes is far cheaper than
     /// reading the date and asking a named zone for its offset.
@@ -95,9 +97,15 @@ impl KerioParser {
     pub fn new(zone: LocalZone) -> Self {
         KerioParser {
             zone,
+            detail: Detail::default(),
             last_conversion: None,
             last_date: None,
         }
+    }
+
+    /// The same parser, reading lines to `detail`.
+    pub fn reading(self, detail: Detail) -> Self {
+        KerioParser { detail, ..self }
     }
 
     /// The UTC instant of a bracket timestamp; `None` if it is no real date.
@@ -168,7 +176,9 @@ impl LineParser for KerioParser {
 
     fn read<'a>(&mut self, line: &'a [u8]) -> Reading<'a> {
         match self.envelope(without_cr(line)) {
-            Envelope::Kerio { at, body } => Reading::settled(parse_body(at, body), Some(at)),
+            Envelope::Kerio { at, body } => {
+                Reading::settled(parse_body(at, body, self.detail), Some(at))
+            }
             Envelope::BadTime(reason) => {
                 Reading::settled(Parsed::Malformed(reason), self.timestamp(line))
             }
@@ -183,9 +193,9 @@ impl LineParser for KerioParser {
 /// names the login the client typed, which may be shaped like a success
 /// (`User a authenticated from IP address … doesn't exist. Attempt from …`);
 /// [`security`] reads such lines from their fixed end and claims them first.
-fn parse_body(at: Timestamp, body: &[u8]) -> Parsed<'_> {
+fn parse_body(at: Timestamp, body: &[u8], detail: Detail) -> Parsed<'_> {
     if let Some(fields) = body.strip_prefix(b"Recv: ") {
-        return mail::submission(at, fields);
+        return mail::submission(at, fields, detail);
     }
     if let Some(fields) = body.strip_prefix(b"Sent: ") {
         return mail::delivery(at, fields);

@@ -182,6 +182,7 @@ mod tests {
         Clock::new(&ParseContext {
             zone: LocalZone::parse(zone).unwrap(),
             year_reference,
+            ..ParseContext::default()
         })
     }
 

@@ -13,6 +13,7 @@ fn parser() -> SyslogParser {
     SyslogParser::new(&ParseContext {
         zone: LocalZone::parse("UTC").unwrap(),
         year_reference: Timestamp::from_civil(2026, 12, 1, 0, 0, 0),
+        ..ParseContext::default()
     })
 }
 

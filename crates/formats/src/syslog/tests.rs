@@ -24,6 +24,7 @@ fn parser(zone: &str, year_reference: Option<Timestamp>) -> SyslogParser {
     SyslogParser::new(&ParseContext {
         zone: LocalZone::parse(zone).unwrap(),
         year_reference,
+        ..ParseContext::default()
     })
 }
 

@@ -30,7 +30,8 @@ use std::sync::Arc;
 
 use mailfuse_core::Timestamp;
 use mailfuse_formats::{
-    Carry, Format, LineParser, LocalZone, ParseContext, Parsed, Reading, Recogniser, Recognition,
+    Carry, Detail, Format, LineParser, LocalZone, ParseContext, Parsed, Reading, Recogniser,
+    Recognition,
 };
 use yoke::{Yoke, Yokeable};
 
@@ -276,6 +277,7 @@ pub struct Settings {
     pub max_line: usize,
     /// Plain files of at least this many bytes are parsed on every core.
     pub split_above: u64,
+    pub detail: Detail,
 }
 
 /// Starts reading `members` on a thread of `scope`; their blocks arrive in
@@ -412,6 +414,7 @@ fn read_member(
             Some(year) => year_end(year, &settings.zone),
             None => member.modified(),
         },
+        detail: settings.detail,
     };
     let plain_file = reader.take_plain_file();
     let read_here = plain_file.is_some();
@@ -757,6 +760,7 @@ mod tests {
         let context = ParseContext {
             zone: LocalZone::parse("UTC").unwrap(),
             year_reference: Timestamp::from_civil(2026, 12, 1, 0, 0, 0),
+            detail: Detail::Whole,
         };
         let parsing = Arc::new(Parsing {
             format: Format::Syslog,
@@ -812,6 +816,7 @@ Nov 22 21:48:02 mail postfix/qmgr[7]: 4F1A2B: removed
         let mut parser = Format::Syslog.parser(&ParseContext {
             zone: LocalZone::parse("UTC").unwrap(),
             year_reference: Timestamp::from_civil(2026, 12, 1, 0, 0, 0),
+            detail: Detail::Whole,
         });
         let mut at = Timestamp::default();
         let expected: Vec<String> = text

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use mailfuse_core::{Event, Timestamp};
-use mailfuse_formats::{ChosenZone, Format, LocalZone, Parsed, ZoneSource};
+use mailfuse_formats::{ChosenZone, Detail, Format, LocalZone, Parsed, ZoneSource};
 use serde::Serialize;
 
 use crate::progress::Progress;
@@ -41,6 +41,9 @@ pub struct ReadOptions {
     /// Plain files of at least this many bytes are parsed on every core;
     /// by default, big ones when there are cores to spare.
     pub split_above: Option<u64>,
+    /// How much of each line is read: what the detectors look at, or all
+    /// (`trace`).
+    pub detail: Detail,
 }
 
 /// What happened to one input file.
@@ -301,6 +304,7 @@ pub fn read_all(
                     year: options.year,
                     max_line: options.max_line,
                     split_above: options.split_above.unwrap_or_else(split::split_above),
+                    detail: options.detail,
                 };
                 let ahead = ahead::spawn(scope, members, settings);
                 Cursor::new(report, ahead)

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mailfuse_core::Event;
 use mailfuse_core::Timestamp;
 use mailfuse_formats::{
-    ChosenZone, Format, LineParser, LocalZone, ParseContext, Recogniser, Recognition,
+    ChosenZone, Detail, Format, LineParser, LocalZone, ParseContext, Recogniser, Recognition,
 };
 use tracing::{error, info, warn};
 
@@ -160,6 +160,7 @@ impl Input {
                             zone: zone.clone(),
                             // Live lines are from now: syslog's missing year is this year.
                             year_reference: Some(source::now()),
+                            detail: Detail::Detection,
                         }));
                         *counters = Some(metrics.lines_of(format.name()));
                     }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use mailfuse_core::Event;
 use mailfuse_formats::{
-    Format, LineParser, LocalZone, ParseContext, Parsed, Recogniser, Recognition,
+    Detail, Format, LineParser, LocalZone, ParseContext, Parsed, Recogniser, Recognition,
 };
 use tracing::{info, warn};
 
@@ -107,6 +107,7 @@ impl HostReader {
                         zone: zone.clone(),
                         // Live lines are from now: syslog's missing year is this year.
                         year_reference: Some(source::now()),
+                        detail: Detail::Detection,
                     };
                     self.parser = Some((format, format.parser(&context)));
                     self.counters = Some(metrics.lines_of(format.name()));
