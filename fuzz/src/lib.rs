@@ -2,9 +2,11 @@
 //! context, the parse every line target checks, and the framing of a saved
 //! detector state (the seeds example writes it, `detector_restore` reads it).
 
-use mailfuse_core::Timestamp;
+use mailfuse_core::{Event, Timestamp};
 use mailfuse_detect::{DetectConfig, Detector, SnapshotError};
-use mailfuse_formats::{choose_zone, Format, ParseContext, Parsed, Recogniser, Recognition};
+use mailfuse_formats::{
+    choose_zone, Detail, Format, ParseContext, Parsed, Recogniser, Recognition,
+};
 
 /// Lines the zone is derived from, as `scan` reads a member's head.
 const HEAD_LINES: usize = 100;
@@ -15,11 +17,33 @@ pub fn lines(data: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The context a reader would build for these lines: the zone derived from
-/// their head, and a fixed year reference (RFC 3164 stamps carry no year).
+/// their head, and a fixed year reference (RFC 3164 stamps carry no year);
+/// lines read whole, as `trace` reads them.
 pub fn context(lines: &[&[u8]]) -> ParseContext {
     ParseContext {
         zone: choose_zone(None, lines.iter().take(HEAD_LINES)).zone,
         year_reference: Timestamp::from_civil(2026, 6, 1, 0, 0, 0),
+        detail: Detail::Whole,
+    }
+}
+
+/// Whether `detected`, a line read for the detectors, means what `whole`,
+/// the line read whole, means: the same, but for sender text a parser may
+/// leave unread (`None`).
+fn reads_as_detected(detected: &Parsed<'_>, whole: &Parsed<'_>) -> bool {
+    match (detected, whole) {
+        (Parsed::Event(Event::Submission(detected)), Parsed::Event(Event::Submission(whole))) => {
+            let unread_or_same = |d: Option<&[u8]>, w: Option<&[u8]>| d.is_none() || d == w;
+            unread_or_same(detected.subject, whole.subject)
+                && unread_or_same(detected.message_id, whole.message_id)
+                && *detected
+                    == mailfuse_core::Submission {
+                        subject: detected.subject,
+                        message_id: detected.message_id,
+                        ..whole.clone()
+                    }
+        }
+        _ => detected == whole,
     }
 }
 
@@ -27,8 +51,10 @@ pub fn context(lines: &[&[u8]]) -> ParseContext {
 /// (a finding) when they disagree: one parser `parse`s each line in order
 /// (`watch`, `scan` on one core), and another `read`s them all in reverse
 /// order (any parser, any order) before a third `settle`s them in file
-/// order (`scan`'s split files). Hands each line and what it means to
-/// `visit`.
+/// order (`scan`'s split files); and a fourth, reading for the detectors
+/// (`Detail::Detection`), must read each line as read whole but for the
+/// sender text it may leave unread. Hands each line and what it means to
+/// `visit` (read for the detectors, as `scan` and `watch` read it).
 pub fn parse_both_ways<'a>(
     format: Format,
     lines: &[&'a [u8]],
@@ -40,6 +66,10 @@ pub fn parse_both_ways<'a>(
     readings.reverse();
     let mut settler = format.parser(&context);
     let mut parser = format.parser(&context);
+    let mut detecting = format.parser(&ParseContext {
+        detail: Detail::Detection,
+        ..context.clone()
+    });
     for (line, mut reading) in lines.iter().zip(readings) {
         settler.settle(&mut reading.parsed, reading.carry);
         let parsed = parser.parse(line);
@@ -49,7 +79,13 @@ pub fn parse_both_ways<'a>(
             "parse and read+settle differ on {:?}",
             String::from_utf8_lossy(line)
         );
-        visit(&parsed, line);
+        let detected = detecting.parse(line);
+        assert!(
+            reads_as_detected(&detected, &parsed),
+            "reading for the detectors differs on {:?}: {detected:?} against {parsed:?}",
+            String::from_utf8_lossy(line)
+        );
+        visit(&detected, line);
     }
 }
 
