@@ -58,7 +58,7 @@ pub(super) fn submission(at: Timestamp, fields: &[u8], detail: Detail) -> Parsed
     let [queue_id, service, from, to, size, sender_host, user, ssl, subject, msg_id] = match detail
     {
         Detail::Whole => fields::scan(fields, &RECV_FIELDS),
-        Detail::Detection => fields::scan_wanted::<10, RECV_DETECTED>(fields, &RECV_FIELDS),
+        Detail::Detection => fields::scan_wanted::<_, RECV_DETECTED>(fields, &RECV_FIELDS),
     };
     let Some(queue_id) = queue_id.filter(|id| !id.is_empty()) else {
         return Parsed::Malformed("Recv line without Queue-ID");
@@ -182,7 +182,7 @@ mod tests {
         for line in lines {
             let whole = submission(line);
             let mut parser =
-                super::super::KerioParser::new(zone.clone()).reading(Detail::Detection);
+                crate::kerio::KerioParser::new(zone.clone()).reading(Detail::Detection);
             let detected = crate::expect::submission(parser.parse(line));
             assert!(whole.subject.is_some() || whole.message_id.is_some());
             assert_eq!(

@@ -277,6 +277,7 @@ pub struct Settings {
     pub max_line: usize,
     /// Plain files of at least this many bytes are parsed on every core.
     pub split_above: u64,
+    /// How much of each line is read.
     pub detail: Detail,
 }
 
