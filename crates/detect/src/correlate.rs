@@ -114,6 +114,15 @@ pub struct RecipientChange {
     pub new_failure: bool,
 }
 
+impl RecipientChange {
+    /// Whether the line told anything new of its recipient: a line that
+    /// only names a recipient again (Kerio's delivery lines repeat the
+    /// `Recv:` line's) leaves every count and window as it was.
+    pub fn is_news(self) -> bool {
+        self.new_recipient || self.new_address || self.new_failure
+    }
+}
+
 impl OpenMessage {
     /// Records `recipient` and, from a delivery line, its `status`
     /// (`None`: a submission line naming it).
@@ -993,6 +1002,25 @@ mod tests {
                 .new_failure
         );
         assert_eq!((m.recipient_count(), m.failed_count()), (1, 1));
+    }
+
+    #[test]
+    fn only_a_line_naming_a_recipient_again_is_no_news() {
+        let mut table = table(3600);
+        let m = table.entry(b"q1", Timestamp(100));
+        assert!(m.note_recipient(b"a@x.test", None).is_news());
+        for status in [DeliveryStatus::Deferred, DeliveryStatus::Delivered] {
+            assert!(!m.note_recipient(b"A@x.test", Some(status)).is_news());
+        }
+        assert!(m
+            .note_recipient(b"a@x.test", Some(DeliveryStatus::Failed))
+            .is_news());
+        assert!(!m
+            .note_recipient(b"a@x.test", Some(DeliveryStatus::Failed))
+            .is_news());
+        assert!(m
+            .note_recipient(b"b@x.test", Some(DeliveryStatus::Delivered))
+            .is_news());
     }
 
     #[test]

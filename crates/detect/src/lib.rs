@@ -497,7 +497,7 @@ impl Detector {
         let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let settled = message.is_settled();
         let number = message.send_number;
-        if let Some(id) = owner {
+        if let (Some(id), true) = (owner, change.is_news()) {
             self.on_account_recipient(id, ip, d.at, d.recipient, change, line, number);
         }
         if let Some(reinjected) = hop {
