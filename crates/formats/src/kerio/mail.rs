@@ -7,7 +7,7 @@
 
 use mailfuse_core::{Delivery, DeliveryStatus, Event, Submission, Timestamp};
 
-use super::fields::{self, Field};
+use super::fields::{self, AsWritten, Field};
 use super::tokens::client_named;
 use crate::values::{decimal, is_enhanced_status_code, without_angles};
 use crate::{Detail, Parsed};
@@ -58,7 +58,8 @@ pub(super) fn submission(at: Timestamp, fields: &[u8], detail: Detail) -> Parsed
     let [queue_id, service, from, to, size, sender_host, user, ssl, subject, msg_id] = match detail
     {
         Detail::Whole => fields::scan(fields, &RECV_FIELDS),
-        Detail::Detection => fields::scan_wanted::<_, RECV_DETECTED>(fields, &RECV_FIELDS),
+        Detail::Detection => recv_as_written(fields)
+            .unwrap_or_else(|| fields::scan_wanted::<_, RECV_DETECTED>(fields, &RECV_FIELDS)),
     };
     let Some(queue_id) = queue_id.filter(|id| !id.is_empty()) else {
         return Parsed::Malformed("Recv line without Queue-ID");
@@ -91,10 +92,16 @@ pub(super) fn submission_queue_id(fields: &[u8]) -> Option<&[u8]> {
     queue_id
 }
 
-/// A `Sent:` line, from the fields after `Sent: `.
-pub(super) fn delivery(at: Timestamp, fields: &[u8]) -> Parsed<'_> {
-    let [queue_id, recipient, result, status_text, remote_host] =
-        fields::scan(fields, &SENT_FIELDS);
+/// A `Sent:` line, from the fields after `Sent: `. Every field is read to
+/// `detail`; read whole (`trace`), by the general rule only, which the
+/// fuzzer holds the reading for the detectors to.
+pub(super) fn delivery(at: Timestamp, fields: &[u8], detail: Detail) -> Parsed<'_> {
+    let [queue_id, recipient, result, status_text, remote_host] = match detail {
+        Detail::Whole => fields::scan(fields, &SENT_FIELDS),
+        Detail::Detection => {
+            sent_as_written(fields).unwrap_or_else(|| fields::scan(fields, &SENT_FIELDS))
+        }
+    };
     let Some(queue_id) = queue_id.filter(|id| !id.is_empty()) else {
         return Parsed::Malformed("Sent line without Queue-ID");
     };
@@ -114,6 +121,54 @@ pub(super) fn delivery(at: Timestamp, fields: &[u8]) -> Parsed<'_> {
         detail,
         relay: remote_host.filter(|host| !host.is_empty()),
     }))
+}
+
+/// The detected [`RECV_FIELDS`] of a `Recv:` line as Kerio 8+ writes it
+/// (see [`AsWritten`]), `User` only on submitted mail; `None` for any
+/// other layout. The values of [`fields::scan_wanted`].
+pub(super) fn recv_as_written(fields: &[u8]) -> Option<[Option<&[u8]>; RECV_FIELDS.len()]> {
+    let mut line = AsWritten::new(fields, b"Queue-ID: ")?;
+    let queue_id = line.plain(b", Service: ")?;
+    let service = line.plain(b", From: ")?;
+    let from = line.address(b", To: ")?;
+    let to = line.address(b", Size: ")?;
+    let size = line.plain(b", Sender-Host: ")?;
+    let (sender_host, user) = match line.plain_then(b", User: ", b", SSL: ")? {
+        (sender_host, true) => (sender_host, Some(line.plain(b", SSL: ")?)),
+        (sender_host, false) => (sender_host, None),
+    };
+    let (ssl, _) = line.plain_then(b", Subject: ", b", Msg-Id: ")?;
+    Some([
+        Some(queue_id),
+        Some(service),
+        Some(from),
+        Some(to),
+        Some(size),
+        Some(sender_host),
+        user,
+        Some(ssl),
+        None,
+        None,
+    ])
+}
+
+/// The [`SENT_FIELDS`] of a `Sent:` line as Kerio writes it (see
+/// [`AsWritten`]); `None` for any other layout. The values of
+/// [`fields::scan`].
+pub(super) fn sent_as_written(fields: &[u8]) -> Option<[Option<&[u8]>; SENT_FIELDS.len()]> {
+    let mut line = AsWritten::new(fields, b"Queue-ID: ")?;
+    let queue_id = line.plain(b", Recipient: ")?;
+    let recipient = line.address(b", Result: ")?;
+    let result = line.plain(b", Status: ")?;
+    let status = line.free_text(b", Remote-Host: ", b", Msg-Id: ")?;
+    let remote_host = line.last(b", Msg-Id: ")?;
+    Some([
+        Some(queue_id),
+        Some(recipient),
+        Some(result),
+        Some(status),
+        Some(remote_host),
+    ])
 }
 
 fn delivery_status(result: &[u8]) -> Option<DeliveryStatus> {

@@ -198,7 +198,7 @@ fn parse_body(at: Timestamp, body: &[u8], detail: Detail) -> Parsed<'_> {
         return mail::submission(at, fields, detail);
     }
     if let Some(fields) = body.strip_prefix(b"Sent: ") {
-        return mail::delivery(at, fields);
+        return mail::delivery(at, fields, detail);
     }
     let parsed = match tokens::service_prefix(body) {
         Some((service, text)) => security::service_line(at, body, service, text)
