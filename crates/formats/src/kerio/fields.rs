@@ -350,8 +350,18 @@ fn in_any_order<'a, const N: usize, const W: usize>(
 }
 
 /// The value between `start` and `end` without surrounding ASCII whitespace.
+#[inline(always)] // A call for each value of a line: 5 % of a scan's instructions.
 fn value_in(text: &[u8], start: usize, end: usize) -> &[u8] {
-    text.get(start..end).unwrap_or_default().trim_ascii()
+    let value = text.get(start..end).unwrap_or_default();
+    // Kerio's values seldom start or end with a blank: two looks, not trim's loops.
+    match (value.first(), value.last()) {
+        (Some(first), Some(last))
+            if !first.is_ascii_whitespace() && !last.is_ascii_whitespace() =>
+        {
+            value
+        }
+        _ => value.trim_ascii(),
+    }
 }
 
 /// Where `key` followed by `: ` shows at `at` in `text`: where its value starts.
@@ -363,6 +373,7 @@ fn key_shows(text: &[u8], at: usize, key: &[u8]) -> Option<usize> {
 }
 
 /// The first comma at or after `from`.
+#[inline(always)]
 fn comma_from(text: &[u8], from: usize) -> Option<usize> {
     // An address's `>` is mostly right before its boundary's comma.
     if text.get(from) == Some(&b',') {

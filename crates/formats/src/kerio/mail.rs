@@ -174,8 +174,16 @@ pub(super) fn sent_as_written(fields: &[u8]) -> Option<[Option<&[u8]>; SENT_FIEL
 fn delivery_status(result: &[u8]) -> Option<DeliveryStatus> {
     RESULTS
         .iter()
-        .find(|(word, _)| result.eq_ignore_ascii_case(word))
+        .find(|(word, _)| is_word_in_any_case(result, word))
         .map(|&(_, status)| status)
+}
+
+/// Whether `text` is `word`, a word of lower-case ASCII letters, in any
+/// case. A byte with its 0x20 bit set equals a lower-case letter exactly
+/// when it is that letter or its capital: one OR a byte, where
+/// `eq_ignore_ascii_case` folds both sides (every delivery line asks).
+fn is_word_in_any_case(text: &[u8], word: &[u8]) -> bool {
+    text.len() == word.len() && text.iter().zip(word).all(|(&t, &w)| t | 0x20 == w)
 }
 
 /// Splits a Status such as `5.1.1 550 <a@example.com>: rejected` into the
@@ -222,6 +230,26 @@ mod tests {
 
     fn delivery(line: &[u8]) -> Delivery<'_> {
         crate::expect::delivery(parse(line))
+    }
+
+    #[test]
+    fn result_words_are_read_in_any_case_as_eq_ignore_ascii_case_reads_them() {
+        for (word, _) in RESULTS {
+            assert!(word.iter().all(u8::is_ascii_lowercase));
+            let mut text = word.to_vec();
+            for at in 0..text.len() {
+                for byte in 0..=255u8 {
+                    text[at] = byte;
+                    assert_eq!(
+                        is_word_in_any_case(&text, word),
+                        text.eq_ignore_ascii_case(word),
+                        "{text:?}"
+                    );
+                }
+                text[at] = word[at];
+            }
+            assert!(!is_word_in_any_case(&word[1..], word));
+        }
     }
 
     #[test]
