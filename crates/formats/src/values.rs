@@ -119,20 +119,27 @@ fn rfind_by(
 
 /// Whether `code` is an RFC 3463 enhanced status code: class 2, 4 or 5,
 /// then subject and detail of 1 to 3 digits (`2.0.0`, `5.7.26`).
+pub(crate) fn is_enhanced_status_code(code: &[u8]) -> bool {
+    leading_status_code_len(code) == Some(code.len())
+}
+
+/// The length of the enhanced status code (see [`is_enhanced_status_code`])
+/// `text` starts with, if any; the code may run on into more digits.
 ///
 /// Read as patterns and digit runs rather than by splitting at dots: every
 /// delivery line asks, and the splitting iterator cost about 120
 /// instructions a code.
-pub(crate) fn is_enhanced_status_code(code: &[u8]) -> bool {
-    let [b'2' | b'4' | b'5', b'.', rest @ ..] = code else {
-        return false;
+pub(crate) fn leading_status_code_len(text: &[u8]) -> Option<usize> {
+    let [b'2' | b'4' | b'5', b'.', rest @ ..] = text else {
+        return None;
     };
     let subject_len = leading_digits(rest);
     let Some([b'.', detail @ ..]) = rest.get(subject_len..) else {
-        return false;
+        return None;
     };
     let detail_len = leading_digits(detail);
-    (1..=3).contains(&subject_len) && (1..=3).contains(&detail_len) && detail_len == detail.len()
+    ((1..=3).contains(&subject_len) && (1..=3).contains(&detail_len))
+        .then_some(2 + subject_len + 1 + detail_len)
 }
 
 /// How many ASCII digits `text` starts with.

@@ -9,7 +9,7 @@ use mailfuse_core::{Delivery, DeliveryStatus, Event, Submission, Timestamp};
 
 use super::fields::{self, AsWritten, Field};
 use super::tokens::client_named;
-use crate::values::{decimal, is_enhanced_status_code, without_angles};
+use crate::values::{decimal, leading_status_code_len, without_angles};
 use crate::{Detail, Parsed};
 
 /// The `Recv:` fields read, in the order [`submission`] destructures them.
@@ -187,17 +187,14 @@ fn is_word_in_any_case(text: &[u8], word: &[u8]) -> bool {
 }
 
 /// Splits a Status such as `5.1.1 550 <a@example.com>: rejected` into the
-/// enhanced status code, when it leads, and the rest.
+/// enhanced status code, when it leads (a word of its own), and the rest.
 fn split_status(status: &[u8]) -> (Option<&[u8]>, &[u8]) {
-    let (first, rest) = status
-        .iter()
-        .position(|&b| b == b' ')
-        .and_then(|space| status.split_at_checked(space))
-        .unwrap_or((status, b""));
-    if is_enhanced_status_code(first) {
-        (Some(first), rest.trim_ascii())
-    } else {
-        (None, status)
+    let code = leading_status_code_len(status).and_then(|len| status.split_at_checked(len));
+    match code {
+        Some((code, rest)) if rest.is_empty() || rest.starts_with(b" ") => {
+            (Some(code), rest.trim_ascii())
+        }
+        _ => (None, status),
     }
 }
 
@@ -514,6 +511,9 @@ mod tests {
             "2..0 x",
             "2.0.0.0 x",
             "x2.0.0",
+            "2.0.0x",
+            "2.0.01x y",
+            "2.0.0,x",
         ] {
             let line = format!("[10/Jan/2024 09:00:00] Sent: Queue-ID: q, Recipient: <r@example.com>, Result: delivered, Status: {not_a_code}");
             let sent = delivery(line.as_bytes());
