@@ -255,6 +255,9 @@ const WEB_LOGIN_WINDOW_SECS: i64 = 24 * 3600;
 
 /// Most IP streams kept per account; traffic from further IPs is only totalled.
 const MAX_STREAMS: usize = 256;
+/// Streams an account's are scanned for an IP up to; past them, looked up
+/// in an index ([`Account::stream_of`]).
+const STREAMS_SCANNED: usize = 8;
 /// How much earlier than an IP an account must have been seen for the IP to
 /// count as new to it (a mail program's logins from two addresses at once
 /// are one start).
@@ -426,6 +429,13 @@ pub(crate) struct Account {
     /// account submits from the server itself is attributed to it.
     web_login: Option<(IpAddr, Timestamp)>,
     streams: Vec<Stream>,
+    /// Where each stream's IP is in `streams`, once they are more than a
+    /// scan is worth ([`STREAMS_SCANNED`]): a hijacked account sending from
+    /// a botnet's IPs has up to [`MAX_STREAMS`] streams, some 470 bytes
+    /// apart, and scanning them at every line of its mail missed the cache
+    /// at each. Built when first needed; not saved.
+    #[serde(skip)]
+    stream_index: Option<Box<FxHashMap<IpAddr, usize>>>,
     unattributed: Counts,
     pub(crate) detected_at: Option<Timestamp>,
     /// When its first stream became suspicious.
@@ -477,6 +487,7 @@ impl Account {
             known_ips: FxHashMap::default(),
             web_login: None,
             streams: Vec::new(),
+            stream_index: None,
             unattributed: Counts::default(),
             detected_at: None,
             suspected_at: None,
@@ -485,6 +496,23 @@ impl Account {
             geo: None,
             canary: None,
         }
+    }
+
+    /// The index of `ip`'s stream, if the account has one. Each IP has one
+    /// stream at most (one is added only when none is found).
+    fn stream_of(&mut self, ip: IpAddr) -> Option<usize> {
+        if self.streams.len() <= STREAMS_SCANNED {
+            return self.streams.iter().position(|s| s.ip == ip);
+        }
+        let streams = &self.streams;
+        let index = self.stream_index.get_or_insert_with(|| {
+            let mut index = FxHashMap::default();
+            for (i, stream) in streams.iter().enumerate() {
+                index.entry(stream.ip).or_insert(i);
+            }
+            Box::new(index)
+        });
+        index.get(&ip).copied()
     }
 
     /// Distinct sending IPs (0.0.0.0 = webmail with no login to match).
@@ -954,7 +982,7 @@ impl Accounts {
             .as_ref()
             .and_then(|g| g.observe(account.geo.get_or_insert_with(Box::default), ip, at));
 
-        let index = match account.streams.iter().position(|s| s.ip == ip) {
+        let index = match account.stream_of(ip) {
             Some(i) => Some(i),
             None if account.streams.len() < MAX_STREAMS => {
                 let organisations = self
@@ -994,7 +1022,11 @@ impl Accounts {
                     suspected_at: None,
                     geo: geo.map(Box::new),
                 });
-                Some(account.streams.len() - 1)
+                let index = account.streams.len() - 1;
+                if let Some(streams_of) = &mut account.stream_index {
+                    streams_of.insert(ip, index);
+                }
+                Some(index)
             }
             None => None,
         };
@@ -1084,7 +1116,7 @@ impl Accounts {
         delta.external_recipients = u64::from(external);
         delta.failed_recipients = u64::from(change.new_failure);
         account.totals.add(&delta);
-        let index = account.streams.iter().position(|s| s.ip == ip);
+        let index = account.stream_of(ip);
         match index.and_then(|i| account.streams.get_mut(i)) {
             Some(stream) => {
                 if change.new_failure {
@@ -1789,6 +1821,42 @@ mod tests {
         }
         let services = accounts.all().next().unwrap().services.clone();
         assert_eq!(services, ["SMTP", "HTTP/WebMail", "IMAP"]);
+    }
+
+    /// However many streams an account has, scanned or looked up in their
+    /// index (built past [`STREAMS_SCANNED`], streams added after it
+    /// included), each line counts in its own IP's stream.
+    #[test]
+    fn each_ip_counts_in_its_own_stream_however_many_there_are() {
+        let mut accounts = Accounts::new(CompromiseConfig::default(), Safety::default());
+        let start = Timestamp(1_700_000_000);
+        let id = accounts.id(b"a@example.com", start);
+        let ip = |n: usize| IpAddr::V4(Ipv4Addr::new(203, 0, 113, n as u8));
+        let named = RecipientChange {
+            new_recipient: true,
+            new_address: true,
+            new_failure: false,
+        };
+        let rounds = 3;
+        for round in 1..=rounds {
+            for n in 0..STREAMS_SCANNED * round {
+                let at = start.plus((round * 100 + n) as i64);
+                let sent =
+                    accounts.on_message(id, Some(ip(n)), at, b"a@example.com", b"", |_, _| None);
+                assert_eq!(sent, ip(n));
+                accounts.on_recipient(id, ip(n), at, b"b@example.net", named, b"");
+            }
+        }
+        let account = accounts.all().next().unwrap();
+        assert_eq!(account.streams.len(), STREAMS_SCANNED * rounds);
+        for (n, stream) in account.streams.iter().enumerate() {
+            let rounds_sent = (1..=rounds)
+                .filter(|round| n < STREAMS_SCANNED * round)
+                .count();
+            assert_eq!(stream.ip, ip(n));
+            assert_eq!(stream.counts.messages, rounds_sent as u64, "{n}");
+            assert_eq!(stream.counts.recipients, rounds_sent as u64, "{n}");
+        }
     }
 
     /// `has_domain` says what comparing the lowered part after the last
