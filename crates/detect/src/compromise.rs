@@ -255,8 +255,8 @@ const WEB_LOGIN_WINDOW_SECS: i64 = 24 * 3600;
 
 /// Most IP streams kept per account; traffic from further IPs is only totalled.
 const MAX_STREAMS: usize = 256;
-/// Streams an account's are scanned for an IP up to; past them, looked up
-/// in an index ([`Account::stream_of`]).
+/// Streams an account may have and still be scanned for an IP's; past
+/// them, the stream is looked up in an index ([`Account::stream_of`]).
 const STREAMS_SCANNED: usize = 8;
 /// How much earlier than an IP an account must have been seen for the IP to
 /// count as new to it (a mail program's logins from two addresses at once

@@ -497,7 +497,7 @@ impl Detector {
         let ip = message.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let settled = message.is_settled();
         let number = message.send_number;
-        if let (Some(id), true) = (owner, change.is_news()) {
+        if let Some(id) = owner {
             self.on_account_recipient(id, ip, d.at, d.recipient, change, line, number);
         }
         if let Some(reinjected) = hop {
@@ -531,7 +531,9 @@ impl Detector {
     }
 
     /// One recipient line of an account's counted message (`number`: the
-    /// message's in [`sends`], 0 when they are not collected).
+    /// message's in [`sends`], 0 when they are not collected). A line that
+    /// only names a recipient again (Kerio's `Sent:` after its `Recv:`)
+    /// adds to no count or window: the account is left untouched.
     #[allow(clippy::too_many_arguments)]
     fn on_account_recipient(
         &mut self,
@@ -543,6 +545,9 @@ impl Detector {
         line: &[u8],
         number: u64,
     ) {
+        if !change.is_news() {
+            return;
+        }
         let external = self
             .accounts
             .on_recipient(id, ip, at, recipient, change, line);
