@@ -124,7 +124,8 @@ pub(crate) fn is_enhanced_status_code(code: &[u8]) -> bool {
 }
 
 /// The length of the enhanced status code (see [`is_enhanced_status_code`])
-/// `text` starts with, if any; the code may run on into more digits.
+/// `text` starts with, if any; other text may follow it (`2.0.0 250 OK`,
+/// or `2.0.0x`, which the caller judges).
 ///
 /// Read as patterns and digit runs rather than by splitting at dots: every
 /// delivery line asks, and the splitting iterator cost about 120

@@ -721,6 +721,17 @@ mod tests {
             let mixed = self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32;
             usize::try_from(mixed).expect("32 bits fit") % n
         }
+
+        /// `line` with `pieces` of [`PIECES`] spliced in at random places.
+        fn spliced(&mut self, line: &str, pieces: usize) -> Vec<u8> {
+            let mut line = line.as_bytes().to_vec();
+            for _ in 0..pieces {
+                let piece = PIECES[self.below(PIECES.len())].as_bytes();
+                let at = self.below(line.len() + 1);
+                line.splice(at..at, piece.iter().copied());
+            }
+            line
+        }
     }
 
     /// Asserts that `scan` reads `line` as the general rule does, for the
@@ -785,29 +796,19 @@ mod tests {
         for _ in 0..20_000 {
             // Half start from a real line with pieces spliced in, half are
             // pieces alone.
-            let mut line = if random.below(2) == 0 {
-                CRAFTED[random.below(CRAFTED.len())].as_bytes().to_vec()
+            let line = if random.below(2) == 0 {
+                CRAFTED[random.below(CRAFTED.len())]
             } else {
-                Vec::new()
+                ""
             };
-            for _ in 0..random.below(12) {
-                let piece = PIECES[random.below(PIECES.len())].as_bytes();
-                let at = random.below(line.len() + 1);
-                line.splice(at..at, piece.iter().copied());
-            }
-            assert_scans_as_the_general_rule(&line);
+            let pieces = random.below(12);
+            assert_scans_as_the_general_rule(&random.spliced(line, pieces));
         }
         // Kerio's own layouts bent a little: mostly still read as written.
         for _ in 0..20_000 {
-            let mut line = [CRAFTED[0], CRAFTED[1], CRAFTED[8]][random.below(3)]
-                .as_bytes()
-                .to_vec();
-            for _ in 0..1 + random.below(2) {
-                let piece = PIECES[random.below(PIECES.len())].as_bytes();
-                let at = random.below(line.len() + 1);
-                line.splice(at..at, piece.iter().copied());
-            }
-            assert_scans_as_the_general_rule(&line);
+            let line = [CRAFTED[0], CRAFTED[1], CRAFTED[8]][random.below(3)];
+            let pieces = 1 + random.below(2);
+            assert_scans_as_the_general_rule(&random.spliced(line, pieces));
         }
     }
 

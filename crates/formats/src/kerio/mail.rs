@@ -92,9 +92,10 @@ pub(super) fn submission_queue_id(fields: &[u8]) -> Option<&[u8]> {
     queue_id
 }
 
-/// A `Sent:` line, from the fields after `Sent: `. Every field is read to
-/// `detail`; read whole (`trace`), by the general rule only, which the
-/// fuzzer holds the reading for the detectors to.
+/// A `Sent:` line, from the fields after `Sent: `. Read for the
+/// detectors, a line in Kerio's layout is read as written; read whole
+/// (`trace`), always by the general rule, so that the fuzzer can hold the
+/// one to the other.
 pub(super) fn delivery(at: Timestamp, fields: &[u8], detail: Detail) -> Parsed<'_> {
     let [queue_id, recipient, result, status_text, remote_host] = match detail {
         Detail::Whole => fields::scan(fields, &SENT_FIELDS),
