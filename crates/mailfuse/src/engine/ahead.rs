@@ -25,8 +25,9 @@
 //! bounded whatever the input's size or shape.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, RecvError, SyncSender};
+use std::sync::mpsc::{sync_channel, Receiver, RecvError, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mailfuse_core::Timestamp;
 use mailfuse_formats::{
@@ -54,6 +55,14 @@ pub(super) const BLOCK_LINES: usize = 4 * 1024;
 /// Blocks parsed ahead of the detectors, per input (and per worker of a
 /// split file).
 pub(super) const BLOCKS_IN_FLIGHT: usize = 4;
+/// How long an input's thread ahead of the detectors waits awake for room
+/// among its blocks in flight before it sleeps: the taker frees a place
+/// within a block's time (a Kerio block's detectors take some 0.2 ms). A
+/// sleeping sender costs the taker a system call to wake it and, in a VM,
+/// an interrupt between cores: some 1,500 wake-ups a Kerio bench scan, and
+/// waiting awake scanned it 3-7 % faster. The thread yields its core while
+/// it waits, to whatever else wants it.
+const AWAKE_FOR_ROOM: Duration = Duration::from_millis(1);
 /// Blocks read ahead of parsing, per member read on a thread of its own
 /// (compressed, or a journal).
 const READ_AHEAD: usize = 2;
@@ -382,9 +391,21 @@ impl Out {
         }))
     }
 
-    fn send_any(&mut self, sent: Sent) -> Result<(), Stop> {
+    /// Sends `sent`, waiting for room awake first (see [`AWAKE_FOR_ROOM`]).
+    fn send_any(&mut self, mut sent: Sent) -> Result<(), Stop> {
         self.queued.fetch_add(1, Ordering::Release);
-        self.sender.send(sent).map_err(|_| Stop::Gone)
+        let started = Instant::now();
+        loop {
+            match self.sender.try_send(sent) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(_)) => return Err(Stop::Gone),
+                Err(TrySendError::Full(back)) => sent = back,
+            }
+            if started.elapsed() > AWAKE_FOR_ROOM {
+                return self.sender.send(sent).map_err(|_| Stop::Gone);
+            }
+            std::thread::yield_now();
+        }
     }
 
     /// Whether the taker has taken every block sent: it waits, or soon will,
