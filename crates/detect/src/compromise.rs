@@ -982,7 +982,8 @@ impl Accounts {
             .as_ref()
             .and_then(|g| g.observe(account.geo.get_or_insert_with(Box::default), ip, at));
 
-        let index = match account.stream_of(ip) {
+        let found = account.stream_of(ip);
+        let index = match found {
             Some(i) => Some(i),
             None if account.streams.len() < MAX_STREAMS => {
                 let organisations = self
@@ -1030,7 +1031,13 @@ impl Accounts {
             }
             None => None,
         };
-        remember_ip(account, ip, at);
+        // An IP with a stream was remembered when its stream began (at the
+        // stream's first_seen, which never moves; `known_ips` never shrinks):
+        // only a line from before that, out of order, has anything to add.
+        // Skipped, its map is not fetched at every message.
+        if found.is_none_or(|i| at < account.streams[i].first_seen) {
+            remember_ip(account, ip, at);
+        }
         let trusted = index.is_some_and(|i| is_trusted(&account.streams[i]));
         if trusted {
             note_shared(&mut self.shared_ips, ip, id, at);
@@ -1857,6 +1864,33 @@ mod tests {
             assert_eq!(stream.counts.messages, rounds_sent as u64, "{n}");
             assert_eq!(stream.counts.recipients, rounds_sent as u64, "{n}");
         }
+    }
+
+    /// An IP is known from the first message it sent, later messages from
+    /// its stream leave that time as it is (they skip the map), and a line
+    /// from before it, out of order, moves it back.
+    #[test]
+    fn an_ip_is_known_from_its_earliest_message_whatever_the_order() {
+        let mut accounts = Accounts::new(CompromiseConfig::default(), Safety::default());
+        let start = Timestamp(1_700_000_000);
+        let id = accounts.id(b"a@example.com", start);
+        let ip = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 7));
+        let known_since = |accounts: &Accounts| {
+            let account = accounts.all().next().unwrap();
+            account.known_ips.get(&ip).copied()
+        };
+        for (offset, expected) in [(100, 100), (200, 100), (300, 100), (50, 50), (150, 50)] {
+            let at = start.plus(offset);
+            accounts.on_message(id, Some(ip), at, b"a@example.com", b"", |_, _| None);
+            assert_eq!(
+                known_since(&accounts),
+                Some(start.plus(expected)),
+                "{offset}"
+            );
+        }
+        let account = accounts.all().next().unwrap();
+        assert_eq!(account.streams.len(), 1);
+        assert_eq!(account.streams[0].counts.messages, 5);
     }
 
     /// `has_domain` says what comparing the lowered part after the last
