@@ -515,6 +515,24 @@ impl Account {
         index.get(&ip).copied()
     }
 
+    /// Appends `stream` (of an IP with none yet) and returns its index,
+    /// kept in the index once there is one: streams are only ever
+    /// appended, so the indexes [`Account::stream_of`] gives hold.
+    fn add_stream(&mut self, stream: Stream) -> usize {
+        // Most accounts send from one IP or two: grow by half, not to the
+        // four streams a first push would make room for.
+        if self.streams.len() == self.streams.capacity() {
+            self.streams
+                .reserve_exact(self.streams.len().div_ceil(2).max(1));
+        }
+        let index = self.streams.len();
+        if let Some(streams_of) = &mut self.stream_index {
+            streams_of.insert(stream.ip, index);
+        }
+        self.streams.push(stream);
+        index
+    }
+
     /// Distinct sending IPs (0.0.0.0 = webmail with no login to match).
     pub(crate) fn sending_ips(&self) -> Vec<IpAddr> {
         self.streams.iter().map(|s| s.ip).collect()
@@ -995,13 +1013,8 @@ impl Accounts {
                 } else {
                     novelty_of(account, ip, at, baseline)
                 };
-                // Most accounts send from one IP or two: grow by half, not
-                // to the four streams a first push would make room for.
-                let streams = &mut account.streams;
-                if streams.len() == streams.capacity() {
-                    streams.reserve_exact(streams.len().div_ceil(2).max(1));
-                }
-                account.streams.push(Stream {
+                let prior_failures = prior_failures(ip, &account.name);
+                Some(account.add_stream(Stream {
                     ip,
                     first_seen: at,
                     last_seen: at,
@@ -1014,7 +1027,7 @@ impl Accounts {
                     failures_hour: HourWindow::hour(),
                     spam_hour: None,
                     novelty,
-                    prior_failures: prior_failures(ip, &account.name),
+                    prior_failures,
                     first_line: evidence_line(line),
                     example_failure: None,
                     example_foreign_from: None,
@@ -1022,12 +1035,7 @@ impl Accounts {
                     tripped_at: None,
                     suspected_at: None,
                     geo: geo.map(Box::new),
-                });
-                let index = account.streams.len() - 1;
-                if let Some(streams_of) = &mut account.stream_index {
-                    streams_of.insert(ip, index);
-                }
-                Some(index)
+                }))
             }
             None => None,
         };
