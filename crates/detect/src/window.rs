@@ -6,8 +6,8 @@ use smallvec::SmallVec;
 
 /// Counts what happened in the last `N × width` seconds, in `N` buckets of
 /// `width` seconds each. Only the buckets that hold something are kept —
-/// one inline, the others on the heap while they last — so an idle
-/// window costs a few words and one sits in every account's and every
+/// three inline, more on the heap while they last — so an
+/// idle window costs a few words and one sits in every account's and every
 /// IP's state; a busy one holds at most `N` buckets.
 ///
 /// The window slides by whole buckets: at time `t` it covers the bucket of
@@ -19,15 +19,22 @@ pub struct Rolling<const N: usize> {
     width: i64,
     /// Absolute index (`secs / width`) of the newest bucket.
     newest: i64,
-    /// The buckets within the window that hold something, by absolute
-    /// index, oldest first.
-    buckets: SmallVec<[(i64, u32); 1]>,
+    /// The buckets within the window that hold something, oldest first,
+    /// each by its place in a ring of `N` (see [`Rolling::index_of`]) with
+    /// its count: 8 bytes, so that an account sending a few messages an
+    /// hour keeps its buckets inline, beside the window's other fields,
+    /// not on the heap (a cache miss at every message it sent: 5 % of the
+    /// misses of a Kerio scan).
+    buckets: SmallVec<[(u32, u32); INLINE_BUCKETS]>,
     /// The buckets' total, wide enough never to saturate.
     sum: u64,
 }
 
+/// Buckets a window holds without the heap: an account's few messages of
+/// an hour.
+const INLINE_BUCKETS: usize = 3;
 /// Buckets a window takes room for when it first needs the heap (see
-/// [`Rolling::make_room`]): 128 bytes, while it has something in its span.
+/// [`Rolling::make_room`]): 64 bytes, while it has something in its span.
 const FIRST_HEAP_BUCKETS: usize = 8;
 
 /// A [`Rolling`] as stored: its non-empty buckets by absolute index, or,
@@ -58,9 +65,8 @@ impl<const N: usize> Serialize for Rolling<N> {
             buckets: Vec::new(),
             newest: self.newest.wrapping_sub(base),
             sparse: self
-                .buckets
-                .iter()
-                .map(|&(index, count)| (index.wrapping_sub(base), count))
+                .indexed()
+                .map(|(index, count)| (index.wrapping_sub(base), count))
                 .collect(),
         }
         .serialize(serializer)
@@ -96,12 +102,37 @@ impl<'de, const N: usize> Deserialize<'de> for Rolling<N> {
             width: stored.width.max(1),
             newest,
             sum: buckets.iter().map(|&(_, n)| u64::from(n)).sum(),
-            buckets: buckets.into(),
+            buckets: buckets
+                .into_iter()
+                .map(|(index, count)| (ring_place::<N>(index), count))
+                .collect(),
         })
     }
 }
 
+/// Where absolute bucket `index` sits in a ring of `N`.
+fn ring_place<const N: usize>(index: i64) -> u32 {
+    // Below `N`, which a window's bucket count is (`u32` at most).
+    index.rem_euclid(N as i64) as u32
+}
+
 impl<const N: usize> Rolling<N> {
+    /// The absolute index of the bucket at `place` in the ring: the one
+    /// within the window (`newest - N` exclusive to `newest`), where every
+    /// kept bucket is.
+    #[inline]
+    fn index_of(&self, place: u32) -> i64 {
+        let newest_place = i64::from(ring_place::<N>(self.newest));
+        self.newest - (newest_place - i64::from(place)).rem_euclid(N as i64)
+    }
+
+    /// The kept buckets by absolute index, oldest first.
+    fn indexed(&self) -> impl Iterator<Item = (i64, u32)> + '_ {
+        self.buckets
+            .iter()
+            .map(|&(place, count)| (self.index_of(place), count))
+    }
+
     /// An empty window of `N` buckets of `width` seconds (`width` ≥ 1).
     pub fn new(width: i64) -> Self {
         Rolling {
@@ -153,11 +184,10 @@ impl<const N: usize> Rolling<N> {
         }
         // Usually the newest bucket, or a new one after it; a late event's
         // is somewhere before.
+        let place = ring_place::<N>(slot);
         let at = match self.buckets.last() {
-            Some(&(last, _)) if last == slot => Ok(self.buckets.len() - 1),
-            Some(&(last, _)) if last > slot => self
-                .buckets
-                .binary_search_by_key(&slot, |&(index, _)| index),
+            Some(&(last, _)) if last == place => Ok(self.buckets.len() - 1),
+            Some(&(last, _)) if self.index_of(last) > slot => self.find(slot),
             _ => Err(self.buckets.len()),
         };
         let i = at.unwrap_or_else(|i| {
@@ -165,9 +195,9 @@ impl<const N: usize> Rolling<N> {
             // Mostly a new newest bucket: pushed, as `insert` would call
             // `memmove` to shift nothing.
             if i == self.buckets.len() {
-                self.buckets.push((slot, 0));
+                self.buckets.push((place, 0));
             } else {
-                self.buckets.insert(i, (slot, 0));
+                self.buckets.insert(i, (place, 0));
             }
             i
         });
@@ -209,9 +239,14 @@ impl<const N: usize> Rolling<N> {
         if slot > self.newest || slot <= self.newest - N as i64 {
             return 0;
         }
+        self.find(slot).map_or(0, |i| self.buckets[i].1)
+    }
+
+    /// Where bucket `slot` (within the window) is among the kept ones, or
+    /// would go.
+    fn find(&self, slot: i64) -> Result<usize, usize> {
         self.buckets
-            .binary_search_by_key(&slot, |&(index, _)| index)
-            .map_or(0, |i| self.buckets[i].1)
+            .binary_search_by_key(&slot, |&(place, _)| self.index_of(place))
     }
 
     /// Moves the newest bucket forward to `slot`, dropping what slides out
@@ -220,25 +255,33 @@ impl<const N: usize> Rolling<N> {
         if slot <= self.newest {
             return;
         }
+        // A whole window or more later, everything slid out: the buckets
+        // are not read. Else places are read against the newest bucket
+        // they were kept under.
+        let all_gone = slot
+            .checked_sub(self.newest)
+            .is_none_or(|later| later >= N as i64);
+        let gone = if all_gone {
+            self.buckets.len()
+        } else {
+            let oldest_kept = slot - N as i64 + 1;
+            self.indexed()
+                .take_while(|&(index, _)| index < oldest_kept)
+                .count()
+        };
         self.newest = slot;
-        let oldest_kept = slot - N as i64 + 1;
-        let gone = self
-            .buckets
-            .iter()
-            .take_while(|&&(index, _)| index < oldest_kept)
-            .count();
         if gone == 0 {
+            return;
+        }
+        if gone == self.buckets.len() {
+            self.buckets = SmallVec::new();
+            self.sum = 0;
             return;
         }
         for &(_, count) in &self.buckets[..gone] {
             self.sum -= u64::from(count);
         }
-        if gone == self.buckets.len() {
-            self.buckets = SmallVec::new();
-            self.sum = 0;
-        } else {
-            self.buckets.drain(..gone);
-        }
+        self.buckets.drain(..gone);
     }
 }
 
@@ -381,7 +424,8 @@ mod tests {
         assert_eq!(w.buckets.len(), 60);
         let saved = rmp_serde::to_vec(&w).unwrap();
         let back: HourWindow = rmp_serde::from_slice(&saved).unwrap();
-        assert_eq!((back.buckets.clone(), back.sum), (w.buckets.clone(), 120));
+        let indexed = |w: &HourWindow| w.indexed().collect::<Vec<_>>();
+        assert_eq!((indexed(&back), back.sum), (indexed(&w), 120));
         assert_eq!(w.total_at(t(60 * 200)), 0);
         assert!(
             w.buckets.is_empty() && !w.buckets.spilled(),
@@ -401,9 +445,36 @@ mod tests {
         };
         let bytes = rmp_serde::to_vec_named(&dense).unwrap();
         let mut w: Rolling<3> = rmp_serde::from_slice(&bytes).unwrap();
-        assert_eq!(w.buckets.to_vec(), vec![(60, 4), (62, 1)]);
+        assert_eq!(w.indexed().collect::<Vec<_>>(), vec![(60, 4), (62, 1)]);
         assert_eq!(w.total_at(Timestamp(625)), 5);
         assert_eq!(w.total_at(Timestamp(635)), 1, "bucket 60 slid out");
+    }
+
+    #[test]
+    fn buckets_across_the_ring_keep_their_order_and_a_quiet_window_its_inline_room() {
+        // Minutes 58 to 62, the 60th late: at places 58, 59, 0, 1 and 2 of
+        // the hour's ring, they read back as the minutes they were, oldest
+        // first.
+        let mut w = HourWindow::hour();
+        for (minute, n) in [(58, 1), (59, 2), (61, 3), (62, 4), (60, 5)] {
+            w.add(t(60 * minute), n);
+        }
+        let minute = |secs: i64| t(secs).as_secs().div_euclid(60);
+        let expected: Vec<(i64, u32)> = [(58, 1), (59, 2), (60, 5), (61, 3), (62, 4)]
+            .iter()
+            .map(|&(m, n)| (minute(60 * m), n))
+            .collect();
+        assert_eq!(w.indexed().collect::<Vec<_>>(), expected);
+        assert_eq!(w.total_at(t(60 * 117)), 15, "minute 117 still sees 58");
+        assert_eq!(w.total_at(t(60 * 118)), 14, "minute 58 slid out");
+        assert_eq!(w.bucket_at(t(60 * 60)), 5);
+        // A few messages an hour: never more buckets than fit inline.
+        let mut quiet = HourWindow::hour();
+        for minute in (0..24 * 60).step_by(25) {
+            quiet.add(t(60 * minute), 1);
+            assert!(!quiet.buckets.spilled(), "minute {minute}");
+        }
+        assert_eq!(quiet.total(), 3);
     }
 
     #[test]
