@@ -135,18 +135,43 @@ time_into() {
     if ((${!1} == 0 || elapsed < ${!1})); then printf -v "$1" '%d' "$elapsed"; fi
 }
 
+# A cache line's round trip between two cores, in nanoseconds, or "?" when
+# it cannot be measured (one core, no rustc): see bench/core_latency.rs.
+CORE_LATENCY=""
+core_round_trip() {
+    if [[ -z "$CORE_LATENCY" ]]; then
+        CORE_LATENCY="$TMP/core_latency"
+        rustc -O -o "$CORE_LATENCY" bench/core_latency.rs 2>/dev/null || CORE_LATENCY=none
+    fi
+    if [[ "$CORE_LATENCY" == none ]] || (($(nproc) < 2)); then
+        echo "?"
+        return
+    fi
+    timeout 10 "$CORE_LATENCY" 2>/dev/null || echo "?"
+}
+
 # Times `wc -l`, the caller's `run_grep` and `mailfuse scan` on DATA, best of
 # RUNS each, into WC_NS, GREP_NS and MAILFUSE_NS (and PEAK_KB). The tools
 # take turns, run after run, so a machine whose speed drifts (a VM with busy
-# neighbours) slows them alike and the ratios hold.
+# neighbours) slows them alike and the ratios hold. Before each turn the
+# cores' round trip is measured into ROUND_TRIPS: a scan's two threads hand
+# their blocks over between cores, and a VM's host may move its virtual
+# CPUs apart, which slows the scan and not the one-threaded tools.
+ROUND_TRIPS=""
 time_wc_grep_mailfuse() {
     local i
-    WC_NS=0 GREP_NS=0 MAILFUSE_NS=0
+    WC_NS=0 GREP_NS=0 MAILFUSE_NS=0 ROUND_TRIPS=""
     for ((i = 1; i <= RUNS; i++)); do
+        ROUND_TRIPS+="$(core_round_trip) "
         time_into WC_NS run_wc
         time_into GREP_NS run_grep
         time_into MAILFUSE_NS run_mailfuse
     done
+}
+
+# The cores' round trips measured during the timing, in nanoseconds.
+print_round_trips() {
+    printf "two cores' round trip before each turn (ns): %s\n" "${ROUND_TRIPS% }"
 }
 
 # The table's title: the file, its size and line count.

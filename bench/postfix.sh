@@ -60,5 +60,6 @@ awk -v bytes="$BYTES" -v wc="$WC_NS" -v grep="$GREP_NS" -v pf="$pflogsumm_ns" -v
         }
         print "\nvs wc -l: times as long as wc -l; x pflogsumm: times as fast as pflogsumm."
     }'
+print_round_trips
 printf '\npflogsumm Grand Totals:\n'
 sed -n '/^Grand Totals/,/^Per-Day/p' "$TMP/pflogsumm.txt" | sed -e '1,3d' -e '/^Per-Day/d' -e '/^$/d' -e 's/^/  /'

@@ -42,3 +42,4 @@ awk -v bytes="$BYTES" -v wc="$WC_NS" -v grep="$GREP_NS" -v mf="$MAILFUSE_NS" -v 
         row("mailfuse scan --format json", mf)
         printf "\nmailfuse peak RSS: %.1f MiB\n", rss / 1024
     }'
+print_round_trips
