@@ -135,15 +135,22 @@ time_into() {
     if ((${!1} == 0 || elapsed < ${!1})); then printf -v "$1" '%d' "$elapsed"; fi
 }
 
-# A cache line's round trip between two cores, in nanoseconds, or "?" when
-# it cannot be measured (one core, no rustc): see bench/core_latency.rs.
+# Builds bench/core_latency.rs once into CORE_LATENCY ("none" when it cannot
+# measure: one core, no rustc). Not from within `$(...)`: a subshell's
+# assignment would be lost and the probe built again at every turn.
 CORE_LATENCY=""
-core_round_trip() {
-    if [[ -z "$CORE_LATENCY" ]]; then
-        CORE_LATENCY="$TMP/core_latency"
-        rustc -O -o "$CORE_LATENCY" bench/core_latency.rs 2>/dev/null || CORE_LATENCY=none
+build_core_latency() {
+    [[ -n "$CORE_LATENCY" ]] && return
+    CORE_LATENCY="$TMP/core_latency"
+    if (($(nproc) < 2)) || ! rustc -O -o "$CORE_LATENCY" bench/core_latency.rs 2>/dev/null; then
+        CORE_LATENCY=none
     fi
-    if [[ "$CORE_LATENCY" == none ]] || (($(nproc) < 2)); then
+}
+
+# A cache line's round trip between two cores, in nanoseconds, or "?" when
+# it cannot be measured: see bench/core_latency.rs.
+core_round_trip() {
+    if [[ "$CORE_LATENCY" == none ]]; then
         echo "?"
         return
     fi
@@ -161,6 +168,7 @@ ROUND_TRIPS=""
 time_wc_grep_mailfuse() {
     local i
     WC_NS=0 GREP_NS=0 MAILFUSE_NS=0 ROUND_TRIPS=""
+    build_core_latency
     for ((i = 1; i <= RUNS; i++)); do
         ROUND_TRIPS+="$(core_round_trip) "
         time_into WC_NS run_wc
