@@ -150,6 +150,7 @@ pub(super) struct Envelope<'a> {
 /// 16-byte loads from the 8-byte stores that wrote it, which the CPU cannot
 /// forward (a stall at every line, 4 % of a Postfix scan's time with
 /// [`stamp`]'s and `client_prefix`'s).
+#[inline(always)]
 pub(super) fn split(line: &[u8]) -> Option<Envelope<'_>> {
     let (stamp, rest) = stamp(line)?;
     let (first, after_first) = first_word(rest);

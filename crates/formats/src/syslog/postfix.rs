@@ -817,6 +817,7 @@ fn auth_failure<'a>(at: Timestamp, text: &'a [u8]) -> Option<Parsed<'a>> {
 /// checked DNS name, `unknown`, or nothing for postscreen's `[ip]:port`):
 /// the client and the text after it. Always inlined, as `envelope::split`
 /// is, for the same stall.
+#[inline(always)]
 fn client_prefix(text: &[u8]) -> Option<(Client<'_>, &[u8])> {
     let (host, rest) = text.split_at_checked(find_byte(b'[', text)?)?;
     if !is_host_name(host) {
