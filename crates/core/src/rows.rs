@@ -425,16 +425,16 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V, SlabMap<K, V>> {
         self.map.get_mut_with_handle(key)
     }
 
-    /// Removes `handle`'s entry if it is still there and `remove` says so
-    /// of its value.
-    pub fn remove_handle_if(
-        &mut self,
-        handle: Handle,
-        remove: impl FnOnce(&V) -> bool,
-    ) -> Option<V> {
-        let (key, value) = self.map.remove_handle_if(handle, remove)?;
-        self.note(&key);
-        Some(value)
+    /// Drops `handle`'s entry where it lies (see
+    /// [`SlabMap::forget_handle_if`]) if it is still there and `forget`
+    /// says so of its value; whether it was dropped.
+    pub fn forget_handle_if(&mut self, handle: Handle, forget: impl FnOnce(&V) -> bool) -> bool {
+        let changed = &mut self.changed;
+        self.map.forget_handle_if(handle, forget, |key| {
+            if let Some(changed) = changed {
+                changed.entry(key.clone()).or_insert(HeldAtSave::Yes);
+            }
+        })
     }
 }
 

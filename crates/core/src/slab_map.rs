@@ -249,33 +249,54 @@ impl<K: Hash + Eq, V> SlabMap<K, V> {
         self.remove_slot_if(slot, remove)
     }
 
-    /// Removes the entry of `handle`, if it is still there and `remove`
-    /// says so of its value: no key is hashed to find it, and only the
-    /// index's entry of its slot is looked for.
-    pub fn remove_handle_if(
+    /// Drops the entry of `handle` where it lies, if it is still there and
+    /// `forget` says so of its value, after `gone` has seen its key; whether
+    /// it was dropped. No key is hashed to find it, and only the index's
+    /// entry of its slot is looked for. In place: an entry moved out to be
+    /// dropped went through the stack, written there and read back at once
+    /// (a load the CPU waits for, at every message a scan forgets).
+    pub fn forget_handle_if(
         &mut self,
         handle: Handle,
-        remove: impl FnOnce(&V) -> bool,
-    ) -> Option<(K, V)> {
+        forget: impl FnOnce(&V) -> bool,
+        gone: impl FnOnce(&K),
+    ) -> bool {
         if !self.is_live(handle) {
-            return None;
+            return false;
         }
-        self.remove_slot_if(handle.slot, remove)
+        let Some(held) = self.free_slot_if(handle.slot, forget) else {
+            return false;
+        };
+        if let Some((key, _)) = held.as_ref() {
+            gone(key);
+        }
+        *held = None;
+        true
     }
 
     fn remove_slot_if(&mut self, slot: u32, remove: impl FnOnce(&V) -> bool) -> Option<(K, V)> {
+        self.free_slot_if(slot, remove)?.take()
+    }
+
+    /// Frees `slot` if `remove` says so of its entry's value: out of the
+    /// index, its handles no longer match and it is the next to be reused.
+    /// The entry is still in it, for the caller to take or drop.
+    fn free_slot_if(
+        &mut self,
+        slot: u32,
+        remove: impl FnOnce(&V) -> bool,
+    ) -> Option<&mut Option<(K, V)>> {
         let held = self.slots.get_mut(slot as usize)?;
         let (key, value) = held.as_ref()?;
         if !remove(value) {
             return None;
         }
-        let indexed = self
-            .index
+        self.index
             .find_entry(hash_of(key), |&other| other == slot)
-            .ok()?;
-        indexed.remove();
+            .ok()?
+            .remove();
         release(&mut self.generations, &mut self.free, slot);
-        held.take()
+        Some(held)
     }
 
     /// Removes `key`'s entry.
@@ -467,11 +488,10 @@ mod tests {
         let mut map: SlabMap<u32, u32> = (0..10).map(|key| (key, key)).collect();
         let five = map.handle_of(&5).unwrap_or_else(|| panic!("5 is held"));
         assert!(map.is_live(five));
-        assert_eq!(map.remove_handle_if(five, |value| *value == 6), None);
-        assert_eq!(
-            map.remove_handle_if(five, |value| *value == 5),
-            Some((5, 5))
-        );
+        let mut seen = None;
+        assert!(!map.forget_handle_if(five, |value| *value == 6, |_| panic!("kept")));
+        assert!(map.forget_handle_if(five, |value| *value == 5, |key| seen = Some(*key)));
+        assert_eq!(seen, Some(5), "its key shown before it went");
         assert!(!map.is_live(five));
         assert_eq!(map.get(&5), None);
         // The same key again, in the same slot: the old handle is not its.
@@ -479,7 +499,7 @@ mod tests {
         assert!(made);
         assert_eq!(again.slot, five.slot);
         assert!(!map.is_live(five));
-        assert_eq!(map.remove_handle_if(five, |_| true), None);
+        assert!(!map.forget_handle_if(five, |_| true, |_| panic!("not its")));
         assert_eq!(map.get(&5), Some(&50));
         assert_eq!(map.get_with_handle(&5), Some((again, &50)));
         let (handle, value) = map

@@ -797,7 +797,7 @@ impl MessageTable {
             // Forget it unless a line came since (it was then noted again,
             // or is no longer settled).
             self.open
-                .remove_handle_if(handle, |m| m.last_seen == settled_at && m.is_settled());
+                .forget_handle_if(handle, |m| m.last_seen == settled_at && m.is_settled());
         }
         while let Some(&(seen, alias)) = self.aliases_by_age.front() {
             if now.as_secs() - seen.as_secs() <= ttl_secs {
@@ -813,8 +813,8 @@ impl MessageTable {
             self.by_age.pop_front();
             // The message may since have been removed (its handle then
             // finds nothing, even if its id was reused).
-            let gone = self.open.remove_handle_if(handle, |_| true);
-            self.expired += u64::from(gone.is_some());
+            let gone = self.open.forget_handle_if(handle, |_| true);
+            self.expired += u64::from(gone);
         }
         self.quiet_through = Some(now);
     }
