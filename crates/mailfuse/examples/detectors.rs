@@ -1,0 +1,99 @@
+//! The detectors alone, on one thread: a log's lines are parsed once into
+//! memory, then the same events go through a fresh [`Detector`] several
+//! times, each round timed. A scan on two cores overlaps reading and
+//! parsing with the detectors, so when they are the slower side (a Kerio
+//! log) its time is theirs; here it is measured without the other thread,
+//! the hand-over of lines between cores, or the reading.
+//!
+//! Run by `bench/detectors.sh`; by hand:
+//! `cargo run --release --example detectors -- LOG [ROUNDS]`.
+
+use std::process::ExitCode;
+use std::time::{Instant, UNIX_EPOCH};
+
+use anyhow::{bail, Context, Result};
+use mailfuse_core::{Event, Timestamp};
+use mailfuse_detect::{DetectConfig, Detector};
+use mailfuse_formats::{Detail, Format, LocalZone, ParseContext, Parsed};
+
+/// Rounds when none are asked for.
+const DEFAULT_ROUNDS: usize = 5;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("detectors: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let Some(path) = args.next() else {
+        bail!("usage: detectors LOG [ROUNDS]");
+    };
+    let rounds = match args.next() {
+        Some(n) => n
+            .parse::<usize>()
+            .ok()
+            .filter(|&n| n > 0)
+            .with_context(|| format!("ROUNDS must be a positive number, got {n}"))?,
+        None => DEFAULT_ROUNDS,
+    };
+    let text = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
+    let lines = || text.split(|&b| b == b'\n');
+    let format = lines()
+        .find_map(|line| Format::ALL.iter().copied().find(|f| f.recognizes(line)))
+        .with_context(|| format!("{path}: no line of a format mailfuse knows"))?;
+    // A year-less syslog stamp takes its year from the file's time, as a
+    // scan's does.
+    let modified = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .with_context(|| format!("cannot read the modification time of {path}"))?
+        .duration_since(UNIX_EPOCH)
+        .context("the log's modification time is before 1970")?;
+    let context = ParseContext {
+        zone: LocalZone::parse("UTC").map_err(anyhow::Error::msg)?,
+        year_reference: Some(Timestamp(
+            i64::try_from(modified.as_secs())
+                .context("the log's modification time is out of range")?,
+        )),
+        detail: Detail::Detection,
+    };
+
+    let mut parser = format.parser(&context);
+    let started = Instant::now();
+    let events: Vec<(Event<'_>, &[u8])> = lines()
+        .filter_map(|line| match parser.parse(line) {
+            Parsed::Event(event) => Some((event, line)),
+            _ => None,
+        })
+        .collect();
+    let parsed = started.elapsed().as_secs_f64();
+    println!(
+        "{path}: {} events ({}), parsed in {parsed:.3} s",
+        events.len(),
+        format.name()
+    );
+
+    let mut best = f64::MAX;
+    for round in 1..=rounds {
+        let mut detector = Detector::new(DetectConfig::default());
+        let started = Instant::now();
+        for (event, line) in &events {
+            detector.observe(event, line);
+        }
+        let seconds = started.elapsed().as_secs_f64();
+        // As the scan does: the process ends soon, the system takes the
+        // memory back at once (freeing the entries one by one is not the
+        // detectors' time).
+        std::mem::forget(detector);
+        best = best.min(seconds);
+        let per_event = seconds * 1e9 / events.len().max(1) as f64;
+        println!("round {round}: detectors {seconds:.3} s ({per_event:.0} ns an event)");
+    }
+    println!("best: {best:.3} s");
+    Ok(())
+}
