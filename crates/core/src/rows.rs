@@ -280,6 +280,14 @@ enum HeldAtSave {
     No,
 }
 
+/// Notes a change of `key`, which the map holds, in `changed` (see
+/// [`TrackedMap::note`]): for changes made while the map is borrowed.
+fn note_held<K: Hash + Eq + Clone>(changed: &mut Option<FxHashMap<K, HeldAtSave>>, key: &K) {
+    if let Some(changed) = changed {
+        changed.entry(key.clone()).or_insert(HeldAtSave::Yes);
+    }
+}
+
 impl<K, V, S: Default> Default for TrackedMap<K, V, S> {
     fn default() -> Self {
         TrackedMap {
@@ -374,9 +382,7 @@ impl<K: Hash + Eq + Clone, V, S: Storage<K, V>> TrackedMap<K, V, S> {
     pub fn retain(&mut self, mut keep: impl FnMut(&K, &mut V) -> bool) {
         let changed = &mut self.changed;
         self.map.retain(|key, value| {
-            if let Some(changed) = changed {
-                changed.entry(key.clone()).or_insert(HeldAtSave::Yes);
-            }
+            note_held(changed, key);
             keep(key, value)
         });
     }
@@ -388,9 +394,7 @@ impl<K: Hash + Eq + Clone, V, S: Storage<K, V>> TrackedMap<K, V, S> {
         self.map.retain(|key, value| {
             let kept = keep(key, value);
             if !kept {
-                if let Some(changed) = changed {
-                    changed.entry(key.clone()).or_insert(HeldAtSave::Yes);
-                }
+                note_held(changed, key);
             }
             kept
         });
@@ -430,11 +434,8 @@ impl<K: Hash + Eq + Clone, V> TrackedMap<K, V, SlabMap<K, V>> {
     /// says so of its value; whether it was dropped.
     pub fn forget_handle_if(&mut self, handle: Handle, forget: impl FnOnce(&V) -> bool) -> bool {
         let changed = &mut self.changed;
-        self.map.forget_handle_if(handle, forget, |key| {
-            if let Some(changed) = changed {
-                changed.entry(key.clone()).or_insert(HeldAtSave::Yes);
-            }
-        })
+        self.map
+            .forget_handle_if(handle, forget, |key| note_held(changed, key))
     }
 }
 
