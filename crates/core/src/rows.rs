@@ -280,12 +280,30 @@ enum HeldAtSave {
     No,
 }
 
-/// Notes a change of `key`, which the map holds, in `changed` (see
-/// [`TrackedMap::note`]): for changes made while the map is borrowed.
-fn note_held<K: Hash + Eq + Clone>(changed: &mut Option<FxHashMap<K, HeldAtSave>>, key: &K) {
+/// Notes a change of `key` in `changed`, if it is tracked. The first since
+/// the last save also notes whether `key` was held then, which `held`
+/// tells (asked only then: a look-up saved otherwise). Apart from the map,
+/// for changes made while it is borrowed.
+fn note_in<K: Hash + Eq + Clone>(
+    changed: &mut Option<FxHashMap<K, HeldAtSave>>,
+    key: &K,
+    held: impl FnOnce() -> bool,
+) {
     if let Some(changed) = changed {
-        changed.entry(key.clone()).or_insert(HeldAtSave::Yes);
+        if !changed.contains_key(key) {
+            let held = if held() {
+                HeldAtSave::Yes
+            } else {
+                HeldAtSave::No
+            };
+            changed.insert(key.clone(), held);
+        }
     }
+}
+
+/// [`note_in`] for a key the map holds.
+fn note_held<K: Hash + Eq + Clone>(changed: &mut Option<FxHashMap<K, HeldAtSave>>, key: &K) {
+    note_in(changed, key, || true);
 }
 
 impl<K, V, S: Default> Default for TrackedMap<K, V, S> {
@@ -301,28 +319,14 @@ impl<K, V, S: Default> Default for TrackedMap<K, V, S> {
 impl<K: Hash + Eq + Clone, V, S: Storage<K, V>> TrackedMap<K, V, S> {
     /// Notes a change of `key`, which the map held before it.
     fn note(&mut self, key: &K) {
-        self.note_with(key, |_| true);
+        note_held(&mut self.changed, key);
     }
 
-    /// Notes a change of `key`. The first since the last save also notes
-    /// whether `key` was held then, which `held` tells from the map as it
-    /// is before the change (asked only then: a look-up saved otherwise).
-    fn note_with(&mut self, key: &K, held: impl FnOnce(&S) -> bool) {
-        if let Some(changed) = &mut self.changed {
-            if !changed.contains_key(key) {
-                let held = if held(&self.map) {
-                    HeldAtSave::Yes
-                } else {
-                    HeldAtSave::No
-                };
-                changed.insert(key.clone(), held);
-            }
-        }
-    }
-
-    /// Notes a change of `key`, held or not before it.
+    /// Notes a change of `key`, held or not before it (the map as it is
+    /// before the change tells).
     fn note_any(&mut self, key: &K) {
-        self.note_with(key, |map| map.get_key_value(key).is_some());
+        let map = &self.map;
+        note_in(&mut self.changed, key, || map.get_key_value(key).is_some());
     }
 
     /// The entry of `key`, mutable.
