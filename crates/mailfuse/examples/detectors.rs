@@ -14,7 +14,7 @@ use std::time::{Instant, UNIX_EPOCH};
 use anyhow::{bail, Context, Result};
 use mailfuse_core::{Event, Timestamp};
 use mailfuse_detect::{DetectConfig, Detector};
-use mailfuse_formats::{Detail, Format, LocalZone, ParseContext, Parsed};
+use mailfuse_formats::{choose_zone, Detail, ParseContext, Parsed, Recogniser, Recognition};
 
 /// Rounds when none are asked for.
 const DEFAULT_ROUNDS: usize = 5;
@@ -44,8 +44,13 @@ fn run() -> Result<()> {
     };
     let text = std::fs::read(&path).with_context(|| format!("cannot read {path}"))?;
     let lines = || text.split(|&b| b == b'\n');
+    // The format and the zone by the rules every reader follows.
+    let mut recogniser = Recogniser::default();
     let format = lines()
-        .find_map(|line| Format::ALL.iter().copied().find(|f| f.recognizes(line)))
+        .find_map(|line| match recogniser.feed(line) {
+            Recognition::Known(format) => Some(format),
+            Recognition::Undecided | Recognition::NotALog => None,
+        })
         .with_context(|| format!("{path}: no line of a format mailfuse knows"))?;
     // A year-less syslog stamp takes its year from the file's time, as a
     // scan's does.
@@ -55,7 +60,7 @@ fn run() -> Result<()> {
         .duration_since(UNIX_EPOCH)
         .context("the log's modification time is before 1970")?;
     let context = ParseContext {
-        zone: LocalZone::parse("UTC").map_err(anyhow::Error::msg)?,
+        zone: choose_zone(None, lines()).zone,
         year_reference: Some(Timestamp(
             i64::try_from(modified.as_secs())
                 .context("the log's modification time is out of range")?,
