@@ -40,13 +40,7 @@ taskset -c 0 "$DETECTORS" "$DATA" "$RUNS" | tee "$TMP/detectors.txt"
 DETECTORS_S=$(awk '/^best:/ { print $2 }' "$TMP/detectors.txt")
 
 say "mailfuse scan on every core, best of $RUNS"
-MAILFUSE_NS=0
-ROUND_TRIPS=""
-build_core_latency
-for ((i = 1; i <= RUNS; i++)); do
-    ROUND_TRIPS+="$(core_round_trip) "
-    time_into MAILFUSE_NS run_mailfuse
-done
+time_in_turns MAILFUSE_NS=run_mailfuse
 
 print_file_line
 awk -v alone="$DETECTORS_S" -v scan="$MAILFUSE_NS" -v cores="$(nproc)" 'BEGIN {

@@ -157,24 +157,30 @@ core_round_trip() {
     timeout 10 "$CORE_LATENCY" 2>/dev/null || echo "?"
 }
 
-# Times `wc -l`, the caller's `run_grep` and `mailfuse scan` on DATA, best of
-# RUNS each, into WC_NS, GREP_NS and MAILFUSE_NS (and PEAK_KB). The tools
-# take turns, run after run, so a machine whose speed drifts (a VM with busy
-# neighbours) slows them alike and the ratios hold. Before each turn the
-# cores' round trip is measured into ROUND_TRIPS: a scan's two threads hand
-# their blocks over between cores, and a VM's host may move its virtual
-# CPUs apart, which slows the scan and not the one-threaded tools.
+# Runs each tool of "$@" (VAR=run_function) once a turn, RUNS turns, and
+# keeps in each VAR its best wall time in nanoseconds (and PEAK_KB for
+# `run_mailfuse`). The tools take turns, run after run, so a machine whose
+# speed drifts (a VM with busy neighbours) slows them alike and the ratios
+# hold. Before each turn the cores' round trip is measured into ROUND_TRIPS:
+# a scan's two threads hand their blocks over between cores, and a VM's host
+# may move its virtual CPUs apart, which slows the scan and not the
+# one-threaded tools.
 ROUND_TRIPS=""
-time_wc_grep_mailfuse() {
-    local i
-    WC_NS=0 GREP_NS=0 MAILFUSE_NS=0 ROUND_TRIPS=""
+time_in_turns() {
+    local i tool
+    for tool in "$@"; do printf -v "${tool%%=*}" '%d' 0; done
+    ROUND_TRIPS=""
     build_core_latency
     for ((i = 1; i <= RUNS; i++)); do
         ROUND_TRIPS+="$(core_round_trip) "
-        time_into WC_NS run_wc
-        time_into GREP_NS run_grep
-        time_into MAILFUSE_NS run_mailfuse
+        for tool in "$@"; do time_into "${tool%%=*}" "${tool#*=}"; done
     done
+}
+
+# Times `wc -l`, the caller's `run_grep` and `mailfuse scan` on DATA, best of
+# RUNS each, into WC_NS, GREP_NS and MAILFUSE_NS (see time_in_turns).
+time_wc_grep_mailfuse() {
+    time_in_turns WC_NS=run_wc GREP_NS=run_grep MAILFUSE_NS=run_mailfuse
 }
 
 # The cores' round trips measured during the timing, in nanoseconds.
