@@ -85,16 +85,9 @@ fn run() -> Result<()> {
 
     let mut best = f64::MAX;
     for round in 1..=rounds {
-        let mut detector = Detector::new(DetectConfig::default());
-        let started = Instant::now();
-        for (event, line) in &events {
+        let seconds = timed_round(&events, |detector, event, line| {
             detector.observe(event, line);
-        }
-        let seconds = started.elapsed().as_secs_f64();
-        // As the scan does: the process ends soon, the system takes the
-        // memory back at once (freeing the entries one by one is not the
-        // detectors' time).
-        std::mem::forget(detector);
+        });
         best = best.min(seconds);
         let per_event = seconds * 1e9 / events.len().max(1) as f64;
         println!("round {round}: detectors {seconds:.3} s ({per_event:.0} ns an event)");
@@ -102,6 +95,24 @@ fn run() -> Result<()> {
     println!("best: {best:.3} s");
     print_by_kind(&events);
     Ok(())
+}
+
+/// Seconds a fresh detector takes to be fed `events`, each by `feed`.
+fn timed_round(
+    events: &[(Event<'_>, &[u8])],
+    mut feed: impl FnMut(&mut Detector, &Event<'_>, &[u8]),
+) -> f64 {
+    let mut detector = Detector::new(DetectConfig::default());
+    let started = Instant::now();
+    for (event, line) in events {
+        feed(&mut detector, event, line);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    // As the scan does: the process ends soon, the system takes the
+    // memory back at once (freeing the entries one by one is not the
+    // detectors' time).
+    std::mem::forget(detector);
+    seconds
 }
 
 /// The kinds of events the detectors' time is shared out by: a submission
@@ -114,6 +125,7 @@ const KINDS: [&str; 4] = [
     "logins, failures, the rest",
 ];
 
+/// The place of `event`'s kind in [`KINDS`].
 fn kind_of(event: &Event<'_>) -> usize {
     match event {
         Event::Submission(s) if s.account.is_some() => 0,
@@ -128,19 +140,15 @@ fn kind_of(event: &Event<'_>) -> usize {
 /// every event slows the round a little, so its share of time is the
 /// figure to read, not its total.
 fn print_by_kind(events: &[(Event<'_>, &[u8])]) {
-    let mut detector = Detector::new(DetectConfig::default());
     let mut ticks_by_kind = [0u64; KINDS.len()];
     let mut events_by_kind = [0u64; KINDS.len()];
-    let started = Instant::now();
-    for (event, line) in events {
+    let seconds = timed_round(events, |detector, event, line| {
         let kind = kind_of(event);
         let before = ticks();
         detector.observe(event, line);
         ticks_by_kind[kind] += ticks().wrapping_sub(before);
         events_by_kind[kind] += 1;
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    std::mem::forget(detector);
+    });
     let all_ticks = ticks_by_kind.iter().sum::<u64>().max(1) as f64;
     println!("\nby kind of event (one more round, {seconds:.3} s, each event timed):");
     println!(
