@@ -20,8 +20,8 @@ pub struct Rolling<const N: usize> {
     /// Absolute index (`secs / width`) of the newest bucket.
     newest: i64,
     /// The buckets within the window that hold something, oldest first,
-    /// each by its place in a ring of `N` (see [`Rolling::index_of`]) with
-    /// its count: 8 bytes, so that an account sending a few messages an
+    /// each by the low 32 bits of its absolute index (see
+    /// [`Rolling::index_of`]) with its count: 8 bytes, so that an account sending a few messages an
     /// hour keeps its buckets inline, beside the window's other fields,
     /// not on the heap (a cache miss at every message it sent: 5 % of the
     /// misses of a Kerio scan).
@@ -104,33 +104,33 @@ impl<'de, const N: usize> Deserialize<'de> for Rolling<N> {
             sum: buckets.iter().map(|&(_, n)| u64::from(n)).sum(),
             buckets: buckets
                 .into_iter()
-                .map(|(index, count)| (ring_place::<N>(index), count))
+                .map(|(index, count)| (low_bits(index), count))
                 .collect(),
         })
     }
 }
 
-/// Where absolute bucket `index` sits in a ring of `N`.
-fn ring_place<const N: usize>(index: i64) -> u32 {
-    // Below `N`, which a window's bucket count is (`u32` at most).
-    index.rem_euclid(N as i64) as u32
+/// The low 32 bits of absolute bucket `index`, as a bucket is kept.
+fn low_bits(index: i64) -> u32 {
+    index as u32
 }
 
 impl<const N: usize> Rolling<N> {
-    /// The absolute index of the bucket at `place` in the ring: the one
-    /// within the window (`newest - N` exclusive to `newest`), where every
-    /// kept bucket is.
+    /// The absolute index of the bucket kept as `low`: the one within the
+    /// window (`newest - N` exclusive to `newest`), where every kept bucket
+    /// is. Its distance from the newest, below `N`, is the wrapping
+    /// difference of their low bits: a subtraction, where a ring of `N`
+    /// places took a division by `N` (every line adds to several windows).
     #[inline]
-    fn index_of(&self, place: u32) -> i64 {
-        let newest_place = i64::from(ring_place::<N>(self.newest));
-        self.newest - (newest_place - i64::from(place)).rem_euclid(N as i64)
+    fn index_of(&self, low: u32) -> i64 {
+        self.newest - i64::from(low_bits(self.newest).wrapping_sub(low))
     }
 
     /// The kept buckets by absolute index, oldest first.
     fn indexed(&self) -> impl Iterator<Item = (i64, u32)> + '_ {
         self.buckets
             .iter()
-            .map(|&(place, count)| (self.index_of(place), count))
+            .map(|&(low, count)| (self.index_of(low), count))
     }
 
     /// An empty window of `N` buckets of `width` seconds (`width` ≥ 1).
@@ -184,9 +184,9 @@ impl<const N: usize> Rolling<N> {
         }
         // Usually the newest bucket, or a new one after it; a late event's
         // is somewhere before.
-        let place = ring_place::<N>(slot);
+        let low = low_bits(slot);
         let at = match self.buckets.last() {
-            Some(&(last, _)) if last == place => Ok(self.buckets.len() - 1),
+            Some(&(last, _)) if last == low => Ok(self.buckets.len() - 1),
             Some(&(last, _)) if self.index_of(last) > slot => self.find(slot),
             _ => Err(self.buckets.len()),
         };
@@ -195,9 +195,9 @@ impl<const N: usize> Rolling<N> {
             // Mostly a new newest bucket: pushed, as `insert` would call
             // `memmove` to shift nothing.
             if i == self.buckets.len() {
-                self.buckets.push((place, 0));
+                self.buckets.push((low, 0));
             } else {
-                self.buckets.insert(i, (place, 0));
+                self.buckets.insert(i, (low, 0));
             }
             i
         });
@@ -246,7 +246,7 @@ impl<const N: usize> Rolling<N> {
     /// would go.
     fn find(&self, slot: i64) -> Result<usize, usize> {
         self.buckets
-            .binary_search_by_key(&slot, |&(place, _)| self.index_of(place))
+            .binary_search_by_key(&slot, |&(low, _)| self.index_of(low))
     }
 
     /// Moves the newest bucket forward to `slot`, dropping what slides out
@@ -256,8 +256,8 @@ impl<const N: usize> Rolling<N> {
             return;
         }
         // A whole window or more later, everything slid out: the buckets
-        // are not read. Else places are read against the newest bucket
-        // they were kept under.
+        // are not read. Else their low bits are read against the newest
+        // bucket they were kept under.
         let all_gone = slot
             .checked_sub(self.newest)
             .is_none_or(|later| later >= N as i64);
@@ -448,6 +448,30 @@ mod tests {
         assert_eq!(w.indexed().collect::<Vec<_>>(), vec![(60, 4), (62, 1)]);
         assert_eq!(w.total_at(Timestamp(625)), 5);
         assert_eq!(w.total_at(Timestamp(635)), 1, "bucket 60 slid out");
+    }
+
+    #[test]
+    fn buckets_whose_low_bits_wrap_keep_their_order_and_totals() {
+        // One-second buckets around 2³² s and around 0: the kept low bits
+        // wrap, the indexes read back do not.
+        for start in [(1_i64 << 32) - 3, -3] {
+            let mut w: Rolling<10> = Rolling::new(1);
+            for (offset, n) in [(0, 1), (1, 2), (3, 4), (2, 3), (5, 5)] {
+                w.add(Timestamp(start + offset), n);
+            }
+            let expected: Vec<(i64, u32)> = [(0, 1), (1, 2), (2, 3), (3, 4), (5, 5)]
+                .iter()
+                .map(|&(offset, n)| (start + offset, n))
+                .collect();
+            assert_eq!(w.indexed().collect::<Vec<_>>(), expected);
+            assert_eq!(w.bucket_at(Timestamp(start + 2)), 3);
+            assert_eq!(w.total_at(Timestamp(start + 9)), 15);
+            assert_eq!(
+                w.total_at(Timestamp(start + 11)),
+                12,
+                "seconds 0 and 1 slid out"
+            );
+        }
     }
 
     #[test]
