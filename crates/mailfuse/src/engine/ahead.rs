@@ -40,21 +40,25 @@ use super::split;
 use crate::source::lines::{self, Buffers, LineBlocks, Span, Spares};
 use crate::source::{Member, MemberReader};
 
-/// Bytes of lines read into a block. The main thread goes over a block's
-/// parsed lines (some 280 bytes a line) twice, settling then detecting:
-/// at 256 KiB (some 1,900 Postfix lines, 530 KB parsed) they stay in a
-/// core's 1 MB L2 cache in between, and the Postfix bench log scans in
-/// 0.42 s against 0.46 s at 512 KiB (Kerio 0.61 against 0.73 s, best of 9
-/// alternately on two cores). Smaller blocks wake the threads more often
-/// (128 KiB: Postfix 0.45 s); at 1 MiB the blocks in flight took 18 MB more
-/// at the peak of a provider's scan, against its memory budget.
-pub(super) const BLOCK_BYTES: usize = 256 * 1024;
+/// Bytes of lines read into a block. A block's memory goes round between
+/// the two cores (the input's thread fills and parses it, the main thread
+/// settles it and hands its lines to the detectors, then gives it back),
+/// so the blocks in flight and their parsed lines (some 280 bytes a line)
+/// had better stay in the cores' L2 caches beside the detectors' state:
+/// four of 64 KiB (some 500 KB, parsed lines included) do; four of 256 KiB
+/// (2 MB) went through the shared cache at every turn. On a 2-core Xeon
+/// (2 MB of L2 a core), best of 5 alternately: the Kerio bench log in
+/// 0.386 s against 0.434 s at 256 KiB (128 KiB: 0.406 s; 32 KiB: 0.389 s),
+/// the Postfix one in 0.399 s against 0.433 s. Blocks are handed over
+/// without waking a sleeping thread (see [`AWAKE_FOR_ROOM`]), so more of
+/// them cost little; smaller blocks also take less memory at the peak of a
+/// provider's scan.
+pub(super) const BLOCK_BYTES: usize = 64 * 1024;
 /// Lines in a block at most, however short: room for a block of 64-byte
 /// lines (a block cut by its count leaves its read's tail to copy over).
-pub(super) const BLOCK_LINES: usize = 4 * 1024;
-/// Blocks parsed ahead of the detectors, per input (and per worker of a
-/// split file).
-pub(super) const BLOCKS_IN_FLIGHT: usize = 4;
+pub(super) const BLOCK_LINES: usize = BLOCK_BYTES / 64;
+/// Blocks parsed ahead of the detectors, per input.
+const BLOCKS_IN_FLIGHT: usize = 4;
 /// How long an input's thread ahead of the detectors waits awake for room
 /// among its blocks in flight before it sleeps: the taker frees a place
 /// within a block's time (a Kerio block's detectors take some 0.2 ms). A

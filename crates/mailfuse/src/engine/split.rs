@@ -12,8 +12,8 @@
 //! The input's thread takes the blocks in file order, range after range,
 //! and hands them on to be [settled](mailfuse_formats::LineParser::settle) like every block
 //! (see `ahead.rs`): the same lines, events and counts as reading the file
-//! in one piece. A worker is at most [`BLOCKS_IN_FLIGHT`]
-//! blocks ahead, so memory stays bounded by the number of cores. By default
+//! in one piece. A worker is at most a range ([`RANGE_BLOCKS`] blocks)
+//! ahead, so memory stays bounded by the number of cores. By default
 //! only with two cores or more to spare ([`split_above`]).
 
 use std::fs::File;
@@ -23,19 +23,20 @@ use std::sync::Arc;
 
 use memchr::memchr;
 
-use super::ahead::{
-    self, Block, Out, Parsing, Settings, Spare, Stop, BLOCKS_IN_FLIGHT, BLOCK_BYTES, BLOCK_LINES,
-};
+use super::ahead::{self, Block, Out, Parsing, Settings, Spare, Stop, BLOCK_BYTES, BLOCK_LINES};
 use crate::source::lines::LineBlocks;
 use crate::source::read_at;
 
 /// Plain files at least this big are parsed on every core, when there are
 /// cores to spare (see [`split_above`]).
 const SPLIT_ABOVE: u64 = 16 * 1024 * 1024;
-/// Bytes of a range at most: a few blocks, so a worker waiting for its turn
-/// is about one range ahead. A lower split size (the tests') makes ranges
-/// that small.
-const RANGE_BYTES: u64 = (BLOCKS_IN_FLIGHT * BLOCK_BYTES) as u64;
+/// Blocks of a range: enough that finding a range's first line (a read of
+/// up to [`SEEK_CHUNK`]) costs little beside reading it.
+const RANGE_BLOCKS: usize = 16;
+/// Bytes of a range at most. A worker may parse a whole range ahead of its
+/// turn (its channel holds [`RANGE_BLOCKS`]): the others' ranges are taken
+/// meanwhile. A lower split size (the tests') makes ranges that small.
+const RANGE_BYTES: u64 = (RANGE_BLOCKS * BLOCK_BYTES) as u64;
 /// Workers for one file at most.
 const MAX_WORKERS: usize = 8;
 /// Bytes read at a time looking for a range's first line.
@@ -108,7 +109,7 @@ pub(super) fn read(
     std::thread::scope(|scope| {
         let receivers: Vec<_> = (0..workers)
             .map(|worker| {
-                let (sender, receiver) = sync_channel(BLOCKS_IN_FLIGHT);
+                let (sender, receiver) = sync_channel(RANGE_BLOCKS);
                 let starts = &starts;
                 scope.spawn(move || {
                     for i in (worker..starts.len()).step_by(workers) {
