@@ -21,10 +21,10 @@ pub struct Rolling<const N: usize> {
     newest: i64,
     /// The buckets within the window that hold something, oldest first,
     /// each by the low 32 bits of its absolute index (see
-    /// [`Rolling::index_of`]) with its count: 8 bytes, so that an account sending a few messages an
-    /// hour keeps its buckets inline, beside the window's other fields,
-    /// not on the heap (a cache miss at every message it sent: 5 % of the
-    /// misses of a Kerio scan).
+    /// [`Rolling::index_of`]) with its count: 8 bytes, so that an account
+    /// sending a few messages an hour keeps its buckets inline, beside the
+    /// window's other fields, not on the heap (a cache miss at every message
+    /// it sent: 5 % of the misses of a Kerio scan).
     buckets: SmallVec<[(u32, u32); INLINE_BUCKETS]>,
     /// The buckets' total, wide enough never to saturate.
     sum: u64,
