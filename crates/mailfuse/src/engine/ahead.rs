@@ -64,8 +64,8 @@ const BLOCKS_IN_FLIGHT: usize = 4;
 /// within a block's time (a Kerio block's detectors take some 0.05 ms). A
 /// sleeping sender costs the taker a system call to wake it and, in a VM,
 /// an interrupt between cores: some 1,500 wake-ups a Kerio bench scan with
-/// blocks of 256 KiB, and waiting awake scanned it 3-4 % faster. The thread yields its core while
-/// it waits, to whatever else wants it.
+/// blocks of 256 KiB, and waiting awake scanned it 3-4 % faster. The thread
+/// yields its core while it waits, to whatever else wants it.
 const AWAKE_FOR_ROOM: Duration = Duration::from_millis(1);
 /// Blocks read ahead of parsing, per member read on a thread of its own
 /// (compressed, or a journal).
